@@ -1,0 +1,57 @@
+# car: Carbon Analyser & Reporter (PGXS)
+
+EXTENSION  = car
+DATA       = car--1.0.sql
+MODULE_big = car
+
+# Pure cores: no backend calls, unit-tested and fuzzed on their own.
+CORE_OBJS  = src/csv.o src/xlsx.o src/factorfile.o src/units.o
+OBJS       = src/car.o src/factor_cache.o src/calc.o src/factors.o $(CORE_OBJS)
+
+XML2_CFLAGS := $(shell xml2-config --cflags 2>/dev/null)
+PG_CPPFLAGS = -Isrc $(XML2_CFLAGS)
+PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+SHLIB_LINK  = -lzip -lxml2
+
+REGRESS      = units factors calc
+REGRESS_OPTS = --temp-config=test/pg.conf --temp-instance=./tmp_check --dbname=contrib_regression
+ISOLATION    = load_factors
+ISOLATION_OPTS = $(REGRESS_OPTS)
+
+EXTRA_CLEAN = tmp_check results regression.diffs regression.out output_iso test/unit/run_* test/fuzz/fuzz_*
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# The official factor files bundled with the extension (car.load_factors(year)).
+install: install-factor-data
+install-factor-data:
+	$(MKDIR_P) '$(DESTDIR)$(datadir)/car'
+	$(INSTALL_DATA) data/desnz-factors-* '$(DESTDIR)$(datadir)/car/'
+uninstall: uninstall-factor-data
+uninstall-factor-data:
+	rm -rf '$(DESTDIR)$(datadir)/car'
+
+.PHONY: deps demo test unit fuzz format lint bench print-%
+deps:
+	scripts/deps.sh
+demo:
+	scripts/demo.sh
+test:
+	scripts/test.sh
+unit:
+	scripts/unit.sh
+fuzz:
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+bench:
+	bench/run.sh
+format:
+	clang-format -i src/*.c src/*.h test/unit/*.c test/fuzz/*.c
+lint:
+	clang-format --dry-run --Werror src/*.c src/*.h
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+		--suppress=missingIncludeSystem --inline-suppr -Isrc src/csv.c src/xlsx.c src/factorfile.c src/units.c
+	clang-tidy --quiet src/csv.c src/xlsx.c src/factorfile.c src/units.c -- -Isrc $(XML2_CFLAGS)
+print-%:
+	@echo $($*)

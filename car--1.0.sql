@@ -1,0 +1,250 @@
+-- car: Carbon Analyser & Reporter
+\echo Use "CREATE EXTENSION car CASCADE" to load this file. \quit
+
+COMMENT ON SCHEMA car IS 'car: UK GHG conversion factors, energy readings and emissions reporting';
+
+-------------------------------------------------------------------------------
+-- Units of measure
+-------------------------------------------------------------------------------
+CREATE TABLE car.unit (
+    name        text PRIMARY KEY,
+    dimension   text NOT NULL CHECK (dimension <> ''),
+    to_base     float8 NOT NULL CHECK (to_base > 0 AND to_base < 'Infinity'),
+    aliases     text[] NOT NULL DEFAULT '{}',
+    builtin     boolean NOT NULL DEFAULT false
+);
+COMMENT ON TABLE car.unit IS 'Units of measure car can convert between; spellings are matched case-insensitively, by name or alias.';
+COMMENT ON COLUMN car.unit.name IS 'Canonical spelling of the unit (as in the factor files where they use it).';
+COMMENT ON COLUMN car.unit.dimension IS 'What the unit measures: energy, volume, mass, distance... Only units of one dimension convert into each other.';
+COMMENT ON COLUMN car.unit.to_base IS 'Multiply a quantity in this unit by to_base to get it in the dimension''s base unit (kWh, m3, kg, km).';
+COMMENT ON COLUMN car.unit.aliases IS 'Other spellings of the unit, e.g. "cubic metres" for m3.';
+COMMENT ON COLUMN car.unit.builtin IS 'Row shipped with car (not dumped by pg_dump; recreated by CREATE EXTENSION).';
+
+INSERT INTO car.unit (name, dimension, to_base, aliases, builtin) VALUES
+    ('kWh',   'energy', 1,                 '{kilowatt hour,kilowatt hours,kilowatt-hour,kilowatt-hours}', true),
+    ('Wh',    'energy', 0.001,             '{watt hour,watt hours}', true),
+    ('MWh',   'energy', 1000,              '{megawatt hour,megawatt hours}', true),
+    ('GWh',   'energy', 1000000,           '{gigawatt hour,gigawatt hours}', true),
+    ('MJ',    'energy', 1 / 3.6,           '{megajoule,megajoules}', true),
+    ('GJ',    'energy', 1000 / 3.6,        '{gigajoule,gigajoules}', true),
+    -- 1 Btu (International Table) = 1055.05585262 J; the UK therm is 100,000 Btu.
+    ('therm', 'energy', 105505585.262 / 3600000, '{therms,thm}', true),
+    ('kBtu',  'energy', 1055055.85262 / 3600000, '{thousand btu}', true),
+    ('mmBtu', 'energy', 1055055852.62 / 3600000, '{MMBtu,million btu}', true),
+    ('m3',    'volume', 1,                 '{cubic metres,cubic metre,cubic meters,cubic meter,m^3,cu m}', true),
+    ('litres','volume', 0.001,             '{litre,liters,liter,l}', true),
+    ('million litres', 'volume', 1000,     '{megalitres,megalitre,megaliters}', true),
+    ('kg',    'mass',   1,                 '{kilogram,kilograms,kgs}', true),
+    ('tonnes','mass',   1000,              '{tonne,t,metric tonnes,metric tons}', true),
+    ('km',    'distance', 1,               '{kilometre,kilometres,kilometer,kilometers}', true),
+    ('miles', 'distance', 1.609344,        '{mile,mi}', true);
+
+-------------------------------------------------------------------------------
+-- Official factor sets
+-------------------------------------------------------------------------------
+CREATE TABLE car.factor_set (
+    id            serial PRIMARY KEY,
+    publisher     text NOT NULL,
+    year          int NOT NULL CHECK (year BETWEEN 1990 AND 2100),
+    revision      int NOT NULL CHECK (revision >= 1),
+    title         text,
+    source_uri    text,
+    sha256        text NOT NULL UNIQUE CHECK (sha256 ~ '^[0-9a-f]{64}$'),
+    loaded_at     timestamptz NOT NULL DEFAULT now(),
+    row_count     int NOT NULL,
+    rows_skipped  int NOT NULL DEFAULT 0,
+    file_name     text,
+    sheet         text,
+    header_line   int,
+    superseded_by int REFERENCES car.factor_set (id),
+    UNIQUE (year, revision)
+);
+COMMENT ON TABLE car.factor_set IS 'One row per loaded official conversion-factor file; the same bytes load once. The current set of a year is the one not superseded.';
+COMMENT ON COLUMN car.factor_set.publisher IS 'BEIS (to 2022) or DESNZ (2023 on).';
+COMMENT ON COLUMN car.factor_set.year IS 'Factor year, read from the file''s "GHG Conversion Factor YYYY" column.';
+COMMENT ON COLUMN car.factor_set.revision IS '1 for the first file loaded for the year, then 2, 3... for revisions.';
+COMMENT ON COLUMN car.factor_set.sha256 IS 'SHA-256 of the file''s bytes.';
+COMMENT ON COLUMN car.factor_set.row_count IS 'Factor rows loaded (rows with a numeric factor).';
+COMMENT ON COLUMN car.factor_set.rows_skipped IS 'Rows after the header without a numeric factor (blank, END, text): counted, not loaded.';
+COMMENT ON COLUMN car.factor_set.superseded_by IS 'The later set for the same year that replaced this one; NULL for the current set.';
+
+CREATE TABLE car.factor (
+    id          bigserial PRIMARY KEY,
+    set_id      int NOT NULL REFERENCES car.factor_set (id) ON DELETE CASCADE,
+    line        int NOT NULL,
+    external_id text,
+    scope       text,
+    level1      text,
+    level2      text,
+    level3      text,
+    level4      text,
+    column_text text,
+    uom_simple  text,
+    uom         text,
+    ghg_unit    text,
+    lookup      text,
+    gas         text CHECK (gas IN ('CO2e', 'CO2', 'CH4', 'N2O')),
+    value       numeric NOT NULL
+);
+CREATE INDEX factor_path_idx ON car.factor (set_id, level1, level2, level3, level4);
+COMMENT ON TABLE car.factor IS 'Every factor row of every loaded file, text verbatim and value exactly as published.';
+COMMENT ON COLUMN car.factor.line IS 'Line (CSV) or row (xlsx) of the file the factor came from.';
+COMMENT ON COLUMN car.factor.external_id IS 'The file''s own ID column (2023 on).';
+COMMENT ON COLUMN car.factor.ghg_unit IS 'The GHG (to 2021) or GHG/Unit (2022 on) cell, verbatim.';
+COMMENT ON COLUMN car.factor.gas IS 'CO2e, CO2, CH4 or N2O, derived from ghg_unit; NULL for rows that are not emission factors (e.g. kWh (Net CV) conversions). Per-gas values are already CO2e-weighted.';
+COMMENT ON COLUMN car.factor.value IS 'The factor as published: kg of the gas (as CO2e) per unit of uom.';
+
+-------------------------------------------------------------------------------
+-- Activities: friendly keys mapped onto factor paths
+-------------------------------------------------------------------------------
+CREATE TABLE car.activity (
+    key         text PRIMARY KEY CHECK (key ~ '^[a-z][a-z0-9_]*$'),
+    level1      text NOT NULL,
+    level2      text,
+    level3      text,
+    level4      text,
+    column_text text,
+    uom_basis   text CHECK (uom_basis IN ('Gross CV', 'Net CV')),
+    scope       int CHECK (scope BETWEEN 1 AND 3),
+    description text NOT NULL,
+    builtin     boolean NOT NULL DEFAULT false
+);
+COMMENT ON TABLE car.activity IS 'Friendly activity keys and the factor path each maps onto. Path columns are case-insensitive LIKE patterns (% for any text); NULL matches anything. The paths hold across the 2019+ flat files.';
+COMMENT ON COLUMN car.activity.uom_basis IS 'For fuels: which calorific-value basis a kWh quantity is on (meters and bills report Gross CV).';
+COMMENT ON COLUMN car.activity.scope IS 'GHG Protocol scope of the activity''s own emissions.';
+
+CREATE TABLE car.activity_component (
+    activity    text NOT NULL REFERENCES car.activity (key) ON UPDATE CASCADE ON DELETE CASCADE,
+    kind        text NOT NULL CHECK (kind ~ '^[a-z][a-z0-9_]*$'),
+    component   text NOT NULL REFERENCES car.activity (key) ON UPDATE CASCADE,
+    position    int NOT NULL DEFAULT 0,
+    builtin     boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (activity, kind)
+);
+COMMENT ON TABLE car.activity_component IS 'What an activity drags along: electricity brings T&D losses and well-to-tank rows; fuels their well-to-tank row. car.emissions returns one row per component.';
+COMMENT ON COLUMN car.activity_component.kind IS 'Component name as car.emissions reports it (generation, td, wtt_generation, wtt_td, combustion, wtt, supply, treatment).';
+COMMENT ON COLUMN car.activity_component.component IS 'The activity whose factor gives this component.';
+
+INSERT INTO car.activity (key, level1, level2, level3, level4, column_text, uom_basis, scope, description, builtin) VALUES
+    ('electricity', 'UK electricity', 'Electricity generated', 'Electricity: UK', NULL, NULL, NULL, 2,
+        'UK grid electricity consumed (location-based generation factor)', true),
+    ('electricity_td', 'Transmission and distribution', 'T&D- UK electricity', 'Electricity: UK', NULL, NULL, NULL, 3,
+        'Transmission and distribution losses of UK grid electricity', true),
+    ('electricity_wtt_generation', 'WTT- UK%', 'WTT- UK electricity (generation)', 'Electricity: UK', NULL, NULL, NULL, 3,
+        'Well-to-tank emissions of generating UK grid electricity', true),
+    ('electricity_wtt_td', 'WTT- UK%', 'WTT- UK electricity (T&D)', 'Electricity: UK', NULL, NULL, NULL, 3,
+        'Well-to-tank emissions of UK grid electricity lost in T&D', true),
+    ('natural_gas', 'Fuels', 'Gaseous fuels', 'Natural gas', NULL, NULL, 'Gross CV', 1,
+        'Natural gas burnt (kWh on a gross calorific value basis, as billed)', true),
+    ('natural_gas_net_cv', 'Fuels', 'Gaseous fuels', 'Natural gas', NULL, NULL, 'Net CV', 1,
+        'Natural gas burnt (kWh on a net calorific value basis)', true),
+    ('natural_gas_wtt', 'WTT- fuels', '%gaseous fuels', 'Natural gas', NULL, NULL, 'Gross CV', 3,
+        'Well-to-tank emissions of natural gas (gross CV)', true),
+    ('natural_gas_net_cv_wtt', 'WTT- fuels', '%gaseous fuels', 'Natural gas', NULL, NULL, 'Net CV', 3,
+        'Well-to-tank emissions of natural gas (net CV)', true),
+    ('lpg', 'Fuels', 'Gaseous fuels', 'LPG', NULL, NULL, 'Gross CV', 1, 'LPG burnt', true),
+    ('lpg_wtt', 'WTT- fuels', '%gaseous fuels', 'LPG', NULL, NULL, 'Gross CV', 3, 'Well-to-tank emissions of LPG', true),
+    ('diesel', 'Fuels', 'Liquid fuels', 'Diesel (average biofuel blend)', NULL, NULL, 'Gross CV', 1,
+        'Diesel, average biofuel blend, burnt', true),
+    ('diesel_wtt', 'WTT- fuels', '%liquid fuels', 'Diesel (average biofuel blend)', NULL, NULL, 'Gross CV', 3,
+        'Well-to-tank emissions of diesel (average biofuel blend)', true),
+    ('petrol', 'Fuels', 'Liquid fuels', 'Petrol (average biofuel blend)', NULL, NULL, 'Gross CV', 1,
+        'Petrol, average biofuel blend, burnt', true),
+    ('petrol_wtt', 'WTT- fuels', '%liquid fuels', 'Petrol (average biofuel blend)', NULL, NULL, 'Gross CV', 3,
+        'Well-to-tank emissions of petrol (average biofuel blend)', true),
+    ('gas_oil', 'Fuels', 'Liquid fuels', 'Gas oil', NULL, NULL, 'Gross CV', 1, 'Gas oil (red diesel) burnt', true),
+    ('gas_oil_wtt', 'WTT- fuels', '%liquid fuels', 'Gas oil', NULL, NULL, 'Gross CV', 3, 'Well-to-tank emissions of gas oil', true),
+    ('burning_oil', 'Fuels', 'Liquid fuels', 'Burning oil', NULL, NULL, 'Gross CV', 1, 'Burning oil (kerosene heating oil) burnt', true),
+    ('burning_oil_wtt', 'WTT- fuels', '%liquid fuels', 'Burning oil', NULL, NULL, 'Gross CV', 3, 'Well-to-tank emissions of burning oil', true),
+    ('coal_industrial', 'Fuels', 'Solid fuels', 'Coal (industrial)', NULL, NULL, 'Gross CV', 1, 'Industrial coal burnt', true),
+    ('coal_industrial_wtt', 'WTT- fuels', '%solid fuels', 'Coal (industrial)', NULL, NULL, 'Gross CV', 3, 'Well-to-tank emissions of industrial coal', true),
+    ('water_supply', 'Water supply', 'Water supply', 'Water supply', NULL, NULL, NULL, 3, 'Mains water supplied', true),
+    ('water_treatment', 'Water treatment', 'Water treatment', 'Water treatment', NULL, NULL, NULL, 3, 'Waste water treated', true);
+
+INSERT INTO car.activity_component (activity, kind, component, position, builtin) VALUES
+    ('electricity', 'generation', 'electricity', 1, true),
+    ('electricity', 'td', 'electricity_td', 2, true),
+    ('electricity', 'wtt_generation', 'electricity_wtt_generation', 3, true),
+    ('electricity', 'wtt_td', 'electricity_wtt_td', 4, true),
+    ('natural_gas', 'combustion', 'natural_gas', 1, true),
+    ('natural_gas', 'wtt', 'natural_gas_wtt', 2, true),
+    ('natural_gas_net_cv', 'combustion', 'natural_gas_net_cv', 1, true),
+    ('natural_gas_net_cv', 'wtt', 'natural_gas_net_cv_wtt', 2, true),
+    ('lpg', 'combustion', 'lpg', 1, true),
+    ('lpg', 'wtt', 'lpg_wtt', 2, true),
+    ('diesel', 'combustion', 'diesel', 1, true),
+    ('diesel', 'wtt', 'diesel_wtt', 2, true),
+    ('petrol', 'combustion', 'petrol', 1, true),
+    ('petrol', 'wtt', 'petrol_wtt', 2, true),
+    ('gas_oil', 'combustion', 'gas_oil', 1, true),
+    ('gas_oil', 'wtt', 'gas_oil_wtt', 2, true),
+    ('burning_oil', 'combustion', 'burning_oil', 1, true),
+    ('burning_oil', 'wtt', 'burning_oil_wtt', 2, true),
+    ('coal_industrial', 'combustion', 'coal_industrial', 1, true),
+    ('coal_industrial', 'wtt', 'coal_industrial_wtt', 2, true),
+    ('water_supply', 'supply', 'water_supply', 1, true),
+    ('water_treatment', 'treatment', 'water_treatment', 1, true);
+
+-- pg_dump keeps what users loaded or added; built-in rows come back with CREATE EXTENSION.
+SELECT pg_catalog.pg_extension_config_dump('car.unit', 'WHERE NOT builtin');
+SELECT pg_catalog.pg_extension_config_dump('car.activity', 'WHERE NOT builtin');
+SELECT pg_catalog.pg_extension_config_dump('car.activity_component', 'WHERE NOT builtin');
+SELECT pg_catalog.pg_extension_config_dump('car.factor_set', '');
+SELECT pg_catalog.pg_extension_config_dump('car.factor_set_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('car.factor', '');
+SELECT pg_catalog.pg_extension_config_dump('car.factor_id_seq', '');
+
+-------------------------------------------------------------------------------
+-- Cache invalidation: every backend caches the catalogues above
+-------------------------------------------------------------------------------
+CREATE FUNCTION car.invalidate_factor_cache() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'car_invalidate_factor_cache';
+COMMENT ON FUNCTION car.invalidate_factor_cache() IS 'Trigger: tells every backend to drop its cached units, activities and factors.';
+
+CREATE TRIGGER unit_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON car.unit
+    FOR EACH STATEMENT EXECUTE FUNCTION car.invalidate_factor_cache();
+CREATE TRIGGER activity_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON car.activity
+    FOR EACH STATEMENT EXECUTE FUNCTION car.invalidate_factor_cache();
+CREATE TRIGGER activity_component_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON car.activity_component
+    FOR EACH STATEMENT EXECUTE FUNCTION car.invalidate_factor_cache();
+CREATE TRIGGER factor_set_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON car.factor_set
+    FOR EACH STATEMENT EXECUTE FUNCTION car.invalidate_factor_cache();
+CREATE TRIGGER factor_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON car.factor
+    FOR EACH STATEMENT EXECUTE FUNCTION car.invalidate_factor_cache();
+
+-------------------------------------------------------------------------------
+-- Loading factors
+-------------------------------------------------------------------------------
+CREATE FUNCTION car.load_factors(path_or_uri text, year int DEFAULT NULL) RETURNS car.factor_set
+    LANGUAGE c VOLATILE PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_load_factors_path';
+COMMENT ON FUNCTION car.load_factors(text, int) IS 'Load a DESNZ/BEIS flat file (.xlsx or .csv, any locale) from a server path. Needs superuser or pg_read_server_files. Same bytes twice return the existing set.';
+
+CREATE FUNCTION car.load_factors(content bytea, name text, year int DEFAULT NULL) RETURNS car.factor_set
+    LANGUAGE c VOLATILE PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_load_factors_bytes';
+COMMENT ON FUNCTION car.load_factors(bytea, text, int) IS 'Load a DESNZ/BEIS flat file from its bytes (e.g. sent by a client); name is kept as its source.';
+
+CREATE FUNCTION car.load_factors(year int) RETURNS car.factor_set
+    LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_load_factors_year';
+COMMENT ON FUNCTION car.load_factors(int) IS 'Load the official flat file for that year bundled with car (2021-2024).';
+
+-------------------------------------------------------------------------------
+-- Calculator
+-------------------------------------------------------------------------------
+CREATE FUNCTION car.convert(value float8, from_unit text, to_unit text) RETURNS float8
+    LANGUAGE c STABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'car_convert';
+COMMENT ON FUNCTION car.convert(float8, text, text) IS 'Convert a quantity between units of car.unit; units of different dimensions are an error.';
+
+CREATE FUNCTION car.factor_year(at timestamptz) RETURNS int
+    LANGUAGE c STABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'car_factor_year';
+COMMENT ON FUNCTION car.factor_year(timestamptz) IS 'The factor year that applies at a time under car.reporting_year_start (before any fallback to an earlier set).';
+
+CREATE FUNCTION car.co2e(quantity float8, unit text, activity text, at timestamptz) RETURNS float8
+    LANGUAGE c STABLE STRICT PARALLEL SAFE COST 5 AS 'MODULE_PATHNAME', 'car_co2e';
+COMMENT ON FUNCTION car.co2e(float8, text, text, timestamptz) IS 'kg CO2e of a quantity of an activity at a time, from the activity''s own factor row only (e.g. Scope 2 generation for electricity).';
+
+CREATE FUNCTION car.emissions(quantity float8, unit text, activity text, at timestamptz,
+    OUT component text, OUT scope int, OUT kg_co2e float8, OUT kg_co2 float8, OUT kg_ch4 float8,
+    OUT kg_n2o float8, OUT factor_id bigint, OUT factor_set_id int, OUT factor_year int,
+    OUT factor_value numeric, OUT factor_uom text) RETURNS SETOF record
+    LANGUAGE c STABLE STRICT PARALLEL SAFE ROWS 4 AS 'MODULE_PATHNAME', 'car_emissions';
+COMMENT ON FUNCTION car.emissions(float8, text, text, timestamptz) IS 'Emissions of a quantity, one row per component (generation, T&D, WTT...), with the per-gas split and the published factor row behind each number.';

@@ -1,0 +1,183 @@
+/*
+ * calc.c
+ *		SQL-callable emission calculator: car.convert, car.co2e,
+ *		car.emissions and car.factor_year.
+ *
+ * car.co2e runs once per reading in reports, so it keeps the last answer in
+ * fn_extra: the unit and activity argument bytes, the reporting year
+ * [lo, hi) the timestamp fell in, and kg CO2e per unit.  A call whose
+ * arguments match and whose timestamp is in range is one multiplication;
+ * only a miss looks at the (backend-cached) catalogue.
+ */
+#include "car.h"
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(car_convert);
+PG_FUNCTION_INFO_V1(car_co2e);
+PG_FUNCTION_INFO_V1(car_emissions);
+PG_FUNCTION_INFO_V1(car_factor_year);
+
+/* car.convert(value float8, from_unit text, to_unit text) */
+Datum
+car_convert(PG_FUNCTION_ARGS)
+{
+	float8		value = PG_GETARG_FLOAT8(0);
+	char	   *from = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *to = text_to_cstring(PG_GETARG_TEXT_PP(2));
+
+	PG_RETURN_FLOAT8(car_unit_convert(value, from, to));
+}
+
+typedef struct Co2eCache
+{
+	uint64		generation;
+	TimestampTz lo;
+	TimestampTz hi;
+	double		kg_per_unit;
+	int			unit_len;
+	int			activity_len;
+	char	   *unit;			/* argument bytes, not NUL-terminated */
+	char	   *activity;
+	int			unit_cap;
+	int			activity_cap;
+} Co2eCache;
+
+/* Keep a copy of the argument bytes in the per-call-site cache. */
+static void
+Remember(MemoryContext cxt, char **dst, int *cap, int *len, const char *src, int n)
+{
+	if (n > *cap)
+	{
+		*dst = MemoryContextAlloc(cxt, n);
+		*cap = n;
+	}
+	memcpy(*dst, src, n);
+	*len = n;
+}
+
+/* car.co2e(quantity float8, unit text, activity text, at timestamptz) */
+Datum
+car_co2e(PG_FUNCTION_ARGS)
+{
+	float8		q = PG_GETARG_FLOAT8(0);
+	text	   *unit = PG_GETARG_TEXT_PP(1);
+	text	   *activity = PG_GETARG_TEXT_PP(2);
+	TimestampTz at = PG_GETARG_TIMESTAMPTZ(3);
+	Co2eCache  *c = fcinfo->flinfo->fn_extra;
+	int			ulen = VARSIZE_ANY_EXHDR(unit);
+	int			alen = VARSIZE_ANY_EXHDR(activity);
+
+	if (c != NULL &&
+		c->generation == car_cache_generation &&
+		at >= c->lo && at < c->hi &&
+		c->unit_len == ulen && c->activity_len == alen &&
+		memcmp(c->unit, VARDATA_ANY(unit), ulen) == 0 &&
+		memcmp(c->activity, VARDATA_ANY(activity), alen) == 0)
+		PG_RETURN_FLOAT8(q * c->kg_per_unit);
+
+	{
+		SetChoice	choice;
+		const ResolvedFactor *f;
+		char	   *u = text_to_cstring(unit);
+		char	   *a = text_to_cstring(activity);
+		uint64		gen;
+
+		if (c == NULL)
+		{
+			c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(Co2eCache));
+			fcinfo->flinfo->fn_extra = c;
+		}
+		car_choose_set(at, &choice);
+		gen = car_cache_generation;
+		f = car_resolve(a, u, choice.set_id);
+		c->kg_per_unit = f->kg[CAR_GAS_CO2E];
+		c->lo = choice.lo;
+		c->hi = choice.hi;
+		Remember(fcinfo->flinfo->fn_mcxt, &c->unit, &c->unit_cap, &c->unit_len, VARDATA_ANY(unit), ulen);
+		Remember(fcinfo->flinfo->fn_mcxt, &c->activity, &c->activity_cap, &c->activity_len,
+				 VARDATA_ANY(activity), alen);
+		/* If the catalogue changed while resolving, do not trust this next time. */
+		c->generation = gen == car_cache_generation ? gen : 0;
+		PG_RETURN_FLOAT8(q * c->kg_per_unit);
+	}
+}
+
+/*
+ * car.emissions(quantity, unit, activity, at): one row per component of the
+ * activity (itself when it has none), with the published row behind each.
+ */
+Datum
+car_emissions(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	float8		q = PG_GETARG_FLOAT8(0);
+	char	   *unit = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *activity = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	TimestampTz at = PG_GETARG_TIMESTAMPTZ(3);
+	SetChoice	choice;
+	const char **kinds;
+	const char **keys;
+	int			n;
+	int			i;
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	car_choose_set(at, &choice);
+	n = car_activity_components(activity, &kinds, &keys);
+	/* Copy the component names: resolving may refresh the cache under them. */
+	{
+		const char **k2 = palloc(sizeof(char *) * Max(n, 1));
+		const char **c2 = palloc(sizeof(char *) * Max(n, 1));
+
+		for (i = 0; i < n; i++)
+		{
+			k2[i] = pstrdup(kinds[i]);
+			c2[i] = pstrdup(keys[i]);
+		}
+		if (n == 0)
+		{
+			k2[0] = activity;
+			c2[0] = activity;
+			n = 1;
+		}
+		kinds = k2;
+		keys = c2;
+	}
+
+	for (i = 0; i < n; i++)
+	{
+		const ResolvedFactor *f = car_resolve(keys[i], unit, choice.set_id);
+		Datum		values[11];
+		bool		nulls[11] = {false};
+		int			g;
+
+		values[0] = CStringGetTextDatum(kinds[i]);
+		values[1] = Int32GetDatum(f->scope);
+		nulls[1] = f->scope == 0;
+		for (g = 0; g < 4; g++)
+		{
+			values[2 + g] = Float8GetDatum(q * f->kg[g]);
+			nulls[2 + g] = !f->has[g];
+		}
+		values[6] = Int64GetDatum(f->factor_id);
+		values[7] = Int32GetDatum(choice.set_id);
+		values[8] = Int32GetDatum(choice.year);
+		values[9] = DirectFunctionCall3(numeric_in, CStringGetDatum(f->factor_value),
+										ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+		values[10] = CStringGetTextDatum(f->factor_uom);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/* car.factor_year(at timestamptz): the factor year the reporting rules give. */
+Datum
+car_factor_year(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(car_factor_year_of(PG_GETARG_TIMESTAMPTZ(0), NULL, NULL));
+}
