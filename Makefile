@@ -14,7 +14,7 @@ PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-ini
 SHLIB_LINK  = -lzip -lxml2
 
 REGRESS      = units factors calc
-REGRESS_OPTS = --temp-config=test/pg.conf --temp-instance=./tmp_check --dbname=contrib_regression
+REGRESS_OPTS = --temp-config=test/pg.conf --temp-instance=./tmp_check --dbname=contrib_regression --encoding=UTF8 --no-locale
 ISOLATION    = load_factors
 ISOLATION_OPTS = $(REGRESS_OPTS)
 

@@ -56,7 +56,7 @@ CREATE TABLE car.factor_set (
     file_name     text,
     sheet         text,
     header_line   int,
-    superseded_by int REFERENCES car.factor_set (id),
+    superseded_by int REFERENCES car.factor_set (id) ON DELETE SET NULL,
     UNIQUE (year, revision)
 );
 COMMENT ON TABLE car.factor_set IS 'One row per loaded official conversion-factor file; the same bytes load once. The current set of a year is the one not superseded.';
@@ -66,7 +66,7 @@ COMMENT ON COLUMN car.factor_set.revision IS '1 for the first file loaded for th
 COMMENT ON COLUMN car.factor_set.sha256 IS 'SHA-256 of the file''s bytes.';
 COMMENT ON COLUMN car.factor_set.row_count IS 'Factor rows loaded (rows with a numeric factor).';
 COMMENT ON COLUMN car.factor_set.rows_skipped IS 'Rows after the header without a numeric factor (blank, END, text): counted, not loaded.';
-COMMENT ON COLUMN car.factor_set.superseded_by IS 'The later set for the same year that replaced this one; NULL for the current set.';
+COMMENT ON COLUMN car.factor_set.superseded_by IS 'The later set for the same year that replaced this one; NULL for the current set. Deleting a revision makes the set it replaced current again.';
 
 CREATE TABLE car.factor (
     id          bigserial PRIMARY KEY,

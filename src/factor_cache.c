@@ -280,7 +280,8 @@ LoadYears(void)
 	uint64		i;
 	bool		isnull;
 
-	if (SPI_execute("SELECT year, id FROM car.factor_set WHERE superseded_by IS NULL ORDER BY year",
+	if (SPI_execute("SELECT DISTINCT ON (year) year, id FROM car.factor_set "
+					"WHERE superseded_by IS NULL ORDER BY year, revision DESC",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read car.factor_set");
 	nyears = (int) SPI_processed;
@@ -346,20 +347,40 @@ FindUnit(const char *normalised)
 	return e ? &e->def : NULL;
 }
 
-/* Comma-separated list of the car.unit names, for error hints. */
+static int
+CompareStrings(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+/* Sorted, comma-separated list of names, for error messages. */
+static char *
+JoinSorted(const char **names, int n)
+{
+	StringInfoData s;
+	int			i;
+
+	qsort(names, n, sizeof(char *), CompareStrings);
+	initStringInfo(&s);
+	for (i = 0; i < n; i++)
+		appendStringInfo(&s, "%s%s", i ? ", " : "", names[i]);
+	return s.data;
+}
+
+/* The car.unit names, for error hints. */
 static char *
 KnownUnits(void)
 {
 	HASH_SEQ_STATUS st;
 	UnitEntry  *e;
-	StringInfoData s;
+	const char **names = palloc(sizeof(char *) * (hash_get_num_entries(units) + 1));
+	int			n = 0;
 
-	initStringInfo(&s);
 	hash_seq_init(&st, units);
 	while ((e = hash_seq_search(&st)) != NULL)
 		if (pg_strcasecmp(e->spelling, e->def.name) == 0)
-			appendStringInfo(&s, "%s%s", s.len ? ", " : "", e->def.name);
-	return s.data;
+			names[n++] = e->def.name;
+	return JoinSorted(names, n);
 }
 
 /* Look up a unit by any spelling, raising a helpful error if unknown. */
@@ -422,16 +443,16 @@ RequireActivity(const char *activity)
 	{
 		HASH_SEQ_STATUS st;
 		ActivityEntry *a;
-		StringInfoData s;
+		const char **names = palloc(sizeof(char *) * (hash_get_num_entries(activities) + 1));
+		int			n = 0;
 
-		initStringInfo(&s);
 		hash_seq_init(&st, activities);
 		while ((a = hash_seq_search(&st)) != NULL)
-			appendStringInfo(&s, "%s%s", s.len ? ", " : "", a->key);
+			names[n++] = a->key;
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("unknown activity \"%s\"", activity),
-				 errdetail("Known activities: %s.", s.data),
+				 errdetail("Known activities: %s.", JoinSorted(names, n)),
 				 errhint("Add a row to car.activity that maps \"%s\" onto a factor path.", activity)));
 	}
 	return e;

@@ -357,10 +357,15 @@ RememberCandidate(FactorFile *ff, char **cells, int ncells, long line, int score
 
 		if (IsBlank(cells[i]))
 			continue;
-		n = snprintf(ff->best_cells + o, sizeof(ff->best_cells) - o, "%s\"%.60s\"",
+		n = snprintf(ff->best_cells + o, sizeof(ff->best_cells) - o - 8, "%s\"%.60s\"",
 					 o ? ", " : "", cells[i]);
-		if (n < 0 || (size_t) n >= sizeof(ff->best_cells) - o)
+		if (n < 0 || (size_t) n >= sizeof(ff->best_cells) - o - 8)
+		{
+			/* keep whole cells only, and say that more followed */
+			ff->best_cells[o] = '\0';
+			strcat(ff->best_cells, ", ...");
 			break;
+		}
 		o += n;
 	}
 }

@@ -435,8 +435,9 @@ LoadFactorBytes(const char *data, size_t len, const char *name, const char *uri,
 			ereport(ERROR,
 					(errcode(ERRCODE_NO_DATA_FOUND),
 					 errmsg("factor file \"%s\" has a header but no factor values", name),
-					 errdetail("%ld rows after the header on line %ld had no numeric factor.",
-							   ff.rows_skipped, ff.header_line)));
+					 errdetail_plural("%ld row after the header on line %ld has no numeric factor.",
+									  "%ld rows after the header on line %ld have no numeric factor.",
+									  ff.rows_skipped, ff.rows_skipped, ff.header_line)));
 		FlushBatch(&ld);
 	}
 	PG_FINALLY();
@@ -582,6 +583,9 @@ car_load_factors_year(PG_FUNCTION_ARGS)
 	DIR		   *d;
 	struct dirent *de;
 	StringInfoData avail;
+	char	  **years = palloc(sizeof(char *) * 256);
+	int			nyears = 0;
+	int			i;
 	bool		found = false;
 	size_t		len;
 	char	   *data;
@@ -592,8 +596,8 @@ car_load_factors_year(PG_FUNCTION_ARGS)
 	d = AllocateDir(dir);
 	while ((de = ReadDir(d, dir)) != NULL)
 	{
-		if (strncmp(de->d_name, "desnz-factors-", 14) == 0)
-			appendStringInfo(&avail, "%s%.4s", avail.len ? ", " : "", de->d_name + 14);
+		if (strncmp(de->d_name, "desnz-factors-", 14) == 0 && nyears < 256)
+			years[nyears++] = psprintf("%.4s", de->d_name + 14);
 		if (!found && strncmp(de->d_name, prefix, strlen(prefix)) == 0)
 		{
 			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
@@ -601,6 +605,9 @@ car_load_factors_year(PG_FUNCTION_ARGS)
 		}
 	}
 	FreeDir(d);
+	qsort(years, nyears, sizeof(char *), pg_qsort_strcmp);
+	for (i = 0; i < nyears; i++)
+		appendStringInfo(&avail, "%s%s", i ? ", " : "", years[i]);
 	if (!found)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FILE),

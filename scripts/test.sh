@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# make test: install what is missing, build with -Werror, install, then run
+# the unit tests of the pure C cores, the regression suite and the isolation
+# suite against private temporary PostgreSQL 15 servers, as the postgres OS
+# user.  Ends with one line "N passed, N failed" covering every suite.
+set -uo pipefail
+source "$(dirname "$0")/common.sh"
+cd "$ROOT"
+
+"$ROOT/scripts/deps.sh" || { echo "0 passed, 1 failed"; exit 1; }
+
+echo "== build"
+make -s clean >/dev/null 2>&1
+if ! build_and_install; then
+	echo "build failed"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+
+passed=0
+failed=0
+count() { # count "ok"/"FAILED" lines of pg_regress output
+	local out=$1 ok bad
+	ok=$(grep -cE '\.\.\. ok( |$)' "$out" || true)
+	bad=$(grep -cE '\.\.\. FAILED|\.\.\. failed' "$out" || true)
+	passed=$((passed + ok))
+	failed=$((failed + bad))
+}
+
+# A work tree the postgres user can write, with the fixtures it reads.
+# A fixed place, so that paths in expected outputs are stable.
+WORK=/tmp/car-test
+rm -rf "$WORK" && mkdir -p "$WORK"
+trap 'rm -rf "$WORK"' EXIT
+cp -r sql expected specs test "$WORK/"
+mkdir -p "$WORK/fixtures"
+if [ -d "$SHARED_DATA" ]; then
+	cp -r "$SHARED_DATA"/. "$WORK/fixtures/"
+else
+	echo "warning: shared fixtures not found at $SHARED_DATA" >&2
+fi
+chown -R postgres "$WORK"
+chmod -R a+rX "$WORK"
+export CAR_FIXTURES="$WORK/fixtures"
+
+echo "== unit tests (pure C cores)"
+if scripts/unit.sh >"$WORK/unit.out" 2>&1; then :; fi
+cat "$WORK/unit.out" | grep -E '^(not ok|# )' || true
+u_ok=$(grep -c '^ok ' "$WORK/unit.out" || true)
+u_bad=$(grep -c '^not ok ' "$WORK/unit.out" || true)
+if ! grep -q '^# unit tests done' "$WORK/unit.out"; then
+	tail -20 "$WORK/unit.out"
+	u_bad=$((u_bad + 1))
+fi
+echo "unit: $u_ok passed, $u_bad failed"
+passed=$((passed + u_ok))
+failed=$((failed + u_bad))
+
+echo "== regression suite"
+rm -f "$ROOT/regression.diffs"
+REGRESS=$(make -s print-REGRESS)
+as_postgres env CAR_FIXTURES="$CAR_FIXTURES" PGTZ=UTC "$PGXS_DIR/../test/regress/pg_regress" \
+	--inputdir="$WORK" --outputdir="$WORK" --bindir="$PGBIN" \
+	--temp-instance="$WORK/tmp_check" --temp-config="$WORK/test/pg.conf" \
+	--dbname=contrib_regression --encoding=UTF8 --no-locale $REGRESS 2>&1 | tee "$WORK/regress.out"
+count "$WORK/regress.out"
+rm -rf "$ROOT/results" && mkdir -p "$ROOT/results" && cp -r "$WORK/results/." "$ROOT/results/" 2>/dev/null
+[ -f "$WORK/regression.diffs" ] && cp "$WORK/regression.diffs" "$ROOT/regression.diffs" && head -100 "$WORK/regression.diffs"
+
+echo "== isolation suite"
+ISOLATION=$(make -s print-ISOLATION)
+mkdir -p "$WORK/iso"
+chown postgres "$WORK/iso"
+as_postgres env CAR_FIXTURES="$CAR_FIXTURES" PGTZ=UTC "$PGXS_DIR/../test/isolation/pg_isolation_regress" \
+	--inputdir="$WORK" --outputdir="$WORK/iso" --bindir="$PGBIN" \
+	--temp-instance="$WORK/iso/tmp_check" --temp-config="$WORK/test/pg.conf" \
+	--dbname=contrib_regression --encoding=UTF8 --no-locale $ISOLATION 2>&1 | tee "$WORK/iso.out"
+count "$WORK/iso.out"
+cp -r "$WORK/iso/results/." "$ROOT/results/" 2>/dev/null
+[ -f "$WORK/iso/regression.diffs" ] && cat "$WORK/iso/regression.diffs" >>"$ROOT/regression.diffs" && head -100 "$WORK/iso/regression.diffs"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

@@ -1,0 +1,127 @@
+-- Loading the official DESNZ/BEIS flat files
+\getenv fixtures CAR_FIXTURES
+SET client_min_messages = notice;
+
+-- the bundled official files, one per year
+SELECT year, revision, publisher, row_count, rows_skipped, row_count + rows_skipped AS data_rows,
+       sheet, header_line, source_uri, superseded_by IS NULL AS current
+FROM generate_series(2021, 2024) AS y, car.load_factors(y) AS s ORDER BY year;
+
+-- data rows (END included) match SOURCES.md: 7,606 / 8,038 / 8,039 / 8,741
+SELECT s.year, s.row_count + s.rows_skipped = e.n AS count_ok
+FROM car.factor_set s JOIN (VALUES (2021, 7606), (2022, 8038), (2023, 8039), (2024, 8741)) e(y, n) ON e.y = s.year
+ORDER BY s.year;
+-- every loaded row is in car.factor
+SELECT s.year, s.row_count = count(f.*) AS rows_stored
+FROM car.factor_set s JOIN car.factor f ON f.set_id = s.id GROUP BY s.id ORDER BY s.year;
+
+-- no bundled file for 2019
+SELECT car.load_factors(2019);
+
+-- the same bytes load once: same set, nothing added
+SELECT count(*) AS factors_before FROM car.factor \gset
+SELECT id = (SELECT id FROM car.factor_set WHERE year = 2022) AS same_set FROM car.load_factors(2022);
+SELECT count(*) = :factors_before AS nothing_added FROM car.factor;
+
+-- values exactly as published, Excel float noise removed (0.46337999999999996 in the xlsx)
+SELECT level1, level2, level3, column_text, uom, ghg_unit, gas, value
+FROM car.factor f JOIN car.factor_set s ON s.id = f.set_id
+WHERE s.year = 2022 AND f.line = 6 ORDER BY f.id;
+SELECT external_id, scope, level3, uom, ghg_unit, gas, value
+FROM car.factor f JOIN car.factor_set s ON s.id = f.set_id
+WHERE s.year = 2024 AND level1 = 'UK electricity' ORDER BY f.id;
+
+-- gas derived from each year's wording of the GHG / GHG/Unit column
+SELECT s.year, f.ghg_unit, f.gas, count(*)
+FROM car.factor f JOIN car.factor_set s ON s.id = f.set_id
+GROUP BY 1, 2, 3 HAVING count(*) > 2 ORDER BY 1, 2;
+
+-- Per-gas rows are already CO2e-weighted: CO2 + CH4 + N2O = CO2e in every group
+-- publishing all four.  Per-tonne rows are published to 2 decimals, so the
+-- tolerance is 1e-5 relative to the factor (1e-5 absolute below 1).
+WITH g AS (
+    SELECT set_id, concat_ws('|', level1, level2, level3, level4, column_text, uom) AS k,
+           max(value) FILTER (WHERE gas = 'CO2e') AS co2e, max(value) FILTER (WHERE gas = 'CO2') AS co2,
+           max(value) FILTER (WHERE gas = 'CH4') AS ch4, max(value) FILTER (WHERE gas = 'N2O') AS n2o
+    FROM car.factor WHERE gas IS NOT NULL GROUP BY 1, 2)
+SELECT s.year, count(*) > 1200 AS many_groups,
+       count(*) FILTER (WHERE abs(co2 + ch4 + n2o - co2e) > 0.00001 * greatest(1, abs(co2e))) AS violations
+FROM g JOIN car.factor_set s ON s.id = g.set_id
+WHERE co2e IS NOT NULL AND co2 IS NOT NULL AND ch4 IS NOT NULL AND n2o IS NOT NULL
+GROUP BY s.year ORDER BY s.year;
+
+-- The French-locale CSV exports (BOM, ';', decimal comma, space thousands
+-- separators) load as revisions of their year.
+SELECT year, revision, row_count, rows_skipped, header_line, superseded_by IS NULL AS current
+FROM car.load_factors(:'fixtures' || '/desnz_flatfile/conversion-factors-2021-flat-file-automatic-processing.frlocale.csv');
+SELECT year, revision, row_count, rows_skipped, header_line
+FROM car.load_factors(:'fixtures' || '/desnz_flatfile/ghg-conversion-factors-2022-flat-format.frlocale.csv');
+SELECT year, revision, superseded_by IS NOT NULL AS superseded FROM car.factor_set ORDER BY year, revision;
+-- 1 041,8 with a space thousands separator
+SELECT level3, uom, gas, value FROM car.factor f JOIN car.factor_set s ON s.id = f.set_id
+WHERE s.year = 2021 AND s.revision = 2 AND value BETWEEN 1041 AND 1042 ORDER BY f.id LIMIT 3;
+-- the 2021 CSV has the xlsx's rows line for line; each value is the xlsx
+-- value rounded to the decimals Excel displayed when it saved the CSV
+SELECT count(*) AS rows_compared,
+       count(*) FILTER (WHERE (x.scope, x.level1, x.level2, x.level3, x.level4, x.column_text, x.uom, x.ghg_unit, x.gas)
+                        IS DISTINCT FROM (c.scope, c.level1, c.level2, c.level3, c.level4, c.column_text, c.uom, c.ghg_unit, c.gas)) AS text_differs,
+       count(*) FILTER (WHERE abs(x.value - c.value) > 0.5 * 10 ^ (-scale(c.value))) AS value_differs
+FROM car.factor x
+JOIN car.factor_set xs ON xs.id = x.set_id AND xs.year = 2021 AND xs.revision = 1
+JOIN car.factor_set cs ON cs.year = 2021 AND cs.revision = 2
+JOIN car.factor c ON c.set_id = cs.id AND c.line = x.line;
+
+-- The derived plain CSVs (another tool's dump of the same workbooks) give
+-- exactly the rows the xlsx reader gives: text and values identical.
+SELECT year, revision FROM car.load_factors(:'fixtures' || '/desnz_flatfile_derived_csv/ghg-conversion-factors-2024.factors-by-category.csv');
+SELECT year, revision FROM car.load_factors(:'fixtures' || '/desnz_flatfile_derived_csv/ghg-conversion-factors-2021.factors-by-category.csv');
+SELECT year, revision FROM car.load_factors(:'fixtures' || '/desnz_flatfile_derived_csv/ghg-conversion-factors-2022.factors-by-category.csv');
+SELECT xs.year, count(*) AS rows_compared,
+       count(*) FILTER (WHERE (x.external_id, x.scope, x.level1, x.level2, x.level3, x.level4, x.column_text, x.uom_simple, x.uom,
+                               x.ghg_unit, x.lookup, x.gas, x.value)
+                        IS DISTINCT FROM (c.external_id, c.scope, c.level1, c.level2, c.level3, c.level4, c.column_text, c.uom_simple,
+                                          c.uom, c.ghg_unit, c.lookup, c.gas, c.value)) AS differ
+FROM car.factor_set xs
+JOIN car.factor x ON x.set_id = xs.id
+JOIN car.factor_set cs ON cs.year = xs.year AND cs.file_name LIKE '%factors-by-category.csv'
+JOIN car.factor c ON c.set_id = cs.id AND c.line = x.line
+WHERE xs.revision = 1 AND xs.year IN (2021, 2022, 2024)
+GROUP BY xs.year ORDER BY xs.year;
+
+-- Bad input: a clear error and nothing loaded.
+SELECT count(*) AS sets_before FROM car.factor_set \gset
+-- a truncated workbook
+SELECT car.load_factors(substr(pg_read_binary_file(:'fixtures' || '/desnz_flatfile/ghg-conversion-factors-2024-FlatFormat_v1_1.xlsx'), 1, 300000), 'cut.xlsx');
+SELECT car.load_factors(substr(pg_read_binary_file(:'fixtures' || '/desnz_flatfile/ghg-conversion-factors-2024-FlatFormat_v1_1.xlsx'), 1, 20), 'stub.xlsx');
+-- a CSV without a recognisable header: expected and found columns listed
+SELECT car.load_factors(convert_to(E'datetime,equipment load [kWh]\n2021-01-01 00:00:00,3.4\n', 'UTF8'), 'meter.csv');
+-- a meter file from the shared data
+SELECT car.load_factors(:'fixtures' || '/energy_sparks_amr/banes-example-file.csv');
+-- binary garbage, and nothing at all
+SELECT car.load_factors('\x000102030405ff00'::bytea, 'blob.bin');
+SELECT car.load_factors(''::bytea, 'empty.csv');
+-- a header but no values
+SELECT car.load_factors(convert_to(E'Scope,Level 1,Level 2,Level 3,Level 4,Column Text,UOM,GHG/Unit,GHG Conversion Factor 2020\nEND,,,,,,,,\n', 'UTF8'), 'empty2020.csv');
+-- a year neither in the header nor given; and one contradicting the header
+SELECT car.load_factors(convert_to(E'Scope,Level 1,Level 2,Level 3,Level 4,Column Text,UOM,GHG/Unit,GHG Conversion Factor\nScope 2,UK electricity,Electricity generated,Electricity: UK,,,kWh,kg CO2e,0.5\n', 'UTF8'), 'noyear.csv');
+SELECT car.load_factors(convert_to(E'Scope,Level 1,Level 2,Level 3,Level 4,Column Text,UOM,GHG/Unit,GHG Conversion Factor 2020\nScope 2,UK electricity,Electricity generated,Electricity: UK,,,kWh,kg CO2e,0.5\n', 'UTF8'), 'y.csv', year => 2019);
+-- a path that is not there, a directory, a URL
+SELECT car.load_factors('/nonexistent/factors.xlsx');
+SELECT car.load_factors(:'fixtures');
+SELECT car.load_factors('https://example.org/factors.xlsx');
+SELECT count(*) = :sets_before AS nothing_loaded FROM car.factor_set;
+
+-- reading server files needs pg_read_server_files, as COPY does
+CREATE ROLE car_test_analyst;
+GRANT USAGE ON SCHEMA car TO car_test_analyst;
+SET ROLE car_test_analyst;
+SELECT car.load_factors(:'fixtures' || '/desnz_flatfile/ghg-conversion-factors-2024-FlatFormat_v1_1.xlsx');
+RESET ROLE;
+DROP OWNED BY car_test_analyst;
+DROP ROLE car_test_analyst;
+
+-- The year can be given when the header lacks it; Windows-1252 text is read
+-- as such (Excel's "CSV" export); gas-less conversion rows are kept.
+SELECT year, revision, row_count, rows_skipped
+FROM car.load_factors(convert_to(E'Scope,Level 1,Level 2,Level 3,Level 4,Column Text,UOM,GHG/Unit,GHG Conversion Factor\nScope 2,UK electricity,Electricity generated,Electricity: UK,,,kWh,kg CO2e,0.5\nScope 3,Café,Conversions,Natural gas,,,kWh (Gross CV),kWh (Net CV),0.9\n', 'WIN1252'), 'win1252-2019.csv', year => 2019);
+SELECT level1, level2, gas, value FROM car.factor f JOIN car.factor_set s ON s.id = f.set_id WHERE s.year = 2019 ORDER BY f.id;

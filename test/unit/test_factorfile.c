@@ -1,0 +1,182 @@
+/* Unit tests of the flat-file recogniser (src/factorfile.c), fed by the CSV reader. */
+#include "tap.h"
+#include "csv.h"
+#include "factorfile.h"
+
+static void
+number(const char *in, char delim, const char *want)
+{
+	char		out[64];
+	int			rc = ff_parse_number(in, delim, out, sizeof(out));
+
+	if (want == NULL)
+		OK(rc != 0, "\"%s\" is not a number", in);
+	else
+	{
+		OK(rc == 0 && strcmp(out, want) == 0, "\"%s\" (delimiter '%c') reads as %s (got %s)", in, delim, want,
+		   rc == 0 ? out : "error");
+	}
+}
+
+/* Feed a whole CSV text through the recogniser; returns the FactorFile. */
+static FactorFile
+feed(const char *text, FactorRow *last)
+{
+	CsvReader	r;
+	FactorFile	ff;
+	char	  **f;
+	int			n;
+
+	csv_init(&r, text, strlen(text), 0);
+	ff_init(&ff, r.delim);
+	while ((n = csv_next(&r, &f)) > 0)
+	{
+		FactorRow	row;
+		FfResult	res = ff_feed(&ff, f, n, r.record_line, &row);
+
+		if (res == FF_ERROR)
+			break;
+		if (res == FF_ROW && last)
+		{
+			/* keep copies: the cells die with the next record */
+			static char keep[FF_NCOLUMNS][128];
+			int			i;
+
+			*last = row;
+			for (i = 0; i < FF_NCOLUMNS; i++)
+				if (row.cells[i])
+				{
+					snprintf(keep[i], sizeof(keep[i]), "%s", row.cells[i]);
+					last->cells[i] = keep[i];
+				}
+		}
+	}
+	if (ff.err[0] == '\0')
+		ff_finish(&ff);
+	csv_free(&r);
+	return ff;
+}
+
+int
+main(void)
+{
+	FactorRow	row;
+	FactorFile	ff;
+
+	number("0,21233", ';', "0.21233");
+	number("1 041,8", ';', "1041.8");
+	number("1\xC2\xA0" "861,75890", ';', "1861.75890");
+	number("1\xE2\x80\xAF" "234,5", ';', "1234.5");
+	number("0.46338", ',', "0.46338");
+	number("1,234.5", ',', "1234.5");
+	number("1.234,5", ';', "1234.5");
+	number("1,041", ',', "1041");
+	number("2,5", ',', "2.5");
+	number("1.234.567", ';', "1234567");
+	number("-0,5", ';', "-0.5");
+	number("+3", ',', "3");
+	number("1e-05", ',', "1e-05");
+	number(" 12 ", ',', "12");
+	number("END", ',', NULL);
+	number("", ',', NULL);
+	number("< 1", ',', NULL);
+	number("1,2,3", ';', NULL);
+	number("12abc", ',', NULL);
+	number("e5", ',', NULL);
+	number("1e", ',', NULL);
+
+	IS_STR(ff_gas("kg CO2e"), "CO2e", "gas: kg CO2e");
+	IS_STR(ff_gas("kg CO2"), "CO2", "gas 2021: kg CO2");
+	IS_STR(ff_gas("kg CH4"), "CH4", "gas 2021: kg CH4");
+	IS_STR(ff_gas("kg N2O"), "N2O", "gas 2021: kg N2O");
+	IS_STR(ff_gas("kg CO2e of CH4"), "CH4", "gas 2022: kg CO2e of CH4");
+	IS_STR(ff_gas("kg CO2e of N2O per unit"), "N2O", "gas 2023+: ... per unit");
+	IS_STR(ff_gas("  KG  co2e OF co2  per unit "), "CO2", "gas: case and spacing");
+	OK(ff_gas("kWh (Net CV)") == NULL, "conversion rows have no gas");
+	OK(ff_gas("kg") == NULL && ff_gas("`") == NULL && ff_gas("kg SF6") == NULL, "unknown wording has no gas");
+
+	ff = feed("Title line,,,\n"
+			  ",,,\n"
+			  "Scope,Level 1,Level 2,Level 3,Level 4,Column Text,UOM,GHG/Unit,GHG Conversion Factor 2022\n"
+			  "Scope 2,UK electricity,Electricity generated,Electricity: UK,2020,,kWh,kg CO2e,0.19338\n"
+			  ",,,,,,,,\n"
+			  "Scope 2,UK electricity,Electricity generated,Electricity: UK,2020,,kWh,kg CO2e of CO2,0.19121\n"
+			  "Scope 1,X,Y,Z,,,kWh,kg CO2e,\n"
+			  "END,,,,,,,,\n", &row);
+	OK(ff.err[0] == '\0', "small 2022-style file recognised (%s)", ff.err);
+	OK(ff.year == 2022 && ff.header_line == 3, "year %d from header on line %ld", ff.year, ff.header_line);
+	OK(ff.rows_loaded == 2 && ff.rows_skipped == 2, "2 rows loaded, 2 skipped (empty value, END); blank row not counted");
+	IS_STR(ff.title, "Title line", "title from the preamble");
+	IS_STR(row.value, "0.19121", "value");
+	IS_STR(row.gas, "CO2", "gas of the last row");
+	IS_STR(row.cells[FF_LEVEL4], "2020", "level 4 verbatim");
+	OK(row.cells[FF_COLUMN_TEXT] == NULL && row.cells[FF_ID] == NULL, "empty and absent cells are NULL");
+	OK(row.line == 6, "line of the row (%ld)", row.line);
+
+	ff = feed("\xEF\xBB\xBFUK Government GHG Conversion Factors;;;\r\n"
+			  "ID;Scope;Level 1;Level 2;Level 3;Level 4;Column Text;UOM;GHG/Unit;GHG Conversion Factor 2023\r\n"
+			  "1_1;Scope 1;Fuels;Gaseous fuels;Natural gas;;;tonnes;kg CO2e;2 562,57441\r\n", &row);
+	OK(ff.err[0] == '\0' && ff.year == 2023 && ff.rows_loaded == 1, "French-locale 2023 layout with ID column");
+	IS_STR(row.value, "2562.57441", "space thousands and decimal comma");
+	IS_STR(row.cells[FF_ID], "1_1", "ID column kept");
+
+	ff = feed("Scope,Level 1,Level 2,Level 3,Level 4,Column Text,UOM,GHG,GHG Conversion Factor\n"
+			  "Scope 1,A,B,C,,,kWh,kg CO2e,1\n", &row);
+	OK(ff.err[0] == '\0' && ff.year == 0 && ff.rows_loaded == 1, "value column without a year: recognised, year unknown");
+
+	ff = feed("date,meter,kWh\n2024-01-01,M1,3\n", NULL);
+	OK(ff.err[0] != '\0' && strstr(ff.err, "Level 1") != NULL && strstr(ff.err, "GHG Conversion Factor YYYY") != NULL &&
+	   strstr(ff.err, "\"meter\"") != NULL,
+	   "no header: the error lists expected and found columns: %s", ff.err);
+
+	ff = feed("Scope,Level 1,Level 2,Level 3,Column Text,UOM,GHG,GHG Conversion Factor 2021\n1,2,3\n", NULL);
+	OK(ff.err[0] != '\0' && strstr(ff.err, "closest row (line 1)") != NULL,
+	   "a header missing Level 4 is refused, naming the closest row: %s", ff.err);
+
+	ff = feed("", NULL);
+	OK(ff.err[0] != '\0' && strstr(ff.err, "no rows") != NULL, "empty input: %s", ff.err);
+
+	{
+		char		many[4096] = "";
+		int			i;
+
+		for (i = 0; i < 40; i++)
+			strcat(many, "preamble,x\n");
+		strcat(many, "Scope,Level 1,Level 2,Level 3,Level 4,Column Text,UOM,GHG,GHG Conversion Factor 2021\n");
+		ff = feed(many, NULL);
+		OK(ff.err[0] != '\0' && strstr(ff.err, "first 30 rows") != NULL, "header too far down is refused");
+	}
+
+	/* every real CSV: the counts in SOURCES.md */
+	{
+		static const struct
+		{
+			const char *file;
+			int			year;
+			long		rows;	/* data rows after the header, END included */
+		}			real[] = {
+			{"desnz_flatfile/conversion-factors-2021-flat-file-automatic-processing.frlocale.csv", 2021, 7606},
+			{"desnz_flatfile/ghg-conversion-factors-2022-flat-format.frlocale.csv", 2022, 8038},
+			{"desnz_flatfile/ghg-conversion-factors-2023-flat-file-update.frlocale.csv", 2023, 8039},
+			{"desnz_flatfile_derived_csv/ghg-conversion-factors-2021.factors-by-category.csv", 2021, 7606},
+			{"desnz_flatfile_derived_csv/ghg-conversion-factors-2022.factors-by-category.csv", 2022, 8038},
+			{"desnz_flatfile_derived_csv/ghg-conversion-factors-2024.factors-by-category.csv", 2024, 8741},
+		};
+		int			i;
+
+		for (i = 0; i < 6; i++)
+		{
+			size_t		len;
+			char	   *data = slurp(fixture(real[i].file), &len);
+
+			ff = feed(data, NULL);
+			OK(ff.err[0] == '\0' && ff.year == real[i].year &&
+			   ff.rows_loaded + ff.rows_skipped == real[i].rows,
+			   "%s: year %d, %ld loaded + %ld skipped = %ld", real[i].file, ff.year,
+			   ff.rows_loaded, ff.rows_skipped, real[i].rows);
+			free(data);
+		}
+	}
+	printf("# unit tests done: factorfile\n");
+	return tap_done();
+}
