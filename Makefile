@@ -33,7 +33,7 @@ uninstall: uninstall-factor-data
 uninstall-factor-data:
 	rm -rf '$(DESTDIR)$(datadir)/car'
 
-.PHONY: deps demo test unit fuzz format lint bench print-%
+.PHONY: deps demo demo-stop test unit fuzz format lint bench print-%
 deps:
 	scripts/deps.sh
 demo:
@@ -55,3 +55,5 @@ lint:
 	clang-tidy --quiet src/csv.c src/xlsx.c src/factorfile.c src/units.c -- -Isrc $(XML2_CFLAGS)
 print-%:
 	@echo $($*)
+demo-stop:
+	@[ -f .demo/data/postmaster.pid ] && runuser -u postgres -- $$($(PG_CONFIG) --bindir)/pg_ctl -D .demo/data -m fast stop || echo "the demo server is not running"

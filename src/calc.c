@@ -3,11 +3,12 @@
  *		SQL-callable emission calculator: car.convert, car.co2e,
  *		car.emissions and car.factor_year.
  *
- * car.co2e runs once per reading in reports, so it keeps the last answer in
- * fn_extra: the unit and activity argument bytes, the reporting year
- * [lo, hi) the timestamp fell in, and kg CO2e per unit.  A call whose
- * arguments match and whose timestamp is in range is one multiplication;
- * only a miss looks at the (backend-cached) catalogue.
+ * car.co2e runs once per reading in reports, so it keeps its recent answers
+ * in fn_extra: the unit and activity argument bytes, and for up to
+ * CO2E_YEARS reporting years [lo, hi) the kg CO2e per unit.  A call whose
+ * arguments match and whose timestamp falls in a remembered year is a few
+ * comparisons and one multiplication, whatever order the rows come in; only
+ * a miss looks at the (backend-cached) catalogue.
  */
 #include "car.h"
 
@@ -33,12 +34,21 @@ car_convert(PG_FUNCTION_ARGS)
 	PG_RETURN_FLOAT8(car_unit_convert(value, from, to));
 }
 
-typedef struct Co2eCache
+#define CO2E_YEARS 8
+
+typedef struct Co2eYear
 {
-	uint64		generation;
 	TimestampTz lo;
 	TimestampTz hi;
 	double		kg_per_unit;
+} Co2eYear;
+
+typedef struct Co2eCache
+{
+	uint64		generation;
+	int			nyears;
+	int			next;			/* slot to overwrite when full */
+	Co2eYear	years[CO2E_YEARS];
 	int			unit_len;
 	int			activity_len;
 	char	   *unit;			/* argument bytes, not NUL-terminated */
@@ -74,11 +84,18 @@ car_co2e(PG_FUNCTION_ARGS)
 
 	if (c != NULL &&
 		c->generation == car_cache_generation &&
-		at >= c->lo && at < c->hi &&
 		c->unit_len == ulen && c->activity_len == alen &&
 		memcmp(c->unit, VARDATA_ANY(unit), ulen) == 0 &&
 		memcmp(c->activity, VARDATA_ANY(activity), alen) == 0)
-		PG_RETURN_FLOAT8(q * c->kg_per_unit);
+	{
+		int			i;
+
+		for (i = 0; i < c->nyears; i++)
+			if (at >= c->years[i].lo && at < c->years[i].hi)
+				PG_RETURN_FLOAT8(q * c->years[i].kg_per_unit);
+	}
+	else if (c != NULL)
+		c->nyears = 0;			/* other arguments: forget the old answers */
 
 	{
 		SetChoice	choice;
@@ -86,24 +103,37 @@ car_co2e(PG_FUNCTION_ARGS)
 		char	   *u = text_to_cstring(unit);
 		char	   *a = text_to_cstring(activity);
 		uint64		gen;
+		Co2eYear   *y;
 
 		if (c == NULL)
 		{
 			c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(Co2eCache));
 			fcinfo->flinfo->fn_extra = c;
 		}
+		if (c->generation != car_cache_generation)
+			c->nyears = 0;
 		car_choose_set(at, &choice);
 		gen = car_cache_generation;
 		f = car_resolve(a, u, choice.set_id);
-		c->kg_per_unit = f->kg[CAR_GAS_CO2E];
-		c->lo = choice.lo;
-		c->hi = choice.hi;
+
+		if (c->nyears < CO2E_YEARS)
+			y = &c->years[c->nyears++];
+		else
+		{
+			y = &c->years[c->next];
+			c->next = (c->next + 1) % CO2E_YEARS;
+		}
+		y->lo = choice.lo;
+		y->hi = choice.hi;
+		y->kg_per_unit = f->kg[CAR_GAS_CO2E];
 		Remember(fcinfo->flinfo->fn_mcxt, &c->unit, &c->unit_cap, &c->unit_len, VARDATA_ANY(unit), ulen);
 		Remember(fcinfo->flinfo->fn_mcxt, &c->activity, &c->activity_cap, &c->activity_len,
 				 VARDATA_ANY(activity), alen);
 		/* If the catalogue changed while resolving, do not trust this next time. */
-		c->generation = gen == car_cache_generation ? gen : 0;
-		PG_RETURN_FLOAT8(q * c->kg_per_unit);
+		if (gen != car_cache_generation)
+			c->nyears = 0;
+		c->generation = car_cache_generation;
+		PG_RETURN_FLOAT8(q * y->kg_per_unit);
 	}
 }
 
