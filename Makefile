@@ -47,9 +47,9 @@ fuzz:
 bench:
 	bench/run.sh
 format:
-	clang-format -i src/*.c src/*.h test/unit/*.c test/fuzz/*.c
+	clang-format -i src/*.c src/*.h test/unit/*.c test/unit/*.h
 lint:
-	clang-format --dry-run --Werror src/*.c src/*.h
+	clang-format --dry-run --Werror src/*.c src/*.h test/unit/*.c test/unit/*.h
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--suppress=missingIncludeSystem --inline-suppr -Isrc src/csv.c src/xlsx.c src/factorfile.c src/units.c
 	clang-tidy --quiet src/csv.c src/xlsx.c src/factorfile.c src/units.c -- -Isrc $(XML2_CFLAGS)

@@ -27,9 +27,9 @@ PG_FUNCTION_INFO_V1(car_factor_year);
 Datum
 car_convert(PG_FUNCTION_ARGS)
 {
-	float8		value = PG_GETARG_FLOAT8(0);
-	char	   *from = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	char	   *to = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	float8 value = PG_GETARG_FLOAT8(0);
+	char  *from = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char  *to = text_to_cstring(PG_GETARG_TEXT_PP(2));
 
 	PG_RETURN_FLOAT8(car_unit_convert(value, from, to));
 }
@@ -45,16 +45,16 @@ typedef struct Co2eYear
 
 typedef struct Co2eCache
 {
-	uint64		generation;
-	int			nyears;
-	int			next;			/* slot to overwrite when full */
-	Co2eYear	years[CO2E_YEARS];
-	int			unit_len;
-	int			activity_len;
-	char	   *unit;			/* argument bytes, not NUL-terminated */
-	char	   *activity;
-	int			unit_cap;
-	int			activity_cap;
+	uint64	 generation;
+	int		 nyears;
+	int		 next; /* slot to overwrite when full */
+	Co2eYear years[CO2E_YEARS];
+	int		 unit_len;
+	int		 activity_len;
+	char	*unit; /* argument bytes, not NUL-terminated */
+	char	*activity;
+	int		 unit_cap;
+	int		 activity_cap;
 } Co2eCache;
 
 /* Keep a copy of the argument bytes in the per-call-site cache. */
@@ -88,22 +88,22 @@ car_co2e(PG_FUNCTION_ARGS)
 		memcmp(c->unit, VARDATA_ANY(unit), ulen) == 0 &&
 		memcmp(c->activity, VARDATA_ANY(activity), alen) == 0)
 	{
-		int			i;
+		int i;
 
 		for (i = 0; i < c->nyears; i++)
 			if (at >= c->years[i].lo && at < c->years[i].hi)
 				PG_RETURN_FLOAT8(q * c->years[i].kg_per_unit);
 	}
 	else if (c != NULL)
-		c->nyears = 0;			/* other arguments: forget the old answers */
+		c->nyears = 0; /* other arguments: forget the old answers */
 
 	{
-		SetChoice	choice;
+		SetChoice			  choice;
 		const ResolvedFactor *f;
-		char	   *u = text_to_cstring(unit);
-		char	   *a = text_to_cstring(activity);
-		uint64		gen;
-		Co2eYear   *y;
+		char				 *u = text_to_cstring(unit);
+		char				 *a = text_to_cstring(activity);
+		uint64				  gen;
+		Co2eYear			 *y;
 
 		if (c == NULL)
 		{
@@ -145,15 +145,15 @@ Datum
 car_emissions(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	float8		q = PG_GETARG_FLOAT8(0);
-	char	   *unit = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	char	   *activity = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	TimestampTz at = PG_GETARG_TIMESTAMPTZ(3);
-	SetChoice	choice;
-	const char **kinds;
-	const char **keys;
-	int			n;
-	int			i;
+	float8		   q = PG_GETARG_FLOAT8(0);
+	char		  *unit = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char		  *activity = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	TimestampTz	   at = PG_GETARG_TIMESTAMPTZ(3);
+	SetChoice	   choice;
+	const char	 **kinds;
+	const char	 **keys;
+	int			   n;
+	int			   i;
 
 	InitMaterializedSRF(fcinfo, 0);
 
@@ -182,9 +182,9 @@ car_emissions(PG_FUNCTION_ARGS)
 	for (i = 0; i < n; i++)
 	{
 		const ResolvedFactor *f = car_resolve(keys[i], unit, choice.set_id);
-		Datum		values[11];
-		bool		nulls[11] = {false};
-		int			g;
+		Datum				  values[11];
+		bool				  nulls[11] = {false};
+		int					  g;
 
 		values[0] = CStringGetTextDatum(kinds[i]);
 		values[1] = Int32GetDatum(f->scope);

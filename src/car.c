@@ -10,10 +10,10 @@
 
 PG_MODULE_MAGIC;
 
-int			car_reporting_year_start = 1;
-bool		car_strict_factor_year = false;
+int	 car_reporting_year_start = 1;
+bool car_strict_factor_year = false;
 
-void		_PG_init(void);
+void _PG_init(void);
 
 /* Factor-year rules changed: every cached choice of set is stale. */
 static void

@@ -18,38 +18,38 @@ extern bool car_strict_factor_year;
 /* What one published factor group gives per unit of the caller's quantity. */
 typedef struct ResolvedFactor
 {
-	double		kg[4];			/* per caller unit: CO2e, CO2, CH4, N2O */
-	bool		has[4];
-	int64		factor_id;		/* the CO2e row */
-	char	   *factor_value;	/* its value as published */
-	char	   *factor_uom;		/* its unit of measure as published */
-	int			scope;			/* 1..3, or 0 when outside the scopes */
+	double kg[4]; /* per caller unit: CO2e, CO2, CH4, N2O */
+	bool   has[4];
+	int64  factor_id;	 /* the CO2e row */
+	char  *factor_value; /* its value as published */
+	char  *factor_uom;	 /* its unit of measure as published */
+	int	   scope;		 /* 1..3, or 0 when outside the scopes */
 } ResolvedFactor;
 
 /* A factor set picked for a point in time. */
 typedef struct SetChoice
 {
 	int			set_id;
-	int			year;			/* the set's year (may be earlier than wanted) */
-	int			wanted_year;	/* the reporting year's factor year */
-	TimestampTz lo;				/* the reporting year holding the timestamp */
+	int			year;		 /* the set's year (may be earlier than wanted) */
+	int			wanted_year; /* the reporting year's factor year */
+	TimestampTz lo;			 /* the reporting year holding the timestamp */
 	TimestampTz hi;
 } SetChoice;
 
 #define CAR_GAS_CO2E 0
-#define CAR_GAS_CO2 1
-#define CAR_GAS_CH4 2
-#define CAR_GAS_N2O 3
+#define CAR_GAS_CO2	 1
+#define CAR_GAS_CH4	 2
+#define CAR_GAS_N2O	 3
 
 extern uint64 car_cache_generation;
 
-extern void car_cache_init(void);
-extern void car_cache_invalidate(void);
-extern void car_choose_set(TimestampTz at, SetChoice *choice);
+extern void					 car_cache_init(void);
+extern void					 car_cache_invalidate(void);
+extern void					 car_choose_set(TimestampTz at, SetChoice *choice);
 extern const ResolvedFactor *car_resolve(const char *activity, const char *unit, int set_id);
-extern int	car_activity_components(const char *activity, const char ***kinds,
-									const char ***keys);
-extern double car_unit_convert(double value, const char *from, const char *to);
-extern int	car_factor_year_of(TimestampTz at, TimestampTz *lo, TimestampTz *hi);
+extern int					 car_activity_components(const char *activity, const char ***kinds,
+													 const char ***keys);
+extern double				 car_unit_convert(double value, const char *from, const char *to);
+extern int					 car_factor_year_of(TimestampTz at, TimestampTz *lo, TimestampTz *hi);
 
-#endif							/* CAR_H */
+#endif /* CAR_H */

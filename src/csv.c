@@ -16,8 +16,8 @@ PutByte(CsvReader *r, size_t *used, char c)
 {
 	if (*used + 1 >= r->bufcap)
 	{
-		size_t		newcap = r->bufcap ? r->bufcap * 2 : 1024;
-		char	   *nb = realloc(r->buf, newcap);
+		size_t newcap = r->bufcap ? r->bufcap * 2 : 1024;
+		char  *nb = realloc(r->buf, newcap);
 
 		if (nb == NULL)
 		{
@@ -37,9 +37,9 @@ StartField(CsvReader *r, size_t used)
 {
 	if (r->nfields >= r->capfields)
 	{
-		int			newcap = r->capfields ? r->capfields * 2 : 64;
-		size_t	   *no = realloc(r->offs, newcap * sizeof(size_t));
-		char	  **nf;
+		int		newcap = r->capfields ? r->capfields * 2 : 64;
+		size_t *no = realloc(r->offs, newcap * sizeof(size_t));
+		char  **nf;
 
 		if (no == NULL)
 			goto oom;
@@ -93,10 +93,10 @@ EncodeUtf8(unsigned int cp, char *out)
 static int
 TranscodeUtf16(CsvReader *r, const unsigned char *p, size_t len, int big_endian)
 {
-	size_t		n = len / 2;
-	size_t		i;
-	size_t		out = 0;
-	char	   *dst;
+	size_t n = len / 2;
+	size_t i;
+	size_t out = 0;
+	char  *dst;
 
 	if (len % 2 != 0)
 	{
@@ -115,7 +115,7 @@ TranscodeUtf16(CsvReader *r, const unsigned char *p, size_t len, int big_endian)
 	for (i = 0; i < n; i++)
 	{
 		unsigned int u = big_endian ? (p[2 * i] << 8) | p[2 * i + 1]
-			: p[2 * i] | (p[2 * i + 1] << 8);
+									: p[2 * i] | (p[2 * i + 1] << 8);
 
 		if (u >= 0xD800 && u <= 0xDBFF)
 		{
@@ -124,7 +124,7 @@ TranscodeUtf16(CsvReader *r, const unsigned char *p, size_t len, int big_endian)
 			if (i + 1 >= n)
 				goto bad;
 			lo = big_endian ? (p[2 * i + 2] << 8) | p[2 * i + 3]
-				: p[2 * i + 2] | (p[2 * i + 3] << 8);
+							: p[2 * i + 2] | (p[2 * i + 3] << 8);
 			if (lo < 0xDC00 || lo > 0xDFFF)
 				goto bad;
 			u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
@@ -155,18 +155,18 @@ char
 csv_detect_delimiter(const char *data, size_t len)
 {
 	static const char cands[] = {',', ';', '\t', '|'};
-	int			lines_with[4] = {0};
-	long		total[4] = {0};
-	int			this_line[4] = {0};
-	int			lines = 0;
-	int			inq = 0;
-	size_t		i;
-	int			best = 0;
-	int			k;
+	int				  lines_with[4] = {0};
+	long			  total[4] = {0};
+	int				  this_line[4] = {0};
+	int				  lines = 0;
+	int				  inq = 0;
+	size_t			  i;
+	int				  best = 0;
+	int				  k;
 
 	for (i = 0; i < len && lines < DETECT_LINES; i++)
 	{
-		char		c = data[i];
+		char c = data[i];
 
 		if (c == '"')
 			inq = !inq;
@@ -216,12 +216,12 @@ csv_init(CsvReader *r, const char *data, size_t len, char delim)
 	/* Excel's hint line: "sep=;" names the delimiter and is not data. */
 	if (r->len - r->pos >= 5 && strncmp(r->data + r->pos, "sep=", 4) == 0)
 	{
-		size_t		p = r->pos + 5;
+		size_t p = r->pos + 5;
 
 		if (p == r->len || r->data[p] == '\n' || r->data[p] == '\r')
 		{
 			if (delim == 0)
-				delim = r->data[r->pos + 4];
+				delim = r->data[r->pos + 4]; /* NOLINT(clang-analyzer-core.uninitialized.Assign): len - pos >= 5 was checked */
 			if (p < r->len && r->data[p] == '\r')
 				p++;
 			if (p < r->len && r->data[p] == '\n')
@@ -264,12 +264,12 @@ csv_next(CsvReader *r, char ***fields)
 
 	while (pos < len)
 	{
-		char		c = d[pos];
+		char c = d[pos];
 
 		if (c == '"' && used == r->offs[r->nfields - 1])
 		{
 			/* Quoted field: runs to the next lone quote. */
-			long		qline = r->line;
+			long qline = r->line;
 
 			pos++;
 			for (;;)

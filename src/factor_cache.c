@@ -38,52 +38,51 @@
 
 typedef struct UnitEntry
 {
-	char		spelling[KEYLEN];	/* normalised name or alias: hash key */
-	UnitDef		def;
+	char	spelling[KEYLEN]; /* normalised name or alias: hash key */
+	UnitDef def;
 } UnitEntry;
 
 typedef struct ActivityEntry
 {
-	char		key[KEYLEN];
-	char	   *pattern[5];		/* level1..level4, column_text; NULL = any */
-	char		basis[16];		/* "gross cv", "net cv" or "" */
-	int			ncomponents;
+	char		 key[KEYLEN];
+	char		*pattern[5]; /* level1..level4, column_text; NULL = any */
+	char		 basis[16];	 /* "gross cv", "net cv" or "" */
+	int			 ncomponents;
 	const char **kinds;
 	const char **components;
 } ActivityEntry;
 
 typedef struct ResolveKey
 {
-	int			set_id;
-	char		activity[KEYLEN];
-	char		unit[KEYLEN];
+	int	 set_id;
+	char activity[KEYLEN];
+	char unit[KEYLEN];
 } ResolveKey;
 
 typedef struct ResolveEntry
 {
-	ResolveKey	key;
+	ResolveKey	   key;
 	ResolvedFactor f;
 } ResolveEntry;
 
 typedef struct YearSet
 {
-	int			year;
-	int			set_id;
+	int year;
+	int set_id;
 } YearSet;
 
-uint64		car_cache_generation = 1;
+uint64 car_cache_generation = 1;
 
 static MemoryContext CacheCxt = NULL;
-static bool cache_valid = false;
-static HTAB *units = NULL;
-static HTAB *activities = NULL;
-static HTAB *resolved = NULL;
-static YearSet *years = NULL;
-static int	nyears = 0;
+static bool			 cache_valid = false;
+static HTAB			*units = NULL;
+static HTAB			*activities = NULL;
+static HTAB			*resolved = NULL;
+static YearSet		*years = NULL;
+static int			 nyears = 0;
 
 static const char *const watched_names[] = {
-	"unit", "activity", "activity_component", "factor_set", "factor"
-};
+	"unit", "activity", "activity_component", "factor_set", "factor"};
 #define NWATCHED lengthof(watched_names)
 static Oid	watched[NWATCHED];
 static bool watched_known = false;
@@ -100,7 +99,7 @@ car_cache_invalidate(void)
 static void
 RelcacheCallback(Datum arg, Oid relid)
 {
-	int			i;
+	int i;
 
 	(void) arg;
 	if (relid == InvalidOid || !watched_known)
@@ -144,7 +143,7 @@ car_invalidate_factor_cache(PG_FUNCTION_ARGS)
 static char *
 CopyCell(HeapTuple tup, TupleDesc desc, int col)
 {
-	char	   *v = SPI_getvalue(tup, desc, col);
+	char *v = SPI_getvalue(tup, desc, col);
 
 	return v ? MemoryContextStrdup(CacheCxt, v) : NULL;
 }
@@ -152,7 +151,7 @@ CopyCell(HeapTuple tup, TupleDesc desc, int col)
 static HTAB *
 MakeHash(const char *name, Size keysize, Size entrysize, long n)
 {
-	HASHCTL		ctl;
+	HASHCTL ctl;
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = keysize;
@@ -166,9 +165,9 @@ MakeHash(const char *name, Size keysize, Size entrysize, long n)
 static void
 AddUnitSpelling(const char *spelling, const UnitDef *def)
 {
-	char		key[KEYLEN];
-	UnitEntry  *e;
-	bool		found;
+	char	   key[KEYLEN];
+	UnitEntry *e;
+	bool	   found;
 
 	unit_normalise(spelling, key, sizeof(key));
 	if (key[0] == '\0')
@@ -186,7 +185,7 @@ AddUnitSpelling(const char *spelling, const UnitDef *def)
 static void
 LoadUnits(void)
 {
-	uint64		i;
+	uint64 i;
 
 	if (SPI_execute("SELECT name, dimension, to_base, aliases::text[] FROM car.unit ORDER BY name",
 					true, 0) != SPI_OK_SELECT)
@@ -194,11 +193,11 @@ LoadUnits(void)
 	units = MakeHash("car units", KEYLEN, sizeof(UnitEntry), SPI_processed * 4);
 	for (i = 0; i < SPI_processed; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		UnitDef		def;
-		bool		isnull;
-		Datum		aliases;
+		HeapTuple tup = SPI_tuptable->vals[i];
+		TupleDesc desc = SPI_tuptable->tupdesc;
+		UnitDef	  def;
+		bool	  isnull;
+		Datum	  aliases;
 
 		memset(&def, 0, sizeof(def));
 		strlcpy(def.name, SPI_getvalue(tup, desc, 1), sizeof(def.name));
@@ -208,11 +207,11 @@ LoadUnits(void)
 		aliases = SPI_getbinval(tup, desc, 4, &isnull);
 		if (!isnull)
 		{
-			ArrayType  *arr = DatumGetArrayTypeP(aliases);
-			Datum	   *elems;
-			bool	   *nulls;
-			int			n,
-						j;
+			ArrayType *arr = DatumGetArrayTypeP(aliases);
+			Datum	  *elems;
+			bool	  *nulls;
+			int		   n,
+				j;
 
 			deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
 			for (j = 0; j < n; j++)
@@ -225,7 +224,7 @@ LoadUnits(void)
 static void
 LoadActivities(void)
 {
-	uint64		i;
+	uint64		   i;
 	ActivityEntry *e;
 
 	if (SPI_execute("SELECT key, level1, level2, level3, level4, column_text, uom_basis FROM car.activity",
@@ -234,11 +233,11 @@ LoadActivities(void)
 	activities = MakeHash("car activities", KEYLEN, sizeof(ActivityEntry), SPI_processed);
 	for (i = 0; i < SPI_processed; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		char		key[KEYLEN];
-		char	   *basis;
-		int			j;
+		HeapTuple tup = SPI_tuptable->vals[i];
+		TupleDesc desc = SPI_tuptable->tupdesc;
+		char	  key[KEYLEN];
+		char	 *basis;
+		int		  j;
 
 		strlcpy(key, SPI_getvalue(tup, desc, 1), sizeof(key));
 		e = hash_search(activities, key, HASH_ENTER, NULL);
@@ -251,18 +250,19 @@ LoadActivities(void)
 	}
 
 	if (SPI_execute("SELECT activity, kind, component FROM car.activity_component "
-					"ORDER BY activity, position, kind", true, 0) != SPI_OK_SELECT)
+					"ORDER BY activity, position, kind",
+					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read car.activity_component");
 	for (i = 0; i < SPI_processed; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		char		key[KEYLEN];
+		HeapTuple tup = SPI_tuptable->vals[i];
+		TupleDesc desc = SPI_tuptable->tupdesc;
+		char	  key[KEYLEN];
 
 		strlcpy(key, SPI_getvalue(tup, desc, 1), sizeof(key));
 		e = hash_search(activities, key, HASH_FIND, NULL);
 		if (e == NULL)
-			continue;			/* the foreign key makes this impossible */
+			continue; /* the foreign key makes this impossible */
 		if (e->kinds == NULL)
 		{
 			e->kinds = MemoryContextAllocZero(CacheCxt, sizeof(char *) * SPI_processed);
@@ -277,8 +277,8 @@ LoadActivities(void)
 static void
 LoadYears(void)
 {
-	uint64		i;
-	bool		isnull;
+	uint64 i;
+	bool   isnull;
 
 	if (SPI_execute("SELECT DISTINCT ON (year) year, id FROM car.factor_set "
 					"WHERE superseded_by IS NULL ORDER BY year, revision DESC",
@@ -297,12 +297,12 @@ LoadYears(void)
 static void
 EnsureCache(void)
 {
-	Oid			nsp;
-	int			i;
+	Oid nsp;
+	int i;
 
 	while (!cache_valid)
 	{
-		uint64		gen = car_cache_generation;
+		uint64 gen = car_cache_generation;
 
 		if (CacheCxt == NULL)
 			CacheCxt = AllocSetContextCreate(CacheMemoryContext, "car factor cache",
@@ -342,7 +342,7 @@ EnsureCache(void)
 static const UnitDef *
 FindUnit(const char *normalised)
 {
-	UnitEntry  *e = hash_search(units, normalised, HASH_FIND, NULL);
+	UnitEntry *e = hash_search(units, normalised, HASH_FIND, NULL);
 
 	return e ? &e->def : NULL;
 }
@@ -358,7 +358,7 @@ static char *
 JoinSorted(const char **names, int n)
 {
 	StringInfoData s;
-	int			i;
+	int			   i;
 
 	qsort(names, n, sizeof(char *), CompareStrings);
 	initStringInfo(&s);
@@ -372,9 +372,9 @@ static char *
 KnownUnits(void)
 {
 	HASH_SEQ_STATUS st;
-	UnitEntry  *e;
-	const char **names = palloc(sizeof(char *) * (hash_get_num_entries(units) + 1));
-	int			n = 0;
+	UnitEntry	   *e;
+	const char	  **names = palloc(sizeof(char *) * (hash_get_num_entries(units) + 1));
+	int				n = 0;
 
 	hash_seq_init(&st, units);
 	while ((e = hash_seq_search(&st)) != NULL)
@@ -387,7 +387,7 @@ KnownUnits(void)
 static const UnitDef *
 RequireUnit(const char *spelling)
 {
-	char		n[KEYLEN];
+	char		   n[KEYLEN];
 	const UnitDef *u;
 
 	unit_normalise(spelling, n, sizeof(n));
@@ -404,14 +404,14 @@ RequireUnit(const char *spelling)
 double
 car_unit_convert(double value, const char *from, const char *to)
 {
-	char		fu[KEYLEN],
-				fb[16],
-				tu[KEYLEN],
-				tb[16];
+	char fu[KEYLEN],
+		fb[16],
+		tu[KEYLEN],
+		tb[16];
 	const UnitDef *f,
-			   *t;
-	double		k;
-	char		err[256];
+		*t;
+	double k;
+	char   err[256];
 
 	EnsureCache();
 	unit_split_basis(from, fu, sizeof(fu), fb, sizeof(fb));
@@ -434,7 +434,7 @@ car_unit_convert(double value, const char *from, const char *to)
 static ActivityEntry *
 RequireActivity(const char *activity)
 {
-	char		key[KEYLEN];
+	char		   key[KEYLEN];
 	ActivityEntry *e;
 
 	strlcpy(key, activity, sizeof(key));
@@ -442,9 +442,9 @@ RequireActivity(const char *activity)
 	if (e == NULL)
 	{
 		HASH_SEQ_STATUS st;
-		ActivityEntry *a;
-		const char **names = palloc(sizeof(char *) * (hash_get_num_entries(activities) + 1));
-		int			n = 0;
+		ActivityEntry  *a;
+		const char	  **names = palloc(sizeof(char *) * (hash_get_num_entries(activities) + 1));
+		int				n = 0;
 
 		hash_seq_init(&st, activities);
 		while ((a = hash_seq_search(&st)) != NULL)
@@ -474,10 +474,10 @@ int
 car_factor_year_of(TimestampTz at, TimestampTz *lo, TimestampTz *hi)
 {
 	struct pg_tm tm;
-	fsec_t		fsec;
-	int			tz;
-	int			start = car_reporting_year_start;
-	int			start_year;
+	fsec_t		 fsec;
+	int			 tz;
+	int			 start = car_reporting_year_start;
+	int			 start_year;
 
 	if (TIMESTAMP_NOT_FINITE(at))
 		ereport(ERROR,
@@ -513,9 +513,9 @@ car_factor_year_of(TimestampTz at, TimestampTz *lo, TimestampTz *hi)
 void
 car_choose_set(TimestampTz at, SetChoice *choice)
 {
-	int			want;
-	int			i;
-	int			best = -1;
+	int want;
+	int i;
+	int best = -1;
 
 	EnsureCache();
 	want = car_factor_year_of(at, &choice->lo, &choice->hi);
@@ -532,8 +532,8 @@ car_choose_set(TimestampTz at, SetChoice *choice)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 best < 0 ? errmsg("no emission factor set for %d or any earlier year", want)
-				 : errmsg("no emission factor set for %d, and car.strict_factor_year forbids using %d's",
-						  want, years[best].year),
+						  : errmsg("no emission factor set for %d, and car.strict_factor_year forbids using %d's",
+								   want, years[best].year),
 				 errdetail("Loaded factor years: %s.", nyears ? s.data : "none"),
 				 errhint("Load the %d factors with car.load_factors(%d) or car.load_factors('/path/to/file.xlsx').",
 						 want, want)));
@@ -567,38 +567,38 @@ GasIndex(const char *gas)
 /* One candidate row of the factor table. */
 typedef struct Candidate
 {
-	int64		id;
-	char	   *scope;
-	char	   *uom;
-	char	   *gas;
-	char	   *value_text;
-	double		value;
-	char	   *path;
-	const UnitDef *unit;		/* NULL when car.unit does not know it */
-	char		unit_norm[KEYLEN];
-	char		basis[16];
+	int64		   id;
+	char		  *scope;
+	char		  *uom;
+	char		  *gas;
+	char		  *value_text;
+	double		   value;
+	char		  *path;
+	const UnitDef *unit; /* NULL when car.unit does not know it */
+	char		   unit_norm[KEYLEN];
+	char		   basis[16];
 } Candidate;
 
 /* Compute the factor for (activity, unit) in set set_id. */
 static void
 ComputeResolution(ActivityEntry *act, const char *unit, int set_id, ResolvedFactor *out)
 {
-	Oid			argtypes[6] = {INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[6];
-	char		nulls[6];
-	char		cu[KEYLEN],
-				cb[16];
-	const char *basis;
+	Oid	  argtypes[6] = {INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum values[6];
+	char  nulls[6];
+	char  cu[KEYLEN],
+		cb[16];
+	const char	  *basis;
 	const UnitDef *caller;
-	Candidate  *cands;
-	int			ncand;
-	int			i;
-	const char *chosen = NULL;
+	Candidate	  *cands;
+	int			   ncand;
+	int			   i;
+	const char	  *chosen = NULL;
 	const UnitDef *chosen_unit = NULL;
-	bool		exact = false;
-	double		mult = 1.0;
+	bool		   exact = false;
+	double		   mult = 1.0;
 	StringInfoData uoms;
-	MemoryContext oldcxt;
+	MemoryContext  oldcxt;
 
 	/* cu is the caller's unit without any calorific-value basis, normalised. */
 	unit_split_basis(unit, cu, sizeof(cu), cb, sizeof(cb));
@@ -616,15 +616,15 @@ ComputeResolution(ActivityEntry *act, const char *unit, int set_id, ResolvedFact
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute_with_args(
-							  "SELECT id, scope, uom, gas, value::text, value::float8, "
-							  "concat_ws(' / ', level1, level2, level3, level4, column_text) "
-							  "FROM car.factor WHERE set_id = $1 AND gas IS NOT NULL "
-							  "AND level1 ILIKE $2 "
-							  "AND ($3 IS NULL OR level2 ILIKE $3) "
-							  "AND ($4 IS NULL OR level3 ILIKE $4) "
-							  "AND ($5 IS NULL OR level4 ILIKE $5) "
-							  "AND ($6 IS NULL OR column_text ILIKE $6) ORDER BY id",
-							  6, argtypes, values, nulls, true, 0) != SPI_OK_SELECT)
+			"SELECT id, scope, uom, gas, value::text, value::float8, "
+			"concat_ws(' / ', level1, level2, level3, level4, column_text) "
+			"FROM car.factor WHERE set_id = $1 AND gas IS NOT NULL "
+			"AND level1 ILIKE $2 "
+			"AND ($3 IS NULL OR level2 ILIKE $3) "
+			"AND ($4 IS NULL OR level3 ILIKE $4) "
+			"AND ($5 IS NULL OR level4 ILIKE $5) "
+			"AND ($6 IS NULL OR column_text ILIKE $6) ORDER BY id",
+			6, argtypes, values, nulls, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read car.factor");
 
 	ncand = (int) SPI_processed;
@@ -633,10 +633,10 @@ ComputeResolution(ActivityEntry *act, const char *unit, int set_id, ResolvedFact
 	initStringInfo(&uoms);
 	for (i = 0; i < ncand; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		Candidate  *c = &cands[i];
-		bool		isnull;
+		HeapTuple  tup = SPI_tuptable->vals[i];
+		TupleDesc  desc = SPI_tuptable->tupdesc;
+		Candidate *c = &cands[i];
+		bool	   isnull;
 
 		c->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 		c->scope = SPI_getvalue(tup, desc, 2);
@@ -667,8 +667,8 @@ ComputeResolution(ActivityEntry *act, const char *unit, int set_id, ResolvedFact
 	/* Pick the unit of measure: the caller's own if published, else one convertible. */
 	for (i = 0; i < ncand; i++)
 	{
-		Candidate  *c = &cands[i];
-		bool		same;
+		Candidate *c = &cands[i];
+		bool	   same;
 
 		if (basis[0] && c->basis[0] && strcmp(basis, c->basis) != 0)
 			continue;
@@ -711,8 +711,8 @@ ComputeResolution(ActivityEntry *act, const char *unit, int set_id, ResolvedFact
 	memset(out, 0, sizeof(*out));
 	for (i = 0; i < ncand; i++)
 	{
-		Candidate  *c = &cands[i];
-		int			g;
+		Candidate *c = &cands[i];
+		int		   g;
 
 		if (strcmp(c->uom, chosen) != 0 || (basis[0] && c->basis[0] && strcmp(basis, c->basis) != 0))
 			continue;
@@ -751,12 +751,12 @@ car_resolve(const char *activity, const char *unit, int set_id)
 {
 	for (;;)
 	{
-		ResolveKey	key;
-		ResolveEntry *e;
+		ResolveKey	   key;
+		ResolveEntry  *e;
 		ActivityEntry *act;
 		ResolvedFactor f;
-		uint64		gen;
-		bool		found;
+		uint64		   gen;
+		bool		   found;
 
 		EnsureCache();
 		memset(&key, 0, sizeof(key));
@@ -771,7 +771,7 @@ car_resolve(const char *activity, const char *unit, int set_id)
 		act = RequireActivity(activity);
 		ComputeResolution(act, unit, set_id, &f);
 		if (gen != car_cache_generation)
-			continue;			/* the catalogue changed under us: start again */
+			continue; /* the catalogue changed under us: start again */
 		e = hash_search(resolved, &key, HASH_ENTER, &found);
 		e->f = f;
 		return &e->f;

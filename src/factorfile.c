@@ -13,10 +13,10 @@
 typedef struct ColumnName
 {
 	FfColumn	col;
-	const char *name;			/* normalised header text */
-	int			prefix;			/* match as a prefix */
+	const char *name;	/* normalised header text */
+	int			prefix; /* match as a prefix */
 	int			required;
-	const char *display;		/* as shown in error messages */
+	const char *display; /* as shown in error messages */
 } ColumnName;
 
 static const ColumnName columns[] = {
@@ -41,8 +41,8 @@ static const ColumnName columns[] = {
 static void
 NormaliseHeader(const char *in, char *out, size_t outlen)
 {
-	size_t		o = 0;
-	int			space = 0;
+	size_t o = 0;
+	int	   space = 0;
 
 	while (*in && isspace((unsigned char) *in))
 		in++;
@@ -84,7 +84,7 @@ IsBlank(const char *s)
 
 	while (*p)
 	{
-		int			n = SpaceAt(p);
+		int n = SpaceAt(p);
 
 		if (n == 0 && *p != '\r' && *p != '\n')
 			return 0;
@@ -111,7 +111,7 @@ GroupedByThrees(const char *s, char sep)
 		return 0;
 	while (*p == sep)
 	{
-		int			n = 0;
+		int n = 0;
 
 		p++;
 		while (isdigit((unsigned char) p[n]))
@@ -126,7 +126,7 @@ GroupedByThrees(const char *s, char sep)
 static void
 RemoveChar(char *s, char c)
 {
-	char	   *w = s;
+	char *w = s;
 
 	for (; *s; s++)
 		if (*s != c)
@@ -137,19 +137,19 @@ RemoveChar(char *s, char c)
 int
 ff_parse_number(const char *in, char delim, char *out, size_t outlen)
 {
-	char		buf[64];
-	size_t		o = 0;
+	char				 buf[64] = {0};
+	size_t				 o = 0;
 	const unsigned char *p = (const unsigned char *) in;
-	char	   *lastc,
-			   *lastp;
-	int			ncomma = 0,
-				npoint = 0;
+	char				*lastc,
+		*lastp;
+	int ncomma = 0,
+		npoint = 0;
 	const char *q;
 
 	/* Copy without any kind of space (thousands separators in fr/de/...). */
 	while (*p)
 	{
-		int			n = SpaceAt(p);
+		int n = SpaceAt(p);
 
 		if (n)
 		{
@@ -184,12 +184,13 @@ ff_parse_number(const char *in, char delim, char *out, size_t outlen)
 	}
 	else if (ncomma)
 	{
-		if (delim == ',' && GroupedByThrees(buf, ','))
+		/* 1,234,567 is grouping in a comma file or with several commas; else 0,5 is a decimal comma */
+		int grouped = GroupedByThrees(buf, ',');
+
+		if (grouped && (delim == ',' || ncomma > 1))
 			RemoveChar(buf, ',');
 		else if (ncomma == 1)
 			*lastc = '.';
-		else if (GroupedByThrees(buf, ','))
-			RemoveChar(buf, ',');
 		else
 			return -1;
 	}
@@ -205,7 +206,7 @@ ff_parse_number(const char *in, char delim, char *out, size_t outlen)
 	if (*q == '+' || *q == '-')
 		q++;
 	{
-		int			digits = 0;
+		int digits = 0;
 
 		while (isdigit((unsigned char) *q))
 			q++, digits++;
@@ -219,7 +220,7 @@ ff_parse_number(const char *in, char delim, char *out, size_t outlen)
 			return -1;
 		if (*q == 'e' || *q == 'E')
 		{
-			int			ed = 0;
+			int ed = 0;
 
 			q++;
 			if (*q == '+' || *q == '-')
@@ -267,7 +268,7 @@ ff_gas(const char *ghg_unit)
 void
 ff_init(FactorFile *ff, char delim)
 {
-	int			i;
+	int i;
 
 	memset(ff, 0, sizeof(*ff));
 	for (i = 0; i < FF_NCOLUMNS; i++)
@@ -280,24 +281,24 @@ ff_init(FactorFile *ff, char delim)
 static int
 MatchHeader(FactorFile *ff, char **cells, int ncells, int commit)
 {
-	int			found[FF_NCOLUMNS];
-	int			score = 0;
-	int			i;
-	size_t		k;
-	int			year = 0;
+	int	   found[FF_NCOLUMNS];
+	int	   score = 0;
+	int	   i;
+	size_t k;
+	int	   year = 0;
 
 	for (i = 0; i < FF_NCOLUMNS; i++)
 		found[i] = -1;
 	for (i = 0; i < ncells; i++)
 	{
-		char		h[128];
+		char h[128];
 
 		NormaliseHeader(cells[i], h, sizeof(h));
 		for (k = 0; k < NCOLNAMES; k++)
 		{
 			const ColumnName *c = &columns[k];
-			int			hit = c->prefix ? strncmp(h, c->name, strlen(c->name)) == 0
-				: strcmp(h, c->name) == 0;
+			int				  hit = c->prefix ? strncmp(h, c->name, strlen(c->name)) == 0
+											  : strcmp(h, c->name) == 0;
 
 			if (hit && found[c->col] < 0)
 			{
@@ -330,8 +331,8 @@ MatchHeader(FactorFile *ff, char **cells, int ncells, int commit)
 static int
 RequiredCount(void)
 {
-	size_t		k;
-	int			n = 0;
+	size_t k;
+	int	   n = 0;
 
 	for (k = 0; k < NCOLNAMES; k++)
 		if (columns[k].required && columns[k].display)
@@ -343,8 +344,8 @@ RequiredCount(void)
 static void
 RememberCandidate(FactorFile *ff, char **cells, int ncells, long line, int score)
 {
-	size_t		o = 0;
-	int			i;
+	size_t o = 0;
+	int	   i;
 
 	if (score <= ff->best_score)
 		return;
@@ -353,7 +354,7 @@ RememberCandidate(FactorFile *ff, char **cells, int ncells, long line, int score
 	ff->best_cells[0] = '\0';
 	for (i = 0; i < ncells; i++)
 	{
-		int			n;
+		int n;
 
 		if (IsBlank(cells[i]))
 			continue;
@@ -373,9 +374,9 @@ RememberCandidate(FactorFile *ff, char **cells, int ncells, long line, int score
 static void
 HeaderError(FactorFile *ff)
 {
-	char		expected[400];
-	size_t		o = 0;
-	size_t		k;
+	char   expected[400];
+	size_t o = 0;
+	size_t k;
 
 	expected[0] = '\0';
 	for (k = 0; k < NCOLNAMES; k++)
@@ -409,7 +410,7 @@ ff_feed(FactorFile *ff, char **cells, int ncells, long line, FactorRow *out)
 
 	if (!ff->header_found)
 	{
-		int			score;
+		int score;
 
 		if (blank)
 			return FF_PREAMBLE;
@@ -451,7 +452,7 @@ ff_feed(FactorFile *ff, char **cells, int ncells, long line, FactorRow *out)
 	out->line = line;
 	for (i = 0; i < FF_NCOLUMNS; i++)
 	{
-		int			c = ff->col[i];
+		int c = ff->col[i];
 
 		out->cells[i] = (c >= 0 && c < ncells && !IsBlank(cells[c])) ? cells[c] : NULL;
 	}

@@ -14,7 +14,7 @@
 
 #include <stddef.h>
 
-#define FF_ERRLEN 1400
+#define FF_ERRLEN			  1400
 #define FF_HEADER_SEARCH_ROWS 30
 
 typedef enum FfColumn
@@ -36,10 +36,10 @@ typedef enum FfColumn
 
 typedef enum FfResult
 {
-	FF_PREAMBLE,				/* before the header, or the header itself */
-	FF_ROW,						/* a factor row was produced */
-	FF_SKIPPED,					/* a data row without a numeric factor (counted) */
-	FF_BLANK,					/* an empty row (not counted) */
+	FF_PREAMBLE, /* before the header, or the header itself */
+	FF_ROW,		 /* a factor row was produced */
+	FF_SKIPPED,	 /* a data row without a numeric factor (counted) */
+	FF_BLANK,	 /* an empty row (not counted) */
 	FF_ERROR
 } FfResult;
 
@@ -47,28 +47,28 @@ typedef struct FactorRow
 {
 	long		line;
 	const char *cells[FF_NCOLUMNS]; /* NULL where the file has no such column */
-	const char *gas;			/* "CO2e", "CO2", "CH4", "N2O" or NULL */
-	char		value[64];		/* normalised decimal text */
+	const char *gas;				/* "CO2e", "CO2", "CH4", "N2O" or NULL */
+	char		value[64];			/* normalised decimal text */
 } FactorRow;
 
 typedef struct FactorFile
 {
-	int			header_found;
-	long		header_line;
-	int			col[FF_NCOLUMNS];	/* cell index of each column, or -1 */
-	int			year;			/* from the value column's name, or 0 */
-	char		title[160];		/* first preamble text */
-	char		delim;			/* delimiter of the source (',' for xlsx) */
-	long		rows_seen;		/* rows examined so far */
-	long		rows_loaded;
-	long		rows_skipped;
+	int	 header_found;
+	long header_line;
+	int	 col[FF_NCOLUMNS]; /* cell index of each column, or -1 */
+	int	 year;			   /* from the value column's name, or 0 */
+	char title[160];	   /* first preamble text */
+	char delim;			   /* delimiter of the source (',' for xlsx) */
+	long rows_seen;		   /* rows examined so far */
+	long rows_loaded;
+	long rows_skipped;
 
 	/* for the "header not found" message */
-	int			best_score;
-	long		best_line;
-	char		best_cells[600];
+	int	 best_score;
+	long best_line;
+	char best_cells[600];
 
-	char		err[FF_ERRLEN];
+	char err[FF_ERRLEN];
 } FactorFile;
 
 extern void ff_init(FactorFile *ff, char delim);
@@ -77,7 +77,7 @@ extern void ff_init(FactorFile *ff, char delim);
 extern FfResult ff_feed(FactorFile *ff, char **cells, int ncells, long line, FactorRow *out);
 
 /* Call at end of input: 0, or -1 with ff->err if no header was ever found. */
-extern int	ff_finish(FactorFile *ff);
+extern int ff_finish(FactorFile *ff);
 
 /* Gas named by a GHG / GHG/Unit cell, or NULL for a non-emission row. */
 extern const char *ff_gas(const char *ghg_unit);
@@ -87,6 +87,6 @@ extern const char *ff_gas(const char *ghg_unit);
  * no-break spaces as thousands separators, decimal comma or point.  Returns 0
  * and writes plain decimal text to out, or -1 if in is not a number.
  */
-extern int	ff_parse_number(const char *in, char delim, char *out, size_t outlen);
+extern int ff_parse_number(const char *in, char delim, char *out, size_t outlen);
 
-#endif							/* CAR_FACTORFILE_H */
+#endif /* CAR_FACTORFILE_H */

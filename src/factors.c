@@ -41,35 +41,34 @@ PG_FUNCTION_INFO_V1(car_load_factors_path);
 PG_FUNCTION_INFO_V1(car_load_factors_bytes);
 PG_FUNCTION_INFO_V1(car_load_factors_year);
 
-#define FACTOR_SHEET "Factors by Category"
-#define BATCH_ROWS 2000
-#define NCOLS 14				/* line, 12 text columns, value */
-#define LOAD_LOCK_KEY 0x63617266	/* "carf": serialises factor loads */
+#define FACTOR_SHEET  "Factors by Category"
+#define BATCH_ROWS	  2000
+#define NCOLS		  14		 /* line, 12 text columns, value */
+#define LOAD_LOCK_KEY 0x63617266 /* "carf": serialises factor loads */
 
 /* Text columns of car.factor in insert order, and where they come from. */
 static const FfColumn text_columns[] = {
 	FF_ID, FF_SCOPE, FF_LEVEL1, FF_LEVEL2, FF_LEVEL3, FF_LEVEL4, FF_COLUMN_TEXT,
-	FF_UOM_SIMPLE, FF_UOM, FF_GHG, FF_LOOKUP
-};
+	FF_UOM_SIMPLE, FF_UOM, FF_GHG, FF_LOOKUP};
 
 typedef struct Loader
 {
-	const char *name;			/* file name, for messages */
-	int			set_id;
-	int			year;
-	SPIPlanPtr	insert_plan;
+	const char	 *name; /* file name, for messages */
+	int			  set_id;
+	int			  year;
+	SPIPlanPtr	  insert_plan;
 	MemoryContext batch_cxt;
-	int			n;
-	Datum	   *col[NCOLS];
-	bool	   *null[NCOLS];
+	int			  n;
+	Datum		 *col[NCOLS];
+	bool		 *null[NCOLS];
 } Loader;
 
 static void
 Sha256Hex(const char *data, size_t len, char *hex)
 {
 	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
-	uint8		digest[PG_SHA256_DIGEST_LENGTH];
-	int			i;
+	uint8			   digest[PG_SHA256_DIGEST_LENGTH];
+	int				   i;
 
 	if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
 		pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0 ||
@@ -84,7 +83,7 @@ Sha256Hex(const char *data, size_t len, char *hex)
 static Datum
 CellDatum(const char *s)
 {
-	char	   *conv = pg_any_to_server(s, strlen(s), PG_UTF8);
+	char *conv = pg_any_to_server(s, strlen(s), PG_UTF8);
 
 	return CStringGetTextDatum(conv);
 }
@@ -95,8 +94,8 @@ static void
 AddRow(Loader *ld, const FactorRow *row)
 {
 	MemoryContext old = MemoryContextSwitchTo(ld->batch_cxt);
-	int			i;
-	int			n = ld->n;
+	int			  i;
+	int			  n = ld->n;
 
 	ld->col[0][n] = Int32GetDatum((int32) row->line);
 	ld->null[0][n] = false;
@@ -121,13 +120,13 @@ AddRow(Loader *ld, const FactorRow *row)
 static void
 StartSet(Loader *ld, FactorFile *ff, int year_arg, const char *sha, const char *uri, const char *sheet)
 {
-	Oid			types[8] = {INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID};
-	Datum		vals[8];
-	char		nulls[8] = "        ";
-	char		title[400];
-	bool		isnull;
-	Oid			ins_types[NCOLS + 1];
-	int			i;
+	Oid	  types[8] = {INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID};
+	Datum vals[8];
+	char  nulls[8] = "        ";
+	char  title[400];
+	bool  isnull;
+	Oid	  ins_types[NCOLS + 1];
+	int	  i;
 
 	if (ff->year && year_arg && ff->year != year_arg)
 		ereport(ERROR,
@@ -163,15 +162,16 @@ StartSet(Loader *ld, FactorFile *ff, int year_arg, const char *sha, const char *
 	vals[7] = CellDatum(ld->name);
 
 	if (SPI_execute_with_args(
-							  "WITH new AS ("
-							  "  INSERT INTO car.factor_set (id, publisher, year, revision, title, source_uri, sha256, "
-							  "      sheet, header_line, file_name, row_count, rows_skipped) "
-							  "  SELECT nextval('car.factor_set_id_seq'), $2, $1, "
-							  "      coalesce((SELECT max(revision) FROM car.factor_set WHERE year = $1), 0) + 1, "
-							  "      $3, $4, $5, $6, $7, $8, 0, 0 "
-							  "  RETURNING id) "
-							  "SELECT id FROM new",
-							  8, types, vals, nulls, false, 0) != SPI_OK_SELECT || SPI_processed != 1)
+			"WITH new AS ("
+			"  INSERT INTO car.factor_set (id, publisher, year, revision, title, source_uri, sha256, "
+			"      sheet, header_line, file_name, row_count, rows_skipped) "
+			"  SELECT nextval('car.factor_set_id_seq'), $2, $1, "
+			"      coalesce((SELECT max(revision) FROM car.factor_set WHERE year = $1), 0) + 1, "
+			"      $3, $4, $5, $6, $7, $8, 0, 0 "
+			"  RETURNING id) "
+			"SELECT id FROM new",
+			8, types, vals, nulls, false, 0) != SPI_OK_SELECT ||
+		SPI_processed != 1)
 		elog(ERROR, "could not create the factor set row");
 	ld->set_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 
@@ -180,11 +180,11 @@ StartSet(Loader *ld, FactorFile *ff, int year_arg, const char *sha, const char *
 	for (i = 2; i <= NCOLS; i++)
 		ins_types[i] = TEXTARRAYOID;
 	ld->insert_plan = SPI_prepare(
-								  "INSERT INTO car.factor (set_id, line, external_id, scope, level1, level2, level3, level4, "
-								  "  column_text, uom_simple, uom, ghg_unit, lookup, gas, value) "
-								  "SELECT $1, u.* FROM unnest($2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
-								  "  $15::numeric[]) AS u",
-								  NCOLS + 1, ins_types);
+		"INSERT INTO car.factor (set_id, line, external_id, scope, level1, level2, level3, level4, "
+		"  column_text, uom_simple, uom, ghg_unit, lookup, gas, value) "
+		"SELECT $1, u.* FROM unnest($2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
+		"  $15::numeric[]) AS u",
+		NCOLS + 1, ins_types);
 	if (ld->insert_plan == NULL)
 		elog(ERROR, "could not prepare the factor insert: %s", SPI_result_code_string(SPI_result));
 }
@@ -193,20 +193,20 @@ StartSet(Loader *ld, FactorFile *ff, int year_arg, const char *sha, const char *
 static void
 FlushBatch(Loader *ld)
 {
-	Datum		args[NCOLS + 1];
-	int			i;
+	Datum args[NCOLS + 1];
+	int	  i;
 
 	if (ld->n == 0)
 		return;
 	args[0] = Int32GetDatum(ld->set_id);
 	for (i = 0; i < NCOLS; i++)
 	{
-		Oid			elemtype = i == 0 ? INT4OID : TEXTOID;
-		int			dims[1] = {ld->n};
-		int			lbs[1] = {1};
-		int16		typlen;
-		bool		typbyval;
-		char		typalign;
+		Oid	  elemtype = i == 0 ? INT4OID : TEXTOID;
+		int	  dims[1] = {ld->n};
+		int	  lbs[1] = {1};
+		int16 typlen;
+		bool  typbyval;
+		char  typalign;
 
 		get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
 		args[1 + i] = PointerGetDatum(construct_md_array(ld->col[i], ld->null[i], 1, dims, lbs,
@@ -234,7 +234,7 @@ typedef struct RowSource
 static int
 NextRow(RowSource *src, char ***cells, long *line, char *err, size_t errlen)
 {
-	int			n;
+	int n;
 
 	if (src->is_csv)
 	{
@@ -281,8 +281,8 @@ AsUtf8(const char *data, size_t len, size_t *outlen)
 				 errmsg("the file is binary: it is neither an .xlsx workbook nor CSV text"),
 				 errhint("Load the DESNZ/BEIS flat file as published (.xlsx) or saved as CSV.")));
 	{
-		char	   *conv = (char *) pg_do_encoding_conversion((unsigned char *) data, (int) len,
-															  PG_WIN1252, PG_UTF8);
+		char *conv = (char *) pg_do_encoding_conversion((unsigned char *) data, (int) len,
+														PG_WIN1252, PG_UTF8);
 
 		*outlen = strlen(conv);
 		return conv;
@@ -297,7 +297,7 @@ static XlsxReader *
 OpenWorkbook(const char *data, size_t len, char *err, size_t errlen)
 {
 	PgXmlErrorContext *xerr = pg_xml_init(PG_XML_STRICTNESS_LEGACY);
-	XlsxReader *x = NULL;
+	XlsxReader		  *x = NULL;
 
 	PG_TRY();
 	{
@@ -315,11 +315,10 @@ OpenWorkbook(const char *data, size_t len, char *err, size_t errlen)
 static Datum
 SetRow(int set_id)
 {
-	Oid			types[1] = {INT4OID};
-	Datum		vals[1] = {Int32GetDatum(set_id)};
+	Oid	  types[1] = {INT4OID};
+	Datum vals[1] = {Int32GetDatum(set_id)};
 
-	if (SPI_execute_with_args("SELECT * FROM car.factor_set WHERE id = $1", 1, types, vals, NULL, false, 1)
-		!= SPI_OK_SELECT || SPI_processed != 1)
+	if (SPI_execute_with_args("SELECT * FROM car.factor_set WHERE id = $1", 1, types, vals, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "factor set %d vanished", set_id);
 	return PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
 }
@@ -350,13 +349,12 @@ LoadFactorBytes(const char *data, size_t len, const char *name, const char *uri,
 	SPI_execute("SELECT pg_catalog.pg_advisory_xact_lock(1667330662)", false, 0);
 
 	vals[0] = CStringGetTextDatum(sha);
-	if (SPI_execute_with_args("SELECT id FROM car.factor_set WHERE sha256 = $1", 1, types, vals, NULL, false, 1)
-		!= SPI_OK_SELECT)
+	if (SPI_execute_with_args("SELECT id FROM car.factor_set WHERE sha256 = $1", 1, types, vals, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read car.factor_set");
 	if (SPI_processed == 1)
 	{
-		bool		isnull;
-		int			id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		bool isnull;
+		int	 id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 
 		ereport(NOTICE,
 				(errmsg("factor file \"%s\" is already loaded as factor set %d; nothing loaded", name, id)));
@@ -377,10 +375,10 @@ LoadFactorBytes(const char *data, size_t len, const char *name, const char *uri,
 
 	PG_TRY();
 	{
-		FactorRow	row;
-		char	  **cells;
-		long		line;
-		int			n;
+		FactorRow row;
+		char	**cells;
+		long	  line;
+		int		  n;
 
 		if (xlsx_looks_like(data, len))
 		{
@@ -407,7 +405,7 @@ LoadFactorBytes(const char *data, size_t len, const char *name, const char *uri,
 
 		while ((n = NextRow(&src, &cells, &line, err, sizeof(err))) > 0)
 		{
-			FfResult	r = ff_feed(&ff, cells, n, line, &row);
+			FfResult r = ff_feed(&ff, cells, n, line, &row);
 
 			CHECK_FOR_INTERRUPTS();
 			if (r == FF_ERROR)
@@ -447,9 +445,9 @@ LoadFactorBytes(const char *data, size_t len, const char *name, const char *uri,
 	PG_END_TRY();
 
 	{
-		Oid			t2[3] = {INT4OID, INT4OID, INT4OID};
-		Datum		v2[3] = {Int32GetDatum(ld.set_id), Int32GetDatum((int32) ff.rows_loaded),
-		Int32GetDatum((int32) ff.rows_skipped)};
+		Oid	  t2[3] = {INT4OID, INT4OID, INT4OID};
+		Datum v2[3] = {Int32GetDatum(ld.set_id), Int32GetDatum((int32) ff.rows_loaded),
+					   Int32GetDatum((int32) ff.rows_skipped)};
 
 		if (SPI_execute_with_args("UPDATE car.factor_set SET row_count = $2, rows_skipped = $3 WHERE id = $1",
 								  3, t2, v2, NULL, false, 0) != SPI_OK_UPDATE)
@@ -515,10 +513,10 @@ BaseName(const char *path)
 Datum
 car_load_factors_path(PG_FUNCTION_ARGS)
 {
-	char	   *path;
-	int			year = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1);
-	size_t		len;
-	char	   *data;
+	char  *path;
+	int	   year = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1);
+	size_t len;
+	char  *data;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -548,9 +546,9 @@ car_load_factors_path(PG_FUNCTION_ARGS)
 Datum
 car_load_factors_bytes(PG_FUNCTION_ARGS)
 {
-	bytea	   *content;
-	char	   *name;
-	int			year = PG_ARGISNULL(2) ? 0 : PG_GETARG_INT32(2);
+	bytea *content;
+	char  *name;
+	int	   year = PG_ARGISNULL(2) ? 0 : PG_GETARG_INT32(2);
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -565,7 +563,7 @@ car_load_factors_bytes(PG_FUNCTION_ARGS)
 static void
 BundleDir(char *dir)
 {
-	char		share[MAXPGPATH];
+	char share[MAXPGPATH];
 
 	get_share_path(my_exec_path, share);
 	snprintf(dir, MAXPGPATH, "%s/car", share);
@@ -575,20 +573,20 @@ BundleDir(char *dir)
 Datum
 car_load_factors_year(PG_FUNCTION_ARGS)
 {
-	int			year = PG_GETARG_INT32(0);
-	char		dir[MAXPGPATH];
-	char		path[MAXPGPATH];
-	char		prefix[64];
-	char		uri[MAXPGPATH + 16];
-	DIR		   *d;
+	int			   year = PG_GETARG_INT32(0);
+	char		   dir[MAXPGPATH];
+	char		   path[MAXPGPATH];
+	char		   prefix[64];
+	char		   uri[MAXPGPATH + 16];
+	DIR			  *d;
 	struct dirent *de;
 	StringInfoData avail;
-	char	  **years = palloc(sizeof(char *) * 256);
-	int			nyears = 0;
-	int			i;
-	bool		found = false;
-	size_t		len;
-	char	   *data;
+	char		 **years = palloc(sizeof(char *) * 256);
+	int			   nyears = 0;
+	int			   i;
+	bool		   found = false;
+	size_t		   len;
+	char		  *data;
 
 	BundleDir(dir);
 	snprintf(prefix, sizeof(prefix), "desnz-factors-%d.", year);

@@ -12,8 +12,8 @@ void
 unit_normalise(const char *in, char *out, size_t outlen)
 {
 	const unsigned char *p = (const unsigned char *) in;
-	size_t		o = 0;
-	int			space = 0;
+	size_t				 o = 0;
+	int					 space = 0;
 
 	if (outlen == 0)
 		return;
@@ -46,9 +46,9 @@ unit_normalise(const char *in, char *out, size_t outlen)
 void
 unit_normalise_basis(const char *in, char *out, size_t outlen)
 {
-	char		n[64];
-	char	   *s = n;
-	size_t		l;
+	char   n[64];
+	char  *s = n;
+	size_t l;
 
 	unit_normalise(in, n, sizeof(n));
 	if (*s == '(')
@@ -72,9 +72,9 @@ unit_split_basis(const char *in, char *unit, size_t ulen, char *basis, size_t bl
 
 	if (open && close && close[1] == '\0' && open > in)
 	{
-		char		b[64];
-		char		u[UNIT_NAMELEN];
-		size_t		n = (size_t) (open - in);
+		char   b[64];
+		char   u[UNIT_NAMELEN];
+		size_t n = (size_t) (open - in);
 
 		snprintf(b, sizeof(b), "%.*s", (int) (close - open - 1), open + 1);
 		unit_normalise_basis(b, basis, blen);

@@ -17,9 +17,9 @@
 
 typedef struct UnitDef
 {
-	char		name[UNIT_NAMELEN];
-	char		dimension[32];
-	double		to_base;		/* multiply by this to get the base unit */
+	char   name[UNIT_NAMELEN];
+	char   dimension[32];
+	double to_base; /* multiply by this to get the base unit */
 } UnitDef;
 
 /*
@@ -43,7 +43,7 @@ extern void unit_normalise_basis(const char *in, char *out, size_t outlen);
  * Factor to multiply a quantity in from by to obtain it in to.  Returns 0,
  * or -1 with a message naming both units when their dimensions differ.
  */
-extern int	unit_factor(const UnitDef *from, const UnitDef *to, double *factor,
-						char *err, size_t errlen);
+extern int unit_factor(const UnitDef *from, const UnitDef *to, double *factor,
+					   char *err, size_t errlen);
 
-#endif							/* CAR_UNITS_H */
+#endif /* CAR_UNITS_H */

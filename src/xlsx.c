@@ -14,54 +14,54 @@
 #include <libxml/xmlreader.h>
 
 /* Bound on what a hostile archive can make us hold or walk. */
-#define MAX_SHARED_STRINGS	(4 * 1024 * 1024)
-#define MAX_COLUMNS			16384	/* Excel's own limit (XFD) */
-#define MAX_SHEETS			256
+#define MAX_SHARED_STRINGS ((size_t) 4 * 1024 * 1024)
+#define MAX_COLUMNS		   16384 /* Excel's own limit (XFD) */
+#define MAX_SHEETS		   256
 
 typedef struct SheetInfo
 {
-	char	   *name;
-	char	   *rid;
+	char *name;
+	char *rid;
 } SheetInfo;
 
 struct XlsxReader
 {
-	zip_source_t *src;
-	zip_t	   *zip;
-	zip_file_t *zf;				/* entry being streamed into reader */
+	zip_source_t	*src;
+	zip_t			*zip;
+	zip_file_t		*zf; /* entry being streamed into reader */
 	xmlTextReaderPtr reader;
-	char	   *sheet;
+	char			*sheet;
 
-	char	  **strings;		/* shared strings */
-	size_t		nstrings;
+	char **strings; /* shared strings */
+	size_t nstrings;
 
 	/* current row */
-	char	   *buf;
-	size_t		bufcap;
-	size_t		used;
-	size_t	   *offs;			/* per column: offset into buf, or SIZE_MAX */
-	char	  **cells;
-	int			capcols;
-	int			ncols;
-	long		nextrow;		/* row number if <row> lacks r= */
-	int			done;
+	char   *buf;
+	size_t	bufcap;
+	size_t	used;
+	size_t *offs; /* per column: offset into buf, or SIZE_MAX */
+	char  **cells;
+	int		capcols;
+	int		ncols;
+	long	nextrow; /* row number if <row> lacks r= */
+	int		done;
 
-	char		err[XLSX_ERRLEN];
-	int			xml_failed;
+	char err[XLSX_ERRLEN];
+	int	 xml_failed;
 };
 
 /* Record the first error (later ones are consequences). */
-static void SetError(XlsxReader *x, const char *fmt,...) __attribute__((format(printf, 2, 3)));
+static void SetError(XlsxReader *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
-SetError(XlsxReader *x, const char *fmt,...)
+SetError(XlsxReader *x, const char *fmt, ...)
 {
-	va_list		ap;
+	va_list ap;
 
 	if (x->err[0] != '\0')
 		return;
 	va_start(ap, fmt);
-	vsnprintf(x->err, sizeof(x->err), fmt, ap);
+	vsnprintf(x->err, sizeof(x->err), fmt, ap); /* NOLINT(clang-analyzer-valist.Uninitialized): va_start is just above */
 	va_end(ap);
 }
 
@@ -137,7 +137,7 @@ OpenPart(XlsxReader *x, const char *name, int required)
 static int
 ReadNode(XlsxReader *x)
 {
-	int			rc = xmlTextReaderRead(x->reader);
+	int rc = xmlTextReaderRead(x->reader);
 
 	if (rc < 0 || x->xml_failed)
 	{
@@ -163,12 +163,12 @@ IsElement(XlsxReader *x, const char *local)
 static char *
 ReadRichText(XlsxReader *x, const char *endname)
 {
-	int			depth = xmlTextReaderDepth(x->reader);
-	size_t		cap = 64,
-				len = 0;
-	char	   *out;
-	int			in_t = 0;
-	int			in_rph = 0;
+	int	   depth = xmlTextReaderDepth(x->reader);
+	size_t cap = 64,
+		   len = 0;
+	char *out;
+	int	  in_t = 0;
+	int	  in_rph = 0;
 
 	out = malloc(cap);
 	if (out == NULL)
@@ -178,8 +178,8 @@ ReadRichText(XlsxReader *x, const char *endname)
 		return out;
 	for (;;)
 	{
-		int			rc = ReadNode(x);
-		int			type;
+		int rc = ReadNode(x);
+		int type;
 
 		if (rc <= 0)
 		{
@@ -207,14 +207,15 @@ ReadRichText(XlsxReader *x, const char *endname)
 		}
 		else if ((type == XML_READER_TYPE_TEXT ||
 				  type == XML_READER_TYPE_SIGNIFICANT_WHITESPACE ||
-				  type == XML_READER_TYPE_WHITESPACE) && in_t && !in_rph)
+				  type == XML_READER_TYPE_WHITESPACE) &&
+				 in_t && !in_rph)
 		{
 			const char *v = (const char *) xmlTextReaderConstValue(x->reader);
 			size_t		vl = v ? strlen(v) : 0;
 
 			if (len + vl + 1 > cap)
 			{
-				char	   *n;
+				char *n;
 
 				while (len + vl + 1 > cap)
 					cap *= 2;
@@ -226,7 +227,8 @@ ReadRichText(XlsxReader *x, const char *endname)
 				}
 				out = n;
 			}
-			memcpy(out + len, v, vl);
+			if (vl > 0)
+				memcpy(out + len, v, vl);
 			len += vl;
 			out[len] = '\0';
 		}
@@ -238,13 +240,13 @@ ReadRichText(XlsxReader *x, const char *endname)
 static int
 LoadSharedStrings(XlsxReader *x)
 {
-	size_t		cap = 0;
+	size_t cap = 0;
 
 	if (OpenPart(x, "xl/sharedStrings.xml", 0) != 0)
 		return x->err[0] ? -1 : 0;
 	for (;;)
 	{
-		int			rc = ReadNode(x);
+		int rc = ReadNode(x);
 
 		if (rc < 0)
 			return -1;
@@ -252,16 +254,16 @@ LoadSharedStrings(XlsxReader *x)
 			break;
 		if (xmlTextReaderNodeType(x->reader) == XML_READER_TYPE_ELEMENT && IsElement(x, "si"))
 		{
-			char	   *s;
+			char *s;
 
 			if (x->nstrings >= MAX_SHARED_STRINGS)
 			{
-				SetError(x, "the workbook has more than %d shared strings", MAX_SHARED_STRINGS);
+				SetError(x, "the workbook has more than %zu shared strings", MAX_SHARED_STRINGS);
 				return -1;
 			}
 			if (x->nstrings == cap)
 			{
-				char	  **n;
+				char **n;
 
 				cap = cap ? cap * 2 : 1024;
 				n = realloc(x->strings, cap * sizeof(char *));
@@ -335,12 +337,12 @@ ReadWholePart(XlsxReader *x, const char *name, zip_uint64_t limit)
 /* Walk a small in-memory XML part, calling fn for every element named elem. */
 static int
 ForEachElement(XlsxReader *x, const char *part, const char *elem,
-			   int (*fn) (XlsxReader *x, xmlTextReaderPtr r, void *arg), void *arg)
+			   int (*fn)(XlsxReader *x, xmlTextReaderPtr r, void *arg), void *arg)
 {
-	char	   *doc = ReadWholePart(x, part, 64 * 1024 * 1024);
+	char			*doc = ReadWholePart(x, part, (zip_uint64_t) 64 * 1024 * 1024);
 	xmlTextReaderPtr r;
-	int			rc;
-	int			result = 0;
+	int				 rc;
+	int				 result = 0;
 
 	if (doc == NULL)
 		return -1;
@@ -376,17 +378,17 @@ ForEachElement(XlsxReader *x, const char *part, const char *elem,
 
 typedef struct SheetList
 {
-	SheetInfo	sheets[MAX_SHEETS];
-	int			n;
+	SheetInfo sheets[MAX_SHEETS];
+	int		  n;
 } SheetList;
 
 static int
 CollectSheet(XlsxReader *x, xmlTextReaderPtr r, void *arg)
 {
-	SheetList  *l = arg;
-	xmlChar    *name = xmlTextReaderGetAttribute(r, BAD_CAST "name");
-	xmlChar    *rid = xmlTextReaderGetAttributeNs(r, BAD_CAST "id",
-												  BAD_CAST "http://schemas.openxmlformats.org/officeDocument/2006/relationships");
+	SheetList *l = arg;
+	xmlChar	  *name = xmlTextReaderGetAttribute(r, BAD_CAST "name");
+	xmlChar	  *rid = xmlTextReaderGetAttributeNs(r, BAD_CAST "id",
+												 BAD_CAST "http://schemas.openxmlformats.org/officeDocument/2006/relationships");
 
 	if (rid == NULL)
 		rid = xmlTextReaderGetAttribute(r, BAD_CAST "r:id");
@@ -418,9 +420,9 @@ typedef struct RelLookup
 static int
 FindRel(XlsxReader *x, xmlTextReaderPtr r, void *arg)
 {
-	RelLookup  *rl = arg;
-	xmlChar    *id = xmlTextReaderGetAttribute(r, BAD_CAST "Id");
-	xmlChar    *target = xmlTextReaderGetAttribute(r, BAD_CAST "Target");
+	RelLookup *rl = arg;
+	xmlChar	  *id = xmlTextReaderGetAttribute(r, BAD_CAST "Id");
+	xmlChar	  *target = xmlTextReaderGetAttribute(r, BAD_CAST "Target");
 
 	(void) x;
 	if (id && target && strcmp((char *) id, rl->rid) == 0)
@@ -554,7 +556,7 @@ xlsx_error(const XlsxReader *x)
 void
 xlsx_close(XlsxReader *x)
 {
-	size_t		i;
+	size_t i;
 
 	if (x == NULL)
 		return;
@@ -577,14 +579,14 @@ xlsx_close(XlsxReader *x)
 void
 xlsx_format_number(double v, char *out, size_t outlen)
 {
-	char		tmp[40];
-	char		digits[20];
-	int			nd = 0;
-	int			exp10;
-	char	   *p;
-	char	   *e;
-	size_t		o = 0;
-	int			i;
+	char   tmp[40];
+	char   digits[20];
+	int	   nd = 0;
+	int	   exp10;
+	char  *p;
+	char  *e;
+	size_t o = 0;
+	int	   i;
 
 	if (!isfinite(v))
 	{
@@ -608,7 +610,12 @@ xlsx_format_number(double v, char *out, size_t outlen)
 	while (nd > 1 && digits[nd - 1] == '0')
 		nd--;
 
-#define EMIT(c) do { if (o + 1 < outlen) out[o++] = (c); } while (0)
+#define EMIT(c)             \
+	do                      \
+	{                       \
+		if (o + 1 < outlen) \
+			out[o++] = (c); \
+	} while (0)
 	if (v < 0)
 		EMIT('-');
 	if (exp10 >= 0)
@@ -637,8 +644,8 @@ xlsx_format_number(double v, char *out, size_t outlen)
 static int
 ColumnOf(const char *ref)
 {
-	int			col = 0;
-	int			n = 0;
+	int col = 0;
+	int n = 0;
 
 	while (*ref >= 'A' && *ref <= 'Z')
 	{
@@ -656,10 +663,10 @@ EnsureColumns(XlsxReader *x, int col)
 {
 	if (col >= x->capcols)
 	{
-		int			newcap = x->capcols ? x->capcols : 32;
-		size_t	   *no;
-		char	  **nc;
-		int			i;
+		int		newcap = x->capcols ? x->capcols : 32;
+		size_t *no;
+		char  **nc;
+		int		i;
 
 		while (newcap <= col)
 			newcap *= 2;
@@ -682,14 +689,14 @@ EnsureColumns(XlsxReader *x, int col)
 static int
 PutCell(XlsxReader *x, int col, const char *text)
 {
-	size_t		l = strlen(text);
+	size_t l = strlen(text);
 
 	if (EnsureColumns(x, col) < 0)
 		return -1;
 	if (x->used + l + 1 > x->bufcap)
 	{
-		size_t		newcap = x->bufcap ? x->bufcap : 1024;
-		char	   *nb;
+		size_t newcap = x->bufcap ? x->bufcap : 1024;
+		char  *nb;
 
 		while (x->used + l + 1 > newcap)
 			newcap *= 2;
@@ -716,8 +723,8 @@ StoreCell(XlsxReader *x, int col, const char *type, char *raw, long rownum)
 
 	if (type == NULL || strcmp(type, "n") == 0)
 	{
-		char	   *end;
-		double		v;
+		char  *end;
+		double v;
 
 		if (raw[0] != '\0')
 		{
@@ -733,7 +740,7 @@ StoreCell(XlsxReader *x, int col, const char *type, char *raw, long rownum)
 	}
 	else if (strcmp(type, "s") == 0)
 	{
-		char	   *end;
+		char		 *end;
 		unsigned long idx = strtoul(raw, &end, 10);
 
 		if (raw[0] == '\0' || *end != '\0' || idx >= x->nstrings)
@@ -759,11 +766,11 @@ StoreCell(XlsxReader *x, int col, const char *type, char *raw, long rownum)
 static int
 ReadCell(XlsxReader *x, int *nextcol, long rownum)
 {
-	xmlChar    *ref = xmlTextReaderGetAttribute(x->reader, BAD_CAST "r");
-	xmlChar    *type = xmlTextReaderGetAttribute(x->reader, BAD_CAST "t");
-	int			col = ref ? ColumnOf((const char *) ref) : *nextcol;
-	char	   *raw = NULL;
-	int			rc = 0;
+	xmlChar *ref = xmlTextReaderGetAttribute(x->reader, BAD_CAST "r");
+	xmlChar *type = xmlTextReaderGetAttribute(x->reader, BAD_CAST "t");
+	int		 col = ref ? ColumnOf((const char *) ref) : *nextcol;
+	char	*raw = NULL;
+	int		 rc = 0;
 
 	xmlFree(ref);
 	if (col < 0 || col >= MAX_COLUMNS)
@@ -776,12 +783,12 @@ ReadCell(XlsxReader *x, int *nextcol, long rownum)
 
 	if (!xmlTextReaderIsEmptyElement(x->reader))
 	{
-		int			depth = xmlTextReaderDepth(x->reader);
+		int depth = xmlTextReaderDepth(x->reader);
 
 		for (;;)
 		{
-			int			r = ReadNode(x);
-			int			nt;
+			int r = ReadNode(x);
+			int nt;
 
 			if (r <= 0)
 			{
@@ -797,7 +804,7 @@ ReadCell(XlsxReader *x, int *nextcol, long rownum)
 				continue;
 			if (IsElement(x, "v"))
 			{
-				xmlChar    *s = xmlTextReaderReadString(x->reader);
+				xmlChar *s = xmlTextReaderReadString(x->reader);
 
 				free(raw);
 				raw = strdup(s ? (char *) s : "");
@@ -827,7 +834,7 @@ xlsx_next(XlsxReader *x, char ***cells, long *rownum)
 {
 	while (!x->done)
 	{
-		int			rc = ReadNode(x);
+		int rc = ReadNode(x);
 
 		if (rc < 0)
 			return -1;
@@ -838,11 +845,11 @@ xlsx_next(XlsxReader *x, char ***cells, long *rownum)
 		}
 		if (xmlTextReaderNodeType(x->reader) == XML_READER_TYPE_ELEMENT && IsElement(x, "row"))
 		{
-			xmlChar    *r = xmlTextReaderGetAttribute(x->reader, BAD_CAST "r");
-			long		num = r ? atol((const char *) r) : x->nextrow;
-			int			depth = xmlTextReaderDepth(x->reader);
-			int			nextcol = 0;
-			int			i;
+			xmlChar *r = xmlTextReaderGetAttribute(x->reader, BAD_CAST "r");
+			long	 num = r ? atol((const char *) r) : x->nextrow;
+			int		 depth = xmlTextReaderDepth(x->reader);
+			int		 nextcol = 0;
+			int		 i;
 
 			xmlFree(r);
 			x->nextrow = num + 1;
@@ -855,7 +862,7 @@ xlsx_next(XlsxReader *x, char ***cells, long *rownum)
 			{
 				for (;;)
 				{
-					int			nt;
+					int nt;
 
 					rc = ReadNode(x);
 					if (rc <= 0)

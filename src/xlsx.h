@@ -35,7 +35,7 @@ extern const char *xlsx_sheet_name(const XlsxReader *x);
  * with xlsx_error() set.  *rownum is the spreadsheet row number (1-based).
  * Cells stay valid until the next call.
  */
-extern int	xlsx_next(XlsxReader *x, char ***cells, long *rownum);
+extern int xlsx_next(XlsxReader *x, char ***cells, long *rownum);
 
 extern const char *xlsx_error(const XlsxReader *x);
 
@@ -49,6 +49,6 @@ extern void xlsx_close(XlsxReader *x);
 extern void xlsx_format_number(double v, char *out, size_t outlen);
 
 /* True if data starts like a zip archive (an .xlsx). */
-extern int	xlsx_looks_like(const char *data, size_t len);
+extern int xlsx_looks_like(const char *data, size_t len);
 
-#endif							/* CAR_XLSX_H */
+#endif /* CAR_XLSX_H */

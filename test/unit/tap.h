@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int	tap_n = 0;
-static int	tap_failed = 0;
+static int tap_n = 0;
+static int tap_failed = 0;
 
 #define OK(cond, ...) tap_ok(!!(cond), __FILE__, __LINE__, __VA_ARGS__)
 
@@ -22,7 +22,7 @@ tap_ok(int cond, const char *file, int line, const char *fmt, ...)
 static void
 tap_ok(int cond, const char *file, int line, const char *fmt, ...)
 {
-	va_list		ap;
+	va_list ap;
 
 	printf("%s %d - ", cond ? "ok" : "not ok", ++tap_n);
 	va_start(ap, fmt);
@@ -36,12 +36,14 @@ tap_ok(int cond, const char *file, int line, const char *fmt, ...)
 	}
 }
 
-#define IS_STR(got, want, ...) \
-	do { \
-		const char *g_ = (got), *w_ = (want); \
-		int c_ = g_ != NULL && strcmp(g_, w_) == 0; \
-		OK(c_, __VA_ARGS__); \
-		if (!c_) printf("#   got \"%s\", want \"%s\"\n", g_ ? g_ : "(null)", w_); \
+#define IS_STR(got, want, ...)                                               \
+	do                                                                       \
+	{                                                                        \
+		const char *g_ = (got), *w_ = (want);                                \
+		int			c_ = g_ != NULL && strcmp(g_, w_) == 0;                  \
+		OK(c_, __VA_ARGS__);                                                 \
+		if (!c_)                                                             \
+			printf("#   got \"%s\", want \"%s\"\n", g_ ? g_ : "(null)", w_); \
 	} while (0)
 
 /* Read a whole file into malloc'd memory; exits on failure. */
@@ -49,9 +51,9 @@ static char *slurp(const char *path, size_t *len) __attribute__((unused));
 static char *
 slurp(const char *path, size_t *len)
 {
-	FILE	   *f = fopen(path, "rb");
-	char	   *buf;
-	long		n;
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long  n;
 
 	if (f == NULL)
 	{

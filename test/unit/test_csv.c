@@ -10,8 +10,8 @@ dump(const char *s, size_t len, char delim, char *err)
 	CsvReader	r;
 	char	  **f;
 	int			n,
-				i;
-	size_t		o = 0;
+		i;
+	size_t o = 0;
 
 	out[0] = '\0';
 	err[0] = '\0';
@@ -38,7 +38,7 @@ dump(const char *s, size_t len, char delim, char *err)
 int
 main(void)
 {
-	char		err[CSV_ERRLEN];
+	char err[CSV_ERRLEN];
 
 	IS_STR(DUMP("a,b,c\n1,2,3\n", 0), "1:a|b|c\n2:1|2|3\n", "plain comma CSV");
 	IS_STR(DUMP("a,\"b,c\",\"say \"\"hi\"\"\"\n", 0), "1:a|b,c|say \"hi\"\n",
@@ -62,7 +62,10 @@ main(void)
 
 	/* UTF-16LE with BOM: "é,b\n1,2\n" */
 	{
-		static const char le[] = "\xFF\xFE\xE9\x00,\x00" "b\x00\n\x00" "1\x00,\x00" "2\x00\n\x00";
+		static const char le[] = "\xFF\xFE\xE9\x00,\x00"
+								 "b\x00\n\x00"
+								 "1\x00,\x00"
+								 "2\x00\n\x00";
 
 		IS_STR(DUMP(le, 0), "1:\xC3\xA9|b\n2:1|2\n", "UTF-16LE transcoded to UTF-8");
 	}
@@ -75,18 +78,22 @@ main(void)
 		static const char bad[] = "\xFF\xFE\x00\xDC,\x00";
 
 		OK(DUMP(bad, 0) == NULL && strstr(err, "surrogate") != NULL, "lone UTF-16 surrogate is an error");
-		OK(DUMP("\xFF\xFE" "a", 0) == NULL && strstr(err, "odd number") != NULL, "odd-length UTF-16 is an error");
+		OK(DUMP("\xFF\xFE"
+				"a",
+				0) == NULL &&
+			   strstr(err, "odd number") != NULL,
+		   "odd-length UTF-16 is an error");
 	}
 
 	/* A real factor file: French-locale export, BOM, CRLF, ';' */
 	{
-		size_t		len;
-		char	   *data = slurp(fixture("desnz_flatfile/conversion-factors-2021-flat-file-automatic-processing.frlocale.csv"), &len);
-		CsvReader	r;
-		char	  **f;
-		int			n;
-		long		records = 0;
-		int			header_fields = 0;
+		size_t	  len;
+		char	 *data = slurp(fixture("desnz_flatfile/conversion-factors-2021-flat-file-automatic-processing.frlocale.csv"), &len);
+		CsvReader r;
+		char	**f;
+		int		  n;
+		long	  records = 0;
+		int		  header_fields = 0;
 
 		OK(csv_init(&r, data, len, 0) == 0 && r.delim == ';', "2021 French CSV: ';' detected");
 		while ((n = csv_next(&r, &f)) > 0)

@@ -6,8 +6,8 @@
 static void
 number(const char *in, char delim, const char *want)
 {
-	char		out[64];
-	int			rc = ff_parse_number(in, delim, out, sizeof(out));
+	char out[64];
+	int	 rc = ff_parse_number(in, delim, out, sizeof(out));
 
 	if (want == NULL)
 		OK(rc != 0, "\"%s\" is not a number", in);
@@ -22,17 +22,17 @@ number(const char *in, char delim, const char *want)
 static FactorFile
 feed(const char *text, FactorRow *last)
 {
-	CsvReader	r;
-	FactorFile	ff;
-	char	  **f;
-	int			n;
+	CsvReader  r;
+	FactorFile ff;
+	char	 **f;
+	int		   n;
 
 	csv_init(&r, text, strlen(text), 0);
 	ff_init(&ff, r.delim);
 	while ((n = csv_next(&r, &f)) > 0)
 	{
-		FactorRow	row;
-		FfResult	res = ff_feed(&ff, f, n, r.record_line, &row);
+		FactorRow row;
+		FfResult  res = ff_feed(&ff, f, n, r.record_line, &row);
 
 		if (res == FF_ERROR)
 			break;
@@ -60,13 +60,17 @@ feed(const char *text, FactorRow *last)
 int
 main(void)
 {
-	FactorRow	row;
-	FactorFile	ff;
+	FactorRow  row;
+	FactorFile ff;
 
 	number("0,21233", ';', "0.21233");
 	number("1 041,8", ';', "1041.8");
-	number("1\xC2\xA0" "861,75890", ';', "1861.75890");
-	number("1\xE2\x80\xAF" "234,5", ';', "1234.5");
+	number("1\xC2\xA0"
+		   "861,75890",
+		   ';', "1861.75890");
+	number("1\xE2\x80\xAF"
+		   "234,5",
+		   ';', "1234.5");
 	number("0.46338", ',', "0.46338");
 	number("1,234.5", ',', "1234.5");
 	number("1.234,5", ';', "1234.5");
@@ -102,7 +106,8 @@ main(void)
 			  ",,,,,,,,\n"
 			  "Scope 2,UK electricity,Electricity generated,Electricity: UK,2020,,kWh,kg CO2e of CO2,0.19121\n"
 			  "Scope 1,X,Y,Z,,,kWh,kg CO2e,\n"
-			  "END,,,,,,,,\n", &row);
+			  "END,,,,,,,,\n",
+			  &row);
 	OK(ff.err[0] == '\0', "small 2022-style file recognised (%s)", ff.err);
 	OK(ff.year == 2022 && ff.header_line == 3, "year %d from header on line %ld", ff.year, ff.header_line);
 	OK(ff.rows_loaded == 2 && ff.rows_skipped == 2, "2 rows loaded, 2 skipped (empty value, END); blank row not counted");
@@ -115,18 +120,20 @@ main(void)
 
 	ff = feed("\xEF\xBB\xBFUK Government GHG Conversion Factors;;;\r\n"
 			  "ID;Scope;Level 1;Level 2;Level 3;Level 4;Column Text;UOM;GHG/Unit;GHG Conversion Factor 2023\r\n"
-			  "1_1;Scope 1;Fuels;Gaseous fuels;Natural gas;;;tonnes;kg CO2e;2 562,57441\r\n", &row);
+			  "1_1;Scope 1;Fuels;Gaseous fuels;Natural gas;;;tonnes;kg CO2e;2 562,57441\r\n",
+			  &row);
 	OK(ff.err[0] == '\0' && ff.year == 2023 && ff.rows_loaded == 1, "French-locale 2023 layout with ID column");
 	IS_STR(row.value, "2562.57441", "space thousands and decimal comma");
 	IS_STR(row.cells[FF_ID], "1_1", "ID column kept");
 
 	ff = feed("Scope,Level 1,Level 2,Level 3,Level 4,Column Text,UOM,GHG,GHG Conversion Factor\n"
-			  "Scope 1,A,B,C,,,kWh,kg CO2e,1\n", &row);
+			  "Scope 1,A,B,C,,,kWh,kg CO2e,1\n",
+			  &row);
 	OK(ff.err[0] == '\0' && ff.year == 0 && ff.rows_loaded == 1, "value column without a year: recognised, year unknown");
 
 	ff = feed("date,meter,kWh\n2024-01-01,M1,3\n", NULL);
 	OK(ff.err[0] != '\0' && strstr(ff.err, "Level 1") != NULL && strstr(ff.err, "GHG Conversion Factor YYYY") != NULL &&
-	   strstr(ff.err, "\"meter\"") != NULL,
+		   strstr(ff.err, "\"meter\"") != NULL,
 	   "no header: the error lists expected and found columns: %s", ff.err);
 
 	ff = feed("Scope,Level 1,Level 2,Level 3,Column Text,UOM,GHG,GHG Conversion Factor 2021\n1,2,3\n", NULL);
@@ -137,8 +144,8 @@ main(void)
 	OK(ff.err[0] != '\0' && strstr(ff.err, "no rows") != NULL, "empty input: %s", ff.err);
 
 	{
-		char		many[4096] = "";
-		int			i;
+		char many[4096] = "";
+		int	 i;
 
 		for (i = 0; i < 40; i++)
 			strcat(many, "preamble,x\n");
@@ -153,8 +160,8 @@ main(void)
 		{
 			const char *file;
 			int			year;
-			long		rows;	/* data rows after the header, END included */
-		}			real[] = {
+			long		rows; /* data rows after the header, END included */
+		} real[] = {
 			{"desnz_flatfile/conversion-factors-2021-flat-file-automatic-processing.frlocale.csv", 2021, 7606},
 			{"desnz_flatfile/ghg-conversion-factors-2022-flat-format.frlocale.csv", 2022, 8038},
 			{"desnz_flatfile/ghg-conversion-factors-2023-flat-file-update.frlocale.csv", 2023, 8039},
@@ -162,16 +169,16 @@ main(void)
 			{"desnz_flatfile_derived_csv/ghg-conversion-factors-2022.factors-by-category.csv", 2022, 8038},
 			{"desnz_flatfile_derived_csv/ghg-conversion-factors-2024.factors-by-category.csv", 2024, 8741},
 		};
-		int			i;
+		int i;
 
 		for (i = 0; i < 6; i++)
 		{
-			size_t		len;
-			char	   *data = slurp(fixture(real[i].file), &len);
+			size_t len;
+			char  *data = slurp(fixture(real[i].file), &len);
 
 			ff = feed(data, NULL);
 			OK(ff.err[0] == '\0' && ff.year == real[i].year &&
-			   ff.rows_loaded + ff.rows_skipped == real[i].rows,
+				   ff.rows_loaded + ff.rows_skipped == real[i].rows,
 			   "%s: year %d, %ld loaded + %ld skipped = %ld", real[i].file, ff.year,
 			   ff.rows_loaded, ff.rows_skipped, real[i].rows);
 			free(data);

@@ -5,8 +5,8 @@
 static void
 split(const char *in, const char *unit, const char *basis)
 {
-	char		u[UNIT_NAMELEN],
-				b[32];
+	char u[UNIT_NAMELEN],
+		b[32];
 
 	unit_split_basis(in, u, sizeof(u), b, sizeof(b));
 	OK(strcmp(u, unit) == 0 && strcmp(b, basis) == 0, "\"%s\" -> \"%s\" + \"%s\" (got \"%s\" + \"%s\")",
@@ -16,13 +16,13 @@ split(const char *in, const char *unit, const char *basis)
 int
 main(void)
 {
-	char		n[UNIT_NAMELEN];
-	UnitDef		kwh = {"kWh", "energy", 1};
-	UnitDef		mwh = {"MWh", "energy", 1000};
-	UnitDef		therm = {"therm", "energy", 105505585.262 / 3600000};
-	UnitDef		litres = {"litres", "volume", 0.001};
-	double		k;
-	char		err[256];
+	char	n[UNIT_NAMELEN];
+	UnitDef kwh = {"kWh", "energy", 1};
+	UnitDef mwh = {"MWh", "energy", 1000};
+	UnitDef therm = {"therm", "energy", 105505585.262 / 3600000};
+	UnitDef litres = {"litres", "volume", 0.001};
+	double	k;
+	char	err[256];
 
 	unit_normalise("  KWH ", n, sizeof(n));
 	IS_STR(n, "kwh", "normalise: case and spaces");

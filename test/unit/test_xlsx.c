@@ -8,12 +8,12 @@
 static char *
 make_xlsx(const char *const *parts, int nparts, size_t *len)
 {
-	zip_error_t ze;
+	zip_error_t	  ze;
 	zip_source_t *src;
-	zip_t	   *z;
-	zip_stat_t	st;
-	char	   *out;
-	int			i;
+	zip_t		 *z;
+	zip_stat_t	  st;
+	char		 *out;
+	int			  i;
 
 	zip_error_init(&ze);
 	src = zip_source_buffer_create(NULL, 0, 0, &ze);
@@ -37,30 +37,30 @@ make_xlsx(const char *const *parts, int nparts, size_t *len)
 }
 
 static const char *workbook =
-"<?xml version=\"1.0\"?><workbook xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\" "
-"xmlns:r=\"http://schemas.openxmlformats.org/officeDocument/2006/relationships\"><sheets>"
-"<sheet name=\"Front page\" sheetId=\"1\" r:id=\"rId1\"/>"
-"<sheet name=\"Data\" sheetId=\"2\" r:id=\"rId2\"/></sheets></workbook>";
+	"<?xml version=\"1.0\"?><workbook xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\" "
+	"xmlns:r=\"http://schemas.openxmlformats.org/officeDocument/2006/relationships\"><sheets>"
+	"<sheet name=\"Front page\" sheetId=\"1\" r:id=\"rId1\"/>"
+	"<sheet name=\"Data\" sheetId=\"2\" r:id=\"rId2\"/></sheets></workbook>";
 static const char *rels =
-"<?xml version=\"1.0\"?><Relationships xmlns=\"http://schemas.openxmlformats.org/package/2006/relationships\">"
-"<Relationship Id=\"rId1\" Target=\"worksheets/sheet1.xml\"/>"
-"<Relationship Id=\"rId2\" Target=\"/xl/worksheets/sheet2.xml\"/></Relationships>";
+	"<?xml version=\"1.0\"?><Relationships xmlns=\"http://schemas.openxmlformats.org/package/2006/relationships\">"
+	"<Relationship Id=\"rId1\" Target=\"worksheets/sheet1.xml\"/>"
+	"<Relationship Id=\"rId2\" Target=\"/xl/worksheets/sheet2.xml\"/></Relationships>";
 static const char *strings =
-"<sst xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\">"
-"<si><t>plain</t></si>"
-"<si><r><t>rich </t></r><r><t>text</t></r><rPh><t>PHONETIC</t></rPh></si>"
-"<si><t xml:space=\"preserve\"> spaced </t></si></sst>";
+	"<sst xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\">"
+	"<si><t>plain</t></si>"
+	"<si><r><t>rich </t></r><r><t>text</t></r><rPh><t>PHONETIC</t></rPh></si>"
+	"<si><t xml:space=\"preserve\"> spaced </t></si></sst>";
 static const char *sheet1 = "<worksheet><sheetData><row r=\"1\"><c r=\"A1\" t=\"inlineStr\"><is><t>front</t></is></c></row></sheetData></worksheet>";
 static const char *sheet2 =
-"<worksheet xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\"><sheetData>"
-"<row r=\"2\"><c r=\"B2\" t=\"s\"><v>0</v></c><c r=\"D2\" t=\"s\"><v>1</v></c></row>"
-"<row r=\"3\"/>"
-"<row r=\"4\"><c r=\"A4\"><v>0.46337999999999996</v></c><c r=\"B4\" t=\"b\"><v>1</v></c>"
-"<c r=\"C4\" t=\"e\"><v>#N/A</v></c><c r=\"D4\" t=\"str\"><f>A1</f><v>formula</v></c>"
-"<c r=\"E4\" t=\"inlineStr\"><is><t>inline</t></is></c><c r=\"F4\" t=\"s\"><v>2</v></c></row>"
-"<row><c><v>8.0000000000000007E-5</v></c><c><v>1041.8</v></c><c><v>-12</v></c></row>"
-"<row r=\"9\"><c r=\"AA9\"><v>3</v></c></row>"
-"</sheetData></worksheet>";
+	"<worksheet xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\"><sheetData>"
+	"<row r=\"2\"><c r=\"B2\" t=\"s\"><v>0</v></c><c r=\"D2\" t=\"s\"><v>1</v></c></row>"
+	"<row r=\"3\"/>"
+	"<row r=\"4\"><c r=\"A4\"><v>0.46337999999999996</v></c><c r=\"B4\" t=\"b\"><v>1</v></c>"
+	"<c r=\"C4\" t=\"e\"><v>#N/A</v></c><c r=\"D4\" t=\"str\"><f>A1</f><v>formula</v></c>"
+	"<c r=\"E4\" t=\"inlineStr\"><is><t>inline</t></is></c><c r=\"F4\" t=\"s\"><v>2</v></c></row>"
+	"<row><c><v>8.0000000000000007E-5</v></c><c><v>1041.8</v></c><c><v>-12</v></c></row>"
+	"<row r=\"9\"><c r=\"AA9\"><v>3</v></c></row>"
+	"</sheetData></worksheet>";
 
 static void
 test_synthetic(void)
@@ -68,8 +68,7 @@ test_synthetic(void)
 	const char *const parts[] = {
 		"xl/workbook.xml", workbook, "xl/_rels/workbook.xml.rels", rels,
 		"xl/sharedStrings.xml", strings, "xl/worksheets/sheet1.xml", sheet1,
-		"xl/worksheets/sheet2.xml", sheet2
-	};
+		"xl/worksheets/sheet2.xml", sheet2};
 	size_t		len;
 	char	   *data = make_xlsx(parts, 5, &len);
 	char		err[XLSX_ERRLEN];
@@ -117,10 +116,9 @@ test_synthetic(void)
 		const char *const bad[] = {
 			"xl/workbook.xml", workbook, "xl/_rels/workbook.xml.rels", rels,
 			"xl/worksheets/sheet1.xml", sheet1,
-			"xl/worksheets/sheet2.xml", "<worksheet><sheetData><row r=\"1\"><c r=\"A1\"><v>1</v>"
-		};
-		size_t		blen;
-		char	   *b = make_xlsx(bad, 4, &blen);
+			"xl/worksheets/sheet2.xml", "<worksheet><sheetData><row r=\"1\"><c r=\"A1\"><v>1</v>"};
+		size_t blen;
+		char  *b = make_xlsx(bad, 4, &blen);
 
 		x = xlsx_open(b, blen, "Data", err, sizeof(err));
 		OK(x != NULL, "workbook with a cut-off sheet opens");
@@ -133,10 +131,9 @@ test_synthetic(void)
 	{
 		const char *const bad[] = {
 			"xl/workbook.xml", workbook, "xl/_rels/workbook.xml.rels", rels,
-			"xl/worksheets/sheet2.xml", "<worksheet><sheetData><row r=\"1\"><c r=\"A1\" t=\"s\"><v>7</v></c></row></sheetData></worksheet>"
-		};
-		size_t		blen;
-		char	   *b = make_xlsx(bad, 3, &blen);
+			"xl/worksheets/sheet2.xml", "<worksheet><sheetData><row r=\"1\"><c r=\"A1\" t=\"s\"><v>7</v></c></row></sheetData></worksheet>"};
+		size_t blen;
+		char  *b = make_xlsx(bad, 3, &blen);
 
 		x = xlsx_open(b, blen, "Data", err, sizeof(err));
 		n = x ? xlsx_next(x, &c, &row) : 0;
@@ -151,7 +148,7 @@ test_synthetic(void)
 static void
 test_format(void)
 {
-	char		b[64];
+	char b[64];
 
 	xlsx_format_number(0.46337999999999996, b, sizeof(b));
 	IS_STR(b, "0.46338", "format: float noise");
@@ -199,8 +196,8 @@ test_real(const char *file, const char *first_data_row_cell, int value_col, long
 
 	/* truncated: every prefix length class must fail cleanly */
 	{
-		size_t		cuts[] = {10, len / 3, len / 2, len - 100};
-		int			i;
+		size_t cuts[] = {10, len / 3, len / 2, len - 100};
+		int	   i;
 
 		for (i = 0; i < 4; i++)
 		{
@@ -222,7 +219,7 @@ test_real(const char *file, const char *first_data_row_cell, int value_col, long
 int
 main(void)
 {
-	char		err[XLSX_ERRLEN];
+	char err[XLSX_ERRLEN];
 
 	test_format();
 	test_synthetic();
