@@ -15,7 +15,7 @@ SHLIB_LINK  = -lzip -lxml2
 
 REGRESS      = units factors calc
 REGRESS_OPTS = --temp-config=test/pg.conf --temp-instance=./tmp_check --dbname=contrib_regression --encoding=UTF8 --no-locale
-ISOLATION    = load_factors
+ISOLATION    = load_factors factor_cache
 ISOLATION_OPTS = $(REGRESS_OPTS)
 
 EXTRA_CLEAN = tmp_check results regression.diffs regression.out output_iso test/unit/run_* test/fuzz/fuzz_*
