@@ -47,9 +47,9 @@ fuzz:
 bench:
 	bench/run.sh
 format:
-	clang-format -i src/*.c src/*.h test/unit/*.c test/unit/*.h
+	clang-format -i src/*.c src/*.h test/unit/*.c test/unit/*.h test/fuzz/*.c
 lint:
-	clang-format --dry-run --Werror src/*.c src/*.h test/unit/*.c test/unit/*.h
+	clang-format --dry-run --Werror src/*.c src/*.h test/unit/*.c test/unit/*.h test/fuzz/*.c
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--suppress=missingIncludeSystem --inline-suppr -Isrc src/csv.c src/xlsx.c src/factorfile.c src/units.c
 	clang-tidy --quiet src/csv.c src/xlsx.c src/factorfile.c src/units.c -- -Isrc $(XML2_CFLAGS)

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# make fuzz [FUZZ_SECONDS=N]: build the libFuzzer targets of the pure C cores
+# (clang, ASan, UBSan) and run each for N seconds (default 60) on a corpus
+# seeded from the real files.  A crash leaves its input in test/fuzz/.
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+cd "$ROOT"
+SECONDS_EACH=${1:-${FUZZ_SECONDS:-60}}
+TARGETS=${FUZZ_TARGETS:-"csv factorfile xlsx"}
+"$ROOT/scripts/deps.sh" clang libclang-rt-14-dev unzip
+
+CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Isrc $(xml2-config --cflags)"
+for t in $TARGETS; do
+	case $t in
+		csv) srcs="src/csv.c" ;;
+		factorfile) srcs="src/csv.c src/factorfile.c" ;;
+		xlsx) srcs="src/xlsx.c" ;;
+	esac
+	clang $CFLAGS -o "test/fuzz/fuzz_$t" "test/fuzz/fuzz_$t.c" $srcs -lzip -lxml2 -lm
+	corpus=test/fuzz/corpus-$t
+	mkdir -p "$corpus"
+	if [ -d "$SHARED_DATA" ]; then
+		case $t in
+			xlsx) # a sheet (first byte 0) and shared strings (1) cut from the 2022 workbook
+				printf '\000' >"$corpus/sheet.xml"
+				unzip -p "$SHARED_DATA"/desnz_flatfile/ghg-conversion-factors-2022-flat-format.xlsx xl/worksheets/sheet2.xml |
+					head -c 12000 >>"$corpus/sheet.xml" || true
+				printf '\001' >"$corpus/strings.xml"
+				unzip -p "$SHARED_DATA"/desnz_flatfile/ghg-conversion-factors-2022-flat-format.xlsx xl/sharedStrings.xml |
+					head -c 12000 >>"$corpus/strings.xml" || true ;;
+			*) for f in "$SHARED_DATA"/energy_sparks_amr/*.csv "$SHARED_DATA"/cambridge_estates/*b0_gas_2021.csv; do
+				   head -c 20000 "$f" >"$corpus/$(basename "$f")"; done
+			   head -c 30000 "$SHARED_DATA"/desnz_flatfile/*2021*frlocale.csv >"$corpus/fr2021.csv"
+			   head -c 30000 "$SHARED_DATA"/desnz_flatfile_derived_csv/*2024*.csv >"$corpus/d2024.csv" ;;
+		esac
+	fi
+	echo "== fuzzing $t for ${SECONDS_EACH}s"
+	(cd test/fuzz && "./fuzz_$t" "corpus-$t" -max_total_time="$SECONDS_EACH" -max_len=65536 \
+		-rss_limit_mb=2048 -print_final_stats=1 2>&1 | grep -E "^#[0-9]+.*DONE|stat::number_of_executed_units|stat::peak_rss|ERROR|SUMMARY|crash-" || true)
+	if ls test/fuzz/crash-* test/fuzz/leak-* test/fuzz/timeout-* >/dev/null 2>&1; then
+		echo "fuzz_$t found a failing input: $(ls test/fuzz/crash-* test/fuzz/leak-* test/fuzz/timeout-* 2>/dev/null)"
+		exit 1
+	fi
+done
