@@ -248,3 +248,148 @@ CREATE FUNCTION car.emissions(quantity float8, unit text, activity text, at time
     OUT factor_value numeric, OUT factor_uom text) RETURNS SETOF record
     LANGUAGE c STABLE STRICT PARALLEL SAFE ROWS 4 AS 'MODULE_PATHNAME', 'car_emissions';
 COMMENT ON FUNCTION car.emissions(float8, text, text, timestamptz) IS 'Emissions of a quantity, one row per component (generation, T&D, WTT...), with the per-gas split and the published factor row behind each number.';
+
+-------------------------------------------------------------------------------
+-- Sites, meters and readings
+-------------------------------------------------------------------------------
+CREATE TABLE car.site (
+    id            serial PRIMARY KEY,
+    name          text NOT NULL CHECK (name <> ''),
+    org           text,
+    region        text,
+    floor_area_m2 numeric CHECK (floor_area_m2 > 0),
+    postcode      text,
+    UNIQUE NULLS NOT DISTINCT (org, name)
+);
+COMMENT ON TABLE car.site IS 'A building or place whose energy use is reported. Created from meter files (by name, within the source''s org) or by hand.';
+COMMENT ON COLUMN car.site.org IS 'Organisation owning the site; access is granted per org.';
+COMMENT ON COLUMN car.site.floor_area_m2 IS 'Gross internal floor area, for kg CO2e per m2 reporting.';
+
+CREATE TABLE car.meter (
+    id           serial PRIMARY KEY,
+    site_id      int NOT NULL REFERENCES car.site (id),
+    name         text NOT NULL CHECK (name <> ''),
+    activity     text NOT NULL REFERENCES car.activity (key) ON UPDATE CASCADE,
+    unit         text NOT NULL,
+    external_ref text,
+    UNIQUE (site_id, name)
+);
+COMMENT ON TABLE car.meter IS 'A meter at a site: what it measures (activity) and in which unit its readings are.';
+COMMENT ON COLUMN car.meter.activity IS 'Key of car.activity whose factors apply (inferred from the file when created by ingestion).';
+COMMENT ON COLUMN car.meter.unit IS 'Unit of the meter''s readings (a car.unit spelling).';
+COMMENT ON COLUMN car.meter.external_ref IS 'Supplier reference such as an MPAN or MPR.';
+
+-- Readings are range-partitioned by month.  car.ensure_partitions() makes the
+-- monthly partitions (named reading_pYYYYMM); the default partition catches
+-- anything else until car.maintenance() moves it into its month.  There is no
+-- foreign key to car.meter: bulk loads would pay a trigger per row; ingestion
+-- only writes readings for meters it has made or found.
+CREATE TABLE car.reading (
+    meter_id int NOT NULL,
+    ts       timestamptz NOT NULL,
+    quantity float8 NOT NULL,
+    file_id  int,
+    PRIMARY KEY (meter_id, ts)
+) PARTITION BY RANGE (ts);
+CREATE TABLE car.reading_default PARTITION OF car.reading DEFAULT;
+COMMENT ON TABLE car.reading IS 'Meter readings: the quantity used in the period starting at ts (in the meter''s unit). Partitioned by month.';
+COMMENT ON COLUMN car.reading.ts IS 'Start of the period the quantity covers (UTC instant).';
+COMMENT ON COLUMN car.reading.file_id IS 'car.source_file that supplied (or last superseded) this value.';
+
+-------------------------------------------------------------------------------
+-- Sources, landed files, quarantine
+-------------------------------------------------------------------------------
+CREATE TABLE car.source (
+    id                   serial PRIMARY KEY,
+    name                 text NOT NULL UNIQUE CHECK (name <> ''),
+    uri                  text,
+    kind                 text NOT NULL DEFAULT 'file' CHECK (kind IN ('file', 'index', 'template', 'push')),
+    format               text CHECK (format IN ('ecodriver', 'halfhourly', 'long', 'desnz-factors')),
+    options              jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(options) = 'object'),
+    poll_interval        interval NOT NULL DEFAULT '1 hour' CHECK (poll_interval > '0'),
+    enabled              boolean NOT NULL DEFAULT true,
+    etag                 text,
+    last_modified        text,
+    next_poll_at         timestamptz,
+    last_poll_at         timestamptz,
+    last_success_at      timestamptz,
+    consecutive_failures int NOT NULL DEFAULT 0,
+    last_error           text,
+    created_at           timestamptz NOT NULL DEFAULT now(),
+    CHECK (kind = 'push' OR uri IS NOT NULL)
+);
+COMMENT ON TABLE car.source IS 'Where meter or factor files come from, and how to read them (format, options).';
+COMMENT ON COLUMN car.source.options IS 'Format options: site, meter, site_column, meter_column, date_column, ts_column, value_column, unit_column, activity_column, unit, activity, date_format, timezone, period, interval_minutes, org.';
+
+CREATE TABLE car.source_file (
+    id              serial PRIMARY KEY,
+    source_id       int NOT NULL REFERENCES car.source (id) ON DELETE CASCADE,
+    name            text NOT NULL,
+    uri             text,
+    sha256          text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
+    bytes           bigint NOT NULL,
+    content         bytea,
+    received_at     timestamptz NOT NULL DEFAULT now(),
+    status          text NOT NULL CHECK (status IN ('loaded', 'rejected')),
+    rows_loaded     bigint NOT NULL DEFAULT 0,
+    rows_rejected   bigint NOT NULL DEFAULT 0,
+    rows_superseded bigint NOT NULL DEFAULT 0,
+    error           text,
+    UNIQUE (source_id, sha256)
+);
+COMMENT ON TABLE car.source_file IS 'Every file received (pushed or fetched), its raw bytes kept for replay (see car.keep_raw), and what loading it did.';
+COMMENT ON COLUMN car.source_file.rows_loaded IS 'Readings written (new or replacing another file''s value).';
+COMMENT ON COLUMN car.source_file.rows_rejected IS 'Rows quarantined in car.ingest_error.';
+COMMENT ON COLUMN car.source_file.rows_superseded IS 'Readings whose earlier value this file replaced.';
+
+CREATE TABLE car.ingest_error (
+    id      bigserial PRIMARY KEY,
+    file_id int NOT NULL REFERENCES car.source_file (id) ON DELETE CASCADE,
+    line    int,
+    raw     text,
+    message text NOT NULL
+);
+CREATE INDEX ingest_error_file_idx ON car.ingest_error (file_id);
+COMMENT ON TABLE car.ingest_error IS 'Quarantine: rows of loaded files that were not loaded, with their line and the reason.';
+
+SELECT pg_catalog.pg_extension_config_dump('car.site', '');
+SELECT pg_catalog.pg_extension_config_dump('car.site_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('car.meter', '');
+SELECT pg_catalog.pg_extension_config_dump('car.meter_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('car.reading_default', '');
+SELECT pg_catalog.pg_extension_config_dump('car.source', '');
+SELECT pg_catalog.pg_extension_config_dump('car.source_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('car.source_file', '');
+SELECT pg_catalog.pg_extension_config_dump('car.source_file_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('car.ingest_error', '');
+SELECT pg_catalog.pg_extension_config_dump('car.ingest_error_id_seq', '');
+
+-------------------------------------------------------------------------------
+-- Partitions and upkeep
+-------------------------------------------------------------------------------
+CREATE FUNCTION car.ensure_partitions(from_ts timestamptz, to_ts timestamptz) RETURNS int
+    LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_ensure_partitions';
+COMMENT ON FUNCTION car.ensure_partitions(timestamptz, timestamptz) IS 'Create the missing monthly partitions of car''s time-partitioned tables covering [from_ts, to_ts]; returns how many were made. Rows already in the default partition for those months are moved in.';
+
+CREATE FUNCTION car.maintenance() RETURNS jsonb
+    LANGUAGE c VOLATILE PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_maintenance';
+COMMENT ON FUNCTION car.maintenance() IS 'Periodic upkeep (run by pg_cron): premake car.premake_months of partitions, move rows out of default partitions, drop raw file bytes older than car.keep_raw. Returns what it did.';
+
+-------------------------------------------------------------------------------
+-- Ingestion: sources and the push API
+-------------------------------------------------------------------------------
+CREATE FUNCTION car.add_source(name text, uri text, kind text DEFAULT 'file', format text DEFAULT NULL,
+                               options jsonb DEFAULT '{}', poll_interval interval DEFAULT '1 hour')
+    RETURNS car.source
+    LANGUAGE c VOLATILE PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_add_source';
+COMMENT ON FUNCTION car.add_source(text, text, text, text, jsonb, interval) IS 'Define a source of files: kind push (files sent with car.push), file, index or template; its format and options are checked now.';
+
+CREATE FUNCTION car.remove_source(name text) RETURNS boolean
+    LANGUAGE sql VOLATILE STRICT PARALLEL UNSAFE
+    SET search_path = pg_catalog, car
+    AS $$ WITH gone AS (DELETE FROM car.source s WHERE s.name = $1 RETURNING 1) SELECT count(*) > 0 FROM gone $$;
+COMMENT ON FUNCTION car.remove_source(text) IS 'Remove a source and its landed files (readings already loaded stay).';
+
+CREATE FUNCTION car.push(source text, filename text, payload bytea) RETURNS car.source_file
+    LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_push';
+COMMENT ON FUNCTION car.push(text, text, bytea) IS 'The push API: land a file for a push source and load it in this transaction. Bad rows go to car.ingest_error; a file over car.max_reject_ratio is refused whole; the same bytes again load nothing.';

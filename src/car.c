@@ -10,8 +10,13 @@
 
 PG_MODULE_MAGIC;
 
-int	 car_reporting_year_start = 1;
-bool car_strict_factor_year = false;
+int	   car_reporting_year_start = 1;
+bool   car_strict_factor_year = false;
+int	   car_premake_months = 3;
+char  *car_accept_from = NULL;
+char  *car_accept_ahead = NULL;
+double car_max_reject_ratio = 0.1;
+char  *car_keep_raw = NULL;
 
 void _PG_init(void);
 
@@ -52,6 +57,34 @@ _PG_init(void)
 							 false,
 							 PGC_USERSET, 0,
 							 NULL, StrictChanged, NULL);
+
+	DefineCustomIntVariable("car.premake_months",
+							"Months of partitions car.maintenance() creates ahead of now().",
+							NULL, &car_premake_months, 3, 0, 120,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("car.accept_from",
+							   "Earliest reading timestamp ingestion accepts; older ones are quarantined.",
+							   "A timestamp, e.g. 2000-01-01.",
+							   &car_accept_from, "2000-01-01 00:00:00+00",
+							   PGC_USERSET, 0, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("car.accept_ahead",
+							   "How far past now() ingestion accepts reading timestamps; later ones are quarantined.",
+							   "An interval, e.g. 7 days.",
+							   &car_accept_ahead, "7 days",
+							   PGC_USERSET, 0, NULL, NULL, NULL);
+
+	DefineCustomRealVariable("car.max_reject_ratio",
+							 "Largest share of a file's rows that may be rejected before the whole file is refused.",
+							 NULL, &car_max_reject_ratio, 0.1, 0.0, 1.0,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("car.keep_raw",
+							   "How long car.maintenance() keeps the raw bytes of landed files.",
+							   "An interval, or \"forever\".",
+							   &car_keep_raw, "365 days",
+							   PGC_USERSET, 0, NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("car");
 

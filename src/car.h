@@ -10,8 +10,17 @@
 #include "datatype/timestamp.h"
 
 /* GUCs (car.c) */
-extern int	car_reporting_year_start;
-extern bool car_strict_factor_year;
+extern int	  car_reporting_year_start;
+extern bool	  car_strict_factor_year;
+extern int	  car_premake_months;
+extern char	 *car_accept_from;
+extern char	 *car_accept_ahead;
+extern double car_max_reject_ratio;
+extern char	 *car_keep_raw;
+
+/* partition.c */
+extern int	car_ensure_partitions_range(TimestampTz from, TimestampTz to);
+extern void car_accepted_range(TimestampTz *lo, TimestampTz *hi);
 
 /* factor_cache.c */
 

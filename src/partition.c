@@ -1,0 +1,397 @@
+/*
+ * partition.c
+ *		Monthly partitions of car's time-partitioned tables, and
+ *		car.maintenance().
+ *
+ * A month's partition is made by creating a plain table like the parent,
+ * moving into it any rows the default partition holds for that month, and
+ * attaching it.  ATTACH takes only SHARE UPDATE EXCLUSIVE on the parent, so
+ * readers and writers of other months carry on.  Creation is serialised by
+ * an advisory lock; each attempt runs in a subtransaction under a short
+ * lock_timeout and is retried, and if the locks cannot be had the rows
+ * simply stay in the default partition until car.maintenance() moves them:
+ * no row is ever dropped.  The DDL runs as the owner of the parent table,
+ * so partitions belong to the extension's owner whoever triggered them.
+ */
+#include "car.h"
+
+#include "access/xact.h"
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "pgtime.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(car_ensure_partitions);
+PG_FUNCTION_INFO_V1(car_maintenance);
+
+#define PARTITION_LOCK_KEY	1667330672 /* serialises partition DDL */
+#define ATTEMPTS			5
+#define MAX_MONTHS_PER_CALL 1200
+
+/* The time-partitioned tables: parent and its default partition. */
+static const char *const partitioned[][2] = {
+	{"reading", "reading_default"},
+};
+
+/* Midnight UTC on the first of the month holding ts; *ym = year*12 + month-1. */
+static TimestampTz
+MonthStart(TimestampTz ts, int *ym)
+{
+	struct pg_tm tm;
+	fsec_t		 fsec;
+	TimestampTz	 result;
+
+	if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
+		ereport(ERROR, (errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE), errmsg("timestamp out of range")));
+	*ym = tm.tm_year * 12 + tm.tm_mon - 1;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = *ym / 12;
+	tm.tm_mon = *ym % 12 + 1;
+	tm.tm_mday = 1;
+	tm2timestamp(&tm, 0, NULL, &result);
+	return result;
+}
+
+static TimestampTz
+MonthStartOf(int ym)
+{
+	struct pg_tm tm;
+	TimestampTz	 result;
+
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = ym / 12;
+	tm.tm_mon = ym % 12 + 1;
+	tm.tm_mday = 1;
+	tm2timestamp(&tm, 0, NULL, &result);
+	return result;
+}
+
+static char *
+TimestampLiteral(TimestampTz ts)
+{
+	return quote_literal_cstr(DatumGetCString(DirectFunctionCall1(timestamptz_out, TimestampTzGetDatum(ts))));
+}
+
+/* Owner of a relation. */
+static Oid
+RelOwner(Oid relid)
+{
+	HeapTuple tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid		  owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/* Does car.<name> exist as a table? */
+static bool
+TableExists(const char *name)
+{
+	Oid nsp = get_namespace_oid("car", false);
+
+	return OidIsValid(get_relname_relid(name, nsp));
+}
+
+/*
+ * Create, fill from the default partition, and attach one month's partition.
+ * Runs inside the caller's SPI connection.  Returns rows moved.
+ */
+static uint64
+CreateMonth(const char *parent, const char *deflt, int ym)
+{
+	char		   name[NAMEDATALEN];
+	char		  *qname;
+	char		  *lo = TimestampLiteral(MonthStartOf(ym));
+	char		  *hi = TimestampLiteral(MonthStartOf(ym + 1));
+	StringInfoData sql;
+	uint64		   moved;
+
+	snprintf(name, sizeof(name), "%s_p%04d%02d", parent, ym / 12, ym % 12 + 1);
+	qname = psprintf("car.%s", quote_identifier(name));
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE TABLE %s (LIKE car.%s INCLUDING ALL)", qname, quote_identifier(parent));
+	SPI_execute(sql.data, false, 0);
+
+	resetStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "WITH moved AS (DELETE FROM car.%s WHERE ts >= %s AND ts < %s RETURNING *) "
+					 "INSERT INTO %s SELECT * FROM moved",
+					 quote_identifier(deflt), lo, hi, qname);
+	if (SPI_execute(sql.data, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not move rows out of car.%s", deflt);
+	moved = SPI_processed;
+
+	resetStringInfo(&sql);
+	appendStringInfo(&sql, "ALTER TABLE car.%s ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)",
+					 quote_identifier(parent), qname, lo, hi);
+	SPI_execute(sql.data, false, 0);
+	return moved;
+}
+
+/*
+ * Try CreateMonth a few times under a short lock_timeout, each attempt in a
+ * subtransaction.  Returns true if the partition now exists.
+ */
+static bool
+CreateMonthWithRetry(const char *parent, const char *deflt, int ym, uint64 *moved)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile int  attempt;
+
+	for (attempt = 1; attempt <= ATTEMPTS; attempt++)
+	{
+		volatile bool ok = false;
+
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(oldcxt);
+		PG_TRY();
+		{
+			/* a short lock_timeout for this attempt only, as a function's SET clause does */
+			int nest = NewGUCNestLevel();
+
+			(void) set_config_option("lock_timeout", "2s", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+			*moved += CreateMonth(parent, deflt, ym);
+			AtEOXact_GUC(true, nest);
+			ReleaseCurrentSubTransaction();
+			ok = true;
+		}
+		PG_CATCH();
+		{
+			ErrorData *edata;
+
+			MemoryContextSwitchTo(oldcxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+				ReThrowError(edata);
+			ereport(DEBUG1, (errmsg("car: partition of %s for month %d busy (attempt %d)", parent, ym, attempt)));
+		}
+		PG_END_TRY();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		if (ok)
+			return true;
+		pg_usleep(100000L * attempt);
+		CHECK_FOR_INTERRUPTS();
+	}
+	ereport(WARNING,
+			(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+			 errmsg("could not create the %04d-%02d partition of car.%s: its tables stayed locked", ym / 12, ym % 12 + 1, parent),
+			 errdetail("Rows for that month stay in car.%s until car.maintenance() moves them.", deflt)));
+	return false;
+}
+
+/*
+ * Make sure every month touching [from, to] has its partition in every
+ * partitioned table.  Returns partitions created; *moved counts rows moved
+ * out of default partitions.
+ */
+static int
+EnsureMonths(TimestampTz from, TimestampTz to, uint64 *moved)
+{
+	int ym_from,
+		ym_to,
+		ym;
+	volatile int created = 0;
+	Oid			 owner;
+	Oid			 save_userid;
+	int			 save_sec;
+	size_t		 t;
+
+	if (TIMESTAMP_NOT_FINITE(from) || TIMESTAMP_NOT_FINITE(to))
+		ereport(ERROR, (errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+						errmsg("partitions cannot be made for infinite timestamps")));
+	if (to < from)
+		return 0;
+	MonthStart(from, &ym_from);
+	MonthStart(to, &ym_to);
+	if (ym_to - ym_from >= MAX_MONTHS_PER_CALL)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("refusing to create %d monthly partitions in one call", ym_to - ym_from + 1),
+				 errhint("Check the range; car quarantines readings outside car.accept_from .. now() + car.accept_ahead.")));
+
+	/* Quick exit without locks when everything exists already. */
+	for (ym = ym_from; ym <= ym_to; ym++)
+		for (t = 0; t < lengthof(partitioned); t++)
+		{
+			char name[NAMEDATALEN];
+
+			snprintf(name, sizeof(name), "%s_p%04d%02d", partitioned[t][0], ym / 12, ym % 12 + 1);
+			if (!TableExists(name))
+				goto work;
+		}
+	return 0;
+
+work:
+	owner = RelOwner(get_relname_relid("reading", get_namespace_oid("car", false)));
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		SPI_connect();
+		SPI_execute(psprintf("SELECT pg_catalog.pg_advisory_xact_lock(%d)", PARTITION_LOCK_KEY), false, 0);
+		for (ym = ym_from; ym <= ym_to; ym++)
+			for (t = 0; t < lengthof(partitioned); t++)
+			{
+				char name[NAMEDATALEN];
+
+				snprintf(name, sizeof(name), "%s_p%04d%02d", partitioned[t][0], ym / 12, ym % 12 + 1);
+				/* another session may have made it while we waited for the lock */
+				CommandCounterIncrement();
+				if (TableExists(name))
+					continue;
+				if (CreateMonthWithRetry(partitioned[t][0], partitioned[t][1], ym, moved))
+					created++;
+			}
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+	return created;
+}
+
+int
+car_ensure_partitions_range(TimestampTz from, TimestampTz to)
+{
+	uint64 moved = 0;
+
+	return EnsureMonths(from, to, &moved);
+}
+
+/* The range of timestamps ingestion accepts: accept_from .. now() + accept_ahead. */
+void
+car_accepted_range(TimestampTz *lo, TimestampTz *hi)
+{
+	Datum ahead;
+
+	*lo = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum(car_accept_from),
+												  ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+	ahead = DirectFunctionCall3(interval_in, CStringGetDatum(car_accept_ahead),
+								ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+	*hi = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+												  TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()), ahead));
+}
+
+/* car.ensure_partitions(from, to) */
+Datum
+car_ensure_partitions(PG_FUNCTION_ARGS)
+{
+	TimestampTz from = PG_GETARG_TIMESTAMPTZ(0);
+	TimestampTz to = PG_GETARG_TIMESTAMPTZ(1);
+
+	if (to < from)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("car.ensure_partitions: from_ts is after to_ts")));
+	PG_RETURN_INT32(car_ensure_partitions_range(from, to));
+}
+
+/* car.maintenance() */
+Datum
+car_maintenance(PG_FUNCTION_ARGS)
+{
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	TimestampTz lo,
+		hi;
+	int			   ym_now;
+	int			   created = 0;
+	uint64		   moved = 0;
+	uint64		   stray = 0;
+	uint64		   dropped = 0;
+	size_t		   t;
+	StringInfoData out;
+
+	car_accepted_range(&lo, &hi);
+
+	/* 1. premake: this month and car.premake_months ahead */
+	MonthStart(now, &ym_now);
+	created += EnsureMonths(MonthStartOf(ym_now), MonthStartOf(ym_now + car_premake_months), &moved);
+
+	/* 2. rows in default partitions: move each month's into its partition */
+	for (t = 0; t < lengthof(partitioned); t++)
+	{
+		char  *q = psprintf("SELECT DISTINCT date_trunc('month', ts, 'UTC') FROM car.%s "
+							 "WHERE ts >= $1 AND ts < $2 ORDER BY 1",
+							quote_identifier(partitioned[t][1]));
+		Oid	   types[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
+		Datum  vals[2] = {TimestampTzGetDatum(lo), TimestampTzGetDatum(hi)};
+		uint64 i,
+			n;
+		Datum *months;
+
+		SPI_connect();
+		if (SPI_execute_with_args(q, 2, types, vals, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read car.%s", partitioned[t][1]);
+		n = SPI_processed;
+		months = palloc(sizeof(Datum) * (n + 1));
+		for (i = 0; i < n; i++)
+		{
+			bool isnull;
+
+			months[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+		}
+		/* rows outside the accepted range stay where they are: report them */
+		q = psprintf("SELECT count(*) FROM car.%s WHERE NOT (ts >= $1 AND ts < $2)", quote_identifier(partitioned[t][1]));
+		if (SPI_execute_with_args(q, 2, types, vals, NULL, true, 0) == SPI_OK_SELECT)
+		{
+			bool isnull;
+
+			stray += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		}
+		SPI_finish();
+		for (i = 0; i < n; i++)
+		{
+			TimestampTz m = DatumGetTimestampTz(months[i]);
+
+			created += EnsureMonths(m, m, &moved);
+		}
+	}
+
+	/* 3. raw bytes of landed files older than car.keep_raw */
+	if (pg_strcasecmp(car_keep_raw, "forever") != 0)
+	{
+		Datum keep = DirectFunctionCall3(interval_in, CStringGetDatum(car_keep_raw),
+										 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+		Oid	  types[1] = {INTERVALOID};
+		Datum vals[1] = {keep};
+
+		SPI_connect();
+		if (SPI_execute_with_args("UPDATE car.source_file SET content = NULL "
+								  "WHERE content IS NOT NULL AND received_at < now() - $1",
+								  1, types, vals, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not update car.source_file");
+		dropped = SPI_processed;
+		SPI_finish();
+	}
+
+	initStringInfo(&out);
+	appendStringInfo(&out,
+					 "{\"partitions_created\": %d, \"rows_moved\": " UINT64_FORMAT
+					 ", \"rows_outside_accepted_range\": " UINT64_FORMAT ", \"raw_files_dropped\": " UINT64_FORMAT "}",
+					 created, moved, stray, dropped);
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(out.data)));
+}
