@@ -39,6 +39,11 @@ if [ -d "$SHARED_DATA" ]; then
 else
 	echo "warning: shared fixtures not found at $SHARED_DATA" >&2
 fi
+# generated meter files (deterministic), with the totals a loader must reach
+mkdir -p "$WORK/fixtures/generated"
+python3 test/gen/ecodriver.py --out "$WORK/fixtures/generated/eco_a"
+python3 test/gen/ecodriver.py --out "$WORK/fixtures/generated/eco_b" --seed 2 --sites 2 --start 2024-10-24 --days 6 --extra-days ""
+python3 test/gen/ecodriver.py --out "$WORK/fixtures/generated/eco_junk" --seed 3 --sites 1 --meters 1 --days 4 --junk 7 --extra-days ""
 chown -R postgres "$WORK"
 chmod -R a+rX "$WORK"
 export CAR_FIXTURES="$WORK/fixtures"

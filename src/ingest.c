@@ -320,7 +320,7 @@ LocalDay(Ingest *ing, int y, int m, int d)
  * keeps both.
  */
 static TimestampTz
-LocalInstant(Ingest *ing, const MfDateTime *w, TimestampTz after)
+LocalInstant(Ingest *ing, const MfDateTime *w, TimestampTz after, bool *missing)
 {
 	struct pg_tm tm;
 	int			 off;
@@ -346,6 +346,12 @@ LocalInstant(Ingest *ing, const MfDateTime *w, TimestampTz after)
 	off = DetermineTimeZoneOffset(&tm, ing->tz);
 	if (tm2timestamp(&tm, 0, &off, &t) != 0)
 		ereport(ERROR, (errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE), errmsg("timestamp out of range")));
+	/* a wall time inside the spring gap does not exist: it comes back different */
+	if (timestamp2tm(t, &off2, &tm2, &fs, NULL, ing->tz) != 0 || tm2.tm_hour != tm.tm_hour || tm2.tm_min != tm.tm_min)
+	{
+		*missing = true;
+		return t;
+	}
 	/* is the same wall time also an hour earlier? */
 	early = t - USECS_PER_HOUR;
 	if (early > after && timestamp2tm(early, &off2, &tm2, &fs, NULL, ing->tz) == 0 &&
@@ -430,7 +436,15 @@ ValueInstant(Ingest *ing, const MfRecord *r, int k, MeterEntry *m, TimestampTz *
 	}
 	else
 	{
-		*ts = LocalInstant(ing, &r->when, m->last_ts);
+		bool missing = false;
+
+		*ts = LocalInstant(ing, &r->when, m->last_ts, &missing);
+		if (missing)
+		{
+			*why = psprintf("local time %04d-%02d-%02d %02d:%02d does not exist in %s (the clocks went forward)",
+							r->when.year, r->when.month, r->when.day, r->when.hour, r->when.minute, ing->so.timezone);
+			return false;
+		}
 		m->last_ts = *ts;
 		if (ing->mf.period == MF_PERIOD_END || ing->so.mf.period == MF_PERIOD_END)
 			*ts -= (int64) ing->so.interval_minutes * USECS_PER_MINUTE;
@@ -877,13 +891,14 @@ WriteWithUpsert(Ingest *ing)
 	int			  nh;
 	MemoryContext batch = AllocSetContextCreate(CurrentMemoryContext, "car upsert batch", ALLOCSET_DEFAULT_SIZES);
 
-	plan = SPI_prepare("WITH w AS ("
-					   "  INSERT INTO car.reading AS r (meter_id, ts, quantity, file_id) "
-					   "  SELECT m, t, q, $4 FROM unnest($1, $2, $3) AS u(m, t, q) "
-					   "  ON CONFLICT (meter_id, ts) DO UPDATE SET quantity = excluded.quantity, file_id = excluded.file_id "
-					   "  WHERE r.quantity IS DISTINCT FROM excluded.quantity "
-					   "  RETURNING (xmax <> 0) AS updated) "
-					   "SELECT count(*) FILTER (WHERE updated) FROM w",
+	/* changed counts the stored values this batch replaces (the statement's snapshot: before the upsert) */
+	plan = SPI_prepare("WITH u AS (SELECT * FROM unnest($1, $2, $3) AS u(m, t, q)), "
+					   "changed AS (SELECT count(*) AS n FROM car.reading r JOIN u ON r.meter_id = u.m AND r.ts = u.t "
+					   "            WHERE r.quantity IS DISTINCT FROM u.q), "
+					   "w AS (INSERT INTO car.reading AS r (meter_id, ts, quantity, file_id) SELECT m, t, q, $4 FROM u "
+					   "      ON CONFLICT (meter_id, ts) DO UPDATE SET quantity = excluded.quantity, file_id = excluded.file_id "
+					   "      WHERE r.quantity IS DISTINCT FROM excluded.quantity) "
+					   "SELECT n FROM changed",
 					   4, types);
 	if (plan == NULL)
 		elog(ERROR, "could not prepare the reading upsert: %s", SPI_result_code_string(SPI_result));

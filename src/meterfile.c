@@ -281,11 +281,12 @@ mf_header(MeterFile *mf, char **cells, int n, long line)
 			return -1;
 		}
 		{
+			const char *c = cells[mf->col_value];
+			const char *b = strchr(c, '[') ? strchr(c, '[') : strchr(c, '(');
 			char		h[128];
-			const char *b;
 
-			Norm(cells[mf->col_value], h, sizeof(h));
-			if ((b = strchr(h, '[')) != NULL || (b = strchr(h, '(')) != NULL)
+			Norm(c, h, sizeof(h));
+			if (b != NULL)
 			{
 				size_t l = strcspn(b + 1, "])");
 
@@ -346,9 +347,9 @@ mf_header(MeterFile *mf, char **cells, int n, long line)
 			mf->period = 0;
 		else if (o->period != MF_PERIOD_DETECT)
 			mf->period = o->period;
-		else if (has0000 && !has2400)
-			mf->period = MF_PERIOD_START;
-		else if (has2400 && !has0000)
+		else if (has0000)
+			mf->period = MF_PERIOD_START; /* 24:00 and 24:30 then hold a long autumn day's last half-hours */
+		else if (has2400)
 			mf->period = MF_PERIOD_END;
 		else
 		{

@@ -28,6 +28,7 @@
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -257,8 +258,13 @@ work:
 				char name[NAMEDATALEN];
 
 				snprintf(name, sizeof(name), "%s_p%04d%02d", partitioned[t][0], ym / 12, ym % 12 + 1);
-				/* another session may have made it while we waited for the lock */
+				/*
+				 * Another session may have made it while we waited for the
+				 * lock: take in its catalogue changes before looking.
+				 */
 				CommandCounterIncrement();
+				AcceptInvalidationMessages();
+				InvalidateCatalogSnapshot();
 				if (TableExists(name))
 					continue;
 				if (CreateMonthWithRetry(partitioned[t][0], partitioned[t][1], ym, moved))
