@@ -18,7 +18,7 @@ REGRESS_OPTS = --temp-config=test/pg.conf --temp-instance=./tmp_check --dbname=c
 ISOLATION    = load_factors factor_cache push
 ISOLATION_OPTS = $(REGRESS_OPTS)
 
-EXTRA_CLEAN = tmp_check results regression.diffs regression.out output_iso test/unit/run_* test/fuzz/fuzz_*
+EXTRA_CLEAN = tmp_check results regression.diffs regression.out output_iso test/unit/run_* test/fuzz/run_*
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

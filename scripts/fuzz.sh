@@ -6,7 +6,7 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 SECONDS_EACH=${1:-${FUZZ_SECONDS:-60}}
-TARGETS=${FUZZ_TARGETS:-"csv factorfile xlsx"}
+TARGETS=${FUZZ_TARGETS:-"csv factorfile meterfile xlsx"}
 "$ROOT/scripts/deps.sh" clang libclang-rt-14-dev unzip
 
 CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Isrc $(xml2-config --cflags)"
@@ -14,9 +14,10 @@ for t in $TARGETS; do
 	case $t in
 		csv) srcs="src/csv.c" ;;
 		factorfile) srcs="src/csv.c src/factorfile.c" ;;
+		meterfile) srcs="src/csv.c src/factorfile.c src/meterfile.c" ;;
 		xlsx) srcs="src/xlsx.c" ;;
 	esac
-	clang $CFLAGS -o "test/fuzz/fuzz_$t" "test/fuzz/fuzz_$t.c" $srcs -lzip -lxml2 -lm
+	clang $CFLAGS -o "test/fuzz/run_fuzz_$t" "test/fuzz/fuzz_$t.c" $srcs -lzip -lxml2 -lm
 	corpus=test/fuzz/corpus-$t
 	mkdir -p "$corpus"
 	if [ -d "$SHARED_DATA" ]; then
@@ -35,7 +36,7 @@ for t in $TARGETS; do
 		esac
 	fi
 	echo "== fuzzing $t for ${SECONDS_EACH}s"
-	(cd test/fuzz && "./fuzz_$t" "corpus-$t" -max_total_time="$SECONDS_EACH" -max_len=65536 \
+	(cd test/fuzz && "./run_fuzz_$t" "corpus-$t" -max_total_time="$SECONDS_EACH" -max_len=65536 \
 		-rss_limit_mb=2048 -print_final_stats=1 2>&1 | grep -E "^#[0-9]+.*DONE|stat::number_of_executed_units|stat::peak_rss|ERROR|SUMMARY|crash-" || true)
 	if ls test/fuzz/crash-* test/fuzz/leak-* test/fuzz/timeout-* >/dev/null 2>&1; then
 		echo "fuzz_$t found a failing input: $(ls test/fuzz/crash-* test/fuzz/leak-* test/fuzz/timeout-* 2>/dev/null)"
