@@ -342,6 +342,10 @@ COMMENT ON COLUMN car.source_file.rows_loaded IS 'Readings written (new or repla
 COMMENT ON COLUMN car.source_file.rows_rejected IS 'Rows quarantined in car.ingest_error.';
 COMMENT ON COLUMN car.source_file.rows_superseded IS 'Readings whose earlier value this file replaced.';
 
+-- Landed files are stored uncompressed and out of line: TOAST then writes them
+-- chunk by chunk, with no compressed copy of a large file in memory.
+ALTER TABLE car.source_file ALTER COLUMN content SET STORAGE EXTERNAL;
+
 CREATE TABLE car.ingest_error (
     id      bigserial PRIMARY KEY,
     file_id int NOT NULL REFERENCES car.source_file (id) ON DELETE CASCADE,

@@ -5,7 +5,7 @@
 set -euo pipefail
 source "$(dirname "$0")/../scripts/common.sh"
 cd "$ROOT"
-"$ROOT/scripts/deps.sh"
+"$ROOT/scripts/deps.sh" python3-psycopg2
 build_and_install
 
 W=$ROOT/bench/work
@@ -38,6 +38,18 @@ a=$(get a_co2e); b=$(get b_bare); c=$(get c_join)
 as=$(get a_co2e_shuffled); bs=$(get b_bare_shuffled)
 agree=$(get agree); load=$(get load_2024_xlsx)
 ratio() { awk -v x="$1" -v y="$2" 'BEGIN { printf "%.2f", x / y }'; }
+
+echo "generating ecodriver files (1 M readings; a 200 MB file)"
+python3 test/gen/ecodriver.py --out "$W/eco" --sites 60 --meters 5 --days 70 --start 2023-01-02 --blank-every 0 --junk 0 --extra-days ""
+python3 test/gen/ecodriver.py --out "$W/big" --sites 100 --meters 10 --days 545 --start 2022-01-03 --blank-every 0 --junk 0 --extra-days ""
+chmod a+rwx "$W"
+chmod a+r "$W"/*.csv
+echo "running bench/ingest.py (push vs COPY vs a Python loader)"
+/usr/bin/python3 bench/ingest.py "host=$W port=$PORT user=postgres dbname=bench" "$W/eco.csv" "$W/big.csv" 3 >"$W/ingest.out"
+cat "$W/ingest.out"
+iget() { awk -F'|' -v k="$1" '$1 == k { print $2 }' "$W/ingest.out"; }
+rate() { awk -v n="$1" -v t="$2" 'BEGIN { printf "%.0f", n / t }'; }
+readings=$(iget readings); tp=$(iget push); tc=$(iget copy); ty=$(iget python)
 
 cat >bench/RESULTS.md <<MD
 # Benchmark results
