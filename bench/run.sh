@@ -11,20 +11,14 @@ build_and_install
 W=$ROOT/bench/work
 PORT=${CAR_BENCH_PORT:-54339}
 rm -rf "$W"
-mkdir -p "$W"
-chown postgres "$W"
-as_postgres "$PGBIN/initdb" -D "$W/data" -E UTF8 --no-locale -A trust >/dev/null
-cat >>"$W/data/postgresql.conf" <<CONF
-port = $PORT
-listen_addresses = ''
-unix_socket_directories = '$W'
+init_private_server "$W" "$PORT" <<CONF
 shared_preload_libraries = 'car'
 shared_buffers = '1GB'
 work_mem = '256MB'
 max_parallel_workers_per_gather = 0
 fsync = off
 CONF
-as_postgres "$PGBIN/pg_ctl" -D "$W/data" -l "$W/server.log" -w start >/dev/null
+start_private_server "$W"
 trap 'as_postgres "$PGBIN/pg_ctl" -D "$W/data" -m fast stop >/dev/null; rm -rf "$W"' EXIT
 as_postgres "$PGBIN/createdb" -h "$W" -p "$PORT" bench
 

@@ -16,30 +16,16 @@ DB=car_demo
 echo "== building and installing car"
 build_and_install
 
-mkdir -p "$DEMO"
-chown postgres "$DEMO"
-if [ ! -f "$DEMO/data/PG_VERSION" ]; then
-	echo "== creating a server in $DEMO/data"
-	as_postgres "$PGBIN/initdb" -D "$DEMO/data" -E UTF8 --no-locale -A trust >/dev/null
-	cat >>"$DEMO/data/postgresql.conf" <<CONF
-# car demo
-port = $PORT
-listen_addresses = ''
-unix_socket_directories = '$DEMO'
+[ -f "$DEMO/data/PG_VERSION" ] || echo "== creating a server in $DEMO/data"
+init_private_server "$DEMO" "$PORT" <<CONF
 shared_preload_libraries = 'pg_cron,car'
 cron.database_name = '$DB'
 cron.use_background_workers = on
 max_worker_processes = 32
 timezone = 'Europe/London'
 CONF
-fi
-if ! as_postgres "$PGBIN/pg_ctl" -D "$DEMO/data" status >/dev/null 2>&1; then
-	echo "== starting the server (log: $DEMO/server.log)"
-	as_postgres "$PGBIN/pg_ctl" -D "$DEMO/data" -l "$DEMO/server.log" -w start >/dev/null
-else
-	# a new car.so needs a restart to be preloaded
-	as_postgres "$PGBIN/pg_ctl" -D "$DEMO/data" -l "$DEMO/server.log" -w restart -m fast >/dev/null
-fi
+echo "== starting the server (log: $DEMO/server.log)"
+start_private_server "$DEMO"
 
 psql_demo() { as_postgres "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$DEMO" -p "$PORT" "$@"; }
 

@@ -18,6 +18,10 @@ extern char	 *car_accept_ahead;
 extern double car_max_reject_ratio;
 extern char	 *car_keep_raw;
 
+/* util.c */
+extern void car_sha256_hex(const char *data, size_t len, char *hex);
+extern bool car_try_subxact(void (*fn)(void *arg), void *arg, int tolerated);
+
 /* partition.c */
 extern int	car_ensure_partitions_range(TimestampTz from, TimestampTz to);
 extern void car_accepted_range(TimestampTz *lo, TimestampTz *hi);

@@ -38,8 +38,8 @@ static const ColumnName columns[] = {
 #define NCOLNAMES (sizeof(columns) / sizeof(columns[0]))
 
 /* Lower-case, trim and collapse runs of white space into one space. */
-static void
-NormaliseHeader(const char *in, char *out, size_t outlen)
+void
+ff_normalise(const char *in, char *out, size_t outlen)
 {
 	size_t o = 0;
 	int	   space = 0;
@@ -246,7 +246,7 @@ ff_gas(const char *ghg_unit)
 	const char *t;
 	size_t		len;
 
-	NormaliseHeader(ghg_unit, n, sizeof(n));
+	ff_normalise(ghg_unit, n, sizeof(n));
 	if (strncmp(n, "kg ", 3) != 0)
 		return NULL;
 	t = n + 3;
@@ -293,7 +293,7 @@ MatchHeader(FactorFile *ff, char **cells, int ncells, int commit)
 	{
 		char h[128];
 
-		NormaliseHeader(cells[i], h, sizeof(h));
+		ff_normalise(cells[i], h, sizeof(h));
 		for (k = 0; k < NCOLNAMES; k++)
 		{
 			const ColumnName *c = &columns[k];

@@ -79,6 +79,9 @@ extern FfResult ff_feed(FactorFile *ff, char **cells, int ncells, long line, Fac
 /* Call at end of input: 0, or -1 with ff->err if no header was ever found. */
 extern int ff_finish(FactorFile *ff);
 
+/* Lower-case, trim and collapse white space: how headers are compared. */
+extern void ff_normalise(const char *in, char *out, size_t outlen);
+
 /* Gas named by a GHG / GHG/Unit cell, or NULL for a non-emission row. */
 extern const char *ff_gas(const char *ghg_unit);
 

@@ -63,22 +63,6 @@ typedef struct Loader
 	bool		 *null[NCOLS];
 } Loader;
 
-static void
-Sha256Hex(const char *data, size_t len, char *hex)
-{
-	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
-	uint8			   digest[PG_SHA256_DIGEST_LENGTH];
-	int				   i;
-
-	if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
-		pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0 ||
-		pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
-		elog(ERROR, "could not compute SHA-256: %s", pg_cryptohash_error(ctx));
-	pg_cryptohash_free(ctx);
-	for (i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
-		sprintf(hex + 2 * i, "%02x", digest[i]);
-}
-
 /* Text of a cell converted from UTF-8 to the database encoding. */
 static Datum
 CellDatum(const char *s)
@@ -342,7 +326,7 @@ LoadFactorBytes(const char *data, size_t len, const char *name, const char *uri,
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("factor file \"%s\" is empty", name)));
-	Sha256Hex(data, len, sha);
+	car_sha256_hex(data, len, sha);
 
 	SPI_connect();
 	/* One loader at a time: the same bytes from two sessions load once. */

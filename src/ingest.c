@@ -458,7 +458,20 @@ ValueInstant(Ingest *ing, const MfRecord *r, int k, MeterEntry *m, TimestampTz *
 	return true;
 }
 
-/* Start reading the file from the top; returns false if it has no header. */
+/* The CSV reader failed: the file cannot be read. */
+static void
+CsvFailed(Ingest *ing) pg_attribute_noreturn();
+
+static void
+CsvFailed(Ingest *ing)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+			 errmsg("could not read \"%s\": %s", ing->fname, ing->csv.err),
+			 errhint("The file may be truncated or damaged; nothing was loaded.")));
+}
+
+/* Start reading the file from the top, through its header row. */
 static void
 OpenFile(Ingest *ing)
 {
@@ -466,16 +479,11 @@ OpenFile(Ingest *ing)
 	int	   n;
 
 	if (csv_init(&ing->csv, ing->data, ing->len, 0) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
-				 errmsg("could not read \"%s\": %s", ing->fname, ing->csv.err)));
+		CsvFailed(ing);
 	mf_init(&ing->mf, &ing->so.mf);
 	n = csv_next(&ing->csv, &cells);
 	if (n < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
-				 errmsg("could not read \"%s\": %s", ing->fname, ing->csv.err),
-				 errhint("The file may be truncated or damaged; nothing was loaded.")));
+		CsvFailed(ing);
 	if (n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
@@ -502,10 +510,7 @@ NextRecord(Ingest *ing, bool record_errors, int *nheader_fields)
 		int	   rc;
 
 		if (n < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
-					 errmsg("could not read \"%s\": %s", ing->fname, ing->csv.err),
-					 errhint("The file may be truncated or damaged; nothing was loaded.")));
+			CsvFailed(ing);
 		if (n == 0)
 			return false;
 		CHECK_FOR_INTERRUPTS();
@@ -968,62 +973,23 @@ Overlaps(Ingest *ing)
  * violation and the upsert path, where the later line wins, takes over.
  */
 static void
+CopyAll(void *arg)
+{
+	WriteWithCopy((Ingest *) arg);
+}
+
+static void
 WriteReadings(Ingest *ing)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	volatile bool copied = false;
-
 	if (ing->values == 0)
 		return;
-	if (!Overlaps(ing))
-	{
-		BeginInternalSubTransaction(NULL);
-		MemoryContextSwitchTo(oldcxt);
-		PG_TRY();
-		{
-			WriteWithCopy(ing);
-			ReleaseCurrentSubTransaction();
-			copied = true;
-		}
-		PG_CATCH();
-		{
-			ErrorData *edata;
-
-			MemoryContextSwitchTo(oldcxt);
-			edata = CopyErrorData();
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
-			if (edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
-				ReThrowError(edata);
-		}
-		PG_END_TRY();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	if (!copied)
-	{
-		ing->written = 0;
-		WriteWithUpsert(ing);
-	}
+	if (!Overlaps(ing) && car_try_subxact(CopyAll, ing, ERRCODE_UNIQUE_VIOLATION))
+		return;
+	ing->written = 0;
+	WriteWithUpsert(ing);
 }
 
 /* ------------------------------------------------------------- push */
-
-static void
-Sha256Hex(const char *data, size_t len, char *hex)
-{
-	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
-	uint8			   digest[PG_SHA256_DIGEST_LENGTH];
-	int				   i;
-
-	if (ctx == NULL || pg_cryptohash_init(ctx) < 0 || pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0 ||
-		pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
-		elog(ERROR, "could not compute SHA-256: %s", pg_cryptohash_error(ctx));
-	pg_cryptohash_free(ctx);
-	for (i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
-		sprintf(hex + 2 * i, "%02x", digest[i]);
-}
 
 static Datum
 SourceFileRow(int id)
@@ -1116,7 +1082,7 @@ car_push(PG_FUNCTION_ARGS)
 	Datum	result;
 	bool	isnull;
 
-	Sha256Hex(data, len, sha);
+	car_sha256_hex(data, len, sha);
 	SPI_connect();
 	source_id = LookupSource(source, &kind, &format, &options);
 	if (format && strcmp(format, "desnz-factors") == 0)

@@ -41,30 +41,6 @@ mf_format_name(MfFormat f)
 																: "long";
 }
 
-/* Lower-case, trimmed copy for header comparisons. */
-static void
-Norm(const char *in, char *out, size_t outlen)
-{
-	size_t o = 0;
-	int	   space = 0;
-
-	while (*in && isspace((unsigned char) *in))
-		in++;
-	for (; *in && o + 1 < outlen; in++)
-	{
-		if (isspace((unsigned char) *in))
-		{
-			space = 1;
-			continue;
-		}
-		if (space && o > 0 && o + 1 < outlen)
-			out[o++] = ' ';
-		space = 0;
-		out[o++] = (char) tolower((unsigned char) *in);
-	}
-	out[o] = '\0';
-}
-
 static int
 IsBlank(const char *s)
 {
@@ -92,10 +68,10 @@ FindNamed(char **cells, int n, const char *name)
 		h[128];
 	int i;
 
-	Norm(name, want, sizeof(want));
+	ff_normalise(name, want, sizeof(want));
 	for (i = 0; i < n; i++)
 	{
-		Norm(cells[i], h, sizeof(h));
+		ff_normalise(cells[i], h, sizeof(h));
 		if (strcmp(h, want) == 0)
 			return i;
 	}
@@ -126,7 +102,7 @@ FindAny(char **cells, int n, const char *const *names, const int *taken, int nta
 		{
 			char h[128];
 
-			Norm(cells[i], h, sizeof(h));
+			ff_normalise(cells[i], h, sizeof(h));
 			for (j = 0; j < ntaken; j++)
 				if (taken[j] == i)
 					break;
@@ -149,7 +125,7 @@ SlotOfLabel(const char *label, int *minutes, int *kind)
 		n = 0;
 	char tail;
 
-	Norm(label, h, sizeof(h));
+	ff_normalise(label, h, sizeof(h));
 	if (sscanf(h, "kwh_%d%n", &hh, &n) == 1 && h[n] == '\0' && hh >= 1 && hh <= MF_MAX_SLOTS)
 	{
 		*kind = 2;
@@ -285,7 +261,7 @@ mf_header(MeterFile *mf, char **cells, int n, long line)
 			const char *b = strchr(c, '[') ? strchr(c, '[') : strchr(c, '(');
 			char		h[128];
 
-			Norm(c, h, sizeof(h));
+			ff_normalise(c, h, sizeof(h));
 			if (b != NULL)
 			{
 				size_t l = strcspn(b + 1, "])");
@@ -561,7 +537,7 @@ mf_infer_activity(const char *text)
 
 	if (text == NULL)
 		return NULL;
-	Norm(text, n, sizeof(n));
+	ff_normalise(text, n, sizeof(n));
 	if (strstr(n, "gas") || strcmp(n, "mpr") == 0)
 		return "natural_gas";
 	if (strstr(n, "elec") || strcmp(n, "mpan") == 0)

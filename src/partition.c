@@ -147,51 +147,44 @@ CreateMonth(const char *parent, const char *deflt, int ym)
 	return moved;
 }
 
+typedef struct MonthJob
+{
+	const char *parent;
+	const char *deflt;
+	int			ym;
+	uint64		moved;
+} MonthJob;
+
+/* One attempt, under a short lock_timeout of its own (as a function's SET clause does). */
+static void
+CreateMonthAttempt(void *arg)
+{
+	MonthJob *job = arg;
+	int		  nest = NewGUCNestLevel();
+
+	(void) set_config_option("lock_timeout", "2s", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	job->moved += CreateMonth(job->parent, job->deflt, job->ym);
+	AtEOXact_GUC(true, nest);
+}
+
 /*
- * Try CreateMonth a few times under a short lock_timeout, each attempt in a
- * subtransaction.  Returns true if the partition now exists.
+ * Try CreateMonth a few times, each attempt in a subtransaction that a lock
+ * timeout rolls back.  Returns true if the partition now exists.
  */
 static bool
 CreateMonthWithRetry(const char *parent, const char *deflt, int ym, uint64 *moved)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	volatile int  attempt;
+	MonthJob job = {parent, deflt, ym, 0};
+	int		 attempt;
 
 	for (attempt = 1; attempt <= ATTEMPTS; attempt++)
 	{
-		volatile bool ok = false;
-
-		BeginInternalSubTransaction(NULL);
-		MemoryContextSwitchTo(oldcxt);
-		PG_TRY();
+		if (car_try_subxact(CreateMonthAttempt, &job, ERRCODE_LOCK_NOT_AVAILABLE))
 		{
-			/* a short lock_timeout for this attempt only, as a function's SET clause does */
-			int nest = NewGUCNestLevel();
-
-			(void) set_config_option("lock_timeout", "2s", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-			*moved += CreateMonth(parent, deflt, ym);
-			AtEOXact_GUC(true, nest);
-			ReleaseCurrentSubTransaction();
-			ok = true;
-		}
-		PG_CATCH();
-		{
-			ErrorData *edata;
-
-			MemoryContextSwitchTo(oldcxt);
-			edata = CopyErrorData();
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
-			if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
-				ReThrowError(edata);
-			ereport(DEBUG1, (errmsg("car: partition of %s for month %d busy (attempt %d)", parent, ym, attempt)));
-		}
-		PG_END_TRY();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-		if (ok)
+			*moved += job.moved;
 			return true;
+		}
+		ereport(DEBUG1, (errmsg("car: partition of %s for month %d busy (attempt %d)", parent, ym, attempt)));
 		pg_usleep(100000L * attempt);
 		CHECK_FOR_INTERRUPTS();
 	}

@@ -1,0 +1,65 @@
+/*
+ * util.c
+ *		Small backend helpers shared by car's files.
+ */
+#include "car.h"
+
+#include "access/xact.h"
+#include "common/cryptohash.h"
+#include "common/sha2.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+
+/* Hex SHA-256 of data; hex must hold 65 bytes. */
+void
+car_sha256_hex(const char *data, size_t len, char *hex)
+{
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+	uint8			   digest[PG_SHA256_DIGEST_LENGTH];
+	int				   i;
+
+	if (ctx == NULL || pg_cryptohash_init(ctx) < 0 || pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0 ||
+		pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
+		elog(ERROR, "could not compute SHA-256: %s", pg_cryptohash_error(ctx));
+	pg_cryptohash_free(ctx);
+	for (i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
+		sprintf(hex + 2 * i, "%02x", digest[i]);
+}
+
+/*
+ * Run fn(arg) in a subtransaction.  Returns true when it completed; false
+ * when it failed with the SQLSTATE tolerated (its work is rolled back, the
+ * caller's transaction goes on); any other error is re-thrown.
+ */
+bool
+car_try_subxact(void (*fn)(void *arg), void *arg, int tolerated)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile bool done = false;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+		done = true;
+	}
+	PG_CATCH();
+	{
+		ErrorData *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		if (edata->sqlerrcode != tolerated)
+			ReThrowError(edata);
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(oldcxt);
+	CurrentResourceOwner = oldowner;
+	return done;
+}
