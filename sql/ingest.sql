@@ -118,6 +118,12 @@ WHERE s.org = 'MoJ' AND s.name = 'Site 2' AND m.name = 'Gas meter 2'
   AND (r.ts AT TIME ZONE 'Europe/London')::date IN ('2024-03-30', '2024-03-31', '2024-10-27')
 GROUP BY 1 ORDER BY 1;
 
+-- A file that gives the same meter-day twice: the later line wins (COPY meets
+-- the duplicate, its work is rolled back, the upsert path takes over)
+SELECT rows_loaded, rows_rejected FROM car.push('ecms', 'twice.csv', convert_to(E'Site,Meter,Unit,Date,00:00,00:30\nSite 9,Electricity meter 1,kWh,01/02/2024,1,2\nSite 9,Electricity meter 1,kWh,01/02/2024,10,20\nSite 9,Electricity meter 1,kWh,02/02/2024,3,4\n', 'UTF8'));
+SELECT r.ts, r.quantity FROM car.reading r JOIN car.meter m ON m.id = r.meter_id JOIN car.site s ON s.id = m.site_id
+WHERE s.name = 'Site 9' ORDER BY r.ts;
+
 -- A file that is 60% junk is refused whole: nothing of it stays
 SELECT count(*) AS files_before FROM car.source_file \gset
 SELECT count(*) AS readings_before_junk FROM car.reading \gset

@@ -118,7 +118,8 @@ typedef struct Ingest
 	/* pass 2 state */
 	CsvReader	csv;
 	MeterFile	mf;
-	bool		header_seen;
+	int			header_fields; /* fields of the header row */
+	int			copy_state;	   /* COPY stream: 0 header, 1 tuples, 2 done */
 	MfRecord	rec;
 	TimestampTz rec_ts[MF_MAX_SLOTS]; /* instants of rec's values */
 	int			rec_pos;			  /* next value of rec to emit */
@@ -488,6 +489,7 @@ OpenFile(Ingest *ing)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("\"%s\" is empty: it has no header row", ing->fname)));
+	ing->header_fields = n;
 	if (mf_header(&ing->mf, cells, n, ing->csv.record_line) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
@@ -500,7 +502,7 @@ OpenFile(Ingest *ing)
  * (pass 1) or skipped (pass 2) here.
  */
 static bool
-NextRecord(Ingest *ing, bool record_errors, int *nheader_fields)
+NextRecord(Ingest *ing, bool record_errors)
 {
 	for (;;)
 	{
@@ -516,12 +518,12 @@ NextRecord(Ingest *ing, bool record_errors, int *nheader_fields)
 		CHECK_FOR_INTERRUPTS();
 		if (record_errors)
 			ing->rows++;
-		if (n < *nheader_fields && ing->csv.pos >= ing->csv.len && ing->data[ing->len - 1] != '\n' &&
+		if (n < ing->header_fields && ing->csv.pos >= ing->csv.len && ing->data[ing->len - 1] != '\n' &&
 			ing->data[ing->len - 1] != '\r')
 			ereport(ERROR,
 					(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
 					 errmsg("\"%s\" ends in the middle of a row: line %ld has %d of the header's %d fields",
-							ing->fname, ing->csv.record_line, n, *nheader_fields),
+							ing->fname, ing->csv.record_line, n, ing->header_fields),
 					 errhint("The file looks truncated; nothing was loaded. Send it again whole.")));
 		rc = mf_row(&ing->mf, cells, n, ing->csv.record_line, &ing->rec, err, sizeof(err));
 		if (rc == 0)
@@ -536,11 +538,11 @@ NextRecord(Ingest *ing, bool record_errors, int *nheader_fields)
 				AddError(ing, ing->csv.record_line, cells, n, err);
 			continue;
 		}
-		if (n < *nheader_fields && ing->so.mf.format != MF_LONG)
+		if (n < ing->header_fields && ing->so.mf.format != MF_LONG)
 		{
 			if (record_errors)
 				AddError(ing, ing->csv.record_line, cells, n,
-						 psprintf("row has %d fields, the header %d", n, *nheader_fields));
+						 psprintf("row has %d fields, the header %d", n, ing->header_fields));
 			continue;
 		}
 		/* place every value; a row with any value that cannot be placed is rejected whole */
@@ -572,23 +574,13 @@ NextRecord(Ingest *ing, bool record_errors, int *nheader_fields)
 	}
 }
 
-static int
-HeaderFields(Ingest *ing)
-{
-	/* the CSV reader's field count for the header row */
-	return ing->csv.nfields;
-}
-
 static void
 ScanFile(Ingest *ing)
 {
-	int nh;
-
 	OpenFile(ing);
-	nh = HeaderFields(ing);
 	ing->min_ts = DT_NOEND;
 	ing->max_ts = DT_NOBEGIN;
-	while (NextRecord(ing, true, &nh))
+	while (NextRecord(ing, true))
 	{
 		int k;
 
@@ -709,18 +701,10 @@ PutInt64(char **p, int64 v)
 static int
 CopySource(void *outbuf, int minread, int maxread)
 {
-	Ingest	  *ing = copy_ingest;
-	char	  *p = outbuf;
-	char	  *end = p + maxread;
-	static int state; /* 0 header, 1 tuples, 2 trailer written, 3 done */
-	int		   nh;
-
-	if (ing->header_seen == false)
-	{
-		state = 0;
-		ing->header_seen = true;
-	}
-	if (state == 0)
+	Ingest *ing = copy_ingest;
+	char   *p = outbuf;
+	char   *end = p + maxread;
+	if (ing->copy_state == 0)
 	{
 		static const char sig[11] = "PGCOPY\n\377\r\n";
 
@@ -729,22 +713,21 @@ CopySource(void *outbuf, int minread, int maxread)
 		p += 11;
 		PutInt32(&p, 0);
 		PutInt32(&p, 0);
-		state = 1;
+		ing->copy_state = 1;
 	}
-	nh = HeaderFields(ing);
-	while (state == 1 && end - p >= TUPLE_BYTES)
+	while (ing->copy_state == 1 && end - p >= TUPLE_BYTES)
 	{
 		MeterEntry *m;
 		double		q;
 
 		if (ing->rec_pos >= ing->rec.nvalues)
 		{
-			if (!NextRecord(ing, false, &nh))
+			if (!NextRecord(ing, false))
 			{
 				if (end - p < 2)
 					break;
 				PutInt16(&p, -1);
-				state = 2;
+				ing->copy_state = 2;
 				break;
 			}
 		}
@@ -788,7 +771,7 @@ WriteWithCopy(Ingest *ing)
 	Oid			  relid = get_relname_relid("reading", get_namespace_oid("car", false));
 
 	OpenFile(ing);
-	ing->header_seen = false;
+	ing->copy_state = 0;
 	ing->rec_pos = ing->rec.nvalues = 0;
 	copy_ingest = ing;
 	rel = table_open(relid, RowExclusiveLock);
@@ -893,7 +876,6 @@ WriteWithUpsert(Ingest *ing)
 	Pending		 *buf = palloc(sizeof(Pending) * UPSERT_BATCH);
 	int			  n = 0;
 	int			  seq = 0;
-	int			  nh;
 	MemoryContext batch = AllocSetContextCreate(CurrentMemoryContext, "car upsert batch", ALLOCSET_DEFAULT_SIZES);
 
 	/* changed counts the stored values this batch replaces (the statement's snapshot: before the upsert) */
@@ -909,10 +891,9 @@ WriteWithUpsert(Ingest *ing)
 		elog(ERROR, "could not prepare the reading upsert: %s", SPI_result_code_string(SPI_result));
 
 	OpenFile(ing);
-	nh = HeaderFields(ing);
 	PG_TRY();
 	{
-		while (NextRecord(ing, false, &nh))
+		while (NextRecord(ing, false))
 		{
 			int k;
 
