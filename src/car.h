@@ -8,6 +8,7 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "utils/jsonb.h"
 
 /* GUCs (car.c) */
 extern int	  car_reporting_year_start;
@@ -21,6 +22,10 @@ extern char	 *car_keep_raw;
 /* util.c */
 extern void car_sha256_hex(const char *data, size_t len, char *hex);
 extern bool car_try_subxact(void (*fn)(void *arg), void *arg, int tolerated);
+
+/* ingest.c */
+extern int car_ingest_file(int source_id, const char *source, const char *format, Jsonb *options,
+						   const char *fname, const char *uri, bytea *payload, bool *duplicate);
 
 /* partition.c */
 extern int	car_ensure_partitions_range(TimestampTz from, TimestampTz to);

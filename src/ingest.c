@@ -1044,28 +1044,24 @@ LookupSource(const char *name, char **kind, char **format, Jsonb **options)
 	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
-/* car.push(source text, filename text, payload bytea) */
-Datum
-car_push(PG_FUNCTION_ARGS)
+/*
+ * Land and load one file for a source (the push API and the background
+ * worker both come here).  Runs inside the caller's SPI connection.  Returns
+ * the car.source_file id; *duplicate says the same bytes were already there.
+ */
+int
+car_ingest_file(int source_id, const char *source, const char *format, Jsonb *options, const char *fname,
+				const char *uri, bytea *payload, bool *duplicate)
 {
-	char	   *source = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *fname = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	bytea	   *payload = PG_GETARG_BYTEA_PP(2);
 	const char *data = VARDATA_ANY(payload);
 	size_t		len = VARSIZE_ANY_EXHDR(payload);
 	char		sha[PG_SHA256_DIGEST_LENGTH * 2 + 1];
-	char	   *kind,
-		*format;
-	Jsonb  *options;
-	int		source_id;
-	Ingest	ing;
-	HASHCTL ctl;
-	Datum	result;
-	bool	isnull;
+	Ingest		ing;
+	HASHCTL		ctl;
+	bool		isnull;
 
+	*duplicate = false;
 	car_sha256_hex(data, len, sha);
-	SPI_connect();
-	source_id = LookupSource(source, &kind, &format, &options);
 	if (format && strcmp(format, "desnz-factors") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
@@ -1084,11 +1080,10 @@ car_push(PG_FUNCTION_ARGS)
 		{
 			int id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 
+			*duplicate = true;
 			ereport(NOTICE,
 					(errmsg("\"%s\" has the same bytes as file %d of source \"%s\"; nothing loaded", fname, id, source)));
-			result = SourceFileRow(id);
-			SPI_finish();
-			PG_RETURN_DATUM(result);
+			return id;
 		}
 	}
 
@@ -1144,7 +1139,7 @@ car_push(PG_FUNCTION_ARGS)
 	{
 		Oid	  types[6] = {INT4OID, TEXTOID, TEXTOID, INT8OID, BYTEAOID, TEXTOID};
 		Datum v[6] = {Int32GetDatum(source_id), CStringGetTextDatum(fname), CStringGetTextDatum(sha),
-					  Int64GetDatum((int64) len), PointerGetDatum(payload), CStringGetTextDatum(fname)};
+					  Int64GetDatum((int64) len), PointerGetDatum(payload), CStringGetTextDatum(uri ? uri : fname)};
 
 		if (SPI_execute_with_args("INSERT INTO car.source_file (source_id, name, uri, sha256, bytes, content, status) "
 								  "VALUES ($1, $2, $6, $3, $4, $5, 'loaded') RETURNING id",
@@ -1169,7 +1164,28 @@ car_push(PG_FUNCTION_ARGS)
 								  4, types, v, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not record the load");
 	}
-	result = SourceFileRow(ing.file_id);
+	return ing.file_id;
+}
+
+/* car.push(source text, filename text, payload bytea) */
+Datum
+car_push(PG_FUNCTION_ARGS)
+{
+	char  *source = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char  *fname = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	bytea *payload = PG_GETARG_BYTEA_PP(2);
+	char  *kind,
+		*format;
+	Jsonb *options;
+	int	   source_id;
+	int	   file_id;
+	bool   duplicate;
+	Datum  result;
+
+	SPI_connect();
+	source_id = LookupSource(source, &kind, &format, &options);
+	file_id = car_ingest_file(source_id, source, format, options, fname, NULL, payload, &duplicate);
+	result = SourceFileRow(file_id);
 	SPI_finish();
 	PG_RETURN_DATUM(result);
 }
