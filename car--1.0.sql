@@ -397,3 +397,62 @@ COMMENT ON FUNCTION car.remove_source(text) IS 'Remove a source and its landed f
 CREATE FUNCTION car.push(source text, filename text, payload bytea) RETURNS car.source_file
     LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_push';
 COMMENT ON FUNCTION car.push(text, text, bytea) IS 'The push API: land a file for a push source and load it in this transaction. Bad rows go to car.ingest_error; a file over car.max_reject_ratio is refused whole; the same bytes again load nothing.';
+
+-------------------------------------------------------------------------------
+-- The background worker: datasets to fetch, status
+-------------------------------------------------------------------------------
+-- One row per remote file a source has led to (its URI, or a link of its index
+-- page, or a period of its template), with what the last fetch learnt.
+CREATE TABLE car.dataset (
+    id              bigserial PRIMARY KEY,
+    source_id       int NOT NULL REFERENCES car.source (id) ON DELETE CASCADE,
+    uri             text NOT NULL,
+    state           text NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'running', 'done', 'failed')),
+    attempts        int NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz NOT NULL DEFAULT now(),
+    claimed_by      int,
+    etag            text,
+    last_modified   text,
+    last_fetched_at timestamptz,
+    last_status     int,
+    file_id         int,
+    last_error      text,
+    UNIQUE (source_id, uri)
+);
+CREATE INDEX dataset_queue_idx ON car.dataset (next_attempt_at) WHERE state = 'queued';
+COMMENT ON TABLE car.dataset IS 'The background worker''s queue and memory: every remote file of every source, its conditional-GET validators, attempts and backoff.';
+SELECT pg_catalog.pg_extension_config_dump('car.dataset', '');
+SELECT pg_catalog.pg_extension_config_dump('car.dataset_id_seq', '');
+
+CREATE FUNCTION car.wake() RETURNS boolean
+    LANGUAGE c VOLATILE PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_wake';
+COMMENT ON FUNCTION car.wake() IS 'Make every enabled source due now and wake the background worker when this transaction commits. False when the worker is not running (car not in shared_preload_libraries).';
+
+CREATE FUNCTION car.backfill(source text, from_date date, to_date date) RETURNS int
+    LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_backfill';
+COMMENT ON FUNCTION car.backfill(text, date, date) IS 'Queue every period of a template source between the dates (or every link of an index source); up to car.max_parallel_fetches workers fetch them. Returns how many were queued.';
+
+CREATE FUNCTION car.worker_status(OUT pid int, OUT role text, OUT state text, OUT source text, OUT uri text,
+                                  OUT bytes bigint, OUT rows_loaded bigint, OUT started_at timestamptz)
+    RETURNS SETOF record
+    LANGUAGE c VOLATILE PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_worker_status_fn';
+CREATE VIEW car.worker_status AS SELECT * FROM car.worker_status();
+COMMENT ON VIEW car.worker_status IS 'One row per running car background worker (launcher and fetchers), live from shared memory.';
+COMMENT ON COLUMN car.worker_status.state IS 'idle, polling, fetching, loading.';
+COMMENT ON COLUMN car.worker_status.uri IS 'The dataset being worked on (credentials removed).';
+COMMENT ON COLUMN car.worker_status.bytes IS 'Bytes downloaded so far of the current dataset.';
+COMMENT ON COLUMN car.worker_status.rows_loaded IS 'Readings written so far from the current dataset.';
+
+CREATE VIEW car.source_status AS
+SELECT s.name, s.kind, s.format, s.enabled, s.uri,
+       s.last_poll_at, s.last_success_at, s.next_poll_at,
+       s.consecutive_failures, s.last_error,
+       (SELECT count(*) FROM car.dataset d WHERE d.source_id = s.id AND d.state = 'queued') AS queued,
+       (SELECT count(*) FROM car.dataset d WHERE d.source_id = s.id AND d.state = 'failed') AS failed,
+       (SELECT min(d.next_attempt_at) FROM car.dataset d WHERE d.source_id = s.id AND d.state = 'queued' AND d.attempts > 0) AS next_retry_at,
+       (SELECT count(*) FROM car.source_file f WHERE f.source_id = s.id) AS files_loaded,
+       (SELECT coalesce(sum(f.rows_loaded), 0) FROM car.source_file f WHERE f.source_id = s.id) AS rows_loaded
+FROM car.source s;
+COMMENT ON VIEW car.source_status IS 'Per source: last poll, last success, next poll, consecutive failures, last error, queue, files and rows loaded.';
+COMMENT ON COLUMN car.source_status.consecutive_failures IS 'Failed fetches or loads since the last success; retries back off exponentially.';
+COMMENT ON COLUMN car.source_status.next_retry_at IS 'When the next retry of a failed dataset is due.';

@@ -86,6 +86,8 @@ _PG_init(void)
 							   &car_keep_raw, "365 days",
 							   PGC_USERSET, 0, NULL, NULL, NULL);
 
+	car_worker_init();
+
 	MarkGUCPrefixReserved("car");
 
 	car_cache_init();

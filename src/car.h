@@ -23,6 +23,14 @@ extern char	 *car_keep_raw;
 extern void car_sha256_hex(const char *data, size_t len, char *hex);
 extern bool car_try_subxact(void (*fn)(void *arg), void *arg, int tolerated);
 
+/* worker.c */
+extern void	  car_worker_init(void);
+extern void	  car_wake_launcher_at_commit(void);
+extern int64 *car_rows_progress;
+
+/* factors.c */
+extern int car_load_factor_bytes(const char *data, size_t len, const char *name, const char *uri, int year_arg);
+
 /* ingest.c */
 extern int car_ingest_file(int source_id, const char *source, const char *format, Jsonb *options,
 						   const char *fname, const char *uri, bytea *payload, bool *duplicate);

@@ -308,13 +308,16 @@ SetRow(int set_id)
 }
 
 /* Load the bytes of one factor file; name and uri say where they came from. */
-static Datum
-LoadFactorBytes(const char *data, size_t len, const char *name, const char *uri, int year_arg)
+/*
+ * Load the bytes of one factor file; name and uri say where they came from.
+ * Returns the factor set's id (an existing one for bytes already loaded).
+ */
+int
+car_load_factor_bytes(const char *data, size_t len, const char *name, const char *uri, int year_arg)
 {
 	char		sha[PG_SHA256_DIGEST_LENGTH * 2 + 1];
 	Oid			types[1] = {TEXTOID};
 	Datum		vals[1];
-	Datum		result;
 	Loader		ld;
 	FactorFile	ff;
 	RowSource	src;
@@ -342,9 +345,8 @@ LoadFactorBytes(const char *data, size_t len, const char *name, const char *uri,
 
 		ereport(NOTICE,
 				(errmsg("factor file \"%s\" is already loaded as factor set %d; nothing loaded", name, id)));
-		result = SetRow(id);
 		SPI_finish();
-		return result;
+		return id;
 	}
 
 	memset(&ld, 0, sizeof(ld));
@@ -447,7 +449,19 @@ LoadFactorBytes(const char *data, size_t len, const char *name, const char *uri,
 							ld.set_id, ld.year)));
 	}
 	MemoryContextDelete(ld.batch_cxt);
-	result = SetRow(ld.set_id);
+	SPI_finish();
+	return ld.set_id;
+}
+
+/* Load a factor file and return its car.factor_set row. */
+static Datum
+LoadFactorBytes(const char *data, size_t len, const char *name, const char *uri, int year_arg)
+{
+	int	  id = car_load_factor_bytes(data, len, name, uri, year_arg);
+	Datum result;
+
+	SPI_connect();
+	result = SetRow(id);
 	SPI_finish();
 	return result;
 }

@@ -753,6 +753,8 @@ CopySource(void *outbuf, int minread, int maxread)
 		PutInt32(&p, ing->file_id);
 		ing->rec_pos++;
 		ing->written++;
+		if (car_rows_progress && (ing->written & 4095) == 0)
+			*car_rows_progress = ing->written;
 	}
 	(void) minread;
 	return (int) (p - (char *) outbuf);
@@ -862,6 +864,8 @@ FlushUpsert(Ingest *ing, SPIPlanPtr plan, Pending *buf, int n)
 		ing->superseded += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	}
 	ing->written += k;
+	if (car_rows_progress)
+		*car_rows_progress = ing->written;
 	pfree(m);
 	pfree(t);
 	pfree(q);
@@ -1250,5 +1254,7 @@ car_add_source(PG_FUNCTION_ARGS)
 		elog(ERROR, "could not add the source");
 	result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
 	SPI_finish();
+	if (strcmp(kind, "push") != 0)
+		car_wake_launcher_at_commit();
 	PG_RETURN_DATUM(result);
 }

@@ -1,0 +1,61 @@
+/*
+ * fetch.h
+ *		HTTP(S) and file downloads with libcurl, and link discovery in HTML
+ *		pages with libxml2.  No backend memory or error calls: results and
+ *		errors come back in structs, so nothing longjmps through libcurl or
+ *		libxml2.
+ */
+#ifndef CAR_FETCH_H
+#define CAR_FETCH_H
+
+#include <stddef.h>
+
+#define FETCH_ERRLEN 512
+
+typedef struct FetchRequest
+{
+	const char *url;
+	const char *etag;		   /* sent as If-None-Match, or NULL */
+	const char *last_modified; /* sent as If-Modified-Since, or NULL */
+	const char *protocols;	   /* allowed schemes, e.g. "https,http" */
+	long		timeout_s;	   /* whole transfer */
+	long		connect_timeout_s;
+	size_t		max_bytes;			/* body size cap */
+	int (*should_abort)(void *arg); /* polled while transferring */
+	void *abort_arg;
+	void (*progress)(void *arg, size_t bytes); /* bytes so far */
+	void *progress_arg;
+} FetchRequest;
+
+typedef struct FetchResult
+{
+	long   status; /* HTTP status (0 for file:, or on transport errors) */
+	char  *body;   /* malloc'd; free with fetch_free */
+	size_t len;
+	char   etag[256];
+	char   last_modified[128];
+	char   error[FETCH_ERRLEN]; /* empty on success */
+	int	   not_modified;		/* 304 */
+} FetchResult;
+
+extern void fetch_global_init(void);
+
+/* Download req->url; returns 0 (see res->status) or -1 with res->error set. */
+extern int fetch_url(const FetchRequest *req, FetchResult *res);
+
+extern void fetch_free(FetchResult *res);
+
+/* Copy url with any user:password@ removed, for logs and status. */
+extern void fetch_redact(const char *url, char *out, size_t outlen);
+
+/*
+ * Links (<a href>) of an HTML page, resolved against base, that contain the
+ * substring or match the POSIX extended regex pattern (NULL: all).  Returns
+ * a malloc'd array of malloc'd strings (count in *n), or NULL with err set.
+ */
+extern char **fetch_links(const char *html, size_t len, const char *base, const char *pattern, int *n,
+						  char *err, size_t errlen);
+
+extern void fetch_free_links(char **links, int n);
+
+#endif /* CAR_FETCH_H */

@@ -1,0 +1,1019 @@
+/*
+ * worker.c
+ *		The background worker: a launcher polls sources and keeps the dataset
+ *		queue; fetchers (dynamic background workers, up to
+ *		car.max_parallel_fetches) claim queued datasets with FOR UPDATE SKIP
+ *		LOCKED, download them with libcurl and load them exactly as car.push
+ *		does.  No transaction is open during network I/O: claim, commit,
+ *		fetch, then load in a short transaction of its own.  A failure is
+ *		recorded in a new transaction and retried with exponential backoff.
+ *		Work left 'running' by a crash is queued again when the launcher
+ *		starts.  car.worker_status reads live progress from shared memory.
+ */
+#include "car.h"
+
+#include <signal.h>
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "fetch.h"
+
+PGDLLEXPORT void car_launcher_main(Datum arg);
+PGDLLEXPORT void car_fetcher_main(Datum arg);
+
+PG_FUNCTION_INFO_V1(car_wake);
+PG_FUNCTION_INFO_V1(car_backfill);
+PG_FUNCTION_INFO_V1(car_worker_status_fn);
+
+#define MAX_SLOTS	 17 /* launcher + up to 16 fetchers */
+#define MAX_ATTEMPTS 10
+
+char *car_database = NULL;
+int	  car_http_timeout = 30;
+int	  car_max_download_bytes = 100 * 1024 * 1024;
+char *car_allowed_url_schemes = NULL;
+int	  car_max_parallel_fetches = 4;
+int	  car_retry_delay = 60;
+
+typedef struct WorkerSlot
+{
+	pid_t		pid;
+	bool		launcher;
+	char		state[16];
+	char		source[NAMEDATALEN];
+	char		uri[512];
+	int64		bytes;
+	int64		rows;
+	TimestampTz started_at;
+} WorkerSlot;
+
+typedef struct CarShmem
+{
+	LWLock	  *lock;
+	Latch	  *launcher_latch;
+	WorkerSlot slots[MAX_SLOTS];
+} CarShmem;
+
+static CarShmem				  *car_shmem = NULL;
+static WorkerSlot			  *my_slot = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static bool					   wake_at_commit = false;
+
+int64 *car_rows_progress = NULL;
+
+/* ---------------------------------------------------------- shared memory */
+
+static void
+CarShmemRequest(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(CarShmem)));
+	RequestNamedLWLockTranche("car", 1);
+}
+
+static void
+CarShmemStartup(void)
+{
+	bool found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	car_shmem = ShmemInitStruct("car", sizeof(CarShmem), &found);
+	if (!found)
+	{
+		memset(car_shmem, 0, sizeof(CarShmem));
+		car_shmem->lock = &(GetNamedLWLockTranche("car"))->lock;
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* Take a status slot for this process; released at exit. */
+static void
+ReleaseSlot(int code, Datum arg)
+{
+	if (my_slot)
+	{
+		LWLockAcquire(car_shmem->lock, LW_EXCLUSIVE);
+		if (my_slot->launcher)
+			car_shmem->launcher_latch = NULL;
+		memset(my_slot, 0, sizeof(WorkerSlot));
+		LWLockRelease(car_shmem->lock);
+		my_slot = NULL;
+	}
+}
+
+static void
+TakeSlot(bool launcher)
+{
+	int i;
+
+	LWLockAcquire(car_shmem->lock, LW_EXCLUSIVE);
+	for (i = 0; i < MAX_SLOTS; i++)
+		if (car_shmem->slots[i].pid == 0)
+		{
+			my_slot = &car_shmem->slots[i];
+			memset(my_slot, 0, sizeof(WorkerSlot));
+			my_slot->pid = MyProcPid;
+			my_slot->launcher = launcher;
+			strlcpy(my_slot->state, "idle", sizeof(my_slot->state));
+			my_slot->started_at = GetCurrentTimestamp();
+			if (launcher)
+				car_shmem->launcher_latch = MyLatch;
+			break;
+		}
+	LWLockRelease(car_shmem->lock);
+	if (my_slot == NULL)
+	{
+		ereport(LOG, (errmsg("car: no free worker slot; exiting")));
+		proc_exit(0);
+	}
+	before_shmem_exit(ReleaseSlot, (Datum) 0);
+	car_rows_progress = &my_slot->rows;
+}
+
+static void
+SetState(const char *state, const char *source, const char *uri)
+{
+	if (my_slot == NULL)
+		return;
+	strlcpy(my_slot->state, state, sizeof(my_slot->state));
+	if (source)
+		strlcpy(my_slot->source, source, sizeof(my_slot->source));
+	if (uri)
+		fetch_redact(uri, my_slot->uri, sizeof(my_slot->uri));
+	else
+		my_slot->uri[0] = '\0';
+	my_slot->bytes = 0;
+	my_slot->rows = 0;
+}
+
+/* ---------------------------------------------------------- wake at commit */
+
+static void
+WakeCallback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT && wake_at_commit && car_shmem && car_shmem->launcher_latch)
+		SetLatch(car_shmem->launcher_latch);
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
+		wake_at_commit = false;
+}
+
+/* Wake the launcher when this transaction commits. */
+void
+car_wake_launcher_at_commit(void)
+{
+	static bool registered = false;
+
+	if (!registered)
+	{
+		RegisterXactCallback(WakeCallback, NULL);
+		registered = true;
+	}
+	wake_at_commit = true;
+}
+
+/* ---------------------------------------------------------- registration */
+
+void
+car_worker_init(void)
+{
+	DefineCustomStringVariable("car.database", "Database the car background worker works in.", NULL,
+							   &car_database, "postgres", PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("car.http_timeout", "Seconds a download may take (connecting: a third of it).", NULL,
+							&car_http_timeout, 30, 1, 3600, PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("car.max_download_bytes", "Largest file the worker downloads.", NULL,
+							&car_max_download_bytes, 100 * 1024 * 1024, 1024, INT_MAX, PGC_SIGHUP, GUC_UNIT_BYTE, NULL,
+							NULL, NULL);
+	DefineCustomStringVariable("car.allowed_url_schemes", "URL schemes the worker may fetch (comma-separated).",
+							   "file is allowed only when listed.", &car_allowed_url_schemes, "https,http", PGC_SIGHUP,
+							   0, NULL, NULL, NULL);
+	DefineCustomIntVariable("car.max_parallel_fetches", "Fetcher workers running at once.", NULL,
+							&car_max_parallel_fetches, 4, 1, MAX_SLOTS - 1, PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("car.retry_delay", "First retry delay after a failed fetch; doubles each time, up to an hour.",
+							NULL, &car_retry_delay, 60, 1, 86400, PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+
+	if (!process_shared_preload_libraries_in_progress || IsBinaryUpgrade)
+		return;
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = CarShmemRequest;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = CarShmemStartup;
+	{
+		BackgroundWorker w;
+
+		memset(&w, 0, sizeof(w));
+		w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+		w.bgw_start_time = BgWorkerStart_RecoveryFinished;
+		w.bgw_restart_time = 10;
+		strlcpy(w.bgw_library_name, "car", BGW_MAXLEN);
+		strlcpy(w.bgw_function_name, "car_launcher_main", BGW_MAXLEN);
+		strlcpy(w.bgw_name, "car launcher", BGW_MAXLEN);
+		strlcpy(w.bgw_type, "car launcher", BGW_MAXLEN);
+		RegisterBackgroundWorker(&w);
+	}
+}
+
+/* ---------------------------------------------------------- transactions */
+
+static void
+BeginTx(const char *what)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, what);
+}
+
+static void
+EndTx(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/* Is the extension installed (and not being dropped) in this database? */
+static bool
+ExtensionReady(void)
+{
+	bool ready;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	/* the queue table too: an older car may be installed, or a drop half done */
+	ready = OidIsValid(get_extension_oid("car", true)) && OidIsValid(get_namespace_oid("car", true)) &&
+		OidIsValid(get_relname_relid("dataset", get_namespace_oid("car", true)));
+	CommitTransactionCommand();
+	return ready;
+}
+
+/*
+ * Run fn in the worker: an error is logged, the transaction cleaned up, and
+ * its message kept in *message (when given) for the status tables.
+ */
+static bool
+GuardedMessage(void (*fn)(void *), void *arg, char **message)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool ok = true;
+
+	PG_TRY();
+	{
+		fn(arg);
+	}
+	PG_CATCH();
+	{
+		ErrorData *e;
+
+		MemoryContextSwitchTo(cxt);
+		e = CopyErrorData();
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		if (message)
+			*message = MemoryContextStrdup(TopMemoryContext, e->message ? e->message : "unknown error");
+		FreeErrorData(e);
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+static bool
+Guarded(void (*fn)(void *), void *arg)
+{
+	return GuardedMessage(fn, arg, NULL);
+}
+
+static int64
+Int8Col(int row, int col)
+{
+	bool  isnull;
+	Datum d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, &isnull);
+
+	return isnull ? 0 : DatumGetInt64(d);
+}
+
+static char *
+TextCol(int row, int col)
+{
+	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
+}
+
+/* ---------------------------------------------------------- templates */
+
+static const char *const mons[] = {"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"};
+
+/* A template URI with {yyyy} {mm} {mon} {dd} filled in. */
+static char *
+ExpandTemplate(const char *tpl, int y, int m, int d)
+{
+	StringInfoData s;
+	const char	  *p;
+
+	initStringInfo(&s);
+	for (p = tpl; *p;)
+	{
+		if (strncmp(p, "{yyyy}", 6) == 0)
+			appendStringInfo(&s, "%04d", y), p += 6;
+		else if (strncmp(p, "{mm}", 4) == 0)
+			appendStringInfo(&s, "%02d", m), p += 4;
+		else if (strncmp(p, "{mon}", 5) == 0)
+			appendStringInfoString(&s, mons[m - 1]), p += 5;
+		else if (strncmp(p, "{dd}", 4) == 0)
+			appendStringInfo(&s, "%02d", d), p += 4;
+		else
+			appendStringInfoChar(&s, *p++);
+	}
+	return s.data;
+}
+
+static void
+QueueDataset(int source_id, const char *uri)
+{
+	Oid	  types[2] = {INT4OID, TEXTOID};
+	Datum v[2] = {Int32GetDatum(source_id), CStringGetTextDatum(uri)};
+
+	/* new ones are queued; finished ones are queued again (a conditional GET will say if they changed) */
+	if (SPI_execute_with_args("INSERT INTO car.dataset AS d (source_id, uri) VALUES ($1, $2) "
+							  "ON CONFLICT (source_id, uri) DO UPDATE SET state = 'queued', next_attempt_at = now(), attempts = 0 "
+							  "WHERE d.state IN ('done', 'failed')",
+							  2, types, v, NULL, false, 0) < 0)
+		elog(ERROR, "could not queue %s", uri);
+}
+
+/* ---------------------------------------------------------- fetching */
+
+static int
+ShouldAbort(void *arg)
+{
+	return ProcDiePending || QueryCancelPending;
+}
+
+static void
+Progress(void *arg, size_t bytes)
+{
+	if (my_slot)
+		my_slot->bytes = (int64) bytes;
+}
+
+static int
+Download(const char *uri, const char *etag, const char *last_modified, FetchResult *res)
+{
+	FetchRequest req;
+
+	memset(&req, 0, sizeof(req));
+	req.url = uri;
+	req.etag = etag;
+	req.last_modified = last_modified;
+	req.protocols = car_allowed_url_schemes;
+	req.timeout_s = car_http_timeout;
+	req.connect_timeout_s = Max(1, car_http_timeout / 3);
+	req.max_bytes = (size_t) car_max_download_bytes;
+	req.should_abort = ShouldAbort;
+	req.progress = Progress;
+	fetch_global_init();
+	return fetch_url(&req, res);
+}
+
+typedef struct Claimed
+{
+	int64 id;
+	int	  source_id;
+	char *source;
+	char *format;
+	char *uri;
+	char *etag;
+	char *last_modified;
+	int	  attempts;
+	bool  found;
+} Claimed;
+
+static void
+ClaimOne(void *arg)
+{
+	Claimed *c = arg;
+
+	c->found = false;
+	BeginTx("car: claiming a dataset");
+	if (SPI_execute("UPDATE car.dataset d SET state = 'running', claimed_by = pg_backend_pid() "
+					"FROM car.source s "
+					"WHERE d.id = (SELECT id FROM car.dataset WHERE state = 'queued' AND next_attempt_at <= now() "
+					"              ORDER BY next_attempt_at, id FOR UPDATE SKIP LOCKED LIMIT 1) "
+					"AND s.id = d.source_id "
+					"RETURNING d.id, d.source_id, s.name, s.format, d.uri, d.etag, d.last_modified, d.attempts",
+					false, 0) != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "could not claim a dataset");
+	if (SPI_processed == 1)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		c->id = Int8Col(0, 1);
+		c->source_id = DatumGetInt32(Int8Col(0, 2));
+		c->source = pstrdup(TextCol(0, 3));
+		c->format = TextCol(0, 4) ? pstrdup(TextCol(0, 4)) : NULL;
+		c->uri = pstrdup(TextCol(0, 5));
+		c->etag = TextCol(0, 6) ? pstrdup(TextCol(0, 6)) : NULL;
+		c->last_modified = TextCol(0, 7) ? pstrdup(TextCol(0, 7)) : NULL;
+		c->attempts = (int) Int8Col(0, 8);
+		MemoryContextSwitchTo(old);
+		c->found = true;
+	}
+	EndTx();
+}
+
+/* Record a failed attempt: retry later with backoff, or give up. */
+static void
+RecordFailure(Claimed *c, const char *error, bool retryable)
+{
+	Oid	  types[4] = {INT8OID, TEXTOID, BOOLOID, INT4OID};
+	Datum v[4] = {Int64GetDatum(c->id), CStringGetTextDatum(error), BoolGetDatum(retryable),
+				  Int32GetDatum(car_retry_delay)};
+
+	BeginTx("car: recording a failure");
+	if (SPI_execute_with_args(
+			"WITH d AS (UPDATE car.dataset SET attempts = attempts + 1, last_error = $2, claimed_by = NULL, "
+			"             state = CASE WHEN $3 AND attempts + 1 < " CppAsString2(MAX_ATTEMPTS) " THEN 'queued' ELSE 'failed' END, "
+																							   "             next_attempt_at = now() + least(make_interval(secs => $4 * power(2, attempts)), interval '1 hour') "
+																							   "           WHERE id = $1 RETURNING source_id) "
+																							   "UPDATE car.source s SET consecutive_failures = consecutive_failures + 1, last_error = $2 "
+																							   "FROM d WHERE s.id = d.source_id",
+			4, types, v, NULL, false, 0) < 0)
+		elog(ERROR, "could not record a failure");
+	EndTx();
+	ereport(LOG, (errmsg("car: %s", error)));
+}
+
+typedef struct LoadJob
+{
+	Claimed		*c;
+	FetchResult *res;
+} LoadJob;
+
+/* Load a downloaded body in one transaction. */
+static void
+LoadBody(void *arg)
+{
+	LoadJob	   *job = arg;
+	Claimed	   *c = job->c;
+	bytea	   *payload;
+	int			file_id = 0;
+	const char *name = strrchr(c->uri, '/') ? strrchr(c->uri, '/') + 1 : c->uri;
+	Oid			types[5] = {INT8OID, TEXTOID, TEXTOID, INT4OID, INT4OID};
+	Datum		v[5];
+	char		nulls[5] = "     ";
+
+	BeginTx("car: loading a dataset");
+	if (c->format && strcmp(c->format, "desnz-factors") == 0)
+		(void) car_load_factor_bytes(job->res->body, job->res->len, name, c->uri, 0);
+	else
+	{
+		Oid	   t[1] = {INT4OID};
+		Datum  sv[1] = {Int32GetDatum(c->source_id)};
+		bool   isnull;
+		bool   duplicate;
+		Jsonb *options;
+
+		payload = palloc(job->res->len + VARHDRSZ);
+		SET_VARSIZE(payload, job->res->len + VARHDRSZ);
+		memcpy(VARDATA(payload), job->res->body, job->res->len);
+		fetch_free(job->res);
+		if (SPI_execute_with_args("SELECT options FROM car.source WHERE id = $1", 1, t, sv, NULL, false, 1) !=
+				SPI_OK_SELECT ||
+			SPI_processed != 1)
+			elog(ERROR, "source %d vanished", c->source_id);
+		options = DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		file_id = car_ingest_file(c->source_id, c->source, c->format, options, name, c->uri, payload, &duplicate);
+	}
+	v[0] = Int64GetDatum(c->id);
+	v[1] = job->res->etag[0] ? CStringGetTextDatum(job->res->etag) : (Datum) 0;
+	nulls[1] = job->res->etag[0] ? ' ' : 'n';
+	v[2] = job->res->last_modified[0] ? CStringGetTextDatum(job->res->last_modified) : (Datum) 0;
+	nulls[2] = job->res->last_modified[0] ? ' ' : 'n';
+	v[3] = Int32GetDatum(file_id);
+	nulls[3] = file_id ? ' ' : 'n';
+	v[4] = Int32GetDatum((int32) job->res->status);
+	if (SPI_execute_with_args(
+			"WITH d AS (UPDATE car.dataset SET state = 'done', attempts = 0, claimed_by = NULL, last_error = NULL, "
+			"             etag = $2, last_modified = $3, file_id = coalesce($4, file_id), last_status = $5, "
+			"             last_fetched_at = now() WHERE id = $1 RETURNING source_id) "
+			"UPDATE car.source s SET consecutive_failures = 0, last_error = NULL, last_success_at = now() "
+			"FROM d WHERE s.id = d.source_id",
+			5, types, v, nulls, false, 0) < 0)
+		elog(ERROR, "could not record the load");
+	EndTx();
+}
+
+static void
+NotModified(void *arg)
+{
+	Claimed *c = arg;
+	Oid		 types[1] = {INT8OID};
+	Datum	 v[1] = {Int64GetDatum(c->id)};
+
+	BeginTx("car: dataset unchanged");
+	if (SPI_execute_with_args(
+			"WITH d AS (UPDATE car.dataset SET state = CASE WHEN file_id IS NULL AND last_error IS NOT NULL "
+			"             THEN 'failed' ELSE 'done' END, attempts = 0, claimed_by = NULL, last_status = 304, "
+			"             last_fetched_at = now() WHERE id = $1 RETURNING source_id) "
+			"UPDATE car.source s SET consecutive_failures = 0, last_error = NULL, last_success_at = now() "
+			"FROM d WHERE s.id = d.source_id",
+			1, types, v, NULL, false, 0) < 0)
+		elog(ERROR, "could not record the poll");
+	EndTx();
+}
+
+/* Fetch and load one claimed dataset; every failure is recorded, none escapes. */
+static void
+ProcessDataset(Claimed *c)
+{
+	FetchResult res;
+	LoadJob		job = {c, &res};
+
+	SetState("fetching", c->source, c->uri);
+	if (Download(c->uri, c->etag, c->last_modified, &res) != 0)
+	{
+		CHECK_FOR_INTERRUPTS();
+		RecordFailure(c, res.error, true);
+		return;
+	}
+	CHECK_FOR_INTERRUPTS();
+	if (res.not_modified)
+	{
+		Guarded(NotModified, c);
+		return;
+	}
+	SetState("loading", c->source, c->uri);
+	my_slot->bytes = (int64) res.len;
+	{
+		char *why = NULL;
+
+		/* a file that cannot be loaded is not fetched again until the source is polled anew */
+		if (!GuardedMessage(LoadBody, &job, &why))
+		{
+			char shown[600];
+
+			fetch_redact(c->uri, shown, sizeof(shown));
+			RecordFailure(c, psprintf("loading %s failed: %s", shown, why), false);
+		}
+	}
+	fetch_free(&res);
+	SetState("idle", NULL, NULL);
+}
+
+/* Claim and process datasets until none is due. */
+static void
+DrainQueue(int limit)
+{
+	int done = 0;
+
+	while (limit == 0 || done < limit)
+	{
+		Claimed c;
+
+		memset(&c, 0, sizeof(c));
+		CHECK_FOR_INTERRUPTS();
+		if (!Guarded(ClaimOne, &c) || !c.found)
+			break;
+		ProcessDataset(&c);
+		done++;
+	}
+}
+
+/* ---------------------------------------------------------- launcher */
+
+typedef struct DueSource
+{
+	int	  id;
+	char *name;
+	char *kind;
+	char *uri;
+	char *pattern;
+} DueSource;
+
+typedef struct PollState
+{
+	List *indexes; /* DueSource * of kind index, fetched after commit */
+	long  wait_ms;
+} PollState;
+
+static void
+PollDue(void *arg)
+{
+	PollState *ps = arg;
+	uint64	   i,
+		n;
+	TimestampTz	 now = GetCurrentTimestamp();
+	struct pg_tm tm;
+	fsec_t		 fs;
+
+	ps->indexes = NIL;
+	BeginTx("car: polling sources");
+	if (SPI_execute("SELECT id, name, kind, uri, options->>'pattern' FROM car.source "
+					"WHERE enabled AND kind <> 'push' AND coalesce(next_poll_at, '-infinity') <= now() "
+					"ORDER BY next_poll_at NULLS FIRST FOR UPDATE SKIP LOCKED",
+					false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read car.source");
+	n = SPI_processed;
+	{
+		DueSource *due = palloc(sizeof(DueSource) * (n + 1));
+
+		for (i = 0; i < n; i++)
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+			due[i].id = DatumGetInt32(Int8Col(i, 1));
+			due[i].name = pstrdup(TextCol(i, 2));
+			due[i].kind = pstrdup(TextCol(i, 3));
+			due[i].uri = pstrdup(TextCol(i, 4));
+			due[i].pattern = TextCol(i, 5) ? pstrdup(TextCol(i, 5)) : NULL;
+			MemoryContextSwitchTo(old);
+		}
+		timestamp2tm(now, NULL, &tm, &fs, NULL, NULL);
+		for (i = 0; i < n; i++)
+		{
+			Oid	  types[1] = {INT4OID};
+			Datum v[1] = {Int32GetDatum(due[i].id)};
+
+			if (strcmp(due[i].kind, "file") == 0)
+				QueueDataset(due[i].id, due[i].uri);
+			else if (strcmp(due[i].kind, "template") == 0)
+				QueueDataset(due[i].id, ExpandTemplate(due[i].uri, tm.tm_year, tm.tm_mon, tm.tm_mday));
+			else
+			{
+				MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+				DueSource	 *d = palloc(sizeof(DueSource));
+
+				*d = due[i];
+				ps->indexes = lappend(ps->indexes, d);
+				MemoryContextSwitchTo(old);
+			}
+			SPI_execute_with_args("UPDATE car.source SET last_poll_at = now(), next_poll_at = now() + poll_interval "
+								  "WHERE id = $1",
+								  1, types, v, NULL, false, 0);
+		}
+	}
+	EndTx();
+}
+
+typedef struct IndexJob
+{
+	DueSource  *src;
+	char	  **links;
+	int			nlinks;
+	const char *error;
+} IndexJob;
+
+static void
+QueueLinks(void *arg)
+{
+	IndexJob *job = arg;
+	int		  i;
+
+	BeginTx("car: queueing an index's links");
+	if (job->error)
+	{
+		Oid	  types[3] = {INT4OID, TEXTOID, INT4OID};
+		Datum v[3] = {Int32GetDatum(job->src->id), CStringGetTextDatum(job->error), Int32GetDatum(car_retry_delay)};
+
+		SPI_execute_with_args("UPDATE car.source SET consecutive_failures = consecutive_failures + 1, last_error = $2, "
+							  "next_poll_at = now() + least(poll_interval, make_interval(secs => $3 * power(2, least(consecutive_failures, 12)))) "
+							  "WHERE id = $1",
+							  3, types, v, NULL, false, 0);
+	}
+	else
+		for (i = 0; i < job->nlinks; i++)
+			QueueDataset(job->src->id, job->links[i]);
+	EndTx();
+}
+
+static void
+PollIndex(DueSource *src)
+{
+	FetchResult res;
+	IndexJob	job;
+	char		err[FETCH_ERRLEN];
+
+	memset(&job, 0, sizeof(job));
+	job.src = src;
+	SetState("polling", src->name, src->uri);
+	if (Download(src->uri, NULL, NULL, &res) != 0)
+		job.error = pstrdup(res.error);
+	else
+	{
+		job.links = fetch_links(res.body, res.len, src->uri, src->pattern, &job.nlinks, err, sizeof(err));
+		if (job.links == NULL)
+			job.error = pstrdup(err);
+		fetch_free(&res);
+	}
+	Guarded(QueueLinks, &job);
+	if (job.links)
+		fetch_free_links(job.links, job.nlinks);
+	SetState("idle", NULL, NULL);
+}
+
+static int
+RunningFetchers(void)
+{
+	int i,
+		n = 0;
+
+	for (i = 0; i < MAX_SLOTS; i++)
+		if (car_shmem->slots[i].pid != 0 && !car_shmem->slots[i].launcher)
+			n++;
+	return n;
+}
+
+typedef struct QueueInfo
+{
+	int64 due;
+	long  wait_ms;
+} QueueInfo;
+
+static void
+LookQueue(void *arg)
+{
+	QueueInfo *q = arg;
+
+	BeginTx("car: looking at the queue");
+	if (SPI_execute("SELECT (SELECT count(*) FROM car.dataset WHERE state = 'queued' AND next_attempt_at <= now()), "
+					"ceil(1000 * extract(epoch FROM least("
+					"  (SELECT min(next_attempt_at) FROM car.dataset WHERE state = 'queued'), "
+					"  (SELECT min(coalesce(next_poll_at, now())) FROM car.source WHERE enabled AND kind <> 'push')) - now()))::bigint",
+					true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read car.dataset");
+	q->due = Int8Col(0, 1);
+	q->wait_ms = TextCol(0, 2) ? (long) Int8Col(0, 2) : 60000;
+	EndTx();
+}
+
+static void
+StartFetchers(int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+	{
+		BackgroundWorker		w;
+		BackgroundWorkerHandle *h;
+
+		memset(&w, 0, sizeof(w));
+		w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+		w.bgw_start_time = BgWorkerStart_RecoveryFinished;
+		w.bgw_restart_time = BGW_NEVER_RESTART;
+		strlcpy(w.bgw_library_name, "car", BGW_MAXLEN);
+		strlcpy(w.bgw_function_name, "car_fetcher_main", BGW_MAXLEN);
+		strlcpy(w.bgw_name, "car fetcher", BGW_MAXLEN);
+		strlcpy(w.bgw_type, "car fetcher", BGW_MAXLEN);
+		w.bgw_notify_pid = MyProcPid;
+		if (!RegisterDynamicBackgroundWorker(&w, &h))
+		{
+			/* no room for another worker: the launcher fetches one itself */
+			DrainQueue(1);
+			return;
+		}
+	}
+}
+
+static void
+RequeueStale(void *arg)
+{
+	BeginTx("car: requeueing interrupted work");
+	/* a 'running' row whose worker is gone was cut off (crash, kill, restart) */
+	SPI_execute("UPDATE car.dataset SET state = 'queued', claimed_by = NULL "
+				"WHERE state = 'running' AND (claimed_by IS NULL OR claimed_by NOT IN "
+				"(SELECT pid FROM pg_stat_activity WHERE backend_type = 'car fetcher'))",
+				false, 0);
+	EndTx();
+}
+
+void
+car_launcher_main(Datum arg)
+{
+	MemoryContext loop_cxt;
+	bool		  requeued = false;
+	long		  error_backoff_ms = 0;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	TakeSlot(true);
+	BackgroundWorkerInitializeConnection(car_database, NULL, 0);
+	pgstat_report_appname("car launcher");
+	loop_cxt = AllocSetContextCreate(TopMemoryContext, "car launcher loop", ALLOCSET_DEFAULT_SIZES);
+	ereport(LOG, (errmsg("car launcher started in database \"%s\"", car_database)));
+
+	for (;;)
+	{
+		long	  wait_ms = 60000;
+		PollState ps;
+		QueueInfo q;
+		ListCell *lc;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		MemoryContextReset(loop_cxt);
+		MemoryContextSwitchTo(loop_cxt);
+
+		if (!ExtensionReady())
+		{
+			/* not installed, or being dropped: wait quietly */
+			requeued = false;
+			wait_ms = 10000;
+		}
+		else
+		{
+			if (!requeued)
+				requeued = Guarded(RequeueStale, NULL);
+			memset(&ps, 0, sizeof(ps));
+			if (Guarded(PollDue, &ps))
+				foreach (lc, ps.indexes)
+					PollIndex(lfirst(lc));
+			memset(&q, 0, sizeof(q));
+			if (Guarded(LookQueue, &q))
+			{
+				int want = (int) Min(q.due, (int64) car_max_parallel_fetches) - RunningFetchers();
+
+				if (want > 0)
+					StartFetchers(want);
+				wait_ms = Max(100, Min(q.wait_ms, 60000));
+				if (q.due > 0)
+					wait_ms = Min(wait_ms, 1000);
+				error_backoff_ms = 0;
+			}
+			else
+			{
+				/* something is wrong with the tables: say so, but ever more rarely */
+				error_backoff_ms = Min(Max(error_backoff_ms * 2, 1000), 300000);
+				wait_ms = error_backoff_ms;
+			}
+		}
+		MemoryContextSwitchTo(TopMemoryContext);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, wait_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+void
+car_fetcher_main(Datum arg)
+{
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	TakeSlot(false);
+	BackgroundWorkerInitializeConnection(car_database, NULL, 0);
+	pgstat_report_appname("car fetcher");
+	if (ExtensionReady())
+		DrainQueue(0);
+	/* tell the launcher there is room again */
+	if (car_shmem->launcher_latch)
+		SetLatch(car_shmem->launcher_latch);
+	proc_exit(0);
+}
+
+/* ---------------------------------------------------------- SQL */
+
+/* car.wake() */
+Datum
+car_wake(PG_FUNCTION_ARGS)
+{
+	SPI_connect();
+	SPI_execute("UPDATE car.source SET next_poll_at = now() WHERE enabled AND kind <> 'push'", false, 0);
+	SPI_execute("UPDATE car.dataset SET next_attempt_at = now() WHERE state = 'queued'", false, 0);
+	SPI_finish();
+	car_wake_launcher_at_commit();
+	PG_RETURN_BOOL(car_shmem != NULL && car_shmem->launcher_latch != NULL);
+}
+
+/* car.backfill(source, from_date, to_date) */
+Datum
+car_backfill(PG_FUNCTION_ARGS)
+{
+	char   *source = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	DateADT from = PG_GETARG_DATEADT(1);
+	DateADT to = PG_GETARG_DATEADT(2);
+	Oid		types[1] = {TEXTOID};
+	Datum	v[1] = {CStringGetTextDatum(source)};
+	int		source_id;
+	char   *kind,
+		*uri;
+	int queued = 0;
+
+	if (to < from)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("car.backfill: from_date is after to_date")));
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT id, kind, uri FROM car.source WHERE name = $1", 1, types, v, NULL, false, 1) !=
+			SPI_OK_SELECT ||
+		SPI_processed != 1)
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("no source named \"%s\"", source)));
+	source_id = DatumGetInt32(Int8Col(0, 1));
+	kind = pstrdup(TextCol(0, 2));
+	uri = TextCol(0, 3) ? pstrdup(TextCol(0, 3)) : NULL;
+	if (strcmp(kind, "template") == 0)
+	{
+		bool daily = strstr(uri, "{dd}") != NULL;
+		int	 y,
+			m,
+			d,
+			y2,
+			m2,
+			d2;
+		int j;
+
+		j2date(from + POSTGRES_EPOCH_JDATE, &y, &m, &d);
+		j2date(to + POSTGRES_EPOCH_JDATE, &y2, &m2, &d2);
+		if (daily)
+			for (j = from; j <= to; j++)
+			{
+				j2date(j + POSTGRES_EPOCH_JDATE, &y, &m, &d);
+				QueueDataset(source_id, ExpandTemplate(uri, y, m, d));
+				queued++;
+			}
+		else
+			for (; y * 12 + m <= y2 * 12 + m2; m == 12 ? (m = 1, y++) : m++)
+			{
+				QueueDataset(source_id, ExpandTemplate(uri, y, m, 1));
+				queued++;
+			}
+	}
+	else if (strcmp(kind, "index") == 0 || strcmp(kind, "file") == 0)
+	{
+		/* an index is read by the launcher: make it due now */
+		SPI_execute_with_args("UPDATE car.source SET next_poll_at = now() WHERE name = $1", 1, types, v, NULL, false, 0);
+		queued = 0;
+	}
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("source \"%s\" is a %s source; backfill takes template or index sources", source, kind)));
+	SPI_finish();
+	car_wake_launcher_at_commit();
+	PG_RETURN_INT32(queued);
+}
+
+/* car.worker_status() */
+Datum
+car_worker_status_fn(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			   i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (car_shmem == NULL)
+		return (Datum) 0;
+	for (i = 0; i < MAX_SLOTS; i++)
+	{
+		WorkerSlot s;
+		Datum	   values[8];
+		bool	   nulls[8] = {false};
+
+		memcpy(&s, &car_shmem->slots[i], sizeof(s));
+		if (s.pid == 0)
+			continue;
+		values[0] = Int32GetDatum(s.pid);
+		values[1] = CStringGetTextDatum(s.launcher ? "launcher" : "fetcher");
+		values[2] = CStringGetTextDatum(s.state);
+		values[3] = CStringGetTextDatum(s.source);
+		nulls[3] = s.source[0] == '\0';
+		values[4] = CStringGetTextDatum(s.uri);
+		nulls[4] = s.uri[0] == '\0';
+		values[5] = Int64GetDatum(s.bytes);
+		values[6] = Int64GetDatum(s.rows);
+		values[7] = TimestampTzGetDatum(s.started_at);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}

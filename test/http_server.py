@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""A small eCMS-like web server for car's background-worker tests (stdlib only).
+
+  GET /eCMS/Viewfiles.asp?folder=MOJ           HTML listing: a link per published month
+  GET /eCMS/Files/MOJ/ministryofjustice_<mon>-<yyyy>.csv
+                                               that month's file in the ecodriver layout,
+                                               made by test/gen/ecodriver.py (deterministic),
+                                               with an ETag and Last-Modified, honouring
+                                               If-None-Match / If-Modified-Since
+  GET /_control?publish=2024-01                list a month on the index page
+  GET /_control?fault=NAME                     500, 404, stall, truncate, oversize,
+                                               redirect_loop, etag_ignore, or none
+  GET /_control?latency_ms=N                   delay every file response
+  GET /_control?reset=1                        nothing published, no fault, no latency
+  GET /_stats                                  JSON: file requests served, by month
+
+Each month's expected totals are written beside its file in --dir as
+ministryofjustice_<mon>-<yyyy>.totals.csv, for the tests to compare with.
+"""
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+MONS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+HERE = os.path.dirname(os.path.abspath(__file__))
+STATE = {"published": [], "fault": "none", "latency_ms": 0, "served": {}}
+LOCK = threading.Lock()
+STARTED = formatdate(time.time() - 3600, usegmt=True)
+
+
+def month_file(args, mon, yyyy):
+    """Make (once) and return the bytes of a month's file."""
+    m = MONS.index(mon) + 1
+    y = int(yyyy)
+    base = os.path.join(args.dir, "ministryofjustice_%s-%04d" % (mon, y))
+    with LOCK:
+        if not os.path.exists(base + ".csv"):
+            days = (31, 29 if y % 4 == 0 else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)[m - 1]
+            subprocess.run([sys.executable, os.path.join(HERE, "gen", "ecodriver.py"), "--out", base,
+                            "--sites", "2", "--meters", "2", "--start", "%04d-%02d-01" % (y, m),
+                            "--days", str(days), "--seed", str(y * 12 + m), "--junk", "0",
+                            "--extra-days", ""], check=True)
+            os.chmod(base + ".csv", 0o644)
+            os.chmod(base + ".totals.csv", 0o644)
+    with open(base + ".csv", "rb") as f:
+        return f.read()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *a):
+        pass
+
+    def send(self, code, body=b"", ctype="text/plain", headers=None):
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        u = urlparse(self.path)
+        q = {k: v[0] for k, v in parse_qs(u.query).items()}
+        if u.path == "/_control":
+            with LOCK:
+                if "reset" in q:
+                    STATE.update(published=[], fault="none", latency_ms=0)
+                if "publish" in q:
+                    y, m = q["publish"].split("-")
+                    name = "ministryofjustice_%s-%s.csv" % (MONS[int(m) - 1], y)
+                    if name not in STATE["published"]:
+                        STATE["published"].append(name)
+                if "fault" in q:
+                    STATE["fault"] = q["fault"]
+                if "latency_ms" in q:
+                    STATE["latency_ms"] = int(q["latency_ms"])
+            return self.send(200, b"ok\n")
+        if u.path == "/_stats":
+            return self.send(200, json.dumps(STATE["served"]).encode(), "application/json")
+        if u.path == "/eCMS/Viewfiles.asp":
+            links = "".join('<li><a href="Files/MOJ/%s">%s</a></li>\n' % (n, n) for n in STATE["published"])
+            page = ("<html><head><title>eCMS files</title></head><body><h1>MOJ</h1><ul>\n%s"
+                    '<li><a href="/eCMS/help.html">help</a></li></ul></body></html>' % links)
+            return self.send(200, page.encode(), "text/html")
+        if u.path == "/eCMS/loop":
+            return self.send(302, b"", headers={"Location": "/eCMS/loop"})
+        if u.path.startswith("/eCMS/Files/MOJ/ministryofjustice_") and u.path.endswith(".csv"):
+            stem = u.path.rsplit("/", 1)[1][len("ministryofjustice_"):-4]
+            mon, yyyy = stem.split("-")
+            if mon not in MONS or not yyyy.isdigit():
+                return self.send(404, b"no such file\n")
+            fault = STATE["fault"]
+            if STATE["latency_ms"]:
+                time.sleep(STATE["latency_ms"] / 1000.0)
+            if fault == "500":
+                return self.send(500, b"server error\n")
+            if fault == "404":
+                return self.send(404, b"not found\n")
+            if fault == "redirect_loop":
+                return self.send(302, b"", headers={"Location": "/eCMS/loop"})
+            if fault == "stall":
+                time.sleep(30)
+            body = month_file(self.server.args, mon, yyyy)
+            if fault == "oversize":
+                body = body * 50
+            etag = '"%s"' % hashlib.sha256(body).hexdigest()[:32]
+            if fault != "etag_ignore" and self.headers.get("If-None-Match") == etag:
+                return self.send(304, b"", headers={"ETag": etag})
+            with LOCK:
+                STATE["served"][stem] = STATE["served"].get(stem, 0) + 1
+            if fault == "truncate":
+                self.send_response(200)
+                self.send_header("Content-Type", "text/csv")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                return
+            headers = {"Last-Modified": STARTED}
+            if fault != "etag_ignore":
+                headers["ETag"] = etag
+            return self.send(200, body, "text/csv", headers)
+        return self.send(404, b"no such page\n")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, default=18089)
+    ap.add_argument("--dir", required=True)
+    args = ap.parse_args()
+    os.makedirs(args.dir, exist_ok=True)
+    srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    srv.args = args
+    srv.daemon_threads = True
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
