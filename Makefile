@@ -13,7 +13,7 @@ PG_CPPFLAGS = -Isrc $(XML2_CFLAGS)
 PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 SHLIB_LINK  = -lzip -lxml2 -lcurl
 
-REGRESS      = units factors calc ingest
+REGRESS      = units factors calc ingest worker
 REGRESS_OPTS = --temp-config=test/pg.conf --temp-instance=./tmp_check --dbname=contrib_regression --encoding=UTF8 --no-locale
 ISOLATION    = load_factors factor_cache push
 ISOLATION_OPTS = $(REGRESS_OPTS)

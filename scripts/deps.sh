@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(gcc make pkg-config
 	postgresql-15 postgresql-server-dev-15 postgresql-15-cron
 	libzip-dev libxml2-dev libxml2-utils libcurl4-openssl-dev
-	python3 "$@")
+	python3 curl "$@")
 
 missing=()
 for p in "${pkgs[@]}"; do

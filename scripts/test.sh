@@ -61,10 +61,23 @@ echo "unit: $u_ok passed, $u_bad failed"
 passed=$((passed + u_ok))
 failed=$((failed + u_bad))
 
+# a test web server for the background worker's tests
+HTTP_PORT=${CAR_HTTP_PORT:-18089}
+mkdir -p "$WORK/http"
+python3 test/http_server.py --port "$HTTP_PORT" --dir "$WORK/http" &
+HTTP_PID=$!
+trap 'kill $HTTP_PID 2>/dev/null; rm -rf "$WORK"' EXIT
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$HTTP_PORT/_stats" >/dev/null && break; sleep 0.1; done
+if ! kill -0 "$HTTP_PID" 2>/dev/null; then
+	echo "the test web server could not start on port $HTTP_PORT (in use?); set CAR_HTTP_PORT"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+
 echo "== regression suite"
 rm -f "$ROOT/regression.diffs"
 REGRESS=$(make -s print-REGRESS)
-as_postgres env CAR_FIXTURES="$CAR_FIXTURES" PGTZ=UTC "$PGXS_DIR/../test/regress/pg_regress" \
+as_postgres env CAR_FIXTURES="$CAR_FIXTURES" CAR_HTTP_PORT="$HTTP_PORT" CAR_HTTP_DIR="$WORK/http" CAR_TEST_LOG="$WORK/log/postmaster.log" PGTZ=UTC "$PGXS_DIR/../test/regress/pg_regress" \
 	--inputdir="$WORK" --outputdir="$WORK" --bindir="$PGBIN" \
 	--temp-instance="$WORK/tmp_check" --temp-config="$WORK/test/pg.conf" \
 	--dbname=contrib_regression --encoding=UTF8 --no-locale $REGRESS 2>&1 | tee "$WORK/regress.out"

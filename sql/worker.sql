@@ -1,0 +1,127 @@
+-- The background worker against a real HTTP server on 127.0.0.1 (test/http_server.py)
+\getenv port CAR_HTTP_PORT
+\getenv httpdir CAR_HTTP_DIR
+\getenv serverlog CAR_TEST_LOG
+SET client_min_messages = warning;
+-- files over 500 kB are refused (the test files are about 45 kB)
+ALTER SYSTEM SET car.max_download_bytes = '500kB';
+SELECT pg_reload_conf();
+CREATE SCHEMA car_test;
+-- wait (at most timeout_s) until a query says true
+CREATE FUNCTION car_test.wait_for(cond text, timeout_s int DEFAULT 60) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+    ok boolean;
+    t0 timestamptz := clock_timestamp();
+BEGIN
+    LOOP
+        EXECUTE cond INTO ok;
+        IF ok THEN RETURN true; END IF;
+        IF clock_timestamp() - t0 > make_interval(secs => timeout_s) THEN
+            RAISE WARNING 'timed out after % s waiting for: %', timeout_s, cond;
+            RETURN false;
+        END IF;
+        PERFORM pg_sleep(0.2);
+    END LOOP;
+END $$;
+-- the generator's totals for a month's file, as the server wrote them
+CREATE FUNCTION car_test.totals(month date, OUT readings bigint, OUT kwh numeric) LANGUAGE sql AS $$
+    SELECT sum(f[3]::int), sum(f[4]::numeric)
+    FROM regexp_split_to_table(pg_read_file(current_setting('car_test.httpdir') || '/ministryofjustice_'
+             || lower(to_char(month, 'mon')) || '-' || to_char(month, 'YYYY') || '.totals.csv'), E'\n') WITH ORDINALITY l(line, n),
+         LATERAL string_to_array(l.line, ',') f
+    WHERE n > 1 AND l.line <> '' AND f[1] NOT LIKE '(%' $$;
+SELECT set_config('car_test.httpdir', :'httpdir', false) IS NOT NULL AS set;
+SELECT set_config('car_test.port', :'port', false) IS NOT NULL AS set;
+CREATE FUNCTION car_test.loaded(month date, org text) RETURNS TABLE (readings bigint, kwh numeric) LANGUAGE sql AS $$
+    SELECT count(*), round(sum(r.quantity)::numeric, 3)
+    FROM car.reading r JOIN car.meter m ON m.id = r.meter_id JOIN car.site s ON s.id = m.site_id
+    WHERE s.org = $2 AND (r.ts AT TIME ZONE 'Europe/London') >= $1
+      AND (r.ts AT TIME ZONE 'Europe/London') < $1 + interval '1 month' $$;
+
+-- the launcher is running, in this database
+SELECT car_test.wait_for($$SELECT count(*) = 1 FROM car.worker_status WHERE role = 'launcher'$$) AS launcher;
+\! curl -sf "http://127.0.0.1:$CAR_HTTP_PORT/_control?reset=1&publish=2024-01" >/dev/null
+
+-- An index page (eCMS "Viewfiles.asp"): its links matching the pattern are datasets
+SELECT name, kind, format FROM car.add_source('moj', 'http://127.0.0.1:' || :'port' || '/eCMS/Viewfiles.asp?folder=MOJ', 'index', 'ecodriver',
+    '{"pattern": "ministryofjustice_[a-z]{3}-[0-9]{4}\\.csv$", "org": "MoJ web"}', '1 second');
+SELECT car_test.wait_for($$SELECT files_loaded = 1 FROM car.source_status WHERE name = 'moj'$$) AS first_file;
+SELECT d.uri LIKE '%/eCMS/Files/MOJ/ministryofjustice_jan-2024.csv' AS resolved_link, d.state, f.status, f.rows_rejected
+FROM car.dataset d JOIN car.source_file f ON f.id = d.file_id;
+SELECT (l.readings, l.kwh) = (t.readings, t.kwh) AS totals_equal FROM car_test.loaded('2024-01-01', 'MoJ web') l, car_test.totals('2024-01-01') t;
+
+-- A new file appearing on the index is ingested within a poll interval or two
+\! curl -sf "http://127.0.0.1:$CAR_HTTP_PORT/_control?publish=2024-02" >/dev/null
+SELECT car_test.wait_for($$SELECT files_loaded = 2 FROM car.source_status WHERE name = 'moj'$$, 10) AS discovered;
+SELECT (l.readings, l.kwh) = (t.readings, t.kwh) AS totals_equal FROM car_test.loaded('2024-02-01', 'MoJ web') l, car_test.totals('2024-02-01') t;
+
+-- Unchanged files: the next polls get 304 Not Modified and load nothing again
+SELECT car_test.wait_for($$SELECT bool_and(last_status = 304) FROM car.dataset$$, 10) AS not_modified;
+SELECT files_loaded, consecutive_failures, last_error FROM car.source_status WHERE name = 'moj';
+\! curl -sf "http://127.0.0.1:$CAR_HTTP_PORT/_stats"; echo
+
+-- The server fails (500): the backoff grows, the status says why; when it is
+-- back, everything is ingested once
+\! curl -sf "http://127.0.0.1:$CAR_HTTP_PORT/_control?fault=500&publish=2024-03" >/dev/null
+SELECT car_test.wait_for($$SELECT consecutive_failures >= 4 FROM car.source_status WHERE name = 'moj'$$, 30) AS failing;
+SELECT last_error LIKE '%HTTP status 500%' AS says_500, next_retry_at > now() AS retry_later FROM car.source_status WHERE name = 'moj';
+SELECT bool_and(attempts >= 2) AS backing_off,
+       bool_and(next_attempt_at - now() < interval '1 hour') AS capped
+FROM car.dataset WHERE state = 'queued';
+\! curl -sf "http://127.0.0.1:$CAR_HTTP_PORT/_control?fault=none" >/dev/null
+SELECT car.wake() AS woke;
+SELECT car_test.wait_for($$SELECT files_loaded = 3 AND consecutive_failures = 0 FROM car.source_status WHERE name = 'moj'$$, 30) AS recovered;
+SELECT (l.readings, l.kwh) = (t.readings, t.kwh) AS march_once FROM car_test.loaded('2024-03-01', 'MoJ web') l, car_test.totals('2024-03-01') t;
+
+-- A body cut off mid-file loads nothing
+\! curl -sf "http://127.0.0.1:$CAR_HTTP_PORT/_control?fault=truncate&publish=2024-04" >/dev/null
+SELECT car_test.wait_for($$SELECT last_error LIKE '%partial%' FROM car.dataset WHERE uri LIKE '%apr-2024%'$$, 20) AS truncated;
+SELECT readings AS april_readings FROM car_test.loaded('2024-04-01', 'MoJ web');
+-- a body over car.max_download_bytes loads nothing
+\! curl -sf "http://127.0.0.1:$CAR_HTTP_PORT/_control?fault=oversize" >/dev/null
+SELECT car_test.wait_for($$SELECT last_error LIKE '%larger than car.max_download_bytes%' FROM car.dataset WHERE uri LIKE '%apr-2024%'$$, 20) AS oversized;
+-- a redirect loop is cut short
+\! curl -sf "http://127.0.0.1:$CAR_HTTP_PORT/_control?fault=redirect_loop" >/dev/null
+SELECT car_test.wait_for($$SELECT last_error LIKE '%redirect%' FROM car.dataset WHERE uri LIKE '%apr-2024%'$$, 20) AS redirects;
+SELECT readings AS april_readings FROM car_test.loaded('2024-04-01', 'MoJ web');
+SELECT count(*) AS april_files FROM car.source_file WHERE name LIKE '%apr-2024%';
+\! curl -sf "http://127.0.0.1:$CAR_HTTP_PORT/_control?fault=none" >/dev/null
+SELECT car.wake() AS woke;
+SELECT car_test.wait_for($$SELECT files_loaded = 4 FROM car.source_status WHERE name = 'moj'$$, 30) AS april_loaded;
+SELECT (l.readings, l.kwh) = (t.readings, t.kwh) AS april_once FROM car_test.loaded('2024-04-01', 'MoJ web') l, car_test.totals('2024-04-01') t;
+
+-- A server that ignores ETags sends the same bytes again: nothing is loaded twice
+\! curl -sf "http://127.0.0.1:$CAR_HTTP_PORT/_control?fault=etag_ignore" >/dev/null
+SELECT car_test.wait_for($$SELECT bool_and(last_status = 200 AND last_fetched_at > now() - interval '2 seconds') FROM car.dataset WHERE uri LIKE '%jan-2024%'$$, 20) AS refetched;
+SELECT files_loaded, (SELECT count(*) FROM car_test.loaded('2024-01-01', 'MoJ web') l, car_test.totals('2024-01-01') t WHERE l.readings = t.readings) AS jan_once
+FROM car.source_status WHERE name = 'moj';
+\! curl -sf "http://127.0.0.1:$CAR_HTTP_PORT/_control?fault=none" >/dev/null
+
+-- Backfill: 36 monthly files of a template source, fetched by parallel workers
+BEGIN;
+SELECT name FROM car.add_source('moj-archive', 'http://127.0.0.1:' || :'port' || '/eCMS/Files/MOJ/ministryofjustice_{mon}-{yyyy}.csv',
+    'template', 'ecodriver', '{"org": "MoJ archive"}', '1 day');
+UPDATE car.source SET enabled = false WHERE name = 'moj-archive';   -- only the backfill, not this month's poll
+COMMIT;
+SELECT car.backfill('moj-archive', '2021-01-01', '2023-12-01') AS queued;
+SELECT car_test.wait_for($$SELECT files_loaded = 36 FROM car.source_status WHERE name = 'moj-archive'$$, 240) AS backfilled;
+SELECT count(*) AS months, bool_and((l.readings, l.kwh) = (t.readings, t.kwh)) AS every_month_once
+FROM generate_series('2021-01-01'::date, '2023-12-01', '1 month') m,
+     LATERAL car_test.loaded(m::date, 'MoJ archive') l, LATERAL car_test.totals(m::date) t;
+SELECT count(*) AS datasets, count(*) FILTER (WHERE state = 'done') AS done FROM car.dataset d JOIN car.source s ON s.id = d.source_id
+WHERE s.name = 'moj-archive';
+SELECT car.backfill('moj', '2021-01-01', '2021-02-01') AS index_backfill_is_a_poll;
+SELECT car.backfill('nosuch', '2021-01-01', '2021-02-01');
+
+-- Dropping the extension while the worker runs: it goes quiet, no error loop
+DO $$ BEGIN RAISE LOG 'car-test: dropping the extension'; END $$;
+DROP EXTENSION car CASCADE;
+SELECT pg_sleep(3);
+SELECT count(*) AS errors_after_drop
+FROM regexp_split_to_table(
+       split_part(pg_read_file(:'serverlog'), 'car-test: dropping the extension', 2),
+       E'\n') line
+WHERE line LIKE '%ERROR%';
+SELECT count(*) AS launcher_still_there FROM pg_stat_activity WHERE backend_type = 'car launcher';
+ALTER SYSTEM RESET car.max_download_bytes;
+SELECT pg_reload_conf();
