@@ -27,6 +27,22 @@ SELECT car.add_source('x', NULL, 'push', 'long', '{"activity": "unobtainium"}');
 SELECT car.add_source('x', NULL, 'ftp', 'long');
 SELECT car.add_source('x', NULL, 'file', 'long');
 SELECT car.add_source('banes', NULL, 'push', 'long');
+-- only superusers and car_admin may add sources; only superusers may use file: URIs
+CREATE ROLE car_admin NOLOGIN;
+CREATE ROLE car_test_admin IN ROLE car_admin;
+CREATE ROLE car_test_nobody;
+GRANT USAGE ON SCHEMA car TO car_test_admin, car_test_nobody;
+GRANT INSERT, SELECT ON car.source TO car_admin;
+GRANT USAGE ON SEQUENCE car.source_id_seq TO car_admin;
+SET ROLE car_test_nobody;
+SELECT car.add_source('x', 'https://example.org/a.csv', 'file', 'long');
+SET ROLE car_test_admin;
+SELECT car.add_source('x', 'file:///etc/passwd', 'file', 'long');
+SELECT (car.add_source('by-admin', NULL, 'push', 'long', '{"meter": "m"}')).name;
+RESET ROLE;
+SELECT car.remove_source('by-admin');
+DROP OWNED BY car_test_admin, car_test_nobody, car_admin;
+DROP ROLE car_test_admin, car_test_nobody, car_admin;
 
 -- Every Cambridge file: 8,760 hourly readings each, kWh totals as in SOURCES.md
 CREATE TEMP TABLE expected (file text, source text, readings int, kwh numeric);

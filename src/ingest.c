@@ -42,6 +42,7 @@
 #include "pgtime.h"
 #include "port/pg_bswap.h"
 #include "utils/array.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/hsearch.h"
@@ -1224,6 +1225,16 @@ car_add_source(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a %s source needs a URI", kind)));
+	/* sources make the server fetch URLs and create tables' rows: superusers and car_admin only */
+	{
+		Oid admin = get_role_oid("car_admin", true);
+
+		if (!superuser() && !(OidIsValid(admin) && has_privs_of_role(GetUserId(), admin)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to add a source"),
+					 errhint("Only superusers and members of car_admin may add sources.")));
+	}
 	if (uri && pg_strncasecmp(uri, "file:", 5) == 0 && !superuser())
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
