@@ -97,5 +97,13 @@ count "$WORK/iso.out"
 cp -r "$WORK/iso/results/." "$ROOT/results/" 2>/dev/null
 [ -f "$WORK/iso/regression.diffs" ] && cat "$WORK/iso/regression.diffs" >>"$ROOT/regression.diffs" && head -100 "$WORK/iso/regression.diffs"
 
+echo "== worker crash tests"
+test/worker_crash.sh "$WORK/crash" 2>&1 | tee "$WORK/crash.out"
+c_ok=$(grep -c '^ok ' "$WORK/crash.out" || true)
+c_bad=$(grep -c '^not ok ' "$WORK/crash.out" || true)
+grep -q '^1\.\.' "$WORK/crash.out" || c_bad=$((c_bad + 1))
+passed=$((passed + c_ok))
+failed=$((failed + c_bad))
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

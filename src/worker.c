@@ -743,6 +743,9 @@ PollIndex(DueSource *src)
 	SetState("idle", NULL, NULL);
 }
 
+/* Handles of the fetchers this launcher started (some may not have a slot yet). */
+static BackgroundWorkerHandle *fetchers[MAX_SLOTS];
+
 static int
 RunningFetchers(void)
 {
@@ -750,8 +753,19 @@ RunningFetchers(void)
 		n = 0;
 
 	for (i = 0; i < MAX_SLOTS; i++)
-		if (car_shmem->slots[i].pid != 0 && !car_shmem->slots[i].launcher)
+	{
+		pid_t pid;
+
+		if (fetchers[i] == NULL)
+			continue;
+		if (GetBackgroundWorkerPid(fetchers[i], &pid) == BGWH_STOPPED)
+		{
+			pfree(fetchers[i]);
+			fetchers[i] = NULL;
+		}
+		else
 			n++;
+	}
 	return n;
 }
 
@@ -803,6 +817,12 @@ StartFetchers(int n)
 			DrainQueue(1);
 			return;
 		}
+		for (int k = 0; k < MAX_SLOTS; k++)
+			if (fetchers[k] == NULL)
+			{
+				fetchers[k] = h;
+				break;
+			}
 	}
 }
 
