@@ -13,6 +13,8 @@ PORT=${CAR_BENCH_PORT:-54339}
 rm -rf "$W"
 init_private_server "$W" "$PORT" <<CONF
 shared_preload_libraries = 'car'
+car.database = 'bench'
+car.retry_delay = 1
 shared_buffers = '1GB'
 work_mem = '256MB'
 max_parallel_workers_per_gather = 0
@@ -44,6 +46,12 @@ cat "$W/ingest.out"
 iget() { awk -F'|' -v k="$1" '$1 == k { print $2 }' "$W/ingest.out"; }
 rate() { awk -v n="$1" -v t="$2" 'BEGIN { printf "%.0f", n / t }'; }
 readings=$(iget readings); tp=$(iget push); tc=$(iget copy); ty=$(iget python)
+
+echo "running bench/worker.sh (parallel backfill; worker vs push)"
+bench/worker.sh "$W" "$PORT" bench >"$W/worker.out"
+cat "$W/worker.out"
+wget() { awk -F'|' -v k="$1" '$1 == k { print $2 }' "$W/worker.out"; }
+p1=$(wget backfill_p1); p4=$(wget backfill_p4); tw=$(wget worker_seconds); tpu=$(wget push_seconds)
 
 cat >bench/RESULTS.md <<MD
 # Benchmark results

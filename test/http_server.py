@@ -11,6 +11,7 @@
   GET /_control?fault=NAME                     500, 404, stall, truncate, oversize,
                                                redirect_loop, etag_ignore, or none
   GET /_control?latency_ms=N                   delay every file response
+  GET /_control?sites=N                        files with N sites (default 2), for benchmarks
   GET /_control?reset=1                        nothing published, no fault, no latency
   GET /_stats                                  JSON: file requests served, by month
 
@@ -31,7 +32,7 @@ from urllib.parse import parse_qs, urlparse
 
 MONS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
 HERE = os.path.dirname(os.path.abspath(__file__))
-STATE = {"published": [], "fault": "none", "latency_ms": 0, "served": {}}
+STATE = {"published": [], "fault": "none", "latency_ms": 0, "served": {}, "sites": 2}
 LOCK = threading.Lock()
 STARTED = formatdate(time.time() - 3600, usegmt=True)
 
@@ -40,12 +41,13 @@ def month_file(args, mon, yyyy):
     """Make (once) and return the bytes of a month's file."""
     m = MONS.index(mon) + 1
     y = int(yyyy)
-    base = os.path.join(args.dir, "ministryofjustice_%s-%04d" % (mon, y))
+    sites = STATE["sites"]
+    base = os.path.join(args.dir, "ministryofjustice_%s-%04d%s" % (mon, y, "" if sites == 2 else "_s%d" % sites))
     with LOCK:
         if not os.path.exists(base + ".csv"):
             days = (31, 29 if y % 4 == 0 else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)[m - 1]
             subprocess.run([sys.executable, os.path.join(HERE, "gen", "ecodriver.py"), "--out", base,
-                            "--sites", "2", "--meters", "2", "--start", "%04d-%02d-01" % (y, m),
+                            "--sites", str(sites), "--meters", "2", "--start", "%04d-%02d-01" % (y, m),
                             "--days", str(days), "--seed", str(y * 12 + m), "--junk", "0",
                             "--extra-days", ""], check=True)
             os.chmod(base + ".csv", 0o644)
@@ -85,6 +87,8 @@ class Handler(BaseHTTPRequestHandler):
                     STATE["fault"] = q["fault"]
                 if "latency_ms" in q:
                     STATE["latency_ms"] = int(q["latency_ms"])
+                if "sites" in q:
+                    STATE["sites"] = int(q["sites"])
             return self.send(200, b"ok\n")
         if u.path == "/_stats":
             return self.send(200, json.dumps(STATE["served"]).encode(), "application/json")
