@@ -51,8 +51,8 @@ format:
 lint:
 	clang-format --dry-run --Werror src/*.c src/*.h test/unit/*.c test/unit/*.h test/fuzz/*.c
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-		--suppress=missingIncludeSystem --inline-suppr -Isrc src/csv.c src/xlsx.c src/factorfile.c src/units.c
-	clang-tidy --quiet src/csv.c src/xlsx.c src/factorfile.c src/units.c -- -Isrc $(XML2_CFLAGS)
+		--suppress=missingIncludeSystem --inline-suppr -Isrc $(CORE_OBJS:.o=.c)
+	clang-tidy --quiet $(CORE_OBJS:.o=.c) -- -Isrc $(XML2_CFLAGS)
 print-%:
 	@echo $($*)
 demo-stop:

@@ -203,7 +203,7 @@ mf_header(MeterFile *mf, char **cells, int n, long line)
 	int				 has0000 = 0,
 		has2400 = 0,
 		kind_seen = 0;
-	int	   minutes[MF_MAX_SLOTS * 2];
+	int	   minutes[MF_MAX_SLOTS] = {0};
 	char   found[300];
 	size_t fo = 0;
 

@@ -273,7 +273,7 @@ ExtensionReady(void)
 	StartTransactionCommand();
 	/* the queue table too: an older car may be installed, or a drop half done */
 	ready = OidIsValid(get_extension_oid("car", true)) && OidIsValid(get_namespace_oid("car", true)) &&
-		OidIsValid(get_relname_relid("dataset", get_namespace_oid("car", true)));
+			OidIsValid(get_relname_relid("dataset", get_namespace_oid("car", true)));
 	CommitTransactionCommand();
 	return ready;
 }
