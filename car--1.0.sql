@@ -444,7 +444,8 @@ COMMENT ON COLUMN car.worker_status.bytes IS 'Bytes downloaded so far of the cur
 COMMENT ON COLUMN car.worker_status.rows_loaded IS 'Readings written so far from the current dataset.';
 
 CREATE VIEW car.source_status AS
-SELECT s.name, s.kind, s.format, s.enabled, s.uri,
+SELECT s.name, s.kind, s.format, s.enabled,
+       regexp_replace(s.uri, '^([a-z]+://)[^/@]*@', '\1') AS uri,
        s.last_poll_at, s.last_success_at, s.next_poll_at,
        s.consecutive_failures, s.last_error,
        (SELECT count(*) FROM car.dataset d WHERE d.source_id = s.id AND d.state = 'queued') AS queued,
@@ -454,5 +455,6 @@ SELECT s.name, s.kind, s.format, s.enabled, s.uri,
        (SELECT coalesce(sum(f.rows_loaded), 0) FROM car.source_file f WHERE f.source_id = s.id) AS rows_loaded
 FROM car.source s;
 COMMENT ON VIEW car.source_status IS 'Per source: last poll, last success, next poll, consecutive failures, last error, queue, files and rows loaded.';
+COMMENT ON COLUMN car.source_status.uri IS 'Where the source is fetched from, with any user:password removed.';
 COMMENT ON COLUMN car.source_status.consecutive_failures IS 'Failed fetches or loads since the last success; retries back off exponentially.';
 COMMENT ON COLUMN car.source_status.next_retry_at IS 'When the next retry of a failed dataset is due.';

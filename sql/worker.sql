@@ -3,8 +3,8 @@
 \getenv httpdir CAR_HTTP_DIR
 \getenv serverlog CAR_TEST_LOG
 SET client_min_messages = warning;
--- files over 500 kB are refused (the test files are about 45 kB)
-ALTER SYSTEM SET car.max_download_bytes = '500kB';
+-- files over 2 MB are refused (the test files are about 45 kB, the oversized ones 9 MB)
+ALTER SYSTEM SET car.max_download_bytes = '2MB';
 SELECT pg_reload_conf();
 CREATE SCHEMA car_test;
 -- wait (at most timeout_s) until a query says true
@@ -96,6 +96,25 @@ SELECT car_test.wait_for($$SELECT bool_and(last_status = 200 AND last_fetched_at
 SELECT files_loaded, (SELECT count(*) FROM car_test.loaded('2024-01-01', 'MoJ web') l, car_test.totals('2024-01-01') t WHERE l.readings = t.readings) AS jan_once
 FROM car.source_status WHERE name = 'moj';
 \! curl -sf "http://127.0.0.1:$CAR_HTTP_PORT/_control?fault=none" >/dev/null
+
+-- Credentials in a URI never show in the status
+BEGIN;
+SELECT name FROM car.add_source('secret', 'https://user:pa55@127.0.0.1:1/x.csv', 'file', 'long', '{"meter": "m"}', '1 day');
+UPDATE car.source SET enabled = false WHERE name = 'secret';
+COMMIT;
+SELECT uri FROM car.source_status WHERE name = 'secret';
+
+-- Factor files through the worker: a file: source (superuser only, and only
+-- with file in car.allowed_url_schemes) in format desnz-factors
+\getenv fixtures CAR_FIXTURES
+ALTER SYSTEM SET car.allowed_url_schemes = 'https,http,file';
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.5);
+SELECT name FROM car.add_source('factors-2022', 'file://' || :'fixtures' || '/desnz_flatfile/ghg-conversion-factors-2022-flat-format.frlocale.csv', 'file', 'desnz-factors');
+SELECT car_test.wait_for($$SELECT count(*) = 1 FROM car.factor_set WHERE source_uri LIKE 'file://%2022-flat-format.frlocale.csv'$$, 30) AS factors_loaded;
+SELECT year, revision, row_count + rows_skipped AS data_rows, superseded_by IS NULL AS current FROM car.factor_set WHERE source_uri LIKE 'file://%';
+ALTER SYSTEM RESET car.allowed_url_schemes;
+SELECT pg_reload_conf();
 
 -- Backfill: 36 monthly files of a template source, fetched by parallel workers
 BEGIN;

@@ -58,7 +58,11 @@ http_start
 ctl "latency_ms=300"
 ok 0 "restarted the web server mid-backfill"
 
-# 3. kill -9 a fetcher while it loads (large files make the load take a while)
+# 3. restart PostgreSQL itself mid-backfill
+as_postgres "$PGBIN/pg_ctl" -D "$W/data" -l "$W/server.log" -m fast -w restart >/dev/null
+ok $? "restarted PostgreSQL mid-backfill"
+
+# 4. kill -9 a fetcher while it loads (large files make the load take a while)
 ctl "latency_ms=0"
 killed_loading=1
 for _ in $(seq 200); do
