@@ -396,7 +396,7 @@ COMMENT ON FUNCTION car.remove_source(text) IS 'Remove a source and its landed f
 
 CREATE FUNCTION car.push(source text, filename text, payload bytea) RETURNS car.source_file
     LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_push';
-COMMENT ON FUNCTION car.push(text, text, bytea) IS 'The push API: land a file for a push source and load it in this transaction. Bad rows go to car.ingest_error; a file over car.max_reject_ratio is refused whole; the same bytes again load nothing.';
+COMMENT ON FUNCTION car.push(text, text, bytea) IS 'The push API: land a file for a push source and load it in this transaction. Bad rows go to car.ingest_error; a file over car.max_reject_ratio is refused whole; the same bytes again load nothing. Returns the car.source_file row (its content column NULL: the bytes are stored, not sent back).';
 
 -------------------------------------------------------------------------------
 -- The background worker: datasets to fetch, status

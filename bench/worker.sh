@@ -60,4 +60,5 @@ done
 t1=$(now)
 echo "push_readings|$(sql "SELECT count(*) FROM car.reading")"
 echo "push_seconds|$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')"
-sql "ALTER SYSTEM RESET car.max_parallel_fetches; SELECT pg_reload_conf()" >/dev/null
+sql "ALTER SYSTEM RESET car.max_parallel_fetches" >/dev/null
+sql "SELECT pg_reload_conf()" >/dev/null

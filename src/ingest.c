@@ -983,7 +983,14 @@ SourceFileRow(int id)
 	Oid	  types[1] = {INT4OID};
 	Datum v[1] = {Int32GetDatum(id)};
 
-	if (SPI_execute_with_args("SELECT * FROM car.source_file WHERE id = $1", 1, types, v, NULL, false, 1) != SPI_OK_SELECT ||
+	/*
+	 * The row as stored, but without the raw bytes: the caller has just sent
+	 * them, and copying a large file back into the result would double the
+	 * memory a push needs.
+	 */
+	if (SPI_execute_with_args("SELECT id, source_id, name, uri, sha256, bytes, NULL::bytea, received_at, status, "
+							  "rows_loaded, rows_rejected, rows_superseded, error FROM car.source_file WHERE id = $1",
+							  1, types, v, NULL, false, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "car.source_file %d vanished", id);
 	return PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
