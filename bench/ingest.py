@@ -153,8 +153,10 @@ peak = max(samples)
 # the load phase: after the landing spike (PostgreSQL forming, then TOASTing, the
 # raw file's row) has fallen back, while the readings stream into the table
 ipeak = samples.index(peak)
-after = [r for r in samples[ipeak:] if r < before + size + (peak - before - size) / 2]
-load_peak = max(samples[samples.index(after[0], ipeak):]) if after else peak
+# (it is over once memory is back within 64 MB of before + payload; the load
+# phase's own peak is then whatever comes after, however high)
+back = [i for i in range(ipeak, len(samples)) if samples[i] < before + size + 64 * 1048576]
+load_peak = max(samples[back[0]:]) if back else peak
 print("big_rss_before|%d" % before)
 print("big_rss_peak|%d" % peak)
 print("big_overhead_mb|%.1f" % ((peak - before - size) / 1048576))

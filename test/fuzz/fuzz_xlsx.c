@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zip.h>
+#include "../unit/zipmem.h"
 #include <libxml/parser.h>
 #include "xlsx.h"
 
@@ -26,34 +26,6 @@ Quiet(void *ctx, const char *msg, ...)
 {
 	(void) ctx;
 	(void) msg;
-}
-
-static char *
-Zip(const char *parts[8], size_t *len)
-{
-	zip_error_t	  ze;
-	zip_source_t *src;
-	zip_t		 *z;
-	zip_stat_t	  st;
-	char		 *out;
-	int			  i;
-
-	zip_error_init(&ze);
-	src = zip_source_buffer_create(NULL, 0, 0, &ze);
-	zip_source_keep(src);
-	z = zip_open_from_source(src, ZIP_TRUNCATE, &ze);
-	for (i = 0; i < 4; i++)
-		zip_file_add(z, parts[2 * i], zip_source_buffer(z, parts[2 * i + 1], strlen(parts[2 * i + 1]), 0),
-					 ZIP_FL_OVERWRITE);
-	zip_close(z);
-	zip_source_stat(src, &st);
-	zip_source_open(src);
-	out = malloc(st.size);
-	zip_source_read(src, out, st.size);
-	zip_source_close(src);
-	zip_source_free(src);
-	*len = st.size;
-	return out;
 }
 
 int
@@ -77,7 +49,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	parts[data[0] % 3 == 0 ? 7 : data[0] % 3 == 1 ? 5
 												  : 1] = text;
 	xmlSetGenericErrorFunc(NULL, Quiet);
-	zipped = Zip(parts, &zlen);
+	zipped = make_xlsx(parts, 4, &zlen);
 	x = xlsx_open(zipped, zlen, "Factors by Category", err, sizeof(err));
 	if (x != NULL)
 	{
