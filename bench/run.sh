@@ -50,6 +50,7 @@ if want ingest; then
 	chmod a+rwx "$W"
 	chmod a+r "$W"/*.csv
 	echo "running bench/ingest.py (push vs COPY vs a Python loader)"
+	as_postgres "$PGBIN/psql" -X -q -h "$W" -p "$PORT" -d bench -c "CREATE EXTENSION IF NOT EXISTS car" >/dev/null
 	/usr/bin/python3 bench/ingest.py "host=$W port=$PORT user=postgres dbname=bench" "$W/eco.csv" "$W/big.csv" 3 >"$LAST/ingest.out"
 	sql_reset="TRUNCATE car.reading; DELETE FROM car.source_file; DELETE FROM car.source"
 	as_postgres "$PGBIN/psql" -X -q -h "$W" -p "$PORT" -d bench -c "$sql_reset" >/dev/null
