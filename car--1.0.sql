@@ -377,6 +377,7 @@ COMMENT ON FUNCTION car.ensure_partitions(timestamptz, timestamptz) IS 'Create t
 
 CREATE FUNCTION car.maintenance() RETURNS jsonb
     LANGUAGE c VOLATILE PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_maintenance';
+REVOKE EXECUTE ON FUNCTION car.ensure_partitions(timestamptz, timestamptz), car.maintenance() FROM PUBLIC;
 COMMENT ON FUNCTION car.maintenance() IS 'Periodic upkeep (run by pg_cron): premake car.premake_months of partitions, move rows out of default partitions, drop raw file bytes older than car.keep_raw. Returns what it did.';
 
 -------------------------------------------------------------------------------

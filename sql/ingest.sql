@@ -35,7 +35,7 @@ GRANT USAGE ON SCHEMA car TO car_test_admin, car_test_nobody;
 GRANT INSERT, SELECT ON car.source TO car_admin;
 GRANT USAGE ON SEQUENCE car.source_id_seq TO car_admin;
 SET ROLE car_test_nobody;
-SELECT car.add_source('x', 'https://example.org/a.csv', 'file', 'long');
+SELECT car.add_source('x', 'http://127.0.0.1:1/a.csv', 'file', 'long');
 SET ROLE car_test_admin;
 SELECT car.add_source('x', 'file:///etc/passwd', 'file', 'long');
 SELECT (car.add_source('by-admin', NULL, 'push', 'long', '{"meter": "m"}')).name;
@@ -139,6 +139,28 @@ GROUP BY 1 ORDER BY 1;
 SELECT rows_loaded, rows_rejected FROM car.push('ecms', 'twice.csv', convert_to(E'Site,Meter,Unit,Date,00:00,00:30\nSite 9,Electricity meter 1,kWh,01/02/2024,1,2\nSite 9,Electricity meter 1,kWh,01/02/2024,10,20\nSite 9,Electricity meter 1,kWh,02/02/2024,3,4\n', 'UTF8'));
 SELECT r.ts, r.quantity FROM car.reading r JOIN car.meter m ON m.id = r.meter_id JOIN car.site s ON s.id = m.site_id
 WHERE s.name = 'Site 9' ORDER BY r.ts;
+
+-- A meter's readings stay in one unit: a row in another unit is refused, not rescaled
+SELECT (car.add_source('units', NULL, 'push', 'long', '{"unit_column": "unit", "meter_column": "meter", "activity": "electricity", "timezone": "UTC"}')).name;
+SET car.max_reject_ratio = 0.5;
+SELECT rows_loaded, rows_rejected FROM car.push('units', 'units.csv', convert_to(E'meter,time,unit,value\nU1,2024-05-01 00:00,kWh,1\nU1,2024-05-01 00:30,Wh,2000\nU1,2024-05-01 01:00,kWh,3\n', 'UTF8'));
+RESET car.max_reject_ratio;
+SELECT e.line, e.message FROM car.ingest_error e JOIN car.source_file f ON f.id = e.file_id WHERE f.name = 'units.csv';
+-- only push sources take pushes
+BEGIN;
+SELECT name FROM car.add_source('units-polled', 'http://127.0.0.1:1/x.csv', 'file', 'long');
+UPDATE car.source SET enabled = false WHERE name = 'units-polled';
+COMMIT;
+SELECT car.push('units-polled', 'x.csv', '\x41'::bytea);
+-- partition upkeep is not for everyone
+CREATE ROLE car_test_plain;
+GRANT USAGE ON SCHEMA car TO car_test_plain;
+SET ROLE car_test_plain;
+SELECT car.ensure_partitions('2030-01-01', '2030-01-31');
+SELECT car.maintenance();
+RESET ROLE;
+REVOKE USAGE ON SCHEMA car FROM car_test_plain;
+DROP ROLE car_test_plain;
 
 -- A file that is 60% junk is refused whole: nothing of it stays
 SELECT count(*) AS files_before FROM car.source_file \gset

@@ -131,6 +131,8 @@ SELECT count(*) AS datasets, count(*) FILTER (WHERE state = 'done') AS done FROM
 WHERE s.name = 'moj-archive';
 SELECT car.backfill('moj', '2021-01-01', '2021-02-01') AS index_backfill_is_a_poll;
 SELECT car.backfill('nosuch', '2021-01-01', '2021-02-01');
+SELECT car.backfill('moj-archive', '2021-01-01', 'infinity');
+SELECT car.backfill('moj-archive', '1900-01-01', '2100-01-01');
 
 -- Dropping the extension while the worker runs: it goes quiet, no error loop
 DO $$ BEGIN RAISE LOG 'car-test: dropping the extension'; END $$;

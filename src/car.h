@@ -21,7 +21,7 @@ extern char	 *car_keep_raw;
 
 /* util.c */
 extern void car_sha256_hex(const char *data, size_t len, char *hex);
-extern bool car_try_subxact(void (*fn)(void *arg), void *arg, int tolerated);
+extern bool car_try_subxact(void (*fn)(void *arg), void *arg, int tolerated, int tolerated2);
 
 /* worker.c */
 extern void	  car_worker_init(void);

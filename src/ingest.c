@@ -379,7 +379,13 @@ AddError(Ingest *ing, long line, char **cells, int n, const char *message)
 		appendStringInfo(&raw, "%s%s", i ? (char[]){ing->csv.delim, 0} : "", cells[i]);
 	e = palloc(sizeof(RowError));
 	e->line = line;
-	e->raw = pg_any_to_server(raw.data, Min(raw.len, 500), PG_UTF8);
+	{
+		/* at most 500 bytes, cut between characters (the text is UTF-8 by now) */
+		int	  len = pg_encoding_mbcliplen(PG_UTF8, raw.data, raw.len, 500);
+		char *clipped = pnstrdup(raw.data, len);
+
+		e->raw = pg_any_to_server(clipped, len, PG_UTF8);
+	}
 	e->message = pstrdup(message);
 	ing->errors = lappend(ing->errors, e);
 }
@@ -490,6 +496,15 @@ OpenFile(Ingest *ing)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("\"%s\" is empty: it has no header row", ing->fname)));
+	/* each pass places the autumn's repeated hour from the same start */
+	{
+		HASH_SEQ_STATUS st;
+		MeterEntry	   *m;
+
+		hash_seq_init(&st, ing->meters);
+		while ((m = hash_seq_search(&st)) != NULL)
+			m->last_ts = DT_NOBEGIN;
+	}
 	ing->header_fields = n;
 	if (mf_header(&ing->mf, cells, n, ing->csv.record_line) != 0)
 		ereport(ERROR,
@@ -546,11 +561,28 @@ NextRecord(Ingest *ing, bool record_errors)
 						 psprintf("row has %d fields, the header %d", n, ing->header_fields));
 			continue;
 		}
+		if (strlen(ing->rec.site) + strlen(ing->rec.meter) + 2 > KEYLEN)
+		{
+			if (record_errors)
+				AddError(ing, ing->csv.record_line, cells, n,
+						 psprintf("site and meter names are together longer than %d bytes", KEYLEN - 2));
+			continue;
+		}
 		/* place every value; a row with any value that cannot be placed is rejected whole */
 		{
 			MeterEntry *m = MeterOf(ing, &ing->rec);
 			TimestampTz save_last = m->last_ts;
 			int			k;
+
+			/* a meter's readings are in one unit: a row in another is not silently rescaled */
+			if (pg_strcasecmp(m->unit, ing->rec.unit) != 0)
+			{
+				if (record_errors)
+					AddError(ing, ing->csv.record_line, cells, n,
+							 psprintf("unit \"%s\" differs from the unit \"%s\" of meter \"%s\" earlier in the file",
+									  ing->rec.unit, m->unit, m->meter));
+				continue;
+			}
 
 			for (k = 0; k < ing->rec.nvalues; k++)
 			{
@@ -969,7 +1001,7 @@ WriteReadings(Ingest *ing)
 {
 	if (ing->values == 0)
 		return;
-	if (!Overlaps(ing) && car_try_subxact(CopyAll, ing, ERRCODE_UNIQUE_VIOLATION))
+	if (!Overlaps(ing) && car_try_subxact(CopyAll, ing, ERRCODE_UNIQUE_VIOLATION, ERRCODE_UNIQUE_VIOLATION))
 		return;
 	ing->written = 0;
 	WriteWithUpsert(ing);
@@ -1129,8 +1161,17 @@ car_ingest_file(int source_id, const char *source, const char *format, Jsonb *op
 	ctl.hcxt = CurrentMemoryContext;
 	ing.meters = hash_create("car push meters", 64, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 
-	/* pass 1 */
-	ScanFile(&ing);
+	/* pass 1; the CSV reader's buffers are malloc'd: free them on any error */
+	PG_TRY();
+	{
+		ScanFile(&ing);
+	}
+	PG_CATCH();
+	{
+		csv_free(&ing.csv);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	if (ing.rows == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
@@ -1164,7 +1205,16 @@ car_ingest_file(int source_id, const char *source, const char *format, Jsonb *op
 	ResolveMeters(&ing);
 	if (ing.values > 0)
 		car_ensure_partitions_range(ing.min_ts, ing.max_ts);
-	WriteReadings(&ing);
+	PG_TRY();
+	{
+		WriteReadings(&ing);
+	}
+	PG_CATCH();
+	{
+		csv_free(&ing.csv);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	StoreErrors(&ing);
 	{
 		Oid	  types[4] = {INT4OID, INT8OID, INT8OID, INT8OID};
@@ -1196,6 +1246,11 @@ car_push(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	source_id = LookupSource(source, &kind, &format, &options);
+	if (strcmp(kind, "push") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("source \"%s\" is a %s source: files come to it by polling, not by car.push", source, kind),
+				 errhint("Push to a source made with car.add_source(name, NULL, 'push', format, options).")));
 	file_id = car_ingest_file(source_id, source, format, options, fname, NULL, payload, &duplicate);
 	result = SourceFileRow(file_id);
 	SPI_finish();

@@ -179,7 +179,8 @@ CreateMonthWithRetry(const char *parent, const char *deflt, int ym, uint64 *move
 
 	for (attempt = 1; attempt <= ATTEMPTS; attempt++)
 	{
-		if (car_try_subxact(CreateMonthAttempt, &job, ERRCODE_LOCK_NOT_AVAILABLE))
+		/* a lock timeout, or a deadlock with a session holding the default partition: retry */
+		if (car_try_subxact(CreateMonthAttempt, &job, ERRCODE_LOCK_NOT_AVAILABLE, ERRCODE_T_R_DEADLOCK_DETECTED))
 		{
 			*moved += job.moved;
 			return true;
@@ -240,9 +241,19 @@ EnsureMonths(TimestampTz from, TimestampTz to, uint64 *moved)
 work:
 	owner = RelOwner(get_relname_relid("reading", get_namespace_oid("car", false)));
 	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	/*
+	 * DDL runs as the owner, so nothing of the caller's may run with it: a
+	 * restricted operation, with a search_path of pg_catalog only (as
+	 * SECURITY DEFINER functions should) and a fixed DateStyle for the bounds.
+	 */
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 	PG_TRY();
 	{
+		int nest = NewGUCNestLevel();
+
+		(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+								 true, 0, false);
+		(void) set_config_option("datestyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 		SPI_connect();
 		SPI_execute(psprintf("SELECT pg_catalog.pg_advisory_xact_lock(%d)", PARTITION_LOCK_KEY), false, 0);
 		for (ym = ym_from; ym <= ym_to; ym++)
@@ -264,6 +275,7 @@ work:
 					created++;
 			}
 		SPI_finish();
+		AtEOXact_GUC(true, nest);
 	}
 	PG_FINALLY();
 	{

@@ -28,11 +28,11 @@ car_sha256_hex(const char *data, size_t len, char *hex)
 
 /*
  * Run fn(arg) in a subtransaction.  Returns true when it completed; false
- * when it failed with the SQLSTATE tolerated (its work is rolled back, the
- * caller's transaction goes on); any other error is re-thrown.
+ * when it failed with one of the SQLSTATEs tolerated (its work is rolled
+ * back, the caller's transaction goes on); any other error is re-thrown.
  */
 bool
-car_try_subxact(void (*fn)(void *arg), void *arg, int tolerated)
+car_try_subxact(void (*fn)(void *arg), void *arg, int tolerated, int tolerated2)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
@@ -54,7 +54,7 @@ car_try_subxact(void (*fn)(void *arg), void *arg, int tolerated)
 		edata = CopyErrorData();
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
-		if (edata->sqlerrcode != tolerated)
+		if (edata->sqlerrcode != tolerated && edata->sqlerrcode != tolerated2)
 			ReThrowError(edata);
 		FreeErrorData(edata);
 	}

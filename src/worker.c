@@ -83,6 +83,7 @@ static WorkerSlot			  *my_slot = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static bool					   wake_at_commit = false;
+static MemoryContext		   work_cxt = NULL; /* per loop (launcher) or per dataset (fetcher) */
 
 int64 *car_rows_progress = NULL;
 
@@ -179,8 +180,13 @@ SetState(const char *state, const char *source, const char *uri)
 static void
 WakeCallback(XactEvent event, void *arg)
 {
-	if (event == XACT_EVENT_COMMIT && wake_at_commit && car_shmem && car_shmem->launcher_latch)
-		SetLatch(car_shmem->launcher_latch);
+	if (event == XACT_EVENT_COMMIT && wake_at_commit && car_shmem)
+	{
+		Latch *l = car_shmem->launcher_latch; /* read once: the launcher may be exiting */
+
+		if (l)
+			SetLatch(l);
+	}
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
 		wake_at_commit = false;
 }
@@ -259,6 +265,7 @@ EndTx(void)
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(work_cxt);
 	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
@@ -301,8 +308,9 @@ GuardedMessage(void (*fn)(void *), void *arg, char **message)
 		EmitErrorReport();
 		FlushErrorState();
 		AbortCurrentTransaction();
+		MemoryContextSwitchTo(work_cxt);
 		if (message)
-			*message = MemoryContextStrdup(TopMemoryContext, e->message ? e->message : "unknown error");
+			*message = pstrdup(e->message ? e->message : "unknown error");
 		FreeErrorData(e);
 		ok = false;
 	}
@@ -323,6 +331,15 @@ Int8Col(int row, int col)
 	Datum d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, &isnull);
 
 	return isnull ? 0 : DatumGetInt64(d);
+}
+
+static int32
+Int4Col(int row, int col)
+{
+	bool  isnull;
+	Datum d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, &isnull);
+
+	return isnull ? 0 : DatumGetInt32(d);
 }
 
 static char *
@@ -437,29 +454,57 @@ ClaimOne(void *arg)
 		elog(ERROR, "could not claim a dataset");
 	if (SPI_processed == 1)
 	{
-		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+		MemoryContext old = MemoryContextSwitchTo(work_cxt);
 
 		c->id = Int8Col(0, 1);
-		c->source_id = DatumGetInt32(Int8Col(0, 2));
+		c->source_id = Int4Col(0, 2);
 		c->source = pstrdup(TextCol(0, 3));
 		c->format = TextCol(0, 4) ? pstrdup(TextCol(0, 4)) : NULL;
 		c->uri = pstrdup(TextCol(0, 5));
 		c->etag = TextCol(0, 6) ? pstrdup(TextCol(0, 6)) : NULL;
 		c->last_modified = TextCol(0, 7) ? pstrdup(TextCol(0, 7)) : NULL;
-		c->attempts = (int) Int8Col(0, 8);
+		c->attempts = Int4Col(0, 8);
 		MemoryContextSwitchTo(old);
 		c->found = true;
 	}
 	EndTx();
 }
 
-/* Record a failed attempt: retry later with backoff, or give up. */
+typedef struct Failure
+{
+	Claimed	   *c;
+	const char *error;
+	bool		retryable;
+} Failure;
+
+static void RecordFailureTx(void *arg);
+
+/*
+ * Record a failed attempt: retry later with backoff, or give up.  If even
+ * that fails, the row stays 'running' and the launcher queues it again.
+ */
 static void
 RecordFailure(Claimed *c, const char *error, bool retryable)
 {
-	Oid	  types[4] = {INT8OID, TEXTOID, BOOLOID, INT4OID};
-	Datum v[4] = {Int64GetDatum(c->id), CStringGetTextDatum(error), BoolGetDatum(retryable),
-				  Int32GetDatum(car_retry_delay)};
+	Failure f;
+
+	f.c = c;
+	f.error = error;
+	f.retryable = retryable;
+	(void) Guarded(RecordFailureTx, &f);
+	ereport(LOG, (errmsg("car: %s", error)));
+}
+
+static void
+RecordFailureTx(void *arg)
+{
+	Failure	   *f = arg;
+	Claimed	   *c = f->c;
+	const char *error = f->error;
+	bool		retryable = f->retryable;
+	Oid			types[4] = {INT8OID, TEXTOID, BOOLOID, INT4OID};
+	Datum		v[4] = {Int64GetDatum(c->id), CStringGetTextDatum(error), BoolGetDatum(retryable),
+						Int32GetDatum(car_retry_delay)};
 
 	BeginTx("car: recording a failure");
 	if (SPI_execute_with_args(
@@ -472,7 +517,6 @@ RecordFailure(Claimed *c, const char *error, bool retryable)
 			4, types, v, NULL, false, 0) < 0)
 		elog(ERROR, "could not record a failure");
 	EndTx();
-	ereport(LOG, (errmsg("car: %s", error)));
 }
 
 typedef struct LoadJob
@@ -598,10 +642,17 @@ DrainQueue(int limit)
 {
 	int done = 0;
 
+	MemoryContext outer = work_cxt;
+	MemoryContext per = AllocSetContextCreate(TopMemoryContext, "car dataset", ALLOCSET_DEFAULT_SIZES);
+
 	while (limit == 0 || done < limit)
 	{
 		Claimed c;
 
+		/* each dataset's strings and buffers live until the next one */
+		MemoryContextReset(per);
+		work_cxt = per;
+		MemoryContextSwitchTo(per);
 		memset(&c, 0, sizeof(c));
 		CHECK_FOR_INTERRUPTS();
 		if (!Guarded(ClaimOne, &c) || !c.found)
@@ -609,6 +660,9 @@ DrainQueue(int limit)
 		ProcessDataset(&c);
 		done++;
 	}
+	work_cxt = outer;
+	MemoryContextSwitchTo(outer);
+	MemoryContextDelete(per);
 }
 
 /* ---------------------------------------------------------- launcher */
@@ -651,9 +705,9 @@ PollDue(void *arg)
 
 		for (i = 0; i < n; i++)
 		{
-			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+			MemoryContext old = MemoryContextSwitchTo(work_cxt);
 
-			due[i].id = DatumGetInt32(Int8Col(i, 1));
+			due[i].id = Int4Col(i, 1);
 			due[i].name = pstrdup(TextCol(i, 2));
 			due[i].kind = pstrdup(TextCol(i, 3));
 			due[i].uri = pstrdup(TextCol(i, 4));
@@ -672,7 +726,7 @@ PollDue(void *arg)
 				QueueDataset(due[i].id, ExpandTemplate(due[i].uri, tm.tm_year, tm.tm_mon, tm.tm_mday));
 			else
 			{
-				MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+				MemoryContext old = MemoryContextSwitchTo(work_cxt);
 				DueSource	 *d = palloc(sizeof(DueSource));
 
 				*d = due[i];
@@ -801,6 +855,8 @@ StartFetchers(int n)
 	{
 		BackgroundWorker		w;
 		BackgroundWorkerHandle *h;
+		MemoryContext			old;
+		bool					registered;
 
 		memset(&w, 0, sizeof(w));
 		w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -811,7 +867,10 @@ StartFetchers(int n)
 		strlcpy(w.bgw_name, "car fetcher", BGW_MAXLEN);
 		strlcpy(w.bgw_type, "car fetcher", BGW_MAXLEN);
 		w.bgw_notify_pid = MyProcPid;
-		if (!RegisterDynamicBackgroundWorker(&w, &h))
+		old = MemoryContextSwitchTo(TopMemoryContext); /* the handles outlive the loop */
+		registered = RegisterDynamicBackgroundWorker(&w, &h);
+		MemoryContextSwitchTo(old);
+		if (!registered)
 		{
 			/* no room for another worker: the launcher fetches one itself */
 			DrainQueue(1);
@@ -842,7 +901,6 @@ void
 car_launcher_main(Datum arg)
 {
 	MemoryContext loop_cxt;
-	bool		  requeued = false;
 	long		  error_backoff_ms = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -852,6 +910,7 @@ car_launcher_main(Datum arg)
 	BackgroundWorkerInitializeConnection(car_database, NULL, 0);
 	pgstat_report_appname("car launcher");
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "car launcher loop", ALLOCSET_DEFAULT_SIZES);
+	work_cxt = loop_cxt;
 	ereport(LOG, (errmsg("car launcher started in database \"%s\"", car_database)));
 
 	for (;;)
@@ -873,19 +932,19 @@ car_launcher_main(Datum arg)
 		if (!ExtensionReady())
 		{
 			/* not installed, or being dropped: wait quietly */
-			requeued = false;
 			wait_ms = 10000;
 		}
 		else
 		{
-			if (!requeued)
-				requeued = Guarded(RequeueStale, NULL);
+			/* work a fetcher left 'running' (killed, cancelled, crashed) goes back in the queue */
+			bool ok = Guarded(RequeueStale, NULL);
+
 			memset(&ps, 0, sizeof(ps));
-			if (Guarded(PollDue, &ps))
+			if (ok && (ok = Guarded(PollDue, &ps)))
 				foreach (lc, ps.indexes)
 					PollIndex(lfirst(lc));
 			memset(&q, 0, sizeof(q));
-			if (Guarded(LookQueue, &q))
+			if (ok && Guarded(LookQueue, &q))
 			{
 				int want = (int) Min(q.due, (int64) car_max_parallel_fetches) - RunningFetchers();
 
@@ -917,11 +976,17 @@ car_fetcher_main(Datum arg)
 	TakeSlot(false);
 	BackgroundWorkerInitializeConnection(car_database, NULL, 0);
 	pgstat_report_appname("car fetcher");
+	work_cxt = AllocSetContextCreate(TopMemoryContext, "car fetcher", ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(work_cxt);
 	if (ExtensionReady())
 		DrainQueue(0);
 	/* tell the launcher there is room again */
-	if (car_shmem->launcher_latch)
-		SetLatch(car_shmem->launcher_latch);
+	{
+		Latch *l = car_shmem->launcher_latch;
+
+		if (l)
+			SetLatch(l);
+	}
 	proc_exit(0);
 }
 
@@ -953,14 +1018,18 @@ car_backfill(PG_FUNCTION_ARGS)
 		*uri;
 	int queued = 0;
 
+	if (DATE_NOT_FINITE(from) || DATE_NOT_FINITE(to))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("car.backfill needs finite dates")));
 	if (to < from)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("car.backfill: from_date is after to_date")));
+	if (to - from > 36600)
+		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED), errmsg("car.backfill covers at most 100 years at a time")));
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT id, kind, uri FROM car.source WHERE name = $1", 1, types, v, NULL, false, 1) !=
 			SPI_OK_SELECT ||
 		SPI_processed != 1)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("no source named \"%s\"", source)));
-	source_id = DatumGetInt32(Int8Col(0, 1));
+	source_id = Int4Col(0, 1);
 	kind = pstrdup(TextCol(0, 2));
 	uri = TextCol(0, 3) ? pstrdup(TextCol(0, 3)) : NULL;
 	if (strcmp(kind, "template") == 0)
