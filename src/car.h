@@ -20,8 +20,9 @@ extern double car_max_reject_ratio;
 extern char	 *car_keep_raw;
 
 /* util.c */
-extern void car_sha256_hex(const char *data, size_t len, char *hex);
-extern bool car_try_subxact(void (*fn)(void *arg), void *arg, int tolerated, int tolerated2);
+extern void		   car_sha256_hex(const char *data, size_t len, char *hex);
+extern const char *car_text_as_utf8(const char *data, size_t len, size_t *outlen);
+extern bool		   car_try_subxact(void (*fn)(void *arg), void *arg, int tolerated, int tolerated2);
 
 /* worker.c */
 extern void	  car_worker_init(void);

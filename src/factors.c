@@ -246,34 +246,6 @@ CloseSource(RowSource *src)
 }
 
 /*
- * Text input that is not valid UTF-8 (nor UTF-16, which the CSV reader
- * handles) is taken to be Windows-1252, the encoding Excel's "CSV" export
- * uses on Windows.
- */
-static const char *
-AsUtf8(const char *data, size_t len, size_t *outlen)
-{
-	const unsigned char *u = (const unsigned char *) data;
-
-	if (len >= 2 && ((u[0] == 0xFF && u[1] == 0xFE) || (u[0] == 0xFE && u[1] == 0xFF)))
-		return data;
-	if (pg_verify_mbstr(PG_UTF8, data, (int) len, true))
-		return data;
-	if (memchr(data, '\0', len) != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
-				 errmsg("the file is binary: it is neither an .xlsx workbook nor CSV text"),
-				 errhint("Load the DESNZ/BEIS flat file as published (.xlsx) or saved as CSV.")));
-	{
-		char *conv = (char *) pg_do_encoding_conversion((unsigned char *) data, (int) len,
-														PG_WIN1252, PG_UTF8);
-
-		*outlen = strlen(conv);
-		return conv;
-	}
-}
-
-/*
  * Open the workbook between pg_xml_init and pg_xml_done, which save and
  * restore libxml2's global error handling around our use of it.
  */
@@ -379,7 +351,13 @@ car_load_factor_bytes(const char *data, size_t len, const char *name, const char
 		else
 		{
 			size_t		ulen = len;
-			const char *text = AsUtf8(data, len, &ulen);
+			const char *text = car_text_as_utf8(data, len, &ulen);
+
+			if (text == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+						 errmsg("the file is binary: it is neither an .xlsx workbook nor CSV text"),
+						 errhint("Load the DESNZ/BEIS flat file as published (.xlsx) or saved as CSV.")));
 
 			if (csv_init(&src.csv, text, ulen, 0) != 0)
 				ereport(ERROR,

@@ -1133,25 +1133,14 @@ car_ingest_file(int source_id, const char *source, const char *format, Jsonb *op
 
 	if (len == 0)
 		ereport(ERROR, (errcode(ERRCODE_NO_DATA_FOUND), errmsg("\"%s\" is empty", fname)));
-	if (!(len >= 2 && (((unsigned char) data[0] == 0xFF && (unsigned char) data[1] == 0xFE) ||
-					   ((unsigned char) data[0] == 0xFE && (unsigned char) data[1] == 0xFF))) &&
-		memchr(data, '\0', len) != NULL)
+	memset(&ing, 0, sizeof(ing));
+	ing.fname = fname;
+	ing.data = car_text_as_utf8(data, len, &ing.len);
+	if (ing.data == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
 				 errmsg("\"%s\" is binary, not a CSV meter file", fname),
 				 errhint("Send the file as CSV text (UTF-8, UTF-16 with a byte-order mark, or Windows-1252).")));
-
-	memset(&ing, 0, sizeof(ing));
-	ing.fname = fname;
-	ing.data = data;
-	ing.len = len;
-	if (!pg_verify_mbstr(PG_UTF8, data, (int) len, true) &&
-		!(len >= 2 && ((unsigned char) data[0] == 0xFF || (unsigned char) data[0] == 0xFE)))
-	{
-		/* not UTF-8: Excel's "CSV" export on Windows writes Windows-1252 */
-		ing.data = (char *) pg_do_encoding_conversion((unsigned char *) data, (int) len, PG_WIN1252, PG_UTF8);
-		ing.len = strlen(ing.data);
-	}
 	ReadOptions(options, format, &ing.so);
 	ing.tz = pg_tzset(ing.so.timezone);
 	car_accepted_range(&ing.accept_lo, &ing.accept_hi);

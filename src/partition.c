@@ -88,6 +88,13 @@ TimestampLiteral(TimestampTz ts)
 	return quote_literal_cstr(DatumGetCString(DirectFunctionCall1(timestamptz_out, TimestampTzGetDatum(ts))));
 }
 
+/* Name of parent's partition for month ym (year * 12 + month - 1). */
+static void
+PartitionName(const char *parent, int ym, char *name)
+{
+	snprintf(name, NAMEDATALEN, "%s_p%04d%02d", parent, ym / 12, ym % 12 + 1);
+}
+
 /* Owner of a relation. */
 static Oid
 RelOwner(Oid relid)
@@ -125,7 +132,7 @@ CreateMonth(const char *parent, const char *deflt, int ym)
 	StringInfoData sql;
 	uint64		   moved;
 
-	snprintf(name, sizeof(name), "%s_p%04d%02d", parent, ym / 12, ym % 12 + 1);
+	PartitionName(parent, ym, name);
 	qname = psprintf("car.%s", quote_identifier(name));
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "CREATE TABLE %s (LIKE car.%s INCLUDING ALL)", qname, quote_identifier(parent));
@@ -232,7 +239,7 @@ EnsureMonths(TimestampTz from, TimestampTz to, uint64 *moved)
 		{
 			char name[NAMEDATALEN];
 
-			snprintf(name, sizeof(name), "%s_p%04d%02d", partitioned[t][0], ym / 12, ym % 12 + 1);
+			PartitionName(partitioned[t][0], ym, name);
 			if (!TableExists(name))
 				goto work;
 		}
@@ -261,7 +268,7 @@ work:
 			{
 				char name[NAMEDATALEN];
 
-				snprintf(name, sizeof(name), "%s_p%04d%02d", partitioned[t][0], ym / 12, ym % 12 + 1);
+				PartitionName(partitioned[t][0], ym, name);
 				/*
 				 * Another session may have made it while we waited for the
 				 * lock: take in its catalogue changes before looking.

@@ -7,6 +7,7 @@
 #include "access/xact.h"
 #include "common/cryptohash.h"
 #include "common/sha2.h"
+#include "mb/pg_wchar.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
@@ -62,4 +63,28 @@ car_try_subxact(void (*fn)(void *arg), void *arg, int tolerated, int tolerated2)
 	MemoryContextSwitchTo(oldcxt);
 	CurrentResourceOwner = oldowner;
 	return done;
+}
+
+/*
+ * The bytes of a text file as UTF-8.  UTF-16 with a byte-order mark is left
+ * for the CSV reader to transcode; valid UTF-8 is used as is; anything else
+ * is read as Windows-1252, what Excel's "CSV" export writes on Windows.
+ * Returns NULL for binary data (NUL bytes outside UTF-16).
+ */
+const char *
+car_text_as_utf8(const char *data, size_t len, size_t *outlen)
+{
+	const unsigned char *u = (const unsigned char *) data;
+	char				*conv;
+
+	*outlen = len;
+	if (len >= 2 && ((u[0] == 0xFF && u[1] == 0xFE) || (u[0] == 0xFE && u[1] == 0xFF)))
+		return data;
+	if (memchr(data, '\0', len) != NULL)
+		return NULL;
+	if (pg_verify_mbstr(PG_UTF8, data, (int) len, true))
+		return data;
+	conv = (char *) pg_do_encoding_conversion((unsigned char *) data, (int) len, PG_WIN1252, PG_UTF8);
+	*outlen = strlen(conv);
+	return conv;
 }
