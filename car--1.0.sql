@@ -459,3 +459,289 @@ COMMENT ON VIEW car.source_status IS 'Per source: last poll, last success, next 
 COMMENT ON COLUMN car.source_status.uri IS 'Where the source is fetched from, with any user:password removed.';
 COMMENT ON COLUMN car.source_status.consecutive_failures IS 'Failed fetches or loads since the last success; retries back off exponentially.';
 COMMENT ON COLUMN car.source_status.next_retry_at IS 'When the next retry of a failed dataset is due.';
+
+-------------------------------------------------------------------------------
+-- Transforms: the end-user emissions table, kept fresh by car.refresh()
+-------------------------------------------------------------------------------
+-- One row per meter, UK local day and component, computed by the C calculator
+-- from the day's summed readings at the day's start (reporting years begin at
+-- a London midnight, so a day never straddles two factor years).  Partitioned
+-- by month on the "month" column, so a report filtered on a month reads one
+-- partition.
+CREATE TABLE car.emission_daily (
+    site_id       int NOT NULL,
+    meter_id      int NOT NULL,
+    day           date NOT NULL,
+    month         date NOT NULL,
+    activity      text NOT NULL,
+    scope         int,
+    component     text NOT NULL,
+    quantity      float8 NOT NULL,
+    unit          text NOT NULL,
+    kg_co2e       float8,
+    kg_co2        float8,
+    kg_ch4        float8,
+    kg_n2o        float8,
+    factor_set_id int,
+    factor_year   int,
+    factor_id     bigint,
+    PRIMARY KEY (meter_id, day, component, month),
+    CHECK (month = date_trunc('month', day::timestamp)::date)
+) PARTITION BY RANGE (month);
+CREATE TABLE car.emission_daily_default PARTITION OF car.emission_daily DEFAULT;
+CREATE INDEX emission_daily_site_idx ON car.emission_daily (site_id, month);
+COMMENT ON TABLE car.emission_daily IS 'Emissions per meter, UK local day and component (generation, T&D, WTT...), with the factor used. Kept up to date by car.refresh(); partitioned by month.';
+COMMENT ON COLUMN car.emission_daily.site_id IS 'The meter''s site (car.site.id) when the day was computed.';
+COMMENT ON COLUMN car.emission_daily.meter_id IS 'car.meter.id.';
+COMMENT ON COLUMN car.emission_daily.day IS 'Local day in the UK (Europe/London): 46, 48 or 50 half-hours.';
+COMMENT ON COLUMN car.emission_daily.month IS 'First day of the day''s month: the partition key; filter on it to read one partition.';
+COMMENT ON COLUMN car.emission_daily.activity IS 'The meter''s activity (car.activity key).';
+COMMENT ON COLUMN car.emission_daily.scope IS 'GHG Protocol scope of this component (1, 2 or 3).';
+COMMENT ON COLUMN car.emission_daily.component IS 'Which part of the activity''s emissions: generation, td, wtt_generation, wtt_td, combustion, wtt, supply, treatment.';
+COMMENT ON COLUMN car.emission_daily.quantity IS 'The day''s summed readings, in unit (the same on every component row of a meter-day).';
+COMMENT ON COLUMN car.emission_daily.unit IS 'Unit of quantity: the meter''s unit.';
+COMMENT ON COLUMN car.emission_daily.kg_co2e IS 'kg CO2e of this component.';
+COMMENT ON COLUMN car.emission_daily.kg_co2 IS 'kg CO2 (as CO2e) of this component, where the factor file publishes it.';
+COMMENT ON COLUMN car.emission_daily.kg_ch4 IS 'kg CH4 (as CO2e) of this component, where published.';
+COMMENT ON COLUMN car.emission_daily.kg_n2o IS 'kg N2O (as CO2e) of this component, where published.';
+COMMENT ON COLUMN car.emission_daily.factor_set_id IS 'car.factor_set the factor came from.';
+COMMENT ON COLUMN car.emission_daily.factor_year IS 'Year of that factor set (earlier than the day''s reporting year when car fell back to an older set).';
+COMMENT ON COLUMN car.emission_daily.factor_id IS 'The published car.factor row (CO2e) behind kg_co2e: the audit trail.';
+
+-- What changed since the last refresh.  Rows are only ever added by the
+-- triggers below and taken by car.refresh(); duplicates are fine (a refresh
+-- takes what its snapshot sees, so a change committed meanwhile stays queued).
+CREATE TABLE car.refresh_queue (
+    meter_id int NOT NULL,
+    day      date NOT NULL
+);
+COMMENT ON TABLE car.refresh_queue IS 'Meter-days whose readings changed since car.refresh() last ran (written by triggers on car.reading and car.meter).';
+CREATE TABLE car.refresh_year (
+    year int NOT NULL
+);
+COMMENT ON TABLE car.refresh_year IS 'Factor years whose set was loaded, revised or removed since car.refresh() last ran: their days are restated.';
+CREATE TABLE car.refresh_state (
+    id                   boolean PRIMARY KEY DEFAULT true CHECK (id),
+    full_needed          boolean NOT NULL DEFAULT false,
+    reporting_year_start int,
+    last_refresh_at      timestamptz,
+    last_full_at         timestamptz,
+    last_days            bigint,
+    unpriced_days        bigint,
+    problem              text
+);
+COMMENT ON TABLE car.refresh_state IS 'One row: when car.refresh() last ran, under which car.reporting_year_start, and whether a full refresh is due (catalogue edits, TRUNCATE).';
+COMMENT ON COLUMN car.refresh_state.last_days IS 'Meter-days the last refresh recomputed.';
+COMMENT ON COLUMN car.refresh_state.unpriced_days IS 'Meter-days the last refresh could not price (no factor set for their year...): they stay queued.';
+COMMENT ON COLUMN car.refresh_state.problem IS 'Why, for one of them.';
+
+SELECT pg_catalog.pg_extension_config_dump('car.emission_daily_default', '');
+SELECT pg_catalog.pg_extension_config_dump('car.refresh_queue', '');
+SELECT pg_catalog.pg_extension_config_dump('car.refresh_year', '');
+SELECT pg_catalog.pg_extension_config_dump('car.refresh_state', '');
+
+CREATE FUNCTION car.track_changes() RETURNS trigger
+    LANGUAGE c SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'car_track_changes';
+COMMENT ON FUNCTION car.track_changes() IS 'Trigger: records the meter-days (car.reading, car.meter) or factor years (car.factor_set) car.refresh() must recompute.';
+
+CREATE TRIGGER reading_inserted AFTER INSERT ON car.reading REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION car.track_changes();
+CREATE TRIGGER reading_updated AFTER UPDATE ON car.reading REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION car.track_changes();
+CREATE TRIGGER reading_deleted AFTER DELETE ON car.reading REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION car.track_changes();
+CREATE TRIGGER reading_truncated AFTER TRUNCATE ON car.reading
+    FOR EACH STATEMENT EXECUTE FUNCTION car.track_changes();
+CREATE TRIGGER meter_updated AFTER UPDATE ON car.meter REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION car.track_changes();
+CREATE TRIGGER factor_set_changed_refresh AFTER INSERT OR UPDATE OR DELETE ON car.factor_set
+    FOR EACH ROW EXECUTE FUNCTION car.track_changes();
+CREATE TRIGGER unit_changed_refresh AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON car.unit
+    FOR EACH STATEMENT EXECUTE FUNCTION car.track_changes();
+CREATE TRIGGER activity_changed_refresh AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON car.activity
+    FOR EACH STATEMENT EXECUTE FUNCTION car.track_changes();
+CREATE TRIGGER activity_component_changed_refresh AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON car.activity_component
+    FOR EACH STATEMENT EXECUTE FUNCTION car.track_changes();
+
+CREATE FUNCTION car.can_price(activity text, unit text, at timestamptz) RETURNS boolean
+    LANGUAGE c STABLE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_can_price';
+COMMENT ON FUNCTION car.can_price(text, text, timestamptz) IS 'Whether car.emissions() can price this activity and unit at that time (a factor set for the year or earlier, a convertible unit) instead of raising an error.';
+
+CREATE FUNCTION car.refresh("full" boolean DEFAULT false) RETURNS bigint
+    LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_refresh';
+COMMENT ON FUNCTION car.refresh(boolean) IS 'Bring car.emission_daily up to date: recompute the meter-days whose readings changed and the days of factor years whose set changed (everything when full). Returns the meter-days recomputed; 0 at once if another refresh is running.';
+
+CREATE FUNCTION car.schedule(refresh_cron text DEFAULT '*/5 * * * *', maintenance_cron text DEFAULT '17 * * * *',
+                             OUT job text, OUT jobid bigint, OUT schedule text, OUT database text)
+    RETURNS SETOF record
+    LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_schedule';
+COMMENT ON FUNCTION car.schedule(text, text) IS 'Register the pg_cron jobs car-refresh (SELECT car.refresh()) and car-maintenance (SELECT car.maintenance()) for this database, in pg_cron''s database if that is another one.';
+
+CREATE FUNCTION car.unschedule() RETURNS int
+    LANGUAGE c VOLATILE PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_unschedule';
+COMMENT ON FUNCTION car.unschedule() IS 'Remove car''s pg_cron jobs for this database; returns how many were removed.';
+
+-------------------------------------------------------------------------------
+-- Reporting views (for analysts and BI tools)
+-------------------------------------------------------------------------------
+-- The reporting year a month belongs to, named by the calendar year it starts
+-- in (car.reporting_year_start: 1 = calendar years, 4 = April to March...).
+CREATE FUNCTION car.reporting_year(month date) RETURNS int
+    LANGUAGE sql STABLE PARALLEL SAFE
+    RETURN extract(year FROM month - make_interval(months =>
+        coalesce(nullif(current_setting('car.reporting_year_start', true), ''), '1')::int - 1))::int;
+COMMENT ON FUNCTION car.reporting_year(date) IS 'The reporting year holding a date, named by the calendar year it starts in (under car.reporting_year_start).';
+
+CREATE FUNCTION car.reporting_year_label(year int) RETURNS text
+    LANGUAGE sql STABLE PARALLEL SAFE
+    RETURN CASE WHEN coalesce(nullif(current_setting('car.reporting_year_start', true), ''), '1') = '1'
+                THEN year::text
+                ELSE year::text || '/' || lpad(((year + 1) % 100)::text, 2, '0') END;
+COMMENT ON FUNCTION car.reporting_year_label(int) IS 'How a reporting year is written: 2023 for calendar years, 2023/24 for years starting in another month.';
+
+-- The component whose quantity is the meter's own use (position 1), so that
+-- quantities are counted once however many components an activity has.
+CREATE VIEW car.activity_primary_component AS
+SELECT DISTINCT ON (activity) activity, kind
+FROM car.activity_component
+ORDER BY activity, position, kind;
+COMMENT ON VIEW car.activity_primary_component IS 'For each activity, the component row that carries its own use (reports count quantity once, from this row).';
+
+CREATE VIEW car.report_monthly AS
+SELECT s.org AS organisation,
+       s.id AS site_id,
+       s.name AS site,
+       e.month,
+       e.activity,
+       e.unit,
+       sum(e.quantity) FILTER (WHERE e.component = coalesce(p.kind, e.activity)) AS quantity,
+       sum(e.kg_co2e) AS kg_co2e,
+       sum(e.kg_co2e) / 1000 AS tonnes_co2e,
+       coalesce(sum(e.kg_co2e) FILTER (WHERE e.scope = 1), 0) AS scope1_kg_co2e,
+       coalesce(sum(e.kg_co2e) FILTER (WHERE e.scope = 2), 0) AS scope2_kg_co2e,
+       coalesce(sum(e.kg_co2e) FILTER (WHERE e.scope = 3), 0) AS scope3_kg_co2e,
+       count(DISTINCT e.meter_id) AS meters,
+       count(DISTINCT e.day) AS days_with_data,
+       string_agg(DISTINCT e.factor_year::text, ', ') AS factor_years
+FROM car.emission_daily e
+JOIN car.site s ON s.id = e.site_id
+LEFT JOIN car.activity_primary_component p ON p.activity = e.activity
+GROUP BY s.org, s.id, s.name, e.month, e.activity, e.unit;
+COMMENT ON VIEW car.report_monthly IS 'Energy use and emissions per site, month and activity: the monthly carbon report. Filter on month to read one partition.';
+COMMENT ON COLUMN car.report_monthly.organisation IS 'Organisation owning the site.';
+COMMENT ON COLUMN car.report_monthly.site_id IS 'Site number (car.site.id).';
+COMMENT ON COLUMN car.report_monthly.site IS 'Site name.';
+COMMENT ON COLUMN car.report_monthly.month IS 'Calendar month (its first day), in UK local time.';
+COMMENT ON COLUMN car.report_monthly.activity IS 'What was used: electricity, natural_gas, water_supply...';
+COMMENT ON COLUMN car.report_monthly.unit IS 'Unit of quantity (the meters'' unit: kWh, m3...).';
+COMMENT ON COLUMN car.report_monthly.quantity IS 'Amount used in the month, in unit.';
+COMMENT ON COLUMN car.report_monthly.kg_co2e IS 'Greenhouse gas emissions in kg CO2 equivalent, all scopes and components.';
+COMMENT ON COLUMN car.report_monthly.tonnes_co2e IS 'The same in tonnes CO2 equivalent (kg_co2e / 1000).';
+COMMENT ON COLUMN car.report_monthly.scope1_kg_co2e IS 'kg CO2e of direct emissions (Scope 1: fuel burnt on site).';
+COMMENT ON COLUMN car.report_monthly.scope2_kg_co2e IS 'kg CO2e of purchased electricity generation (Scope 2).';
+COMMENT ON COLUMN car.report_monthly.scope3_kg_co2e IS 'kg CO2e of indirect emissions (Scope 3: transmission losses, well-to-tank, water).';
+COMMENT ON COLUMN car.report_monthly.meters IS 'Meters with data in the month.';
+COMMENT ON COLUMN car.report_monthly.days_with_data IS 'Days of the month with at least one reading.';
+COMMENT ON COLUMN car.report_monthly.factor_years IS 'Year(s) of the official conversion factors used.';
+
+CREATE VIEW car.report_yearly AS
+SELECT s.org AS organisation,
+       s.id AS site_id,
+       s.name AS site,
+       car.reporting_year(e.month) AS year,
+       car.reporting_year_label(car.reporting_year(e.month)) AS reporting_year,
+       e.activity,
+       e.unit,
+       sum(e.quantity) FILTER (WHERE e.component = coalesce(p.kind, e.activity)) AS quantity,
+       sum(e.kg_co2e) AS kg_co2e,
+       sum(e.kg_co2e) / 1000 AS tonnes_co2e,
+       coalesce(sum(e.kg_co2e) FILTER (WHERE e.scope = 1), 0) AS scope1_kg_co2e,
+       coalesce(sum(e.kg_co2e) FILTER (WHERE e.scope = 2), 0) AS scope2_kg_co2e,
+       coalesce(sum(e.kg_co2e) FILTER (WHERE e.scope = 3), 0) AS scope3_kg_co2e,
+       count(DISTINCT e.meter_id) AS meters,
+       count(DISTINCT e.day) AS days_with_data,
+       string_agg(DISTINCT e.factor_year::text, ', ') AS factor_years
+FROM car.emission_daily e
+JOIN car.site s ON s.id = e.site_id
+LEFT JOIN car.activity_primary_component p ON p.activity = e.activity
+GROUP BY s.org, s.id, s.name, car.reporting_year(e.month), e.activity, e.unit;
+COMMENT ON VIEW car.report_yearly IS 'Energy use and emissions per site, reporting year and activity (reporting years start in the month car.reporting_year_start names).';
+COMMENT ON COLUMN car.report_yearly.organisation IS 'Organisation owning the site.';
+COMMENT ON COLUMN car.report_yearly.site_id IS 'Site number (car.site.id).';
+COMMENT ON COLUMN car.report_yearly.site IS 'Site name.';
+COMMENT ON COLUMN car.report_yearly.year IS 'Reporting year, as the calendar year it starts in.';
+COMMENT ON COLUMN car.report_yearly.reporting_year IS 'Reporting year as written in reports: 2023, or 2023/24 for years starting after January.';
+COMMENT ON COLUMN car.report_yearly.activity IS 'What was used: electricity, natural_gas, water_supply...';
+COMMENT ON COLUMN car.report_yearly.unit IS 'Unit of quantity (the meters'' unit: kWh, m3...).';
+COMMENT ON COLUMN car.report_yearly.quantity IS 'Amount used in the year, in unit.';
+COMMENT ON COLUMN car.report_yearly.kg_co2e IS 'Greenhouse gas emissions in kg CO2 equivalent, all scopes and components.';
+COMMENT ON COLUMN car.report_yearly.tonnes_co2e IS 'The same in tonnes CO2 equivalent (kg_co2e / 1000).';
+COMMENT ON COLUMN car.report_yearly.scope1_kg_co2e IS 'kg CO2e of direct emissions (Scope 1: fuel burnt on site).';
+COMMENT ON COLUMN car.report_yearly.scope2_kg_co2e IS 'kg CO2e of purchased electricity generation (Scope 2).';
+COMMENT ON COLUMN car.report_yearly.scope3_kg_co2e IS 'kg CO2e of indirect emissions (Scope 3: transmission losses, well-to-tank, water).';
+COMMENT ON COLUMN car.report_yearly.meters IS 'Meters with data in the year.';
+COMMENT ON COLUMN car.report_yearly.days_with_data IS 'Days of the year with at least one reading.';
+COMMENT ON COLUMN car.report_yearly.factor_years IS 'Year(s) of the official conversion factors used.';
+
+CREATE VIEW car.report_scope AS
+SELECT s.org AS organisation,
+       s.id AS site_id,
+       s.name AS site,
+       e.month,
+       e.scope,
+       e.activity,
+       e.component,
+       sum(e.kg_co2e) AS kg_co2e,
+       sum(e.kg_co2e) / 1000 AS tonnes_co2e,
+       sum(e.kg_co2) AS kg_co2,
+       sum(e.kg_ch4) AS kg_ch4,
+       sum(e.kg_n2o) AS kg_n2o
+FROM car.emission_daily e
+JOIN car.site s ON s.id = e.site_id
+GROUP BY s.org, s.id, s.name, e.month, e.scope, e.activity, e.component;
+COMMENT ON VIEW car.report_scope IS 'Emissions per site and month broken down by GHG Protocol scope and component, with the per-gas split.';
+COMMENT ON COLUMN car.report_scope.organisation IS 'Organisation owning the site.';
+COMMENT ON COLUMN car.report_scope.site_id IS 'Site number (car.site.id).';
+COMMENT ON COLUMN car.report_scope.site IS 'Site name.';
+COMMENT ON COLUMN car.report_scope.month IS 'Calendar month (its first day), in UK local time.';
+COMMENT ON COLUMN car.report_scope.scope IS 'GHG Protocol scope: 1 direct, 2 purchased electricity, 3 other indirect.';
+COMMENT ON COLUMN car.report_scope.activity IS 'What was used: electricity, natural_gas, water_supply...';
+COMMENT ON COLUMN car.report_scope.component IS 'Part of the activity''s emissions: generation, td (transmission and distribution losses), wtt_* (well-to-tank), combustion, supply, treatment.';
+COMMENT ON COLUMN car.report_scope.kg_co2e IS 'kg CO2 equivalent.';
+COMMENT ON COLUMN car.report_scope.tonnes_co2e IS 'Tonnes CO2 equivalent (kg_co2e / 1000).';
+COMMENT ON COLUMN car.report_scope.kg_co2 IS 'Of which carbon dioxide, kg (where the factors publish the split).';
+COMMENT ON COLUMN car.report_scope.kg_ch4 IS 'Of which methane, kg CO2e (where published).';
+COMMENT ON COLUMN car.report_scope.kg_n2o IS 'Of which nitrous oxide, kg CO2e (where published).';
+
+CREATE VIEW car.report_intensity AS
+SELECT s.org AS organisation,
+       s.id AS site_id,
+       s.name AS site,
+       car.reporting_year(e.month) AS year,
+       car.reporting_year_label(car.reporting_year(e.month)) AS reporting_year,
+       s.floor_area_m2,
+       sum(e.kg_co2e) AS kg_co2e,
+       sum(e.kg_co2e) / 1000 AS tonnes_co2e,
+       (sum(e.kg_co2e) / s.floor_area_m2)::float8 AS kg_co2e_per_m2
+FROM car.emission_daily e
+JOIN car.site s ON s.id = e.site_id
+GROUP BY s.org, s.id, s.name, car.reporting_year(e.month), s.floor_area_m2;
+COMMENT ON VIEW car.report_intensity IS 'Carbon intensity per site and reporting year: kg CO2e per square metre of floor area (empty where the site has no floor area).';
+COMMENT ON COLUMN car.report_intensity.organisation IS 'Organisation owning the site.';
+COMMENT ON COLUMN car.report_intensity.site_id IS 'Site number (car.site.id).';
+COMMENT ON COLUMN car.report_intensity.site IS 'Site name.';
+COMMENT ON COLUMN car.report_intensity.year IS 'Reporting year, as the calendar year it starts in.';
+COMMENT ON COLUMN car.report_intensity.reporting_year IS 'Reporting year as written in reports: 2023, or 2023/24.';
+COMMENT ON COLUMN car.report_intensity.floor_area_m2 IS 'Gross internal floor area of the site, m2.';
+COMMENT ON COLUMN car.report_intensity.kg_co2e IS 'Emissions in the year, kg CO2 equivalent, all scopes.';
+COMMENT ON COLUMN car.report_intensity.tonnes_co2e IS 'The same in tonnes CO2 equivalent.';
+COMMENT ON COLUMN car.report_intensity.kg_co2e_per_m2 IS 'kg CO2e per m2 of floor area: the intensity to compare buildings by.';
+
+-------------------------------------------------------------------------------
+-- Roles
+-------------------------------------------------------------------------------
+CREATE FUNCTION car.grant_roles(create_missing boolean DEFAULT true) RETURNS text[]
+    LANGUAGE c VOLATILE PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_grant_roles';
+COMMENT ON FUNCTION car.grant_roles(boolean) IS 'Create (if missing and asked) the NOLOGIN roles car_reader, car_ingest and car_admin and grant them car''s privileges; grant a role to your login roles (GRANT car_reader TO metabase). Returns the roles granted to.';
+REVOKE EXECUTE ON FUNCTION car.grant_roles(boolean), car.refresh(boolean), car.schedule(text, text), car.unschedule() FROM PUBLIC;

@@ -15,6 +15,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
@@ -22,6 +23,7 @@ PG_FUNCTION_INFO_V1(car_convert);
 PG_FUNCTION_INFO_V1(car_co2e);
 PG_FUNCTION_INFO_V1(car_emissions);
 PG_FUNCTION_INFO_V1(car_factor_year);
+PG_FUNCTION_INFO_V1(car_can_price);
 
 /* car.convert(value float8, from_unit text, to_unit text) */
 Datum
@@ -210,4 +212,128 @@ Datum
 car_factor_year(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_INT32(car_factor_year_of(PG_GETARG_TIMESTAMPTZ(0), NULL, NULL));
+}
+
+/*
+ * car.can_price(activity, unit, at): would car.emissions() give a result
+ * for this activity, unit and time, rather than an error (no factor set for
+ * the year, a unit of the wrong dimension...)?  car.refresh() uses it to set
+ * aside the days it cannot price instead of failing whole.  Answers are
+ * remembered per call site for the reporting year, so a query over many
+ * rows tries each (activity, unit, year) once; a "no" leaves its reason in
+ * car_price_problem.
+ */
+#define PRICE_MEMOS 16
+
+typedef struct PriceMemo
+{
+	uint64		generation;
+	TimestampTz lo;
+	TimestampTz hi;
+	bool		ok;
+	text	   *activity;
+	text	   *unit;
+} PriceMemo;
+
+typedef struct PriceCache
+{
+	int		  n;
+	int		  next;
+	PriceMemo memo[PRICE_MEMOS];
+} PriceCache;
+
+char *car_price_problem = NULL;
+
+typedef struct PriceJob
+{
+	const char *activity;
+	const char *unit;
+	TimestampTz at;
+} PriceJob;
+
+static void
+PriceEveryComponent(void *arg)
+{
+	PriceJob	*job = arg;
+	SetChoice	 choice;
+	const char **kinds;
+	const char **keys;
+	int			 n;
+	int			 i;
+
+	car_choose_set(job->at, &choice);
+	n = car_activity_components(job->activity, &kinds, &keys);
+	if (n == 0)
+		(void) car_resolve(job->activity, job->unit, choice.set_id);
+	else
+	{
+		char **copy = palloc(sizeof(char *) * n);
+
+		for (i = 0; i < n; i++)
+			copy[i] = pstrdup(keys[i]);
+		for (i = 0; i < n; i++)
+			(void) car_resolve(copy[i], job->unit, choice.set_id);
+	}
+}
+
+static bool
+SameText(const text *a, const text *b)
+{
+	return VARSIZE_ANY_EXHDR(a) == VARSIZE_ANY_EXHDR(b) &&
+		   memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0;
+}
+
+Datum
+car_can_price(PG_FUNCTION_ARGS)
+{
+	text			*activity = PG_GETARG_TEXT_PP(0);
+	text			*unit = PG_GETARG_TEXT_PP(1);
+	TimestampTz		 at = PG_GETARG_TIMESTAMPTZ(2);
+	PriceCache		*c = fcinfo->flinfo->fn_extra;
+	PriceMemo		*m;
+	PriceJob		 job;
+	char			*why = NULL;
+	int				 i;
+	static const int pricing_errors[] = {ERRCODE_NO_DATA_FOUND, ERRCODE_INVALID_PARAMETER_VALUE,
+										 ERRCODE_AMBIGUOUS_PARAMETER, ERRCODE_UNDEFINED_OBJECT};
+
+	if (c == NULL)
+		c = fcinfo->flinfo->fn_extra = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(PriceCache));
+	for (i = 0; i < c->n; i++)
+	{
+		m = &c->memo[i];
+		if (m->generation == car_cache_generation && at >= m->lo && at < m->hi && SameText(m->activity, activity) &&
+			SameText(m->unit, unit))
+			PG_RETURN_BOOL(m->ok);
+	}
+
+	job.activity = text_to_cstring(activity);
+	job.unit = text_to_cstring(unit);
+	job.at = at;
+	if (c->n < PRICE_MEMOS)
+		m = &c->memo[c->n++];
+	else
+	{
+		m = &c->memo[c->next];
+		c->next = (c->next + 1) % PRICE_MEMOS;
+		pfree(m->activity);
+		pfree(m->unit);
+	}
+	(void) car_factor_year_of(at, &m->lo, &m->hi);
+	m->generation = car_cache_generation;
+	m->ok = car_try_subxact_codes(PriceEveryComponent, &job, pricing_errors, lengthof(pricing_errors), &why);
+	/* the catalogue may have been reloaded while trying: remember that generation */
+	m->generation = car_cache_generation;
+	m->activity = (text *) MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, VARSIZE_ANY(activity));
+	memcpy(m->activity, activity, VARSIZE_ANY(activity));
+	m->unit = (text *) MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, VARSIZE_ANY(unit));
+	memcpy(m->unit, unit, VARSIZE_ANY(unit));
+	if (!m->ok)
+	{
+		if (car_price_problem != NULL)
+			pfree(car_price_problem);
+		car_price_problem = MemoryContextStrdup(TopMemoryContext,
+												psprintf("%s (activity %s, unit %s)", why, job.activity, job.unit));
+	}
+	PG_RETURN_BOOL(m->ok);
 }

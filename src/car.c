@@ -17,6 +17,7 @@ char  *car_accept_from = NULL;
 char  *car_accept_ahead = NULL;
 double car_max_reject_ratio = 0.1;
 char  *car_keep_raw = NULL;
+char  *car_job_history_keep = NULL;
 
 void _PG_init(void);
 
@@ -84,6 +85,13 @@ _PG_init(void)
 							   "How long car.maintenance() keeps the raw bytes of landed files.",
 							   "An interval, or \"forever\".",
 							   &car_keep_raw, "365 days",
+							   PGC_USERSET, 0, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("car.job_history_keep",
+							   "How long the history of car's pg_cron job runs is kept.",
+							   "car.maintenance() (or the car-purge-history job when pg_cron is in another database) "
+							   "deletes older rows of cron.job_run_details for car's jobs.",
+							   &car_job_history_keep, "7 days",
 							   PGC_USERSET, 0, NULL, NULL, NULL);
 
 	car_worker_init();

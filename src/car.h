@@ -18,11 +18,16 @@ extern char	 *car_accept_from;
 extern char	 *car_accept_ahead;
 extern double car_max_reject_ratio;
 extern char	 *car_keep_raw;
+extern char	 *car_job_history_keep;
 
 /* util.c */
 extern void		   car_sha256_hex(const char *data, size_t len, char *hex);
 extern const char *car_text_as_utf8(const char *data, size_t len, size_t *outlen);
 extern bool		   car_try_subxact(void (*fn)(void *arg), void *arg, int tolerated, int tolerated2);
+extern bool		   car_try_subxact_codes(void (*fn)(void *arg), void *arg, const int *codes, int ncodes, char **message);
+
+/* calc.c */
+extern char *car_price_problem; /* why car.can_price last said no, or NULL */
 
 /* worker.c */
 extern void	  car_worker_init(void);

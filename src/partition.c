@@ -44,9 +44,15 @@ PG_FUNCTION_INFO_V1(car_maintenance);
 #define ATTEMPTS			5
 #define MAX_MONTHS_PER_CALL 1200
 
-/* The time-partitioned tables: parent and its default partition. */
-static const char *const partitioned[][2] = {
-	{"reading", "reading_default"},
+/*
+ * The time-partitioned tables: parent, its default partition, the partition
+ * key column (a timestamptz, or a date holding the first of the month), and
+ * that key as a timestamptz whatever the session's time zone.  Month bounds
+ * are midnight UTC on the first, which reads the same as either type.
+ */
+static const char *const partitioned[][4] = {
+	{"reading", "reading_default", "ts", "ts"},
+	{"emission_daily", "emission_daily_default", "month", "(month::timestamp AT TIME ZONE 'UTC')"},
 };
 
 /* Midnight UTC on the first of the month holding ts; *ym = year*12 + month-1. */
@@ -123,7 +129,7 @@ TableExists(const char *name)
  * Runs inside the caller's SPI connection.  Returns rows moved.
  */
 static uint64
-CreateMonth(const char *parent, const char *deflt, int ym)
+CreateMonth(const char *parent, const char *deflt, const char *key, int ym)
 {
 	char		   name[NAMEDATALEN];
 	char		  *qname;
@@ -140,9 +146,9 @@ CreateMonth(const char *parent, const char *deflt, int ym)
 
 	resetStringInfo(&sql);
 	appendStringInfo(&sql,
-					 "WITH moved AS (DELETE FROM car.%s WHERE ts >= %s AND ts < %s RETURNING *) "
+					 "WITH moved AS (DELETE FROM car.%s WHERE %s >= %s AND %s < %s RETURNING *) "
 					 "INSERT INTO %s SELECT * FROM moved",
-					 quote_identifier(deflt), lo, hi, qname);
+					 quote_identifier(deflt), quote_identifier(key), lo, quote_identifier(key), hi, qname);
 	if (SPI_execute(sql.data, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not move rows out of car.%s", deflt);
 	moved = SPI_processed;
@@ -158,6 +164,7 @@ typedef struct MonthJob
 {
 	const char *parent;
 	const char *deflt;
+	const char *key;
 	int			ym;
 	uint64		moved;
 } MonthJob;
@@ -170,7 +177,7 @@ CreateMonthAttempt(void *arg)
 	int		  nest = NewGUCNestLevel();
 
 	(void) set_config_option("lock_timeout", "2s", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	job->moved += CreateMonth(job->parent, job->deflt, job->ym);
+	job->moved += CreateMonth(job->parent, job->deflt, job->key, job->ym);
 	AtEOXact_GUC(true, nest);
 }
 
@@ -179,10 +186,12 @@ CreateMonthAttempt(void *arg)
  * timeout rolls back.  Returns true if the partition now exists.
  */
 static bool
-CreateMonthWithRetry(const char *parent, const char *deflt, int ym, uint64 *moved)
+CreateMonthWithRetry(const char *const table[4], int ym, uint64 *moved)
 {
-	MonthJob job = {parent, deflt, ym, 0};
-	int		 attempt;
+	const char *parent = table[0];
+	const char *deflt = table[1];
+	MonthJob	job = {parent, deflt, table[2], ym, 0};
+	int			attempt;
 
 	for (attempt = 1; attempt <= ATTEMPTS; attempt++)
 	{
@@ -251,7 +260,8 @@ work:
 	/*
 	 * DDL runs as the owner, so nothing of the caller's may run with it: a
 	 * restricted operation, with a search_path of pg_catalog only (as
-	 * SECURITY DEFINER functions should) and a fixed DateStyle for the bounds.
+	 * SECURITY DEFINER functions should) and a fixed DateStyle and time zone
+	 * for the bounds.
 	 */
 	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 	PG_TRY();
@@ -261,6 +271,8 @@ work:
 		(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 								 true, 0, false);
 		(void) set_config_option("datestyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+		/* bounds print as midnight UTC, which a date key reads as the first of the month */
+		(void) set_config_option("timezone", "UTC", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 		SPI_connect();
 		SPI_execute(psprintf("SELECT pg_catalog.pg_advisory_xact_lock(%d)", PARTITION_LOCK_KEY), false, 0);
 		for (ym = ym_from; ym <= ym_to; ym++)
@@ -278,7 +290,7 @@ work:
 				InvalidateCatalogSnapshot();
 				if (TableExists(name))
 					continue;
-				if (CreateMonthWithRetry(partitioned[t][0], partitioned[t][1], ym, moved))
+				if (CreateMonthWithRetry(partitioned[t], ym, moved))
 					created++;
 			}
 		SPI_finish();
@@ -340,6 +352,7 @@ car_maintenance(PG_FUNCTION_ARGS)
 	uint64		   moved = 0;
 	uint64		   stray = 0;
 	uint64		   dropped = 0;
+	uint64		   purged = 0;
 	size_t		   t;
 	StringInfoData out;
 
@@ -352,12 +365,13 @@ car_maintenance(PG_FUNCTION_ARGS)
 	/* 2. rows in default partitions: move each month's into its partition */
 	for (t = 0; t < lengthof(partitioned); t++)
 	{
-		char  *q = psprintf("SELECT DISTINCT date_trunc('month', ts, 'UTC') FROM car.%s "
-							 "WHERE ts >= $1 AND ts < $2 ORDER BY 1",
-							quote_identifier(partitioned[t][1]));
-		Oid	   types[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
-		Datum  vals[2] = {TimestampTzGetDatum(lo), TimestampTzGetDatum(hi)};
-		uint64 i,
+		const char *key = partitioned[t][3];
+		char	   *q = psprintf("SELECT DISTINCT date_trunc('month', %s, 'UTC') FROM car.%s "
+									   "WHERE %s >= $1 AND %s < $2 ORDER BY 1",
+								 key, quote_identifier(partitioned[t][1]), key, key);
+		Oid			types[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
+		Datum		vals[2] = {TimestampTzGetDatum(lo), TimestampTzGetDatum(hi)};
+		uint64		i,
 			n;
 		Datum *months;
 
@@ -373,7 +387,8 @@ car_maintenance(PG_FUNCTION_ARGS)
 			months[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
 		}
 		/* rows outside the accepted range stay where they are: report them */
-		q = psprintf("SELECT count(*) FROM car.%s WHERE NOT (ts >= $1 AND ts < $2)", quote_identifier(partitioned[t][1]));
+		q = psprintf("SELECT count(*) FROM car.%s WHERE NOT (%s >= $1 AND %s < $2)", quote_identifier(partitioned[t][1]),
+					 key, key);
 		if (SPI_execute_with_args(q, 2, types, vals, NULL, true, 0) == SPI_OK_SELECT)
 		{
 			bool isnull;
@@ -406,10 +421,32 @@ car_maintenance(PG_FUNCTION_ARGS)
 		SPI_finish();
 	}
 
+	/* 4. history of car's pg_cron jobs, when pg_cron lives in this database */
+	{
+		Datum keep = DirectFunctionCall3(interval_in, CStringGetDatum(car_job_history_keep),
+										 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+		Oid	  types[1] = {INTERVALOID};
+		Datum vals[1] = {keep};
+
+		SPI_connect();
+		if (SPI_execute("SELECT pg_catalog.to_regclass('cron.job_run_details') IS NOT NULL", true, 0) == SPI_OK_SELECT &&
+			SPI_processed == 1 && SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)[0] == 't')
+		{
+			if (SPI_execute_with_args("DELETE FROM cron.job_run_details WHERE end_time < now() - $1 "
+									  "AND jobid IN (SELECT jobid FROM cron.job WHERE jobname IN "
+									  "('car-refresh', 'car-maintenance') AND database = current_database())",
+									  1, types, vals, NULL, false, 0) != SPI_OK_DELETE)
+				elog(ERROR, "could not purge cron.job_run_details");
+			purged = SPI_processed;
+		}
+		SPI_finish();
+	}
+
 	initStringInfo(&out);
 	appendStringInfo(&out,
 					 "{\"partitions_created\": %d, \"rows_moved\": " UINT64_FORMAT
-					 ", \"rows_outside_accepted_range\": " UINT64_FORMAT ", \"raw_files_dropped\": " UINT64_FORMAT "}",
-					 created, moved, stray, dropped);
+					 ", \"rows_outside_accepted_range\": " UINT64_FORMAT ", \"raw_files_dropped\": " UINT64_FORMAT
+					 ", \"job_runs_purged\": " UINT64_FORMAT "}",
+					 created, moved, stray, dropped, purged);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(out.data)));
 }

@@ -33,7 +33,7 @@ car_sha256_hex(const char *data, size_t len, char *hex)
  * back, the caller's transaction goes on); any other error is re-thrown.
  */
 bool
-car_try_subxact(void (*fn)(void *arg), void *arg, int tolerated, int tolerated2)
+car_try_subxact_codes(void (*fn)(void *arg), void *arg, const int *codes, int ncodes, char **message)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
@@ -50,19 +50,32 @@ car_try_subxact(void (*fn)(void *arg), void *arg, int tolerated, int tolerated2)
 	PG_CATCH();
 	{
 		ErrorData *edata;
+		int		   i;
 
 		MemoryContextSwitchTo(oldcxt);
 		edata = CopyErrorData();
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
-		if (edata->sqlerrcode != tolerated && edata->sqlerrcode != tolerated2)
+		for (i = 0; i < ncodes && edata->sqlerrcode != codes[i]; i++)
+			;
+		if (i == ncodes)
 			ReThrowError(edata);
+		if (message != NULL)
+			*message = pstrdup(edata->message);
 		FreeErrorData(edata);
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(oldcxt);
 	CurrentResourceOwner = oldowner;
 	return done;
+}
+
+bool
+car_try_subxact(void (*fn)(void *arg), void *arg, int tolerated, int tolerated2)
+{
+	int codes[2] = {tolerated, tolerated2};
+
+	return car_try_subxact_codes(fn, arg, codes, 2, NULL);
 }
 
 /*

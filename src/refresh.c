@@ -1,0 +1,320 @@
+/*
+ * refresh.c
+ *		car.emission_daily and its incremental refresh: the change-tracking
+ *		trigger and car.refresh().
+ *
+ * Every statement that changes readings queues the (meter, UK local day)s it
+ * touched in car.refresh_queue, through statement-level triggers with
+ * transition tables, so COPY, the push API, the worker and plain SQL are all
+ * seen.  A loaded, revised or removed factor set queues its year in
+ * car.refresh_year.  car.refresh() takes what its snapshot sees of both
+ * queues and recomputes exactly those meter-days; a change committed while it
+ * runs stays queued for the next one.  Queue rows are never merged across
+ * transactions (no unique key): merging would let a refresh delete a row
+ * another, still uncommitted, writer relied on.
+ *
+ * One refresh runs at a time (an advisory lock); a second one returns 0 at
+ * once rather than queueing behind the first and doing the work again.
+ */
+#include "car.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(car_track_changes);
+PG_FUNCTION_INFO_V1(car_refresh);
+
+#define REFRESH_LOCK_KEY 1667330673 /* one car.refresh() at a time */
+
+/* The UK local day of a reading, as SQL over a column or expression. */
+#define LOCAL_DAY(ts) "(" ts " AT TIME ZONE 'Europe/London')::date"
+/* The instant a UK local day starts. */
+#define DAY_START(day) "(" day "::timestamp AT TIME ZONE 'Europe/London')"
+
+static void
+Exec(const char *sql, int expected)
+{
+	int rc = SPI_execute(sql, false, 0);
+
+	if (rc != expected)
+		elog(ERROR, "car: SPI_execute failed (%s): %s", SPI_result_code_string(rc), sql);
+}
+
+static void
+MarkFullRefreshNeeded(void)
+{
+	Exec("INSERT INTO car.refresh_state AS s (full_needed) VALUES (true) "
+		 "ON CONFLICT (id) DO UPDATE SET full_needed = true",
+		 SPI_OK_INSERT);
+}
+
+/*
+ * car.track_changes(): trigger on car.reading (statement level, transition
+ * tables new_rows/old_rows), car.meter (statement level), car.factor_set
+ * (row level) and the unit/activity catalogues (statement level).
+ */
+Datum
+car_track_changes(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	const char	*table;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+						errmsg("car.track_changes() must be called as a trigger")));
+	table = RelationGetRelationName(td->tg_relation);
+
+	SPI_connect();
+	if (SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
+		elog(ERROR, "car: could not register the trigger's transition tables");
+
+	if (strcmp(table, "reading") == 0)
+	{
+		if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
+			MarkFullRefreshNeeded();
+		else if (td->tg_oldtable != NULL && td->tg_newtable != NULL)
+			Exec("INSERT INTO car.refresh_queue (meter_id, day) "
+				 "SELECT meter_id, " LOCAL_DAY("ts") " FROM old_rows "
+													 "UNION SELECT meter_id, " LOCAL_DAY("ts") " FROM new_rows",
+				 SPI_OK_INSERT);
+		else if (td->tg_newtable != NULL)
+			Exec("INSERT INTO car.refresh_queue (meter_id, day) "
+				 "SELECT DISTINCT meter_id, " LOCAL_DAY("ts") " FROM new_rows",
+				 SPI_OK_INSERT);
+		else if (td->tg_oldtable != NULL)
+			Exec("INSERT INTO car.refresh_queue (meter_id, day) "
+				 "SELECT DISTINCT meter_id, " LOCAL_DAY("ts") " FROM old_rows",
+				 SPI_OK_INSERT);
+	}
+	else if (strcmp(table, "meter") == 0)
+	{
+		/* a meter moved to another site, or its activity or unit changed: all its days */
+		Exec("INSERT INTO car.refresh_queue (meter_id, day) "
+			 "SELECT DISTINCT r.meter_id, " LOCAL_DAY("r.ts") " FROM car.reading r "
+															  "JOIN old_rows o ON o.id = r.meter_id JOIN new_rows n ON n.id = o.id "
+															  "WHERE (o.site_id, o.activity, o.unit) IS DISTINCT FROM (n.site_id, n.activity, n.unit)",
+			 SPI_OK_INSERT);
+	}
+	else if (strcmp(table, "factor_set") == 0 && TRIGGER_FIRED_FOR_ROW(td->tg_event))
+	{
+		HeapTuple tup = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
+		bool	  isnull;
+		Datum	  year = heap_getattr(tup, SPI_fnumber(td->tg_relation->rd_att, "year"), td->tg_relation->rd_att,
+									  &isnull);
+		Oid		  types[1] = {INT4OID};
+		Datum	  vals[1] = {year};
+
+		if (SPI_execute_with_args("INSERT INTO car.refresh_year (year) VALUES ($1)", 1, types, vals, NULL, false,
+								  0) != SPI_OK_INSERT)
+			elog(ERROR, "car: could not queue factor year for refresh");
+	}
+	else
+		/* units, activities, components: any result may change */
+		MarkFullRefreshNeeded();
+
+	SPI_finish();
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * The columns car.refresh() writes, from "p": the meter-days to compute
+ * (meter_id, day, site_id, activity, unit, quantity, ok), each priced by
+ * car.emissions() when car.can_price() says it can be.  Days it cannot price
+ * go back to the queue, and the statement returns (priced, set aside).
+ */
+#define EMISSION_COLUMNS                                                                                           \
+	"site_id, meter_id, day, month, activity, scope, component, quantity, unit, kg_co2e, kg_co2, kg_ch4, kg_n2o, " \
+	"factor_set_id, factor_year, factor_id"
+#define PRICE_AND_STORE                                                                                                                                                                                  \
+	"ins AS (INSERT INTO car.emission_daily (" EMISSION_COLUMNS ") "                                                                                                                                     \
+	"  SELECT p.site_id, p.meter_id, p.day, date_trunc('month', p.day::timestamp)::date, p.activity, e.scope, "                                                                                          \
+	"  e.component, p.quantity, p.unit, e.kg_co2e, e.kg_co2, e.kg_ch4, e.kg_n2o, e.factor_set_id, e.factor_year, "                                                                                       \
+	"  e.factor_id "                                                                                                                                                                                     \
+	"  FROM p CROSS JOIN LATERAL car.emissions(p.quantity, p.unit, p.activity, " DAY_START("p.day") ") e "                                                                                               \
+																									"  WHERE p.ok), "                                                                                    \
+																									"req AS (INSERT INTO car.refresh_queue (meter_id, day) SELECT meter_id, day FROM p WHERE NOT p.ok) " \
+																									"SELECT count(*) FILTER (WHERE p.ok), count(*) FILTER (WHERE NOT p.ok) FROM p"
+#define PRICEABLE "car.can_price(m.activity, m.unit, " DAY_START("d.day") ")"
+
+/* Days that could not be priced by the last statement (its second column). */
+static int64 unpriced;
+
+static int64
+PricedAndSetAside(void)
+{
+	bool isnull;
+
+	unpriced = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/* Make the emission_daily partitions for the days between lo and hi (within the accepted range). */
+static void
+EnsureDayPartitions(const char *range_sql, int nargs, Oid *types, Datum *vals)
+{
+	TimestampTz accept_lo,
+		accept_hi;
+	bool lo_null,
+		hi_null;
+	Datum lo,
+		hi;
+
+	if (SPI_execute_with_args(range_sql, nargs, types, vals, NULL, true, 0) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "car: could not read the range of days to refresh");
+	lo = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &lo_null);
+	hi = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &hi_null);
+	if (lo_null || hi_null)
+		return;
+	car_accepted_range(&accept_lo, &accept_hi);
+	/* days outside the range ingestion accepts go to the default partition */
+	car_ensure_partitions_range(Max(DatumGetTimestampTz(lo), accept_lo), Min(DatumGetTimestampTz(hi), accept_hi));
+}
+
+static int64
+FullRefresh(void)
+{
+	int64 days;
+
+	Exec("DELETE FROM car.refresh_queue", SPI_OK_DELETE);
+	Exec("DELETE FROM car.refresh_year", SPI_OK_DELETE);
+	/* DELETE, not TRUNCATE: reports keep reading the old rows until this commits */
+	Exec("DELETE FROM car.emission_daily", SPI_OK_DELETE);
+	EnsureDayPartitions("SELECT min(ts), max(ts) FROM car.reading", 0, NULL, NULL);
+	Exec("WITH d AS (SELECT meter_id, " LOCAL_DAY("ts") " AS day, sum(quantity) AS quantity "
+														"           FROM car.reading GROUP BY 1, 2), "
+														"p AS MATERIALIZED (SELECT d.meter_id, d.day, m.site_id, m.activity, m.unit, d.quantity, " PRICEABLE " AS ok "
+														"                   FROM d JOIN car.meter m ON m.id = d.meter_id), " PRICE_AND_STORE,
+		 SPI_OK_SELECT);
+	days = PricedAndSetAside();
+	return days;
+}
+
+/*
+ * The meter-days to recompute: the queued ones, and for each queued factor
+ * year Y the days computed with Y's set, or computed with an older set
+ * although their reporting year is Y or later (a fallback a new set may end).
+ * Taken from the queues by this statement's snapshot.
+ */
+static int64
+IncrementalRefresh(void)
+{
+	Oid	  types[2] = {INT4ARRAYOID, DATEARRAYOID};
+	Datum vals[2];
+	int64 days;
+	bool  isnull;
+	bool  no_years;
+
+	Exec("SELECT array_agg(DISTINCT year) FROM (DELETE FROM car.refresh_year RETURNING year) y", SPI_OK_SELECT);
+	vals[0] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &no_years);
+	if (!no_years)
+		vals[0] = PointerGetDatum(PG_DETOAST_DATUM_COPY(vals[0]));
+	if (SPI_execute_with_args(no_years ? "WITH q AS (DELETE FROM car.refresh_queue RETURNING meter_id, day), "
+										 "w AS (SELECT DISTINCT meter_id, day FROM q) "
+										 "SELECT coalesce(array_agg(meter_id), '{}'), coalesce(array_agg(day), '{}'), "
+										 "count(*) FROM w"
+									   : "WITH q AS (DELETE FROM car.refresh_queue RETURNING meter_id, day), "
+										 "w AS (SELECT meter_id, day FROM q "
+										 "      UNION "
+										 "      SELECT e.meter_id, e.day FROM car.emission_daily e "
+										 "      WHERE e.factor_year = ANY ($1) "
+										 "      OR (e.factor_year < (SELECT max(y) FROM unnest($1) y) "
+										 "          AND EXISTS (SELECT 1 FROM unnest($1) y WHERE e.factor_year < y "
+										 "                      AND car.factor_year(" DAY_START("e.day") ") >= y))) "
+																										 "SELECT coalesce(array_agg(meter_id), '{}'), coalesce(array_agg(day), '{}'), "
+																										 "count(*) FROM w",
+							  no_years ? 0 : 1, types, vals, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "car: could not read the refresh queue");
+	days = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	if (days == 0)
+		return 0;
+	/* keep the arrays out of the result set, whatever later statements free */
+	vals[0] = PointerGetDatum(
+		PG_DETOAST_DATUM_COPY(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)));
+	vals[1] = PointerGetDatum(
+		PG_DETOAST_DATUM_COPY(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)));
+
+	EnsureDayPartitions("SELECT " DAY_START("min(day)") ", " DAY_START("max(day)") " FROM unnest($2) day", 2, types,
+						vals);
+	if (SPI_execute_with_args("DELETE FROM car.emission_daily e USING unnest($1, $2) w(meter_id, day) "
+							  "WHERE e.meter_id = w.meter_id AND e.day = w.day "
+							  "AND e.month = date_trunc('month', w.day::timestamp)::date",
+							  2, types, vals, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "car: could not clear the days to refresh");
+	if (SPI_execute_with_args("WITH p AS MATERIALIZED ("
+							  "  SELECT w.meter_id, w.day, m.site_id, m.activity, m.unit, d.quantity, "
+							  "  car.can_price(m.activity, m.unit, " DAY_START("w.day") ") AS ok "
+																						"  FROM unnest($1, $2) w(meter_id, day) "
+																						"  JOIN car.meter m ON m.id = w.meter_id "
+																						"  CROSS JOIN LATERAL (SELECT sum(r.quantity) AS quantity, count(*) AS n "
+																						"    FROM car.reading r WHERE r.meter_id = w.meter_id "
+																						"    AND r.ts >= " DAY_START("w.day") " AND r.ts < " DAY_START("(w.day + 1)") ") d "
+																																									  "  WHERE d.n > 0), " PRICE_AND_STORE,
+							  2, types, vals, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "car: could not compute the refreshed days");
+	(void) PricedAndSetAside();
+	/* every day taken counts, also those whose readings are gone, less those set aside */
+	return days - unpriced;
+}
+
+/* car.refresh(full boolean default false) */
+Datum
+car_refresh(PG_FUNCTION_ARGS)
+{
+	bool  full = PG_GETARG_BOOL(0);
+	int64 days;
+	bool  isnull;
+	Oid	  types[1] = {INT4OID};
+	Datum vals[1] = {Int32GetDatum(car_reporting_year_start)};
+
+	SPI_connect();
+	Exec(psprintf("SELECT pg_catalog.pg_try_advisory_xact_lock(%d)", REFRESH_LOCK_KEY), SPI_OK_SELECT);
+	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+	{
+		ereport(NOTICE, (errmsg("car.refresh: another refresh is running; changes it does not see stay queued "
+								"for the next one")));
+		SPI_finish();
+		PG_RETURN_INT64(0);
+	}
+
+	/* A full refresh when asked, when due, or when the reporting year rule changed. */
+	if (SPI_execute_with_args("SELECT full_needed OR reporting_year_start IS DISTINCT FROM $1 "
+							  "FROM car.refresh_state FOR UPDATE",
+							  1, types, vals, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "car: could not read car.refresh_state");
+	/* never refreshed (or restored without its state): start from scratch */
+	if (SPI_processed == 0 || DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		full = true;
+
+	unpriced = 0;
+	days = full ? FullRefresh() : IncrementalRefresh();
+	if (unpriced > 0)
+		ereport(WARNING,
+				(errmsg("car.refresh: " INT64_FORMAT " meter-day(s) could not be priced and stay queued", unpriced),
+				 errdetail("%s", car_price_problem ? car_price_problem : "car.can_price() said no."),
+				 errhint("Load the missing factor set with car.load_factors(), or correct the meter's activity or unit; "
+						 "the next car.refresh() tries these days again.")));
+
+	if (SPI_execute_with_args("INSERT INTO car.refresh_state AS s (full_needed, reporting_year_start, last_refresh_at, "
+							  "last_full_at, last_days, unpriced_days, problem) "
+							  "VALUES (false, $1, now(), CASE WHEN $2 THEN now() END, $3, $4, $5) "
+							  "ON CONFLICT (id) DO UPDATE SET full_needed = false, reporting_year_start = $1, "
+							  "last_refresh_at = now(), last_full_at = coalesce(excluded.last_full_at, s.last_full_at), "
+							  "last_days = $3, unpriced_days = $4, problem = $5",
+							  5, (Oid[]){INT4OID, BOOLOID, INT8OID, INT8OID, TEXTOID},
+							  (Datum[]){vals[0], BoolGetDatum(full), Int64GetDatum(days), Int64GetDatum(unpriced),
+										unpriced > 0 && car_price_problem ? CStringGetTextDatum(car_price_problem)
+																		  : (Datum) 0},
+							  unpriced > 0 && car_price_problem ? "     " : "    n", false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "car: could not update car.refresh_state");
+	SPI_finish();
+	PG_RETURN_INT64(days);
+}

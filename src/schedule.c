@@ -1,0 +1,329 @@
+/*
+ * schedule.c
+ *		car.schedule() and car.unschedule(): car's pg_cron jobs.
+ *
+ * pg_cron lives in one database of the cluster (cron.database_name).  When
+ * car is installed there, the jobs are made with cron.schedule() in the
+ * caller's transaction.  When car is in another database, the jobs must be
+ * made in pg_cron's database with cron.schedule_in_database(): a short-lived
+ * background worker connects there as the calling role, runs the statements
+ * and hands back the result or the error through a DSM segment.  That work
+ * commits on its own, whatever the caller's transaction does next.
+ *
+ * pg_cron keeps job names unique per role, so one role can schedule car for
+ * one database only; scheduling a second is refused with the reason.
+ */
+#include "car.h"
+
+#include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "commands/dbcommands.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/dsm.h"
+#include "storage/ipc.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+
+PG_FUNCTION_INFO_V1(car_schedule);
+PG_FUNCTION_INFO_V1(car_unschedule);
+PGDLLEXPORT void car_cron_task_main(Datum arg);
+
+#define TASK_SQL_MAX	8192
+#define TASK_RESULT_MAX 8192
+#define TASK_ERROR_MAX	2048
+
+/* What the caller asks of the worker in pg_cron's database, and its answer. */
+typedef struct CronTask
+{
+	Oid	 dboid;
+	Oid	 userid;
+	char sql[TASK_SQL_MAX];
+	bool done;
+	bool ok;
+	char result[TASK_RESULT_MAX]; /* rows, tab-separated columns, newline-terminated */
+	char error[TASK_ERROR_MAX];
+} CronTask;
+
+/* Run sql (through SPI) and write its result rows as text lines. */
+static void
+RunAndCollect(const char *sql, StringInfo out)
+{
+	uint64 i;
+	int	   c;
+
+	if (SPI_execute(sql, false, 0) < 0)
+		elog(ERROR, "car: could not run: %s", sql);
+	for (i = 0; SPI_tuptable != NULL && i < SPI_processed; i++)
+	{
+		for (c = 1; c <= SPI_tuptable->tupdesc->natts; c++)
+		{
+			char *v = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, c);
+
+			appendStringInfo(out, "%s%s", c > 1 ? "\t" : "", v ? v : "");
+		}
+		appendStringInfoChar(out, '\n');
+	}
+}
+
+/* Background worker: run one CronTask in pg_cron's database. */
+void
+car_cron_task_main(Datum arg)
+{
+	dsm_segment *seg;
+	CronTask	*task;
+
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	seg = dsm_attach(DatumGetUInt32(arg));
+	if (seg == NULL)
+		ereport(ERROR, (errmsg("car: the session that asked for this pg_cron change has gone")));
+	task = dsm_segment_address(seg);
+	BackgroundWorkerInitializeConnectionByOid(task->dboid, task->userid, 0);
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	pgstat_report_activity(STATE_RUNNING, "car: changing pg_cron jobs");
+	PG_TRY();
+	{
+		StringInfoData out;
+
+		initStringInfo(&out);
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		RunAndCollect(task->sql, &out);
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		strlcpy(task->result, out.data, TASK_RESULT_MAX);
+		task->ok = true;
+	}
+	PG_CATCH();
+	{
+		ErrorData *e;
+
+		MemoryContextSwitchTo(TopMemoryContext);
+		e = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		snprintf(task->error, TASK_ERROR_MAX, "%s%s%s", e->message, e->hint ? " HINT: " : "", e->hint ? e->hint : "");
+		task->ok = false;
+	}
+	PG_END_TRY();
+	pg_write_barrier();
+	task->done = true;
+	pgstat_report_activity(STATE_IDLE, NULL);
+	dsm_detach(seg);
+	proc_exit(0);
+}
+
+/* Where pg_cron keeps its jobs; errors with how to set it up when it is not there. */
+static const char *
+CronDatabase(void)
+{
+	const char *db = GetConfigOption("cron.database_name", true, false);
+
+	if (db == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("car.schedule needs pg_cron, which is not loaded in this server"),
+				 errhint("Install it (apt-get install postgresql-15-cron), add pg_cron to shared_preload_libraries, "
+						 "set cron.database_name and cron.use_background_workers = on, restart PostgreSQL, then run "
+						 "CREATE EXTENSION pg_cron in that database.")));
+	if (!OidIsValid(get_database_oid(db, true)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_DATABASE),
+				 errmsg("pg_cron's database \"%s\" (cron.database_name) does not exist", db),
+				 errhint("Create it and run CREATE EXTENSION pg_cron there, or set cron.database_name.")));
+	return db;
+}
+
+/* Run sql in pg_cron's database: here through SPI, elsewhere through a worker. */
+static char *
+RunInCronDatabase(const char *cron_db, const char *sql, const char *what)
+{
+	StringInfoData out;
+
+	initStringInfo(&out);
+	if (strcmp(cron_db, get_database_name(MyDatabaseId)) == 0)
+	{
+		if (!OidIsValid(get_extension_oid("pg_cron", true)))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("pg_cron is loaded but not installed in this database"),
+					 errhint("Run CREATE EXTENSION pg_cron.")));
+		SPI_connect();
+		RunAndCollect(sql, &out);
+		SPI_finish();
+		return out.data;
+	}
+	else
+	{
+		dsm_segment			   *seg;
+		CronTask			   *task;
+		BackgroundWorker		w;
+		BackgroundWorkerHandle *handle;
+		BgwHandleStatus			status;
+		HeapTuple				role;
+		bool					canlogin;
+
+		if (strlen(sql) >= TASK_SQL_MAX)
+			elog(ERROR, "car: pg_cron statement too long");
+		/* the worker logs in as the caller, which PostgreSQL 15 allows only to login roles */
+		role = SearchSysCache1(AUTHOID, ObjectIdGetDatum(GetUserId()));
+		canlogin = HeapTupleIsValid(role) && ((Form_pg_authid) GETSTRUCT(role))->rolcanlogin;
+		if (HeapTupleIsValid(role))
+			ReleaseSysCache(role);
+		if (!canlogin)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("could not %s: pg_cron is in database \"%s\" and role \"%s\" cannot log in there", what,
+							cron_db, GetUserNameFromId(GetUserId(), false)),
+					 errhint("Run car.schedule() as a role with LOGIN.")));
+
+		seg = dsm_create(sizeof(CronTask), 0);
+		task = dsm_segment_address(seg);
+		memset(task, 0, sizeof(CronTask));
+		task->dboid = get_database_oid(cron_db, false);
+		task->userid = GetUserId();
+		strlcpy(task->sql, sql, TASK_SQL_MAX);
+
+		memset(&w, 0, sizeof(w));
+		w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+		w.bgw_start_time = BgWorkerStart_RecoveryFinished;
+		w.bgw_restart_time = BGW_NEVER_RESTART;
+		strlcpy(w.bgw_library_name, "car", BGW_MAXLEN);
+		strlcpy(w.bgw_function_name, "car_cron_task_main", BGW_MAXLEN);
+		strlcpy(w.bgw_name, "car pg_cron task", BGW_MAXLEN);
+		strlcpy(w.bgw_type, "car pg_cron task", BGW_MAXLEN);
+		w.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
+		w.bgw_notify_pid = MyProcPid;
+		if (!RegisterDynamicBackgroundWorker(&w, &handle))
+			ereport(ERROR,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("could not %s: no background worker slot is free to reach pg_cron's database", what),
+					 errhint("Raise max_worker_processes, or try again.")));
+		status = WaitForBackgroundWorkerShutdown(handle);
+		if (status == BGWH_POSTMASTER_DIED)
+			ereport(FATAL, (errmsg("postmaster died while car was changing pg_cron jobs")));
+		pg_read_barrier();
+		if (!task->done)
+			ereport(ERROR, (errmsg("could not %s: the worker in database \"%s\" stopped early (see the server log)",
+								   what, cron_db)));
+		if (!task->ok)
+			ereport(ERROR, (errmsg("could not %s in pg_cron's database \"%s\": %s", what, cron_db, task->error)));
+		appendStringInfoString(&out, task->result);
+		dsm_detach(seg);
+		return out.data;
+	}
+}
+
+/* car.schedule(refresh_cron, maintenance_cron) */
+Datum
+car_schedule(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char		  *refresh_cron = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char		  *maintenance_cron = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	const char	  *cron_db = CronDatabase();
+	const char	  *db = get_database_name(MyDatabaseId);
+	bool		   here = strcmp(cron_db, db) == 0;
+	char		  *qdb = quote_literal_cstr(db);
+	char		  *taken;
+	StringInfoData sql;
+	char		  *rows;
+	char		  *line;
+	char		  *save;
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	/* pg_cron names jobs per role: another database's car jobs would be taken over */
+	taken = RunInCronDatabase(cron_db,
+							  psprintf("SELECT DISTINCT database FROM cron.job WHERE username = current_user "
+									   "AND jobname IN ('car-refresh', 'car-maintenance') AND database <> %s",
+									   qdb),
+							  "check car's pg_cron jobs");
+	if (taken[0] != '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("role \"%s\" already has car's pg_cron jobs for database \"%s\"",
+						GetUserNameFromId(GetUserId(), false), pnstrdup(taken, strcspn(taken, "\n"))),
+				 errdetail("pg_cron job names are unique per role."),
+				 errhint("Run car.unschedule() in that database first, or schedule this one as another role.")));
+
+	initStringInfo(&sql);
+	if (here)
+		appendStringInfo(&sql,
+						 "SELECT cron.schedule('car-refresh', %s, 'SELECT car.refresh()'); "
+						 "SELECT cron.schedule('car-maintenance', %s, 'SELECT car.maintenance()'); ",
+						 quote_literal_cstr(refresh_cron), quote_literal_cstr(maintenance_cron));
+	else
+		/* history lives here in pg_cron's database: a third job keeps it short */
+		appendStringInfo(&sql,
+						 "SELECT cron.schedule_in_database('car-refresh', %s, 'SELECT car.refresh()', %s); "
+						 "SELECT cron.schedule_in_database('car-maintenance', %s, 'SELECT car.maintenance()', %s); "
+						 "SELECT cron.schedule('car-purge-history', %s, %s); ",
+						 quote_literal_cstr(refresh_cron), qdb, quote_literal_cstr(maintenance_cron), qdb,
+						 quote_literal_cstr(maintenance_cron),
+						 quote_literal_cstr(psprintf("DELETE FROM cron.job_run_details WHERE end_time < now() - "
+													 "interval %s AND jobid IN (SELECT jobid FROM cron.job WHERE "
+													 "jobname LIKE 'car-%%' AND username = current_user)",
+													 quote_literal_cstr(car_job_history_keep))));
+	appendStringInfo(&sql,
+					 "SELECT jobname, jobid, schedule, database FROM cron.job WHERE username = current_user "
+					 "AND (jobname IN ('car-refresh', 'car-maintenance') AND database = %s "
+					 "     OR jobname = 'car-purge-history') ORDER BY jobid",
+					 qdb);
+	rows = RunInCronDatabase(cron_db, sql.data, "schedule car's pg_cron jobs");
+
+	for (line = strtok_r(rows, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save))
+	{
+		char *f[4];
+		int	  i;
+		Datum values[4];
+		bool  nulls[4] = {false};
+
+		f[0] = line;
+		for (i = 1; i < 4; i++)
+		{
+			char *tab = strchr(f[i - 1], '\t');
+
+			if (tab == NULL)
+				elog(ERROR, "car: unexpected row from cron.job: %s", line);
+			*tab = '\0';
+			f[i] = tab + 1;
+		}
+		values[0] = CStringGetTextDatum(f[0]);
+		values[1] = DirectFunctionCall1(int8in, CStringGetDatum(f[1]));
+		values[2] = CStringGetTextDatum(f[2]);
+		values[3] = CStringGetTextDatum(f[3]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/* car.unschedule() */
+Datum
+car_unschedule(PG_FUNCTION_ARGS)
+{
+	const char *cron_db = CronDatabase();
+	const char *db = get_database_name(MyDatabaseId);
+	char	   *n;
+
+	n = RunInCronDatabase(cron_db,
+						  psprintf("SELECT count(cron.unschedule(jobid)) FROM cron.job WHERE username = current_user "
+								   "AND (jobname IN ('car-refresh', 'car-maintenance') AND database = %s "
+								   "     OR jobname = 'car-purge-history')",
+								   quote_literal_cstr(db)),
+						  "remove car's pg_cron jobs");
+	PG_RETURN_INT32(atoi(n));
+}
