@@ -569,7 +569,7 @@ CREATE FUNCTION car.can_price(activity text, unit text, at timestamptz) RETURNS 
 COMMENT ON FUNCTION car.can_price(text, text, timestamptz) IS 'Whether car.emissions() can price this activity and unit at that time (a factor set for the year or earlier, a convertible unit) instead of raising an error.';
 
 CREATE FUNCTION car.refresh("full" boolean DEFAULT false) RETURNS bigint
-    LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_refresh';
+    LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE SET jit = off AS 'MODULE_PATHNAME', 'car_refresh';
 COMMENT ON FUNCTION car.refresh(boolean) IS 'Bring car.emission_daily up to date: recompute the meter-days whose readings changed and the days of factor years whose set changed (everything when full). Returns the meter-days recomputed; 0 at once if another refresh is running.';
 
 CREATE FUNCTION car.schedule(refresh_cron text DEFAULT '*/5 * * * *', maintenance_cron text DEFAULT '17 * * * *',

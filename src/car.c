@@ -94,6 +94,7 @@ _PG_init(void)
 							   &car_job_history_keep, "7 days",
 							   PGC_USERSET, 0, NULL, NULL, NULL);
 
+	car_partition_init();
 	car_worker_init();
 
 	MarkGUCPrefixReserved("car");

@@ -43,7 +43,9 @@ extern int car_ingest_file(int source_id, const char *source, const char *format
 
 /* partition.c */
 extern int	car_ensure_partitions_range(TimestampTz from, TimestampTz to);
+extern int	car_ensure_table_partitions(const char *parent, TimestampTz from, TimestampTz to);
 extern void car_accepted_range(TimestampTz *lo, TimestampTz *hi);
+extern void car_partition_init(void);
 
 /* factor_cache.c */
 

@@ -18,12 +18,17 @@
 #include "access/xact.h"
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
+#include "catalog/partition.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_constraint.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "tcop/utility.h"
 #include "pgtime.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
@@ -218,7 +223,7 @@ CreateMonthWithRetry(const char *const table[4], int ym, uint64 *moved)
  * out of default partitions.
  */
 static int
-EnsureMonths(TimestampTz from, TimestampTz to, uint64 *moved)
+EnsureMonths(TimestampTz from, TimestampTz to, const char *only, uint64 *moved)
 {
 	int ym_from,
 		ym_to,
@@ -248,6 +253,8 @@ EnsureMonths(TimestampTz from, TimestampTz to, uint64 *moved)
 		{
 			char name[NAMEDATALEN];
 
+			if (only != NULL && strcmp(only, partitioned[t][0]) != 0)
+				continue;
 			PartitionName(partitioned[t][0], ym, name);
 			if (!TableExists(name))
 				goto work;
@@ -280,6 +287,8 @@ work:
 			{
 				char name[NAMEDATALEN];
 
+				if (only != NULL && strcmp(only, partitioned[t][0]) != 0)
+					continue;
 				PartitionName(partitioned[t][0], ym, name);
 				/*
 				 * Another session may have made it while we waited for the
@@ -309,7 +318,16 @@ car_ensure_partitions_range(TimestampTz from, TimestampTz to)
 {
 	uint64 moved = 0;
 
-	return EnsureMonths(from, to, &moved);
+	return EnsureMonths(from, to, NULL, &moved);
+}
+
+/* The same for one of the partitioned tables only. */
+int
+car_ensure_table_partitions(const char *parent, TimestampTz from, TimestampTz to)
+{
+	uint64 moved = 0;
+
+	return EnsureMonths(from, to, parent, &moved);
 }
 
 /* The range of timestamps ingestion accepts: accept_from .. now() + accept_ahead. */
@@ -360,7 +378,7 @@ car_maintenance(PG_FUNCTION_ARGS)
 
 	/* 1. premake: this month and car.premake_months ahead */
 	MonthStart(now, &ym_now);
-	created += EnsureMonths(MonthStartOf(ym_now), MonthStartOf(ym_now + car_premake_months), &moved);
+	created += EnsureMonths(MonthStartOf(ym_now), MonthStartOf(ym_now + car_premake_months), NULL, &moved);
 
 	/* 2. rows in default partitions: move each month's into its partition */
 	for (t = 0; t < lengthof(partitioned); t++)
@@ -400,7 +418,7 @@ car_maintenance(PG_FUNCTION_ARGS)
 		{
 			TimestampTz m = DatumGetTimestampTz(months[i]);
 
-			created += EnsureMonths(m, m, &moved);
+			created += EnsureMonths(m, m, partitioned[t][0], &moved);
 		}
 	}
 
@@ -449,4 +467,120 @@ car_maintenance(PG_FUNCTION_ARGS)
 					 ", \"job_runs_purged\": " UINT64_FORMAT "}",
 					 created, moved, stray, dropped, purged);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(out.data)));
+}
+
+/*
+ * pg_dump and car's partitions.
+ *
+ * car.reading and car.emission_daily belong to the extension, with their
+ * primary keys and indexes; their monthly partitions are ordinary tables,
+ * so pg_dump dumps them: CREATE TABLE, ATTACH PARTITION, and afterwards
+ * each partition's own primary key and indexes.  On restore the ATTACH
+ * already makes those (the parent's come from CREATE EXTENSION), so the
+ * later commands would fail with "multiple primary keys" or "already
+ * exists".  This hook recognises exactly those commands, on partitions of
+ * car's tables that already have the same-named constraint or index
+ * attached to the parent's, and skips them with a NOTICE, so pg_restore runs
+ * clean.  Anything else goes through untouched.
+ */
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
+/* relid if rv names a partition of one of car's partitioned tables, else InvalidOid */
+static Oid
+CarPartition(const RangeVar *rv)
+{
+	Oid	   relid;
+	Oid	   parent;
+	size_t t;
+
+	if (rv == NULL || rv->schemaname == NULL || strcmp(rv->schemaname, "car") != 0)
+		return InvalidOid;
+	relid = RangeVarGetRelid(rv, NoLock, true);
+	if (!OidIsValid(relid) || !get_rel_relispartition(relid))
+		return InvalidOid;
+	parent = get_partition_parent(relid, true);
+	if (get_rel_namespace(parent) != get_rel_namespace(relid))
+		return InvalidOid;
+	for (t = 0; t < lengthof(partitioned); t++)
+		if (strcmp(get_rel_name(parent), partitioned[t][0]) == 0)
+			return relid;
+	return InvalidOid;
+}
+
+/* Is indexoid an index of relid that is attached to its parent's index? */
+static bool
+AttachedIndexOf(Oid indexoid, Oid relid)
+{
+	HeapTuple tup;
+	bool	  result;
+
+	if (!OidIsValid(indexoid) || !get_rel_relispartition(indexoid))
+		return false;
+	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(indexoid));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	result = ((Form_pg_index) GETSTRUCT(tup))->indrelid == relid;
+	ReleaseSysCache(tup);
+	return result;
+}
+
+static bool
+RedundantOnPartition(Node *stmt)
+{
+	if (IsA(stmt, AlterTableStmt))
+	{
+		AlterTableStmt *alter = (AlterTableStmt *) stmt;
+		AlterTableCmd  *cmd;
+		Constraint	   *con;
+		Oid				relid;
+
+		if (alter->relation == NULL || alter->relation->inh || list_length(alter->cmds) != 1)
+			return false;
+		cmd = linitial_node(AlterTableCmd, alter->cmds);
+		if (cmd->subtype != AT_AddConstraint || !IsA(cmd->def, Constraint))
+			return false;
+		con = (Constraint *) cmd->def;
+		if ((con->contype != CONSTR_PRIMARY && con->contype != CONSTR_UNIQUE) || con->conname == NULL)
+			return false;
+		relid = CarPartition(alter->relation);
+		if (!OidIsValid(relid))
+			return false;
+		return AttachedIndexOf(get_constraint_index(get_relation_constraint_oid(relid, con->conname, true)), relid);
+	}
+	if (IsA(stmt, IndexStmt))
+	{
+		IndexStmt *index = (IndexStmt *) stmt;
+		Oid		   relid;
+
+		if (index->idxname == NULL)
+			return false;
+		relid = CarPartition(index->relation);
+		if (!OidIsValid(relid))
+			return false;
+		return AttachedIndexOf(get_relname_relid(index->idxname, get_rel_namespace(relid)), relid);
+	}
+	return false;
+}
+
+static void
+CarProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree, ProcessUtilityContext context,
+				  ParamListInfo params, QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	if (RedundantOnPartition(pstmt->utilityStmt))
+	{
+		ereport(NOTICE, (errmsg("car: skipped a command for a partition of a car table: "
+								"its index is already there, made when the partition was attached")));
+		return;
+	}
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+}
+
+void
+car_partition_init(void)
+{
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = CarProcessUtility;
 }

@@ -49,12 +49,11 @@ Exec(const char *sql, int expected)
 		elog(ERROR, "car: SPI_execute failed (%s): %s", SPI_result_code_string(rc), sql);
 }
 
+/* Without a state row (never refreshed) the next refresh is a full one anyway. */
 static void
 MarkFullRefreshNeeded(void)
 {
-	Exec("INSERT INTO car.refresh_state AS s (full_needed) VALUES (true) "
-		 "ON CONFLICT (id) DO UPDATE SET full_needed = true",
-		 SPI_OK_INSERT);
+	Exec("UPDATE car.refresh_state SET full_needed = true", SPI_OK_UPDATE);
 }
 
 /*
@@ -143,7 +142,8 @@ car_track_changes(PG_FUNCTION_ARGS)
 																									"  WHERE p.ok), "                                                                                    \
 																									"req AS (INSERT INTO car.refresh_queue (meter_id, day) SELECT meter_id, day FROM p WHERE NOT p.ok) " \
 																									"SELECT count(*) FILTER (WHERE p.ok), count(*) FILTER (WHERE NOT p.ok) FROM p"
-#define PRICEABLE "car.can_price(m.activity, m.unit, " DAY_START("d.day") ")"
+#define MONTHS_OF_W "coalesce(array_agg(DISTINCT date_trunc('month', day::timestamp)::date), '{}')"
+#define PRICEABLE	"car.can_price(m.activity, m.unit, " DAY_START("d.day") ")"
 
 /* Days that could not be priced by the last statement (its second column). */
 static int64 unpriced;
@@ -176,7 +176,8 @@ EnsureDayPartitions(const char *range_sql, int nargs, Oid *types, Datum *vals)
 		return;
 	car_accepted_range(&accept_lo, &accept_hi);
 	/* days outside the range ingestion accepts go to the default partition */
-	car_ensure_partitions_range(Max(DatumGetTimestampTz(lo), accept_lo), Min(DatumGetTimestampTz(hi), accept_hi));
+	car_ensure_table_partitions("emission_daily", Max(DatumGetTimestampTz(lo), accept_lo),
+								Min(DatumGetTimestampTz(hi), accept_hi));
 }
 
 static int64
@@ -188,7 +189,14 @@ FullRefresh(void)
 	Exec("DELETE FROM car.refresh_year", SPI_OK_DELETE);
 	/* DELETE, not TRUNCATE: reports keep reading the old rows until this commits */
 	Exec("DELETE FROM car.emission_daily", SPI_OK_DELETE);
-	EnsureDayPartitions("SELECT min(ts), max(ts) FROM car.reading", 0, NULL, NULL);
+	/* the months readings can be in: their partitions' bounds, and whatever the default holds */
+	EnsureDayPartitions("SELECT min(lo), max(hi) FROM ("
+						"  SELECT to_date(substr(c.relname, 10), 'YYYYMM')::timestamp AT TIME ZONE 'UTC' AS lo, "
+						"         (to_date(substr(c.relname, 10), 'YYYYMM') + interval '1 month') AT TIME ZONE 'UTC' AS hi "
+						"  FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid "
+						"  WHERE i.inhparent = 'car.reading'::regclass AND c.relname ~ '^reading_p[0-9]{6}$' "
+						"  UNION ALL SELECT min(ts), max(ts) FROM car.reading_default) b",
+						0, NULL, NULL);
 	Exec("WITH d AS (SELECT meter_id, " LOCAL_DAY("ts") " AS day, sum(quantity) AS quantity "
 														"           FROM car.reading GROUP BY 1, 2), "
 														"p AS MATERIALIZED (SELECT d.meter_id, d.day, m.site_id, m.activity, m.unit, d.quantity, " PRICEABLE " AS ok "
@@ -207,20 +215,20 @@ FullRefresh(void)
 static int64
 IncrementalRefresh(void)
 {
-	Oid	  types[2] = {INT4ARRAYOID, DATEARRAYOID};
-	Datum vals[2];
+	Oid	  types[3] = {INT4ARRAYOID, DATEARRAYOID, DATEARRAYOID};
+	Datum vals[3];
 	int64 days;
 	bool  isnull;
 	bool  no_years;
 
-	Exec("SELECT array_agg(DISTINCT year) FROM (DELETE FROM car.refresh_year RETURNING year) y", SPI_OK_SELECT);
+	Exec("WITH y AS (DELETE FROM car.refresh_year RETURNING year) SELECT array_agg(DISTINCT year) FROM y", SPI_OK_SELECT);
 	vals[0] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &no_years);
 	if (!no_years)
 		vals[0] = PointerGetDatum(PG_DETOAST_DATUM_COPY(vals[0]));
 	if (SPI_execute_with_args(no_years ? "WITH q AS (DELETE FROM car.refresh_queue RETURNING meter_id, day), "
 										 "w AS (SELECT DISTINCT meter_id, day FROM q) "
 										 "SELECT coalesce(array_agg(meter_id), '{}'), coalesce(array_agg(day), '{}'), "
-										 "count(*) FROM w"
+										 "count(*), " MONTHS_OF_W " FROM w"
 									   : "WITH q AS (DELETE FROM car.refresh_queue RETURNING meter_id, day), "
 										 "w AS (SELECT meter_id, day FROM q "
 										 "      UNION "
@@ -230,7 +238,7 @@ IncrementalRefresh(void)
 										 "          AND EXISTS (SELECT 1 FROM unnest($1) y WHERE e.factor_year < y "
 										 "                      AND car.factor_year(" DAY_START("e.day") ") >= y))) "
 																										 "SELECT coalesce(array_agg(meter_id), '{}'), coalesce(array_agg(day), '{}'), "
-																										 "count(*) FROM w",
+																										 "count(*), " MONTHS_OF_W " FROM w",
 							  no_years ? 0 : 1, types, vals, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "car: could not read the refresh queue");
 	days = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
@@ -241,13 +249,16 @@ IncrementalRefresh(void)
 		PG_DETOAST_DATUM_COPY(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)));
 	vals[1] = PointerGetDatum(
 		PG_DETOAST_DATUM_COPY(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)));
+	vals[2] = PointerGetDatum(
+		PG_DETOAST_DATUM_COPY(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull)));
 
 	EnsureDayPartitions("SELECT " DAY_START("min(day)") ", " DAY_START("max(day)") " FROM unnest($2) day", 2, types,
 						vals);
+	/* the months as a constant list, so that only their partitions are read */
 	if (SPI_execute_with_args("DELETE FROM car.emission_daily e USING unnest($1, $2) w(meter_id, day) "
 							  "WHERE e.meter_id = w.meter_id AND e.day = w.day "
-							  "AND e.month = date_trunc('month', w.day::timestamp)::date",
-							  2, types, vals, NULL, false, 0) != SPI_OK_DELETE)
+							  "AND e.month = ANY ($3) AND e.month = date_trunc('month', w.day::timestamp)::date",
+							  3, types, vals, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "car: could not clear the days to refresh");
 	if (SPI_execute_with_args("WITH p AS MATERIALIZED ("
 							  "  SELECT w.meter_id, w.day, m.site_id, m.activity, m.unit, d.quantity, "
