@@ -19,12 +19,30 @@ fi
 
 passed=0
 failed=0
-count() { # count "ok"/"FAILED" lines of pg_regress output
-	local out=$1 ok bad
+count() { # count "ok"/"FAILED" lines of pg_regress output; tests that never ran are failures
+	local out=$1 want=$2 ok bad
 	ok=$(grep -cE '\.\.\. ok( |$)' "$out" || true)
 	bad=$(grep -cE '\.\.\. FAILED|\.\.\. failed' "$out" || true)
+	if [ $((ok + bad)) -lt "$want" ]; then
+		echo "$((want - ok - bad)) of $want tests did not run to a result"
+		bad=$((want - ok))
+	fi
 	passed=$((passed + ok))
 	failed=$((failed + bad))
+}
+
+# A TAP script: its "ok" and "not ok" lines count; no plan line is a failure.
+tap() { # name script args...
+	local name=$1 out="$WORK/$1.out"
+	shift
+	echo "== $name"
+	"$@" 2>&1 | tee "$out"
+	local t_ok t_bad
+	t_ok=$(grep -c '^ok ' "$out" || true)
+	t_bad=$(grep -c '^not ok ' "$out" || true)
+	grep -q '^1\.\.' "$out" || t_bad=$((t_bad + 1))
+	passed=$((passed + t_ok))
+	failed=$((failed + t_bad))
 }
 
 # A work tree the postgres user can write, with the fixtures it reads.
@@ -81,7 +99,7 @@ as_postgres env CAR_FIXTURES="$CAR_FIXTURES" CAR_HTTP_PORT="$HTTP_PORT" CAR_HTTP
 	--inputdir="$WORK" --outputdir="$WORK" --bindir="$PGBIN" \
 	--temp-instance="$WORK/tmp_check" --temp-config="$WORK/test/pg.conf" \
 	--dbname=contrib_regression --encoding=UTF8 --no-locale $REGRESS 2>&1 | tee "$WORK/regress.out"
-count "$WORK/regress.out"
+count "$WORK/regress.out" $(echo $REGRESS | wc -w)
 rm -rf "$ROOT/results" && mkdir -p "$ROOT/results" && cp -r "$WORK/results/." "$ROOT/results/" 2>/dev/null
 [ -f "$WORK/regression.diffs" ] && cp "$WORK/regression.diffs" "$ROOT/regression.diffs" && head -100 "$WORK/regression.diffs"
 
@@ -93,17 +111,14 @@ as_postgres env CAR_FIXTURES="$CAR_FIXTURES" PGTZ=UTC "$PGXS_DIR/../test/isolati
 	--inputdir="$WORK" --outputdir="$WORK/iso" --bindir="$PGBIN" \
 	--temp-instance="$WORK/iso/tmp_check" --temp-config="$WORK/test/pg.conf" \
 	--dbname=contrib_regression --encoding=UTF8 --no-locale $ISOLATION 2>&1 | tee "$WORK/iso.out"
-count "$WORK/iso.out"
+count "$WORK/iso.out" $(echo $ISOLATION | wc -w)
 cp -r "$WORK/iso/results/." "$ROOT/results/" 2>/dev/null
 [ -f "$WORK/iso/regression.diffs" ] && cat "$WORK/iso/regression.diffs" >>"$ROOT/regression.diffs" && head -100 "$WORK/iso/regression.diffs"
 
-echo "== worker crash tests"
-test/worker_crash.sh "$WORK/crash" 2>&1 | tee "$WORK/crash.out"
-c_ok=$(grep -c '^ok ' "$WORK/crash.out" || true)
-c_bad=$(grep -c '^not ok ' "$WORK/crash.out" || true)
-grep -q '^1\.\.' "$WORK/crash.out" || c_bad=$((c_bad + 1))
-passed=$((passed + c_ok))
-failed=$((failed + c_bad))
+tap "worker crash tests" test/worker_crash.sh "$WORK/crash"
+tap "server tests (pg_dump and pg_restore, no pg_cron)" test/server.sh "$WORK/server"
+tap "BI client test (JDBC, read-only role)" test/bi_client.sh "$WORK/bi"
+tap "docker checks (compose, Dockerfile, first-start init)" test/docker_check.sh "$WORK/docker"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
