@@ -1,20 +1,19 @@
 #!/usr/bin/env bash
-# make demo: install what is missing, build and install car, start a private
-# PostgreSQL 15 server whose data folder is .demo/ inside the project (pg_cron
-# and car preloaded), load the bundled official factors and the sample meter
-# data, and print an emissions report.  Safe to run again: it reuses the
-# server and loads nothing twice.
+# make demo: install what is missing, build and install car (scripts/install.sh),
+# start a private PostgreSQL 15 server whose data folder is .demo/ inside the
+# project (pg_cron and car preloaded), make the demo database with
+# scripts/demo.sql (the bundled official factors, the sample meter data,
+# car.refresh(), the roles, the pg_cron jobs), and print the monthly report.
+# Safe to run again: it reuses the server and loads nothing twice.
+# The Docker image (docker/) runs the same install.sh and demo.sql.
 set -euo pipefail
+"$(dirname "$0")/install.sh"
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 
 DEMO=$ROOT/.demo
 PORT=${CAR_DEMO_PORT:-54329}
 DB=car_demo
-
-"$ROOT/scripts/deps.sh"
-echo "== building and installing car"
-build_and_install
 
 [ -f "$DEMO/data/PG_VERSION" ] || echo "== creating a server in $DEMO/data"
 init_private_server "$DEMO" "$PORT" <<CONF
@@ -40,14 +39,7 @@ if [ -f "$DEMO/car-sql.sha256" ] && [ "$(cat "$DEMO/car-sql.sha256")" != "$sql_s
 	psql_demo -d "$DB" -c "DROP EXTENSION IF EXISTS car CASCADE"
 fi
 
-echo "== loading the official DESNZ/BEIS factors bundled with car"
-psql_demo -d "$DB" <<'SQL'
-CREATE EXTENSION IF NOT EXISTS car CASCADE;
-SET client_min_messages = warning;
-SELECT year, revision, publisher, row_count AS factors, source_uri
-FROM generate_series(2021, 2024) AS y, car.load_factors(y) ORDER BY year;
-SQL
-
+psql_demo -d "$DB" -v sample="$ROOT/data/sample" -f "$ROOT/scripts/demo.sql"
 echo "$sql_sum" >"$DEMO/car-sql.sha256"
 
 echo "== 1,000 kWh of UK grid electricity, by factor year"
@@ -59,33 +51,26 @@ FROM generate_series(2021, 2024) AS y,
 ORDER BY 1, 2;
 SQL
 
-echo "== pushing a real building's meter files: Cambridge University Estates b0, 2021 (hourly)"
-psql_demo -d "$DB" <<SQL
-SET client_min_messages = warning;
-SELECT car.add_source(name, NULL, 'push', 'long', options)
-FROM (VALUES ('ucam-b0-electricity', '{"site": "UCam b0", "meter": "b0 electricity", "timezone": "UTC", "activity": "electricity", "org": "University of Cambridge"}'::jsonb),
-             ('ucam-b0-gas', '{"site": "UCam b0", "meter": "b0 gas", "timezone": "UTC", "activity": "natural_gas", "org": "University of Cambridge"}'::jsonb)) v(name, options)
-WHERE NOT EXISTS (SELECT 1 FROM car.source s WHERE s.name = v.name);
-SELECT f.name AS file, f.status, f.rows_loaded, f.rows_rejected
-FROM (VALUES ('ucam-b0-electricity', 'UCam_Building_b0_electricity_2021.csv'),
-             ('ucam-b0-gas', 'UCam_Building_b0_gas_2021.csv')) v(source, file),
-     LATERAL car.push(v.source, v.file, pg_read_binary_file('$ROOT/data/sample/' || v.file)) f;
-SQL
-
-echo "== monthly report: kWh and kg CO2e (Scope 1 + 2) for UCam b0"
+echo "== monthly report for the sample sites (car.report_monthly)"
 psql_demo -d "$DB" <<'SQL'
-SELECT coalesce(to_char(date_trunc('month', r.ts), 'YYYY-MM'), 'total') AS month,
-       round(sum(r.quantity) FILTER (WHERE m.activity = 'electricity')::numeric, 1) AS "electricity kWh",
-       round(sum(r.quantity) FILTER (WHERE m.activity = 'natural_gas')::numeric, 1) AS "gas kWh",
-       round(sum(car.co2e(r.quantity, m.unit, m.activity, r.ts))::numeric, 1) AS "kg CO2e"
-FROM car.reading r JOIN car.meter m ON m.id = r.meter_id JOIN car.site s ON s.id = m.site_id
-WHERE s.name = 'UCam b0' AND r.ts >= '2021-01-01' AND r.ts < '2022-01-01'
-GROUP BY ROLLUP (date_trunc('month', r.ts)) ORDER BY date_trunc('month', r.ts) NULLS LAST;
+SELECT coalesce(to_char(month, 'YYYY-MM'), 'total') AS month, site, activity,
+       round(sum(quantity)::numeric) AS quantity, unit,
+       round(sum(kg_co2e)::numeric) AS "kg CO2e",
+       round(sum(scope1_kg_co2e)::numeric) AS "scope 1",
+       round(sum(scope2_kg_co2e)::numeric) AS "scope 2",
+       round(sum(scope3_kg_co2e)::numeric) AS "scope 3",
+       sum(days_with_data) AS days,
+       string_agg(DISTINCT factor_years, ', ') AS factors
+FROM car.report_monthly
+WHERE organisation = 'University of Cambridge' AND site = 'UCam b0'
+GROUP BY GROUPING SETS ((month, site, activity, unit), (site, activity, unit))
+ORDER BY month NULLS LAST, site, activity;
 SQL
 
 cat <<EOF2
 
-The demo server is running.  Connect with:
+The demo server is running; pg_cron refreshes car.emission_daily every 5 minutes.
+Connect with:
     runuser -u postgres -- psql -h $DEMO -p $PORT $DB
 Stop it with:  make demo-stop
 EOF2
