@@ -10,7 +10,7 @@ build_and_install
 
 W=$ROOT/bench/work
 # sections to run (default all); the others' last outputs are reused from bench/last/
-SECTIONS=${BENCH_SECTIONS:-"calc ingest worker"}
+SECTIONS=${BENCH_SECTIONS:-"calc ingest worker refresh"}
 LAST=$ROOT/bench/last
 mkdir -p "$LAST"
 want() { case " $SECTIONS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
@@ -70,6 +70,23 @@ cp "$LAST/worker.out" "$W/worker.out"
 cat "$W/worker.out"
 wget() { awk -F'|' -v k="$1" '$1 == k { print $2 }' "$W/worker.out"; }
 p1=$(wget backfill_p1); p4=$(wget backfill_p4); tw=$(wget worker_seconds); tpu=$(wget push_seconds)
+
+if want refresh; then
+	echo "running bench/refresh.sql (15.8 M readings; several minutes)"
+	# a database of its own: nothing left by the other sections, no worker in it
+	as_postgres "$PGBIN/createdb" -h "$W" -p "$PORT" bench_refresh
+	as_postgres "$PGBIN/psql" -X -q -h "$W" -p "$PORT" -d bench_refresh -f bench/refresh.sql >"$LAST/refresh.out"
+fi
+touch "$LAST/refresh.out"
+grep -v '^plan_' "$LAST/refresh.out" || true
+rget() { awk -F'|' -v k="$1" '$1 == k { print $2 }' "$LAST/refresh.out"; }
+# median of the runs named PREFIX_1, PREFIX_2...
+rmed() { awk -F'|' -v p="^$1_[0-9]+\$" '$1 ~ p { print $2 }' "$LAST/refresh.out" | sort -g |
+	awk '{ v[NR] = $1 } END { if (NR) printf "%.3f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+rall() { awk -F'|' -v p="^$1_[0-9]+\$" '$1 ~ p { printf "%s%.3f", n++ ? ", " : "", $2 }' "$LAST/refresh.out"; }
+full=$(rmed full); incr=$(rmed incr); ierr=$(rget incr_error | head -n 1)
+pct() { awk -v x="$1" -v y="$2" 'BEGIN { printf "%.2f", 100 * x / y }'; }
+verdict() { awk -v x="$1" -v t="$2" 'BEGIN { print (x <= t ? "met" : "**missed**") }'; }
 
 cat >bench/RESULTS.md <<MD
 # Benchmark results
@@ -138,4 +155,50 @@ Worker ingest against \`car.push\` of the same bytes: 36 monthly files of 40 sit
 over loopback, load, bookkeeping) took $tw s; pushing the same 36 files read server-side took
 $tpu s: overhead **$(awk -v a="$tw" -v b="$tpu" 'BEGIN { printf "%.0f", 100 * (a / b - 1) }')%** (target ≤ 10%).
 MD
+if [ -n "$full" ]; then
+	cat >>bench/RESULTS.md <<MD
+
+## Transforms (issue 5)
+
+3 years × 300 meters of half-hourly readings (30 sites × 7 electricity + 3 natural gas meters,
+kWh; 2021-01-01 .. 2023-12-31 UK time): $(rget readings) rows in \`car.reading\` ($(rget reading_mb) MB with
+its index), inserted one month a statement through car's change-tracking triggers (which queued
+$(rget queued_meter_days) meter-days) in $(rget load_seconds) s, then \`VACUUM ANALYZE\`. Each refresh is a statement (and
+transaction) of its own, timed by the client; JIT off, as in the other benchmarks.
+
+| refresh | meter-days | seconds (median) | runs | ratio to (a) | target |
+|---|---:|---:|---|---:|---|
+| (a) full: \`car.refresh(true)\` | $(rget full_days) | $full | $(rall full) | 100% | baseline |
+$(if [ -n "$incr" ] && [ -z "$ierr" ]; then
+	echo "| (b) incremental: \`car.refresh()\` after appending one day ($(rget appended_readings) readings) | $(rget incr_days) | $incr | $(rall incr) | $(pct "$incr" "$full")% | ≤ 2% |"
+	echo
+	echo "(b) / (a) = **$(pct "$incr" "$full")%** (target ≤ 2%): $(verdict "$(pct "$incr" "$full")" 2)."
+else
+	echo "| (b) incremental: \`car.refresh()\` after appending one day ($(rget appended_readings) readings) | $(rget appended_queued) | failed | | | ≤ 2% |"
+	echo
+	echo "(b) **could not be measured**: the incremental \`car.refresh()\` failed with \`${ierr:-no timing}\`."
+fi)
+
+(a) writes $(rget emission_rows) rows of \`car.emission_daily\` (one per meter, day and component).
+(b) ran on three successive appended days (2024-01-01, -02, -03), after a \`VACUUM ANALYZE\` of
+\`car.emission_daily\` (the state autovacuum leaves after the full refreshes). Appending a day (the
+INSERT and its trigger) took $(rall append) s. With JIT on, the server default and what a
+\`car-refresh\` pg_cron job gets, the incremental refresh of a fourth day took $(rget incr_jit | awk '{ printf "%.3f", $1 }') s.
+The four incremental refreshes wrote $(rget incr_meter_days) meter-days ($(rget incr_rows) rows) and left $(rget queue_left) queued.
+
+A one-month report, \`SELECT * FROM car.report_monthly WHERE month = '2022-06-01'\`
+($(rget report_rows) rows), median of 20 runs (planning included):
+
+| | seconds | partitions of \`car.emission_daily\` in the plan | 8 kB pages touched |
+|---|---:|---:|---:|
+| partition pruning on (default) | $(rget report_pruned) | $(rget report_pruned_partitions) of $(rget emission_partitions) | $(rget report_pruned_pages) |
+| \`SET enable_partition_pruning = off\` | $(rget report_unpruned) | $(rget report_unpruned_partitions) of $(rget emission_partitions) | $(rget report_unpruned_pages) |
+
+Time without pruning / with: **$(ratio "$(rget report_unpruned)" "$(rget report_pruned)")×**. The plan with pruning (\`EXPLAIN (COSTS OFF)\`):
+
+\`\`\`
+$(awk -F'|' '$1 == "plan_pruned" { sub(/^plan_pruned\|/, ""); print }' "$LAST/refresh.out")
+\`\`\`
+MD
+fi
 cat bench/RESULTS.md
