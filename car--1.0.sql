@@ -602,13 +602,13 @@ COMMENT ON FUNCTION car.reporting_year_label(int) IS 'How a reporting year is wr
 
 -- The component whose quantity is the meter's own use (position 1), so that
 -- quantities are counted once however many components an activity has.
-CREATE VIEW car.activity_primary_component AS
+CREATE VIEW car.activity_primary_component WITH (security_invoker = true) AS
 SELECT DISTINCT ON (activity) activity, kind
 FROM car.activity_component
 ORDER BY activity, position, kind;
 COMMENT ON VIEW car.activity_primary_component IS 'For each activity, the component row that carries its own use (reports count quantity once, from this row).';
 
-CREATE VIEW car.report_monthly AS
+CREATE VIEW car.report_monthly WITH (security_invoker = true) AS
 SELECT s.org AS organisation,
        s.id AS site_id,
        s.name AS site,
@@ -645,7 +645,7 @@ COMMENT ON COLUMN car.report_monthly.meters IS 'Meters with data in the month.';
 COMMENT ON COLUMN car.report_monthly.days_with_data IS 'Days of the month with at least one reading.';
 COMMENT ON COLUMN car.report_monthly.factor_years IS 'Year(s) of the official conversion factors used.';
 
-CREATE VIEW car.report_yearly AS
+CREATE VIEW car.report_yearly WITH (security_invoker = true) AS
 SELECT s.org AS organisation,
        s.id AS site_id,
        s.name AS site,
@@ -684,7 +684,7 @@ COMMENT ON COLUMN car.report_yearly.meters IS 'Meters with data in the year.';
 COMMENT ON COLUMN car.report_yearly.days_with_data IS 'Days of the year with at least one reading.';
 COMMENT ON COLUMN car.report_yearly.factor_years IS 'Year(s) of the official conversion factors used.';
 
-CREATE VIEW car.report_scope AS
+CREATE VIEW car.report_scope WITH (security_invoker = true) AS
 SELECT s.org AS organisation,
        s.id AS site_id,
        s.name AS site,
@@ -714,7 +714,7 @@ COMMENT ON COLUMN car.report_scope.kg_co2 IS 'Of which carbon dioxide, kg (where
 COMMENT ON COLUMN car.report_scope.kg_ch4 IS 'Of which methane, kg CO2e (where published).';
 COMMENT ON COLUMN car.report_scope.kg_n2o IS 'Of which nitrous oxide, kg CO2e (where published).';
 
-CREATE VIEW car.report_intensity AS
+CREATE VIEW car.report_intensity WITH (security_invoker = true) AS
 SELECT s.org AS organisation,
        s.id AS site_id,
        s.name AS site,
@@ -739,9 +739,124 @@ COMMENT ON COLUMN car.report_intensity.tonnes_co2e IS 'The same in tonnes CO2 eq
 COMMENT ON COLUMN car.report_intensity.kg_co2e_per_m2 IS 'kg CO2e per m2 of floor area: the intensity to compare buildings by.';
 
 -------------------------------------------------------------------------------
+-- Access: JSON Web Tokens, claims, row-level security
+-------------------------------------------------------------------------------
+CREATE TABLE car.jwt_key (
+    kid         text PRIMARY KEY CHECK (kid <> '' AND length(kid) <= 255),
+    alg         text NOT NULL CHECK (alg IN ('HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'ES256', 'ES384')),
+    key         text NOT NULL CHECK (key <> ''),
+    private_key text CHECK (private_key <> ''),
+    issuer      text,
+    audience    text,
+    enabled     boolean NOT NULL DEFAULT true,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    CHECK (alg LIKE 'HS%' OR key LIKE '-----BEGIN PUBLIC KEY-----%'),
+    CHECK (alg NOT LIKE 'HS%' OR private_key IS NULL)
+);
+COMMENT ON TABLE car.jwt_key IS 'Keys that sign the tokens car accepts. Each key pins one algorithm; a token must name its key (kid) in its header. Readable by car_admin only.';
+COMMENT ON COLUMN car.jwt_key.kid IS 'Key id: the token header''s "kid".';
+COMMENT ON COLUMN car.jwt_key.alg IS 'The only algorithm tokens of this key may use.';
+COMMENT ON COLUMN car.jwt_key.key IS 'HS*: the shared secret. RS*/ES*: the public key, PEM (-----BEGIN PUBLIC KEY-----).';
+COMMENT ON COLUMN car.jwt_key.private_key IS 'RS*/ES*: the private key, PEM, only where car.sign_jwt() must sign with it.';
+COMMENT ON COLUMN car.jwt_key.issuer IS 'When set, a token''s "iss" must equal it.';
+COMMENT ON COLUMN car.jwt_key.audience IS 'When set, a token''s "aud" must name it.';
+COMMENT ON COLUMN car.jwt_key.enabled IS 'Disabled keys verify nothing (rotate by adding a key, then disabling the old one).';
+REVOKE ALL ON car.jwt_key FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('car.jwt_key', '');
+CREATE TRIGGER jwt_key_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON car.jwt_key
+    FOR EACH STATEMENT EXECUTE FUNCTION car.invalidate_factor_cache();
+
+CREATE FUNCTION car.verify_jwt(token text) RETURNS jsonb
+    LANGUAGE c VOLATILE STRICT PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'car_verify_jwt';
+COMMENT ON FUNCTION car.verify_jwt(text) IS 'Verify a token (signature with its kid''s pinned algorithm, exp, nbf, iat, iss, aud) and return its claims; an error with SQLSTATE 28000 says why a token is refused.';
+
+CREATE FUNCTION car.authenticate(token text, local boolean DEFAULT false) RETURNS jsonb
+    LANGUAGE c VOLATILE PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_authenticate';
+COMMENT ON FUNCTION car.authenticate(text, boolean) IS 'Verify a token and make its claims this session''s (local: until the transaction ends), for row-level security. A refused token leaves no claims.';
+
+CREATE FUNCTION car.claims() RETURNS jsonb
+    LANGUAGE c VOLATILE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'car_claims';
+COMMENT ON FUNCTION car.claims() IS 'The verified claims of this session, or NULL.';
+
+CREATE FUNCTION car.claim(name text) RETURNS text
+    LANGUAGE c VOLATILE STRICT PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'car_claim';
+COMMENT ON FUNCTION car.claim(text) IS 'One verified claim of this session, as text, or NULL.';
+
+CREATE FUNCTION car.sign_jwt(claims jsonb, kid text) RETURNS text
+    LANGUAGE c VOLATILE STRICT PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'car_sign_jwt';
+COMMENT ON FUNCTION car.sign_jwt(jsonb, text) IS 'Sign claims with a key of car.jwt_key (HS*, or RS*/ES* with a stored private key). For car_admin.';
+
+CREATE FUNCTION car.metabase_embed_url(site_url text, dashboard int, params jsonb DEFAULT '{}',
+                                       ttl interval DEFAULT '10 minutes', kid text DEFAULT 'metabase')
+    RETURNS text
+    LANGUAGE c VOLATILE STRICT PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'car_metabase_embed_url';
+COMMENT ON FUNCTION car.metabase_embed_url(text, int, jsonb, interval, text) IS 'A Metabase static-embedding URL for a dashboard, its locked parameters signed HS256 with the embedding secret stored as key kid, valid for ttl.';
+REVOKE EXECUTE ON FUNCTION car.sign_jwt(jsonb, text), car.metabase_embed_url(text, int, jsonb, interval, text) FROM PUBLIC;
+
+-- Row visibility under the session's claims (see access.c); used by the policies.
+CREATE FUNCTION car.site_visible(site_id int) RETURNS boolean
+    LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'car_site_visible';
+COMMENT ON FUNCTION car.site_visible(int) IS 'Whether this session may see the site: its claims grant the site''s org (org, orgs) or the site (sites), or it is admin (claim admin, role car_admin, car_ingest or car_auditor).';
+CREATE FUNCTION car.meter_visible(meter_id int) RETURNS boolean
+    LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'car_meter_visible';
+COMMENT ON FUNCTION car.meter_visible(int) IS 'Whether this session may see the meter (through its site).';
+CREATE FUNCTION car.source_visible(source_id int) RETURNS boolean
+    LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'car_source_visible';
+COMMENT ON FUNCTION car.source_visible(int) IS 'Whether this session may see the source and its files (the source''s options->>''org'' is granted).';
+
+ALTER TABLE car.site ENABLE ROW LEVEL SECURITY;
+CREATE POLICY site_by_claims ON car.site USING (car.site_visible(id));
+ALTER TABLE car.meter ENABLE ROW LEVEL SECURITY;
+CREATE POLICY meter_by_claims ON car.meter USING (car.site_visible(site_id));
+ALTER TABLE car.reading ENABLE ROW LEVEL SECURITY;
+CREATE POLICY reading_by_claims ON car.reading USING (car.meter_visible(meter_id));
+ALTER TABLE car.emission_daily ENABLE ROW LEVEL SECURITY;
+CREATE POLICY emission_daily_by_claims ON car.emission_daily USING (car.site_visible(site_id));
+ALTER TABLE car.source ENABLE ROW LEVEL SECURITY;
+CREATE POLICY source_by_claims ON car.source USING (car.source_visible(id));
+ALTER TABLE car.source_file ENABLE ROW LEVEL SECURITY;
+CREATE POLICY source_file_by_claims ON car.source_file USING (car.source_visible(source_id));
+
+-- For BI tools that cannot run car.authenticate() first.
+CREATE FUNCTION car.report_for(token text, report text) RETURNS SETOF record
+    LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_report_for';
+COMMENT ON FUNCTION car.report_for(text, text) IS 'Internal: a reporting view''s rows as a token''s claims allow.';
+CREATE FUNCTION car.report_monthly_for(token text) RETURNS SETOF car.report_monthly
+    LANGUAGE sql VOLATILE STRICT PARALLEL UNSAFE
+    SET search_path = pg_catalog, car
+    AS $$ SELECT * FROM car.report_for($1, 'report_monthly') AS r(organisation text, site_id int, site text, month date,
+          activity text, unit text, quantity float8, kg_co2e float8, tonnes_co2e float8, scope1_kg_co2e float8,
+          scope2_kg_co2e float8, scope3_kg_co2e float8, meters bigint, days_with_data bigint, factor_years text) $$;
+COMMENT ON FUNCTION car.report_monthly_for(text) IS 'car.report_monthly as the token''s claims allow: for a Metabase native question with a locked parameter or a Looker derived table with a user attribute.';
+CREATE FUNCTION car.report_yearly_for(token text) RETURNS SETOF car.report_yearly
+    LANGUAGE sql VOLATILE STRICT PARALLEL UNSAFE
+    SET search_path = pg_catalog, car
+    AS $$ SELECT * FROM car.report_for($1, 'report_yearly') AS r(organisation text, site_id int, site text, year int,
+          reporting_year text, activity text, unit text, quantity float8, kg_co2e float8, tonnes_co2e float8,
+          scope1_kg_co2e float8, scope2_kg_co2e float8, scope3_kg_co2e float8, meters bigint, days_with_data bigint,
+          factor_years text) $$;
+COMMENT ON FUNCTION car.report_yearly_for(text) IS 'car.report_yearly as the token''s claims allow.';
+CREATE FUNCTION car.report_scope_for(token text) RETURNS SETOF car.report_scope
+    LANGUAGE sql VOLATILE STRICT PARALLEL UNSAFE
+    SET search_path = pg_catalog, car
+    AS $$ SELECT * FROM car.report_for($1, 'report_scope') AS r(organisation text, site_id int, site text, month date,
+          scope int, activity text, component text, kg_co2e float8, tonnes_co2e float8, kg_co2 float8, kg_ch4 float8,
+          kg_n2o float8) $$;
+COMMENT ON FUNCTION car.report_scope_for(text) IS 'car.report_scope as the token''s claims allow.';
+
+CREATE FUNCTION car.check_push_token(token text, source text) RETURNS void
+    LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_check_push_token';
+COMMENT ON FUNCTION car.check_push_token(text, text) IS 'Refuse unless the token is valid, has the scope "push" and grants the source''s organisation.';
+CREATE FUNCTION car.push(token text, source text, filename text, payload bytea) RETURNS car.source_file
+    LANGUAGE sql VOLATILE STRICT PARALLEL UNSAFE
+    SET search_path = pg_catalog, car
+    AS $$ SELECT car.check_push_token($1, $2); SELECT * FROM car.push($2, $3, $4) $$;
+COMMENT ON FUNCTION car.push(text, text, text, bytea) IS 'The push API behind a token: its scope must include "push" and it must grant the source''s organisation; then as car.push(source, filename, payload).';
+
+-------------------------------------------------------------------------------
 -- Roles
 -------------------------------------------------------------------------------
 CREATE FUNCTION car.grant_roles(create_missing boolean DEFAULT true) RETURNS text[]
     LANGUAGE c VOLATILE PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_grant_roles';
-COMMENT ON FUNCTION car.grant_roles(boolean) IS 'Create (if missing and asked) the NOLOGIN roles car_reader, car_ingest and car_admin and grant them car''s privileges; grant a role to your login roles (GRANT car_reader TO metabase). Returns the roles granted to.';
+COMMENT ON FUNCTION car.grant_roles(boolean) IS 'Create (if missing and asked) the NOLOGIN roles car_reader, car_auditor, car_ingest and car_admin and grant them car''s privileges; grant a role to your login roles (GRANT car_reader TO metabase). Returns the roles granted to.';
 REVOKE EXECUTE ON FUNCTION car.grant_roles(boolean), car.refresh(boolean), car.schedule(text, text), car.unschedule() FROM PUBLIC;

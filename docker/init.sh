@@ -5,7 +5,7 @@
 # the local socket open, it makes the database $CAR_DB with scripts/demo.sql,
 # the SQL `make demo` runs (official factors, sample meter data, car.refresh(),
 # car.grant_roles(), car.schedule()), and docker/init.sql (the read-only login
-# role $CAR_BI_USER for BI tools, a member of car_reader).  Then it runs its
+# role $CAR_BI_USER for BI tools, a member of car_auditor).  Then it runs its
 # arguments (the Dockerfile's CMD: postgres).  Without arguments it only
 # initialises: test/docker_check.sh runs it that way, outside Docker.
 set -euo pipefail

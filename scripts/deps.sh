@@ -5,7 +5,7 @@ set -euo pipefail
 
 pkgs=(gcc make pkg-config
 	postgresql-15 postgresql-server-dev-15 postgresql-15-cron
-	libzip-dev libxml2-dev libxml2-utils libcurl4-openssl-dev
+	libzip-dev libxml2-dev libxml2-utils libcurl4-openssl-dev libjwt-dev openssl
 	python3 python3-yaml curl ca-certificates
 	openjdk-17-jdk-headless libpostgresql-jdbc-java # test/bi_client.sh: a JDBC client, as BI tools use
 	"$@")

@@ -6,7 +6,7 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 SECONDS_EACH=${1:-${FUZZ_SECONDS:-60}}
-TARGETS=${FUZZ_TARGETS:-"csv factorfile meterfile xlsx"}
+TARGETS=${FUZZ_TARGETS:-"csv factorfile meterfile xlsx jwt"}
 "$ROOT/scripts/deps.sh" clang libclang-rt-14-dev unzip
 
 CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Isrc $(xml2-config --cflags)"
@@ -16,11 +16,26 @@ for t in $TARGETS; do
 		factorfile) srcs="src/csv.c src/factorfile.c" ;;
 		meterfile) srcs="src/csv.c src/factorfile.c src/meterfile.c" ;;
 		xlsx) srcs="src/xlsx.c" ;;
+		jwt) srcs="src/jwtparse.c" ;;
 	esac
 	clang $CFLAGS -o "test/fuzz/run_fuzz_$t" "test/fuzz/fuzz_$t.c" $srcs -lzip -lxml2 -lm
 	corpus=test/fuzz/corpus-$t
 	mkdir -p "$corpus"
-	if [ -d "$SHARED_DATA" ]; then
+	if [ "$t" = jwt ]; then
+		# tokens: HS256 with registered claims, nested claims, escapes
+		for i in 1 2 3; do
+			python3 - "$corpus/token$i" "$i" <<'PY'
+import base64, json, sys
+b = lambda o: base64.urlsafe_b64encode(json.dumps(o).encode()).rstrip(b"=").decode()
+i = int(sys.argv[2])
+h = {"alg": ["HS256", "RS256", "ES256"][i - 1], "kid": "k%d" % i, "typ": "JWT"}
+p = [{"sub": "ann", "org": "A", "exp": 1700000000, "nbf": 1.6e9, "iat": 1600000000},
+     {"iss": "https://idp.example", "aud": ["car", "x"], "orgs": ["A", "B"], "sites": [1, "Site 2"], "exp": 2e9},
+     {"admin": True, "scope": "read push", "x": {"y": [1, {"z": "\u00e9\ud83d\ude00"}]}, "aud": "car"}][i - 1]
+open(sys.argv[1], "w").write(b(h) + "." + b(p) + ".c2lnbmF0dXJl")
+PY
+		done
+	elif [ -d "$SHARED_DATA" ]; then
 		case $t in
 			xlsx) # a sheet (first byte 0) and shared strings (1) cut from the 2022 workbook
 				printf '\000' >"$corpus/sheet.xml"

@@ -117,6 +117,7 @@ cp -r "$WORK/iso/results/." "$ROOT/results/" 2>/dev/null
 
 tap "worker crash tests" test/worker_crash.sh "$WORK/crash"
 tap "server tests (pg_dump and pg_restore, no pg_cron)" test/server.sh "$WORK/server"
+tap "tokens and row-level security (openssl-made keys and tokens)" test/jwt.sh "$WORK/jwt"
 tap "BI client test (JDBC, read-only role)" test/bi_client.sh "$WORK/bi"
 tap "docker checks (compose, Dockerfile, first-start init)" test/docker_check.sh "$WORK/docker"
 

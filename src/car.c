@@ -6,6 +6,7 @@
 
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "tcop/utility.h"
 #include "utils/guc.h"
 
 PG_MODULE_MAGIC;
@@ -20,6 +21,32 @@ char  *car_keep_raw = NULL;
 char  *car_job_history_keep = NULL;
 
 void _PG_init(void);
+
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
+/*
+ * Utility commands car must see: pg_restore's redundant commands on car's
+ * partitions are skipped (partition.c); DISCARD ALL and RESET ALL forget
+ * the session's verified claims (jwt.c).
+ */
+static void
+CarProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree, ProcessUtilityContext context,
+				  ParamListInfo params, QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	Node *stmt = pstmt->utilityStmt;
+
+	if (car_redundant_partition_command(stmt))
+	{
+		ereport(NOTICE, (errmsg("car: skipped a command for a partition of a car table: "
+								"its index is already there, made when the partition was attached")));
+		return;
+	}
+	car_claims_utility(stmt);
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+}
 
 /* Factor-year rules changed: every cached choice of set is stale. */
 static void
@@ -94,7 +121,9 @@ _PG_init(void)
 							   &car_job_history_keep, "7 days",
 							   PGC_USERSET, 0, NULL, NULL, NULL);
 
-	car_partition_init();
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = CarProcessUtility;
+	car_jwt_init();
 	car_worker_init();
 
 	MarkGUCPrefixReserved("car");

@@ -8,6 +8,8 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "fmgr.h"
+#include "nodes/nodes.h"
 #include "utils/jsonb.h"
 
 /* GUCs (car.c) */
@@ -45,7 +47,17 @@ extern int car_ingest_file(int source_id, const char *source, const char *format
 extern int	car_ensure_partitions_range(TimestampTz from, TimestampTz to);
 extern int	car_ensure_table_partitions(const char *parent, TimestampTz from, TimestampTz to);
 extern void car_accepted_range(TimestampTz *lo, TimestampTz *hi);
-extern void car_partition_init(void);
+extern bool car_redundant_partition_command(Node *stmt);
+
+/* jwt.c */
+extern bool	  car_jwt_require_exp;
+extern int	  car_jwt_leeway;
+extern uint64 car_claims_generation;
+extern void	  car_jwt_init(void);
+extern Jsonb *car_current_claims(void);
+extern Jsonb *car_swap_claims(Jsonb *claims);
+extern void	  car_claims_utility(Node *stmt);
+extern Datum  car_verify_jwt(PG_FUNCTION_ARGS);
 
 /* factor_cache.c */
 

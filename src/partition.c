@@ -481,10 +481,8 @@ car_maintenance(PG_FUNCTION_ARGS)
  * exists".  This hook recognises exactly those commands, on partitions of
  * car's tables that already have the same-named constraint or index
  * attached to the parent's, and skips them with a NOTICE, so pg_restore runs
- * clean.  Anything else goes through untouched.
+ * clean.  Anything else goes through untouched.  (car.c installs the hook.)
  */
-static ProcessUtility_hook_type prev_ProcessUtility = NULL;
-
 /* relid if rv names a partition of one of car's partitioned tables, else InvalidOid */
 static Oid
 CarPartition(const RangeVar *rv)
@@ -524,8 +522,8 @@ AttachedIndexOf(Oid indexoid, Oid relid)
 	return result;
 }
 
-static bool
-RedundantOnPartition(Node *stmt)
+bool
+car_redundant_partition_command(Node *stmt)
 {
 	if (IsA(stmt, AlterTableStmt))
 	{
@@ -560,27 +558,4 @@ RedundantOnPartition(Node *stmt)
 		return AttachedIndexOf(get_relname_relid(index->idxname, get_rel_namespace(relid)), relid);
 	}
 	return false;
-}
-
-static void
-CarProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree, ProcessUtilityContext context,
-				  ParamListInfo params, QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
-{
-	if (RedundantOnPartition(pstmt->utilityStmt))
-	{
-		ereport(NOTICE, (errmsg("car: skipped a command for a partition of a car table: "
-								"its index is already there, made when the partition was attached")));
-		return;
-	}
-	if (prev_ProcessUtility)
-		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
-}
-
-void
-car_partition_init(void)
-{
-	prev_ProcessUtility = ProcessUtility_hook;
-	ProcessUtility_hook = CarProcessUtility;
 }

@@ -6,6 +6,9 @@
  *				meters and factor catalogues: what a BI tool's login needs.
  *	car_ingest	car_reader, plus writing readings, sites and meters and
  *				landing files (car.push).
+ *	car_auditor	car_reader that sees every organisation's rows (an auditor,
+ *				or the service login of a BI tool that serves everyone and
+ *				filters itself).
  *	car_admin	car_ingest, plus everything in schema car.
  *
  * They are NOLOGIN group roles: grant them to login roles
@@ -30,6 +33,10 @@ static const char *const reader_grants[] = {
 	"GRANT SELECT ON car.report_monthly, car.report_yearly, car.report_scope, car.report_intensity, "
 	"car.emission_daily, car.site, car.meter, car.factor_set, car.factor, car.unit, car.activity, "
 	"car.activity_component, car.activity_primary_component TO car_reader",
+};
+
+static const char *const auditor_grants[] = {
+	"GRANT car_reader TO car_auditor",
 };
 
 static const char *const ingest_grants[] = {
@@ -62,12 +69,12 @@ Datum
 car_grant_roles(PG_FUNCTION_ARGS)
 {
 	bool		create_missing = PG_ARGISNULL(0) ? true : PG_GETARG_BOOL(0);
-	const char *roles[] = {"car_reader", "car_ingest", "car_admin"};
-	Datum		out[3];
+	const char *roles[] = {"car_reader", "car_auditor", "car_ingest", "car_admin"};
+	Datum		out[4];
 	int			i;
 
 	SPI_connect();
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < (int) lengthof(roles); i++)
 	{
 		if (OidIsValid(get_role_oid(roles[i], true)))
 			continue;
@@ -79,11 +86,12 @@ car_grant_roles(PG_FUNCTION_ARGS)
 			elog(ERROR, "car: could not create role %s", roles[i]);
 	}
 	RunAll(reader_grants, lengthof(reader_grants));
+	RunAll(auditor_grants, lengthof(auditor_grants));
 	RunAll(ingest_grants, lengthof(ingest_grants));
 	RunAll(admin_grants, lengthof(admin_grants));
 	SPI_finish();
 
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < (int) lengthof(roles); i++)
 		out[i] = CStringGetTextDatum(roles[i]);
-	PG_RETURN_ARRAYTYPE_P(construct_array(out, 3, TEXTOID, -1, false, TYPALIGN_INT));
+	PG_RETURN_ARRAYTYPE_P(construct_array(out, lengthof(roles), TEXTOID, -1, false, TYPALIGN_INT));
 }

@@ -4,7 +4,7 @@
 # Cambridge building b0 (2021, hourly).  A Java program using Debian's
 # PostgreSQL JDBC driver (libpostgresql-jdbc-java: the driver Metabase and
 # Looker use) logs in over TCP with a password as bi_metabase, a login role
-# granted car_reader, lists car's reporting views and their comments through
+# granted car_auditor (a car_reader that sees every organisation), lists car's reporting views and their comments through
 # DatabaseMetaData as a BI tool's schema sync does, runs report queries, and
 # shows that the role cannot read raw readings or write.  Its output must
 # equal test/bi/expected.out; the report figures are also checked here
@@ -76,12 +76,12 @@ UPDATE car.site SET floor_area_m2 = 2500 WHERE name = 'UCam b0';
 SELECT 'refreshed ' || car.refresh() || ' meter-days';
 SELECT array_to_string(car.grant_roles(), ',');
 CREATE ROLE bi_metabase LOGIN PASSWORD '$BI_PASSWORD';
-GRANT car_reader TO bi_metabase;
+GRANT car_auditor TO bi_metabase;
 SQL
 )
 rc=$?
 [ $rc = 0 ] || echo "$setup" | sed 's/^/# /'
-ok $rc "CREATE EXTENSION car, factors 2021-2024 and b0's 2021 files loaded, car.refresh(), car.grant_roles(), bi_metabase granted car_reader"
+ok $rc "CREATE EXTENSION car, factors 2021-2024 and b0's 2021 files loaded, car.refresh(), car.grant_roles(), bi_metabase granted car_auditor (a car_reader that sees every organisation)"
 echo "$setup" | grep -q '^loaded 8760/0, loaded 8760/0$'
 ok $? "car.push loaded 8,760 hourly readings from each b0 file, none rejected"
 # 365 days x 2 meters (the first refresh is a full one)

@@ -1,0 +1,407 @@
+/*
+ * access.c
+ *		Who sees which rows: the functions behind car's row-level security
+ *		policies, the token-taking report functions for BI tools, and the
+ *		token gate of the push API.
+ *
+ * A session sees the sites its verified claims grant: "org" (one
+ * organisation), "orgs" (several), "sites" (site ids, or names); all of them
+ * with an "admin": true claim, or as a member of car_admin, car_ingest or
+ * car_auditor (administrators, loaders and auditors are trusted roles);
+ * nothing otherwise.
+ * Superusers and the tables' owner are not subject to row-level security.
+ *
+ * Policies call car.site_visible(id) and friends once per row, so each
+ * keeps, for the query it serves (fn_extra), the sorted ids visible under
+ * the current claims and role; a row costs one binary search.  The ids are
+ * read as the tables' owner: the policies' own tables must not be filtered
+ * while working out the filter.
+ */
+#include "car.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+PG_FUNCTION_INFO_V1(car_site_visible);
+PG_FUNCTION_INFO_V1(car_meter_visible);
+PG_FUNCTION_INFO_V1(car_source_visible);
+PG_FUNCTION_INFO_V1(car_report_for);
+PG_FUNCTION_INFO_V1(car_check_push_token);
+
+/* Set while a token-taking function runs: the token alone decides, not the role. */
+static bool token_scope = false;
+
+typedef enum Kind
+{
+	KIND_SITE,
+	KIND_METER,
+	KIND_SOURCE
+} Kind;
+
+typedef struct Visible
+{
+	uint64 generation; /* car_claims_generation it was built under */
+	Oid	   userid;
+	bool   token_scope;
+	bool   all;
+	int	   n;
+	int32 *ids; /* sorted */
+} Visible;
+
+/* The claim's strings (a string, or an array's strings) and numbers. */
+static void
+ClaimValues(Jsonb *claims, const char *name, ArrayBuildState **strings, ArrayBuildState **numbers)
+{
+	JsonbValue		   key;
+	JsonbValue		  *v;
+	JsonbIterator	  *it;
+	JsonbValue		   elem;
+	JsonbIteratorToken tok;
+
+	key.type = jbvString;
+	key.val.string.val = (char *) name;
+	key.val.string.len = strlen(name);
+	v = findJsonbValueFromContainer(&claims->root, JB_FOBJECT, &key);
+	if (v == NULL)
+		return;
+	if (v->type == jbvString)
+	{
+		*strings = accumArrayResult(*strings, PointerGetDatum(cstring_to_text_with_len(v->val.string.val, v->val.string.len)),
+									false, TEXTOID, CurrentMemoryContext);
+		return;
+	}
+	if (v->type == jbvNumeric)
+	{
+		*numbers = accumArrayResult(*numbers, DirectFunctionCall1(numeric_int4, NumericGetDatum(v->val.numeric)), false,
+									INT4OID, CurrentMemoryContext);
+		return;
+	}
+	if (v->type != jbvBinary)
+		return;
+	it = JsonbIteratorInit(v->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &elem, true)) != WJB_DONE)
+	{
+		if (tok != WJB_ELEM)
+			continue;
+		if (elem.type == jbvString)
+			*strings = accumArrayResult(*strings,
+										PointerGetDatum(cstring_to_text_with_len(elem.val.string.val, elem.val.string.len)),
+										false, TEXTOID, CurrentMemoryContext);
+		else if (elem.type == jbvNumeric)
+			*numbers = accumArrayResult(*numbers, DirectFunctionCall1(numeric_int4, NumericGetDatum(elem.val.numeric)),
+										false, INT4OID, CurrentMemoryContext);
+	}
+}
+
+static bool
+ClaimIsTrue(Jsonb *claims, const char *name)
+{
+	JsonbValue	key;
+	JsonbValue *v;
+
+	key.type = jbvString;
+	key.val.string.val = (char *) name;
+	key.val.string.len = strlen(name);
+	v = findJsonbValueFromContainer(&claims->root, JB_FOBJECT, &key);
+	return v != NULL && v->type == jbvBool && v->val.boolean;
+}
+
+static bool
+MemberOf(const char *role)
+{
+	Oid roleid = get_role_oid(role, true);
+
+	return OidIsValid(roleid) && has_privs_of_role(GetUserId(), roleid);
+}
+
+static Datum
+ArrayOrEmpty(ArrayBuildState *s, Oid elemtype)
+{
+	if (s == NULL)
+		return PointerGetDatum(construct_empty_array(elemtype));
+	return makeArrayResult(s, CurrentMemoryContext);
+}
+
+static int
+CmpInt32(const void *a, const void *b)
+{
+	int32 x = *(const int32 *) a,
+		  y = *(const int32 *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void
+Build(Visible *vis, Kind kind, MemoryContext cxt)
+{
+	Jsonb			*claims = car_current_claims();
+	ArrayBuildState *orgs = NULL,
+					*names = NULL,
+					*ids = NULL,
+					*junk = NULL;
+	Oid						 owner;
+	Oid						 save_userid;
+	int						 save_sec;
+	static const char *const queries[] = {
+		"SELECT id FROM car.site WHERE org = ANY ($1) OR id = ANY ($2) OR name = ANY ($3)",
+		"SELECT m.id FROM car.meter m JOIN car.site s ON s.id = m.site_id "
+		"WHERE s.org = ANY ($1) OR s.id = ANY ($2) OR s.name = ANY ($3)",
+		"SELECT id FROM car.source WHERE options->>'org' = ANY ($1)",
+	};
+
+	vis->generation = car_claims_generation;
+	vis->userid = GetUserId();
+	vis->token_scope = token_scope;
+	vis->n = 0;
+	vis->all = false;
+	if (!token_scope && (MemberOf("car_admin") || MemberOf("car_ingest") || MemberOf("car_auditor")))
+	{
+		vis->all = true;
+		return;
+	}
+	if (claims == NULL)
+		return;
+	if (ClaimIsTrue(claims, "admin"))
+	{
+		vis->all = true;
+		return;
+	}
+	ClaimValues(claims, "org", &orgs, &junk);
+	ClaimValues(claims, "orgs", &orgs, &junk);
+	ClaimValues(claims, "sites", &names, &ids);
+	if (orgs == NULL && names == NULL && ids == NULL)
+		return;
+
+	{
+		HeapTuple tup = SearchSysCache1(RELOID, ObjectIdGetDatum(get_relname_relid("site", get_namespace_oid("car", false))));
+
+		owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+		ReleaseSysCache(tup);
+	}
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	PG_TRY();
+	{
+		Oid	   types[3] = {TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID};
+		Datum  vals[3];
+		uint64 i;
+
+		vals[0] = ArrayOrEmpty(orgs, TEXTOID);
+		vals[1] = ArrayOrEmpty(ids, INT4OID);
+		vals[2] = ArrayOrEmpty(names, TEXTOID);
+		SPI_connect();
+		if (SPI_execute_with_args(queries[kind], kind == KIND_SOURCE ? 1 : 3, types, vals, NULL, true, 0) !=
+			SPI_OK_SELECT)
+			elog(ERROR, "car: could not work out the visible rows");
+		vis->ids = MemoryContextAlloc(cxt, sizeof(int32) * Max(SPI_processed, 1));
+		for (i = 0; i < SPI_processed; i++)
+		{
+			bool isnull;
+
+			vis->ids[vis->n++] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		}
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+	qsort(vis->ids, vis->n, sizeof(int32), CmpInt32);
+}
+
+static bool
+IsVisible(FunctionCallInfo fcinfo, Kind kind)
+{
+	Visible *vis = fcinfo->flinfo->fn_extra;
+	int32	 id;
+
+	if (PG_ARGISNULL(0))
+		return false;
+	id = PG_GETARG_INT32(0);
+	if (vis == NULL)
+		vis = fcinfo->flinfo->fn_extra = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(Visible));
+	if (vis->generation != car_claims_generation || vis->userid != GetUserId() || vis->token_scope != token_scope)
+		Build(vis, kind, fcinfo->flinfo->fn_mcxt);
+	if (vis->all)
+		return true;
+	return vis->n > 0 && bsearch(&id, vis->ids, vis->n, sizeof(int32), CmpInt32) != NULL;
+}
+
+/* car.site_visible(site_id int) → boolean */
+Datum
+car_site_visible(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(IsVisible(fcinfo, KIND_SITE));
+}
+
+/* car.meter_visible(meter_id int) → boolean */
+Datum
+car_meter_visible(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(IsVisible(fcinfo, KIND_METER));
+}
+
+/* car.source_visible(source_id int) → boolean */
+Datum
+car_source_visible(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(IsVisible(fcinfo, KIND_SOURCE));
+}
+
+/*
+ * car.report_monthly_for(token) and friends: the report as the token's
+ * claims allow, for BI tools that cannot run a login statement first (a
+ * Metabase native question with a locked parameter, a Looker derived table
+ * with a user attribute).  The view's rows are filtered explicitly too, so
+ * the token restricts even a caller that row-level security lets see all.
+ */
+Datum
+car_report_for(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char		  *view = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	Jsonb		  *claims;
+	Jsonb		  *saved;
+
+	if (strcmp(view, "report_monthly") != 0 && strcmp(view, "report_yearly") != 0 &&
+		strcmp(view, "report_scope") != 0 && strcmp(view, "report_intensity") != 0)
+		elog(ERROR, "car: no report %s", view);
+	claims = DatumGetJsonbP(DirectFunctionCall1(car_verify_jwt, PG_GETARG_DATUM(0)));
+	InitMaterializedSRF(fcinfo, 0);
+
+	saved = car_swap_claims(claims);
+	token_scope = true;
+	PG_TRY();
+	{
+		uint64 i;
+
+		SPI_connect();
+		if (SPI_execute(psprintf("SELECT * FROM car.%s WHERE car.site_visible(site_id)", view), true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "car: could not read car.%s", view);
+		for (i = 0; i < SPI_processed; i++)
+			tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[i]);
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		token_scope = false;
+		(void) car_swap_claims(saved);
+	}
+	PG_END_TRY();
+	return (Datum) 0;
+}
+
+/*
+ * car.check_push_token(token, source): the gate of car.push(token, ...).
+ * The token must carry the scope "push" ("scope": "... push ...", or
+ * "scp": [..., "push"]) and grant the source's organisation (or be admin).
+ */
+Datum
+car_check_push_token(PG_FUNCTION_ARGS)
+{
+	Jsonb			*claims = DatumGetJsonbP(DirectFunctionCall1(car_verify_jwt, PG_GETARG_DATUM(0)));
+	char			*source = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	ArrayBuildState *scopes = NULL,
+					*orgs = NULL,
+					*junk = NULL;
+	bool  can_push = false;
+	char *org = NULL;
+	bool  found = false;
+
+	ClaimValues(claims, "scp", &scopes, &junk);
+	{
+		JsonbValue	key;
+		JsonbValue *v;
+
+		key.type = jbvString;
+		key.val.string.val = "scope";
+		key.val.string.len = 5;
+		v = findJsonbValueFromContainer(&claims->root, JB_FOBJECT, &key);
+		if (v != NULL && v->type == jbvString)
+		{
+			char *s = pnstrdup(v->val.string.val, v->val.string.len);
+			char *save;
+			char *w;
+
+			for (w = strtok_r(s, " ", &save); w; w = strtok_r(NULL, " ", &save))
+				if (strcmp(w, "push") == 0)
+					can_push = true;
+		}
+	}
+	if (scopes != NULL)
+	{
+		int i;
+
+		for (i = 0; i < scopes->nelems; i++)
+			if (strcmp(TextDatumGetCString(scopes->dvalues[i]), "push") == 0)
+				can_push = true;
+	}
+	if (!can_push)
+		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						errmsg("the token does not grant the scope \"push\"")));
+
+	/* the source's organisation, read as the table's owner */
+	{
+		Oid		  owner;
+		Oid		  save_userid;
+		int		  save_sec;
+		HeapTuple tup = SearchSysCache1(RELOID, ObjectIdGetDatum(get_relname_relid("source", get_namespace_oid("car", false))));
+
+		owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+		ReleaseSysCache(tup);
+		GetUserIdAndSecContext(&save_userid, &save_sec);
+		SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+		PG_TRY();
+		{
+			Oid			  types[1] = {TEXTOID};
+			Datum		  vals[1] = {CStringGetTextDatum(source)};
+			MemoryContext outer = CurrentMemoryContext;
+
+			SPI_connect();
+			if (SPI_execute_with_args("SELECT options->>'org' FROM car.source WHERE name = $1", 1, types, vals, NULL, true,
+									  1) != SPI_OK_SELECT)
+				elog(ERROR, "car: could not read car.source");
+			if (SPI_processed == 1)
+			{
+				char *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+				found = true;
+				org = v ? MemoryContextStrdup(outer, v) : NULL;
+			}
+			SPI_finish();
+		}
+		PG_FINALLY();
+		{
+			SetUserIdAndSecContext(save_userid, save_sec);
+		}
+		PG_END_TRY();
+	}
+	if (!found)
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("no source is named \"%s\"", source)));
+	if (ClaimIsTrue(claims, "admin"))
+		PG_RETURN_VOID();
+	ClaimValues(claims, "org", &orgs, &junk);
+	ClaimValues(claims, "orgs", &orgs, &junk);
+	if (org != NULL && orgs != NULL)
+	{
+		int i;
+
+		for (i = 0; i < orgs->nelems; i++)
+			if (strcmp(TextDatumGetCString(orgs->dvalues[i]), org) == 0)
+				PG_RETURN_VOID();
+	}
+	ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					errmsg("the token does not grant organisation %s%s%s, which source \"%s\" loads for",
+						   org ? "\"" : "", org ? org : "(none)", org ? "\"" : "", source)));
+}
