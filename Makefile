@@ -6,7 +6,7 @@ MODULE_big = car
 
 # Pure cores: no backend calls, unit-tested and fuzzed on their own.
 CORE_OBJS  = src/csv.o src/xlsx.o src/factorfile.o src/units.o src/meterfile.o src/fetch.o src/jwtparse.o
-OBJS       = src/car.o src/factor_cache.o src/calc.o src/factors.o src/partition.o src/ingest.o src/util.o src/worker.o src/refresh.o src/schedule.o src/roles.o src/jwt.o src/access.o $(CORE_OBJS)
+OBJS       = src/car.o src/factor_cache.o src/calc.o src/factors.o src/partition.o src/ingest.o src/util.o src/worker.o src/refresh.o src/schedule.o src/roles.o src/jwt.o src/access.o src/live.o $(CORE_OBJS)
 
 XML2_CFLAGS := $(shell xml2-config --cflags 2>/dev/null)
 PG_CPPFLAGS = -Isrc $(XML2_CFLAGS)
@@ -33,11 +33,13 @@ uninstall: uninstall-factor-data
 uninstall-factor-data:
 	rm -rf '$(DESTDIR)$(datadir)/car'
 
-.PHONY: deps demo demo-stop test unit fuzz format lint bench print-%
+.PHONY: deps demo demo-live demo-stop test unit fuzz format lint bench print-%
 deps:
 	scripts/deps.sh
 demo:
 	scripts/demo.sh
+demo-live:
+	scripts/demo-live.sh
 test:
 	scripts/test.sh
 unit:

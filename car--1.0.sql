@@ -854,6 +854,113 @@ CREATE FUNCTION car.push(token text, source text, filename text, payload bytea) 
 COMMENT ON FUNCTION car.push(text, text, text, bytea) IS 'The push API behind a token: its scope must include "push" and it must grant the source''s organisation; then as car.push(source, filename, payload).';
 
 -------------------------------------------------------------------------------
+-- Real time: simulator, notifications, live views
+-------------------------------------------------------------------------------
+CREATE FUNCTION car.simulate(meters int[], "from" timestamptz, "to" timestamptz, step interval DEFAULT '30 minutes',
+                             seed int DEFAULT 1, OUT meter_id int, OUT ts timestamptz, OUT quantity float8)
+    RETURNS SETOF record
+    LANGUAGE c VOLATILE STRICT PARALLEL RESTRICTED ROWS 1000 AS 'MODULE_PATHNAME', 'car_simulate';
+COMMENT ON FUNCTION car.simulate(int[], timestamptz, timestamptz, interval, int) IS 'Plausible, deterministic readings for the meters: periods starting in [from, to) on a grid of step, in each meter''s unit. Electricity: a working-day profile (night base 5-40 kW, weekday peak 2-4x base 08:00-18:00, weekends 1.3x base 10:00-16:00); gas: hot water plus heating following a seasonal temperature curve; water: a weekday daytime draw. +-10% noise, one period in 200 missing. The same seed always gives the same rows. INSERT INTO car.reading SELECT * FROM car.simulate(...).';
+
+CREATE FUNCTION car.simulate_setup(sites int, meters_per_site int DEFAULT 3, org text DEFAULT 'Simulation')
+    RETURNS SETOF car.meter
+    LANGUAGE sql VOLATILE STRICT PARALLEL UNSAFE
+    SET search_path = pg_catalog, car
+    AS $$
+    INSERT INTO car.site (name, org, floor_area_m2)
+    SELECT format('Sim site %s', s), org, 500 + (s * 7919) % 4500
+    FROM generate_series(1, sites) s
+    ON CONFLICT (org, name) DO NOTHING;
+    INSERT INTO car.meter (site_id, name, activity, unit)
+    SELECT st.id, format('%s %s%s', st.name, k.label, x.suffix), k.activity, k.unit
+    FROM car.site st
+    JOIN generate_series(1, sites) s ON st.name = format('Sim site %s', s) AND st.org IS NOT DISTINCT FROM org
+    CROSS JOIN generate_series(1, meters_per_site) m
+    JOIN (VALUES (0, 'electricity', 'electricity', 'kWh'), (1, 'gas', 'natural_gas', 'kWh'),
+                 (2, 'water', 'water_supply', 'm3')) k(n, label, activity, unit) ON k.n = (m - 1) % 3
+    CROSS JOIN LATERAL (SELECT CASE WHEN m > 3 THEN format(' %s', (m - 1) / 3 + 1) ELSE '' END AS suffix) x
+    ON CONFLICT (site_id, name) DO NOTHING;
+    SELECT mt.* FROM car.meter mt JOIN car.site st ON st.id = mt.site_id
+    WHERE st.org IS NOT DISTINCT FROM org AND st.name = ANY (SELECT format('Sim site %s', s) FROM generate_series(1, sites) s)
+    ORDER BY mt.id
+    $$;
+COMMENT ON FUNCTION car.simulate_setup(int, int, text) IS 'Make simulated sites (Sim site 1..N, in org) with meters_per_site meters each: electricity, gas and water in turn; returns the meters (existing ones are reused).';
+
+CREATE FUNCTION car.unit_name(spelling text) RETURNS text
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, car
+    AS $$ SELECT name FROM car.unit WHERE lower(name) = lower(spelling) OR lower(spelling) = ANY (SELECT lower(a) FROM unnest(aliases) a) LIMIT 1 $$;
+COMMENT ON FUNCTION car.unit_name(text) IS 'The canonical name of a unit spelling (car.unit name or alias), or NULL.';
+
+-- What a live dashboard shows, per site: readings whose period started in the
+-- last 15 minutes (now), and since local (UK) midnight.  kg CO2e here is the
+-- activity's own factor (car.co2e: Scope 1 fuel, Scope 2 electricity); the
+-- reports add T&D and well-to-tank.
+CREATE VIEW car.live WITH (security_invoker = true) AS
+WITH bounds AS (
+    SELECT now() - interval '15 minutes' AS recent,
+           date_trunc('day', now() AT TIME ZONE 'Europe/London') AT TIME ZONE 'Europe/London' AS midnight
+), r AS (
+    SELECT m.site_id, r.ts, car.convert(r.quantity, m.unit, 'kWh') AS kwh,
+           CASE WHEN car.can_price(m.activity, m.unit, r.ts) THEN car.co2e(r.quantity, m.unit, m.activity, r.ts) END AS kg
+    FROM car.reading r
+    JOIN car.meter m ON m.id = r.meter_id
+    JOIN car.unit u ON u.name = car.unit_name(m.unit) AND u.dimension = 'energy'
+    CROSS JOIN bounds b
+    WHERE r.ts >= b.midnight AND r.ts <= now()
+)
+SELECT s.id AS site_id, s.name AS site, s.org AS organisation,
+       coalesce(sum(r.kwh) FILTER (WHERE r.ts >= b.recent), 0) / 0.25 AS kw_now,
+       coalesce(sum(r.kg) FILTER (WHERE r.ts >= b.recent), 0) / 0.25 AS kg_co2e_per_hour_now,
+       coalesce(sum(r.kwh), 0) AS kwh_today,
+       coalesce(sum(r.kg), 0) AS kg_co2e_today,
+       max(r.ts) AS last_reading_at
+FROM r JOIN car.site s ON s.id = r.site_id CROSS JOIN bounds b
+GROUP BY s.id, s.name, s.org;
+COMMENT ON VIEW car.live IS 'Per site, now: power and emission rate over the last 15 minutes, energy and emissions since UK midnight, and the last reading. Energy meters only.';
+COMMENT ON COLUMN car.live.site_id IS 'Site number (car.site.id).';
+COMMENT ON COLUMN car.live.site IS 'Site name.';
+COMMENT ON COLUMN car.live.organisation IS 'Organisation owning the site.';
+COMMENT ON COLUMN car.live.kw_now IS 'Average power over the last 15 minutes, kW (kWh of readings starting in them / 0.25 h).';
+COMMENT ON COLUMN car.live.kg_co2e_per_hour_now IS 'Emission rate over the last 15 minutes, kg CO2e per hour (activity''s own factor).';
+COMMENT ON COLUMN car.live.kwh_today IS 'Energy since midnight UK time, kWh.';
+COMMENT ON COLUMN car.live.kg_co2e_today IS 'Emissions since midnight UK time, kg CO2e (activity''s own factor).';
+COMMENT ON COLUMN car.live.last_reading_at IS 'Start of the latest reading today.';
+
+CREATE FUNCTION car.live_json("window" interval DEFAULT '1 hour', bucket interval DEFAULT '5 minutes') RETURNS jsonb
+    LANGUAGE sql STABLE STRICT PARALLEL RESTRICTED
+    SET search_path = pg_catalog, car
+    AS $$
+    WITH r AS (
+        SELECT m.site_id, date_bin(bucket, r.ts, timestamptz '2000-01-01 00:00+00') AS t,
+               car.convert(r.quantity, m.unit, 'kWh') AS kwh,
+               CASE WHEN car.can_price(m.activity, m.unit, r.ts) THEN car.co2e(r.quantity, m.unit, m.activity, r.ts) END AS kg
+        FROM car.reading r
+        JOIN car.meter m ON m.id = r.meter_id
+        JOIN car.unit u ON u.name = car.unit_name(m.unit) AND u.dimension = 'energy'
+        WHERE r.ts >= now() - "window" AND r.ts <= now()
+    ), points AS (
+        SELECT site_id, t, sum(kwh) AS kwh, coalesce(sum(kg), 0) AS kg FROM r GROUP BY site_id, t
+    ), hours AS (
+        SELECT extract(epoch FROM bucket) / 3600 AS h
+    )
+    SELECT jsonb_build_object(
+        'generated_at', now(),
+        'window', "window",
+        'bucket', bucket,
+        'series', coalesce((
+            SELECT jsonb_agg(jsonb_build_object(
+                       'site_id', s.id, 'site', s.name, 'organisation', s.org,
+                       'points', (SELECT jsonb_agg(jsonb_build_object(
+                                      't', p.t, 'kwh', p.kwh, 'kw', p.kwh / hours.h,
+                                      'kg_co2e', p.kg, 'kg_co2e_per_hour', p.kg / hours.h) ORDER BY p.t)
+                                  FROM points p, hours WHERE p.site_id = s.id))
+                   ORDER BY s.id)
+            FROM car.site s WHERE s.id IN (SELECT site_id FROM points)), '[]'::jsonb))
+    $$;
+COMMENT ON FUNCTION car.live_json(interval, interval) IS 'The live data as one JSON document for a chart: per site, a series of points (bucket start t, kWh, kW, kg CO2e, kg CO2e per hour) over the last window. Energy meters only.';
+
+-------------------------------------------------------------------------------
 -- Roles
 -------------------------------------------------------------------------------
 CREATE FUNCTION car.grant_roles(create_missing boolean DEFAULT true) RETURNS text[]

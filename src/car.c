@@ -124,6 +124,7 @@ _PG_init(void)
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = CarProcessUtility;
 	car_jwt_init();
+	car_live_init();
 	car_worker_init();
 
 	MarkGUCPrefixReserved("car");

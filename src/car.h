@@ -59,6 +59,45 @@ extern Jsonb *car_swap_claims(Jsonb *claims);
 extern void	  car_claims_utility(Node *stmt);
 extern Datum  car_verify_jwt(PG_FUNCTION_ARGS);
 
+struct Tuplestorestate;
+struct TupleDescData;
+struct HTAB;
+struct pg_tz;
+
+/* refresh.c: the (meter, UK day)s of a statement's readings, with their sums */
+typedef struct DayKey
+{
+	int32 meter_id;
+	int32 day; /* DateADT: days since 2000-01-01 */
+} DayKey;
+
+typedef struct DayEntry
+{
+	DayKey key;
+	double quantity;
+} DayEntry;
+
+typedef struct DayQueue
+{
+	struct HTAB	 *set; /* of DayEntry */
+	int64		  count;
+	TimestampTz	  min_ts;
+	TimestampTz	  max_ts;
+	struct pg_tz *london;
+	TimestampTz	  day_lo; /* the UTC bounds of day_last */
+	TimestampTz	  day_hi;
+	int32		  day_last;
+	DayEntry	 *prev;
+} DayQueue;
+
+extern void DayQueueInit(DayQueue *q);
+extern void DayQueueScan(DayQueue *q, struct Tuplestorestate *rows, struct TupleDescData *desc);
+
+/* live.c */
+extern bool car_notify;
+extern void car_note_new_readings(DayQueue *q);
+extern void car_live_init(void);
+
 /* factor_cache.c */
 
 /* What one published factor group gives per unit of the caller's quantity. */

@@ -69,25 +69,7 @@ MarkFullRefreshNeeded(void)
  * mostly in meter and time order, so the day of the previous row (its UTC
  * bounds kept) answers most rows without a time-zone conversion.
  */
-typedef struct DayKey
-{
-	int32 meter_id;
-	int32 day; /* days since 2000-01-01 */
-} DayKey;
-
-typedef struct DayQueue
-{
-	HTAB	   *set;
-	int64		count;
-	pg_tz	   *london;
-	TimestampTz day_lo; /* the UTC bounds of day_last */
-	TimestampTz day_hi;
-	int32		day_last;
-	DayKey		prev;
-	bool		have_prev;
-} DayQueue;
-
-static void
+void
 DayQueueInit(DayQueue *q)
 {
 	HASHCTL ctl;
@@ -95,7 +77,7 @@ DayQueueInit(DayQueue *q)
 	memset(q, 0, sizeof(*q));
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(DayKey);
-	ctl.entrysize = sizeof(DayKey);
+	ctl.entrysize = sizeof(DayEntry);
 	ctl.hcxt = CurrentMemoryContext;
 	q->set = hash_create("car changed meter-days", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	q->london = pg_tzset("Europe/London");
@@ -139,29 +121,40 @@ LondonDay(DayQueue *q, TimestampTz ts)
 	return q->day_last;
 }
 
-static void
+void
 DayQueueScan(DayQueue *q, Tuplestorestate *rows, TupleDesc desc)
 {
 	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
 	int				meter_att = SPI_fnumber(desc, "meter_id");
 	int				ts_att = SPI_fnumber(desc, "ts");
+	int				quantity_att = SPI_fnumber(desc, "quantity");
 	int				ptr = tuplestore_alloc_read_pointer(rows, 0);
 
 	tuplestore_select_read_pointer(rows, ptr);
 	tuplestore_rescan(rows);
 	while (tuplestore_gettupleslot(rows, true, false, slot))
 	{
-		bool   isnull;
-		DayKey key;
+		bool		isnull;
+		DayKey		key;
+		TimestampTz ts = DatumGetTimestampTz(slot_getattr(slot, ts_att, &isnull));
 
 		key.meter_id = DatumGetInt32(slot_getattr(slot, meter_att, &isnull));
-		key.day = LondonDay(q, DatumGetTimestampTz(slot_getattr(slot, ts_att, &isnull)));
+		key.day = LondonDay(q, ts);
+		if (q->count == 0 || ts < q->min_ts)
+			q->min_ts = ts;
+		if (q->count == 0 || ts > q->max_ts)
+			q->max_ts = ts;
 		q->count++;
-		if (q->have_prev && key.meter_id == q->prev.meter_id && key.day == q->prev.day)
-			continue;
-		(void) hash_search(q->set, &key, HASH_ENTER, NULL);
-		q->prev = key;
-		q->have_prev = true;
+		if (q->prev == NULL || key.meter_id != q->prev->key.meter_id || key.day != q->prev->key.day)
+		{
+			bool found;
+
+			q->prev = hash_search(q->set, &key, HASH_ENTER, &found);
+			if (!found)
+				q->prev->quantity = 0;
+		}
+		if (quantity_att > 0)
+			q->prev->quantity += DatumGetFloat8(slot_getattr(slot, quantity_att, &isnull));
 	}
 	tuplestore_select_read_pointer(rows, 0);
 	ExecDropSingleTupleTableSlot(slot);
@@ -174,7 +167,7 @@ DayQueueInsert(DayQueue *q)
 	Datum		   *meters;
 	Datum		   *days;
 	HASH_SEQ_STATUS it;
-	DayKey		   *k;
+	DayEntry	   *k;
 	long			i = 0;
 	Oid				types[2] = {INT4ARRAYOID, DATEARRAYOID};
 	Datum			vals[2];
@@ -186,8 +179,8 @@ DayQueueInsert(DayQueue *q)
 	hash_seq_init(&it, q->set);
 	while ((k = hash_seq_search(&it)) != NULL)
 	{
-		meters[i] = Int32GetDatum(k->meter_id);
-		days[i] = DateADTGetDatum(k->day);
+		meters[i] = Int32GetDatum(k->key.meter_id);
+		days[i] = DateADTGetDatum(k->key.day);
 		i++;
 	}
 	vals[0] = PointerGetDatum(construct_array(meters, n, INT4OID, sizeof(int32), true, TYPALIGN_INT));
@@ -231,6 +224,9 @@ car_track_changes(PG_FUNCTION_ARGS)
 			if (td->tg_newtable != NULL)
 				DayQueueScan(&q, td->tg_newtable, RelationGetDescr(td->tg_relation));
 			DayQueueInsert(&q);
+			/* a statement that added readings: tell listeners when the transaction commits */
+			if (td->tg_oldtable == NULL && q.count > 0)
+				car_note_new_readings(&q);
 		}
 	}
 	else if (strcmp(table, "meter") == 0)
