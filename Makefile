@@ -13,9 +13,9 @@ PG_CPPFLAGS = -Isrc $(XML2_CFLAGS)
 PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 SHLIB_LINK  = -lzip -lxml2 -lcurl -ldl
 
-REGRESS      = units factors calc ingest transform cron worker
+REGRESS      = units factors calc ingest transform cron live worker
 REGRESS_OPTS = --temp-config=test/pg.conf --temp-instance=./tmp_check --dbname=contrib_regression --encoding=UTF8 --no-locale
-ISOLATION    = load_factors factor_cache push refresh
+ISOLATION    = load_factors factor_cache push refresh notify
 ISOLATION_OPTS = $(REGRESS_OPTS)
 
 EXTRA_CLEAN = tmp_check results regression.diffs regression.out output_iso test/unit/run_* test/fuzz/run_*

@@ -141,6 +141,37 @@ CmpInt32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+typedef struct VisibleJob
+{
+	const char	 *query;
+	int			  nargs;
+	Datum		  vals[3];
+	Visible		 *vis;
+	MemoryContext cxt;
+} VisibleJob;
+
+/* The ids the claims grant (run as the tables' owner: unfiltered). */
+static void
+ReadVisibleIds(void *arg)
+{
+	VisibleJob *job = arg;
+	Oid			types[3] = {TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID};
+	uint64		i;
+
+	SPI_connect();
+	if (SPI_execute_with_args(job->query, job->nargs, types, job->vals, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "car: could not work out the visible rows");
+	job->vis->ids = MemoryContextAlloc(job->cxt, sizeof(int32) * Max(SPI_processed, 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool isnull;
+
+		job->vis->ids[job->vis->n++] =
+			DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	SPI_finish();
+}
+
 static void
 Build(Visible *vis, Kind kind, MemoryContext cxt)
 {
@@ -149,9 +180,7 @@ Build(Visible *vis, Kind kind, MemoryContext cxt)
 					*names = NULL,
 					*ids = NULL,
 					*junk = NULL;
-	Oid						 owner;
-	Oid						 save_userid;
-	int						 save_sec;
+	VisibleJob				 job;
 	static const char *const queries[] = {
 		"SELECT id FROM car.site WHERE org = ANY ($1) OR id = ANY ($2) OR name = ANY ($3)",
 		"SELECT m.id FROM car.meter m JOIN car.site s ON s.id = m.site_id "
@@ -182,41 +211,14 @@ Build(Visible *vis, Kind kind, MemoryContext cxt)
 	if (orgs == NULL && names == NULL && ids == NULL)
 		return;
 
-	{
-		HeapTuple tup = SearchSysCache1(RELOID, ObjectIdGetDatum(get_relname_relid("site", get_namespace_oid("car", false))));
-
-		owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-		ReleaseSysCache(tup);
-	}
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-	PG_TRY();
-	{
-		Oid	   types[3] = {TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID};
-		Datum  vals[3];
-		uint64 i;
-
-		vals[0] = ArrayOrEmpty(orgs, TEXTOID);
-		vals[1] = ArrayOrEmpty(ids, INT4OID);
-		vals[2] = ArrayOrEmpty(names, TEXTOID);
-		SPI_connect();
-		if (SPI_execute_with_args(queries[kind], kind == KIND_SOURCE ? 1 : 3, types, vals, NULL, true, 0) !=
-			SPI_OK_SELECT)
-			elog(ERROR, "car: could not work out the visible rows");
-		vis->ids = MemoryContextAlloc(cxt, sizeof(int32) * Max(SPI_processed, 1));
-		for (i = 0; i < SPI_processed; i++)
-		{
-			bool isnull;
-
-			vis->ids[vis->n++] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		}
-		SPI_finish();
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec);
-	}
-	PG_END_TRY();
+	job.query = queries[kind];
+	job.nargs = kind == KIND_SOURCE ? 1 : 3;
+	job.vis = vis;
+	job.cxt = cxt;
+	job.vals[0] = ArrayOrEmpty(orgs, TEXTOID);
+	job.vals[1] = ArrayOrEmpty(ids, INT4OID);
+	job.vals[2] = ArrayOrEmpty(names, TEXTOID);
+	car_as_table_owner("site", ReadVisibleIds, &job);
 	qsort(vis->ids, vis->n, sizeof(int32), CmpInt32);
 }
 
@@ -302,6 +304,35 @@ car_report_for(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+typedef struct OrgJob
+{
+	const char	 *source;
+	bool		  found;
+	char		 *org;
+	MemoryContext cxt;
+} OrgJob;
+
+static void
+ReadSourceOrg(void *arg)
+{
+	OrgJob *job = arg;
+	Oid		types[1] = {TEXTOID};
+	Datum	vals[1] = {CStringGetTextDatum(job->source)};
+
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT options->>'org' FROM car.source WHERE name = $1", 1, types, vals, NULL, true, 1) !=
+		SPI_OK_SELECT)
+		elog(ERROR, "car: could not read car.source");
+	if (SPI_processed == 1)
+	{
+		char *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		job->found = true;
+		job->org = v ? MemoryContextStrdup(job->cxt, v) : NULL;
+	}
+	SPI_finish();
+}
+
 /*
  * car.check_push_token(token, source): the gate of car.push(token, ...).
  * The token must carry the scope "push" ("scope": "... push ...", or
@@ -315,9 +346,10 @@ car_check_push_token(PG_FUNCTION_ARGS)
 	ArrayBuildState *scopes = NULL,
 					*orgs = NULL,
 					*junk = NULL;
-	bool  can_push = false;
-	char *org = NULL;
-	bool  found = false;
+	bool   can_push = false;
+	char  *org = NULL;
+	bool   found = false;
+	OrgJob org_job;
 
 	ClaimValues(claims, "scp", &scopes, &junk);
 	{
@@ -352,41 +384,13 @@ car_check_push_token(PG_FUNCTION_ARGS)
 						errmsg("the token does not grant the scope \"push\"")));
 
 	/* the source's organisation, read as the table's owner */
-	{
-		Oid		  owner;
-		Oid		  save_userid;
-		int		  save_sec;
-		HeapTuple tup = SearchSysCache1(RELOID, ObjectIdGetDatum(get_relname_relid("source", get_namespace_oid("car", false))));
-
-		owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-		ReleaseSysCache(tup);
-		GetUserIdAndSecContext(&save_userid, &save_sec);
-		SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-		PG_TRY();
-		{
-			Oid			  types[1] = {TEXTOID};
-			Datum		  vals[1] = {CStringGetTextDatum(source)};
-			MemoryContext outer = CurrentMemoryContext;
-
-			SPI_connect();
-			if (SPI_execute_with_args("SELECT options->>'org' FROM car.source WHERE name = $1", 1, types, vals, NULL, true,
-									  1) != SPI_OK_SELECT)
-				elog(ERROR, "car: could not read car.source");
-			if (SPI_processed == 1)
-			{
-				char *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-
-				found = true;
-				org = v ? MemoryContextStrdup(outer, v) : NULL;
-			}
-			SPI_finish();
-		}
-		PG_FINALLY();
-		{
-			SetUserIdAndSecContext(save_userid, save_sec);
-		}
-		PG_END_TRY();
-	}
+	org_job.source = source;
+	org_job.found = false;
+	org_job.org = NULL;
+	org_job.cxt = CurrentMemoryContext;
+	car_as_table_owner("source", ReadSourceOrg, &org_job);
+	found = org_job.found;
+	org = org_job.org;
 	if (!found)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("no source is named \"%s\"", source)));
 	if (ClaimIsTrue(claims, "admin"))

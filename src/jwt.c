@@ -172,16 +172,47 @@ KeyCell(HeapTuple tup, TupleDesc desc, int col)
 	return v ? MemoryContextStrdup(KeyCxt, v) : NULL;
 }
 
+/* Fill the key table (run as car.jwt_key's owner). */
+static void
+ReadKeys(void *arg)
+{
+	uint64 i;
+
+	(void) arg;
+	SPI_connect();
+	if (SPI_execute("SELECT kid, alg, key, private_key, issuer, audience, enabled FROM car.jwt_key", true, 0) !=
+		SPI_OK_SELECT)
+		elog(ERROR, "could not read car.jwt_key");
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple tup = SPI_tuptable->vals[i];
+		TupleDesc desc = SPI_tuptable->tupdesc;
+		char	 *kid = SPI_getvalue(tup, desc, 1);
+		JwtKey	 *k;
+		bool	  found;
+
+		if (kid == NULL || strlen(kid) >= sizeof(k->kid))
+			continue;
+		k = hash_search(keys, kid, HASH_ENTER, &found);
+		strlcpy(k->alg, SPI_getvalue(tup, desc, 2), sizeof(k->alg));
+		k->jalg = AlgByName(k->alg);
+		k->key = KeyCell(tup, desc, 3);
+		k->keylen = k->key ? (int) strlen(k->key) : 0;
+		k->private_key = KeyCell(tup, desc, 4);
+		k->issuer = KeyCell(tup, desc, 5);
+		k->audience = KeyCell(tup, desc, 6);
+		k->enabled = strcmp(SPI_getvalue(tup, desc, 7), "t") == 0;
+	}
+	SPI_finish();
+}
+
 /* Read car.jwt_key as its owner: callers need not (and should not) see secrets. */
 static void
 LoadKeys(void)
 {
 	Oid		nsp = get_namespace_oid("car", false);
 	Oid		relid = get_relname_relid("jwt_key", nsp);
-	Oid		save_userid;
-	int		save_sec;
 	HASHCTL ctl;
-	uint64	i;
 
 	if (keys_valid)
 		return;
@@ -196,47 +227,7 @@ LoadKeys(void)
 	ctl.hcxt = KeyCxt;
 	keys = hash_create("car jwt keys", 16, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	{
-		HeapTuple tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-		Oid		  owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-
-		ReleaseSysCache(tup);
-		SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-	}
-	PG_TRY();
-	{
-		SPI_connect();
-		if (SPI_execute("SELECT kid, alg, key, private_key, issuer, audience, enabled FROM car.jwt_key", true, 0) !=
-			SPI_OK_SELECT)
-			elog(ERROR, "could not read car.jwt_key");
-		for (i = 0; i < SPI_processed; i++)
-		{
-			HeapTuple tup = SPI_tuptable->vals[i];
-			TupleDesc desc = SPI_tuptable->tupdesc;
-			char	 *kid = SPI_getvalue(tup, desc, 1);
-			JwtKey	 *k;
-			bool	  found;
-
-			if (kid == NULL || strlen(kid) >= sizeof(k->kid))
-				continue;
-			k = hash_search(keys, kid, HASH_ENTER, &found);
-			strlcpy(k->alg, SPI_getvalue(tup, desc, 2), sizeof(k->alg));
-			k->jalg = AlgByName(k->alg);
-			k->key = KeyCell(tup, desc, 3);
-			k->keylen = k->key ? (int) strlen(k->key) : 0;
-			k->private_key = KeyCell(tup, desc, 4);
-			k->issuer = KeyCell(tup, desc, 5);
-			k->audience = KeyCell(tup, desc, 6);
-			k->enabled = strcmp(SPI_getvalue(tup, desc, 7), "t") == 0;
-		}
-		SPI_finish();
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec);
-	}
-	PG_END_TRY();
+	car_as_table_owner("jwt_key", ReadKeys, NULL);
 	key_relid = relid;
 	keys_valid = true;
 }

@@ -277,7 +277,7 @@ String(Json *j, char **value)
 			break;
 		c = (unsigned char) j->s[j->pos++];
 		{
-			uint32_t cp;
+			uint32_t cp = 0;
 
 			switch (c)
 			{
@@ -309,7 +309,7 @@ String(Json *j, char **value)
 					}
 					if (cp >= 0xD800 && cp <= 0xDBFF)
 					{
-						uint32_t lo;
+						uint32_t lo = 0;
 
 						if (j->pos + 2 > j->len || j->s[j->pos] != '\\' || j->s[j->pos + 1] != 'u')
 						{

@@ -40,7 +40,7 @@ extern bool jwt_parse(const char *token, size_t len, JwtParsed *out, char *err, 
 extern void jwt_parsed_free(JwtParsed *p);
 
 /* Strict base64url (no padding, canonical trailing bits).  Returns decoded length or -1. */
-extern long jwt_b64url_decode(const char *in, size_t len, unsigned char *out);
+extern long	  jwt_b64url_decode(const char *in, size_t len, unsigned char *out);
 /* base64url without padding; out needs 4 * ((len + 2) / 3) + 1 bytes.  Returns length. */
 extern size_t jwt_b64url_encode(const unsigned char *in, size_t len, char *out);
 

@@ -108,7 +108,8 @@ Ramp(double h, double a, double b)
 static double
 Power(const SimMeter *m, const struct pg_tm *tm, double hour)
 {
-	bool weekend = tm->tm_wday == 0 || tm->tm_wday == 6;
+	int	 wday = j2day(date2j(tm->tm_year, tm->tm_mon, tm->tm_mday)); /* timestamp2tm leaves tm_wday unset */
+	bool weekend = wday == 0 || wday == 6;
 
 	switch (m->profile)
 	{

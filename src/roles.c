@@ -2,8 +2,10 @@
  * roles.c
  *		car.grant_roles(): the three group roles car documents.
  *
- *	car_reader	reads the reporting views, car.emission_daily and the sites,
- *				meters and factor catalogues: what a BI tool's login needs.
+ *	car_reader	reads the reporting views, car.live, car.emission_daily,
+ *				readings, sites, meters and the factor catalogues: what a BI
+ *				tool's login needs.  Row-level security shows it only the
+ *				rows its verified claims grant.
  *	car_ingest	car_reader, plus writing readings, sites and meters and
  *				landing files (car.push).
  *	car_auditor	car_reader that sees every organisation's rows (an auditor,
@@ -30,8 +32,8 @@ PG_FUNCTION_INFO_V1(car_grant_roles);
 
 static const char *const reader_grants[] = {
 	"GRANT USAGE ON SCHEMA car TO car_reader",
-	"GRANT SELECT ON car.report_monthly, car.report_yearly, car.report_scope, car.report_intensity, "
-	"car.emission_daily, car.site, car.meter, car.factor_set, car.factor, car.unit, car.activity, "
+	"GRANT SELECT ON car.report_monthly, car.report_yearly, car.report_scope, car.report_intensity, car.live, "
+	"car.emission_daily, car.reading, car.site, car.meter, car.factor_set, car.factor, car.unit, car.activity, "
 	"car.activity_component, car.activity_primary_component TO car_reader",
 };
 

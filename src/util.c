@@ -3,6 +3,12 @@
  *		Small backend helpers shared by car's files.
  */
 #include "car.h"
+#include "utils/syscache.h"
+#include "utils/lsyscache.h"
+#include "miscadmin.h"
+#include "access/htup_details.h"
+#include "catalog/pg_class.h"
+#include "catalog/namespace.h"
 
 #include "access/xact.h"
 #include "common/cryptohash.h"
@@ -100,4 +106,36 @@ car_text_as_utf8(const char *data, size_t len, size_t *outlen)
 	conv = (char *) pg_do_encoding_conversion((unsigned char *) data, (int) len, PG_WIN1252, PG_UTF8);
 	*outlen = strlen(conv);
 	return conv;
+}
+
+/*
+ * Run fn(arg) as the owner of car.<table>, as a restricted operation: for
+ * reading what callers must not read themselves (keys) or must read whole
+ * although row-level security filters it for them (the policies' lookups).
+ */
+void
+car_as_table_owner(const char *table, void (*fn)(void *arg), void *arg)
+{
+	Oid		  relid = get_relname_relid(table, get_namespace_oid("car", false));
+	HeapTuple tup;
+	Oid		  owner;
+	Oid		  save_userid;
+	int		  save_sec;
+
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "car.%s is missing", table);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	PG_TRY();
+	{
+		fn(arg);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
 }

@@ -18,7 +18,7 @@
  *     and report_scope for UCam b0 in January 2021, report_yearly and
  *     report_intensity for 2021; numbers rounded in SQL so that the output
  *     does not depend on the order floating-point sums were added in;
- *  3. that the login is read-only: reading car.reading, inserting into
+ *  3. that the login is read-only: reading landed files, inserting into
  *     car.site and running car.refresh() all fail, with their SQLState.
  *
  * How expected.out's figures were checked (see also test/bi/README.md):
@@ -192,7 +192,7 @@ public class BiClient {
 	static void readOnly(Connection c) {
 		System.out.println();
 		System.out.println("== the login is read-only");
-		denied(c, "SELECT * FROM car.reading", "SELECT * FROM car.reading LIMIT 1");
+		denied(c, "SELECT * FROM car.source_file", "SELECT * FROM car.source_file LIMIT 1");
 		denied(c, "INSERT INTO car.site", "INSERT INTO car.site (name, org) VALUES ('BI test', 'BI test')");
 		denied(c, "UPDATE car.site", "UPDATE car.site SET floor_area_m2 = 1");
 		denied(c, "SELECT car.refresh()", "SELECT car.refresh()");
