@@ -120,6 +120,7 @@ tap "server tests (pg_dump and pg_restore, no pg_cron)" test/server.sh "$WORK/se
 tap "tokens and row-level security (openssl-made keys and tokens)" test/jwt.sh "$WORK/jwt"
 tap "BI client test (JDBC, read-only role)" test/bi_client.sh "$WORK/bi"
 tap "docker checks (compose, Dockerfile, first-start init)" test/docker_check.sh "$WORK/docker"
+tap "live demo (scripts/demo-live.sh: simulator, view, Ctrl-C)" test/demo_live_check.sh "$WORK/demo_live"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

@@ -99,7 +99,8 @@ SELECT site, round(kw_now::numeric, 6) AS kw_now, round((sum_k15 / 10.0 / 0.25):
 FROM car.live, (SELECT sum(k) AS sum_k15 FROM generate_series(1, 15) k) h
 WHERE site = 'Live test';
 SELECT (p->>'t')::timestamptz = date_bin('5 minutes', now() - interval '1 minute', timestamptz '2000-01-01 00:00+00') AS last_bucket_ok,
-       jsonb_array_length(s->'points') AS points,
+       jsonb_array_length(s->'points') = (SELECT count(DISTINCT floor(extract(epoch FROM now() - make_interval(mins => k)) / 300))
+                                           FROM generate_series(1, 40) k) AS one_point_a_bucket,
        round((SELECT sum((x->>'kwh')::float8) FROM jsonb_array_elements(s->'points') x)::numeric, 6) AS kwh_in_hour,
        round((SELECT sum(k / 10.0) FROM generate_series(1, 40) k)::numeric, 6) AS by_hand,
        (SELECT bool_and(abs((x->>'kw')::float8 - (x->>'kwh')::float8 * 12) < 1e-9
@@ -109,7 +110,7 @@ FROM jsonb_array_elements(car.live_json('1 hour', '5 minutes')->'series') s,
      LATERAL (SELECT s->'points'->(jsonb_array_length(s->'points') - 1) AS p) last
 WHERE s->>'site' = 'Live test';
 -- each point against a hand-made bucket
-SELECT count(*) AS buckets, count(*) FILTER (WHERE abs(j.kwh - h.kwh) > 1e-9) AS differ
+SELECT count(*) FILTER (WHERE j.t IS NULL OR h.t IS NULL) AS unmatched, count(*) FILTER (WHERE abs(j.kwh - h.kwh) > 1e-9) AS differ
 FROM (SELECT (x->>'t')::timestamptz AS t, (x->>'kwh')::float8 AS kwh
       FROM jsonb_array_elements(car.live_json('1 hour', '5 minutes')->'series') s,
            jsonb_array_elements(s->'points') x WHERE s->>'site' = 'Live test') j

@@ -167,7 +167,7 @@ LoadMeters(SimState *st, ArrayType *ids)
 							  "LEFT JOIN car.unit u ON lower(u.name) = lower(m.unit) OR lower(m.unit) = ANY "
 							  "(SELECT lower(a) FROM unnest(u.aliases) a) "
 							  "WHERE m.id = ANY ($1)",
-							  1, types, vals, NULL, true, 0) != SPI_OK_SELECT)
+							  1, types, vals, NULL, false, 0) != SPI_OK_SELECT) /* sees meters made earlier in the statement */
 		elog(ERROR, "car: could not read car.meter");
 	for (i = 0; i < n; i++)
 	{
@@ -415,7 +415,7 @@ car_note_new_readings(DayQueue *q)
 							  "FROM (SELECT meter_id, q, (day::timestamp AT TIME ZONE 'Europe/London') AS at "
 							  "      FROM unnest($1, $2, $3) u(meter_id, day, q)) w "
 							  "JOIN car.meter m ON m.id = w.meter_id GROUP BY 1, 2",
-							  3, types, vals, NULL, true, 0) != SPI_OK_SELECT)
+							  3, types, vals, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "car: could not summarise the new readings");
 
 	s = SummaryAt(GetCurrentTransactionNestLevel());

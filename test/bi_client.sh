@@ -153,8 +153,8 @@ rc=$?
 ok $rc "JDBC's views, columns and comments are pg_catalog's ($(grep -c '^  ' "$W/catalog.out") columns in $(grep -c VIEW "$W/catalog.out") views)"
 grep -q '^columns without a comment: 0$' "$W/bi.out"
 ok $? "every column of the four reporting views has a comment, as JDBC reports it"
-grep -q '^denied SELECT \* FROM car.reading: SQLState 42501' "$W/bi.out" &&
+grep -q '^denied SELECT \* FROM car.source_file: SQLState 42501' "$W/bi.out" &&
 	grep -q '^denied INSERT INTO car.site: SQLState 42501' "$W/bi.out"
-ok $? "bi_metabase cannot read car.reading nor insert into car.site (42501)"
+ok $? "bi_metabase cannot read landed files (car.source_file) nor insert into car.site (42501)"
 echo "1..$n"
 [ "$failed" = 0 ]

@@ -21,8 +21,9 @@ chmod 755 "$W"
 
 # --- the files: compose.yml, Dockerfile, scripts ----------------------------
 # python prints "0|1 <tab> description" lines, one per check
-checks=$(ROOT="$ROOT" python3 - 2>&1 <<'PY'
-import os, re, sys
+mkdir -p "$W/grafana"
+checks=$(ROOT="$ROOT" W="$W" python3 - 2>&1 <<'PY'
+import json, os, re, sys
 root = os.environ["ROOT"]
 def check(cond, what):
     print(("0" if cond else "1") + "\t" + what)
@@ -104,6 +105,136 @@ check(calls("scripts/demo.sh", "scripts/demo.sql") and calls("docker/init.sh", "
 ign = os.path.join(root, "docker/Dockerfile.dockerignore")
 ign = open(ign).read().split() if os.path.exists(ign) else []
 check(".demo" in ign and "**/*.o" in ign, "the build context leaves out .demo/ and build products")
+
+# --- Grafana: the compose service and the provisioning files -----------------
+gf = svc.get("grafana") or {}
+check(str(gf.get("image", "")).split(":")[0] == "grafana/grafana-oss", "grafana runs the grafana/grafana-oss image")
+dep = gf.get("depends_on") or {}
+check(isinstance(dep, dict) and (dep.get("car") or {}).get("condition") == "service_healthy",
+      "grafana depends on car being healthy")
+check(any(re.search(r"(^|:)3000$", str(p)) for p in gf.get("ports") or []), "grafana publishes its port 3000")
+def host_ports(service):   # "${X:-3001}:3000" -> 3001
+    ps = [re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", str(p)).split(":") for p in service.get("ports") or []]
+    return {p[-2] for p in ps if len(p) >= 2}
+gports, mports = host_ports(gf), host_ports(mb)
+check(gports and not gports & mports, "grafana's host port is not metabase's (%s)" % ", ".join(sorted(gports)))
+genv = gf.get("environment") or {}
+genv = genv if isinstance(genv, dict) else dict((e.split("=", 1) + [""])[:2] for e in genv)
+cenv = env if isinstance(env, dict) else dict((e.split("=", 1) + [""])[:2] for e in env)
+check(genv.get("CAR_BI_USER") == cenv.get("CAR_BI_USER") and genv.get("CAR_BI_PASSWORD") == cenv.get("CAR_BI_PASSWORD")
+      and "CAR_BI_PASSWORD" in str(genv.get("CAR_BI_PASSWORD")),
+      "grafana gets the BI login and its password as car does (CAR_BI_USER=%s, CAR_BI_PASSWORD from the environment)"
+      % genv.get("CAR_BI_USER"))
+# volumes: host path (relative to docker/) -> (container path, read-only)
+mounts = {}
+for v in gf.get("volumes") or []:
+    parts = str(v).split(":")
+    if len(parts) >= 2 and parts[0].startswith("."):
+        mounts[os.path.normpath(os.path.join(root, "docker", parts[0]))] = (parts[1], parts[2:] == ["ro"])
+gdir = os.path.join(root, "docker/grafana")
+prov = {c: h for h, (c, ro) in mounts.items() if h.startswith(os.path.join(gdir, "provisioning")) and ro}
+check(any(c.startswith("/etc/grafana/provisioning") for c in prov),
+      "grafana mounts docker/grafana/provisioning read-only at /etc/grafana/provisioning")
+check(all(ro for h, (c, ro) in mounts.items()) and all(os.path.isdir(h) for h in mounts),
+      "every folder grafana mounts from docker/ exists and is mounted read-only (%s)"
+      % ", ".join("%s:%s" % (os.path.relpath(h, root), c) for h, (c, ro) in sorted(mounts.items())))
+def in_container(path):   # the host folder that a container path comes from
+    for h, (c, ro) in mounts.items():
+        if path == c or path.startswith(c.rstrip("/") + "/"):
+            return os.path.normpath(h + path[len(c):])
+    return None
+
+# every JSON and YAML file under docker/grafana parses
+docs, bad = {}, []
+for d, _, files in os.walk(gdir):
+    for f in sorted(files):
+        path = os.path.join(d, f)
+        rel = os.path.relpath(path, root)
+        try:
+            if f.endswith(".json"):
+                docs[rel] = json.load(open(path))
+            elif f.endswith((".yaml", ".yml")):
+                docs[rel] = yaml.safe_load(open(path))
+            else:
+                bad.append(rel + " (neither JSON nor YAML)")
+        except Exception as e:
+            bad.append("%s: %s" % (rel, str(e).replace("\n", " ")))
+check(docs and not bad, "the %d files under docker/grafana are valid JSON or YAML%s"
+      % (len(docs), ": " + "; ".join(bad) if bad else " (" + ", ".join(sorted(docs)) + ")"))
+
+dss = [x for k, v in docs.items() if k.startswith("docker/grafana/provisioning/datasources/")
+       for x in ((v or {}).get("datasources") or [])]
+ds = dss[0] if len(dss) == 1 else {}
+jd = ds.get("jsonData") or {}
+check(len(dss) == 1 and ds.get("type") == "grafana-postgresql-datasource" and ds.get("url") == "car:5432"
+      and jd.get("database") == "car",
+      "one data source, grafana-postgresql-datasource, car:5432, database car (%s)"
+      % ", ".join("%s %s %s" % (x.get("type"), x.get("url"), (x.get("jsonData") or {}).get("database")) for x in dss))
+check(jd.get("sslmode") == "disable" and jd.get("postgresVersion") == 1500 and jd.get("timescaledb") is False,
+      "the data source: sslmode disable, postgresVersion 1500, timescaledb false")
+check(re.fullmatch(r"\$\{?CAR_BI_USER\}?", str(ds.get("user"))) is not None
+      and re.fullmatch(r"\$\{?CAR_BI_PASSWORD\}?", str((ds.get("secureJsonData") or {}).get("password"))) is not None
+      and "password" not in ds,
+      "the data source logs in as $CAR_BI_USER with $CAR_BI_PASSWORD (secureJsonData)")
+
+provs = [x for k, v in docs.items() if k.startswith("docker/grafana/provisioning/dashboards/")
+         for x in ((v or {}).get("providers") or [])]
+paths = [in_container(str((x.get("options") or {}).get("path", ""))) for x in provs]
+check(provs and all(x.get("type") == "file" for x in provs) and all(p and os.path.isdir(p) for p in paths),
+      "the dashboard providers read folders mounted from docker/grafana (%s)"
+      % ", ".join(str((x.get("options") or {}).get("path")) for x in provs))
+dashes = [(os.path.relpath(os.path.join(p, f), root), json.load(open(os.path.join(p, f))))
+          for p in paths if p and os.path.isdir(p) for f in sorted(os.listdir(p)) if f.endswith(".json")]
+live = [(k, v) for k, v in dashes if any("car.live" in (t.get("rawSql") or "")
+                                         for pn in v.get("panels") or [] for t in pn.get("targets") or [])]
+check(len(live) >= 1, "a provisioned dashboard queries car.live (%s)" % ", ".join(k for k, v in live))
+ds_uids = {x.get("uid") for x in dss}
+W = os.environ["W"]
+index = open(os.path.join(W, "grafana/panels"), "w")
+for rel, dash in dashes:
+    check(dash.get("refresh") == "5s", "%s refreshes every 5 seconds (refresh: %s)" % (rel, dash.get("refresh")))
+    panels = dash.get("panels") or []
+    ids = [pn.get("id") for pn in panels]
+    check(panels and len(set(ids)) == len(ids), "%s has panels with distinct ids (%d)" % (rel, len(panels)))
+    for pn in panels:
+        what = "%s panel %s \"%s\"" % (os.path.basename(rel), pn.get("id"), pn.get("title"))
+        ts = pn.get("targets") or []
+        uses = [(t.get("datasource") or pn.get("datasource") or {}).get("uid") for t in ts]
+        sqls = [t.get("rawSql") or "" for t in ts]
+        fmts = [t.get("format") for t in ts]
+        wrong = []
+        if not ts or not all(t.get("rawQuery") and t.get("editorMode") == "code" for t in ts):
+            wrong.append("not raw SQL")
+        if not set(uses) <= ds_uids:
+            wrong.append("data source %s is not the provisioned one" % uses)
+        if not set(fmts) <= {"table", "time_series"}:
+            wrong.append("format %s" % fmts)
+        if not all(re.search(r"\bcar\.(live|live_json|reading)\b", q) for q in sqls):
+            wrong.append("a query reads none of car.live, car.live_json, car.reading")
+        if not all(f != "time_series" or re.search(r"\bAS\s+time\b", q, re.I) for q, f in zip(sqls, fmts)):
+            wrong.append("a time series has no column time")
+        check(not wrong, "%s: raw SQL (format %s) on the provisioned data source, reading car.live/car.reading%s"
+              % (what, "/".join(map(str, fmts)), ": " + "; ".join(wrong) if wrong else ""))
+        for i, (q, f) in enumerate(zip(sqls, fmts)):
+            # Grafana's variables and macros, for the dashboard's range: the last hour
+            q = q.replace("${__interval_ms}", "60000").replace("$__interval_ms", "60000")
+            q = re.sub(r"\$\{?__interval\}?", "'1m'", q)
+            for name, repl in (("timeFilter", "(%s BETWEEN now() - interval '1 hour' AND now())"),
+                               ("timeFrom", "(now() - interval '1 hour')"), ("timeTo", "now()")):
+                while "$__%s(" % name in q:
+                    a = q.index("$__%s(" % name)
+                    b = a + len(name) + 4
+                    depth, c = 1, b
+                    while depth and c < len(q):
+                        depth += {"(": 1, ")": -1}.get(q[c], 0)
+                        c += 1
+                    q = q[:a] + (repl % q[b:c - 1] if "%s" in repl else repl) + q[c:]
+            check("$" not in q, "%s: every Grafana macro in its query can be replaced for the check%s"
+                  % (what, "" if "$" not in q else ": " + q[q.index("$"):][:30]))
+            sqlfile = os.path.join(W, "grafana/%s-%s-%d.sql" % (os.path.basename(rel)[:-5], pn.get("id"), i))
+            open(sqlfile, "w").write(q.rstrip().rstrip(";") + "\n")
+            index.write("%s\t%s\t%s\n" % (sqlfile, f, what))
+index.close()
 PY
 )
 prc=$?
@@ -113,7 +244,7 @@ while IFS=$'\t' read -r status what; do
 done <<<"$checks"
 [ $prc = 0 ] || ok 1 "the file checks ran to the end"
 
-for s in scripts/install.sh scripts/deps.sh scripts/demo.sh docker/init.sh; do
+for s in scripts/install.sh scripts/deps.sh scripts/demo.sh scripts/demo-live.sh docker/init.sh; do
 	bash -n "$ROOT/$s" 2>"$W/bash-n.err"
 	ok $? "bash -n $s"
 	sed 's/^/# /' "$W/bash-n.err"
@@ -182,4 +313,47 @@ ok $rc "an interrupted first start is finished by the next (log: $W/init2.out)"
 as_postgres "$PGBIN/pg_ctl" -D "$H/data" -o "-c listen_addresses=''" -l "$H/server.log" -w start >/dev/null 2>&1
 is "and loads nothing twice" \
 	"$(sql "SELECT (SELECT count(*) FROM car.reading) || ' ' || (SELECT count(*) FROM car.report_monthly) || ' ' || (SELECT count(*) FROM cron.job) || ' ' || (SELECT count(*) FROM car.factor_set)")" "17520 24 2 4"
+
+# --- Grafana's dashboard, on live readings, as the BI login ------------------
+# readings as a live feed adds them: three simulated sites (an electricity, a
+# gas and a water meter each), a reading per meter every 10 s for the last hour
+as_postgres "$PGBIN/pg_ctl" -D "$H/data" -o "-c listen_addresses=127.0.0.1" -l "$H/server.log" -w restart >/dev/null 2>&1
+ok $? "the server starts again on 127.0.0.1, for the BI login"
+sim_meters=$(sql "SELECT array_agg(id ORDER BY id) FROM car.simulate_setup(3, 3)")
+got=$(sql "INSERT INTO car.reading SELECT * FROM car.simulate('$sim_meters', now() - interval '1 hour', now(), '10 seconds', 7);
+           SELECT count(*) > 3000 FROM car.reading r JOIN car.meter m ON m.id = r.meter_id JOIN car.site s ON s.id = m.site_id
+           WHERE s.name LIKE 'Sim site %' AND r.ts > now() - interval '1 hour'")
+is "car.simulate_setup(3, 3) and car.simulate add an hour of live readings" "$got" "t"
+got=$(bi "$PW" "SELECT count(*) FILTER (WHERE kw_now > 0 AND kg_co2e_per_hour_now > 0 AND kwh_today > 0 AND kg_co2e_today > 0)
+                FROM car.live WHERE site LIKE 'Sim site %'")
+is "metabase (Grafana's login) reads car.live: the 3 simulated sites have power and emissions now" "$got" "3"
+# every panel's query, its Grafana macros replaced for the last hour (by the
+# file checks above), run as Grafana would run it: rows, every number > 0, and
+# a series per simulated site
+npanels=0
+while IFS=$'\t' read -r file fmt what; do
+	[ -n "$file" ] || continue
+	npanels=$((npanels + 1))
+	got=$(bi "$PW" "SELECT count(*) || ' rows, ' || count(DISTINCT to_jsonb(q) ->> 'metric') || ' series, numbers > 0: '
+	                       || coalesce(bool_and(NOT EXISTS (SELECT FROM jsonb_each(to_jsonb(q)) e
+	                                                        WHERE CASE WHEN jsonb_typeof(e.value) = 'number' THEN (e.value)::numeric <= 0 END)), false)
+	                FROM (
+$(cat "$file")
+	                ) q")
+	case $fmt:$got in
+	time_series:0\ rows*|time_series:*\ [012]\ series*|table:0\ rows*|*ERROR*|*"> 0: false"|*:) ok 1 "$what runs as metabase and returns data"; echo "#   got: ${got//$'\n'/ }"; echo "#   query: $file" ;;
+	*) ok 0 "$what runs as metabase and returns data ($got)" ;;
+	esac
+done <"$W/grafana/panels"
+[ "$npanels" -ge 3 ] && ok 0 "the dashboards' $npanels panel queries were run" || ok 1 "the dashboards' panel queries were run (only $npanels)"
+
+# the README's live demo in the container: scripts/demo-live.sh as the OS user
+# postgres on the server's own socket (docker compose exec car ...)
+out=$(as_postgres env CAR_DEMO_DIR="$H" CAR_DEMO_PORT="$PORT" CAR_DEMO_DB=car CAR_DEMO_LIVE_SECONDS=1 \
+	"$ROOT/scripts/demo-live.sh" 2>&1)
+rc=$?
+case $rc:$out in
+0:*"Sim site 3 |"*"car demo-live: ran its 1s"*) ok 0 "scripts/demo-live.sh runs against the container's database as postgres" ;;
+*) ok 1 "scripts/demo-live.sh runs against the container's database as postgres"; tail -5 <<<"$out" | sed 's/^/# /' ;;
+esac
 echo "1..$n"
