@@ -33,7 +33,8 @@ count() { # count "ok"/"FAILED" lines of pg_regress output; tests that never ran
 
 # A TAP script: its "ok" and "not ok" lines count; no plan line is a failure.
 tap() { # name script args...
-	local name=$1 out="$WORK/$1.out"
+	local name=$1 out
+	out="$WORK/tap-$(echo "$1" | tr -c 'A-Za-z0-9' '_').out"
 	shift
 	echo "== $name"
 	"$@" 2>&1 | tee "$out"

@@ -121,6 +121,8 @@ typedef struct Ingest
 	MeterFile	mf;
 	int			header_fields; /* fields of the header row */
 	int			copy_state;	   /* COPY stream: 0 header, 1 tuples, 2 done */
+	bool		copy_eof;	   /* no records left for COPY */
+	int64		copy_chunk;	   /* readings sent in the current COPY */
 	MfRecord	rec;
 	TimestampTz rec_ts[MF_MAX_SLOTS]; /* instants of rec's values */
 	int			rec_pos;			  /* next value of rec to emit */
@@ -725,6 +727,7 @@ PutInt64(char **p, int64 v)
 }
 
 #define TUPLE_BYTES	 (2 + 4 + 4 + 4 + 8 + 4 + 8 + 4 + 4)
+#define COPY_CHUNK	 50000 /* readings per COPY statement */
 #define HEADER_BYTES 19
 
 /*
@@ -753,14 +756,20 @@ CopySource(void *outbuf, int minread, int maxread)
 		MeterEntry *m;
 		double		q;
 
+		if (ing->copy_chunk >= COPY_CHUNK)
+		{
+			/* end this COPY here; the next one goes on from this reading */
+			PutInt16(&p, -1);
+			ing->copy_state = 2;
+			break;
+		}
 		if (ing->rec_pos >= ing->rec.nvalues)
 		{
 			if (!NextRecord(ing, false))
 			{
-				if (end - p < 2)
-					break;
 				PutInt16(&p, -1);
 				ing->copy_state = 2;
+				ing->copy_eof = true;
 				break;
 			}
 		}
@@ -786,6 +795,7 @@ CopySource(void *outbuf, int minread, int maxread)
 		PutInt32(&p, ing->file_id);
 		ing->rec_pos++;
 		ing->written++;
+		ing->copy_chunk++;
 		if (car_rows_progress && (ing->written & 4095) == 0)
 			*car_rows_progress = ing->written;
 	}
@@ -806,8 +816,8 @@ WriteWithCopy(Ingest *ing)
 	Oid			  relid = get_relname_relid("reading", get_namespace_oid("car", false));
 
 	OpenFile(ing);
-	ing->copy_state = 0;
 	ing->rec_pos = ing->rec.nvalues = 0;
+	ing->copy_eof = false;
 	copy_ingest = ing;
 	rel = table_open(relid, RowExclusiveLock);
 	pstate = make_parsestate(NULL);
@@ -820,9 +830,20 @@ WriteWithCopy(Ingest *ing)
 	}
 	PG_TRY();
 	{
-		cstate = BeginCopyFrom(pstate, rel, NULL, NULL, false, CopySource, cols, options);
-		CopyFrom(cstate);
-		EndCopyFrom(cstate);
+		/*
+		 * COPY_CHUNK readings a COPY: car.reading's change-tracking trigger
+		 * keeps each statement's rows in a transition table, which then
+		 * stays small (no temporary files, bounded memory) however big the
+		 * file.
+		 */
+		while (!ing->copy_eof)
+		{
+			ing->copy_state = 0;
+			ing->copy_chunk = 0;
+			cstate = BeginCopyFrom(pstate, rel, NULL, NULL, false, CopySource, cols, options);
+			CopyFrom(cstate);
+			EndCopyFrom(cstate);
+		}
 	}
 	PG_FINALLY();
 	{
