@@ -74,8 +74,9 @@ typedef struct DayKey
 
 typedef struct DayEntry
 {
-	DayKey key;
-	double quantity;
+	DayKey		key;
+	double		quantity;
+	TimestampTz start; /* the instant the UK day starts */
 } DayEntry;
 
 typedef struct DayQueue

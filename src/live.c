@@ -33,6 +33,10 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
+#include "utils/lsyscache.h"
+#include "utils/inval.h"
+#include "utils/float.h"
+#include "catalog/namespace.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -379,44 +383,136 @@ Merge(Summary *into, Summary *from)
 	AddIds(into->meters, from->meters);
 }
 
+/*
+ * What the summary needs of a meter, kept for the backend: its site, and the
+ * kg CO2e per unit for the last factor year asked (car.co2e's rule: the
+ * activity's own factor).  Dropped when car.meter or the factor catalogues
+ * change, so a statement's summary costs no query once the meters are known.
+ */
+typedef struct MeterInfo
+{
+	int32		id;
+	int32		site_id;
+	char		activity[64];
+	char		unit[64];
+	uint64		generation; /* car_cache_generation of kg_per_unit */
+	TimestampTz lo;			/* the factor year kg_per_unit holds for */
+	TimestampTz hi;
+	double		kg_per_unit; /* NaN: cannot be priced */
+} MeterInfo;
+
+static HTAB *meter_info = NULL;
+static Oid	 meter_relid = InvalidOid;
+
+static void
+MeterInfoCallback(Datum arg, Oid relid)
+{
+	(void) arg;
+	if (meter_info != NULL && (relid == InvalidOid || relid == meter_relid))
+	{
+		hash_destroy(meter_info);
+		meter_info = NULL;
+	}
+}
+
+/* Look up the meters not yet known, all at once (the trigger runs as car's owner). */
+static void
+LoadMeterInfo(int32 *ids, int n)
+{
+	Datum *elems = palloc(sizeof(Datum) * Max(n, 1));
+	Oid	   types[1] = {INT4ARRAYOID};
+	Datum  vals[1];
+	int	   i;
+	uint64 r;
+
+	if (meter_info == NULL)
+	{
+		HASHCTL ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(int32);
+		ctl.entrysize = sizeof(MeterInfo);
+		meter_info = hash_create("car meter info", 256, &ctl, HASH_ELEM | HASH_BLOBS);
+		meter_relid = get_relname_relid("meter", get_namespace_oid("car", false));
+	}
+	for (i = 0; i < n; i++)
+		elems[i] = Int32GetDatum(ids[i]);
+	vals[0] = PointerGetDatum(construct_array(elems, n, INT4OID, sizeof(int32), true, TYPALIGN_INT));
+	if (SPI_execute_with_args("SELECT id, site_id, activity, unit FROM car.meter WHERE id = ANY ($1)", 1, types, vals,
+							  NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "car: could not read car.meter");
+	for (r = 0; r < SPI_processed; r++)
+	{
+		bool	   isnull;
+		int32	   id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+		MeterInfo *m = hash_search(meter_info, &id, HASH_ENTER, NULL);
+
+		m->site_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
+		strlcpy(m->activity, SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3), sizeof(m->activity));
+		strlcpy(m->unit, SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 4), sizeof(m->unit));
+		m->generation = 0;
+	}
+}
+
+typedef struct PriceJob
+{
+	MeterInfo  *m;
+	TimestampTz at;
+} PriceJob;
+
+static void
+PriceMeter(void *arg)
+{
+	PriceJob			 *job = arg;
+	SetChoice			  choice;
+	const ResolvedFactor *f;
+
+	car_choose_set(job->at, &choice);
+	f = car_resolve(job->m->activity, job->m->unit, choice.set_id);
+	job->m->kg_per_unit = f->kg[CAR_GAS_CO2E];
+	job->m->lo = choice.lo;
+	job->m->hi = choice.hi;
+}
+
+/* kg CO2e per unit of the meter at a time (NaN when car cannot price it) */
+static double
+KgPerUnit(MeterInfo *m, TimestampTz at)
+{
+	static const int pricing_errors[] = {ERRCODE_NO_DATA_FOUND, ERRCODE_INVALID_PARAMETER_VALUE,
+										 ERRCODE_AMBIGUOUS_PARAMETER, ERRCODE_UNDEFINED_OBJECT};
+	PriceJob		 job = {m, at};
+	uint64			 gen = car_cache_generation;
+
+	if (m->generation == car_cache_generation && at >= m->lo && at < m->hi)
+		return m->kg_per_unit;
+	(void) car_factor_year_of(at, &m->lo, &m->hi);
+	if (!car_try_subxact_codes(PriceMeter, &job, pricing_errors, lengthof(pricing_errors), NULL))
+		m->kg_per_unit = get_float8_nan();
+	/* a catalogue reloaded meanwhile: do not keep the answer */
+	m->generation = gen == car_cache_generation ? car_cache_generation : 0;
+	return m->kg_per_unit;
+}
+
 void
 car_note_new_readings(DayQueue *q)
 {
 	long			n = hash_get_num_entries(q->set);
-	Datum		   *meters;
-	Datum		   *days;
-	Datum		   *sums;
 	HASH_SEQ_STATUS it;
 	DayEntry	   *e;
-	long			i = 0;
-	Oid				types[3] = {INT4ARRAYOID, DATEARRAYOID, FLOAT8ARRAYOID};
-	Datum			vals[3];
+	int32		   *missing;
+	int				nmissing = 0;
 	Summary		   *s;
 
 	if (!car_notify || n == 0)
 		return;
-	meters = palloc(sizeof(Datum) * n);
-	days = palloc(sizeof(Datum) * n);
-	sums = palloc(sizeof(Datum) * n);
+	/* the meters this backend does not know yet */
+	missing = palloc(sizeof(int32) * n);
 	hash_seq_init(&it, q->set);
 	while ((e = hash_seq_search(&it)) != NULL)
-	{
-		meters[i] = Int32GetDatum(e->key.meter_id);
-		days[i] = DateADTGetDatum(e->key.day);
-		sums[i] = Float8GetDatum(e->quantity);
-		i++;
-	}
-	vals[0] = PointerGetDatum(construct_array(meters, n, INT4OID, sizeof(int32), true, TYPALIGN_INT));
-	vals[1] = PointerGetDatum(construct_array(days, n, DATEOID, sizeof(DateADT), true, TYPALIGN_INT));
-	vals[2] = PointerGetDatum(construct_array(sums, n, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	/* kg CO2e of each meter-day's sum, at the day's factor (days car cannot price add nothing) */
-	if (SPI_execute_with_args("SELECT m.site_id, m.id, sum(car.co2e(w.q, m.unit, m.activity, w.at)) "
-							  "  FILTER (WHERE car.can_price(m.activity, m.unit, w.at)) "
-							  "FROM (SELECT meter_id, q, (day::timestamp AT TIME ZONE 'Europe/London') AS at "
-							  "      FROM unnest($1, $2, $3) u(meter_id, day, q)) w "
-							  "JOIN car.meter m ON m.id = w.meter_id GROUP BY 1, 2",
-							  3, types, vals, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "car: could not summarise the new readings");
+		if (meter_info == NULL || hash_search(meter_info, &e->key.meter_id, HASH_FIND, NULL) == NULL)
+			missing[nmissing++] = e->key.meter_id;
+	if (nmissing > 0)
+		LoadMeterInfo(missing, nmissing);
 
 	s = SummaryAt(GetCurrentTransactionNestLevel());
 	if (s->rows == 0 || q->min_ts < s->min_ts)
@@ -424,17 +520,20 @@ car_note_new_readings(DayQueue *q)
 	if (s->rows == 0 || q->max_ts > s->max_ts)
 		s->max_ts = q->max_ts;
 	s->rows += q->count;
-	for (i = 0; i < (long) SPI_processed; i++)
+	hash_seq_init(&it, q->set);
+	while ((e = hash_seq_search(&it)) != NULL)
 	{
-		bool  isnull;
-		int32 site = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		int32 meter = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
-		Datum kg = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull);
+		MeterInfo *m = hash_search(meter_info, &e->key.meter_id, HASH_FIND, NULL);
+		double	   k;
 
-		(void) hash_search(s->sites, &site, HASH_ENTER, NULL);
-		(void) hash_search(s->meters, &meter, HASH_ENTER, NULL);
-		if (!isnull)
-			s->kg += DatumGetFloat8(kg);
+		if (m == NULL)
+			continue; /* a reading of a meter car.meter does not have */
+		(void) hash_search(s->sites, &m->site_id, HASH_ENTER, NULL);
+		(void) hash_search(s->meters, &m->id, HASH_ENTER, NULL);
+		/* the day's sum at the day's factor, as car.refresh() prices it */
+		k = KgPerUnit(m, e->start);
+		if (!isnan(k))
+			s->kg += e->quantity * k;
 	}
 }
 
@@ -546,5 +645,6 @@ car_live_init(void)
 							 "One notification per committed transaction, with a JSON summary.", &car_notify, true,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
 	RegisterXactCallback(LiveXactCallback, NULL);
+	CacheRegisterRelcacheCallback(MeterInfoCallback, (Datum) 0);
 	RegisterSubXactCallback(LiveSubXactCallback, NULL);
 }

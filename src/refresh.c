@@ -26,6 +26,7 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
@@ -151,7 +152,10 @@ DayQueueScan(DayQueue *q, Tuplestorestate *rows, TupleDesc desc)
 
 			q->prev = hash_search(q->set, &key, HASH_ENTER, &found);
 			if (!found)
+			{
 				q->prev->quantity = 0;
+				q->prev->start = q->day_lo; /* LondonDay just set the day's bounds */
+			}
 		}
 		if (quantity_att > 0)
 			q->prev->quantity += DatumGetFloat8(slot_getattr(slot, quantity_att, &isnull));
@@ -231,6 +235,8 @@ car_track_changes(PG_FUNCTION_ARGS)
 	}
 	else if (strcmp(table, "meter") == 0)
 	{
+		/* backends keep what they know of meters (live.c): tell them at commit */
+		CacheInvalidateRelcache(td->tg_relation);
 		/* a meter moved to another site, or its activity or unit changed: all its days */
 		Exec("INSERT INTO car.refresh_queue (meter_id, day) "
 			 "SELECT DISTINCT r.meter_id, " LOCAL_DAY("r.ts") " FROM car.reading r "
