@@ -413,49 +413,17 @@ Literal(Json *j, const char *word)
 	return true;
 }
 
+/* An array, or an object below the top level (its members are not looked at). */
 static bool
-Array(Json *j)
+Container(Json *j, bool object)
 {
-	j->pos++; /* [ */
-	if (++j->depth > JWT_MAX_DEPTH)
-		return Fail(j, "is nested too deeply");
-	SkipWs(j);
-	if (j->pos < j->len && j->s[j->pos] == ']')
-	{
-		j->pos++;
-		j->depth--;
-		return true;
-	}
-	for (;;)
-	{
-		SkipWs(j);
-		if (!Value(j))
-			return false;
-		SkipWs(j);
-		if (j->pos < j->len && j->s[j->pos] == ',')
-		{
-			j->pos++;
-			continue;
-		}
-		if (j->pos < j->len && j->s[j->pos] == ']')
-		{
-			j->pos++;
-			j->depth--;
-			return true;
-		}
-		return Fail(j, "has an unterminated array");
-	}
-}
+	char close = object ? '}' : ']';
 
-/* Any object below the top level: members are not looked at. */
-static bool
-Object(Json *j)
-{
-	j->pos++; /* { */
+	j->pos++; /* [ or { */
 	if (++j->depth > JWT_MAX_DEPTH)
 		return Fail(j, "is nested too deeply");
 	SkipWs(j);
-	if (j->pos < j->len && j->s[j->pos] == '}')
+	if (j->pos < j->len && j->s[j->pos] == close)
 	{
 		j->pos++;
 		j->depth--;
@@ -464,13 +432,16 @@ Object(Json *j)
 	for (;;)
 	{
 		SkipWs(j);
-		if (!String(j, NULL))
-			return false;
-		SkipWs(j);
-		if (j->pos >= j->len || j->s[j->pos] != ':')
-			return Fail(j, "expects ':'");
-		j->pos++;
-		SkipWs(j);
+		if (object)
+		{
+			if (!String(j, NULL))
+				return false;
+			SkipWs(j);
+			if (j->pos >= j->len || j->s[j->pos] != ':')
+				return Fail(j, "expects ':'");
+			j->pos++;
+			SkipWs(j);
+		}
 		if (!Value(j))
 			return false;
 		SkipWs(j);
@@ -479,13 +450,13 @@ Object(Json *j)
 			j->pos++;
 			continue;
 		}
-		if (j->pos < j->len && j->s[j->pos] == '}')
+		if (j->pos < j->len && j->s[j->pos] == close)
 		{
 			j->pos++;
 			j->depth--;
 			return true;
 		}
-		return Fail(j, "has an unterminated object");
+		return Fail(j, object ? "has an unterminated object" : "has an unterminated array");
 	}
 }
 
@@ -497,9 +468,9 @@ Value(Json *j)
 	switch (j->s[j->pos])
 	{
 		case '{':
-			return Object(j);
+			return Container(j, true);
 		case '[':
-			return Array(j);
+			return Container(j, false);
 		case '"':
 			return String(j, NULL);
 		case 't':
