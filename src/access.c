@@ -62,16 +62,11 @@ typedef struct Visible
 static void
 ClaimValues(Jsonb *claims, const char *name, ArrayBuildState **strings, ArrayBuildState **numbers)
 {
-	JsonbValue		   key;
-	JsonbValue		  *v;
+	JsonbValue		  *v = car_jsonb_field(claims, name);
 	JsonbIterator	  *it;
 	JsonbValue		   elem;
 	JsonbIteratorToken tok;
 
-	key.type = jbvString;
-	key.val.string.val = (char *) name;
-	key.val.string.len = strlen(name);
-	v = findJsonbValueFromContainer(&claims->root, JB_FOBJECT, &key);
 	if (v == NULL)
 		return;
 	if (v->type == jbvString)
@@ -106,13 +101,8 @@ ClaimValues(Jsonb *claims, const char *name, ArrayBuildState **strings, ArrayBui
 static bool
 ClaimIsTrue(Jsonb *claims, const char *name)
 {
-	JsonbValue	key;
-	JsonbValue *v;
+	JsonbValue *v = car_jsonb_field(claims, name);
 
-	key.type = jbvString;
-	key.val.string.val = (char *) name;
-	key.val.string.len = strlen(name);
-	v = findJsonbValueFromContainer(&claims->root, JB_FOBJECT, &key);
 	return v != NULL && v->type == jbvBool && v->val.boolean;
 }
 
@@ -353,13 +343,8 @@ car_check_push_token(PG_FUNCTION_ARGS)
 
 	ClaimValues(claims, "scp", &scopes, &junk);
 	{
-		JsonbValue	key;
-		JsonbValue *v;
+		JsonbValue *v = car_jsonb_field(claims, "scope");
 
-		key.type = jbvString;
-		key.val.string.val = "scope";
-		key.val.string.len = 5;
-		v = findJsonbValueFromContainer(&claims->root, JB_FOBJECT, &key);
 		if (v != NULL && v->type == jbvString)
 		{
 			char *s = pnstrdup(v->val.string.val, v->val.string.len);

@@ -244,6 +244,20 @@ typedef struct PriceCache
 
 char *car_price_problem = NULL;
 
+/*
+ * Run fn(arg), which prices something, in a subtransaction: false (and why)
+ * when it fails the way pricing fails (no factor set for the year, a unit of
+ * another dimension, an unknown or ambiguous activity); other errors go on.
+ */
+bool
+car_try_pricing(void (*fn)(void *arg), void *arg, char **why)
+{
+	static const int pricing_errors[] = {ERRCODE_NO_DATA_FOUND, ERRCODE_INVALID_PARAMETER_VALUE,
+										 ERRCODE_AMBIGUOUS_PARAMETER, ERRCODE_UNDEFINED_OBJECT};
+
+	return car_try_subxact_codes(fn, arg, pricing_errors, lengthof(pricing_errors), why);
+}
+
 typedef struct PriceJob
 {
 	const char *activity;
@@ -286,16 +300,14 @@ SameText(const text *a, const text *b)
 Datum
 car_can_price(PG_FUNCTION_ARGS)
 {
-	text			*activity = PG_GETARG_TEXT_PP(0);
-	text			*unit = PG_GETARG_TEXT_PP(1);
-	TimestampTz		 at = PG_GETARG_TIMESTAMPTZ(2);
-	PriceCache		*c = fcinfo->flinfo->fn_extra;
-	PriceMemo		*m;
-	PriceJob		 job;
-	char			*why = NULL;
-	int				 i;
-	static const int pricing_errors[] = {ERRCODE_NO_DATA_FOUND, ERRCODE_INVALID_PARAMETER_VALUE,
-										 ERRCODE_AMBIGUOUS_PARAMETER, ERRCODE_UNDEFINED_OBJECT};
+	text	   *activity = PG_GETARG_TEXT_PP(0);
+	text	   *unit = PG_GETARG_TEXT_PP(1);
+	TimestampTz at = PG_GETARG_TIMESTAMPTZ(2);
+	PriceCache *c = fcinfo->flinfo->fn_extra;
+	PriceMemo  *m;
+	PriceJob	job;
+	char	   *why = NULL;
+	int			i;
 
 	if (c == NULL)
 		c = fcinfo->flinfo->fn_extra = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(PriceCache));
@@ -321,7 +333,7 @@ car_can_price(PG_FUNCTION_ARGS)
 	}
 	(void) car_factor_year_of(at, &m->lo, &m->hi);
 	m->generation = car_cache_generation;
-	m->ok = car_try_subxact_codes(PriceEveryComponent, &job, pricing_errors, lengthof(pricing_errors), &why);
+	m->ok = car_try_pricing(PriceEveryComponent, &job, &why);
 	/* the catalogue may have been reloaded while trying: remember that generation */
 	m->generation = car_cache_generation;
 	m->activity = (text *) MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, VARSIZE_ANY(activity));

@@ -26,11 +26,13 @@ extern char	 *car_job_history_keep;
 extern void		   car_sha256_hex(const char *data, size_t len, char *hex);
 extern const char *car_text_as_utf8(const char *data, size_t len, size_t *outlen);
 extern bool		   car_try_subxact(void (*fn)(void *arg), void *arg, int tolerated, int tolerated2);
+extern JsonbValue *car_jsonb_field(Jsonb *j, const char *key);
 extern void		   car_as_table_owner(const char *table, void (*fn)(void *arg), void *arg);
 extern bool		   car_try_subxact_codes(void (*fn)(void *arg), void *arg, const int *codes, int ncodes, char **message);
 
 /* calc.c */
 extern char *car_price_problem; /* why car.can_price last said no, or NULL */
+extern bool	 car_try_pricing(void (*fn)(void *arg), void *arg, char **why);
 
 /* worker.c */
 extern void	  car_worker_init(void);

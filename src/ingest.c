@@ -149,13 +149,8 @@ static const char *const known_options[] = {
 static char *
 JsonbString(Jsonb *j, const char *key)
 {
-	JsonbValue	k;
-	JsonbValue *v;
+	JsonbValue *v = car_jsonb_field(j, key);
 
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	v = findJsonbValueFromContainer(&j->root, JB_FOBJECT, &k);
 	if (v == NULL || v->type == jbvNull)
 		return NULL;
 	if (v->type == jbvString)

@@ -478,15 +478,13 @@ PriceMeter(void *arg)
 static double
 KgPerUnit(MeterInfo *m, TimestampTz at)
 {
-	static const int pricing_errors[] = {ERRCODE_NO_DATA_FOUND, ERRCODE_INVALID_PARAMETER_VALUE,
-										 ERRCODE_AMBIGUOUS_PARAMETER, ERRCODE_UNDEFINED_OBJECT};
-	PriceJob		 job = {m, at};
-	uint64			 gen = car_cache_generation;
+	PriceJob job = {m, at};
+	uint64	 gen = car_cache_generation;
 
 	if (m->generation == car_cache_generation && at >= m->lo && at < m->hi)
 		return m->kg_per_unit;
 	(void) car_factor_year_of(at, &m->lo, &m->hi);
-	if (!car_try_subxact_codes(PriceMeter, &job, pricing_errors, lengthof(pricing_errors), NULL))
+	if (!car_try_pricing(PriceMeter, &job, NULL))
 		m->kg_per_unit = get_float8_nan();
 	/* a catalogue reloaded meanwhile: do not keep the answer */
 	m->generation = gen == car_cache_generation ? car_cache_generation : 0;

@@ -106,20 +106,6 @@ PartitionName(const char *parent, int ym, char *name)
 	snprintf(name, NAMEDATALEN, "%s_p%04d%02d", parent, ym / 12, ym % 12 + 1);
 }
 
-/* Owner of a relation. */
-static Oid
-RelOwner(Oid relid)
-{
-	HeapTuple tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid		  owner;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	return owner;
-}
-
 /* Does car.<name> exist as a table? */
 static bool
 TableExists(const char *name)
@@ -217,6 +203,60 @@ CreateMonthWithRetry(const char *const table[4], int ym, uint64 *moved)
 	return false;
 }
 
+typedef struct MonthsJob
+{
+	int			ym_from;
+	int			ym_to;
+	const char *only;
+	uint64	   *moved;
+	int			created;
+} MonthsJob;
+
+/*
+ * Create the missing months under the partition lock.  Runs as the tables'
+ * owner (car_as_table_owner), so nothing of the caller's may run with it:
+ * a search_path of pg_catalog only (as SECURITY DEFINER functions should)
+ * and a fixed DateStyle and time zone for the bounds.
+ */
+static void
+CreateMissingMonths(void *arg)
+{
+	MonthsJob *job = arg;
+	int		   nest = NewGUCNestLevel();
+	int		   ym;
+	size_t	   t;
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true,
+							 0, false);
+	(void) set_config_option("datestyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	/* bounds print as midnight UTC, which a date key reads as the first of the month */
+	(void) set_config_option("timezone", "UTC", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	SPI_connect();
+	SPI_execute(psprintf("SELECT pg_catalog.pg_advisory_xact_lock(%d)", PARTITION_LOCK_KEY), false, 0);
+	for (ym = job->ym_from; ym <= job->ym_to; ym++)
+		for (t = 0; t < lengthof(partitioned); t++)
+		{
+			char name[NAMEDATALEN];
+
+			if (job->only != NULL && strcmp(job->only, partitioned[t][0]) != 0)
+				continue;
+			PartitionName(partitioned[t][0], ym, name);
+			/*
+			 * Another session may have made it while we waited for the
+			 * lock: take in its catalogue changes before looking.
+			 */
+			CommandCounterIncrement();
+			AcceptInvalidationMessages();
+			InvalidateCatalogSnapshot();
+			if (TableExists(name))
+				continue;
+			if (CreateMonthWithRetry(partitioned[t], ym, job->moved))
+				job->created++;
+		}
+	SPI_finish();
+	AtEOXact_GUC(true, nest);
+}
+
 /*
  * Make sure every month touching [from, to] has its partition in every
  * partitioned table.  Returns partitions created; *moved counts rows moved
@@ -228,11 +268,8 @@ EnsureMonths(TimestampTz from, TimestampTz to, const char *only, uint64 *moved)
 	int ym_from,
 		ym_to,
 		ym;
-	volatile int created = 0;
-	Oid			 owner;
-	Oid			 save_userid;
-	int			 save_sec;
-	size_t		 t;
+	size_t	  t;
+	MonthsJob job;
 
 	if (TIMESTAMP_NOT_FINITE(from) || TIMESTAMP_NOT_FINITE(to))
 		ereport(ERROR, (errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
@@ -262,55 +299,13 @@ EnsureMonths(TimestampTz from, TimestampTz to, const char *only, uint64 *moved)
 	return 0;
 
 work:
-	owner = RelOwner(get_relname_relid("reading", get_namespace_oid("car", false)));
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	/*
-	 * DDL runs as the owner, so nothing of the caller's may run with it: a
-	 * restricted operation, with a search_path of pg_catalog only (as
-	 * SECURITY DEFINER functions should) and a fixed DateStyle and time zone
-	 * for the bounds.
-	 */
-	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-	PG_TRY();
-	{
-		int nest = NewGUCNestLevel();
-
-		(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-								 true, 0, false);
-		(void) set_config_option("datestyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-		/* bounds print as midnight UTC, which a date key reads as the first of the month */
-		(void) set_config_option("timezone", "UTC", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-		SPI_connect();
-		SPI_execute(psprintf("SELECT pg_catalog.pg_advisory_xact_lock(%d)", PARTITION_LOCK_KEY), false, 0);
-		for (ym = ym_from; ym <= ym_to; ym++)
-			for (t = 0; t < lengthof(partitioned); t++)
-			{
-				char name[NAMEDATALEN];
-
-				if (only != NULL && strcmp(only, partitioned[t][0]) != 0)
-					continue;
-				PartitionName(partitioned[t][0], ym, name);
-				/*
-				 * Another session may have made it while we waited for the
-				 * lock: take in its catalogue changes before looking.
-				 */
-				CommandCounterIncrement();
-				AcceptInvalidationMessages();
-				InvalidateCatalogSnapshot();
-				if (TableExists(name))
-					continue;
-				if (CreateMonthWithRetry(partitioned[t], ym, moved))
-					created++;
-			}
-		SPI_finish();
-		AtEOXact_GUC(true, nest);
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec);
-	}
-	PG_END_TRY();
-	return created;
+	job.ym_from = ym_from;
+	job.ym_to = ym_to;
+	job.only = only;
+	job.moved = moved;
+	job.created = 0;
+	car_as_table_owner("reading", CreateMissingMonths, &job);
+	return job.created;
 }
 
 int

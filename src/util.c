@@ -139,3 +139,15 @@ car_as_table_owner(const char *table, void (*fn)(void *arg), void *arg)
 	}
 	PG_END_TRY();
 }
+
+/* The value of member key of a JSON object, or NULL. */
+JsonbValue *
+car_jsonb_field(Jsonb *j, const char *key)
+{
+	JsonbValue k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	return findJsonbValueFromContainer(&j->root, JB_FOBJECT, &k);
+}
