@@ -892,6 +892,24 @@ CREATE FUNCTION car.unit_name(spelling text) RETURNS text
     AS $$ SELECT name FROM car.unit WHERE lower(name) = lower(spelling) OR lower(spelling) = ANY (SELECT lower(a) FROM unnest(aliases) a) LIMIT 1 $$;
 COMMENT ON FUNCTION car.unit_name(text) IS 'The canonical name of a unit spelling (car.unit name or alias), or NULL.';
 
+-- The energy readings of a time range, per site, in kWh and kg CO2e (the
+-- activity's own factor; NULL where car cannot price them): what car.live and
+-- car.live_json() add up.  Plain SQL, so the planner inlines it and prunes
+-- partitions; row-level security applies to whoever calls it.
+CREATE FUNCTION car.energy_readings("from" timestamptz, "to" timestamptz,
+                                    OUT site_id int, OUT ts timestamptz, OUT kwh float8, OUT kg float8)
+    RETURNS SETOF record
+    LANGUAGE sql STABLE PARALLEL RESTRICTED
+    AS $$
+    SELECT m.site_id, r.ts, car.convert(r.quantity, m.unit, 'kWh'),
+           CASE WHEN car.can_price(m.activity, m.unit, r.ts) THEN car.co2e(r.quantity, m.unit, m.activity, r.ts) END
+    FROM car.reading r
+    JOIN car.meter m ON m.id = r.meter_id
+    JOIN car.unit u ON u.name = car.unit_name(m.unit) AND u.dimension = 'energy'
+    WHERE r.ts >= $1 AND r.ts <= $2
+    $$;
+COMMENT ON FUNCTION car.energy_readings(timestamptz, timestamptz) IS 'Energy meters'' readings starting in [from, to], per site: kWh, and kg CO2e at the activity''s own factor (NULL where car cannot price them).';
+
 -- What a live dashboard shows, per site: readings whose period started in the
 -- last 15 minutes (now), and since local (UK) midnight.  kg CO2e here is the
 -- activity's own factor (car.co2e: Scope 1 fuel, Scope 2 electricity); the
@@ -901,13 +919,7 @@ WITH bounds AS (
     SELECT now() - interval '15 minutes' AS recent,
            date_trunc('day', now() AT TIME ZONE 'Europe/London') AT TIME ZONE 'Europe/London' AS midnight
 ), r AS (
-    SELECT m.site_id, r.ts, car.convert(r.quantity, m.unit, 'kWh') AS kwh,
-           CASE WHEN car.can_price(m.activity, m.unit, r.ts) THEN car.co2e(r.quantity, m.unit, m.activity, r.ts) END AS kg
-    FROM car.reading r
-    JOIN car.meter m ON m.id = r.meter_id
-    JOIN car.unit u ON u.name = car.unit_name(m.unit) AND u.dimension = 'energy'
-    CROSS JOIN bounds b
-    WHERE r.ts >= b.midnight AND r.ts <= now()
+    SELECT e.* FROM bounds b, car.energy_readings(b.midnight, now()) e
 )
 SELECT s.id AS site_id, s.name AS site, s.org AS organisation,
        coalesce(sum(r.kwh) FILTER (WHERE r.ts >= b.recent), 0) / 0.25 AS kw_now,
@@ -932,13 +944,8 @@ CREATE FUNCTION car.live_json("window" interval DEFAULT '1 hour', bucket interva
     SET search_path = pg_catalog, car
     AS $$
     WITH r AS (
-        SELECT m.site_id, date_bin(bucket, r.ts, timestamptz '2000-01-01 00:00+00') AS t,
-               car.convert(r.quantity, m.unit, 'kWh') AS kwh,
-               CASE WHEN car.can_price(m.activity, m.unit, r.ts) THEN car.co2e(r.quantity, m.unit, m.activity, r.ts) END AS kg
-        FROM car.reading r
-        JOIN car.meter m ON m.id = r.meter_id
-        JOIN car.unit u ON u.name = car.unit_name(m.unit) AND u.dimension = 'energy'
-        WHERE r.ts >= now() - "window" AND r.ts <= now()
+        SELECT site_id, date_bin(bucket, ts, timestamptz '2000-01-01 00:00+00') AS t, kwh, kg
+        FROM car.energy_readings(now() - "window", now())
     ), points AS (
         SELECT site_id, t, sum(kwh) AS kwh, coalesce(sum(kg), 0) AS kg FROM r GROUP BY site_id, t
     ), hours AS (

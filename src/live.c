@@ -168,8 +168,7 @@ LoadMeters(SimState *st, ArrayType *ids)
 	st->meters = palloc0(sizeof(SimMeter) * Max(n, 1));
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT m.id, m.activity, m.unit, u.dimension FROM car.meter m "
-							  "LEFT JOIN car.unit u ON lower(u.name) = lower(m.unit) OR lower(m.unit) = ANY "
-							  "(SELECT lower(a) FROM unnest(u.aliases) a) "
+							  "LEFT JOIN car.unit u ON u.name = car.unit_name(m.unit) "
 							  "WHERE m.id = ANY ($1)",
 							  1, types, vals, NULL, false, 0) != SPI_OK_SELECT) /* sees meters made earlier in the statement */
 		elog(ERROR, "car: could not read car.meter");
