@@ -30,24 +30,24 @@ b = lambda o: base64.urlsafe_b64encode(json.dumps(o).encode()).rstrip(b"=").deco
 i = int(sys.argv[2])
 h = {"alg": ["HS256", "RS256", "ES256"][i - 1], "kid": "k%d" % i, "typ": "JWT"}
 p = [{"sub": "ann", "org": "A", "exp": 1700000000, "nbf": 1.6e9, "iat": 1600000000},
-     {"iss": "https://idp.example", "aud": ["car", "x"], "orgs": ["A", "B"], "sites": [1, "Site 2"], "exp": 2e9},
+     {"iss": "https://127.0.0.1:9443/idp", "aud": ["car", "x"], "orgs": ["A", "B"], "sites": [1, "Site 2"], "exp": 2e9},
      {"admin": True, "scope": "read push", "x": {"y": [1, {"z": "\u00e9\ud83d\ude00"}]}, "aud": "car"}][i - 1]
 open(sys.argv[1], "w").write(b(h) + "." + b(p) + ".c2lnbmF0dXJl")
 PY
 		done
-	elif [ -d "$SHARED_DATA" ]; then
+	else
 		case $t in
 			xlsx) # a sheet (first byte 0) and shared strings (1) cut from the 2022 workbook
 				printf '\000' >"$corpus/sheet.xml"
-				unzip -p "$SHARED_DATA"/desnz_flatfile/ghg-conversion-factors-2022-flat-format.xlsx xl/worksheets/sheet2.xml |
+				unzip -p "$FIXTURES"/desnz_flatfile/ghg-conversion-factors-2022-flat-format.xlsx xl/worksheets/sheet2.xml |
 					head -c 12000 >>"$corpus/sheet.xml" || true
 				printf '\001' >"$corpus/strings.xml"
-				unzip -p "$SHARED_DATA"/desnz_flatfile/ghg-conversion-factors-2022-flat-format.xlsx xl/sharedStrings.xml |
+				unzip -p "$FIXTURES"/desnz_flatfile/ghg-conversion-factors-2022-flat-format.xlsx xl/sharedStrings.xml |
 					head -c 12000 >>"$corpus/strings.xml" || true ;;
-			*) for f in "$SHARED_DATA"/energy_sparks_amr/*.csv "$SHARED_DATA"/cambridge_estates/*b0_gas_2021.csv; do
+			*) for f in "$FIXTURES"/energy_sparks_amr/*.csv "$FIXTURES"/cambridge_estates/*b0_gas_2021.csv; do
 				   head -c 20000 "$f" >"$corpus/$(basename "$f")"; done
-			   head -c 30000 "$SHARED_DATA"/desnz_flatfile/*2021*frlocale.csv >"$corpus/fr2021.csv"
-			   head -c 30000 "$SHARED_DATA"/desnz_flatfile_derived_csv/*2024*.csv >"$corpus/d2024.csv" ;;
+			   head -c 30000 "$FIXTURES"/desnz_flatfile/*2021*frlocale.csv >"$corpus/fr2021.csv"
+			   head -c 30000 "$FIXTURES"/desnz_flatfile_derived_csv/*2024*.csv >"$corpus/d2024.csv" ;;
 		esac
 	fi
 	echo "== fuzzing $t for ${SECONDS_EACH}s"

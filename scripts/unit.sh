@@ -4,7 +4,7 @@
 set -uo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
-export CAR_FIXTURES=${CAR_FIXTURES:-$SHARED_DATA}
+export CAR_FIXTURES=${CAR_FIXTURES:-$FIXTURES}
 
 CFLAGS="-g -O1 -Wall -Wextra -Werror -Wno-unused-parameter -fsanitize=address,undefined -fno-sanitize-recover=all -Isrc $(xml2-config --cflags)"
 LIBS="-lzip -lxml2 -lcurl -lm"

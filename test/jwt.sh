@@ -5,7 +5,7 @@
 set -uo pipefail
 source "$(dirname "$0")/../scripts/common.sh"
 W=${1:?work directory}
-PORT=${CAR_JWT_PORT:-54354}
+PORT=${CAR_JWT_PORT:-$(free_ports 1)}
 M="python3 $ROOT/test/jwt/mktoken.py"
 n=0
 ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
@@ -64,7 +64,7 @@ INSERT INTO car.jwt_key (kid, alg, key, private_key) VALUES
     ('old', 'HS256', pg_read_file('$K/other.key'), NULL),
     ('metabase', 'HS256', pg_read_file('$K/metabase.key'), NULL);
 UPDATE car.jwt_key SET enabled = false WHERE kid = 'old';
-INSERT INTO car.jwt_key (kid, alg, key, issuer, audience) VALUES ('strict', 'HS256', pg_read_file('$K/hs.key'), 'https://idp.example', 'car');
+INSERT INTO car.jwt_key (kid, alg, key, issuer, audience) VALUES ('strict', 'HS256', pg_read_file('$K/hs.key'), 'https://127.0.0.1:9443/idp', 'car');
 SELECT car.add_source('dept-a', NULL, 'push', 'ecodriver', '{"org": "A"}');
 SELECT car.add_source('dept-b', NULL, 'push', 'ecodriver', '{"org": "B"}');
 SELECT car.push('dept-a', 'a.csv', pg_read_binary_file('$W/a.csv'));
@@ -116,10 +116,10 @@ echo "$out" | grep -q 'permission denied to set parameter "car.jwt_require_exp"'
 ok $? 'a user cannot turn car.jwt_require_exp off'
 
 # issuer and audience
-accepted "$(hs '{"sub":"tester","exp":"NOW+600","iss":"https://idp.example","aud":["x","car"]}' strict)" 'right iss, aud array naming car'
-refused "$(hs '{"sub":"tester","exp":"NOW+600","iss":"https://evil.example","aud":"car"}' strict)" 'issuer (iss) is not' 'wrong iss'
+accepted "$(hs '{"sub":"tester","exp":"NOW+600","iss":"https://127.0.0.1:9443/idp","aud":["x","car"]}' strict)" 'right iss, aud array naming car'
+refused "$(hs '{"sub":"tester","exp":"NOW+600","iss":"https://127.0.0.1:9443/evil","aud":"car"}' strict)" 'issuer (iss) is not' 'wrong iss'
 refused "$(hs '{"sub":"tester","exp":"NOW+600","aud":"car"}' strict)" 'issuer (iss) is not' 'missing iss'
-refused "$(hs '{"sub":"tester","exp":"NOW+600","iss":"https://idp.example","aud":"other"}' strict)" 'audience (aud) does not include "car"' 'wrong aud'
+refused "$(hs '{"sub":"tester","exp":"NOW+600","iss":"https://127.0.0.1:9443/idp","aud":"other"}' strict)" 'audience (aud) does not include "car"' 'wrong aud'
 
 # one flipped bit
 T=$(hs "$P")
@@ -272,12 +272,12 @@ out=$(q "SET ROLE analyst; SELECT count(*) FROM car.jwt_key")
 echo "$out" | grep -q 'permission denied for table jwt_key'
 ok $? 'keys are not readable by car_reader'
 
-url=$(q "SELECT car.metabase_embed_url('https://metabase.example/', 7, '{\"site\": \"Site 1\"}', '10 minutes', 'metabase')")
+url=$(q "SELECT car.metabase_embed_url('http://127.0.0.1:3000/', 7, '{\"site\": \"Site 1\"}', '10 minutes', 'metabase')")
 echo "# $url" | cut -c1-120
 python3 - "$url" "$K/metabase.key" <<'PY'
 import base64, hashlib, hmac, json, sys, time
 url, keyfile = sys.argv[1], sys.argv[2]
-prefix = "https://metabase.example/embed/dashboard/"
+prefix = "http://127.0.0.1:3000/embed/dashboard/"
 assert url.startswith(prefix) and url.endswith("#bordered=true&titled=true"), url
 tok = url[len(prefix):-len("#bordered=true&titled=true")]
 h, p, s = tok.split(".")

@@ -7,7 +7,7 @@
 set -uo pipefail
 source "$(dirname "$0")/../scripts/common.sh"
 W=${1:?work directory}
-PORT=${CAR_SERVER_TEST_PORT:-54353}
+PORT=${CAR_SERVER_TEST_PORT:-$(free_ports 1)}
 n=0
 ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
 psql_db() { local db=$1; shift; as_postgres "$PGBIN/psql" -X -qAt -v ON_ERROR_STOP=1 -h "$W" -p "$PORT" -d "$db" "$@"; }
@@ -32,7 +32,7 @@ echo "$out" | grep -q 'apt-get install postgresql-15-cron' && echo "$out" | grep
 ok $? "the error says how to install and preload pg_cron"
 
 # 2. a database with everything in it
-cp "$SHARED_DATA"/cambridge_estates/UCam_Building_b0_electricity_2021.csv "$SHARED_DATA"/cambridge_estates/UCam_Building_b0_gas_2022.csv "$W/"
+cp "$FIXTURES"/cambridge_estates/UCam_Building_b0_electricity_2021.csv "$FIXTURES"/cambridge_estates/UCam_Building_b0_gas_2022.csv "$W/"
 python3 "$ROOT/test/gen/ecodriver.py" --out "$W/eco" --sites 3 --meters 2 --start 2022-10-25 --days 10 >/dev/null
 chmod a+r "$W"/*.csv
 psql_db src >/dev/null <<SQL
