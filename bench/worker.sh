@@ -7,7 +7,7 @@
 set -uo pipefail
 source "$(dirname "$0")/../scripts/common.sh"
 W=$1 PORT=$2 DB=$3
-HTTP_PORT=${CAR_BENCH_HTTP_PORT:-18091}
+HTTP_PORT=${CAR_BENCH_HTTP_PORT:-$(free_ports 1)}
 sql() { as_postgres "$PGBIN/psql" -X -qAt -h "$W" -p "$PORT" -d "$DB" -c "$1"; }
 ctl() { curl -sf "http://127.0.0.1:$HTTP_PORT/_control?$1" >/dev/null; }
 now() { date +%s.%N; }
@@ -15,7 +15,7 @@ mkdir -p "$W/http"
 python3 "$ROOT/test/http_server.py" --port "$HTTP_PORT" --dir "$W/http" &
 HTTP_PID=$!
 trap 'kill $HTTP_PID 2>/dev/null' EXIT
-sleep 0.5
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$HTTP_PORT/_stats" >/dev/null && break; sleep 0.1; done
 
 sql "SELECT car.add_source('archive', 'http://127.0.0.1:$HTTP_PORT/eCMS/Files/MOJ/ministryofjustice_{mon}-{yyyy}.csv', 'template', 'ecodriver', '{}', '1 day'); UPDATE car.source SET enabled = false WHERE name = 'archive'" >/dev/null
 reset() { sql "TRUNCATE car.reading; DELETE FROM car.dataset; DELETE FROM car.source_file" >/dev/null; }

@@ -4,16 +4,72 @@ PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 PGBIN=$("$PG_CONFIG" --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
 PGXS_DIR=$(dirname "$("$PG_CONFIG" --pgxs 2>/dev/null || echo /usr/lib/postgresql/15/lib/pgxs/src/makefiles/pgxs.mk)")
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-SHARED_DATA=${CAR_SHARED_DATA:-$ROOT/../shared/data/real}
+# The real files the tests read (test/data/SOURCES.md): inside the repository.
+FIXTURES=$ROOT/test/data
 
-# Run a command as the postgres OS user (PostgreSQL refuses to run as root).
+# Run a command as the postgres OS user (PostgreSQL refuses to run as root),
+# from /: the clone's own folders may be closed to that user (root's home is
+# mode 700), so files it must read are given on stdin or copied out first.
 as_postgres() {
-	if [ "$(id -un)" = postgres ]; then "$@"; else runuser -u postgres -- "$@"; fi
+	if [ "$(id -un)" = postgres ]; then "$@"; else (cd / && runuser -u postgres -- "$@"); fi
 }
 
 build_and_install() {
 	make -C "$ROOT" -s PG_CONFIG="$PG_CONFIG" >/dev/null
 	make -C "$ROOT" -s PG_CONFIG="$PG_CONFIG" install >/dev/null
+}
+
+# N free TCP ports on 127.0.0.1, one a line: the kernel picks them, all held
+# at once so that they differ (a port is free again as soon as it is printed).
+free_ports() {
+	python3 - "${1:-1}" <<'PY'
+import socket, sys
+held = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    held.append(s)
+print("\n".join(str(s.getsockname()[1]) for s in held))
+PY
+}
+
+# A private copy of this machine's PostgreSQL 15 (binaries, libraries, share)
+# in DIR, with car built from this tree installed into it and nowhere else.
+# PostgreSQL finds its share and library folders relative to its binaries, so
+# servers started from DIR's bin load DIR's car: test runs of different trees
+# on one machine never see each other's car.  Hard links where the file
+# system allows (no space used), copies otherwise.  Prints DIR's pg_config.
+make_temp_install() {
+	local dir=$1 d
+	rm -rf "$dir"
+	for d in "$("$PG_CONFIG" --bindir)" "$("$PG_CONFIG" --pkglibdir)" "$("$PG_CONFIG" --sharedir)"; do
+		mkdir -p "$dir$(dirname "$d")"
+		cp -al "$d" "$dir$d" 2>/dev/null || { rm -rf "${dir:?}$d"; cp -a "$d" "$dir$d"; } || return 1
+	done
+	# never write through a hard link into the system's own car
+	rm -rf "$dir$("$PG_CONFIG" --pkglibdir)"/car.so "$dir$("$PG_CONFIG" --pkglibdir)"/bitcode/car* \
+		"$dir$("$PG_CONFIG" --sharedir)"/extension/car[.-]* "$dir$("$PG_CONFIG" --sharedir)"/car
+	make -C "$ROOT" -s PG_CONFIG="$PG_CONFIG" install DESTDIR="$dir" >/dev/null || return 1
+	echo "$dir$("$PG_CONFIG" --bindir)/pg_config"
+}
+
+# Where `make demo` keeps its server: CAR_DEMO_DIR, or a folder of its own in
+# the postgres user's home, named after the clone (its folder name and a
+# hash of its path), so that the postgres user can reach it whatever the
+# clone's folder permissions (root's home is mode 700) and two clones never
+# share a server.  A clone made before this (a .demo/ folder holding a server)
+# keeps its .demo/.
+demo_dir() {
+	if [ -n "${CAR_DEMO_DIR:-}" ]; then
+		echo "$CAR_DEMO_DIR"
+	elif [ -d "$ROOT/.demo/data" ] && [ ! -L "$ROOT/.demo" ]; then
+		echo "$ROOT/.demo"
+	else
+		local home name
+		home=$(getent passwd postgres | cut -d: -f6)
+		name=$(basename "$ROOT" | tr -c 'A-Za-z0-9_.\n-' '_' | cut -c1-24)
+		echo "${home:-/var/lib/postgresql}/car-demo/$name-$(printf '%s' "$ROOT" | sha256sum | cut -c1-8)"
+	fi
 }
 
 # Make a private server in DIR/data listening only on a socket in DIR, on

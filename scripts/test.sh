@@ -1,24 +1,80 @@
 #!/usr/bin/env bash
-# make test: install what is missing, build with -Werror, install, then run
-# the unit tests of the pure C cores, the regression suite and the isolation
-# suite against private temporary PostgreSQL 15 servers, as the postgres OS
-# user.  Ends with one line "N passed, N failed" covering every suite.
+# make test: install what is missing, build with -Werror, then run every
+# suite against private PostgreSQL 15 servers, as the postgres OS user:
+# the unit tests of the pure C cores, the regression and isolation suites,
+# and the TAP scripts (faults, security, upgrade, clients, a fresh clone).
+# Ends with one line "N passed, N failed" covering every suite.
+#
+# Each run has a work folder of its own (under $TMPDIR or /tmp, removed when
+# everything passed, kept and named otherwise), a private copy of PostgreSQL
+# with this tree's car installed into it (nothing is installed into the
+# system's PostgreSQL), and free ports found at start: two clones, or CI next
+# to a developer's run, do not disturb each other.  It reads only files inside
+# the repository.
+#
+# CAR_TEST_SUITES picks suites (default: all of them), e.g.
+#   CAR_TEST_SUITES="regress isolation" make test
+# suites: unit regress isolation crash server jwt bi docker demo_live upgrade fresh_clone
 set -uo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 
-"$ROOT/scripts/deps.sh" || { echo "0 passed, 1 failed"; exit 1; }
+ALL_SUITES="unit regress isolation crash server jwt bi docker demo_live upgrade fresh_clone"
+SUITES=${CAR_TEST_SUITES:-$ALL_SUITES}
+for s in $SUITES; do
+	case " $ALL_SUITES " in *" $s "*) ;; *) echo "unknown suite \"$s\" in CAR_TEST_SUITES (suites: $ALL_SUITES)"; echo "0 passed, 1 failed"; exit 1 ;; esac
+done
+want() { case " $SUITES " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
-echo "== build"
-make -s clean >/dev/null 2>&1
-if ! build_and_install; then
-	echo "build failed"
-	echo "0 passed, 1 failed"
-	exit 1
-fi
+"$ROOT/scripts/deps.sh" || { echo "0 passed, 1 failed"; exit 1; }
 
 passed=0
 failed=0
+fatal() { echo "$1"; echo "$passed passed, $((failed + 1)) failed"; exit 1; }
+
+# --- the work folder -----------------------------------------------------------
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/car-test.XXXXXX") || fatal "could not make a work folder"
+chmod 755 "$WORK"
+HTTP_PID=
+cleanup() {
+	[ -z "$HTTP_PID" ] || kill "$HTTP_PID" 2>/dev/null
+	if [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]; then rm -rf "$WORK"; else echo "work folder kept: $WORK"; fi
+}
+trap cleanup EXIT
+echo "== work folder $WORK"
+
+# --- build, and a private PostgreSQL with this car --------------------------------
+echo "== build"
+make -s clean >/dev/null 2>&1
+make -s PG_CONFIG="$PG_CONFIG" >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; fatal "build failed"; }
+TEMP_PG_CONFIG=$(make_temp_install "$WORK/inst") || fatal "could not make the private PostgreSQL installation in $WORK/inst"
+export PG_CONFIG=$TEMP_PG_CONFIG
+source "$ROOT/scripts/common.sh" # PGBIN, PGXS_DIR of the private installation
+echo "== private PostgreSQL with this car: $PGBIN"
+
+# --- fixtures: the repository's own, checked -------------------------------------
+if ! (cd "$FIXTURES" && sha256sum --quiet -c SHA256SUMS) >"$WORK/fixtures.check" 2>&1; then
+	cat "$WORK/fixtures.check"
+	fatal "test fixtures in test/data are missing or changed (test/data/SHA256SUMS)"
+fi
+mkdir -p "$WORK/fixtures"
+cp -r "$FIXTURES"/. "$WORK/fixtures/"
+# generated meter files (deterministic), with the totals a loader must reach
+mkdir -p "$WORK/fixtures/generated"
+python3 test/gen/ecodriver.py --out "$WORK/fixtures/generated/eco_a"
+python3 test/gen/ecodriver.py --out "$WORK/fixtures/generated/eco_b" --seed 2 --sites 2 --start 2024-10-24 --days 6 --extra-days ""
+python3 test/gen/ecodriver.py --out "$WORK/fixtures/generated/eco_junk" --seed 3 --sites 1 --meters 1 --days 4 --junk 7 --extra-days ""
+cp -r sql expected specs test "$WORK/"
+chown -R postgres "$WORK"
+chmod -R a+rX "$WORK"
+export CAR_FIXTURES="$WORK/fixtures"
+
+# --- ports: free ones, found now --------------------------------------------------
+read -r -d '' CAR_CRASH_PORT CAR_CRASH_HTTP_PORT CAR_SERVER_TEST_PORT CAR_JWT_PORT CAR_BI_PORT \
+	CAR_DOCKER_CHECK_PORT CAR_DEMO_LIVE_CHECK_PORT CAR_UPGRADE_PORT < <(free_ports 8)
+export CAR_CRASH_PORT CAR_CRASH_HTTP_PORT CAR_SERVER_TEST_PORT CAR_JWT_PORT CAR_BI_PORT \
+	CAR_DOCKER_CHECK_PORT CAR_DEMO_LIVE_CHECK_PORT CAR_UPGRADE_PORT
+
 count() { # count "ok"/"FAILED" lines of pg_regress output; tests that never ran are failures
 	local out=$1 want=$2 ok bad
 	ok=$(grep -cE '\.\.\. ok( |$)' "$out" || true)
@@ -32,10 +88,11 @@ count() { # count "ok"/"FAILED" lines of pg_regress output; tests that never ran
 }
 
 # A TAP script: its "ok" and "not ok" lines count; no plan line is a failure.
-tap() { # name script args...
-	local name=$1 out
-	out="$WORK/tap-$(echo "$1" | tr -c 'A-Za-z0-9' '_').out"
-	shift
+tap() { # suite name script args...
+	local suite=$1 name=$2 out
+	shift 2
+	want "$suite" || return 0
+	out="$WORK/tap-$suite.out"
 	echo "== $name"
 	"$@" 2>&1 | tee "$out"
 	local t_ok t_bad
@@ -46,82 +103,70 @@ tap() { # name script args...
 	failed=$((failed + t_bad))
 }
 
-# A work tree the postgres user can write, with the fixtures it reads.
-# A fixed place, so that paths in expected outputs are stable.
-WORK=/tmp/car-test
-rm -rf "$WORK" && mkdir -p "$WORK"
-trap 'rm -rf "$WORK"' EXIT
-cp -r sql expected specs test "$WORK/"
-mkdir -p "$WORK/fixtures"
-if [ -d "$SHARED_DATA" ]; then
-	cp -r "$SHARED_DATA"/. "$WORK/fixtures/"
-else
-	echo "warning: shared fixtures not found at $SHARED_DATA" >&2
-fi
-# generated meter files (deterministic), with the totals a loader must reach
-mkdir -p "$WORK/fixtures/generated"
-python3 test/gen/ecodriver.py --out "$WORK/fixtures/generated/eco_a"
-python3 test/gen/ecodriver.py --out "$WORK/fixtures/generated/eco_b" --seed 2 --sites 2 --start 2024-10-24 --days 6 --extra-days ""
-python3 test/gen/ecodriver.py --out "$WORK/fixtures/generated/eco_junk" --seed 3 --sites 1 --meters 1 --days 4 --junk 7 --extra-days ""
-chown -R postgres "$WORK"
-chmod -R a+rX "$WORK"
-export CAR_FIXTURES="$WORK/fixtures"
-
-echo "== unit tests (pure C cores)"
-if scripts/unit.sh >"$WORK/unit.out" 2>&1; then :; fi
-cat "$WORK/unit.out" | grep -E '^(not ok|# )' || true
-u_ok=$(grep -c '^ok ' "$WORK/unit.out" || true)
-u_bad=$(grep -c '^not ok ' "$WORK/unit.out" || true)
-if ! grep -q '^# unit tests done' "$WORK/unit.out"; then
-	tail -20 "$WORK/unit.out"
-	u_bad=$((u_bad + 1))
-fi
-echo "unit: $u_ok passed, $u_bad failed"
-passed=$((passed + u_ok))
-failed=$((failed + u_bad))
-
-# a test web server for the background worker's tests
-HTTP_PORT=${CAR_HTTP_PORT:-18089}
-mkdir -p "$WORK/http"
-python3 test/http_server.py --port "$HTTP_PORT" --dir "$WORK/http" &
-HTTP_PID=$!
-trap 'kill $HTTP_PID 2>/dev/null; rm -rf "$WORK"' EXIT
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$HTTP_PORT/_stats" >/dev/null && break; sleep 0.1; done
-if ! kill -0 "$HTTP_PID" 2>/dev/null; then
-	echo "the test web server could not start on port $HTTP_PORT (in use?); set CAR_HTTP_PORT"
-	echo "0 passed, 1 failed"
-	exit 1
+if want unit; then
+	echo "== unit tests (pure C cores)"
+	if scripts/unit.sh >"$WORK/unit.out" 2>&1; then :; fi
+	grep -E '^(not ok|# )' "$WORK/unit.out" || true
+	u_ok=$(grep -c '^ok ' "$WORK/unit.out" || true)
+	u_bad=$(grep -c '^not ok ' "$WORK/unit.out" || true)
+	if ! grep -q '^# unit tests done' "$WORK/unit.out"; then
+		tail -20 "$WORK/unit.out"
+		u_bad=$((u_bad + 1))
+	fi
+	echo "unit: $u_ok passed, $u_bad failed"
+	passed=$((passed + u_ok))
+	failed=$((failed + u_bad))
 fi
 
-echo "== regression suite"
-rm -f "$ROOT/regression.diffs"
-REGRESS=$(make -s print-REGRESS)
-as_postgres env CAR_FIXTURES="$CAR_FIXTURES" CAR_HTTP_PORT="$HTTP_PORT" CAR_HTTP_DIR="$WORK/http" CAR_TEST_LOG="$WORK/log/postmaster.log" PGTZ=UTC "$PGXS_DIR/../test/regress/pg_regress" \
-	--inputdir="$WORK" --outputdir="$WORK" --bindir="$PGBIN" \
-	--temp-instance="$WORK/tmp_check" --temp-config="$WORK/test/pg.conf" \
-	--dbname=contrib_regression --encoding=UTF8 --no-locale $REGRESS 2>&1 | tee "$WORK/regress.out"
-count "$WORK/regress.out" $(echo $REGRESS | wc -w)
-rm -rf "$ROOT/results" && mkdir -p "$ROOT/results" && cp -r "$WORK/results/." "$ROOT/results/" 2>/dev/null
-[ -f "$WORK/regression.diffs" ] && cp "$WORK/regression.diffs" "$ROOT/regression.diffs" && head -100 "$WORK/regression.diffs"
+if want regress; then
+	# a test web server for the background worker's tests, on a port of its own choosing
+	mkdir -p "$WORK/http"
+	python3 test/http_server.py --port 0 --port-file "$WORK/http.port" --dir "$WORK/http" &
+	HTTP_PID=$!
+	for _ in $(seq 100); do [ -s "$WORK/http.port" ] && break; sleep 0.1; done
+	HTTP_PORT=$(cat "$WORK/http.port" 2>/dev/null)
+	curl -sf "http://127.0.0.1:$HTTP_PORT/_stats" >/dev/null || fatal "the test web server did not start"
+	chown -R postgres "$WORK/http"
 
-echo "== isolation suite"
-ISOLATION=$(make -s print-ISOLATION)
-mkdir -p "$WORK/iso"
-chown postgres "$WORK/iso"
-as_postgres env CAR_FIXTURES="$CAR_FIXTURES" PGTZ=UTC "$PGXS_DIR/../test/isolation/pg_isolation_regress" \
-	--inputdir="$WORK" --outputdir="$WORK/iso" --bindir="$PGBIN" \
-	--temp-instance="$WORK/iso/tmp_check" --temp-config="$WORK/test/pg.conf" \
-	--dbname=contrib_regression --encoding=UTF8 --no-locale $ISOLATION 2>&1 | tee "$WORK/iso.out"
-count "$WORK/iso.out" $(echo $ISOLATION | wc -w)
-cp -r "$WORK/iso/results/." "$ROOT/results/" 2>/dev/null
-[ -f "$WORK/iso/regression.diffs" ] && cat "$WORK/iso/regression.diffs" >>"$ROOT/regression.diffs" && head -100 "$WORK/iso/regression.diffs"
+	echo "== regression suite"
+	rm -f "$ROOT/regression.diffs"
+	REGRESS=$(make -s --no-print-directory print-REGRESS)
+	as_postgres env CAR_FIXTURES="$CAR_FIXTURES" CAR_HTTP_PORT="$HTTP_PORT" CAR_HTTP_DIR="$WORK/http" CAR_TEST_LOG="$WORK/log/postmaster.log" PGTZ=UTC "$PGXS_DIR/../test/regress/pg_regress" \
+		--inputdir="$WORK" --outputdir="$WORK" --bindir="$PGBIN" \
+		--temp-instance="$WORK/tmp_check" --temp-config="$WORK/test/pg.conf" \
+		--dbname=contrib_regression --encoding=UTF8 --no-locale $REGRESS 2>&1 | tee "$WORK/regress.out"
+	count "$WORK/regress.out" $(echo $REGRESS | wc -w)
+	rm -rf "$ROOT/results" && mkdir -p "$ROOT/results" && cp -r "$WORK/results/." "$ROOT/results/" 2>/dev/null
+	[ -f "$WORK/regression.diffs" ] && cp "$WORK/regression.diffs" "$ROOT/regression.diffs" && head -100 "$WORK/regression.diffs"
+	kill "$HTTP_PID" 2>/dev/null
+	HTTP_PID=
+fi
 
-tap "worker crash tests" test/worker_crash.sh "$WORK/crash"
-tap "server tests (pg_dump and pg_restore, no pg_cron)" test/server.sh "$WORK/server"
-tap "tokens and row-level security (openssl-made keys and tokens)" test/jwt.sh "$WORK/jwt"
-tap "BI client test (JDBC, read-only role)" test/bi_client.sh "$WORK/bi"
-tap "docker checks (compose, Dockerfile, first-start init)" test/docker_check.sh "$WORK/docker"
-tap "live demo (scripts/demo-live.sh: simulator, view, Ctrl-C)" test/demo_live_check.sh "$WORK/demo_live"
+if want isolation; then
+	echo "== isolation suite"
+	ISOLATION=$(make -s --no-print-directory print-ISOLATION)
+	mkdir -p "$WORK/iso"
+	chown postgres "$WORK/iso"
+	as_postgres env CAR_FIXTURES="$CAR_FIXTURES" PGTZ=UTC "$PGXS_DIR/../test/isolation/pg_isolation_regress" \
+		--inputdir="$WORK" --outputdir="$WORK/iso" --bindir="$PGBIN" \
+		--temp-instance="$WORK/iso/tmp_check" --temp-config="$WORK/test/pg.conf" \
+		--dbname=contrib_regression --encoding=UTF8 --no-locale $ISOLATION 2>&1 | tee "$WORK/iso.out"
+	count "$WORK/iso.out" $(echo $ISOLATION | wc -w)
+	mkdir -p "$ROOT/results" && cp -r "$WORK/iso/results/." "$ROOT/results/" 2>/dev/null
+	[ -f "$WORK/iso/regression.diffs" ] && cat "$WORK/iso/regression.diffs" >>"$ROOT/regression.diffs" && head -100 "$WORK/iso/regression.diffs"
+fi
+
+tap crash "worker crash tests" test/worker_crash.sh "$WORK/crash"
+tap server "server tests (pg_dump and pg_restore, no pg_cron)" test/server.sh "$WORK/server"
+tap jwt "tokens and row-level security (openssl-made keys and tokens)" test/jwt.sh "$WORK/jwt"
+tap bi "BI client test (JDBC, read-only role)" test/bi_client.sh "$WORK/bi"
+tap docker "docker checks (compose, Dockerfile, first-start init)" test/docker_check.sh "$WORK/docker"
+tap demo_live "live demo (scripts/demo-live.sh: simulator, view, Ctrl-C)" test/demo_live_check.sh "$WORK/demo_live"
+tap upgrade "upgrade (ALTER EXTENSION car UPDATE from 1.0 with data)" test/upgrade.sh "$WORK/upgrade"
+# the fresh clone runs suites of this script itself: never from inside a fresh clone
+if [ -z "${CAR_IN_FRESH_CLONE:-}" ]; then
+	tap fresh_clone "a fresh clone in a mode-700 folder (make demo, demo-live, suites, bench, lint)" test/fresh_clone.sh "$WORK/fresh"
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

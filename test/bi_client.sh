@@ -14,7 +14,7 @@
 set -uo pipefail
 source "$(dirname "$0")/../scripts/common.sh"
 W=${1:?work directory}
-PORT=${CAR_BI_PORT:-54351}
+PORT=${CAR_BI_PORT:-$(free_ports 1)}
 DB=car_bi
 JAVA=${JAVA:-java}
 JDBC_JAR=${CAR_JDBC_JAR:-/usr/share/java/postgresql.jar}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Checks of the live demo, scripts/demo-live.sh (make demo-live), TAP, against
-# a throwaway private server in the work directory DIR (port 54355, socket
+# a throwaway private server in the work directory DIR (a free port, socket
 # only; made like make demo's: car preloaded, the official factors loaded,
 # local logins trusted), pointed at through CAR_DEMO_DIR/CAR_DEMO_PORT so that
 # .demo/ is never touched.  A timed run (CAR_DEMO_LIVE_SECONDS) adds readings
@@ -13,7 +13,7 @@
 set -uo pipefail
 source "$(dirname "$0")/../scripts/common.sh"
 W=${1:?work directory}
-PORT=${CAR_DEMO_LIVE_CHECK_PORT:-54355}
+PORT=${CAR_DEMO_LIVE_CHECK_PORT:-$(free_ports 1)}
 DB=car_demo
 n=0
 ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }

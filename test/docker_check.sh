@@ -4,13 +4,13 @@
 # builds with the scripts `make demo` runs (scripts/deps.sh, scripts/install.sh)
 # and duplicates none of their commands; the scripts parse (bash -n); and
 # docker/init.sh, the image's entrypoint, run here against a private server
-# (port 54352, in the work directory), makes the database the container would
+# (a free port, in the work directory), makes the database the container would
 # hold: the demo data, a non-empty car.report_monthly, the roles, the pg_cron
 # jobs, and a read-only login role that signs in over TCP with its password.
 set -uo pipefail
 source "$(dirname "$0")/../scripts/common.sh"
 W=${1:?work directory}
-PORT=${CAR_DOCKER_CHECK_PORT:-54352}
+PORT=${CAR_DOCKER_CHECK_PORT:-$(free_ports 1)}
 n=0
 ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
 is() { [ "$2" = "$3" ] && ok 0 "$1" || { ok 1 "$1"; echo "#   got: '${2//$'\n'/ }'"; echo "#   expected: '$3'"; }; }
@@ -254,6 +254,9 @@ done
 "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PORT" && echo "# port $PORT is in use: set CAR_DOCKER_CHECK_PORT"
 H=$W/car # CAR_HOME: the image's /var/lib/postgresql/car
 PW="pw-$RANDOM$RANDOM"
+# the sample files where the server can read them (the clone may be closed to it)
+mkdir -p "$W/sample" && cp "$ROOT"/data/sample/*.csv "$W/sample/" && chmod -R a+rX "$W/sample"
+export CAR_SAMPLE_DIR=$W/sample
 trap 'as_postgres "$PGBIN/pg_ctl" -D "$H/data" -m immediate stop >/dev/null 2>&1' EXIT
 CAR_HOME=$H CAR_PORT=$PORT CAR_BI_PASSWORD=$PW "$ROOT/docker/init.sh" >"$W/init.out" 2>&1
 rc=$?
@@ -349,8 +352,10 @@ done <"$W/grafana/panels"
 
 # the README's live demo in the container: scripts/demo-live.sh as the OS user
 # postgres on the server's own socket (docker compose exec car ...)
-out=$(as_postgres env CAR_DEMO_DIR="$H" CAR_DEMO_PORT="$PORT" CAR_DEMO_DB=car CAR_DEMO_LIVE_SECONDS=1 \
-	"$ROOT/scripts/demo-live.sh" 2>&1)
+# (a copy of the scripts: the postgres user may not reach the clone)
+cp -r "$ROOT/scripts" "$W/scripts" && cp "$ROOT/car.control" "$W/" && chmod -R a+rX "$W/scripts"
+out=$(as_postgres env CAR_DEMO_DIR="$H" CAR_DEMO_PORT="$PORT" CAR_DEMO_DB=car CAR_DEMO_LIVE_SECONDS=1 PG_CONFIG="$PG_CONFIG" \
+	"$W/scripts/demo-live.sh" 2>&1)
 rc=$?
 case $rc:$out in
 0:*"Sim site 3 |"*"car demo-live: ran its 1s"*) ok 0 "scripts/demo-live.sh runs against the container's database as postgres" ;;

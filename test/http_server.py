@@ -150,12 +150,17 @@ class Server(ThreadingHTTPServer):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--port", type=int, default=18089)
+    ap.add_argument("--port", type=int, default=0, help="0: any free port")
+    ap.add_argument("--port-file", help="write the port listened on here, once listening")
     ap.add_argument("--dir", required=True)
     args = ap.parse_args()
     os.makedirs(args.dir, exist_ok=True)
     srv = Server(("127.0.0.1", args.port), Handler)
     srv.args = args
+    if args.port_file:
+        with open(args.port_file + ".tmp", "w") as f:
+            f.write("%d\n" % srv.server_address[1])
+        os.rename(args.port_file + ".tmp", args.port_file)
     srv.serve_forever()
 
 

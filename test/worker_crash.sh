@@ -6,8 +6,8 @@
 set -uo pipefail
 source "$(dirname "$0")/../scripts/common.sh"
 W=${1:?work directory}
-PORT=${CAR_CRASH_PORT:-54349}
-HTTP_PORT=${CAR_CRASH_HTTP_PORT:-18090}
+PORT=${CAR_CRASH_PORT:-$(free_ports 1)}
+HTTP_PORT=${CAR_CRASH_HTTP_PORT:-$(free_ports 1)}
 n=0
 ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
 sql() { as_postgres "$PGBIN/psql" -X -qAt -h "$W" -p "$PORT" -d postgres -c "$1" 2>/dev/null; }
