@@ -51,8 +51,8 @@ SELECT NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db') AS missing \gs
 CREATE DATABASE :"db";
 \endif
 SQL
-	"${psql[@]}" -d "$DB" -v sample="$ROOT/data/sample" -f "$ROOT/scripts/demo.sql"
-	"${psql[@]}" -d "$DB" -v bi_user="$BI_USER" -v bi_password="$pw" -f "$ROOT/docker/init.sql"
+	"${psql[@]}" -d "$DB" -v sample="${CAR_SAMPLE_DIR:-$ROOT/data/sample}" <"$ROOT/scripts/demo.sql"
+	"${psql[@]}" -d "$DB" -v bi_user="$BI_USER" -v bi_password="$pw" <"$ROOT/docker/init.sql"
 	as_postgres "$PGBIN/pg_ctl" -D "$CAR_HOME/data" -m fast -w stop >/dev/null
 	touch "$CAR_HOME/initialised"
 	echo "car: database $DB ready; BI tools log in as $BI_USER"

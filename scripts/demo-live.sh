@@ -4,9 +4,10 @@
 # car.live: power and emission rate now, a trend of the last 15 minutes
 # (car.live_json), energy and emissions today, and the last NOTIFY car_readings.
 #
-# It uses the demo server of `make demo` (.demo/, port 54329, database
-# car_demo); when that is not running or its car is out of date it runs
-# scripts/demo.sh first, and then stops the server again on the way out.
+# It uses the demo server of `make demo` (scripts/demo.sh where names its
+# folder; port 54329, database car_demo); when that is not running or its car
+# is out of date it runs scripts/demo.sh first, and then stops the server
+# again on the way out.
 # It makes the sites "Sim site 1..3" (car.simulate_setup(3, 3): electricity,
 # gas and water meters), backfills their last hour, then every
 # CAR_DEMO_LIVE_INTERVAL seconds inserts, in one transaction, the readings of
@@ -29,7 +30,7 @@
 set -uo pipefail
 source "$(dirname "$0")/common.sh"
 
-DEMO=${CAR_DEMO_DIR:-$ROOT/.demo}
+DEMO=$(demo_dir)
 PORT=${CAR_DEMO_PORT:-54329}
 DB=${CAR_DEMO_DB:-car_demo}
 RUN_FOR=${CAR_DEMO_LIVE_SECONDS:-0}
@@ -79,9 +80,10 @@ car_ready() {
 }
 
 # --- the demo server ---------------------------------------------------------
-if [ "$DEMO" = "$ROOT/.demo" ]; then
-	sql_sum=$(sha256sum "$ROOT/car--1.0.sql" | cut -c1-64)
-	if ! server_up || ! car_ready || [ "$(cat "$DEMO/car-sql.sha256" 2>/dev/null)" != "$sql_sum" ]; then
+if [ -z "${CAR_DEMO_DIR:-}" ]; then
+	version=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$ROOT/car.control")
+	sql_sum=$(sha256sum "$ROOT/car--$version.sql" 2>/dev/null | cut -c1-64)
+	if ! server_up || ! car_ready || [ -z "$sql_sum" ] || [ "$(cat "$DEMO/car-sql.sha256" 2>/dev/null)" != "$sql_sum" ]; then
 		server_up || started_server=1
 		echo "== the demo database is not running or not up to date: running scripts/demo.sh (make demo) first"
 		CAR_DEMO_PORT=$PORT "$ROOT/scripts/demo.sh" || { [ $stop = 1 ] && finish; die "scripts/demo.sh failed"; }

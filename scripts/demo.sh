@@ -1,28 +1,87 @@
 #!/usr/bin/env bash
 # make demo: install what is missing, build and install car (scripts/install.sh),
-# start a private PostgreSQL 15 server whose data folder is .demo/ inside the
-# project (pg_cron and car preloaded), make the demo database with
-# scripts/demo.sql (the bundled official factors, the sample meter data,
-# car.refresh(), the roles, the pg_cron jobs), and print the monthly report.
-# Safe to run again: it reuses the server and loads nothing twice.
+# start a private PostgreSQL 15 server (pg_cron and car preloaded), make the
+# demo database with scripts/demo.sql (the bundled official factors, the
+# sample meter data, car.refresh(), the roles, the pg_cron jobs), and print
+# the monthly report.  Safe to run again: it reuses the server, updates car
+# in the database (ALTER EXTENSION car UPDATE) and loads nothing twice.
 # The Docker image (docker/) runs the same install.sh and demo.sql.
+#
+# Where the server lives: see demo_dir in scripts/common.sh.  By default a
+# folder of its own in the postgres user's home (/var/lib/postgresql/car-demo/
+# <clone>-<hash>), which that user can reach whatever the permissions of the
+# clone's folders; the clone gets a link to it, .demo.  CAR_DEMO_DIR names
+# another folder, CAR_DEMO_PORT another port (default 54329; the server
+# listens on its own socket only, so ports of other servers do not matter).
+#
+#   scripts/demo.sh          make demo
+#   scripts/demo.sh where    print the server's folder
+#   scripts/demo.sh stop     make demo-stop: stop the server
+#   scripts/demo.sh clean    make demo-clean: stop it and remove its folder and
+#                            the .demo link (car stays installed: make uninstall)
 set -euo pipefail
-"$(dirname "$0")/install.sh"
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 
-DEMO=$ROOT/.demo
+DEMO=$(demo_dir)
 PORT=${CAR_DEMO_PORT:-54329}
 DB=car_demo
 
+stop_server() {
+	if [ -f "$DEMO/data/postmaster.pid" ]; then
+		as_postgres "$PGBIN/pg_ctl" -D "$DEMO/data" -m fast -w stop >/dev/null && echo "stopped the demo server in $DEMO"
+	else
+		echo "the demo server is not running ($DEMO)"
+	fi
+}
+
+case ${1:-run} in
+where)
+	echo "$DEMO"
+	exit 0
+	;;
+stop)
+	stop_server
+	exit 0
+	;;
+clean)
+	stop_server
+	# only what the demo made: its server folder, and the link to it in this clone
+	if [ -f "$DEMO/data/PG_VERSION" ] || [ -f "$DEMO/car-demo" ]; then
+		rm -rf "$DEMO"
+		echo "removed $DEMO"
+	fi
+	[ -L "$ROOT/.demo" ] && rm -f "$ROOT/.demo" && echo "removed the link $ROOT/.demo"
+	rmdir "$(dirname "$DEMO")" 2>/dev/null || true
+	echo "car itself stays installed in PostgreSQL: make uninstall removes it"
+	exit 0
+	;;
+run) ;;
+*)
+	echo "usage: $0 [where|stop|clean]" >&2
+	exit 2
+	;;
+esac
+
+"$ROOT/scripts/install.sh"
+source "$ROOT/scripts/common.sh" # pg_config exists now
+
+# the server's folder, reachable by postgres: a folder of the demo's own
+parent=$(dirname "$DEMO")
+[ -d "$parent" ] || install -d -m 755 -o postgres -g postgres "$parent"
 [ -f "$DEMO/data/PG_VERSION" ] || echo "== creating a server in $DEMO/data"
 init_private_server "$DEMO" "$PORT" <<CONF
 shared_preload_libraries = 'pg_cron,car'
 cron.database_name = '$DB'
 cron.use_background_workers = on
+car.database = '$DB'
 max_worker_processes = 32
 timezone = 'Europe/London'
 CONF
+touch "$DEMO/car-demo" # marks the folder as the demo's, for make demo-clean
+if [ -z "${CAR_DEMO_DIR:-}" ] && [ "$DEMO" != "$ROOT/.demo" ]; then
+	ln -sfn "$DEMO" "$ROOT/.demo"
+fi
 echo "== starting the server (log: $DEMO/server.log)"
 start_private_server "$DEMO"
 
@@ -31,15 +90,26 @@ psql_demo() { as_postgres "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$DEMO" -p "
 psql_demo -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB'" | grep -q 1 ||
 	psql_demo -d postgres -c "CREATE DATABASE $DB"
 
-# car 1.0 is not released yet: when its SQL script changed since this demo
-# database was made, make the extension again (the demo's data is reloaded below).
-sql_sum=$(sha256sum "$ROOT/car--1.0.sql" | cut -c1-64)
-if [ -f "$DEMO/car-sql.sha256" ] && [ "$(cat "$DEMO/car-sql.sha256")" != "$sql_sum" ]; then
-	echo "== car's SQL script changed: recreating the extension in $DB"
+# An older car in the database is updated, as a DBA would (ALTER EXTENSION car
+# UPDATE).  The version being developed is not released yet: when its script
+# changed since this database got it, the extension is made again (the
+# demo's data is reloaded below).
+version=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$ROOT/car.control")
+installed=$(psql_demo -d "$DB" -tAc "SELECT extversion FROM pg_extension WHERE extname = 'car'")
+sql_sum=$(sha256sum "$ROOT/car--$version.sql" | cut -c1-64)
+if [ -n "$installed" ] && [ "$installed" != "$version" ]; then
+	echo "== updating car $installed to $version in $DB (ALTER EXTENSION car UPDATE)"
+	psql_demo -d "$DB" -c "ALTER EXTENSION car UPDATE"
+elif [ -n "$installed" ] && [ -f "$DEMO/car-sql.sha256" ] && [ "$(cat "$DEMO/car-sql.sha256")" != "$sql_sum" ]; then
+	echo "== car $version's SQL script changed: recreating the extension in $DB"
 	psql_demo -d "$DB" -c "DROP EXTENSION IF EXISTS car CASCADE"
 fi
 
-psql_demo -d "$DB" -v sample="$ROOT/data/sample" -f "$ROOT/scripts/demo.sql"
+# the sample files, where the server can read them (not inside the clone,
+# whose folders the postgres user may not reach)
+install -d -m 755 -o postgres -g postgres "$DEMO/sample"
+install -m 644 -o postgres -g postgres "$ROOT"/data/sample/*.csv "$DEMO/sample/"
+psql_demo -d "$DB" -v sample="$DEMO/sample" <"$ROOT/scripts/demo.sql"
 echo "$sql_sum" >"$DEMO/car-sql.sha256"
 
 echo "== 1,000 kWh of UK grid electricity, by factor year"
@@ -70,7 +140,8 @@ SQL
 cat <<EOF2
 
 The demo server is running; pg_cron refreshes car.emission_daily every 5 minutes.
+Its data lives in $DEMO (the folder .demo of this clone links to it).
 Connect with:
     runuser -u postgres -- psql -h $DEMO -p $PORT $DB
-Stop it with:  make demo-stop
+Stop it with:  make demo-stop        Remove it with:  make demo-clean
 EOF2
