@@ -1,15 +1,24 @@
 # car: Carbon Analyser & Reporter (PGXS)
 
 EXTENSION  = car
-DATA       = car--1.0.sql
+EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" car.control)
 MODULE_big = car
+
+# Versions: car--1.0.sql is 1.0 as released, never edited again; each later
+# version's changes go into an upgrade script (car--1.0--1.1.sql ...), which
+# ALTER EXTENSION car UPDATE runs.  The fresh-install script of the current
+# version is built from them, so a new install and an updated one run the
+# same statements (test/upgrade.sh compares the two catalogues).
+UPGRADES   = car--1.0--1.1.sql
+DATA       = car--1.0.sql $(UPGRADES)
+DATA_built = car--$(EXTVERSION).sql
 
 # Pure cores: no backend calls, unit-tested and fuzzed on their own.
 CORE_OBJS  = src/csv.o src/xlsx.o src/factorfile.o src/units.o src/meterfile.o src/fetch.o src/jwtparse.o
 OBJS       = src/car.o src/factor_cache.o src/calc.o src/factors.o src/partition.o src/ingest.o src/util.o src/worker.o src/refresh.o src/schedule.o src/roles.o src/jwt.o src/access.o src/live.o $(CORE_OBJS)
 
 XML2_CFLAGS := $(shell xml2-config --cflags 2>/dev/null)
-PG_CPPFLAGS = -Isrc $(XML2_CFLAGS)
+PG_CPPFLAGS = -Isrc $(XML2_CFLAGS) -DCAR_SQL_VERSION='"$(EXTVERSION)"'
 PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 SHLIB_LINK  = -lzip -lxml2 -lcurl -ldl
 
@@ -24,6 +33,9 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+car--$(EXTVERSION).sql: car--1.0.sql $(UPGRADES) car.control
+	{ cat car--1.0.sql; for f in $(UPGRADES); do echo; sed '/^\\echo Use /d' $$f; done; } >$@
+
 # The official factor files bundled with the extension (car.load_factors(year)).
 install: install-factor-data
 install-factor-data:
@@ -33,7 +45,7 @@ uninstall: uninstall-factor-data
 uninstall-factor-data:
 	rm -rf '$(DESTDIR)$(datadir)/car'
 
-.PHONY: deps demo demo-live demo-stop test unit fuzz format lint bench print-%
+.PHONY: deps demo demo-live demo-stop demo-clean test unit fuzz format lint bench print-%
 deps:
 	scripts/deps.sh
 demo:
@@ -51,6 +63,7 @@ bench:
 format:
 	clang-format -i src/*.c src/*.h test/unit/*.c test/unit/*.h test/fuzz/*.c
 lint:
+	scripts/deps.sh clang-format cppcheck clang-tidy
 	clang-format --dry-run --Werror src/*.c src/*.h test/unit/*.c test/unit/*.h test/fuzz/*.c
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--suppress=missingIncludeSystem --inline-suppr -Isrc $(CORE_OBJS:.o=.c)
@@ -58,4 +71,6 @@ lint:
 print-%:
 	@echo $($*)
 demo-stop:
-	@[ -f .demo/data/postmaster.pid ] && runuser -u postgres -- $$($(PG_CONFIG) --bindir)/pg_ctl -D .demo/data -m fast stop || echo "the demo server is not running"
+	@scripts/demo.sh stop
+demo-clean:
+	@scripts/demo.sh clean

@@ -12,6 +12,12 @@
 #include "nodes/nodes.h"
 #include "utils/jsonb.h"
 
+/* The version of car's SQL objects this library is built for: car.control's
+ * default_version, passed in by the Makefile. */
+#ifndef CAR_SQL_VERSION
+#error "CAR_SQL_VERSION must be defined (the Makefile passes car.control's default_version)"
+#endif
+
 /* GUCs (car.c) */
 extern int	  car_reporting_year_start;
 extern bool	  car_strict_factor_year;

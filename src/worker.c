@@ -270,17 +270,39 @@ EndTx(void)
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
-/* Is the extension installed (and not being dropped) in this database? */
+/*
+ * Is the extension installed (and not being dropped) in this database, at
+ * the version this library is built for?  An older one (before ALTER
+ * EXTENSION car UPDATE) is said once in the log, and waited out.
+ */
 static bool
 ExtensionReady(void)
 {
-	bool ready;
+	static bool told = false;
+	bool		ready = false;
+	char	   *version = NULL;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	/* the queue table too: an older car may be installed, or a drop half done */
-	ready = OidIsValid(get_extension_oid("car", true)) && OidIsValid(get_namespace_oid("car", true)) &&
-			OidIsValid(get_relname_relid("dataset", get_namespace_oid("car", true)));
+	/* the queue table too: a drop may be half done */
+	if (OidIsValid(get_extension_oid("car", true)) && OidIsValid(get_namespace_oid("car", true)) &&
+		OidIsValid(get_relname_relid("dataset", get_namespace_oid("car", true))))
+	{
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		if (SPI_execute("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'car'", true, 1) ==
+				SPI_OK_SELECT &&
+			SPI_processed == 1)
+			version = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		ready = version != NULL && strcmp(version, CAR_SQL_VERSION) == 0;
+		if (version != NULL && !ready && !told)
+			ereport(LOG, (errmsg("car %s is installed in database \"%s\"; this car library works with %s", version,
+								 car_database, CAR_SQL_VERSION),
+						  errhint("Run ALTER EXTENSION car UPDATE in that database; the worker waits until then.")));
+		told = version != NULL && !ready;
+		PopActiveSnapshot();
+		SPI_finish();
+	}
 	CommitTransactionCommand();
 	return ready;
 }
