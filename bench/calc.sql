@@ -7,12 +7,17 @@ SET TimeZone = 'Europe/London';
 CREATE EXTENSION IF NOT EXISTS car;
 SELECT count(*) FROM (SELECT car.load_factors(y) FROM generate_series(2021, 2024) y) s;
 
--- 10 million half-hourly readings over 2021-2024, in time order (as ingested)
+-- 10 million half-hourly readings over 2021-2024, in time order (as ingested);
+-- psql -v rows=N for another number (make bench: BENCH_CALC_ROWS)
+\if :{?rows}
+\else
+\set rows 10000000
+\endif
 DROP TABLE IF EXISTS bench_reading;
 CREATE UNLOGGED TABLE bench_reading AS
 SELECT '2021-01-01 00:00+00'::timestamptz + (i % 70128) * interval '30 minutes' AS ts,
        ((i % 143) / 10.0 + 0.5)::float8 AS q
-FROM generate_series(0, 9999999) i
+FROM generate_series(0, :rows - 1) i
 ORDER BY 1;
 VACUUM ANALYZE bench_reading;
 -- the same rows in a scrambled order
@@ -39,6 +44,7 @@ END $$;
 \pset format unaligned
 \pset tuples_only on
 \pset fieldsep '|'
+SELECT 'rows', count(*) FROM bench_reading;
 SELECT 'a_co2e', pg_temp.timeit($q$SELECT sum(car.co2e(q, 'kWh', 'electricity', ts)) FROM bench_reading$q$, 5);
 SELECT 'b_bare', pg_temp.timeit($q$SELECT sum(q * 0.21233) FROM bench_reading$q$, 5);
 SELECT 'c_join', pg_temp.timeit($q$

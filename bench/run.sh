@@ -2,20 +2,29 @@
 # Run car's benchmarks on a private server (bench/work/) and write
 # bench/RESULTS.md.  Every figure is compared with a baseline measured in the
 # same run, so the ratios hold whatever the machine.
+#
+# Each section's raw output is kept in bench/last/ (committed with
+# RESULTS.md), so a section can be rerun alone and RESULTS.md made again from
+# any clone: BENCH_SECTIONS="calc" make bench.  BENCH_CALC_ROWS sets the
+# calculator section's row count (default 10,000,000) for a quick run.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/common.sh"
 cd "$ROOT"
 "$ROOT/scripts/deps.sh" python3-psycopg2
 build_and_install
 
-W=$ROOT/bench/work
+# the server's folder: outside the clone, whose folders the postgres user may not reach
+W=$(mktemp -d "${TMPDIR:-/tmp}/car-bench.XXXXXX")
+chmod 755 "$W"
 # sections to run (default all); the others' last outputs are reused from bench/last/
 SECTIONS=${BENCH_SECTIONS:-"calc ingest worker refresh access live"}
 LAST=$ROOT/bench/last
 mkdir -p "$LAST"
 want() { case " $SECTIONS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
-PORT=${CAR_BENCH_PORT:-54339}
-rm -rf "$W"
+# the day a section's output was measured (its first line, written by stamp)
+stamp() { sed -i "1i ran|$(date -u +%Y-%m-%d)" "$1"; }
+ran() { awk -F'|' '$1 == "ran" { print $2; exit }' "$LAST/$1.out"; }
+PORT=${CAR_BENCH_PORT:-$(free_ports 1)}
 init_private_server "$W" "$PORT" <<CONF
 shared_preload_libraries = 'car'
 car.database = 'bench'
@@ -33,15 +42,18 @@ cp "$ROOT/data/desnz-factors-2024.xlsx" "$W/f2024.xlsx"
 chmod a+r "$W/f2024.xlsx"
 if want calc; then
 	echo "running bench/calc.sql (10 M rows; a few minutes)"
-	as_postgres "$PGBIN/psql" -X -q -h "$W" -p "$PORT" -d bench -v xlsx="$W/f2024.xlsx" -f bench/calc.sql >"$LAST/calc.out"
+	as_postgres "$PGBIN/psql" -X -q -h "$W" -p "$PORT" -d bench -v xlsx="$W/f2024.xlsx" \
+		-v rows="${BENCH_CALC_ROWS:-10000000}" <bench/calc.sql >"$LAST/calc.out"
+	stamp "$LAST/calc.out"
 fi
+touch "$LAST/calc.out"
 cp "$LAST/calc.out" "$W/calc.out"
 cat "$W/calc.out"
 get() { awk -F'|' -v k="$1" '$1 == k { print $2 }' "$W/calc.out"; }
 a=$(get a_co2e); b=$(get b_bare); c=$(get c_join)
 as=$(get a_co2e_shuffled); bs=$(get b_bare_shuffled)
 agree=$(get agree); load=$(get load_2024_xlsx)
-ratio() { awk -v x="$1" -v y="$2" 'BEGIN { printf "%.2f", x / y }'; }
+ratio() { awk -v x="$1" -v y="$2" 'BEGIN { if (y + 0 == 0) print "n/a"; else printf "%.2f", x / y }'; }
 
 if want ingest; then
 	echo "generating ecodriver files (1 M readings; a 200 MB file)"
@@ -54,18 +66,22 @@ if want ingest; then
 	/usr/bin/python3 bench/ingest.py "host=$W port=$PORT user=postgres dbname=bench" "$W/eco.csv" "$W/big.csv" 3 >"$LAST/ingest.out"
 	sql_reset="TRUNCATE car.reading; DELETE FROM car.source_file; DELETE FROM car.source"
 	as_postgres "$PGBIN/psql" -X -q -h "$W" -p "$PORT" -d bench -c "$sql_reset" >/dev/null
+	stamp "$LAST/ingest.out"
 fi
+touch "$LAST/ingest.out"
 cp "$LAST/ingest.out" "$W/ingest.out"
 cat "$W/ingest.out"
 iget() { awk -F'|' -v k="$1" '$1 == k { print $2 }' "$W/ingest.out"; }
-rate() { awk -v n="$1" -v t="$2" 'BEGIN { printf "%.0f", n / t }'; }
+rate() { awk -v n="$1" -v t="$2" 'BEGIN { if (t + 0 == 0) print "n/a"; else printf "%.0f", n / t }'; }
 readings=$(iget readings); tp=$(iget push); tc=$(iget copy); ty=$(iget python)
 
 if want worker; then
 	echo "running bench/worker.sh (parallel backfill; worker vs push)"
 	as_postgres "$PGBIN/psql" -X -q -h "$W" -p "$PORT" -d bench -c "CREATE EXTENSION IF NOT EXISTS car" >/dev/null
 	bench/worker.sh "$W" "$PORT" bench >"$LAST/worker.out"
+	stamp "$LAST/worker.out"
 fi
+touch "$LAST/worker.out"
 cp "$LAST/worker.out" "$W/worker.out"
 cat "$W/worker.out"
 wget() { awk -F'|' -v k="$1" '$1 == k { print $2 }' "$W/worker.out"; }
@@ -75,7 +91,8 @@ if want refresh; then
 	echo "running bench/refresh.sql (15.8 M readings; several minutes)"
 	# a database of its own: nothing left by the other sections, no worker in it
 	as_postgres "$PGBIN/createdb" -h "$W" -p "$PORT" bench_refresh
-	as_postgres "$PGBIN/psql" -X -q -h "$W" -p "$PORT" -d bench_refresh -f bench/refresh.sql >"$LAST/refresh.out"
+	as_postgres "$PGBIN/psql" -X -q -h "$W" -p "$PORT" -d bench_refresh <bench/refresh.sql >"$LAST/refresh.out"
+	stamp "$LAST/refresh.out"
 fi
 touch "$LAST/refresh.out"
 grep -v '^plan_' "$LAST/refresh.out" || true
@@ -102,9 +119,10 @@ if want access; then
 	tok_rs=$(python3 test/jwt/mktoken.py --header '{"alg":"RS256","kid":"bench-rs","typ":"JWT"}' --payload "$claims" --sign rs256 --key "$K/rsa.pem")
 	as_postgres "$PGBIN/createdb" -h "$W" -p "$PORT" bench_access
 	as_postgres "$PGBIN/psql" -X -q -h "$W" -p "$PORT" -d bench_access -v hs_key="$K/hs.key" -v rs_pub="$K/rsa.pub" \
-		-v tok_hs="$tok_hs" -v tok_rs="$tok_rs" -f bench/access.sql >"$LAST/access.out"
+		-v tok_hs="$tok_hs" -v tok_rs="$tok_rs" <bench/access.sql >"$LAST/access.out"
 	# what the machine's OpenSSL does alone: RSA-2048 verifications a second, one process
 	echo "openssl_rsa2048_verify|$(openssl speed -seconds 2 rsa2048 2>/dev/null | awk '/^rsa 2048 bits/ { print $NF }')" >>"$LAST/access.out"
+	stamp "$LAST/access.out"
 fi
 touch "$LAST/access.out"
 grep -v -E '^(plan|analyze)_' "$LAST/access.out" || true
@@ -123,6 +141,7 @@ if want live; then
 	# a database of its own: no background worker in it
 	as_postgres "$PGBIN/createdb" -h "$W" -p "$PORT" bench_live
 	/usr/bin/python3 bench/live.py "host=$W port=$PORT user=postgres dbname=bench_live" 30 20 5 >"$LAST/live.out"
+	stamp "$LAST/live.out"
 fi
 touch "$LAST/live.out"
 grep -v '^payload|' "$LAST/live.out" || true
@@ -135,11 +154,15 @@ cat >bench/RESULTS.md <<MD
 # Benchmark results
 
 Machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), PostgreSQL $("$PGBIN/postgres" --version | awk '{ print $3 }'),
-run $(date -u +%Y-%m-%d) by \`make bench\` (bench/run.sh). Parallel query off; median of 5 runs (3 for the join).
+written $(date -u +%Y-%m-%d) by \`make bench\` (bench/run.sh) from the sections' outputs in bench/last/
+(each section says when it was measured). Parallel query off; median of 5 runs (3 for the join).
+MD
+if [ -n "$a" ]; then
+	cat >>bench/RESULTS.md <<MD
 
-## Emission calculator over 10 M readings (issue 2)
+## Emission calculator over $(get rows) readings (issue 2; measured $(ran calc))
 
-10,000,000 half-hourly readings spread over 2021-2024, summed three ways in one run:
+$(get rows) half-hourly readings spread over 2021-2024, summed three ways in one run:
 
 | query | seconds | ratio to (b) | target |
 |---|---:|---:|---|
@@ -155,8 +178,12 @@ Rows in scrambled order (the per-call cache holds several reporting years):
 ## Loading the 2024 flat file (.xlsx, 541 kB, 8,741 rows)
 
 \`car.load_factors(bytea, name)\` from parsing to committed rows: **$load s** (target < 1 s).
+MD
+fi
+if [ -n "$tp" ]; then
+	cat >>bench/RESULTS.md <<MD
 
-## Ingesting meter files (issue 3)
+## Ingesting meter files (issue 3; measured $(ran ingest))
 
 $readings readings in the ecodriver layout (21,000 meter-days × 48 half-hours: 60 sites × 5 meters
 × 70 days), loaded into the same monthly-partitioned \`car.reading\` (partitions already made,
@@ -182,8 +209,12 @@ The backend's private memory (RssAnon, sampled every 10 ms from /proc) beyond th
   is back within 64 MB of the payload): **$(iget big_load_overhead_mb) MB** (target < 64 MB). car.push holds
   no copy of the file's rows and sends them in COPY statements of 50,000 readings, so the transition
   table PostgreSQL keeps for car's change-tracking trigger stays small however big the file.
+MD
+fi
+if [ -n "$p1" ]; then
+	cat >>bench/RESULTS.md <<MD
 
-## Background worker (issue 4)
+## Background worker (issue 4; measured $(ran worker))
 
 A backfill of 36 monthly eCMS files (about 5,900 readings each) from the test web server on
 127.0.0.1, which adds 200 ms to every file response:
@@ -200,10 +231,11 @@ Worker ingest against \`car.push\` of the same bytes: 36 monthly files of 40 sit
 over loopback, load, bookkeeping) took $tw s; pushing the same 36 files read server-side took
 $tpu s: overhead **$(awk -v a="$tw" -v b="$tpu" 'BEGIN { printf "%.0f", 100 * (a / b - 1) }')%** (target ≤ 10%).
 MD
+fi
 if [ -n "$full" ]; then
 	cat >>bench/RESULTS.md <<MD
 
-## Transforms (issue 5)
+## Transforms (issue 5; measured $(ran refresh))
 
 3 years × 300 meters of half-hourly readings (30 sites × 7 electricity + 3 natural gas meters,
 kWh; 2021-01-01 .. 2023-12-31 UK time): $(rget readings) rows in \`car.reading\` ($(rget reading_mb) MB with
@@ -263,7 +295,7 @@ if [ -n "$ths" ]; then
 	fi
 	cat >>bench/RESULTS.md <<MD
 
-## Access (issue 6)
+## Access (issue 6; measured $(ran access))
 
 ### Verifying tokens
 
@@ -353,7 +385,7 @@ if [ -n "$lp99" ]; then
 	}
 	cat >>bench/RESULTS.md <<MD
 
-## Live data (issue 7)
+## Live data (issue 7; measured $(ran live))
 
 $(lget meters) simulated meters (\`car.simulate_setup(10, 10)\`: 10 sites of 4 electricity, 3 gas and 3 water meters),
 the bundled 2024 factors loaded, the months' partitions made first, in a database of its own (no background
