@@ -20,7 +20,7 @@ OBJS       = src/car.o src/factor_cache.o src/calc.o src/factors.o src/partition
 XML2_CFLAGS := $(shell xml2-config --cflags 2>/dev/null)
 PG_CPPFLAGS = -Isrc $(XML2_CFLAGS) -DCAR_SQL_VERSION='"$(EXTVERSION)"'
 PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
-SHLIB_LINK  = -lzip -lxml2 -lcurl -ldl
+SHLIB_LINK  = -lzip -lxml2 -lcurl -lcrypto -ldl
 
 REGRESS      = units factors calc ingest transform cron live worker
 REGRESS_OPTS = --temp-config=test/pg.conf --temp-instance=./tmp_check --dbname=contrib_regression --encoding=UTF8 --no-locale
@@ -32,6 +32,9 @@ EXTRA_CLEAN = tmp_check results regression.diffs regression.out output_iso test/
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# every object depends on every header (PGXS tracks no dependencies by itself)
+$(OBJS): $(wildcard src/*.h) Makefile
 
 car--$(EXTVERSION).sql: car--1.0.sql $(UPGRADES) car.control
 	{ cat car--1.0.sql; for f in $(UPGRADES); do echo; sed '/^\\echo Use /d' $$f; done; } >$@

@@ -1,3 +1,179 @@
 -- car 1.0 -> 1.1 (ALTER EXTENSION car UPDATE).  The fresh-install script
 -- car--1.1.sql is car--1.0.sql followed by this file (see the Makefile).
 \echo Use "ALTER EXTENSION car UPDATE TO '1.1'" to load this file. \quit
+
+
+-------------------------------------------------------------------------------
+-- No infinite or not-a-number quantities, and names without control
+-- characters.  An older database holding such rows is not updated until
+-- they are fixed (nothing is changed or dropped by guesswork).
+-------------------------------------------------------------------------------
+DO $$
+DECLARE
+    n bigint;
+BEGIN
+    SELECT count(*) INTO n FROM car.reading
+    WHERE NOT (quantity > '-Infinity'::float8 AND quantity < 'Infinity'::float8);
+    IF n > 0 THEN
+        RAISE EXCEPTION 'car.reading holds % reading(s) whose quantity is infinite or not a number', n
+            USING HINT = 'Find them with SELECT * FROM car.reading WHERE NOT (quantity > ''-Infinity'' AND quantity < ''Infinity''), correct or delete them, then update car again.';
+    END IF;
+    SELECT count(*) INTO n FROM car.site WHERE name ~ '[[:cntrl:]]' OR org ~ '[[:cntrl:]]';
+    IF n > 0 THEN
+        RAISE EXCEPTION 'car.site holds % site(s) whose name or org has a control character', n
+            USING HINT = 'Find them with SELECT * FROM car.site WHERE name ~ ''[[:cntrl:]]'' OR org ~ ''[[:cntrl:]]'', rename them, then update car again.';
+    END IF;
+    SELECT count(*) INTO n FROM car.meter WHERE name ~ '[[:cntrl:]]';
+    IF n > 0 THEN
+        RAISE EXCEPTION 'car.meter holds % meter(s) whose name has a control character', n
+            USING HINT = 'Find them with SELECT * FROM car.meter WHERE name ~ ''[[:cntrl:]]'', rename them, then update car again.';
+    END IF;
+END $$;
+
+ALTER TABLE car.reading ADD CONSTRAINT reading_quantity_finite
+    CHECK (quantity > '-Infinity'::float8 AND quantity < 'Infinity'::float8);
+ALTER TABLE car.emission_daily ADD CONSTRAINT emission_daily_finite
+    CHECK (quantity > '-Infinity'::float8 AND quantity < 'Infinity'::float8
+           AND (kg_co2e IS NULL OR kg_co2e > '-Infinity'::float8 AND kg_co2e < 'Infinity'::float8)
+           AND (kg_co2 IS NULL OR kg_co2 > '-Infinity'::float8 AND kg_co2 < 'Infinity'::float8)
+           AND (kg_ch4 IS NULL OR kg_ch4 > '-Infinity'::float8 AND kg_ch4 < 'Infinity'::float8)
+           AND (kg_n2o IS NULL OR kg_n2o > '-Infinity'::float8 AND kg_n2o < 'Infinity'::float8));
+COMMENT ON CONSTRAINT reading_quantity_finite ON car.reading IS 'Quantities are finite numbers: never Infinity or NaN.';
+COMMENT ON CONSTRAINT emission_daily_finite ON car.emission_daily IS 'Quantities and kg are finite numbers: never Infinity or NaN.';
+
+ALTER TABLE car.site ADD CONSTRAINT site_names_printable CHECK (name !~ '[[:cntrl:]]' AND org !~ '[[:cntrl:]]');
+ALTER TABLE car.meter ADD CONSTRAINT meter_name_printable CHECK (name !~ '[[:cntrl:]]');
+COMMENT ON CONSTRAINT site_names_printable ON car.site IS 'Site names and organisations hold no control characters (they are matched against token claims and file contents).';
+COMMENT ON CONSTRAINT meter_name_printable ON car.meter IS 'Meter names hold no control characters.';
+
+-- The calculator looks names up by keys of 63 bytes: longer ones are refused, never cut.
+ALTER TABLE car.activity ADD CONSTRAINT activity_key_length CHECK (length(key) <= 63);
+CREATE FUNCTION car.spellings_fit(spellings text[]) RETURNS boolean
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+    RETURN (SELECT coalesce(bool_and(octet_length(s) <= 63), true) FROM unnest(spellings) s);
+COMMENT ON FUNCTION car.spellings_fit(text[]) IS 'Whether every spelling is at most 63 bytes long (car.unit''s check): the calculator looks units up by keys of 63 bytes.';
+ALTER TABLE car.unit ADD CONSTRAINT unit_spellings_length
+    CHECK (octet_length(name) <= 63 AND car.spellings_fit(aliases));
+
+-------------------------------------------------------------------------------
+-- The change feed: what each committed transaction added, per site, read
+-- under row-level security.  NOTIFY car_readings carries only its seq.
+-------------------------------------------------------------------------------
+CREATE SEQUENCE car.change_seq;
+COMMENT ON SEQUENCE car.change_seq IS 'Change numbers: one per transaction that adds readings (car.change.seq).';
+CREATE TABLE car.change (
+    seq          bigint NOT NULL,
+    site_id      int NOT NULL,
+    rows         bigint NOT NULL CHECK (rows > 0),
+    first_period timestamptz NOT NULL,
+    last_period  timestamptz NOT NULL,
+    kg_co2e      float8 NOT NULL CHECK (kg_co2e > '-Infinity'::float8 AND kg_co2e < 'Infinity'::float8),
+    meters       int[] NOT NULL,
+    recorded_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (seq, site_id)
+);
+CREATE INDEX change_recorded_idx ON car.change (recorded_at);
+COMMENT ON TABLE car.change IS 'The change feed: per transaction that added readings (seq, the number its NOTIFY car_readings carries) and per site, what it added. Row-level security shows each reader the sites it may see; car.maintenance() keeps car.keep_changes of it.';
+COMMENT ON COLUMN car.change.seq IS 'The transaction''s change number: NOTIFY car_readings sends {"seq": N} when it commits.';
+COMMENT ON COLUMN car.change.site_id IS 'The site (car.site.id) whose meters got readings.';
+COMMENT ON COLUMN car.change.rows IS 'Readings added at the site (inserted, or written by COPY).';
+COMMENT ON COLUMN car.change.first_period IS 'Start of the earliest period among them (UTC instant).';
+COMMENT ON COLUMN car.change.last_period IS 'Start of the latest period among them (UTC instant).';
+COMMENT ON COLUMN car.change.kg_co2e IS 'kg CO2e of the readings at each activity''s own factor (as car.co2e; NULL-free: readings that cannot be priced count 0).';
+COMMENT ON COLUMN car.change.meters IS 'The meters (car.meter.id) that got readings, ascending.';
+COMMENT ON COLUMN car.change.recorded_at IS 'When the transaction recorded it (its start time).';
+ALTER TABLE car.change ENABLE ROW LEVEL SECURITY;
+CREATE POLICY change_by_claims ON car.change USING (car.site_visible(site_id));
+SELECT pg_catalog.pg_extension_config_dump('car.change', '');
+SELECT pg_catalog.pg_extension_config_dump('car.change_seq', '');
+
+CREATE FUNCTION car.changes_since(seq bigint) RETURNS SETOF car.change
+    LANGUAGE sql STABLE STRICT PARALLEL RESTRICTED
+    SET search_path = pg_catalog, car
+    AS $$ SELECT c.* FROM car.change c WHERE c.seq > $1 ORDER BY c.seq, c.site_id $$;
+COMMENT ON FUNCTION car.changes_since(bigint) IS 'What committed transactions with a change number above seq added, per site, as row-level security allows: read it when NOTIFY car_readings says {"seq": N} (car.changes_since(N - 1) includes N). Numbers are taken when a transaction first adds readings, so transactions may commit out of their order: after a gap, reread from a number below the last one seen.';
+
+-------------------------------------------------------------------------------
+-- Sources: credentials kept apart, and the rules on a source enforced on
+-- every write to it (INSERT, UPDATE, COPY), not only in car.add_source.
+-------------------------------------------------------------------------------
+CREATE TABLE car.source_secret (
+    source_id int PRIMARY KEY REFERENCES car.source (id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
+    userinfo  text NOT NULL CHECK (userinfo <> '')
+);
+COMMENT ON TABLE car.source_secret IS 'The user:password a source''s URI carried, kept apart from car.source so that only car_admin and the background worker read it; the worker sends it with each request.';
+COMMENT ON COLUMN car.source_secret.userinfo IS 'user or user:password (percent-encoded as in the URI).';
+SELECT pg_catalog.pg_extension_config_dump('car.source_secret', '');
+
+CREATE FUNCTION car.check_source() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    userinfo text;
+BEGIN
+    IF NEW.uri IS NOT NULL AND NEW.uri OPERATOR(pg_catalog.~*) '^file:' AND NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) current_user) THEN
+        RAISE EXCEPTION 'only superusers may point a source at a file: URI (source "%")', NEW.name
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'The background worker would read a file of the server''s; ask a superuser to add or change this source.';
+    END IF;
+    IF NEW.uri IS NOT NULL AND NEW.uri OPERATOR(pg_catalog.~) '[[:cntrl:][:space:]]' THEN
+        RAISE EXCEPTION 'the URI of source "%" holds white space or a control character', NEW.name
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Percent-encode them.';
+    END IF;
+    userinfo := substring(NEW.uri FROM '^[A-Za-z][A-Za-z0-9+.-]*://([^/?#@]*)@');
+    IF userinfo IS NOT NULL THEN
+        NEW.uri := regexp_replace(NEW.uri, '^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#@]*@', '\1');
+        INSERT INTO car.source_secret AS s (source_id, userinfo) VALUES (NEW.id, userinfo)
+        ON CONFLICT (source_id) DO UPDATE SET userinfo = excluded.userinfo;
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION car.check_source() IS 'Trigger on car.source: file: URIs only by superusers; no white space or control characters in a URI; a user:password in the URI moves to car.source_secret.';
+CREATE TRIGGER source_checked BEFORE INSERT OR UPDATE OF uri ON car.source
+    FOR EACH ROW EXECUTE FUNCTION car.check_source();
+-- credentials already stored with a URI move now
+UPDATE car.source SET uri = uri WHERE uri ~ '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#@]*@';
+CREATE OR REPLACE VIEW car.source_status AS
+SELECT s.name, s.kind, s.format, s.enabled,
+       s.uri,
+       s.last_poll_at, s.last_success_at, s.next_poll_at,
+       s.consecutive_failures, s.last_error,
+       (SELECT count(*) FROM car.dataset d WHERE d.source_id = s.id AND d.state = 'queued') AS queued,
+       (SELECT count(*) FROM car.dataset d WHERE d.source_id = s.id AND d.state = 'failed') AS failed,
+       (SELECT min(d.next_attempt_at) FROM car.dataset d WHERE d.source_id = s.id AND d.state = 'queued' AND d.attempts > 0) AS next_retry_at,
+       (SELECT count(*) FROM car.source_file f WHERE f.source_id = s.id) AS files_loaded,
+       (SELECT coalesce(sum(f.rows_loaded), 0) FROM car.source_file f WHERE f.source_id = s.id) AS rows_loaded
+FROM car.source s;
+ALTER VIEW car.source_status SET (security_invoker = true);
+COMMENT ON COLUMN car.source_status.uri IS 'Where the source is fetched from (credentials are kept in car.source_secret, never here).';
+
+-------------------------------------------------------------------------------
+-- Last: nothing in schema car is PUBLIC's.  car.grant_roles() grants each of
+-- car's roles what it needs, by name (src/roles.c), and a DBA grants those
+-- roles to login roles.  Trigger functions run for whoever fires the
+-- trigger and need no EXECUTE.
+--
+-- One statement takes EXECUTE from PUBLIC and from car's roles alike: an
+-- extension script's grants and revokes are recorded as the objects'
+-- initial privileges (pg_init_privs, which pg_dump leaves out), so the
+-- functions must be the owner's alone when it runs, in an updated database
+-- (where car 1.0 granted car_admin everything) as in a fresh one.  Then an
+-- older car's roles get this version's privileges, granted as a DBA would
+-- (car.grant_roles() records nothing as initial): the ALL on every table
+-- that 1.0 granted car_admin, TRIGGER among it, is gone once the update
+-- commits.
+-------------------------------------------------------------------------------
+DO $$
+DECLARE
+    roles text;
+BEGIN
+    SELECT string_agg(quote_ident(rolname), ', ') INTO roles FROM pg_catalog.pg_roles
+    WHERE rolname IN ('car_reader', 'car_auditor', 'car_ingest', 'car_admin',
+                      pg_catalog.current_setting('car.worker_role', true));
+    EXECUTE 'REVOKE ALL ON ALL FUNCTIONS IN SCHEMA car FROM PUBLIC' || coalesce(', ' || roles, '');
+    IF roles IS NOT NULL THEN
+        PERFORM car.grant_roles(true);
+    END IF;
+END $$;

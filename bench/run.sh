@@ -77,7 +77,9 @@ readings=$(iget readings); tp=$(iget push); tc=$(iget copy); ty=$(iget python)
 
 if want worker; then
 	echo "running bench/worker.sh (parallel backfill; worker vs push)"
-	as_postgres "$PGBIN/psql" -X -q -h "$W" -p "$PORT" -d bench -c "CREATE EXTENSION IF NOT EXISTS car" >/dev/null
+	# the worker acts as car.worker_role, which car.grant_roles() makes
+	as_postgres "$PGBIN/psql" -X -q -h "$W" -p "$PORT" -d bench -c "CREATE EXTENSION IF NOT EXISTS car" \
+		-c "SET client_min_messages = warning" -c "SELECT car.grant_roles()" >/dev/null
 	bench/worker.sh "$W" "$PORT" bench >"$LAST/worker.out"
 	stamp "$LAST/worker.out"
 fi

@@ -15,6 +15,7 @@
 # CAR_TEST_SUITES picks suites (default: all of them), e.g.
 #   CAR_TEST_SUITES="regress isolation" make test
 # suites: unit regress isolation crash server jwt bi docker demo_live upgrade fresh_clone
+# (CAR_TEST_REGRESS and CAR_TEST_ISOLATION name some tests of those two suites only)
 set -uo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
@@ -130,7 +131,7 @@ if want regress; then
 
 	echo "== regression suite"
 	rm -f "$ROOT/regression.diffs"
-	REGRESS=$(make -s --no-print-directory print-REGRESS)
+	REGRESS=${CAR_TEST_REGRESS:-$(make -s --no-print-directory print-REGRESS)}
 	as_postgres env CAR_FIXTURES="$CAR_FIXTURES" CAR_HTTP_PORT="$HTTP_PORT" CAR_HTTP_DIR="$WORK/http" CAR_TEST_LOG="$WORK/log/postmaster.log" PGTZ=UTC "$PGXS_DIR/../test/regress/pg_regress" \
 		--inputdir="$WORK" --outputdir="$WORK" --bindir="$PGBIN" \
 		--temp-instance="$WORK/tmp_check" --temp-config="$WORK/test/pg.conf" \
@@ -144,7 +145,7 @@ fi
 
 if want isolation; then
 	echo "== isolation suite"
-	ISOLATION=$(make -s --no-print-directory print-ISOLATION)
+	ISOLATION=${CAR_TEST_ISOLATION:-$(make -s --no-print-directory print-ISOLATION)}
 	mkdir -p "$WORK/iso"
 	chown postgres "$WORK/iso"
 	as_postgres env CAR_FIXTURES="$CAR_FIXTURES" PGTZ=UTC "$PGXS_DIR/../test/isolation/pg_isolation_regress" \

@@ -129,6 +129,11 @@ SELECT count(*) = :sets_before AS nothing_loaded FROM car.factor_set;
 CREATE ROLE car_test_analyst;
 GRANT USAGE ON SCHEMA car TO car_test_analyst;
 SET ROLE car_test_analyst;
+-- nothing of car is PUBLIC's: without EXECUTE, not even the function
+SELECT pg_temp.error_of(format('SELECT car.load_factors(%L)', :'fixtures' || '/desnz_flatfile/ghg-conversion-factors-2024-FlatFormat_v1_1.xlsx'));
+RESET ROLE;
+GRANT EXECUTE ON FUNCTION car.load_factors(text, int) TO car_test_analyst;
+SET ROLE car_test_analyst;
 SELECT pg_temp.error_of(format('SELECT car.load_factors(%L)', :'fixtures' || '/desnz_flatfile/ghg-conversion-factors-2024-FlatFormat_v1_1.xlsx'));
 RESET ROLE;
 DROP OWNED BY car_test_analyst;

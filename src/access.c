@@ -4,11 +4,19 @@
  *		policies, the token-taking report functions for BI tools, and the
  *		token gate of the push API.
  *
- * A session sees the sites its verified claims grant: "org" (one
- * organisation), "orgs" (several), "sites" (site ids, or names); all of them
- * with an "admin": true claim, or as a member of car_admin, car_ingest or
- * car_auditor (administrators, loaders and auditors are trusted roles);
- * nothing otherwise.
+ * A session sees the sites its verified claims grant; all of them with an
+ * "admin": true claim, or as a member of car_admin, car_ingest (and so the
+ * worker role) or car_auditor (administrators, loaders and auditors are
+ * trusted roles); nothing otherwise.  The claims:
+ *	"org" / "orgs"	an organisation, or several: their sites;
+ *	"sites"			site ids (numbers) or names (strings).  With an org, it
+ *					narrows the org's sites to those listed: a name matches
+ *					only a site of the token's own organisations, never
+ *					another organisation's site of the same name.  Without
+ *					an org it names sites by id only (names grant nothing).
+ * Sources and their files are an organisation's: a token sees those of its
+ * orgs, unless a "sites" claim narrows it to some sites (a file may hold
+ * other sites' readings).
  * Superusers and the tables' owner are not subject to row-level security.
  *
  * Policies call car.site_visible(id) and friends once per row, so each
@@ -162,6 +170,18 @@ ReadVisibleIds(void *arg)
 	SPI_finish();
 }
 
+/*
+ * The queries that list what the claims grant: $1 the orgs, $2 site ids,
+ * $3 site names.  They run as the tables' owner (car_as_table_owner pins
+ * the search_path) and name their operators, so nothing of the caller's
+ * runs with the owner's rights.
+ */
+#define SITE_ORGS	"s.org OPERATOR(pg_catalog.=) ANY ($1)"
+#define SITE_LISTED "(s.id OPERATOR(pg_catalog.=) ANY ($2) OR s.name OPERATOR(pg_catalog.=) ANY ($3))"
+#define SITE_IDS	"s.id OPERATOR(pg_catalog.=) ANY ($2)"
+#define FROM_SITES	"SELECT s.id FROM car.site s WHERE "
+#define FROM_METERS "SELECT m.id FROM car.meter m JOIN car.site s ON s.id OPERATOR(pg_catalog.=) m.site_id WHERE "
+
 static void
 Build(Visible *vis, Kind kind, MemoryContext cxt)
 {
@@ -170,13 +190,9 @@ Build(Visible *vis, Kind kind, MemoryContext cxt)
 					*names = NULL,
 					*ids = NULL,
 					*junk = NULL;
-	VisibleJob				 job;
-	static const char *const queries[] = {
-		"SELECT id FROM car.site WHERE org = ANY ($1) OR id = ANY ($2) OR name = ANY ($3)",
-		"SELECT m.id FROM car.meter m JOIN car.site s ON s.id = m.site_id "
-		"WHERE s.org = ANY ($1) OR s.id = ANY ($2) OR s.name = ANY ($3)",
-		"SELECT id FROM car.source WHERE options->>'org' = ANY ($1)",
-	};
+	VisibleJob	job;
+	bool		has_sites;
+	const char *where;
 
 	vis->generation = car_claims_generation;
 	vis->userid = GetUserId();
@@ -197,11 +213,21 @@ Build(Visible *vis, Kind kind, MemoryContext cxt)
 	}
 	ClaimValues(claims, "org", &orgs, &junk);
 	ClaimValues(claims, "orgs", &orgs, &junk);
+	has_sites = car_jsonb_field(claims, "sites") != NULL;
 	ClaimValues(claims, "sites", &names, &ids);
-	if (orgs == NULL && names == NULL && ids == NULL)
+
+	if (orgs == NULL)
+		where = ids != NULL && kind != KIND_SOURCE ? SITE_IDS : NULL;
+	else if (!has_sites)
+		where = SITE_ORGS;
+	else
+		where = kind != KIND_SOURCE ? SITE_ORGS " AND " SITE_LISTED : NULL;
+	if (where == NULL)
 		return;
 
-	job.query = queries[kind];
+	job.query = kind == KIND_SOURCE ? "SELECT id FROM car.source WHERE options OPERATOR(pg_catalog.->>) 'org' "
+									  "OPERATOR(pg_catalog.=) ANY ($1)"
+									: psprintf("%s%s", kind == KIND_SITE ? FROM_SITES : FROM_METERS, where);
 	job.nargs = kind == KIND_SOURCE ? 1 : 3;
 	job.vis = vis;
 	job.cxt = cxt;
@@ -263,16 +289,14 @@ car_report_for(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char		  *view = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	Jsonb		  *claims;
-	Jsonb		  *saved;
+	void		  *saved;
 
 	if (strcmp(view, "report_monthly") != 0 && strcmp(view, "report_yearly") != 0 &&
 		strcmp(view, "report_scope") != 0 && strcmp(view, "report_intensity") != 0)
 		elog(ERROR, "car: no report %s", view);
-	claims = DatumGetJsonbP(DirectFunctionCall1(car_verify_jwt, PG_GETARG_DATUM(0)));
 	InitMaterializedSRF(fcinfo, 0);
 
-	saved = car_swap_claims(claims);
+	saved = car_enter_token_scope(PG_GETARG_TEXT_PP(0));
 	token_scope = true;
 	PG_TRY();
 	{
@@ -288,7 +312,7 @@ car_report_for(PG_FUNCTION_ARGS)
 	PG_FINALLY();
 	{
 		token_scope = false;
-		(void) car_swap_claims(saved);
+		car_leave_token_scope(saved);
 	}
 	PG_END_TRY();
 	return (Datum) 0;
@@ -310,14 +334,15 @@ ReadSourceOrg(void *arg)
 	Datum	vals[1] = {CStringGetTextDatum(job->source)};
 
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT options->>'org' FROM car.source WHERE name = $1", 1, types, vals, NULL, true, 1) !=
-		SPI_OK_SELECT)
+	if (SPI_execute_with_args("SELECT options OPERATOR(pg_catalog.->>) 'org', kind FROM car.source "
+							  "WHERE name OPERATOR(pg_catalog.=) $1",
+							  1, types, vals, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "car: could not read car.source");
 	if (SPI_processed == 1)
 	{
 		char *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 
-		job->found = true;
+		job->found = strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2), "push") == 0;
 		job->org = v ? MemoryContextStrdup(job->cxt, v) : NULL;
 	}
 	SPI_finish();
@@ -327,18 +352,19 @@ ReadSourceOrg(void *arg)
  * car.check_push_token(token, source): the gate of car.push(token, ...).
  * The token must carry the scope "push" ("scope": "... push ...", or
  * "scp": [..., "push"]) and grant the source's organisation (or be admin).
+ * A source that is not there, is not a push source, or is another
+ * organisation's gets one and the same refusal: the gate tells a token
+ * nothing about sources it may not push to.
  */
 Datum
 car_check_push_token(PG_FUNCTION_ARGS)
 {
-	Jsonb			*claims = DatumGetJsonbP(DirectFunctionCall1(car_verify_jwt, PG_GETARG_DATUM(0)));
+	Jsonb			*claims = car_verify_token(PG_GETARG_TEXT_PP(0));
 	char			*source = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	ArrayBuildState *scopes = NULL,
 					*orgs = NULL,
 					*junk = NULL;
 	bool   can_push = false;
-	char  *org = NULL;
-	bool   found = false;
 	OrgJob org_job;
 
 	ClaimValues(claims, "scp", &scopes, &junk);
@@ -374,23 +400,20 @@ car_check_push_token(PG_FUNCTION_ARGS)
 	org_job.org = NULL;
 	org_job.cxt = CurrentMemoryContext;
 	car_as_table_owner("source", ReadSourceOrg, &org_job);
-	found = org_job.found;
-	org = org_job.org;
-	if (!found)
-		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("no source is named \"%s\"", source)));
-	if (ClaimIsTrue(claims, "admin"))
+	if (org_job.found && ClaimIsTrue(claims, "admin"))
 		PG_RETURN_VOID();
 	ClaimValues(claims, "org", &orgs, &junk);
 	ClaimValues(claims, "orgs", &orgs, &junk);
-	if (org != NULL && orgs != NULL)
+	if (org_job.found && org_job.org != NULL && orgs != NULL)
 	{
 		int i;
 
 		for (i = 0; i < orgs->nelems; i++)
-			if (strcmp(TextDatumGetCString(orgs->dvalues[i]), org) == 0)
+			if (strcmp(TextDatumGetCString(orgs->dvalues[i]), org_job.org) == 0)
 				PG_RETURN_VOID();
 	}
 	ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					errmsg("the token does not grant organisation %s%s%s, which source \"%s\" loads for",
-						   org ? "\"" : "", org ? org : "(none)", org ? "\"" : "", source)));
+					errmsg("the token does not allow pushing to source \"%s\"", source),
+					errhint("A push token names its organisation (org or orgs) and the push sources are its "
+							"organisation's.")));
 }

@@ -12,6 +12,8 @@
  */
 #include "car.h"
 
+#include <math.h>
+
 #include "fmgr.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
@@ -34,6 +36,15 @@ car_convert(PG_FUNCTION_ARGS)
 	char  *to = text_to_cstring(PG_GETARG_TEXT_PP(2));
 
 	PG_RETURN_FLOAT8(car_unit_convert(value, from, to));
+}
+
+/* kg CO2e as a finite number (a NaN or infinite quantity, or an overflow, is an error) */
+static inline double
+Finite(double kg)
+{
+	if (unlikely(isinf(kg) || isnan(kg)))
+		(void) car_finite(kg, "kg CO2e of the quantity");
+	return kg;
 }
 
 #define CO2E_YEARS 8
@@ -94,18 +105,18 @@ car_co2e(PG_FUNCTION_ARGS)
 
 		for (i = 0; i < c->nyears; i++)
 			if (at >= c->years[i].lo && at < c->years[i].hi)
-				PG_RETURN_FLOAT8(q * c->years[i].kg_per_unit);
+				PG_RETURN_FLOAT8(Finite(q * c->years[i].kg_per_unit));
 	}
 	else if (c != NULL)
 		c->nyears = 0; /* other arguments: forget the old answers */
 
 	{
-		SetChoice			  choice;
-		const ResolvedFactor *f;
-		char				 *u = text_to_cstring(unit);
-		char				 *a = text_to_cstring(activity);
-		uint64				  gen;
-		Co2eYear			 *y;
+		SetChoice	   choice;
+		ResolvedFactor f;
+		char		  *u = text_to_cstring(unit);
+		char		  *a = text_to_cstring(activity);
+		uint64		   gen;
+		Co2eYear	  *y;
 
 		if (c == NULL)
 		{
@@ -116,7 +127,7 @@ car_co2e(PG_FUNCTION_ARGS)
 			c->nyears = 0;
 		car_choose_set(at, &choice);
 		gen = car_cache_generation;
-		f = car_resolve(a, u, choice.set_id);
+		car_resolve(a, u, choice.set_id, &f);
 
 		if (c->nyears < CO2E_YEARS)
 			y = &c->years[c->nyears++];
@@ -127,7 +138,7 @@ car_co2e(PG_FUNCTION_ARGS)
 		}
 		y->lo = choice.lo;
 		y->hi = choice.hi;
-		y->kg_per_unit = f->kg[CAR_GAS_CO2E];
+		y->kg_per_unit = f.kg[CAR_GAS_CO2E];
 		Remember(fcinfo->flinfo->fn_mcxt, &c->unit, &c->unit_cap, &c->unit_len, VARDATA_ANY(unit), ulen);
 		Remember(fcinfo->flinfo->fn_mcxt, &c->activity, &c->activity_cap, &c->activity_len,
 				 VARDATA_ANY(activity), alen);
@@ -135,7 +146,7 @@ car_co2e(PG_FUNCTION_ARGS)
 		if (gen != car_cache_generation)
 			c->nyears = 0;
 		c->generation = car_cache_generation;
-		PG_RETURN_FLOAT8(q * y->kg_per_unit);
+		PG_RETURN_FLOAT8(Finite(q * y->kg_per_unit));
 	}
 }
 
@@ -161,47 +172,36 @@ car_emissions(PG_FUNCTION_ARGS)
 
 	car_choose_set(at, &choice);
 	n = car_activity_components(activity, &kinds, &keys);
-	/* Copy the component names: resolving may refresh the cache under them. */
+	if (n == 0)
 	{
-		const char **k2 = palloc(sizeof(char *) * Max(n, 1));
-		const char **c2 = palloc(sizeof(char *) * Max(n, 1));
-
-		for (i = 0; i < n; i++)
-		{
-			k2[i] = pstrdup(kinds[i]);
-			c2[i] = pstrdup(keys[i]);
-		}
-		if (n == 0)
-		{
-			k2[0] = activity;
-			c2[0] = activity;
-			n = 1;
-		}
-		kinds = k2;
-		keys = c2;
+		/* an activity without components is its own one component */
+		kinds[0] = activity;
+		keys[0] = activity;
+		n = 1;
 	}
 
 	for (i = 0; i < n; i++)
 	{
-		const ResolvedFactor *f = car_resolve(keys[i], unit, choice.set_id);
-		Datum				  values[11];
-		bool				  nulls[11] = {false};
-		int					  g;
+		ResolvedFactor f;
+		Datum		   values[11];
+		bool		   nulls[11] = {false};
+		int			   g;
 
+		car_resolve(keys[i], unit, choice.set_id, &f);
 		values[0] = CStringGetTextDatum(kinds[i]);
-		values[1] = Int32GetDatum(f->scope);
-		nulls[1] = f->scope == 0;
+		values[1] = Int32GetDatum(f.scope);
+		nulls[1] = f.scope == 0;
 		for (g = 0; g < 4; g++)
 		{
-			values[2 + g] = Float8GetDatum(q * f->kg[g]);
-			nulls[2 + g] = !f->has[g];
+			values[2 + g] = Float8GetDatum(Finite(q * f.kg[g]));
+			nulls[2 + g] = !f.has[g];
 		}
-		values[6] = Int64GetDatum(f->factor_id);
+		values[6] = Int64GetDatum(f.factor_id);
 		values[7] = Int32GetDatum(choice.set_id);
 		values[8] = Int32GetDatum(choice.year);
-		values[9] = DirectFunctionCall3(numeric_in, CStringGetDatum(f->factor_value),
+		values[9] = DirectFunctionCall3(numeric_in, CStringGetDatum(f.factor_value),
 										ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-		values[10] = CStringGetTextDatum(f->factor_uom);
+		values[10] = CStringGetTextDatum(f.factor_uom);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
@@ -268,26 +268,20 @@ typedef struct PriceJob
 static void
 PriceEveryComponent(void *arg)
 {
-	PriceJob	*job = arg;
-	SetChoice	 choice;
-	const char **kinds;
-	const char **keys;
-	int			 n;
-	int			 i;
+	PriceJob	  *job = arg;
+	SetChoice	   choice;
+	ResolvedFactor f;
+	const char	 **kinds;
+	const char	 **keys;
+	int			   n;
+	int			   i;
 
 	car_choose_set(job->at, &choice);
 	n = car_activity_components(job->activity, &kinds, &keys);
 	if (n == 0)
-		(void) car_resolve(job->activity, job->unit, choice.set_id);
-	else
-	{
-		char **copy = palloc(sizeof(char *) * n);
-
-		for (i = 0; i < n; i++)
-			copy[i] = pstrdup(keys[i]);
-		for (i = 0; i < n; i++)
-			(void) car_resolve(copy[i], job->unit, choice.set_id);
-	}
+		car_resolve(job->activity, job->unit, choice.set_id, &f);
+	for (i = 0; i < n; i++)
+		car_resolve(keys[i], job->unit, choice.set_id, &f);
 }
 
 static bool

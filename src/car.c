@@ -19,6 +19,8 @@ char  *car_accept_ahead = NULL;
 double car_max_reject_ratio = 0.1;
 char  *car_keep_raw = NULL;
 char  *car_job_history_keep = NULL;
+char  *car_keep_changes = NULL;
+int	   car_max_new_partitions = 24;
 
 void _PG_init(void);
 
@@ -47,6 +49,12 @@ CarProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 }
+
+/*
+ * Settings that loosen a check (the accepted time range, the reject ratio,
+ * strictness about factor years, how long evidence is kept) are superuser
+ * only; car.reporting_year_start is an analyst's choice of calendar.
+ */
 
 /* Factor-year rules changed: every cached choice of set is stale. */
 static void
@@ -83,43 +91,63 @@ _PG_init(void)
 							 "instead of using the newest earlier set.",
 							 &car_strict_factor_year,
 							 false,
-							 PGC_USERSET, 0,
+							 PGC_SUSET, 0,
 							 NULL, StrictChanged, NULL);
 
 	DefineCustomIntVariable("car.premake_months",
 							"Months of partitions car.maintenance() creates ahead of now().",
 							NULL, &car_premake_months, 3, 0, 120,
-							PGC_USERSET, 0, NULL, NULL, NULL);
+							PGC_SUSET, 0, NULL, NULL, NULL);
 
 	DefineCustomStringVariable("car.accept_from",
 							   "Earliest reading timestamp ingestion accepts; older ones are quarantined.",
 							   "A timestamp, e.g. 2000-01-01.",
 							   &car_accept_from, "2000-01-01 00:00:00+00",
-							   PGC_USERSET, 0, NULL, NULL, NULL);
+							   PGC_SUSET, 0, NULL, NULL, NULL);
 
 	DefineCustomStringVariable("car.accept_ahead",
 							   "How far past now() ingestion accepts reading timestamps; later ones are quarantined.",
 							   "An interval, e.g. 7 days.",
 							   &car_accept_ahead, "7 days",
-							   PGC_USERSET, 0, NULL, NULL, NULL);
+							   PGC_SUSET, 0, NULL, NULL, NULL);
 
 	DefineCustomRealVariable("car.max_reject_ratio",
 							 "Largest share of a file's rows that may be rejected before the whole file is refused.",
 							 NULL, &car_max_reject_ratio, 0.1, 0.0, 1.0,
-							 PGC_USERSET, 0, NULL, NULL, NULL);
+							 PGC_SUSET, 0, NULL, NULL, NULL);
 
 	DefineCustomStringVariable("car.keep_raw",
 							   "How long car.maintenance() keeps the raw bytes of landed files.",
 							   "An interval, or \"forever\".",
 							   &car_keep_raw, "365 days",
-							   PGC_USERSET, 0, NULL, NULL, NULL);
+							   PGC_SUSET, 0, NULL, NULL, NULL);
 
 	DefineCustomStringVariable("car.job_history_keep",
 							   "How long the history of car's pg_cron job runs is kept.",
 							   "car.maintenance() (or the car-purge-history job when pg_cron is in another database) "
 							   "deletes older rows of cron.job_run_details for car's jobs.",
 							   &car_job_history_keep, "7 days",
-							   PGC_USERSET, 0, NULL, NULL, NULL);
+							   PGC_SUSET, 0, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("car.keep_changes",
+							   "How long car.maintenance() keeps the change feed (car.change).",
+							   "An interval.  Listeners read what a notification announced from car.change; "
+							   "older rows are deleted.",
+							   &car_keep_changes, "7 days",
+							   PGC_SUSET, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("car.max_new_partitions",
+							"Most new monthly partitions one file may make car create.",
+							"A file whose readings need more months that have no partition yet is refused whole; "
+							"partitions are made by car.maintenance() or car.ensure_partitions().",
+							&car_max_new_partitions, 24, 1, 1200,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("car.worker_role",
+							   "The role car's background worker and pg_cron jobs act as.",
+							   "Made by car.grant_roles(); it must not be a superuser.",
+							   &car_worker_role, "car_worker",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
 
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = CarProcessUtility;

@@ -27,12 +27,17 @@ extern char	 *car_accept_ahead;
 extern double car_max_reject_ratio;
 extern char	 *car_keep_raw;
 extern char	 *car_job_history_keep;
+extern char	 *car_keep_changes;
+extern int	  car_max_new_partitions;
+extern char	 *car_worker_role;
 
 /* util.c */
 extern void		   car_sha256_hex(const char *data, size_t len, char *hex);
 extern const char *car_text_as_utf8(const char *data, size_t len, size_t *outlen);
 extern bool		   car_try_subxact(void (*fn)(void *arg), void *arg, int tolerated, int tolerated2);
 extern JsonbValue *car_jsonb_field(Jsonb *j, const char *key);
+extern double	   car_finite(double v, const char *what);
+extern bool		   car_has_relation(const char *name);
 extern void		   car_as_table_owner(const char *table, void (*fn)(void *arg), void *arg);
 extern bool		   car_try_subxact_codes(void (*fn)(void *arg), void *arg, const int *codes, int ncodes, char **message);
 
@@ -54,9 +59,11 @@ extern int car_ingest_file(int source_id, const char *source, const char *format
 
 /* partition.c */
 extern int	car_ensure_partitions_range(TimestampTz from, TimestampTz to);
+extern int	car_missing_reading_partitions(TimestampTz from, TimestampTz to);
 extern int	car_ensure_table_partitions(const char *parent, TimestampTz from, TimestampTz to);
 extern void car_accepted_range(TimestampTz *lo, TimestampTz *hi);
 extern bool car_redundant_partition_command(Node *stmt);
+extern bool car_default_reading_range(TimestampTz *lo, TimestampTz *hi);
 
 /* jwt.c */
 extern bool	  car_jwt_require_exp;
@@ -64,7 +71,9 @@ extern int	  car_jwt_leeway;
 extern uint64 car_claims_generation;
 extern void	  car_jwt_init(void);
 extern Jsonb *car_current_claims(void);
-extern Jsonb *car_swap_claims(Jsonb *claims);
+extern void	 *car_enter_token_scope(text *token);
+extern void	  car_leave_token_scope(void *saved);
+extern Jsonb *car_verify_token(text *token);
 extern void	  car_claims_utility(Node *stmt);
 extern Datum  car_verify_jwt(PG_FUNCTION_ARGS);
 
@@ -85,6 +94,9 @@ typedef struct DayEntry
 	DayKey		key;
 	double		quantity;
 	TimestampTz start; /* the instant the UK day starts */
+	int64		count; /* readings of the day in the statement */
+	TimestampTz first; /* their first and last periods */
+	TimestampTz last;
 } DayEntry;
 
 typedef struct DayQueue
@@ -138,13 +150,13 @@ typedef struct SetChoice
 
 extern uint64 car_cache_generation;
 
-extern void					 car_cache_init(void);
-extern void					 car_cache_invalidate(void);
-extern void					 car_choose_set(TimestampTz at, SetChoice *choice);
-extern const ResolvedFactor *car_resolve(const char *activity, const char *unit, int set_id);
-extern int					 car_activity_components(const char *activity, const char ***kinds,
-													 const char ***keys);
-extern double				 car_unit_convert(double value, const char *from, const char *to);
-extern int					 car_factor_year_of(TimestampTz at, TimestampTz *lo, TimestampTz *hi);
+extern void	  car_cache_init(void);
+extern void	  car_cache_invalidate(void);
+extern void	  car_choose_set(TimestampTz at, SetChoice *choice);
+extern void	  car_resolve(const char *activity, const char *unit, int set_id, ResolvedFactor *out);
+extern int	  car_activity_components(const char *activity, const char ***kinds,
+									  const char ***keys);
+extern double car_unit_convert(double value, const char *from, const char *to);
+extern int	  car_factor_year_of(TimestampTz at, TimestampTz *lo, TimestampTz *hi);
 
 #endif /* CAR_H */

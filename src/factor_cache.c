@@ -14,6 +14,7 @@
  */
 #include "car.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "catalog/namespace.h"
@@ -35,6 +36,22 @@
 #include "units.h"
 
 #define KEYLEN 64
+
+/*
+ * Names are looked up by keys of KEYLEN bytes.  A name that does not fit is
+ * refused, never cut: two long names with a common beginning would
+ * otherwise share a key.  (Normalising a unit spelling never lengthens it,
+ * so a spelling that fits gives a key that fits.)
+ */
+static void
+RequireFits(const char *what, const char *name)
+{
+	if (strlen(name) >= KEYLEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("%s \"%.*s...\" is longer than %d bytes", what, 40, name, KEYLEN - 1),
+				 errhint("car's units and activities have names of at most %d bytes.", KEYLEN - 1)));
+}
 
 typedef struct UnitEntry
 {
@@ -169,6 +186,7 @@ AddUnitSpelling(const char *spelling, const UnitDef *def)
 	UnitEntry *e;
 	bool	   found;
 
+	RequireFits("the car.unit spelling", spelling);
 	unit_normalise(spelling, key, sizeof(key));
 	if (key[0] == '\0')
 		return;
@@ -239,6 +257,7 @@ LoadActivities(void)
 		char	 *basis;
 		int		  j;
 
+		RequireFits("the car.activity key", SPI_getvalue(tup, desc, 1));
 		strlcpy(key, SPI_getvalue(tup, desc, 1), sizeof(key));
 		e = hash_search(activities, key, HASH_ENTER, NULL);
 		for (j = 0; j < 5; j++)
@@ -390,6 +409,7 @@ RequireUnit(const char *spelling)
 	char		   n[KEYLEN];
 	const UnitDef *u;
 
+	RequireFits("unit", spelling);
 	unit_normalise(spelling, n, sizeof(n));
 	u = FindUnit(n);
 	if (u == NULL)
@@ -414,6 +434,12 @@ car_unit_convert(double value, const char *from, const char *to)
 	char   err[256];
 
 	EnsureCache();
+	RequireFits("unit", from);
+	RequireFits("unit", to);
+	if (isnan(value) || isinf(value))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("cannot convert %g %s: the quantity is not a finite number", value, from)));
 	unit_split_basis(from, fu, sizeof(fu), fb, sizeof(fb));
 	unit_split_basis(to, tu, sizeof(tu), tb, sizeof(tb));
 	f = RequireUnit(fb[0] ? fu : from);
@@ -428,6 +454,8 @@ car_unit_convert(double value, const char *from, const char *to)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("cannot convert \"%s\" to \"%s\": %s measures %s but %s measures %s",
 						from, to, f->name, f->dimension, t->name, t->dimension)));
+	if (isinf(value * k))
+		(void) car_finite(value * k, psprintf("%g %s in %s", value, from, to));
 	return value * k;
 }
 
@@ -437,6 +465,7 @@ RequireActivity(const char *activity)
 	char		   key[KEYLEN];
 	ActivityEntry *e;
 
+	RequireFits("activity", activity);
 	strlcpy(key, activity, sizeof(key));
 	e = hash_search(activities, key, HASH_FIND, NULL);
 	if (e == NULL)
@@ -462,11 +491,22 @@ int
 car_activity_components(const char *activity, const char ***kinds, const char ***keys)
 {
 	ActivityEntry *e;
+	const char	 **k;
+	const char	 **c;
+	int			   i;
 
 	EnsureCache();
 	e = RequireActivity(activity);
-	*kinds = e->kinds;
-	*keys = e->components;
+	/* copies: the cache may be refilled before the caller is done with them */
+	k = palloc(sizeof(char *) * Max(e->ncomponents, 1));
+	c = palloc(sizeof(char *) * Max(e->ncomponents, 1));
+	for (i = 0; i < e->ncomponents; i++)
+	{
+		k[i] = pstrdup(e->kinds[i]);
+		c[i] = pstrdup(e->components[i]);
+	}
+	*kinds = k;
+	*keys = c;
 	return e->ncomponents;
 }
 
@@ -601,6 +641,7 @@ ComputeResolution(ActivityEntry *act, const char *unit, int set_id, ResolvedFact
 	MemoryContext  oldcxt;
 
 	/* cu is the caller's unit without any calorific-value basis, normalised. */
+	RequireFits("unit", unit);
 	unit_split_basis(unit, cu, sizeof(cu), cb, sizeof(cb));
 	basis = cb[0] ? cb : act->basis;
 	caller = FindUnit(cu);
@@ -647,8 +688,12 @@ ComputeResolution(ActivityEntry *act, const char *unit, int set_id, ResolvedFact
 		c->path = SPI_getvalue(tup, desc, 7);
 		if (c->uom == NULL)
 			c->uom = "";
-		unit_split_basis(c->uom, c->unit_norm, sizeof(c->unit_norm), c->basis, sizeof(c->basis));
-		c->unit = FindUnit(c->unit_norm);
+		/* a published unit too long for a key matches no caller's unit (those fit) */
+		if (strlen(c->uom) < KEYLEN)
+		{
+			unit_split_basis(c->uom, c->unit_norm, sizeof(c->unit_norm), c->basis, sizeof(c->basis));
+			c->unit = FindUnit(c->unit_norm);
+		}
 		if (strstr(uoms.data, c->uom) == NULL)
 			appendStringInfo(&uoms, "%s\"%s\"", uoms.len ? ", " : "", c->uom);
 	}
@@ -746,26 +791,34 @@ ComputeResolution(ActivityEntry *act, const char *unit, int set_id, ResolvedFact
 						act->key, chosen, set_id)));
 }
 
-const ResolvedFactor *
-car_resolve(const char *activity, const char *unit, int set_id)
+/*
+ * What one published factor group gives per unit of the caller's quantity,
+ * into *out, its strings copied into the caller's memory context: the cache
+ * may be refilled before the caller is done with them.
+ */
+void
+car_resolve(const char *activity, const char *unit, int set_id, ResolvedFactor *out)
 {
+	ResolveEntry *e;
+
 	for (;;)
 	{
 		ResolveKey	   key;
-		ResolveEntry  *e;
 		ActivityEntry *act;
 		ResolvedFactor f;
 		uint64		   gen;
 		bool		   found;
 
 		EnsureCache();
+		RequireFits("activity", activity);
+		RequireFits("unit", unit);
 		memset(&key, 0, sizeof(key));
 		key.set_id = set_id;
 		strlcpy(key.activity, activity, sizeof(key.activity));
 		unit_normalise(unit, key.unit, sizeof(key.unit));
 		e = hash_search(resolved, &key, HASH_FIND, NULL);
 		if (e)
-			return &e->f;
+			break;
 
 		gen = car_cache_generation;
 		act = RequireActivity(activity);
@@ -774,6 +827,9 @@ car_resolve(const char *activity, const char *unit, int set_id)
 			continue; /* the catalogue changed under us: start again */
 		e = hash_search(resolved, &key, HASH_ENTER, &found);
 		e->f = f;
-		return &e->f;
+		break;
 	}
+	*out = e->f;
+	out->factor_value = pstrdup(e->f.factor_value);
+	out->factor_uom = pstrdup(e->f.factor_uom);
 }

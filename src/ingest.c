@@ -67,7 +67,7 @@ PG_FUNCTION_INFO_V1(car_push);
 /* A meter met in the file. */
 typedef struct MeterEntry
 {
-	char		key[KEYLEN]; /* site \x1f meter */
+	char		key[KEYLEN]; /* length of site : site / meter */
 	char	   *site;
 	char	   *meter;
 	char	   *unit;
@@ -387,6 +387,16 @@ AddError(Ingest *ing, long line, char **cells, int n, const char *message)
 	ing->errors = lappend(ing->errors, e);
 }
 
+/* The first control character (C0, or DEL) of a name, or NULL. */
+static const char *
+ControlCharacter(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char) *s < 0x20 || (unsigned char) *s == 0x7F)
+			return s;
+	return NULL;
+}
+
 /* The meter of a record, made on first sight. */
 static MeterEntry *
 MeterOf(Ingest *ing, const MfRecord *r)
@@ -395,7 +405,8 @@ MeterOf(Ingest *ing, const MfRecord *r)
 	MeterEntry *m;
 	bool		found;
 
-	snprintf(key, sizeof(key), "%s\x1f%s", r->site, r->meter);
+	/* the site's length first: no two (site, meter) pairs give one key, whatever bytes they hold */
+	snprintf(key, sizeof(key), "%zu:%s/%s", strlen(r->site), r->site, r->meter);
 	m = hash_search(ing->meters, key, HASH_ENTER, &found);
 	if (!found)
 	{
@@ -558,12 +569,30 @@ NextRecord(Ingest *ing, bool record_errors)
 						 psprintf("row has %d fields, the header %d", n, ing->header_fields));
 			continue;
 		}
-		if (strlen(ing->rec.site) + strlen(ing->rec.meter) + 2 > KEYLEN)
+		if (strlen(ing->rec.site) + strlen(ing->rec.meter) + 24 > KEYLEN)
 		{
 			if (record_errors)
 				AddError(ing, ing->csv.record_line, cells, n,
-						 psprintf("site and meter names are together longer than %d bytes", KEYLEN - 2));
+						 psprintf("site and meter names are together longer than %d bytes", KEYLEN - 24));
 			continue;
+		}
+		{
+			const char *bad = ControlCharacter(ing->rec.site);
+			const char *which = "site";
+
+			if (bad == NULL)
+			{
+				bad = ControlCharacter(ing->rec.meter);
+				which = "meter";
+			}
+			if (bad != NULL)
+			{
+				if (record_errors)
+					AddError(ing, ing->csv.record_line, cells, n,
+							 psprintf("the %s name holds a control character (byte 0x%02X); names may not", which,
+									  (unsigned char) *bad));
+				continue;
+			}
 		}
 		/* place every value; a row with any value that cannot be placed is rejected whole */
 		{
@@ -721,6 +750,20 @@ PutInt64(char **p, int64 v)
 	*p += 8;
 }
 
+/* A value that overflows in the meter's unit: the whole file is refused, nothing stays. */
+static void
+OutOfRange(Ingest *ing, const MeterEntry *m) pg_attribute_noreturn();
+
+static void
+OutOfRange(Ingest *ing, const MeterEntry *m)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("\"%s\" refused: line %ld's value in %s is out of range in meter \"%s\"'s unit", ing->fname,
+					ing->csv.record_line, m->unit, m->meter),
+			 errhint("Nothing of the file was loaded. Check the value and the file's unit.")));
+}
+
 #define TUPLE_BYTES	 (2 + 4 + 4 + 4 + 8 + 4 + 8 + 4 + 4)
 #define COPY_CHUNK	 50000 /* readings per COPY statement */
 #define HEADER_BYTES 19
@@ -770,6 +813,8 @@ CopySource(void *outbuf, int minread, int maxread)
 		}
 		m = ing->rec_meter;
 		q = ing->rec.value[ing->rec_pos] * m->to_meter_unit;
+		if (isinf(q))
+			OutOfRange(ing, m);
 		PutInt16(&p, 4);
 		PutInt32(&p, 4);
 		PutInt32(&p, m->id);
@@ -955,6 +1000,8 @@ WriteWithUpsert(Ingest *ing)
 				buf[n].meter = ing->rec_meter->id;
 				buf[n].ts = ing->rec_ts[k];
 				buf[n].q = ing->rec.value[k] * ing->rec_meter->to_meter_unit;
+				if (isinf(buf[n].q))
+					OutOfRange(ing, ing->rec_meter);
 				buf[n].seq = seq++;
 				if (++n == UPSERT_BATCH)
 				{
@@ -1209,7 +1256,21 @@ car_ingest_file(int source_id, const char *source, const char *format, Jsonb *op
 	/* pass 2 */
 	ResolveMeters(&ing);
 	if (ing.values > 0)
+	{
+		/* a file is not a way to make hundreds of tables: ask maintenance for those */
+		int missing = car_missing_reading_partitions(ing.min_ts, ing.max_ts);
+
+		if (missing > car_max_new_partitions)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("\"%s\" refused: its readings run from %s to %s, which needs %d new monthly partitions, "
+							"more than car.max_new_partitions (%d)",
+							fname, pstrdup(timestamptz_to_str(ing.min_ts)), pstrdup(timestamptz_to_str(ing.max_ts)), missing,
+							car_max_new_partitions),
+					 errhint("Nothing of the file was loaded. Check its dates; a superuser can make the partitions "
+							 "first with car.ensure_partitions(from, to), or raise car.max_new_partitions.")));
 		car_ensure_partitions_range(ing.min_ts, ing.max_ts);
+	}
 	PG_TRY();
 	{
 		WriteReadings(&ing);

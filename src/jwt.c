@@ -4,9 +4,12 @@
  *
  * libjwt 1.10 is loaded with dlopen(RTLD_DEEPBIND) and called through
  * function pointers: linked normally, its jansson would bind to the
- * backend's own json_object() and crash the server.  libjwt only checks the
- * signature, and trusts the token's header to say how, so everything else
- * is done here first (jwtparse.c reads the token strictly):
+ * backend's own json_object() and crash the server.  It checks HS*
+ * signatures and signs.  RS* and ES* signatures are checked with OpenSSL's
+ * EVP interface against the public key decoded once, when the key cache is
+ * filled (libjwt would decode the PEM again on every call).  Neither
+ * library decides how to check: that is done here first (jwtparse.c reads
+ * the token strictly):
  *	- the key is the one the header's kid names, enabled, in car.jwt_key;
  *	- the header's alg must be the key's pinned algorithm ("none" never is);
  *	- an empty key is never handed to libjwt;
@@ -17,12 +20,22 @@
  * Verified claims live in this backend's memory only, never in a setting a
  * user could SET.  authenticate(local => true) drops them when the
  * transaction ends (safe under pgbouncer's transaction pooling); DISCARD
- * ALL and RESET ALL drop them too.
+ * ALL and RESET ALL drop them too.  They grant nothing once their token has
+ * expired (exp plus car.jwt_leeway) or its key is disabled or deleted.
+ *
+ * The key cache is filled from car.jwt_key (as its owner) and only marked
+ * stale by the relcache callback; lookups hand out copies the caller owns,
+ * so a refill never frees what a caller still uses.
  */
 #include "car.h"
 
 #include <dlfcn.h>
 #include <jwt.h>
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
@@ -145,6 +158,7 @@ typedef struct JwtKey
 	jwt_alg_t jalg;
 	char	 *key; /* secret (HS) or public key PEM (RS/ES) */
 	int		  keylen;
+	EVP_PKEY *pkey;		   /* RS/ES: the public key, decoded; NULL if it does not decode */
 	char	 *private_key; /* PEM, for signing with RS/ES; NULL if not stored */
 	char	 *issuer;
 	char	 *audience;
@@ -170,6 +184,33 @@ KeyCell(HeapTuple tup, TupleDesc desc, int col)
 	char *v = SPI_getvalue(tup, desc, col);
 
 	return v ? MemoryContextStrdup(KeyCxt, v) : NULL;
+}
+
+/* The public key of a PEM text, or NULL. */
+static EVP_PKEY *
+DecodePublicKey(const char *pem)
+{
+	BIO		 *bio = BIO_new_mem_buf(pem, -1);
+	EVP_PKEY *pkey;
+
+	if (bio == NULL)
+		return NULL;
+	pkey = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	return pkey;
+}
+
+/* OpenSSL's keys are not in a memory context: free them with the cache's. */
+static void
+FreeDecodedKeys(void *arg)
+{
+	HTAB		   *h = arg;
+	HASH_SEQ_STATUS it;
+	JwtKey		   *k;
+
+	hash_seq_init(&it, h);
+	while ((k = hash_seq_search(&it)) != NULL)
+		EVP_PKEY_free(k->pkey);
 }
 
 /* Fill the key table (run as car.jwt_key's owner). */
@@ -198,6 +239,7 @@ ReadKeys(void *arg)
 		k->jalg = AlgByName(k->alg);
 		k->key = KeyCell(tup, desc, 3);
 		k->keylen = k->key ? (int) strlen(k->key) : 0;
+		k->pkey = (k->key && strncmp(k->alg, "HS", 2) != 0) ? DecodePublicKey(k->key) : NULL;
 		k->private_key = KeyCell(tup, desc, 4);
 		k->issuer = KeyCell(tup, desc, 5);
 		k->audience = KeyCell(tup, desc, 6);
@@ -206,42 +248,160 @@ ReadKeys(void *arg)
 	SPI_finish();
 }
 
-/* Read car.jwt_key as its owner: callers need not (and should not) see secrets. */
+/*
+ * Read car.jwt_key as its owner (callers need not, and should not, see the
+ * secrets), when the cache is stale.  Nothing outside this file points into
+ * the cache (FindKey hands out copies), so the old one can go now.
+ */
 static void
 LoadKeys(void)
 {
-	Oid		nsp = get_namespace_oid("car", false);
-	Oid		relid = get_relname_relid("jwt_key", nsp);
-	HASHCTL ctl;
+	Oid					   nsp = get_namespace_oid("car", false);
+	Oid					   relid = get_relname_relid("jwt_key", nsp);
+	HASHCTL				   ctl;
+	MemoryContextCallback *cb;
 
 	if (keys_valid)
 		return;
 	if (!OidIsValid(relid))
 		elog(ERROR, "car.jwt_key is missing");
-	if (KeyCxt == NULL)
-		KeyCxt = AllocSetContextCreate(TopMemoryContext, "car jwt keys", ALLOCSET_SMALL_SIZES);
-	MemoryContextReset(KeyCxt);
+	if (KeyCxt != NULL)
+		MemoryContextDelete(KeyCxt);
+	KeyCxt = AllocSetContextCreate(TopMemoryContext, "car jwt keys", ALLOCSET_SMALL_SIZES);
+	keys = NULL;
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(((JwtKey *) 0)->kid);
 	ctl.entrysize = sizeof(JwtKey);
 	ctl.hcxt = KeyCxt;
 	keys = hash_create("car jwt keys", 16, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	cb = MemoryContextAlloc(KeyCxt, sizeof(MemoryContextCallback));
+	cb->func = FreeDecodedKeys;
+	cb->arg = keys;
+	MemoryContextRegisterResetCallback(KeyCxt, cb);
 
-	car_as_table_owner("jwt_key", ReadKeys, NULL);
-	key_relid = relid;
+	/* an invalidation that arrives while reading leaves the cache stale: read again next time */
 	keys_valid = true;
+	key_relid = relid;
+	car_as_table_owner("jwt_key", ReadKeys, NULL);
 }
 
-static const JwtKey *
+static void
+ReleasePkey(void *arg)
+{
+	EVP_PKEY_free((EVP_PKEY *) arg);
+}
+
+/*
+ * A copy of the enabled-or-not key kid, in the caller's memory context
+ * (its decoded public key is released with that context), or NULL.
+ */
+static JwtKey *
 FindKey(const char *kid)
 {
-	char buf[256];
+	char	buf[256];
+	JwtKey *k;
+	JwtKey *copy;
 
-	LoadKeys();
 	if (kid == NULL || strlen(kid) >= sizeof(buf))
 		return NULL;
+	LoadKeys();
 	strlcpy(buf, kid, sizeof(buf));
-	return hash_search(keys, buf, HASH_FIND, NULL);
+	k = hash_search(keys, buf, HASH_FIND, NULL);
+	if (k == NULL)
+		return NULL;
+	copy = palloc(sizeof(JwtKey));
+	*copy = *k;
+	copy->key = k->key ? pstrdup(k->key) : NULL;
+	copy->private_key = k->private_key ? pstrdup(k->private_key) : NULL;
+	copy->issuer = k->issuer ? pstrdup(k->issuer) : NULL;
+	copy->audience = k->audience ? pstrdup(k->audience) : NULL;
+	if (copy->pkey != NULL)
+	{
+		MemoryContextCallback *cb = palloc(sizeof(MemoryContextCallback));
+
+		EVP_PKEY_up_ref(copy->pkey);
+		cb->func = ReleasePkey;
+		cb->arg = copy->pkey;
+		MemoryContextRegisterResetCallback(CurrentMemoryContext, cb);
+	}
+	return copy;
+}
+
+/* Is key kid there and enabled?  (Session claims grant nothing otherwise.) */
+static bool
+KeyUsable(const char *kid)
+{
+	char	buf[256];
+	JwtKey *k;
+
+	if (kid == NULL || strlen(kid) >= sizeof(buf))
+		return false;
+	LoadKeys();
+	strlcpy(buf, kid, sizeof(buf));
+	k = hash_search(keys, buf, HASH_FIND, NULL);
+	return k != NULL && k->enabled;
+}
+
+/* ------------------------------------------------------------ OpenSSL */
+
+/*
+ * Check an RS* or ES* signature over the signing input (header.payload)
+ * with OpenSSL.  ES* signatures are r || s (RFC 7518 3.4), which OpenSSL
+ * wants as a DER ECDSA-Sig-Value.  Returns true when it verifies.
+ */
+static bool
+VerifyWithOpenSSL(const JwtKey *k, const char *input, size_t inputlen, const unsigned char *sig, size_t siglen)
+{
+	const EVP_MD  *md;
+	EVP_MD_CTX	  *ctx;
+	unsigned char *der = NULL;
+	int			   derlen = 0;
+	bool		   ok = false;
+	int			   half = 0;
+
+	if (k->pkey == NULL)
+		return false;
+	md = (strcmp(k->alg + 2, "256") == 0) ? EVP_sha256() : (strcmp(k->alg + 2, "384") == 0) ? EVP_sha384()
+																							: EVP_sha512();
+	if (k->alg[0] == 'R')
+	{
+		if (EVP_PKEY_base_id(k->pkey) != EVP_PKEY_RSA)
+			return false;
+	}
+	else
+	{
+		/* ES256 is P-256 with 32-byte r and s; ES384 is P-384 with 48 */
+		ECDSA_SIG *es;
+		BIGNUM	  *r,
+			*sv;
+
+		half = strcmp(k->alg, "ES256") == 0 ? 32 : 48;
+		if (EVP_PKEY_base_id(k->pkey) != EVP_PKEY_EC || EVP_PKEY_get_bits(k->pkey) != half * 8 ||
+			siglen != (size_t) (2 * half))
+			return false;
+		es = ECDSA_SIG_new();
+		r = BN_bin2bn(sig, half, NULL);
+		sv = BN_bin2bn(sig + half, half, NULL);
+		if (es == NULL || r == NULL || sv == NULL || ECDSA_SIG_set0(es, r, sv) != 1)
+		{
+			BN_free(r);
+			BN_free(sv);
+			ECDSA_SIG_free(es);
+			return false;
+		}
+		derlen = i2d_ECDSA_SIG(es, &der);
+		ECDSA_SIG_free(es);
+		if (derlen <= 0)
+			return false;
+		sig = der;
+		siglen = (size_t) derlen;
+	}
+	ctx = EVP_MD_CTX_new();
+	if (ctx != NULL && EVP_DigestVerifyInit(ctx, NULL, md, NULL, k->pkey) == 1)
+		ok = EVP_DigestVerify(ctx, sig, siglen, (const unsigned char *) input, inputlen) == 1;
+	EVP_MD_CTX_free(ctx);
+	OPENSSL_free(der);
+	return ok;
 }
 
 /* ------------------------------------------------------------ verify */
@@ -261,18 +421,27 @@ TimeText(double t)
 	return DatumGetCString(DirectFunctionCall1(timestamptz_out, TimestampTzGetDatum(time_t_to_timestamptz((pg_time_t) t))));
 }
 
-/* Check one token completely; returns its claims. */
-static Jsonb *
-Verify(text *token_text)
+/* What a verified token grants, and until when. */
+typedef struct Grant
 {
-	int			  len = VARSIZE_ANY_EXHDR(token_text);
-	char		 *token;
-	JwtParsed	  p;
-	char		  err[256];
-	const JwtKey *k;
-	double		  now;
-	int			  rc;
-	jwt_t		 *jwt = NULL;
+	Jsonb *claims;
+	char   kid[256]; /* the key that signed it: claims end when it is disabled or deleted */
+	bool   has_exp;
+	double exp;
+} Grant;
+
+/* Check one token completely; returns its claims (in *grant, when given, with its kid and exp too). */
+static Jsonb *
+Verify(text *token_text, Grant *grant)
+{
+	int		  len = VARSIZE_ANY_EXHDR(token_text);
+	char	 *token;
+	JwtParsed p;
+	char	  err[256];
+	JwtKey	 *k;
+	double	  now;
+	int		  rc;
+	jwt_t	 *jwt = NULL;
 	Jsonb *volatile claims = NULL;
 
 	if (len > JWT_MAX_TOKEN)
@@ -304,16 +473,30 @@ Verify(text *token_text)
 		if (k->jalg == JWT_ALG_INVAL || k->key == NULL || k->keylen == 0)
 			Refuse(psprintf("key \"%s\" has no usable key material", p.kid));
 
-		LoadLibjwt();
-		rc = lib.decode(&jwt, token, (const unsigned char *) k->key, k->keylen);
-		if (rc != 0 || jwt == NULL)
-			Refuse(psprintf("the signature does not verify with key \"%s\"", p.kid));
-		if (lib.get_alg(jwt) != k->jalg)
+		if (k->alg[0] == 'H')
 		{
+			LoadLibjwt();
+			rc = lib.decode(&jwt, token, (const unsigned char *) k->key, k->keylen);
+			if (rc != 0 || jwt == NULL)
+				Refuse(psprintf("the signature does not verify with key \"%s\"", p.kid));
+			if (lib.get_alg(jwt) != k->jalg)
+			{
+				lib.free(jwt);
+				Refuse(psprintf("libjwt verified it with another algorithm than key \"%s\"'s", p.kid));
+			}
 			lib.free(jwt);
-			Refuse(psprintf("libjwt verified it with another algorithm than key \"%s\"'s", p.kid));
 		}
-		lib.free(jwt);
+		else
+		{
+			const char	  *dot = strrchr(token, '.');
+			unsigned char *sig = palloc(p.signature_len + 1);
+
+			if (k->pkey == NULL)
+				Refuse(psprintf("key \"%s\" is not a PEM public key OpenSSL can read", p.kid));
+			if (dot == NULL || jwt_b64url_decode(dot + 1, strlen(dot + 1), sig) != (long) p.signature_len ||
+				!VerifyWithOpenSSL(k, token, (size_t) (dot - token), sig, p.signature_len))
+				Refuse(psprintf("the signature does not verify with key \"%s\"", p.kid));
+		}
 
 		now = (double) time(NULL);
 		if (!p.has_exp && car_jwt_require_exp)
@@ -337,6 +520,13 @@ Verify(text *token_text)
 				Refuse(psprintf("its audience (aud) does not include \"%s\"", k->audience));
 		}
 		claims = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(p.payload)));
+		if (grant != NULL)
+		{
+			grant->claims = claims;
+			strlcpy(grant->kid, p.kid, sizeof(grant->kid));
+			grant->has_exp = p.has_exp;
+			grant->exp = p.exp;
+		}
 	}
 	PG_FINALLY();
 	{
@@ -348,47 +538,84 @@ Verify(text *token_text)
 
 /* ------------------------------------------------------------ claims */
 
-static Jsonb *session_claims = NULL; /* in TopMemoryContext */
+static Grant  session = {NULL}; /* claims in TopMemoryContext */
+static Grant *scoped = NULL;	/* a token-taking function's, while it runs */
 static bool	  claims_local = false;
 uint64		  car_claims_generation = 1;
 
 static void
-SetClaims(Jsonb *claims, bool local)
+SetClaims(const Grant *g, bool local)
 {
-	if (session_claims != NULL)
-		pfree(session_claims);
-	session_claims = NULL;
-	if (claims != NULL)
+	if (session.claims != NULL)
+		pfree(session.claims);
+	memset(&session, 0, sizeof(session));
+	if (g != NULL && g->claims != NULL)
 	{
-		session_claims = MemoryContextAlloc(TopMemoryContext, VARSIZE(claims));
-		memcpy(session_claims, claims, VARSIZE(claims));
+		session = *g;
+		session.claims = MemoryContextAlloc(TopMemoryContext, VARSIZE(g->claims));
+		memcpy(session.claims, g->claims, VARSIZE(g->claims));
 	}
 	claims_local = local;
 	car_claims_generation++;
 }
 
+/* Does the grant still hold: not expired (with the leeway), its key there and enabled? */
+static bool
+StillValid(const Grant *g)
+{
+	if (g->has_exp && (double) time(NULL) > g->exp + car_jwt_leeway)
+		return false;
+	return KeyUsable(g->kid);
+}
+
+/*
+ * The claims that decide row visibility now: a token-taking function's
+ * while it runs, else the session's, or NULL.  Session claims whose token
+ * has expired, or whose key has been disabled or deleted, are dropped here.
+ * The result is valid until the claims change (car_claims_generation).
+ */
 Jsonb *
 car_current_claims(void)
 {
-	return session_claims;
+	if (scoped != NULL)
+		return scoped->claims;
+	if (session.claims != NULL && !StillValid(&session))
+		SetClaims(NULL, false);
+	return session.claims;
 }
 
-/* Swap the claims for a while (the token-taking functions); returns the old ones. */
-Jsonb *
-car_swap_claims(Jsonb *claims)
+/* A token-taking function: verify the token and let its claims alone decide until car_leave_token_scope. */
+void *
+car_enter_token_scope(text *token)
 {
-	Jsonb *old = session_claims;
+	Grant *g = palloc0(sizeof(Grant));
+	Grant *saved = scoped;
 
-	session_claims = claims;
+	(void) Verify(token, g);
+	scoped = g;
 	car_claims_generation++;
-	return old;
+	return saved;
+}
+
+void
+car_leave_token_scope(void *saved)
+{
+	scoped = (Grant *) saved;
+	car_claims_generation++;
+}
+
+/* A token's claims, verified, without making them anyone's. */
+Jsonb *
+car_verify_token(text *token)
+{
+	return Verify(token, NULL);
 }
 
 static void
 ClaimsXactCallback(XactEvent event, void *arg)
 {
 	(void) arg;
-	if (!claims_local || session_claims == NULL)
+	if (!claims_local || session.claims == NULL)
 		return;
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_COMMIT ||
 		event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_PREPARE)
@@ -419,43 +646,69 @@ car_jwt_init(void)
 Datum
 car_verify_jwt(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_JSONB_P(Verify(PG_GETARG_TEXT_PP(0)));
+	PG_RETURN_JSONB_P(Verify(PG_GETARG_TEXT_PP(0), NULL));
 }
 
 /* car.authenticate(token text, local boolean default false) → jsonb */
 Datum
 car_authenticate(PG_FUNCTION_ARGS)
 {
-	Jsonb *claims;
+	Grant g;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR, (errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION), errmsg("invalid token: it is NULL")));
 	/* a failed attempt leaves no earlier claims behind */
 	SetClaims(NULL, false);
-	claims = Verify(PG_GETARG_TEXT_PP(0));
-	SetClaims(claims, !PG_ARGISNULL(1) && PG_GETARG_BOOL(1));
-	PG_RETURN_JSONB_P(claims);
+	(void) Verify(PG_GETARG_TEXT_PP(0), &g);
+	SetClaims(&g, !PG_ARGISNULL(1) && PG_GETARG_BOOL(1));
+	/* the caller's own copy: the session's may be dropped before the caller is done */
+	PG_RETURN_JSONB_P(g.claims);
+}
+
+/* The session's claims as they stand (NULL when none, expired, or of a key now gone), copied for the caller. */
+static Jsonb *
+SessionClaimsCopy(void)
+{
+	Jsonb *c = car_current_claims();
+	Jsonb *copy;
+
+	if (c == NULL)
+		return NULL;
+	copy = palloc(VARSIZE(c));
+	memcpy(copy, c, VARSIZE(c));
+	return copy;
 }
 
 /* car.claims() → jsonb */
 Datum
 car_claims(PG_FUNCTION_ARGS)
 {
-	if (session_claims == NULL)
+	Jsonb *c = SessionClaimsCopy();
+
+	if (c == NULL)
 		PG_RETURN_NULL();
-	PG_RETURN_JSONB_P(session_claims);
+	PG_RETURN_JSONB_P(c);
 }
 
-/* car.claim(name text) → text */
+/* car.claim(name text) → text: a string claim as its text, another value as JSON, NULL when absent */
 Datum
 car_claim(PG_FUNCTION_ARGS)
 {
-	Datum v;
+	Jsonb	   *c = car_current_claims();
+	JsonbValue *v;
 
-	if (session_claims == NULL)
+	if (c == NULL)
 		PG_RETURN_NULL();
-	v = DirectFunctionCall2(jsonb_object_field_text, JsonbPGetDatum(session_claims), PG_GETARG_DATUM(0));
-	PG_RETURN_DATUM(v);
+	v = car_jsonb_field(c, text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	if (v == NULL || v->type == jbvNull)
+		PG_RETURN_NULL();
+	if (v->type == jbvString)
+		PG_RETURN_TEXT_P(cstring_to_text_with_len(v->val.string.val, v->val.string.len));
+	{
+		Jsonb *j = JsonbValueToJsonb(v);
+
+		PG_RETURN_TEXT_P(cstring_to_text(JsonbToCString(NULL, &j->root, VARSIZE(j))));
+	}
 }
 
 /* ------------------------------------------------------------ signing */
@@ -463,11 +716,11 @@ car_claim(PG_FUNCTION_ARGS)
 static char *
 Sign(const char *claims_json, const char *kid, const char *only_alg)
 {
-	const JwtKey *k = FindKey(kid);
-	const char	 *material;
-	jwt_t		 *jwt = NULL;
-	char		 *s;
-	char		 *result;
+	JwtKey	   *k = FindKey(kid);
+	const char *material;
+	jwt_t	   *jwt = NULL;
+	char	   *s;
+	char	   *result;
 
 	if (k == NULL)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("no key has kid \"%s\"", kid)));

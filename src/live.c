@@ -20,11 +20,12 @@
  * meter's unit.
  *
  * Notifications: the change-tracking trigger hands each statement's new
- * readings (per meter and day) to car_note_new_readings(), which adds them
- * to this transaction's summary, by subtransaction level so that a rolled
- * back savepoint takes its rows back out.  Just before commit the summary
- * goes out as one NOTIFY car_readings with a small JSON payload; a
- * transaction that rolls back sends nothing.
+ * readings (per meter and day) to car_note_new_readings(), which records
+ * them per site in the change feed, car.change, and counts them by
+ * subtransaction level so that a rolled-back savepoint takes its rows back
+ * out.  Just before commit one NOTIFY car_readings goes out carrying the
+ * transaction's change number only; a transaction that rolls back sends
+ * nothing.
  */
 #include "car.h"
 
@@ -33,6 +34,9 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
+#include "commands/sequence.h"
+#include "nodes/pg_list.h"
+#include "storage/proc.h"
 #include "utils/lsyscache.h"
 #include "utils/inval.h"
 #include "utils/float.h"
@@ -314,104 +318,95 @@ car_simulate(PG_FUNCTION_ARGS)
 
 /* ------------------------------------------------------------ notify */
 
-typedef struct Summary
+/*
+ * The change feed.  Each statement that adds readings records, per site, what
+ * it added (rows, first and last period, kg CO2e at the activity's own
+ * factor, the meters) in car.change, under the transaction's change number
+ * (one car.change_seq value, taken at its first such statement).  The rows
+ * are written by the statement itself, so a rolled-back savepoint or
+ * transaction takes them back.  A transaction that commits with readings
+ * added sends NOTIFY car_readings with {"seq": N} and nothing else: any role
+ * that can connect may LISTEN, and a notification's sender cannot be
+ * trusted, so what changed is read from car.change (car.changes_since), where
+ * row-level security shows each reader its own sites only.
+ */
+
+/* Readings added by this transaction, per subtransaction level still open. */
+typedef struct Added
 {
-	int				nest;
-	int64			rows;
-	TimestampTz		min_ts;
-	TimestampTz		max_ts;
-	double			kg;
-	HTAB		   *sites;
-	HTAB		   *meters;
-	struct Summary *parent;
-} Summary;
+	int			  nest;
+	int64		  rows;
+	struct Added *parent;
+} Added;
 
-static Summary *summary = NULL; /* innermost level; all in TopTransactionContext */
+static Added			 *added = NULL; /* innermost level; in TopTransactionContext */
+static int64			  xact_seq = 0;
+static LocalTransactionId xact_seq_of = InvalidLocalTransactionId;
 
-static HTAB *
-IdSet(const char *name)
+static Added *
+AddedAt(int nest)
 {
-	HASHCTL ctl;
+	Added *a;
 
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(int32);
-	ctl.entrysize = sizeof(int32);
-	ctl.hcxt = TopTransactionContext;
-	return hash_create(name, 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-}
-
-static Summary *
-SummaryAt(int nest)
-{
-	Summary *s;
-
-	if (summary != NULL && summary->nest == nest)
-		return summary;
-	s = MemoryContextAllocZero(TopTransactionContext, sizeof(Summary));
-	s->nest = nest;
-	s->sites = IdSet("car notify sites");
-	s->meters = IdSet("car notify meters");
-	s->parent = summary;
-	summary = s;
-	return s;
-}
-
-static void
-AddIds(HTAB *into, HTAB *from)
-{
-	HASH_SEQ_STATUS it;
-	int32		   *id;
-
-	hash_seq_init(&it, from);
-	while ((id = hash_seq_search(&it)) != NULL)
-		(void) hash_search(into, id, HASH_ENTER, NULL);
-}
-
-static void
-Merge(Summary *into, Summary *from)
-{
-	if (from->rows == 0)
-		return;
-	if (into->rows == 0 || from->min_ts < into->min_ts)
-		into->min_ts = from->min_ts;
-	if (into->rows == 0 || from->max_ts > into->max_ts)
-		into->max_ts = from->max_ts;
-	into->rows += from->rows;
-	into->kg += from->kg;
-	AddIds(into->sites, from->sites);
-	AddIds(into->meters, from->meters);
+	if (added != NULL && added->nest == nest)
+		return added;
+	a = MemoryContextAllocZero(TopTransactionContext, sizeof(Added));
+	a->nest = nest;
+	a->parent = added;
+	added = a;
+	return a;
 }
 
 /*
  * What the summary needs of a meter, kept for the backend: its site, and the
  * kg CO2e per unit for the last factor year asked (car.co2e's rule: the
- * activity's own factor).  Dropped when car.meter or the factor catalogues
- * change, so a statement's summary costs no query once the meters are known.
+ * activity's own factor).  The relcache callback only marks the table stale
+ * (a statement may be using it); it is rebuilt when the next statement's
+ * summary begins, when nothing points into it.
  */
 typedef struct MeterInfo
 {
 	int32		id;
 	int32		site_id;
-	char		activity[64];
-	char		unit[64];
+	char	   *activity; /* in MeterCxt */
+	char	   *unit;
 	uint64		generation; /* car_cache_generation of kg_per_unit */
 	TimestampTz lo;			/* the factor year kg_per_unit holds for */
 	TimestampTz hi;
 	double		kg_per_unit; /* NaN: cannot be priced */
 } MeterInfo;
 
-static HTAB *meter_info = NULL;
-static Oid	 meter_relid = InvalidOid;
+static MemoryContext MeterCxt = NULL;
+static HTAB			*meter_info = NULL;
+static bool			 meter_info_stale = false;
+static Oid			 meter_relid = InvalidOid;
 
 static void
 MeterInfoCallback(Datum arg, Oid relid)
 {
 	(void) arg;
-	if (meter_info != NULL && (relid == InvalidOid || relid == meter_relid))
-	{
-		hash_destroy(meter_info);
-		meter_info = NULL;
-	}
+	if (relid == InvalidOid || relid == meter_relid)
+		meter_info_stale = true;
+}
+
+/* Start the meter table afresh when it is stale (called where nothing points into it). */
+static void
+MeterInfoReady(void)
+{
+	HASHCTL ctl;
+
+	if (meter_info != NULL && !meter_info_stale)
+		return;
+	if (MeterCxt != NULL)
+		MemoryContextDelete(MeterCxt);
+	MeterCxt = AllocSetContextCreate(TopMemoryContext, "car meter info", ALLOCSET_DEFAULT_SIZES);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(int32);
+	ctl.entrysize = sizeof(MeterInfo);
+	ctl.hcxt = MeterCxt;
+	meter_info = hash_create("car meter info", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	meter_relid = get_relname_relid("meter", get_namespace_oid("car", false));
+	meter_info_stale = false;
 }
 
 /* Look up the meters not yet known, all at once (the trigger runs as car's owner). */
@@ -424,21 +419,11 @@ LoadMeterInfo(int32 *ids, int n)
 	int	   i;
 	uint64 r;
 
-	if (meter_info == NULL)
-	{
-		HASHCTL ctl;
-
-		memset(&ctl, 0, sizeof(ctl));
-		ctl.keysize = sizeof(int32);
-		ctl.entrysize = sizeof(MeterInfo);
-		meter_info = hash_create("car meter info", 256, &ctl, HASH_ELEM | HASH_BLOBS);
-		meter_relid = get_relname_relid("meter", get_namespace_oid("car", false));
-	}
 	for (i = 0; i < n; i++)
 		elems[i] = Int32GetDatum(ids[i]);
 	vals[0] = PointerGetDatum(construct_array(elems, n, INT4OID, sizeof(int32), true, TYPALIGN_INT));
-	if (SPI_execute_with_args("SELECT id, site_id, activity, unit FROM car.meter WHERE id = ANY ($1)", 1, types, vals,
-							  NULL, false, 0) != SPI_OK_SELECT)
+	if (SPI_execute_with_args("SELECT id, site_id, activity, unit FROM car.meter WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
+							  1, types, vals, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "car: could not read car.meter");
 	for (r = 0; r < SPI_processed; r++)
 	{
@@ -447,8 +432,8 @@ LoadMeterInfo(int32 *ids, int n)
 		MeterInfo *m = hash_search(meter_info, &id, HASH_ENTER, NULL);
 
 		m->site_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
-		strlcpy(m->activity, SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3), sizeof(m->activity));
-		strlcpy(m->unit, SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 4), sizeof(m->unit));
+		m->activity = MemoryContextStrdup(MeterCxt, SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3));
+		m->unit = MemoryContextStrdup(MeterCxt, SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 4));
 		m->generation = 0;
 	}
 }
@@ -462,13 +447,13 @@ typedef struct PriceJob
 static void
 PriceMeter(void *arg)
 {
-	PriceJob			 *job = arg;
-	SetChoice			  choice;
-	const ResolvedFactor *f;
+	PriceJob	  *job = arg;
+	SetChoice	   choice;
+	ResolvedFactor f;
 
 	car_choose_set(job->at, &choice);
-	f = car_resolve(job->m->activity, job->m->unit, choice.set_id);
-	job->m->kg_per_unit = f->kg[CAR_GAS_CO2E];
+	car_resolve(job->m->activity, job->m->unit, choice.set_id, &f);
+	job->m->kg_per_unit = f.kg[CAR_GAS_CO2E];
 	job->m->lo = choice.lo;
 	job->m->hi = choice.hi;
 }
@@ -490,49 +475,16 @@ KgPerUnit(MeterInfo *m, TimestampTz at)
 	return m->kg_per_unit;
 }
 
-void
-car_note_new_readings(DayQueue *q)
+/* What one statement added at one site. */
+typedef struct SiteChange
 {
-	long			n = hash_get_num_entries(q->set);
-	HASH_SEQ_STATUS it;
-	DayEntry	   *e;
-	int32		   *missing;
-	int				nmissing = 0;
-	Summary		   *s;
-
-	if (!car_notify || n == 0)
-		return;
-	/* the meters this backend does not know yet */
-	missing = palloc(sizeof(int32) * n);
-	hash_seq_init(&it, q->set);
-	while ((e = hash_seq_search(&it)) != NULL)
-		if (meter_info == NULL || hash_search(meter_info, &e->key.meter_id, HASH_FIND, NULL) == NULL)
-			missing[nmissing++] = e->key.meter_id;
-	if (nmissing > 0)
-		LoadMeterInfo(missing, nmissing);
-
-	s = SummaryAt(GetCurrentTransactionNestLevel());
-	if (s->rows == 0 || q->min_ts < s->min_ts)
-		s->min_ts = q->min_ts;
-	if (s->rows == 0 || q->max_ts > s->max_ts)
-		s->max_ts = q->max_ts;
-	s->rows += q->count;
-	hash_seq_init(&it, q->set);
-	while ((e = hash_seq_search(&it)) != NULL)
-	{
-		MeterInfo *m = hash_search(meter_info, &e->key.meter_id, HASH_FIND, NULL);
-		double	   k;
-
-		if (m == NULL)
-			continue; /* a reading of a meter car.meter does not have */
-		(void) hash_search(s->sites, &m->site_id, HASH_ENTER, NULL);
-		(void) hash_search(s->meters, &m->id, HASH_ENTER, NULL);
-		/* the day's sum at the day's factor, as car.refresh() prices it */
-		k = KgPerUnit(m, e->start);
-		if (!isnan(k))
-			s->kg += e->quantity * k;
-	}
-}
+	int32		site_id; /* hash key */
+	int64		rows;
+	TimestampTz first;
+	TimestampTz last;
+	double		kg;
+	List	   *meters; /* int32 ids, distinct */
+} SiteChange;
 
 static int
 CmpInt32(const void *a, const void *b)
@@ -543,75 +495,172 @@ CmpInt32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-#define MAX_LISTED 200
-
-static void
-AppendIds(StringInfo out, const char *name, HTAB *set)
+/* This transaction's change number (car.change_seq, taken once a transaction). */
+static int64
+ChangeSeq(void)
 {
-	long			n = hash_get_num_entries(set);
-	int32		   *ids;
-	HASH_SEQ_STATUS it;
-	int32		   *id;
-	long			i = 0;
+	if (xact_seq_of != MyProc->lxid)
+	{
+		Oid seq = get_relname_relid("change_seq", get_namespace_oid("car", false));
 
-	appendStringInfo(out, ", \"%s_count\": %ld", name, n);
-	if (n > MAX_LISTED)
-		return;
-	ids = palloc(sizeof(int32) * Max(n, 1));
-	hash_seq_init(&it, set);
-	while ((id = hash_seq_search(&it)) != NULL)
-		ids[i++] = *id;
-	qsort(ids, n, sizeof(int32), CmpInt32);
-	appendStringInfo(out, ", \"%s\": [", name);
-	for (i = 0; i < n; i++)
-		appendStringInfo(out, "%s%d", i ? ", " : "", ids[i]);
-	appendStringInfoChar(out, ']');
+		xact_seq = DatumGetInt64(DirectFunctionCall1(nextval_oid, ObjectIdGetDatum(seq)));
+		xact_seq_of = MyProc->lxid;
+	}
+	return xact_seq;
 }
 
+/* Record the statement's per-site changes in car.change (in the caller's SPI connection). */
 static void
-AppendTime(StringInfo out, const char *name, TimestampTz ts)
+RecordChanges(HTAB *sites)
 {
-	struct pg_tm tm;
-	fsec_t		 fsec;
+	long			n = hash_get_num_entries(sites);
+	Datum		   *site = palloc(sizeof(Datum) * n);
+	Datum		   *rows = palloc(sizeof(Datum) * n);
+	Datum		   *first = palloc(sizeof(Datum) * n);
+	Datum		   *last = palloc(sizeof(Datum) * n);
+	Datum		   *kg = palloc(sizeof(Datum) * n);
+	Datum		   *meters = palloc(sizeof(Datum) * n);
+	HASH_SEQ_STATUS it;
+	SiteChange	   *c;
+	long			i = 0;
+	Oid				types[7] = {INT8OID, INT4ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
+								FLOAT8ARRAYOID, TEXTARRAYOID};
+	Datum			vals[7];
 
-	if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
+	hash_seq_init(&it, sites);
+	while ((c = hash_seq_search(&it)) != NULL)
+	{
+		int			   k = 0;
+		int32		  *ids = palloc(sizeof(int32) * Max(list_length(c->meters), 1));
+		ListCell	  *lc;
+		StringInfoData m;
+
+		foreach (lc, c->meters)
+			ids[k++] = lfirst_int(lc);
+		qsort(ids, k, sizeof(int32), CmpInt32);
+		initStringInfo(&m);
+		appendStringInfoChar(&m, '{');
+		for (int j = 0; j < k; j++)
+			appendStringInfo(&m, "%s%d", j ? "," : "", ids[j]);
+		appendStringInfoChar(&m, '}');
+		site[i] = Int32GetDatum(c->site_id);
+		rows[i] = Int64GetDatum(c->rows);
+		first[i] = TimestampTzGetDatum(c->first);
+		last[i] = TimestampTzGetDatum(c->last);
+		kg[i] = Float8GetDatum(c->kg);
+		meters[i] = CStringGetTextDatum(m.data);
+		i++;
+	}
+	vals[0] = Int64GetDatum(ChangeSeq());
+	vals[1] = PointerGetDatum(construct_array(site, n, INT4OID, sizeof(int32), true, TYPALIGN_INT));
+	vals[2] = PointerGetDatum(construct_array(rows, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	vals[3] = PointerGetDatum(construct_array(first, n, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	vals[4] = PointerGetDatum(construct_array(last, n, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	vals[5] = PointerGetDatum(construct_array(kg, n, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	vals[6] = PointerGetDatum(construct_array(meters, n, TEXTOID, -1, false, TYPALIGN_INT));
+	/* a second statement of the transaction at the same site adds to its row */
+	if (SPI_execute_with_args(
+			"INSERT INTO car.change AS c (seq, site_id, rows, first_period, last_period, kg_co2e, meters) "
+			"SELECT $1, u.s, u.r, u.f, u.l, u.k, u.m::pg_catalog.int4[] FROM unnest($2, $3, $4, $5, $6, $7) "
+			"AS u(s, r, f, l, k, m) "
+			"ON CONFLICT (seq, site_id) DO UPDATE SET rows = c.rows OPERATOR(pg_catalog.+) excluded.rows, "
+			"first_period = least(c.first_period, excluded.first_period), "
+			"last_period = greatest(c.last_period, excluded.last_period), "
+			"kg_co2e = c.kg_co2e OPERATOR(pg_catalog.+) excluded.kg_co2e, "
+			"meters = (SELECT pg_catalog.array_agg(DISTINCT x ORDER BY x) FROM pg_catalog.unnest(c.meters "
+			"OPERATOR(pg_catalog.||) excluded.meters) x)",
+			7, types, vals, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "car: could not record the change in car.change");
+}
+
+/*
+ * A statement added readings (the change-tracking trigger, as car's owner,
+ * inside its SPI connection): record them per site in car.change and count
+ * them for this transaction's notification.
+ */
+void
+car_note_new_readings(DayQueue *q)
+{
+	long			n = hash_get_num_entries(q->set);
+	HASH_SEQ_STATUS it;
+	DayEntry	   *e;
+	int32		   *missing;
+	int				nmissing = 0;
+	HTAB		   *sites;
+	HASHCTL			ctl;
+
+	/* an older car here (before ALTER EXTENSION car UPDATE) has no change feed */
+	if (!car_notify || n == 0 || !car_has_relation("change_seq"))
 		return;
-	appendStringInfo(out, ", \"%s\": \"%04d-%02d-%02dT%02d:%02d:%02dZ\"", name, tm.tm_year, tm.tm_mon, tm.tm_mday,
-					 tm.tm_hour, tm.tm_min, tm.tm_sec);
+	MeterInfoReady();
+	/* the meters this backend does not know yet */
+	missing = palloc(sizeof(int32) * n);
+	hash_seq_init(&it, q->set);
+	while ((e = hash_seq_search(&it)) != NULL)
+		if (hash_search(meter_info, &e->key.meter_id, HASH_FIND, NULL) == NULL)
+			missing[nmissing++] = e->key.meter_id;
+	if (nmissing > 0)
+		LoadMeterInfo(missing, nmissing);
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(int32);
+	ctl.entrysize = sizeof(SiteChange);
+	ctl.hcxt = CurrentMemoryContext;
+	sites = hash_create("car changed sites", 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	hash_seq_init(&it, q->set);
+	while ((e = hash_seq_search(&it)) != NULL)
+	{
+		MeterInfo  *m = hash_search(meter_info, &e->key.meter_id, HASH_FIND, NULL);
+		SiteChange *c;
+		bool		found;
+		double		k;
+
+		if (m == NULL)
+			continue; /* a reading of a meter car.meter does not have */
+		c = hash_search(sites, &m->site_id, HASH_ENTER, &found);
+		if (!found)
+		{
+			c->rows = 0;
+			c->kg = 0;
+			c->first = e->first;
+			c->last = e->last;
+			c->meters = NIL;
+		}
+		c->rows += e->count;
+		c->first = Min(c->first, e->first);
+		c->last = Max(c->last, e->last);
+		if (!list_member_int(c->meters, m->id))
+			c->meters = lappend_int(c->meters, m->id);
+		/* the day's sum at the day's factor, as car.refresh() prices it */
+		k = KgPerUnit(m, e->start);
+		if (!isnan(k))
+			c->kg += e->quantity * k;
+	}
+	if (hash_get_num_entries(sites) == 0)
+		return;
+	RecordChanges(sites);
+	AddedAt(GetCurrentTransactionNestLevel())->rows += q->count;
 }
 
 static void
 LiveXactCallback(XactEvent event, void *arg)
 {
 	(void) arg;
-	if (event == XACT_EVENT_PRE_COMMIT && summary != NULL)
+	if (event == XACT_EVENT_PRE_COMMIT && added != NULL)
 	{
-		StringInfoData out;
-		Summary		  *s = summary;
+		Added *a = added;
+		int64  rows = 0;
 
-		/* every committed subtransaction has been merged into level 1 */
-		while (s->parent != NULL)
-		{
-			Merge(s->parent, s);
-			s = s->parent;
-		}
-		if (s->rows > 0)
-		{
-			initStringInfo(&out);
-			appendStringInfo(&out, "{\"rows\": " INT64_FORMAT, s->rows);
-			AppendTime(&out, "from", s->min_ts);
-			AppendTime(&out, "to", s->max_ts);
-			appendStringInfo(&out, ", \"kg_co2e\": %.3f", s->kg);
-			AppendIds(&out, "sites", s->sites);
-			AppendIds(&out, "meters", s->meters);
-			appendStringInfoChar(&out, '}');
-			Async_Notify("car_readings", out.data);
-		}
-		summary = NULL;
+		/* committed subtransactions have been merged into their parents; what is left counts */
+		for (; a != NULL; a = a->parent)
+			rows += a->rows;
+		if (rows > 0)
+			Async_Notify("car_readings", psprintf("{\"seq\": " INT64_FORMAT "}", xact_seq));
+		added = NULL;
 	}
 	else if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PRE_PREPARE ||
 			 event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
-		summary = NULL; /* its memory goes with the transaction */
+		added = NULL; /* its memory goes with the transaction */
 }
 
 static void
@@ -622,25 +671,27 @@ LiveSubXactCallback(SubXactEvent event, SubTransactionId mySubid, SubTransaction
 	(void) mySubid;
 	(void) parentSubid;
 	(void) arg;
-	if (summary == NULL || summary->nest != nest)
+	if (added == NULL || added->nest != nest)
 		return;
 	if (event == SUBXACT_EVENT_COMMIT_SUB)
 	{
-		Summary *s = summary;
+		Added *a = added;
 
-		summary = s->parent;
-		Merge(SummaryAt(nest - 1), s);
+		added = a->parent;
+		AddedAt(nest - 1)->rows += a->rows;
 	}
 	else if (event == SUBXACT_EVENT_ABORT_SUB)
-		summary = summary->parent;
+		added = added->parent;
 }
 
 void
 car_live_init(void)
 {
-	DefineCustomBoolVariable("car.notify", "Send NOTIFY car_readings when a transaction adds readings.",
-							 "One notification per committed transaction, with a JSON summary.", &car_notify, true,
-							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("car.notify", "Record added readings in car.change and send NOTIFY car_readings.",
+							 "One notification per committed transaction that added readings, carrying its "
+							 "change number only.  Turning it off hides a session's readings from the change "
+							 "feed, so only superusers may.",
+							 &car_notify, true, PGC_SUSET, 0, NULL, NULL, NULL);
 	RegisterXactCallback(LiveXactCallback, NULL);
 	CacheRegisterRelcacheCallback(MeterInfoCallback, (Datum) 0);
 	RegisterSubXactCallback(LiveSubXactCallback, NULL);

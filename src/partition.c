@@ -137,7 +137,8 @@ CreateMonth(const char *parent, const char *deflt, const char *key, int ym)
 
 	resetStringInfo(&sql);
 	appendStringInfo(&sql,
-					 "WITH moved AS (DELETE FROM car.%s WHERE %s >= %s AND %s < %s RETURNING *) "
+					 "WITH moved AS (DELETE FROM car.%s WHERE %s OPERATOR(pg_catalog.>=) %s "
+					 "AND %s OPERATOR(pg_catalog.<) %s RETURNING *) "
 					 "INSERT INTO %s SELECT * FROM moved",
 					 quote_identifier(deflt), quote_identifier(key), lo, quote_identifier(key), hi, qname);
 	if (SPI_execute(sql.data, false, 0) != SPI_OK_INSERT)
@@ -214,9 +215,8 @@ typedef struct MonthsJob
 
 /*
  * Create the missing months under the partition lock.  Runs as the tables'
- * owner (car_as_table_owner), so nothing of the caller's may run with it:
- * a search_path of pg_catalog only (as SECURITY DEFINER functions should)
- * and a fixed DateStyle and time zone for the bounds.
+ * owner (car_as_table_owner, which pins the search_path), with a fixed
+ * DateStyle and time zone for the bounds.
  */
 static void
 CreateMissingMonths(void *arg)
@@ -226,8 +226,6 @@ CreateMissingMonths(void *arg)
 	int		   ym;
 	size_t	   t;
 
-	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true,
-							 0, false);
 	(void) set_config_option("datestyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	/* bounds print as midnight UTC, which a date key reads as the first of the month */
 	(void) set_config_option("timezone", "UTC", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
@@ -308,6 +306,30 @@ work:
 	return job.created;
 }
 
+/* How many months touching [from, to] have no partition of car.reading yet. */
+int
+car_missing_reading_partitions(TimestampTz from, TimestampTz to)
+{
+	int ym_from,
+		ym_to,
+		ym;
+	int n = 0;
+
+	if (TIMESTAMP_NOT_FINITE(from) || TIMESTAMP_NOT_FINITE(to) || to < from)
+		return 0;
+	MonthStart(from, &ym_from);
+	MonthStart(to, &ym_to);
+	for (ym = ym_from; ym <= ym_to; ym++)
+	{
+		char name[NAMEDATALEN];
+
+		PartitionName("reading", ym, name);
+		if (!TableExists(name))
+			n++;
+	}
+	return n;
+}
+
 int
 car_ensure_partitions_range(TimestampTz from, TimestampTz to)
 {
@@ -353,6 +375,85 @@ car_ensure_partitions(PG_FUNCTION_ARGS)
 	PG_RETURN_INT32(car_ensure_partitions_range(from, to));
 }
 
+typedef struct DefaultJob
+{
+	const char *const *table; /* a row of partitioned[] */
+	TimestampTz		   lo;	  /* the accepted range */
+	TimestampTz		   hi;
+	TimestampTz		  *months; /* months of the rows in the accepted range */
+	int				   nmonths;
+	uint64			   stray; /* rows outside it */
+} DefaultJob;
+
+/* What a default partition holds: the months of its rows, and how many lie outside the accepted range. */
+static void
+ReadDefault(void *arg)
+{
+	DefaultJob *job = arg;
+	const char *key = job->table[3];
+	const char *deflt = quote_identifier(job->table[1]);
+	Oid			types[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		vals[2] = {TimestampTzGetDatum(job->lo), TimestampTzGetDatum(job->hi)};
+	uint64		i;
+	bool		isnull;
+
+	SPI_connect();
+	if (SPI_execute_with_args(psprintf("SELECT DISTINCT pg_catalog.date_trunc('month', %s, 'UTC') FROM car.%s "
+									   "WHERE %s OPERATOR(pg_catalog.>=) $1 AND %s OPERATOR(pg_catalog.<) $2 ORDER BY 1",
+									   key, deflt, key, key),
+							  2, types, vals, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read car.%s", job->table[1]);
+	job->months = palloc(sizeof(TimestampTz) * (SPI_processed + 1));
+	for (i = 0; i < SPI_processed; i++)
+		job->months[job->nmonths++] = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+																		1, &isnull));
+	if (SPI_execute_with_args(psprintf("SELECT pg_catalog.count(*) FROM car.%s WHERE NOT (%s OPERATOR(pg_catalog.>=) $1 "
+									   "AND %s OPERATOR(pg_catalog.<) $2)",
+									   deflt, key, key),
+							  2, types, vals, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read car.%s", job->table[1]);
+	job->stray = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+}
+
+typedef struct RangeJob
+{
+	TimestampTz lo;
+	TimestampTz hi;
+	bool		any;
+} RangeJob;
+
+static void
+ReadDefaultRange(void *arg)
+{
+	RangeJob *job = arg;
+	bool	  lo_null,
+		hi_null;
+
+	SPI_connect();
+	if (SPI_execute("SELECT pg_catalog.min(ts), pg_catalog.max(ts) FROM car.reading_default", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read car.reading_default");
+	job->lo = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &lo_null));
+	job->hi = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &hi_null));
+	job->any = !lo_null && !hi_null;
+	SPI_finish();
+}
+
+/*
+ * The first and last reading in car.reading's default partition (read as its
+ * owner); false when it is empty.
+ */
+bool
+car_default_reading_range(TimestampTz *lo, TimestampTz *hi)
+{
+	RangeJob job = {0, 0, false};
+
+	car_as_table_owner("reading", ReadDefaultRange, &job);
+	*lo = job.lo;
+	*hi = job.hi;
+	return job.any;
+}
+
 /* car.maintenance() */
 Datum
 car_maintenance(PG_FUNCTION_ARGS)
@@ -366,6 +467,7 @@ car_maintenance(PG_FUNCTION_ARGS)
 	uint64		   stray = 0;
 	uint64		   dropped = 0;
 	uint64		   purged = 0;
+	uint64		   changes = 0;
 	size_t		   t;
 	StringInfoData out;
 
@@ -378,43 +480,14 @@ car_maintenance(PG_FUNCTION_ARGS)
 	/* 2. rows in default partitions: move each month's into its partition */
 	for (t = 0; t < lengthof(partitioned); t++)
 	{
-		const char *key = partitioned[t][3];
-		char	   *q = psprintf("SELECT DISTINCT date_trunc('month', %s, 'UTC') FROM car.%s "
-									   "WHERE %s >= $1 AND %s < $2 ORDER BY 1",
-								 key, quote_identifier(partitioned[t][1]), key, key);
-		Oid			types[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
-		Datum		vals[2] = {TimestampTzGetDatum(lo), TimestampTzGetDatum(hi)};
-		uint64		i,
-			n;
-		Datum *months;
+		DefaultJob job = {partitioned[t], lo, hi, NULL, 0, 0};
+		int		   i;
 
-		SPI_connect();
-		if (SPI_execute_with_args(q, 2, types, vals, NULL, true, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not read car.%s", partitioned[t][1]);
-		n = SPI_processed;
-		months = palloc(sizeof(Datum) * (n + 1));
-		for (i = 0; i < n; i++)
-		{
-			bool isnull;
-
-			months[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
-		}
-		/* rows outside the accepted range stay where they are: report them */
-		q = psprintf("SELECT count(*) FROM car.%s WHERE NOT (%s >= $1 AND %s < $2)", quote_identifier(partitioned[t][1]),
-					 key, key);
-		if (SPI_execute_with_args(q, 2, types, vals, NULL, true, 0) == SPI_OK_SELECT)
-		{
-			bool isnull;
-
-			stray += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		}
-		SPI_finish();
-		for (i = 0; i < n; i++)
-		{
-			TimestampTz m = DatumGetTimestampTz(months[i]);
-
-			created += EnsureMonths(m, m, partitioned[t][0], &moved);
-		}
+		/* the default partition is read as its owner: no role is granted it (it has no row-level security) */
+		car_as_table_owner(partitioned[t][0], ReadDefault, &job);
+		stray += job.stray;
+		for (i = 0; i < job.nmonths; i++)
+			created += EnsureMonths(job.months[i], job.months[i], partitioned[t][0], &moved);
 	}
 
 	/* 3. raw bytes of landed files older than car.keep_raw */
@@ -455,12 +528,28 @@ car_maintenance(PG_FUNCTION_ARGS)
 		SPI_finish();
 	}
 
+	/* 5. the change feed, older than car.keep_changes (an older car has none) */
+	if (car_has_relation("change"))
+	{
+		Datum keep = DirectFunctionCall3(interval_in, CStringGetDatum(car_keep_changes),
+										 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+		Oid	  types[1] = {INTERVALOID};
+		Datum vals[1] = {keep};
+
+		SPI_connect();
+		if (SPI_execute_with_args("DELETE FROM car.change WHERE recorded_at < now() - $1", 1, types, vals, NULL, false,
+								  0) != SPI_OK_DELETE)
+			elog(ERROR, "could not purge car.change");
+		changes = SPI_processed;
+		SPI_finish();
+	}
+
 	initStringInfo(&out);
 	appendStringInfo(&out,
 					 "{\"partitions_created\": %d, \"rows_moved\": " UINT64_FORMAT
 					 ", \"rows_outside_accepted_range\": " UINT64_FORMAT ", \"raw_files_dropped\": " UINT64_FORMAT
-					 ", \"job_runs_purged\": " UINT64_FORMAT "}",
-					 created, moved, stray, dropped, purged);
+					 ", \"job_runs_purged\": " UINT64_FORMAT ", \"changes_purged\": " UINT64_FORMAT "}",
+					 created, moved, stray, dropped, purged, changes);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(out.data)));
 }
 

@@ -19,6 +19,7 @@
 #include "car.h"
 
 #include "access/htup_details.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -155,8 +156,15 @@ DayQueueScan(DayQueue *q, Tuplestorestate *rows, TupleDesc desc)
 			{
 				q->prev->quantity = 0;
 				q->prev->start = q->day_lo; /* LondonDay just set the day's bounds */
+				q->prev->count = 0;
+				q->prev->first = q->prev->last = ts;
 			}
 		}
+		q->prev->count++;
+		if (ts < q->prev->first)
+			q->prev->first = ts;
+		if (ts > q->prev->last)
+			q->prev->last = ts;
 		if (quantity_att > 0)
 			q->prev->quantity += DatumGetFloat8(slot_getattr(slot, quantity_att, &isnull));
 	}
@@ -194,6 +202,20 @@ DayQueueInsert(DayQueue *q)
 		elog(ERROR, "car: could not queue the changed days");
 }
 
+/* The name of car's table relid ("reading", "meter"...), or NULL when it is not one of the tables tracked. */
+static const char *
+CarTableOf(Oid relid)
+{
+	static const char *const tracked[] = {"reading", "meter", "factor_set", "unit", "activity", "activity_component"};
+	Oid						 nsp = get_namespace_oid("car", false);
+	size_t					 i;
+
+	for (i = 0; i < lengthof(tracked); i++)
+		if (get_relname_relid(tracked[i], nsp) == relid)
+			return tracked[i];
+	return NULL;
+}
+
 /*
  * car.track_changes(): trigger on car.reading (statement level, transition
  * tables new_rows/old_rows), car.meter (statement level), car.factor_set
@@ -208,7 +230,12 @@ car_track_changes(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 						errmsg("car.track_changes() must be called as a trigger")));
-	table = RelationGetRelationName(td->tg_relation);
+	/* it runs as car's owner: only on car's own tables, known by OID, never by a name a table could borrow */
+	table = CarTableOf(RelationGetRelid(td->tg_relation));
+	if (table == NULL)
+		ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+						errmsg("car.track_changes() fired on %s, which is not one of car's tables",
+							   RelationGetRelationName(td->tg_relation))));
 
 	SPI_connect();
 	if (SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
@@ -240,8 +267,10 @@ car_track_changes(PG_FUNCTION_ARGS)
 		/* a meter moved to another site, or its activity or unit changed: all its days */
 		Exec("INSERT INTO car.refresh_queue (meter_id, day) "
 			 "SELECT DISTINCT r.meter_id, " LOCAL_DAY("r.ts") " FROM car.reading r "
-															  "JOIN old_rows o ON o.id = r.meter_id JOIN new_rows n ON n.id = o.id "
-															  "WHERE (o.site_id, o.activity, o.unit) IS DISTINCT FROM (n.site_id, n.activity, n.unit)",
+															  "JOIN old_rows o ON o.id OPERATOR(pg_catalog.=) r.meter_id "
+															  "JOIN new_rows n ON n.id OPERATOR(pg_catalog.=) o.id "
+															  "WHERE o.site_id OPERATOR(pg_catalog.<>) n.site_id OR o.activity OPERATOR(pg_catalog.<>) n.activity "
+															  "OR o.unit OPERATOR(pg_catalog.<>) n.unit",
 			 SPI_OK_INSERT);
 	}
 	else if (strcmp(table, "factor_set") == 0 && TRIGGER_FIRED_FOR_ROW(td->tg_event))
@@ -331,13 +360,21 @@ FullRefresh(void)
 	/* DELETE, not TRUNCATE: reports keep reading the old rows until this commits */
 	Exec("DELETE FROM car.emission_daily", SPI_OK_DELETE);
 	/* the months readings can be in: their partitions' bounds, and whatever the default holds */
-	EnsureDayPartitions("SELECT min(lo), max(hi) FROM ("
-						"  SELECT to_date(substr(c.relname, 10), 'YYYYMM')::timestamp AT TIME ZONE 'UTC' AS lo, "
-						"         (to_date(substr(c.relname, 10), 'YYYYMM') + interval '1 month') AT TIME ZONE 'UTC' AS hi "
-						"  FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid "
-						"  WHERE i.inhparent = 'car.reading'::regclass AND c.relname ~ '^reading_p[0-9]{6}$' "
-						"  UNION ALL SELECT min(ts), max(ts) FROM car.reading_default) b",
-						0, NULL, NULL);
+	{
+		TimestampTz dlo,
+			dhi;
+		bool  any = car_default_reading_range(&dlo, &dhi);
+		Oid	  types[3] = {BOOLOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+		Datum vals[3] = {BoolGetDatum(any), TimestampTzGetDatum(dlo), TimestampTzGetDatum(dhi)};
+
+		EnsureDayPartitions("SELECT min(lo), max(hi) FROM ("
+							"  SELECT to_date(substr(c.relname, 10), 'YYYYMM')::timestamp AT TIME ZONE 'UTC' AS lo, "
+							"         (to_date(substr(c.relname, 10), 'YYYYMM') + interval '1 month') AT TIME ZONE 'UTC' AS hi "
+							"  FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid "
+							"  WHERE i.inhparent = 'car.reading'::regclass AND c.relname ~ '^reading_p[0-9]{6}$' "
+							"  UNION ALL SELECT $2, $3 WHERE $1) b",
+							3, types, vals);
+	}
 	Exec("WITH d AS (SELECT meter_id, " LOCAL_DAY("ts") " AS day, sum(quantity) AS quantity "
 														"           FROM car.reading GROUP BY 1, 2), "
 														"p AS MATERIALIZED (SELECT d.meter_id, d.day, m.site_id, m.activity, m.unit, d.quantity, " PRICEABLE " AS ok "

@@ -1,69 +1,200 @@
 /*
  * roles.c
- *		car.grant_roles(): the three group roles car documents.
+ *		car.grant_roles(): the roles car documents, and exactly their
+ *		privileges, granted by name.
  *
- *	car_reader	reads the reporting views, car.live, car.emission_daily,
- *				readings, sites, meters and the factor catalogues: what a BI
- *				tool's login needs.  Row-level security shows it only the
- *				rows its verified claims grant.
- *	car_ingest	car_reader, plus writing readings, sites and meters and
- *				landing files (car.push).
+ *	car_reader	reads the reporting views, car.live, the change feed,
+ *				car.emission_daily, readings, sites, meters and the factor
+ *				catalogues, and runs the calculator: what a BI tool's login
+ *				needs.  Row-level security shows it only the rows its
+ *				verified claims grant.
  *	car_auditor	car_reader that sees every organisation's rows (an auditor,
  *				or the service login of a BI tool that serves everyone and
  *				filters itself).
- *	car_admin	car_ingest, plus everything in schema car.
+ *	car_ingest	car_reader, plus writing readings, sites and meters and
+ *				landing files (car.push).
+ *	car.worker_role (car_worker by default)
+ *				car_ingest, plus what the background worker and the pg_cron
+ *				jobs do: the dataset queue, sources' poll status, the
+ *				credentials of sources, loading factor files, car.refresh()
+ *				and car.maintenance().  It is not a superuser; it has LOGIN
+ *				and no password, because pg_cron's background workers log in
+ *				as a job's role.
+ *	car_admin	the worker role, plus managing sources, keys, catalogues,
+ *				sites, meters and readings.
  *
- * They are NOLOGIN group roles: grant them to login roles
- * (GRANT car_reader TO metabase).  Roles belong to the cluster, not to the
- * database, so the extension script does not create them; this function
- * does, on request, and can be run again after an upgrade adds objects.
+ * Never ALL, TRIGGER, REFERENCES or TRUNCATE on car's tables: a trigger or a
+ * foreign key of a role's own would run its code in other sessions, the
+ * superuser's among them.  The partitions of car.reading and
+ * car.emission_daily get no privileges at all: they are read through their
+ * parent, whose row-level security a partition would bypass.  Every run
+ * first takes away whatever the roles held in schema car, then grants the
+ * set below, so it also repairs what an older car (or a hand) granted.
+ *
+ * They are group roles (only the worker role logs in): grant them to login
+ * roles (GRANT car_reader TO metabase).  Roles belong to the cluster, not to
+ * the database, so the extension script does not create them; this function
+ * does, on request, and is run again after an update adds objects.
  */
 #include "car.h"
 
 #include "catalog/pg_authid.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/syscache.h"
 
 PG_FUNCTION_INFO_V1(car_grant_roles);
 
-static const char *const reader_grants[] = {
+char *car_worker_role = NULL;
+
+/* Role memberships (role, member); NULL stands for the worker role. */
+static const char *const memberships[][2] = {
+	{"car_reader", "car_auditor"},
+	{"car_reader", "car_ingest"},
+	{"car_ingest", NULL},
+	{NULL, "car_admin"},
+};
+
+/* %w stands for the worker role (quoted); each statement runs as written otherwise. */
+static const char *const grants[] = {
+	/* car_reader */
 	"GRANT USAGE ON SCHEMA car TO car_reader",
 	"GRANT SELECT ON car.report_monthly, car.report_yearly, car.report_scope, car.report_intensity, car.live, "
 	"car.emission_daily, car.reading, car.site, car.meter, car.factor_set, car.factor, car.unit, car.activity, "
-	"car.activity_component, car.activity_primary_component TO car_reader",
-};
-
-static const char *const auditor_grants[] = {
-	"GRANT car_reader TO car_auditor",
-};
-
-static const char *const ingest_grants[] = {
-	"GRANT car_reader TO car_ingest",
+	"car.activity_component, car.activity_primary_component, car.change TO car_reader",
+	"GRANT EXECUTE ON FUNCTION car.convert(float8, text, text), car.factor_year(timestamptz), "
+	"car.co2e(float8, text, text, timestamptz), car.emissions(float8, text, text, timestamptz), "
+	"car.can_price(text, text, timestamptz), car.reporting_year(date), car.reporting_year_label(int), "
+	"car.unit_name(text), car.energy_readings(timestamptz, timestamptz), car.live_json(interval, interval), "
+	"car.site_visible(int), car.meter_visible(int), car.source_visible(int), car.verify_jwt(text), "
+	"car.authenticate(text, boolean), car.claims(), car.claim(text), car.report_for(text, text), "
+	"car.report_monthly_for(text), car.report_yearly_for(text), car.report_scope_for(text), "
+	"car.changes_since(bigint), car.simulate(int[], timestamptz, timestamptz, interval, int) TO car_reader",
+	/* car_ingest */
 	"GRANT SELECT, INSERT, UPDATE ON car.reading, car.site, car.meter, car.source_file, car.ingest_error TO car_ingest",
-	"GRANT SELECT ON car.source TO car_ingest",
+	"GRANT SELECT ON car.source, car.source_status TO car_ingest",
 	"GRANT USAGE ON SEQUENCE car.site_id_seq, car.meter_id_seq, car.source_file_id_seq, car.ingest_error_id_seq "
 	"TO car_ingest",
-};
-
-static const char *const admin_grants[] = {
-	"GRANT car_ingest TO car_admin",
-	"GRANT ALL ON ALL TABLES IN SCHEMA car TO car_admin",
-	"GRANT ALL ON ALL SEQUENCES IN SCHEMA car TO car_admin",
-	"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA car TO car_admin",
+	"GRANT EXECUTE ON FUNCTION car.push(text, text, bytea), car.push(text, text, text, bytea), "
+	"car.check_push_token(text, text), car.simulate_setup(int, int, text) TO car_ingest",
+	/* the worker role */
+	"GRANT SELECT, INSERT, UPDATE, DELETE ON car.dataset TO %w",
+	"GRANT USAGE ON SEQUENCE car.dataset_id_seq TO %w",
+	"GRANT UPDATE (etag, last_modified, next_poll_at, last_poll_at, last_success_at, consecutive_failures, last_error) "
+	"ON car.source TO %w",
+	"GRANT SELECT ON car.source_secret TO %w",
+	"GRANT SELECT, INSERT, UPDATE ON car.factor_set TO %w",
+	"GRANT SELECT, INSERT ON car.factor TO %w",
+	"GRANT USAGE ON SEQUENCE car.factor_set_id_seq, car.factor_id_seq TO %w",
+	"GRANT SELECT, INSERT, DELETE ON car.emission_daily, car.refresh_queue, car.refresh_year TO %w",
+	"GRANT SELECT, INSERT, UPDATE ON car.refresh_state TO %w",
+	"GRANT DELETE ON car.change TO %w",
+	"GRANT EXECUTE ON FUNCTION car.refresh(boolean), car.maintenance(), car.load_factors(text, int), "
+	"car.load_factors(bytea, text, int), car.load_factors(int) TO %w",
+	/* car_admin */
+	"GRANT SELECT, INSERT, UPDATE, DELETE ON car.source, car.source_secret, car.jwt_key, car.unit, car.activity, "
+	"car.activity_component, car.site, car.meter, car.reading, car.source_file, car.ingest_error TO car_admin",
+	"GRANT DELETE ON car.factor_set TO car_admin",
+	"GRANT SELECT ON car.worker_status TO car_admin",
+	"GRANT USAGE ON SEQUENCE car.source_id_seq TO car_admin",
+	"GRANT EXECUTE ON FUNCTION car.add_source(text, text, text, text, jsonb, interval), car.remove_source(text), "
+	"car.backfill(text, date, date), car.wake(), car.worker_status(), car.ensure_partitions(timestamptz, timestamptz), "
+	"car.sign_jwt(jsonb, text), car.metabase_embed_url(text, int, jsonb, interval, text), "
+	"car.spellings_fit(text[]) TO car_admin",
 };
 
 static void
-RunAll(const char *const *sql, int n)
+Run(const char *sql)
 {
-	int i;
+	if (SPI_execute(sql, false, 0) < 0)
+		elog(ERROR, "car: could not run: %s", sql);
+}
 
-	for (i = 0; i < n; i++)
-		if (SPI_execute(sql[i], false, 0) < 0)
-			elog(ERROR, "car: could not run: %s", sql[i]);
+/* Make member a member of role, unless it is one already. */
+static void
+GrantMembership(const char *role, const char *member)
+{
+	Oid r = get_role_oid(role, false);
+	Oid m = get_role_oid(member, false);
+
+	if (!is_member_of_role_nosuper(m, r))
+		Run(psprintf("GRANT %s TO %s", quote_identifier(role), quote_identifier(member)));
+}
+
+/* The statement with %w replaced by the worker role's quoted name. */
+static char *
+WithWorker(const char *sql)
+{
+	StringInfoData s;
+	const char	  *p;
+
+	initStringInfo(&s);
+	for (p = sql; *p; p++)
+	{
+		if (p[0] == '%' && p[1] == 'w')
+		{
+			appendStringInfoString(&s, quote_identifier(car_worker_role));
+			p++;
+		}
+		else
+			appendStringInfoChar(&s, *p);
+	}
+	return s.data;
+}
+
+/* Make the role if asked; refuse a worker role that is a superuser or can bypass row-level security. */
+static void
+EnsureRole(const char *role, bool login, bool create_missing)
+{
+	HeapTuple tup;
+
+	tup = SearchSysCache1(AUTHNAME, CStringGetDatum(role));
+	if (!HeapTupleIsValid(tup))
+	{
+		if (!create_missing)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("role \"%s\" does not exist", role),
+					 errhint("Create it (CREATE ROLE %s%s) or call car.grant_roles(true).", quote_identifier(role),
+							 login ? " LOGIN" : " NOLOGIN")));
+		Run(psprintf("CREATE ROLE %s %s", quote_identifier(role), login ? "LOGIN" : "NOLOGIN"));
+		return;
+	}
+	if (login && (((Form_pg_authid) GETSTRUCT(tup))->rolsuper || ((Form_pg_authid) GETSTRUCT(tup))->rolbypassrls))
+	{
+		ReleaseSysCache(tup);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("car.worker_role \"%s\" is a superuser or bypasses row-level security", role),
+				 errdetail("The background worker and the pg_cron jobs act as this role; it must hold only the "
+						   "privileges car.grant_roles() gives it."),
+				 errhint("Set car.worker_role to a role of its own (the default is car_worker).")));
+	}
+	ReleaseSysCache(tup);
+}
+
+/* The objects granted on are this library's version's: refuse an older car's (before its update). */
+static void
+RequireCurrentVersion(void)
+{
+	char *v;
+
+	SPI_connect();
+	if (SPI_execute("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'car'", true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "car: could not read pg_extension");
+	v = pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	SPI_finish();
+	if (strcmp(v, CAR_SQL_VERSION) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("car %s is installed in this database; this car library grants the objects of car %s", v,
+						CAR_SQL_VERSION),
+				 errhint("Run ALTER EXTENSION car UPDATE, which also grants the roles again.")));
 }
 
 /* car.grant_roles(create_missing boolean default true) */
@@ -71,26 +202,49 @@ Datum
 car_grant_roles(PG_FUNCTION_ARGS)
 {
 	bool		create_missing = PG_ARGISNULL(0) ? true : PG_GETARG_BOOL(0);
-	const char *roles[] = {"car_reader", "car_auditor", "car_ingest", "car_admin"};
-	Datum		out[4];
+	const char *roles[] = {"car_reader", "car_auditor", "car_ingest", car_worker_role, "car_admin"};
+	Datum		out[lengthof(roles)];
+	bool		was_creating = creating_extension;
 	int			i;
 
+	RequireCurrentVersion();
+	if (car_worker_role == NULL || car_worker_role[0] == '\0')
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("car.worker_role is empty"),
+						errhint("Set it to the role the background worker and the pg_cron jobs act as.")));
 	SPI_connect();
 	for (i = 0; i < (int) lengthof(roles); i++)
+		EnsureRole(roles[i], roles[i] == car_worker_role, create_missing);
+
+	/*
+	 * An update of the extension runs this too (car--1.0--1.1.sql), to take
+	 * away what 1.0 granted.  Privileges granted inside an extension script
+	 * would be recorded as the objects' initial privileges, which pg_dump
+	 * leaves out of a dump; granted as a DBA would grant them, they are
+	 * dumped and restored like any other grant.
+	 */
+	creating_extension = false;
+	PG_TRY();
 	{
-		if (OidIsValid(get_role_oid(roles[i], true)))
-			continue;
-		if (!create_missing)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("role \"%s\" does not exist", roles[i]),
-					 errhint("Create it (CREATE ROLE %s NOLOGIN) or call car.grant_roles(true).", roles[i])));
-		if (SPI_execute(psprintf("CREATE ROLE %s NOLOGIN", roles[i]), false, 0) != SPI_OK_UTILITY)
-			elog(ERROR, "car: could not create role %s", roles[i]);
+		for (i = 0; i < (int) lengthof(roles); i++)
+		{
+			const char *r = quote_identifier(roles[i]);
+
+			Run(psprintf("REVOKE ALL ON ALL TABLES IN SCHEMA car FROM %s", r));
+			Run(psprintf("REVOKE ALL ON ALL SEQUENCES IN SCHEMA car FROM %s", r));
+			Run(psprintf("REVOKE ALL ON ALL FUNCTIONS IN SCHEMA car FROM %s", r));
+			Run(psprintf("REVOKE ALL ON SCHEMA car FROM %s", r));
+		}
+		for (i = 0; i < (int) lengthof(memberships); i++)
+			GrantMembership(memberships[i][0] ? memberships[i][0] : car_worker_role,
+							memberships[i][1] ? memberships[i][1] : car_worker_role);
+		for (i = 0; i < (int) lengthof(grants); i++)
+			Run(WithWorker(grants[i]));
 	}
-	RunAll(reader_grants, lengthof(reader_grants));
-	RunAll(auditor_grants, lengthof(auditor_grants));
-	RunAll(ingest_grants, lengthof(ingest_grants));
-	RunAll(admin_grants, lengthof(admin_grants));
+	PG_FINALLY();
+	{
+		creating_extension = was_creating;
+	}
+	PG_END_TRY();
 	SPI_finish();
 
 	for (i = 0; i < (int) lengthof(roles); i++)

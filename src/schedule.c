@@ -10,8 +10,13 @@
  * and hands back the result or the error through a DSM segment.  That work
  * commits on its own, whatever the caller's transaction does next.
  *
- * pg_cron keeps job names unique per role, so one role can schedule car for
- * one database only; scheduling a second is refused with the reason.
+ * The jobs run as car.worker_role, not as whoever scheduled them: a job
+ * runs with its role's rights, and car's jobs need no more than the worker
+ * role has.  Scheduling a job for another role is for superusers only (as
+ * pg_cron requires), so car.schedule() is too.  pg_cron keeps job names
+ * unique per role, so one worker role can schedule car for one database
+ * only; scheduling a second is refused with the reason (give that database
+ * a worker role of its own).
  */
 #include "car.h"
 
@@ -33,6 +38,7 @@
 #include "utils/guc.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "utils/lsyscache.h"
 
 PG_FUNCTION_INFO_V1(car_schedule);
 PG_FUNCTION_INFO_V1(car_unschedule);
@@ -227,62 +233,106 @@ RunInCronDatabase(const char *cron_db, const char *sql, const char *what)
 	}
 }
 
+/* The worker role, quoted as a literal; it must exist and be no superuser. */
+static char *
+WorkerRoleLiteral(void)
+{
+	HeapTuple tup = SearchSysCache1(AUTHNAME, CStringGetDatum(car_worker_role));
+	bool	  unsafe;
+
+	if (!HeapTupleIsValid(tup))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("car.worker_role \"%s\" does not exist: car's pg_cron jobs run as that role", car_worker_role),
+				 errhint("Run SELECT car.grant_roles() first.")));
+	unsafe = ((Form_pg_authid) GETSTRUCT(tup))->rolsuper || ((Form_pg_authid) GETSTRUCT(tup))->rolbypassrls ||
+			 !((Form_pg_authid) GETSTRUCT(tup))->rolcanlogin;
+	ReleaseSysCache(tup);
+	if (unsafe)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("car.worker_role \"%s\" must be a role that can log in (pg_cron's workers log in as it) and "
+						"is no superuser",
+						car_worker_role),
+				 errhint("car.grant_roles() makes car_worker so; set car.worker_role to it.")));
+	return quote_literal_cstr(car_worker_role);
+}
+
+static void
+RequireSuperuser(const char *what)
+{
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only superusers may %s", what),
+				 errdetail("car's pg_cron jobs run as car.worker_role, and pg_cron lets only superusers "
+						   "schedule jobs for another role.")));
+}
+
 /* car.schedule(refresh_cron, maintenance_cron) */
 Datum
 car_schedule(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char		  *refresh_cron = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char		  *maintenance_cron = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	const char	  *cron_db = CronDatabase();
+	char		  *refresh_cron;
+	char		  *maintenance_cron;
+	const char	  *cron_db;
 	const char	  *db = get_database_name(MyDatabaseId);
-	bool		   here = strcmp(cron_db, db) == 0;
+	bool		   here;
 	char		  *qdb = quote_literal_cstr(db);
+	char		  *worker;
 	char		  *taken;
 	StringInfoData sql;
 	char		  *rows;
 	char		  *line;
 	char		  *save;
 
+	RequireSuperuser("schedule car's pg_cron jobs");
+	refresh_cron = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	maintenance_cron = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	cron_db = CronDatabase();
+	here = strcmp(cron_db, db) == 0;
+	worker = WorkerRoleLiteral();
 	InitMaterializedSRF(fcinfo, 0);
 
 	/* pg_cron names jobs per role: another database's car jobs would be taken over */
 	taken = RunInCronDatabase(cron_db,
-							  psprintf("SELECT DISTINCT database FROM cron.job WHERE username = current_user "
+							  psprintf("SELECT DISTINCT database FROM cron.job WHERE username = %s "
 									   "AND jobname IN ('car-refresh', 'car-maintenance') AND database <> %s",
-									   qdb),
+									   worker, qdb),
 							  "check car's pg_cron jobs");
 	if (taken[0] != '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("role \"%s\" already has car's pg_cron jobs for database \"%s\"",
-						GetUserNameFromId(GetUserId(), false), pnstrdup(taken, strcspn(taken, "\n"))),
+				 errmsg("role \"%s\" (car.worker_role) already has car's pg_cron jobs for database \"%s\"",
+						car_worker_role, pnstrdup(taken, strcspn(taken, "\n"))),
 				 errdetail("pg_cron job names are unique per role."),
-				 errhint("Run car.unschedule() in that database first, or schedule this one as another role.")));
+				 errhint("Run car.unschedule() in that database first: the worker role holds one database's jobs.")));
 
 	initStringInfo(&sql);
-	if (here)
-		appendStringInfo(&sql,
-						 "SELECT cron.schedule('car-refresh', %s, 'SELECT car.refresh()'); "
-						 "SELECT cron.schedule('car-maintenance', %s, 'SELECT car.maintenance()'); ",
-						 quote_literal_cstr(refresh_cron), quote_literal_cstr(maintenance_cron));
-	else
+	/* jobs of car for this database left under another role (car 1.0 ran them as their scheduler) go */
+	appendStringInfo(&sql,
+					 "SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname IN ('car-refresh', 'car-maintenance') "
+					 "AND database = %s AND username <> %s; ",
+					 qdb, worker);
+	appendStringInfo(&sql,
+					 "SELECT cron.schedule_in_database('car-refresh', %s, 'SELECT car.refresh()', %s, %s); "
+					 "SELECT cron.schedule_in_database('car-maintenance', %s, 'SELECT car.maintenance()', %s, %s); ",
+					 quote_literal_cstr(refresh_cron), qdb, worker, quote_literal_cstr(maintenance_cron), qdb, worker);
+	if (!here)
 		/* history lives here in pg_cron's database: a third job keeps it short */
-		appendStringInfo(&sql,
-						 "SELECT cron.schedule_in_database('car-refresh', %s, 'SELECT car.refresh()', %s); "
-						 "SELECT cron.schedule_in_database('car-maintenance', %s, 'SELECT car.maintenance()', %s); "
-						 "SELECT cron.schedule('car-purge-history', %s, %s); ",
-						 quote_literal_cstr(refresh_cron), qdb, quote_literal_cstr(maintenance_cron), qdb,
+		appendStringInfo(&sql, "SELECT cron.schedule_in_database('car-purge-history', %s, %s, %s, %s); ",
 						 quote_literal_cstr(maintenance_cron),
 						 quote_literal_cstr(psprintf("DELETE FROM cron.job_run_details WHERE end_time < now() - "
 													 "interval %s AND jobid IN (SELECT jobid FROM cron.job WHERE "
 													 "jobname LIKE 'car-%%' AND username = current_user)",
-													 quote_literal_cstr(car_job_history_keep))));
+													 quote_literal_cstr(car_job_history_keep))),
+						 quote_literal_cstr(cron_db), worker);
 	appendStringInfo(&sql,
-					 "SELECT jobname, jobid, schedule, database FROM cron.job WHERE username = current_user "
+					 "SELECT jobname, jobid, schedule, database FROM cron.job WHERE username = %s "
 					 "AND (jobname IN ('car-refresh', 'car-maintenance') AND database = %s "
 					 "     OR jobname = 'car-purge-history') ORDER BY jobid",
-					 qdb);
+					 worker, qdb);
 	rows = RunInCronDatabase(cron_db, sql.data, "schedule car's pg_cron jobs");
 
 	for (line = strtok_r(rows, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save))
@@ -298,10 +348,12 @@ car_schedule(PG_FUNCTION_ARGS)
 			char *tab = strchr(f[i - 1], '\t');
 
 			if (tab == NULL)
-				elog(ERROR, "car: unexpected row from cron.job: %s", line);
+				break;
 			*tab = '\0';
 			f[i] = tab + 1;
 		}
+		if (i < 4)
+			continue; /* a row of the unschedule statements, not a job */
 		values[0] = CStringGetTextDatum(f[0]);
 		values[1] = DirectFunctionCall1(int8in, CStringGetDatum(f[1]));
 		values[2] = CStringGetTextDatum(f[2]);
@@ -315,15 +367,18 @@ car_schedule(PG_FUNCTION_ARGS)
 Datum
 car_unschedule(PG_FUNCTION_ARGS)
 {
-	const char *cron_db = CronDatabase();
+	const char *cron_db;
 	const char *db = get_database_name(MyDatabaseId);
 	char	   *n;
 
+	RequireSuperuser("remove car's pg_cron jobs");
+	cron_db = CronDatabase();
+	/* the worker role's, and any left under another role by car 1.0 */
 	n = RunInCronDatabase(cron_db,
-						  psprintf("SELECT count(cron.unschedule(jobid)) FROM cron.job WHERE username = current_user "
-								   "AND (jobname IN ('car-refresh', 'car-maintenance') AND database = %s "
-								   "     OR jobname = 'car-purge-history')",
-								   quote_literal_cstr(db)),
+						  psprintf("SELECT count(cron.unschedule(jobid)) FROM cron.job WHERE "
+								   "(jobname IN ('car-refresh', 'car-maintenance') AND database = %s "
+								   " OR jobname = 'car-purge-history' AND username = %s)",
+								   quote_literal_cstr(db), quote_literal_cstr(car_worker_role)),
 						  "remove car's pg_cron jobs");
 	PG_RETURN_INT32(atoi(n));
 }

@@ -3,6 +3,8 @@
  *		Small backend helpers shared by car's files.
  */
 #include "car.h"
+
+#include <math.h>
 #include "utils/syscache.h"
 #include "utils/lsyscache.h"
 #include "miscadmin.h"
@@ -15,6 +17,7 @@
 #include "common/sha2.h"
 #include "mb/pg_wchar.h"
 #include "utils/memutils.h"
+#include "utils/guc.h"
 #include "utils/resowner.h"
 
 /* Hex SHA-256 of data; hex must hold 65 bytes. */
@@ -111,7 +114,13 @@ car_text_as_utf8(const char *data, size_t len, size_t *outlen)
 /*
  * Run fn(arg) as the owner of car.<table>, as a restricted operation: for
  * reading what callers must not read themselves (keys) or must read whole
- * although row-level security filters it for them (the policies' lookups).
+ * although row-level security filters it for them (the policies' lookups),
+ * and for the partition DDL.  Whatever runs under it resolves names with
+ * search_path = pg_catalog, pg_temp (functions and operators are never
+ * looked up in pg_temp), as a SECURITY DEFINER function's SET clause does,
+ * so that nothing the caller defined (an operator in a schema of theirs
+ * put first on their search_path) runs with the owner's rights; the SQL
+ * run under it also names its operators (OPERATOR(pg_catalog.=)).
  */
 void
 car_as_table_owner(const char *table, void (*fn)(void *arg), void *arg)
@@ -121,6 +130,7 @@ car_as_table_owner(const char *table, void (*fn)(void *arg), void *arg)
 	Oid		  owner;
 	Oid		  save_userid;
 	int		  save_sec;
+	int		  save_nestlevel;
 
 	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	if (!HeapTupleIsValid(tup))
@@ -129,15 +139,50 @@ car_as_table_owner(const char *table, void (*fn)(void *arg), void *arg)
 	ReleaseSysCache(tup);
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	save_nestlevel = NewGUCNestLevel();
 	PG_TRY();
 	{
+		(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
 		fn(arg);
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
+		/* the (sub)transaction's abort undoes the setting, as for SECURITY DEFINER functions */
 		SetUserIdAndSecContext(save_userid, save_sec);
+		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	AtEOXact_GUC(true, save_nestlevel);
+	SetUserIdAndSecContext(save_userid, save_sec);
+}
+
+/*
+ * v, when it is a finite number; otherwise an error saying what overflowed
+ * (what), so that no Infinity or NaN reaches a table or a report.
+ */
+double
+car_finite(double v, const char *what)
+{
+	if (isinf(v) || isnan(v))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("value out of range: %s is not a finite number", what),
+				 errhint("Check the quantity and its unit: the result overflows a double-precision number.")));
+	return v;
+}
+
+/*
+ * Is car.<name> there?  A database still at an older car (until ALTER
+ * EXTENSION car UPDATE) lacks what later versions added, and this library
+ * works with it meanwhile, without those parts.
+ */
+bool
+car_has_relation(const char *name)
+{
+	Oid nsp = get_namespace_oid("car", true);
+
+	return OidIsValid(nsp) && OidIsValid(get_relname_relid(name, nsp));
 }
 
 /* The value of member key of a JSON object, or NULL. */

@@ -38,7 +38,9 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
+#include "catalog/pg_authid.h"
 
 #include "fetch.h"
 
@@ -249,11 +251,48 @@ car_worker_init(void)
 
 /* ---------------------------------------------------------- transactions */
 
+/*
+ * The worker connects as the bootstrap superuser (only that needs no LOGIN
+ * role to exist before car.grant_roles() has run), but does all its work
+ * as car.worker_role: from the start of each transaction it is that role,
+ * with SECURITY_LOCAL_USERID_CHANGE so that nothing run meanwhile (a trigger,
+ * a function) can SET ROLE back.  An abort restores the superuser as well.
+ */
+static Oid worker_saved_user = InvalidOid;
+static int worker_saved_sec = 0;
+
+static void
+ActAsWorkerRole(void)
+{
+	HeapTuple tup = SearchSysCache1(AUTHNAME, CStringGetDatum(car_worker_role));
+	Oid		  role;
+	bool	  unsafe;
+
+	if (!HeapTupleIsValid(tup))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("car.worker_role \"%s\" does not exist, so the background worker does nothing", car_worker_role),
+				 errhint("Run SELECT car.grant_roles() in database \"%s\".", car_database)));
+	role = ((Form_pg_authid) GETSTRUCT(tup))->oid;
+	unsafe = ((Form_pg_authid) GETSTRUCT(tup))->rolsuper || ((Form_pg_authid) GETSTRUCT(tup))->rolbypassrls;
+	ReleaseSysCache(tup);
+	if (unsafe)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("car.worker_role \"%s\" is a superuser or bypasses row-level security; the background "
+						"worker refuses to act as it",
+						car_worker_role),
+				 errhint("Set car.worker_role to a role of its own and run car.grant_roles().")));
+	GetUserIdAndSecContext(&worker_saved_user, &worker_saved_sec);
+	SetUserIdAndSecContext(role, worker_saved_sec | SECURITY_LOCAL_USERID_CHANGE);
+}
+
 static void
 BeginTx(const char *what)
 {
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
+	ActAsWorkerRole();
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, what);
@@ -264,6 +303,7 @@ EndTx(void)
 {
 	SPI_finish();
 	PopActiveSnapshot();
+	SetUserIdAndSecContext(worker_saved_user, worker_saved_sec);
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(work_cxt);
 	pgstat_report_stat(false);
@@ -910,12 +950,25 @@ StartFetchers(int n)
 static void
 RequeueStale(void *arg)
 {
+	Datum *pids = palloc(sizeof(Datum) * MAX_SLOTS);
+	int	   n = 0;
+	int	   i;
+	Oid	   types[1] = {INT4ARRAYOID};
+	Datum  vals[1];
+
+	/* the fetchers alive now, from car's shared memory (pg_stat_activity hides them from the worker role) */
+	LWLockAcquire(car_shmem->lock, LW_SHARED);
+	for (i = 0; i < MAX_SLOTS; i++)
+		if (car_shmem->slots[i].pid != 0 && !car_shmem->slots[i].launcher)
+			pids[n++] = Int32GetDatum(car_shmem->slots[i].pid);
+	LWLockRelease(car_shmem->lock);
+	vals[0] = PointerGetDatum(construct_array(pids, n, INT4OID, sizeof(int32), true, TYPALIGN_INT));
 	BeginTx("car: requeueing interrupted work");
 	/* a 'running' row whose worker is gone was cut off (crash, kill, restart) */
-	SPI_execute("UPDATE car.dataset SET state = 'queued', claimed_by = NULL "
-				"WHERE state = 'running' AND (claimed_by IS NULL OR claimed_by NOT IN "
-				"(SELECT pid FROM pg_stat_activity WHERE backend_type = 'car fetcher'))",
-				false, 0);
+	if (SPI_execute_with_args("UPDATE car.dataset SET state = 'queued', claimed_by = NULL "
+							  "WHERE state = 'running' AND (claimed_by IS NULL OR claimed_by <> ALL ($1))",
+							  1, types, vals, NULL, false, 0) < 0)
+		elog(ERROR, "could not requeue interrupted datasets");
 	EndTx();
 }
 

@@ -80,7 +80,7 @@ views=$(grep -c '^car live demo ' "$W/timed.out")
 [ "$views" -ge 2 ] && ok 0 "the view was drawn $views times" || ok 1 "the view was drawn at least twice (got $views)"
 got=$(grep -cE '^ Sim site [123] +\|' "$W/timed.out")
 [ "$got" -ge 6 ] && ok 0 "each view has a row of car.live per simulated site ($got rows)" || ok 1 "each view has a row of car.live per simulated site (got $got rows)"
-grep -q '^last NOTIFY car_readings: {"rows": [1-9]' "$W/timed.out"
+grep -q '^last NOTIFY car_readings: {"seq": [1-9]' "$W/timed.out"
 ok $? "the view shows the last NOTIFY car_readings payload"
 grep -q '^car demo-live: ran its 5s after [0-9]* rounds' "$W/timed.out"
 ok $? "it ends with a final line ($(grep '^car demo-live:' "$W/timed.out" | cut -c1-90)...)"

@@ -282,8 +282,8 @@ is "the sample meter files are loaded (2 files, 17,520 readings)" \
 	"$(sql "SELECT count(DISTINCT file_id) || ' ' || count(*) FROM car.reading")" "2 17520"
 is "car.report_monthly has the sample site's 12 months of electricity and gas" \
 	"$(sql "SELECT count(*) || ' ' || bool_and(days_with_data > 0) || ' ' || (sum(kg_co2e) > 0) FROM car.report_monthly WHERE site = 'UCam b0'")" "24 true true"
-is "the roles car_reader, car_auditor, car_ingest and car_admin exist" \
-	"$(sql "SELECT string_agg(rolname, ',' ORDER BY rolname) FROM pg_roles WHERE rolname LIKE 'car\_%'")" "car_admin,car_auditor,car_ingest,car_reader"
+is "the roles car_reader, car_auditor, car_ingest, car_worker and car_admin exist" \
+	"$(sql "SELECT string_agg(rolname, ',' ORDER BY rolname) FROM pg_roles WHERE rolname LIKE 'car\_%'")" "car_admin,car_auditor,car_ingest,car_reader,car_worker"
 is "pg_cron runs car-refresh and car-maintenance in car" \
 	"$(sql "SELECT string_agg(jobname || '@' || database, ',' ORDER BY jobname) FROM cron.job")" "car-maintenance@car,car-refresh@car"
 is "the login role metabase is a member of car_reader, not a superuser" \

@@ -246,7 +246,7 @@ out=$(push "$(hs '{"sub":"app","org":"A","scope":"read","exp":"NOW+600"}')" dept
 echo "$out" | grep -q 'does not grant the scope "push"'
 ok $? 'push refused without the scope push'
 out=$(push "$(hs '{"sub":"app","org":"A","scp":["push"],"exp":"NOW+600"}')" dept-b)
-echo "$out" | grep -q 'does not grant organisation "B"'
+echo "$out" | grep -q 'the token does not allow pushing to source "dept-b"'
 ok $? "push refused into another organisation's source"
 
 # --- signing

@@ -62,7 +62,24 @@ SET car.max_reject_ratio = 0.5;
 SELECT car.push('ecms', 'junk.csv', pg_read_binary_file('$W/junk.csv'));
 UPDATE car.site SET floor_area_m2 = 2500, region = 'East of England', postcode = 'CB2 1TN' WHERE name = 'UCam b0';
 SELECT car.refresh();
-SELECT car.grant_roles();
+-- what car 1.0's car.grant_roles() granted (src/roles.c at 1.0); this library's is 1.1's
+CREATE ROLE car_reader NOLOGIN;
+CREATE ROLE car_auditor NOLOGIN;
+CREATE ROLE car_ingest NOLOGIN;
+CREATE ROLE car_admin NOLOGIN;
+GRANT USAGE ON SCHEMA car TO car_reader;
+GRANT SELECT ON car.report_monthly, car.report_yearly, car.report_scope, car.report_intensity, car.live,
+    car.emission_daily, car.reading, car.site, car.meter, car.factor_set, car.factor, car.unit, car.activity,
+    car.activity_component, car.activity_primary_component TO car_reader;
+GRANT car_reader TO car_auditor;
+GRANT car_reader TO car_ingest;
+GRANT SELECT, INSERT, UPDATE ON car.reading, car.site, car.meter, car.source_file, car.ingest_error TO car_ingest;
+GRANT SELECT ON car.source TO car_ingest;
+GRANT USAGE ON SEQUENCE car.site_id_seq, car.meter_id_seq, car.source_file_id_seq, car.ingest_error_id_seq TO car_ingest;
+GRANT car_ingest TO car_admin;
+GRANT ALL ON ALL TABLES IN SCHEMA car TO car_admin;
+GRANT ALL ON ALL SEQUENCES IN SCHEMA car TO car_admin;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA car TO car_admin;
 SELECT extversion FROM pg_extension WHERE extname = 'car';
 SQL
 )
@@ -81,7 +98,7 @@ ok $? "there are readings, rejected rows and emissions to carry over"
 # (public.fingerprint_columns keeps 1.0's column lists for after the update)
 psql_db old >/dev/null <<'SQL'
 CREATE TABLE public.fingerprint_columns AS
-SELECT c.oid::regclass::text AS rel, string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) AS cols
+SELECT c.oid::regclass::text AS rel, c.oid::regclass::text AS src, string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) AS cols
 FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 WHERE c.relnamespace = 'car'::regnamespace
   AND (c.relkind IN ('r', 'p') AND NOT c.relispartition
@@ -91,7 +108,7 @@ SQL
 fingerprints() {
 	psql_db "$1" <<'SQL'
 SELECT format('SELECT %L, count(*), md5(coalesce(string_agg(q::text, E''\n'' ORDER BY q::text), '''')) FROM (SELECT %s FROM %s) q',
-              rel, cols, rel)
+              rel, cols, src)
 FROM public.fingerprint_columns ORDER BY rel \gexec
 SQL
 }
@@ -104,6 +121,20 @@ out=$(psql_db old -c "ALTER EXTENSION car UPDATE" -c "SELECT extversion FROM pg_
 rc=$?
 echo "$out" | grep -iE "error|warning" | sed 's/^/# /'
 is "ALTER EXTENSION car UPDATE takes it to $VERSION" "$rc $(echo "$out" | tail -1)" "0 $VERSION"
+ok "$([ "$(psql_db old -c "SELECT has_table_privilege('car_admin', 'car.source', 'TRIGGER') OR has_table_privilege('car_admin', 'car.reading', 'REFERENCES') OR has_table_privilege('car_admin', 'car.source', 'TRUNCATE')")" = f ] && echo 0 || echo 1)" \
+	"the update took away the TRIGGER, REFERENCES and TRUNCATE 1.0 granted car_admin"
+# 1.1 keeps a source's user:password in car.source_secret: the source as 1.0 had it, put back together
+psql_db old >/dev/null <<'SQL'
+CREATE VIEW public.source_as_in_1_0 AS
+SELECT s.*, CASE WHEN x.userinfo IS NULL THEN s.uri
+                 ELSE regexp_replace(s.uri, '^([A-Za-z][A-Za-z0-9+.-]*://)', '\1' || x.userinfo || '@') END AS uri_1_0
+FROM car.source s LEFT JOIN car.source_secret x ON x.source_id = s.id;
+UPDATE public.fingerprint_columns SET src = 'public.source_as_in_1_0',
+    cols = replace(cols, ', uri,', ', uri_1_0 AS uri,') WHERE rel = 'car.source';
+SQL
+is "the credentials of a source's URI moved to car.source_secret" \
+	"$(psql_db old -c "SELECT s.uri || ' ' || x.userinfo FROM car.source s JOIN car.source_secret x ON x.source_id = s.id")" \
+	"https://127.0.0.1:1/data.csv user:secret"
 fingerprints old >"$W/after.txt"
 diff "$W/before.txt" "$W/after.txt" | sed 's/^/# /'
 cmp -s "$W/before.txt" "$W/after.txt"

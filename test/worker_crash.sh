@@ -33,6 +33,7 @@ http_start
 trap 'kill $HTTP_PID 2>/dev/null; as_postgres "$PGBIN/pg_ctl" -D "$W/data" -m immediate stop >/dev/null 2>&1' EXIT
 
 sql "CREATE EXTENSION car"
+sql "SELECT car.grant_roles()" >/dev/null # the worker acts as car.worker_role
 # added disabled in the same transaction: only the backfill's months are fetched
 sql "SELECT car.add_source('archive', 'http://127.0.0.1:$HTTP_PORT/eCMS/Files/MOJ/ministryofjustice_{mon}-{yyyy}.csv', 'template', 'ecodriver', '{\"org\": \"A\"}', '1 day'); UPDATE car.source SET enabled = false" >/dev/null
 # every month's file once first, so that later fetches are quick to serve
