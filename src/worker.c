@@ -493,11 +493,44 @@ typedef struct Claimed
 	char *source;
 	char *format;
 	char *uri;
+	char *fetch_uri; /* uri with the source's credentials, for libcurl only */
 	char *etag;
 	char *last_modified;
 	int	  attempts;
 	bool  found;
 } Claimed;
+
+/* The length of url's "scheme://authority" part, or 0. */
+static size_t
+AuthorityEnd(const char *url)
+{
+	const char *p = strstr(url, "://");
+
+	if (p == NULL)
+		return 0;
+	p += 3;
+	return (size_t) (p + strcspn(p, "/?#") - url);
+}
+
+/*
+ * url with the source's user:password (car.source_secret) put back in, for
+ * libcurl alone: only when url is on the source's own scheme, host and port
+ * and carries none of its own.  Stored URIs, logs and status never hold it.
+ */
+static char *
+WithCredentials(const char *url, const char *userinfo, const char *source_uri)
+{
+	size_t		n = AuthorityEnd(url);
+	const char *at;
+
+	if (userinfo == NULL || source_uri == NULL || n == 0 || n != AuthorityEnd(source_uri) ||
+		pg_strncasecmp(url, source_uri, n) != 0)
+		return pstrdup(url);
+	at = memchr(url, '@', n);
+	if (at != NULL)
+		return pstrdup(url);
+	return psprintf("%.*s%s@%s", (int) (strstr(url, "://") + 3 - url), url, userinfo, strstr(url, "://") + 3);
+}
 
 static void
 ClaimOne(void *arg)
@@ -507,11 +540,12 @@ ClaimOne(void *arg)
 	c->found = false;
 	BeginTx("car: claiming a dataset");
 	if (SPI_execute("UPDATE car.dataset d SET state = 'running', claimed_by = pg_backend_pid() "
-					"FROM car.source s "
+					"FROM car.source s LEFT JOIN car.source_secret x ON x.source_id = s.id "
 					"WHERE d.id = (SELECT id FROM car.dataset WHERE state = 'queued' AND next_attempt_at <= now() "
 					"              ORDER BY next_attempt_at, id FOR UPDATE SKIP LOCKED LIMIT 1) "
 					"AND s.id = d.source_id "
-					"RETURNING d.id, d.source_id, s.name, s.format, d.uri, d.etag, d.last_modified, d.attempts",
+					"RETURNING d.id, d.source_id, s.name, s.format, d.uri, d.etag, d.last_modified, d.attempts, "
+					"s.uri, x.userinfo",
 					false, 0) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "could not claim a dataset");
 	if (SPI_processed == 1)
@@ -526,6 +560,7 @@ ClaimOne(void *arg)
 		c->etag = TextCol(0, 6) ? pstrdup(TextCol(0, 6)) : NULL;
 		c->last_modified = TextCol(0, 7) ? pstrdup(TextCol(0, 7)) : NULL;
 		c->attempts = Int4Col(0, 8);
+		c->fetch_uri = WithCredentials(c->uri, TextCol(0, 10), TextCol(0, 9));
 		MemoryContextSwitchTo(old);
 		c->found = true;
 	}
@@ -668,7 +703,7 @@ ProcessDataset(Claimed *c)
 	LoadJob		job = {c, &res};
 
 	SetState("fetching", c->source, c->uri);
-	if (Download(c->uri, c->etag, c->last_modified, &res) != 0)
+	if (Download(c->fetch_uri, c->etag, c->last_modified, &res) != 0)
 	{
 		CHECK_FOR_INTERRUPTS();
 		RecordFailure(c, res.error, true);
@@ -735,6 +770,7 @@ typedef struct DueSource
 	char *name;
 	char *kind;
 	char *uri;
+	char *fetch_uri; /* with the source's credentials, for libcurl only */
 	char *pattern;
 } DueSource;
 
@@ -756,9 +792,10 @@ PollDue(void *arg)
 
 	ps->indexes = NIL;
 	BeginTx("car: polling sources");
-	if (SPI_execute("SELECT id, name, kind, uri, options->>'pattern' FROM car.source "
-					"WHERE enabled AND kind <> 'push' AND coalesce(next_poll_at, '-infinity') <= now() "
-					"ORDER BY next_poll_at NULLS FIRST FOR UPDATE SKIP LOCKED",
+	if (SPI_execute("SELECT s.id, s.name, s.kind, s.uri, s.options->>'pattern', "
+					"(SELECT x.userinfo FROM car.source_secret x WHERE x.source_id = s.id) FROM car.source s "
+					"WHERE s.enabled AND s.kind <> 'push' AND coalesce(s.next_poll_at, '-infinity') <= now() "
+					"ORDER BY s.next_poll_at NULLS FIRST FOR UPDATE OF s SKIP LOCKED",
 					false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read car.source");
 	n = SPI_processed;
@@ -774,6 +811,7 @@ PollDue(void *arg)
 			due[i].kind = pstrdup(TextCol(i, 3));
 			due[i].uri = pstrdup(TextCol(i, 4));
 			due[i].pattern = TextCol(i, 5) ? pstrdup(TextCol(i, 5)) : NULL;
+			due[i].fetch_uri = WithCredentials(due[i].uri, TextCol(i, 6), due[i].uri);
 			MemoryContextSwitchTo(old);
 		}
 		timestamp2tm(now, NULL, &tm, &fs, NULL, NULL);
@@ -844,7 +882,7 @@ PollIndex(DueSource *src)
 	memset(&job, 0, sizeof(job));
 	job.src = src;
 	SetState("polling", src->name, src->uri);
-	if (Download(src->uri, NULL, NULL, &res) != 0)
+	if (Download(src->fetch_uri, NULL, NULL, &res) != 0)
 		job.error = pstrdup(res.error);
 	else
 	{
