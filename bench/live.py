@@ -7,10 +7,12 @@ usage: live.py DSN [SECONDS_1K SECONDS_10K RUNS]
     (one INSERT into car.reading, one transaction each), paced at 1,000 and
     10,000 readings a second (10 and 100 transactions a second).  A listener
     (its own process and connection: LISTEN car_readings, select() on the
-    socket, poll()) stamps each notification on arrival.  Latency = arrival -
-    return of the writer's commit(), both on CLOCK_MONOTONIC, one machine.
-    Notifications are matched to batches by their payload ("from" = "to" =
-    the batch's own timestamp, "rows" = 100).
+    socket, poll()) stamps each notification on arrival, then reads what it
+    announces ({"seq": N}) from the change feed, car.changes_since(N - 1),
+    and stamps again.  Latency = the stamp - return of the writer's commit(),
+    both on CLOCK_MONOTONIC, one machine.  Notifications are matched to
+    batches by what the feed says of them (first and last period = the
+    batch's own timestamp, 100 rows).
     In the same run a poller (its own process and connection) does what the
     earlier system did: every 2 s, ask for the readings newer than the last it
     saw; a batch's latency is then the return of the first poll that saw it
@@ -45,6 +47,9 @@ def now():
     return time.clock_gettime(time.CLOCK_MONOTONIC)
 
 
+READ = ("SELECT sum(rows), min(first_period), max(last_period) FROM car.changes_since(%s) WHERE seq = %s")
+
+
 def iso(ts):
     """A timestamp as car writes "from"/"to" in its payload."""
     return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -63,11 +68,15 @@ def pct(values, p):
 
 # ---------------------------------------------------------------- children
 
-def listener(dsn, ready, ctl, keep_payloads):
-    """LISTEN; stamp every notification on arrival; on "stop", send them back."""
+def listener(dsn, ready, ctl, keep_payloads, read=False):
+    """LISTEN; stamp every notification on arrival (and, with read, read the
+    change it names from the feed and stamp again); on "stop", send them back."""
     conn = psycopg2.connect(dsn)
     conn.autocommit = True
     conn.cursor().execute("LISTEN " + CHANNEL)
+    reader = psycopg2.connect(dsn) if read else None
+    if reader:
+        reader.autocommit = True
     ready.set()
     got = []
     count = 0
@@ -80,7 +89,15 @@ def listener(dsn, ready, ctl, keep_payloads):
             while conn.notifies:
                 n = conn.notifies.pop(0)
                 count += 1
-                if keep_payloads:
+                if reader:
+                    seq = json.loads(n.payload)["seq"]
+                    c = reader.cursor()
+                    c.execute(READ, (seq - 1, seq))
+                    rows, first, last = c.fetchone()
+                    got.append((t, n.payload, now(), rows,
+                                first and iso(first.astimezone(datetime.timezone.utc)),
+                                last and iso(last.astimezone(datetime.timezone.utc))))
+                elif keep_payloads:
                     got.append((t, n.payload))
         if ctl in r:
             ctl.recv()
@@ -89,6 +106,8 @@ def listener(dsn, ready, ctl, keep_payloads):
             break  # told to stop and nothing more for 200 ms
     ctl.send((count, got))
     conn.close()
+    if reader:
+        reader.close()
 
 
 def poller(dsn, ready, ctl, after, before):
@@ -159,7 +178,7 @@ def latency(ctx, dsn, conn, meters, rate, seconds, base):
     n = int(round(tx_rate * seconds))
     todo = batches(meters, base, n, rate)
     end = base + datetime.timedelta(minutes=n)
-    lp, lctl = start(ctx, listener, dsn, True)
+    lp, lctl = start(ctx, listener, dsn, True, True)
     pp, pctl = start(ctx, poller, dsn, base - datetime.timedelta(minutes=1), end)
     cur = conn.cursor()
     commits = {}  # key -> (commit sent, commit returned)
@@ -182,17 +201,17 @@ def latency(ctx, dsn, conn, meters, rate, seconds, base):
     polls = finish(pp, pctl)
     count, got = finish(lp, lctl)
 
-    lat, lat_sent, bad = [], [], 0
+    lat, lat_sent, lat_note, bad = [], [], [], 0
     seen = set()
-    for t, payload in got:
-        d = json.loads(payload)
-        key = d.get("from")
-        if key not in commits or d.get("to") != key or d.get("rows") != BATCH or key in seen:
+    for t, payload, t_read, rows, first, last in got:
+        key = first
+        if key not in commits or last != key or rows != BATCH or key in seen:
             bad += 1
             continue
         seen.add(key)
-        lat.append(1000 * (t - commits[key][1]))
-        lat_sent.append(1000 * (t - commits[key][0]))
+        lat.append(1000 * (t_read - commits[key][1]))
+        lat_sent.append(1000 * (t_read - commits[key][0]))
+        lat_note.append(1000 * (t - commits[key][1]))
     commit_ms = [1000 * (c1 - c0) for c0, c1 in commits.values()]
     p = "live_%d_" % rate
     print(p + "sent|%d" % n)
@@ -211,6 +230,8 @@ def latency(ctx, dsn, conn, meters, rate, seconds, base):
     print(p + "negative|%d" % sum(1 for x in lat if x < 0))
     print(p + "from_sent_p50|%.3f" % pct(lat_sent, 50))
     print(p + "from_sent_p99|%.3f" % pct(lat_sent, 99))
+    print(p + "notification_only_p50|%.3f" % pct(lat_note, 50))
+    print(p + "notification_only_p99|%.3f" % pct(lat_note, 99))
 
     plat = []
     for t, _, keys in polls:
@@ -234,6 +255,7 @@ def latency(ctx, dsn, conn, meters, rate, seconds, base):
 
 
 def empty(cur):
+    cur.execute("TRUNCATE car.change")
     cur.execute("TRUNCATE car.reading")
     cur.execute("TRUNCATE car.refresh_queue")
     cur.execute("CHECKPOINT")
