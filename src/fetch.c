@@ -5,6 +5,7 @@
  */
 #include "fetch.h"
 
+#include <limits.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,10 +14,10 @@
 
 #include <curl/curl.h>
 #include <libxml/HTMLparser.h>
+#include <libxml/hash.h>
 #include <libxml/tree.h>
 
 #define MAX_REDIRECTS 5
-#define MAX_LINKS	  100000
 
 typedef struct Sink
 {
@@ -234,19 +235,30 @@ fetch_free(FetchResult *res)
 	res->len = 0;
 }
 
-/* Resolve href against base with libcurl's URL API; malloc'd, or NULL. */
-static char *
-Resolve(const char *base, const char *href)
+/* The links found so far, the set that de-duplicates them, and what was left out. */
+typedef struct LinkList
 {
-	CURLU *u = curl_url();
+	FetchLinks	   *out;
+	CURLU		   *base; /* the page's URL, parsed once */
+	xmlHashTablePtr seen; /* distinct matching links, kept or not */
+	int				max_links;
+	int				cap; /* of out->v */
+	regex_t			re;
+	int				have_re;
+	int				failed; /* out of memory */
+} LinkList;
+
+/* Resolve href against the page's URL with libcurl's URL API; malloc'd, or NULL. */
+static char *
+Resolve(const LinkList *l, const char *href)
+{
+	CURLU *u = curl_url_dup(l->base);
 	char  *out = NULL;
 	char  *result = NULL;
 
 	if (u == NULL)
 		return NULL;
-	if (curl_url_set(u, CURLUPART_URL, base, 0) == CURLUE_OK &&
-		curl_url_set(u, CURLUPART_URL, href, 0) == CURLUE_OK &&
-		curl_url_get(u, CURLUPART_URL, &out, 0) == CURLUE_OK)
+	if (curl_url_set(u, CURLUPART_URL, href, 0) == CURLUE_OK && curl_url_get(u, CURLUPART_URL, &out, 0) == CURLUE_OK)
 	{
 		result = strdup(out);
 		curl_free(out);
@@ -255,116 +267,198 @@ Resolve(const char *base, const char *href)
 	return result;
 }
 
-typedef struct LinkList
-{
-	char	  **v;
-	int			n;
-	int			cap;
-	regex_t		re;
-	int			have_re;
-	const char *base;
-	int			failed;
-} LinkList;
-
+/* Add a resolved link (taking it) unless it is a duplicate or past the cap. */
 static void
-Walk(xmlNode *node, LinkList *l)
+AddLink(LinkList *l, char *abs)
 {
-	for (; node && !l->failed; node = node->next)
+	static char kept; /* the set's payload: only presence matters */
+
+	if (strlen(abs) > FETCH_MAX_LINK_LEN)
 	{
-		if (node->type == XML_ELEMENT_NODE && strcasecmp((const char *) node->name, "a") == 0)
+		l->out->too_long++;
+		free(abs);
+		return;
+	}
+	if (l->have_re && regexec(&l->re, abs, 0, NULL, 0) != 0)
+	{
+		free(abs);
+		return;
+	}
+	if (xmlHashLookup(l->seen, BAD_CAST abs) != NULL)
+	{
+		free(abs);
+		return;
+	}
+	/* the cap counts distinct links: the first max_links in page order are kept */
+	if (xmlHashSize(l->seen) >= l->max_links)
+	{
+		l->out->over_cap++;
+		free(abs);
+		return;
+	}
+	if (l->out->n == l->cap)
+	{
+		int	   nc = l->cap ? l->cap * 2 : 64;
+		char **nv = realloc(l->out->v, (size_t) nc * sizeof(char *));
+
+		if (nv == NULL)
+		{
+			l->failed = 1;
+			free(abs);
+			return;
+		}
+		l->out->v = nv;
+		l->cap = nc;
+	}
+	if (xmlHashAddEntry(l->seen, BAD_CAST abs, &kept) != 0)
+	{
+		l->failed = 1;
+		free(abs);
+		return;
+	}
+	l->out->v[l->out->n++] = abs;
+}
+
+/*
+ * Visit every element of the document in order, without recursion (a page
+ * nested thousands deep must not exhaust the stack), and add each <a href>.
+ */
+static void
+Walk(xmlDocPtr doc, LinkList *l)
+{
+	xmlNodePtr node = doc->children;
+
+	while (node != NULL && !l->failed)
+	{
+		if (node->type == XML_ELEMENT_NODE && node->name && strcasecmp((const char *) node->name, "a") == 0)
 		{
 			xmlChar *href = xmlGetProp(node, BAD_CAST "href");
 
 			if (href != NULL)
 			{
-				char *abs = Resolve(l->base, (const char *) href);
+				char *abs = Resolve(l, (const char *) href);
 
-				if (abs && (!l->have_re || regexec(&l->re, abs, 0, NULL, 0) == 0) && l->n < MAX_LINKS)
-				{
-					int i,
-						dup = 0;
-
-					for (i = 0; i < l->n && !dup; i++)
-						dup = strcmp(l->v[i], abs) == 0;
-					if (!dup)
-					{
-						if (l->n == l->cap)
-						{
-							int	   nc = l->cap ? l->cap * 2 : 64;
-							char **nv = realloc(l->v, nc * sizeof(char *));
-
-							if (nv == NULL)
-							{
-								l->failed = 1;
-								free(abs);
-								xmlFree(href);
-								return;
-							}
-							l->v = nv;
-							l->cap = nc;
-						}
-						l->v[l->n++] = abs;
-						abs = NULL;
-					}
-				}
-				free(abs);
+				if (abs != NULL)
+					AddLink(l, abs);
 				xmlFree(href);
 			}
 		}
-		Walk(node->children, l);
+		if (node->type == XML_ELEMENT_NODE && node->children != NULL)
+		{
+			node = node->children;
+			continue;
+		}
+		while (node != NULL && node->next == NULL)
+		{
+			node = node->parent;
+			if (node == (xmlNodePtr) doc)
+				node = NULL;
+		}
+		if (node != NULL)
+			node = node->next;
 	}
 }
 
-char **
-fetch_links(const char *html, size_t len, const char *base, const char *pattern, int *n, char *err, size_t errlen)
+/*
+ * Buckets for the set of links: about one per href of the page, up to the
+ * cap.  libxml2 2.9 stops growing a table at 16,384 buckets, so a table sized
+ * up front keeps its chains short on a page of 100,000 links.
+ */
+static int
+TableSize(const char *html, size_t len, int max_links)
+{
+	int	   n = 0;
+	size_t i;
+
+	for (i = 0; i + 4 <= len && n < max_links; i++)
+		if ((html[i] == 'h' || html[i] == 'H') && strncasecmp(html + i, "href", 4) == 0)
+			n++;
+	return n < 256 ? 256 : n;
+}
+
+/* The links of an HTML page: see fetch.h. */
+int
+fetch_links(const char *html, size_t len, const char *base, const char *pattern, int max_links, FetchLinks *out,
+			char *err, size_t errlen)
 {
 	htmlDocPtr doc;
 	LinkList   l;
+	int		   rc = 0;
 
+	memset(out, 0, sizeof(*out));
 	memset(&l, 0, sizeof(l));
-	l.base = base;
-	*n = 0;
+	l.out = out;
+	l.max_links = max_links;
 	if (pattern && pattern[0])
 	{
 		if (regcomp(&l.re, pattern, REG_EXTENDED | REG_NOSUB) != 0)
 		{
 			snprintf(err, errlen, "options->>'pattern' \"%s\" is not a valid regular expression", pattern);
-			return NULL;
+			return -1;
 		}
 		l.have_re = 1;
 	}
-	/* no network, no entities, no DTD: the page is data */
-	doc = htmlReadMemory(html, (int) len, base, NULL,
-						 HTML_PARSE_NONET | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING | HTML_PARSE_RECOVER);
-	if (doc == NULL)
+	l.base = curl_url();
+	if (l.base == NULL || curl_url_set(l.base, CURLUPART_URL, base, 0) != CURLUE_OK)
 	{
-		snprintf(err, errlen, "the index page at %s is not readable HTML", base);
-		if (l.have_re)
-			regfree(&l.re);
-		return NULL;
+		char shown[1024];
+
+		fetch_redact(base, shown, sizeof(shown));
+		snprintf(err, errlen, "the index page's URL %.300s cannot be parsed", shown);
+		rc = -1;
 	}
-	Walk(xmlDocGetRootElement(doc), &l);
-	xmlFreeDoc(doc);
+	else if (len > INT_MAX)
+	{
+		snprintf(err, errlen, "the index page is larger than 2 GB");
+		rc = -1;
+	}
+	else
+	{
+		/* no network, no entities, no DTD: the page is data */
+		doc = htmlReadMemory(html, (int) len, NULL, NULL,
+							 HTML_PARSE_NONET | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING | HTML_PARSE_RECOVER);
+		if (doc == NULL)
+		{
+			char shown[1024];
+
+			fetch_redact(base, shown, sizeof(shown));
+			snprintf(err, errlen, "the index page at %.300s is not readable HTML", shown);
+			rc = -1;
+		}
+		else
+		{
+			l.seen = xmlHashCreate(TableSize(html, len, max_links));
+			if (l.seen == NULL)
+				l.failed = 1;
+			else
+				Walk(doc, &l);
+			xmlFreeDoc(doc);
+			if (l.failed)
+			{
+				snprintf(err, errlen, "out of memory collecting links");
+				rc = -1;
+			}
+		}
+	}
+	if (l.seen)
+		xmlHashFree(l.seen, NULL);
+	curl_url_cleanup(l.base);
 	if (l.have_re)
 		regfree(&l.re);
-	if (l.failed)
-	{
-		fetch_free_links(l.v, l.n);
-		snprintf(err, errlen, "out of memory collecting links");
-		return NULL;
-	}
-	*n = l.n;
-	if (l.v == NULL)
-		l.v = malloc(sizeof(char *));
-	return l.v;
+	if (rc != 0)
+		fetch_links_free(out);
+	return rc;
 }
 
+/* Free what fetch_links returned. */
 void
-fetch_free_links(char **links, int n)
+fetch_links_free(FetchLinks *links)
 {
 	int i;
 
-	for (i = 0; i < n; i++)
-		free(links[i]);
-	free(links);
+	for (i = 0; i < links->n; i++)
+		free(links->v[i]);
+	free(links->v);
+	links->v = NULL;
+	links->n = 0;
 }

@@ -48,14 +48,27 @@ extern void fetch_free(FetchResult *res);
 /* Copy url with any user:password@ removed, for logs and status. */
 extern void fetch_redact(const char *url, char *out, size_t outlen);
 
-/*
- * Links (<a href>) of an HTML page, resolved against base, that contain the
- * substring or match the POSIX extended regex pattern (NULL: all).  Returns
- * a malloc'd array of malloc'd strings (count in *n), or NULL with err set.
- */
-extern char **fetch_links(const char *html, size_t len, const char *base, const char *pattern, int *n,
-						  char *err, size_t errlen);
+#define FETCH_MAX_LINKS	   100000 /* distinct matching links read from one index page */
+#define FETCH_MAX_LINK_LEN 8192	  /* longer links are left out */
 
-extern void fetch_free_links(char **links, int n);
+/* The links of an index page, and what was left out of them. */
+typedef struct FetchLinks
+{
+	char **v; /* distinct links, in page order (malloc'd strings) */
+	int	   n;
+	long   over_cap; /* matching links left out: the page had more than max_links distinct ones */
+	long   too_long; /* links left out: longer than FETCH_MAX_LINK_LEN */
+} FetchLinks;
+
+/*
+ * Links (<a href>) of an HTML page, resolved against base, that match the
+ * POSIX extended regex pattern (NULL or "": all), each once.  The first
+ * max_links distinct ones in page order are kept; later ones are counted in
+ * over_cap.  Returns 0 (free out with fetch_links_free), or -1 with err set.
+ */
+extern int fetch_links(const char *html, size_t len, const char *base, const char *pattern, int max_links,
+					   FetchLinks *out, char *err, size_t errlen);
+
+extern void fetch_links_free(FetchLinks *links);
 
 #endif /* CAR_FETCH_H */

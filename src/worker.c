@@ -766,11 +766,12 @@ PollDue(void *arg)
 typedef struct IndexJob
 {
 	DueSource  *src;
-	char	  **links;
-	int			nlinks;
+	FetchLinks	links;
 	const char *error;
+	const char *note; /* what the poll left out, for car.source.last_note; NULL: nothing */
 } IndexJob;
 
+/* Queue an index page's links (or record why it failed) and the poll's note. */
 static void
 QueueLinks(void *arg)
 {
@@ -789,11 +790,40 @@ QueueLinks(void *arg)
 							  3, types, v, NULL, false, 0);
 	}
 	else
-		for (i = 0; i < job->nlinks; i++)
-			QueueDataset(job->src->id, job->links[i]);
+	{
+		Oid	  types[2] = {INT4OID, TEXTOID};
+		Datum v[2] = {Int32GetDatum(job->src->id), job->note ? CStringGetTextDatum(job->note) : (Datum) 0};
+		char  nulls[2] = {' ', job->note ? ' ' : 'n'};
+
+		for (i = 0; i < job->links.n; i++)
+			QueueDataset(job->src->id, job->links.v[i]);
+		SPI_execute_with_args("UPDATE car.source SET last_note = $2 WHERE id = $1 AND last_note IS DISTINCT FROM $2", 2,
+							  types, v, nulls, false, 0);
+	}
 	EndTx();
 }
 
+/* What an index poll left out, as a sentence for car.source.last_note, or NULL. */
+static const char *
+LinksNote(const FetchLinks *l)
+{
+	StringInfoData s;
+
+	if (l->over_cap == 0 && l->too_long == 0)
+		return NULL;
+	initStringInfo(&s);
+	if (l->over_cap > 0)
+		appendStringInfo(&s,
+						 "The page has more than %d distinct links matching the pattern: the first %d in page order "
+						 "were queued, %ld later ones left out.",
+						 FETCH_MAX_LINKS, FETCH_MAX_LINKS, l->over_cap);
+	if (l->too_long > 0)
+		appendStringInfo(&s, "%s%ld links longer than %d characters were left out.", s.len ? " " : "", l->too_long,
+						 FETCH_MAX_LINK_LEN);
+	return s.data;
+}
+
+/* Fetch an index page and queue its links (the launcher, outside a transaction). */
 static void
 PollIndex(DueSource *src)
 {
@@ -808,14 +838,14 @@ PollIndex(DueSource *src)
 		job.error = pstrdup(res.error);
 	else
 	{
-		job.links = fetch_links(res.body, res.len, src->uri, src->pattern, &job.nlinks, err, sizeof(err));
-		if (job.links == NULL)
+		if (fetch_links(res.body, res.len, src->uri, src->pattern, FETCH_MAX_LINKS, &job.links, err, sizeof(err)) != 0)
 			job.error = pstrdup(err);
+		else
+			job.note = LinksNote(&job.links);
 		fetch_free(&res);
 	}
 	Guarded(QueueLinks, &job);
-	if (job.links)
-		fetch_free_links(job.links, job.nlinks);
+	fetch_links_free(&job.links);
 	SetState("idle", NULL, NULL);
 }
 

@@ -9,13 +9,127 @@ never(void *arg)
 	return 0;
 }
 
+/* A page of n distinct links (each twice, the second time further down), plus some that do not match. */
+static char *
+ManyLinksPage(int n, size_t *len)
+{
+	size_t cap = (size_t) n * 2 * 90 + 4096;
+	char  *page = malloc(cap);
+	size_t o = 0;
+	int	   i,
+		round;
+
+	o += (size_t) snprintf(page + o, cap - o, "<html><body><ul>");
+	for (round = 0; round < 2; round++)
+		for (i = 0; i < n; i++)
+			o += (size_t) snprintf(page + o, cap - o, "<li><a href=\"Files/f%06d.csv\">%d</a><a href=\"x%d.html\">x</a>\n", i, i,
+								   i % 7);
+	o += (size_t) snprintf(page + o, cap - o, "</ul></body></html>");
+	*len = o;
+	return page;
+}
+
+/* qsort comparison of two strings */
+static int
+CompareStrings(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* 100,000 distinct links, each twice: every one kept once, in page order, none left out. */
+static void
+TestManyLinks(void)
+{
+	size_t	   len;
+	char	  *page = ManyLinksPage(100000, &len);
+	FetchLinks l;
+	char	   err[FETCH_ERRLEN];
+	char	   want[128];
+	int		   i,
+		in_order = 1,
+		dups = 0;
+	char **sorted;
+	int	   rc;
+
+	rc = fetch_links(page, len, "http://127.0.0.1:8080/d/index.html", "\\.csv$", FETCH_MAX_LINKS, &l, err, sizeof(err));
+	OK(rc == 0, "a page of 200,000 matching links (100,000 distinct) is read");
+	OK(l.n == 100000 && l.over_cap == 0 && l.too_long == 0, "100,000 distinct links kept, none left out (%d, %ld)", l.n,
+	   l.over_cap);
+	for (i = 0; i < l.n && in_order; i++)
+	{
+		snprintf(want, sizeof(want), "http://127.0.0.1:8080/d/Files/f%06d.csv", i);
+		in_order = strcmp(l.v[i], want) == 0;
+	}
+	OK(in_order, "in page order, resolved (link %d)", i - 1);
+	sorted = malloc(sizeof(char *) * (size_t) (l.n > 0 ? l.n : 1));
+	memcpy(sorted, l.v, sizeof(char *) * (size_t) l.n);
+	qsort(sorted, (size_t) l.n, sizeof(char *), CompareStrings);
+	for (i = 1; i < l.n; i++)
+		dups += strcmp(sorted[i - 1], sorted[i]) == 0;
+	OK(dups == 0, "no link twice (%d duplicates)", dups);
+	free(sorted);
+	fetch_links_free(&l);
+	rc = fetch_links(page, len, "http://127.0.0.1:8080/d/index.html", NULL, FETCH_MAX_LINKS, &l, err, sizeof(err));
+	/* distinct in page order: f0 x0 f1 x1 ... f6 x6 f7 f8 ...: 100,007, so f099993 to f099999 are past the cap */
+	OK(rc == 0 && l.n == FETCH_MAX_LINKS && l.over_cap == 14,
+	   "no pattern: of 100,007 distinct links the first 100,000 are kept; the other 7, twice each, counted (%d, %ld)", l.n,
+	   l.over_cap);
+	OK(l.n == FETCH_MAX_LINKS && strcmp(l.v[1], "http://127.0.0.1:8080/d/x0.html") == 0 &&
+		   strcmp(l.v[l.n - 1], "http://127.0.0.1:8080/d/Files/f099992.csv") == 0,
+	   "the cap keeps the first links in page order");
+	fetch_links_free(&l);
+	free(page);
+}
+
+/* The cap and the length limit: what is left out is counted, never kept. */
+static void
+TestCap(void)
+{
+	const char *page = "<a href=a1>1</a><a href=a2>2</a><a href=a1>1 again</a><a href=a3>3</a><a href=a4>4</a>"
+					   "<a href=a2>2 again</a><a href=a5>5</a><a href=a4>4 again</a>";
+	FetchLinks	l;
+	char		err[FETCH_ERRLEN];
+	char	   *big;
+	size_t		o;
+	int			depth;
+	int			rc;
+
+	rc = fetch_links(page, strlen(page), "http://127.0.0.1/", NULL, 3, &l, err, sizeof(err));
+	OK(rc == 0 && l.n == 3 && strcmp(l.v[2], "http://127.0.0.1/a3") == 0,
+	   "a cap of 3: a1, a2, a3 kept (%d)", l.n);
+	OK(l.over_cap == 3, "a4, a5 and a4 again left out and counted; a1 and a2 again are duplicates (%ld)", l.over_cap);
+	fetch_links_free(&l);
+
+	big = malloc(20000);
+	o = (size_t) snprintf(big, 20000, "<a href=\"ok.csv\">ok</a><a href=\"");
+	memset(big + o, 'x', FETCH_MAX_LINK_LEN);
+	o += FETCH_MAX_LINK_LEN;
+	o += (size_t) snprintf(big + o, 20000 - o, ".csv\">long</a>");
+	rc = fetch_links(big, o, "http://127.0.0.1/", NULL, FETCH_MAX_LINKS, &l, err, sizeof(err));
+	OK(rc == 0 && l.n == 1 && l.too_long == 1,
+	   "a link longer than %d characters is left out and counted (%d, %ld)", FETCH_MAX_LINK_LEN, l.n, l.too_long);
+	fetch_links_free(&l);
+	free(big);
+
+	/* nesting far deeper than any real page: no recursion to overflow the stack */
+	big = malloc(100000 * 5 + 100);
+	o = 0;
+	for (depth = 0; depth < 100000; depth++)
+		o += (size_t) snprintf(big + o, 10, "<div>");
+	o += (size_t) snprintf(big + o, 100, "<a href=deep.csv>deep</a>");
+	rc = fetch_links(big, o, "http://127.0.0.1/", NULL, FETCH_MAX_LINKS, &l, err, sizeof(err));
+	OK(rc == 0, "100,000 nested elements are walked (%d links)", l.n);
+	fetch_links_free(&l);
+	free(big);
+}
+
 int
 main(void)
 {
 	char		 out[256];
 	char		 err[FETCH_ERRLEN];
-	char	   **links;
-	int			 n;
+	FetchLinks	 links;
+	int			 rc;
 	FetchRequest req;
 	FetchResult	 res;
 	const char	*page = "<html><body><a href=\"Files/MOJ/ministryofjustice_jan-2024.csv\">jan</a>"
@@ -30,20 +144,25 @@ main(void)
 	fetch_redact("https://127.0.0.1:8443/a@b", out, sizeof(out));
 	IS_STR(out, "https://127.0.0.1:8443/a@b", "an @ in the path is not a credential");
 
-	links = fetch_links(page, strlen(page), "http://127.0.0.1:8080/eCMS/Viewfiles.asp?folder=MOJ",
-						"ministryofjustice_[a-z]{3}-[0-9]{4}\\.csv$", &n, err, sizeof(err));
-	OK(links != NULL && n == 2, "two matching links, duplicates dropped (%d)", n);
-	if (links && n == 2)
+	rc = fetch_links(page, strlen(page), "http://127.0.0.1:8080/eCMS/Viewfiles.asp?folder=MOJ",
+					 "ministryofjustice_[a-z]{3}-[0-9]{4}\\.csv$", FETCH_MAX_LINKS, &links, err, sizeof(err));
+	OK(rc == 0 && links.n == 2, "two matching links, duplicates dropped (%d)", links.n);
+	if (links.n == 2)
 	{
-		IS_STR(links[0], "http://127.0.0.1:8080/eCMS/Files/MOJ/ministryofjustice_jan-2024.csv", "relative link resolved");
-		IS_STR(links[1], "http://127.0.0.1:8080/eCMS/Files/MOJ/ministryofjustice_feb-2024.csv", "absolute path resolved");
+		IS_STR(links.v[0], "http://127.0.0.1:8080/eCMS/Files/MOJ/ministryofjustice_jan-2024.csv", "relative link resolved");
+		IS_STR(links.v[1], "http://127.0.0.1:8080/eCMS/Files/MOJ/ministryofjustice_feb-2024.csv", "absolute path resolved");
 	}
-	fetch_free_links(links, n);
-	links = fetch_links(page, strlen(page), "http://127.0.0.1/d/", NULL, &n, err, sizeof(err));
-	OK(links != NULL && n == 4, "no pattern: every distinct link (%d)", n);
-	fetch_free_links(links, n);
-	OK(fetch_links(page, strlen(page), "http://127.0.0.1/", "([", &n, err, sizeof(err)) == NULL && strstr(err, "pattern"),
-	   "a bad pattern is an error: %s", err);
+	fetch_links_free(&links);
+	rc = fetch_links(page, strlen(page), "http://127.0.0.1/d/", NULL, FETCH_MAX_LINKS, &links, err, sizeof(err));
+	OK(rc == 0 && links.n == 4 && links.over_cap == 0 && links.too_long == 0, "no pattern: every distinct link (%d)",
+	   links.n);
+	fetch_links_free(&links);
+	rc = fetch_links(page, strlen(page), "http://127.0.0.1/", "([", FETCH_MAX_LINKS, &links, err, sizeof(err));
+	OK(rc != 0 && strstr(err, "pattern") && links.n == 0 && links.v == NULL, "a bad pattern is an error: %s", err);
+	rc = fetch_links(page, strlen(page), "not a URL", NULL, FETCH_MAX_LINKS, &links, err, sizeof(err));
+	OK(rc != 0 && strstr(err, "cannot be parsed"), "a base that is not a URL is an error: %s", err);
+	TestManyLinks();
+	TestCap();
 
 	/* file: downloads, allowed only when listed */
 	f = fopen("/tmp/car_fetch_test.txt", "w");
