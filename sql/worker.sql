@@ -134,6 +134,61 @@ SELECT car.backfill('nosuch', '2021-01-01', '2021-02-01');
 SELECT car.backfill('moj-archive', '2021-01-01', 'infinity');
 SELECT car.backfill('moj-archive', '1900-01-01', '2100-01-01');
 
+-- Server-side request forgery: the worker connects only to ordinary addresses
+-- and to those car.allowed_hosts lets through (test/pg.conf lists 127.0.0.1,
+-- the test web server), checked at connect time on every hop.  127.0.0.2
+-- plays an internal address: nothing listens there, and car must refuse it
+-- before trying.
+UPDATE car.source SET enabled = false WHERE name = 'moj';
+SHOW car.allowed_hosts;
+-- a redirect on the same host is followed
+SELECT name FROM car.add_source('moved', 'http://127.0.0.1:' || :'port' || '/eCMS/moved/ministryofjustice_may-2024.csv',
+    'file', 'ecodriver', '{"org": "MoJ moved"}', '1 day');
+SELECT car_test.wait_for($$SELECT files_loaded = 1 FROM car.source_status WHERE name = 'moved'$$, 30) AS redirect_followed;
+SELECT (l.readings, l.kwh) = (t.readings, t.kwh) AS may_loaded FROM car_test.loaded('2024-05-01', 'MoJ moved') l, car_test.totals('2024-05-01') t;
+-- a redirect to 127.0.0.2 is refused, and not retried
+SELECT name FROM car.add_source('away', 'http://127.0.0.1:' || :'port' || '/eCMS/away/ministryofjustice_jun-2024.csv',
+    'file', 'ecodriver', '{"org": "MoJ away"}', '1 day');
+SELECT car_test.wait_for($$SELECT d.state = 'failed' FROM car.dataset d JOIN car.source s ON s.id = d.source_id WHERE s.name = 'away'$$, 30) AS redirect_refused;
+SELECT d.state, d.attempts, replace(d.last_error, :'port', 'PORT') AS error
+FROM car.dataset d JOIN car.source s ON s.id = d.source_id WHERE s.name = 'away';
+-- an index page's link to 127.0.0.2 is not fetched; its links to this host and to localhost (127.0.0.1) are
+SELECT name FROM car.add_source('mixed', 'http://127.0.0.1:' || :'port' || '/eCMS/Mixed.asp', 'index', 'ecodriver',
+    '{"pattern": "ministryofjustice_[a-z]{3}-[0-9]{4}\\.csv$", "org": "MoJ mixed"}', '1 day');
+SELECT car_test.wait_for($$SELECT count(*) FILTER (WHERE d.state = 'done') = 2 AND count(*) FILTER (WHERE d.state = 'failed') = 1
+                           FROM car.dataset d JOIN car.source s ON s.id = d.source_id WHERE s.name = 'mixed'$$, 30) AS index_polled;
+SELECT replace(d.uri, :'port', 'PORT') AS link, d.state, replace(d.last_error, :'port', 'PORT') AS error
+FROM car.dataset d JOIN car.source s ON s.id = d.source_id WHERE s.name = 'mixed' ORDER BY d.uri;
+-- car.allowed_hosts empty (the default): even 127.0.0.1 is refused
+ALTER SYSTEM SET car.allowed_hosts = '';
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.5);
+SHOW car.allowed_hosts;
+SELECT name FROM car.add_source('closed', 'http://127.0.0.1:' || :'port' || '/eCMS/Files/MOJ/ministryofjustice_oct-2024.csv',
+    'file', 'ecodriver', '{"org": "MoJ closed"}', '1 day');
+SELECT car_test.wait_for($$SELECT d.state = 'failed' FROM car.dataset d JOIN car.source s ON s.id = d.source_id WHERE s.name = 'closed'$$, 30) AS refused;
+SELECT d.state, replace(d.last_error, :'port', 'PORT') AS error
+FROM car.dataset d JOIN car.source s ON s.id = d.source_id WHERE s.name = 'closed';
+ALTER SYSTEM RESET car.allowed_hosts;
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.5);
+SHOW car.allowed_hosts;
+-- car.allowed_hosts loosens a check: only superusers set it, and only in the server's configuration
+SELECT car.grant_roles() IS NOT NULL AS roles;
+CREATE ROLE car_test_source_admin IN ROLE car_admin;
+SET ROLE car_test_source_admin;
+SET car.allowed_hosts = '127.0.0.2';
+ALTER SYSTEM SET car.allowed_hosts = '127.0.0.2';
+RESET ROLE;
+DROP ROLE car_test_source_admin;
+-- values are checked, entry by entry
+ALTER SYSTEM SET car.allowed_hosts = '127.0.0.1, 127.0.0.0/33';
+ALTER SYSTEM SET car.allowed_hosts = '127.0.0.1,,localhost';
+ALTER SYSTEM SET car.allowed_hosts = 'http://127.0.0.2/';
+ALTER SYSTEM SET car.allowed_hosts = 'localhost:0';
+ALTER SYSTEM SET car.allowed_hosts = 'files.localhost, localhost:8443, 127.0.0.1, [::1]:8080, 127.0.0.0/8, ::1/128';
+ALTER SYSTEM RESET car.allowed_hosts;
+
 -- Dropping the extension while the worker runs: it goes quiet, no error loop
 DO $$ BEGIN RAISE LOG 'car-test: dropping the extension'; END $$;
 DROP EXTENSION car CASCADE;

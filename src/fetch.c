@@ -4,6 +4,7 @@
  *		libxml2; see fetch.h.
  */
 #include "fetch.h"
+#include "hostpolicy.h"
 
 #include <limits.h>
 #include <regex.h>
@@ -11,6 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <curl/curl.h>
 #include <libxml/HTMLparser.h>
@@ -27,6 +32,7 @@ typedef struct Sink
 	int					too_big;
 } Sink;
 
+/* libcurl's global setup, once per process. */
 void
 fetch_global_init(void)
 {
@@ -105,6 +111,7 @@ ReadHeader(char *buf, size_t size, size_t nitems, void *userdata)
 	return n;
 }
 
+/* Progress callback: a non-zero return (the caller wants to stop) aborts the transfer. */
 static int
 Progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
 {
@@ -117,6 +124,7 @@ Progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal
 	return req->should_abort && req->should_abort(req->abort_arg) ? 1 : 0;
 }
 
+/* Copy url without any user:password@ (see fetch.h). */
 void
 fetch_redact(const char *url, char *out, size_t outlen)
 {
@@ -133,34 +141,185 @@ fetch_redact(const char *url, char *out, size_t outlen)
 		snprintf(out, outlen, "%.*s%s", (int) (scheme + 3 - url), url, at + 1);
 }
 
+/*
+ * What the open-socket callback checks against: car.allowed_hosts, the host
+ * of the URL being fetched now; and what it did on this hop.  The callback
+ * runs inside libcurl, so it only takes note; fetch_url reports.
+ */
+typedef struct Guard
+{
+	const HostAllowList *allowed;
+	char				 host[HP_NAMELEN];
+	int					 opened;   /* sockets allowed on this hop */
+	int					 refused;  /* addresses refused on this hop */
+	char				 why[256]; /* the first refusal */
+} Guard;
+
+/*
+ * libcurl's open-socket callback: every connection, of every hop, to the
+ * address actually resolved (so DNS rebinding gains nothing), is checked
+ * before its socket exists.  A refused address gets no socket, and libcurl
+ * tries the host's next address, if any.
+ */
+static curl_socket_t
+OpenSocket(void *clientp, curlsocktype purpose, struct curl_sockaddr *address)
+{
+	Guard		 *g = clientp;
+	unsigned char a[16];
+	int			  port = 0;
+	char		  why[256];
+
+	memset(a, 0, sizeof(a));
+	if (address->family == AF_INET && address->addrlen >= sizeof(struct sockaddr_in))
+	{
+		const struct sockaddr_in *sin = (const struct sockaddr_in *) (const void *) &address->addr;
+
+		memcpy(a, &sin->sin_addr, 4);
+		port = ntohs(sin->sin_port);
+	}
+	else if (address->family == AF_INET6 && address->addrlen >= sizeof(struct sockaddr_in6))
+	{
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *) (const void *) &address->addr;
+
+		memcpy(a, &sin6->sin6_addr, 16);
+		port = ntohs(sin6->sin6_port);
+	}
+	if (purpose != CURLSOCKTYPE_IPCXN)
+		snprintf(why, sizeof(why), "a connection of another kind (%d) was asked for", (int) purpose);
+	else if (hostpolicy_check(g->allowed, g->host, address->family, a, port, why, sizeof(why)))
+	{
+		g->opened++;
+		return socket(address->family, address->socktype, address->protocol);
+	}
+	if (!g->refused)
+		snprintf(g->why, sizeof(g->why), "%s", why);
+	g->refused = 1;
+	return CURL_SOCKET_BAD;
+}
+
+/* The host of a URL as libcurl reads it (normalized), or "" when it has none. */
+static void
+HostOf(const char *url, char *host, size_t len)
+{
+	CURLU *u = curl_url();
+	char  *h = NULL;
+
+	host[0] = '\0';
+	if (u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK)
+		hostpolicy_normalize(h, host, len);
+	curl_free(h);
+	curl_url_cleanup(u);
+}
+
+/* Is scheme in the comma-separated list (car.allowed_url_schemes)? */
+static int
+SchemeListed(const char *scheme, const char *list)
+{
+	size_t		n = strlen(scheme);
+	const char *p = list ? list : "";
+
+	while (*p)
+	{
+		size_t len;
+
+		while (*p == ',' || *p == ' ')
+			p++;
+		len = strcspn(p, ", ");
+		if (len > 0 && ((len == n && strncasecmp(p, scheme, n) == 0) || (len == 3 && strncasecmp(p, "all", 3) == 0)))
+			return 1;
+		p += len;
+	}
+	return 0;
+}
+
+/*
+ * The next hop of a redirect: Location resolved by libcurl, checked for its
+ * scheme, and stripped of the user:password libcurl carries over from the
+ * current URL when it leads to another host.  malloc'd, or NULL with why set.
+ */
+static char *
+NextHop(const char *current, const char *location, const char *protocols, char *why, size_t whylen)
+{
+	CURLU *u = curl_url();
+	char  *scheme = NULL;
+	char  *out = NULL;
+	char  *result = NULL;
+	char   from[HP_NAMELEN];
+	char   to[HP_NAMELEN];
+
+	if (u == NULL || curl_url_set(u, CURLUPART_URL, location, 0) != CURLUE_OK ||
+		curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK)
+		snprintf(why, whylen, "its Location cannot be read as a URL");
+	else if ((strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) || !SchemeListed(scheme, protocols))
+		snprintf(why, whylen, "a redirect may only go to an http or https URL whose scheme car.allowed_url_schemes lists");
+	else
+	{
+		HostOf(current, from, sizeof(from));
+		HostOf(location, to, sizeof(to));
+		if (strcmp(from, to) != 0)
+		{
+			curl_url_set(u, CURLUPART_USER, NULL, 0);
+			curl_url_set(u, CURLUPART_PASSWORD, NULL, 0);
+			curl_url_set(u, CURLUPART_OPTIONS, NULL, 0);
+		}
+		if (curl_url_get(u, CURLUPART_URL, &out, 0) == CURLUE_OK)
+			result = strdup(out);
+		if (result == NULL)
+			snprintf(why, whylen, "out of memory");
+	}
+	curl_free(out);
+	curl_free(scheme);
+	curl_url_cleanup(u);
+	return result;
+}
+
+/*
+ * Download req->url.  Redirects are followed here, one hop at a time, not by
+ * libcurl: each hop's scheme is checked before it is asked for, and the
+ * open-socket callback checks each connection's address (see OpenSocket).
+ * Proxies are never used: through a proxy the check would see the proxy's
+ * address, not the destination's, so http_proxy and the like in the
+ * server's environment are ignored.
+ */
 int
 fetch_url(const FetchRequest *req, FetchResult *res)
 {
 	CURL			  *c;
-	CURLcode		   rc;
+	CURLcode		   rc = CURLE_OK;
 	Sink			   sink;
+	Guard			   guard;
 	struct curl_slist *hdrs = NULL;
 	char			   h[400];
 	char			   shown[1024];
+	char			   hop_shown[1024];
+	char			   why[256];
+	char			  *url;
+	int				   hop;
 
 	memset(res, 0, sizeof(*res));
 	memset(&sink, 0, sizeof(sink));
+	memset(&guard, 0, sizeof(guard));
 	sink.res = res;
 	sink.req = req;
+	guard.allowed = req->allowed;
 	fetch_redact(req->url, shown, sizeof(shown));
 
 	c = curl_easy_init();
-	if (c == NULL)
+	url = strdup(req->url);
+	if (c == NULL || url == NULL)
 	{
 		snprintf(res->error, sizeof(res->error), "could not start libcurl");
+		curl_easy_cleanup(c);
+		free(url);
 		return -1;
 	}
-	curl_easy_setopt(c, CURLOPT_URL, req->url);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, req->protocols);
-	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, req->protocols);
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(c, CURLOPT_MAXREDIRS, (long) MAX_REDIRECTS);
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c, CURLOPT_PROXY, ""); /* "" also ignores the environment's proxies */
+	curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, OpenSocket);
+	curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &guard);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, req->timeout_s);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, req->connect_timeout_s);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
@@ -188,35 +347,81 @@ fetch_url(const FetchRequest *req, FetchResult *res)
 	if (hdrs)
 		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 
-	rc = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &res->status);
-	curl_slist_free_all(hdrs);
-	curl_easy_cleanup(c);
+	for (hop = 0;; hop++)
+	{
+		char *location = NULL;
+		char *next;
 
+		fetch_redact(url, hop_shown, sizeof(hop_shown));
+		HostOf(url, guard.host, sizeof(guard.host));
+		guard.refused = guard.opened = 0;
+		sink.too_big = 0;
+		res->len = 0; /* a redirect's own body is dropped */
+		curl_easy_setopt(c, CURLOPT_URL, url);
+		rc = curl_easy_perform(c);
+		res->status = 0;
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &res->status);
+		if (rc != CURLE_OK || !(res->status == 301 || res->status == 302 || res->status == 303 ||
+								res->status == 307 || res->status == 308))
+			break;
+		if (curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &location) != CURLE_OK || location == NULL)
+			break; /* no Location: the 3xx status is the answer */
+		if (hop == MAX_REDIRECTS)
+		{
+			fetch_redact(location, hop_shown, sizeof(hop_shown));
+			snprintf(res->error, sizeof(res->error), "fetching %.300s failed: more than %d redirects (the last to %.300s)",
+					 shown, MAX_REDIRECTS, hop_shown);
+			goto fail;
+		}
+		next = NextHop(url, location, req->protocols, why, sizeof(why));
+		if (next == NULL)
+		{
+			fetch_redact(location, hop_shown, sizeof(hop_shown));
+			snprintf(res->error, sizeof(res->error), "fetching %.300s refused: it redirects to %.300s; %s", shown, hop_shown,
+					 why);
+			res->refused = 1;
+			goto fail;
+		}
+		free(url);
+		url = next;
+	}
+
+	/* refused when every address was; when one was allowed, its own failure is the story */
+	if (rc != CURLE_OK && guard.refused && !guard.opened)
+	{
+		if (hop == 0)
+			snprintf(res->error, sizeof(res->error),
+					 "fetching %.300s refused: %s, and car.allowed_hosts does not list it", shown, guard.why);
+		else
+			snprintf(res->error, sizeof(res->error),
+					 "fetching %.300s refused: it redirects to %.300s; %s, and car.allowed_hosts does not list it", shown,
+					 hop_shown, guard.why);
+		res->refused = 1;
+		goto fail;
+	}
 	if (sink.too_big || rc == CURLE_FILESIZE_EXCEEDED)
 	{
 		snprintf(res->error, sizeof(res->error), "%.300s is larger than car.max_download_bytes (%zu bytes)", shown,
 				 req->max_bytes);
-		fetch_free(res);
-		return -1;
+		goto fail;
 	}
 	if (rc != CURLE_OK)
 	{
-		snprintf(res->error, sizeof(res->error), "fetching %.300s failed: %s", shown,
+		snprintf(res->error, sizeof(res->error), "fetching %.300s failed%s%.300s: %s", shown,
+				 hop > 0 ? " after a redirect to " : "", hop > 0 ? hop_shown : "",
 				 rc == CURLE_ABORTED_BY_CALLBACK ? "cancelled" : curl_easy_strerror(rc));
-		fetch_free(res);
-		return -1;
+		goto fail;
 	}
 	if (res->status == 304)
 	{
 		res->not_modified = 1;
-		return 0;
+		goto done;
 	}
 	if (res->status != 0 && (res->status < 200 || res->status >= 300))
 	{
-		snprintf(res->error, sizeof(res->error), "fetching %.300s failed: HTTP status %ld", shown, res->status);
-		fetch_free(res);
-		return -1;
+		snprintf(res->error, sizeof(res->error), "fetching %.300s failed%s%.300s: HTTP status %ld", shown,
+				 hop > 0 ? " after a redirect to " : "", hop > 0 ? hop_shown : "", res->status);
+		goto fail;
 	}
 	if (res->body == NULL)
 	{
@@ -224,9 +429,21 @@ fetch_url(const FetchRequest *req, FetchResult *res)
 		if (res->body)
 			res->body[0] = '\0';
 	}
+done:
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(c);
+	free(url);
 	return 0;
+
+fail:
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(c);
+	free(url);
+	fetch_free(res);
+	return -1;
 }
 
+/* Free a download's body. */
 void
 fetch_free(FetchResult *res)
 {

@@ -10,7 +10,9 @@
 
 #include <stddef.h>
 
-#define FETCH_ERRLEN 512
+#define FETCH_ERRLEN 1024
+
+struct HostAllowList;
 
 typedef struct FetchRequest
 {
@@ -24,7 +26,8 @@ typedef struct FetchRequest
 	int (*should_abort)(void *arg); /* polled while transferring */
 	void *abort_arg;
 	void (*progress)(void *arg, size_t bytes); /* bytes so far */
-	void *progress_arg;
+	void					   *progress_arg;
+	const struct HostAllowList *allowed; /* car.allowed_hosts; NULL: empty */
 } FetchRequest;
 
 typedef struct FetchResult
@@ -36,11 +39,17 @@ typedef struct FetchResult
 	char   last_modified[128];
 	char   error[FETCH_ERRLEN]; /* empty on success */
 	int	   not_modified;		/* 304 */
+	int	   refused;				/* a destination was refused by car's rules: retrying will not help */
 } FetchResult;
 
 extern void fetch_global_init(void);
 
-/* Download req->url; returns 0 (see res->status) or -1 with res->error set. */
+/*
+ * Download req->url; returns 0 (see res->status) or -1 with res->error set.
+ * Redirects (at most 5) are followed only to http(s) URLs whose scheme
+ * req->protocols lists.  Every connection, of every hop, is to an ordinary
+ * address or one req->allowed lets through; proxies are never used.
+ */
 extern int fetch_url(const FetchRequest *req, FetchResult *res);
 
 extern void fetch_free(FetchResult *res);

@@ -41,6 +41,7 @@
 #include "utils/timestamp.h"
 
 #include "fetch.h"
+#include "hostpolicy.h"
 
 PGDLLEXPORT void car_launcher_main(Datum arg);
 PGDLLEXPORT void car_fetcher_main(Datum arg);
@@ -56,6 +57,7 @@ char *car_database = NULL;
 int	  car_http_timeout = 30;
 int	  car_max_download_bytes = 100 * 1024 * 1024;
 char *car_allowed_url_schemes = NULL;
+char *car_allowed_hosts = NULL;
 int	  car_max_parallel_fetches = 4;
 int	  car_retry_delay = 60;
 
@@ -83,7 +85,8 @@ static WorkerSlot			  *my_slot = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static bool					   wake_at_commit = false;
-static MemoryContext		   work_cxt = NULL; /* per loop (launcher) or per dataset (fetcher) */
+static MemoryContext		   work_cxt = NULL;		 /* per loop (launcher) or per dataset (fetcher) */
+static const HostAllowList	  *allowed_hosts = NULL; /* car.allowed_hosts, parsed (the GUC's extra) */
 
 int64 *car_rows_progress = NULL;
 
@@ -207,6 +210,32 @@ car_wake_launcher_at_commit(void)
 
 /* ---------------------------------------------------------- registration */
 
+/* car.allowed_hosts: parse it, or refuse the value saying which entry is wrong. */
+static bool
+CheckAllowedHosts(char **newval, void **extra, GucSource source)
+{
+	char		   err[512];
+	HostAllowList *list = hostpolicy_parse(*newval ? *newval : "", err, sizeof(err));
+
+	if (list == NULL)
+	{
+		GUC_check_errdetail("%s", err);
+		GUC_check_errhint("List hosts (host or host:port), addresses (an IPv6 one as [address]:port with a port) and "
+						  "networks (address/prefix), separated by commas.");
+		return false;
+	}
+	*extra = list; /* malloc'd, one block: the GUC machinery frees it */
+	return true;
+}
+
+/* car.allowed_hosts: the parsed list the worker checks connections against. */
+static void
+AssignAllowedHosts(const char *newval, void *extra)
+{
+	allowed_hosts = extra;
+}
+
+/* The worker's settings, and the launcher's registration when preloaded. */
 void
 car_worker_init(void)
 {
@@ -220,6 +249,12 @@ car_worker_init(void)
 	DefineCustomStringVariable("car.allowed_url_schemes", "URL schemes the worker may fetch (comma-separated).",
 							   "file is allowed only when listed.", &car_allowed_url_schemes, "https,http", PGC_SIGHUP,
 							   0, NULL, NULL, NULL);
+	DefineCustomStringVariable("car.allowed_hosts",
+							   "Loopback, private, link-local and other special-purpose destinations the worker may fetch "
+							   "from (comma-separated).",
+							   "Entries: host, host:port, address, [IPv6 address]:port, address/prefix. Empty (the default): "
+							   "only ordinary, globally routed addresses. Set it in postgresql.conf or with ALTER SYSTEM.",
+							   &car_allowed_hosts, "", PGC_SIGHUP, 0, CheckAllowedHosts, AssignAllowedHosts, NULL);
 	DefineCustomIntVariable("car.max_parallel_fetches", "Fetcher workers running at once.", NULL,
 							&car_max_parallel_fetches, 4, 1, MAX_SLOTS - 1, PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("car.retry_delay", "First retry delay after a failed fetch; doubles each time, up to an hour.",
@@ -442,6 +477,7 @@ Download(const char *uri, const char *etag, const char *last_modified, FetchResu
 	req.max_bytes = (size_t) car_max_download_bytes;
 	req.should_abort = ShouldAbort;
 	req.progress = Progress;
+	req.allowed = allowed_hosts;
 	fetch_global_init();
 	return fetch_url(&req, res);
 }
@@ -631,7 +667,8 @@ ProcessDataset(Claimed *c)
 	if (Download(c->uri, c->etag, c->last_modified, &res) != 0)
 	{
 		CHECK_FOR_INTERRUPTS();
-		RecordFailure(c, res.error, true);
+		/* a destination car refuses stays refused: no retries, until the source is polled anew */
+		RecordFailure(c, res.error, !res.refused);
 		return;
 	}
 	CHECK_FOR_INTERRUPTS();
@@ -677,6 +714,12 @@ DrainQueue(int limit)
 		MemoryContextSwitchTo(per);
 		memset(&c, 0, sizeof(c));
 		CHECK_FOR_INTERRUPTS();
+		/* a tightened car.allowed_hosts applies from the next dataset on */
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
 		if (!Guarded(ClaimOne, &c) || !c.found)
 			break;
 		ProcessDataset(&c);
@@ -1020,9 +1063,11 @@ car_launcher_main(Datum arg)
 	}
 }
 
+/* A fetcher: drain the queue, then exit (the launcher starts more when needed). */
 void
 car_fetcher_main(Datum arg)
 {
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	TakeSlot(false);

@@ -1,6 +1,7 @@
 /* Unit tests of the download and link-discovery helpers (src/fetch.c), without a network. */
 #include "tap.h"
 #include "fetch.h"
+#include "hostpolicy.h"
 
 static int
 never(void *arg)
@@ -123,6 +124,62 @@ TestCap(void)
 	free(big);
 }
 
+/* Connections to special addresses: refused unless car.allowed_hosts lets them through; proxies ignored. */
+static void
+TestDestinations(FetchRequest *req)
+{
+	FetchResult	   res;
+	char		   err[256];
+	HostAllowList *only_1 = hostpolicy_parse("127.0.0.1", err, sizeof(err));
+	int			   rc;
+
+	req->protocols = "http";
+	req->max_bytes = 1000;
+	req->url = "http://127.0.0.1:1/x";
+	req->allowed = NULL;
+	rc = fetch_url(req, &res);
+	OK(rc != 0 && res.refused &&
+		   strcmp(res.error, "fetching http://127.0.0.1:1/x refused: 127.0.0.1 is a loopback address, and car.allowed_hosts "
+							 "does not list it") == 0,
+	   "car.allowed_hosts empty: 127.0.0.1 refused before connecting: %s", res.error);
+	req->allowed = only_1;
+	rc = fetch_url(req, &res);
+	OK(rc != 0 && !res.refused && strstr(res.error, "fetching http://127.0.0.1:1/x failed: ") != NULL &&
+		   strstr(res.error, "refused:") == NULL,
+	   "car.allowed_hosts = 127.0.0.1: connected, nothing listening: %s", res.error);
+	req->url = "http://127.0.0.2:1/x";
+	rc = fetch_url(req, &res);
+	OK(rc != 0 && res.refused && strstr(res.error, "refused: 127.0.0.2 is a loopback address") != NULL,
+	   "car.allowed_hosts = 127.0.0.1: 127.0.0.2 refused: %s", res.error);
+	req->url = "http://user:secret@127.0.0.2:1/x";
+	rc = fetch_url(req, &res);
+	OK(rc != 0 && strstr(res.error, "secret") == NULL && strstr(res.error, "http://127.0.0.2:1/x") != NULL,
+	   "no credentials in a refusal: %s", res.error);
+	req->url = "http://[::1]:1/x";
+	rc = fetch_url(req, &res);
+	OK(rc != 0 && res.refused && strstr(res.error, "::1 is a loopback address") != NULL, "::1 refused: %s", res.error);
+	req->url = "http://[::ffff:127.0.0.2]:1/x";
+	rc = fetch_url(req, &res);
+	OK(rc != 0 && res.refused && strstr(res.error, "127.0.0.2 is a loopback address") != NULL,
+	   "an IPv4-mapped address is refused as its IPv4 address: %s", res.error);
+	/* localhost: ::1 is refused, 127.0.0.1 tried: the failure is the connection's, not a refusal */
+	req->url = "http://localhost:1/x";
+	rc = fetch_url(req, &res);
+	OK(rc != 0 && !res.refused && strstr(res.error, "refused:") == NULL,
+	   "localhost: the allowed 127.0.0.1 is tried, ::1 is not: %s", res.error);
+	/* a proxy in the environment would be connected to instead: it must be ignored */
+	setenv("http_proxy", "http://127.0.0.2:1", 1);
+	setenv("ALL_PROXY", "http://127.0.0.2:1", 1);
+	req->url = "http://127.0.0.1:1/x";
+	rc = fetch_url(req, &res);
+	OK(rc != 0 && !res.refused && strstr(res.error, "127.0.0.2") == NULL,
+	   "http_proxy and ALL_PROXY are ignored: %s", res.error);
+	unsetenv("http_proxy");
+	unsetenv("ALL_PROXY");
+	req->allowed = NULL;
+	free(only_1);
+}
+
 int
 main(void)
 {
@@ -185,9 +242,7 @@ main(void)
 	req.url = "file:///tmp/no/such/file";
 	req.max_bytes = 1000;
 	OK(fetch_url(&req, &res) != 0 && res.error[0], "missing file: %s", res.error);
-	req.url = "http://127.0.0.1:1/x";
-	req.protocols = "http";
-	OK(fetch_url(&req, &res) != 0 && strstr(res.error, "127.0.0.1:1") != NULL, "nothing listening: %s", res.error);
+	TestDestinations(&req);
 	remove("/tmp/car_fetch_test.txt");
 	printf("# unit tests done: fetch\n");
 	return tap_done();
