@@ -9,7 +9,7 @@
 -- records that here instead of leaving it silent.
 -------------------------------------------------------------------------------
 ALTER TABLE car.source ADD COLUMN last_note text;
-COMMENT ON COLUMN car.source.last_note IS 'What the last successful poll of an index page left out (links past the cap, overlong links), or NULL when it queued every matching link.';
+COMMENT ON COLUMN car.source.last_note IS 'What the last successful poll of an index page left out (links to other hosts or schemes, links past the cap, overlong links), or NULL when it queued every matching link.';
 
 CREATE OR REPLACE VIEW car.source_status AS
 SELECT s.name, s.kind, s.format, s.enabled,
@@ -24,4 +24,12 @@ SELECT s.name, s.kind, s.format, s.enabled,
        s.last_note AS note
 FROM car.source s;
 COMMENT ON VIEW car.source_status IS 'Per source: last poll, last success, next poll, consecutive failures, last error, queue, files and rows loaded, and what the last index poll left out.';
-COMMENT ON COLUMN car.source_status.note IS 'What the last poll of an index page left out (links past the cap, overlong links), or NULL.';
+COMMENT ON COLUMN car.source_status.note IS 'What the last poll of an index page left out (links to other hosts or schemes, links past the cap, overlong links), or NULL.';
+
+-------------------------------------------------------------------------------
+-- The same-host rule (security issue 12, point 8): a source's index links and
+-- redirects lead only to its own host unless its new follow_hosts option
+-- lists others (checked by car.add_source; see README, "The background
+-- worker").
+-------------------------------------------------------------------------------
+COMMENT ON COLUMN car.source.options IS 'Format options: site, meter, site_column, meter_column, date_column, ts_column, value_column, unit_column, activity_column, unit, activity, date_format, timezone, period, interval_minutes, org; for index sources pattern; for polled sources follow_hosts (hosts besides the source''s own that its index links and redirects may lead to).';

@@ -212,6 +212,98 @@ HostOf(const char *url, char *host, size_t len)
 	curl_url_cleanup(u);
 }
 
+/* The scheme and host (normalized; "" when it has none) of a URL; 0 if it is not one. */
+static int
+URLParts(const char *url, char *scheme, size_t slen, char *host, size_t hlen)
+{
+	CURLU *u = curl_url();
+	char  *sc = NULL;
+	char  *h = NULL;
+	int	   ok = 0;
+
+	scheme[0] = host[0] = '\0';
+	if (u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_SCHEME, &sc, 0) == CURLUE_OK)
+	{
+		snprintf(scheme, slen, "%s", sc);
+		if (curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK)
+			hostpolicy_normalize(h, host, hlen);
+		ok = 1;
+	}
+	curl_free(sc);
+	curl_free(h);
+	curl_url_cleanup(u);
+	return ok;
+}
+
+/* A FetchScope made ready: its origin's scheme and host, read once. */
+typedef struct ScopeCheck
+{
+	const FetchScope *scope; /* NULL: anything goes */
+	int				  ok;	 /* the origin could be read */
+	char			  scheme[32];
+	char			  host[HP_NAMELEN];
+} ScopeCheck;
+
+/* Read a scope's origin. */
+static void
+ScopeInit(ScopeCheck *sc, const FetchScope *scope)
+{
+	memset(sc, 0, sizeof(*sc));
+	if (scope == NULL || scope->origin == NULL)
+		return;
+	sc->scope = scope;
+	sc->ok = URLParts(scope->origin, sc->scheme, sizeof(sc->scheme), sc->host, sizeof(sc->host));
+}
+
+/*
+ * Is a URL with this scheme and host within the scope?  1, or 0 with why set
+ * and *by_host saying whether the host (rather than the scheme) is the reason.
+ */
+static int
+ScopeAllows(const ScopeCheck *sc, const char *scheme, const char *host, char *why, size_t whylen, int *by_host)
+{
+	*by_host = 0;
+	if (sc->scope == NULL)
+		return 1;
+	if (!sc->ok)
+	{
+		snprintf(why, whylen, "the source's URI cannot be read as a URL");
+		return 0;
+	}
+	if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0 && strcasecmp(scheme, sc->scheme) != 0)
+	{
+		snprintf(why, whylen, "scheme \"%.40s\" is not http, https or the source's own (%s)", scheme, sc->scheme);
+		return 0;
+	}
+	if (strcmp(host, sc->host) == 0 || hostpolicy_host_in(host, sc->scope->follow_hosts, sc->scope->nfollow))
+		return 1;
+	*by_host = 1;
+	snprintf(why, whylen, "host %.255s is neither the source's host (%.255s) nor listed in its follow_hosts option",
+			 host[0] ? host : "(none)", sc->host[0] ? sc->host : "none");
+	return 0;
+}
+
+/* Is url within scope? (see fetch.h) */
+int
+fetch_in_scope(const FetchScope *scope, const char *url, char *why, size_t whylen)
+{
+	ScopeCheck sc;
+	char	   scheme[32];
+	char	   host[HP_NAMELEN];
+	int		   by_host;
+
+	ScopeInit(&sc, scope);
+	if (sc.scope == NULL)
+		return 1;
+	if (!URLParts(url, scheme, sizeof(scheme), host, sizeof(host)))
+	{
+		snprintf(why, whylen, "it cannot be read as a URL");
+		return 0;
+	}
+	return ScopeAllows(&sc, scheme, host, why, whylen, &by_host);
+}
+
 /* Is scheme in the comma-separated list (car.allowed_url_schemes)? */
 static int
 SchemeListed(const char *scheme, const char *list)
@@ -347,6 +439,12 @@ fetch_url(const FetchRequest *req, FetchResult *res)
 	if (hdrs)
 		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 
+	if (!fetch_in_scope(&req->scope, url, why, sizeof(why)))
+	{
+		snprintf(res->error, sizeof(res->error), "fetching %.300s refused: %s", shown, why);
+		res->refused = 1;
+		goto fail;
+	}
 	for (hop = 0;; hop++)
 	{
 		char *location = NULL;
@@ -374,6 +472,11 @@ fetch_url(const FetchRequest *req, FetchResult *res)
 			goto fail;
 		}
 		next = NextHop(url, location, req->protocols, why, sizeof(why));
+		if (next != NULL && !fetch_in_scope(&req->scope, next, why, sizeof(why)))
+		{
+			free(next);
+			next = NULL;
+		}
 		if (next == NULL)
 		{
 			fetch_redact(location, hop_shown, sizeof(hop_shown));
@@ -457,6 +560,7 @@ typedef struct LinkList
 {
 	FetchLinks	   *out;
 	CURLU		   *base; /* the page's URL, parsed once */
+	ScopeCheck		scope;
 	xmlHashTablePtr seen; /* distinct matching links, kept or not */
 	int				max_links;
 	int				cap; /* of out->v */
@@ -465,30 +569,72 @@ typedef struct LinkList
 	int				failed; /* out of memory */
 } LinkList;
 
-/* Resolve href against the page's URL with libcurl's URL API; malloc'd, or NULL. */
+/*
+ * Resolve href against the page's URL with libcurl's URL API: malloc'd, with
+ * its scheme and host (normalized), or NULL.
+ */
 static char *
-Resolve(const LinkList *l, const char *href)
+Resolve(const LinkList *l, const char *href, char *scheme, size_t slen, char *host, size_t hlen)
 {
 	CURLU *u = curl_url_dup(l->base);
 	char  *out = NULL;
+	char  *sc = NULL;
+	char  *h = NULL;
 	char  *result = NULL;
 
 	if (u == NULL)
 		return NULL;
-	if (curl_url_set(u, CURLUPART_URL, href, 0) == CURLUE_OK && curl_url_get(u, CURLUPART_URL, &out, 0) == CURLUE_OK)
+	scheme[0] = host[0] = '\0';
+	if (curl_url_set(u, CURLUPART_URL, href, 0) == CURLUE_OK && curl_url_get(u, CURLUPART_URL, &out, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_SCHEME, &sc, 0) == CURLUE_OK)
 	{
 		result = strdup(out);
-		curl_free(out);
+		snprintf(scheme, slen, "%s", sc);
+		if (curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK)
+			hostpolicy_normalize(h, host, hlen);
 	}
+	curl_free(out);
+	curl_free(sc);
+	curl_free(h);
 	curl_url_cleanup(u);
 	return result;
 }
 
-/* Add a resolved link (taking it) unless it is a duplicate or past the cap. */
+/* Add host to the comma-separated names of other hosts, once, while there is room. */
 static void
-AddLink(LinkList *l, char *abs)
+NoteHost(FetchLinks *out, const char *host)
+{
+	char  *names = out->other_host_names;
+	size_t have = strlen(names);
+	size_t hl = strlen(host);
+	char  *p;
+
+	for (p = names; (p = strstr(p, host)) != NULL; p += hl)
+		if ((p == names || p[-1] == ' ') && (p[hl] == ',' || p[hl] == '\0'))
+			return; /* listed */
+	/* room is kept for a closing ", ..." */
+	if (have + hl + 2 >= sizeof(out->other_host_names) - 5)
+	{
+		if (have < 3 || strcmp(names + have - 3, "...") != 0)
+			snprintf(names + have, sizeof(out->other_host_names) - have, "%s...", have ? ", " : "");
+		return;
+	}
+	/* room checked above */
+	if (have > 0)
+	{
+		memcpy(names + have, ", ", 2);
+		have += 2;
+	}
+	memcpy(names + have, host, hl + 1);
+}
+
+/* Add a resolved link (taking it) unless it is a duplicate, past the cap or outside the scope. */
+static void
+AddLink(LinkList *l, char *abs, const char *scheme, const char *host)
 {
 	static char kept; /* the set's payload: only presence matters */
+	char		why[600];
+	int			by_host;
 
 	if (strlen(abs) > FETCH_MAX_LINK_LEN)
 	{
@@ -506,10 +652,28 @@ AddLink(LinkList *l, char *abs)
 		free(abs);
 		return;
 	}
-	/* the cap counts distinct links: the first max_links in page order are kept */
+	/* the cap counts distinct links: the first max_links in page order are considered */
 	if (xmlHashSize(l->seen) >= l->max_links)
 	{
 		l->out->over_cap++;
+		free(abs);
+		return;
+	}
+	if (xmlHashAddEntry(l->seen, BAD_CAST abs, &kept) != 0)
+	{
+		l->failed = 1;
+		free(abs);
+		return;
+	}
+	if (!ScopeAllows(&l->scope, scheme, host, why, sizeof(why), &by_host))
+	{
+		if (by_host)
+		{
+			l->out->other_hosts++;
+			NoteHost(l->out, host[0] ? host : "(none)");
+		}
+		else
+			l->out->other_schemes++;
 		free(abs);
 		return;
 	}
@@ -526,12 +690,6 @@ AddLink(LinkList *l, char *abs)
 		}
 		l->out->v = nv;
 		l->cap = nc;
-	}
-	if (xmlHashAddEntry(l->seen, BAD_CAST abs, &kept) != 0)
-	{
-		l->failed = 1;
-		free(abs);
-		return;
 	}
 	l->out->v[l->out->n++] = abs;
 }
@@ -553,10 +711,12 @@ Walk(xmlDocPtr doc, LinkList *l)
 
 			if (href != NULL)
 			{
-				char *abs = Resolve(l, (const char *) href);
+				char  scheme[32];
+				char  host[HP_NAMELEN];
+				char *abs = Resolve(l, (const char *) href, scheme, sizeof(scheme), host, sizeof(host));
 
 				if (abs != NULL)
-					AddLink(l, abs);
+					AddLink(l, abs, scheme, host);
 				xmlFree(href);
 			}
 		}
@@ -595,8 +755,8 @@ TableSize(const char *html, size_t len, int max_links)
 
 /* The links of an HTML page: see fetch.h. */
 int
-fetch_links(const char *html, size_t len, const char *base, const char *pattern, int max_links, FetchLinks *out,
-			char *err, size_t errlen)
+fetch_links(const char *html, size_t len, const char *base, const char *pattern, const FetchScope *scope,
+			int max_links, FetchLinks *out, char *err, size_t errlen)
 {
 	htmlDocPtr doc;
 	LinkList   l;
@@ -606,6 +766,7 @@ fetch_links(const char *html, size_t len, const char *base, const char *pattern,
 	memset(&l, 0, sizeof(l));
 	l.out = out;
 	l.max_links = max_links;
+	ScopeInit(&l.scope, scope);
 	if (pattern && pattern[0])
 	{
 		if (regcomp(&l.re, pattern, REG_EXTENDED | REG_NOSUB) != 0)

@@ -14,6 +14,19 @@
 
 struct HostAllowList;
 
+/*
+ * Where a source's URLs may lead: the host of its own URI (origin) and the
+ * hosts of its follow_hosts option; schemes http, https and the origin's
+ * own.  Index links outside are left out; a download whose URL or redirect
+ * is outside is refused.  origin NULL: anywhere.
+ */
+typedef struct FetchScope
+{
+	const char		  *origin;
+	const char *const *follow_hosts;
+	int				   nfollow;
+} FetchScope;
+
 typedef struct FetchRequest
 {
 	const char *url;
@@ -28,6 +41,7 @@ typedef struct FetchRequest
 	void (*progress)(void *arg, size_t bytes); /* bytes so far */
 	void					   *progress_arg;
 	const struct HostAllowList *allowed; /* car.allowed_hosts; NULL: empty */
+	FetchScope					scope;	 /* the URL and every redirect must be within it */
 } FetchRequest;
 
 typedef struct FetchResult
@@ -47,8 +61,9 @@ extern void fetch_global_init(void);
 /*
  * Download req->url; returns 0 (see res->status) or -1 with res->error set.
  * Redirects (at most 5) are followed only to http(s) URLs whose scheme
- * req->protocols lists.  Every connection, of every hop, is to an ordinary
- * address or one req->allowed lets through; proxies are never used.
+ * req->protocols lists, within req->scope.  Every connection, of every hop,
+ * is to an ordinary address or one req->allowed lets through; proxies are
+ * never used.
  */
 extern int fetch_url(const FetchRequest *req, FetchResult *res);
 
@@ -65,19 +80,27 @@ typedef struct FetchLinks
 {
 	char **v; /* distinct links, in page order (malloc'd strings) */
 	int	   n;
-	long   over_cap; /* matching links left out: the page had more than max_links distinct ones */
-	long   too_long; /* links left out: longer than FETCH_MAX_LINK_LEN */
+	long   over_cap;			  /* matching links left out: the page had more than max_links distinct ones */
+	long   too_long;			  /* links left out: longer than FETCH_MAX_LINK_LEN */
+	long   other_hosts;			  /* distinct matching links left out: on a host outside the scope */
+	long   other_schemes;		  /* distinct matching links left out: a scheme outside the scope */
+	char   other_host_names[256]; /* those hosts, comma-separated (as many as fit) */
 } FetchLinks;
 
 /*
  * Links (<a href>) of an HTML page, resolved against base, that match the
- * POSIX extended regex pattern (NULL or "": all), each once.  The first
- * max_links distinct ones in page order are kept; later ones are counted in
- * over_cap.  Returns 0 (free out with fetch_links_free), or -1 with err set.
+ * POSIX extended regex pattern (NULL or "": all), each once, within scope
+ * (NULL: any).  The first max_links distinct matching ones in page order are
+ * considered, later ones counted in over_cap; of those, links outside the
+ * scope are counted in other_hosts or other_schemes, the rest kept.  Returns
+ * 0 (free out with fetch_links_free), or -1 with err set.
  */
-extern int fetch_links(const char *html, size_t len, const char *base, const char *pattern, int max_links,
-					   FetchLinks *out, char *err, size_t errlen);
+extern int fetch_links(const char *html, size_t len, const char *base, const char *pattern, const FetchScope *scope,
+					   int max_links, FetchLinks *out, char *err, size_t errlen);
 
 extern void fetch_links_free(FetchLinks *links);
+
+/* Is url within scope?  1, or 0 with why set ("host ... is neither the source's host ..."). */
+extern int fetch_in_scope(const FetchScope *scope, const char *url, char *why, size_t whylen);
 
 #endif /* CAR_FETCH_H */

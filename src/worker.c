@@ -31,6 +31,7 @@
 #include "storage/proc.h"
 #include "storage/shmem.h"
 #include "tcop/tcopprot.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
@@ -462,8 +463,9 @@ Progress(void *arg, size_t bytes)
 		my_slot->bytes = (int64) bytes;
 }
 
+/* Download a URI with the worker's settings, within a source's scope. */
 static int
-Download(const char *uri, const char *etag, const char *last_modified, FetchResult *res)
+Download(const char *uri, const char *etag, const char *last_modified, const FetchScope *scope, FetchResult *res)
 {
 	FetchRequest req;
 
@@ -478,23 +480,61 @@ Download(const char *uri, const char *etag, const char *last_modified, FetchResu
 	req.should_abort = ShouldAbort;
 	req.progress = Progress;
 	req.allowed = allowed_hosts;
+	req.scope = *scope;
 	fetch_global_init();
 	return fetch_url(&req, res);
 }
 
 typedef struct Claimed
 {
-	int64 id;
-	int	  source_id;
-	char *source;
-	char *format;
-	char *uri;
-	char *etag;
-	char *last_modified;
-	int	  attempts;
-	bool  found;
+	int64  id;
+	int	   source_id;
+	char  *source;
+	char  *format;
+	char  *uri;
+	char  *etag;
+	char  *last_modified;
+	int	   attempts;
+	bool   found;
+	char  *source_uri;	 /* the scope: the source's own host, and */
+	char **follow_hosts; /* its follow_hosts option */
+	int	   nfollow;
 } Claimed;
 
+/*
+ * A source's follow_hosts option as read by SQL (FOLLOW_HOSTS_SQL below: an
+ * array of text, empty when absent or not an array), into work_cxt.
+ */
+static void
+FollowHostsCol(int row, int col, char ***hosts, int *n)
+{
+	bool		  isnull;
+	Datum		  d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, &isnull);
+	Datum		 *elems;
+	bool		 *nulls;
+	int			  count;
+	int			  i;
+	MemoryContext old;
+
+	*hosts = NULL;
+	*n = 0;
+	if (isnull)
+		return;
+	old = MemoryContextSwitchTo(work_cxt);
+	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &count);
+	*hosts = palloc(sizeof(char *) * (count + 1));
+	for (i = 0; i < count; i++)
+		if (!nulls[i])
+			(*hosts)[(*n)++] = TextDatumGetCString(elems[i]);
+	MemoryContextSwitchTo(old);
+}
+
+/* The follow_hosts option of source s, whatever was written into it, as text[]. */
+#define FOLLOW_HOSTS_SQL                                                                                  \
+	"ARRAY(SELECT jsonb_array_elements_text(CASE WHEN jsonb_typeof(s.options->'follow_hosts') = 'array' " \
+	"THEN s.options->'follow_hosts' END))"
+
+/* Claim the next due dataset, with what fetching it needs. */
 static void
 ClaimOne(void *arg)
 {
@@ -507,7 +547,7 @@ ClaimOne(void *arg)
 					"WHERE d.id = (SELECT id FROM car.dataset WHERE state = 'queued' AND next_attempt_at <= now() "
 					"              ORDER BY next_attempt_at, id FOR UPDATE SKIP LOCKED LIMIT 1) "
 					"AND s.id = d.source_id "
-					"RETURNING d.id, d.source_id, s.name, s.format, d.uri, d.etag, d.last_modified, d.attempts",
+					"RETURNING d.id, d.source_id, s.name, s.format, d.uri, d.etag, d.last_modified, d.attempts, s.uri, " FOLLOW_HOSTS_SQL,
 					false, 0) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "could not claim a dataset");
 	if (SPI_processed == 1)
@@ -522,7 +562,9 @@ ClaimOne(void *arg)
 		c->etag = TextCol(0, 6) ? pstrdup(TextCol(0, 6)) : NULL;
 		c->last_modified = TextCol(0, 7) ? pstrdup(TextCol(0, 7)) : NULL;
 		c->attempts = Int4Col(0, 8);
+		c->source_uri = TextCol(0, 9) ? pstrdup(TextCol(0, 9)) : NULL;
 		MemoryContextSwitchTo(old);
+		FollowHostsCol(0, 10, &c->follow_hosts, &c->nfollow);
 		c->found = true;
 	}
 	EndTx();
@@ -662,9 +704,13 @@ ProcessDataset(Claimed *c)
 {
 	FetchResult res;
 	LoadJob		job = {c, &res};
+	FetchScope	scope = {c->source_uri, (const char *const *) c->follow_hosts, c->nfollow};
 
 	SetState("fetching", c->source, c->uri);
-	if (Download(c->uri, c->etag, c->last_modified, &res) != 0)
+	/* a push source has no URI, and so no datasets; were one there, it would be refused */
+	if (scope.origin == NULL)
+		scope.origin = "";
+	if (Download(c->uri, c->etag, c->last_modified, &scope, &res) != 0)
 	{
 		CHECK_FOR_INTERRUPTS();
 		/* a destination car refuses stays refused: no retries, until the source is polled anew */
@@ -734,11 +780,13 @@ DrainQueue(int limit)
 
 typedef struct DueSource
 {
-	int	  id;
-	char *name;
-	char *kind;
-	char *uri;
-	char *pattern;
+	int	   id;
+	char  *name;
+	char  *kind;
+	char  *uri;
+	char  *pattern;
+	char **follow_hosts;
+	int	   nfollow;
 } DueSource;
 
 typedef struct PollState
@@ -759,7 +807,7 @@ PollDue(void *arg)
 
 	ps->indexes = NIL;
 	BeginTx("car: polling sources");
-	if (SPI_execute("SELECT id, name, kind, uri, options->>'pattern' FROM car.source "
+	if (SPI_execute("SELECT id, name, kind, uri, options->>'pattern', " FOLLOW_HOSTS_SQL " FROM car.source s "
 					"WHERE enabled AND kind <> 'push' AND coalesce(next_poll_at, '-infinity') <= now() "
 					"ORDER BY next_poll_at NULLS FIRST FOR UPDATE SKIP LOCKED",
 					false, 0) != SPI_OK_SELECT)
@@ -778,6 +826,7 @@ PollDue(void *arg)
 			due[i].uri = pstrdup(TextCol(i, 4));
 			due[i].pattern = TextCol(i, 5) ? pstrdup(TextCol(i, 5)) : NULL;
 			MemoryContextSwitchTo(old);
+			FollowHostsCol(i, 6, &due[i].follow_hosts, &due[i].nfollow);
 		}
 		timestamp2tm(now, NULL, &tm, &fs, NULL, NULL);
 		for (i = 0; i < n; i++)
@@ -852,14 +901,22 @@ LinksNote(const FetchLinks *l)
 {
 	StringInfoData s;
 
-	if (l->over_cap == 0 && l->too_long == 0)
+	if (l->over_cap == 0 && l->too_long == 0 && l->other_hosts == 0 && l->other_schemes == 0)
 		return NULL;
 	initStringInfo(&s);
+	if (l->other_hosts > 0)
+		appendStringInfo(&s,
+						 "%ld link%s to other hosts (%s) left out: list a host in the source's follow_hosts option to "
+						 "fetch its links.",
+						 l->other_hosts, l->other_hosts == 1 ? "" : "s", l->other_host_names);
+	if (l->other_schemes > 0)
+		appendStringInfo(&s, "%s%ld link%s with a scheme other than http, https or the page's own left out.",
+						 s.len ? " " : "", l->other_schemes, l->other_schemes == 1 ? "" : "s");
 	if (l->over_cap > 0)
 		appendStringInfo(&s,
-						 "The page has more than %d distinct links matching the pattern: the first %d in page order "
-						 "were queued, %ld later ones left out.",
-						 FETCH_MAX_LINKS, FETCH_MAX_LINKS, l->over_cap);
+						 "%sThe page has more than %d distinct links matching the pattern: the first %d in page order "
+						 "were taken, %ld later ones left out.",
+						 s.len ? " " : "", FETCH_MAX_LINKS, FETCH_MAX_LINKS, l->over_cap);
 	if (l->too_long > 0)
 		appendStringInfo(&s, "%s%ld links longer than %d characters were left out.", s.len ? " " : "", l->too_long,
 						 FETCH_MAX_LINK_LEN);
@@ -873,15 +930,17 @@ PollIndex(DueSource *src)
 	FetchResult res;
 	IndexJob	job;
 	char		err[FETCH_ERRLEN];
+	FetchScope	scope = {src->uri, (const char *const *) src->follow_hosts, src->nfollow};
 
 	memset(&job, 0, sizeof(job));
 	job.src = src;
 	SetState("polling", src->name, src->uri);
-	if (Download(src->uri, NULL, NULL, &res) != 0)
+	if (Download(src->uri, NULL, NULL, &scope, &res) != 0)
 		job.error = pstrdup(res.error);
 	else
 	{
-		if (fetch_links(res.body, res.len, src->uri, src->pattern, FETCH_MAX_LINKS, &job.links, err, sizeof(err)) != 0)
+		if (fetch_links(res.body, res.len, src->uri, src->pattern, &scope, FETCH_MAX_LINKS, &job.links, err,
+						sizeof(err)) != 0)
 			job.error = pstrdup(err);
 		else
 			job.note = LinksNote(&job.links);

@@ -52,7 +52,7 @@ TestManyLinks(void)
 	char **sorted;
 	int	   rc;
 
-	rc = fetch_links(page, len, "http://127.0.0.1:8080/d/index.html", "\\.csv$", FETCH_MAX_LINKS, &l, err, sizeof(err));
+	rc = fetch_links(page, len, "http://127.0.0.1:8080/d/index.html", "\\.csv$", NULL, FETCH_MAX_LINKS, &l, err, sizeof(err));
 	OK(rc == 0, "a page of 200,000 matching links (100,000 distinct) is read");
 	OK(l.n == 100000 && l.over_cap == 0 && l.too_long == 0, "100,000 distinct links kept, none left out (%d, %ld)", l.n,
 	   l.over_cap);
@@ -70,7 +70,7 @@ TestManyLinks(void)
 	OK(dups == 0, "no link twice (%d duplicates)", dups);
 	free(sorted);
 	fetch_links_free(&l);
-	rc = fetch_links(page, len, "http://127.0.0.1:8080/d/index.html", NULL, FETCH_MAX_LINKS, &l, err, sizeof(err));
+	rc = fetch_links(page, len, "http://127.0.0.1:8080/d/index.html", NULL, NULL, FETCH_MAX_LINKS, &l, err, sizeof(err));
 	/* distinct in page order: f0 x0 f1 x1 ... f6 x6 f7 f8 ...: 100,007, so f099993 to f099999 are past the cap */
 	OK(rc == 0 && l.n == FETCH_MAX_LINKS && l.over_cap == 14,
 	   "no pattern: of 100,007 distinct links the first 100,000 are kept; the other 7, twice each, counted (%d, %ld)", l.n,
@@ -95,7 +95,7 @@ TestCap(void)
 	int			depth;
 	int			rc;
 
-	rc = fetch_links(page, strlen(page), "http://127.0.0.1/", NULL, 3, &l, err, sizeof(err));
+	rc = fetch_links(page, strlen(page), "http://127.0.0.1/", NULL, NULL, 3, &l, err, sizeof(err));
 	OK(rc == 0 && l.n == 3 && strcmp(l.v[2], "http://127.0.0.1/a3") == 0,
 	   "a cap of 3: a1, a2, a3 kept (%d)", l.n);
 	OK(l.over_cap == 3, "a4, a5 and a4 again left out and counted; a1 and a2 again are duplicates (%ld)", l.over_cap);
@@ -106,7 +106,7 @@ TestCap(void)
 	memset(big + o, 'x', FETCH_MAX_LINK_LEN);
 	o += FETCH_MAX_LINK_LEN;
 	o += (size_t) snprintf(big + o, 20000 - o, ".csv\">long</a>");
-	rc = fetch_links(big, o, "http://127.0.0.1/", NULL, FETCH_MAX_LINKS, &l, err, sizeof(err));
+	rc = fetch_links(big, o, "http://127.0.0.1/", NULL, NULL, FETCH_MAX_LINKS, &l, err, sizeof(err));
 	OK(rc == 0 && l.n == 1 && l.too_long == 1,
 	   "a link longer than %d characters is left out and counted (%d, %ld)", FETCH_MAX_LINK_LEN, l.n, l.too_long);
 	fetch_links_free(&l);
@@ -118,10 +118,96 @@ TestCap(void)
 	for (depth = 0; depth < 100000; depth++)
 		o += (size_t) snprintf(big + o, 10, "<div>");
 	o += (size_t) snprintf(big + o, 100, "<a href=deep.csv>deep</a>");
-	rc = fetch_links(big, o, "http://127.0.0.1/", NULL, FETCH_MAX_LINKS, &l, err, sizeof(err));
+	rc = fetch_links(big, o, "http://127.0.0.1/", NULL, NULL, FETCH_MAX_LINKS, &l, err, sizeof(err));
 	OK(rc == 0, "100,000 nested elements are walked (%d links)", l.n);
 	fetch_links_free(&l);
 	free(big);
+}
+
+/* The same-host rule: which URLs a source's scope takes. */
+static void
+TestScope(void)
+{
+	static const char *const follow[] = {"LocalHost", "[::1]"};
+	FetchScope				 web = {"http://user:pw@127.0.0.1:8080/eCMS/Viewfiles.asp?folder=MOJ", NULL, 0};
+	FetchScope				 web_follow = {"http://127.0.0.1:8080/eCMS/Viewfiles.asp", follow, 2};
+	FetchScope				 local = {"file:///srv/car/index.html", NULL, 0};
+	FetchScope				 tpl = {"http://127.0.0.1:8080/Files/f_{mon}-{yyyy}.csv", NULL, 0};
+	FetchScope				 v6 = {"http://[::1]:8080/index.html", NULL, 0};
+	FetchScope				 broken = {"", NULL, 0};
+	FetchScope				 anywhere = {NULL, NULL, 0};
+	char					 why[600];
+
+	OK(fetch_in_scope(&web, "http://127.0.0.1:8080/eCMS/Files/a.csv", why, sizeof(why)), "the source's own host");
+	OK(fetch_in_scope(&web, "https://127.0.0.1:9443/a.csv", why, sizeof(why)), "the same host on another port and scheme");
+	OK(!fetch_in_scope(&web, "http://127.0.0.2:8080/a.csv", why, sizeof(why)) &&
+		   strcmp(why, "host 127.0.0.2 is neither the source's host (127.0.0.1) nor listed in its follow_hosts option") == 0,
+	   "another host: %s", why);
+	OK(!fetch_in_scope(&web, "http://localhost:8080/a.csv", why, sizeof(why)), "localhost is another host name: %s", why);
+	OK(fetch_in_scope(&web_follow, "http://localhost.:8080/a.csv", why, sizeof(why)) &&
+		   fetch_in_scope(&web_follow, "http://[::1]/a.csv", why, sizeof(why)),
+	   "hosts in follow_hosts, however written");
+	OK(!fetch_in_scope(&web_follow, "http://127.0.0.2/a.csv", why, sizeof(why)), "others still not: %s", why);
+	OK(!fetch_in_scope(&web_follow, "file://localhost/etc/passwd", why, sizeof(why)) && strstr(why, "scheme \"file\"") != NULL,
+	   "a file: URL from a web source, even on a followed host: %s", why);
+	OK(!fetch_in_scope(&web, "ftp://127.0.0.1/a.csv", why, sizeof(why)), "another scheme: %s", why);
+	OK(fetch_in_scope(&local, "file:///srv/car/a.csv", why, sizeof(why)), "a file: source's own files");
+	OK(!fetch_in_scope(&local, "http://127.0.0.1/a.csv", why, sizeof(why)) && strstr(why, "source's host (none)") != NULL,
+	   "a file: source's link to the web: %s", why);
+	OK(fetch_in_scope(&tpl, "http://127.0.0.1:8080/Files/f_jan-2024.csv", why, sizeof(why)), "a template source's files");
+	OK(fetch_in_scope(&v6, "http://[::1]/x", why, sizeof(why)) && !fetch_in_scope(&v6, "http://127.0.0.1/x", why, sizeof(why)),
+	   "an IPv6 source host");
+	OK(!fetch_in_scope(&broken, "http://127.0.0.1/x", why, sizeof(why)) && strstr(why, "cannot be read") != NULL,
+	   "a source URI that is not a URL allows nothing: %s", why);
+	OK(!fetch_in_scope(&web, "::", why, sizeof(why)), "a URL that is not one: %s", why);
+	OK(fetch_in_scope(&anywhere, "http://127.0.0.2/x", why, sizeof(why)) && fetch_in_scope(NULL, "x", why, sizeof(why)),
+	   "no origin: no rule");
+}
+
+/* Index links outside the scope are left out and counted, hosts named. */
+static void
+TestScopedLinks(void)
+{
+	static const char *const follow[] = {"localhost"};
+	FetchScope				 own = {"http://127.0.0.1:8080/eCMS/Mixed.asp", NULL, 0};
+	FetchScope				 more = {"http://127.0.0.1:8080/eCMS/Mixed.asp", follow, 1};
+	const char				*page = "<a href=a.csv>a</a><a href=\"http://127.0.0.2:8080/b.csv\">b</a>"
+									"<a href=\"http://localhost:8080/c.csv\">c</a><a href=\"http://127.0.0.2:8080/b.csv\">b again</a>"
+									"<a href=\"http://127.0.0.2:9/b2.csv\">b2</a><a href=\"file:///etc/passwd.csv\">d</a>"
+									"<a href=\"mailto:x@127.0.0.1?.csv\">m</a><a href=\"//127.0.0.1:9/e.csv\">e</a>";
+	FetchLinks				 l;
+	char					 err[FETCH_ERRLEN];
+	char					*many;
+	size_t					 o = 0;
+	int						 i,
+		rc;
+
+	rc = fetch_links(page, strlen(page), own.origin, "\\.csv$", &own, FETCH_MAX_LINKS, &l, err, sizeof(err));
+	OK(rc == 0 && l.n == 2 && strcmp(l.v[0], "http://127.0.0.1:8080/eCMS/a.csv") == 0 &&
+		   strcmp(l.v[1], "http://127.0.0.1:9/e.csv") == 0,
+	   "links on the source's host kept, any port (%d)", l.n);
+	OK(l.other_hosts == 3 && strcmp(l.other_host_names, "127.0.0.2, localhost") == 0,
+	   "3 distinct links to other hosts left out, the hosts named once each (%ld: %s)", l.other_hosts, l.other_host_names);
+	/* (mailto: is no URL scheme libcurl's parser takes: such hrefs are no links at all, as before) */
+	OK(l.other_schemes == 1, "the file: link left out and counted (%ld)", l.other_schemes);
+	fetch_links_free(&l);
+	rc = fetch_links(page, strlen(page), more.origin, "\\.csv$", &more, FETCH_MAX_LINKS, &l, err, sizeof(err));
+	OK(rc == 0 && l.n == 3 && strcmp(l.v[1], "http://localhost:8080/c.csv") == 0 && l.other_hosts == 2 &&
+		   strcmp(l.other_host_names, "127.0.0.2") == 0,
+	   "follow_hosts: the localhost link kept, 127.0.0.2 still left out (%d, %s)", l.n, l.other_host_names);
+	fetch_links_free(&l);
+
+	/* many other hosts: as many names as fit, then "..." */
+	many = malloc(200 * 64);
+	for (i = 0; i < 200; i++)
+		o += (size_t) snprintf(many + o, 64, "<a href=\"http://h%03d.localhost/x.csv\">x</a>", i);
+	rc = fetch_links(many, o, own.origin, NULL, &own, FETCH_MAX_LINKS, &l, err, sizeof(err));
+	OK(rc == 0 && l.n == 0 && l.other_hosts == 200 && strncmp(l.other_host_names, "h000.localhost, h001.localhost", 30) == 0 &&
+		   strlen(l.other_host_names) < sizeof(l.other_host_names) &&
+		   strcmp(l.other_host_names + strlen(l.other_host_names) - 5, ", ...") == 0,
+	   "200 other hosts: the first named, then \"...\" (%s)", l.other_host_names);
+	fetch_links_free(&l);
+	free(many);
 }
 
 /* Connections to special addresses: refused unless car.allowed_hosts lets them through; proxies ignored. */
@@ -176,6 +262,21 @@ TestDestinations(FetchRequest *req)
 	   "http_proxy and ALL_PROXY are ignored: %s", res.error);
 	unsetenv("http_proxy");
 	unsetenv("ALL_PROXY");
+
+	/* the same-host rule on the first hop, before any connection */
+	req->scope.origin = "http://127.0.0.1:8080/eCMS/Viewfiles.asp";
+	req->url = "http://127.0.0.2:1/x";
+	rc = fetch_url(req, &res);
+	OK(rc != 0 && res.refused &&
+		   strcmp(res.error, "fetching http://127.0.0.2:1/x refused: host 127.0.0.2 is neither the source's host "
+							 "(127.0.0.1) nor listed in its follow_hosts option") == 0,
+	   "a URL on another host than the source's: %s", res.error);
+	req->url = "file:///tmp/car_fetch_test.txt";
+	req->protocols = "file,http";
+	rc = fetch_url(req, &res);
+	OK(rc != 0 && res.refused && strstr(res.error, "scheme \"file\" is not http, https or the source's own (http)") != NULL,
+	   "a file: URL for a web source, file allowed or not: %s", res.error);
+	req->scope.origin = NULL;
 	req->allowed = NULL;
 	free(only_1);
 }
@@ -202,7 +303,7 @@ main(void)
 	IS_STR(out, "https://127.0.0.1:8443/a@b", "an @ in the path is not a credential");
 
 	rc = fetch_links(page, strlen(page), "http://127.0.0.1:8080/eCMS/Viewfiles.asp?folder=MOJ",
-					 "ministryofjustice_[a-z]{3}-[0-9]{4}\\.csv$", FETCH_MAX_LINKS, &links, err, sizeof(err));
+					 "ministryofjustice_[a-z]{3}-[0-9]{4}\\.csv$", NULL, FETCH_MAX_LINKS, &links, err, sizeof(err));
 	OK(rc == 0 && links.n == 2, "two matching links, duplicates dropped (%d)", links.n);
 	if (links.n == 2)
 	{
@@ -210,16 +311,18 @@ main(void)
 		IS_STR(links.v[1], "http://127.0.0.1:8080/eCMS/Files/MOJ/ministryofjustice_feb-2024.csv", "absolute path resolved");
 	}
 	fetch_links_free(&links);
-	rc = fetch_links(page, strlen(page), "http://127.0.0.1/d/", NULL, FETCH_MAX_LINKS, &links, err, sizeof(err));
+	rc = fetch_links(page, strlen(page), "http://127.0.0.1/d/", NULL, NULL, FETCH_MAX_LINKS, &links, err, sizeof(err));
 	OK(rc == 0 && links.n == 4 && links.over_cap == 0 && links.too_long == 0, "no pattern: every distinct link (%d)",
 	   links.n);
 	fetch_links_free(&links);
-	rc = fetch_links(page, strlen(page), "http://127.0.0.1/", "([", FETCH_MAX_LINKS, &links, err, sizeof(err));
+	rc = fetch_links(page, strlen(page), "http://127.0.0.1/", "([", NULL, FETCH_MAX_LINKS, &links, err, sizeof(err));
 	OK(rc != 0 && strstr(err, "pattern") && links.n == 0 && links.v == NULL, "a bad pattern is an error: %s", err);
-	rc = fetch_links(page, strlen(page), "not a URL", NULL, FETCH_MAX_LINKS, &links, err, sizeof(err));
+	rc = fetch_links(page, strlen(page), "not a URL", NULL, NULL, FETCH_MAX_LINKS, &links, err, sizeof(err));
 	OK(rc != 0 && strstr(err, "cannot be parsed"), "a base that is not a URL is an error: %s", err);
 	TestManyLinks();
 	TestCap();
+	TestScope();
+	TestScopedLinks();
 
 	/* file: downloads, allowed only when listed */
 	f = fopen("/tmp/car_fetch_test.txt", "w");
