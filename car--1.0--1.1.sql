@@ -33,3 +33,12 @@ COMMENT ON COLUMN car.source_status.note IS 'What the last poll of an index page
 -- worker").
 -------------------------------------------------------------------------------
 COMMENT ON COLUMN car.source.options IS 'Format options: site, meter, site_column, meter_column, date_column, ts_column, value_column, unit_column, activity_column, unit, activity, date_format, timezone, period, interval_minutes, org; for index sources pattern; for polled sources follow_hosts (hosts besides the source''s own that its index links and redirects may lead to).';
+
+-------------------------------------------------------------------------------
+-- The URL that served a file's bytes (security issue 12, point 8): redirects
+-- may lead elsewhere than the dataset's URI, so the worker records where the
+-- bytes came from, always without user:password.
+-------------------------------------------------------------------------------
+ALTER TABLE car.dataset ADD COLUMN final_uri text;
+COMMENT ON COLUMN car.dataset.final_uri IS 'The URL that served the bytes last loaded (the dataset''s URI, or where its redirects led), without user:password; NULL until a download is loaded.';
+COMMENT ON COLUMN car.source_file.uri IS 'Where the file came from: for a fetched file the URL that served its bytes (after redirects, without user:password); for a pushed file the name it was pushed as.';

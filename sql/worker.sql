@@ -147,6 +147,11 @@ SELECT name FROM car.add_source('moved', 'http://car:secret@127.0.0.1:' || :'por
     'file', 'ecodriver', '{"org": "MoJ moved"}', '1 day');
 SELECT car_test.wait_for($$SELECT files_loaded = 1 FROM car.source_status WHERE name = 'moved'$$, 30) AS redirect_followed;
 SELECT (l.readings, l.kwh) = (t.readings, t.kwh) AS may_loaded FROM car_test.loaded('2024-05-01', 'MoJ moved') l, car_test.totals('2024-05-01') t;
+-- the URL that served the bytes is recorded, without the credentials
+SELECT replace(d.final_uri, :'port', 'PORT') AS final_uri, replace(f.uri, :'port', 'PORT') AS file_uri, f.name AS file_name
+FROM car.dataset d JOIN car.source s ON s.id = d.source_id JOIN car.source_file f ON f.id = d.file_id WHERE s.name = 'moved';
+SELECT count(*) AS moj_files, count(*) FILTER (WHERE d.final_uri = d.uri AND f.uri = d.uri) AS recorded_as_fetched
+FROM car.dataset d JOIN car.source s ON s.id = d.source_id JOIN car.source_file f ON f.id = d.file_id WHERE s.name = 'moj';
 -- a redirect to another host is refused, and not retried
 SELECT name FROM car.add_source('away', 'http://127.0.0.1:' || :'port' || '/eCMS/away/ministryofjustice_jun-2024.csv',
     'file', 'ecodriver', '{"org": "MoJ away"}', '1 day');
@@ -164,6 +169,8 @@ SELECT name FROM car.add_source('elsewhere', 'http://car:secret@127.0.0.1:' || :
     'file', 'ecodriver', '{"org": "MoJ elsewhere", "follow_hosts": ["localhost"]}', '1 day');
 SELECT car_test.wait_for($$SELECT files_loaded = 1 FROM car.source_status WHERE name = 'elsewhere'$$, 30) AS followed;
 \! curl -sf "http://127.0.0.1:$CAR_HTTP_PORT/_auth" | python3 -c 'import json, sys; a = json.load(sys.stdin); print("credentials sent: same host", a["may-2024"], "| other host", a["nov-2024"])'
+SELECT replace(d.final_uri, :'port', 'PORT') AS final_uri
+FROM car.dataset d JOIN car.source s ON s.id = d.source_id WHERE s.name = 'elsewhere';
 -- an index page's links to other hosts are left out, with a note; those to its own host are fetched
 SELECT name FROM car.add_source('mixed', 'http://127.0.0.1:' || :'port' || '/eCMS/Mixed.asp', 'index', 'ecodriver',
     '{"pattern": "ministryofjustice_[a-z]{3}-[0-9]{4}\\.csv$", "org": "MoJ mixed"}', '1 day');
@@ -179,6 +186,12 @@ SELECT car_test.wait_for($$SELECT count(*) FILTER (WHERE d.state = 'done') = 2 A
 SELECT replace(d.uri, :'port', 'PORT') AS link, d.state, replace(d.last_error, :'port', 'PORT') AS error
 FROM car.dataset d JOIN car.source s ON s.id = d.source_id WHERE s.name = 'mixed-followed' ORDER BY d.uri;
 SELECT note IS NULL AS nothing_left_out FROM car.source_status WHERE name = 'mixed-followed';
+-- an index page that moved: its links are relative to where it was found
+SELECT name FROM car.add_source('relocated', 'http://127.0.0.1:' || :'port' || '/old/listing', 'index', 'ecodriver',
+    '{"pattern": "ministryofjustice_[a-z]{3}-[0-9]{4}\\.csv$", "org": "MoJ relocated"}', '1 day');
+SELECT car_test.wait_for($$SELECT files_loaded = 1 FROM car.source_status WHERE name = 'relocated'$$, 30) AS relocated_index;
+SELECT replace(d.uri, :'port', 'PORT') AS link, d.state
+FROM car.dataset d JOIN car.source s ON s.id = d.source_id WHERE s.name = 'relocated';
 -- follow_hosts is an array of hosts
 SELECT car.add_source('bad', 'http://127.0.0.1:1/x.csv', 'file', 'long', '{"follow_hosts": "localhost"}');
 SELECT car.add_source('bad', 'http://127.0.0.1:1/x.csv', 'file', 'long', '{"follow_hosts": [8080]}');

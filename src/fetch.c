@@ -535,7 +535,7 @@ fetch_url(const FetchRequest *req, FetchResult *res)
 done:
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(c);
-	free(url);
+	res->final_url = url; /* the caller's now */
 	return 0;
 
 fail:
@@ -546,13 +546,15 @@ fail:
 	return -1;
 }
 
-/* Free a download's body. */
+/* Free a download's body and final URL. */
 void
 fetch_free(FetchResult *res)
 {
 	free(res->body);
 	res->body = NULL;
 	res->len = 0;
+	free(res->final_url);
+	res->final_url = NULL;
 }
 
 /* The links found so far, the set that de-duplicates them, and what was left out. */

@@ -54,6 +54,7 @@ typedef struct FetchResult
 	char   error[FETCH_ERRLEN]; /* empty on success */
 	int	   not_modified;		/* 304 */
 	int	   refused;				/* a destination was refused by car's rules: retrying will not help */
+	char  *final_url;			/* malloc'd: the URL that answered, after redirects; it may hold user:password */
 } FetchResult;
 
 extern void fetch_global_init(void);
@@ -67,6 +68,7 @@ extern void fetch_global_init(void);
  */
 extern int fetch_url(const FetchRequest *req, FetchResult *res);
 
+/* Free a result's body and final URL. */
 extern void fetch_free(FetchResult *res);
 
 /* Copy url with any user:password@ removed, for logs and status. */

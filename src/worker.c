@@ -625,7 +625,21 @@ typedef struct LoadJob
 	FetchResult *res;
 } LoadJob;
 
-/* Load a downloaded body in one transaction. */
+/* A URL without user:password, palloc'd: what may be recorded or shown. */
+static char *
+Redacted(const char *url)
+{
+	size_t len = strlen(url) + 1;
+	char  *out = palloc(len);
+
+	fetch_redact(url, out, len);
+	return out;
+}
+
+/*
+ * Load a downloaded body in one transaction.  The file is recorded with the
+ * URL that served its bytes (after redirects), without credentials.
+ */
 static void
 LoadBody(void *arg)
 {
@@ -633,14 +647,19 @@ LoadBody(void *arg)
 	Claimed	   *c = job->c;
 	bytea	   *payload;
 	int			file_id = 0;
-	const char *name = strrchr(c->uri, '/') ? strrchr(c->uri, '/') + 1 : c->uri;
-	Oid			types[5] = {INT8OID, TEXTOID, TEXTOID, INT4OID, INT4OID};
-	Datum		v[5];
-	char		nulls[5] = "     ";
+	char	   *final_uri;
+	char	   *shown;
+	const char *name;
+	Oid			types[6] = {INT8OID, TEXTOID, TEXTOID, INT4OID, INT4OID, TEXTOID};
+	Datum		v[6];
+	char		nulls[6] = "      ";
 
 	BeginTx("car: loading a dataset");
+	final_uri = Redacted(job->res->final_url ? job->res->final_url : c->uri);
+	shown = Redacted(c->uri);
+	name = strrchr(shown, '/') ? strrchr(shown, '/') + 1 : shown;
 	if (c->format && strcmp(c->format, "desnz-factors") == 0)
-		(void) car_load_factor_bytes(job->res->body, job->res->len, name, c->uri, 0);
+		(void) car_load_factor_bytes(job->res->body, job->res->len, name, final_uri, 0);
 	else
 	{
 		Oid	   t[1] = {INT4OID};
@@ -658,7 +677,7 @@ LoadBody(void *arg)
 			SPI_processed != 1)
 			elog(ERROR, "source %d vanished", c->source_id);
 		options = DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		file_id = car_ingest_file(c->source_id, c->source, c->format, options, name, c->uri, payload, &duplicate);
+		file_id = car_ingest_file(c->source_id, c->source, c->format, options, name, final_uri, payload, &duplicate);
 	}
 	v[0] = Int64GetDatum(c->id);
 	v[1] = job->res->etag[0] ? CStringGetTextDatum(job->res->etag) : (Datum) 0;
@@ -668,13 +687,14 @@ LoadBody(void *arg)
 	v[3] = Int32GetDatum(file_id);
 	nulls[3] = file_id ? ' ' : 'n';
 	v[4] = Int32GetDatum((int32) job->res->status);
+	v[5] = CStringGetTextDatum(final_uri);
 	if (SPI_execute_with_args(
 			"WITH d AS (UPDATE car.dataset SET state = 'done', attempts = 0, claimed_by = NULL, last_error = NULL, "
 			"             etag = $2, last_modified = $3, file_id = coalesce($4, file_id), last_status = $5, "
-			"             last_fetched_at = now() WHERE id = $1 RETURNING source_id) "
+			"             last_fetched_at = now(), final_uri = $6 WHERE id = $1 RETURNING source_id) "
 			"UPDATE car.source s SET consecutive_failures = 0, last_error = NULL, last_success_at = now() "
 			"FROM d WHERE s.id = d.source_id",
-			5, types, v, nulls, false, 0) < 0)
+			6, types, v, nulls, false, 0) < 0)
 		elog(ERROR, "could not record the load");
 	EndTx();
 }
@@ -720,6 +740,7 @@ ProcessDataset(Claimed *c)
 	CHECK_FOR_INTERRUPTS();
 	if (res.not_modified)
 	{
+		fetch_free(&res);
 		Guarded(NotModified, c);
 		return;
 	}
@@ -939,8 +960,9 @@ PollIndex(DueSource *src)
 		job.error = pstrdup(res.error);
 	else
 	{
-		if (fetch_links(res.body, res.len, src->uri, src->pattern, &scope, FETCH_MAX_LINKS, &job.links, err,
-						sizeof(err)) != 0)
+		/* links are relative to where the page was found, after redirects */
+		if (fetch_links(res.body, res.len, res.final_url ? res.final_url : src->uri, src->pattern, &scope,
+						FETCH_MAX_LINKS, &job.links, err, sizeof(err)) != 0)
 			job.error = pstrdup(err);
 		else
 			job.note = LinksNote(&job.links);

@@ -10,6 +10,8 @@
   GET /eCMS/Mixed.asp                          HTML listing with links on three hosts: July 2024 on this
                                                one, August on 127.0.0.2 (an "internal" address: nothing
                                                listens there), September on localhost
+  GET /old/listing                             302 to /eCMS/Mixed.asp (its relative links then lead to
+                                               /eCMS/Files/..., not /old/Files/...)
   GET /eCMS/moved/<file>                       302 to /eCMS/Files/MOJ/<file> (the same host)
   GET /eCMS/away/<file>                        302 to http://127.0.0.2:<port>/eCMS/Files/MOJ/<file>
   GET /eCMS/elsewhere/<file>                   302 to http://localhost:<port>/eCMS/Files/MOJ/<file>
@@ -110,6 +112,8 @@ class Handler(BaseHTTPRequestHandler):
             page = ("<html><body><ul>\n%s</ul></body></html>"
                     % "".join('<li><a href="%s">%s</a></li>\n' % (l, l.rsplit("/", 1)[1]) for l in links))
             return self.send(200, page.encode(), "text/html")
+        if u.path == "/old/listing":
+            return self.send(302, b"", headers={"Location": "/eCMS/Mixed.asp"})
         for prefix, target in (("/eCMS/moved/", "/eCMS/Files/MOJ/"),
                                ("/eCMS/away/", "http://127.0.0.2:%d/eCMS/Files/MOJ/" % port),
                                ("/eCMS/elsewhere/", "http://localhost:%d/eCMS/Files/MOJ/" % port)):

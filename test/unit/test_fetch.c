@@ -224,7 +224,7 @@ TestDestinations(FetchRequest *req)
 	req->url = "http://127.0.0.1:1/x";
 	req->allowed = NULL;
 	rc = fetch_url(req, &res);
-	OK(rc != 0 && res.refused &&
+	OK(rc != 0 && res.refused && res.final_url == NULL && res.body == NULL &&
 		   strcmp(res.error, "fetching http://127.0.0.1:1/x refused: 127.0.0.1 is a loopback address, and car.allowed_hosts "
 							 "does not list it") == 0,
 	   "car.allowed_hosts empty: 127.0.0.1 refused before connecting: %s", res.error);
@@ -339,7 +339,9 @@ main(void)
 	OK(fetch_url(&req, &res) != 0 && strstr(res.error, "fetching") != NULL, "file: refused unless allowed: %s", res.error);
 	req.protocols = "file";
 	OK(fetch_url(&req, &res) == 0 && res.len == 11 && memcmp(res.body, "hello, car\n", 11) == 0, "file: read when allowed");
+	IS_STR(res.final_url, "file:///tmp/car_fetch_test.txt", "the final URL of a download without redirects is its URL");
 	fetch_free(&res);
+	OK(res.body == NULL && res.final_url == NULL, "fetch_free frees the body and the final URL");
 	req.max_bytes = 5;
 	OK(fetch_url(&req, &res) != 0 && strstr(res.error, "car.max_download_bytes") != NULL, "size cap: %s", res.error);
 	req.url = "file:///tmp/no/such/file";
