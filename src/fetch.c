@@ -325,35 +325,73 @@ SchemeListed(const char *scheme, const char *list)
 	return 0;
 }
 
-/*
- * The next hop of a redirect: Location resolved by libcurl, checked for its
- * scheme, and stripped of the user:password libcurl carries over from the
- * current URL when it leads to another host.  malloc'd, or NULL with why set.
- */
-static char *
-NextHop(const char *current, const char *location, const char *protocols, char *why, size_t whylen)
+/* The scheme, host and port (the scheme's default when absent) of a URL, as one string; "" if it is not one. */
+static void
+OriginOf(const char *url, char *origin, size_t len)
 {
 	CURLU *u = curl_url();
 	char  *scheme = NULL;
+	char  *host = NULL;
+	char  *port = NULL;
+	char   h[HP_NAMELEN];
+
+	origin[0] = '\0';
+	if (u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK)
+	{
+		hostpolicy_normalize(host, h, sizeof(h));
+		snprintf(origin, len, "%s://%s:%s", scheme, h, port);
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+}
+
+/*
+ * The next hop of a redirect: Location resolved by libcurl, checked for its
+ * scheme.  user:password goes along only to the same scheme, host and port
+ * (as libcurl itself would send it), and is dropped for any other.
+ * malloc'd, or NULL with why set.
+ */
+char *
+fetch_next_hop(const char *current, const char *location, const char *protocols, char *why, size_t whylen)
+{
+	CURLU *u = curl_url();
+	CURLU *cur = curl_url();
+	char  *scheme = NULL;
+	char  *user = NULL;
+	char  *password = NULL;
 	char  *out = NULL;
 	char  *result = NULL;
-	char   from[HP_NAMELEN];
-	char   to[HP_NAMELEN];
+	char   from[HP_NAMELEN + 64];
+	char   to[HP_NAMELEN + 64];
 
-	if (u == NULL || curl_url_set(u, CURLUPART_URL, location, 0) != CURLUE_OK ||
+	if (u == NULL || cur == NULL || curl_url_set(u, CURLUPART_URL, location, 0) != CURLUE_OK ||
 		curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK)
 		snprintf(why, whylen, "its Location cannot be read as a URL");
 	else if ((strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) || !SchemeListed(scheme, protocols))
 		snprintf(why, whylen, "a redirect may only go to an http or https URL whose scheme car.allowed_url_schemes lists");
 	else
 	{
-		HostOf(current, from, sizeof(from));
-		HostOf(location, to, sizeof(to));
-		if (strcmp(from, to) != 0)
+		OriginOf(current, from, sizeof(from));
+		OriginOf(location, to, sizeof(to));
+		if (from[0] == '\0' || strcmp(from, to) != 0)
 		{
 			curl_url_set(u, CURLUPART_USER, NULL, 0);
 			curl_url_set(u, CURLUPART_PASSWORD, NULL, 0);
 			curl_url_set(u, CURLUPART_OPTIONS, NULL, 0);
+		}
+		else if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_NO_USER &&
+				 curl_url_set(cur, CURLUPART_URL, current, 0) == CURLUE_OK &&
+				 curl_url_get(cur, CURLUPART_USER, &user, 0) == CURLUE_OK)
+		{
+			/* an absolute Location on the same origin, without them: they go along, as libcurl would send them */
+			curl_url_set(u, CURLUPART_USER, user, 0);
+			if (curl_url_get(cur, CURLUPART_PASSWORD, &password, 0) == CURLUE_OK)
+				curl_url_set(u, CURLUPART_PASSWORD, password, 0);
 		}
 		if (curl_url_get(u, CURLUPART_URL, &out, 0) == CURLUE_OK)
 			result = strdup(out);
@@ -361,8 +399,11 @@ NextHop(const char *current, const char *location, const char *protocols, char *
 			snprintf(why, whylen, "out of memory");
 	}
 	curl_free(out);
+	curl_free(user);
+	curl_free(password);
 	curl_free(scheme);
 	curl_url_cleanup(u);
+	curl_url_cleanup(cur);
 	return result;
 }
 
@@ -471,7 +512,7 @@ fetch_url(const FetchRequest *req, FetchResult *res)
 					 shown, MAX_REDIRECTS, hop_shown);
 			goto fail;
 		}
-		next = NextHop(url, location, req->protocols, why, sizeof(why));
+		next = fetch_next_hop(url, location, req->protocols, why, sizeof(why));
 		if (next != NULL && !fetch_in_scope(&req->scope, next, why, sizeof(why)))
 		{
 			free(next);

@@ -71,6 +71,15 @@ extern int fetch_url(const FetchRequest *req, FetchResult *res);
 /* Free a result's body and final URL. */
 extern void fetch_free(FetchResult *res);
 
+/*
+ * Where a redirect from current to location (as libcurl resolves it) goes:
+ * malloc'd, or NULL with why set when it may not be followed (not http or
+ * https, or a scheme protocols does not list).  user:password goes along
+ * only to the same scheme, host and port.
+ */
+extern char *fetch_next_hop(const char *current, const char *location, const char *protocols, char *why,
+							size_t whylen);
+
 /* Copy url with any user:password@ removed, for logs and status. */
 extern void fetch_redact(const char *url, char *out, size_t outlen);
 

@@ -210,6 +210,43 @@ TestScopedLinks(void)
 	free(many);
 }
 
+/* A redirect's next hop: what a redirect may lead to, and where credentials go along. */
+static void
+TestNextHop(void)
+{
+	static const char *const cases[][4] = {
+		/* current, Location as libcurl resolves it, what follows ("" refused), what it shows */
+		{"http://u:p@127.0.0.1:8080/a", "http://u:p@127.0.0.1:8080/b", "http://u:p@127.0.0.1:8080/b",
+		 "a relative redirect keeps user:password"},
+		{"http://u:p@127.0.0.1:8080/a", "http://127.0.0.1:8080/b", "http://u:p@127.0.0.1:8080/b",
+		 "an absolute one to the same origin gets them, as libcurl would send them"},
+		{"http://u:p@127.0.0.1:8080/a", "http://127.0.0.2:8080/b", "http://127.0.0.2:8080/b",
+		 "another host gets none"},
+		{"http://u:p@127.0.0.1:8080/a", "http://u:p@127.0.0.1:8081/b", "http://127.0.0.1:8081/b",
+		 "another port gets none"},
+		{"http://u:p@127.0.0.1/a", "https://127.0.0.1/b", "https://127.0.0.1/b", "another scheme gets none"},
+		{"http://u:p@localhost/a", "http://LOCALHOST:80/b", "http://u:p@LOCALHOST:80/b",
+		 "the same origin however written"},
+		{"http://127.0.0.1/a", "file:///etc/passwd", "", "file: refused"},
+		{"http://127.0.0.1/a", "ftp://127.0.0.1/x", "", "ftp: refused"},
+		{"http://127.0.0.1/a", "https://127.0.0.1/x", "", "https refused when only http is allowed"},
+		{"http://127.0.0.1/a", "::not a url", "", "a Location that is no URL refused"},
+	};
+	char why[256];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		const char *protocols = i == 8 ? "http" : "https,http,file,ftp";
+		char	   *next = fetch_next_hop(cases[i][0], cases[i][1], protocols, why, sizeof(why));
+
+		if (cases[i][2][0])
+			IS_STR(next, cases[i][2], "redirect: %s", cases[i][3]);
+		else
+			OK(next == NULL && why[0], "redirect: %s (%s)", cases[i][3], why);
+		free(next);
+	}
+}
+
 /* Connections to special addresses: refused unless car.allowed_hosts lets them through; proxies ignored. */
 static void
 TestDestinations(FetchRequest *req)
@@ -323,6 +360,7 @@ main(void)
 	TestCap();
 	TestScope();
 	TestScopedLinks();
+	TestNextHop();
 
 	/* file: downloads, allowed only when listed */
 	f = fopen("/tmp/car_fetch_test.txt", "w");
