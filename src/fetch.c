@@ -226,9 +226,14 @@ URLParts(const char *url, char *scheme, size_t slen, char *host, size_t hlen)
 		curl_url_get(u, CURLUPART_SCHEME, &sc, 0) == CURLUE_OK)
 	{
 		snprintf(scheme, slen, "%s", sc);
-		if (curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK)
-			hostpolicy_normalize(h, host, hlen);
 		ok = 1;
+		if (curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK)
+		{
+			/* longer than any host name (it would compare truncated): no URL car takes */
+			if (strlen(h) + 1 >= hlen)
+				ok = 0;
+			hostpolicy_normalize(h, host, hlen);
+		}
 	}
 	curl_free(sc);
 	curl_free(h);
@@ -635,6 +640,12 @@ Resolve(const LinkList *l, const char *href, char *scheme, size_t slen, char *ho
 		snprintf(scheme, slen, "%s", sc);
 		if (curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK)
 			hostpolicy_normalize(h, host, hlen);
+		if (h != NULL && strlen(h) + 1 >= hlen)
+		{
+			/* longer than any host name (it would compare truncated): not a link car can take */
+			free(result);
+			result = NULL;
+		}
 	}
 	curl_free(out);
 	curl_free(sc);

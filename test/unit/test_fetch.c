@@ -160,6 +160,14 @@ TestScope(void)
 	OK(!fetch_in_scope(&broken, "http://127.0.0.1/x", why, sizeof(why)) && strstr(why, "cannot be read") != NULL,
 	   "a source URI that is not a URL allows nothing: %s", why);
 	OK(!fetch_in_scope(&web, "::", why, sizeof(why)), "a URL that is not one: %s", why);
+	{
+		char longhost[400];
+
+		/* a host longer than any name would compare truncated: refused */
+		snprintf(longhost, sizeof(longhost), "http://%0300d/x", 0);
+		memset(longhost + 7, 'a', 300);
+		OK(!fetch_in_scope(&web, longhost, why, sizeof(why)), "a 300-character host: %s", why);
+	}
 	OK(fetch_in_scope(&anywhere, "http://127.0.0.2/x", why, sizeof(why)) && fetch_in_scope(NULL, "x", why, sizeof(why)),
 	   "no origin: no rule");
 }
