@@ -28,6 +28,7 @@ PORT=${CAR_BENCH_PORT:-$(free_ports 1)}
 init_private_server "$W" "$PORT" <<CONF
 shared_preload_libraries = 'car'
 car.database = 'bench'
+car.allowed_hosts = '127.0.0.1' # the worker section's web server (a loopback address, refused unless listed)
 car.retry_delay = 1
 shared_buffers = '1GB'
 work_mem = '256MB'

@@ -6,7 +6,7 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 SECONDS_EACH=${1:-${FUZZ_SECONDS:-60}}
-TARGETS=${FUZZ_TARGETS:-"csv factorfile meterfile xlsx jwt"}
+TARGETS=${FUZZ_TARGETS:-"csv factorfile meterfile xlsx jwt allowlist links"}
 "$ROOT/scripts/deps.sh" clang libclang-rt-14-dev unzip
 
 CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Isrc $(xml2-config --cflags)"
@@ -17,8 +17,16 @@ for t in $TARGETS; do
 		meterfile) srcs="src/csv.c src/factorfile.c src/meterfile.c" ;;
 		xlsx) srcs="src/xlsx.c" ;;
 		jwt) srcs="src/jwtparse.c" ;;
+		allowlist) srcs="src/hostpolicy.c" ;;
+		links) srcs="src/fetch.c src/hostpolicy.c" ;;
 	esac
-	clang $CFLAGS -o "test/fuzz/run_fuzz_$t" "test/fuzz/fuzz_$t.c" $srcs -lzip -lxml2 -lm
+	# a cap on any single allocation; the small parsers get a tight one
+	case $t in
+		allowlist) malloc_mb=64 ;;
+		links) malloc_mb=256 ;;
+		*) malloc_mb=2048 ;;
+	esac
+	clang $CFLAGS -o "test/fuzz/run_fuzz_$t" "test/fuzz/fuzz_$t.c" $srcs -lzip -lxml2 -lcurl -lm
 	corpus=test/fuzz/corpus-$t
 	mkdir -p "$corpus"
 	if [ "$t" = jwt ]; then
@@ -35,6 +43,21 @@ p = [{"sub": "ann", "org": "A", "exp": 1700000000, "nbf": 1.6e9, "iat": 16000000
 open(sys.argv[1], "w").write(b(h) + "." + b(p) + ".c2lnbmF0dXJl")
 PY
 		done
+	elif [ "$t" = allowlist ]; then
+		# car.allowed_hosts values: every entry form, loopback addresses only
+		printf '127.0.0.1' >"$corpus/one"
+		printf ' localhost:8443, 127.0.0.3:81,[::1]:8080 ,127.0.4.0/24, ::/127, ::1' >"$corpus/forms"
+		printf 'files.localhost.,127.0.0.0/31,::ffff:127.0.6.0/120' >"$corpus/names"
+		printf '127.0.0.0/33,,[::1' >"$corpus/bad"
+	elif [ "$t" = links ]; then
+		# index pages: an eCMS listing as test/http_server.py serves it, links of every kind, deep nesting
+		{
+			printf '<html><head><title>eCMS files</title></head><body><h1>MOJ</h1><ul>\n'
+			for m in jan feb mar apr; do printf '<li><a href="Files/MOJ/ministryofjustice_%s-2024.csv">%s</a></li>\n' $m $m; done
+			printf '<li><a href="/eCMS/help.html">help</a></li></ul></body></html>'
+		} >"$corpus/ecms.html"
+		printf '<A HREF=/a>a</A><a href="//127.0.0.2:8080/b">b</a><a href="http://user:pw@127.0.0.1/c">c</a><a href="../d?q=1#f">d</a><a href="file:///e">e</a><a href="mailto:x">x</a><a href=" javascript:y">y</a><a href="/a">again</a><a>none</a><a href="">empty</a><a href="http://[::1]:8080/f">f</a><a href="http://localhost:8080/ministryofjustice_jan-2024.csv">g</a>' >"$corpus/kinds.html"
+		python3 -c 'print("<div>" * 3000 + "<a href=deep.csv>x</a>" + "<table><tr><td><a href=t%d.csv>" * 200)' >"$corpus/nested.html"
 	else
 		case $t in
 			xlsx) # a sheet (first byte 0) and shared strings (1) cut from the 2022 workbook
@@ -52,7 +75,7 @@ PY
 	fi
 	echo "== fuzzing $t for ${SECONDS_EACH}s"
 	(cd test/fuzz && "./run_fuzz_$t" "corpus-$t" -max_total_time="$SECONDS_EACH" -max_len=65536 \
-		-rss_limit_mb=2048 -print_final_stats=1 2>&1 | grep -E "^#[0-9]+.*DONE|stat::number_of_executed_units|stat::peak_rss|ERROR|SUMMARY|crash-" || true)
+		-rss_limit_mb=2048 -malloc_limit_mb="$malloc_mb" -print_final_stats=1 2>&1 | grep -E "^#[0-9]+.*DONE|stat::number_of_executed_units|stat::peak_rss|ERROR|SUMMARY|crash-" || true)
 	if ls test/fuzz/crash-* test/fuzz/leak-* test/fuzz/timeout-* >/dev/null 2>&1; then
 		echo "fuzz_$t found a failing input: $(ls test/fuzz/crash-* test/fuzz/leak-* test/fuzz/timeout-* 2>/dev/null)"
 		exit 1

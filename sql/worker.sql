@@ -134,6 +134,99 @@ SELECT car.backfill('nosuch', '2021-01-01', '2021-02-01');
 SELECT car.backfill('moj-archive', '2021-01-01', 'infinity');
 SELECT car.backfill('moj-archive', '1900-01-01', '2100-01-01');
 
+-- Server-side request forgery: the worker connects only to ordinary addresses
+-- and to those car.allowed_hosts lets through (test/pg.conf lists 127.0.0.1,
+-- the test web server), checked at connect time on every hop; and a source's
+-- links and redirects stay on its own host unless its follow_hosts option
+-- names others.  127.0.0.2 plays an internal address: nothing listens there,
+-- and car must refuse it before trying.
+UPDATE car.source SET enabled = false WHERE name = 'moj';
+SHOW car.allowed_hosts;
+-- a redirect on the same host is followed, with the credentials
+SELECT name FROM car.add_source('moved', 'http://car:secret@127.0.0.1:' || :'port' || '/eCMS/moved/ministryofjustice_may-2024.csv',
+    'file', 'ecodriver', '{"org": "MoJ moved"}', '1 day');
+SELECT car_test.wait_for($$SELECT files_loaded = 1 FROM car.source_status WHERE name = 'moved'$$, 30) AS redirect_followed;
+SELECT (l.readings, l.kwh) = (t.readings, t.kwh) AS may_loaded FROM car_test.loaded('2024-05-01', 'MoJ moved') l, car_test.totals('2024-05-01') t;
+-- the URL that served the bytes is recorded, without the credentials
+SELECT replace(d.final_uri, :'port', 'PORT') AS final_uri, replace(f.uri, :'port', 'PORT') AS file_uri, f.name AS file_name
+FROM car.dataset d JOIN car.source s ON s.id = d.source_id JOIN car.source_file f ON f.id = d.file_id WHERE s.name = 'moved';
+SELECT count(*) AS moj_files, count(*) FILTER (WHERE d.final_uri = d.uri AND f.uri = d.uri) AS recorded_as_fetched
+FROM car.dataset d JOIN car.source s ON s.id = d.source_id JOIN car.source_file f ON f.id = d.file_id WHERE s.name = 'moj';
+-- a redirect to another host is refused, and not retried
+SELECT name FROM car.add_source('away', 'http://127.0.0.1:' || :'port' || '/eCMS/away/ministryofjustice_jun-2024.csv',
+    'file', 'ecodriver', '{"org": "MoJ away"}', '1 day');
+SELECT car_test.wait_for($$SELECT d.state = 'failed' FROM car.dataset d JOIN car.source s ON s.id = d.source_id WHERE s.name = 'away'$$, 30) AS redirect_refused;
+SELECT d.state, d.attempts, replace(d.last_error, :'port', 'PORT') AS error
+FROM car.dataset d JOIN car.source s ON s.id = d.source_id WHERE s.name = 'away';
+-- ... and when follow_hosts lets it go to 127.0.0.2, the address is refused
+SELECT name FROM car.add_source('away-followed', 'http://127.0.0.1:' || :'port' || '/eCMS/away/ministryofjustice_jun-2024.csv',
+    'file', 'ecodriver', '{"org": "MoJ away followed", "follow_hosts": ["127.0.0.2"]}', '1 day');
+SELECT car_test.wait_for($$SELECT d.state = 'failed' FROM car.dataset d JOIN car.source s ON s.id = d.source_id WHERE s.name = 'away-followed'$$, 30) AS address_refused;
+SELECT d.state, d.attempts, replace(d.last_error, :'port', 'PORT') AS error
+FROM car.dataset d JOIN car.source s ON s.id = d.source_id WHERE s.name = 'away-followed';
+-- a redirect to a followed host that car.allowed_hosts allows (localhost is 127.0.0.1) works; the credentials stay behind
+SELECT name FROM car.add_source('elsewhere', 'http://car:secret@127.0.0.1:' || :'port' || '/eCMS/elsewhere/ministryofjustice_nov-2024.csv',
+    'file', 'ecodriver', '{"org": "MoJ elsewhere", "follow_hosts": ["localhost"]}', '1 day');
+SELECT car_test.wait_for($$SELECT files_loaded = 1 FROM car.source_status WHERE name = 'elsewhere'$$, 30) AS followed;
+\! curl -sf "http://127.0.0.1:$CAR_HTTP_PORT/_auth" | python3 -c 'import json, sys; a = json.load(sys.stdin); print("credentials sent: same host", a["may-2024"], "| other host", a["nov-2024"])'
+SELECT replace(d.final_uri, :'port', 'PORT') AS final_uri
+FROM car.dataset d JOIN car.source s ON s.id = d.source_id WHERE s.name = 'elsewhere';
+-- an index page's links to other hosts are left out, with a note; those to its own host are fetched
+SELECT name FROM car.add_source('mixed', 'http://127.0.0.1:' || :'port' || '/eCMS/Mixed.asp', 'index', 'ecodriver',
+    '{"pattern": "ministryofjustice_[a-z]{3}-[0-9]{4}\\.csv$", "org": "MoJ mixed"}', '1 day');
+SELECT car_test.wait_for($$SELECT files_loaded = 1 AND note IS NOT NULL FROM car.source_status WHERE name = 'mixed'$$, 30) AS index_polled;
+SELECT replace(d.uri, :'port', 'PORT') AS link, d.state
+FROM car.dataset d JOIN car.source s ON s.id = d.source_id WHERE s.name = 'mixed' ORDER BY d.uri;
+SELECT note FROM car.source_status WHERE name = 'mixed';
+-- with follow_hosts, links to localhost are fetched; the one to 127.0.0.2 is queued, and refused at connect time
+SELECT name FROM car.add_source('mixed-followed', 'http://127.0.0.1:' || :'port' || '/eCMS/Mixed.asp', 'index', 'ecodriver',
+    '{"pattern": "ministryofjustice_[a-z]{3}-[0-9]{4}\\.csv$", "org": "MoJ mixed followed", "follow_hosts": ["localhost", "127.0.0.2"]}', '1 day');
+SELECT car_test.wait_for($$SELECT count(*) FILTER (WHERE d.state = 'done') = 2 AND count(*) FILTER (WHERE d.state = 'failed') = 1
+                           FROM car.dataset d JOIN car.source s ON s.id = d.source_id WHERE s.name = 'mixed-followed'$$, 30) AS index_polled;
+SELECT replace(d.uri, :'port', 'PORT') AS link, d.state, replace(d.last_error, :'port', 'PORT') AS error
+FROM car.dataset d JOIN car.source s ON s.id = d.source_id WHERE s.name = 'mixed-followed' ORDER BY d.uri;
+SELECT note IS NULL AS nothing_left_out FROM car.source_status WHERE name = 'mixed-followed';
+-- an index page that moved: its links are relative to where it was found
+SELECT name FROM car.add_source('relocated', 'http://127.0.0.1:' || :'port' || '/old/listing', 'index', 'ecodriver',
+    '{"pattern": "ministryofjustice_[a-z]{3}-[0-9]{4}\\.csv$", "org": "MoJ relocated"}', '1 day');
+SELECT car_test.wait_for($$SELECT files_loaded = 1 FROM car.source_status WHERE name = 'relocated'$$, 30) AS relocated_index;
+SELECT replace(d.uri, :'port', 'PORT') AS link, d.state
+FROM car.dataset d JOIN car.source s ON s.id = d.source_id WHERE s.name = 'relocated';
+-- follow_hosts is an array of hosts
+SELECT car.add_source('bad', 'http://127.0.0.1:1/x.csv', 'file', 'long', '{"follow_hosts": "localhost"}');
+SELECT car.add_source('bad', 'http://127.0.0.1:1/x.csv', 'file', 'long', '{"follow_hosts": [8080]}');
+SELECT car.add_source('bad', 'http://127.0.0.1:1/x.csv', 'file', 'long', '{"follow_hosts": ["http://127.0.0.2/"]}');
+SELECT car.add_source('bad', 'http://127.0.0.1:1/x.csv', 'file', 'long', '{"follow_hosts": ["localhost:8080"]}');
+-- car.allowed_hosts empty (the default): even 127.0.0.1 is refused
+ALTER SYSTEM SET car.allowed_hosts = '';
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.5);
+SHOW car.allowed_hosts;
+SELECT name FROM car.add_source('closed', 'http://127.0.0.1:' || :'port' || '/eCMS/Files/MOJ/ministryofjustice_oct-2024.csv',
+    'file', 'ecodriver', '{"org": "MoJ closed"}', '1 day');
+SELECT car_test.wait_for($$SELECT d.state = 'failed' FROM car.dataset d JOIN car.source s ON s.id = d.source_id WHERE s.name = 'closed'$$, 30) AS refused;
+SELECT d.state, replace(d.last_error, :'port', 'PORT') AS error
+FROM car.dataset d JOIN car.source s ON s.id = d.source_id WHERE s.name = 'closed';
+ALTER SYSTEM RESET car.allowed_hosts;
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.5);
+SHOW car.allowed_hosts;
+-- car.allowed_hosts loosens a check: only superusers set it, and only in the server's configuration
+SELECT car.grant_roles() IS NOT NULL AS roles;
+CREATE ROLE car_test_source_admin IN ROLE car_admin;
+SET ROLE car_test_source_admin;
+SET car.allowed_hosts = '127.0.0.2';
+ALTER SYSTEM SET car.allowed_hosts = '127.0.0.2';
+RESET ROLE;
+DROP ROLE car_test_source_admin;
+-- values are checked, entry by entry
+ALTER SYSTEM SET car.allowed_hosts = '127.0.0.1, 127.0.0.0/33';
+ALTER SYSTEM SET car.allowed_hosts = '127.0.0.1,,localhost';
+ALTER SYSTEM SET car.allowed_hosts = 'http://127.0.0.2/';
+ALTER SYSTEM SET car.allowed_hosts = 'localhost:0';
+ALTER SYSTEM SET car.allowed_hosts = 'files.localhost, localhost:8443, 127.0.0.1, [::1]:8080, 127.0.0.0/8, ::1/128';
+ALTER SYSTEM RESET car.allowed_hosts;
+
 -- Dropping the extension while the worker runs: it goes quiet, no error loop
 DO $$ BEGIN RAISE LOG 'car-test: dropping the extension'; END $$;
 DROP EXTENSION car CASCADE;

@@ -54,6 +54,7 @@
 #include "utils/timestamp.h"
 
 #include "csv.h"
+#include "hostpolicy.h"
 #include "meterfile.h"
 
 PG_FUNCTION_INFO_V1(car_add_source);
@@ -142,7 +143,7 @@ static Ingest *copy_ingest; /* the push COPY is reading from */
 static const char *const known_options[] = {
 	"site", "meter", "site_column", "meter_column", "date_column", "ts_column", "value_column",
 	"unit_column", "activity_column", "unit", "activity", "date_format", "timezone", "period",
-	"interval_minutes", "org", "pattern", NULL};
+	"interval_minutes", "org", "pattern", "follow_hosts", NULL};
 
 /* ---------------------------------------------------------------- options */
 
@@ -184,6 +185,54 @@ ParseFormat(const char *format)
 	return MF_LONG;
 }
 
+/*
+ * The follow_hosts option: hosts besides the source's own that its index
+ * links and redirects may lead to (the worker's same-host rule), an array of
+ * host names or addresses.
+ */
+static void
+CheckFollowHosts(Jsonb *opts)
+{
+	JsonbValue		  *hosts = car_jsonb_field(opts, "follow_hosts");
+	JsonbIterator	  *it;
+	JsonbValue		   v;
+	JsonbIteratorToken tok;
+
+	if (hosts == NULL)
+		return;
+	if (hosts->type != jbvBinary || !JsonContainerIsArray(hosts->val.binary.data) ||
+		JsonContainerIsScalar(hosts->val.binary.data))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("source option follow_hosts must be an array of host names"),
+				 errhint("List the hosts besides the source's own that its index links and redirects may lead to, "
+						 "as a JSON array of strings.")));
+	it = JsonbIteratorInit(hosts->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		char  err[512];
+		char *host;
+
+		if (tok != WJB_ELEM)
+			continue;
+		if (v.type != jbvString)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("source option follow_hosts must be an array of host names, not of %s values",
+							v.type == jbvNumeric ? "number" : v.type == jbvBool ? "boolean"
+														  : v.type == jbvNull	? "null"
+																				: "non-string"),
+					 errhint("Write each host as a JSON string.")));
+		host = pnstrdup(v.val.string.val, v.val.string.len);
+		if (!hostpolicy_valid_host(host, err, sizeof(err)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("source option follow_hosts: %s", err),
+					 errhint("A listed host is followed on any port: write the host alone, without scheme, port or "
+							 "path.")));
+	}
+}
+
 /* Read and check a source's options; raises an error naming the bad one. */
 static void
 ReadOptions(Jsonb *opts, const char *format, SourceOptions *so)
@@ -213,8 +262,9 @@ ReadOptions(Jsonb *opts, const char *format, SourceOptions *so)
 					 errmsg("unknown source option \"%.*s\"", v.val.string.len, v.val.string.val),
 					 errhint("Options: site, meter, site_column, meter_column, date_column, ts_column, value_column, "
 							 "unit_column, activity_column, unit, activity, date_format, timezone, period, "
-							 "interval_minutes, org, pattern.")));
+							 "interval_minutes, org, pattern, follow_hosts.")));
 	}
+	CheckFollowHosts(opts);
 	if (format && strcmp(format, "desnz-factors") == 0)
 		return;
 	so->mf.format = ParseFormat(format);

@@ -85,8 +85,8 @@ static const char *const grants[] = {
 	/* the worker role */
 	"GRANT SELECT, INSERT, UPDATE, DELETE ON car.dataset TO %w",
 	"GRANT USAGE ON SEQUENCE car.dataset_id_seq TO %w",
-	"GRANT UPDATE (etag, last_modified, next_poll_at, last_poll_at, last_success_at, consecutive_failures, last_error) "
-	"ON car.source TO %w",
+	"GRANT UPDATE (etag, last_modified, next_poll_at, last_poll_at, last_success_at, consecutive_failures, last_error, "
+	"last_note) ON car.source TO %w",
 	"GRANT SELECT ON car.source_secret TO %w",
 	"GRANT SELECT, INSERT, UPDATE ON car.factor_set TO %w",
 	"GRANT SELECT, INSERT ON car.factor TO %w",

@@ -31,6 +31,7 @@
 #include "storage/proc.h"
 #include "storage/shmem.h"
 #include "tcop/tcopprot.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
@@ -43,6 +44,7 @@
 #include "catalog/pg_authid.h"
 
 #include "fetch.h"
+#include "hostpolicy.h"
 
 PGDLLEXPORT void car_launcher_main(Datum arg);
 PGDLLEXPORT void car_fetcher_main(Datum arg);
@@ -58,6 +60,7 @@ char *car_database = NULL;
 int	  car_http_timeout = 30;
 int	  car_max_download_bytes = 100 * 1024 * 1024;
 char *car_allowed_url_schemes = NULL;
+char *car_allowed_hosts = NULL;
 int	  car_max_parallel_fetches = 4;
 int	  car_retry_delay = 60;
 
@@ -85,7 +88,8 @@ static WorkerSlot			  *my_slot = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static bool					   wake_at_commit = false;
-static MemoryContext		   work_cxt = NULL; /* per loop (launcher) or per dataset (fetcher) */
+static MemoryContext		   work_cxt = NULL;		 /* per loop (launcher) or per dataset (fetcher) */
+static const HostAllowList	  *allowed_hosts = NULL; /* car.allowed_hosts, parsed (the GUC's extra) */
 
 int64 *car_rows_progress = NULL;
 
@@ -209,6 +213,32 @@ car_wake_launcher_at_commit(void)
 
 /* ---------------------------------------------------------- registration */
 
+/* car.allowed_hosts: parse it, or refuse the value saying which entry is wrong. */
+static bool
+CheckAllowedHosts(char **newval, void **extra, GucSource source)
+{
+	char		   err[512];
+	HostAllowList *list = hostpolicy_parse(*newval ? *newval : "", err, sizeof(err));
+
+	if (list == NULL)
+	{
+		GUC_check_errdetail("%s", err);
+		GUC_check_errhint("List hosts (host or host:port), addresses (an IPv6 one as [address]:port with a port) and "
+						  "networks (address/prefix), separated by commas.");
+		return false;
+	}
+	*extra = list; /* malloc'd, one block: the GUC machinery frees it */
+	return true;
+}
+
+/* car.allowed_hosts: the parsed list the worker checks connections against. */
+static void
+AssignAllowedHosts(const char *newval, void *extra)
+{
+	allowed_hosts = extra;
+}
+
+/* The worker's settings, and the launcher's registration when preloaded. */
 void
 car_worker_init(void)
 {
@@ -222,6 +252,12 @@ car_worker_init(void)
 	DefineCustomStringVariable("car.allowed_url_schemes", "URL schemes the worker may fetch (comma-separated).",
 							   "file is allowed only when listed.", &car_allowed_url_schemes, "https,http", PGC_SIGHUP,
 							   0, NULL, NULL, NULL);
+	DefineCustomStringVariable("car.allowed_hosts",
+							   "Loopback, private, link-local and other special-purpose destinations the worker may fetch "
+							   "from (comma-separated).",
+							   "Entries: host, host:port, address, [IPv6 address]:port, address/prefix. Empty (the default): "
+							   "only ordinary, globally routed addresses. Set it in postgresql.conf or with ALTER SYSTEM.",
+							   &car_allowed_hosts, "", PGC_SIGHUP, 0, CheckAllowedHosts, AssignAllowedHosts, NULL);
 	DefineCustomIntVariable("car.max_parallel_fetches", "Fetcher workers running at once.", NULL,
 							&car_max_parallel_fetches, 4, 1, MAX_SLOTS - 1, PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("car.retry_delay", "First retry delay after a failed fetch; doubles each time, up to an hour.",
@@ -467,8 +503,9 @@ Progress(void *arg, size_t bytes)
 		my_slot->bytes = (int64) bytes;
 }
 
+/* Download a URI with the worker's settings, within a source's scope. */
 static int
-Download(const char *uri, const char *etag, const char *last_modified, FetchResult *res)
+Download(const char *uri, const char *etag, const char *last_modified, const FetchScope *scope, FetchResult *res)
 {
 	FetchRequest req;
 
@@ -482,23 +519,61 @@ Download(const char *uri, const char *etag, const char *last_modified, FetchResu
 	req.max_bytes = (size_t) car_max_download_bytes;
 	req.should_abort = ShouldAbort;
 	req.progress = Progress;
+	req.allowed = allowed_hosts;
+	req.scope = *scope;
 	fetch_global_init();
 	return fetch_url(&req, res);
 }
 
 typedef struct Claimed
 {
-	int64 id;
-	int	  source_id;
-	char *source;
-	char *format;
-	char *uri;
-	char *fetch_uri; /* uri with the source's credentials, for libcurl only */
-	char *etag;
-	char *last_modified;
-	int	  attempts;
-	bool  found;
+	int64  id;
+	int	   source_id;
+	char  *source;
+	char  *format;
+	char  *uri;
+	char  *fetch_uri; /* uri with the source's credentials, for libcurl only */
+	char  *etag;
+	char  *last_modified;
+	int	   attempts;
+	bool   found;
+	char  *source_uri;	 /* the scope: the source's own host, and */
+	char **follow_hosts; /* its follow_hosts option */
+	int	   nfollow;
 } Claimed;
+
+/*
+ * A source's follow_hosts option as read by SQL (FOLLOW_HOSTS_SQL below: an
+ * array of text, empty when absent or not an array), into work_cxt.
+ */
+static void
+FollowHostsCol(int row, int col, char ***hosts, int *n)
+{
+	bool		  isnull;
+	Datum		  d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, &isnull);
+	Datum		 *elems;
+	bool		 *nulls;
+	int			  count;
+	int			  i;
+	MemoryContext old;
+
+	*hosts = NULL;
+	*n = 0;
+	if (isnull)
+		return;
+	old = MemoryContextSwitchTo(work_cxt);
+	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &count);
+	*hosts = palloc(sizeof(char *) * (count + 1));
+	for (i = 0; i < count; i++)
+		if (!nulls[i])
+			(*hosts)[(*n)++] = TextDatumGetCString(elems[i]);
+	MemoryContextSwitchTo(old);
+}
+
+/* The follow_hosts option of source s, whatever was written into it, as text[]. */
+#define FOLLOW_HOSTS_SQL                                                                                  \
+	"ARRAY(SELECT jsonb_array_elements_text(CASE WHEN jsonb_typeof(s.options->'follow_hosts') = 'array' " \
+	"THEN s.options->'follow_hosts' END))"
 
 /* The length of url's "scheme://authority" part, or 0. */
 static size_t
@@ -532,6 +607,7 @@ WithCredentials(const char *url, const char *userinfo, const char *source_uri)
 	return psprintf("%.*s%s@%s", (int) (strstr(url, "://") + 3 - url), url, userinfo, strstr(url, "://") + 3);
 }
 
+/* Claim the next due dataset, with what fetching it needs. */
 static void
 ClaimOne(void *arg)
 {
@@ -544,8 +620,8 @@ ClaimOne(void *arg)
 					"WHERE d.id = (SELECT id FROM car.dataset WHERE state = 'queued' AND next_attempt_at <= now() "
 					"              ORDER BY next_attempt_at, id FOR UPDATE SKIP LOCKED LIMIT 1) "
 					"AND s.id = d.source_id "
-					"RETURNING d.id, d.source_id, s.name, s.format, d.uri, d.etag, d.last_modified, d.attempts, "
-					"s.uri, x.userinfo",
+					"RETURNING d.id, d.source_id, s.name, s.format, d.uri, d.etag, d.last_modified, d.attempts, s.uri, "
+					FOLLOW_HOSTS_SQL ", x.userinfo",
 					false, 0) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "could not claim a dataset");
 	if (SPI_processed == 1)
@@ -560,8 +636,10 @@ ClaimOne(void *arg)
 		c->etag = TextCol(0, 6) ? pstrdup(TextCol(0, 6)) : NULL;
 		c->last_modified = TextCol(0, 7) ? pstrdup(TextCol(0, 7)) : NULL;
 		c->attempts = Int4Col(0, 8);
-		c->fetch_uri = WithCredentials(c->uri, TextCol(0, 10), TextCol(0, 9));
+		c->source_uri = TextCol(0, 9) ? pstrdup(TextCol(0, 9)) : NULL;
+		c->fetch_uri = WithCredentials(c->uri, TextCol(0, 11), c->source_uri);
 		MemoryContextSwitchTo(old);
+		FollowHostsCol(0, 10, &c->follow_hosts, &c->nfollow);
 		c->found = true;
 	}
 	EndTx();
@@ -622,7 +700,21 @@ typedef struct LoadJob
 	FetchResult *res;
 } LoadJob;
 
-/* Load a downloaded body in one transaction. */
+/* A URL without user:password, palloc'd: what may be recorded or shown. */
+static char *
+Redacted(const char *url)
+{
+	size_t len = strlen(url) + 1;
+	char  *out = palloc(len);
+
+	fetch_redact(url, out, len);
+	return out;
+}
+
+/*
+ * Load a downloaded body in one transaction.  The file is recorded with the
+ * URL that served its bytes (after redirects), without credentials.
+ */
 static void
 LoadBody(void *arg)
 {
@@ -630,14 +722,19 @@ LoadBody(void *arg)
 	Claimed	   *c = job->c;
 	bytea	   *payload;
 	int			file_id = 0;
-	const char *name = strrchr(c->uri, '/') ? strrchr(c->uri, '/') + 1 : c->uri;
-	Oid			types[5] = {INT8OID, TEXTOID, TEXTOID, INT4OID, INT4OID};
-	Datum		v[5];
-	char		nulls[5] = "     ";
+	char	   *final_uri;
+	char	   *shown;
+	const char *name;
+	Oid			types[6] = {INT8OID, TEXTOID, TEXTOID, INT4OID, INT4OID, TEXTOID};
+	Datum		v[6];
+	char		nulls[6] = "      ";
 
 	BeginTx("car: loading a dataset");
+	final_uri = Redacted(job->res->final_url ? job->res->final_url : c->uri);
+	shown = Redacted(c->uri);
+	name = strrchr(shown, '/') ? strrchr(shown, '/') + 1 : shown;
 	if (c->format && strcmp(c->format, "desnz-factors") == 0)
-		(void) car_load_factor_bytes(job->res->body, job->res->len, name, c->uri, 0);
+		(void) car_load_factor_bytes(job->res->body, job->res->len, name, final_uri, 0);
 	else
 	{
 		Oid	   t[1] = {INT4OID};
@@ -655,7 +752,7 @@ LoadBody(void *arg)
 			SPI_processed != 1)
 			elog(ERROR, "source %d vanished", c->source_id);
 		options = DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		file_id = car_ingest_file(c->source_id, c->source, c->format, options, name, c->uri, payload, &duplicate);
+		file_id = car_ingest_file(c->source_id, c->source, c->format, options, name, final_uri, payload, &duplicate);
 	}
 	v[0] = Int64GetDatum(c->id);
 	v[1] = job->res->etag[0] ? CStringGetTextDatum(job->res->etag) : (Datum) 0;
@@ -665,13 +762,14 @@ LoadBody(void *arg)
 	v[3] = Int32GetDatum(file_id);
 	nulls[3] = file_id ? ' ' : 'n';
 	v[4] = Int32GetDatum((int32) job->res->status);
+	v[5] = CStringGetTextDatum(final_uri);
 	if (SPI_execute_with_args(
 			"WITH d AS (UPDATE car.dataset SET state = 'done', attempts = 0, claimed_by = NULL, last_error = NULL, "
 			"             etag = $2, last_modified = $3, file_id = coalesce($4, file_id), last_status = $5, "
-			"             last_fetched_at = now() WHERE id = $1 RETURNING source_id) "
+			"             last_fetched_at = now(), final_uri = $6 WHERE id = $1 RETURNING source_id) "
 			"UPDATE car.source s SET consecutive_failures = 0, last_error = NULL, last_success_at = now() "
 			"FROM d WHERE s.id = d.source_id",
-			5, types, v, nulls, false, 0) < 0)
+			6, types, v, nulls, false, 0) < 0)
 		elog(ERROR, "could not record the load");
 	EndTx();
 }
@@ -701,17 +799,23 @@ ProcessDataset(Claimed *c)
 {
 	FetchResult res;
 	LoadJob		job = {c, &res};
+	FetchScope	scope = {c->source_uri, (const char *const *) c->follow_hosts, c->nfollow};
 
 	SetState("fetching", c->source, c->uri);
-	if (Download(c->fetch_uri, c->etag, c->last_modified, &res) != 0)
+	/* a push source has no URI, and so no datasets; were one there, it would be refused */
+	if (scope.origin == NULL)
+		scope.origin = "";
+	if (Download(c->fetch_uri, c->etag, c->last_modified, &scope, &res) != 0)
 	{
 		CHECK_FOR_INTERRUPTS();
-		RecordFailure(c, res.error, true);
+		/* a destination car refuses stays refused: no retries, until the source is polled anew */
+		RecordFailure(c, res.error, !res.refused);
 		return;
 	}
 	CHECK_FOR_INTERRUPTS();
 	if (res.not_modified)
 	{
+		fetch_free(&res);
 		Guarded(NotModified, c);
 		return;
 	}
@@ -752,6 +856,12 @@ DrainQueue(int limit)
 		MemoryContextSwitchTo(per);
 		memset(&c, 0, sizeof(c));
 		CHECK_FOR_INTERRUPTS();
+		/* a tightened car.allowed_hosts applies from the next dataset on */
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
 		if (!Guarded(ClaimOne, &c) || !c.found)
 			break;
 		ProcessDataset(&c);
@@ -766,12 +876,14 @@ DrainQueue(int limit)
 
 typedef struct DueSource
 {
-	int	  id;
-	char *name;
-	char *kind;
-	char *uri;
-	char *fetch_uri; /* with the source's credentials, for libcurl only */
-	char *pattern;
+	int	   id;
+	char  *name;
+	char  *kind;
+	char  *uri;
+	char  *fetch_uri; /* with the source's credentials, for libcurl only */
+	char  *pattern;
+	char **follow_hosts;
+	int	   nfollow;
 } DueSource;
 
 typedef struct PollState
@@ -792,7 +904,7 @@ PollDue(void *arg)
 
 	ps->indexes = NIL;
 	BeginTx("car: polling sources");
-	if (SPI_execute("SELECT s.id, s.name, s.kind, s.uri, s.options->>'pattern', "
+	if (SPI_execute("SELECT s.id, s.name, s.kind, s.uri, s.options->>'pattern', " FOLLOW_HOSTS_SQL ", "
 					"(SELECT x.userinfo FROM car.source_secret x WHERE x.source_id = s.id) FROM car.source s "
 					"WHERE s.enabled AND s.kind <> 'push' AND coalesce(s.next_poll_at, '-infinity') <= now() "
 					"ORDER BY s.next_poll_at NULLS FIRST FOR UPDATE OF s SKIP LOCKED",
@@ -811,8 +923,9 @@ PollDue(void *arg)
 			due[i].kind = pstrdup(TextCol(i, 3));
 			due[i].uri = pstrdup(TextCol(i, 4));
 			due[i].pattern = TextCol(i, 5) ? pstrdup(TextCol(i, 5)) : NULL;
-			due[i].fetch_uri = WithCredentials(due[i].uri, TextCol(i, 6), due[i].uri);
+			due[i].fetch_uri = WithCredentials(due[i].uri, TextCol(i, 7), due[i].uri);
 			MemoryContextSwitchTo(old);
+			FollowHostsCol(i, 6, &due[i].follow_hosts, &due[i].nfollow);
 		}
 		timestamp2tm(now, NULL, &tm, &fs, NULL, NULL);
 		for (i = 0; i < n; i++)
@@ -844,11 +957,12 @@ PollDue(void *arg)
 typedef struct IndexJob
 {
 	DueSource  *src;
-	char	  **links;
-	int			nlinks;
+	FetchLinks	links;
 	const char *error;
+	const char *note; /* what the poll left out, for car.source.last_note; NULL: nothing */
 } IndexJob;
 
+/* Queue an index page's links (or record why it failed) and the poll's note. */
 static void
 QueueLinks(void *arg)
 {
@@ -867,33 +981,73 @@ QueueLinks(void *arg)
 							  3, types, v, NULL, false, 0);
 	}
 	else
-		for (i = 0; i < job->nlinks; i++)
-			QueueDataset(job->src->id, job->links[i]);
+	{
+		Oid	  types[2] = {INT4OID, TEXTOID};
+		Datum v[2] = {Int32GetDatum(job->src->id), job->note ? CStringGetTextDatum(job->note) : (Datum) 0};
+		char  nulls[2] = {' ', job->note ? ' ' : 'n'};
+
+		for (i = 0; i < job->links.n; i++)
+			QueueDataset(job->src->id, job->links.v[i]);
+		SPI_execute_with_args("UPDATE car.source SET last_note = $2 WHERE id = $1 AND last_note IS DISTINCT FROM $2", 2,
+							  types, v, nulls, false, 0);
+	}
 	EndTx();
 }
 
+/* What an index poll left out, as a sentence for car.source.last_note, or NULL. */
+static const char *
+LinksNote(const FetchLinks *l)
+{
+	StringInfoData s;
+
+	if (l->over_cap == 0 && l->too_long == 0 && l->other_hosts == 0 && l->other_schemes == 0)
+		return NULL;
+	initStringInfo(&s);
+	if (l->other_hosts > 0)
+		appendStringInfo(&s,
+						 "%ld link%s to other hosts (%s) left out: list a host in the source's follow_hosts option to "
+						 "fetch its links.",
+						 l->other_hosts, l->other_hosts == 1 ? "" : "s", l->other_host_names);
+	if (l->other_schemes > 0)
+		appendStringInfo(&s, "%s%ld link%s with a scheme other than http, https or the page's own left out.",
+						 s.len ? " " : "", l->other_schemes, l->other_schemes == 1 ? "" : "s");
+	if (l->over_cap > 0)
+		appendStringInfo(&s,
+						 "%sThe page has more than %d distinct links matching the pattern: the first %d in page order "
+						 "were taken, %ld later ones left out.",
+						 s.len ? " " : "", FETCH_MAX_LINKS, FETCH_MAX_LINKS, l->over_cap);
+	if (l->too_long > 0)
+		appendStringInfo(&s, "%s%ld links longer than %d characters were left out.", s.len ? " " : "", l->too_long,
+						 FETCH_MAX_LINK_LEN);
+	return s.data;
+}
+
+/* Fetch an index page and queue its links (the launcher, outside a transaction). */
 static void
 PollIndex(DueSource *src)
 {
 	FetchResult res;
 	IndexJob	job;
 	char		err[FETCH_ERRLEN];
+	FetchScope	scope = {src->uri, (const char *const *) src->follow_hosts, src->nfollow};
 
 	memset(&job, 0, sizeof(job));
 	job.src = src;
 	SetState("polling", src->name, src->uri);
-	if (Download(src->fetch_uri, NULL, NULL, &res) != 0)
+	if (Download(src->fetch_uri, NULL, NULL, &scope, &res) != 0)
 		job.error = pstrdup(res.error);
 	else
 	{
-		job.links = fetch_links(res.body, res.len, src->uri, src->pattern, &job.nlinks, err, sizeof(err));
-		if (job.links == NULL)
+		/* links are relative to where the page was found, after redirects */
+		if (fetch_links(res.body, res.len, res.final_url ? res.final_url : src->uri, src->pattern, &scope,
+						FETCH_MAX_LINKS, &job.links, err, sizeof(err)) != 0)
 			job.error = pstrdup(err);
+		else
+			job.note = LinksNote(&job.links);
 		fetch_free(&res);
 	}
 	Guarded(QueueLinks, &job);
-	if (job.links)
-		fetch_free_links(job.links, job.nlinks);
+	fetch_links_free(&job.links);
 	SetState("idle", NULL, NULL);
 }
 
@@ -1081,9 +1235,11 @@ car_launcher_main(Datum arg)
 	}
 }
 
+/* A fetcher: drain the queue, then exit (the launcher starts more when needed). */
 void
 car_fetcher_main(Datum arg)
 {
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	TakeSlot(false);

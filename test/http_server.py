@@ -7,6 +7,14 @@
                                                made by test/gen/ecodriver.py (deterministic),
                                                with an ETag and Last-Modified, honouring
                                                If-None-Match / If-Modified-Since
+  GET /eCMS/Mixed.asp                          HTML listing with links on three hosts: July 2024 on this
+                                               one, August on 127.0.0.2 (an "internal" address: nothing
+                                               listens there), September on localhost
+  GET /old/listing                             302 to /eCMS/Mixed.asp (its relative links then lead to
+                                               /eCMS/Files/..., not /old/Files/...)
+  GET /eCMS/moved/<file>                       302 to /eCMS/Files/MOJ/<file> (the same host)
+  GET /eCMS/away/<file>                        302 to http://127.0.0.2:<port>/eCMS/Files/MOJ/<file>
+  GET /eCMS/elsewhere/<file>                   302 to http://localhost:<port>/eCMS/Files/MOJ/<file>
   GET /_control?publish=2024-01                list a month on the index page
   GET /_control?fault=NAME                     500, 404, stall, truncate, oversize,
                                                redirect_loop, etag_ignore, or none
@@ -14,6 +22,8 @@
   GET /_control?sites=N                        files with N sites (default 2), for benchmarks
   GET /_control?reset=1                        nothing published, no fault, no latency
   GET /_stats                                  JSON: file requests served, by month
+  GET /_auth                                   JSON: by month, whether the last file request carried
+                                               an Authorization header
 
 Each month's expected totals are written beside its file in --dir as
 ministryofjustice_<mon>-<yyyy>.totals.csv, for the tests to compare with.
@@ -32,7 +42,7 @@ from urllib.parse import parse_qs, urlparse
 
 MONS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
 HERE = os.path.dirname(os.path.abspath(__file__))
-STATE = {"published": [], "fault": "none", "latency_ms": 0, "served": {}, "sites": 2}
+STATE = {"published": [], "fault": "none", "latency_ms": 0, "served": {}, "sites": 2, "auth": {}}
 LOCK = threading.Lock()
 STARTED = formatdate(time.time() - 3600, usegmt=True)
 
@@ -92,6 +102,23 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(200, b"ok\n")
         if u.path == "/_stats":
             return self.send(200, json.dumps(STATE["served"]).encode(), "application/json")
+        if u.path == "/_auth":
+            return self.send(200, json.dumps(STATE["auth"], sort_keys=True).encode(), "application/json")
+        port = self.server.server_address[1]
+        if u.path == "/eCMS/Mixed.asp":
+            links = ['Files/MOJ/ministryofjustice_jul-2024.csv',
+                     'http://127.0.0.2:%d/eCMS/Files/MOJ/ministryofjustice_aug-2024.csv' % port,
+                     'http://localhost:%d/eCMS/Files/MOJ/ministryofjustice_sep-2024.csv' % port]
+            page = ("<html><body><ul>\n%s</ul></body></html>"
+                    % "".join('<li><a href="%s">%s</a></li>\n' % (l, l.rsplit("/", 1)[1]) for l in links))
+            return self.send(200, page.encode(), "text/html")
+        if u.path == "/old/listing":
+            return self.send(302, b"", headers={"Location": "/eCMS/Mixed.asp"})
+        for prefix, target in (("/eCMS/moved/", "/eCMS/Files/MOJ/"),
+                               ("/eCMS/away/", "http://127.0.0.2:%d/eCMS/Files/MOJ/" % port),
+                               ("/eCMS/elsewhere/", "http://localhost:%d/eCMS/Files/MOJ/" % port)):
+            if u.path.startswith(prefix):
+                return self.send(302, b"", headers={"Location": target + u.path[len(prefix):]})
         if u.path == "/eCMS/Viewfiles.asp":
             links = "".join('<li><a href="Files/MOJ/%s">%s</a></li>\n' % (n, n) for n in STATE["published"])
             page = ("<html><head><title>eCMS files</title></head><body><h1>MOJ</h1><ul>\n%s"
@@ -123,6 +150,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send(304, b"", headers={"ETag": etag})
             with LOCK:
                 STATE["served"][stem] = STATE["served"].get(stem, 0) + 1
+                STATE["auth"][stem] = self.headers.get("Authorization") is not None
             if fault == "truncate":
                 self.send_response(200)
                 self.send_header("Content-Type", "text/csv")

@@ -24,6 +24,7 @@ mkdir -p "$W/http"
 init_private_server "$W" "$PORT" <<CONF
 shared_preload_libraries = 'car'
 car.database = 'postgres'
+car.allowed_hosts = '127.0.0.1' # the test web server (a loopback address, refused unless listed)
 car.retry_delay = 1
 car.max_parallel_fetches = 2
 restart_after_crash = on
