@@ -620,8 +620,7 @@ ClaimOne(void *arg)
 					"WHERE d.id = (SELECT id FROM car.dataset WHERE state = 'queued' AND next_attempt_at <= now() "
 					"              ORDER BY next_attempt_at, id FOR UPDATE SKIP LOCKED LIMIT 1) "
 					"AND s.id = d.source_id "
-					"RETURNING d.id, d.source_id, s.name, s.format, d.uri, d.etag, d.last_modified, d.attempts, s.uri, "
-					FOLLOW_HOSTS_SQL ", x.userinfo",
+					"RETURNING d.id, d.source_id, s.name, s.format, d.uri, d.etag, d.last_modified, d.attempts, s.uri, " FOLLOW_HOSTS_SQL ", x.userinfo",
 					false, 0) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "could not claim a dataset");
 	if (SPI_processed == 1)
