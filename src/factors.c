@@ -250,14 +250,14 @@ CloseSource(RowSource *src)
  * restore libxml2's global error handling around our use of it.
  */
 static XlsxReader *
-OpenWorkbook(const char *data, size_t len, char *err, size_t errlen)
+OpenWorkbook(const char *data, size_t len, char *err, size_t errlen, ReadError *kind)
 {
 	PgXmlErrorContext *xerr = pg_xml_init(PG_XML_STRICTNESS_LEGACY);
 	XlsxReader		  *x = NULL;
 
 	PG_TRY();
 	{
-		x = xlsx_open(data, len, FACTOR_SHEET, err, errlen);
+		x = xlsx_open(data, len, FACTOR_SHEET, err, errlen, kind);
 	}
 	PG_FINALLY();
 	{
@@ -340,7 +340,9 @@ car_load_factor_bytes(const char *data, size_t len, const char *name, const char
 
 		if (xlsx_looks_like(data, len))
 		{
-			src.xlsx = OpenWorkbook(data, len, err, sizeof(err));
+			ReadError kind;
+
+			src.xlsx = OpenWorkbook(data, len, err, sizeof(err), &kind);
 			if (src.xlsx == NULL)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),

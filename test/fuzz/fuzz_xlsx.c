@@ -40,6 +40,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	XlsxReader *x;
 	char	  **cells;
 	long		row;
+	ReadError	kind;
 
 	if (size < 1)
 		return 0;
@@ -50,7 +51,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 												  : 1] = text;
 	xmlSetGenericErrorFunc(NULL, Quiet);
 	zipped = make_xlsx(parts, 4, &zlen);
-	x = xlsx_open(zipped, zlen, "Factors by Category", err, sizeof(err));
+	x = xlsx_open(zipped, zlen, "Factors by Category", err, sizeof(err), &kind);
 	if (x != NULL)
 	{
 		while (xlsx_next(x, &cells, &row) > 0)
