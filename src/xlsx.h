@@ -80,7 +80,8 @@
  * libzip's allocations are bounded by XLSX_MAX_FILE_BYTES above, libxml2's
  * by its own limits (XML_PARSE_HUGE is never set: a text node or attribute
  * holds at most 10 MB, elements nest at most 256 deep, entity expansion is
- * bounded).
+ * bounded) and by being fed a part 512 bytes at a time (see ZipRead), which
+ * lets it discard what it has parsed.
  */
 #define XLSX_MEMORY_BUDGET ((size_t) 128 * 1024 * 1024)
 

@@ -245,12 +245,14 @@ test_part_bomb(void)
 	char	   *data;
 	char		err[XLSX_ERRLEN];
 	XlsxReader *x;
+	long long	mark;
 	long		rows;
 
 	/* a megabyte of blanks and an empty row, 300 times: 300 MB of well-formed XML */
 	memset(body, ' ', 1024 * 1024);
 	strcpy(body + 1024 * 1024, "<row/>");
 	data = make_bomb("<sst/>", NULL, "xl/worksheets/sheet2.xml", &bomb, &zlen);
+	mark = heap_mark();
 	x = xlsx_open(data, zlen, "Data", err, sizeof(err), &kind);
 	OK(x != NULL, "a %zu-byte workbook whose sheet is %zu bytes opens (the sheet is streamed)", zlen,
 	   zip_repeat_size(&bomb));
@@ -259,6 +261,40 @@ test_part_bomb(void)
 	IS_STR(x ? xlsx_error(x) : err,
 		   "part \"xl/worksheets/sheet2.xml\" of the workbook decompresses to more than 268435456 bytes, the most one part may hold (a real factor sheet holds under 30 MB); if the workbook is genuine, save the sheet as CSV and load that",
 		   "the message names the part and the cap");
+	OK(heap_peak_since(mark) < 16 * 1024 * 1024, "the sheet was never held: at most %zu bytes on the heap",
+	   heap_peak_since(mark));
+	xlsx_close(x);
+	free(data);
+}
+
+/*
+ * A 50 MB sheet of 256,000-byte runs of blanks between rows: libxml2 2.9's
+ * reader, handed 4 kB a read, kept all of it (98 MB).  Read whole, holding
+ * little.
+ */
+static void
+test_xml_buffering(void)
+{
+	static char body[256000 + 64];
+	ZipRepeat	bomb = {"<worksheet><sheetData>", body, 200, "</sheetData></worksheet>", 0};
+	size_t		zlen;
+	char	   *data;
+	char		err[XLSX_ERRLEN];
+	XlsxReader *x;
+	long long	mark;
+	long		rows = 0;
+	int			n;
+
+	memset(body, ' ', 256000);
+	strcpy(body + 256000, "<row><c><v>1</v></c></row>");
+	data = make_bomb("<sst/>", NULL, "xl/worksheets/sheet2.xml", &bomb, &zlen);
+	mark = heap_mark();
+	x = xlsx_open(data, zlen, "Data", err, sizeof(err), &kind);
+	n = x ? read_rows(x, &rows) : -1;
+	OK(n == 0 && rows == 200, "a sheet of %zu bytes in 256 kB runs is read whole (%ld rows)", zip_repeat_size(&bomb),
+	   rows);
+	OK(heap_peak_since(mark) < 4 * 1024 * 1024, "holding at most a few of its runs at once (%zu bytes)",
+	   heap_peak_since(mark));
 	xlsx_close(x);
 	free(data);
 }
@@ -278,17 +314,21 @@ test_shared_strings_bomb(void)
 	char	   *data;
 	char		err[XLSX_ERRLEN];
 	XlsxReader *x;
+	long long	mark;
 
 	strcpy(body, "<si><t>");
 	memset(body + 7, 'a', 100 * 1024);
 	strcpy(body + 7 + 100 * 1024, "</t></si>");
 	data = make_bomb(NULL, one_cell_sheet, "xl/sharedStrings.xml", &bomb, &zlen);
+	mark = heap_mark();
 	x = xlsx_open(data, zlen, "Data", err, sizeof(err), &kind);
 	OK(x == NULL && kind == READ_LIMIT, "a %zu-byte workbook with %zu bytes of shared strings is refused as over a limit",
 	   zlen, zip_repeat_size(&bomb));
 	IS_STR(err,
 		   "the shared strings in xl/sharedStrings.xml pass 67108864 bytes of text at string 655, the most a workbook may hold (real factor workbooks hold under 1 MB); if the workbook is genuine, save the sheet as CSV and load that",
 		   "the message names the part, the cap and the string");
+	OK(heap_peak_since(mark) < XLSX_MEMORY_BUDGET, "holding less than the reader's budget at any time (%zu bytes)",
+	   heap_peak_since(mark));
 	xlsx_close(x);
 	free(data);
 }
@@ -516,6 +556,7 @@ main(void)
 	/* 2021: rows 1, 2, 4 and the header have cells; row 3 is empty */
 	test_real("desnz_flatfile/ghg-conversion-factors-2021.excel-resave.xlsx", "0.2224", 10, 4 + 7606);
 	test_part_bomb();
+	test_xml_buffering();
 	test_shared_strings_bomb();
 	test_shared_strings_count();
 	test_long_string();
