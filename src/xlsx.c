@@ -1027,11 +1027,25 @@ xlsx_next(XlsxReader *x, char ***cells, long *rownum)
 		if (xmlTextReaderNodeType(x->reader) == XML_READER_TYPE_ELEMENT && IsElement(x, "row"))
 		{
 			xmlChar *r = xmlTextReaderGetAttribute(x->reader, BAD_CAST "r");
-			long	 num = r ? atol((const char *) r) : x->nextrow;
+			char	*end = NULL;
+			long	 num = r ? strtol((const char *) r, &end, 10) : x->nextrow;
 			int		 depth = xmlTextReaderDepth(x->reader);
 			int		 nextcol = 0;
 			int		 i;
 
+			if (r && (end == (char *) r || *end != '\0' || num < 1 || num > XLSX_MAX_ROWS))
+			{
+				SetError(x, READ_MALFORMED, "sheet \"%s\" has a row numbered \"%.20s\"; rows are numbered 1 to %d",
+						 x->sheet, (const char *) r, XLSX_MAX_ROWS);
+				xmlFree(r);
+				return -1;
+			}
+			if (num > XLSX_MAX_ROWS)
+			{
+				SetError(x, READ_LIMIT, "sheet \"%s\" has more than %d rows, the most a sheet may have (Excel's limit)" ADVICE,
+						 x->sheet, XLSX_MAX_ROWS);
+				return -1;
+			}
 			xmlFree(r);
 			x->nextrow = num + 1;
 			x->used = 0;

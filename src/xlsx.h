@@ -69,7 +69,8 @@
  */
 #define XLSX_MAX_ROW_BYTES ((size_t) 16 * 1024 * 1024)
 
-#define XLSX_MAX_COLUMNS 16384 /* Excel's own limit (XFD) */
+#define XLSX_MAX_COLUMNS 16384	 /* Excel's own limit (XFD) */
+#define XLSX_MAX_ROWS	 1048576 /* Excel's own limit */
 #define XLSX_MAX_SHEETS	 256
 
 /*

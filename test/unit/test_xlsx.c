@@ -232,6 +232,41 @@ read_rows(XlsxReader *x, long *rows)
 	return n;
 }
 
+/* Row numbers outside Excel's 1 to 1,048,576 (a huge r= overflowed the next row's number). */
+static void
+test_row_numbers(void)
+{
+	static const char *const sheets[] = {
+		"<worksheet><sheetData><row r=\"9223372036854775807\"><c><v>1</v></c></row><row><c><v>2</v></c></row></sheetData></worksheet>",
+		"<worksheet><sheetData><row r=\"0\"><c><v>1</v></c></row></sheetData></worksheet>",
+		"<worksheet><sheetData><row r=\"1048576\"><c><v>1</v></c></row><row><c><v>2</v></c></row></sheetData></worksheet>"};
+	static const char *const want[] = {
+		"sheet \"Data\" has a row numbered \"9223372036854775807\"; rows are numbered 1 to 1048576",
+		"sheet \"Data\" has a row numbered \"0\"; rows are numbered 1 to 1048576",
+		"sheet \"Data\" has more than 1048576 rows, the most a sheet may have (Excel's limit); if the workbook is genuine, save the sheet as CSV and load that"};
+	static const ReadError kinds[] = {READ_MALFORMED, READ_MALFORMED, READ_LIMIT};
+	int					   i;
+
+	for (i = 0; i < 3; i++)
+	{
+		size_t		len;
+		char	   *data = make_bomb("<sst/>", sheets[i], "", NULL, &len);
+		char		err[XLSX_ERRLEN];
+		XlsxReader *x = xlsx_open(data, len, "Data", err, sizeof(err), &kind);
+		char	  **c;
+		long		row = 0;
+		int			n = x ? xlsx_next(x, &c, &row) : -2;
+
+		/* the last sheet's first row, 1,048,576, is read; the one after it is not */
+		if (i == 2 && n == 1 && row == XLSX_MAX_ROWS)
+			n = xlsx_next(x, &c, &row);
+		OK(n == -1 && xlsx_error_kind(x) == kinds[i], "row numbers: sheet %d refused", i + 1);
+		IS_STR(x ? xlsx_error(x) : err, want[i], "row numbers: sheet %d, the message", i + 1);
+		xlsx_close(x);
+		free(data);
+	}
+}
+
 static const char *one_cell_sheet =
 	"<worksheet><sheetData><row r=\"1\"><c r=\"A1\" t=\"s\"><v>0</v></c></row></sheetData></worksheet>";
 
@@ -555,6 +590,7 @@ main(void)
 	test_real("desnz_flatfile/ghg-conversion-factors-2024-FlatFormat_v1_1.xlsx", "3033.38067", 9, 5 + 8741);
 	/* 2021: rows 1, 2, 4 and the header have cells; row 3 is empty */
 	test_real("desnz_flatfile/ghg-conversion-factors-2021.excel-resave.xlsx", "0.2224", 10, 4 + 7606);
+	test_row_numbers();
 	test_part_bomb();
 	test_xml_buffering();
 	test_shared_strings_bomb();
