@@ -371,9 +371,14 @@ AddError(Ingest *ing, long line, char **cells, int n, const char *message)
 	ing->rejected++;
 	if (list_length(ing->errors) >= MAX_ERRORS_KEPT)
 		return;
+	/* the row's first 500 bytes (and the start of a character cut there): a cell may be 1 MB */
 	initStringInfo(&raw);
 	for (i = 0; i < n && raw.len < 500; i++)
-		appendStringInfo(&raw, "%s%s", i ? (char[]){ing->csv.delim, 0} : "", cells[i]);
+	{
+		if (i > 0)
+			appendStringInfoChar(&raw, ing->csv.delim);
+		appendBinaryStringInfo(&raw, cells[i], (int) strnlen(cells[i], 504 - raw.len));
+	}
 	e = palloc(sizeof(RowError));
 	e->line = line;
 	{
@@ -383,6 +388,7 @@ AddError(Ingest *ing, long line, char **cells, int n, const char *message)
 
 		e->raw = pg_any_to_server(clipped, len, PG_UTF8);
 	}
+	pfree(raw.data);
 	e->message = pstrdup(message);
 	ing->errors = lappend(ing->errors, e);
 }
