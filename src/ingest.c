@@ -469,7 +469,7 @@ ValueInstant(Ingest *ing, const MfRecord *r, int k, MeterEntry *m, TimestampTz *
 	return true;
 }
 
-/* The CSV reader failed: the file cannot be read. */
+/* The CSV reader failed: the file cannot be read, or is past one of its caps. */
 static void
 CsvFailed(Ingest *ing) pg_attribute_noreturn();
 
@@ -477,9 +477,10 @@ static void
 CsvFailed(Ingest *ing)
 {
 	ereport(ERROR,
-			(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+			(errcode(car_read_errcode(ing->csv.errkind, ERRCODE_BAD_COPY_FILE_FORMAT)),
 			 errmsg("could not read \"%s\": %s", ing->fname, ing->csv.err),
-			 errhint("The file may be truncated or damaged; nothing was loaded.")));
+			 ing->csv.errkind == READ_MALFORMED ? errhint("The file may be truncated or damaged; nothing was loaded.")
+												: errhint("Nothing was loaded.")));
 }
 
 /* Start reading the file from the top, through its header row. */
