@@ -275,7 +275,7 @@ static void
 test_part_bomb(void)
 {
 	static char body[1024 * 1024 + 8];
-	ZipRepeat	bomb = {"<worksheet><sheetData>", body, 300, "</sheetData></worksheet>", 0};
+	ZipRepeat	bomb = {"<worksheet><sheetData>", body, 300, "</sheetData></worksheet>", 0, 0};
 	size_t		zlen;
 	char	   *data;
 	char		err[XLSX_ERRLEN];
@@ -311,7 +311,7 @@ static void
 test_xml_buffering(void)
 {
 	static char body[256000 + 64];
-	ZipRepeat	bomb = {"<worksheet><sheetData>", body, 200, "</sheetData></worksheet>", 0};
+	ZipRepeat	bomb = {"<worksheet><sheetData>", body, 200, "</sheetData></worksheet>", 0, 0};
 	size_t		zlen;
 	char	   *data;
 	char		err[XLSX_ERRLEN];
@@ -344,7 +344,7 @@ static void
 test_shared_strings_bomb(void)
 {
 	static char body[100 * 1024 + 32];
-	ZipRepeat	bomb = {"<sst>", body, 10000, "</sst>", 0};
+	ZipRepeat	bomb = {"<sst>", body, 10000, "</sst>", 0, 0};
 	size_t		zlen;
 	char	   *data;
 	char		err[XLSX_ERRLEN];
@@ -372,7 +372,7 @@ test_shared_strings_bomb(void)
 static void
 test_shared_strings_count(void)
 {
-	ZipRepeat	bomb = {"<sst>", "<si/>", XLSX_MAX_SHARED_STRINGS, "<si><t>one too many</t></si></sst>", 0};
+	ZipRepeat	bomb = {"<sst>", "<si/>", XLSX_MAX_SHARED_STRINGS, "<si><t>one too many</t></si></sst>", 0, 0};
 	size_t		zlen;
 	char	   *data = make_bomb(NULL, one_cell_sheet, "xl/sharedStrings.xml", &bomb, &zlen);
 	char		err[XLSX_ERRLEN];
@@ -400,7 +400,7 @@ static void
 test_long_string(void)
 {
 	static char run[1024 + 16];
-	ZipRepeat	bomb = {"<sst><si><t>x</t></si><si>", run, 128, "</si></sst>", 0};
+	ZipRepeat	bomb = {"<sst><si><t>x</t></si><si>", run, 128, "</si></sst>", 0, 0};
 	size_t		zlen;
 	char	   *data;
 	char		err[XLSX_ERRLEN];
@@ -443,7 +443,7 @@ test_long_cell(void)
 {
 	static char piece[64 * 1024 + 16];
 	ZipRepeat	bomb = {"<worksheet><sheetData><row r=\"7\"><c r=\"A7\"><v>1</v></c><c r=\"AB7\" t=\"str\"><v>", piece,
-						3, "</v></c></row></sheetData></worksheet>", 0};
+						3, "</v></c></row></sheetData></worksheet>", 0, 0};
 	size_t		zlen;
 	char	   *data;
 	char		err[XLSX_ERRLEN];
@@ -488,7 +488,7 @@ test_row_bomb(void)
 {
 	static char strings[100 * 1024 + 32];
 	ZipRepeat	bomb = {"<worksheet><sheetData><row r=\"3\">", "<c t=\"s\"><v>0</v></c>", XLSX_MAX_COLUMNS,
-						"</row></sheetData></worksheet>", 0};
+						"</row></sheetData></worksheet>", 0, 0};
 	size_t		zlen;
 	char	   *data;
 	char		err[XLSX_ERRLEN];
@@ -522,7 +522,7 @@ test_file_caps(void)
 	char	 *big = calloc(1, len);
 	char	  err[XLSX_ERRLEN];
 	ZipRepeat bomb = {"<workbook><sheets><sheet name=\"Data\" r:id=\"rId2\"/></sheets>", " ",
-					  XLSX_MAX_INDEX_PART, "</workbook>", 0};
+					  XLSX_MAX_INDEX_PART, "</workbook>", 0, 0};
 	size_t	  zlen;
 	char	 *data;
 	long long mark;

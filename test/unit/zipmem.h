@@ -18,7 +18,8 @@ typedef struct ZipRepeat
 	const char *body;
 	size_t		reps;
 	const char *tail;
-	size_t		pos; /* bytes produced so far */
+	size_t		pos;   /* bytes produced so far */
+	int			level; /* libzip's deflate level, 1 to 9; 0 for its default */
 } ZipRepeat;
 
 /* Bytes of the part r describes. */
@@ -122,7 +123,7 @@ make_xlsx_bomb(const char *const *parts, int nparts, const char *bomb_name, ZipR
 	{
 		zip_int64_t idx = zip_file_add(z, bomb_name, zip_source_function(z, zip_repeat_source, bomb), ZIP_FL_OVERWRITE);
 
-		zip_set_file_compression(z, (zip_uint64_t) idx, ZIP_CM_DEFLATE, 9);
+		zip_set_file_compression(z, (zip_uint64_t) idx, ZIP_CM_DEFLATE, (zip_uint32_t) bomb->level);
 	}
 	zip_close(z);
 	zip_source_stat(src, &st);
