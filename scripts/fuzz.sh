@@ -63,7 +63,7 @@ PY
 		esac
 	fi
 	echo "== fuzzing $t for ${SECONDS_EACH}s"
-	# the readers' caps keep every target far inside these (README: known limits)
+	# the readers' caps keep every target inside these (README: limits on input)
 	(cd test/fuzz && "./run_fuzz_$t" "corpus-$t" -max_total_time="$SECONDS_EACH" -max_len=65536 \
 		-rss_limit_mb=2048 -malloc_limit_mb=1024 -print_final_stats=1 2>&1 |
 		grep -E "^#[0-9]+.*DONE|stat::number_of_executed_units|stat::peak_rss|ERROR|SUMMARY|crash-|oom-" || true)
