@@ -6,19 +6,22 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 SECONDS_EACH=${1:-${FUZZ_SECONDS:-60}}
-TARGETS=${FUZZ_TARGETS:-"csv factorfile meterfile xlsx jwt"}
+TARGETS=${FUZZ_TARGETS:-"csv factorfile meterfile xlsx xlsxbomb jwt"}
 "$ROOT/scripts/deps.sh" clang libclang-rt-14-dev unzip
 
 CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Isrc $(xml2-config --cflags)"
 for t in $TARGETS; do
+	target="test/fuzz/fuzz_$t.c"
+	defs=
 	case $t in
 		csv) srcs="src/csv.c" ;;
 		factorfile) srcs="src/csv.c src/factorfile.c" ;;
 		meterfile) srcs="src/csv.c src/factorfile.c src/meterfile.c" ;;
 		xlsx) srcs="src/xlsx.c" ;;
+		xlsxbomb) srcs="src/xlsx.c" target=test/fuzz/fuzz_xlsx.c defs=-DFUZZ_BOMBS=1 ;;
 		jwt) srcs="src/jwtparse.c" ;;
 	esac
-	clang $CFLAGS -o "test/fuzz/run_fuzz_$t" "test/fuzz/fuzz_$t.c" $srcs -lzip -lxml2 -lm
+	clang $CFLAGS $defs -o "test/fuzz/run_fuzz_$t" "$target" $srcs -lzip -lxml2 -lm
 	corpus=test/fuzz/corpus-$t
 	mkdir -p "$corpus"
 	if [ "$t" = jwt ]; then
@@ -44,14 +47,16 @@ PY
 				printf '\001' >"$corpus/strings.xml"
 				unzip -p "$FIXTURES"/desnz_flatfile/ghg-conversion-factors-2022-flat-format.xlsx xl/sharedStrings.xml |
 					head -c 12000 >>"$corpus/strings.xml" || true
-				# bombs (see fuzz_xlsx.c): 1 kB shared strings repeated to 70 MB, a sheet of blank
-				# runs and empty rows to 276 MB, a row of cells naming one string, 65,535 of them
+				;;
+			xlsxbomb) # bombs (see fuzz_xlsx.c): 1 kB shared strings repeated to 70 MB (past the
+				# 64 MB cap), blank runs and empty rows to 276 MB (past the 256 MB part cap), a row
+				# of 65,535 cells naming one string (past 16,384 columns)
 				python3 - "$corpus" <<'PY'
 import sys
 d = sys.argv[1]
-seeds = {"bomb-strings": b"\x82\xff\xff<sst>\x01<si><t>" + b"a" * 1100 + b"</t></si>\x01</sst>",
-         "bomb-sheet": b"\x90\xff\xff<worksheet><sheetData>\x01" + b" " * 1100 + b"<row/>\x01</sheetData></worksheet>",
-         "bomb-row": b"\x81\xff\xff<worksheet><sheetData><row>\x01<c t=\"s\"><v>0</v></c>\x01</row></sheetData></worksheet>"}
+seeds = {"strings": b"\x01\xff\xff<sst>\x01<si><t>" + b"a" * 1100 + b"</t></si>\x01</sst>",
+         "sheet": b"\x09\xff\xff<worksheet><sheetData>\x01" + b" " * 1100 + b"<row/>\x01</sheetData></worksheet>",
+         "row": b"\x00\xff\xff<worksheet><sheetData><row>\x01<c t=\"s\"><v>0</v></c>\x01</row></sheetData></worksheet>"}
 for name, data in seeds.items():
     open(d + "/" + name, "wb").write(data)
 PY
