@@ -26,17 +26,18 @@
 
 /*
  * Longest record, in bytes from its first byte to its line end (a quoted
- * field's line breaks included).  Real meter files have lines under 10 kB
- * (an eCMS day row: 48 values and four names, about 600 bytes) and the
- * widest factor-file row is under 2 kB; 1 MB is a hundred times that, and
- * is what bounds the reader's field buffer.
+ * field's line breaks included).  Real meter files have lines under 1 kB
+ * (the longest in test/data: 778 bytes) and factor files under 300 bytes;
+ * 1 MB is a thousand times that, and is what bounds the reader's field
+ * buffer.
  */
 #define CSV_MAX_RECORD ((size_t) 1024 * 1024)
 
 /*
  * Most fields in one record.  A spreadsheet saved as CSV has at most
- * Excel's 16,384 columns; real meter files have 50 to 60 and factor files
- * 12.  Bounds the field index at 20,000 x 16 bytes.
+ * Excel's 16,384 columns; real meter files have up to 99 (Sheffield's
+ * export: half-hours of kWh and of kVArh) and factor files 12 to 16.
+ * Bounds the field index at 20,000 x 16 bytes.
  */
 #define CSV_MAX_FIELDS 20000
 
