@@ -126,7 +126,7 @@ SELECT car.load_factors('https://127.0.0.1/factors.xlsx');
 -- Past the readers' caps (src/csv.h, src/xlsx.h): refused as over a limit
 -- (54000), saying which cap and where.  Zip bombs made by test/gen/bombs.py:
 -- shared strings of 100 MB of text in 110 kB (the cap on their text: 64 MB),
--- and a header, two factor rows and then 300 MB of sheet in 310 kB (the cap
+-- and a header, two factor rows and then 300 MB of sheet in 340 kB (the cap
 -- on a part: 256 MB); then a factor CSV with a 2 MB line (the cap: 1 MB).
 SELECT count(*) AS factor_rows_before FROM car.factor \gset
 SELECT pg_temp.error_of(format('SELECT car.load_factors(pg_read_binary_file(%L), %L)',

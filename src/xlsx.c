@@ -31,7 +31,9 @@ struct XlsxReader
 	zip_file_t		*zf; /* entry being streamed into reader */
 	xmlTextReaderPtr reader;
 	char			 part[128];	 /* its name, for messages */
+	size_t			 part_cap;	 /* XLSX_MAX_PART_BYTES, or XLSX_MAX_INDEX_PART */
 	size_t			 part_bytes; /* bytes of it decompressed so far */
+	size_t			 node_start; /* part_bytes when the reader began on its next node */
 	char			*sheet;
 
 	/* shared strings: their text one after another, each NUL-terminated */
@@ -168,7 +170,8 @@ XmlErrorHandler(void *arg, xmlErrorPtr error)
 
 /*
  * libxml2 input callback: the next bytes of the part being streamed, counted
- * as they leave libzip.  Past XLSX_MAX_PART_BYTES the part is refused (and
+ * as they leave libzip.  Past the part's cap, or past XLSX_MAX_NODE_BYTES
+ * while libxml2 looks for the end of one node, the part is refused (and
  * nothing more is decompressed), whatever size the archive declares.
  */
 static int
@@ -177,17 +180,25 @@ ZipRead(void *ctx, char *buffer, int len)
 	XlsxReader *x = ctx;
 	zip_int64_t n;
 
-	if (x->part_bytes > XLSX_MAX_PART_BYTES)
+	if (x->err[0] != '\0')
 		return -1;
 	n = zip_fread(x->zf, buffer, (zip_uint64_t) (len < XML_READ_CHUNK ? len : XML_READ_CHUNK));
 	if (n < 0)
 		return -1;
 	x->part_bytes += (size_t) n;
-	if (x->part_bytes > XLSX_MAX_PART_BYTES)
+	if (x->part_bytes > x->part_cap)
+	{
+		SetError(x, READ_LIMIT, "part \"%s\" of the workbook decompresses to more than %zu bytes, the most %s" ADVICE,
+				 x->part, x->part_cap,
+				 x->part_cap == XLSX_MAX_INDEX_PART ? "such a part may hold (real ones hold a few kB)"
+													: "one part may hold (a real factor sheet holds under 30 MB)");
+		return -1;
+	}
+	if (x->part_bytes - x->node_start > XLSX_MAX_NODE_BYTES)
 	{
 		SetError(x, READ_LIMIT,
-				 "part \"%s\" of the workbook decompresses to more than %zu bytes, the most one part may hold (a real factor sheet holds under 30 MB)" ADVICE,
-				 x->part, XLSX_MAX_PART_BYTES);
+				 "part \"%s\" of the workbook has more than %zu bytes in one XML node (a text or a tag), the most one may hold (the longest text Excel writes in a cell takes under 200 kB)" ADVICE,
+				 x->part, XLSX_MAX_NODE_BYTES);
 		return -1;
 	}
 	return (int) n;
@@ -203,9 +214,9 @@ ZipClose(void *ctx)
 
 static const int XmlOptions = XML_PARSE_NONET | XML_PARSE_NOCDATA | XML_PARSE_COMPACT;
 
-/* Open the archive member name and start an XML reader on it. */
+/* Open the archive member name and start an XML reader on it, counting its bytes against cap. */
 static int
-OpenPart(XlsxReader *x, const char *name, int required)
+OpenPart(XlsxReader *x, const char *name, int required, size_t cap)
 {
 	if (x->reader)
 	{
@@ -218,7 +229,9 @@ OpenPart(XlsxReader *x, const char *name, int required)
 		x->zf = NULL;
 	}
 	snprintf(x->part, sizeof(x->part), "%s", name);
+	x->part_cap = cap;
 	x->part_bytes = 0;
+	x->node_start = 0;
 	x->zf = zip_fopen(x->zip, name, 0);
 	if (x->zf == NULL)
 	{
@@ -241,7 +254,10 @@ OpenPart(XlsxReader *x, const char *name, int required)
 static int
 ReadNode(XlsxReader *x)
 {
-	int rc = xmlTextReaderRead(x->reader);
+	int rc;
+
+	x->node_start = x->part_bytes;
+	rc = xmlTextReaderRead(x->reader);
 
 	if (rc < 0 || x->xml_failed)
 	{
@@ -363,7 +379,7 @@ AddSharedString(XlsxReader *x)
 static int
 LoadSharedStrings(XlsxReader *x)
 {
-	if (OpenPart(x, "xl/sharedStrings.xml", 0) != 0)
+	if (OpenPart(x, "xl/sharedStrings.xml", 0, XLSX_MAX_PART_BYTES) != 0)
 		return x->err[0] ? -1 : 0;
 	for (;;)
 	{
@@ -395,101 +411,25 @@ LoadSharedStrings(XlsxReader *x)
 }
 
 /*
- * Read a whole index part (workbook.xml, its relationships) into memory,
- * NUL-terminated; *size is what to free.  Its declared size is checked
- * first, and libzip never returns more than that.
+ * Stream an index part (workbook.xml, its relationships), calling fn for
+ * every element named elem until fn returns non-zero (-1: an error).
  */
-static char *
-ReadWholePart(XlsxReader *x, const char *name, size_t *size)
-{
-	zip_stat_t	st;
-	zip_file_t *f;
-	char	   *buf;
-	zip_int64_t n;
-
-	if (zip_stat(x->zip, name, 0, &st) != 0 || !(st.valid & ZIP_STAT_SIZE))
-	{
-		SetError(x, READ_MALFORMED, "the workbook has no part \"%s\": the file is not a complete .xlsx workbook",
-				 name);
-		return NULL;
-	}
-	if (st.size > XLSX_MAX_INDEX_PART)
-	{
-		SetError(x, READ_LIMIT,
-				 "part \"%s\" of the workbook would decompress to %llu bytes, more than the %zu such a part may hold (real ones hold a few kB)" ADVICE,
-				 name, (unsigned long long) st.size, XLSX_MAX_INDEX_PART);
-		return NULL;
-	}
-	f = zip_fopen(x->zip, name, 0);
-	if (f == NULL)
-	{
-		SetError(x, READ_MALFORMED, "could not open \"%s\" in the workbook: %s", name, zip_strerror(x->zip));
-		return NULL;
-	}
-	*size = st.size + 1;
-	buf = budget_malloc(&x->budget, *size);
-	if (buf == NULL)
-	{
-		zip_fclose(f);
-		NoMemory(x, name);
-		return NULL;
-	}
-	n = zip_fread(f, buf, st.size);
-	if (n < 0 || (zip_uint64_t) n != st.size)
-	{
-		SetError(x, READ_MALFORMED, "the workbook is damaged or truncated: could not read \"%s\" (%s)", name,
-				 zip_file_strerror(f));
-		zip_fclose(f);
-		budget_free(&x->budget, buf, *size);
-		return NULL;
-	}
-	zip_fclose(f);
-	buf[st.size] = '\0';
-	return buf;
-}
-
-/* Walk a small in-memory XML part, calling fn for every element named elem. */
 static int
-ForEachElement(XlsxReader *x, const char *part, const char *elem,
-			   int (*fn)(XlsxReader *x, xmlTextReaderPtr r, void *arg), void *arg)
+ForEachElement(XlsxReader *x, const char *part, const char *elem, int (*fn)(XlsxReader *x, void *arg), void *arg)
 {
-	size_t			 size = 0;
-	char			*doc = ReadWholePart(x, part, &size);
-	xmlTextReaderPtr r;
-	int				 rc;
-	int				 result = 0;
+	int rc;
 
-	if (doc == NULL)
+	if (OpenPart(x, part, 1, XLSX_MAX_INDEX_PART) < 0)
 		return -1;
-	snprintf(x->part, sizeof(x->part), "%s", part);
-	r = xmlReaderForMemory(doc, (int) strlen(doc), part, NULL, XmlOptions);
-	if (r == NULL)
-	{
-		budget_free(&x->budget, doc, size);
-		NoMemory(x, part);
-		return -1;
-	}
-	xmlTextReaderSetStructuredErrorHandler(r, XmlErrorHandler, x);
-	while ((rc = xmlTextReaderRead(r)) == 1 && !x->xml_failed)
-	{
-		const xmlChar *n = xmlTextReaderConstLocalName(r);
-
-		if (xmlTextReaderNodeType(r) == XML_READER_TYPE_ELEMENT && n &&
-			strcmp((const char *) n, elem) == 0)
+	while ((rc = ReadNode(x)) == 1)
+		if (xmlTextReaderNodeType(x->reader) == XML_READER_TYPE_ELEMENT && IsElement(x, elem))
 		{
-			result = fn(x, r, arg);
+			int result = fn(x, arg);
+
 			if (result != 0)
-				break;
+				return result < 0 ? -1 : 0;
 		}
-	}
-	if ((rc < 0 || x->xml_failed) && result == 0)
-	{
-		SetError(x, READ_MALFORMED, "malformed XML in \"%s\" of the workbook", part);
-		result = -1;
-	}
-	xmlFreeTextReader(r);
-	budget_free(&x->budget, doc, size);
-	return result;
+	return rc;
 }
 
 typedef struct SheetList
@@ -500,13 +440,14 @@ typedef struct SheetList
 
 /* A <sheet> of workbook.xml: keep its name and relationship id. */
 static int
-CollectSheet(XlsxReader *x, xmlTextReaderPtr r, void *arg)
+CollectSheet(XlsxReader *x, void *arg)
 {
-	SheetList *l = arg;
-	xmlChar	  *name = xmlTextReaderGetAttribute(r, BAD_CAST "name");
-	xmlChar	  *rid = xmlTextReaderGetAttributeNs(r, BAD_CAST "id",
-												 BAD_CAST "http://schemas.openxmlformats.org/officeDocument/2006/relationships");
-	int		   rc = 0;
+	xmlTextReaderPtr r = x->reader;
+	SheetList		*l = arg;
+	xmlChar			*name = xmlTextReaderGetAttribute(r, BAD_CAST "name");
+	xmlChar			*rid = xmlTextReaderGetAttributeNs(r, BAD_CAST "id",
+													   BAD_CAST "http://schemas.openxmlformats.org/officeDocument/2006/relationships");
+	int				 rc = 0;
 
 	if (rid == NULL)
 		rid = xmlTextReaderGetAttribute(r, BAD_CAST "r:id");
@@ -542,12 +483,13 @@ typedef struct RelLookup
 
 /* A <Relationship>: if it is the one wanted, keep its target as a part name. */
 static int
-FindRel(XlsxReader *x, xmlTextReaderPtr r, void *arg)
+FindRel(XlsxReader *x, void *arg)
 {
-	RelLookup *rl = arg;
-	xmlChar	  *id = xmlTextReaderGetAttribute(r, BAD_CAST "Id");
-	xmlChar	  *target = xmlTextReaderGetAttribute(r, BAD_CAST "Target");
-	int		   rc = 0;
+	xmlTextReaderPtr r = x->reader;
+	RelLookup		*rl = arg;
+	xmlChar			*id = xmlTextReaderGetAttribute(r, BAD_CAST "Id");
+	xmlChar			*target = xmlTextReaderGetAttribute(r, BAD_CAST "Target");
+	int				 rc = 0;
 
 	if (id && target && strcmp((char *) id, rl->rid) == 0)
 	{
@@ -674,7 +616,7 @@ xlsx_open(const char *data, size_t len, const char *want, char *err, size_t errl
 
 	if (LoadSharedStrings(x) < 0)
 		goto fail;
-	if (OpenPart(x, rl.target, 1) < 0)
+	if (OpenPart(x, rl.target, 1, XLSX_MAX_PART_BYTES) < 0)
 		goto fail;
 	x->nextrow = 1;
 	FreeOpenState(x, sl, &rl);

@@ -45,10 +45,22 @@
 #define XLSX_MAX_PART_BYTES ((size_t) 256 * 1024 * 1024)
 
 /*
- * XLSX_MAX_INDEX_PART: workbook.xml and its relationships, read whole to find
- * the sheet.  Real ones are a few kB (256 sheets would take about 40 kB).
+ * XLSX_MAX_INDEX_PART: the same for workbook.xml and its relationships, read
+ * to find the sheet.  Real ones are a few kB (256 sheets would take about
+ * 40 kB); the sheet names kept from them are bounded by it.
  */
 #define XLSX_MAX_INDEX_PART ((size_t) 16 * 1024 * 1024)
+
+/*
+ * XLSX_MAX_NODE_BYTES: bytes read from a part while libxml2 looks for the end
+ * of one node (a text, a tag).  The longest text Excel writes in a cell,
+ * 32,767 characters each escaped as &quot;, takes 196 kB.  libxml2 2.9's
+ * push parser rescans a pending entity reference ('&' not yet followed by
+ * ';') from its start each time data arrives, so one costs the square of its
+ * length: 0.6 s of CPU for 1 MB, 0.2 s for 512 kB, and 40 s for the 10 MB it
+ * allows on its own (measured).
+ */
+#define XLSX_MAX_NODE_BYTES ((size_t) 512 * 1024)
 
 /*
  * Shared strings: how many, their text together, one of them.  Real factor

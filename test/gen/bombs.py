@@ -6,8 +6,8 @@ decompress past the xlsx reader's caps (src/xlsx.h).
                        1,000 strings of 100 kB (100 MB of text; the cap on
                        their text is 64 MB), in about 100 kB
   sheet.xlsx           a flat-file header and two factor rows, then 300 MB of
-                       blank lines between empty rows (the cap on one part
-                       is 256 MB), in about 300 kB
+                       64 kB runs of blanks between empty rows (the cap on
+                       one part is 256 MB), in about 340 kB
 
 Each bomb part is written as it is compressed, never held whole.  Python's
 standard library only; the same arguments always give the same bytes (the
@@ -75,11 +75,11 @@ def main():
              ["<sst>"] + [one_string] * 1000 + ["</sst>"],
              ['<worksheet><sheetData>' + row_xml(1, HEADER) + '</sheetData></worksheet>'])
 
-    blanks = " " * (1024 * 1024) + "<row/>"
+    blanks = " " * (64 * 1024) + "<row/>"
     workbook(os.path.join(args.out, "sheet.xlsx"),
              ["<sst/>"],
              ['<worksheet><sheetData>' + row_xml(1, HEADER) + row_xml(2, ROWS[0]) + row_xml(3, ROWS[1])]
-             + [blanks] * 300 + ['</sheetData></worksheet>'])
+             + [blanks] * 4800 + ['</sheetData></worksheet>'])
 
 
 if __name__ == "__main__":
