@@ -34,6 +34,8 @@ struct XlsxReader
 	size_t			 part_cap;	 /* XLSX_MAX_PART_BYTES, or XLSX_MAX_INDEX_PART */
 	size_t			 part_bytes; /* bytes of it decompressed so far */
 	size_t			 node_start; /* part_bytes when the reader began on its next node */
+	int				 scan;		 /* ScanTags' state */
+	int				 attributes; /* '=' seen in the start tag being scanned */
 	char			*sheet;
 
 	/* shared strings: their text one after another, each NUL-terminated */
@@ -168,11 +170,96 @@ XmlErrorHandler(void *arg, xmlErrorPtr error)
  */
 #define XML_READ_CHUNK 512
 
+/* Where ScanTags is: in text, after '<', in a tag, in a quoted value, after "<!", in <!...> or <?...?>. */
+enum
+{
+	SCAN_TEXT,
+	SCAN_LT,
+	SCAN_TAG,
+	SCAN_DQ,
+	SCAN_SQ,
+	SCAN_BANG,
+	SCAN_MARKUP
+};
+
+/*
+ * Look through bytes before libxml2 parses them: refuse a tag with more than
+ * XLSX_MAX_ATTRIBUTES attributes (counted by their '='), because libxml2 2.9
+ * checks a tag's attributes for duplicates pairwise, and a document type
+ * declaration ("<!D"), because a DTD's attribute defaults cost the same on
+ * every element.  Workbook parts never declare a document type (Open
+ * Packaging forbids it).  Either is refused before libxml2 parses the chunk
+ * that holds it, which for a DTD's defaults would be hundreds of elements.
+ */
+static int
+ScanTags(XlsxReader *x, const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+	{
+		char c = p[i];
+
+		switch (x->scan)
+		{
+			case SCAN_TEXT:
+				if (c == '<')
+					x->scan = SCAN_LT;
+				break;
+			case SCAN_LT:
+				x->scan = c == '!' ? SCAN_BANG : c == '?' ? SCAN_MARKUP
+											 : c == '>'	  ? SCAN_TEXT
+														  : SCAN_TAG;
+				x->attributes = 0;
+				break;
+			case SCAN_BANG:
+				if (c == 'D')
+				{
+					SetError(x, READ_MALFORMED,
+							 "part \"%s\" of the workbook has a document type declaration (<!DOCTYPE>), which workbook parts never have: the file is not a genuine workbook",
+							 x->part);
+					return -1;
+				}
+				x->scan = c == '>' ? SCAN_TEXT : SCAN_MARKUP;
+				break;
+			case SCAN_TAG:
+				if (c == '"')
+					x->scan = SCAN_DQ;
+				else if (c == '\'')
+					x->scan = SCAN_SQ;
+				else if (c == '>')
+					x->scan = SCAN_TEXT;
+				else if (c == '=' && ++x->attributes > XLSX_MAX_ATTRIBUTES)
+				{
+					SetError(x, READ_LIMIT,
+							 "part \"%s\" of the workbook has a tag with more than %d attributes, the most one may have (real ones have under 30)" ADVICE,
+							 x->part, XLSX_MAX_ATTRIBUTES);
+					return -1;
+				}
+				break;
+			case SCAN_DQ:
+				if (c == '"')
+					x->scan = SCAN_TAG;
+				break;
+			case SCAN_SQ:
+				if (c == '\'')
+					x->scan = SCAN_TAG;
+				break;
+			default:
+				if (c == '>')
+					x->scan = SCAN_TEXT;
+				break;
+		}
+	}
+	return 0;
+}
+
 /*
  * libxml2 input callback: the next bytes of the part being streamed, counted
- * as they leave libzip.  Past the part's cap, or past XLSX_MAX_NODE_BYTES
- * while libxml2 looks for the end of one node, the part is refused (and
- * nothing more is decompressed), whatever size the archive declares.
+ * as they leave libzip.  Past the part's cap, past XLSX_MAX_NODE_BYTES while
+ * libxml2 looks for the end of one node, or with what ScanTags refuses, the
+ * part is refused (and nothing more is decompressed), whatever size the
+ * archive declares.
  */
 static int
 ZipRead(void *ctx, char *buffer, int len)
@@ -201,6 +288,8 @@ ZipRead(void *ctx, char *buffer, int len)
 				 x->part, XLSX_MAX_NODE_BYTES);
 		return -1;
 	}
+	if (ScanTags(x, buffer, (size_t) n) < 0)
+		return -1;
 	return (int) n;
 }
 
@@ -232,6 +321,7 @@ OpenPart(XlsxReader *x, const char *name, int required, size_t cap)
 	x->part_cap = cap;
 	x->part_bytes = 0;
 	x->node_start = 0;
+	x->scan = SCAN_TEXT;
 	x->zf = zip_fopen(x->zip, name, 0);
 	if (x->zf == NULL)
 	{

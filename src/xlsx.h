@@ -63,6 +63,17 @@
 #define XLSX_MAX_NODE_BYTES ((size_t) 512 * 1024)
 
 /*
+ * XLSX_MAX_ATTRIBUTES: attributes of one tag, counted in the bytes before
+ * libxml2 parses them.  Real tags have under 30 (<pageSetup> has 17, a
+ * worksheet's root a dozen namespace declarations).  libxml2 2.9 checks a
+ * tag's attributes for duplicates pairwise: 60,000 of them in 500 kB took
+ * 33 s (measured).  Document type declarations, whose attribute defaults
+ * cost the same on every element (30,000 of them: 0.5 s an element), are
+ * refused outright; workbook parts never have one.
+ */
+#define XLSX_MAX_ATTRIBUTES 256
+
+/*
  * Shared strings: how many, their text together, one of them.  Real factor
  * workbooks have under 20,000 strings holding under 1 MB.  Excel's cell limit
  * of 32,767 characters is at most 98,301 bytes of UTF-8 (3 bytes a UTF-16
