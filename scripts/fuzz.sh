@@ -6,27 +6,31 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 SECONDS_EACH=${1:-${FUZZ_SECONDS:-60}}
-TARGETS=${FUZZ_TARGETS:-"csv factorfile meterfile xlsx jwt allowlist links"}
+TARGETS=${FUZZ_TARGETS:-"csv factorfile meterfile xlsx xlsxbomb jwt allowlist links"}
 "$ROOT/scripts/deps.sh" clang libclang-rt-14-dev unzip
 
 CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Isrc $(xml2-config --cflags)"
 for t in $TARGETS; do
+	target="test/fuzz/fuzz_$t.c"
+	defs=
 	case $t in
 		csv) srcs="src/csv.c" ;;
 		factorfile) srcs="src/csv.c src/factorfile.c" ;;
 		meterfile) srcs="src/csv.c src/factorfile.c src/meterfile.c" ;;
 		xlsx) srcs="src/xlsx.c" ;;
+		xlsxbomb) srcs="src/xlsx.c" target=test/fuzz/fuzz_xlsx.c defs=-DFUZZ_BOMBS=1 ;;
 		jwt) srcs="src/jwtparse.c" ;;
 		allowlist) srcs="src/hostpolicy.c" ;;
 		links) srcs="src/fetch.c src/hostpolicy.c" ;;
 	esac
-	# a cap on any single allocation; the small parsers get a tight one
+	# a cap on any single allocation (the readers' caps keep every target inside
+	# it: README, limits on input); the small parsers get a tight one
 	case $t in
 		allowlist) malloc_mb=64 ;;
 		links) malloc_mb=256 ;;
-		*) malloc_mb=2048 ;;
+		*) malloc_mb=1024 ;;
 	esac
-	clang $CFLAGS -o "test/fuzz/run_fuzz_$t" "test/fuzz/fuzz_$t.c" $srcs -lzip -lxml2 -lcurl -lm
+	clang $CFLAGS $defs -o "test/fuzz/run_fuzz_$t" "$target" $srcs -lzip -lxml2 -lcurl -lm
 	corpus=test/fuzz/corpus-$t
 	mkdir -p "$corpus"
 	if [ "$t" = jwt ]; then
@@ -66,7 +70,21 @@ PY
 					head -c 12000 >>"$corpus/sheet.xml" || true
 				printf '\001' >"$corpus/strings.xml"
 				unzip -p "$FIXTURES"/desnz_flatfile/ghg-conversion-factors-2022-flat-format.xlsx xl/sharedStrings.xml |
-					head -c 12000 >>"$corpus/strings.xml" || true ;;
+					head -c 12000 >>"$corpus/strings.xml" || true
+				;;
+			xlsxbomb) # bombs (see fuzz_xlsx.c): 1 kB shared strings repeated to 70 MB (past the
+				# 64 MB cap), blank runs and empty rows to 276 MB (past the 256 MB part cap), a row
+				# of 65,535 cells naming one string (past 16,384 columns)
+				python3 - "$corpus" <<'PY'
+import sys
+d = sys.argv[1]
+seeds = {"strings": b"\x01\xff\xff<sst>\x01<si><t>" + b"a" * 1100 + b"</t></si>\x01</sst>",
+         "sheet": b"\x09\xff\xff<worksheet><sheetData>\x01" + b" " * 1100 + b"<row/>\x01</sheetData></worksheet>",
+         "row": b"\x00\xff\xff<worksheet><sheetData><row>\x01<c t=\"s\"><v>0</v></c>\x01</row></sheetData></worksheet>"}
+for name, data in seeds.items():
+    open(d + "/" + name, "wb").write(data)
+PY
+				;;
 			*) for f in "$FIXTURES"/energy_sparks_amr/*.csv "$FIXTURES"/cambridge_estates/*b0_gas_2021.csv; do
 				   head -c 20000 "$f" >"$corpus/$(basename "$f")"; done
 			   head -c 30000 "$FIXTURES"/desnz_flatfile/*2021*frlocale.csv >"$corpus/fr2021.csv"
@@ -75,9 +93,10 @@ PY
 	fi
 	echo "== fuzzing $t for ${SECONDS_EACH}s"
 	(cd test/fuzz && "./run_fuzz_$t" "corpus-$t" -max_total_time="$SECONDS_EACH" -max_len=65536 \
-		-rss_limit_mb=2048 -malloc_limit_mb="$malloc_mb" -print_final_stats=1 2>&1 | grep -E "^#[0-9]+.*DONE|stat::number_of_executed_units|stat::peak_rss|ERROR|SUMMARY|crash-" || true)
-	if ls test/fuzz/crash-* test/fuzz/leak-* test/fuzz/timeout-* >/dev/null 2>&1; then
-		echo "fuzz_$t found a failing input: $(ls test/fuzz/crash-* test/fuzz/leak-* test/fuzz/timeout-* 2>/dev/null)"
+		-rss_limit_mb=2048 -malloc_limit_mb="$malloc_mb" -print_final_stats=1 2>&1 |
+		grep -E "^#[0-9]+.*DONE|stat::number_of_executed_units|stat::peak_rss|ERROR|SUMMARY|crash-|oom-" || true)
+	if ls test/fuzz/crash-* test/fuzz/leak-* test/fuzz/timeout-* test/fuzz/oom-* >/dev/null 2>&1; then
+		echo "fuzz_$t found a failing input: $(ls test/fuzz/crash-* test/fuzz/leak-* test/fuzz/timeout-* test/fuzz/oom-* 2>/dev/null)"
 		exit 1
 	fi
 done

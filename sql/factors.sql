@@ -123,7 +123,20 @@ SELECT car.load_factors(convert_to(E'Scope,Level 1,Level 2,Level 3,Level 4,Colum
 SELECT car.load_factors('/nonexistent/factors.xlsx');
 SELECT pg_temp.error_of(format('SELECT car.load_factors(%L)', :'fixtures'));
 SELECT car.load_factors('https://127.0.0.1/factors.xlsx');
+-- Past the readers' caps (src/csv.h, src/xlsx.h): refused as over a limit
+-- (54000), saying which cap and where.  Zip bombs made by test/gen/bombs.py:
+-- shared strings of 100 MB of text in 110 kB (the cap on their text: 64 MB),
+-- and a header, two factor rows and then 300 MB of sheet in 340 kB (the cap
+-- on a part: 256 MB); then a factor CSV with a 2 MB line (the cap: 1 MB).
+SELECT count(*) AS factor_rows_before FROM car.factor \gset
+SELECT pg_temp.error_of(format('SELECT car.load_factors(pg_read_binary_file(%L), %L)',
+                               :'fixtures' || '/generated/bombs/shared-strings.xlsx', 'strings-bomb.xlsx'));
+SELECT pg_temp.error_of(format('SELECT car.load_factors(pg_read_binary_file(%L), %L)',
+                               :'fixtures' || '/generated/bombs/sheet.xlsx', 'sheet-bomb.xlsx'));
+SELECT pg_temp.error_of($$SELECT car.load_factors(convert_to(E'Scope,Level 1,Level 2,Level 3,Level 4,Column Text,UOM,GHG/Unit,GHG Conversion Factor 2020\n'
+                                                               || repeat('x', 2000000) || E'\n', 'UTF8'), 'longline.csv')$$);
 SELECT count(*) = :sets_before AS nothing_loaded FROM car.factor_set;
+SELECT count(*) = :factor_rows_before AS no_factor_rows FROM car.factor;
 
 -- reading server files needs pg_read_server_files, as COPY does
 CREATE ROLE car_test_analyst;

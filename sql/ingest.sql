@@ -188,6 +188,26 @@ SELECT car.push('ecms', 'header.csv', convert_to(E'Site,Meter,Unit,Date,00:00,00
 SELECT car.push('ecms', 'long.csv', pg_read_binary_file(:'fixtures' || '/cambridge_estates/UCam_Building_b0_gas_2021.csv'));
 SELECT car.push('nosuch', 'x.csv', '\x41'::bytea);
 SELECT count(*) = :files_before AS still_nothing_landed FROM car.source_file;
+-- Past the CSV reader's caps (src/csv.h): a 2 MB line after a good row, and
+-- a row of 20,006 fields.  Refused as over a limit (54000) at their line;
+-- nothing lands.
+CREATE FUNCTION pg_temp.error_of(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    s text; m text; h text;
+BEGIN
+    EXECUTE q;
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, h = PG_EXCEPTION_HINT;
+    RETURN concat_ws(E'\n', 'ERROR ' || s || ': ' || m, 'HINT: ' || nullif(h, ''));
+END $$;
+SELECT count(*) AS readings_before_caps FROM car.reading \gset
+SELECT pg_temp.error_of($$SELECT car.push('ecms', 'longline.csv', convert_to(E'Site,Meter,Unit,Date,00:00,00:30\nHQ,Main,kWh,01/10/2024,1,2\n'
+                                                                   || repeat('x', 2000000) || E'\nHQ,Main,kWh,02/10/2024,1,2\n', 'UTF8'))$$);
+SELECT pg_temp.error_of($$SELECT car.push('ecms', 'wide.csv', convert_to(E'Site,Meter,Unit,Date,00:00,00:30\nHQ,Main,kWh,01/10/2024,1,2'
+                                                               || repeat(',', 20000) || E'\n', 'UTF8'))$$);
+SELECT (SELECT count(*) FROM car.source_file) = :files_before AS nothing_landed_past_caps,
+       (SELECT count(*) FROM car.reading) = :readings_before_caps AS no_readings_past_caps;
 
 -- A reading dated 2090 is quarantined, not partitioned (1 row of 21: under the reject ratio)
 SELECT status, rows_loaded, rows_rejected FROM car.push('highland', 'future.csv', convert_to(

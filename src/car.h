@@ -12,6 +12,8 @@
 #include "nodes/nodes.h"
 #include "utils/jsonb.h"
 
+#include "budget.h"
+
 /* The version of car's SQL objects this library is built for: car.control's
  * default_version, passed in by the Makefile. */
 #ifndef CAR_SQL_VERSION
@@ -40,6 +42,7 @@ extern double	   car_finite(double v, const char *what);
 extern bool		   car_has_relation(const char *name);
 extern void		   car_as_table_owner(const char *table, void (*fn)(void *arg), void *arg);
 extern bool		   car_try_subxact_codes(void (*fn)(void *arg), void *arg, const int *codes, int ncodes, char **message);
+extern int		   car_read_errcode(ReadError kind, int malformed);
 
 /* calc.c */
 extern char *car_price_problem; /* why car.can_price last said no, or NULL */

@@ -4,29 +4,64 @@
  */
 #include "csv.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define DETECT_LINES 30
 
-/* Append one byte to the current field, growing the buffer as needed. */
+/* Record why the reader stopped. */
+static int Fail(CsvReader *r, ReadError kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int
+Fail(CsvReader *r, ReadError kind, const char *fmt, ...)
+{
+	va_list ap;
+
+	r->errkind = kind;
+	va_start(ap, fmt);
+	vsnprintf(r->err, CSV_ERRLEN, fmt, ap); /* NOLINT(clang-analyzer-valist.Uninitialized): va_start is just above */
+	va_end(ap);
+	return -1;
+}
+
+/* Growing a record's buffers failed: the budget refused it, or malloc did. */
+static int
+NoMemory(CsvReader *r)
+{
+	if (r->budget.refused)
+		return Fail(r, READ_LIMIT, "reading line %ld needs more than the CSV reader's memory budget of %zu bytes",
+					r->record_line, r->budget.limit);
+	return Fail(r, READ_NO_MEMORY, "out of memory reading line %ld", r->record_line);
+}
+
+/*
+ * Double the field buffer.  A record's fields take at most its length plus
+ * a terminator, so CSV_MAX_RECORD + 1 bytes is as large as it ever needs.
+ */
+static int
+GrowBuffer(CsvReader *r)
+{
+	size_t newcap = r->bufcap ? r->bufcap * 2 : 1024;
+	char  *nb;
+
+	if (newcap > CSV_MAX_RECORD + 1)
+		newcap = CSV_MAX_RECORD + 1;
+	nb = budget_realloc(&r->budget, r->buf, r->bufcap, newcap);
+	if (nb == NULL)
+		return NoMemory(r);
+	r->buf = nb;
+	r->bufcap = newcap;
+	return 0;
+}
+
+/* Append one byte to the current field. */
 static inline int
 PutByte(CsvReader *r, size_t *used, char c)
 {
-	if (*used + 1 >= r->bufcap)
-	{
-		size_t newcap = r->bufcap ? r->bufcap * 2 : 1024;
-		char  *nb = realloc(r->buf, newcap);
-
-		if (nb == NULL)
-		{
-			snprintf(r->err, CSV_ERRLEN, "out of memory reading line %ld", r->record_line);
-			return -1;
-		}
-		r->buf = nb;
-		r->bufcap = newcap;
-	}
+	if (*used == r->bufcap && GrowBuffer(r) != 0)
+		return -1;
 	r->buf[(*used)++] = c;
 	return 0;
 }
@@ -35,26 +70,25 @@ PutByte(CsvReader *r, size_t *used, char c)
 static int
 StartField(CsvReader *r, size_t used)
 {
-	if (r->nfields >= r->capfields)
+	if (r->nfields == CSV_MAX_FIELDS)
+		return Fail(r, READ_LIMIT,
+					"line %ld has more than %d fields, the most a record may have (a spreadsheet has at most 16,384 columns): check that the file is the CSV it should be and that its delimiter is '%c'",
+					r->record_line, CSV_MAX_FIELDS, r->delim);
+	if (r->nfields == r->capoffs)
 	{
-		int		newcap = r->capfields ? r->capfields * 2 : 64;
-		size_t *no = realloc(r->offs, newcap * sizeof(size_t));
-		char  **nf;
+		int		newcap = r->capoffs ? r->capoffs * 2 : 64;
+		size_t *no;
 
+		if (newcap > CSV_MAX_FIELDS)
+			newcap = CSV_MAX_FIELDS;
+		no = budget_realloc(&r->budget, r->offs, r->capoffs * sizeof(size_t), newcap * sizeof(size_t));
 		if (no == NULL)
-			goto oom;
+			return NoMemory(r);
 		r->offs = no;
-		nf = realloc(r->fields, newcap * sizeof(char *));
-		if (nf == NULL)
-			goto oom;
-		r->fields = nf;
-		r->capfields = newcap;
+		r->capoffs = newcap;
 	}
 	r->offs[r->nfields++] = used;
 	return 0;
-oom:
-	snprintf(r->err, CSV_ERRLEN, "out of memory reading line %ld", r->record_line);
-	return -1;
 }
 
 /* Append the UTF-8 encoding of code point cp. */
@@ -87,31 +121,17 @@ EncodeUtf8(unsigned int cp, char *out)
 }
 
 /*
- * Transcode UTF-16 (after its byte-order mark) to UTF-8 in r->owned.
- * Unpaired surrogates are an error: they mean the file is not UTF-16.
+ * Decode n UTF-16 units at p into UTF-8 at dst, or only count the bytes
+ * when dst is NULL.  Returns the UTF-8 length, or -1 with *bad the unit of
+ * an unpaired surrogate (which means the input is not UTF-16).
  */
-static int
-TranscodeUtf16(CsvReader *r, const unsigned char *p, size_t len, int big_endian)
+static long
+Utf16ToUtf8(const unsigned char *p, size_t n, int big_endian, char *dst, size_t *bad)
 {
-	size_t n = len / 2;
 	size_t i;
 	size_t out = 0;
-	char  *dst;
+	char   tmp[4] = {0}; /* where counted-only units are written */
 
-	if (len % 2 != 0)
-	{
-		snprintf(r->err, CSV_ERRLEN,
-				 "UTF-16 input has an odd number of bytes (%zu): the file is truncated or not UTF-16",
-				 len + 2);
-		return -1;
-	}
-	/* Each UTF-16 unit becomes at most 3 UTF-8 bytes (a pair: 4 for 2). */
-	dst = malloc(n * 3 + 1);
-	if (dst == NULL)
-	{
-		snprintf(r->err, CSV_ERRLEN, "out of memory transcoding UTF-16 input");
-		return -1;
-	}
 	for (i = 0; i < n; i++)
 	{
 		unsigned int u = big_endian ? (p[2 * i] << 8) | p[2 * i + 1]
@@ -122,34 +142,66 @@ TranscodeUtf16(CsvReader *r, const unsigned char *p, size_t len, int big_endian)
 			unsigned int lo;
 
 			if (i + 1 >= n)
-				goto bad;
+				break;
 			lo = big_endian ? (p[2 * i + 2] << 8) | p[2 * i + 3]
 							: p[2 * i + 2] | (p[2 * i + 3] << 8);
 			if (lo < 0xDC00 || lo > 0xDFFF)
-				goto bad;
+				break;
 			u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
 			i++;
 		}
 		else if (u >= 0xDC00 && u <= 0xDFFF)
-			goto bad;
-		out += EncodeUtf8(u, dst + out);
+			break;
+		out += EncodeUtf8(u, dst ? dst + out : tmp);
 	}
+	if (i < n)
+	{
+		*bad = i;
+		return -1;
+	}
+	return (long) out;
+}
+
+/*
+ * Transcode UTF-16 (after its byte-order mark) to UTF-8 in r->owned, sized
+ * exactly (counted first) and counted against the budget.
+ */
+static int
+TranscodeUtf16(CsvReader *r, const unsigned char *p, size_t len, int big_endian)
+{
+	size_t bad = 0;
+	long   out;
+	char  *dst;
+
+	if (len % 2 != 0)
+		return Fail(r, READ_MALFORMED,
+					"UTF-16 input has an odd number of bytes (%zu): the file is truncated or not UTF-16", len + 2);
+	out = Utf16ToUtf8(p, len / 2, big_endian, NULL, &bad);
+	if (out < 0)
+		return Fail(r, READ_MALFORMED,
+					"invalid UTF-16 surrogate at byte %zu: the file is not valid UTF-16", 2 + 2 * bad);
+	dst = budget_malloc(&r->budget, (size_t) out + 1);
+	if (dst == NULL && r->budget.refused)
+		return Fail(r, READ_LIMIT,
+					"the UTF-16 input takes %ld bytes as UTF-8, more than the CSV reader's memory budget of %zu bytes: save the file as UTF-8, which is read in place",
+					out, r->budget.limit);
+	if (dst == NULL)
+		return Fail(r, READ_NO_MEMORY, "out of memory transcoding UTF-16 input");
+	Utf16ToUtf8(p, len / 2, big_endian, dst, &bad);
 	dst[out] = '\0';
 	r->owned = dst;
+	r->ownedcap = (size_t) out + 1;
 	r->data = dst;
-	r->len = out;
+	r->len = (size_t) out;
 	return 0;
-bad:
-	free(dst);
-	snprintf(r->err, CSV_ERRLEN,
-			 "invalid UTF-16 surrogate at byte %zu: the file is not valid UTF-16", 2 + 2 * i);
-	return -1;
 }
 
 /*
  * Count, for each candidate delimiter, how many of the first lines contain
  * it outside quotes and how often; pick the one present on most lines, then
- * the most frequent.  Comma wins ties, as in RFC 4180.
+ * the most frequent.  Comma wins ties, as in RFC 4180.  A line longer than
+ * CSV_MAX_RECORD ends the count: csv_next refuses that record anyway, and
+ * the scan stays within a few records whatever the input.
  */
 char
 csv_detect_delimiter(const char *data, size_t len)
@@ -161,10 +213,11 @@ csv_detect_delimiter(const char *data, size_t len)
 	int				  lines = 0;
 	int				  inq = 0;
 	size_t			  i;
+	size_t			  line_start = 0;
 	int				  best = 0;
 	int				  k;
 
-	for (i = 0; i < len && lines < DETECT_LINES; i++)
+	for (i = 0; i < len && lines < DETECT_LINES && i - line_start <= CSV_MAX_RECORD; i++)
 	{
 		char c = data[i];
 
@@ -172,6 +225,7 @@ csv_detect_delimiter(const char *data, size_t len)
 			inq = !inq;
 		else if (!inq && (c == '\n' || i + 1 == len))
 		{
+			line_start = i + 1;
 			for (k = 0; k < 4; k++)
 			{
 				if (this_line[k] > 0)
@@ -204,6 +258,7 @@ csv_init(CsvReader *r, const char *data, size_t len, char delim)
 	r->data = data;
 	r->len = len;
 	r->line = 1;
+	r->budget.limit = CSV_MEMORY_BUDGET;
 
 	if (len >= 3 && u[0] == 0xEF && u[1] == 0xBB && u[2] == 0xBF)
 		r->pos = 3;
@@ -234,12 +289,26 @@ csv_init(CsvReader *r, const char *data, size_t len, char delim)
 	return 0;
 }
 
+/* The record runs on past CSV_MAX_RECORD; qline is the line of the quoted field it is in, or 0. */
+static int
+RecordTooLong(CsvReader *r, long qline)
+{
+	if (qline > 0)
+		return Fail(r, READ_LIMIT,
+					"the quoted field starting on line %ld runs on past %zu bytes, the most a record may have: a quote is probably not closed (a quote inside a quoted field is written twice)",
+					qline, CSV_MAX_RECORD);
+	return Fail(r, READ_LIMIT,
+				"line %ld is longer than %zu bytes, the most a record may have (real meter and factor files have lines under 10 kB): check that the file is line-based CSV text",
+				r->record_line, CSV_MAX_RECORD);
+}
+
 int
 csv_next(CsvReader *r, char ***fields)
 {
 	const char *d = r->data;
 	size_t		len = r->len;
 	size_t		pos = r->pos;
+	size_t		start;
 	size_t		used = 0;
 	char		delim = r->delim;
 	int			i;
@@ -257,6 +326,7 @@ csv_next(CsvReader *r, char ***fields)
 		return 0;
 	}
 
+	start = pos;
 	r->record_line = r->line;
 	r->nfields = 0;
 	if (StartField(r, 0) != 0)
@@ -266,6 +336,19 @@ csv_next(CsvReader *r, char ***fields)
 	{
 		char c = d[pos];
 
+		if (c == '\n' || c == '\r')
+		{
+			pos++;
+			if (c == '\r' && pos < len && d[pos] == '\n')
+				pos++;
+			r->line++;
+			break;
+		}
+		if (pos - start >= CSV_MAX_RECORD)
+		{
+			RecordTooLong(r, 0);
+			goto fail;
+		}
 		if (c == '"' && used == r->offs[r->nfields - 1])
 		{
 			/* Quoted field: runs to the next lone quote. */
@@ -276,10 +359,15 @@ csv_next(CsvReader *r, char ***fields)
 			{
 				if (pos >= len)
 				{
-					snprintf(r->err, CSV_ERRLEN,
-							 "unterminated quoted field starting on line %ld: the file is truncated or has an unbalanced quote",
-							 qline);
-					return -1;
+					Fail(r, READ_MALFORMED,
+						 "unterminated quoted field starting on line %ld: the file is truncated or has an unbalanced quote",
+						 qline);
+					goto fail;
+				}
+				if (pos - start >= CSV_MAX_RECORD)
+				{
+					RecordTooLong(r, qline);
+					goto fail;
 				}
 				c = d[pos++];
 				if (c == '"')
@@ -292,46 +380,56 @@ csv_next(CsvReader *r, char ***fields)
 				else if (c == '\n')
 					r->line++;
 				if (PutByte(r, &used, c) != 0)
-					return -1;
+					goto fail;
 			}
 			continue;
 		}
 		if (c == delim)
 		{
 			if (PutByte(r, &used, '\0') != 0 || StartField(r, used) != 0)
-				return -1;
+				goto fail;
 			pos++;
 			continue;
 		}
-		if (c == '\n' || c == '\r')
-		{
-			pos++;
-			if (c == '\r' && pos < len && d[pos] == '\n')
-				pos++;
-			r->line++;
-			break;
-		}
 		if (PutByte(r, &used, c) != 0)
-			return -1;
+			goto fail;
 		pos++;
 	}
 	if (PutByte(r, &used, '\0') != 0)
-		return -1;
+		goto fail;
+	if (r->capfields < r->capoffs)
+	{
+		char **nf = budget_realloc(&r->budget, r->fields, r->capfields * sizeof(char *), r->capoffs * sizeof(char *));
+
+		if (nf == NULL)
+		{
+			NoMemory(r);
+			goto fail;
+		}
+		r->fields = nf;
+		r->capfields = r->capoffs;
+	}
 	r->pos = pos;
 	for (i = 0; i < r->nfields; i++)
 		r->fields[i] = r->buf + r->offs[i];
 	*fields = r->fields;
 	return r->nfields;
+
+fail:
+	r->pos = pos;
+	return -1;
 }
 
 void
 csv_free(CsvReader *r)
 {
-	free(r->owned);
-	free(r->buf);
-	free(r->offs);
-	free(r->fields);
+	budget_free(&r->budget, r->owned, r->ownedcap);
+	budget_free(&r->budget, r->buf, r->bufcap);
+	budget_free(&r->budget, r->offs, r->capoffs * sizeof(size_t));
+	budget_free(&r->budget, r->fields, r->capfields * sizeof(char *));
 	r->owned = r->buf = NULL;
 	r->offs = NULL;
 	r->fields = NULL;
+	r->ownedcap = r->bufcap = 0;
+	r->capoffs = r->capfields = 0;
 }

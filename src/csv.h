@@ -9,14 +9,46 @@
  * delimiter is given it is detected from the first lines.
  *
  * Field text is kept in one buffer that is reused from record to record, so
- * reading a file never holds more than one record besides the input itself.
+ * reading a file never holds more than one record besides the input itself
+ * (and, for UTF-16 input, its UTF-8 copy).  Records are capped in length and
+ * in fields, and everything the reader allocates counts against its byte
+ * budget (budget.h): a file past a cap is refused (READ_LIMIT) as soon as
+ * the reader gets there, without reading the rest of it.
  */
 #ifndef CAR_CSV_H
 #define CAR_CSV_H
 
 #include <stddef.h>
 
-#define CSV_ERRLEN 256
+#include "budget.h"
+
+#define CSV_ERRLEN 320
+
+/*
+ * Longest record, in bytes from its first byte to its line end (a quoted
+ * field's line breaks included).  Real meter files have lines under 1 kB
+ * (the longest in test/data: 778 bytes) and factor files under 300 bytes;
+ * 1 MB is a thousand times that, and is what bounds the reader's field
+ * buffer.
+ */
+#define CSV_MAX_RECORD ((size_t) 1024 * 1024)
+
+/*
+ * Most fields in one record.  A spreadsheet saved as CSV has at most
+ * Excel's 16,384 columns; real meter files have up to 99 (Sheffield's
+ * export: half-hours of kWh and of kVArh) and factor files 12 to 16.
+ * Bounds the field index at 20,000 x 16 bytes.
+ */
+#define CSV_MAX_FIELDS 20000
+
+/*
+ * The reader's byte budget: its record buffer and field index (about
+ * 1.3 MB at the caps above) and the UTF-8 copy of UTF-16 input.  A UTF-16
+ * file of plain text halves in UTF-8, so this reads UTF-16 files of up to
+ * 256 MB, more than twice the largest download car.max_download_bytes
+ * allows by default; UTF-8 input is read in place and needs none of it.
+ */
+#define CSV_MEMORY_BUDGET ((size_t) 128 * 1024 * 1024)
 
 typedef struct CsvReader
 {
@@ -30,23 +62,29 @@ typedef struct CsvReader
 
 	char   *buf; /* field bytes, each field NUL-terminated */
 	size_t	bufcap;
-	size_t *offs;	/* start of each field in buf */
+	size_t *offs; /* start of each field in buf */
+	int		capoffs;
 	char  **fields; /* pointers handed to the caller */
-	int		nfields;
 	int		capfields;
+	int		nfields;
 
-	char err[CSV_ERRLEN];
+	MemBudget budget;
+	size_t	  ownedcap; /* bytes of owned, counted in budget */
+	ReadError errkind;	/* why the last call failed */
+	char	  err[CSV_ERRLEN];
 } CsvReader;
 
 /*
  * Prepare a reader over data[0..len).  delim 0 means detect.  Returns 0, or
- * -1 with a message in r->err (bad UTF-16, out of memory).
+ * -1 with a message in r->err and its kind in r->errkind (bad UTF-16; UTF-16
+ * too large for the budget; out of memory).
  */
 extern int csv_init(CsvReader *r, const char *data, size_t len, char delim);
 
 /*
  * Read the next non-blank record.  Returns its field count (>= 1), 0 at the
- * end of input, or -1 with r->err set.  The fields stay valid until the next
+ * end of input, or -1 with r->err and r->errkind set (r->pos is then where
+ * reading stopped).  The fields stay valid until the next
  * call; r->record_line is the physical line the record started on.
  */
 extern int csv_next(CsvReader *r, char ***fields);

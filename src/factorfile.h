@@ -8,6 +8,11 @@
  * FactorRow: text cells verbatim, the gas derived from the GHG or GHG/Unit
  * wording of that year, the value normalised from whatever locale the file
  * was saved in.  No backend calls; errors come back as text.
+ *
+ * It allocates nothing (a FactorFile is fixed-size and messages are cut to
+ * its buffers) and its work is linear in each row, so what bounds a hostile
+ * file is the row source's caps: CSV_MAX_RECORD and CSV_MAX_FIELDS (csv.h),
+ * XLSX_MAX_ROW_BYTES and XLSX_MAX_COLUMNS (xlsx.h).
  */
 #ifndef CAR_FACTORFILE_H
 #define CAR_FACTORFILE_H

@@ -215,8 +215,9 @@ typedef struct RowSource
 	bool		is_csv;
 } RowSource;
 
+/* The next row: its cell count, 0 at the end, or -1 with the reader's message and its kind. */
 static int
-NextRow(RowSource *src, char ***cells, long *line, char *err, size_t errlen)
+NextRow(RowSource *src, char ***cells, long *line, char *err, size_t errlen, ReadError *kind)
 {
 	int n;
 
@@ -225,12 +226,18 @@ NextRow(RowSource *src, char ***cells, long *line, char *err, size_t errlen)
 		n = csv_next(&src->csv, cells);
 		*line = src->csv.record_line;
 		if (n < 0)
+		{
 			snprintf(err, errlen, "%s", src->csv.err);
+			*kind = src->csv.errkind;
+		}
 		return n;
 	}
 	n = xlsx_next(src->xlsx, cells, line);
 	if (n < 0)
+	{
 		snprintf(err, errlen, "%s", xlsx_error(src->xlsx));
+		*kind = xlsx_error_kind(src->xlsx);
+	}
 	return n;
 }
 
@@ -250,14 +257,14 @@ CloseSource(RowSource *src)
  * restore libxml2's global error handling around our use of it.
  */
 static XlsxReader *
-OpenWorkbook(const char *data, size_t len, char *err, size_t errlen)
+OpenWorkbook(const char *data, size_t len, char *err, size_t errlen, ReadError *kind)
 {
 	PgXmlErrorContext *xerr = pg_xml_init(PG_XML_STRICTNESS_LEGACY);
 	XlsxReader		  *x = NULL;
 
 	PG_TRY();
 	{
-		x = xlsx_open(data, len, FACTOR_SHEET, err, errlen);
+		x = xlsx_open(data, len, FACTOR_SHEET, err, errlen, kind);
 	}
 	PG_FINALLY();
 	{
@@ -337,14 +344,16 @@ car_load_factor_bytes(const char *data, size_t len, const char *name, const char
 		char	**cells;
 		long	  line;
 		int		  n;
+		ReadError kind = READ_OK;
 
 		if (xlsx_looks_like(data, len))
 		{
-			src.xlsx = OpenWorkbook(data, len, err, sizeof(err));
+			src.xlsx = OpenWorkbook(data, len, err, sizeof(err), &kind);
 			if (src.xlsx == NULL)
 				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-						 errmsg("could not read factor workbook \"%s\": %s", name, err)));
+						(errcode(car_read_errcode(kind, ERRCODE_INVALID_BINARY_REPRESENTATION)),
+						 errmsg("could not read factor workbook \"%s\": %s", name, err),
+						 kind == READ_LIMIT ? errhint("Nothing was loaded.") : 0));
 			sheet = xlsx_sheet_name(src.xlsx);
 			ff_init(&ff, ',');
 		}
@@ -361,13 +370,14 @@ car_load_factor_bytes(const char *data, size_t len, const char *name, const char
 
 			if (csv_init(&src.csv, text, ulen, 0) != 0)
 				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-						 errmsg("could not read factor file \"%s\": %s", name, src.csv.err)));
+						(errcode(car_read_errcode(src.csv.errkind, ERRCODE_INVALID_TEXT_REPRESENTATION)),
+						 errmsg("could not read factor file \"%s\": %s", name, src.csv.err),
+						 src.csv.errkind == READ_LIMIT ? errhint("Nothing was loaded.") : 0));
 			src.is_csv = true;
 			ff_init(&ff, src.csv.delim);
 		}
 
-		while ((n = NextRow(&src, &cells, &line, err, sizeof(err))) > 0)
+		while ((n = NextRow(&src, &cells, &line, err, sizeof(err), &kind)) > 0)
 		{
 			FfResult r = ff_feed(&ff, cells, n, line, &row);
 
@@ -382,9 +392,10 @@ car_load_factor_bytes(const char *data, size_t len, const char *name, const char
 		}
 		if (n < 0)
 			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					(errcode(car_read_errcode(kind, ERRCODE_INVALID_TEXT_REPRESENTATION)),
 					 errmsg("could not read factor file \"%s\": %s", name, err),
-					 errhint("The file may be truncated or damaged; nothing was loaded.")));
+					 kind == READ_MALFORMED ? errhint("The file may be truncated or damaged; nothing was loaded.")
+											: errhint("Nothing was loaded.")));
 		if (ff.err[0] == '\0')
 			ff_finish(&ff);
 		if (ff.err[0] != '\0')

@@ -421,9 +421,14 @@ AddError(Ingest *ing, long line, char **cells, int n, const char *message)
 	ing->rejected++;
 	if (list_length(ing->errors) >= MAX_ERRORS_KEPT)
 		return;
+	/* the row's first 500 bytes (and the start of a character cut there): a cell may be 1 MB */
 	initStringInfo(&raw);
 	for (i = 0; i < n && raw.len < 500; i++)
-		appendStringInfo(&raw, "%s%s", i ? (char[]){ing->csv.delim, 0} : "", cells[i]);
+	{
+		if (i > 0)
+			appendStringInfoChar(&raw, ing->csv.delim);
+		appendBinaryStringInfo(&raw, cells[i], (int) strnlen(cells[i], 504 - raw.len));
+	}
 	e = palloc(sizeof(RowError));
 	e->line = line;
 	{
@@ -433,6 +438,7 @@ AddError(Ingest *ing, long line, char **cells, int n, const char *message)
 
 		e->raw = pg_any_to_server(clipped, len, PG_UTF8);
 	}
+	pfree(raw.data);
 	e->message = pstrdup(message);
 	ing->errors = lappend(ing->errors, e);
 }
@@ -524,7 +530,7 @@ ValueInstant(Ingest *ing, const MfRecord *r, int k, MeterEntry *m, TimestampTz *
 	return true;
 }
 
-/* The CSV reader failed: the file cannot be read. */
+/* The CSV reader failed: the file cannot be read, or is past one of its caps. */
 static void
 CsvFailed(Ingest *ing) pg_attribute_noreturn();
 
@@ -532,9 +538,10 @@ static void
 CsvFailed(Ingest *ing)
 {
 	ereport(ERROR,
-			(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+			(errcode(car_read_errcode(ing->csv.errkind, ERRCODE_BAD_COPY_FILE_FORMAT)),
 			 errmsg("could not read \"%s\": %s", ing->fname, ing->csv.err),
-			 errhint("The file may be truncated or damaged; nothing was loaded.")));
+			 ing->csv.errkind == READ_MALFORMED ? errhint("The file may be truncated or damaged; nothing was loaded.")
+												: errhint("Nothing was loaded.")));
 }
 
 /* Start reading the file from the top, through its header row. */

@@ -241,8 +241,17 @@ String(Json *j, char **value)
 	j->pos++;
 	if (value)
 	{
-		/* decoded text is never longer than the raw text */
-		buf = malloc(j->len - j->pos + 1);
+		/*
+		 * Decoded text is never longer than the raw text up to the closing
+		 * quote: sized by that, a token's strings together take no more than
+		 * the token (sized by the rest of the text, 256 member names took
+		 * 256 times it).
+		 */
+		size_t end = j->pos;
+
+		while (end < j->len && j->s[end] != '"')
+			end += j->s[end] == '\\' ? 2 : 1;
+		buf = malloc((end < j->len ? end : j->len) - j->pos + 1);
 		if (buf == NULL)
 			return Fail(j, "is too large");
 	}

@@ -11,7 +11,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define JWT_MAX_TOKEN 16384 /* bytes: longer tokens are refused unread */
+/*
+ * Bytes: longer tokens are refused unread.  Real tokens are under 2 kB.  It
+ * is also the reader's memory budget: what it allocates are decoded copies
+ * of parts of the token, together under twice its size.
+ */
+#define JWT_MAX_TOKEN 16384
 #define JWT_MAX_AUD	  16
 #define JWT_MAX_DEPTH 32
 

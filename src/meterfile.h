@@ -14,6 +14,11 @@
  * half-hour after local midnight, and so on.  A day has 46, 48 or 50 of them
  * (clock changes); labels run to 24:30 (start) or 25:00 (end) or kWh_50 so
  * that a 50-half-hour day can be written in full.
+ *
+ * It allocates nothing (records and messages are fixed-size) and its work
+ * is linear in each row (a header: in its cells times the names looked
+ * for), so the CSV reader's caps, CSV_MAX_RECORD and CSV_MAX_FIELDS, are
+ * what bound a hostile file.
  */
 #ifndef CAR_METERFILE_H
 #define CAR_METERFILE_H

@@ -37,6 +37,25 @@ car_sha256_hex(const char *data, size_t len, char *hex)
 }
 
 /*
+ * The SQLSTATE for a pure reader's failure: a file past one of the readers'
+ * caps or budgets is a limit exceeded (54000), one they could not allocate
+ * for is out of memory, and anything else what the caller says of a bad file.
+ */
+int
+car_read_errcode(ReadError kind, int malformed)
+{
+	switch (kind)
+	{
+		case READ_LIMIT:
+			return ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+		case READ_NO_MEMORY:
+			return ERRCODE_OUT_OF_MEMORY;
+		default:
+			return malformed;
+	}
+}
+
+/*
  * Run fn(arg) in a subtransaction.  Returns true when it completed; false
  * when it failed with one of the SQLSTATEs tolerated (its work is rolled
  * back, the caller's transaction goes on); any other error is re-thrown.

@@ -57,6 +57,66 @@ feed(const char *text, FactorRow *last)
 	return ff;
 }
 
+/*
+ * The recogniser allocates nothing and works in fixed buffers; what bounds
+ * a hostile file is its row source.  A factor file as car.load_factors reads
+ * it: a header and 1,000 rows, then a 2 MB line, then more rows.  The CSV
+ * reader's cap stops it at that line, the rows before it recognised.
+ */
+static void
+test_caps(void)
+{
+	const char *header = "Scope,Level 1,Level 2,Level 3,Level 4,Column Text,UOM,GHG/Unit,GHG Conversion Factor 2022\n";
+	const char *good = "Scope 2,UK electricity,Electricity generated,Electricity: UK,2020,,kWh,kg CO2e,0.19338\n";
+	size_t		hl = strlen(header);
+	size_t		gl = strlen(good);
+	size_t		long_at = hl + 1000 * gl;
+	size_t		len = long_at + 2 * CSV_MAX_RECORD + 1 + 10 * gl;
+	char	   *data = malloc(len);
+	CsvReader	r;
+	FactorFile	ff;
+	FactorRow	row;
+	char	  **cells;
+	int			n;
+	int			i;
+
+	memcpy(data, header, hl);
+	for (i = 0; i < 1000; i++)
+		memcpy(data + hl + i * gl, good, gl);
+	memset(data + long_at, 'x', 2 * CSV_MAX_RECORD);
+	data[long_at + 2 * CSV_MAX_RECORD] = '\n';
+	for (i = 0; i < 10; i++)
+		memcpy(data + long_at + 2 * CSV_MAX_RECORD + 1 + i * gl, good, gl);
+	csv_init(&r, data, len, 0);
+	ff_init(&ff, r.delim);
+	while ((n = csv_next(&r, &cells)) > 0)
+		if (ff_feed(&ff, cells, n, r.record_line, &row) == FF_ERROR)
+			break;
+	OK(n == -1 && r.errkind == READ_LIMIT && ff.rows_loaded == 1000,
+	   "a factor file with a 2 MB line: 1,000 rows recognised, then refused as over a limit");
+	IS_STR(r.err,
+		   "line 1002 is longer than 1048576 bytes, the most a record may have (real meter and factor files have lines under 10 kB): check that the file is line-based CSV text",
+		   "the CSV reader's message names the line");
+	OK(r.pos == long_at + CSV_MAX_RECORD, "nothing read past the cap (stopped at byte %zu of %zu)", r.pos, len);
+	csv_free(&r);
+	free(data);
+
+	/* a row of 20,000 cells: the header search's message keeps whole cells and says more followed */
+	len = 20000 * 7;
+	data = malloc(len);
+	for (i = 0; i < 20000; i++)
+		memcpy(data + 7 * i, i == 19999 ? "cell-x\n" : "cell-x,", 7);
+	csv_init(&r, data, len, 0);
+	ff_init(&ff, r.delim);
+	n = csv_next(&r, &cells);
+	OK(n == 20000 && ff_feed(&ff, cells, n, r.record_line, &row) == FF_PREAMBLE && ff_finish(&ff) == -1,
+	   "a row of 20,000 cells is read and is no header");
+	OK(strlen(ff.err) < FF_ERRLEN - 1 && strstr(ff.err, "\"cell-x\", ...") != NULL,
+	   "the message lists the first cells only (%zu bytes)", strlen(ff.err));
+	csv_free(&r);
+	free(data);
+}
+
 int
 main(void)
 {
@@ -184,6 +244,7 @@ main(void)
 			free(data);
 		}
 	}
+	test_caps();
 	printf("# unit tests done: factorfile\n");
 	return tap_done();
 }

@@ -1,6 +1,7 @@
 /* Unit tests of the token reader (src/jwtparse.c). */
 #include "jwtparse.h"
 #include "tap.h"
+#include "heap.h"
 
 static char *
 b64(const char *s)
@@ -122,10 +123,42 @@ main(void)
 	}
 	{
 		static char big[JWT_MAX_TOKEN + 10];
+		long long	mark;
 
 		memset(big, 'a', sizeof(big) - 1);
 		big[sizeof(big) - 1] = '\0';
+		mark = heap_mark();
 		refused(big, "over the limit", "a token over 16 kB");
+		OK(heap_peak_since(mark) == 0, "refused unread: nothing allocated (%zu bytes)", heap_peak_since(mark));
+	}
+	/*
+	 * A token at the limit with 255 short members and a long last one: its
+	 * strings are sized by their own length, so parsing holds a small
+	 * multiple of the token (each name used to take the rest of the text).
+	 */
+	{
+		static char payload[12000];
+		static char tok[JWT_MAX_TOKEN + 1];
+		size_t		o = 0;
+		int			i;
+		long long	mark;
+
+		o += snprintf(payload + o, sizeof(payload) - o, "{");
+		for (i = 0; i < 255; i++)
+			o += snprintf(payload + o, sizeof(payload) - o, "\"m%d\":%d,", i, i);
+		o += snprintf(payload + o, sizeof(payload) - o, "\"z\":\"");
+		memset(payload + o, 'z', sizeof(payload) - o - 3);
+		strcpy(payload + sizeof(payload) - 3, "\"}");
+		o = jwt_b64url_encode((const unsigned char *) "{\"alg\":\"HS256\"}", 15, tok);
+		tok[o++] = '.';
+		o += jwt_b64url_encode((const unsigned char *) payload, strlen(payload), tok + o);
+		strcpy(tok + o, ".c2ln");
+		OK(strlen(tok) <= JWT_MAX_TOKEN, "a token of %zu bytes, 256 members", strlen(tok));
+		mark = heap_mark();
+		OK(jwt_parse(tok, strlen(tok), &p, err, sizeof(err)), "is read");
+		OK(heap_peak_since(mark) < 4 * JWT_MAX_TOKEN, "holding under 4 times the token limit (%zu bytes)",
+		   heap_peak_since(mark));
+		jwt_parsed_free(&p);
 	}
 	printf("# unit tests done: jwtparse\n");
 	return tap_done();

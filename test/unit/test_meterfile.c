@@ -53,6 +53,71 @@ Read(const char *text, const MfOptions *o, MfRecord *recs, int max, int *bad, ch
 	return nrec;
 }
 
+/*
+ * The layout reader allocates nothing and works in fixed buffers; what
+ * bounds a hostile file is the CSV reader.  A header of 20,000 columns is
+ * refused in the layout's own terms, and a 2 MB data line by the CSV
+ * reader's cap, at its line, the rows before it read.
+ */
+static void
+test_caps(void)
+{
+	size_t	  len;
+	char	 *data = malloc(2 * CSV_MAX_RECORD + 32 * 1024);
+	CsvReader r;
+	MeterFile mf;
+	MfOptions o;
+	MfRecord  rec;
+	char	**cells;
+	char	  rowerr[MF_ERRLEN];
+	int		  n;
+	int		  i;
+	int		  rows = 0;
+
+	memset(&o, 0, sizeof(o));
+	o.format = MF_ECODRIVER;
+	/* Site, Meter, Date, 60 half-hours and empty columns: 20,000 columns */
+	memcpy(data, "Site,Meter,Date", 15);
+	len = 15;
+	for (i = 0; i < 60; i++)
+	{
+		char label[16];
+
+		snprintf(label, sizeof(label), ",%02d:%02d", (i / 2) % 100, 30 * (i % 2));
+		memcpy(data + len, label, 6);
+		len += 6;
+	}
+	memset(data + len, ',', CSV_MAX_FIELDS - 63);
+	len += CSV_MAX_FIELDS - 63;
+	data[len++] = '\n';
+	csv_init(&r, data, len, ',');
+	mf_init(&mf, &o);
+	n = csv_next(&r, &cells);
+	OK(n == CSV_MAX_FIELDS, "a header of %d columns is read", n);
+	OK(mf_header(&mf, cells, n, r.record_line) == -1, "and refused by the layout");
+	IS_STR(mf.err, "the header on line 1 has more than 50 half-hour columns", "with the layout's message");
+	csv_free(&r);
+
+	/* a good file but for one 2 MB line */
+	len = 0;
+	len += sprintf(data + len, "Site,Meter,Unit,Date,00:00,00:30\n");
+	for (i = 0; i < 3; i++)
+		len += sprintf(data + len, "HQ,Main,kWh,0%d/10/2024,1,2\n", i + 1);
+	memset(data + len, 'x', 2 * CSV_MAX_RECORD);
+	len += 2 * CSV_MAX_RECORD;
+	len += sprintf(data + len, "\nHQ,Main,kWh,09/10/2024,1,2\n");
+	csv_init(&r, data, len, 0);
+	mf_init(&mf, &o);
+	n = csv_next(&r, &cells);
+	OK(mf_header(&mf, cells, n, r.record_line) == 0, "a short header is read");
+	while ((n = csv_next(&r, &cells)) > 0)
+		rows += mf_row(&mf, cells, n, r.record_line, &rec, rowerr, sizeof(rowerr)) == 1;
+	OK(n == -1 && r.errkind == READ_LIMIT && rows == 3, "3 rows read, then the 2 MB line refused as over a limit");
+	OK(strncmp(r.err, "line 5 is longer than 1048576 bytes", 35) == 0, "at its line: %s", r.err);
+	csv_free(&r);
+	free(data);
+}
+
 int
 main(void)
 {
@@ -159,6 +224,7 @@ main(void)
 	n = Read("a,b,c\n1,2,3\n", &o, recs, 8, &bad, err);
 	OK(n < 0 && strstr(err, "timestamp") != NULL, "long without a timestamp column: %s", err);
 
+	test_caps();
 	printf("# unit tests done: meterfile\n");
 	return tap_done();
 }

@@ -1,8 +1,11 @@
 /* Unit tests of the xlsx reader (src/xlsx.c). */
 #include "tap.h"
+#include "heap.h"
 #include "xlsx.h"
 
 #include "zipmem.h"
+
+static ReadError kind; /* of the last xlsx_open */
 
 static const char *workbook =
 	"<?xml version=\"1.0\"?><workbook xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\" "
@@ -46,7 +49,7 @@ test_synthetic(void)
 	int			n;
 
 	OK(xlsx_looks_like(data, len), "synthetic workbook looks like a zip");
-	x = xlsx_open(data, len, "Data", err, sizeof(err));
+	x = xlsx_open(data, len, "Data", err, sizeof(err), &kind);
 	OK(x != NULL, "opened synthetic workbook (%s)", x ? "ok" : err);
 	if (x == NULL)
 		return;
@@ -75,7 +78,7 @@ test_synthetic(void)
 	OK(xlsx_next(x, &c, &row) == 0, "end of sheet");
 	xlsx_close(x);
 
-	x = xlsx_open(data, len, "No such sheet", err, sizeof(err));
+	x = xlsx_open(data, len, "No such sheet", err, sizeof(err), &kind);
 	OK(x != NULL && strcmp(xlsx_sheet_name(x), "Front page") == 0, "unknown sheet name falls back to the first sheet");
 	xlsx_close(x);
 
@@ -88,7 +91,7 @@ test_synthetic(void)
 		size_t blen;
 		char  *b = make_xlsx(bad, 4, &blen);
 
-		x = xlsx_open(b, blen, "Data", err, sizeof(err));
+		x = xlsx_open(b, blen, "Data", err, sizeof(err), &kind);
 		OK(x != NULL, "workbook with a cut-off sheet opens");
 		n = x ? xlsx_next(x, &c, &row) : 0;
 		OK(n < 0, "cut-off sheet is an error: %s", x ? xlsx_error(x) : "");
@@ -103,7 +106,7 @@ test_synthetic(void)
 		size_t blen;
 		char  *b = make_xlsx(bad, 3, &blen);
 
-		x = xlsx_open(b, blen, "Data", err, sizeof(err));
+		x = xlsx_open(b, blen, "Data", err, sizeof(err), &kind);
 		n = x ? xlsx_next(x, &c, &row) : 0;
 		OK(n < 0 && strstr(xlsx_error(x), "shared string") != NULL, "bad shared-string index: %s",
 		   x ? xlsx_error(x) : err);
@@ -140,7 +143,7 @@ test_real(const char *file, const char *first_data_row_cell, int value_col, long
 	size_t		len;
 	char	   *data = slurp(fixture(file), &len);
 	char		err[XLSX_ERRLEN];
-	XlsxReader *x = xlsx_open(data, len, "Factors by Category", err, sizeof(err));
+	XlsxReader *x = xlsx_open(data, len, "Factors by Category", err, sizeof(err), &kind);
 	char	  **c;
 	long		row;
 	int			n;
@@ -169,7 +172,7 @@ test_real(const char *file, const char *first_data_row_cell, int value_col, long
 
 		for (i = 0; i < 4; i++)
 		{
-			x = xlsx_open(data, cuts[i], "Factors by Category", err, sizeof(err));
+			x = xlsx_open(data, cuts[i], "Factors by Category", err, sizeof(err), &kind);
 			if (x != NULL)
 			{
 				while ((n = xlsx_next(x, &c, &row)) > 0)
@@ -184,6 +187,498 @@ test_real(const char *file, const char *first_data_row_cell, int value_col, long
 	free(data);
 }
 
+/*
+ * A workbook with the test's workbook.xml and rels, sheet1, and strings_xml
+ * and sheet2_xml as its shared strings and "Data" sheet (either may be NULL:
+ * left out), and the part bomb_name made by bomb instead of the one of that
+ * name.  Returns the archive (malloc'd), its size in *zlen.
+ */
+static char *
+make_bomb(const char *strings_xml, const char *sheet2_xml, const char *bomb_name, ZipRepeat *bomb, size_t *zlen)
+{
+	const char *parts[10];
+	int			n = 0;
+
+#define PART(name, text)                                      \
+	do                                                        \
+	{                                                         \
+		if ((text) != NULL && strcmp((name), bomb_name) != 0) \
+		{                                                     \
+			parts[2 * n] = (name);                            \
+			parts[2 * n + 1] = (text);                        \
+			n++;                                              \
+		}                                                     \
+	} while (0)
+	PART("xl/workbook.xml", workbook);
+	PART("xl/_rels/workbook.xml.rels", rels);
+	PART("xl/worksheets/sheet1.xml", sheet1);
+	PART("xl/sharedStrings.xml", strings_xml);
+	PART("xl/worksheets/sheet2.xml", sheet2_xml);
+#undef PART
+	return make_xlsx_bomb(parts, n, bomb_name, bomb, zlen);
+}
+
+/* Read rows to the end; the last xlsx_next result. */
+static int
+read_rows(XlsxReader *x, long *rows)
+{
+	char **c;
+	long   row;
+	int	   n;
+
+	*rows = 0;
+	while ((n = xlsx_next(x, &c, &row)) > 0)
+		(*rows)++;
+	return n;
+}
+
+/* Row numbers outside Excel's 1 to 1,048,576 (a huge r= overflowed the next row's number). */
+static void
+test_row_numbers(void)
+{
+	static const char *const sheets[] = {
+		"<worksheet><sheetData><row r=\"9223372036854775807\"><c><v>1</v></c></row><row><c><v>2</v></c></row></sheetData></worksheet>",
+		"<worksheet><sheetData><row r=\"0\"><c><v>1</v></c></row></sheetData></worksheet>",
+		"<worksheet><sheetData><row r=\"1048576\"><c><v>1</v></c></row><row><c><v>2</v></c></row></sheetData></worksheet>"};
+	static const char *const want[] = {
+		"sheet \"Data\" has a row numbered \"9223372036854775807\"; rows are numbered 1 to 1048576",
+		"sheet \"Data\" has a row numbered \"0\"; rows are numbered 1 to 1048576",
+		"sheet \"Data\" has more than 1048576 rows, the most a sheet may have (Excel's limit); if the workbook is genuine, save the sheet as CSV and load that"};
+	static const ReadError kinds[] = {READ_MALFORMED, READ_MALFORMED, READ_LIMIT};
+	int					   i;
+
+	for (i = 0; i < 3; i++)
+	{
+		size_t		len;
+		char	   *data = make_bomb("<sst/>", sheets[i], "", NULL, &len);
+		char		err[XLSX_ERRLEN];
+		XlsxReader *x = xlsx_open(data, len, "Data", err, sizeof(err), &kind);
+		char	  **c;
+		long		row = 0;
+		int			n = x ? xlsx_next(x, &c, &row) : -2;
+
+		/* the last sheet's first row, 1,048,576, is read; the one after it is not */
+		if (i == 2 && n == 1 && row == XLSX_MAX_ROWS)
+			n = xlsx_next(x, &c, &row);
+		OK(n == -1 && xlsx_error_kind(x) == kinds[i], "row numbers: sheet %d refused", i + 1);
+		IS_STR(x ? xlsx_error(x) : err, want[i], "row numbers: sheet %d, the message", i + 1);
+		xlsx_close(x);
+		free(data);
+	}
+}
+
+static const char *one_cell_sheet =
+	"<worksheet><sheetData><row r=\"1\"><c r=\"A1\" t=\"s\"><v>0</v></c></row></sheetData></worksheet>";
+
+/* A sheet that decompresses past XLSX_MAX_PART_BYTES: refused at the cap, never held. */
+static void
+test_part_bomb(void)
+{
+	static char body[64 * 1024 + 8];
+	ZipRepeat	bomb = {"<worksheet><sheetData>", body, 4800, "</sheetData></worksheet>", 0, 0};
+	size_t		zlen;
+	char	   *data;
+	char		err[XLSX_ERRLEN];
+	XlsxReader *x;
+	long long	mark;
+	long		rows;
+
+	/* 64 kB of blanks and an empty row, 4,800 times: 300 MB of well-formed XML */
+	memset(body, ' ', 64 * 1024);
+	strcpy(body + 64 * 1024, "<row/>");
+	data = make_bomb("<sst/>", NULL, "xl/worksheets/sheet2.xml", &bomb, &zlen);
+	mark = heap_mark();
+	x = xlsx_open(data, zlen, "Data", err, sizeof(err), &kind);
+	OK(x != NULL, "a %zu-byte workbook whose sheet is %zu bytes opens (the sheet is streamed)", zlen,
+	   zip_repeat_size(&bomb));
+	OK(x != NULL && read_rows(x, &rows) == -1 && xlsx_error_kind(x) == READ_LIMIT,
+	   "reading the sheet is refused as over a limit");
+	IS_STR(x ? xlsx_error(x) : err,
+		   "part \"xl/worksheets/sheet2.xml\" of the workbook decompresses to more than 268435456 bytes, the most one part may hold (a real factor sheet holds under 30 MB); if the workbook is genuine, save the sheet as CSV and load that",
+		   "the message names the part and the cap");
+	OK(heap_peak_since(mark) < 16 * 1024 * 1024, "the sheet was never held: at most %zu bytes on the heap",
+	   heap_peak_since(mark));
+	xlsx_close(x);
+	free(data);
+}
+
+/*
+ * A 50 MB sheet of 256,000-byte runs of blanks between rows: libxml2 2.9's
+ * reader, handed 4 kB a read, kept all of it (98 MB).  Read whole, holding
+ * little.
+ */
+static void
+test_xml_buffering(void)
+{
+	static char body[256000 + 64];
+	ZipRepeat	bomb = {"<worksheet><sheetData>", body, 200, "</sheetData></worksheet>", 0, 0};
+	size_t		zlen;
+	char	   *data;
+	char		err[XLSX_ERRLEN];
+	XlsxReader *x;
+	long long	mark;
+	long		rows = 0;
+	int			n;
+
+	memset(body, ' ', 256000);
+	strcpy(body + 256000, "<row><c><v>1</v></c></row>");
+	data = make_bomb("<sst/>", NULL, "xl/worksheets/sheet2.xml", &bomb, &zlen);
+	mark = heap_mark();
+	x = xlsx_open(data, zlen, "Data", err, sizeof(err), &kind);
+	n = x ? read_rows(x, &rows) : -1;
+	OK(n == 0 && rows == 200, "a sheet of %zu bytes in 256 kB runs is read whole (%ld rows)", zip_repeat_size(&bomb),
+	   rows);
+	OK(heap_peak_since(mark) < 4 * 1024 * 1024, "holding at most a few of its runs at once (%zu bytes)",
+	   heap_peak_since(mark));
+	xlsx_close(x);
+	free(data);
+}
+
+/*
+ * The reported bomb: shared strings that decompress to 1 GB (10,000 strings
+ * of 100 kB) from an archive of about 1 MB.  Refused at the 64 MB cap on
+ * their text: 655 strings of 102,401 bytes (text and NUL) fit, the 656th
+ * (string 655, counting from 0 as cells do) does not.
+ */
+static void
+test_shared_strings_bomb(void)
+{
+	static char body[100 * 1024 + 32];
+	ZipRepeat	bomb = {"<sst>", body, 10000, "</sst>", 0, 0};
+	size_t		zlen;
+	char	   *data;
+	char		err[XLSX_ERRLEN];
+	XlsxReader *x;
+	long long	mark;
+
+	strcpy(body, "<si><t>");
+	memset(body + 7, 'a', 100 * 1024);
+	strcpy(body + 7 + 100 * 1024, "</t></si>");
+	data = make_bomb(NULL, one_cell_sheet, "xl/sharedStrings.xml", &bomb, &zlen);
+	mark = heap_mark();
+	x = xlsx_open(data, zlen, "Data", err, sizeof(err), &kind);
+	OK(x == NULL && kind == READ_LIMIT, "a %zu-byte workbook with %zu bytes of shared strings is refused as over a limit",
+	   zlen, zip_repeat_size(&bomb));
+	IS_STR(err,
+		   "the shared strings in xl/sharedStrings.xml pass 67108864 bytes of text at string 655, the most a workbook may hold (real factor workbooks hold under 1 MB); if the workbook is genuine, save the sheet as CSV and load that",
+		   "the message names the part, the cap and the string");
+	OK(heap_peak_since(mark) < XLSX_MEMORY_BUDGET, "holding less than the reader's budget at any time (%zu bytes)",
+	   heap_peak_since(mark));
+	xlsx_close(x);
+	free(data);
+}
+
+/* More than XLSX_MAX_SHARED_STRINGS empty strings: the count cap, 5 bytes of XML a string. */
+static void
+test_shared_strings_count(void)
+{
+	ZipRepeat	bomb = {"<sst>", "<si/>", XLSX_MAX_SHARED_STRINGS, "<si><t>one too many</t></si></sst>", 0, 0};
+	size_t		zlen;
+	char	   *data = make_bomb(NULL, one_cell_sheet, "xl/sharedStrings.xml", &bomb, &zlen);
+	char		err[XLSX_ERRLEN];
+	XlsxReader *x;
+
+	x = xlsx_open(data, zlen, "Data", err, sizeof(err), &kind);
+	OK(x == NULL && kind == READ_LIMIT, "4,194,305 shared strings are refused as over a limit");
+	IS_STR(err,
+		   "xl/sharedStrings.xml has more than 4194304 shared strings, the most a workbook may have (real factor workbooks have under 20,000); if the workbook is genuine, save the sheet as CSV and load that",
+		   "the message names the part and the cap");
+	xlsx_close(x);
+	free(data);
+
+	/* exactly the cap is read */
+	bomb.tail = "</sst>";
+	data = make_bomb(NULL, one_cell_sheet, "xl/sharedStrings.xml", &bomb, &zlen);
+	x = xlsx_open(data, zlen, "Data", err, sizeof(err), &kind);
+	OK(x != NULL, "4,194,304 shared strings are read (%s)", x ? "ok" : err);
+	xlsx_close(x);
+	free(data);
+}
+
+/* One shared string at and past XLSX_MAX_STRING_BYTES, in runs of 1 kB. */
+static void
+test_long_string(void)
+{
+	static char run[1024 + 16];
+	ZipRepeat	bomb = {"<sst><si><t>x</t></si><si>", run, 128, "</si></sst>", 0, 0};
+	size_t		zlen;
+	char	   *data;
+	char		err[XLSX_ERRLEN];
+	XlsxReader *x;
+	char	  **c;
+	long		row;
+
+	strcpy(run, "<r><t>");
+	memset(run + 6, 'a', 1024);
+	strcpy(run + 6 + 1024, "</t></r>");
+	/* 128 runs of 1 kB: exactly the cap, read; cell A1 names string 1 */
+	data = make_bomb(NULL,
+					 "<worksheet><sheetData><row r=\"1\"><c r=\"A1\" t=\"s\"><v>1</v></c></row></sheetData></worksheet>",
+					 "xl/sharedStrings.xml", &bomb, &zlen);
+	x = xlsx_open(data, zlen, "Data", err, sizeof(err), &kind);
+	OK(x != NULL && xlsx_next(x, &c, &row) == 1 && strlen(c[0]) == XLSX_MAX_STRING_BYTES,
+	   "a shared string of exactly %zu bytes is read whole", XLSX_MAX_STRING_BYTES);
+	xlsx_close(x);
+	free(data);
+
+	/* one run more */
+	bomb.reps = 129;
+	data = make_bomb(NULL, one_cell_sheet, "xl/sharedStrings.xml", &bomb, &zlen);
+	x = xlsx_open(data, zlen, "Data", err, sizeof(err), &kind);
+	OK(x == NULL && kind == READ_LIMIT, "a shared string of %zu bytes is refused as over a limit",
+	   (size_t) 129 * 1024);
+	IS_STR(err,
+		   "shared string 1 in xl/sharedStrings.xml is longer than 131072 bytes, the most one string may be (Excel's limit is 32,767 characters); if the workbook is genuine, save the sheet as CSV and load that",
+		   "the message names the string, its part and the cap");
+	xlsx_close(x);
+	free(data);
+}
+
+/*
+ * A cell value past XLSX_MAX_STRING_BYTES in pieces that libxml2 would have
+ * joined without limit (text between comments), and an inline string.
+ */
+static void
+test_long_cell(void)
+{
+	static char piece[64 * 1024 + 16];
+	ZipRepeat	bomb = {"<worksheet><sheetData><row r=\"7\"><c r=\"A7\"><v>1</v></c><c r=\"AB7\" t=\"str\"><v>", piece,
+						3, "</v></c></row></sheetData></worksheet>", 0, 0};
+	size_t		zlen;
+	char	   *data;
+	char		err[XLSX_ERRLEN];
+	XlsxReader *x;
+	char	  **c;
+	long		row;
+	int			n;
+
+	memset(piece, 'a', 64 * 1024);
+	strcpy(piece + 64 * 1024, "<!---->");
+	data = make_bomb("<sst/>", NULL, "xl/worksheets/sheet2.xml", &bomb, &zlen);
+	x = xlsx_open(data, zlen, "Data", err, sizeof(err), &kind);
+	OK(x != NULL && xlsx_next(x, &c, &row) == -1 && xlsx_error_kind(x) == READ_LIMIT,
+	   "a cell of 192 kB of text is refused as over a limit");
+	IS_STR(x ? xlsx_error(x) : err,
+		   "cell AB7 of sheet \"Data\" holds more than 131072 bytes of text, the most one cell may (Excel's limit is 32,767 characters); if the workbook is genuine, save the sheet as CSV and load that",
+		   "the message names the cell, its sheet and the cap");
+	xlsx_close(x);
+	free(data);
+
+	bomb.head = "<worksheet><sheetData><row r=\"2\"><c r=\"XFD2\" t=\"inlineStr\"><is><t>";
+	bomb.tail = "</t></is></c></row></sheetData></worksheet>";
+	strcpy(piece + 64 * 1024, "</t><t>");
+	data = make_bomb("<sst/>", NULL, "xl/worksheets/sheet2.xml", &bomb, &zlen);
+	x = xlsx_open(data, zlen, "Data", err, sizeof(err), &kind);
+	n = x ? xlsx_next(x, &c, &row) : 0;
+	OK(n == -1 && xlsx_error_kind(x) == READ_LIMIT, "so is an inline string of 192 kB in runs");
+	IS_STR(x ? xlsx_error(x) : err,
+		   "cell XFD2 of sheet \"Data\" holds more than 131072 bytes of text, the most one cell may (Excel's limit is 32,767 characters); if the workbook is genuine, save the sheet as CSV and load that",
+		   "the message names the cell, the last column");
+	xlsx_close(x);
+	free(data);
+}
+
+/*
+ * A row of 16,384 cells all naming one 100 kB shared string: 1.6 GB of row
+ * from a sheet of about 600 kB.  Refused at XLSX_MAX_ROW_BYTES: 163 copies
+ * of 102,401 bytes fit in 16 MB, the 164th (column FH) does not.
+ */
+static void
+test_row_bomb(void)
+{
+	static char strings[100 * 1024 + 32];
+	ZipRepeat	bomb = {"<worksheet><sheetData><row r=\"3\">", "<c t=\"s\"><v>0</v></c>", XLSX_MAX_COLUMNS,
+						"</row></sheetData></worksheet>", 0, 0};
+	size_t		zlen;
+	char	   *data;
+	char		err[XLSX_ERRLEN];
+	XlsxReader *x;
+	char	  **c;
+	long		row;
+	long long	mark;
+
+	strcpy(strings, "<sst><si><t>");
+	memset(strings + 12, 'a', 100 * 1024);
+	strcpy(strings + 12 + 100 * 1024, "</t></si></sst>");
+	data = make_bomb(strings, NULL, "xl/worksheets/sheet2.xml", &bomb, &zlen);
+	mark = heap_mark();
+	x = xlsx_open(data, zlen, "Data", err, sizeof(err), &kind);
+	OK(x != NULL && xlsx_next(x, &c, &row) == -1 && xlsx_error_kind(x) == READ_LIMIT,
+	   "a row of 16,384 copies of a 100 kB string is refused as over a limit");
+	IS_STR(x ? xlsx_error(x) : err,
+		   "row 3 of sheet \"Data\" holds more than 16777216 bytes of text, the most one row may (real factor rows hold under 2 kB); if the workbook is genuine, save the sheet as CSV and load that",
+		   "the message names the row, its sheet and the cap");
+	OK(heap_peak_since(mark) < 2 * XLSX_MAX_ROW_BYTES, "holding less than twice the cap, the row buffer's last doubling (%zu bytes)",
+	   heap_peak_since(mark));
+	xlsx_close(x);
+	free(data);
+}
+
+/* An archive past XLSX_MAX_FILE_BYTES, and an index part past XLSX_MAX_INDEX_PART: refused unread. */
+static void
+test_file_caps(void)
+{
+	size_t	  len = XLSX_MAX_FILE_BYTES + 1;
+	char	 *big = calloc(1, len);
+	char	  err[XLSX_ERRLEN];
+	ZipRepeat bomb = {"<workbook xmlns:r=\"http://schemas.openxmlformats.org/officeDocument/2006/relationships\">"
+					  "<sheets><sheet name=\"Data\" r:id=\"rId2\"/></sheets>",
+					  "<x/>", XLSX_MAX_INDEX_PART / 4, "</workbook>", 0, 0};
+	size_t	  zlen;
+	char	 *data;
+	long long mark;
+
+	memcpy(big, "PK\003\004", 4);
+	mark = heap_mark();
+	OK(xlsx_open(big, len, "Data", err, sizeof(err), &kind) == NULL && kind == READ_LIMIT,
+	   "a 32 MB + 1 byte archive is refused as over a limit");
+	IS_STR(err,
+		   "the workbook is 33554433 bytes, more than the 33554432 an .xlsx file may be (the published factor workbooks are under 10 MB); if the workbook is genuine, save the sheet as CSV and load that",
+		   "the message gives the size and the cap");
+	OK(heap_peak_since(mark) < 4096, "before libzip reads it (%zu bytes held)", heap_peak_since(mark));
+	free(big);
+
+	data = make_bomb("<sst/>", one_cell_sheet, "xl/workbook.xml", &bomb, &zlen);
+	mark = heap_mark();
+	OK(xlsx_open(data, zlen, "Data", err, sizeof(err), &kind) == NULL && kind == READ_LIMIT,
+	   "a workbook.xml of %zu bytes is refused as over a limit", zip_repeat_size(&bomb));
+	IS_STR(err,
+		   "part \"xl/workbook.xml\" of the workbook decompresses to more than 16777216 bytes, the most such a part may hold (real ones hold a few kB); if the workbook is genuine, save the sheet as CSV and load that",
+		   "the message names the part and the cap");
+	OK(heap_peak_since(mark) < 1024 * 1024, "without holding it (%zu bytes held)", heap_peak_since(mark));
+	free(data);
+}
+
+/*
+ * One XML node past XLSX_MAX_NODE_BYTES: an entity reference left open ('&'
+ * and 600 kB without ';'), which libxml2 rescans from its start as data
+ * arrives.  And the longest text Excel writes in a cell, every character
+ * escaped (196 kB of &quot;), which is read.
+ */
+static void
+test_node_cap(void)
+{
+	static char run[1024 + 1];
+	ZipRepeat	bomb = {"<worksheet><sheetData><row r=\"1\"><c r=\"A1\" t=\"str\"><v>&", run, 600,
+						"</v></c></row></sheetData></worksheet>", 0, 0};
+	size_t		zlen;
+	char	   *data;
+	char		err[XLSX_ERRLEN];
+	XlsxReader *x;
+	char	  **c;
+	long		row;
+	int			n;
+
+	memset(run, 'a', 1024);
+	data = make_bomb("<sst/>", NULL, "xl/worksheets/sheet2.xml", &bomb, &zlen);
+	x = xlsx_open(data, zlen, "Data", err, sizeof(err), &kind);
+	n = x ? xlsx_next(x, &c, &row) : 0;
+	OK(n == -1 && xlsx_error_kind(x) == READ_LIMIT, "an entity reference left open for 600 kB is refused as over a limit");
+	IS_STR(x ? xlsx_error(x) : err,
+		   "part \"xl/worksheets/sheet2.xml\" of the workbook has more than 524288 bytes in one XML node (a text or a tag), the most one may hold (the longest text Excel writes in a cell takes under 200 kB); if the workbook is genuine, save the sheet as CSV and load that",
+		   "the message names the part and the cap");
+	xlsx_close(x);
+	free(data);
+
+	bomb.head = "<worksheet><sheetData><row r=\"1\"><c r=\"B1\" t=\"inlineStr\"><is><t>";
+	bomb.body = "&quot;";
+	bomb.reps = 32767;
+	bomb.tail = "</t></is></c></row></sheetData></worksheet>";
+	data = make_bomb("<sst/>", NULL, "xl/worksheets/sheet2.xml", &bomb, &zlen);
+	x = xlsx_open(data, zlen, "Data", err, sizeof(err), &kind);
+	n = x ? xlsx_next(x, &c, &row) : 0;
+	OK(n == 2 && strlen(c[1]) == 32767 && c[1][0] == '"' && c[1][32766] == '"',
+	   "32,767 escaped characters in one cell (196 kB of XML) are read");
+	xlsx_close(x);
+	free(data);
+}
+
+/*
+ * A tag of more than XLSX_MAX_ATTRIBUTES attributes (libxml2 would compare
+ * them pairwise: 60,000 take half a minute), refused before libxml2 parses
+ * it; and document type declarations, whose attribute defaults cost the
+ * same on every element.
+ */
+static void
+test_attributes_and_doctype(void)
+{
+	static char		  sheet[64 * 1024];
+	const char *const doctypes[] = {
+		"<!DOCTYPE worksheet [<!ATTLIST c a0 CDATA 'x' a1 CDATA 'x'>]><worksheet><sheetData><row r=\"1\"><c r=\"A1\"><v>1</v></c></row></sheetData></worksheet>",
+		"<?xml version=\"1.0\"?><!DOCTYPE worksheet><worksheet/>"};
+	size_t		len;
+	char	   *data;
+	char		err[XLSX_ERRLEN];
+	XlsxReader *x;
+	char	  **c;
+	long		row;
+	int			n;
+	int			i;
+	int			attrs;
+
+	for (attrs = XLSX_MAX_ATTRIBUTES; attrs <= XLSX_MAX_ATTRIBUTES + 1; attrs++)
+	{
+		size_t o = (size_t) snprintf(sheet, sizeof(sheet), "<worksheet><sheetData><row r=\"1\"><c r=\"A1\"");
+
+		for (i = 1; i < attrs; i++)
+			o += (size_t) snprintf(sheet + o, sizeof(sheet) - o, " a%d='>'", i);
+		snprintf(sheet + o, sizeof(sheet) - o, "><v>1</v></c></row></sheetData></worksheet>");
+		data = make_bomb("<sst/>", sheet, "", NULL, &len);
+		x = xlsx_open(data, len, "Data", err, sizeof(err), &kind);
+		n = x ? xlsx_next(x, &c, &row) : -2;
+		if (attrs == XLSX_MAX_ATTRIBUTES)
+			OK(n == 1 && strcmp(c[0], "1") == 0, "a cell with %d attributes is read", attrs);
+		else
+		{
+			OK(n == -1 && xlsx_error_kind(x) == READ_LIMIT, "a cell with %d attributes is refused as over a limit", attrs);
+			IS_STR(x ? xlsx_error(x) : err,
+				   "part \"xl/worksheets/sheet2.xml\" of the workbook has a tag with more than 256 attributes, the most one may have (real ones have under 30); if the workbook is genuine, save the sheet as CSV and load that",
+				   "the message names the part and the cap");
+		}
+		xlsx_close(x);
+		free(data);
+	}
+
+	for (i = 0; i < 2; i++)
+	{
+		data = make_bomb("<sst/>", doctypes[i], "", NULL, &len);
+		x = xlsx_open(data, len, "Data", err, sizeof(err), &kind);
+		n = x ? xlsx_next(x, &c, &row) : -2;
+		OK(n == -1 && xlsx_error_kind(x) == READ_MALFORMED, "a sheet with a document type declaration is refused (%d)", i + 1);
+		IS_STR(x ? xlsx_error(x) : err,
+			   "part \"xl/worksheets/sheet2.xml\" of the workbook has a document type declaration (<!DOCTYPE>), which workbook parts never have: the file is not a genuine workbook",
+			   "the message names the part (%d)", i + 1);
+		xlsx_close(x);
+		free(data);
+	}
+}
+
+/* Entity expansion ("billion laughs") in the shared strings: its DTD is refused; nothing is expanded. */
+static void
+test_entities(void)
+{
+	const char *laughs =
+		"<?xml version=\"1.0\"?><!DOCTYPE sst [<!ENTITY a \"aaaaaaaaaa\">"
+		"<!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\"><!ENTITY c \"&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;\">"
+		"<!ENTITY d \"&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;\"><!ENTITY e \"&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;\">"
+		"<!ENTITY f \"&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;\"><!ENTITY g \"&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;\">"
+		"<!ENTITY h \"&g;&g;&g;&g;&g;&g;&g;&g;&g;&g;\"><!ENTITY i \"&h;&h;&h;&h;&h;&h;&h;&h;&h;&h;\">]>"
+		"<sst><si><t>&i;&i;&i;&i;&i;&i;&i;&i;&i;&i;</t></si></sst>";
+	size_t		len;
+	char	   *data = make_bomb(laughs, one_cell_sheet, "", NULL, &len);
+	char		err[XLSX_ERRLEN];
+	long long	mark = heap_mark();
+	XlsxReader *x = xlsx_open(data, len, "Data", err, sizeof(err), &kind);
+
+	OK(x == NULL && kind == READ_MALFORMED, "10^9 entity expansions in the shared strings are refused as malformed");
+	IS_STR(err,
+		   "part \"xl/sharedStrings.xml\" of the workbook has a document type declaration (<!DOCTYPE>), which workbook parts never have: the file is not a genuine workbook",
+		   "at their document type declaration, before libxml2 reads it");
+	OK(heap_peak_since(mark) < 4 * 1024 * 1024, "holding at most a few MB (%zu bytes)", heap_peak_since(mark));
+	xlsx_close(x);
+	free(data);
+}
+
 int
 main(void)
 {
@@ -191,7 +686,7 @@ main(void)
 
 	test_format();
 	test_synthetic();
-	OK(xlsx_open("not a zip at all", 16, NULL, err, sizeof(err)) == NULL && strstr(err, "not a readable .xlsx") != NULL,
+	OK(xlsx_open("not a zip at all", 16, NULL, err, sizeof(err), &kind) == NULL && strstr(err, "not a readable .xlsx") != NULL,
 	   "non-zip bytes refused: %s", err);
 	/* 2022: rows 1, 2, 4 and the header (5) have cells, then 8,038 data rows */
 	test_real("desnz_flatfile/ghg-conversion-factors-2022-flat-format.xlsx", "0.46338", 8, 4 + 8038);
@@ -199,6 +694,18 @@ main(void)
 	test_real("desnz_flatfile/ghg-conversion-factors-2024-FlatFormat_v1_1.xlsx", "3033.38067", 9, 5 + 8741);
 	/* 2021: rows 1, 2, 4 and the header have cells; row 3 is empty */
 	test_real("desnz_flatfile/ghg-conversion-factors-2021.excel-resave.xlsx", "0.2224", 10, 4 + 7606);
+	test_row_numbers();
+	test_part_bomb();
+	test_xml_buffering();
+	test_shared_strings_bomb();
+	test_shared_strings_count();
+	test_long_string();
+	test_long_cell();
+	test_row_bomb();
+	test_file_caps();
+	test_node_cap();
+	test_attributes_and_doctype();
+	test_entities();
 	printf("# unit tests done: xlsx\n");
 	return tap_done();
 }
