@@ -31,10 +31,12 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/wait_event.h"
 #include "utils/xml.h"
 
 #include "csv.h"
 #include "factorfile.h"
+#include "xls.h"
 #include "xlsx.h"
 
 PG_FUNCTION_INFO_V1(car_load_factors_path);
@@ -213,6 +215,9 @@ typedef struct RowSource
 	XlsxReader *xlsx;
 	CsvReader	csv;
 	bool		is_csv;
+	XlsFrames	xls;	  /* the .xls reader's rows, decoded from xls_out */
+	char	   *xls_out;  /* malloc'd by xls_read_sandboxed */
+	bool		is_xls;
 } RowSource;
 
 /* The next row: its cell count, 0 at the end, or -1 with the reader's message and its kind. */
@@ -221,6 +226,16 @@ NextRow(RowSource *src, char ***cells, long *line, char *err, size_t errlen, Rea
 {
 	int n;
 
+	if (src->is_xls)
+	{
+		n = xls_frames_next(&src->xls, cells, line);
+		if (n < 0)
+		{
+			snprintf(err, errlen, "%s", src->xls.err);
+			*kind = src->xls.errkind;
+		}
+		return n;
+	}
 	if (src->is_csv)
 	{
 		n = csv_next(&src->csv, cells);
@@ -244,6 +259,11 @@ NextRow(RowSource *src, char ***cells, long *line, char *err, size_t errlen, Rea
 static void
 CloseSource(RowSource *src)
 {
+	if (src->is_xls)
+		xls_frames_free(&src->xls);
+	free(src->xls_out);
+	src->xls_out = NULL;
+	src->is_xls = false;
 	if (src->is_csv)
 		csv_free(&src->csv);
 	else if (src->xlsx)
@@ -272,6 +292,63 @@ OpenWorkbook(const char *data, size_t len, char *err, size_t errlen, ReadError *
 	}
 	PG_END_TRY();
 	return x;
+}
+
+/* The .xls reader's poll: an interrupt (cancel, terminate) is pending. */
+static int
+XlsInterrupted(void)
+{
+	return InterruptPending ? 1 : 0;
+}
+
+/*
+ * Read the factor sheet of an .xls workbook into src.  FreeXL opens only a
+ * path, so the bytes go to a temporary file of PostgreSQL's (in the data
+ * directory's pgsql_tmp, named by the server, never by the file's own name),
+ * which closing removes, as does the resource owner if an error comes first.
+ * FreeXL runs in a child process (xls.h says why).
+ */
+static void
+OpenXls(RowSource *src, const char *data, size_t len, const char *name)
+{
+	File		tmp;
+	char		err[XLS_ERRLEN];
+	ReadError	kind = READ_OK;
+	size_t		outlen = 0;
+	int			rc;
+	const char *sheet;
+
+	if (len > XLS_MAX_FILE_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("could not read factor workbook \"%s\": it is %zu bytes, more than the %zu an .xls file may be (the published factor workbooks are under 2 MB)",
+						name, len, XLS_MAX_FILE_BYTES),
+				 errhint("Nothing was loaded.")));
+	tmp = OpenTemporaryFile(false);
+	if (FileWrite(tmp, unconstify(char *, data), (int) len, 0, WAIT_EVENT_DATA_FILE_WRITE) != (int) len)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not write the temporary copy of factor workbook \"%s\": %m", name)));
+	rc = xls_read_sandboxed(FilePathName(tmp), FACTOR_SHEET, XlsInterrupted, &src->xls_out, &outlen, err,
+							sizeof(err), &kind);
+	FileClose(tmp);
+	if (rc < 0 && kind == READ_OK)
+	{
+		CHECK_FOR_INTERRUPTS();
+		ereport(ERROR, (errcode(ERRCODE_QUERY_CANCELED), errmsg("reading factor workbook \"%s\" was interrupted", name)));
+	}
+	if (rc < 0)
+		ereport(ERROR,
+				(errcode(car_read_errcode(kind, ERRCODE_INVALID_BINARY_REPRESENTATION)),
+				 errmsg("could not read factor workbook \"%s\": %s", name, err),
+				 errhint("Nothing was loaded.")));
+	src->is_xls = true;
+	sheet = xls_frames_init(&src->xls, src->xls_out, outlen);
+	if (sheet == NULL)
+		ereport(ERROR,
+				(errcode(car_read_errcode(src->xls.errkind, ERRCODE_INVALID_BINARY_REPRESENTATION)),
+				 errmsg("could not read factor workbook \"%s\": %s", name, src->xls.err),
+				 errhint("Nothing was loaded.")));
 }
 
 /* Fetch the car.factor_set row with this id as the function's result. */
@@ -346,7 +423,13 @@ car_load_factor_bytes(const char *data, size_t len, const char *name, const char
 		int		  n;
 		ReadError kind = READ_OK;
 
-		if (xlsx_looks_like(data, len))
+		if (xls_looks_like(data, len))
+		{
+			OpenXls(&src, data, len, name);
+			sheet = src.xls.sheet;
+			ff_init(&ff, ',');
+		}
+		else if (xlsx_looks_like(data, len))
 		{
 			src.xlsx = OpenWorkbook(data, len, err, sizeof(err), &kind);
 			if (src.xlsx == NULL)
@@ -365,8 +448,8 @@ car_load_factor_bytes(const char *data, size_t len, const char *name, const char
 			if (text == NULL)
 				ereport(ERROR,
 						(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
-						 errmsg("the file is binary: it is neither an .xlsx workbook nor CSV text"),
-						 errhint("Load the DESNZ/BEIS flat file as published (.xlsx) or saved as CSV.")));
+						 errmsg("the file is binary: it is neither an .xlsx or .xls workbook nor CSV text"),
+						 errhint("Load the DESNZ/BEIS flat file as published (.xlsx or .xls) or saved as CSV.")));
 
 			if (csv_init(&src.csv, text, ulen, 0) != 0)
 				ereport(ERROR,
