@@ -265,6 +265,70 @@ ff_gas(const char *ghg_unit)
 	return NULL;
 }
 
+const char *const ff_skip_names[4] = {"empty", "bound", "end", "text"};
+
+FfSkip
+ff_skip_reason(const char *value, const char *first_cell)
+{
+	char v[64];
+
+	ff_normalise(value, v, sizeof(v));
+	if (v[0] == '\0')
+	{
+		char f[8];
+
+		ff_normalise(first_cell, f, sizeof(f));
+		return strcmp(f, "end") == 0 ? FF_SKIP_END : FF_SKIP_EMPTY;
+	}
+	/* "< 1" (refrigerants of negligible GWP), "<1", "> 10": a bound, not a figure */
+	if (v[0] == '<' || v[0] == '>')
+	{
+		char out[64];
+
+		if (ff_parse_number(v + 1, ',', out, sizeof(out)) == 0)
+			return FF_SKIP_BOUND;
+	}
+	return FF_SKIP_TEXT;
+}
+
+/*
+ * The path labels (Scope, Level 1-4, Column Text) without the white space
+ * some years' cells carry around them ("R1234yf " in 2016-2018): trimmed in
+ * place, so that a label matches however the file padded it.
+ */
+static char *
+TrimLabel(char *s)
+{
+	const unsigned char *p = (const unsigned char *) s;
+	size_t				 n;
+
+	for (;;)
+	{
+		int k = SpaceAt(p);
+
+		if (k == 0 && *p != '\r' && *p != '\n')
+			break;
+		p += k ? k : 1;
+	}
+	s = (char *) p;
+	n = strlen(s);
+	while (n > 0)
+	{
+		unsigned char c = (unsigned char) s[n - 1];
+
+		if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
+			n--;
+		else if (n >= 2 && (unsigned char) s[n - 2] == 0xC2 && c == 0xA0)
+			n -= 2;
+		else if (n >= 3 && (unsigned char) s[n - 3] == 0xE2 && (unsigned char) s[n - 2] == 0x80 && (c == 0xAF || c == 0x89))
+			n -= 3;
+		else
+			break;
+	}
+	s[n] = '\0';
+	return s;
+}
+
 void
 ff_init(FactorFile *ff, char delim)
 {
@@ -447,6 +511,7 @@ ff_feed(FactorFile *ff, char **cells, int ncells, long line, FactorRow *out)
 	if (ff_parse_number(v, ff->delim, out->value, sizeof(out->value)) != 0)
 	{
 		ff->rows_skipped++;
+		ff->skipped[ff_skip_reason(v, ncells > 0 ? cells[0] : "")]++;
 		return FF_SKIPPED;
 	}
 	out->line = line;
@@ -455,6 +520,8 @@ ff_feed(FactorFile *ff, char **cells, int ncells, long line, FactorRow *out)
 		int c = ff->col[i];
 
 		out->cells[i] = (c >= 0 && c < ncells && !IsBlank(cells[c])) ? cells[c] : NULL;
+		if (out->cells[i] && i >= FF_SCOPE && i <= FF_COLUMN_TEXT)
+			out->cells[i] = TrimLabel(cells[c]);
 	}
 	out->gas = out->cells[FF_GHG] ? ff_gas(out->cells[FF_GHG]) : NULL;
 	ff->rows_loaded++;

@@ -48,6 +48,17 @@ typedef enum FfResult
 	FF_ERROR
 } FfResult;
 
+/* Why a data row was skipped (counted, not loaded). */
+typedef enum FfSkip
+{
+	FF_SKIP_EMPTY, /* no value at all */
+	FF_SKIP_BOUND, /* a bound such as "< 1", not a figure */
+	FF_SKIP_END,   /* the END marker row */
+	FF_SKIP_TEXT   /* other text */
+} FfSkip;
+
+extern const char *const ff_skip_names[4]; /* "empty", "bound", "end", "text" */
+
 typedef struct FactorRow
 {
 	long		line;
@@ -67,6 +78,7 @@ typedef struct FactorFile
 	long rows_seen;		   /* rows examined so far */
 	long rows_loaded;
 	long rows_skipped;
+	long skipped[4]; /* rows_skipped by FfSkip */
 
 	/* for the "header not found" message */
 	int	 best_score;
@@ -83,6 +95,9 @@ extern FfResult ff_feed(FactorFile *ff, char **cells, int ncells, long line, Fac
 
 /* Call at end of input: 0, or -1 with ff->err if no header was ever found. */
 extern int ff_finish(FactorFile *ff);
+
+/* Why a value cell that is not a number is skipped. */
+extern FfSkip ff_skip_reason(const char *value, const char *first_cell);
 
 /* Lower-case, trim and collapse white space: how headers are compared. */
 extern void ff_normalise(const char *in, char *out, size_t outlen);
