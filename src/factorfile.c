@@ -268,17 +268,24 @@ ff_gas(const char *ghg_unit)
 const char *const ff_skip_names[4] = {"empty", "bound", "end", "text"};
 
 FfSkip
-ff_skip_reason(const char *value, const char *first_cell)
+ff_skip_reason(const char *value, char **cells, int ncells)
 {
 	char v[64];
+	int	 i;
 
 	ff_normalise(value, v, sizeof(v));
 	if (v[0] == '\0')
 	{
-		char f[8];
+		/* the END marker stands in the first column or the second (2021-2024) */
+		for (i = 0; i < ncells && i < 2; i++)
+		{
+			char f[8];
 
-		ff_normalise(first_cell, f, sizeof(f));
-		return strcmp(f, "end") == 0 ? FF_SKIP_END : FF_SKIP_EMPTY;
+			ff_normalise(cells[i], f, sizeof(f));
+			if (strcmp(f, "end") == 0)
+				return FF_SKIP_END;
+		}
+		return FF_SKIP_EMPTY;
 	}
 	/* "< 1" (refrigerants of negligible GWP), "<1", "> 10": a bound, not a figure */
 	if (v[0] == '<' || v[0] == '>')
@@ -485,11 +492,16 @@ ff_feed(FactorFile *ff, char **cells, int ncells, long line, FactorRow *out)
 		}
 		if (ff->title[0] == '\0')
 			for (i = 0; i < ncells; i++)
-				if (!IsBlank(cells[i]))
-				{
-					snprintf(ff->title, sizeof(ff->title), "%s", cells[i]);
-					break;
-				}
+			{
+				char n[16];
+
+				/* the 2016-2018 sheets mark columns above the header: no title */
+				ff_normalise(cells[i], n, sizeof(n));
+				if (IsBlank(cells[i]) || strcmp(n, "category") == 0 || strcmp(n, "hide") == 0)
+					continue;
+				snprintf(ff->title, sizeof(ff->title), "%s", cells[i]);
+				break;
+			}
 		score = MatchHeader(ff, cells, ncells, 0);
 		RememberCandidate(ff, cells, ncells, line, score);
 		if (score == RequiredCount())
@@ -511,7 +523,7 @@ ff_feed(FactorFile *ff, char **cells, int ncells, long line, FactorRow *out)
 	if (ff_parse_number(v, ff->delim, out->value, sizeof(out->value)) != 0)
 	{
 		ff->rows_skipped++;
-		ff->skipped[ff_skip_reason(v, ncells > 0 ? cells[0] : "")]++;
+		ff->skipped[ff_skip_reason(v, cells, ncells)]++;
 		return FF_SKIPPED;
 	}
 	out->line = line;

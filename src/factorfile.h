@@ -96,8 +96,8 @@ extern FfResult ff_feed(FactorFile *ff, char **cells, int ncells, long line, Fac
 /* Call at end of input: 0, or -1 with ff->err if no header was ever found. */
 extern int ff_finish(FactorFile *ff);
 
-/* Why a value cell that is not a number is skipped. */
-extern FfSkip ff_skip_reason(const char *value, const char *first_cell);
+/* Why a data row whose value cell (value) is not a number is skipped. */
+extern FfSkip ff_skip_reason(const char *value, char **cells, int ncells);
 
 /* Lower-case, trim and collapse white space: how headers are compared. */
 extern void ff_normalise(const char *in, char *out, size_t outlen);

@@ -503,12 +503,18 @@ car_load_factor_bytes(const char *data, size_t len, const char *name, const char
 	PG_END_TRY();
 
 	{
-		Oid	  t2[3] = {INT4OID, INT4OID, INT4OID};
-		Datum v2[3] = {Int32GetDatum(ld.set_id), Int32GetDatum((int32) ff.rows_loaded),
-					   Int32GetDatum((int32) ff.rows_skipped)};
+		Oid	  t2[4] = {INT4OID, INT4OID, INT4OID, TEXTOID};
+		Datum v2[4] = {Int32GetDatum(ld.set_id), Int32GetDatum((int32) ff.rows_loaded),
+					   Int32GetDatum((int32) ff.rows_skipped),
+					   CStringGetTextDatum(psprintf("{\"%s\": %ld, \"%s\": %ld, \"%s\": %ld, \"%s\": %ld}",
+													ff_skip_names[FF_SKIP_EMPTY], ff.skipped[FF_SKIP_EMPTY],
+													ff_skip_names[FF_SKIP_BOUND], ff.skipped[FF_SKIP_BOUND],
+													ff_skip_names[FF_SKIP_END], ff.skipped[FF_SKIP_END],
+													ff_skip_names[FF_SKIP_TEXT], ff.skipped[FF_SKIP_TEXT]))};
 
-		if (SPI_execute_with_args("UPDATE car.factor_set SET row_count = $2, rows_skipped = $3 WHERE id = $1",
-								  3, t2, v2, NULL, false, 0) != SPI_OK_UPDATE)
+		if (SPI_execute_with_args("UPDATE car.factor_set SET row_count = $2, rows_skipped = $3, "
+								  "rows_skipped_by = $4::jsonb WHERE id = $1",
+								  4, t2, v2, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not update the factor set row");
 		if (SPI_execute_with_args("UPDATE car.factor_set SET superseded_by = $1 "
 								  "WHERE year = (SELECT year FROM car.factor_set WHERE id = $1) "
