@@ -69,14 +69,14 @@ typedef struct ActivityPath
 
 typedef struct ActivityEntry
 {
-	char		 key[KEYLEN];
-	char		*pattern[5]; /* level1..level4, column_text; NULL = any */
-	int			 npaths;	 /* car.activity_path rows, by from_year */
+	char		  key[KEYLEN];
+	char		 *pattern[5]; /* level1..level4, column_text; NULL = any */
+	int			  npaths;	  /* car.activity_path rows, by from_year */
 	ActivityPath *paths;
-	char		 basis[16];	 /* "gross cv", "net cv" or "" */
-	int			 ncomponents;
-	const char **kinds;
-	const char **components;
+	char		  basis[16]; /* "gross cv", "net cv" or "" */
+	int			  ncomponents;
+	const char	**kinds;
+	const char	**components;
 } ActivityEntry;
 
 typedef struct ResolveKey

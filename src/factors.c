@@ -215,8 +215,8 @@ typedef struct RowSource
 	XlsxReader *xlsx;
 	CsvReader	csv;
 	bool		is_csv;
-	XlsFrames	xls;	  /* the .xls reader's rows, decoded from xls_out */
-	char	   *xls_out;  /* malloc'd by xls_read_sandboxed */
+	XlsFrames	xls;	 /* the .xls reader's rows, decoded from xls_out */
+	char	   *xls_out; /* malloc'd by xls_read_sandboxed */
 	bool		is_xls;
 } RowSource;
 

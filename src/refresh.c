@@ -207,7 +207,7 @@ static const char *
 CarTableOf(Oid relid)
 {
 	static const char *const tracked[] = {"reading", "meter", "factor_set", "unit", "activity", "activity_component",
-												  "activity_path"};
+										  "activity_path"};
 	Oid						 nsp = get_namespace_oid("car", false);
 	size_t					 i;
 

@@ -346,6 +346,8 @@ SetErr(char *err, size_t errlen, ReadError *kind, ReadError k, const char *fmt, 
 	*kind = k;
 }
 
+void (*xls_child_hook)(void) = NULL;
+
 /* The child: limits, default signals, no way back into the parent's code. */
 static void
 RunChild(const char *path, const char *want, int fd)
@@ -367,6 +369,8 @@ RunChild(const char *path, const char *want, int fd)
 		setrlimit(RLIMIT_AS, &as);
 	}
 #endif
+	if (xls_child_hook)
+		xls_child_hook();
 	_exit(xls_dump_sheet(path, want, fd) == 0 ? 0 : 1);
 }
 
@@ -570,10 +574,10 @@ xls_frames_next(XlsFrames *f, char ***cells, long *rownum)
 		ncells,
 		i,
 		n;
-	size_t	 need = 0;
-	size_t	 start;
-	size_t	 o = 0;
-	char	 tag;
+	size_t need = 0;
+	size_t start;
+	size_t o = 0;
+	char   tag;
 
 	if (f->err[0] != '\0')
 		return -1;

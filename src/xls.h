@@ -109,6 +109,13 @@ extern int		   xls_frames_next(XlsFrames *f, char ***cells, long *rownum);
 extern void		   xls_frames_free(XlsFrames *f);
 
 /*
+ * Called in the child before FreeXL runs, when set: the fuzz target uses it
+ * to make a sanitizer's report in the child end the child quietly (a FreeXL
+ * fault is contained there, not a finding against car's code).
+ */
+extern void (*xls_child_hook)(void);
+
+/*
  * The child's part, exposed for the unit tests: open path with FreeXL and
  * write the frames of the chosen sheet to fd.  Returns 0, or -1 after
  * writing an error frame.

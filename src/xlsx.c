@@ -783,11 +783,11 @@ xlsx_format_fixed(double v, int decimals, char *out, size_t outlen)
 
 typedef struct NumFmtList
 {
-	long	   *ids;
+	long		*ids;
 	signed char *dec;
-	size_t		n;
-	size_t		cap;
-	int			in_cellxfs;
+	size_t		 n;
+	size_t		 cap;
+	int			 in_cellxfs;
 } NumFmtList;
 
 /* Decimals of number format id: custom ones first, then built-in. */

@@ -92,17 +92,17 @@
  */
 #define XLSX_MAX_ROW_BYTES ((size_t) 16 * 1024 * 1024)
 
-#define XLSX_MAX_COLUMNS 16384	 /* Excel's own limit (XFD) */
+#define XLSX_MAX_COLUMNS 16384 /* Excel's own limit (XFD) */
 
 /*
  * Cell formats (styles.xml cellXfs) and custom number formats (numFmts):
  * Excel allows 64,000 of the first and about 250 of the second; real factor
  * workbooks have under 200 and 10.
  */
-#define XLSX_MAX_CELL_FORMATS 65536
+#define XLSX_MAX_CELL_FORMATS	65536
 #define XLSX_MAX_NUMBER_FORMATS 65536
-#define XLSX_MAX_ROWS	 1048576 /* Excel's own limit */
-#define XLSX_MAX_SHEETS	 256
+#define XLSX_MAX_ROWS			1048576 /* Excel's own limit */
+#define XLSX_MAX_SHEETS			256
 
 /*
  * The reader's byte budget: all of the above at their caps at once (64 MB of
