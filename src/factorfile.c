@@ -522,8 +522,12 @@ ff_feed(FactorFile *ff, char **cells, int ncells, long line, FactorRow *out)
 	v = ff->col[FF_VALUE] < ncells ? cells[ff->col[FF_VALUE]] : "";
 	if (ff_parse_number(v, ff->delim, out->value, sizeof(out->value)) != 0)
 	{
+		FfSkip why = ff_skip_reason(v, cells, ncells);
+
+		if (why == FF_SKIP_EMPTY && ff->skipped[why] < FF_MAX_EMPTY_LINES)
+			ff->empty_lines[ff->skipped[why]] = line;
 		ff->rows_skipped++;
-		ff->skipped[ff_skip_reason(v, cells, ncells)]++;
+		ff->skipped[why]++;
 		return FF_SKIPPED;
 	}
 	out->line = line;

@@ -59,6 +59,9 @@ typedef enum FfSkip
 
 extern const char *const ff_skip_names[4]; /* "empty", "bound", "end", "text" */
 
+/* How many lines of rows without a value a FactorFile remembers (for messages). */
+#define FF_MAX_EMPTY_LINES 5
+
 typedef struct FactorRow
 {
 	long		line;
@@ -79,6 +82,7 @@ typedef struct FactorFile
 	long rows_loaded;
 	long rows_skipped;
 	long skipped[4]; /* rows_skipped by FfSkip */
+	long empty_lines[FF_MAX_EMPTY_LINES]; /* the first rows skipped as FF_SKIP_EMPTY */
 
 	/* for the "header not found" message */
 	int	 best_score;

@@ -26,6 +26,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
+#include "storage/latch.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -294,11 +295,69 @@ OpenWorkbook(const char *data, size_t len, char *err, size_t errlen, ReadError *
 	return x;
 }
 
-/* The .xls reader's poll: an interrupt (cancel, terminate) is pending. */
-static int
-XlsInterrupted(void)
+/*
+ * The official workbooks FreeXL 1.0.6 cannot open (an empty string in their
+ * shared-string table), by SHA-256, and the bundled set derived from each.
+ */
+static const struct
 {
-	return InterruptPending ? 1 : 0;
+	int			year;
+	const char *sha256;
+} unreadable_official[] = {
+	{2017, "e3465c553583234252aa4b44e4429b304e46a2f0fb8daea8b8e7eb57517aa001"},
+	{2018, "52eaa49f8ad6c0eefab763accd2dbab8f7b588157a8ac23051698290857ddde8"},
+};
+
+/* Refuse an .xls that FreeXL could not read, saying what to do instead. */
+static void
+XlsRefused(const char *data, size_t len, const char *name, ReadError kind, const char *err)
+{
+	char   sha[PG_SHA256_DIGEST_LENGTH * 2 + 1];
+	size_t i;
+
+	car_sha256_hex(data, len, sha);
+	for (i = 0; i < lengthof(unreadable_official); i++)
+		if (strcmp(sha, unreadable_official[i].sha256) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("could not read factor workbook \"%s\": it is the official %d flat file, which FreeXL (the .xls reader car uses) cannot open",
+							name, unreadable_official[i].year),
+					 errdetail("The workbook's shared-string table holds an empty string, which FreeXL 1.0.6 (Debian 12) takes for a sign of a crafted file; and FreeXL reads no formula cells, which hold some of this workbook's numbers. The reader said: %s",
+							   err),
+					 errhint("car bundles the %d set derived from this very workbook (sha256 %.12s...): run car.load_factors(%d). Or open the workbook in a spreadsheet program, save it as .xlsx or CSV, and load that. Nothing was loaded.",
+							 unreadable_official[i].year, sha, unreadable_official[i].year)));
+	ereport(ERROR,
+			(errcode(car_read_errcode(kind, ERRCODE_INVALID_BINARY_REPRESENTATION)),
+			 errmsg("could not read factor workbook \"%s\": %s", name, err),
+			 errhint("Nothing was loaded. The official 2017 and 2018 flat files are bundled with car as sets derived from their .xls: car.load_factors(2017), car.load_factors(2018).")));
+}
+
+/*
+ * Refuse an .xls whose data rows include some without a value.  FreeXL
+ * reads no FORMULA record, so a formula cell (the published workbooks hold
+ * hundreds, their cached results being the factors) comes back empty: an
+ * empty value cell may be a factor that was lost, and loading the rest
+ * would publish a silently incomplete set.
+ */
+static void
+XlsEmptyValues(const FactorFile *ff, const char *name)
+{
+	StringInfoData lines;
+	long		   n = ff->skipped[FF_SKIP_EMPTY];
+	long		   i;
+
+	initStringInfo(&lines);
+	for (i = 0; i < n && i < FF_MAX_EMPTY_LINES; i++)
+		appendStringInfo(&lines, "%s%ld", i ? ", " : "", ff->empty_lines[i]);
+	if (n > FF_MAX_EMPTY_LINES)
+		appendStringInfoString(&lines, ", ...");
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg_plural("factor workbook \"%s\" has %ld data row without a value (row %s), and the .xls reader cannot tell an empty cell from a formula",
+						   "factor workbook \"%s\" has %ld data rows without a value (rows %s), and the .xls reader cannot tell an empty cell from a formula",
+						   n, name, n, lines.data),
+			 errdetail("FreeXL, which car uses to read .xls workbooks, reads no formula cells: a factor computed by a formula comes back empty, so these rows may hold published factors that would be lost. Nothing was loaded."),
+			 errhint("Open the workbook in a spreadsheet program, save it as .xlsx or CSV (both keep formula results), and load that.")));
 }
 
 /*
@@ -306,17 +365,22 @@ XlsInterrupted(void)
  * path, so the bytes go to a temporary file of PostgreSQL's (in the data
  * directory's pgsql_tmp, named by the server, never by the file's own name),
  * which closing removes, as does the resource owner if an error comes first.
- * FreeXL runs in a child process (xls.h says why).
+ * FreeXL runs in car's helper program (src/xls.c says why); the wait for it
+ * sleeps on the latch and the pipe, answers cancel and terminate, and gives
+ * up with the postmaster; whatever ends the wait, the helper is killed and
+ * reaped before this returns or the error propagates.
  */
 static void
 OpenXls(RowSource *src, const char *data, size_t len, const char *name)
 {
 	File		tmp;
+	char		helper[MAXPGPATH];
 	char		err[XLS_ERRLEN];
 	ReadError	kind = READ_OK;
 	size_t		outlen = 0;
 	int			rc;
 	const char *sheet;
+	XlsChild   *child = palloc0(sizeof(XlsChild)); /* not a local: PG_FINALLY reads it after a longjmp */
 
 	if (len > XLS_MAX_FILE_BYTES)
 		ereport(ERROR,
@@ -329,26 +393,36 @@ OpenXls(RowSource *src, const char *data, size_t len, const char *name)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not write the temporary copy of factor workbook \"%s\": %m", name)));
-	rc = xls_read_sandboxed(FilePathName(tmp), FACTOR_SHEET, XlsInterrupted, &src->xls_out, &outlen, err,
-							sizeof(err), &kind);
-	FileClose(tmp);
-	if (rc < 0 && kind == READ_OK)
+	snprintf(helper, sizeof(helper), "%s/%s", pkglib_path, XLS_HELPER_NAME);
+	child->fd = -1;
+	PG_TRY();
 	{
-		CHECK_FOR_INTERRUPTS();
-		ereport(ERROR, (errcode(ERRCODE_QUERY_CANCELED), errmsg("reading factor workbook \"%s\" was interrupted", name)));
+		if (xls_child_start(child, helper, FilePathName(tmp), FACTOR_SHEET, err, sizeof(err), &kind) != 0)
+			ereport(ERROR,
+					(errcode(car_read_errcode(kind, ERRCODE_INVALID_BINARY_REPRESENTATION)),
+					 errmsg("could not read factor workbook \"%s\": %s", name, err), errhint("Nothing was loaded.")));
+		while ((rc = xls_child_read(child, err, sizeof(err), &kind)) == 1)
+		{
+			(void) WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_SOCKET_READABLE | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+									 child->fd, 1000L, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+		if (rc == 0)
+			rc = xls_child_finish(child, &src->xls_out, &outlen, err, sizeof(err), &kind);
 	}
+	PG_FINALLY();
+	{
+		xls_child_abort(child);
+		FileClose(tmp);
+	}
+	PG_END_TRY();
 	if (rc < 0)
-		ereport(ERROR,
-				(errcode(car_read_errcode(kind, ERRCODE_INVALID_BINARY_REPRESENTATION)),
-				 errmsg("could not read factor workbook \"%s\": %s", name, err),
-				 errhint("Nothing was loaded.")));
+		XlsRefused(data, len, name, kind, err);
 	src->is_xls = true;
 	sheet = xls_frames_init(&src->xls, src->xls_out, outlen);
 	if (sheet == NULL)
-		ereport(ERROR,
-				(errcode(car_read_errcode(src->xls.errkind, ERRCODE_INVALID_BINARY_REPRESENTATION)),
-				 errmsg("could not read factor workbook \"%s\": %s", name, src->xls.err),
-				 errhint("Nothing was loaded.")));
+		XlsRefused(data, len, name, src->xls.errkind, src->xls.err);
 }
 
 /* Fetch the car.factor_set row with this id as the function's result. */
@@ -494,6 +568,8 @@ car_load_factor_bytes(const char *data, size_t len, const char *name, const char
 					 errdetail_plural("%ld row after the header on line %ld has no numeric factor.",
 									  "%ld rows after the header on line %ld have no numeric factor.",
 									  ff.rows_skipped, ff.rows_skipped, ff.header_line)));
+		if (src.is_xls && ff.skipped[FF_SKIP_EMPTY] > 0)
+			XlsEmptyValues(&ff, name);
 		FlushBatch(&ld);
 	}
 	PG_FINALLY();

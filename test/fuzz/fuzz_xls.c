@@ -1,10 +1,11 @@
 /*
  * libFuzzer target: the .xls reader.  Each input is written to a file and
- * read as the server reads one (FreeXL in a sandboxed child, its output
- * decoded here); the first byte picks whether the bytes are also decoded
- * directly as the child's output, so the decoder sees hostile frames too.
- * Nothing may crash, hang or leak in this process.  (The child's own
- * coverage is not fed back: it runs FreeXL, whose crashes are contained.)
+ * read as the server reads one (car's helper, CAR_XLS_HELPER, running FreeXL
+ * in its own process; its output collected and decoded here); the first
+ * byte picks whether the bytes are instead decoded directly as the helper's
+ * output, so the decoder sees hostile frames too.  Nothing may crash, hang
+ * or leak in this process.  (The helper's own coverage is not fed back: it
+ * runs FreeXL, whose crashes end the helper only.)
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -14,21 +15,7 @@
 
 #include "xls.h"
 
-int	 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-void __sanitizer_set_death_callback(void (*callback)(void));
-
-/* In the child: a sanitizer report about FreeXL ends it, as a crash would in production. */
-static void
-ChildDies(void)
-{
-	_exit(99);
-}
-
-static void
-InChild(void)
-{
-	__sanitizer_set_death_callback(ChildDies);
-}
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void
 Decode(const char *buf, size_t len)
@@ -72,7 +59,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		Decode((const char *) data + 1, size - 1);
 		return 0;
 	}
-	xls_child_hook = InChild;
+	if (getenv("CAR_XLS_HELPER") == NULL)
+		__builtin_trap(); /* scripts/fuzz.sh sets it */
 	if (path[0] == '\0')
 		snprintf(path, sizeof(path), "/tmp/car-fuzz-xls-%d.xls", (int) getpid());
 	fp = fopen(path, "wb");
@@ -80,7 +68,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	fwrite(data + 1, 1, size - 1, fp);
 	fclose(fp);
-	if (xls_read_sandboxed(path, "Factors by Category", NULL, &out, &outlen, err, sizeof(err), &kind) == 0)
+	if (xls_read_sandboxed(getenv("CAR_XLS_HELPER"), path, "Factors by Category", &out, &outlen, err, sizeof(err), &kind) == 0)
 		Decode(out, outlen);
 	free(out);
 	return 0;

@@ -6,7 +6,10 @@
                      a formula cell whose cached result is 0.2046266545304161, an
                      integer (2040), a label with a trailing space, an empty value,
                      "< 1" and an END row
-  empty-string.xls   the same with one empty string in the shared-string table, as
+  flat-2019-values.xls  the same without the formula cell and the row with an empty
+                     value, and with " R410A " padded: every data row has a value, so
+                     car loads it (its .xls reader refuses empty value cells: README)
+  empty-string.xls   the same as flat-2019.xls with one empty string in the shared-string table, as
                      the official 2017 and 2018 flat files have (FreeXL 1.0.6 refuses it)
   dimension-bomb.xls the same with the factor sheet's DIMENSIONS record claiming
                      16,777,216 rows x 256 columns: FreeXL 1.0.6 multiplies them in 32
@@ -41,7 +44,7 @@ ROWS = [
 FORMULA_RESULT = 0.2046266545304161
 
 
-def build(empty_string=False):
+def build(empty_string=False, values_only=False):
     wb = xlwt.Workbook(encoding="utf-8")
     front = wb.add_sheet("Front page")
     front.write(0, 0, "UK Government GHG Conversion Factors for Company Reporting")
@@ -57,6 +60,10 @@ def build(empty_string=False):
         s.write(4, c, h)
     r = 5
     for row in ROWS:
+        if values_only and row[10] in ("FORMULA", None):
+            continue
+        if values_only and row[3] == "R410A":
+            row = row[:3] + [" R410A "] + row[4:]
         for c, v in enumerate(row):
             if v == "FORMULA":
                 s.write(r, c, xlwt.Formula("2+3"))
@@ -111,6 +118,7 @@ def main():
     out = ap.parse_args().out
     os.makedirs(out, exist_ok=True)
     save(build(), os.path.join(out, "flat-2019.xls"), cached_result)
+    save(build(values_only=True), os.path.join(out, "flat-2019-values.xls"))
     save(build(empty_string=True), os.path.join(out, "empty-string.xls"), cached_result)
     save(build(), os.path.join(out, "dimension-bomb.xls"), dimension_bomb)
 

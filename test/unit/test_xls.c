@@ -1,15 +1,24 @@
 /*
- * Unit tests of the .xls reader (src/xls.c): FreeXL in a sandboxed child,
- * its framed output decoded in the parent.  The workbooks are written by
- * test/gen/xls.py (xlwt); the official 2017 flat file is read too.
+ * Unit tests of the .xls reader: FreeXL in car's helper program
+ * (src/xls_helper.c, built by scripts/unit.sh; its path in CAR_XLS_HELPER),
+ * started and reaped by src/xls.c, its framed output decoded here.  The
+ * workbooks are written by test/gen/xls.py (xlwt); the official 2017 flat
+ * file is read too.  Stand-in helpers (shell scripts) show what the helper
+ * inherits and what happens when one hangs or crashes.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tap.h"
 #include "xls.h"
 
-static char dir[] = "/tmp/car-unit-xls.XXXXXX";
+static char		   dir[] = "/tmp/car-unit-xls.XXXXXX";
+static const char *helper;
 
 /* Read path's sheet want through the sandbox; returns the decoder or NULL with err. */
 static char *out;
@@ -21,7 +30,7 @@ Open(XlsFrames *f, const char *path, const char *want, char *err, size_t errlen,
 
 	free(out);
 	out = NULL;
-	if (xls_read_sandboxed(path, want, NULL, &out, &len, err, errlen, kind) != 0)
+	if (xls_read_sandboxed(helper, path, want, &out, &len, err, errlen, kind) != 0)
 		return NULL;
 	if (xls_frames_init(f, out, len) == NULL)
 	{
@@ -106,6 +115,121 @@ test_generated(void)
 	snprintf(path, sizeof(path), "%s/missing.xls", dir);
 	sheet = Open(&f, path, NULL, err, sizeof(err), &kind);
 	OK(sheet == NULL && kind == READ_MALFORMED, "a missing file is an error, not a crash (%s)", err);
+
+	sheet = NULL;
+	free(out);
+	out = NULL;
+	{
+		size_t len;
+
+		OK(xls_read_sandboxed("/nonexistent/car-xls-reader", path, NULL, &out, &len, err, sizeof(err), &kind) == -1 &&
+			   strstr(err, "not fully installed") != NULL,
+		   "a missing helper: said so, with what to do (%s)", err);
+	}
+}
+
+/* Write an executable stand-in helper holding body. */
+static void
+StandIn(char *path, size_t pathlen, const char *name, const char *body)
+{
+	FILE *f;
+
+	snprintf(path, pathlen, "%s/%s", dir, name);
+	f = fopen(path, "w");
+	if (f == NULL)
+	{
+		printf("Bail out! cannot write %s\n", path);
+		exit(2);
+	}
+	fprintf(f, "#!/bin/sh\n%s\n", body);
+	fclose(f);
+	chmod(path, 0755);
+}
+
+/*
+ * What the helper starts with: only descriptors 0-2 (a server's client socket
+ * and postmaster pipe are not passed on), no signal blocked or ignored, the
+ * server's pid as its first argument; and that it is killed and reaped when
+ * the server gives up on it, and a crash is reported as one.
+ */
+static void
+test_spawn(void)
+{
+	char	  stand[512];
+	char	  report[512];
+	char	  body[1024];
+	char	  err[XLS_ERRLEN];
+	ReadError kind;
+	XlsChild  c;
+	char	 *got;
+	size_t	  len;
+	int		  leaked;
+	sigset_t  block;
+	pid_t	  pid;
+
+	/* as a backend has them: a descriptor open without close-on-exec, a signal blocked, SIGPIPE ignored */
+	leaked = dup2(open("/dev/null", O_RDONLY), 7);
+	sigemptyset(&block);
+	sigaddset(&block, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &block, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	snprintf(report, sizeof(report), "%s/inherited.txt", dir);
+	snprintf(body, sizeof(body),
+			 "{ ls /proc/$$/fd | sort -n | tr '\\n' ' '; echo; grep -E '^Sig(Blk|Ign):' /proc/$$/status; "
+			 "echo \"args $1 $3\"; } >%s",
+			 report);
+	StandIn(stand, sizeof(stand), "inherit.sh", body);
+	OK(xls_child_start(&c, stand, "/dev/null", "Sheet", err, sizeof(err), &kind) == 0, "a stand-in helper starts");
+	while (xls_child_read(&c, err, sizeof(err), &kind) == 1)
+		usleep(10000);
+	OK(xls_child_finish(&c, &got, &len, err, sizeof(err), &kind) == 0 && len == 0, "it ends, having written nothing");
+	free(got);
+	OK(c.pid == 0 && waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD, "it was reaped: no zombie is left");
+	{
+		size_t n;
+		char  *r = slurp(report, &n);
+		char   want[64];
+
+		const char *fdlist = strtok(r, "\n");
+		const char *blk = strtok(NULL, "\n");
+		const char *ign = strtok(NULL, "\n");
+		char		mine[16];
+
+		/* the stand-in shell holds its script on descriptors of 10 and up */
+		snprintf(mine, sizeof(mine), " %d ", leaked);
+		OK(fdlist && strncmp(fdlist, "0 1 2 ", 6) == 0 && strstr(fdlist, mine) == NULL,
+		   "descriptor %d, open in the server without close-on-exec, does not reach the helper (it has %s)", leaked,
+		   fdlist ? fdlist : "?");
+		OK(blk && strncmp(blk, "SigBlk:", 7) == 0 && (strtoull(blk + 7, NULL, 16) & (1ULL << (SIGUSR1 - 1))) == 0,
+		   "a signal blocked in the server is not blocked in the helper (%s)", blk ? blk : "?");
+		OK(ign && strncmp(ign, "SigIgn:", 7) == 0 && (strtoull(ign + 7, NULL, 16) & (1ULL << (SIGPIPE - 1))) == 0,
+		   "SIGPIPE, ignored in the server, is at its default in the helper (%s)", ign ? ign : "?");
+		snprintf(want, sizeof(want), "args %ld Sheet", (long) getpid());
+		IS_STR(strtok(NULL, "\n"), want, "the helper is told the server's pid and the sheet");
+		free(r);
+	}
+	close(leaked);
+	sigprocmask(SIG_UNBLOCK, &block, NULL);
+	signal(SIGPIPE, SIG_DFL);
+
+	StandIn(stand, sizeof(stand), "hang.sh", "exec sleep 600");
+	OK(xls_child_start(&c, stand, "/dev/null", "", err, sizeof(err), &kind) == 0 &&
+		   xls_child_read(&c, err, sizeof(err), &kind) == 1,
+	   "a helper that hangs: the read says more may come, without blocking");
+	pid = c.pid;
+	xls_child_abort(&c);
+	OK(c.pid == 0 && c.fd == -1 && kill(pid, 0) == -1 && errno == ESRCH,
+	   "on a cancel or an error the helper is killed and reaped (pid %ld is gone)", (long) pid);
+	xls_child_abort(&c);
+	OK(1, "aborting twice is harmless");
+
+	StandIn(stand, sizeof(stand), "crash.sh", "printf 'CARXLS1\\000'; kill -SEGV $$");
+	got = NULL;
+	OK(xls_read_sandboxed(stand, "/dev/null", "", &got, &len, err, sizeof(err), &kind) == -1 &&
+		   kind == READ_MALFORMED && strstr(err, "crashed (signal 11)") != NULL,
+	   "a helper that crashes: the file is refused, saying so (%s)", err);
+	free(got);
 }
 
 /* Hand-made frames: the decoder refuses what the child could never have written. */
@@ -159,7 +283,14 @@ main(void)
 		printf("Bail out! test/gen/xls.py failed\n");
 		return 2;
 	}
+	helper = getenv("CAR_XLS_HELPER");
+	if (helper == NULL)
+	{
+		printf("Bail out! CAR_XLS_HELPER must name the built car-xls-reader\n");
+		return 2;
+	}
 	test_generated();
+	test_spawn();
 	test_frames();
 	free(out);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
