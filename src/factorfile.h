@@ -76,7 +76,7 @@ typedef struct FactorFile
 	long header_line;
 	int	 col[FF_NCOLUMNS]; /* cell index of each column, or -1 */
 	int	 year;			   /* from the value column's name, or 0 */
-	char title[160];	   /* first preamble text */
+	char title[512];	   /* first preamble text (a derived file's names its source and SHA-256) */
 	char delim;			   /* delimiter of the source (',' for xlsx) */
 	long rows_seen;		   /* rows examined so far */
 	long rows_loaded;

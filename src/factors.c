@@ -110,7 +110,8 @@ StartSet(Loader *ld, FactorFile *ff, int year_arg, const char *sha, const char *
 	Oid	  types[8] = {INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID};
 	Datum vals[8];
 	char  nulls[8] = "        ";
-	char  title[400];
+	char  title[600];
+	char  yeartext[16];
 	bool  isnull;
 	Oid	  ins_types[NCOLS + 1];
 	int	  i;
@@ -134,9 +135,13 @@ StartSet(Loader *ld, FactorFile *ff, int year_arg, const char *sha, const char *
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("factor file \"%s\" claims year %d, which is not a plausible factor year", ld->name, ld->year)));
 
-	snprintf(title, sizeof(title), "%s %d",
-			 ff->title[0] ? ff->title : "UK Government GHG Conversion Factors for Company Reporting",
-			 ld->year);
+	/* the title as the file gives it, with the year unless it already says it */
+	snprintf(yeartext, sizeof(yeartext), "%d", ld->year);
+	if (ff->title[0] && strstr(ff->title, yeartext) != NULL)
+		snprintf(title, sizeof(title), "%s", ff->title);
+	else
+		snprintf(title, sizeof(title), "%s %d",
+				 ff->title[0] ? ff->title : "UK Government GHG Conversion Factors for Company Reporting", ld->year);
 	vals[0] = Int32GetDatum(ld->year);
 	/* BEIS published until 2022; DESNZ from 2023 on. */
 	vals[1] = CStringGetTextDatum(ld->year >= 2023 ? "DESNZ" : "BEIS");

@@ -16,8 +16,17 @@ Every cell of the sheet, row by row, as Excel displays it:
 - text verbatim (a trailing space kept), empty cells empty.
 RFC 4180 CSV, UTF-8 without BOM, LF line ends, quotes only where needed; preamble
 rows kept, trailing empty cells of a row trimmed.  No value is changed otherwise.
+
+Provenance: row 1 (empty in 2017, the sheet's title in 2018) becomes one cell naming
+the source workbook and its SHA-256, so that the factor set car loads from the CSV
+carries them in its title (car.factor_set.title, which car.methodology prints):
+  "<title of row 1, or the publisher's usual one> <year>, derived from <file name>
+   (sha256 <64 hex digits>) by car's test/data/derive_xls.py: ..."
+Every other row keeps its place, so a CSV line number is the workbook's row number.
 """
 import csv
+import hashlib
+import os
 import re
 import sys
 from decimal import Decimal, ROUND_HALF_UP
@@ -57,6 +66,22 @@ def shown(book, cell):
     raise SystemExit("unexpected cell type %r" % cell.ctype)
 
 
+def provenance(path, sheet, first):
+    """The title cell of row 1: the workbook's own title, its year, its file name and SHA-256."""
+    year = None
+    for r in range(min(sheet.nrows, 10)):
+        for c in sheet.row(r):
+            m = re.fullmatch(r"\s*GHG Conversion Factor (\d{4})\s*", str(c.value))
+            if m:
+                year = m.group(1)
+    if year is None:
+        raise SystemExit("no \"GHG Conversion Factor YYYY\" header in the first 10 rows")
+    title = (first[0].strip() if first else "") or "UK Government GHG Conversion Factors for Company Reporting"
+    sha = hashlib.sha256(open(path, "rb").read()).hexdigest()
+    return ("%s %s, derived from %s (sha256 %s) by car's test/data/derive_xls.py: numbers as their cells' formats "
+            "show them, formula cells as their cached results" % (title, year, os.path.basename(path), sha))
+
+
 def main():
     book = xlrd.open_workbook(sys.argv[1], formatting_info=True)
     sheet = book.sheet_by_name("Factors by Category")
@@ -66,6 +91,10 @@ def main():
             row = [shown(book, c) for c in sheet.row(r)]
             while row and row[-1] == "":
                 row.pop()
+            if r == 0:
+                if len(row) > 1:
+                    raise SystemExit("row 1 holds more than a title: %r" % row)
+                row = [provenance(sys.argv[1], sheet, row)]
             w.writerow(row)
 
 
