@@ -81,7 +81,7 @@ typedef struct FactorFile
 	long rows_seen;		   /* rows examined so far */
 	long rows_loaded;
 	long rows_skipped;
-	long skipped[4]; /* rows_skipped by FfSkip */
+	long skipped[4];					  /* rows_skipped by FfSkip */
 	long empty_lines[FF_MAX_EMPTY_LINES]; /* the first rows skipped as FF_SKIP_EMPTY */
 
 	/* for the "header not found" message */

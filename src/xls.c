@@ -65,7 +65,7 @@ SetErr(char *err, size_t errlen, ReadError *kind, ReadError k, const char *fmt, 
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
+	vsnprintf(err, errlen, fmt, ap); /* NOLINT(clang-analyzer-valist.Uninitialized): va_start is just above */
 	va_end(ap);
 	*kind = k;
 }

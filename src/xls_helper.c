@@ -115,7 +115,7 @@ PutError(Out *o, ReadError kind, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap); /* NOLINT(clang-analyzer-valist.Uninitialized): va_start is just above */
 	va_end(ap);
 	Put(o, &tag, 1);
 	Put(o, &k, 1);

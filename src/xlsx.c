@@ -713,6 +713,9 @@ xlsx_format_fixed(double v, int decimals, char *out, size_t outlen)
 	int			dot = -1;
 
 	xlsx_format_number(v, general, sizeof(general));
+	/* a format may ask for any number of zeros; a double has at most 17 digits to show */
+	if (decimals > 40)
+		decimals = 40;
 	if (decimals < 0 || !isfinite(v) || fabs(v) >= 1e15)
 	{
 		snprintf(out, outlen, "%s", general);
@@ -729,7 +732,7 @@ xlsx_format_fixed(double v, int decimals, char *out, size_t outlen)
 	}
 	intlen = dot < 0 ? nd : dot;
 	keep = intlen + decimals;
-	if (keep < nd)
+	if (keep >= 0 && keep < nd)
 	{
 		/* round half away from zero at digit keep, in decimal */
 		int carry = digits[keep] >= '5';
