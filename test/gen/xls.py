@@ -34,7 +34,7 @@ ROWS = [
      "FORMULA"],
     ["Scope 1", "Refrigerant & other", "Kyoto protocol - standard", "R1234yf ", None, None, "Weight", "kg",
      "kg CO2e", "x", "< 1"],
-    ["Scope 1", "Refrigerant & other", "Kyoto protocol - standard", "R410A", None, None, "Weight", "kg", "kg CO2e",
+    ["Scope 1", "Refrigerant & other", "Kyoto protocol- blends", "R410A", None, None, "Weight", "kg", "kg CO2e",
      "x", 2088],
     ["Scope 2", "UK electricity", "Electricity generated", "Electricity: UK", None, None, "Energy", "kWh",
      "kg CO2e", "x", None],

@@ -296,5 +296,6 @@ main(void)
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		printf("# could not remove %s\n", dir);
+	printf("# unit tests done: xls\n");
 	return tap_done();
 }
