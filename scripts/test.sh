@@ -69,6 +69,9 @@ python3 test/gen/ecodriver.py --out "$WORK/fixtures/generated/eco_junk" --seed 3
 python3 test/gen/bombs.py --out "$WORK/fixtures/generated/bombs"
 # .xls workbooks FreeXL can read, and hostile ones (test/gen/xls.py, with Debian's python3-xlwt)
 /usr/bin/python3 test/gen/xls.py --out "$WORK/fixtures/generated/xls" || fatal "test/gen/xls.py failed"
+# the factor every builtin activity must price in every bundled year, read from data/ with Python
+/usr/bin/python3 test/gen/expected_factors.py data >"$WORK/fixtures/generated/expected_factors.sql" ||
+	fatal "test/gen/expected_factors.py failed: an intended path matches no row, or several, in a bundled file"
 cp -r sql expected specs test "$WORK/"
 chown -R postgres "$WORK"
 chmod -R a+rX "$WORK"
