@@ -254,6 +254,7 @@ LoadActivities(void)
 {
 	uint64		   i;
 	ActivityEntry *e;
+	bool		   has_paths;
 
 	if (SPI_execute("SELECT key, level1, level2, level3, level4, column_text, uom_basis FROM car.activity",
 					true, 0) != SPI_OK_SELECT)
@@ -280,12 +281,17 @@ LoadActivities(void)
 		e->paths = NULL;
 	}
 
-	/* per-year paths (ordered by from_year: the latest start covering a year wins) */
-	if (SPI_execute("SELECT activity, from_year, to_year, level1, level2, level3, level4, column_text "
-					"FROM car.activity_path ORDER BY activity, from_year",
-					true, 0) != SPI_OK_SELECT)
+	/*
+	 * per-year paths (ordered by from_year: the latest start covering a year
+	 * wins); car.activity_path came with car 1.1, so a car 1.0 schema (the
+	 * library updated, ALTER EXTENSION car UPDATE not yet run) has none
+	 */
+	has_paths = OidIsValid(get_relname_relid("activity_path", get_namespace_oid("car", false)));
+	if (has_paths && SPI_execute("SELECT activity, from_year, to_year, level1, level2, level3, level4, column_text "
+								 "FROM car.activity_path ORDER BY activity, from_year",
+								 true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read car.activity_path");
-	for (i = 0; i < SPI_processed; i++)
+	for (i = 0; has_paths && i < SPI_processed; i++)
 	{
 		HeapTuple	  tup = SPI_tuptable->vals[i];
 		TupleDesc	  desc = SPI_tuptable->tupdesc;

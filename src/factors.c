@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <dirent.h>
 
+#include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "common/cryptohash.h"
@@ -593,9 +594,17 @@ car_load_factor_bytes(const char *data, size_t len, const char *name, const char
 													ff_skip_names[FF_SKIP_END], ff.skipped[FF_SKIP_END],
 													ff_skip_names[FF_SKIP_TEXT], ff.skipped[FF_SKIP_TEXT]))};
 
-		if (SPI_execute_with_args("UPDATE car.factor_set SET row_count = $2, rows_skipped = $3, "
-								  "rows_skipped_by = $4::jsonb WHERE id = $1",
-								  4, t2, v2, NULL, false, 0) != SPI_OK_UPDATE)
+		/*
+		 * rows_skipped_by came with car 1.1: between an update of the library
+		 * and ALTER EXTENSION car UPDATE the table is still 1.0's, without it.
+		 */
+		Oid	 nsp = get_namespace_oid("car", false);
+		bool by_reason = get_attnum(get_relname_relid("factor_set", nsp), "rows_skipped_by") != InvalidAttrNumber;
+
+		if (SPI_execute_with_args(by_reason ? "UPDATE car.factor_set SET row_count = $2, rows_skipped = $3, "
+											  "rows_skipped_by = $4::jsonb WHERE id = $1"
+											: "UPDATE car.factor_set SET row_count = $2, rows_skipped = $3 WHERE id = $1",
+								  by_reason ? 4 : 3, t2, v2, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not update the factor set row");
 		if (SPI_execute_with_args("UPDATE car.factor_set SET superseded_by = $1 "
 								  "WHERE year = (SELECT year FROM car.factor_set WHERE id = $1) "
