@@ -222,6 +222,13 @@ CREATE TRIGGER activity_path_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCAT
 CREATE TRIGGER activity_path_changed_refresh AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON car.activity_path
     FOR EACH STATEMENT EXECUTE FUNCTION car.track_changes();
 
+-- The builtin activities below are new keys, which no reading of 1.0 can use:
+-- adding them changes no emission already computed, so they do not mark a
+-- full refresh due (their cache-invalidation triggers still fire).
+ALTER TABLE car.activity DISABLE TRIGGER activity_changed_refresh;
+ALTER TABLE car.activity_component DISABLE TRIGGER activity_component_changed_refresh;
+ALTER TABLE car.activity_path DISABLE TRIGGER activity_path_changed_refresh;
+
 -- Business travel by air: average passenger, passenger.km, with or without
 -- radiative forcing (the choice is in the key), each with its well-to-tank row.
 INSERT INTO car.activity (key, level1, level2, level3, level4, column_text, uom_basis, scope, description, builtin)
@@ -326,6 +333,9 @@ SELECT key, 1990, 2021, 'Refrigerant & other',
             ELSE 'Montreal protocol - standard' END,
        level3, NULL, NULL, true
 FROM car.activity WHERE builtin AND key ~ '^refrigerant_';
+ALTER TABLE car.activity ENABLE TRIGGER activity_changed_refresh;
+ALTER TABLE car.activity_component ENABLE TRIGGER activity_component_changed_refresh;
+ALTER TABLE car.activity_path ENABLE TRIGGER activity_path_changed_refresh;
 
 -------------------------------------------------------------------------------
 -- Last: nothing in schema car is PUBLIC's.  car.grant_roles() grants each of
