@@ -14,7 +14,7 @@ DATA       = car--1.0.sql $(UPGRADES)
 DATA_built = car--$(EXTVERSION).sql
 
 # Pure cores: no backend calls, unit-tested and fuzzed on their own.
-CORE_OBJS  = src/csv.o src/xlsx.o src/factorfile.o src/units.o src/meterfile.o src/fetch.o src/jwtparse.o src/hostpolicy.o
+CORE_OBJS  = src/csv.o src/xlsx.o src/xls.o src/factorfile.o src/units.o src/meterfile.o src/fetch.o src/jwtparse.o src/hostpolicy.o
 OBJS       = src/car.o src/factor_cache.o src/calc.o src/factors.o src/partition.o src/ingest.o src/util.o src/worker.o src/refresh.o src/schedule.o src/roles.o src/jwt.o src/access.o src/live.o $(CORE_OBJS)
 
 XML2_CFLAGS := $(shell xml2-config --cflags 2>/dev/null)
@@ -22,19 +22,35 @@ PG_CPPFLAGS = -Isrc $(XML2_CFLAGS) -DCAR_SQL_VERSION='"$(EXTVERSION)"'
 PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 SHLIB_LINK  = -lzip -lxml2 -lcurl -lcrypto -ldl
 
-REGRESS      = units factors calc ingest transform cron live privileges worker
+# The helper that reads legacy .xls workbooks with FreeXL, outside the server
+# (src/xls.c says why); installed beside car.so, found through pkglib_path.
+XLS_HELPER = car-xls-reader
+XLS_HELPER_OBJS = src/xls_helper.o src/xlsx.o
+
+REGRESS      = units factors xls activities calc ingest transform cron live privileges worker
 REGRESS_OPTS = --temp-config=test/pg.conf --temp-instance=./tmp_check --dbname=contrib_regression --encoding=UTF8 --no-locale
 ISOLATION    = load_factors factor_cache push refresh notify
 ISOLATION_OPTS = $(REGRESS_OPTS)
 
-EXTRA_CLEAN = tmp_check results regression.diffs regression.out output_iso test/unit/run_* test/fuzz/run_*
+EXTRA_CLEAN = $(XLS_HELPER) src/xls_helper.o tmp_check results regression.diffs regression.out output_iso test/unit/run_* test/fuzz/run_*
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # every object depends on every header (PGXS tracks no dependencies by itself)
-$(OBJS): $(wildcard src/*.h) Makefile
+$(OBJS) src/xls_helper.o: $(wildcard src/*.h) Makefile
+
+all: $(XLS_HELPER)
+$(XLS_HELPER): $(XLS_HELPER_OBJS)
+	$(CC) $(CFLAGS) $(XLS_HELPER_OBJS) $(LDFLAGS) -lfreexl -lzip -lxml2 -lm -o $@
+install: install-xls-helper
+install-xls-helper: $(XLS_HELPER)
+	$(MKDIR_P) '$(DESTDIR)$(pkglibdir)'
+	$(INSTALL_PROGRAM) $(XLS_HELPER) '$(DESTDIR)$(pkglibdir)/$(XLS_HELPER)'
+uninstall: uninstall-xls-helper
+uninstall-xls-helper:
+	rm -f '$(DESTDIR)$(pkglibdir)/$(XLS_HELPER)'
 
 car--$(EXTVERSION).sql: car--1.0.sql $(UPGRADES) car.control
 	{ cat car--1.0.sql; for f in $(UPGRADES); do echo; sed '/^\\echo Use /d' $$f; done; } >$@
@@ -48,7 +64,7 @@ uninstall: uninstall-factor-data
 uninstall-factor-data:
 	rm -rf '$(DESTDIR)$(datadir)/car'
 
-.PHONY: deps demo demo-live demo-stop demo-clean test unit fuzz format lint bench print-%
+.PHONY: install-xls-helper uninstall-xls-helper install-factor-data uninstall-factor-data deps demo demo-live demo-stop demo-clean test unit fuzz format lint bench print-%
 deps:
 	scripts/deps.sh
 demo:
@@ -69,8 +85,8 @@ lint:
 	scripts/deps.sh clang-format cppcheck clang-tidy
 	clang-format --dry-run --Werror src/*.c src/*.h test/unit/*.c test/unit/*.h test/fuzz/*.c
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-		--suppress=missingIncludeSystem --inline-suppr -Isrc $(CORE_OBJS:.o=.c)
-	clang-tidy --quiet $(CORE_OBJS:.o=.c) -- -Isrc $(XML2_CFLAGS)
+		--suppress=missingIncludeSystem --inline-suppr -Isrc $(CORE_OBJS:.o=.c) src/xls_helper.c
+	clang-tidy --quiet $(CORE_OBJS:.o=.c) src/xls_helper.c -- -Isrc $(XML2_CFLAGS)
 print-%:
 	@echo $($*)
 demo-stop:

@@ -179,6 +179,165 @@ COMMENT ON COLUMN car.dataset.final_uri IS 'The URL that served the bytes last l
 COMMENT ON COLUMN car.source_file.uri IS 'Where the file came from: for a fetched file the URL that served its bytes (after redirects, without user:password); for a pushed file the name it was pushed as.';
 
 -------------------------------------------------------------------------------
+-- Factor sets 2016-2018 and the activities the Greening Government
+-- Commitments need (issue 14, points 1 and 6).
+-------------------------------------------------------------------------------
+ALTER TABLE car.factor_set ADD COLUMN rows_skipped_by jsonb;
+COMMENT ON COLUMN car.factor_set.rows_skipped_by IS 'rows_skipped by reason: {"empty": rows without a value, "bound": values published as a bound such as ''< 1'' (not a figure), "end": the END marker row, "text": other text}; NULL for sets loaded before car 1.1.';
+COMMENT ON COLUMN car.factor_set.publisher IS 'BEIS (2016-2022: the 2016-2018 front pages say "produced for BEIS and Defra") or DESNZ (2023 on).';
+COMMENT ON TABLE car.factor IS 'Every factor row of every loaded file, value as published: as the cell''s number format shows it (xlsx; 0.1839968181812754 under 0.00000 is 0.184), the text of a CSV, Excel''s 15 digits of a legacy .xls (FreeXL reads no formats). Text verbatim, except that the path labels (scope, level1-level4, column_text) are trimmed of leading and trailing white space (2016-2018 cells carry some, e.g. "R1234yf ").';
+COMMENT ON COLUMN car.factor.line IS 'Line (CSV) or row (xlsx, xls) of the file the factor came from.';
+COMMENT ON COLUMN car.factor.value IS 'The factor as published (as its cell''s number format shows it): kg of the gas (as CO2e) per unit of uom.';
+COMMENT ON TABLE car.activity IS 'Friendly activity keys and the factor path each maps onto. Path columns are case-insensitive LIKE patterns (% for any text); NULL matches anything. A factor year that names its rows differently gets a row in car.activity_path, which then applies instead.';
+COMMENT ON FUNCTION car.load_factors(text, int) IS 'Load a DESNZ/BEIS flat file (.xlsx, legacy .xls read with FreeXL, or .csv in any locale; recognised by its bytes) from a server path. Needs superuser or pg_read_server_files. Same bytes twice return the existing set. Raises 54000 for a file past the readers'' limits, 22P03 for a damaged workbook.';
+COMMENT ON FUNCTION car.load_factors(bytea, text, int) IS 'Load a DESNZ/BEIS flat file (.xlsx, .xls or .csv) from its bytes (e.g. sent by a client); name is kept as its source, never used to tell the format.';
+COMMENT ON FUNCTION car.load_factors(int) IS 'Load the official flat file for that year bundled with car (2016-2018, 2021-2024; 2017 and 2018 as CSVs derived from the official .xls, see README).';
+
+CREATE TABLE car.activity_path (
+    activity    text NOT NULL REFERENCES car.activity (key) ON UPDATE CASCADE ON DELETE CASCADE,
+    from_year   int NOT NULL CHECK (from_year BETWEEN 1990 AND 2100),
+    to_year     int NOT NULL CHECK (to_year BETWEEN 1990 AND 2100),
+    level1      text NOT NULL,
+    level2      text,
+    level3      text,
+    level4      text,
+    column_text text,
+    builtin     boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (activity, from_year),
+    CHECK (from_year <= to_year)
+);
+COMMENT ON TABLE car.activity_path IS 'Per-year paths of activities: in factor years from_year..to_year the activity maps onto this path instead of car.activity''s (for years whose flat file names the rows differently, e.g. 2022''s "WTT- business travel (air)"). Where two rows cover a year, the one starting later applies. Path columns as in car.activity: case-insensitive LIKE patterns, NULL matches anything.';
+COMMENT ON COLUMN car.activity_path.activity IS 'The car.activity key.';
+COMMENT ON COLUMN car.activity_path.from_year IS 'First factor year (car.factor_set.year) the path applies to.';
+COMMENT ON COLUMN car.activity_path.to_year IS 'Last factor year the path applies to.';
+COMMENT ON COLUMN car.activity_path.level1 IS 'Level 1 of the factor rows in those years (LIKE pattern).';
+COMMENT ON COLUMN car.activity_path.level2 IS 'Level 2 (LIKE pattern; NULL: any).';
+COMMENT ON COLUMN car.activity_path.level3 IS 'Level 3 (LIKE pattern; NULL: any).';
+COMMENT ON COLUMN car.activity_path.level4 IS 'Level 4 (LIKE pattern; NULL: any).';
+COMMENT ON COLUMN car.activity_path.column_text IS 'Column Text (LIKE pattern; NULL: any).';
+COMMENT ON COLUMN car.activity_path.builtin IS 'Row shipped with car (not dumped by pg_dump; recreated by CREATE EXTENSION).';
+SELECT pg_catalog.pg_extension_config_dump('car.activity_path', 'WHERE NOT builtin');
+CREATE TRIGGER activity_path_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON car.activity_path
+    FOR EACH STATEMENT EXECUTE FUNCTION car.invalidate_factor_cache();
+CREATE TRIGGER activity_path_changed_refresh AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON car.activity_path
+    FOR EACH STATEMENT EXECUTE FUNCTION car.track_changes();
+
+-- The builtin activities below are new keys, which no reading of 1.0 can use:
+-- adding them changes no emission already computed, so they do not mark a
+-- full refresh due (their cache-invalidation triggers still fire).
+ALTER TABLE car.activity DISABLE TRIGGER activity_changed_refresh;
+ALTER TABLE car.activity_component DISABLE TRIGGER activity_component_changed_refresh;
+ALTER TABLE car.activity_path DISABLE TRIGGER activity_path_changed_refresh;
+
+-- Business travel by air: average passenger, passenger.km, with or without
+-- radiative forcing (the choice is in the key), each with its well-to-tank row.
+INSERT INTO car.activity (key, level1, level2, level3, level4, column_text, uom_basis, scope, description, builtin)
+SELECT k || rf.suffix, 'Business travel- air', 'Flights', h.level3, 'Average passenger', rf.column_text, NULL, 3,
+       format('Business travel by air, %s flights, average passenger, %s radiative forcing (passenger.km; kg CO2e per passenger.km)',
+              h.label, rf.word), true
+FROM (VALUES ('air_domestic', 'Domestic, to/from UK', 'domestic'),
+             ('air_short_haul', 'Short-haul, to/from UK', 'short-haul (to/from UK)'),
+             ('air_long_haul', 'Long-haul, to/from UK', 'long-haul (to/from UK)'),
+             ('air_international', 'International, to/from non-UK', 'international (between non-UK airports)')) h(k, level3, label)
+CROSS JOIN (VALUES ('_rf', 'With RF', 'with'), ('_no_rf', 'Without RF', 'without')) rf(suffix, column_text, word)
+UNION ALL
+SELECT k || rf.suffix || '_wtt', 'WTT- business travel- air', 'WTT- flights', h.level3, 'Average passenger', rf.column_text, NULL, 3,
+       format('Well-to-tank emissions of business travel by air, %s flights, average passenger (passenger.km; kg CO2e per passenger.km)', h.label), true
+FROM (VALUES ('air_domestic', 'Domestic, to/from UK', 'domestic'),
+             ('air_short_haul', 'Short-haul, to/from UK', 'short-haul'),
+             ('air_long_haul', 'Long-haul, to/from UK', 'long-haul'),
+             ('air_international', 'International, to/from non-UK', 'international')) h(k, level3, label)
+CROSS JOIN (VALUES ('_rf', 'With RF'), ('_no_rf', 'Without RF')) rf(suffix, column_text);
+
+-- Rail, passenger.km, and grey fleet (employees' own average cars), km.
+INSERT INTO car.activity (key, level1, level2, level3, level4, column_text, uom_basis, scope, description, builtin) VALUES
+    ('rail_national', 'Business travel- land', 'Rail', 'National rail', NULL, NULL, NULL, 3,
+        'Business travel by national rail (passenger.km; kg CO2e per passenger.km)', true),
+    ('rail_international', 'Business travel- land', 'Rail', 'International rail', NULL, NULL, NULL, 3,
+        'Business travel by international rail (Eurostar) (passenger.km; kg CO2e per passenger.km)', true),
+    ('rail_light_tram', 'Business travel- land', 'Rail', 'Light rail and tram', NULL, NULL, NULL, 3,
+        'Business travel by light rail and tram (passenger.km; kg CO2e per passenger.km)', true),
+    ('rail_underground', 'Business travel- land', 'Rail', 'London Underground', NULL, NULL, NULL, 3,
+        'Business travel by London Underground (passenger.km; kg CO2e per passenger.km)', true),
+    ('rail_national_wtt', 'WTT- pass vehs & travel- land', 'WTT- rail', 'National rail', NULL, NULL, NULL, 3,
+        'Well-to-tank emissions of national rail (passenger.km; kg CO2e per passenger.km)', true),
+    ('rail_international_wtt', 'WTT- pass vehs & travel- land', 'WTT- rail', 'International rail', NULL, NULL, NULL, 3,
+        'Well-to-tank emissions of international rail (passenger.km; kg CO2e per passenger.km)', true),
+    ('rail_light_tram_wtt', 'WTT- pass vehs & travel- land', 'WTT- rail', 'Light rail and tram', NULL, NULL, NULL, 3,
+        'Well-to-tank emissions of light rail and tram (passenger.km; kg CO2e per passenger.km)', true),
+    ('rail_underground_wtt', 'WTT- pass vehs & travel- land', 'WTT- rail', 'London Underground', NULL, NULL, NULL, 3,
+        'Well-to-tank emissions of London Underground (passenger.km; kg CO2e per passenger.km)', true),
+    ('grey_fleet_car', 'Business travel- land', 'Cars (by size)', 'Average car', NULL, 'Unknown', NULL, 3,
+        'Grey fleet: employees'' own cars on business, average car of unknown fuel (km or miles; kg CO2e per km)', true),
+    ('grey_fleet_car_petrol', 'Business travel- land', 'Cars (by size)', 'Average car', NULL, 'Petrol', NULL, 3,
+        'Grey fleet: employees'' own cars on business, average petrol car (km or miles; kg CO2e per km)', true),
+    ('grey_fleet_car_diesel', 'Business travel- land', 'Cars (by size)', 'Average car', NULL, 'Diesel', NULL, 3,
+        'Grey fleet: employees'' own cars on business, average diesel car (km or miles; kg CO2e per km)', true),
+    ('grey_fleet_car_wtt', 'WTT- pass vehs & travel- land', 'WTT- cars (by size)', 'Average car', NULL, 'Unknown', NULL, 3,
+        'Well-to-tank emissions of an average car of unknown fuel (km or miles; kg CO2e per km)', true),
+    ('grey_fleet_car_petrol_wtt', 'WTT- pass vehs & travel- land', 'WTT- cars (by size)', 'Average car', NULL, 'Petrol', NULL, 3,
+        'Well-to-tank emissions of an average petrol car (km or miles; kg CO2e per km)', true),
+    ('grey_fleet_car_diesel_wtt', 'WTT- pass vehs & travel- land', 'WTT- cars (by size)', 'Average car', NULL, 'Diesel', NULL, 3,
+        'Well-to-tank emissions of an average diesel car (km or miles; kg CO2e per km)', true),
+    -- district heat and steam, its well-to-tank row, its distribution losses (5%) and their well-to-tank row
+    ('heat_steam', 'Heat and steam', 'Heat and steam', 'District heat and steam', NULL, NULL, NULL, 2,
+        'District heat and steam bought (kWh; kg CO2e per kWh)', true),
+    ('heat_steam_wtt', 'WTT- heat and steam', 'WTT- heat and steam', 'District heat and steam', NULL, NULL, NULL, 3,
+        'Well-to-tank emissions of district heat and steam (kWh; kg CO2e per kWh)', true),
+    ('heat_steam_distribution', 'Transmission and distribution', 'Distribution - district heat & steam', '5% loss', NULL, NULL, NULL, 3,
+        'Distribution losses of district heat and steam, 5% of the heat (kWh of heat bought; kg CO2e per kWh)', true),
+    ('heat_steam_distribution_wtt', 'WTT- heat and steam', 'WTT- district heat & steam distribution', '5% loss', NULL, NULL, NULL, 3,
+        'Well-to-tank emissions of the distribution losses of district heat and steam (kWh of heat bought; kg CO2e per kWh)', true),
+    -- refrigerant leakage: kg leaked times the published GWP row (Kyoto-only emissions from 2022 on)
+    ('refrigerant_r410a', 'Refrigerant & other', 'Blends', 'R410A', NULL, 'Emissions including only Kyoto products', NULL, 1,
+        'Refrigerant R410A leaked (kg; kg CO2e per kg)', true),
+    ('refrigerant_r404a', 'Refrigerant & other', 'Blends', 'R404A', NULL, 'Emissions including only Kyoto products', NULL, 1,
+        'Refrigerant R404A leaked (kg; kg CO2e per kg)', true),
+    ('refrigerant_r407c', 'Refrigerant & other', 'Blends', 'R407C', NULL, 'Emissions including only Kyoto products', NULL, 1,
+        'Refrigerant R407C leaked (kg; kg CO2e per kg)', true),
+    ('refrigerant_r134a', 'Refrigerant & other', 'Kyoto protocol products', 'HFC-134a', NULL, 'Emissions including only Kyoto products', NULL, 1,
+        'Refrigerant R134a (HFC-134a) leaked (kg; kg CO2e per kg)', true),
+    ('refrigerant_r32', 'Refrigerant & other', 'Kyoto protocol products', 'HFC-32', NULL, 'Emissions including only Kyoto products', NULL, 1,
+        'Refrigerant R32 (HFC-32) leaked (kg; kg CO2e per kg)', true),
+    ('refrigerant_r22', 'Refrigerant & other', 'Montreal protocol products', 'HCFC-22/R22 = chlorodifluoromethane', NULL,
+        'Total emissions including non-Kyoto products', NULL, 1,
+        'Refrigerant R22 (HCFC-22) leaked (kg; kg CO2e per kg): a Montreal Protocol gas, outside the Kyoto basket, published by DESNZ for reporting apart', true);
+
+INSERT INTO car.activity_component (activity, kind, component, position, builtin)
+SELECT a.key, c.kind, CASE c.kind WHEN 'wtt' THEN a.key || '_wtt' ELSE a.key END, c.position, true
+FROM car.activity a
+CROSS JOIN (VALUES ('travel', 1), ('wtt', 2)) c(kind, position)
+WHERE a.builtin AND (a.key ~ '^air_.*rf$' OR a.key ~ '^rail_[a-z_]+$' AND a.key !~ '_wtt$' OR a.key ~ '^grey_fleet_car' AND a.key !~ '_wtt$')
+UNION ALL
+SELECT 'heat_steam', kind, component, position, true
+FROM (VALUES ('heat', 'heat_steam', 1), ('wtt', 'heat_steam_wtt', 2), ('distribution', 'heat_steam_distribution', 3),
+             ('wtt_distribution', 'heat_steam_distribution_wtt', 4)) c(kind, component, position)
+UNION ALL
+SELECT key, 'leakage', key, 1, true FROM car.activity WHERE builtin AND key ~ '^refrigerant_';
+COMMENT ON COLUMN car.activity_component.kind IS 'Component name as car.emissions reports it (generation, td, wtt_generation, wtt_td, combustion, wtt, supply, treatment, travel, heat, distribution, wtt_distribution, leakage).';
+
+-- The years whose flat files name these rows otherwise.
+INSERT INTO car.activity_path (activity, from_year, to_year, level1, level2, level3, level4, column_text, builtin)
+-- 2022 wrote "WTT- business travel (air)" and "WTT- pass vehs & travel (land)"
+SELECT key, 2022, 2022, 'WTT- business travel (air)', level2, level3, level4, column_text, true
+FROM car.activity WHERE builtin AND key ~ '^air_.*_wtt$'
+UNION ALL
+SELECT key, 2022, 2022, 'WTT- pass vehs & travel (land)', level2, level3, level4, column_text, true
+FROM car.activity WHERE builtin AND (key ~ '^rail_.*_wtt$' OR key ~ '^grey_fleet_car.*_wtt$')
+-- to 2021 the refrigerants were "Kyoto protocol- blends", "Kyoto protocol - standard" and
+-- "Montreal protocol - standard", one row each without the Kyoto/non-Kyoto column
+UNION ALL
+SELECT key, 1990, 2021, 'Refrigerant & other',
+       CASE WHEN level2 = 'Blends' THEN 'Kyoto protocol- blends'
+            WHEN level2 = 'Kyoto protocol products' THEN 'Kyoto protocol - standard'
+            ELSE 'Montreal protocol - standard' END,
+       level3, NULL, NULL, true
+FROM car.activity WHERE builtin AND key ~ '^refrigerant_';
+ALTER TABLE car.activity ENABLE TRIGGER activity_changed_refresh;
+ALTER TABLE car.activity_component ENABLE TRIGGER activity_component_changed_refresh;
+ALTER TABLE car.activity_path ENABLE TRIGGER activity_path_changed_refresh;
+
+-------------------------------------------------------------------------------
 -- Last: nothing in schema car is PUBLIC's.  car.grant_roles() grants each of
 -- car's roles what it needs, by name (src/roles.c), and a DBA grants those
 -- roles to login roles.  Trigger functions run for whoever fires the

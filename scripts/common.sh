@@ -47,7 +47,7 @@ make_temp_install() {
 		cp -al "$d" "$dir$d" 2>/dev/null || { rm -rf "${dir:?}$d"; cp -a "$d" "$dir$d"; } || return 1
 	done
 	# never write through a hard link into the system's own car
-	rm -rf "$dir$("$PG_CONFIG" --pkglibdir)"/car.so "$dir$("$PG_CONFIG" --pkglibdir)"/bitcode/car* \
+	rm -rf "$dir$("$PG_CONFIG" --pkglibdir)"/car.so "$dir$("$PG_CONFIG" --pkglibdir)"/car-xls-reader "$dir$("$PG_CONFIG" --pkglibdir)"/bitcode/car* \
 		"$dir$("$PG_CONFIG" --sharedir)"/extension/car[.-]* "$dir$("$PG_CONFIG" --sharedir)"/car
 	make -C "$ROOT" -s PG_CONFIG="$PG_CONFIG" install DESTDIR="$dir" >/dev/null || return 1
 	echo "$dir$("$PG_CONFIG" --bindir)/pg_config"

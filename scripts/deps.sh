@@ -6,6 +6,8 @@ set -euo pipefail
 pkgs=(gcc make pkg-config
 	postgresql-15 postgresql-server-dev-15 postgresql-15-cron
 	libzip-dev libxml2-dev libxml2-utils libcurl4-openssl-dev libjwt-dev openssl
+	libfreexl-dev # legacy .xls workbooks (src/xls.c)
+	python3-xlwt python3-xlrd # test/gen/xls.py writes .xls fixtures; test/data/derive_xls.py (xlrd) made the 2017-2018 CSVs
 	python3 python3-yaml curl ca-certificates
 	openjdk-17-jdk-headless libpostgresql-jdbc-java # test/bi_client.sh: a JDBC client, as BI tools use
 	"$@")

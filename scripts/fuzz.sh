@@ -6,7 +6,7 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 SECONDS_EACH=${1:-${FUZZ_SECONDS:-60}}
-TARGETS=${FUZZ_TARGETS:-"csv factorfile meterfile xlsx xlsxbomb jwt allowlist links"}
+TARGETS=${FUZZ_TARGETS:-"csv factorfile meterfile xlsx xlsxbomb xls jwt allowlist links"}
 "$ROOT/scripts/deps.sh" clang libclang-rt-14-dev unzip
 
 CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Isrc $(xml2-config --cflags)"
@@ -19,6 +19,7 @@ for t in $TARGETS; do
 		meterfile) srcs="src/csv.c src/factorfile.c src/meterfile.c" ;;
 		xlsx) srcs="src/xlsx.c" ;;
 		xlsxbomb) srcs="src/xlsx.c" target=test/fuzz/fuzz_xlsx.c defs=-DFUZZ_BOMBS=1 ;;
+		xls) srcs="src/xls.c" ;;
 		jwt) srcs="src/jwtparse.c" ;;
 		allowlist) srcs="src/hostpolicy.c" ;;
 		links) srcs="src/fetch.c src/hostpolicy.c" ;;
@@ -31,6 +32,12 @@ for t in $TARGETS; do
 		*) malloc_mb=1024 ;;
 	esac
 	clang $CFLAGS $defs -o "test/fuzz/run_fuzz_$t" "$target" $srcs -lzip -lxml2 -lcurl -lm
+	if [ "$t" = xls ]; then
+		# the helper the target starts for each input: FreeXL in its own process, as in the server
+		clang -g -O1 -Isrc $(xml2-config --cflags) -o test/fuzz/run_car-xls-reader src/xls_helper.c src/xlsx.c \
+			-lfreexl -lzip -lxml2 -lm
+		export CAR_XLS_HELPER=$ROOT/test/fuzz/run_car-xls-reader
+	fi
 	corpus=test/fuzz/corpus-$t
 	mkdir -p "$corpus"
 	if [ "$t" = jwt ]; then
@@ -71,6 +78,12 @@ PY
 				printf '\001' >"$corpus/strings.xml"
 				unzip -p "$FIXTURES"/desnz_flatfile/ghg-conversion-factors-2022-flat-format.xlsx xl/sharedStrings.xml |
 					head -c 12000 >>"$corpus/strings.xml" || true
+				;;
+			xls) # first byte 0: an .xls read through the sandbox; 1: the child's frames decoded directly
+				/usr/bin/python3 test/gen/xls.py --out "$corpus.gen"
+				for f in "$corpus.gen"/*.xls; do { printf '\000'; cat "$f"; } >"$corpus/$(basename "$f")"; done
+				rm -rf "$corpus.gen"
+				printf '\001CARXLS1\000\001\000\000\000SR\002\000\000\000\002\000\000\000\001\000\000\000a\000\000\000\000E' >"$corpus/frames"
 				;;
 			xlsxbomb) # bombs (see fuzz_xlsx.c): 1 kB shared strings repeated to 70 MB (past the
 				# 64 MB cap), blank runs and empty rows to 276 MB (past the 256 MB part cap), a row

@@ -67,6 +67,11 @@ python3 test/gen/ecodriver.py --out "$WORK/fixtures/generated/eco_b" --seed 2 --
 python3 test/gen/ecodriver.py --out "$WORK/fixtures/generated/eco_junk" --seed 3 --sites 1 --meters 1 --days 4 --junk 7 --extra-days ""
 # zip bombs (small .xlsx files whose parts decompress past the xlsx reader's caps)
 python3 test/gen/bombs.py --out "$WORK/fixtures/generated/bombs"
+# .xls workbooks FreeXL can read, and hostile ones (test/gen/xls.py, with Debian's python3-xlwt)
+/usr/bin/python3 test/gen/xls.py --out "$WORK/fixtures/generated/xls" || fatal "test/gen/xls.py failed"
+# the factor every builtin activity must price in every bundled year, read from data/ with Python
+/usr/bin/python3 test/gen/expected_factors.py data >"$WORK/fixtures/generated/expected_factors.sql" ||
+	fatal "test/gen/expected_factors.py failed: an intended path matches no row, or several, in a bundled file"
 cp -r sql expected specs test "$WORK/"
 chown -R postgres "$WORK"
 chmod -R a+rX "$WORK"

@@ -85,8 +85,10 @@ JOIN car.factor_set xs ON xs.id = x.set_id AND xs.year = 2021 AND xs.revision = 
 JOIN car.factor_set cs ON cs.year = 2021 AND cs.revision = 2
 JOIN car.factor c ON c.set_id = cs.id AND c.line = x.line;
 
--- The derived plain CSVs (another tool's dump of the same workbooks) give
--- exactly the rows the xlsx reader gives: text and values identical.
+-- The derived plain CSVs (another tool's dump of the same workbooks, every
+-- number to 15 significant digits) give the rows the xlsx reader gives: text
+-- identical, and each xlsx value (as its cell's number format shows it) is
+-- the CSV's value rounded half away from zero to the format's decimals.
 SELECT year, revision FROM car.load_factors(:'fixtures' || '/desnz_flatfile_derived_csv/ghg-conversion-factors-2024.factors-by-category.csv');
 SELECT year, revision FROM car.load_factors(:'fixtures' || '/desnz_flatfile_derived_csv/ghg-conversion-factors-2021.factors-by-category.csv');
 SELECT year, revision FROM car.load_factors(:'fixtures' || '/desnz_flatfile_derived_csv/ghg-conversion-factors-2022.factors-by-category.csv');
@@ -94,7 +96,8 @@ SELECT xs.year, count(*) AS rows_compared,
        count(*) FILTER (WHERE (x.external_id, x.scope, x.level1, x.level2, x.level3, x.level4, x.column_text, x.uom_simple, x.uom,
                                x.ghg_unit, x.lookup, x.gas, x.value)
                         IS DISTINCT FROM (c.external_id, c.scope, c.level1, c.level2, c.level3, c.level4, c.column_text, c.uom_simple,
-                                          c.uom, c.ghg_unit, c.lookup, c.gas, c.value)) AS differ
+                                          c.uom, c.ghg_unit, c.lookup, c.gas, round(c.value, scale(x.value)))) AS differ,
+       count(*) FILTER (WHERE x.value <> c.value) AS rounded_by_format
 FROM car.factor_set xs
 JOIN car.factor x ON x.set_id = xs.id
 JOIN car.factor_set cs ON cs.year = xs.year AND cs.file_name LIKE '%factors-by-category.csv'

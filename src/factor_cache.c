@@ -59,14 +59,24 @@ typedef struct UnitEntry
 	UnitDef def;
 } UnitEntry;
 
+/* A car.activity_path row: the activity's path in factor years from..to. */
+typedef struct ActivityPath
+{
+	int	  from_year;
+	int	  to_year;
+	char *pattern[5];
+} ActivityPath;
+
 typedef struct ActivityEntry
 {
-	char		 key[KEYLEN];
-	char		*pattern[5]; /* level1..level4, column_text; NULL = any */
-	char		 basis[16];	 /* "gross cv", "net cv" or "" */
-	int			 ncomponents;
-	const char **kinds;
-	const char **components;
+	char		  key[KEYLEN];
+	char		 *pattern[5]; /* level1..level4, column_text; NULL = any */
+	int			  npaths;	  /* car.activity_path rows, by from_year */
+	ActivityPath *paths;
+	char		  basis[16]; /* "gross cv", "net cv" or "" */
+	int			  ncomponents;
+	const char	**kinds;
+	const char	**components;
 } ActivityEntry;
 
 typedef struct ResolveKey
@@ -99,7 +109,7 @@ static YearSet		*years = NULL;
 static int			 nyears = 0;
 
 static const char *const watched_names[] = {
-	"unit", "activity", "activity_component", "factor_set", "factor"};
+	"unit", "activity", "activity_component", "factor_set", "factor", "activity_path"};
 #define NWATCHED lengthof(watched_names)
 static Oid	watched[NWATCHED];
 static bool watched_known = false;
@@ -244,6 +254,7 @@ LoadActivities(void)
 {
 	uint64		   i;
 	ActivityEntry *e;
+	bool		   has_paths;
 
 	if (SPI_execute("SELECT key, level1, level2, level3, level4, column_text, uom_basis FROM car.activity",
 					true, 0) != SPI_OK_SELECT)
@@ -266,6 +277,40 @@ LoadActivities(void)
 		unit_normalise_basis(basis ? basis : "", e->basis, sizeof(e->basis));
 		e->ncomponents = 0;
 		e->kinds = e->components = NULL;
+		e->npaths = 0;
+		e->paths = NULL;
+	}
+
+	/*
+	 * per-year paths (ordered by from_year: the latest start covering a year
+	 * wins); car.activity_path came with car 1.1, so a car 1.0 schema (the
+	 * library updated, ALTER EXTENSION car UPDATE not yet run) has none
+	 */
+	has_paths = OidIsValid(get_relname_relid("activity_path", get_namespace_oid("car", false)));
+	if (has_paths && SPI_execute("SELECT activity, from_year, to_year, level1, level2, level3, level4, column_text "
+								 "FROM car.activity_path ORDER BY activity, from_year",
+								 true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read car.activity_path");
+	for (i = 0; has_paths && i < SPI_processed; i++)
+	{
+		HeapTuple	  tup = SPI_tuptable->vals[i];
+		TupleDesc	  desc = SPI_tuptable->tupdesc;
+		char		  key[KEYLEN];
+		ActivityPath *p;
+		bool		  isnull;
+		int			  j;
+
+		strlcpy(key, SPI_getvalue(tup, desc, 1), sizeof(key));
+		e = hash_search(activities, key, HASH_FIND, NULL);
+		if (e == NULL)
+			continue; /* the foreign key makes this impossible */
+		if (e->paths == NULL)
+			e->paths = MemoryContextAllocZero(CacheCxt, sizeof(ActivityPath) * SPI_processed);
+		p = &e->paths[e->npaths++];
+		p->from_year = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+		p->to_year = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		for (j = 0; j < 5; j++)
+			p->pattern[j] = CopyCell(tup, desc, 4 + j);
 	}
 
 	if (SPI_execute("SELECT activity, kind, component FROM car.activity_component "
@@ -619,6 +664,41 @@ typedef struct Candidate
 	char		   basis[16];
 } Candidate;
 
+/*
+ * The path of act in factor year year: its car.activity_path row covering
+ * that year (the one starting latest, if several do), else car.activity's.
+ */
+static char *const *
+PathForYear(ActivityEntry *act, int year)
+{
+	char *const *pattern = act->pattern;
+	int			 i;
+
+	for (i = 0; i < act->npaths; i++)
+		if (act->paths[i].from_year <= year && year <= act->paths[i].to_year)
+			pattern = act->paths[i].pattern;
+	return pattern;
+}
+
+/* The year of factor set set_id (read on a cache miss only). */
+static int
+SetYear(int set_id)
+{
+	Oid	  argtypes[1] = {INT4OID};
+	Datum values[1] = {Int32GetDatum(set_id)};
+	bool  isnull;
+	int	  i;
+
+	for (i = 0; i < nyears; i++)
+		if (years[i].set_id == set_id)
+			return years[i].year;
+	if (SPI_execute_with_args("SELECT year FROM car.factor_set WHERE id = $1", 1, argtypes, values, NULL, true, 1) !=
+			SPI_OK_SELECT ||
+		SPI_processed != 1)
+		ereport(ERROR, (errcode(ERRCODE_NO_DATA_FOUND), errmsg("factor set %d does not exist", set_id)));
+	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
 /* Compute the factor for (activity, unit) in set set_id. */
 static void
 ComputeResolution(ActivityEntry *act, const char *unit, int set_id, ResolvedFactor *out)
@@ -639,6 +719,8 @@ ComputeResolution(ActivityEntry *act, const char *unit, int set_id, ResolvedFact
 	double		   mult = 1.0;
 	StringInfoData uoms;
 	MemoryContext  oldcxt;
+	char *const	  *pattern;
+	int			   year;
 
 	/* cu is the caller's unit without any calorific-value basis, normalised. */
 	RequireFits("unit", unit);
@@ -646,16 +728,18 @@ ComputeResolution(ActivityEntry *act, const char *unit, int set_id, ResolvedFact
 	basis = cb[0] ? cb : act->basis;
 	caller = FindUnit(cu);
 
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	year = SetYear(set_id);
+	pattern = PathForYear(act, year);
 	values[0] = Int32GetDatum(set_id);
 	nulls[0] = ' ';
 	for (i = 0; i < 5; i++)
 	{
-		values[i + 1] = act->pattern[i] ? CStringGetTextDatum(act->pattern[i]) : (Datum) 0;
-		nulls[i + 1] = act->pattern[i] ? ' ' : 'n';
+		values[i + 1] = pattern[i] ? CStringGetTextDatum(pattern[i]) : (Datum) 0;
+		nulls[i + 1] = pattern[i] ? ' ' : 'n';
 	}
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute_with_args(
 			"SELECT id, scope, uom, gas, value::text, value::float8, "
 			"concat_ws(' / ', level1, level2, level3, level4, column_text) "
@@ -702,12 +786,13 @@ ComputeResolution(ActivityEntry *act, const char *unit, int set_id, ResolvedFact
 	if (ncand == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("activity \"%s\" matches no emission factor in factor set %d", act->key, set_id),
-				 errdetail("car.activity maps it to level1 ILIKE '%s', level2 ILIKE '%s', level3 ILIKE '%s'.",
-						   act->pattern[0] ? act->pattern[0] : "%",
-						   act->pattern[1] ? act->pattern[1] : "%",
-						   act->pattern[2] ? act->pattern[2] : "%"),
-				 errhint("Check the path of the activity against car.factor for that set.")));
+				 errmsg("activity \"%s\" matches no emission factor in factor set %d (%d)", act->key, set_id, year),
+				 errdetail("%s maps it to level1 ILIKE '%s', level2 ILIKE '%s', level3 ILIKE '%s', level4 ILIKE '%s', column_text ILIKE '%s'.",
+						   pattern == act->pattern ? "car.activity" : "car.activity_path",
+						   pattern[0] ? pattern[0] : "%", pattern[1] ? pattern[1] : "%",
+						   pattern[2] ? pattern[2] : "%", pattern[3] ? pattern[3] : "%",
+						   pattern[4] ? pattern[4] : "%"),
+				 errhint("Check the path of the activity against car.factor for that set, or map that year in car.activity_path.")));
 
 	/* Pick the unit of measure: the caller's own if published, else one convertible. */
 	for (i = 0; i < ncand; i++)

@@ -265,6 +265,77 @@ ff_gas(const char *ghg_unit)
 	return NULL;
 }
 
+const char *const ff_skip_names[4] = {"empty", "bound", "end", "text"};
+
+FfSkip
+ff_skip_reason(const char *value, char **cells, int ncells)
+{
+	char v[64];
+	int	 i;
+
+	ff_normalise(value, v, sizeof(v));
+	if (v[0] == '\0')
+	{
+		/* the END marker stands in the first column or the second (2021-2024) */
+		for (i = 0; i < ncells && i < 2; i++)
+		{
+			char f[8];
+
+			ff_normalise(cells[i], f, sizeof(f));
+			if (strcmp(f, "end") == 0)
+				return FF_SKIP_END;
+		}
+		return FF_SKIP_EMPTY;
+	}
+	/* "< 1" (refrigerants of negligible GWP), "<1", "> 10": a bound, not a figure */
+	if (v[0] == '<' || v[0] == '>')
+	{
+		char out[64];
+
+		if (ff_parse_number(v + 1, ',', out, sizeof(out)) == 0)
+			return FF_SKIP_BOUND;
+	}
+	return FF_SKIP_TEXT;
+}
+
+/*
+ * The path labels (Scope, Level 1-4, Column Text) without the white space
+ * some years' cells carry around them ("R1234yf " in 2016-2018): trimmed in
+ * place, so that a label matches however the file padded it.
+ */
+static char *
+TrimLabel(char *s)
+{
+	const unsigned char *p = (const unsigned char *) s;
+	size_t				 n;
+
+	for (;;)
+	{
+		int k = SpaceAt(p);
+
+		if (k == 0 && *p != '\r' && *p != '\n')
+			break;
+		p += k ? k : 1;
+	}
+	s = (char *) p;
+	n = strlen(s);
+	while (n > 0)
+	{
+		unsigned char c = (unsigned char) s[n - 1];
+
+		if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
+			n--;
+		else if (n >= 2 && (unsigned char) s[n - 2] == 0xC2 && c == 0xA0)
+			n -= 2;
+		else if (n >= 3 && (unsigned char) s[n - 3] == 0xE2 && (unsigned char) s[n - 2] == 0x80 && (c == 0xAF || c == 0x89))
+			n -= 3;
+		else
+			break;
+	}
+	s[n] = '\0';
+	return s;
+}
+
 void
 ff_init(FactorFile *ff, char delim)
 {
@@ -421,11 +492,16 @@ ff_feed(FactorFile *ff, char **cells, int ncells, long line, FactorRow *out)
 		}
 		if (ff->title[0] == '\0')
 			for (i = 0; i < ncells; i++)
-				if (!IsBlank(cells[i]))
-				{
-					snprintf(ff->title, sizeof(ff->title), "%s", cells[i]);
-					break;
-				}
+			{
+				char n[16];
+
+				/* the 2016-2018 sheets mark columns above the header: no title */
+				ff_normalise(cells[i], n, sizeof(n));
+				if (IsBlank(cells[i]) || strcmp(n, "category") == 0 || strcmp(n, "hide") == 0)
+					continue;
+				snprintf(ff->title, sizeof(ff->title), "%s", cells[i]);
+				break;
+			}
 		score = MatchHeader(ff, cells, ncells, 0);
 		RememberCandidate(ff, cells, ncells, line, score);
 		if (score == RequiredCount())
@@ -446,7 +522,12 @@ ff_feed(FactorFile *ff, char **cells, int ncells, long line, FactorRow *out)
 	v = ff->col[FF_VALUE] < ncells ? cells[ff->col[FF_VALUE]] : "";
 	if (ff_parse_number(v, ff->delim, out->value, sizeof(out->value)) != 0)
 	{
+		FfSkip why = ff_skip_reason(v, cells, ncells);
+
+		if (why == FF_SKIP_EMPTY && ff->skipped[why] < FF_MAX_EMPTY_LINES)
+			ff->empty_lines[ff->skipped[why]] = line;
 		ff->rows_skipped++;
+		ff->skipped[why]++;
 		return FF_SKIPPED;
 	}
 	out->line = line;
@@ -455,6 +536,8 @@ ff_feed(FactorFile *ff, char **cells, int ncells, long line, FactorRow *out)
 		int c = ff->col[i];
 
 		out->cells[i] = (c >= 0 && c < ncells && !IsBlank(cells[c])) ? cells[c] : NULL;
+		if (out->cells[i] && i >= FF_SCOPE && i <= FF_COLUMN_TEXT)
+			out->cells[i] = TrimLabel(cells[c]);
 	}
 	out->gas = out->cells[FF_GHG] ? ff_gas(out->cells[FF_GHG]) : NULL;
 	ff->rows_loaded++;

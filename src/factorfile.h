@@ -48,6 +48,20 @@ typedef enum FfResult
 	FF_ERROR
 } FfResult;
 
+/* Why a data row was skipped (counted, not loaded). */
+typedef enum FfSkip
+{
+	FF_SKIP_EMPTY, /* no value at all */
+	FF_SKIP_BOUND, /* a bound such as "< 1", not a figure */
+	FF_SKIP_END,   /* the END marker row */
+	FF_SKIP_TEXT   /* other text */
+} FfSkip;
+
+extern const char *const ff_skip_names[4]; /* "empty", "bound", "end", "text" */
+
+/* How many lines of rows without a value a FactorFile remembers (for messages). */
+#define FF_MAX_EMPTY_LINES 5
+
 typedef struct FactorRow
 {
 	long		line;
@@ -62,11 +76,13 @@ typedef struct FactorFile
 	long header_line;
 	int	 col[FF_NCOLUMNS]; /* cell index of each column, or -1 */
 	int	 year;			   /* from the value column's name, or 0 */
-	char title[160];	   /* first preamble text */
+	char title[512];	   /* first preamble text (a derived file's names its source and SHA-256) */
 	char delim;			   /* delimiter of the source (',' for xlsx) */
 	long rows_seen;		   /* rows examined so far */
 	long rows_loaded;
 	long rows_skipped;
+	long skipped[4];					  /* rows_skipped by FfSkip */
+	long empty_lines[FF_MAX_EMPTY_LINES]; /* the first rows skipped as FF_SKIP_EMPTY */
 
 	/* for the "header not found" message */
 	int	 best_score;
@@ -83,6 +99,9 @@ extern FfResult ff_feed(FactorFile *ff, char **cells, int ncells, long line, Fac
 
 /* Call at end of input: 0, or -1 with ff->err if no header was ever found. */
 extern int ff_finish(FactorFile *ff);
+
+/* Why a data row whose value cell (value) is not a number is skipped. */
+extern FfSkip ff_skip_reason(const char *value, char **cells, int ncells);
 
 /* Lower-case, trim and collapse white space: how headers are compared. */
 extern void ff_normalise(const char *in, char *out, size_t outlen);

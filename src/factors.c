@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <dirent.h>
 
+#include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "common/cryptohash.h"
@@ -26,15 +27,18 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
+#include "storage/latch.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/wait_event.h"
 #include "utils/xml.h"
 
 #include "csv.h"
 #include "factorfile.h"
+#include "xls.h"
 #include "xlsx.h"
 
 PG_FUNCTION_INFO_V1(car_load_factors_path);
@@ -107,7 +111,8 @@ StartSet(Loader *ld, FactorFile *ff, int year_arg, const char *sha, const char *
 	Oid	  types[8] = {INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID};
 	Datum vals[8];
 	char  nulls[8] = "        ";
-	char  title[400];
+	char  title[600];
+	char  yeartext[16];
 	bool  isnull;
 	Oid	  ins_types[NCOLS + 1];
 	int	  i;
@@ -131,9 +136,13 @@ StartSet(Loader *ld, FactorFile *ff, int year_arg, const char *sha, const char *
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("factor file \"%s\" claims year %d, which is not a plausible factor year", ld->name, ld->year)));
 
-	snprintf(title, sizeof(title), "%s %d",
-			 ff->title[0] ? ff->title : "UK Government GHG Conversion Factors for Company Reporting",
-			 ld->year);
+	/* the title as the file gives it, with the year unless it already says it */
+	snprintf(yeartext, sizeof(yeartext), "%d", ld->year);
+	if (ff->title[0] && strstr(ff->title, yeartext) != NULL)
+		snprintf(title, sizeof(title), "%s", ff->title);
+	else
+		snprintf(title, sizeof(title), "%s %d",
+				 ff->title[0] ? ff->title : "UK Government GHG Conversion Factors for Company Reporting", ld->year);
 	vals[0] = Int32GetDatum(ld->year);
 	/* BEIS published until 2022; DESNZ from 2023 on. */
 	vals[1] = CStringGetTextDatum(ld->year >= 2023 ? "DESNZ" : "BEIS");
@@ -213,6 +222,9 @@ typedef struct RowSource
 	XlsxReader *xlsx;
 	CsvReader	csv;
 	bool		is_csv;
+	XlsFrames	xls;	 /* the .xls reader's rows, decoded from xls_out */
+	char	   *xls_out; /* malloc'd by xls_read_sandboxed */
+	bool		is_xls;
 } RowSource;
 
 /* The next row: its cell count, 0 at the end, or -1 with the reader's message and its kind. */
@@ -221,6 +233,16 @@ NextRow(RowSource *src, char ***cells, long *line, char *err, size_t errlen, Rea
 {
 	int n;
 
+	if (src->is_xls)
+	{
+		n = xls_frames_next(&src->xls, cells, line);
+		if (n < 0)
+		{
+			snprintf(err, errlen, "%s", src->xls.err);
+			*kind = src->xls.errkind;
+		}
+		return n;
+	}
 	if (src->is_csv)
 	{
 		n = csv_next(&src->csv, cells);
@@ -244,6 +266,11 @@ NextRow(RowSource *src, char ***cells, long *line, char *err, size_t errlen, Rea
 static void
 CloseSource(RowSource *src)
 {
+	if (src->is_xls)
+		xls_frames_free(&src->xls);
+	free(src->xls_out);
+	src->xls_out = NULL;
+	src->is_xls = false;
 	if (src->is_csv)
 		csv_free(&src->csv);
 	else if (src->xlsx)
@@ -272,6 +299,136 @@ OpenWorkbook(const char *data, size_t len, char *err, size_t errlen, ReadError *
 	}
 	PG_END_TRY();
 	return x;
+}
+
+/*
+ * The official workbooks FreeXL 1.0.6 cannot open (an empty string in their
+ * shared-string table), by SHA-256, and the bundled set derived from each.
+ */
+static const struct
+{
+	int			year;
+	const char *sha256;
+} unreadable_official[] = {
+	{2017, "e3465c553583234252aa4b44e4429b304e46a2f0fb8daea8b8e7eb57517aa001"},
+	{2018, "52eaa49f8ad6c0eefab763accd2dbab8f7b588157a8ac23051698290857ddde8"},
+};
+
+/* Refuse an .xls that FreeXL could not read, saying what to do instead. */
+static void
+XlsRefused(const char *data, size_t len, const char *name, ReadError kind, const char *err)
+{
+	char   sha[PG_SHA256_DIGEST_LENGTH * 2 + 1];
+	size_t i;
+
+	car_sha256_hex(data, len, sha);
+	for (i = 0; i < lengthof(unreadable_official); i++)
+		if (strcmp(sha, unreadable_official[i].sha256) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("could not read factor workbook \"%s\": it is the official %d flat file, which FreeXL (the .xls reader car uses) cannot open",
+							name, unreadable_official[i].year),
+					 errdetail("The workbook's shared-string table holds an empty string, which FreeXL 1.0.6 (Debian 12) takes for a sign of a crafted file; and FreeXL reads no formula cells, which hold some of this workbook's numbers. The reader said: %s",
+							   err),
+					 errhint("car bundles the %d set derived from this very workbook (sha256 %.12s...): run car.load_factors(%d). Or open the workbook in a spreadsheet program, save it as .xlsx or CSV, and load that. Nothing was loaded.",
+							 unreadable_official[i].year, sha, unreadable_official[i].year)));
+	ereport(ERROR,
+			(errcode(car_read_errcode(kind, ERRCODE_INVALID_BINARY_REPRESENTATION)),
+			 errmsg("could not read factor workbook \"%s\": %s", name, err),
+			 errhint("Nothing was loaded. The official 2017 and 2018 flat files are bundled with car as sets derived from their .xls: car.load_factors(2017), car.load_factors(2018).")));
+}
+
+/*
+ * Refuse an .xls whose data rows include some without a value.  FreeXL
+ * reads no FORMULA record, so a formula cell (the published workbooks hold
+ * hundreds, their cached results being the factors) comes back empty: an
+ * empty value cell may be a factor that was lost, and loading the rest
+ * would publish a silently incomplete set.
+ */
+static void
+XlsEmptyValues(const FactorFile *ff, const char *name)
+{
+	StringInfoData lines;
+	long		   n = ff->skipped[FF_SKIP_EMPTY];
+	long		   i;
+
+	initStringInfo(&lines);
+	for (i = 0; i < n && i < FF_MAX_EMPTY_LINES; i++)
+		appendStringInfo(&lines, "%s%ld", i ? ", " : "", ff->empty_lines[i]);
+	if (n > FF_MAX_EMPTY_LINES)
+		appendStringInfoString(&lines, ", ...");
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg_plural("factor workbook \"%s\" has %ld data row without a value (row %s), and the .xls reader cannot tell an empty cell from a formula",
+						   "factor workbook \"%s\" has %ld data rows without a value (rows %s), and the .xls reader cannot tell an empty cell from a formula",
+						   n, name, n, lines.data),
+			 errdetail("FreeXL, which car uses to read .xls workbooks, reads no formula cells: a factor computed by a formula comes back empty, so these rows may hold published factors that would be lost. Nothing was loaded."),
+			 errhint("Open the workbook in a spreadsheet program, save it as .xlsx or CSV (both keep formula results), and load that.")));
+}
+
+/*
+ * Read the factor sheet of an .xls workbook into src.  FreeXL opens only a
+ * path, so the bytes go to a temporary file of PostgreSQL's (in the data
+ * directory's pgsql_tmp, named by the server, never by the file's own name),
+ * which closing removes, as does the resource owner if an error comes first.
+ * FreeXL runs in car's helper program (src/xls.c says why); the wait for it
+ * sleeps on the latch and the pipe, answers cancel and terminate, and gives
+ * up with the postmaster; whatever ends the wait, the helper is killed and
+ * reaped before this returns or the error propagates.
+ */
+static void
+OpenXls(RowSource *src, const char *data, size_t len, const char *name)
+{
+	File		tmp;
+	char		helper[MAXPGPATH];
+	char		err[XLS_ERRLEN];
+	ReadError	kind = READ_OK;
+	size_t		outlen = 0;
+	int			rc;
+	const char *sheet;
+	XlsChild   *child = palloc0(sizeof(XlsChild)); /* not a local: PG_FINALLY reads it after a longjmp */
+
+	if (len > XLS_MAX_FILE_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("could not read factor workbook \"%s\": it is %zu bytes, more than the %zu an .xls file may be (the published factor workbooks are under 2 MB)",
+						name, len, XLS_MAX_FILE_BYTES),
+				 errhint("Nothing was loaded.")));
+	tmp = OpenTemporaryFile(false);
+	if (FileWrite(tmp, unconstify(char *, data), (int) len, 0, WAIT_EVENT_DATA_FILE_WRITE) != (int) len)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not write the temporary copy of factor workbook \"%s\": %m", name)));
+	snprintf(helper, sizeof(helper), "%s/%s", pkglib_path, XLS_HELPER_NAME);
+	child->fd = -1;
+	PG_TRY();
+	{
+		if (xls_child_start(child, helper, FilePathName(tmp), FACTOR_SHEET, err, sizeof(err), &kind) != 0)
+			ereport(ERROR,
+					(errcode(car_read_errcode(kind, ERRCODE_INVALID_BINARY_REPRESENTATION)),
+					 errmsg("could not read factor workbook \"%s\": %s", name, err), errhint("Nothing was loaded.")));
+		while ((rc = xls_child_read(child, err, sizeof(err), &kind)) == 1)
+		{
+			(void) WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_SOCKET_READABLE | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+									 child->fd, 1000L, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+		if (rc == 0)
+			rc = xls_child_finish(child, &src->xls_out, &outlen, err, sizeof(err), &kind);
+	}
+	PG_FINALLY();
+	{
+		xls_child_abort(child);
+		FileClose(tmp);
+	}
+	PG_END_TRY();
+	if (rc < 0)
+		XlsRefused(data, len, name, kind, err);
+	src->is_xls = true;
+	sheet = xls_frames_init(&src->xls, src->xls_out, outlen);
+	if (sheet == NULL)
+		XlsRefused(data, len, name, src->xls.errkind, src->xls.err);
 }
 
 /* Fetch the car.factor_set row with this id as the function's result. */
@@ -346,7 +503,13 @@ car_load_factor_bytes(const char *data, size_t len, const char *name, const char
 		int		  n;
 		ReadError kind = READ_OK;
 
-		if (xlsx_looks_like(data, len))
+		if (xls_looks_like(data, len))
+		{
+			OpenXls(&src, data, len, name);
+			sheet = src.xls.sheet;
+			ff_init(&ff, ',');
+		}
+		else if (xlsx_looks_like(data, len))
 		{
 			src.xlsx = OpenWorkbook(data, len, err, sizeof(err), &kind);
 			if (src.xlsx == NULL)
@@ -365,8 +528,8 @@ car_load_factor_bytes(const char *data, size_t len, const char *name, const char
 			if (text == NULL)
 				ereport(ERROR,
 						(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
-						 errmsg("the file is binary: it is neither an .xlsx workbook nor CSV text"),
-						 errhint("Load the DESNZ/BEIS flat file as published (.xlsx) or saved as CSV.")));
+						 errmsg("the file is binary: it is neither an .xlsx or .xls workbook nor CSV text"),
+						 errhint("Load the DESNZ/BEIS flat file as published (.xlsx or .xls) or saved as CSV.")));
 
 			if (csv_init(&src.csv, text, ulen, 0) != 0)
 				ereport(ERROR,
@@ -411,6 +574,8 @@ car_load_factor_bytes(const char *data, size_t len, const char *name, const char
 					 errdetail_plural("%ld row after the header on line %ld has no numeric factor.",
 									  "%ld rows after the header on line %ld have no numeric factor.",
 									  ff.rows_skipped, ff.rows_skipped, ff.header_line)));
+		if (src.is_xls && ff.skipped[FF_SKIP_EMPTY] > 0)
+			XlsEmptyValues(&ff, name);
 		FlushBatch(&ld);
 	}
 	PG_FINALLY();
@@ -420,12 +585,26 @@ car_load_factor_bytes(const char *data, size_t len, const char *name, const char
 	PG_END_TRY();
 
 	{
-		Oid	  t2[3] = {INT4OID, INT4OID, INT4OID};
-		Datum v2[3] = {Int32GetDatum(ld.set_id), Int32GetDatum((int32) ff.rows_loaded),
-					   Int32GetDatum((int32) ff.rows_skipped)};
+		Oid	  t2[4] = {INT4OID, INT4OID, INT4OID, TEXTOID};
+		Datum v2[4] = {Int32GetDatum(ld.set_id), Int32GetDatum((int32) ff.rows_loaded),
+					   Int32GetDatum((int32) ff.rows_skipped),
+					   CStringGetTextDatum(psprintf("{\"%s\": %ld, \"%s\": %ld, \"%s\": %ld, \"%s\": %ld}",
+													ff_skip_names[FF_SKIP_EMPTY], ff.skipped[FF_SKIP_EMPTY],
+													ff_skip_names[FF_SKIP_BOUND], ff.skipped[FF_SKIP_BOUND],
+													ff_skip_names[FF_SKIP_END], ff.skipped[FF_SKIP_END],
+													ff_skip_names[FF_SKIP_TEXT], ff.skipped[FF_SKIP_TEXT]))};
 
-		if (SPI_execute_with_args("UPDATE car.factor_set SET row_count = $2, rows_skipped = $3 WHERE id = $1",
-								  3, t2, v2, NULL, false, 0) != SPI_OK_UPDATE)
+		/*
+		 * rows_skipped_by came with car 1.1: between an update of the library
+		 * and ALTER EXTENSION car UPDATE the table is still 1.0's, without it.
+		 */
+		Oid	 nsp = get_namespace_oid("car", false);
+		bool by_reason = get_attnum(get_relname_relid("factor_set", nsp), "rows_skipped_by") != InvalidAttrNumber;
+
+		if (SPI_execute_with_args(by_reason ? "UPDATE car.factor_set SET row_count = $2, rows_skipped = $3, "
+											  "rows_skipped_by = $4::jsonb WHERE id = $1"
+											: "UPDATE car.factor_set SET row_count = $2, rows_skipped = $3 WHERE id = $1",
+								  by_reason ? 4 : 3, t2, v2, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not update the factor set row");
 		if (SPI_execute_with_args("UPDATE car.factor_set SET superseded_by = $1 "
 								  "WHERE year = (SELECT year FROM car.factor_set WHERE id = $1) "

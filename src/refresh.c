@@ -206,7 +206,8 @@ DayQueueInsert(DayQueue *q)
 static const char *
 CarTableOf(Oid relid)
 {
-	static const char *const tracked[] = {"reading", "meter", "factor_set", "unit", "activity", "activity_component"};
+	static const char *const tracked[] = {"reading", "meter", "factor_set", "unit", "activity", "activity_component",
+										  "activity_path"};
 	Oid						 nsp = get_namespace_oid("car", false);
 	size_t					 i;
 

@@ -66,7 +66,7 @@ static const char *const grants[] = {
 	"GRANT USAGE ON SCHEMA car TO car_reader",
 	"GRANT SELECT ON car.report_monthly, car.report_yearly, car.report_scope, car.report_intensity, car.live, "
 	"car.emission_daily, car.reading, car.site, car.meter, car.factor_set, car.factor, car.unit, car.activity, "
-	"car.activity_component, car.activity_primary_component, car.change TO car_reader",
+	"car.activity_component, car.activity_path, car.activity_primary_component, car.change TO car_reader",
 	"GRANT EXECUTE ON FUNCTION car.convert(float8, text, text), car.factor_year(timestamptz), "
 	"car.co2e(float8, text, text, timestamptz), car.emissions(float8, text, text, timestamptz), "
 	"car.can_price(text, text, timestamptz), car.reporting_year(date), car.reporting_year_label(int), "
@@ -98,7 +98,7 @@ static const char *const grants[] = {
 	"car.load_factors(bytea, text, int), car.load_factors(int) TO %w",
 	/* car_admin */
 	"GRANT SELECT, INSERT, UPDATE, DELETE ON car.source, car.source_secret, car.jwt_key, car.unit, car.activity, "
-	"car.activity_component, car.site, car.meter, car.reading, car.source_file, car.ingest_error TO car_admin",
+	"car.activity_component, car.activity_path, car.site, car.meter, car.reading, car.source_file, car.ingest_error TO car_admin",
 	"GRANT DELETE ON car.factor_set TO car_admin",
 	"GRANT SELECT ON car.worker_status TO car_admin",
 	"GRANT USAGE ON SEQUENCE car.source_id_seq TO car_admin",

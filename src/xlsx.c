@@ -46,6 +46,11 @@ struct XlsxReader
 	size_t	  sstoffcap;
 	size_t	  nstrings;
 
+	/* decimals each cell format (cellXfs index) shows, -1 for General */
+	signed char *xfdec;
+	size_t		 nxf;
+	size_t		 xfcap;
+
 	/* text of the element being read: a shared string or a cell's value */
 	char  *text;
 	size_t textcap;
@@ -607,6 +612,300 @@ FindRel(XlsxReader *x, void *arg)
 }
 
 int
+xlsx_format_decimals(const char *code)
+{
+	const char *p = code;
+	int			digits = 0;
+	int			decimals = -1;
+
+	for (; *p && *p != ';'; p++)
+	{
+		char c = *p;
+
+		if (c == '"')
+		{
+			while (p[1] && p[1] != '"')
+				p++;
+			if (p[1])
+				p++;
+			continue;
+		}
+		if (c == '\\' || c == '_' || c == '*')
+		{
+			/* an escaped character, a space as wide as one, a fill character */
+			if (p[1])
+				p++;
+			continue;
+		}
+		if (c == '[')
+		{
+			while (p[1] && p[1] != ']')
+				p++;
+			if (p[1])
+				p++;
+			continue;
+		}
+		switch (c)
+		{
+			case '0':
+			case '#':
+			case '?':
+				digits++;
+				if (decimals >= 0)
+					decimals++;
+				break;
+			case '.':
+				if (decimals >= 0)
+					return -1;
+				decimals = 0;
+				break;
+			case ',':
+			case ' ':
+			case '-':
+			case '+':
+			case '(':
+			case ')':
+			case '$':
+				break;
+			default:
+				/* General, %, E+, dates and times, @ and other letters: not fixed-point */
+				return -1;
+		}
+	}
+	if (digits == 0)
+		return -1;
+	return decimals < 0 ? 0 : decimals;
+}
+
+/* Decimals of a built-in number format (ECMA-376 18.8.30), or -1. */
+static int
+BuiltinDecimals(long id)
+{
+	switch (id)
+	{
+		case 1:
+		case 3:
+		case 37:
+		case 38:
+			return 0;
+		case 2:
+		case 4:
+		case 39:
+		case 40:
+			return 2;
+		default:
+			return -1;
+	}
+}
+
+void
+xlsx_format_fixed(double v, int decimals, char *out, size_t outlen)
+{
+	char		general[64];
+	char		digits[64];
+	const char *g;
+	int			intlen = 0;
+	int			nd = 0;
+	int			keep;
+	int			i;
+	size_t		o = 0;
+	int			negative;
+	int			dot = -1;
+
+	xlsx_format_number(v, general, sizeof(general));
+	/* a format may ask for any number of zeros; a double has at most 17 digits to show */
+	if (decimals > 40)
+		decimals = 40;
+	if (decimals < 0 || !isfinite(v) || fabs(v) >= 1e15)
+	{
+		snprintf(out, outlen, "%s", general);
+		return;
+	}
+	/* the digits of the General text, and where its decimal point falls */
+	negative = general[0] == '-';
+	for (g = general + negative; *g; g++)
+	{
+		if (*g == '.')
+			dot = nd;
+		else if (nd < (int) sizeof(digits) - 2)
+			digits[nd++] = *g;
+	}
+	intlen = dot < 0 ? nd : dot;
+	keep = intlen + decimals;
+	if (keep >= 0 && keep < nd)
+	{
+		/* round half away from zero at digit keep, in decimal */
+		int carry = digits[keep] >= '5';
+
+		nd = keep;
+		for (i = keep - 1; carry && i >= 0; i--)
+		{
+			if (digits[i] == '9')
+				digits[i] = '0';
+			else
+			{
+				digits[i]++;
+				carry = 0;
+			}
+		}
+		if (carry)
+		{
+			memmove(digits + 1, digits, nd);
+			digits[0] = '1';
+			nd++;
+			intlen++;
+		}
+	}
+	/* trailing zeros of the fraction go */
+	while (nd > intlen && digits[nd - 1] == '0')
+		nd--;
+#define PUT(c)              \
+	do                      \
+	{                       \
+		if (o + 1 < outlen) \
+			out[o++] = (c); \
+	} while (0)
+	if (negative)
+		PUT('-');
+	if (intlen <= 0)
+		PUT('0');
+	for (i = 0; i < intlen; i++)
+		PUT(i < nd ? digits[i] : '0');
+	if (nd > intlen)
+	{
+		PUT('.');
+		for (i = intlen; i < nd; i++)
+			PUT(digits[i]);
+	}
+#undef PUT
+	out[o] = '\0';
+	/* -0.000001 at 5 decimals is 0, not -0 */
+	if (strcmp(out, "-0") == 0)
+		snprintf(out, outlen, "0");
+}
+
+typedef struct NumFmtList
+{
+	long		*ids;
+	signed char *dec;
+	size_t		 n;
+	size_t		 cap;
+	int			 in_cellxfs;
+} NumFmtList;
+
+/* Decimals of number format id: custom ones first, then built-in. */
+static int
+FormatDecimals(NumFmtList *l, long id)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (l->ids[i] == id)
+			return l->dec[i];
+	return BuiltinDecimals(id);
+}
+
+static long
+LongAttribute(XlsxReader *x, const char *name)
+{
+	xmlChar *v = xmlTextReaderGetAttribute(x->reader, BAD_CAST name);
+	char	*end = NULL;
+	long	 n = v ? strtol((const char *) v, &end, 10) : -1;
+
+	if (v == NULL || end == (char *) v || *end != '\0' || n < 0)
+		n = -1;
+	xmlFree(v);
+	return n;
+}
+
+/*
+ * Read xl/styles.xml (optional): the decimals of each cell format, from its
+ * number format.  A workbook without styles shows every number as General.
+ */
+static int
+LoadStyles(XlsxReader *x)
+{
+	NumFmtList l;
+	int		   rc;
+	int		   result = 0;
+
+	memset(&l, 0, sizeof(l));
+	if (OpenPart(x, "xl/styles.xml", 0, XLSX_MAX_INDEX_PART) != 0)
+		return x->err[0] ? -1 : 0;
+	while ((rc = ReadNode(x)) == 1)
+	{
+		int type = xmlTextReaderNodeType(x->reader);
+
+		if (type == XML_READER_TYPE_END_ELEMENT && IsElement(x, "cellXfs"))
+			l.in_cellxfs = 0;
+		if (type != XML_READER_TYPE_ELEMENT)
+			continue;
+		if (IsElement(x, "cellXfs"))
+			l.in_cellxfs = !xmlTextReaderIsEmptyElement(x->reader);
+		else if (IsElement(x, "numFmt"))
+		{
+			xmlChar *code = xmlTextReaderGetAttribute(x->reader, BAD_CAST "formatCode");
+			long	 id = LongAttribute(x, "numFmtId");
+
+			if (l.n == XLSX_MAX_NUMBER_FORMATS)
+			{
+				xmlFree(code);
+				SetError(x, READ_LIMIT, "xl/styles.xml has more than %d number formats, the most a workbook may have (real ones have under 20)" ADVICE,
+						 XLSX_MAX_NUMBER_FORMATS);
+				result = -1;
+				break;
+			}
+			if (Grow(x, (void **) &l.ids, &l.cap, (l.n + 1) * sizeof(long), XLSX_MAX_NUMBER_FORMATS * sizeof(long),
+					 "xl/styles.xml") < 0)
+			{
+				xmlFree(code);
+				result = -1;
+				break;
+			}
+			if (l.dec == NULL)
+			{
+				l.dec = budget_malloc(&x->budget, XLSX_MAX_NUMBER_FORMATS);
+				if (l.dec == NULL)
+				{
+					xmlFree(code);
+					NoMemory(x, "xl/styles.xml");
+					result = -1;
+					break;
+				}
+			}
+			l.ids[l.n] = id;
+			l.dec[l.n] = (signed char) (code ? xlsx_format_decimals((const char *) code) : -1);
+			l.n++;
+			xmlFree(code);
+		}
+		else if (l.in_cellxfs && IsElement(x, "xf"))
+		{
+			long id = LongAttribute(x, "numFmtId");
+
+			if (x->nxf == XLSX_MAX_CELL_FORMATS)
+			{
+				SetError(x, READ_LIMIT, "xl/styles.xml has more than %d cell formats, the most a workbook may have (Excel's limit is 64,000)" ADVICE,
+						 XLSX_MAX_CELL_FORMATS);
+				result = -1;
+				break;
+			}
+			if (Grow(x, (void **) &x->xfdec, &x->xfcap, x->nxf + 1, XLSX_MAX_CELL_FORMATS, "xl/styles.xml") < 0)
+			{
+				result = -1;
+				break;
+			}
+			x->xfdec[x->nxf++] = (signed char) (id < 0 ? -1 : FormatDecimals(&l, id));
+		}
+	}
+	if (rc < 0)
+		result = -1;
+	budget_free(&x->budget, l.ids, l.cap);
+	if (l.dec)
+		budget_free(&x->budget, l.dec, XLSX_MAX_NUMBER_FORMATS);
+	return result;
+}
+
+int
 xlsx_looks_like(const char *data, size_t len)
 {
 	return len >= 4 && memcmp(data, "PK\003\004", 4) == 0;
@@ -704,7 +1003,7 @@ xlsx_open(const char *data, size_t len, const char *want, char *err, size_t errl
 	if (x->sheet == NULL)
 		goto fail;
 
-	if (LoadSharedStrings(x) < 0)
+	if (LoadSharedStrings(x) < 0 || LoadStyles(x) < 0)
 		goto fail;
 	if (OpenPart(x, rl.target, 1, XLSX_MAX_PART_BYTES) < 0)
 		goto fail;
@@ -753,6 +1052,7 @@ xlsx_close(XlsxReader *x)
 	budget_free(&x->budget, x->sst, x->sstcap);
 	budget_free(&x->budget, x->sstoff, x->sstoffcap);
 	budget_free(&x->budget, x->text, x->textcap);
+	budget_free(&x->budget, x->xfdec, x->xfcap);
 	budget_free(&x->budget, x->buf, x->bufcap);
 	budget_free(&x->budget, x->offs, x->capoffs * sizeof(size_t));
 	budget_free(&x->budget, x->cells, x->capcells * sizeof(char *));
@@ -898,7 +1198,7 @@ PutCell(XlsxReader *x, int col, const char *text, long rownum)
 
 /* Turn a cell's raw value into text according to its type attribute. */
 static int
-StoreCell(XlsxReader *x, int col, const char *type, const char *raw, long rownum)
+StoreCell(XlsxReader *x, int col, const char *type, long style, const char *raw, long rownum)
 {
 	char		num[64];
 	const char *text = raw;
@@ -917,7 +1217,8 @@ StoreCell(XlsxReader *x, int col, const char *type, const char *raw, long rownum
 						 raw);
 				return -1;
 			}
-			xlsx_format_number(v, num, sizeof(num));
+			/* as the cell's number format shows it; General without one */
+			xlsx_format_fixed(v, style >= 0 && (size_t) style < x->nxf ? x->xfdec[style] : -1, num, sizeof(num));
 			text = num;
 		}
 	}
@@ -962,6 +1263,7 @@ ReadCell(XlsxReader *x, int *nextcol, long rownum)
 {
 	xmlChar *ref = xmlTextReaderGetAttribute(x->reader, BAD_CAST "r");
 	xmlChar *type = xmlTextReaderGetAttribute(x->reader, BAD_CAST "t");
+	long	 style = LongAttribute(x, "s");
 	int		 col = ref ? ColumnOf((const char *) ref) : *nextcol;
 	int		 have = 0;
 	int		 rc = 0;
@@ -1015,7 +1317,7 @@ ReadCell(XlsxReader *x, int *nextcol, long rownum)
 		}
 	}
 	if (rc == 0 && have)
-		rc = StoreCell(x, col, (const char *) type, x->text, rownum);
+		rc = StoreCell(x, col, (const char *) type, style, x->text, rownum);
 	xmlFree(type);
 	return rc;
 }

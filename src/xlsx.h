@@ -92,9 +92,17 @@
  */
 #define XLSX_MAX_ROW_BYTES ((size_t) 16 * 1024 * 1024)
 
-#define XLSX_MAX_COLUMNS 16384	 /* Excel's own limit (XFD) */
-#define XLSX_MAX_ROWS	 1048576 /* Excel's own limit */
-#define XLSX_MAX_SHEETS	 256
+#define XLSX_MAX_COLUMNS 16384 /* Excel's own limit (XFD) */
+
+/*
+ * Cell formats (styles.xml cellXfs) and custom number formats (numFmts):
+ * Excel allows 64,000 of the first and about 250 of the second; real factor
+ * workbooks have under 200 and 10.
+ */
+#define XLSX_MAX_CELL_FORMATS	65536
+#define XLSX_MAX_NUMBER_FORMATS 65536
+#define XLSX_MAX_ROWS			1048576 /* Excel's own limit */
+#define XLSX_MAX_SHEETS			256
 
 /*
  * The reader's byte budget: all of the above at their caps at once (64 MB of
@@ -126,7 +134,9 @@ extern const char *xlsx_sheet_name(const XlsxReader *x);
 /*
  * Read the next row that has cells.  Returns its cell count (columns A.. up to its last
  * non-empty cell; missing cells are ""), 0 at the end of the sheet, or -1
- * with xlsx_error() set.  *rownum is the spreadsheet row number (1-based).
+ * with xlsx_error() set.  A number is written as its cell's number format
+ * shows it (xlsx_format_fixed with the format's decimals), a formula cell's
+ * as its cached result.  *rownum is the spreadsheet row number (1-based).
  * Cells stay valid until the next call.
  */
 extern int xlsx_next(XlsxReader *x, char ***cells, long *rownum);
@@ -142,6 +152,23 @@ extern void xlsx_close(XlsxReader *x);
  * 0.46337999999999996 becomes "0.46338".
  */
 extern void xlsx_format_number(double v, char *out, size_t outlen);
+
+/*
+ * How many decimals a number format code shows ("0.00000" and
+ * "#,##0.00000" 5, "#,##0" 0), or -1 when it is not a plain fixed-point
+ * format (General, percentages, scientific, dates and times, text): such
+ * cells are written as General.
+ */
+extern int xlsx_format_decimals(const char *code);
+
+/*
+ * Write v as a cell formatted with decimals decimals shows it: the General
+ * text of v (15 significant digits, as Excel holds the number it rounds),
+ * rounded half away from zero to that many decimals in decimal arithmetic,
+ * trailing zeros removed ("0.18400" is written 0.184; 2040 stays 2040).
+ * decimals < 0, or a magnitude of 1e15 or more, writes General.
+ */
+extern void xlsx_format_fixed(double v, int decimals, char *out, size_t outlen);
 
 /* True if data starts like a zip archive (an .xlsx). */
 extern int xlsx_looks_like(const char *data, size_t len);

@@ -104,6 +104,9 @@ WHERE c.relnamespace = 'car'::regnamespace
   AND (c.relkind IN ('r', 'p') AND NOT c.relispartition
        OR c.relname IN ('report_monthly', 'report_yearly', 'report_scope', 'report_intensity', 'source_status'))
 GROUP BY c.oid;
+-- the activities 1.0 had (1.1 adds builtin ones: air, rail, grey fleet, heat and steam, refrigerants)
+CREATE TABLE public.activity_1_0 AS SELECT key FROM car.activity;
+CREATE TABLE public.activity_component_1_0 AS SELECT activity, kind FROM car.activity_component;
 SQL
 fingerprints() {
 	psql_db "$1" <<'SQL'
@@ -131,6 +134,12 @@ SELECT s.*, CASE WHEN x.userinfo IS NULL THEN s.uri
 FROM car.source s LEFT JOIN car.source_secret x ON x.source_id = s.id;
 UPDATE public.fingerprint_columns SET src = 'public.source_as_in_1_0',
     cols = replace(cols, ', uri,', ', uri_1_0 AS uri,') WHERE rel = 'car.source';
+-- 1.0's activities and components, unchanged; those 1.1 adds are checked below
+CREATE VIEW public.activity_as_in_1_0 AS SELECT a.* FROM car.activity a JOIN public.activity_1_0 o USING (key);
+CREATE VIEW public.activity_component_as_in_1_0 AS
+SELECT c.* FROM car.activity_component c JOIN public.activity_component_1_0 o USING (activity, kind);
+UPDATE public.fingerprint_columns SET src = 'public.activity_as_in_1_0' WHERE rel = 'car.activity';
+UPDATE public.fingerprint_columns SET src = 'public.activity_component_as_in_1_0' WHERE rel = 'car.activity_component';
 SQL
 is "the credentials of a source's URI moved to car.source_secret" \
 	"$(psql_db old -c "SELECT s.uri || ' ' || x.userinfo FROM car.source s JOIN car.source_secret x ON x.source_id = s.id")" \
@@ -139,6 +148,10 @@ fingerprints old >"$W/after.txt"
 diff "$W/before.txt" "$W/after.txt" | sed 's/^/# /'
 cmp -s "$W/before.txt" "$W/after.txt"
 ok $? "every row of every car table and report is unchanged"
+# what the update added to car.activity: builtin rows only, those of a fresh install
+is "the update added the builtin activities of $VERSION (air, rail, grey fleet, heat and steam, refrigerants), nothing else" \
+	"$(psql_db old -c "SELECT count(*) FILTER (WHERE NOT builtin), count(*) FILTER (WHERE key LIKE 'air\_%' OR key LIKE 'rail\_%' OR key LIKE 'grey\_fleet\_%' OR key LIKE 'heat\_steam%' OR key LIKE 'refrigerant\_%') FROM car.activity a WHERE NOT EXISTS (SELECT FROM public.activity_1_0 o WHERE o.key = a.key)")" \
+	"0|40"
 is "counts unchanged" "$(psql_db old -c "$counts")" "$before_counts"
 
 # --- against a fresh install ---------------------------------------------------------
