@@ -15,7 +15,7 @@ DATA_built = car--$(EXTVERSION).sql
 
 # Pure cores: no backend calls, unit-tested and fuzzed on their own.
 CORE_OBJS  = src/csv.o src/xlsx.o src/factorfile.o src/units.o src/meterfile.o src/fetch.o src/jwtparse.o src/hostpolicy.o
-OBJS       = src/car.o src/factor_cache.o src/calc.o src/factors.o src/partition.o src/ingest.o src/util.o src/worker.o src/refresh.o src/schedule.o src/roles.o src/jwt.o src/access.o src/live.o $(CORE_OBJS)
+OBJS       = src/car.o src/factor_cache.o src/calc.o src/factors.o src/partition.o src/ingest.o src/ingest_options.o src/ingest_time.o src/ingest_write.o src/source.o src/util.o src/worker.o src/refresh.o src/schedule.o src/roles.o src/jwt.o src/access.o src/live.o $(CORE_OBJS)
 
 XML2_CFLAGS := $(shell xml2-config --cflags 2>/dev/null)
 PG_CPPFLAGS = -Isrc $(XML2_CFLAGS) -DCAR_SQL_VERSION='"$(EXTVERSION)"'
@@ -48,7 +48,7 @@ uninstall: uninstall-factor-data
 uninstall-factor-data:
 	rm -rf '$(DESTDIR)$(datadir)/car'
 
-.PHONY: deps demo demo-live demo-stop demo-clean test unit fuzz format lint bench print-%
+.PHONY: deps demo demo-live demo-stop demo-clean test unit fuzz format lint check-imports bench print-%
 deps:
 	scripts/deps.sh
 demo:
@@ -71,6 +71,15 @@ lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--suppress=missingIncludeSystem --inline-suppr -Isrc $(CORE_OBJS:.o=.c)
 	clang-tidy --quiet $(CORE_OBJS:.o=.c) -- -Isrc $(XML2_CFLAGS)
+	$(MAKE) -s check-imports
+
+# The worker calls ingestion; ingestion never calls back into the worker: no
+# symbol the ingest objects use is defined in worker.o.
+INGEST_OBJS = src/ingest.o src/ingest_options.o src/ingest_time.o src/ingest_write.o
+check-imports: $(INGEST_OBJS) src/worker.o
+	@bad=$$(bash -c 'comm -12 <(nm -u $(INGEST_OBJS) | awk "NF == 2 {print \$$2}" | sort -u) \
+		<(nm --defined-only src/worker.o | awk "\$$2 ~ /[TDBRC]/ {print \$$3}" | sort -u)'); \
+	if [ -n "$$bad" ]; then echo "ingestion uses symbols of the worker (worker.c): $$bad"; exit 1; fi
 print-%:
 	@echo $($*)
 demo-stop:

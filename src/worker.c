@@ -91,8 +91,6 @@ static bool					   wake_at_commit = false;
 static MemoryContext		   work_cxt = NULL;		 /* per loop (launcher) or per dataset (fetcher) */
 static const HostAllowList	  *allowed_hosts = NULL; /* car.allowed_hosts, parsed (the GUC's extra) */
 
-int64 *car_rows_progress = NULL;
-
 /* ---------------------------------------------------------- shared memory */
 
 static void
@@ -162,7 +160,7 @@ TakeSlot(bool launcher)
 		proc_exit(0);
 	}
 	before_shmem_exit(ReleaseSlot, (Datum) 0);
-	car_rows_progress = &my_slot->rows;
+	car_ingest_progress = &my_slot->rows;
 }
 
 static void
