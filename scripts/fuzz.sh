@@ -15,8 +15,8 @@ for t in $TARGETS; do
 	defs=
 	case $t in
 		csv) srcs="src/csv.c" ;;
-		factorfile) srcs="src/csv.c src/factorfile.c" ;;
-		meterfile) srcs="src/csv.c src/factorfile.c src/meterfile.c" ;;
+		factorfile) srcs="src/numfmt.c src/csv.c src/factorfile.c" ;;
+		meterfile) srcs="src/numfmt.c src/csv.c src/factorfile.c src/meterfile.c" ;;
 		xlsx) srcs="src/xlsx.c" ;;
 		xlsxbomb) srcs="src/xlsx.c" target=test/fuzz/fuzz_xlsx.c defs=-DFUZZ_BOMBS=1 ;;
 		jwt) srcs="src/jwtparse.c" ;;
