@@ -179,6 +179,16 @@ COMMENT ON COLUMN car.dataset.final_uri IS 'The URL that served the bytes last l
 COMMENT ON COLUMN car.source_file.uri IS 'Where the file came from: for a fetched file the URL that served its bytes (after redirects, without user:password); for a pushed file the name it was pushed as.';
 
 -------------------------------------------------------------------------------
+-- Meter files as real exports write them (issue 13): what a file's first pass
+-- learnt (its preamble, the header's line, the number format, the half-hour
+-- labels' reading...) is kept with the file; the new source options that
+-- override the detection.
+-------------------------------------------------------------------------------
+ALTER TABLE car.source_file ADD COLUMN metadata jsonb;
+COMMENT ON COLUMN car.source_file.metadata IS 'What loading learnt of the file, as a JSON object: preamble (the lines before the header, an array of text, each cut to 240 bytes; preamble_cut counts what was left out), header_line, encoding, line_endings (CRLF, CR, LF or a mixture), delimiter, decimal_separator and thousands_separator (the number format decided for the whole file), half_hour_labels (period starts, period ends or positions) and wall_clock_day_half_hours (46 or 50 for a clock-change day''s wall-clock labels), date_format. NULL for files loaded before car 1.1.';
+COMMENT ON COLUMN car.source.options IS 'Format options: site, meter, site_column, meter_column, date_column, ts_column, value_column, unit_column, activity_column, unit, activity, date_format (fields YYYY YY MM Mon DD HH24 HH12 MI SS FF AM TZ; detected when absent), timezone, period (start or end; detected from the header when absent), interval_minutes, decimal_separator (. or ,) and thousands_separator (, . space '' or empty for none; both detected from all the file''s values when absent), header_line (the header''s line; searched in the first 50 lines when absent), org; for index sources pattern; for polled sources follow_hosts (hosts besides the source''s own that its index links and redirects may lead to).';
+
+-------------------------------------------------------------------------------
 -- Last: nothing in schema car is PUBLIC's.  car.grant_roles() grants each of
 -- car's roles what it needs, by name (src/roles.c), and a DBA grants those
 -- roles to login roles.  Trigger functions run for whoever fires the

@@ -29,9 +29,12 @@
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "catalog/namespace.h"
 #include "utils/array.h"
+#include "utils/lsyscache.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -112,13 +115,17 @@ MeterOf(Ingest *ing, const MfRecord *r)
 		m->id = 0;
 		m->to_meter_unit = 1.0;
 		m->last_ts = DT_NOBEGIN;
+		m->seen_base = DT_NOBEGIN;
+		m->seen_lo = m->seen_bits = 0;
+		m->seen = NULL;
 	}
 	return m;
 }
 
 /*
  * Instant of value k of record r, or 0 with *why set when it cannot be
- * placed (half-hour outside the local day, or outside the accepted range).
+ * placed (a half-hour the local day does not have, a day that does not fit
+ * the header, or outside the accepted range).
  */
 static bool
 ValueInstant(Ingest *ing, const MfRecord *r, int k, MeterEntry *m, TimestampTz *ts, const char **why)
@@ -126,6 +133,18 @@ ValueInstant(Ingest *ing, const MfRecord *r, int k, MeterEntry *m, TimestampTz *
 	if (r->slot[k] >= 0)
 	{
 		car_local_day(ing, r->when.year, r->when.month, r->when.day);
+		if (ing->day_mismatch)
+		{
+			*why = ing->day_mismatch;
+			return false;
+		}
+		if (r->when.has_offset && r->when.offset != ing->day_offset)
+		{
+			*why = psprintf("the date's UTC offset (%+03d:%02d) is not %s's at local midnight of %04d-%02d-%02d (%+03d:%02d)",
+							r->when.offset / 3600, abs(r->when.offset) % 3600 / 60, ing->so.timezone, r->when.year,
+							r->when.month, r->when.day, ing->day_offset / 3600, abs(ing->day_offset) % 3600 / 60);
+			return false;
+		}
 		if (r->slot[k] >= ing->day_slots)
 		{
 			*why = psprintf("%04d-%02d-%02d has %d half-hours in %s, but a value is given for half-hour %d",
@@ -133,7 +152,28 @@ ValueInstant(Ingest *ing, const MfRecord *r, int k, MeterEntry *m, TimestampTz *
 							r->slot[k] + 1);
 			return false;
 		}
+		if (ing->day_slots > ing->header_slots && ing->header_slots >= 46)
+		{
+			/*
+			 * An autumn day in a header of a whole ordinary day (to 23:30, or
+			 * kWh_48): which hour did the file leave out, or merge?  (A header
+			 * of part of a day, the period option's, places what it has.)
+			 */
+			*why = psprintf("%04d-%02d-%02d has %d half-hours in %s, but the header's columns hold only %d: the day "
+							"cannot be read without guessing which hour the file left out or merged; send it with %d "
+							"columns (labels to 24:30, or 25:00 as period ends) or as a long file",
+							r->when.year, r->when.month, r->when.day, ing->day_slots, ing->so.timezone,
+							ing->header_slots, ing->day_slots);
+			return false;
+		}
 		*ts = ing->day_start + (int64) r->slot[k] * USECS_PER_HALF_HOUR;
+	}
+	else if (r->when.has_offset)
+	{
+		/* an instant: the stamp says its offset, so the autumn's repeated hour is told apart by it */
+		*ts = car_offset_instant(&r->when);
+		if (ing->mf.period == MF_PERIOD_END || ing->so.mf.period == MF_PERIOD_END)
+			*ts -= (int64) ing->so.interval_minutes * USECS_PER_MINUTE;
 	}
 	else
 	{
@@ -173,6 +213,190 @@ CsvFailed(Ingest *ing)
 												: errhint("Nothing was loaded.")));
 }
 
+/* The file is not in the source's layout (its header cannot be found, or read). */
+static void
+NotInLayout(Ingest *ing) pg_attribute_noreturn();
+
+static void
+NotInLayout(Ingest *ing)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+			 errmsg("\"%s\" is not in the %s layout", ing->fname, mf_format_name(ing->so.mf.format)),
+			 errdetail("%s.", ing->mf.err)));
+}
+
+static const char *
+SeparatorName(char c)
+{
+	switch (c)
+	{
+		case NF_GROUP_NONE:
+			return "";
+		case ' ':
+			return " ";
+		case ',':
+			return ",";
+		case '.':
+			return ".";
+		case '\'':
+			return "'";
+		case ';':
+			return ";";
+		case '\t':
+			return "\t";
+		case '|':
+			return "|";
+	}
+	return "?";
+}
+
+static void
+JsonField(StringInfo s, const char *key, const char *value)
+{
+	if (s->len > 1)
+		appendStringInfoString(s, ", ");
+	escape_json(s, key);
+	appendStringInfoString(s, ": ");
+	escape_json(s, value);
+}
+
+/*
+ * What the first pass learnt about the file, as JSON for
+ * car.source_file.metadata: the preamble lines, the header's line, and the
+ * dialect it was read in.
+ */
+static void
+DescribeFile(Ingest *ing)
+{
+	const MeterFile		*mf = &ing->mf;
+	const unsigned char *u = (const unsigned char *) ing->raw;
+	StringInfo			 s = makeStringInfo();
+	long				 crlf = 0,
+		cr = 0,
+		lf = 0;
+	size_t				 i;
+	const char			*d = ing->csv.data;
+	StringInfoData		 endings;
+
+	appendStringInfoChar(s, '{');
+	JsonField(s, "encoding",
+			  ing->rawlen >= 2 && u[0] == 0xFF && u[1] == 0xFE								 ? "UTF-16LE"
+			  : ing->rawlen >= 2 && u[0] == 0xFE && u[1] == 0xFF								 ? "UTF-16BE"
+			  : ing->rawlen >= 3 && u[0] == 0xEF && u[1] == 0xBB && u[2] == 0xBF ? "UTF-8 with byte-order mark"
+			  : ing->data != ing->raw										 ? "Windows-1252"
+																			 : "UTF-8");
+	for (i = 0; i < ing->csv.len; i++)
+	{
+		if (d[i] == '\r')
+		{
+			if (i + 1 < ing->csv.len && d[i + 1] == '\n')
+			{
+				crlf++;
+				i++;
+			}
+			else
+				cr++;
+		}
+		else if (d[i] == '\n')
+			lf++;
+	}
+	initStringInfo(&endings);
+	appendStringInfo(&endings, "%s%s%s%s%s", crlf ? "CRLF" : "", crlf && (cr || lf) ? ", " : "", cr ? "CR" : "",
+					 cr && lf ? ", " : "", lf ? "LF" : "");
+	JsonField(s, "line_endings", endings.len ? endings.data : "none");
+	JsonField(s, "delimiter", SeparatorName(ing->csv.delim));
+	appendStringInfo(s, ", \"header_line\": %ld", mf->header_line);
+	appendStringInfoString(s, ", \"preamble\": [");
+	{
+		const char *p = mf->preamble;
+		int			first = 1;
+
+		while (*p)
+		{
+			const char *e = strchr(p, '\n');
+			size_t		l = e ? (size_t) (e - p) : strlen(p);
+			char	   *line = pnstrdup(p, l);
+
+			if (!first)
+				appendStringInfoString(s, ", ");
+			escape_json(s, pg_any_to_server(line, (int) l, PG_UTF8));
+			first = 0;
+			p += l + (e ? 1 : 0);
+		}
+	}
+	appendStringInfoChar(s, ']');
+	if (mf->preamble_cut)
+		appendStringInfo(s, ", \"preamble_cut\": %d", mf->preamble_cut);
+	JsonField(s, "decimal_separator", SeparatorName(mf->numfmt.decimal));
+	JsonField(s, "thousands_separator", SeparatorName(mf->numfmt.group));
+	if (ing->so.mf.format != MF_LONG)
+	{
+		JsonField(s, "half_hour_labels",
+				  mf->period == MF_PERIOD_START ? "period starts"
+				  : mf->period == MF_PERIOD_END ? "period ends"
+												: "positions (kWh_N)");
+		if (mf->wallclock)
+			appendStringInfo(s, ", \"wall_clock_day_half_hours\": %d", mf->wallclock);
+	}
+	if (mf->date_format[0])
+		JsonField(s, "date_format", mf->date_format);
+	appendStringInfoChar(s, '}');
+	ing->metadata = s;
+}
+
+/* The first pass: find the header, then survey every data row. */
+static void
+FindHeaderAndSurvey(Ingest *ing)
+{
+	char **cells;
+	int	   n;
+	int	   found = 0;
+
+	mf_init(&ing->mf, &ing->so.mf, ing->csv.delim);
+	while (!found)
+	{
+		n = csv_next(&ing->csv, &cells);
+		if (n < 0)
+			CsvFailed(ing);
+		if (n == 0)
+		{
+			if (ing->mf.best_score < 0 && ing->so.mf.header_line == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_NO_DATA_FOUND),
+						 errmsg("\"%s\" is empty: it has no header row", ing->fname)));
+			mf_no_header(&ing->mf);
+			NotInLayout(ing);
+		}
+		CHECK_FOR_INTERRUPTS();
+		switch (mf_offer_header(&ing->mf, cells, n, ing->csv.record_line))
+		{
+			case 1:
+				found = 1;
+				break;
+			case 0:
+				break;
+			default:
+				NotInLayout(ing);
+		}
+	}
+	while ((n = csv_next(&ing->csv, &cells)) > 0)
+	{
+		CHECK_FOR_INTERRUPTS();
+		mf_survey(&ing->mf, cells, n, ing->csv.record_line);
+	}
+	if (n < 0)
+		CsvFailed(ing);
+	if (mf_settle(&ing->mf) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("\"%s\" refused: cannot tell its number format", ing->fname),
+				 errdetail("%s.", ing->mf.err),
+				 errhint("Nothing of the file was loaded.")));
+	ing->settled = palloc(sizeof(MeterFile));
+	memcpy(ing->settled, &ing->mf, sizeof(MeterFile));
+}
+
 /* Start reading the file from the top, through its header row. */
 void
 car_ingest_open(Ingest *ing)
@@ -182,15 +406,15 @@ car_ingest_open(Ingest *ing)
 
 	if (csv_init(&ing->csv, ing->data, ing->len, 0) != 0)
 		CsvFailed(ing);
-	mf_init(&ing->mf, &ing->so.mf);
-	n = csv_next(&ing->csv, &cells);
-	if (n < 0)
-		CsvFailed(ing);
-	if (n == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("\"%s\" is empty: it has no header row", ing->fname)));
-	/* each pass places the autumn's repeated hour from the same start */
+	if (ing->settled == NULL)
+	{
+		FindHeaderAndSurvey(ing);
+		csv_free(&ing->csv);
+		if (csv_init(&ing->csv, ing->data, ing->len, 0) != 0)
+			CsvFailed(ing);
+	}
+	/* each pass reads with what the first decided, and places the autumn's repeated hour from the same start */
+	memcpy(&ing->mf, ing->settled, sizeof(MeterFile));
 	{
 		HASH_SEQ_STATUS st;
 		MeterEntry	   *m;
@@ -199,12 +423,22 @@ car_ingest_open(Ingest *ing)
 		while ((m = hash_seq_search(&st)) != NULL)
 			m->last_ts = DT_NOBEGIN;
 	}
+	do
+	{
+		n = csv_next(&ing->csv, &cells);
+		if (n < 0)
+			CsvFailed(ing);
+		if (n == 0)
+			elog(ERROR, "the header of \"%s\" vanished between passes", ing->fname);
+	} while (ing->csv.record_line < ing->mf.header_line);
 	ing->header_fields = n;
-	if (mf_header(&ing->mf, cells, n, ing->csv.record_line) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
-				 errmsg("\"%s\" is not in the %s layout", ing->fname, mf_format_name(ing->so.mf.format)),
-				 errdetail("%s.", ing->mf.err)));
+	{
+		int i;
+
+		ing->header_slots = 0;
+		for (i = 0; i < ing->mf.nslots; i++)
+			ing->header_slots = Max(ing->header_slots, ing->mf.slot_of[i] + 1);
+	}
 }
 
 /*
@@ -226,10 +460,12 @@ car_ingest_next(Ingest *ing, bool record_errors)
 		if (n == 0)
 			return false;
 		CHECK_FOR_INTERRUPTS();
+		ing->cells = cells;
+		ing->ncells = n;
 		if (record_errors)
 			ing->rows++;
-		if (n < ing->header_fields && ing->csv.pos >= ing->csv.len && ing->data[ing->len - 1] != '\n' &&
-			ing->data[ing->len - 1] != '\r')
+		if (n < ing->header_fields && ing->csv.pos >= ing->csv.len && ing->csv.data[ing->csv.len - 1] != '\n' &&
+			ing->csv.data[ing->csv.len - 1] != '\r')
 			ereport(ERROR,
 					(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
 					 errmsg("\"%s\" ends in the middle of a row: line %ld has %d of the header's %d fields",
@@ -242,6 +478,11 @@ car_ingest_next(Ingest *ing, bool record_errors)
 				ing->rows--; /* an empty row is not a data row */
 			continue;
 		}
+		if (rc == -2)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("\"%s\" refused: %s", ing->fname, err),
+					 errhint("Nothing of the file was loaded.")));
 		if (rc < 0)
 		{
 			if (record_errors)
@@ -319,9 +560,173 @@ car_ingest_next(Ingest *ing, bool record_errors)
 	}
 }
 
+/* ---------------------------------------------------- repeated readings */
+
+/* Most readings checked for repeats (each out of the meter's time grid, or seen twice). */
+#define MAX_REPEAT_CHECKS 1000000
+
+/*
+ * Mark period idx of meter m seen; returns whether it already was.  The
+ * bits cover the meter's periods from its earliest to its latest reading,
+ * growing either way.
+ */
+static bool
+SeenBefore(MeterEntry *m, int64 idx)
+{
+	int64 at;
+
+	if (m->seen == NULL || idx < m->seen_lo || idx >= m->seen_lo + m->seen_bits)
+	{
+		/* grow (by half again, at least 4,096 periods) on the side the new period is, word-aligned */
+		int64	lo = m->seen ? Min(idx, m->seen_lo) : idx;
+		int64	hi = m->seen ? Max(idx + 1, m->seen_lo + m->seen_bits) : idx + 1;
+		int64	grow = Max((hi - lo) / 2, 4096);
+		int64	nlo = m->seen && idx >= m->seen_lo ? m->seen_lo : lo - (m->seen ? grow : 0);
+		int64	nhi = m->seen && idx < m->seen_lo ? hi : hi + grow;
+		int64	nbits;
+		uint64 *bits;
+
+		nlo -= ((nlo % 64) + 64) % 64; /* floor to a multiple of 64 */
+		nbits = (nhi - nlo + 63) / 64 * 64;
+		if (nbits / 8 > (int64) MaxAllocSize)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("the readings of meter \"%s\" span too long a time to check for repeats", m->meter)));
+		bits = palloc0(nbits / 8);
+		if (m->seen)
+		{
+			memcpy(bits + (m->seen_lo - nlo) / 64, m->seen, m->seen_bits / 8);
+			pfree(m->seen);
+		}
+		m->seen = bits;
+		m->seen_lo = nlo;
+		m->seen_bits = nbits;
+	}
+	at = idx - m->seen_lo;
+	if (m->seen[at / 64] & (UINT64CONST(1) << (at % 64)))
+		return true;
+	m->seen[at / 64] |= UINT64CONST(1) << (at % 64);
+	return false;
+}
+
+/*
+ * Pass 1: note the current record's readings.  A reading whose meter and
+ * period were seen before in the file (each meter keeps a bit per period of
+ * its time grid: 30 minutes, or interval_minutes in a long file), or that is
+ * off the grid, is remembered with its line and value: the later line wins,
+ * and the earlier ones are found by another pass (FindRepeats).
+ */
+static void
+NoteReadings(Ingest *ing)
+{
+	MeterEntry *m = ing->rec_meter;
+	int64		grid = (ing->so.mf.format == MF_LONG ? (int64) ing->so.interval_minutes : 30) * USECS_PER_MINUTE;
+	int			k;
+
+	for (k = 0; k < ing->rec.nvalues; k++)
+	{
+		TimestampTz ts = ing->rec_ts[k];
+		bool		check;
+
+		if (m->seen_base == DT_NOBEGIN)
+			m->seen_base = ts;
+		if ((ts - m->seen_base) % grid != 0)
+			check = true; /* off the grid: remembered exactly */
+		else
+			check = SeenBefore(m, (ts - m->seen_base) / grid);
+		if (check)
+		{
+			RepeatKey	 key;
+			RepeatEntry *e;
+			bool		 found;
+
+			memset(&key, 0, sizeof(key));
+			key.meter = m;
+			key.ts = ts;
+			e = hash_search(ing->repeats, &key, HASH_ENTER, &found);
+			if (!found)
+			{
+				if (hash_get_num_entries(ing->repeats) > MAX_REPEAT_CHECKS)
+					ereport(ERROR,
+							(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+							 errmsg("\"%s\" refused: more than %d of its readings repeat a meter and period given "
+									"earlier in the file, or are off the meter's %d-minute grid",
+									ing->fname, MAX_REPEAT_CHECKS, (int) (grid / USECS_PER_MINUTE)),
+							 errhint("Nothing of the file was loaded. Send each reading once; for a long file set "
+									 "options->>'interval_minutes' to the length of its periods.")));
+				/* seen on the grid before: the first occurrence is counted, not stored */
+				e->count = (ts - m->seen_base) % grid != 0 ? 0 : 1;
+			}
+			e->count++;
+			e->last_line = ing->rec.line;
+			e->last_value = ing->rec.value[k];
+			if (e->count > 1)
+				ing->has_repeats = true;
+		}
+	}
+}
+
+/*
+ * Another pass when pass 1 met repeats: a row that gives a meter and period
+ * a later line gives again, with another value, is recorded in
+ * car.ingest_error ("repeated in file").  The later line is what is written
+ * (the upsert path keeps the last of each (meter, ts)).
+ */
+static void
+FindRepeats(Ingest *ing)
+{
+	car_ingest_open(ing);
+	while (car_ingest_next(ing, false))
+	{
+		int			 differ = 0,
+					 k;
+		long		 later = 0;
+		RepeatEntry *first_diff = NULL;
+
+		for (k = 0; k < ing->rec.nvalues; k++)
+		{
+			RepeatKey	 key;
+			RepeatEntry *e;
+
+			memset(&key, 0, sizeof(key));
+			key.meter = ing->rec_meter;
+			key.ts = ing->rec_ts[k];
+			e = hash_search(ing->repeats, &key, HASH_FIND, NULL);
+			if (e == NULL || e->count < 2 || e->last_line <= ing->rec.line || e->last_value == ing->rec.value[k])
+				continue;
+			if (differ++ == 0)
+				first_diff = e;
+			later = Max(later, e->last_line);
+		}
+		if (differ == 0)
+			continue;
+		ing->repeated++;
+		if (ing->so.mf.format == MF_LONG)
+			AddError(ing, ing->rec.line, ing->cells, ing->ncells,
+					 psprintf("repeated in file: line %ld gives another value (%g) for meter \"%s\" at %s; the later "
+							  "line is kept",
+							  later, first_diff->last_value, ing->rec_meter->meter,
+							  timestamptz_to_str(first_diff->key.ts)));
+		else
+			AddError(ing, ing->rec.line, ing->cells, ing->ncells,
+					 psprintf("repeated in file: line %ld gives other values for %d of this row's half-hours of meter "
+							  "\"%s\" on %04d-%02d-%02d; the later line is kept",
+							  later, differ, ing->rec_meter->meter, ing->rec.when.year, ing->rec.when.month,
+							  ing->rec.when.day));
+	}
+	csv_free(&ing->csv);
+}
+
 static void
 ScanFile(Ingest *ing)
 {
+	HASHCTL ctl;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(RepeatKey);
+	ctl.entrysize = sizeof(RepeatEntry);
+	ctl.hcxt = CurrentMemoryContext;
+	ing->repeats = hash_create("car push repeats", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	car_ingest_open(ing);
 	ing->min_ts = DT_NOEND;
 	ing->max_ts = DT_NOBEGIN;
@@ -337,10 +742,27 @@ ScanFile(Ingest *ing)
 				ing->max_ts = ing->rec_ts[k];
 		}
 		ing->values += ing->rec.nvalues;
+		NoteReadings(ing);
 	}
+	DescribeFile(ing);
 	csv_free(&ing->csv);
+	if (ing->has_repeats)
+		FindRepeats(ing);
 }
+
 /* ------------------------------------------------------------- push */
+
+/*
+ * Does car.source_file have the metadata column (car 1.1)?  A database
+ * still at 1.0 runs this library until it is updated.
+ */
+static bool
+HasMetadataColumn(void)
+{
+	Oid rel = get_relname_relid("source_file", get_namespace_oid("car", false));
+
+	return OidIsValid(rel) && get_attnum(rel, "metadata") != InvalidAttrNumber;
+}
 
 static Datum
 SourceFileRow(int id)
@@ -353,8 +775,12 @@ SourceFileRow(int id)
 	 * them, and copying a large file back into the result would double the
 	 * memory a push needs.
 	 */
-	if (SPI_execute_with_args("SELECT id, source_id, name, uri, sha256, bytes, NULL::bytea, received_at, status, "
-							  "rows_loaded, rows_rejected, rows_superseded, error FROM car.source_file WHERE id = $1",
+	if (SPI_execute_with_args(HasMetadataColumn()
+								  ? "SELECT id, source_id, name, uri, sha256, bytes, NULL::bytea, received_at, status, "
+									"rows_loaded, rows_rejected, rows_superseded, error, metadata FROM car.source_file "
+									"WHERE id = $1"
+								  : "SELECT id, source_id, name, uri, sha256, bytes, NULL::bytea, received_at, status, "
+									"rows_loaded, rows_rejected, rows_superseded, error FROM car.source_file WHERE id = $1",
 							  1, types, v, NULL, false, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "car.source_file %d vanished", id);
@@ -468,6 +894,8 @@ car_ingest_file(int source_id, const char *source, const char *format, Jsonb *op
 		ereport(ERROR, (errcode(ERRCODE_NO_DATA_FOUND), errmsg("\"%s\" is empty", fname)));
 	memset(&ing, 0, sizeof(ing));
 	ing.fname = fname;
+	ing.raw = data;
+	ing.rawlen = len;
 	ing.data = car_text_as_utf8(data, len, &ing.len);
 	if (ing.data == NULL)
 		ereport(ERROR,
@@ -498,27 +926,33 @@ car_ingest_file(int source_id, const char *source, const char *format, Jsonb *op
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("\"%s\" has a header but no data rows", fname)));
-	if ((double) ing.rejected / (double) ing.rows > car_max_reject_ratio)
+	/* a row a later line repeats is kept out, not bad: it does not count against the file */
+	if ((double) (ing.rejected - ing.repeated) / (double) ing.rows > car_max_reject_ratio)
 	{
 		RowError *first = linitial(ing.errors);
+		long	  bad = ing.rejected - ing.repeated;
 
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("\"%s\" refused: %ld of its %ld rows (%.0f%%) are bad, more than car.max_reject_ratio (%.0f%%)",
-						fname, ing.rejected, ing.rows, 100.0 * ing.rejected / ing.rows, 100.0 * car_max_reject_ratio),
+						fname, bad, ing.rows, 100.0 * bad / ing.rows, 100.0 * car_max_reject_ratio),
 				 errdetail("First bad row, line %ld: %s.", first->line, first->message),
 				 errhint("Nothing of the file was loaded. Check the source's format and options, or fix the file.")));
 	}
 
-	/* land the file */
+	/* land the file, with what was learnt of it (car 1.0 has no column for that) */
 	{
-		Oid	  types[6] = {INT4OID, TEXTOID, TEXTOID, INT8OID, BYTEAOID, TEXTOID};
-		Datum v[6] = {Int32GetDatum(source_id), CStringGetTextDatum(fname), CStringGetTextDatum(sha),
-					  Int64GetDatum((int64) len), PointerGetDatum(payload), CStringGetTextDatum(uri ? uri : fname)};
+		Oid	  types[7] = {INT4OID, TEXTOID, TEXTOID, INT8OID, BYTEAOID, TEXTOID, TEXTOID};
+		Datum v[7] = {Int32GetDatum(source_id), CStringGetTextDatum(fname), CStringGetTextDatum(sha),
+					  Int64GetDatum((int64) len), PointerGetDatum(payload), CStringGetTextDatum(uri ? uri : fname),
+					  CStringGetTextDatum(ing.metadata ? ing.metadata->data : "{}")};
 
-		if (SPI_execute_with_args("INSERT INTO car.source_file (source_id, name, uri, sha256, bytes, content, status) "
-								  "VALUES ($1, $2, $6, $3, $4, $5, 'loaded') RETURNING id",
-								  6, types, v, NULL, false, 1) != SPI_OK_INSERT_RETURNING)
+		if (SPI_execute_with_args(HasMetadataColumn()
+									  ? "INSERT INTO car.source_file (source_id, name, uri, sha256, bytes, content, status, "
+										"metadata) VALUES ($1, $2, $6, $3, $4, $5, 'loaded', $7::jsonb) RETURNING id"
+									  : "INSERT INTO car.source_file (source_id, name, uri, sha256, bytes, content, status) "
+										"VALUES ($1, $2, $6, $3, $4, $5, 'loaded') RETURNING id",
+								  HasMetadataColumn() ? 7 : 6, types, v, NULL, false, 1) != SPI_OK_INSERT_RETURNING)
 			elog(ERROR, "could not land the file");
 		ing.file_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	}

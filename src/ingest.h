@@ -20,6 +20,7 @@
 
 #include "nodes/pg_list.h"
 #include "pgtime.h"
+#include "lib/stringinfo.h"
 #include "utils/hsearch.h"
 
 #include "csv.h"
@@ -40,7 +41,28 @@ typedef struct MeterEntry
 	int			id;			   /* car.meter.id once known */
 	double		to_meter_unit; /* factor from the file's unit to the meter's */
 	TimestampTz last_ts;	   /* for fall-back ambiguity in long files */
+
+	/* the periods of this meter seen so far in the file (pass 1), a bit each */
+	TimestampTz seen_base; /* period 0; DT_NOBEGIN until the first reading */
+	int64		seen_lo;   /* periods seen[0] .. covers, from seen_base */
+	int64		seen_bits;
+	uint64	   *seen;
 } MeterEntry;
+
+/* A (meter, period) the file gives more than once (or may: see ingest.c), with its last occurrence. */
+typedef struct RepeatKey
+{
+	MeterEntry *meter;
+	TimestampTz ts;
+} RepeatKey;
+
+typedef struct RepeatEntry
+{
+	RepeatKey key;
+	int		  count;	 /* occurrences (2 or more: repeated) */
+	long	  last_line; /* the one that is kept */
+	double	  last_value;
+} RepeatEntry;
 
 /* A rejected row, kept for car.ingest_error. */
 typedef struct RowError
@@ -64,7 +86,9 @@ typedef struct SourceOptions
 typedef struct Ingest
 {
 	const char	 *fname;
-	const char	 *data;
+	const char	 *raw; /* the bytes as sent */
+	size_t		  rawlen;
+	const char	 *data; /* as UTF-8 (UTF-16 is left for the CSV reader) */
 	size_t		  len;
 	SourceOptions so;
 	pg_tz		 *tz;
@@ -73,9 +97,16 @@ typedef struct Ingest
 	TimestampTz	  accept_hi;
 	HTAB		 *meters;
 
+	/* the header search and survey (the first pass): what is decided once for the file */
+	MeterFile  *settled; /* the reader after it, copied into each later pass */
+	StringInfo	metadata; /* JSON for car.source_file.metadata */
+
 	/* pass 1 results */
 	long		rows;	  /* data rows */
-	long		rejected; /* rows rejected */
+	long		rejected; /* rows rejected (repeated ones included) */
+	long		repeated; /* rows recorded as repeated in the file */
+	HTAB	   *repeats;  /* RepeatEntry: readings to check for repeats */
+	bool		has_repeats;
 	long		values;	  /* readings accepted */
 	TimestampTz min_ts;
 	TimestampTz max_ts;
@@ -85,6 +116,9 @@ typedef struct Ingest
 	CsvReader	csv;
 	MeterFile	mf;
 	int			header_fields; /* fields of the header row */
+	int			header_slots;  /* wide: half-hours the header's columns reach */
+	char	  **cells;		   /* the current record's cells */
+	int			ncells;
 	int			copy_state;	   /* COPY stream: 0 header, 1 tuples, 2 done */
 	bool		copy_eof;	   /* no records left for COPY */
 	int64		copy_chunk;	   /* readings sent in the current COPY */
@@ -100,6 +134,8 @@ typedef struct Ingest
 	int			day_y, day_m, day_d;
 	TimestampTz day_start;
 	int			day_slots;
+	int			day_offset;	 /* the zone's offset at local midnight, seconds east of UTC */
+	char	   *day_mismatch; /* why the day does not fit the header's wall-clock labels, or NULL */
 } Ingest;
 
 /* ingest_options.c */
@@ -109,6 +145,7 @@ extern void car_read_source_options(Jsonb *opts, const char *format, SourceOptio
 extern TimestampTz car_local_midnight(pg_tz *tz, int y, int m, int d);
 extern void		   car_local_day(Ingest *ing, int y, int m, int d);
 extern TimestampTz car_local_instant(Ingest *ing, const MfDateTime *w, TimestampTz after, bool *missing);
+extern TimestampTz car_offset_instant(const MfDateTime *w);
 
 /* ingest.c: the file's records, from the top (through its header) */
 extern void car_ingest_open(Ingest *ing);

@@ -13,7 +13,8 @@
 static const char *const known_options[] = {
 	"site", "meter", "site_column", "meter_column", "date_column", "ts_column", "value_column",
 	"unit_column", "activity_column", "unit", "activity", "date_format", "timezone", "period",
-	"interval_minutes", "org", "pattern", "follow_hosts", NULL};
+	"interval_minutes", "org", "pattern", "follow_hosts", "decimal_separator", "thousands_separator", "header_line",
+	NULL};
 
 /* ---------------------------------------------------------------- options */
 
@@ -132,7 +133,8 @@ car_read_source_options(Jsonb *opts, const char *format, SourceOptions *so)
 					 errmsg("unknown source option \"%.*s\"", v.val.string.len, v.val.string.val),
 					 errhint("Options: site, meter, site_column, meter_column, date_column, ts_column, value_column, "
 							 "unit_column, activity_column, unit, activity, date_format, timezone, period, "
-							 "interval_minutes, org, pattern, follow_hosts.")));
+							 "interval_minutes, decimal_separator, thousands_separator, header_line, org, pattern, "
+							 "follow_hosts.")));
 	}
 	CheckFollowHosts(opts);
 	if (format && strcmp(format, "desnz-factors") == 0)
@@ -176,6 +178,37 @@ car_read_source_options(Jsonb *opts, const char *format, SourceOptions *so)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("source option interval_minutes must be between 1 and 1440")));
+	so->mf.decimal_separator = NF_DETECT;
+	so->mf.thousands_separator = NF_DETECT;
+	s = JsonbString(opts, "decimal_separator");
+	if (s && nf_parse_separator(s, 0, &so->mf.decimal_separator) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("source option decimal_separator must be \".\" or \",\", not \"%s\"", s)));
+	s = JsonbString(opts, "thousands_separator");
+	if (s && nf_parse_separator(s, 1, &so->mf.thousands_separator) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("source option thousands_separator must be \",\", \".\", \" \" (a space), \"'\" or \"\" (none), "
+						"not \"%s\"", s)));
+	if (so->mf.decimal_separator != NF_DETECT && so->mf.decimal_separator == so->mf.thousands_separator)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("source options decimal_separator and thousands_separator are both \"%c\"",
+						so->mf.decimal_separator)));
+	s = JsonbString(opts, "header_line");
+	if (s)
+	{
+		char *end;
+		long  l = strtol(s, &end, 10);
+
+		if (*end != '\0' || end == s || l < 1 || l > 1000000)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("source option header_line must be a line number from 1, not \"%s\"", s),
+					 errhint("The header's line as a text editor counts it (a file's first line is 1).")));
+		so->mf.header_line = l;
+	}
 	if (so->mf.date_format)
 	{
 		MfDateTime dt;
@@ -185,6 +218,7 @@ car_read_source_options(Jsonb *opts, const char *format, SourceOptions *so)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("source option date_format \"%s\" has no day field", so->mf.date_format),
-					 errhint("Use fields YYYY YY MM Mon DD HH24 HH12 MI SS AM, e.g. DD/MM/YYYY.")));
+					 errhint("Use fields YYYY YY MM Mon DD HH24 HH12 MI SS FF AM TZ, e.g. DD/MM/YYYY or "
+							 "YYYY-MM-DDTHH24:MI:SSTZ.")));
 	}
 }

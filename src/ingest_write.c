@@ -447,7 +447,9 @@ car_ingest_write(Ingest *ing)
 {
 	if (ing->values == 0)
 		return;
-	if (!Overlaps(ing) && car_try_subxact(CopyAll, ing, ERRCODE_UNIQUE_VIOLATION, ERRCODE_UNIQUE_VIOLATION))
+	/* a file that repeats a (meter, ts) goes straight to the upsert path, where the later line wins */
+	if (!ing->has_repeats && !Overlaps(ing) &&
+		car_try_subxact(CopyAll, ing, ERRCODE_UNIQUE_VIOLATION, ERRCODE_UNIQUE_VIOLATION))
 		return;
 	ing->written = 0;
 	WriteWithUpsert(ing);
