@@ -53,7 +53,16 @@ extern void car_worker_init(void);
 extern void car_wake_launcher_at_commit(void);
 
 /* factors.c */
-extern int car_load_factor_bytes(const char *data, size_t len, const char *name, const char *uri, int year_arg);
+typedef struct FactorLoadOptions
+{
+	int	 year;	  /* 0: from the file */
+	bool lenient; /* load the rows that can be classified, list the others */
+	char decimal; /* NF_DETECT, '.' or ',' (numfmt.h) */
+	char group;	  /* NF_DETECT or a thousands separator */
+} FactorLoadOptions;
+
+extern int car_load_factor_bytes(const char *data, size_t len, const char *name, const char *uri,
+								 const FactorLoadOptions *opt);
 
 /* ingest.c (and ingest_*.c; see ingest.h) */
 extern int64 *car_ingest_progress; /* a worker's count of readings written, or NULL */

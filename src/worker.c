@@ -44,6 +44,7 @@
 #include "catalog/pg_authid.h"
 
 #include "fetch.h"
+#include "numfmt.h"
 #include "hostpolicy.h"
 
 PGDLLEXPORT void car_launcher_main(Datum arg);
@@ -731,7 +732,11 @@ LoadBody(void *arg)
 	shown = Redacted(c->uri);
 	name = strrchr(shown, '/') ? strrchr(shown, '/') + 1 : shown;
 	if (c->format && strcmp(c->format, "desnz-factors") == 0)
-		(void) car_load_factor_bytes(job->res->body, job->res->len, name, final_uri, 0);
+	{
+		FactorLoadOptions opt = {0, false, NF_DETECT, NF_DETECT};
+
+		(void) car_load_factor_bytes(job->res->body, job->res->len, name, final_uri, &opt);
+	}
 	else
 	{
 		Oid	   t[1] = {INT4OID};
