@@ -144,10 +144,10 @@ StripPrefix(const char **s, const char *prefix)
 FfKind
 ff_classify_unit(const char *ghg_unit, const char **gas, char *canon, size_t canonlen)
 {
-	char		n[96];
-	const char *t = n;
-	size_t		i;
-	int			letters = 0;
+	char					 n[96];
+	const char				*t = n;
+	size_t					 i;
+	int						 letters = 0;
 	static const char *const energy[] = {"kwh", "mwh", "gwh", "mj", "gj", "therms", "therm", NULL};
 	static const char *const basis[] = {"", "(netcv)", "(net)", "(grosscv)", "(gross)", "netcv", "grosscv", NULL};
 
@@ -165,7 +165,7 @@ ff_classify_unit(const char *ghg_unit, const char **gas, char *canon, size_t can
 		snprintf(canon, canonlen, "%s", n);
 	if (StripPrefix(&t, "kg"))
 	{
-		char g[32];
+		char   g[32];
 		size_t l;
 
 		(void) StripPrefix(&t, "of");
@@ -174,9 +174,9 @@ ff_classify_unit(const char *ghg_unit, const char **gas, char *canon, size_t can
 		snprintf(g, sizeof(g), "%s", t);
 		l = strlen(g);
 		if (l > 7 && strcmp(g + l - 7, "perunit") == 0)
-			g[l -= 7] = '\0';
+			g[l - 7] = '\0';
 		else if (l > 5 && strcmp(g + l - 5, "/unit") == 0)
-			g[l -= 5] = '\0';
+			g[l - 5] = '\0';
 		if (strcmp(g, "co2e") == 0 || strcmp(g, "co2-e") == 0 || strcmp(g, "co2eq") == 0 ||
 			strcmp(g, "co2equivalent") == 0)
 			*gas = "CO2e";

@@ -102,10 +102,10 @@ typedef struct FactorFile
 	NumFormat numfmt;
 
 	/* the Level 1 group the rows are in, and the one label its rows agree on so far */
-	char   group_level1[128];
-	int	   group_uniform;
-	FfKind group_kind;
-	char   group_label[48]; /* the label, normalised */
+	char		group_level1[128];
+	int			group_uniform;
+	FfKind		group_kind;
+	char		group_label[48]; /* the label, normalised */
 	const char *group_gas;
 
 	/* for the "header not found" message */

@@ -265,7 +265,7 @@ AddSkipped(Loader *ld, const FactorRow *row, FfResult r, char **cells, int ncell
 	MemoryContext  old;
 	StringInfoData lit;
 	int			   last = ncells - 1,
-				   i;
+		i;
 
 	if (r == FF_UNCLASSIFIED && ld->shown_unclassified < (int) lengthof(ld->first_line))
 	{
@@ -392,8 +392,12 @@ static const struct
 	const char *activity;
 	const char *unit;
 } core_activities[] = {
-	{"electricity", "kWh"}, {"natural_gas", "kWh"}, {"natural_gas_net_cv", "kWh"},
-	{"water_supply", "m3"}, {"diesel", "litres"},	{"petrol", "litres"},
+	{"electricity", "kWh"},
+	{"natural_gas", "kWh"},
+	{"natural_gas_net_cv", "kWh"},
+	{"water_supply", "m3"},
+	{"diesel", "litres"},
+	{"petrol", "litres"},
 };
 
 typedef struct PriceCore
@@ -429,9 +433,9 @@ RequireCore(Loader *ld)
 	for (i = 0; i < lengthof(core_activities); i++)
 	{
 		const char **kinds,
-				   **keys;
-		int			 n = car_activity_components(core_activities[i].activity, &kinds, &keys);
-		int			 k;
+			**keys;
+		int n = car_activity_components(core_activities[i].activity, &kinds, &keys);
+		int k;
 
 		for (k = 0; k < Max(n, 1); k++)
 		{
@@ -840,20 +844,20 @@ BundleDir(char *dir)
 Datum
 car_load_factors_year(PG_FUNCTION_ARGS)
 {
-	int			   year = PG_GETARG_INT32(0);
-	char		   dir[MAXPGPATH];
-	char		   path[MAXPGPATH];
-	char		   prefix[64];
-	char		   uri[MAXPGPATH + 16];
-	DIR			  *d;
-	struct dirent *de;
-	StringInfoData avail;
-	char		 **years = palloc(sizeof(char *) * 256);
-	int			   nyears = 0;
-	int			   i;
-	bool		   found = false;
-	size_t		   len;
-	char		  *data;
+	int				  year = PG_GETARG_INT32(0);
+	char			  dir[MAXPGPATH];
+	char			  path[MAXPGPATH];
+	char			  prefix[64];
+	char			  uri[MAXPGPATH + 16];
+	DIR				 *d;
+	struct dirent	 *de;
+	StringInfoData	  avail;
+	char			**years = palloc(sizeof(char *) * 256);
+	int				  nyears = 0;
+	int				  i;
+	bool			  found = false;
+	size_t			  len;
+	char			 *data;
 	FactorLoadOptions opt;
 
 	memset(&opt, 0, sizeof(opt));

@@ -273,19 +273,19 @@ DescribeFile(Ingest *ing)
 	const unsigned char *u = (const unsigned char *) ing->raw;
 	StringInfo			 s = makeStringInfo();
 	long				 crlf = 0,
-		cr = 0,
-		lf = 0;
-	size_t				 i;
-	const char			*d = ing->csv.data;
-	StringInfoData		 endings;
+		 cr = 0,
+		 lf = 0;
+	size_t		   i;
+	const char	  *d = ing->csv.data;
+	StringInfoData endings;
 
 	appendStringInfoChar(s, '{');
 	JsonField(s, "encoding",
-			  ing->rawlen >= 2 && u[0] == 0xFF && u[1] == 0xFE								 ? "UTF-16LE"
-			  : ing->rawlen >= 2 && u[0] == 0xFE && u[1] == 0xFF								 ? "UTF-16BE"
+			  ing->rawlen >= 2 && u[0] == 0xFF && u[1] == 0xFE					 ? "UTF-16LE"
+			  : ing->rawlen >= 2 && u[0] == 0xFE && u[1] == 0xFF				 ? "UTF-16BE"
 			  : ing->rawlen >= 3 && u[0] == 0xEF && u[1] == 0xBB && u[2] == 0xBF ? "UTF-8 with byte-order mark"
-			  : ing->data != ing->raw										 ? "Windows-1252"
-																			 : "UTF-8");
+			  : ing->data != ing->raw											 ? "Windows-1252"
+																				 : "UTF-8");
 	for (i = 0; i < ing->csv.len; i++)
 	{
 		if (d[i] == '\r')
@@ -678,8 +678,8 @@ FindRepeats(Ingest *ing)
 	car_ingest_open(ing);
 	while (car_ingest_next(ing, false))
 	{
-		int			 differ = 0,
-					 k;
+		int differ = 0,
+			k;
 		long		 later = 0;
 		RepeatEntry *first_diff = NULL;
 

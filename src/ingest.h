@@ -98,8 +98,8 @@ typedef struct Ingest
 	HTAB		 *meters;
 
 	/* the header search and survey (the first pass): what is decided once for the file */
-	MeterFile  *settled; /* the reader after it, copied into each later pass */
-	StringInfo	metadata; /* JSON for car.source_file.metadata */
+	MeterFile *settled;	 /* the reader after it, copied into each later pass */
+	StringInfo metadata; /* JSON for car.source_file.metadata */
 
 	/* pass 1 results */
 	long		rows;	  /* data rows */
@@ -107,7 +107,7 @@ typedef struct Ingest
 	long		repeated; /* rows recorded as repeated in the file */
 	HTAB	   *repeats;  /* RepeatEntry: readings to check for repeats */
 	bool		has_repeats;
-	long		values;	  /* readings accepted */
+	long		values; /* readings accepted */
 	TimestampTz min_ts;
 	TimestampTz max_ts;
 	List	   *errors; /* RowError * */
@@ -119,9 +119,9 @@ typedef struct Ingest
 	int			header_slots;  /* wide: half-hours the header's columns reach */
 	char	  **cells;		   /* the current record's cells */
 	int			ncells;
-	int			copy_state;	   /* COPY stream: 0 header, 1 tuples, 2 done */
-	bool		copy_eof;	   /* no records left for COPY */
-	int64		copy_chunk;	   /* readings sent in the current COPY */
+	int			copy_state; /* COPY stream: 0 header, 1 tuples, 2 done */
+	bool		copy_eof;	/* no records left for COPY */
+	int64		copy_chunk; /* readings sent in the current COPY */
 	MfRecord	rec;
 	TimestampTz rec_ts[MF_MAX_SLOTS]; /* instants of rec's values */
 	int			rec_pos;			  /* next value of rec to emit */
@@ -134,7 +134,7 @@ typedef struct Ingest
 	int			day_y, day_m, day_d;
 	TimestampTz day_start;
 	int			day_slots;
-	int			day_offset;	 /* the zone's offset at local midnight, seconds east of UTC */
+	int			day_offset;	  /* the zone's offset at local midnight, seconds east of UTC */
 	char	   *day_mismatch; /* why the day does not fit the header's wall-clock labels, or NULL */
 } Ingest;
 

@@ -190,7 +190,8 @@ car_read_source_options(Jsonb *opts, const char *format, SourceOptions *so)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("source option thousands_separator must be \",\", \".\", \" \" (a space), \"'\" or \"\" (none), "
-						"not \"%s\"", s)));
+						"not \"%s\"",
+						s)));
 	if (so->mf.decimal_separator != NF_DETECT && so->mf.decimal_separator == so->mf.thousands_separator)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

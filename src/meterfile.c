@@ -227,6 +227,8 @@ PlaceLabels(const int *m, int n, int want_end, int forced, int *slots, int *wall
 	int contiguous,
 		wallclock;
 
+	if (n < 1 || n > MF_MAX_SLOTS)
+		return -1;
 	for (i = 0; i < n; i++)
 	{
 		u[i] = m[i] + 1440 * wraps;
@@ -645,8 +647,8 @@ KeepPreamble(MeterFile *mf, char **cells, int n)
 	char   line[MF_PREAMBLE_LINE + 8];
 	size_t o = 0,
 		   used = strlen(mf->preamble);
-	int	   i;
-	int	   last = n - 1;
+	int i;
+	int last = n - 1;
 
 	while (last >= 0 && IsBlank(cells[last]))
 		last--; /* trailing empty cells of a spreadsheet row */
@@ -1129,7 +1131,7 @@ mf_parse_datetime(const char *fmt, const char *s, MfDateTime *out)
 			int n = 0,
 				scale = 100000;
 
-			while (isdigit((unsigned char) s[n]) && n < 9)
+			while (n < 9 && isdigit((unsigned char) s[n]))
 			{
 				if (n < 6)
 					out->usec += (s[n] - '0') * scale;

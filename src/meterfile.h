@@ -108,9 +108,9 @@ typedef struct MfRecord
 /* How an identifier column's values are checked. */
 typedef enum MfIdKind
 {
-	MF_ID_NAME,		  /* a site or meter name: no spreadsheet damage */
-	MF_ID_MPAN,		  /* an MPAN: 13-digit core with its check digit (or the 21-digit full MPAN) */
-	MF_ID_MPRN,		  /* a gas MPRN: 6 to 10 digits */
+	MF_ID_NAME,		   /* a site or meter name: no spreadsheet damage */
+	MF_ID_MPAN,		   /* an MPAN: 13-digit core with its check digit (or the 21-digit full MPAN) */
+	MF_ID_MPRN,		   /* a gas MPRN: 6 to 10 digits */
 	MF_ID_MPAN_OR_MPRN /* "MPR": either */
 } MfIdKind;
 
@@ -120,26 +120,26 @@ typedef struct MfIdColumn
 	MfIdKind kind;
 	char	 header[40];
 	/* from the survey: the length of its all-digit values that keep a leading 0 */
-	int	 zero_len; /* 0: none; -1: they differ in length */
-	long zero_line;
-	char zero_example[32];
+	int		 zero_len; /* 0: none; -1: they differ in length */
+	long	 zero_line;
+	char	 zero_example[32];
 } MfIdColumn;
 
 typedef struct MeterFile
 {
-	MfOptions opt;
-	char	  delim; /* the file's field separator */
-	int		  header_done;
-	long	  header_line;
-	int		  period;	 /* resolved MfPeriod, or 0 for kWh_N positions */
-	int		  wallclock; /* 0, or 46 / 50: the labels are a clock-change day's wall-clock times */
-	int		  slot_wall[MF_MAX_SLOTS]; /* wall-clock minutes a slot's label names */
-	char	  date_format[64];
-	int		  date_format_fixed; /* given, or detected from a stamp with a time of day */
-	int		  col_site, col_meter, col_date, col_time, col_unit, col_activity, col_value;
-	int		  nslots; /* wide: value columns */
-	int		  slot_col[MF_MAX_SLOTS];
-	int		  slot_of[MF_MAX_SLOTS];
+	MfOptions	opt;
+	char		delim; /* the file's field separator */
+	int			header_done;
+	long		header_line;
+	int			period;					 /* resolved MfPeriod, or 0 for kWh_N positions */
+	int			wallclock;				 /* 0, or 46 / 50: the labels are a clock-change day's wall-clock times */
+	int			slot_wall[MF_MAX_SLOTS]; /* wall-clock minutes a slot's label names */
+	char		date_format[64];
+	int			date_format_fixed; /* given, or detected from a stamp with a time of day */
+	int			col_site, col_meter, col_date, col_time, col_unit, col_activity, col_value;
+	int			nslots; /* wide: value columns */
+	int			slot_col[MF_MAX_SLOTS];
+	int			slot_of[MF_MAX_SLOTS];
 	const char *meter_header; /* header of the meter column (MPAN/MPR hint) */
 	char		meter_header_buf[64];
 	char		value_unit[32]; /* unit named in the value column header, e.g. "[kWh]" */

@@ -12,8 +12,14 @@
 
 /* Decimal point first within each decimal separator; the order is also the preference among equals. */
 const NumFormat nf_formats[NF_NFORMATS] = {
-	{'.', NF_GROUP_NONE}, {'.', ','}, {'.', ' '}, {'.', '\''},
-	{',', NF_GROUP_NONE}, {',', '.'}, {',', ' '}, {',', '\''},
+	{'.', NF_GROUP_NONE},
+	{'.', ','},
+	{'.', ' '},
+	{'.', '\''},
+	{',', NF_GROUP_NONE},
+	{',', '.'},
+	{',', ' '},
+	{',', '\''},
 };
 
 #define MAX_RUNS 12 /* digit runs: 1,234,567,890,123,456,789.5 has 8 */
@@ -166,12 +172,12 @@ Plain(const Parts *pt, int frac, char *out, size_t outlen)
 	size_t o = 0;
 	int	   i;
 
-#define PUT(c)             \
-	do                     \
-	{                      \
+#define PUT(c)               \
+	do                       \
+	{                        \
 		if (o + 1 >= outlen) \
-			return -1;     \
-		out[o++] = (c);    \
+			return -1;       \
+		out[o++] = (c);      \
 	} while (0)
 
 	if (pt->negative)
@@ -310,13 +316,13 @@ Shown(int i, const char *cell, char *buf, size_t len)
 int
 nf_settle(const NumSurvey *survey, char delim, char decimal, char group, NumFormat *out, char *err, size_t errlen)
 {
-	NumSurvey	 all = *survey;
-	NumSurvey	*s = &all;
-	int	 allowed[NF_NFORMATS];
-	int	 order[NF_NFORMATS];
-	int	 n = 0;
-	long best = -1;
-	int	 i,
+	NumSurvey  all = *survey;
+	NumSurvey *s = &all;
+	int		   allowed[NF_NFORMATS];
+	int		   order[NF_NFORMATS];
+	int		   n = 0;
+	long	   best = -1;
+	int		   i,
 		j,
 		k;
 	char locale_decimal = delim == ';' ? ',' : '.';

@@ -46,13 +46,13 @@ extern const NumFormat nf_formats[NF_NFORMATS];
 
 typedef struct NumSurvey
 {
-	long numbers;						  /* cells that are a number in some format */
-	long plain;							  /* of them, plain integers: every format reads them alike */
-	long count[NF_NFORMATS];			  /* cells each format reads */
-	long both[NF_NFORMATS][NF_NFORMATS];  /* cells both formats read */
-	unsigned char differ[NF_NFORMATS];	  /* bit j of differ[i]: i and j read a cell differently */
-	long example_line[NF_NFORMATS][NF_NFORMATS]; /* the first such cell, i < j */
-	char example[NF_NFORMATS][NF_NFORMATS][24];
+	long		  numbers;								  /* cells that are a number in some format */
+	long		  plain;								  /* of them, plain integers: every format reads them alike */
+	long		  count[NF_NFORMATS];					  /* cells each format reads */
+	long		  both[NF_NFORMATS][NF_NFORMATS];		  /* cells both formats read */
+	unsigned char differ[NF_NFORMATS];					  /* bit j of differ[i]: i and j read a cell differently */
+	long		  example_line[NF_NFORMATS][NF_NFORMATS]; /* the first such cell, i < j */
+	char		  example[NF_NFORMATS][NF_NFORMATS][24];
 } NumSurvey;
 
 /*

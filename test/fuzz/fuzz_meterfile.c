@@ -37,9 +37,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		char	**cells;
 		int		  n,
 			rc = 0;
-		MfRecord  rec;
-		char	  err[MF_ERRLEN];
-		char	  fmt[64];
+		MfRecord   rec;
+		char	   err[MF_ERRLEN];
+		char	   fmt[64];
 		MfDateTime dt;
 
 		memset(&o, 0, sizeof(o));

@@ -15,7 +15,9 @@ classify(const char *label, FfKind want, const char *want_gas)
 
 	OK(k == want && (want_gas == NULL ? gas == NULL : gas != NULL && strcmp(gas, want_gas) == 0),
 	   "GHG/Unit \"%s\" is %s%s", label,
-	   want == FF_KIND_GAS ? "kg of " : want == FF_KIND_CONVERSION ? "a conversion" : want == FF_KIND_NONE ? "no label" : "unknown",
+	   want == FF_KIND_GAS ? "kg of " : want == FF_KIND_CONVERSION ? "a conversion"
+									: want == FF_KIND_NONE		   ? "no label"
+																   : "unknown",
 	   want_gas ? want_gas : "");
 }
 
@@ -92,8 +94,8 @@ test_real_workbooks(void)
 	{
 		const char *file;
 		int			year;
-		long		rows;		  /* data rows after the header, END included */
-		long		no_value;	  /* empty or text factor cells (SOURCES.md; counted with tools of their own) */
+		long		rows;	  /* data rows after the header, END included */
+		long		no_value; /* empty or text factor cells (SOURCES.md; counted with tools of their own) */
 	} real[] = {
 		{"desnz_flatfile/2016_Flat_format_file_v01-01.xlsx", 2016, 5483, 506},
 		{"desnz_flatfile/ghg-conversion-factors-2021.excel-resave.xlsx", 2021, 7606, 874},
@@ -197,7 +199,7 @@ main(void)
 	FactorRow  row;
 	FactorFile ff;
 
-	char	   why[400];
+	char why[400];
 
 	/* the labels of every year, and the forms copies spell them in */
 	classify("kg CO2e", FF_KIND_GAS, "CO2e");
@@ -206,7 +208,9 @@ main(void)
 	classify("kg CO2-e", FF_KIND_GAS, "CO2e");
 	classify("kg CO2eq", FF_KIND_GAS, "CO2e");
 	classify("kg of CO2e", FF_KIND_GAS, "CO2e");
-	classify("kg CO\xE2\x82\x82" "e", FF_KIND_GAS, "CO2e"); /* CO₂e */
+	classify("kg CO\xE2\x82\x82"
+			 "e",
+			 FF_KIND_GAS, "CO2e"); /* CO₂e */
 	classify("kg CO2e of CH4 per unit", FF_KIND_GAS, "CH4");
 	classify("kgCO2e of N2O per unit", FF_KIND_GAS, "N2O");
 	classify("kg CO2e of CO2", FF_KIND_GAS, "CO2");

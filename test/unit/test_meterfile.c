@@ -109,14 +109,43 @@ Clock(int minutes)
 	return b[k];
 }
 
-static const char *StartLabel(int i) { return Clock(i * 30); }									/* 00:00 ... */
-static const char *EndLabel(int i) { return Clock((i + 1) * 30); }								/* 00:30 ... 24:00 */
-static const char *EndMidnightLabel(int i) { return Clock(((i + 1) * 30) % 1440); }				/* ... 23:30, 00:00, 00:30 */
-static const char *HourLabel(int i) { return Clock(i * 60); }									/* 00:00, 01:00 ... */
-static const char *SpringStart(int i) { return Clock(i < 2 ? i * 30 : (i + 2) * 30); }			/* 00:00, 00:30, 02:00 ... */
-static const char *AutumnStart(int i) { return Clock(i < 4 ? i * 30 : (i - 2) * 30); }			/* ... 01:30, 01:00, 01:30 ... */
-static const char *SpringEnd(int i) { return Clock(i < 1 ? 30 : ((i + 3) * 30) % 1440); }		/* 00:30, 02:00 ... 00:00 */
-static const char *Bracketed(int i)
+static const char *
+StartLabel(int i)
+{
+	return Clock(i * 30);
+} /* 00:00 ... */
+static const char *
+EndLabel(int i)
+{
+	return Clock((i + 1) * 30);
+} /* 00:30 ... 24:00 */
+static const char *
+EndMidnightLabel(int i)
+{
+	return Clock(((i + 1) * 30) % 1440);
+} /* ... 23:30, 00:00, 00:30 */
+static const char *
+HourLabel(int i)
+{
+	return Clock(i * 60);
+} /* 00:00, 01:00 ... */
+static const char *
+SpringStart(int i)
+{
+	return Clock(i < 2 ? i * 30 : (i + 2) * 30);
+} /* 00:00, 00:30, 02:00 ... */
+static const char *
+AutumnStart(int i)
+{
+	return Clock(i < 4 ? i * 30 : (i - 2) * 30);
+} /* ... 01:30, 01:00, 01:30 ... */
+static const char *
+SpringEnd(int i)
+{
+	return Clock(i < 1 ? 30 : ((i + 3) * 30) % 1440);
+} /* 00:30, 02:00 ... 00:00 */
+static const char *
+Bracketed(int i)
 {
 	static char b[8][24];
 	static int	k;
@@ -125,7 +154,8 @@ static const char *Bracketed(int i)
 	snprintf(b[k], sizeof(b[k]), "[%s]", Clock((i + 1) * 30));
 	return b[k];
 }
-static const char *Range(int i)
+static const char *
+Range(int i)
 {
 	static char b[8][40];
 	static int	k;
@@ -317,7 +347,10 @@ test_identifiers(void)
 			 &o, recs, 8, &bad, err);
 	OK(n == 2 && bad == 2 && strstr(err, "not an MPAN") != NULL,
 	   "MPAN check digit: 2 good (one with spaces), a wrong check digit and 25 digits bad: %s", err);
-	OK(mf_valid_mpan("00801100123" "2336533093112") == 0 && mf_valid_mpan("01801100" "2336533093112") == 1,
+	OK(mf_valid_mpan("00801100123"
+					 "2336533093112") == 0 &&
+		   mf_valid_mpan("01801100"
+						 "2336533093112") == 1,
 	   "a full 21-digit MPAN is checked by its core");
 	OK(mf_valid_mprn("123456") && mf_valid_mprn("1234567890") && !mf_valid_mprn("12345") &&
 		   !mf_valid_mprn("12345678901") && !mf_valid_mprn("12A456"),
