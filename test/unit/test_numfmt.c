@@ -36,6 +36,209 @@ settle(const char *const *values, char delim, char decimal, char group, NumForma
 	return nf_settle(&s, delim, decimal, group, out, err, NF_ERRLEN);
 }
 
+/* ------------------------------------------------ differential: write, then read back */
+
+static unsigned long long rng_state = 13;
+
+static unsigned
+Rand(unsigned n)
+{
+	/* xorshift64*: the same cases on every run */
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return (unsigned) (((rng_state * 2685821657736338717ULL) >> 33) % n);
+}
+
+/*
+ * A random value written in format f as a spreadsheet of that locale would
+ * write it (thousands grouped or not, any of the spaces for ' '), into s;
+ * the plain decimal text nf_read must give back into want.
+ */
+static void
+WriteValue(const NumFormat *f, char *s, size_t slen, char *want, size_t wantlen)
+{
+	static const char *const spaces[] = {" ", "\xC2\xA0", "\xE2\x80\xAF", "\xE2\x80\x89"};
+	char					 whole[16],
+		frac[8],
+		exp[4] = "";
+	int nwhole = 1 + (int) Rand(12),
+		nfrac = Rand(3) == 0 ? 0 : 1 + (int) Rand(6), negative = Rand(10) == 0, i;
+	size_t		o = 0;
+	const char *space = spaces[Rand(4)];
+	int			grouped = (int) Rand(2); /* all the thousands grouped, or none, as a spreadsheet writes */
+
+	whole[0] = (char) (nwhole == 1 ? '0' + Rand(10) : '1' + Rand(9));
+	for (i = 1; i < nwhole; i++)
+		whole[i] = (char) ('0' + Rand(10));
+	whole[nwhole] = '\0';
+	for (i = 0; i < nfrac; i++)
+		frac[i] = (char) ('0' + Rand(10));
+	frac[nfrac] = '\0';
+	if (Rand(20) == 0)
+		snprintf(exp, sizeof(exp), "%s%u", Rand(2) ? "-" : "", 1 + Rand(9));
+	snprintf(want, wantlen, "%s%s%s%s%s%s", negative ? "-" : "", whole, nfrac ? "." : "", frac, exp[0] ? "e" : "",
+			 exp);
+
+	if (negative)
+		s[o++] = '-';
+	for (i = 0; i < nwhole; i++)
+	{
+		/* group the thousands (optional: a format with a separator also reads 1234.5) */
+		if (f->group != NF_GROUP_NONE && nwhole > 3 && i > 0 && (nwhole - i) % 3 == 0 && grouped)
+		{
+			const char *g = f->group == ' ' ? space : (f->group == ',' ? "," : f->group == '.' ? "."
+																							   : "'");
+
+			o += (size_t) snprintf(s + o, slen - o, "%s", g);
+		}
+		s[o++] = whole[i];
+	}
+	if (nfrac)
+	{
+		s[o++] = f->decimal;
+		memcpy(s + o, frac, (size_t) nfrac);
+		o += (size_t) nfrac;
+	}
+	if (exp[0])
+		o += (size_t) snprintf(s + o, slen - o, "%s%s", Rand(2) ? "E" : "e", exp);
+	s[o] = '\0';
+}
+
+static int
+SameFormat(const NumFormat *a, const NumFormat *b)
+{
+	return a->decimal == b->decimal && a->group == b->group;
+}
+
+static void
+Differential(void)
+{
+	long values = 0, wrong = 0, readers_missing = 0, doubles_off = 0, other_readings = 0;
+	long files = 0, files_settled = 0, files_refused = 0, files_wrong = 0, refused_unjustified = 0;
+	long files_optioned_wrong = 0;
+	int	 t;
+
+	/* one value: read back in its own format, exactly; as a double, as strtod reads the plain text */
+	for (t = 0; t < 200000; t++)
+	{
+		const NumFormat *f = &nf_formats[Rand(NF_NFORMATS)];
+		char			 s[NF_MAX_LEN],
+			want[NF_MAX_LEN],
+			got[NF_MAX_LEN + 8];
+		double	 d;
+		unsigned readers;
+		int		 g;
+
+		WriteValue(f, s, sizeof(s), want, sizeof(want));
+		values++;
+		if (nf_read(f, s, got, sizeof(got)) != 0 || strcmp(got, want) != 0)
+		{
+			if (wrong++ < 5)
+				printf("#   \"%s\" in format '%c'/'%c': got %s, want %s\n", s, f->decimal, f->group ? f->group : '-',
+					   nf_read(f, s, got, sizeof(got)) == 0 ? got : "error", want);
+		}
+		readers = nf_readers(s);
+		if (!(readers & (1u << (f - nf_formats))))
+			readers_missing++;
+		if (nf_read_double(f, s, &d) != 0 || d != strtod(want, NULL))
+			doubles_off++;
+		for (g = 0; g < NF_NFORMATS; g++)
+			if (g != f - nf_formats && nf_read(&nf_formats[g], s, got, sizeof(got)) == 0 && strcmp(got, want) != 0)
+			{
+				other_readings++; /* a value another format reads as another number: what a file survey must settle */
+				break;
+			}
+	}
+	OK(wrong == 0, "%ld random values written in a random one of the 8 formats read back exactly in it (%ld wrong)",
+	   values, wrong);
+	OK(readers_missing == 0, "nf_readers always names the value's own format (%ld missed)", readers_missing);
+	OK(doubles_off == 0, "nf_read_double gives what strtod gives for the plain text (%ld off)", doubles_off);
+	OK(other_readings > 0, "%ld of them another format reads as another number (the survey's work)", other_readings);
+
+	/*
+	 * A file: 1 to 30 values in one format.  The survey either refuses it
+	 * (then another format really reads every value one of them reads, and
+	 * some value differently), or settles a format that reads every value
+	 * as written: never a wrong number.  With the file's separators given
+	 * as options, it always settles and reads them all.
+	 */
+	for (t = 0; t < 20000; t++)
+	{
+		const NumFormat *f = &nf_formats[Rand(NF_NFORMATS)];
+		char			 cells[30][NF_MAX_LEN],
+			wants[30][NF_MAX_LEN],
+			got[NF_MAX_LEN + 8],
+			err[NF_ERRLEN];
+		int		  k = 1 + (int) Rand(30), i, g;
+		char	  delim = Rand(2) ? ';' : ',';
+		NumSurvey sv;
+		NumFormat out;
+
+		nf_survey_init(&sv);
+		for (i = 0; i < k; i++)
+		{
+			WriteValue(f, cells[i], sizeof(cells[i]), wants[i], sizeof(wants[i]));
+			nf_survey_add(&sv, cells[i], i + 2);
+		}
+		files++;
+		if (nf_settle(&sv, delim, NF_DETECT, NF_DETECT, &out, err, sizeof(err)) == 0)
+		{
+			files_settled++;
+			for (i = 0; i < k; i++)
+				if (nf_read(&out, cells[i], got, sizeof(got)) != 0 || strcmp(got, wants[i]) != 0)
+				{
+					if (files_wrong++ < 5)
+						printf("#   file in '%c'/'%c' settled as '%c'/'%c': \"%s\" read %s, want %s\n", f->decimal,
+							   f->group ? f->group : '-', out.decimal, out.group ? out.group : '-', cells[i],
+							   nf_read(&out, cells[i], got, sizeof(got)) == 0 ? got : "error", wants[i]);
+					break;
+				}
+		}
+		else
+		{
+			/* justified: some other format reads every value and one of them as another number */
+			int justified = 0;
+
+			files_refused++;
+			for (g = 0; g < NF_NFORMATS && !justified; g++)
+			{
+				int reads_all = 1, differs = 0;
+
+				if (SameFormat(&nf_formats[g], f))
+					continue;
+				for (i = 0; i < k; i++)
+				{
+					if (nf_read(&nf_formats[g], cells[i], got, sizeof(got)) != 0)
+						reads_all = 0;
+					else if (strcmp(got, wants[i]) != 0)
+						differs = 1;
+				}
+				justified = reads_all && differs;
+			}
+			if (!justified && refused_unjustified++ < 5)
+				printf("#   refused without cause (%s): first value \"%s\"\n", err, cells[0]);
+		}
+		if (nf_settle(&sv, delim, f->decimal, f->group, &out, err, sizeof(err)) != 0 || !SameFormat(&out, f))
+			files_optioned_wrong++;
+		else
+			for (i = 0; i < k; i++)
+				if (nf_read(&out, cells[i], got, sizeof(got)) != 0 || strcmp(got, wants[i]) != 0)
+				{
+					files_optioned_wrong++;
+					break;
+				}
+	}
+	OK(files_wrong == 0, "%ld random files: %ld settled, every value read as written (%ld read wrong)", files,
+	   files_settled, files_wrong);
+	OK(refused_unjustified == 0, "%ld refused, each one really readable two ways (%ld without cause)", files_refused,
+	   refused_unjustified);
+	OK(files_refused > 0 && files_settled > files_refused, "both outcomes met (%ld settled, %ld refused)",
+	   files_settled, files_refused);
+	OK(files_optioned_wrong == 0, "with decimal_separator and thousands_separator given, every file reads as written (%ld not)",
+	   files_optioned_wrong);
+}
+
 int
 main(void)
 {
@@ -159,6 +362,7 @@ main(void)
 		OK(nf_parse_separator("\xC2\xA0", 1, &c) == 0 && c == ' ', "a no-break space is the space separator");
 		OK(nf_parse_separator("_", 1, &c) != 0, "\"_\" is no separator");
 	}
+	Differential();
 	printf("# unit tests done: numfmt\n");
 	return tap_done();
 }
