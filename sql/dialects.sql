@@ -50,6 +50,9 @@ CREATE TEMP TABLE expected AS
 SELECT split_part(l, ',', 1) AS meter, split_part(l, ',', 2)::timestamptz AS ts, split_part(l, ',', 3)::float8 AS quantity
 FROM regexp_split_to_table(pg_read_file(:'fixtures' || '/generated/dialects/expected.csv'), E'\n') WITH ORDINALITY AS t(l, n)
 WHERE n > 1 AND l <> '';
+-- 3 meters x (48 + 46 + 50) = 432 readings; of them 48 of 1,000 and more and
+-- 130 under 1 (the generator's seed 13; counted again with Python's Decimal
+-- from expected.csv): both separators are met in every dialect.
 SELECT count(*) AS expected_readings, count(DISTINCT meter) AS meters,
        count(*) FILTER (WHERE quantity >= 1000) AS over_1000, count(*) FILTER (WHERE quantity < 1) AS under_1
 FROM expected;
@@ -142,7 +145,13 @@ SELECT e.line, e.raw, e.message FROM car.ingest_error e JOIN car.source_file f O
 -- lost leading zeros: refused, naming the line
 SELECT (car.add_source('ids', NULL, 'push', 'halfhourly', '{"activity": "electricity", "timezone": "UTC"}')).name;
 SELECT pg_temp.error_of($$SELECT car.push('ids', 'z.csv', convert_to(E'Meter,Date,kWh_1\n0012345678,15/01/2024,1\n0087654321,15/01/2024,2\n12345678,16/01/2024,3\n', 'UTF8'))$$);
--- MPAN check digits and MPRN lengths: failing values are bad rows
+-- MPAN check digits and MPRN lengths: failing values are bad rows.
+-- The check digit of an MPAN core: the first 12 digits times the primes
+-- 3 5 7 13 17 19 23 29 31 37 41 43, summed, mod 11, mod 10.
+--   233653309311: 6+15+21+78+85+57+69+0+279+111+41+43 = 805; 805 mod 11 = 2: 2336533093112 is valid,
+--   so 2336533093113 (line 3) is not;
+--   220001276732: 6+10+0+0+0+19+46+203+186+259+123+86 = 938; 938 mod 11 = 3: 2200012767323 is valid.
+-- An MPRN is 6 to 10 digits: 7654321 (7) and 1234567890 (10) are, 76543 (5, line 3) is not.
 SET car.max_reject_ratio = 0.5;
 SELECT rows_loaded, rows_rejected FROM car.push('ids', 'mpan.csv', convert_to(E'MPAN,Date,kWh_1\n2336533093112,15/01/2024,1\n2336533093113,15/01/2024,2\n2200012767323,15/01/2024,3\n', 'UTF8'));
 SELECT rows_loaded, rows_rejected FROM car.push('ids', 'mprn.csv', convert_to(E'MPRN,Date,kWh_1\n7654321,15/01/2024,1\n76543,15/01/2024,2\n1234567890,15/01/2024,3\n', 'UTF8'));
@@ -159,11 +168,14 @@ SELECT e.line, e.raw, e.message FROM car.ingest_error e JOIN car.source_file f O
 -------------------------------------------------------------------------------
 -- Timestamps: the repeated autumn hour told apart by its offset, in any order
 -------------------------------------------------------------------------------
+-- (the zone, Asia/Tokyo, is not used: every stamp names its offset)
+-- 01:30+00:00 = 01:30Z (4); 01:00+01:00 = 00:00Z (1); 01:30+01:00 = 00:30Z (2); 01:00Z (3)
 SELECT (car.add_source('off', NULL, 'push', 'long', '{"meter": "O1", "activity": "electricity", "timezone": "Asia/Tokyo"}')).name;
 SELECT rows_loaded, rows_rejected FROM car.push('off', 'off.csv', convert_to(
     E'ts,kWh\n2024-10-27T01:30:00+00:00,4\n2024-10-27T01:00:00+01:00,1\n2024-10-27T01:30:00+01:00,2\n2024-10-27T01:00:00Z,3\n', 'UTF8'));
 SELECT r.ts, r.quantity FROM car.reading r JOIN car.meter m ON m.id = r.meter_id WHERE m.name = 'O1' ORDER BY r.ts;
 -- a date_format naming a form: 12-hour clock with an offset
+-- 1:30 AM +01:00 = 00:30Z (7); 1:30 AM +00:00 = 01:30Z (8)
 SELECT (car.add_source('fmt', NULL, 'push', 'long', '{"meter": "F1", "activity": "electricity", "date_format": "DD/MM/YYYY HH12:MI AM TZ"}')).name;
 SELECT rows_loaded FROM car.push('fmt', 'fmt.csv', convert_to(E'timestamp,kWh\n27/10/2024 1:30 AM +01:00,7\n27/10/2024 1:30 AM +00:00,8\n', 'UTF8'));
 SELECT r.ts, r.quantity FROM car.reading r JOIN car.meter m ON m.id = r.meter_id WHERE m.name = 'F1' ORDER BY r.ts;
