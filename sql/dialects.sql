@@ -180,6 +180,15 @@ SELECT (car.add_source('fmt', NULL, 'push', 'long', '{"meter": "F1", "activity":
 SELECT rows_loaded FROM car.push('fmt', 'fmt.csv', convert_to(E'timestamp,kWh\n27/10/2024 1:30 AM +01:00,7\n27/10/2024 1:30 AM +00:00,8\n', 'UTF8'));
 SELECT r.ts, r.quantity FROM car.reading r JOIN car.meter m ON m.id = r.meter_id WHERE m.name = 'F1' ORDER BY r.ts;
 
+-- dates written month first: 01/13/2024 has no month 13, so the file is
+-- refused naming the line and date_format (01/02/2024 alone would read both
+-- ways); with date_format each date reads as written: 2 and 13 January
+SELECT (car.add_source('us', NULL, 'push', 'long', '{"meter": "US1", "activity": "electricity", "timezone": "UTC"}')).name;
+SELECT pg_temp.error_of($$SELECT car.push('us', 'us.csv', convert_to(E'Date,kWh\n01/02/2024 00:00,1\n01/13/2024 00:00,2\n', 'UTF8'))$$);
+UPDATE car.source SET options = options || '{"date_format": "MM/DD/YYYY HH24:MI"}' WHERE name = 'us';
+SELECT rows_loaded FROM car.push('us', 'us.csv', convert_to(E'Date,kWh\n01/02/2024 00:00,1\n01/13/2024 00:00,2\n', 'UTF8'));
+SELECT r.ts, r.quantity FROM car.reading r JOIN car.meter m ON m.id = r.meter_id WHERE m.name = 'US1' ORDER BY r.ts;
+
 -------------------------------------------------------------------------------
 -- Clock-change days: a wall-clock header for another kind of day, and a
 -- 48-column header for the 50-half-hour day, are refused row by row

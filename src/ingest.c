@@ -390,7 +390,9 @@ FindHeaderAndSurvey(Ingest *ing)
 	if (mf_settle(&ing->mf) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("\"%s\" refused: cannot tell its number format", ing->fname),
+				 errmsg("\"%s\" refused: cannot tell its %s", ing->fname,
+						ing->mf.month_first_line > 0 && ing->mf.day_first_seen == 0 ? "dates' order"
+																					: "number format"),
 				 errdetail("%s.", ing->mf.err),
 				 errhint("Nothing of the file was loaded.")));
 	ing->settled = palloc(sizeof(MeterFile));

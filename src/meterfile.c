@@ -491,7 +491,7 @@ int
 mf_header(MeterFile *mf, char **cells, int n, long line)
 {
 	const MfOptions *o = &mf->opt;
-	int				 taken[8];
+	int				 taken[8] = {0};
 	int				 nt = 0;
 	int				 i;
 	char			 found[300];
@@ -907,10 +907,56 @@ CheckIdentifiers(const MeterFile *mf, char **cells, int n, long line, char *err,
 
 /* --------------------------------------------------------------- survey */
 
+/*
+ * The order of a numeric date's first two fields ("01/13/2024"): 1 when
+ * only month first reads it (the second is over 12), 2 when only day first
+ * does (the first is), 0 when both or neither (not such a date).
+ */
+static int
+DateOrder(const char *s)
+{
+	int a = 0,
+		b = 0,
+		n = 0;
+	char sep;
+
+	while (*s == ' ')
+		s++;
+	while (n < 3 && isdigit((unsigned char) s[n]))
+		a = a * 10 + (s[n++] - '0');
+	if (n < 1 || n > 2 || (s[n] != '/' && s[n] != '-' && s[n] != '.'))
+		return 0;
+	sep = s[n];
+	s += n + 1;
+	for (n = 0; n < 3 && isdigit((unsigned char) s[n]); n++)
+		b = b * 10 + (s[n] - '0');
+	if (n < 1 || n > 2 || s[n] != sep || a < 1 || b < 1)
+		return 0;
+	if (a <= 12 && b > 12 && b <= 31)
+		return 1;
+	if (b <= 12 && a > 12 && a <= 31)
+		return 2;
+	return 0;
+}
+
 void
 mf_survey(MeterFile *mf, char **cells, int n, long line)
 {
 	int i;
+
+	/* car reads numeric dates day first; a file that writes them month first must say so */
+	if (mf->opt.date_format == NULL && mf->col_date >= 0 && mf->col_date < n)
+	{
+		int order = DateOrder(cells[mf->col_date]);
+
+		if (order == 1 && mf->month_first_line == 0)
+		{
+			mf->month_first_line = line;
+			snprintf(mf->month_first, sizeof(mf->month_first), "%.31s", cells[mf->col_date]);
+		}
+		else if (order == 2)
+			mf->day_first_seen++;
+	}
 
 	if (mf->opt.format == MF_LONG)
 	{
@@ -947,6 +993,14 @@ int
 mf_settle(MeterFile *mf)
 {
 	char why[NF_ERRLEN];
+
+	if (mf->month_first_line > 0 && mf->day_first_seen == 0)
+	{
+		snprintf(mf->err, MF_ERRLEN,
+				 "line %ld: the date \"%s\" has no month %.2s: the file writes its dates month first, and car reads numeric dates day first unless told; set options->>'date_format' (e.g. MM/DD/YYYY, or MM/DD/YYYY HH24:MI)",
+				 mf->month_first_line, mf->month_first, mf->month_first + strcspn(mf->month_first, "/-.") + 1);
+		return -1;
+	}
 
 	if (nf_settle(&mf->numbers, mf->delim, mf->opt.decimal_separator, mf->opt.thousands_separator, &mf->numfmt, why,
 				  sizeof(why)) != 0)

@@ -147,6 +147,9 @@ typedef struct MeterFile
 	MfIdColumn	idcols[MF_MAX_IDCOLS];
 
 	/* decided once per file */
+	long	  month_first_line; /* a date that only reads month first ("01/13/2024"), when no date_format is given */
+	char	  month_first[32];
+	long	  day_first_seen; /* dates that only read day first ("13/01/2024") */
 	NumSurvey numbers;
 	NumFormat numfmt;
 	int		  settled;

@@ -426,6 +426,70 @@ test_dates(void)
 	IS_STR(DETECT("yesterday"), "(none)", "detect: nonsense");
 	IS_STR(DETECT("12/31/2024"), "(none)", "detect: month first is not a UK date");
 #undef DETECT
+
+	/*
+	 * A file that writes its dates month first: every date of it that reads
+	 * both ways would be read day first, 02/01 as 2 January, not 1 February.
+	 * One date whose second field is over 12 shows the order: the file is
+	 * refused, naming the line and date_format; with it, each date reads as
+	 * written.  Generated: each month of 2024, its 1st to 12th day (both
+	 * readings possible) with one day over 12 at a random place.
+	 */
+	{
+		MfOptions o = {0};
+		MfRecord  recs[16];
+		int		  bad,
+			month,
+			refused = 0, named = 0, read_right = 0;
+		char	 err[MF_ERRLEN], text[2048];
+		unsigned seed = 7;
+
+		o.format = MF_LONG;
+		o.meter = "M";
+		o.decimal_separator = o.thousands_separator = NF_DETECT;
+		for (month = 1; month <= 12; month++)
+		{
+			int late = 1 + (int) ((seed = seed * 1103515245u + 12345u) >> 16) % 12; /* where the 13th+ goes */
+			int day,
+				k = 0;
+			size_t w = (size_t) sprintf(text, "Date,kWh\n");
+
+			for (day = 1; day <= 12; day++)
+				w += (size_t) sprintf(text + w, "%02d/%02d/2024,%d\n", month, day == late ? 13 + (int) (seed % 16) : day,
+									  day);
+			o.date_format = NULL;
+			if (Read(text, &o, recs, 16, &bad, err) == -1 && strstr(err, "month first") &&
+				strstr(err, "date_format") != NULL)
+			{
+				refused++;
+				char want[64];
+
+				/* the line of the date past the 12th (the header is line 1) and the date itself */
+				snprintf(want, sizeof(want), "line %d: the date \"%02d/%02d/2024\"", late + 1, month, 13 + (int) (seed % 16));
+				named += strstr(err, want) != NULL;
+			}
+			o.date_format = "MM/DD/YYYY";
+			if (Read(text, &o, recs, 16, &bad, err) == 12 && bad == 0)
+			{
+				int ok = 1;
+
+				for (k = 0; k < 12; k++)
+					ok &= recs[k].when.month == month && recs[k].when.year == 2024 &&
+						  recs[k].when.day == (k + 1 == late ? 13 + (int) (seed % 16) : k + 1);
+				read_right += ok;
+			}
+		}
+		OK(refused == 12 && named == 12, "12 month-first files (one date past the 12th in each): all refused naming date_format (%d), and the line and date (%d)",
+		   refused, named);
+		OK(read_right == 12, "with date_format MM/DD/YYYY every date reads as written (%d of 12)", read_right);
+		o.date_format = NULL;
+		OK(Read("Date,kWh\n13/01/2024,1\n01/02/2024,2\n", &o, recs, 16, &bad, err) == 2 && recs[1].when.month == 2 &&
+			   recs[1].when.day == 1,
+		   "a day-first file (13/01 in it): 01/02/2024 is 1 February");
+		OK(Read("Date,kWh\n01/02/2024,1\n03/04/2024,2\n", &o, recs, 16, &bad, err) == 2 && recs[0].when.month == 2,
+		   "no date past the 12th: read day first, as documented (01/02/2024 is 1 February)");
+		OK(Read("Date,kWh\n2024-01-13,1\n", &o, recs, 16, &bad, err) == 1, "ISO dates: no order to tell");
+	}
 }
 
 /*
