@@ -277,6 +277,11 @@ nf_survey_add(NumSurvey *s, const char *cell, long line)
 				s->both[i][j]++;
 				s->both[j][i]++;
 				/* the same digits: the readings differ exactly when the decimal separator does */
+				if (where[i] != where[j])
+				{
+					s->ndiffer[i][j]++;
+					s->ndiffer[j][i]++;
+				}
 				if (where[i] != where[j] && !(s->differ[i] & (1u << j)))
 				{
 					s->differ[i] |= 1u << j;
@@ -385,6 +390,29 @@ nf_settle(const NumSurvey *survey, char delim, char decimal, char group, NumForm
 		i = order[k];
 		if (allowed[i] && s->count[i] == best)
 		{
+			/* against the separator's locale, the evidence must outweigh what it changes */
+			for (j = 0; j < NF_NFORMATS && nf_formats[i].decimal != locale_decimal; j++)
+			{
+				long evidence = s->count[i] - s->both[i][j]; /* cells only i reads */
+				int	 a = i < j ? i : j,
+					b = i < j ? j : i;
+
+				if (j == i || !allowed[j] || s->ndiffer[i][j] == 0 || evidence >= s->ndiffer[i][j])
+					continue;
+				{
+					char x[NF_MAX_LEN + 48],
+						y[NF_MAX_LEN + 48];
+
+					Shown(a, s->example[a][b], x, sizeof(x));
+					Shown(b, s->example[a][b], y, sizeof(y));
+					snprintf(err, errlen,
+							 "the numbers can be read in two ways: \"%s\" on line %ld is %s or %s; %ld values read differently, and only %ld %s the decimal separator '%c' (not the '%c' usual with the '%c' field separator): too few to decide",
+							 s->example[a][b], s->example_line[a][b], x, y, s->ndiffer[i][j], evidence,
+							 evidence == 1 ? "value shows" : "values show", nf_formats[i].decimal, locale_decimal,
+							 delim ? delim : ',');
+					return -1;
+				}
+			}
 			*out = nf_formats[i];
 			return 0;
 		}

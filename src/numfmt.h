@@ -19,8 +19,13 @@
  * must read every one of those cells alike (then the field separator's
  * locale picks among them: it changes no value); if two of them read a
  * cell differently ("1,234": 1234 or 1.234) the file is ambiguous and is
- * refused, naming the cell.  A cell the chosen format does not read is a
- * bad value: it is never read in another format.
+ * refused, naming the cell.  A format that goes against the field
+ * separator's locale (a decimal point in a ';' file) must also win on the
+ * evidence: where another format reads some cells as other numbers, the
+ * cells only the winner reads must be at least as many as those, or the
+ * file is refused (a ';' file of "1,250"s with one stray "2.5" is not read
+ * as thousands).  A cell the chosen format does not read is a bad value:
+ * it is never read in another format.
  *
  * Bounded: a survey is fixed-size, work per cell is linear in the cell,
  * and a cell over NF_MAX_LEN bytes is not a number.
@@ -51,6 +56,7 @@ typedef struct NumSurvey
 	long		  count[NF_NFORMATS];					  /* cells each format reads */
 	long		  both[NF_NFORMATS][NF_NFORMATS];		  /* cells both formats read */
 	unsigned char differ[NF_NFORMATS];					  /* bit j of differ[i]: i and j read a cell differently */
+	long		  ndiffer[NF_NFORMATS][NF_NFORMATS];	  /* cells i and j read as different numbers */
 	long		  example_line[NF_NFORMATS][NF_NFORMATS]; /* the first such cell, i < j */
 	char		  example[NF_NFORMATS][NF_NFORMATS][24];
 } NumSurvey;

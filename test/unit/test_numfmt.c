@@ -197,24 +197,30 @@ Differential(void)
 		}
 		else
 		{
-			/* justified: some other format reads every value and one of them as another number */
+			/*
+			 * justified: some other format reads one of the values as
+			 * another number, and either reads every value, or the file's
+			 * decimal goes against the field separator's and fewer values
+			 * than that tell the two apart
+			 */
 			int justified = 0;
 
 			files_refused++;
 			for (g = 0; g < NF_NFORMATS && !justified; g++)
 			{
-				int reads_all = 1, differs = 0;
+				int unread = 0, differs = 0;
 
 				if (SameFormat(&nf_formats[g], f))
 					continue;
 				for (i = 0; i < k; i++)
 				{
 					if (nf_read(&nf_formats[g], cells[i], got, sizeof(got)) != 0)
-						reads_all = 0;
+						unread++;
 					else if (strcmp(got, wants[i]) != 0)
-						differs = 1;
+						differs++;
 				}
-				justified = reads_all && differs;
+				justified =
+					differs > 0 && (unread == 0 || (f->decimal != (delim == ';' ? ',' : '.') && unread < differs));
 			}
 			if (!justified && refused_unjustified++ < 5)
 				printf("#   refused without cause (%s): first value \"%s\"\n", err, cells[0]);
@@ -332,6 +338,29 @@ main(void)
 
 		OK(settle(v, ';', NF_DETECT, NF_DETECT, &f, err) == 0 && f.decimal == ',' && nf_read(&f, "0.5", err, 64) != 0,
 		   "three decimal commas and one 0.5: comma; 0.5 is then no number (a bad row)");
+	}
+	/*
+	 * a ';' file of decimal commas that all look like thousands ("1,250"),
+	 * with one stray "2.5": that one cell must not make every other value
+	 * a thousand times larger; in a ',' file the same values settle on the
+	 * decimal point its locale and the "2.5" agree on
+	 */
+	{
+		static const char *const v[] = {"1,250", "2,125", "1,500", "3,875", "2.5", NULL};
+
+		OK(settle(v, ';', NF_DETECT, NF_DETECT, &f, err) == -1 && strstr(err, "4 values read differently") &&
+			   strstr(err, "only 1 value shows"),
+		   "';' file: four 1,250-like values and one 2.5: refused (%s)", err);
+		OK(settle(v, ',', NF_DETECT, NF_DETECT, &f, err) == 0 && f.decimal == '.' && f.group == ',',
+		   "',' file: the same values read with a decimal point and thousands commas");
+		OK(settle(v, ';', ',', NF_DETECT, &f, err) == 0 && f.decimal == ',' && nf_read(&f, "2.5", err, 64) != 0,
+		   "decimal_separator ',' settles it: 2.5 is then a bad value");
+	}
+	{
+		static const char *const v[] = {"1,250", "2.5", "0.75", "12.5", NULL};
+
+		OK(settle(v, ';', NF_DETECT, NF_DETECT, &f, err) == 0 && f.decimal == '.' && f.group == ',',
+		   "';' file where three values show a decimal point and one 1,250: read with the point (%s)", err);
 	}
 	/* as many values each way: refused rather than half read */
 	{
