@@ -261,6 +261,93 @@ test_labels(void)
 	n = Read("Date,kWh_1,00:30\n15/01/2024,1,2\n", &o, recs, 4, &bad, err);
 	OK(n < 0 && strstr(err, "mixes") != NULL, "kWh_N and HH:MM mixed: refused");
 #undef WIDE
+
+	/*
+	 * Generated: every run of n contiguous half-hour labels starting at
+	 * half-hour s (s + n <= 50), written as HH:MM at the periods' starts,
+	 * at their ends, and at their ends with midnight as 00:00; each read
+	 * with the period detected, given as start, and given as end.
+	 * Detected: a run is read only when it covers the day from its first
+	 * half-hour (then the column of label i is half-hour i), else refused
+	 * naming the period option: never placed half an hour off.  Given: the
+	 * labels are starts or ends as told, whenever they can be.
+	 */
+	{
+		long runs = 0, detected = 0, detected_wrong = 0, refused_unnamed = 0, told = 0, told_wrong = 0;
+		int	 style, s0, len, mode;
+
+		for (style = 0; style < 3; style++)
+			for (s0 = 0; s0 < 50; s0++)
+				for (len = 1; s0 + len <= 50; len++)
+					for (mode = 0; mode < 3; mode++)
+					{
+						size_t w = (size_t) sprintf(text, "Date");
+						int	   i, ok = 1;
+
+						for (i = 0; i < len; i++)
+						{
+							int m = (s0 + i + (style > 0)) * 30; /* minutes of the label */
+
+							w += (size_t) sprintf(text + w, ",%s", Clock(style == 2 ? m % 1440 : m));
+						}
+						w += (size_t) sprintf(text + w, "\n15/01/2024");
+						for (i = 0; i < len; i++)
+							w += (size_t) sprintf(text + w, ",%d", i + 1);
+						sprintf(text + w, "\n");
+						o.period = mode == 0 ? MF_PERIOD_DETECT : mode == 1 ? MF_PERIOD_START
+																			: MF_PERIOD_END;
+						runs++;
+						n = Read(text, &o, recs, 4, &bad, err);
+						if (mode == 0)
+						{
+							if (n == 1)
+							{
+								detected++;
+								for (i = 0; i < recs[0].nvalues; i++)
+									ok &= recs[0].slot[i] == i && recs[0].value[i] == i + 1;
+								ok &= recs[0].nvalues == len && len >= 48;
+								detected_wrong += !ok;
+							}
+							else
+								refused_unnamed += strstr(err, "options->>'period'") == NULL;
+						}
+						else
+						{
+							/* as told: a start label's half-hour is its minutes / 30, an end label's one before */
+							int first = s0 + (style > 0) - (mode == 2);
+
+							/*
+							 * a run of midnight-wrapped labels that starts past the wrap
+							 * ("00:30, 01:00" for the 49th and 50th) is the text of the
+							 * day's first half-hours: no truth to check it against
+							 */
+							if (style == 2 && s0 + 1 >= 48)
+								continue;
+							if (n == 1)
+							{
+								told++;
+								for (i = 0; i < recs[0].nvalues; i++)
+									ok &= recs[0].slot[i] == first + i;
+								told_wrong += !ok || recs[0].nvalues != len;
+							}
+							else if (first >= 0 && first + len <= 50)
+							{
+								told_wrong++; /* labels that fit what the option says must be read */
+								if (told_wrong < 6)
+									printf("#   style %d from %d, %d labels, period %s: %s\n", style, s0, len,
+										   mode == 1 ? "start" : "end", err);
+							}
+						}
+					}
+		o.period = MF_PERIOD_DETECT;
+		OK(detected_wrong == 0 && detected > 0,
+		   "%ld generated label runs: %ld read with the period detected, each from the day's first half-hour (%ld wrong)",
+		   runs, detected, detected_wrong);
+		OK(refused_unnamed == 0, "every run refused with the period detected names options->>'period' (%ld do not)",
+		   refused_unnamed);
+		OK(told_wrong == 0 && told > 0, "%ld read as the period option says, each label in its half-hour (%ld wrong)",
+		   told, told_wrong);
+	}
 }
 
 /* The header search: preamble lines, CR-only line ends, header_line, and what is never a header. */
