@@ -463,6 +463,58 @@ test_identifiers(void)
 	n = Read("siteRef,Meter,ConsumptionDate,kWh_1\nS,12345678,15/01/2024,1\nS,87654321,16/01/2024,1\n", &o, recs, 8,
 			 &bad, err);
 	OK(n == 2, "ids without leading zeros anywhere: nothing to compare");
+
+	/*
+	 * Generated: 5,000 random MPAN cores.  Exactly one check digit passes
+	 * (the one computed here as the published rule says: the first 12
+	 * digits times 3 5 7 13 17 19 23 29 31 37 41 43, summed, mod 11, mod
+	 * 10), with or without spaces and as the core of a 21-digit MPAN; and
+	 * each core as a spreadsheet shows a long number (1 to 4 decimals,
+	 * E+12) refuses its file, naming the line.
+	 */
+	{
+		static const int primes[12] = {3, 5, 7, 13, 17, 19, 23, 29, 31, 37, 41, 43};
+		unsigned		 seed = 2024;
+		long			 cores = 0, check_wrong = 0, sci_missed = 0;
+		int				 t;
+		char			 text[512];
+
+		o.meter_column = "MPAN";
+		for (t = 0; t < 5000; t++)
+		{
+			char core[14], spaced[24], full[40];
+			int	 sum = 0, i, d, passes = 0;
+
+			for (i = 0; i < 12; i++)
+			{
+				seed = seed * 1103515245u + 12345u;
+				core[i] = (char) ('0' + (i == 0 ? 1 + (seed >> 16) % 9 : (seed >> 16) % 10));
+				sum += (core[i] - '0') * primes[i];
+			}
+			core[13] = '\0';
+			for (d = 0; d < 10; d++)
+			{
+				core[12] = (char) ('0' + d);
+				if (mf_valid_mpan(core))
+					passes += d == sum % 11 % 10 ? 1 : 100;
+			}
+			core[12] = (char) ('0' + sum % 11 % 10);
+			snprintf(spaced, sizeof(spaced), "%.2s %.4s %.4s %.3s", core, core + 2, core + 6, core + 10);
+			snprintf(full, sizeof(full), "0%d%03d%03d%s", 1 + t % 8, t % 1000, (t * 7) % 1000, core);
+			cores++;
+			check_wrong += passes != 1 || !mf_valid_mpan(spaced) || !mf_valid_mpan(full);
+			/* as a spreadsheet writes it: 2.34E+12 */
+			snprintf(text, sizeof(text),
+					 "siteRef,MPAN,ConsumptionDate,kWh_1\nS,%s,15/01/2024,1\nS,%c.%.*sE+12,16/01/2024,1\n", core, core[0],
+					 1 + t % 4, core + 1);
+			n = Read(text, &o, recs, 8, &bad, err);
+			sci_missed += !(n < 0 && strstr(err, "line 3") && strstr(err, "scientific notation"));
+		}
+		OK(check_wrong == 0, "%ld random MPAN cores: exactly the computed check digit passes, spaced or in a full MPAN (%ld not)",
+		   cores, check_wrong);
+		OK(sci_missed == 0, "each written as a spreadsheet shows it (d.dddE+12) refuses its file at line 3 (%ld not)",
+		   sci_missed);
+	}
 }
 
 /* Dates and times as exporters write them. */
