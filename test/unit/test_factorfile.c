@@ -1,4 +1,6 @@
 /* Unit tests of the flat-file recogniser (src/factorfile.c), fed by the CSV reader. */
+#include <ctype.h>
+
 #include "tap.h"
 #include "csv.h"
 #include "factorfile.h"
@@ -226,6 +228,77 @@ main(void)
 	classify("tCO2e", FF_KIND_UNKNOWN, NULL);
 	classify("g CO2e", FF_KIND_UNKNOWN, NULL);
 	classify("kWh (Net CV) x", FF_KIND_UNKNOWN, NULL);
+
+	/*
+	 * Generated: every way of spelling a gas label from its parts ("kg",
+	 * "of", the CO2e wordings, "CO2e of <gas>", "per unit" or "/unit"),
+	 * each in four casings and with its spaces left out, doubled, or made
+	 * no-break spaces: each names its gas, and the same labels with a gas
+	 * car does not price (SF6, HFC, CO, NO2) name none.
+	 */
+	{
+		static const char *const kg[] = {"kg", "KG", "Kg"};
+		static const char *const of[] = {"", "of "};
+		static const char *const co2e[] = {"CO2e", "CO2-e", "CO2eq", "CO\xE2\x82\x82"
+																	 "e"};
+		static const char *const gases[][2] = {{"CO2", "CO2"}, {"CH4", "CH4"}, {"N2O", "N2O"}, {"SF6", NULL}, {"HFC", NULL}, {"CO", NULL}, {"NO2", NULL}};
+		static const char *const per[] = {"", " per unit", "/unit"};
+		long					 labels = 0, wrong = 0;
+		size_t					 a, b, c, g, e, k, sp;
+
+		for (a = 0; a < lengthof(kg); a++)
+			for (b = 0; b < lengthof(of); b++)
+				for (c = 0; c < lengthof(co2e); c++)
+					for (g = 0; g <= lengthof(gases); g++) /* the last: CO2e itself */
+						for (e = 0; e < lengthof(per); e++)
+							for (k = 0; k < 4; k++)
+								for (sp = 0; sp < 4; sp++)
+								{
+									char		base[96], label[200], canon[48];
+									const char *want = g < lengthof(gases) ? gases[g][1] : "CO2e", *gas, *p;
+									size_t		o = 0;
+									FfKind		kind;
+
+									if (g < lengthof(gases))
+										snprintf(base, sizeof(base), "%s %s%s of %s%s", kg[a], of[b], co2e[c], gases[g][0],
+												 per[e]);
+									else
+										snprintf(base, sizeof(base), "%s %s%s%s", kg[a], of[b], co2e[c], per[e]);
+									for (p = base; *p && o + 4 < sizeof(label); p++)
+									{
+										if (*p == ' ')
+										{
+											if (sp == 1)
+												continue; /* no spaces */
+											if (sp == 2)
+												label[o++] = ' '; /* doubled */
+											if (sp == 3)
+											{
+												label[o++] = '\xC2'; /* no-break */
+												label[o++] = '\xA0';
+												continue;
+											}
+										}
+										label[o] = (char) (k == 1			   ? toupper((unsigned char) *p)
+														   : k == 2			   ? tolower((unsigned char) *p)
+														   : k == 3 && (o % 2) ? toupper((unsigned char) *p)
+																			   : *p);
+										o++;
+									}
+									label[o] = '\0';
+									kind = ff_classify_unit(label, &gas, canon, sizeof(canon));
+									labels++;
+									if (want ? kind != FF_KIND_GAS || gas == NULL || strcmp(gas, want) != 0
+											 : kind != FF_KIND_UNKNOWN || gas != NULL)
+									{
+										if (wrong++ < 5)
+											printf("#   \"%s\": kind %d gas %s, want %s\n", label, (int) kind, gas ? gas : "none",
+												   want ? want : "none");
+									}
+								}
+		OK(wrong == 0, "%ld generated spellings of gas labels: each names its gas, or none for a gas car does not price (%ld wrong)",
+		   labels, wrong);
+	}
 
 	IS_STR(ff_gas("kg CO2e"), "CO2e", "gas: kg CO2e");
 	IS_STR(ff_gas("kg CO2"), "CO2", "gas 2021: kg CO2");
