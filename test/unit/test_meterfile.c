@@ -567,6 +567,86 @@ test_dates(void)
 #undef DETECT
 
 	/*
+	 * Generated: 20,000 random instants, each written in a random one of
+	 * the forms common exporters write (a day-first or ISO date, a space
+	 * or T, a 24- or 12-hour clock, with or without seconds and their
+	 * fraction, with or without a UTC offset: Z, +HH:MM, +HHMM, +HH, UTC):
+	 * the form is detected and reads back the same date, time, fraction
+	 * and offset.
+	 */
+	{
+		static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+											 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+		static const int		 mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+		unsigned				 seed = 5;
+		long					 stamps = 0, wrong = 0;
+		int						 t;
+
+#define R(n) ((int) ((seed = seed * 1103515245u + 12345u) >> 16) % (n))
+		for (t = 0; t < 20000; t++)
+		{
+			int y = 2000 + R(31), mo = 1 + R(12), d = 1 + R(mdays[mo - 1]), h = R(24), mi = R(60), se = R(60),
+				us = R(1000) * 1000, date_form = R(5), clock = R(4), tz = R(6), off = 0, use_t;
+			char   st[96], f[64];
+			size_t w = 0;
+			int	   ok;
+
+			if (mo == 2 && d == 29 && y % 4 != 0)
+				d = 28;
+			use_t = date_form == 0 && clock != 3 && R(2); /* T after an ISO date, with a 24-hour clock */
+			if (date_form == 0)
+				w += (size_t) sprintf(st + w, "%04d-%02d-%02d", y, mo, d);
+			else if (date_form == 1)
+				w += (size_t) sprintf(st + w, "%02d/%02d/%04d", d, mo, y);
+			else if (date_form == 2)
+				w += (size_t) sprintf(st + w, "%02d-%02d-%04d", d, mo, y);
+			else if (date_form == 3)
+				w += (size_t) sprintf(st + w, "%02d.%02d.%04d", d, mo, y);
+			else
+				w += (size_t) sprintf(st + w, "%02d %s %04d", d, months[mo - 1], y);
+			st[w++] = use_t ? 'T' : ' ';
+			if (clock == 0)
+				w += (size_t) sprintf(st + w, "%02d:%02d", h, mi);
+			else if (clock == 1)
+				w += (size_t) sprintf(st + w, "%02d:%02d:%02d", h, mi, se);
+			else if (clock == 2)
+				w += (size_t) sprintf(st + w, "%02d:%02d:%02d.%03d", h, mi, se, us / 1000);
+			else
+				w += (size_t) sprintf(st + w, "%d:%02d %s", (h + 11) % 12 + 1, mi, h < 12 ? "AM" : "PM");
+			if (tz == 1)
+				w += (size_t) sprintf(st + w, "Z");
+			else if (tz >= 2)
+			{
+				int oh = R(15), om = R(2) * 30, sign = R(2) ? 1 : -1;
+
+				off = sign * (oh * 3600 + om * 60);
+				if (tz == 2)
+					w += (size_t) sprintf(st + w, "%c%02d:%02d", sign > 0 ? '+' : '-', oh, om);
+				else if (tz == 3)
+					w += (size_t) sprintf(st + w, " %c%02d%02d", sign > 0 ? '+' : '-', oh, om);
+				else if (tz == 4 && om == 0)
+					w += (size_t) sprintf(st + w, "%c%02d", sign > 0 ? '+' : '-', oh);
+				else
+				{
+					off = 0;
+					w += (size_t) sprintf(st + w, " UTC");
+				}
+			}
+			st[w] = '\0';
+			stamps++;
+			ok = mf_detect_date_format(st, 1, f, sizeof(f)) == 0 && mf_parse_datetime(f, st, &dt) == 0;
+			ok = ok && dt.year == y && dt.month == mo && dt.day == d && dt.hour == h && dt.minute == mi &&
+				 dt.second == (clock == 1 || clock == 2 ? se : 0) && dt.usec == (clock == 2 ? us : 0) &&
+				 dt.has_offset == (tz != 0) && dt.offset == off;
+			if (!ok && wrong++ < 5)
+				printf("#   \"%s\": format %s\n", st, mf_detect_date_format(st, 1, f, sizeof(f)) == 0 ? f : "(none)");
+		}
+#undef R
+		OK(wrong == 0, "%ld random stamps in the forms exporters write: each detected and read back exactly (%ld not)",
+		   stamps, wrong);
+	}
+
+	/*
 	 * A file that writes its dates month first: every date of it that reads
 	 * both ways would be read day first, 02/01 as 2 January, not 1 February.
 	 * One date whose second field is over 12 shows the order: the file is
