@@ -14,8 +14,8 @@ DATA       = car--1.0.sql $(UPGRADES)
 DATA_built = car--$(EXTVERSION).sql
 
 # Pure cores: no backend calls, unit-tested and fuzzed on their own.
-CORE_OBJS  = src/csv.o src/xlsx.o src/xls.o src/factorfile.o src/units.o src/meterfile.o src/fetch.o src/jwtparse.o src/hostpolicy.o
-OBJS       = src/car.o src/factor_cache.o src/calc.o src/factors.o src/partition.o src/ingest.o src/util.o src/worker.o src/refresh.o src/schedule.o src/roles.o src/jwt.o src/access.o src/live.o $(CORE_OBJS)
+CORE_OBJS  = src/numfmt.o src/csv.o src/xlsx.o src/xls.o src/factorfile.o src/units.o src/meterfile.o src/fetch.o src/jwtparse.o src/hostpolicy.o
+OBJS       = src/car.o src/factor_cache.o src/calc.o src/factors.o src/partition.o src/ingest.o src/ingest_options.o src/ingest_time.o src/ingest_write.o src/source.o src/util.o src/worker.o src/refresh.o src/schedule.o src/roles.o src/jwt.o src/access.o src/live.o $(CORE_OBJS)
 
 XML2_CFLAGS := $(shell xml2-config --cflags 2>/dev/null)
 PG_CPPFLAGS = -Isrc $(XML2_CFLAGS) -DCAR_SQL_VERSION='"$(EXTVERSION)"'
@@ -27,7 +27,7 @@ SHLIB_LINK  = -lzip -lxml2 -lcurl -lcrypto -ldl
 XLS_HELPER = car-xls-reader
 XLS_HELPER_OBJS = src/xls_helper.o src/xlsx.o
 
-REGRESS      = units factors xls activities calc ingest transform cron live privileges worker
+REGRESS      = units factors xls activities calc ingest transform cron live privileges dialects worker
 REGRESS_OPTS = --temp-config=test/pg.conf --temp-instance=./tmp_check --dbname=contrib_regression --encoding=UTF8 --no-locale
 ISOLATION    = load_factors factor_cache push refresh notify
 ISOLATION_OPTS = $(REGRESS_OPTS)
@@ -64,7 +64,7 @@ uninstall: uninstall-factor-data
 uninstall-factor-data:
 	rm -rf '$(DESTDIR)$(datadir)/car'
 
-.PHONY: install-xls-helper uninstall-xls-helper install-factor-data uninstall-factor-data deps demo demo-live demo-stop demo-clean test unit fuzz format lint bench print-%
+.PHONY: install-xls-helper uninstall-xls-helper install-factor-data uninstall-factor-data deps demo demo-live demo-stop demo-clean test unit fuzz format lint check-imports bench print-%
 deps:
 	scripts/deps.sh
 demo:
@@ -87,6 +87,15 @@ lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--suppress=missingIncludeSystem --inline-suppr -Isrc $(CORE_OBJS:.o=.c) src/xls_helper.c
 	clang-tidy --quiet $(CORE_OBJS:.o=.c) src/xls_helper.c -- -Isrc $(XML2_CFLAGS)
+	$(MAKE) -s check-imports
+
+# The worker calls ingestion; ingestion never calls back into the worker: no
+# symbol the ingest objects use is defined in worker.o.
+INGEST_OBJS = src/ingest.o src/ingest_options.o src/ingest_time.o src/ingest_write.o
+check-imports: $(INGEST_OBJS) src/worker.o
+	@bad=$$(bash -c 'comm -12 <(nm -u $(INGEST_OBJS) | awk "NF == 2 {print \$$2}" | sort -u) \
+		<(nm --defined-only src/worker.o | awk "\$$2 ~ /[TDBRC]/ {print \$$3}" | sort -u)'); \
+	if [ -n "$$bad" ]; then echo "ingestion uses symbols of the worker (worker.c): $$bad"; exit 1; fi
 print-%:
 	@echo $($*)
 demo-stop:

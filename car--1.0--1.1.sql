@@ -183,14 +183,12 @@ COMMENT ON COLUMN car.source_file.uri IS 'Where the file came from: for a fetche
 -- Commitments need (issue 14, points 1 and 6).
 -------------------------------------------------------------------------------
 ALTER TABLE car.factor_set ADD COLUMN rows_skipped_by jsonb;
-COMMENT ON COLUMN car.factor_set.rows_skipped_by IS 'rows_skipped by reason: {"empty": rows without a value, "bound": values published as a bound such as ''< 1'' (not a figure), "end": the END marker row, "text": other text}; NULL for sets loaded before car 1.1.';
+COMMENT ON COLUMN car.factor_set.rows_skipped_by IS 'The rows without a value and the END row by reason: {"empty": rows without a value, "bound": values published as a bound such as ''< 1'' (not a figure), "end": the END marker row, "text": other text}; rows_unclassified are counted apart. NULL for sets loaded before car 1.1.';
 COMMENT ON COLUMN car.factor_set.publisher IS 'BEIS (2016-2022: the 2016-2018 front pages say "produced for BEIS and Defra") or DESNZ (2023 on).';
 COMMENT ON TABLE car.factor IS 'Every factor row of every loaded file, value as published: as the cell''s number format shows it (xlsx; 0.1839968181812754 under 0.00000 is 0.184), the text of a CSV, Excel''s 15 digits of a legacy .xls (FreeXL reads no formats). Text verbatim, except that the path labels (scope, level1-level4, column_text) are trimmed of leading and trailing white space (2016-2018 cells carry some, e.g. "R1234yf ").';
 COMMENT ON COLUMN car.factor.line IS 'Line (CSV) or row (xlsx, xls) of the file the factor came from.';
 COMMENT ON COLUMN car.factor.value IS 'The factor as published (as its cell''s number format shows it): kg of the gas (as CO2e) per unit of uom.';
 COMMENT ON TABLE car.activity IS 'Friendly activity keys and the factor path each maps onto. Path columns are case-insensitive LIKE patterns (% for any text); NULL matches anything. A factor year that names its rows differently gets a row in car.activity_path, which then applies instead.';
-COMMENT ON FUNCTION car.load_factors(text, int) IS 'Load a DESNZ/BEIS flat file (.xlsx, legacy .xls read with FreeXL, or .csv in any locale; recognised by its bytes) from a server path. Needs superuser or pg_read_server_files. Same bytes twice return the existing set. Raises 54000 for a file past the readers'' limits, 22P03 for a damaged workbook.';
-COMMENT ON FUNCTION car.load_factors(bytea, text, int) IS 'Load a DESNZ/BEIS flat file (.xlsx, .xls or .csv) from its bytes (e.g. sent by a client); name is kept as its source, never used to tell the format.';
 COMMENT ON FUNCTION car.load_factors(int) IS 'Load the official flat file for that year bundled with car (2016-2018, 2021-2024; 2017 and 2018 as CSVs derived from the official .xls, see README).';
 
 CREATE TABLE car.activity_path (
@@ -336,6 +334,61 @@ FROM car.activity WHERE builtin AND key ~ '^refrigerant_';
 ALTER TABLE car.activity ENABLE TRIGGER activity_changed_refresh;
 ALTER TABLE car.activity_component ENABLE TRIGGER activity_component_changed_refresh;
 ALTER TABLE car.activity_path ENABLE TRIGGER activity_path_changed_refresh;
+
+-- Meter files as real exports write them (issue 13): what a file's first pass
+-- learnt (its preamble, the header's line, the number format, the half-hour
+-- labels' reading...) is kept with the file; the new source options that
+-- override the detection.
+-------------------------------------------------------------------------------
+ALTER TABLE car.source_file ADD COLUMN metadata jsonb;
+COMMENT ON COLUMN car.source_file.metadata IS 'What loading learnt of the file, as a JSON object: preamble (the lines before the header, an array of text, each cut to 240 bytes; preamble_cut counts what was left out), header_line, encoding, line_endings (CRLF, CR, LF or a mixture), delimiter, decimal_separator and thousands_separator (the number format decided for the whole file), half_hour_labels (period starts, period ends or positions) and wall_clock_day_half_hours (46 or 50 for a clock-change day''s wall-clock labels), date_format. NULL for files loaded before car 1.1.';
+COMMENT ON COLUMN car.source.options IS 'Format options: site, meter, site_column, meter_column, date_column, ts_column, value_column, unit_column, activity_column, unit, activity, date_format (fields YYYY YY MM Mon DD HH24 HH12 MI SS FF AM TZ; detected when absent), timezone, period (start or end; detected from the header when absent), interval_minutes, decimal_separator (. or ,) and thousands_separator (, . space '' or empty for none; both detected from all the file''s values when absent), header_line (the header''s line; searched in the first 50 lines when absent), org; for index sources pattern; for polled sources follow_hosts (hosts besides the source''s own that its index links and redirects may lead to).';
+
+-------------------------------------------------------------------------------
+-- Factor files: no silent skipping (issue 13).  Every row after the header
+-- is loaded, or listed in car.factor_skipped with its reason: rows that
+-- publish no number (an empty factor cell, or text such as "< 1"), and,
+-- with lenient => true only, rows carrying a number that cannot be
+-- classified (otherwise the file is refused).  The END row alone is skipped
+-- silently.  A factor CSV's number format is decided once for the file; its
+-- separators can be given.  A load must leave a set that prices the core
+-- activities.
+-------------------------------------------------------------------------------
+ALTER TABLE car.factor_set ADD COLUMN rows_without_value int NOT NULL DEFAULT 0 CHECK (rows_without_value >= 0),
+                           ADD COLUMN rows_unclassified int NOT NULL DEFAULT 0 CHECK (rows_unclassified >= 0);
+COMMENT ON COLUMN car.factor_set.rows_skipped IS 'Rows after the header that were not loaded (blank rows not counted): the END row, rows_without_value and rows_unclassified.';
+COMMENT ON COLUMN car.factor_set.rows_without_value IS 'Rows that publish no number (the factor cell empty, or holding text such as "< 1"): listed in car.factor_skipped, not loaded. 0 for sets loaded before car 1.1, which did not count them apart.';
+COMMENT ON COLUMN car.factor_set.rows_unclassified IS 'Rows carrying a number that could not be classified (a value not in the file''s number format, a GHG/Unit label naming no gas and no conversion, no UOM or Level 1), skipped because the load was lenient; listed in car.factor_skipped. A load that is not lenient refuses such a file, so this is 0 for it.';
+
+CREATE TABLE car.factor_skipped (
+    set_id int NOT NULL REFERENCES car.factor_set (id) ON DELETE CASCADE,
+    line   int NOT NULL,
+    kind   text NOT NULL CHECK (kind IN ('no value', 'unclassified')),
+    reason text NOT NULL,
+    cells  text[] NOT NULL,
+    PRIMARY KEY (set_id, line)
+);
+COMMENT ON TABLE car.factor_skipped IS 'Every row of a loaded factor file that was not loaded, but the structural ones (preamble, blank rows, END), with the reason: the rows publishing no number, and those a lenient load (car.load_factors(..., lenient => true)) left out because it could not classify their number.';
+COMMENT ON COLUMN car.factor_skipped.set_id IS 'The car.factor_set of the file.';
+COMMENT ON COLUMN car.factor_skipped.line IS 'Line (CSV) or row (xlsx) of the file.';
+COMMENT ON COLUMN car.factor_skipped.kind IS 'no value: the row publishes no number; unclassified: it carries a number car could not classify.';
+COMMENT ON COLUMN car.factor_skipped.reason IS 'Why the row was not loaded, e.g. the GHG/Unit "kg SF6" is neither kg of CO2e, CO2, CH4 or N2O (in any year''s wording) nor an energy conversion.';
+COMMENT ON COLUMN car.factor_skipped.cells IS 'The row''s cells as read (UTF-8 text; trailing empty cells left out; at most 32 cells of at most 500 bytes each).';
+SELECT pg_catalog.pg_extension_config_dump('car.factor_skipped', '');
+
+DROP FUNCTION car.load_factors(text, int);
+CREATE FUNCTION car.load_factors(path_or_uri text, year int DEFAULT NULL, lenient boolean DEFAULT false,
+                                 decimal_separator text DEFAULT NULL, thousands_separator text DEFAULT NULL)
+    RETURNS car.factor_set
+    LANGUAGE c VOLATILE PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_load_factors_path';
+COMMENT ON FUNCTION car.load_factors(text, int, boolean, text, text) IS 'Load a DESNZ/BEIS flat file (.xlsx, legacy .xls read with FreeXL, or .csv in any locale; recognised by its bytes, never its name) from a server path. Needs superuser or pg_read_server_files. Same bytes twice return the existing set. Raises 54000 for a file past the readers'' limits, 22P03 for a damaged workbook. A row carrying a number that cannot be classified refuses the file (the error gives the count and the first lines) unless lenient, which loads the rest and lists every skipped row in car.factor_skipped. A CSV''s number format is decided from all its values; decimal_separator (. or ,) and thousands_separator (, . space '' or empty) say it when the values cannot. The set must price electricity, natural gas (both CV bases), water, diesel and petrol, or nothing is loaded.';
+
+DROP FUNCTION car.load_factors(bytea, text, int);
+CREATE FUNCTION car.load_factors(content bytea, name text, year int DEFAULT NULL, lenient boolean DEFAULT false,
+                                 decimal_separator text DEFAULT NULL, thousands_separator text DEFAULT NULL)
+    RETURNS car.factor_set
+    LANGUAGE c VOLATILE PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_load_factors_bytes';
+COMMENT ON FUNCTION car.load_factors(bytea, text, int, boolean, text, text) IS 'Load a DESNZ/BEIS flat file (.xlsx, .xls or .csv) from its bytes (e.g. sent by a client); name is kept as its source, never used to tell the format. lenient, decimal_separator and thousands_separator as for car.load_factors(path_or_uri, ...).';
 
 -------------------------------------------------------------------------------
 -- Last: nothing in schema car is PUBLIC's.  car.grant_roles() grants each of

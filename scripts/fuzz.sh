@@ -6,7 +6,7 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 SECONDS_EACH=${1:-${FUZZ_SECONDS:-60}}
-TARGETS=${FUZZ_TARGETS:-"csv factorfile meterfile xlsx xlsxbomb xls jwt allowlist links"}
+TARGETS=${FUZZ_TARGETS:-"csv numfmt factorfile meterfile xlsx xlsxbomb xls jwt allowlist links"}
 "$ROOT/scripts/deps.sh" clang libclang-rt-14-dev unzip
 
 CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Isrc $(xml2-config --cflags)"
@@ -15,8 +15,9 @@ for t in $TARGETS; do
 	defs=
 	case $t in
 		csv) srcs="src/csv.c" ;;
-		factorfile) srcs="src/csv.c src/factorfile.c" ;;
-		meterfile) srcs="src/csv.c src/factorfile.c src/meterfile.c" ;;
+		numfmt) srcs="src/numfmt.c" ;;
+		factorfile) srcs="src/numfmt.c src/csv.c src/factorfile.c" ;;
+		meterfile) srcs="src/numfmt.c src/csv.c src/factorfile.c src/meterfile.c" ;;
 		xlsx) srcs="src/xlsx.c" ;;
 		xlsxbomb) srcs="src/xlsx.c" target=test/fuzz/fuzz_xlsx.c defs=-DFUZZ_BOMBS=1 ;;
 		xls) srcs="src/xls.c" ;;
@@ -98,6 +99,11 @@ for name, data in seeds.items():
     open(d + "/" + name, "wb").write(data)
 PY
 				;;
+			numfmt) # format/value choice bytes, then a cell: decimal commas, groups, spaces, exponents
+				printf '\001\000\005\003\001\000123456789012345\000' >"$corpus/seed1"
+				printf '\005\001\011\002\001\002987654321\0001 234,5' >"$corpus/seed2"
+				printf '\006\000\004\002\001\001\x31\x32\x33\x34\x35\x36\0001\xc2\xa0861,75890' >"$corpus/seed3"
+				printf '\003\001\002\001\000\003\0001e-05' >"$corpus/seed4" ;;
 			*) for f in "$FIXTURES"/energy_sparks_amr/*.csv "$FIXTURES"/cambridge_estates/*b0_gas_2021.csv; do
 				   head -c 20000 "$f" >"$corpus/$(basename "$f")"; done
 			   head -c 30000 "$FIXTURES"/desnz_flatfile/*2021*frlocale.csv >"$corpus/fr2021.csv"

@@ -65,6 +65,8 @@ mkdir -p "$WORK/fixtures/generated"
 python3 test/gen/ecodriver.py --out "$WORK/fixtures/generated/eco_a"
 python3 test/gen/ecodriver.py --out "$WORK/fixtures/generated/eco_b" --seed 2 --sites 2 --start 2024-10-24 --days 6 --extra-days ""
 python3 test/gen/ecodriver.py --out "$WORK/fixtures/generated/eco_junk" --seed 3 --sites 1 --meters 1 --days 4 --junk 7 --extra-days ""
+# the same readings in every dialect car accepts (issue 13), with what they must load to
+python3 test/gen/dialects.py --out "$WORK/fixtures/generated/dialects"
 # zip bombs (small .xlsx files whose parts decompress past the xlsx reader's caps)
 python3 test/gen/bombs.py --out "$WORK/fixtures/generated/bombs"
 # .xls workbooks FreeXL can read, and hostile ones (test/gen/xls.py, with Debian's python3-xlwt)

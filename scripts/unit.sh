@@ -8,7 +8,7 @@ export CAR_FIXTURES=${CAR_FIXTURES:-$FIXTURES}
 
 CFLAGS="-g -O1 -Wall -Wextra -Werror -Wno-unused-parameter -fsanitize=address,undefined -fno-sanitize-recover=all -Isrc $(xml2-config --cflags)"
 LIBS="-lzip -lxml2 -lcurl -lm"
-CORES="src/csv.c src/xlsx.c src/xls.c src/factorfile.c src/units.c src/meterfile.c src/fetch.c src/jwtparse.c src/hostpolicy.c"
+CORES="src/numfmt.c src/csv.c src/xlsx.c src/xls.c src/factorfile.c src/units.c src/meterfile.c src/fetch.c src/jwtparse.c src/hostpolicy.c"
 status=0
 # the .xls helper (FreeXL runs only there), sanitized like the rest
 export CAR_XLS_HELPER=$ROOT/test/unit/run_car-xls-reader

@@ -109,10 +109,14 @@ DELETE FROM car.activity WHERE key IN ('propane', 'nowhere');
 -- A revised factor set for a year replaces the old one in every backend's
 -- cache, in the same session too; the superseded set stays for audit.
 SELECT round(car.co2e(1000, 'kWh', 'electricity', '2023-05-01')::numeric, 6) AS before_revision;
-SELECT year, revision FROM car.load_factors(convert_to(E'Scope,Level 1,Level 2,Level 3,Level 4,Column Text,UOM,GHG/Unit,GHG Conversion Factor 2023\nScope 2,UK electricity,Electricity generated,Electricity: UK,kWh,,kWh,kg CO2e,0.3\n', 'UTF8'), 'revised-2023.csv');
+-- (the 2023 file with its UK electricity generation factor 0,20707 made 0,3)
+\getenv fixtures CAR_FIXTURES
+SELECT year, revision FROM car.load_factors(convert_to(replace(
+    convert_from(pg_read_binary_file(:'fixtures' || '/desnz_flatfile/ghg-conversion-factors-2023-flat-file-update.frlocale.csv'), 'UTF8'),
+    'Electricity: UK;kWh;;kWh;kg CO2e;0,20707', 'Electricity: UK;kWh;;kWh;kg CO2e;0,3'), 'UTF8'), 'revised-2023.csv');
 SELECT round(car.co2e(1000, 'kWh', 'electricity', '2023-05-01')::numeric, 6) AS after_revision;
--- the revision has no T&D row: emissions says so instead of leaving it out
-SELECT * FROM car.emissions(1000, 'kWh', 'electricity', '2023-05-01');
+-- every component from the revision: generation 1000 x 0.3 = 300, the others as published
+SELECT component, round(kg_co2e::numeric, 6) AS kg_co2e, factor_value FROM car.emissions(1000, 'kWh', 'electricity', '2023-05-01');
 -- deleting the revision makes the set it superseded current again
 DELETE FROM car.factor_set WHERE id = (SELECT max(id) FROM car.factor_set WHERE year = 2023);
 SELECT year, revision, superseded_by FROM car.factor_set WHERE year = 2023;

@@ -148,15 +148,140 @@ SET ROLE car_test_analyst;
 -- nothing of car is PUBLIC's: without EXECUTE, not even the function
 SELECT pg_temp.error_of(format('SELECT car.load_factors(%L)', :'fixtures' || '/desnz_flatfile/ghg-conversion-factors-2024-FlatFormat_v1_1.xlsx'));
 RESET ROLE;
-GRANT EXECUTE ON FUNCTION car.load_factors(text, int) TO car_test_analyst;
+GRANT EXECUTE ON FUNCTION car.load_factors(text, int, boolean, text, text) TO car_test_analyst;
 SET ROLE car_test_analyst;
 SELECT pg_temp.error_of(format('SELECT car.load_factors(%L)', :'fixtures' || '/desnz_flatfile/ghg-conversion-factors-2024-FlatFormat_v1_1.xlsx'));
 RESET ROLE;
 DROP OWNED BY car_test_analyst;
 DROP ROLE car_test_analyst;
 
+-- A small complete flat file: a row for each component of the core
+-- activities (electricity with T&D and well-to-tank, natural gas on both
+-- bases with well-to-tank, water, diesel and petrol with well-to-tank), the
+-- year in the header when given, then any extra rows.
+CREATE FUNCTION pg_temp.core_csv(year text, electricity text DEFAULT '0.5', extra text DEFAULT '') RETURNS text
+LANGUAGE sql AS $$
+SELECT 'Scope,Level 1,Level 2,Level 3,Level 4,Column Text,UOM,GHG/Unit,GHG Conversion Factor' || coalesce(' ' || year, '') || E'\n' ||
+       'Scope 2,UK electricity,Electricity generated,Electricity: UK,,,kWh,kg CO2e,' || electricity || E'\n' ||
+       E'Scope 3,Transmission and distribution,T&D- UK electricity,Electricity: UK,,,kWh,kg CO2e,0.02\n' ||
+       E'Scope 3,WTT- UK electricity,WTT- UK electricity (generation),Electricity: UK,,,kWh,kg CO2e,0.05\n' ||
+       E'Scope 3,WTT- UK electricity,WTT- UK electricity (T&D),Electricity: UK,,,kWh,kg CO2e,0.004\n' ||
+       E'Scope 1,Fuels,Gaseous fuels,Natural gas,,Energy - Gross CV,kWh (Gross CV),kg CO2e,0.18\n' ||
+       E'Scope 1,Fuels,Gaseous fuels,Natural gas,,Energy - Net CV,kWh (Net CV),kg CO2e,0.2\n' ||
+       E'Scope 3,WTT- fuels,WTT- gaseous fuels,Natural gas,,Energy - Gross CV,kWh (Gross CV),kg CO2e,0.03\n' ||
+       E'Scope 3,WTT- fuels,WTT- gaseous fuels,Natural gas,,Energy - Net CV,kWh (Net CV),kg CO2e,0.034\n' ||
+       E'Scope 3,Water supply,Water supply,Water supply,,,cubic metres,kg CO2e,0.15\n' ||
+       E'Scope 1,Fuels,Liquid fuels,Diesel (average biofuel blend),,Volume,litres,kg CO2e,2.5\n' ||
+       E'Scope 3,WTT- fuels,WTT- liquid fuels,Diesel (average biofuel blend),,Volume,litres,kg CO2e,0.6\n' ||
+       E'Scope 1,Fuels,Liquid fuels,Petrol (average biofuel blend),,Volume,litres,kg CO2e,2.1\n' ||
+       E'Scope 3,WTT- fuels,WTT- liquid fuels,Petrol (average biofuel blend),,Volume,litres,kg CO2e,0.6\n' || extra
+$$;
+
 -- The year can be given when the header lacks it; Windows-1252 text is read
 -- as such (Excel's "CSV" export); gas-less conversion rows are kept.
 SELECT year, revision, row_count, rows_skipped
-FROM car.load_factors(convert_to(E'Scope,Level 1,Level 2,Level 3,Level 4,Column Text,UOM,GHG/Unit,GHG Conversion Factor\nScope 2,UK electricity,Electricity generated,Electricity: UK,,,kWh,kg CO2e,0.5\nScope 3,Café,Conversions,Natural gas,,,kWh (Gross CV),kWh (Net CV),0.9\n', 'WIN1252'), 'win1252-2019.csv', year => 2019);
-SELECT level1, level2, gas, value FROM car.factor f JOIN car.factor_set s ON s.id = f.set_id WHERE s.year = 2019 ORDER BY f.id;
+FROM car.load_factors(convert_to(pg_temp.core_csv(NULL, extra => E'Scope 3,Café,Conversions,Natural gas,,,kWh (Gross CV),kWh (Net CV),0.9\n'), 'WIN1252'),
+                      'win1252-2019.csv', year => 2019);
+SELECT level1, level2, gas, value FROM car.factor f JOIN car.factor_set s ON s.id = f.set_id
+WHERE s.year = 2019 AND (level1 LIKE 'Caf%' OR level1 = 'UK electricity') ORDER BY f.id;
+
+-------------------------------------------------------------------------------
+-- No silent skipping (issue 13)
+-------------------------------------------------------------------------------
+-- The 2016 workbook: its year from the header, no END row; the empty and
+-- "< 1" factor cells (504 + 2, SOURCES.md) listed, not loaded.
+SELECT year, revision, row_count, rows_without_value, rows_unclassified, rows_skipped, header_line, sheet
+FROM car.load_factors(:'fixtures' || '/desnz_flatfile/2016_Flat_format_file_v01-01.xlsx');
+-- its UK electricity and natural gas, as SOURCES.md gives them (unrounded in the workbook)
+SELECT level3, column_text, uom, gas, value FROM car.factor f JOIN car.factor_set s ON s.id = f.set_id
+WHERE s.year = 2016 AND gas = 'CO2e' AND (level1 = 'UK electricity' OR (level1 = 'Fuels' AND level3 = 'Natural gas' AND uom LIKE 'kWh%'))
+ORDER BY f.line;
+-- Every real factor file in test/data that car reads (the .xls ones are
+-- FreeXL's, issue 14): no data row skipped; the rows without a number all
+-- listed with their reason; the END row the only row left out unlisted.
+SELECT s.year, s.revision, s.file_name, s.row_count, s.rows_without_value, s.rows_unclassified,
+       s.rows_skipped - s.rows_without_value - s.rows_unclassified AS end_rows,
+       (SELECT count(*) FROM car.factor_skipped k WHERE k.set_id = s.id) = s.rows_without_value AS all_listed
+FROM car.factor_set s WHERE s.file_name NOT LIKE '%2019%' ORDER BY s.year, s.revision;
+SELECT kind, reason, count(*) FROM car.factor_skipped k JOIN car.factor_set s ON s.id = k.set_id
+WHERE s.year = 2022 AND s.revision = 1 GROUP BY 1, 2 ORDER BY 1, 2;
+-- the 2021 file's row with the stray "`" for its GHG/Unit loads as the kWh
+-- conversion its group's other rows are (gas NULL)
+SELECT f.line, f.level1, f.level3, f.uom, f.ghg_unit, f.gas, f.value FROM car.factor f JOIN car.factor_set s ON s.id = f.set_id
+WHERE s.year = 2021 AND s.revision = 1 AND f.ghg_unit = '`';
+
+-- A file whose GHG/Unit column spells the unit differently on some rows
+-- (kgCO2e on UK electricity, KG CO2E OF CH4 PER UNIT everywhere): every
+-- row loads, each with the gas the published file gives it.
+SELECT year, revision, row_count, rows_without_value, rows_unclassified
+FROM car.load_factors(convert_to(replace(regexp_replace(
+        convert_from(pg_read_binary_file(:'fixtures' || '/desnz_flatfile_derived_csv/ghg-conversion-factors-2024.factors-by-category.csv'), 'UTF8'),
+        '(UK electricity,Electricity generated,[^\n]*),kg CO2e,', '\1,kgCO2e,', 'g'),
+        ',kg CO2e of CH4 per unit,', ',KG CO2E OF CH4 PER UNIT,'), 'UTF8'), 'renamed-2024.csv');
+SELECT count(*) AS rows_compared, count(*) FILTER (WHERE r.ghg_unit <> o.ghg_unit) AS renamed,
+       count(*) FILTER (WHERE r.gas IS DISTINCT FROM o.gas OR r.value <> o.value) AS differ
+FROM car.factor r JOIN car.factor_set rs ON rs.id = r.set_id AND rs.file_name = 'renamed-2024.csv'
+JOIN car.factor_set os ON os.file_name = 'ghg-conversion-factors-2024.factors-by-category.csv'
+JOIN car.factor o ON o.set_id = os.id AND o.line = r.line;
+SELECT ghg_unit, gas, value FROM car.factor f JOIN car.factor_set s ON s.id = f.set_id
+WHERE s.file_name = 'renamed-2024.csv' AND level1 = 'UK electricity' ORDER BY f.line;
+
+-- A label that names no gas and no conversion on rows carrying a number
+-- (kg SF6 on the 2022 refrigerant rows): the whole file is refused, with
+-- the count and the first lines; nothing is loaded.
+SELECT count(*) AS sets_before FROM car.factor_set \gset
+SELECT count(*) AS refrigerant_rows FROM car.factor f JOIN car.factor_set s ON s.id = f.set_id
+WHERE s.year = 2022 AND s.revision = 1 AND f.level1 = 'Refrigerant & other' AND f.ghg_unit = 'kg CO2e';
+SELECT replace(convert_from(pg_read_binary_file(:'fixtures' || '/desnz_flatfile_derived_csv/ghg-conversion-factors-2022.factors-by-category.csv'), 'UTF8'),
+               'GHG Conversion Factor 2022', 'GHG Conversion Factor 2020') AS f2022 \gset
+SELECT regexp_replace(:'f2022', '(Refrigerant & other,[^\n]*),kg CO2e,', '\1,kg SF6,', 'g') AS sf6 \gset
+SELECT pg_temp.error_of(format('SELECT car.load_factors(convert_to(%L, ''UTF8''), ''sf6.csv'')', :'sf6'));
+SELECT count(*) = :sets_before AS nothing_loaded FROM car.factor_set;
+-- lenient => true loads the rest and lists every skipped row, with its reason
+SELECT year, row_count, rows_without_value, rows_unclassified, rows_skipped
+FROM car.load_factors(convert_to(:'sf6', 'UTF8'), 'sf6.csv', lenient => true);
+SELECT kind, reason, count(*), min(line), max(line), min(cells[2]) AS level1
+FROM car.factor_skipped k JOIN car.factor_set s ON s.id = k.set_id
+WHERE s.file_name = 'sf6.csv' AND kind = 'unclassified' GROUP BY 1, 2;
+-- the skipped rows are the ones the published file loads
+SELECT count(*) AS skipped_rows_match FROM car.factor_skipped k JOIN car.factor_set s ON s.id = k.set_id AND s.file_name = 'sf6.csv'
+JOIN car.factor o ON o.line = k.line JOIN car.factor_set os ON os.id = o.set_id AND os.year = 2022 AND os.revision = 1
+WHERE k.kind = 'unclassified' AND o.level1 = 'Refrigerant & other' AND k.cells[9] = o.value::text;
+-- but a lenient load that leaves out UK electricity cannot price it: refused
+SELECT pg_temp.error_of(format('SELECT car.load_factors(convert_to(%L, ''UTF8''), ''noelec.csv'', lenient => true)',
+                               regexp_replace(:'f2022', '(UK electricity,[^\n]*),kg CO2e,', '\1,kg CO2 equiv,', 'g')));
+
+-- A file that cannot price the core activities is refused (UK electricity alone)
+SELECT pg_temp.error_of($$SELECT car.load_factors(convert_to(E'Scope,Level 1,Level 2,Level 3,Level 4,Column Text,UOM,GHG/Unit,GHG Conversion Factor 2019\nScope 2,UK electricity,Electricity generated,Electricity: UK,,,kWh,kg CO2e,0.5\n', 'UTF8'), 'elec-only.csv')$$);
+
+-- A factor CSV's number format is decided once, from all its values: a ';'
+-- file whose every value is like 1,250 is refused, naming the option; the
+-- option settles it.
+SELECT 'Scope;Level 1;Level 2;Level 3;Level 4;Column Text;UOM;GHG/Unit;GHG Conversion Factor 2018' || E'\n' ||
+       string_agg(concat_ws(';', scope, l1, l2, l3, '', ct, uom, 'kg CO2e', v), E'\n' ORDER BY n) || E'\n' AS amb
+FROM (VALUES (1, 'Scope 2', 'UK electricity', 'Electricity generated', 'Electricity: UK', '', 'kWh', '1,250'),
+             (2, 'Scope 3', 'Transmission and distribution', 'T&D- UK electricity', 'Electricity: UK', '', 'kWh', '1,020'),
+             (3, 'Scope 3', 'WTT- UK electricity', 'WTT- UK electricity (generation)', 'Electricity: UK', '', 'kWh', '1,050'),
+             (4, 'Scope 3', 'WTT- UK electricity', 'WTT- UK electricity (T&D)', 'Electricity: UK', '', 'kWh', '1,004'),
+             (5, 'Scope 1', 'Fuels', 'Gaseous fuels', 'Natural gas', 'Energy - Gross CV', 'kWh (Gross CV)', '1,180'),
+             (6, 'Scope 1', 'Fuels', 'Gaseous fuels', 'Natural gas', 'Energy - Net CV', 'kWh (Net CV)', '1,200'),
+             (7, 'Scope 3', 'WTT- fuels', 'WTT- gaseous fuels', 'Natural gas', 'Energy - Gross CV', 'kWh (Gross CV)', '1,030'),
+             (8, 'Scope 3', 'WTT- fuels', 'WTT- gaseous fuels', 'Natural gas', 'Energy - Net CV', 'kWh (Net CV)', '1,034'),
+             (9, 'Scope 3', 'Water supply', 'Water supply', 'Water supply', '', 'cubic metres', '1,150'),
+             (10, 'Scope 1', 'Fuels', 'Liquid fuels', 'Diesel (average biofuel blend)', 'Volume', 'litres', '2,500'),
+             (11, 'Scope 3', 'WTT- fuels', 'WTT- liquid fuels', 'Diesel (average biofuel blend)', 'Volume', 'litres', '1,600'),
+             (12, 'Scope 1', 'Fuels', 'Liquid fuels', 'Petrol (average biofuel blend)', 'Volume', 'litres', '2,100'),
+             (13, 'Scope 3', 'WTT- fuels', 'WTT- liquid fuels', 'Petrol (average biofuel blend)', 'Volume', 'litres', '1,600'))
+     t(n, scope, l1, l2, l3, ct, uom, v) \gset
+SELECT pg_temp.error_of(format('SELECT car.load_factors(convert_to(%L, ''UTF8''), ''amb.csv'')', :'amb'));
+SELECT year, row_count, rows_unclassified FROM car.load_factors(convert_to(:'amb', 'UTF8'), 'amb.csv', decimal_separator => ',');
+SELECT value FROM car.factor f JOIN car.factor_set s ON s.id = f.set_id WHERE s.file_name = 'amb.csv' AND f.level1 = 'UK electricity';
+SELECT car.load_factors(convert_to(:'amb', 'UTF8'), 'amb2.csv', decimal_separator => ';');
+
+-- The sets loaded for these tests go again: the later tests price the
+-- earlier ones' readings with the official sets only (deleting a revision
+-- makes the set it superseded current again).
+SET client_min_messages = warning;
+DELETE FROM car.factor_set WHERE file_name IN ('win1252-2019.csv', '2016_Flat_format_file_v01-01.xlsx', 'renamed-2024.csv', 'sf6.csv', 'amb.csv');
+RESET client_min_messages;
+SELECT year, revision, file_name, superseded_by IS NULL AS current FROM car.factor_set ORDER BY year, revision;

@@ -49,16 +49,25 @@ extern char *car_price_problem; /* why car.can_price last said no, or NULL */
 extern bool	 car_try_pricing(void (*fn)(void *arg), void *arg, char **why);
 
 /* worker.c */
-extern void	  car_worker_init(void);
-extern void	  car_wake_launcher_at_commit(void);
-extern int64 *car_rows_progress;
+extern void car_worker_init(void);
+extern void car_wake_launcher_at_commit(void);
 
 /* factors.c */
-extern int car_load_factor_bytes(const char *data, size_t len, const char *name, const char *uri, int year_arg);
+typedef struct FactorLoadOptions
+{
+	int	 year;	  /* 0: from the file */
+	bool lenient; /* load the rows that can be classified, list the others */
+	char decimal; /* NF_DETECT, '.' or ',' (numfmt.h) */
+	char group;	  /* NF_DETECT or a thousands separator */
+} FactorLoadOptions;
 
-/* ingest.c */
-extern int car_ingest_file(int source_id, const char *source, const char *format, Jsonb *options,
-						   const char *fname, const char *uri, bytea *payload, bool *duplicate);
+extern int car_load_factor_bytes(const char *data, size_t len, const char *name, const char *uri,
+								 const FactorLoadOptions *opt);
+
+/* ingest.c (and ingest_*.c; see ingest.h) */
+extern int64 *car_ingest_progress; /* a worker's count of readings written, or NULL */
+extern int	  car_ingest_file(int source_id, const char *source, const char *format, Jsonb *options,
+							  const char *fname, const char *uri, bytea *payload, bool *duplicate);
 
 /* partition.c */
 extern int	car_ensure_partitions_range(TimestampTz from, TimestampTz to);

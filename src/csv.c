@@ -223,7 +223,7 @@ csv_detect_delimiter(const char *data, size_t len)
 
 		if (c == '"')
 			inq = !inq;
-		else if (!inq && (c == '\n' || i + 1 == len))
+		else if (!inq && (c == '\n' || (c == '\r' && (i + 1 == len || data[i + 1] != '\n')) || i + 1 == len))
 		{
 			line_start = i + 1;
 			for (k = 0; k < 4; k++)
@@ -377,8 +377,8 @@ csv_next(CsvReader *r, char ***fields)
 					else
 						break;
 				}
-				else if (c == '\n')
-					r->line++;
+				else if (c == '\n' || (c == '\r' && (pos >= len || d[pos] != '\n')))
+					r->line++; /* LF, CRLF or a lone CR inside the quotes */
 				if (PutByte(r, &used, c) != 0)
 					goto fail;
 			}

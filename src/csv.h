@@ -5,7 +5,8 @@
  * The reader walks a buffer record by record.  It understands RFC 4180
  * quoting (delimiters, quotes and newlines inside quoted fields), a UTF-8
  * byte-order mark, UTF-16LE/BE with a byte-order mark (transcoded to UTF-8),
- * Excel's "sep=X" hint line, CRLF or LF line ends and blank lines.  When no
+ * Excel's "sep=X" hint line, CRLF, LF or CR line ends (mixed too) and blank
+ * lines.  When no
  * delimiter is given it is detected from the first lines.
  *
  * Field text is kept in one buffer that is reused from record to record, so

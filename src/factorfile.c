@@ -93,208 +93,143 @@ IsBlank(const char *s)
 	return 1;
 }
 
-/* True if s (digits and sep only) is grouped in threes by sep: 1,234,567. */
-static int
-GroupedByThrees(const char *s, char sep)
-{
-	const char *p = s;
-	int			lead = 0;
-
-	if (*p == '-' || *p == '+')
-		p++;
-	while (isdigit((unsigned char) *p))
-	{
-		lead++;
-		p++;
-	}
-	if (lead < 1 || lead > 3 || *p != sep)
-		return 0;
-	while (*p == sep)
-	{
-		int n = 0;
-
-		p++;
-		while (isdigit((unsigned char) p[n]))
-			n++;
-		if (n != 3)
-			return 0;
-		p += 3;
-	}
-	return *p == '\0' || *p == '.' || *p == ',';
-}
-
+/*
+ * A label normalised for classifying: lower case, no white space, Unicode
+ * subscript digits (CO₂) as plain ones.
+ */
 static void
-RemoveChar(char *s, char c)
+Squeeze(const char *in, char *out, size_t outlen)
 {
-	char *w = s;
-
-	for (; *s; s++)
-		if (*s != c)
-			*w++ = *s;
-	*w = '\0';
-}
-
-int
-ff_parse_number(const char *in, char delim, char *out, size_t outlen)
-{
-	char				 buf[64] = {0};
-	size_t				 o = 0;
 	const unsigned char *p = (const unsigned char *) in;
-	char				*lastc,
-		*lastp;
-	int ncomma = 0,
-		npoint = 0;
-	const char *q;
+	size_t				 o = 0;
 
-	/* Copy without any kind of space (thousands separators in fr/de/...). */
-	while (*p)
+	while (*p && o + 1 < outlen)
 	{
 		int n = SpaceAt(p);
 
 		if (n)
-		{
 			p += n;
+		else if (p[0] == 0xE2 && p[1] == 0x82 && p[2] >= 0x80 && p[2] <= 0x89)
+		{
+			out[o++] = (char) ('0' + (p[2] - 0x80));
+			p += 3;
+		}
+		else if (*p == '\r' || *p == '\n')
+			p++;
+		else
+			out[o++] = (char) tolower(*p++);
+	}
+	out[o] = '\0';
+}
+
+static int
+StripPrefix(const char **s, const char *prefix)
+{
+	size_t l = strlen(prefix);
+
+	if (strncmp(*s, prefix, l) != 0)
+		return 0;
+	*s += l;
+	return 1;
+}
+
+/*
+ * Classify a GHG (to 2021) or GHG/Unit (2022 on) label.  The wordings of
+ * the years: "kg CO2e", "kg CH4" (to 2021), "kg CO2e of CH4" (2022), "kg
+ * CO2e of CH4 per unit" (2023 on), in any case and spacing, and the forms
+ * spreadsheets and re-keyed copies use ("kgCO2e", "kg CO2-e", "kg CO2eq",
+ * "kg of CO2e", "kg CO₂e").  Conversions: kWh, MWh, GWh, MJ, GJ and therms,
+ * with or without a calorific-value basis ("kWh (Net CV)", "kWh (net)").
+ */
+FfKind
+ff_classify_unit(const char *ghg_unit, const char **gas, char *canon, size_t canonlen)
+{
+	char					 n[96];
+	const char				*t = n;
+	size_t					 i;
+	int						 letters = 0;
+	static const char *const energy[] = {"kwh", "mwh", "gwh", "mj", "gj", "therms", "therm", NULL};
+	static const char *const basis[] = {"", "(netcv)", "(net)", "(grosscv)", "(gross)", "netcv", "grosscv", NULL};
+
+	*gas = NULL;
+	if (canonlen > 0)
+		canon[0] = '\0';
+	if (strlen(ghg_unit) >= sizeof(n))
+		return FF_KIND_UNKNOWN;
+	Squeeze(ghg_unit, n, sizeof(n));
+	for (i = 0; n[i]; i++)
+		letters += isalnum((unsigned char) n[i]) != 0;
+	if (letters == 0)
+		return FF_KIND_NONE;
+	if (canonlen > 0)
+		snprintf(canon, canonlen, "%s", n);
+	if (StripPrefix(&t, "kg"))
+	{
+		char   g[32];
+		size_t l;
+
+		(void) StripPrefix(&t, "of");
+		/* 2022 on: "kg CO2e of CH4 [per unit]" */
+		(void) (StripPrefix(&t, "co2eof") || StripPrefix(&t, "co2-eof") || StripPrefix(&t, "co2eqof"));
+		snprintf(g, sizeof(g), "%s", t);
+		l = strlen(g);
+		if (l > 7 && strcmp(g + l - 7, "perunit") == 0)
+			g[l - 7] = '\0';
+		else if (l > 5 && strcmp(g + l - 5, "/unit") == 0)
+			g[l - 5] = '\0';
+		if (strcmp(g, "co2e") == 0 || strcmp(g, "co2-e") == 0 || strcmp(g, "co2eq") == 0 ||
+			strcmp(g, "co2equivalent") == 0)
+			*gas = "CO2e";
+		else if (strcmp(g, "co2") == 0)
+			*gas = "CO2";
+		else if (strcmp(g, "ch4") == 0)
+			*gas = "CH4";
+		else if (strcmp(g, "n2o") == 0)
+			*gas = "N2O";
+		if (*gas != NULL)
+		{
+			if (canonlen > 0)
+				snprintf(canon, canonlen, "kg %s", *gas);
+			return FF_KIND_GAS;
+		}
+		return FF_KIND_UNKNOWN;
+	}
+	for (i = 0; energy[i]; i++)
+	{
+		const char *r = t;
+		int			k;
+
+		if (!StripPrefix(&r, energy[i]))
 			continue;
-		}
-		if (o + 1 >= sizeof(buf))
-			return -1;
-		buf[o++] = (char) *p++;
+		for (k = 0; basis[k]; k++)
+			if (strcmp(r, basis[k]) == 0)
+				return FF_KIND_CONVERSION;
 	}
-	buf[o] = '\0';
-	if (o == 0)
-		return -1;
-
-	for (q = buf; *q; q++)
-	{
-		ncomma += (*q == ',');
-		npoint += (*q == '.');
-	}
-	lastc = strrchr(buf, ',');
-	lastp = strrchr(buf, '.');
-	if (ncomma && npoint)
-	{
-		/* Both: the later one is the decimal mark. */
-		if (lastc > lastp)
-		{
-			RemoveChar(buf, '.');
-			*strrchr(buf, ',') = '.';
-		}
-		else
-			RemoveChar(buf, ',');
-	}
-	else if (ncomma)
-	{
-		/* 1,234,567 is grouping in a comma file or with several commas; else 0,5 is a decimal comma */
-		int grouped = GroupedByThrees(buf, ',');
-
-		if (grouped && (delim == ',' || ncomma > 1))
-			RemoveChar(buf, ',');
-		else if (ncomma == 1)
-			*lastc = '.';
-		else
-			return -1;
-	}
-	else if (npoint > 1)
-	{
-		if (!GroupedByThrees(buf, '.'))
-			return -1;
-		RemoveChar(buf, '.');
-	}
-
-	/* Now it must be a plain decimal: [+-]digits[.digits][e[+-]digits]. */
-	q = buf;
-	if (*q == '+' || *q == '-')
-		q++;
-	{
-		int digits = 0;
-
-		while (isdigit((unsigned char) *q))
-			q++, digits++;
-		if (*q == '.')
-		{
-			q++;
-			while (isdigit((unsigned char) *q))
-				q++, digits++;
-		}
-		if (digits == 0)
-			return -1;
-		if (*q == 'e' || *q == 'E')
-		{
-			int ed = 0;
-
-			q++;
-			if (*q == '+' || *q == '-')
-				q++;
-			while (isdigit((unsigned char) *q))
-				q++, ed++;
-			if (ed == 0)
-				return -1;
-		}
-		if (*q != '\0')
-			return -1;
-	}
-	if (strlen(buf) + 1 > outlen)
-		return -1;
-	strcpy(out, buf[0] == '+' ? buf + 1 : buf);
-	return 0;
+	return FF_KIND_UNKNOWN;
 }
 
 const char *
 ff_gas(const char *ghg_unit)
 {
-	char		n[64];
-	const char *t;
-	size_t		len;
+	const char *gas;
 
-	ff_normalise(ghg_unit, n, sizeof(n));
-	if (strncmp(n, "kg ", 3) != 0)
-		return NULL;
-	t = n + 3;
-	/* 2022: "kg CO2e of CH4"; 2023+: "kg CO2e of CH4 per unit" */
-	if (strncmp(t, "co2e of ", 8) == 0)
-		t += 8;
-	len = strcspn(t, " ");
-	if (len == 4 && strncmp(t, "co2e", 4) == 0)
-		return "CO2e";
-	if (len == 3 && strncmp(t, "co2", 3) == 0)
-		return "CO2";
-	if (len == 3 && strncmp(t, "ch4", 3) == 0)
-		return "CH4";
-	if (len == 3 && strncmp(t, "n2o", 3) == 0)
-		return "N2O";
-	return NULL;
+	return ff_classify_unit(ghg_unit, &gas, NULL, 0) == FF_KIND_GAS ? gas : NULL;
 }
 
 const char *const ff_skip_names[4] = {"empty", "bound", "end", "text"};
 
-FfSkip
-ff_skip_reason(const char *value, char **cells, int ncells)
+/* Why a row publishing no number has none: an empty cell, a bound such as "< 1", or other text. */
+static FfSkip
+NoValueReason(const char *value)
 {
 	char v[64];
-	int	 i;
 
 	ff_normalise(value, v, sizeof(v));
 	if (v[0] == '\0')
-	{
-		/* the END marker stands in the first column or the second (2021-2024) */
-		for (i = 0; i < ncells && i < 2; i++)
-		{
-			char f[8];
-
-			ff_normalise(cells[i], f, sizeof(f));
-			if (strcmp(f, "end") == 0)
-				return FF_SKIP_END;
-		}
 		return FF_SKIP_EMPTY;
-	}
 	/* "< 1" (refrigerants of negligible GWP), "<1", "> 10": a bound, not a figure */
-	if (v[0] == '<' || v[0] == '>')
-	{
-		char out[64];
-
-		if (ff_parse_number(v + 1, ',', out, sizeof(out)) == 0)
-			return FF_SKIP_BOUND;
-	}
+	if ((v[0] == '<' || v[0] == '>') && nf_readers(v[1] == ' ' ? v + 2 : v + 1) != 0)
+		return FF_SKIP_BOUND;
 	return FF_SKIP_TEXT;
 }
 
@@ -346,6 +281,33 @@ ff_init(FactorFile *ff, char delim)
 		ff->col[i] = -1;
 	ff->delim = delim;
 	ff->best_score = -1;
+	ff->numfmt = nf_formats[0];
+	nf_survey_init(&ff->numbers);
+}
+
+void
+ff_survey(FactorFile *ff)
+{
+	ff->surveying = 1;
+}
+
+int
+ff_settle(FactorFile *ff, char decimal, char group, NumFormat *out)
+{
+	char why[NF_ERRLEN];
+
+	if (nf_settle(&ff->numbers, ff->delim, decimal, group, out, why, sizeof(why)) != 0)
+	{
+		snprintf(ff->err, FF_ERRLEN, "%s", why);
+		return -1;
+	}
+	return 0;
+}
+
+void
+ff_use_format(FactorFile *ff, const NumFormat *f)
+{
+	ff->numfmt = *f;
 }
 
 /* Try to read cells as the header row; returns how many required columns matched. */
@@ -465,6 +427,113 @@ HeaderError(FactorFile *ff)
 				 ff->best_cells[0] ? ff->best_cells : "no text");
 }
 
+/* Note the row's label in its Level 1 group; the group's one label so far, if its rows agree on one. */
+static void
+Group(FactorFile *ff, const char *level1, FfKind kind, const char *gas, const char *canon)
+{
+	char l1[128];
+
+	ff_normalise(level1 ? level1 : "", l1, sizeof(l1));
+	if (strcmp(l1, ff->group_level1) != 0)
+	{
+		snprintf(ff->group_level1, sizeof(ff->group_level1), "%s", l1);
+		ff->group_uniform = 1;
+		ff->group_kind = FF_KIND_NONE;
+		ff->group_label[0] = '\0';
+		ff->group_gas = NULL;
+	}
+	if (kind != FF_KIND_GAS && kind != FF_KIND_CONVERSION)
+		return;
+	if (ff->group_kind == FF_KIND_NONE)
+	{
+		ff->group_kind = kind;
+		ff->group_gas = gas;
+		snprintf(ff->group_label, sizeof(ff->group_label), "%s", canon);
+	}
+	else if (ff->group_kind != kind || strcmp(ff->group_label, canon) != 0)
+		ff->group_uniform = 0;
+}
+
+static FfResult
+Unclassified(FactorFile *ff)
+{
+	ff->rows_skipped++;
+	ff->rows_unclassified++;
+	return FF_UNCLASSIFIED;
+}
+
+/* A data row: loaded, published without a number, or a number that cannot be classified. */
+static FfResult
+Classify(FactorFile *ff, const char *v, FactorRow *out)
+{
+	const char *label = out->cells[FF_GHG];
+	const char *gas = NULL;
+	char		canon[48];
+	char		fmt[120];
+	FfKind		kind = label ? ff_classify_unit(label, &gas, canon, sizeof(canon)) : FF_KIND_NONE;
+
+	Group(ff, out->cells[FF_LEVEL1], kind, gas, canon);
+	if (IsBlank(v) || nf_readers(v) == 0)
+	{
+		if (IsBlank(v))
+			snprintf(out->reason, sizeof(out->reason), "no factor is published: the value cell is empty");
+		else
+			snprintf(out->reason, sizeof(out->reason), "no factor is published: the value cell holds the text \"%.40s\", not a number", v);
+		{
+			FfSkip why = NoValueReason(v);
+
+			if (why == FF_SKIP_EMPTY && ff->skipped[why] < FF_MAX_EMPTY_LINES)
+				ff->empty_lines[ff->skipped[why]] = out->line;
+			ff->skipped[why]++;
+		}
+		ff->rows_skipped++;
+		ff->rows_no_value++;
+		return FF_NO_VALUE;
+	}
+	if (nf_read(&ff->numfmt, v, out->value, sizeof(out->value)) != 0)
+	{
+		snprintf(out->reason, sizeof(out->reason), "the value \"%.40s\" is not a number in the file's format (%s)", v,
+				 nf_describe(&ff->numfmt, fmt, sizeof(fmt)));
+		return Unclassified(ff);
+	}
+	if (kind == FF_KIND_NONE)
+	{
+		/* no label (empty, or a stray mark): the one its group's rows agree on */
+		if (ff->group_kind != FF_KIND_NONE && ff->group_uniform)
+		{
+			kind = ff->group_kind;
+			gas = ff->group_gas;
+		}
+		else
+		{
+			snprintf(out->reason, sizeof(out->reason),
+					 "the GHG/Unit cell (\"%.20s\") names no unit, and the rows before it in Level 1 \"%.60s\" do not agree on one",
+					 label ? label : "", out->cells[FF_LEVEL1] ? out->cells[FF_LEVEL1] : "");
+			return Unclassified(ff);
+		}
+	}
+	if (kind == FF_KIND_UNKNOWN)
+	{
+		snprintf(out->reason, sizeof(out->reason),
+				 "the GHG/Unit \"%.60s\" is neither kg of CO2e, CO2, CH4 or N2O (in any year's wording) nor an energy conversion such as kWh (Net CV)",
+				 label);
+		return Unclassified(ff);
+	}
+	if (out->cells[FF_UOM] == NULL)
+	{
+		snprintf(out->reason, sizeof(out->reason), "the row has a factor but no unit of measure (its UOM cell is empty)");
+		return Unclassified(ff);
+	}
+	if (out->cells[FF_LEVEL1] == NULL)
+	{
+		snprintf(out->reason, sizeof(out->reason), "the row has a factor but no category (its Level 1 cell is empty)");
+		return Unclassified(ff);
+	}
+	out->gas = kind == FF_KIND_GAS ? gas : NULL;
+	ff->rows_loaded++;
+	return FF_ROW;
+}
+
 FfResult
 ff_feed(FactorFile *ff, char **cells, int ncells, long line, FactorRow *out)
 {
@@ -520,17 +589,13 @@ ff_feed(FactorFile *ff, char **cells, int ncells, long line, FactorRow *out)
 		return FF_BLANK;
 	ff->rows_seen++;
 	v = ff->col[FF_VALUE] < ncells ? cells[ff->col[FF_VALUE]] : "";
-	if (ff_parse_number(v, ff->delim, out->value, sizeof(out->value)) != 0)
+	if (ff->surveying)
 	{
-		FfSkip why = ff_skip_reason(v, cells, ncells);
-
-		if (why == FF_SKIP_EMPTY && ff->skipped[why] < FF_MAX_EMPTY_LINES)
-			ff->empty_lines[ff->skipped[why]] = line;
-		ff->rows_skipped++;
-		ff->skipped[why]++;
-		return FF_SKIPPED;
+		nf_survey_add(&ff->numbers, v, line);
+		return FF_PREAMBLE;
 	}
 	out->line = line;
+	out->reason[0] = '\0';
 	for (i = 0; i < FF_NCOLUMNS; i++)
 	{
 		int c = ff->col[i];
@@ -539,9 +604,33 @@ ff_feed(FactorFile *ff, char **cells, int ncells, long line, FactorRow *out)
 		if (out->cells[i] && i >= FF_SCOPE && i <= FF_COLUMN_TEXT)
 			out->cells[i] = TrimLabel(cells[c]);
 	}
-	out->gas = out->cells[FF_GHG] ? ff_gas(out->cells[FF_GHG]) : NULL;
-	ff->rows_loaded++;
-	return FF_ROW;
+	out->gas = NULL;
+
+	/* END, alone on its row: the file's end marker */
+	{
+		int others = 0,
+			ends = 0;
+
+		for (i = 0; i < ncells; i++)
+		{
+			char n[8];
+
+			if (IsBlank(cells[i]))
+				continue;
+			ff_normalise(cells[i], n, sizeof(n));
+			if (strcmp(n, "end") == 0 && strlen(cells[i]) < 16)
+				ends++;
+			else
+				others++;
+		}
+		if (ends > 0 && others == 0)
+		{
+			ff->rows_skipped++;
+			ff->skipped[FF_SKIP_END]++;
+			return FF_STRUCTURAL;
+		}
+	}
+	return Classify(ff, v, out);
 }
 
 int

@@ -33,9 +33,11 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/wait_event.h"
 #include "utils/xml.h"
 
+#include "access/xact.h"
 #include "csv.h"
 #include "factorfile.h"
 #include "xls.h"
@@ -65,6 +67,19 @@ typedef struct Loader
 	int			  n;
 	Datum		 *col[NCOLS];
 	bool		 *null[NCOLS];
+
+	/* rows not loaded, for car.factor_skipped (car 1.1) */
+	bool		  list_skipped;
+	SPIPlanPtr	  skip_plan;
+	MemoryContext skip_cxt;
+	int			  nskip;
+	Datum		 *skip_line;
+	Datum		 *skip_kind;
+	Datum		 *skip_reason;
+	Datum		 *skip_cells;
+	long		  first_line[5]; /* the first unclassified rows, for the refusal */
+	char		 *first_reason[5];
+	int			  shown_unclassified;
 } Loader;
 
 /* Text of a cell converted from UTF-8 to the database encoding. */
@@ -216,6 +231,91 @@ FlushBatch(Loader *ld)
 	}
 }
 
+/* Insert the skipped rows collected so far into car.factor_skipped. */
+static void
+FlushSkipped(Loader *ld)
+{
+	Oid	  types[5] = {INT4OID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum args[5];
+
+	if (ld->nskip == 0)
+		return;
+	if (ld->skip_plan == NULL)
+	{
+		ld->skip_plan = SPI_prepare("INSERT INTO car.factor_skipped (set_id, line, kind, reason, cells) "
+									"SELECT $1, l, k, r, c::text[] FROM unnest($2, $3, $4, $5) AS u(l, k, r, c)",
+									5, types);
+		if (ld->skip_plan == NULL)
+			elog(ERROR, "could not prepare the skipped-row insert: %s", SPI_result_code_string(SPI_result));
+	}
+	args[0] = Int32GetDatum(ld->set_id);
+	args[1] = PointerGetDatum(construct_array(ld->skip_line, ld->nskip, INT4OID, 4, true, TYPALIGN_INT));
+	args[2] = PointerGetDatum(construct_array(ld->skip_kind, ld->nskip, TEXTOID, -1, false, TYPALIGN_INT));
+	args[3] = PointerGetDatum(construct_array(ld->skip_reason, ld->nskip, TEXTOID, -1, false, TYPALIGN_INT));
+	args[4] = PointerGetDatum(construct_array(ld->skip_cells, ld->nskip, TEXTOID, -1, false, TYPALIGN_INT));
+	if (SPI_execute_plan(ld->skip_plan, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not record the skipped factor rows");
+	MemoryContextReset(ld->skip_cxt);
+	ld->nskip = 0;
+	ld->skip_line = MemoryContextAlloc(ld->skip_cxt, sizeof(Datum) * BATCH_ROWS);
+	ld->skip_kind = MemoryContextAlloc(ld->skip_cxt, sizeof(Datum) * BATCH_ROWS);
+	ld->skip_reason = MemoryContextAlloc(ld->skip_cxt, sizeof(Datum) * BATCH_ROWS);
+	ld->skip_cells = MemoryContextAlloc(ld->skip_cxt, sizeof(Datum) * BATCH_ROWS);
+}
+
+/*
+ * A row not loaded: listed in car.factor_skipped with its reason and its
+ * cells (trailing empty ones left out; at most 32, each cut at 500 bytes),
+ * as a text[] literal.
+ */
+static void
+AddSkipped(Loader *ld, const FactorRow *row, FfResult r, char **cells, int ncells)
+{
+	MemoryContext  old;
+	StringInfoData lit;
+	int			   last = ncells - 1,
+		i;
+
+	if (r == FF_UNCLASSIFIED && ld->shown_unclassified < (int) lengthof(ld->first_line))
+	{
+		ld->first_line[ld->shown_unclassified] = row->line;
+		ld->first_reason[ld->shown_unclassified] = pstrdup(row->reason);
+		ld->shown_unclassified++;
+	}
+	if (!ld->list_skipped)
+		return;
+	old = MemoryContextSwitchTo(ld->skip_cxt);
+	while (last >= 0 && cells[last][0] == '\0')
+		last--;
+	initStringInfo(&lit);
+	appendStringInfoChar(&lit, '{');
+	for (i = 0; i <= last && i < 32; i++)
+	{
+		int			len = pg_encoding_mbcliplen(PG_UTF8, cells[i], strlen(cells[i]), 500);
+		char	   *c = pg_any_to_server(pnstrdup(cells[i], len), len, PG_UTF8);
+		const char *p;
+
+		if (i > 0)
+			appendStringInfoChar(&lit, ',');
+		appendStringInfoChar(&lit, '"');
+		for (p = c; *p; p++)
+		{
+			if (*p == '"' || *p == '\\')
+				appendStringInfoChar(&lit, '\\');
+			appendStringInfoChar(&lit, *p);
+		}
+		appendStringInfoChar(&lit, '"');
+	}
+	appendStringInfoChar(&lit, '}');
+	ld->skip_line[ld->nskip] = Int32GetDatum((int32) row->line);
+	ld->skip_kind[ld->nskip] = CStringGetTextDatum(r == FF_NO_VALUE ? "no value" : "unclassified");
+	ld->skip_reason[ld->nskip] = CellDatum(row->reason);
+	ld->skip_cells[ld->nskip] = CStringGetTextDatum(lit.data);
+	MemoryContextSwitchTo(old);
+	if (++ld->nskip == BATCH_ROWS && ld->set_id != 0)
+		FlushSkipped(ld);
+}
+
 /* Pull rows from whichever reader suits the bytes. */
 typedef struct RowSource
 {
@@ -363,7 +463,8 @@ XlsEmptyValues(const FactorFile *ff, const char *name)
 						   "factor workbook \"%s\" has %ld data rows without a value (rows %s), and the .xls reader cannot tell an empty cell from a formula",
 						   n, name, n, lines.data),
 			 errdetail("FreeXL, which car uses to read .xls workbooks, reads no formula cells: a factor computed by a formula comes back empty, so these rows may hold published factors that would be lost. Nothing was loaded."),
-			 errhint("Open the workbook in a spreadsheet program, save it as .xlsx or CSV (both keep formula results), and load that.")));
+			 errhint("Open the workbook in a spreadsheet program, save it as .xlsx or CSV (both keep formula results), and load that; "
+					 "or load the rest with car.load_factors(..., lenient => true), which lists these rows in car.factor_skipped.")));
 }
 
 /*
@@ -443,13 +544,83 @@ SetRow(int set_id)
 	return PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
 }
 
-/* Load the bytes of one factor file; name and uri say where they came from. */
+/* The activities every factor set must price, in their usual units. */
+static const struct
+{
+	const char *activity;
+	const char *unit;
+} core_activities[] = {
+	{"electricity", "kWh"},
+	{"natural_gas", "kWh"},
+	{"natural_gas_net_cv", "kWh"},
+	{"water_supply", "m3"},
+	{"diesel", "litres"},
+	{"petrol", "litres"},
+};
+
+typedef struct PriceCore
+{
+	int			set_id;
+	const char *key;
+	const char *unit;
+} PriceCore;
+
+static void
+PriceOne(void *arg)
+{
+	PriceCore	  *p = arg;
+	ResolvedFactor f;
+
+	car_resolve(p->key, p->unit, p->set_id, &f);
+}
+
+/*
+ * Can the new set price the core activities, every component of each (as
+ * car.emissions would)?  Refuses the load, listing what is missing.
+ */
+static void
+RequireCore(Loader *ld)
+{
+	StringInfoData missing;
+	size_t		   i;
+
+	initStringInfo(&missing);
+	/* the set's rows, as this transaction wrote them */
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	for (i = 0; i < lengthof(core_activities); i++)
+	{
+		const char **kinds,
+			**keys;
+		int n = car_activity_components(core_activities[i].activity, &kinds, &keys);
+		int k;
+
+		for (k = 0; k < Max(n, 1); k++)
+		{
+			PriceCore p = {ld->set_id, n > 0 ? keys[k] : core_activities[i].activity, core_activities[i].unit};
+			char	 *why = NULL;
+
+			if (!car_try_pricing(PriceOne, &p, &why))
+				appendStringInfo(&missing, "%s%s per %s (%s)", missing.len ? "; " : "", p.key, p.unit, why);
+		}
+	}
+	PopActiveSnapshot();
+	if (missing.len > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("factor file \"%s\" refused: its factors cannot price the core activities", ld->name),
+				 errdetail("Missing: %s.", missing.data),
+				 errhint("Nothing was loaded. A factor set must price electricity (with T&D and well-to-tank), "
+						 "natural gas on both calorific-value bases, water, diesel and petrol: load the complete "
+						 "flat file.")));
+}
+
 /*
  * Load the bytes of one factor file; name and uri say where they came from.
  * Returns the factor set's id (an existing one for bytes already loaded).
  */
 int
-car_load_factor_bytes(const char *data, size_t len, const char *name, const char *uri, int year_arg)
+car_load_factor_bytes(const char *data, size_t len, const char *name, const char *uri, const FactorLoadOptions *opt)
 {
 	char		sha[PG_SHA256_DIGEST_LENGTH * 2 + 1];
 	Oid			types[1] = {TEXTOID};
@@ -460,6 +631,7 @@ car_load_factor_bytes(const char *data, size_t len, const char *name, const char
 	char		err[XLSX_ERRLEN + FF_ERRLEN];
 	const char *sheet = NULL;
 	int			i;
+	bool		v11 = car_has_relation("factor_skipped"); /* car 1.1's schema (not a 1.0 database yet) */
 
 	if (len == 0)
 		ereport(ERROR,
@@ -488,20 +660,28 @@ car_load_factor_bytes(const char *data, size_t len, const char *name, const char
 	memset(&ld, 0, sizeof(ld));
 	memset(&src, 0, sizeof(src));
 	ld.name = name;
+	ld.list_skipped = v11;
 	ld.batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "car factor batch", ALLOCSET_DEFAULT_SIZES);
+	ld.skip_cxt = AllocSetContextCreate(CurrentMemoryContext, "car factor skipped", ALLOCSET_DEFAULT_SIZES);
 	for (i = 0; i < NCOLS; i++)
 	{
 		ld.col[i] = MemoryContextAlloc(ld.batch_cxt, sizeof(Datum) * BATCH_ROWS);
 		ld.null[i] = MemoryContextAlloc(ld.batch_cxt, sizeof(bool) * BATCH_ROWS);
 	}
+	ld.skip_line = MemoryContextAlloc(ld.skip_cxt, sizeof(Datum) * BATCH_ROWS);
+	ld.skip_kind = MemoryContextAlloc(ld.skip_cxt, sizeof(Datum) * BATCH_ROWS);
+	ld.skip_reason = MemoryContextAlloc(ld.skip_cxt, sizeof(Datum) * BATCH_ROWS);
+	ld.skip_cells = MemoryContextAlloc(ld.skip_cxt, sizeof(Datum) * BATCH_ROWS);
 
 	PG_TRY();
 	{
-		FactorRow row;
-		char	**cells;
-		long	  line;
-		int		  n;
-		ReadError kind = READ_OK;
+		FactorRow	row;
+		char	  **cells;
+		long		line;
+		int			n;
+		ReadError	kind = READ_OK;
+		const char *text = NULL;
+		size_t		ulen = len;
 
 		if (xls_looks_like(data, len))
 		{
@@ -518,19 +698,21 @@ car_load_factor_bytes(const char *data, size_t len, const char *name, const char
 						 errmsg("could not read factor workbook \"%s\": %s", name, err),
 						 kind == READ_LIMIT ? errhint("Nothing was loaded.") : 0));
 			sheet = xlsx_sheet_name(src.xlsx);
+			/* the workbook's numbers come as plain decimals: the format is '.', no thousands separator */
 			ff_init(&ff, ',');
 		}
 		else
 		{
-			size_t		ulen = len;
-			const char *text = car_text_as_utf8(data, len, &ulen);
+			NumFormat fmt;
 
+			text = car_text_as_utf8(data, len, &ulen);
 			if (text == NULL)
 				ereport(ERROR,
 						(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
 						 errmsg("the file is binary: it is neither an .xlsx or .xls workbook nor CSV text"),
 						 errhint("Load the DESNZ/BEIS flat file as published (.xlsx or .xls) or saved as CSV.")));
 
+			/* the first pass: the number format, decided from every value of the file */
 			if (csv_init(&src.csv, text, ulen, 0) != 0)
 				ereport(ERROR,
 						(errcode(car_read_errcode(src.csv.errkind, ERRCODE_INVALID_TEXT_REPRESENTATION)),
@@ -538,6 +720,29 @@ car_load_factor_bytes(const char *data, size_t len, const char *name, const char
 						 src.csv.errkind == READ_LIMIT ? errhint("Nothing was loaded.") : 0));
 			src.is_csv = true;
 			ff_init(&ff, src.csv.delim);
+			ff_survey(&ff);
+			while ((n = NextRow(&src, &cells, &line, err, sizeof(err), &kind)) > 0)
+			{
+				CHECK_FOR_INTERRUPTS();
+				if (ff_feed(&ff, cells, n, line, NULL) == FF_ERROR)
+					break;
+			}
+			if (n >= 0 && ff.err[0] == '\0' && ff_settle(&ff, opt->decimal, opt->group, &fmt) != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+						 errmsg("factor file \"%s\" refused: cannot tell its number format", name),
+						 errdetail("%s.", ff.err),
+						 errhint("Nothing was loaded. Say which separators the file uses: car.load_factors(..., "
+								 "decimal_separator => '.' or ',', thousands_separator => the one it groups "
+								 "thousands with, or '' for none).")));
+			CloseSource(&src);
+			if (csv_init(&src.csv, text, ulen, 0) != 0)
+				ereport(ERROR,
+						(errcode(car_read_errcode(src.csv.errkind, ERRCODE_INVALID_TEXT_REPRESENTATION)),
+						 errmsg("could not read factor file \"%s\": %s", name, src.csv.err)));
+			src.is_csv = true;
+			ff_init(&ff, src.csv.delim);
+			ff_use_format(&ff, &fmt);
 		}
 
 		while ((n = NextRow(&src, &cells, &line, err, sizeof(err), &kind)) > 0)
@@ -547,11 +752,12 @@ car_load_factor_bytes(const char *data, size_t len, const char *name, const char
 			CHECK_FOR_INTERRUPTS();
 			if (r == FF_ERROR)
 				break;
-			if (r != FF_ROW)
-				continue;
-			if (ld.set_id == 0)
-				StartSet(&ld, &ff, year_arg, sha, uri, sheet);
-			AddRow(&ld, &row);
+			if (ff.header_found && ld.set_id == 0)
+				StartSet(&ld, &ff, opt->year, sha, uri, sheet);
+			if (r == FF_ROW)
+				AddRow(&ld, &row);
+			else if (r == FF_NO_VALUE || r == FF_UNCLASSIFIED)
+				AddSkipped(&ld, &row, r, cells, n);
 		}
 		if (n < 0)
 			ereport(ERROR,
@@ -567,16 +773,46 @@ car_load_factor_bytes(const char *data, size_t len, const char *name, const char
 					 errmsg("factor file \"%s\" is not a DESNZ/BEIS flat file", name),
 					 errdetail("%s%s%s.", ff.err, sheet ? "; sheet read: " : "", sheet ? sheet : ""),
 					 errhint("Load the \"Flat file\" edition of the conversion factors, not the full set.")));
-		if (ld.set_id == 0)
+		if (ff.rows_unclassified > 0 && !opt->lenient)
+		{
+			StringInfoData first;
+
+			/* "lines 3678, 3679: reason; line 3701: another reason" */
+			initStringInfo(&first);
+			for (i = 0; i < ld.shown_unclassified; i++)
+			{
+				bool same_next = i + 1 < ld.shown_unclassified && strcmp(ld.first_reason[i], ld.first_reason[i + 1]) == 0;
+				bool same_prev = i > 0 && strcmp(ld.first_reason[i], ld.first_reason[i - 1]) == 0;
+
+				if (!same_prev)
+					appendStringInfo(&first, "%s%s %ld", i ? "; " : "", same_next ? "lines" : "line", ld.first_line[i]);
+				else
+					appendStringInfo(&first, ", %ld", ld.first_line[i]);
+				if (!same_next)
+					appendStringInfo(&first, ": %s", ld.first_reason[i]);
+			}
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg_plural("factor file \"%s\" refused: %ld row carries a number that cannot be classified",
+								   "factor file \"%s\" refused: %ld rows carry a number that cannot be classified",
+								   ff.rows_unclassified, name, ff.rows_unclassified),
+					 errdetail("%s%s.", first.data,
+							   ff.rows_unclassified > ld.shown_unclassified ? "; and more" : ""),
+					 errhint("Nothing was loaded. Correct those rows, or load the rest with "
+							 "car.load_factors(..., lenient => true), which lists every row it skips, with its "
+							 "reason, in car.factor_skipped.")));
+		}
+		if (ff.rows_loaded == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_NO_DATA_FOUND),
 					 errmsg("factor file \"%s\" has a header but no factor values", name),
 					 errdetail_plural("%ld row after the header on line %ld has no numeric factor.",
 									  "%ld rows after the header on line %ld have no numeric factor.",
 									  ff.rows_skipped, ff.rows_skipped, ff.header_line)));
-		if (src.is_xls && ff.skipped[FF_SKIP_EMPTY] > 0)
+		if (src.is_xls && ff.skipped[FF_SKIP_EMPTY] > 0 && !opt->lenient)
 			XlsEmptyValues(&ff, name);
 		FlushBatch(&ld);
+		FlushSkipped(&ld);
 	}
 	PG_FINALLY();
 	{
@@ -584,10 +820,12 @@ car_load_factor_bytes(const char *data, size_t len, const char *name, const char
 	}
 	PG_END_TRY();
 
+	RequireCore(&ld);
 	{
-		Oid	  t2[4] = {INT4OID, INT4OID, INT4OID, TEXTOID};
-		Datum v2[4] = {Int32GetDatum(ld.set_id), Int32GetDatum((int32) ff.rows_loaded),
-					   Int32GetDatum((int32) ff.rows_skipped),
+		Oid	  t2[6] = {INT4OID, INT4OID, INT4OID, INT4OID, INT4OID, TEXTOID};
+		Datum v2[6] = {Int32GetDatum(ld.set_id), Int32GetDatum((int32) ff.rows_loaded),
+					   Int32GetDatum((int32) ff.rows_skipped), Int32GetDatum((int32) ff.rows_no_value),
+					   Int32GetDatum((int32) ff.rows_unclassified),
 					   CStringGetTextDatum(psprintf("{\"%s\": %ld, \"%s\": %ld, \"%s\": %ld, \"%s\": %ld}",
 													ff_skip_names[FF_SKIP_EMPTY], ff.skipped[FF_SKIP_EMPTY],
 													ff_skip_names[FF_SKIP_BOUND], ff.skipped[FF_SKIP_BOUND],
@@ -595,16 +833,14 @@ car_load_factor_bytes(const char *data, size_t len, const char *name, const char
 													ff_skip_names[FF_SKIP_TEXT], ff.skipped[FF_SKIP_TEXT]))};
 
 		/*
-		 * rows_skipped_by came with car 1.1: between an update of the library
-		 * and ALTER EXTENSION car UPDATE the table is still 1.0's, without it.
+		 * The counts by reason came with car 1.1: between an update of the
+		 * library and ALTER EXTENSION car UPDATE the table is still 1.0's.
 		 */
-		Oid	 nsp = get_namespace_oid("car", false);
-		bool by_reason = get_attnum(get_relname_relid("factor_set", nsp), "rows_skipped_by") != InvalidAttrNumber;
-
-		if (SPI_execute_with_args(by_reason ? "UPDATE car.factor_set SET row_count = $2, rows_skipped = $3, "
-											  "rows_skipped_by = $4::jsonb WHERE id = $1"
-											: "UPDATE car.factor_set SET row_count = $2, rows_skipped = $3 WHERE id = $1",
-								  by_reason ? 4 : 3, t2, v2, NULL, false, 0) != SPI_OK_UPDATE)
+		if (SPI_execute_with_args(v11 ? "UPDATE car.factor_set SET row_count = $2, rows_skipped = $3, "
+										"rows_without_value = $4, rows_unclassified = $5, rows_skipped_by = $6::jsonb "
+										"WHERE id = $1"
+									  : "UPDATE car.factor_set SET row_count = $2, rows_skipped = $3 WHERE id = $1",
+								  v11 ? 6 : 3, t2, v2, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not update the factor set row");
 		if (SPI_execute_with_args("UPDATE car.factor_set SET superseded_by = $1 "
 								  "WHERE year = (SELECT year FROM car.factor_set WHERE id = $1) "
@@ -617,15 +853,16 @@ car_load_factor_bytes(const char *data, size_t len, const char *name, const char
 							ld.set_id, ld.year)));
 	}
 	MemoryContextDelete(ld.batch_cxt);
+	MemoryContextDelete(ld.skip_cxt);
 	SPI_finish();
 	return ld.set_id;
 }
 
 /* Load a factor file and return its car.factor_set row. */
 static Datum
-LoadFactorBytes(const char *data, size_t len, const char *name, const char *uri, int year_arg)
+LoadFactorBytes(const char *data, size_t len, const char *name, const char *uri, const FactorLoadOptions *opt)
 {
-	int	  id = car_load_factor_bytes(data, len, name, uri, year_arg);
+	int	  id = car_load_factor_bytes(data, len, name, uri, opt);
 	Datum result;
 
 	SPI_connect();
@@ -675,14 +912,56 @@ BaseName(const char *path)
 	return s ? s + 1 : path;
 }
 
-/* car.load_factors(path_or_uri text, year int default null) */
+/*
+ * The options after a load_factors function's first arguments: year, then
+ * (car 1.1) lenient, decimal_separator, thousands_separator.  A 1.0
+ * database calls with the year alone: PG_NARGS() says which.
+ */
+static void
+LoadOptions(FunctionCallInfo fcinfo, int first, FactorLoadOptions *opt)
+{
+	int n = PG_NARGS();
+
+	memset(opt, 0, sizeof(*opt));
+	opt->decimal = opt->group = NF_DETECT;
+	if (n > first && !PG_ARGISNULL(first))
+		opt->year = PG_GETARG_INT32(first);
+	if (n > first + 1 && !PG_ARGISNULL(first + 1))
+		opt->lenient = PG_GETARG_BOOL(first + 1);
+	if (n > first + 2 && !PG_ARGISNULL(first + 2))
+	{
+		char *s = text_to_cstring(PG_GETARG_TEXT_PP(first + 2));
+
+		if (nf_parse_separator(s, 0, &opt->decimal) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("decimal_separator must be \".\" or \",\", not \"%s\"", s)));
+	}
+	if (n > first + 3 && !PG_ARGISNULL(first + 3))
+	{
+		char *s = text_to_cstring(PG_GETARG_TEXT_PP(first + 3));
+
+		if (nf_parse_separator(s, 1, &opt->group) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("thousands_separator must be \",\", \".\", \" \" (a space), \"'\" or \"\" (none), not \"%s\"", s)));
+	}
+	if (opt->decimal != NF_DETECT && opt->decimal == opt->group)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("decimal_separator and thousands_separator are both \"%c\"", opt->decimal)));
+}
+
+/* car.load_factors(path_or_uri text, year int, lenient boolean, decimal_separator text, thousands_separator text) */
 Datum
 car_load_factors_path(PG_FUNCTION_ARGS)
 {
-	char  *path;
-	int	   year = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1);
-	size_t len;
-	char  *data;
+	char			 *path;
+	size_t			  len;
+	char			 *data;
+	FactorLoadOptions opt;
+
+	LoadOptions(fcinfo, 1, &opt);
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -705,16 +984,18 @@ car_load_factors_path(PG_FUNCTION_ARGS)
 				 errhint("Send the bytes instead: car.load_factors(pg_read_binary_file(...)) or car.load_factors(content, name).")));
 
 	data = ReadServerFile(path, &len);
-	return LoadFactorBytes(data, len, BaseName(path), path, year);
+	return LoadFactorBytes(data, len, BaseName(path), path, &opt);
 }
 
-/* car.load_factors(content bytea, name text, year int default null) */
+/* car.load_factors(content bytea, name text, year int, lenient boolean, decimal_separator text, thousands_separator text) */
 Datum
 car_load_factors_bytes(PG_FUNCTION_ARGS)
 {
-	bytea *content;
-	char  *name;
-	int	   year = PG_ARGISNULL(2) ? 0 : PG_GETARG_INT32(2);
+	bytea			 *content;
+	char			 *name;
+	FactorLoadOptions opt;
+
+	LoadOptions(fcinfo, 2, &opt);
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -722,7 +1003,7 @@ car_load_factors_bytes(PG_FUNCTION_ARGS)
 				 errmsg("car.load_factors needs the file's content and a name for it")));
 	content = PG_GETARG_BYTEA_PP(0);
 	name = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	return LoadFactorBytes(VARDATA_ANY(content), VARSIZE_ANY_EXHDR(content), name, name, year);
+	return LoadFactorBytes(VARDATA_ANY(content), VARSIZE_ANY_EXHDR(content), name, name, &opt);
 }
 
 /* Directory of the factor files installed with the extension. */
@@ -739,21 +1020,24 @@ BundleDir(char *dir)
 Datum
 car_load_factors_year(PG_FUNCTION_ARGS)
 {
-	int			   year = PG_GETARG_INT32(0);
-	char		   dir[MAXPGPATH];
-	char		   path[MAXPGPATH];
-	char		   prefix[64];
-	char		   uri[MAXPGPATH + 16];
-	DIR			  *d;
-	struct dirent *de;
-	StringInfoData avail;
-	char		 **years = palloc(sizeof(char *) * 256);
-	int			   nyears = 0;
-	int			   i;
-	bool		   found = false;
-	size_t		   len;
-	char		  *data;
+	int				  year = PG_GETARG_INT32(0);
+	char			  dir[MAXPGPATH];
+	char			  path[MAXPGPATH];
+	char			  prefix[64];
+	char			  uri[MAXPGPATH + 16];
+	DIR				 *d;
+	struct dirent	 *de;
+	StringInfoData	  avail;
+	char			**years = palloc(sizeof(char *) * 256);
+	int				  nyears = 0;
+	int				  i;
+	bool			  found = false;
+	size_t			  len;
+	char			 *data;
+	FactorLoadOptions opt;
 
+	memset(&opt, 0, sizeof(opt));
+	opt.decimal = opt.group = NF_DETECT;
 	BundleDir(dir);
 	snprintf(prefix, sizeof(prefix), "desnz-factors-%d.", year);
 	initStringInfo(&avail);
@@ -780,5 +1064,5 @@ car_load_factors_year(PG_FUNCTION_ARGS)
 				 errhint("Load the DESNZ flat file yourself: car.load_factors('/path/to/file.xlsx').")));
 	data = ReadServerFile(path, &len);
 	snprintf(uri, sizeof(uri), "bundled:%s", BaseName(path));
-	return LoadFactorBytes(data, len, BaseName(path), uri, 0);
+	return LoadFactorBytes(data, len, BaseName(path), uri, &opt);
 }

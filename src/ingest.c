@@ -1,6 +1,6 @@
 /*
  * ingest.c
- *		Meter files into car.reading: car.add_source and car.push.
+ *		Meter files into car.reading: car.push and car_ingest_file.
  *
  * A pushed file is landed in car.source_file (raw bytes kept) and loaded in
  * the same transaction, in two passes over the bytes with the pure readers
@@ -10,7 +10,7 @@
  *      the source's time zone, count rejects (refusing the file whole above
  *      car.max_reject_ratio before anything is written), collect the sites
  *      and meters and the months the readings fall in;
- *   2. write: create sites, meters and partitions, then stream the readings
+ *   2. write (ingest_write.c): create sites, meters and partitions, then stream the readings
  *      into car.reading through PostgreSQL's own COPY machinery (binary
  *      format, fed by a callback: batching and partition routing for free),
  *      or, where the file overlaps readings already stored, through batched
@@ -18,16 +18,10 @@
  *
  * Nothing of the file is held in memory besides its bytes: rows stream.
  */
-#include "car.h"
+#include "ingest.h"
 
-#include <math.h>
-
-#include "access/table.h"
 #include "access/xact.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
-#include "commands/copy.h"
-#include "common/cryptohash.h"
 #include "common/sha2.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -35,379 +29,17 @@
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
-#include "nodes/makefuncs.h"
-#include "parser/parse_node.h"
-#include "parser/parse_relation.h"
-#include "executor/executor.h"
-#include "pgtime.h"
-#include "port/pg_bswap.h"
+#include "catalog/namespace.h"
 #include "utils/array.h"
-#include "utils/acl.h"
+#include "utils/lsyscache.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
-#include "utils/hsearch.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/rel.h"
-#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
-#include "csv.h"
-#include "hostpolicy.h"
-#include "meterfile.h"
-
-PG_FUNCTION_INFO_V1(car_add_source);
 PG_FUNCTION_INFO_V1(car_push);
-
-#define KEYLEN				256
-#define UPSERT_BATCH		10000
-#define MAX_ERRORS_KEPT		100000
-#define USECS_PER_HALF_HOUR (30 * USECS_PER_MINUTE)
-
-/* A meter met in the file. */
-typedef struct MeterEntry
-{
-	char		key[KEYLEN]; /* length of site : site / meter */
-	char	   *site;
-	char	   *meter;
-	char	   *unit;
-	char	   *activity;
-	int			id;			   /* car.meter.id once known */
-	double		to_meter_unit; /* factor from the file's unit to the meter's */
-	TimestampTz last_ts;	   /* for fall-back ambiguity in long files */
-} MeterEntry;
-
-/* A rejected row, kept for car.ingest_error. */
-typedef struct RowError
-{
-	long  line;
-	char *raw;
-	char *message;
-} RowError;
-
-/* Options as read from the source's jsonb. */
-typedef struct SourceOptions
-{
-	MfOptions	mf;
-	const char *timezone;
-	const char *activity;
-	const char *org;
-	int			interval_minutes;
-} SourceOptions;
-
-/* Everything one push needs. */
-typedef struct Ingest
-{
-	const char	 *fname;
-	const char	 *data;
-	size_t		  len;
-	SourceOptions so;
-	pg_tz		 *tz;
-	int			  file_id;
-	TimestampTz	  accept_lo;
-	TimestampTz	  accept_hi;
-	HTAB		 *meters;
-
-	/* pass 1 results */
-	long		rows;	  /* data rows */
-	long		rejected; /* rows rejected */
-	long		values;	  /* readings accepted */
-	TimestampTz min_ts;
-	TimestampTz max_ts;
-	List	   *errors; /* RowError * */
-
-	/* pass 2 state */
-	CsvReader	csv;
-	MeterFile	mf;
-	int			header_fields; /* fields of the header row */
-	int			copy_state;	   /* COPY stream: 0 header, 1 tuples, 2 done */
-	bool		copy_eof;	   /* no records left for COPY */
-	int64		copy_chunk;	   /* readings sent in the current COPY */
-	MfRecord	rec;
-	TimestampTz rec_ts[MF_MAX_SLOTS]; /* instants of rec's values */
-	int			rec_pos;			  /* next value of rec to emit */
-	MeterEntry *rec_meter;
-	TimestampTz rec_base; /* wide: local midnight as an instant */
-	long		written;
-	long		superseded;
-
-	/* local-day cache for wide rows */
-	int			day_y, day_m, day_d;
-	TimestampTz day_start;
-	int			day_slots;
-} Ingest;
-
-static Ingest *copy_ingest; /* the push COPY is reading from */
-
-static const char *const known_options[] = {
-	"site", "meter", "site_column", "meter_column", "date_column", "ts_column", "value_column",
-	"unit_column", "activity_column", "unit", "activity", "date_format", "timezone", "period",
-	"interval_minutes", "org", "pattern", "follow_hosts", NULL};
-
-/* ---------------------------------------------------------------- options */
-
-static char *
-JsonbString(Jsonb *j, const char *key)
-{
-	JsonbValue *v = car_jsonb_field(j, key);
-
-	if (v == NULL || v->type == jbvNull)
-		return NULL;
-	if (v->type == jbvString)
-		return pnstrdup(v->val.string.val, v->val.string.len);
-	if (v->type == jbvNumeric)
-		return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("source option \"%s\" must be a string", key)));
-	return NULL;
-}
-
-static MfFormat
-ParseFormat(const char *format)
-{
-	if (format == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("the source has no format"),
-				 errhint("Formats: ecodriver, halfhourly, long, desnz-factors.")));
-	if (strcmp(format, "ecodriver") == 0)
-		return MF_ECODRIVER;
-	if (strcmp(format, "halfhourly") == 0)
-		return MF_HALFHOURLY;
-	if (strcmp(format, "long") == 0)
-		return MF_LONG;
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("unknown format \"%s\"", format),
-			 errhint("Formats: ecodriver, halfhourly, long, desnz-factors.")));
-	return MF_LONG;
-}
-
-/*
- * The follow_hosts option: hosts besides the source's own that its index
- * links and redirects may lead to (the worker's same-host rule), an array of
- * host names or addresses.
- */
-static void
-CheckFollowHosts(Jsonb *opts)
-{
-	JsonbValue		  *hosts = car_jsonb_field(opts, "follow_hosts");
-	JsonbIterator	  *it;
-	JsonbValue		   v;
-	JsonbIteratorToken tok;
-
-	if (hosts == NULL)
-		return;
-	if (hosts->type != jbvBinary || !JsonContainerIsArray(hosts->val.binary.data) ||
-		JsonContainerIsScalar(hosts->val.binary.data))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("source option follow_hosts must be an array of host names"),
-				 errhint("List the hosts besides the source's own that its index links and redirects may lead to, "
-						 "as a JSON array of strings.")));
-	it = JsonbIteratorInit(hosts->val.binary.data);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		char  err[512];
-		char *host;
-
-		if (tok != WJB_ELEM)
-			continue;
-		if (v.type != jbvString)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("source option follow_hosts must be an array of host names, not of %s values",
-							v.type == jbvNumeric ? "number" : v.type == jbvBool ? "boolean"
-														  : v.type == jbvNull	? "null"
-																				: "non-string"),
-					 errhint("Write each host as a JSON string.")));
-		host = pnstrdup(v.val.string.val, v.val.string.len);
-		if (!hostpolicy_valid_host(host, err, sizeof(err)))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("source option follow_hosts: %s", err),
-					 errhint("A listed host is followed on any port: write the host alone, without scheme, port or "
-							 "path.")));
-	}
-}
-
-/* Read and check a source's options; raises an error naming the bad one. */
-static void
-ReadOptions(Jsonb *opts, const char *format, SourceOptions *so)
-{
-	JsonbIterator	  *it;
-	JsonbValue		   v;
-	JsonbIteratorToken tok;
-	char			  *s;
-
-	memset(so, 0, sizeof(*so));
-	if (!JB_ROOT_IS_OBJECT(opts))
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("source options must be a JSON object")));
-	it = JsonbIteratorInit(&opts->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		int i;
-
-		if (tok != WJB_KEY)
-			continue;
-		for (i = 0; known_options[i]; i++)
-			if (strlen(known_options[i]) == (size_t) v.val.string.len &&
-				strncmp(known_options[i], v.val.string.val, v.val.string.len) == 0)
-				break;
-		if (known_options[i] == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unknown source option \"%.*s\"", v.val.string.len, v.val.string.val),
-					 errhint("Options: site, meter, site_column, meter_column, date_column, ts_column, value_column, "
-							 "unit_column, activity_column, unit, activity, date_format, timezone, period, "
-							 "interval_minutes, org, pattern, follow_hosts.")));
-	}
-	CheckFollowHosts(opts);
-	if (format && strcmp(format, "desnz-factors") == 0)
-		return;
-	so->mf.format = ParseFormat(format);
-	so->mf.site = JsonbString(opts, "site");
-	so->mf.meter = JsonbString(opts, "meter");
-	so->mf.site_column = JsonbString(opts, "site_column");
-	so->mf.meter_column = JsonbString(opts, "meter_column");
-	so->mf.date_column = JsonbString(opts, "date_column");
-	so->mf.ts_column = JsonbString(opts, "ts_column");
-	so->mf.value_column = JsonbString(opts, "value_column");
-	so->mf.unit_column = JsonbString(opts, "unit_column");
-	so->mf.activity_column = JsonbString(opts, "activity_column");
-	so->mf.unit = JsonbString(opts, "unit");
-	so->mf.date_format = JsonbString(opts, "date_format");
-	so->activity = JsonbString(opts, "activity");
-	so->org = JsonbString(opts, "org");
-	so->timezone = JsonbString(opts, "timezone");
-	if (so->timezone == NULL)
-		so->timezone = "Europe/London";
-	if (pg_tzset(so->timezone) == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown time zone \"%s\" in source options", so->timezone),
-				 errhint("Use a name from pg_timezone_names, such as Europe/London or UTC.")));
-	s = JsonbString(opts, "period");
-	if (s == NULL)
-		so->mf.period = MF_PERIOD_DETECT;
-	else if (strcmp(s, "start") == 0)
-		so->mf.period = MF_PERIOD_START;
-	else if (strcmp(s, "end") == 0)
-		so->mf.period = MF_PERIOD_END;
-	else
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("source option period must be \"start\" or \"end\", not \"%s\"", s)));
-	s = JsonbString(opts, "interval_minutes");
-	so->interval_minutes = s ? atoi(s) : 30;
-	if (so->interval_minutes < 1 || so->interval_minutes > 1440)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("source option interval_minutes must be between 1 and 1440")));
-	if (so->mf.date_format)
-	{
-		MfDateTime dt;
-
-		/* a format with no field of a date cannot read anything */
-		if (strstr(so->mf.date_format, "DD") == NULL || mf_parse_datetime(so->mf.date_format, "", &dt) == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("source option date_format \"%s\" has no day field", so->mf.date_format),
-					 errhint("Use fields YYYY YY MM Mon DD HH24 HH12 MI SS AM, e.g. DD/MM/YYYY.")));
-	}
-}
-
-/* ------------------------------------------------------------ local time */
-
-/* Instant of local midnight on y-m-d in tz. */
-static TimestampTz
-LocalMidnight(pg_tz *tz, int y, int m, int d)
-{
-	struct pg_tm tm;
-	int			 off;
-	TimestampTz	 t;
-
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = y;
-	tm.tm_mon = m;
-	tm.tm_mday = d;
-	off = DetermineTimeZoneOffset(&tm, tz);
-	if (tm2timestamp(&tm, 0, &off, &t) != 0)
-		ereport(ERROR, (errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE), errmsg("date out of range: %d-%02d-%02d", y, m, d)));
-	return t;
-}
-
-/* Wide rows: instant of local midnight and half-hours in that local day. */
-static void
-LocalDay(Ingest *ing, int y, int m, int d)
-{
-	if (ing->day_y == y && ing->day_m == m && ing->day_d == d)
-		return;
-	{
-		int days = date2j(y, m, d) + 1;
-		int ny,
-			nm,
-			nd;
-		TimestampTz next;
-
-		j2date(days, &ny, &nm, &nd);
-		ing->day_start = LocalMidnight(ing->tz, y, m, d);
-		next = LocalMidnight(ing->tz, ny, nm, nd);
-		ing->day_slots = (int) ((next - ing->day_start) / USECS_PER_HALF_HOUR);
-		ing->day_y = y;
-		ing->day_m = m;
-		ing->day_d = d;
-	}
-}
-
-/*
- * Long rows: the instant of a local date and time.  A wall time that occurs
- * twice (the hour the clocks go back) is read as its first occurrence unless
- * this meter has already passed it, so a file listing the hour twice in order
- * keeps both.
- */
-static TimestampTz
-LocalInstant(Ingest *ing, const MfDateTime *w, TimestampTz after, bool *missing)
-{
-	struct pg_tm tm;
-	int			 off;
-	TimestampTz	 t,
-		early;
-	struct pg_tm tm2;
-	fsec_t		 fs;
-	int			 off2;
-
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = w->year;
-	tm.tm_mon = w->month;
-	tm.tm_mday = w->day;
-	tm.tm_hour = w->hour == 24 ? 0 : w->hour;
-	tm.tm_min = w->minute;
-	tm.tm_sec = w->second;
-	if (w->hour == 24)
-	{
-		int j = date2j(w->year, w->month, w->day) + 1;
-
-		j2date(j, &tm.tm_year, &tm.tm_mon, &tm.tm_mday);
-	}
-	off = DetermineTimeZoneOffset(&tm, ing->tz);
-	if (tm2timestamp(&tm, 0, &off, &t) != 0)
-		ereport(ERROR, (errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE), errmsg("timestamp out of range")));
-	/* a wall time inside the spring gap does not exist: it comes back different */
-	if (timestamp2tm(t, &off2, &tm2, &fs, NULL, ing->tz) != 0 || tm2.tm_hour != tm.tm_hour || tm2.tm_min != tm.tm_min)
-	{
-		*missing = true;
-		return t;
-	}
-	/* is the same wall time also an hour earlier? */
-	early = t - USECS_PER_HOUR;
-	if (early > after && timestamp2tm(early, &off2, &tm2, &fs, NULL, ing->tz) == 0 &&
-		tm2.tm_hour == tm.tm_hour && tm2.tm_min == tm.tm_min && tm2.tm_mday == tm.tm_mday)
-		return early;
-	return t;
-}
 
 /* ------------------------------------------------------------------ scan */
 
@@ -483,20 +115,36 @@ MeterOf(Ingest *ing, const MfRecord *r)
 		m->id = 0;
 		m->to_meter_unit = 1.0;
 		m->last_ts = DT_NOBEGIN;
+		m->seen_base = DT_NOBEGIN;
+		m->seen_lo = m->seen_bits = 0;
+		m->seen = NULL;
 	}
 	return m;
 }
 
 /*
  * Instant of value k of record r, or 0 with *why set when it cannot be
- * placed (half-hour outside the local day, or outside the accepted range).
+ * placed (a half-hour the local day does not have, a day that does not fit
+ * the header, or outside the accepted range).
  */
 static bool
 ValueInstant(Ingest *ing, const MfRecord *r, int k, MeterEntry *m, TimestampTz *ts, const char **why)
 {
 	if (r->slot[k] >= 0)
 	{
-		LocalDay(ing, r->when.year, r->when.month, r->when.day);
+		car_local_day(ing, r->when.year, r->when.month, r->when.day);
+		if (ing->day_mismatch)
+		{
+			*why = ing->day_mismatch;
+			return false;
+		}
+		if (r->when.has_offset && r->when.offset != ing->day_offset)
+		{
+			*why = psprintf("the date's UTC offset (%+03d:%02d) is not %s's at local midnight of %04d-%02d-%02d (%+03d:%02d)",
+							r->when.offset / 3600, abs(r->when.offset) % 3600 / 60, ing->so.timezone, r->when.year,
+							r->when.month, r->when.day, ing->day_offset / 3600, abs(ing->day_offset) % 3600 / 60);
+			return false;
+		}
 		if (r->slot[k] >= ing->day_slots)
 		{
 			*why = psprintf("%04d-%02d-%02d has %d half-hours in %s, but a value is given for half-hour %d",
@@ -504,13 +152,34 @@ ValueInstant(Ingest *ing, const MfRecord *r, int k, MeterEntry *m, TimestampTz *
 							r->slot[k] + 1);
 			return false;
 		}
+		if (ing->day_slots > ing->header_slots && ing->header_slots >= 46)
+		{
+			/*
+			 * An autumn day in a header of a whole ordinary day (to 23:30, or
+			 * kWh_48): which hour did the file leave out, or merge?  (A header
+			 * of part of a day, the period option's, places what it has.)
+			 */
+			*why = psprintf("%04d-%02d-%02d has %d half-hours in %s, but the header's columns hold only %d: the day "
+							"cannot be read without guessing which hour the file left out or merged; send it with %d "
+							"columns (labels to 24:30, or 25:00 as period ends) or as a long file",
+							r->when.year, r->when.month, r->when.day, ing->day_slots, ing->so.timezone,
+							ing->header_slots, ing->day_slots);
+			return false;
+		}
 		*ts = ing->day_start + (int64) r->slot[k] * USECS_PER_HALF_HOUR;
+	}
+	else if (r->when.has_offset)
+	{
+		/* an instant: the stamp says its offset, so the autumn's repeated hour is told apart by it */
+		*ts = car_offset_instant(&r->when);
+		if (ing->mf.period == MF_PERIOD_END || ing->so.mf.period == MF_PERIOD_END)
+			*ts -= (int64) ing->so.interval_minutes * USECS_PER_MINUTE;
 	}
 	else
 	{
 		bool missing = false;
 
-		*ts = LocalInstant(ing, &r->when, m->last_ts, &missing);
+		*ts = car_local_instant(ing, &r->when, m->last_ts, &missing);
 		if (missing)
 		{
 			*why = psprintf("local time %04d-%02d-%02d %02d:%02d does not exist in %s (the clocks went forward)",
@@ -544,24 +213,210 @@ CsvFailed(Ingest *ing)
 												: errhint("Nothing was loaded.")));
 }
 
-/* Start reading the file from the top, through its header row. */
+/* The file is not in the source's layout (its header cannot be found, or read). */
 static void
-OpenFile(Ingest *ing)
+NotInLayout(Ingest *ing) pg_attribute_noreturn();
+
+static void
+NotInLayout(Ingest *ing)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+			 errmsg("\"%s\" is not in the %s layout", ing->fname, mf_format_name(ing->so.mf.format)),
+			 errdetail("%s.", ing->mf.err)));
+}
+
+static const char *
+SeparatorName(char c)
+{
+	switch (c)
+	{
+		case NF_GROUP_NONE:
+			return "";
+		case ' ':
+			return " ";
+		case ',':
+			return ",";
+		case '.':
+			return ".";
+		case '\'':
+			return "'";
+		case ';':
+			return ";";
+		case '\t':
+			return "\t";
+		case '|':
+			return "|";
+	}
+	return "?";
+}
+
+static void
+JsonField(StringInfo s, const char *key, const char *value)
+{
+	if (s->len > 1)
+		appendStringInfoString(s, ", ");
+	escape_json(s, key);
+	appendStringInfoString(s, ": ");
+	escape_json(s, value);
+}
+
+/*
+ * What the first pass learnt about the file, as JSON for
+ * car.source_file.metadata: the preamble lines, the header's line, and the
+ * dialect it was read in.
+ */
+static void
+DescribeFile(Ingest *ing)
+{
+	const MeterFile		*mf = &ing->mf;
+	const unsigned char *u = (const unsigned char *) ing->raw;
+	StringInfo			 s = makeStringInfo();
+	long				 crlf = 0,
+		 cr = 0,
+		 lf = 0;
+	size_t		   i;
+	const char	  *d = ing->csv.data;
+	StringInfoData endings;
+
+	appendStringInfoChar(s, '{');
+	JsonField(s, "encoding",
+			  ing->rawlen >= 2 && u[0] == 0xFF && u[1] == 0xFE					 ? "UTF-16LE"
+			  : ing->rawlen >= 2 && u[0] == 0xFE && u[1] == 0xFF				 ? "UTF-16BE"
+			  : ing->rawlen >= 3 && u[0] == 0xEF && u[1] == 0xBB && u[2] == 0xBF ? "UTF-8 with byte-order mark"
+			  : ing->data != ing->raw											 ? "Windows-1252"
+																				 : "UTF-8");
+	for (i = 0; i < ing->csv.len; i++)
+	{
+		if (d[i] == '\r')
+		{
+			if (i + 1 < ing->csv.len && d[i + 1] == '\n')
+			{
+				crlf++;
+				i++;
+			}
+			else
+				cr++;
+		}
+		else if (d[i] == '\n')
+			lf++;
+	}
+	initStringInfo(&endings);
+	appendStringInfo(&endings, "%s%s%s%s%s", crlf ? "CRLF" : "", crlf && (cr || lf) ? ", " : "", cr ? "CR" : "",
+					 cr && lf ? ", " : "", lf ? "LF" : "");
+	JsonField(s, "line_endings", endings.len ? endings.data : "none");
+	JsonField(s, "delimiter", SeparatorName(ing->csv.delim));
+	appendStringInfo(s, ", \"header_line\": %ld", mf->header_line);
+	appendStringInfoString(s, ", \"preamble\": [");
+	{
+		const char *p = mf->preamble;
+		int			first = 1;
+
+		while (*p)
+		{
+			const char *e = strchr(p, '\n');
+			size_t		l = e ? (size_t) (e - p) : strlen(p);
+			char	   *line = pnstrdup(p, l);
+
+			if (!first)
+				appendStringInfoString(s, ", ");
+			escape_json(s, pg_any_to_server(line, (int) l, PG_UTF8));
+			first = 0;
+			p += l + (e ? 1 : 0);
+		}
+	}
+	appendStringInfoChar(s, ']');
+	if (mf->preamble_cut)
+		appendStringInfo(s, ", \"preamble_cut\": %d", mf->preamble_cut);
+	JsonField(s, "decimal_separator", SeparatorName(mf->numfmt.decimal));
+	JsonField(s, "thousands_separator", SeparatorName(mf->numfmt.group));
+	if (ing->so.mf.format != MF_LONG)
+	{
+		JsonField(s, "half_hour_labels",
+				  mf->period == MF_PERIOD_START ? "period starts"
+				  : mf->period == MF_PERIOD_END ? "period ends"
+												: "positions (kWh_N)");
+		if (mf->wallclock)
+			appendStringInfo(s, ", \"wall_clock_day_half_hours\": %d", mf->wallclock);
+	}
+	if (mf->date_format[0])
+		JsonField(s, "date_format", mf->date_format);
+	appendStringInfoChar(s, '}');
+	ing->metadata = s;
+}
+
+/* The first pass: find the header, then survey every data row. */
+static void
+FindHeaderAndSurvey(Ingest *ing)
+{
+	char **cells;
+	int	   n;
+	int	   found = 0;
+
+	mf_init(&ing->mf, &ing->so.mf, ing->csv.delim);
+	while (!found)
+	{
+		n = csv_next(&ing->csv, &cells);
+		if (n < 0)
+			CsvFailed(ing);
+		if (n == 0)
+		{
+			if (ing->mf.best_score < 0 && ing->so.mf.header_line == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_NO_DATA_FOUND),
+						 errmsg("\"%s\" is empty: it has no header row", ing->fname)));
+			mf_no_header(&ing->mf);
+			NotInLayout(ing);
+		}
+		CHECK_FOR_INTERRUPTS();
+		switch (mf_offer_header(&ing->mf, cells, n, ing->csv.record_line))
+		{
+			case 1:
+				found = 1;
+				break;
+			case 0:
+				break;
+			default:
+				NotInLayout(ing);
+		}
+	}
+	while ((n = csv_next(&ing->csv, &cells)) > 0)
+	{
+		CHECK_FOR_INTERRUPTS();
+		mf_survey(&ing->mf, cells, n, ing->csv.record_line);
+	}
+	if (n < 0)
+		CsvFailed(ing);
+	if (mf_settle(&ing->mf) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("\"%s\" refused: cannot tell its %s", ing->fname,
+						ing->mf.month_first_line > 0 && ing->mf.day_first_seen == 0 ? "dates' order"
+																					: "number format"),
+				 errdetail("%s.", ing->mf.err),
+				 errhint("Nothing of the file was loaded.")));
+	ing->settled = palloc(sizeof(MeterFile));
+	memcpy(ing->settled, &ing->mf, sizeof(MeterFile));
+}
+
+/* Start reading the file from the top, through its header row. */
+void
+car_ingest_open(Ingest *ing)
 {
 	char **cells;
 	int	   n;
 
 	if (csv_init(&ing->csv, ing->data, ing->len, 0) != 0)
 		CsvFailed(ing);
-	mf_init(&ing->mf, &ing->so.mf);
-	n = csv_next(&ing->csv, &cells);
-	if (n < 0)
-		CsvFailed(ing);
-	if (n == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("\"%s\" is empty: it has no header row", ing->fname)));
-	/* each pass places the autumn's repeated hour from the same start */
+	if (ing->settled == NULL)
+	{
+		FindHeaderAndSurvey(ing);
+		csv_free(&ing->csv);
+		if (csv_init(&ing->csv, ing->data, ing->len, 0) != 0)
+			CsvFailed(ing);
+	}
+	/* each pass reads with what the first decided, and places the autumn's repeated hour from the same start */
+	memcpy(&ing->mf, ing->settled, sizeof(MeterFile));
 	{
 		HASH_SEQ_STATUS st;
 		MeterEntry	   *m;
@@ -570,20 +425,30 @@ OpenFile(Ingest *ing)
 		while ((m = hash_seq_search(&st)) != NULL)
 			m->last_ts = DT_NOBEGIN;
 	}
+	do
+	{
+		n = csv_next(&ing->csv, &cells);
+		if (n < 0)
+			CsvFailed(ing);
+		if (n == 0)
+			elog(ERROR, "the header of \"%s\" vanished between passes", ing->fname);
+	} while (ing->csv.record_line < ing->mf.header_line);
 	ing->header_fields = n;
-	if (mf_header(&ing->mf, cells, n, ing->csv.record_line) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
-				 errmsg("\"%s\" is not in the %s layout", ing->fname, mf_format_name(ing->so.mf.format)),
-				 errdetail("%s.", ing->mf.err)));
+	{
+		int i;
+
+		ing->header_slots = 0;
+		for (i = 0; i < ing->mf.nslots; i++)
+			ing->header_slots = Max(ing->header_slots, ing->mf.slot_of[i] + 1);
+	}
 }
 
 /*
  * Read the next record; false at the end.  Rows that fail are recorded
  * (pass 1) or skipped (pass 2) here.
  */
-static bool
-NextRecord(Ingest *ing, bool record_errors)
+bool
+car_ingest_next(Ingest *ing, bool record_errors)
 {
 	for (;;)
 	{
@@ -597,10 +462,12 @@ NextRecord(Ingest *ing, bool record_errors)
 		if (n == 0)
 			return false;
 		CHECK_FOR_INTERRUPTS();
+		ing->cells = cells;
+		ing->ncells = n;
 		if (record_errors)
 			ing->rows++;
-		if (n < ing->header_fields && ing->csv.pos >= ing->csv.len && ing->data[ing->len - 1] != '\n' &&
-			ing->data[ing->len - 1] != '\r')
+		if (n < ing->header_fields && ing->csv.pos >= ing->csv.len && ing->csv.data[ing->csv.len - 1] != '\n' &&
+			ing->csv.data[ing->csv.len - 1] != '\r')
 			ereport(ERROR,
 					(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
 					 errmsg("\"%s\" ends in the middle of a row: line %ld has %d of the header's %d fields",
@@ -613,6 +480,11 @@ NextRecord(Ingest *ing, bool record_errors)
 				ing->rows--; /* an empty row is not a data row */
 			continue;
 		}
+		if (rc == -2)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("\"%s\" refused: %s", ing->fname, err),
+					 errhint("Nothing of the file was loaded.")));
 		if (rc < 0)
 		{
 			if (record_errors)
@@ -690,13 +562,177 @@ NextRecord(Ingest *ing, bool record_errors)
 	}
 }
 
+/* ---------------------------------------------------- repeated readings */
+
+/* Most readings checked for repeats (each out of the meter's time grid, or seen twice). */
+#define MAX_REPEAT_CHECKS 1000000
+
+/*
+ * Mark period idx of meter m seen; returns whether it already was.  The
+ * bits cover the meter's periods from its earliest to its latest reading,
+ * growing either way.
+ */
+static bool
+SeenBefore(MeterEntry *m, int64 idx)
+{
+	int64 at;
+
+	if (m->seen == NULL || idx < m->seen_lo || idx >= m->seen_lo + m->seen_bits)
+	{
+		/* grow (by half again, at least 4,096 periods) on the side the new period is, word-aligned */
+		int64	lo = m->seen ? Min(idx, m->seen_lo) : idx;
+		int64	hi = m->seen ? Max(idx + 1, m->seen_lo + m->seen_bits) : idx + 1;
+		int64	grow = Max((hi - lo) / 2, 4096);
+		int64	nlo = m->seen && idx >= m->seen_lo ? m->seen_lo : lo - (m->seen ? grow : 0);
+		int64	nhi = m->seen && idx < m->seen_lo ? hi : hi + grow;
+		int64	nbits;
+		uint64 *bits;
+
+		nlo -= ((nlo % 64) + 64) % 64; /* floor to a multiple of 64 */
+		nbits = (nhi - nlo + 63) / 64 * 64;
+		if (nbits / 8 > (int64) MaxAllocSize)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("the readings of meter \"%s\" span too long a time to check for repeats", m->meter)));
+		bits = palloc0(nbits / 8);
+		if (m->seen)
+		{
+			memcpy(bits + (m->seen_lo - nlo) / 64, m->seen, m->seen_bits / 8);
+			pfree(m->seen);
+		}
+		m->seen = bits;
+		m->seen_lo = nlo;
+		m->seen_bits = nbits;
+	}
+	at = idx - m->seen_lo;
+	if (m->seen[at / 64] & (UINT64CONST(1) << (at % 64)))
+		return true;
+	m->seen[at / 64] |= UINT64CONST(1) << (at % 64);
+	return false;
+}
+
+/*
+ * Pass 1: note the current record's readings.  A reading whose meter and
+ * period were seen before in the file (each meter keeps a bit per period of
+ * its time grid: 30 minutes, or interval_minutes in a long file), or that is
+ * off the grid, is remembered with its line and value: the later line wins,
+ * and the earlier ones are found by another pass (FindRepeats).
+ */
+static void
+NoteReadings(Ingest *ing)
+{
+	MeterEntry *m = ing->rec_meter;
+	int64		grid = (ing->so.mf.format == MF_LONG ? (int64) ing->so.interval_minutes : 30) * USECS_PER_MINUTE;
+	int			k;
+
+	for (k = 0; k < ing->rec.nvalues; k++)
+	{
+		TimestampTz ts = ing->rec_ts[k];
+		bool		check;
+
+		if (m->seen_base == DT_NOBEGIN)
+			m->seen_base = ts;
+		if ((ts - m->seen_base) % grid != 0)
+			check = true; /* off the grid: remembered exactly */
+		else
+			check = SeenBefore(m, (ts - m->seen_base) / grid);
+		if (check)
+		{
+			RepeatKey	 key;
+			RepeatEntry *e;
+			bool		 found;
+
+			memset(&key, 0, sizeof(key));
+			key.meter = m;
+			key.ts = ts;
+			e = hash_search(ing->repeats, &key, HASH_ENTER, &found);
+			if (!found)
+			{
+				if (hash_get_num_entries(ing->repeats) > MAX_REPEAT_CHECKS)
+					ereport(ERROR,
+							(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+							 errmsg("\"%s\" refused: more than %d of its readings repeat a meter and period given "
+									"earlier in the file, or are off the meter's %d-minute grid",
+									ing->fname, MAX_REPEAT_CHECKS, (int) (grid / USECS_PER_MINUTE)),
+							 errhint("Nothing of the file was loaded. Send each reading once; for a long file set "
+									 "options->>'interval_minutes' to the length of its periods.")));
+				/* seen on the grid before: the first occurrence is counted, not stored */
+				e->count = (ts - m->seen_base) % grid != 0 ? 0 : 1;
+			}
+			e->count++;
+			e->last_line = ing->rec.line;
+			e->last_value = ing->rec.value[k];
+			if (e->count > 1)
+				ing->has_repeats = true;
+		}
+	}
+}
+
+/*
+ * Another pass when pass 1 met repeats: a row that gives a meter and period
+ * a later line gives again, with another value, is recorded in
+ * car.ingest_error ("repeated in file").  The later line is what is written
+ * (the upsert path keeps the last of each (meter, ts)).
+ */
+static void
+FindRepeats(Ingest *ing)
+{
+	car_ingest_open(ing);
+	while (car_ingest_next(ing, false))
+	{
+		int differ = 0,
+			k;
+		long		 later = 0;
+		RepeatEntry *first_diff = NULL;
+
+		for (k = 0; k < ing->rec.nvalues; k++)
+		{
+			RepeatKey	 key;
+			RepeatEntry *e;
+
+			memset(&key, 0, sizeof(key));
+			key.meter = ing->rec_meter;
+			key.ts = ing->rec_ts[k];
+			e = hash_search(ing->repeats, &key, HASH_FIND, NULL);
+			if (e == NULL || e->count < 2 || e->last_line <= ing->rec.line || e->last_value == ing->rec.value[k])
+				continue;
+			if (differ++ == 0)
+				first_diff = e;
+			later = Max(later, e->last_line);
+		}
+		if (differ == 0)
+			continue;
+		ing->repeated++;
+		if (ing->so.mf.format == MF_LONG)
+			AddError(ing, ing->rec.line, ing->cells, ing->ncells,
+					 psprintf("repeated in file: line %ld gives another value (%g) for meter \"%s\" at %s; the later "
+							  "line is kept",
+							  later, first_diff->last_value, ing->rec_meter->meter,
+							  timestamptz_to_str(first_diff->key.ts)));
+		else
+			AddError(ing, ing->rec.line, ing->cells, ing->ncells,
+					 psprintf("repeated in file: line %ld gives other values for %d of this row's half-hours of meter "
+							  "\"%s\" on %04d-%02d-%02d; the later line is kept",
+							  later, differ, ing->rec_meter->meter, ing->rec.when.year, ing->rec.when.month,
+							  ing->rec.when.day));
+	}
+	csv_free(&ing->csv);
+}
+
 static void
 ScanFile(Ingest *ing)
 {
-	OpenFile(ing);
+	HASHCTL ctl;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(RepeatKey);
+	ctl.entrysize = sizeof(RepeatEntry);
+	ctl.hcxt = CurrentMemoryContext;
+	ing->repeats = hash_create("car push repeats", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	car_ingest_open(ing);
 	ing->min_ts = DT_NOEND;
 	ing->max_ts = DT_NOBEGIN;
-	while (NextRecord(ing, true))
+	while (car_ingest_next(ing, true))
 	{
 		int k;
 
@@ -708,426 +744,27 @@ ScanFile(Ingest *ing)
 				ing->max_ts = ing->rec_ts[k];
 		}
 		ing->values += ing->rec.nvalues;
+		NoteReadings(ing);
 	}
+	DescribeFile(ing);
 	csv_free(&ing->csv);
-}
-
-/* ------------------------------------------------------ sites and meters */
-
-/* Make or find the site and meter of every entry; fix unit conversions. */
-static void
-ResolveMeters(Ingest *ing)
-{
-	HASH_SEQ_STATUS st;
-	MeterEntry	   *m;
-	Oid				t2[2] = {TEXTOID, TEXTOID};
-	Oid				t5[5] = {INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	bool			mpan = ing->mf.meter_header && mf_infer_activity(ing->mf.meter_header) != NULL;
-
-	hash_seq_init(&st, ing->meters);
-	while ((m = hash_seq_search(&st)) != NULL)
-	{
-		Datum v[5];
-		char  nulls[5] = "     ";
-		bool  isnull;
-		int	  site_id;
-		char *unit;
-
-		if (m->activity == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("cannot tell what meter \"%s\" at site \"%s\" in \"%s\" measures", m->meter, m->site, ing->fname),
-					 errhint("Set the source's options->>'activity' (e.g. electricity, natural_gas, water_supply) "
-							 "or options->>'activity_column'.")));
-		v[0] = ing->so.org ? CStringGetTextDatum(ing->so.org) : (Datum) 0;
-		nulls[0] = ing->so.org ? ' ' : 'n';
-		v[1] = CStringGetTextDatum(pg_any_to_server(m->site, strlen(m->site), PG_UTF8));
-		if (SPI_execute_with_args("INSERT INTO car.site (org, name) VALUES ($1, $2) ON CONFLICT (org, name) DO NOTHING",
-								  2, t2, v, nulls, false, 0) < 0 ||
-			SPI_execute_with_args("SELECT id FROM car.site WHERE org IS NOT DISTINCT FROM $1 AND name = $2",
-								  2, t2, v, nulls, false, 1) != SPI_OK_SELECT ||
-			SPI_processed != 1)
-			elog(ERROR, "could not make site \"%s\"", m->site);
-		site_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-
-		v[0] = Int32GetDatum(site_id);
-		nulls[0] = ' ';
-		v[1] = CStringGetTextDatum(pg_any_to_server(m->meter, strlen(m->meter), PG_UTF8));
-		v[2] = CStringGetTextDatum(m->activity);
-		v[3] = CStringGetTextDatum(pg_any_to_server(m->unit, strlen(m->unit), PG_UTF8));
-		v[4] = mpan ? v[1] : (Datum) 0;
-		nulls[4] = mpan ? ' ' : 'n';
-		if (SPI_execute_with_args("INSERT INTO car.meter (site_id, name, activity, unit, external_ref) "
-								  "SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM car.activity WHERE key = $3) "
-								  "ON CONFLICT (site_id, name) DO NOTHING",
-								  5, t5, v, nulls, false, 0) < 0 ||
-			SPI_execute_with_args("SELECT id, unit FROM car.meter WHERE site_id = $1 AND name = $2", 2,
-								  t5, v, nulls, false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not make meter \"%s\"", m->meter);
-		if (SPI_processed != 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("meter \"%s\" in \"%s\" would measure activity \"%s\", which car.activity does not have",
-							m->meter, ing->fname, m->activity),
-					 errhint("Set options->>'activity' to a key of car.activity.")));
-		m->id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		unit = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-		/* readings are stored in the meter's own unit */
-		m->to_meter_unit = pg_strcasecmp(unit, m->unit) == 0 ? 1.0 : car_unit_convert(1.0, m->unit, unit);
-		m->last_ts = DT_NOBEGIN;
-	}
-}
-
-/* ---------------------------------------------------------- COPY path */
-
-static void
-PutInt16(char **p, int16 v)
-{
-	uint16 n = pg_hton16((uint16) v);
-
-	memcpy(*p, &n, 2);
-	*p += 2;
-}
-
-static void
-PutInt32(char **p, int32 v)
-{
-	uint32 n = pg_hton32((uint32) v);
-
-	memcpy(*p, &n, 4);
-	*p += 4;
-}
-
-static void
-PutInt64(char **p, int64 v)
-{
-	uint64 n = pg_hton64((uint64) v);
-
-	memcpy(*p, &n, 8);
-	*p += 8;
-}
-
-/* A value that overflows in the meter's unit: the whole file is refused, nothing stays. */
-static void
-OutOfRange(Ingest *ing, const MeterEntry *m) pg_attribute_noreturn();
-
-static void
-OutOfRange(Ingest *ing, const MeterEntry *m)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-			 errmsg("\"%s\" refused: line %ld's value in %s is out of range in meter \"%s\"'s unit", ing->fname,
-					ing->csv.record_line, m->unit, m->meter),
-			 errhint("Nothing of the file was loaded. Check the value and the file's unit.")));
-}
-
-#define TUPLE_BYTES	 (2 + 4 + 4 + 4 + 8 + 4 + 8 + 4 + 4)
-#define COPY_CHUNK	 50000 /* readings per COPY statement */
-#define HEADER_BYTES 19
-
-/*
- * COPY's data source: binary COPY of (meter_id, ts, quantity, file_id)
- * tuples, made from the file's records as COPY asks for them.
- */
-static int
-CopySource(void *outbuf, int minread, int maxread)
-{
-	Ingest *ing = copy_ingest;
-	char   *p = outbuf;
-	char   *end = p + maxread;
-	if (ing->copy_state == 0)
-	{
-		static const char sig[11] = "PGCOPY\n\377\r\n";
-
-		Assert(maxread >= HEADER_BYTES);
-		memcpy(p, sig, 11);
-		p += 11;
-		PutInt32(&p, 0);
-		PutInt32(&p, 0);
-		ing->copy_state = 1;
-	}
-	while (ing->copy_state == 1 && end - p >= TUPLE_BYTES)
-	{
-		MeterEntry *m;
-		double		q;
-
-		if (ing->copy_chunk >= COPY_CHUNK)
-		{
-			/* end this COPY here; the next one goes on from this reading */
-			PutInt16(&p, -1);
-			ing->copy_state = 2;
-			break;
-		}
-		if (ing->rec_pos >= ing->rec.nvalues)
-		{
-			if (!NextRecord(ing, false))
-			{
-				PutInt16(&p, -1);
-				ing->copy_state = 2;
-				ing->copy_eof = true;
-				break;
-			}
-		}
-		m = ing->rec_meter;
-		q = ing->rec.value[ing->rec_pos] * m->to_meter_unit;
-		if (isinf(q))
-			OutOfRange(ing, m);
-		PutInt16(&p, 4);
-		PutInt32(&p, 4);
-		PutInt32(&p, m->id);
-		PutInt32(&p, 8);
-		PutInt64(&p, ing->rec_ts[ing->rec_pos]);
-		PutInt32(&p, 8);
-		{
-			union
-			{
-				double d;
-				int64  i;
-			} u;
-
-			u.d = q;
-			PutInt64(&p, u.i);
-		}
-		PutInt32(&p, 4);
-		PutInt32(&p, ing->file_id);
-		ing->rec_pos++;
-		ing->written++;
-		ing->copy_chunk++;
-		if (car_rows_progress && (ing->written & 4095) == 0)
-			*car_rows_progress = ing->written;
-	}
-	(void) minread;
-	return (int) (p - (char *) outbuf);
-}
-
-/* Stream every reading into car.reading with COPY (no overlap with stored rows). */
-static void
-WriteWithCopy(Ingest *ing)
-{
-	Relation	  rel;
-	ParseState	 *pstate;
-	CopyFromState cstate;
-	List		 *cols = list_make4(makeString("meter_id"), makeString("ts"), makeString("quantity"),
-									makeString("file_id"));
-	List		 *options = list_make1(makeDefElem("format", (Node *) makeString("binary"), -1));
-	Oid			  relid = get_relname_relid("reading", get_namespace_oid("car", false));
-
-	OpenFile(ing);
-	ing->rec_pos = ing->rec.nvalues = 0;
-	ing->copy_eof = false;
-	copy_ingest = ing;
-	rel = table_open(relid, RowExclusiveLock);
-	pstate = make_parsestate(NULL);
-	{
-		/* as COPY FROM does: a range-table entry, and INSERT rights on it */
-		ParseNamespaceItem *nsitem = addRangeTableEntryForRelation(pstate, rel, RowExclusiveLock, NULL, false, false);
-
-		nsitem->p_rte->requiredPerms = ACL_INSERT;
-		ExecCheckRTPerms(pstate->p_rtable, true);
-	}
-	PG_TRY();
-	{
-		/*
-		 * COPY_CHUNK readings a COPY: car.reading's change-tracking trigger
-		 * keeps each statement's rows in a transition table, which then
-		 * stays small (no temporary files, bounded memory) however big the
-		 * file.
-		 */
-		while (!ing->copy_eof)
-		{
-			ing->copy_state = 0;
-			ing->copy_chunk = 0;
-			cstate = BeginCopyFrom(pstate, rel, NULL, NULL, false, CopySource, cols, options);
-			CopyFrom(cstate);
-			EndCopyFrom(cstate);
-		}
-	}
-	PG_FINALLY();
-	{
-		copy_ingest = NULL;
-		csv_free(&ing->csv);
-	}
-	PG_END_TRY();
-	free_parsestate(pstate);
-	table_close(rel, NoLock);
-}
-
-/* ------------------------------------------------------ upsert path */
-
-typedef struct Pending
-{
-	int32		meter;
-	TimestampTz ts;
-	double		q;
-	int			seq;
-} Pending;
-
-static int
-ComparePending(const void *a, const void *b)
-{
-	const Pending *x = a,
-				  *y = b;
-
-	if (x->meter != y->meter)
-		return x->meter < y->meter ? -1 : 1;
-	if (x->ts != y->ts)
-		return x->ts < y->ts ? -1 : 1;
-	return x->seq - y->seq;
-}
-
-static void
-FlushUpsert(Ingest *ing, SPIPlanPtr plan, Pending *buf, int n)
-{
-	Datum *m,
-		*t,
-		*q;
-	int i,
-		k = 0;
-	Datum args[4];
-	int	  ret;
-
-	if (n == 0)
-		return;
-	/* within a batch the later line wins: keep the last of each (meter, ts) */
-	qsort(buf, n, sizeof(Pending), ComparePending);
-	m = palloc(sizeof(Datum) * n);
-	t = palloc(sizeof(Datum) * n);
-	q = palloc(sizeof(Datum) * n);
-	for (i = 0; i < n; i++)
-	{
-		if (i + 1 < n && buf[i + 1].meter == buf[i].meter && buf[i + 1].ts == buf[i].ts)
-			continue;
-		m[k] = Int32GetDatum(buf[i].meter);
-		t[k] = TimestampTzGetDatum(buf[i].ts);
-		q[k] = Float8GetDatum(buf[i].q);
-		k++;
-	}
-	args[0] = PointerGetDatum(construct_array(m, k, INT4OID, 4, true, TYPALIGN_INT));
-	args[1] = PointerGetDatum(construct_array(t, k, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	args[2] = PointerGetDatum(construct_array(q, k, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	args[3] = Int32GetDatum(ing->file_id);
-	ret = SPI_execute_plan(plan, args, NULL, false, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "could not write readings: %s", SPI_result_code_string(ret));
-	{
-		bool isnull;
-
-		ing->superseded += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	}
-	ing->written += k;
-	if (car_rows_progress)
-		*car_rows_progress = ing->written;
-	pfree(m);
-	pfree(t);
-	pfree(q);
-}
-
-/* Write readings where stored ones may exist: the later file's value wins. */
-static void
-WriteWithUpsert(Ingest *ing)
-{
-	Oid			  types[4] = {INT4ARRAYOID, TIMESTAMPTZARRAYOID, FLOAT8ARRAYOID, INT4OID};
-	SPIPlanPtr	  plan;
-	Pending		 *buf = palloc(sizeof(Pending) * UPSERT_BATCH);
-	int			  n = 0;
-	int			  seq = 0;
-	MemoryContext batch = AllocSetContextCreate(CurrentMemoryContext, "car upsert batch", ALLOCSET_DEFAULT_SIZES);
-
-	/* changed counts the stored values this batch replaces (the statement's snapshot: before the upsert) */
-	plan = SPI_prepare("WITH u AS (SELECT * FROM unnest($1, $2, $3) AS u(m, t, q)), "
-					   "changed AS (SELECT count(*) AS n FROM car.reading r JOIN u ON r.meter_id = u.m AND r.ts = u.t "
-					   "            WHERE r.quantity IS DISTINCT FROM u.q), "
-					   "w AS (INSERT INTO car.reading AS r (meter_id, ts, quantity, file_id) SELECT m, t, q, $4 FROM u "
-					   "      ON CONFLICT (meter_id, ts) DO UPDATE SET quantity = excluded.quantity, file_id = excluded.file_id "
-					   "      WHERE r.quantity IS DISTINCT FROM excluded.quantity) "
-					   "SELECT n FROM changed",
-					   4, types);
-	if (plan == NULL)
-		elog(ERROR, "could not prepare the reading upsert: %s", SPI_result_code_string(SPI_result));
-
-	OpenFile(ing);
-	PG_TRY();
-	{
-		while (NextRecord(ing, false))
-		{
-			int k;
-
-			for (k = 0; k < ing->rec.nvalues; k++)
-			{
-				buf[n].meter = ing->rec_meter->id;
-				buf[n].ts = ing->rec_ts[k];
-				buf[n].q = ing->rec.value[k] * ing->rec_meter->to_meter_unit;
-				if (isinf(buf[n].q))
-					OutOfRange(ing, ing->rec_meter);
-				buf[n].seq = seq++;
-				if (++n == UPSERT_BATCH)
-				{
-					MemoryContext old = MemoryContextSwitchTo(batch);
-
-					FlushUpsert(ing, plan, buf, n);
-					MemoryContextSwitchTo(old);
-					MemoryContextReset(batch);
-					n = 0;
-				}
-			}
-		}
-		FlushUpsert(ing, plan, buf, n);
-	}
-	PG_FINALLY();
-	{
-		csv_free(&ing->csv);
-	}
-	PG_END_TRY();
-	MemoryContextDelete(batch);
-}
-
-/* Are there stored readings of the file's meters in its time range? */
-static bool
-Overlaps(Ingest *ing)
-{
-	HASH_SEQ_STATUS st;
-	MeterEntry	   *m;
-	Datum		   *ids = palloc(sizeof(Datum) * (hash_get_num_entries(ing->meters) + 1));
-	int				n = 0;
-	Oid				types[3] = {INT4ARRAYOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Datum			args[3];
-	bool			isnull;
-
-	hash_seq_init(&st, ing->meters);
-	while ((m = hash_seq_search(&st)) != NULL)
-		ids[n++] = Int32GetDatum(m->id);
-	args[0] = PointerGetDatum(construct_array(ids, n, INT4OID, 4, true, TYPALIGN_INT));
-	args[1] = TimestampTzGetDatum(ing->min_ts);
-	args[2] = TimestampTzGetDatum(ing->max_ts);
-	if (SPI_execute_with_args("SELECT EXISTS (SELECT 1 FROM car.reading WHERE meter_id = ANY ($1) AND ts BETWEEN $2 AND $3)",
-							  3, types, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read car.reading");
-	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-}
-
-/*
- * Write the readings: COPY when nothing stored overlaps.  COPY runs in a
- * subtransaction; if the file repeats a (meter, ts) it fails with a unique
- * violation and the upsert path, where the later line wins, takes over.
- */
-static void
-CopyAll(void *arg)
-{
-	WriteWithCopy((Ingest *) arg);
-}
-
-static void
-WriteReadings(Ingest *ing)
-{
-	if (ing->values == 0)
-		return;
-	if (!Overlaps(ing) && car_try_subxact(CopyAll, ing, ERRCODE_UNIQUE_VIOLATION, ERRCODE_UNIQUE_VIOLATION))
-		return;
-	ing->written = 0;
-	WriteWithUpsert(ing);
+	if (ing->has_repeats)
+		FindRepeats(ing);
 }
 
 /* ------------------------------------------------------------- push */
+
+/*
+ * Does car.source_file have the metadata column (car 1.1)?  A database
+ * still at 1.0 runs this library until it is updated.
+ */
+static bool
+HasMetadataColumn(void)
+{
+	Oid rel = get_relname_relid("source_file", get_namespace_oid("car", false));
+
+	return OidIsValid(rel) && get_attnum(rel, "metadata") != InvalidAttrNumber;
+}
 
 static Datum
 SourceFileRow(int id)
@@ -1140,8 +777,12 @@ SourceFileRow(int id)
 	 * them, and copying a large file back into the result would double the
 	 * memory a push needs.
 	 */
-	if (SPI_execute_with_args("SELECT id, source_id, name, uri, sha256, bytes, NULL::bytea, received_at, status, "
-							  "rows_loaded, rows_rejected, rows_superseded, error FROM car.source_file WHERE id = $1",
+	if (SPI_execute_with_args(HasMetadataColumn()
+								  ? "SELECT id, source_id, name, uri, sha256, bytes, NULL::bytea, received_at, status, "
+									"rows_loaded, rows_rejected, rows_superseded, error, metadata FROM car.source_file "
+									"WHERE id = $1"
+								  : "SELECT id, source_id, name, uri, sha256, bytes, NULL::bytea, received_at, status, "
+									"rows_loaded, rows_rejected, rows_superseded, error FROM car.source_file WHERE id = $1",
 							  1, types, v, NULL, false, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "car.source_file %d vanished", id);
@@ -1255,13 +896,15 @@ car_ingest_file(int source_id, const char *source, const char *format, Jsonb *op
 		ereport(ERROR, (errcode(ERRCODE_NO_DATA_FOUND), errmsg("\"%s\" is empty", fname)));
 	memset(&ing, 0, sizeof(ing));
 	ing.fname = fname;
+	ing.raw = data;
+	ing.rawlen = len;
 	ing.data = car_text_as_utf8(data, len, &ing.len);
 	if (ing.data == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
 				 errmsg("\"%s\" is binary, not a CSV meter file", fname),
 				 errhint("Send the file as CSV text (UTF-8, UTF-16 with a byte-order mark, or Windows-1252).")));
-	ReadOptions(options, format, &ing.so);
+	car_read_source_options(options, format, &ing.so);
 	ing.tz = pg_tzset(ing.so.timezone);
 	car_accepted_range(&ing.accept_lo, &ing.accept_hi);
 	memset(&ctl, 0, sizeof(ctl));
@@ -1285,33 +928,39 @@ car_ingest_file(int source_id, const char *source, const char *format, Jsonb *op
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("\"%s\" has a header but no data rows", fname)));
-	if ((double) ing.rejected / (double) ing.rows > car_max_reject_ratio)
+	/* a row a later line repeats is kept out, not bad: it does not count against the file */
+	if ((double) (ing.rejected - ing.repeated) / (double) ing.rows > car_max_reject_ratio)
 	{
 		RowError *first = linitial(ing.errors);
+		long	  bad = ing.rejected - ing.repeated;
 
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("\"%s\" refused: %ld of its %ld rows (%.0f%%) are bad, more than car.max_reject_ratio (%.0f%%)",
-						fname, ing.rejected, ing.rows, 100.0 * ing.rejected / ing.rows, 100.0 * car_max_reject_ratio),
+						fname, bad, ing.rows, 100.0 * bad / ing.rows, 100.0 * car_max_reject_ratio),
 				 errdetail("First bad row, line %ld: %s.", first->line, first->message),
 				 errhint("Nothing of the file was loaded. Check the source's format and options, or fix the file.")));
 	}
 
-	/* land the file */
+	/* land the file, with what was learnt of it (car 1.0 has no column for that) */
 	{
-		Oid	  types[6] = {INT4OID, TEXTOID, TEXTOID, INT8OID, BYTEAOID, TEXTOID};
-		Datum v[6] = {Int32GetDatum(source_id), CStringGetTextDatum(fname), CStringGetTextDatum(sha),
-					  Int64GetDatum((int64) len), PointerGetDatum(payload), CStringGetTextDatum(uri ? uri : fname)};
+		Oid	  types[7] = {INT4OID, TEXTOID, TEXTOID, INT8OID, BYTEAOID, TEXTOID, TEXTOID};
+		Datum v[7] = {Int32GetDatum(source_id), CStringGetTextDatum(fname), CStringGetTextDatum(sha),
+					  Int64GetDatum((int64) len), PointerGetDatum(payload), CStringGetTextDatum(uri ? uri : fname),
+					  CStringGetTextDatum(ing.metadata ? ing.metadata->data : "{}")};
 
-		if (SPI_execute_with_args("INSERT INTO car.source_file (source_id, name, uri, sha256, bytes, content, status) "
-								  "VALUES ($1, $2, $6, $3, $4, $5, 'loaded') RETURNING id",
-								  6, types, v, NULL, false, 1) != SPI_OK_INSERT_RETURNING)
+		if (SPI_execute_with_args(HasMetadataColumn()
+									  ? "INSERT INTO car.source_file (source_id, name, uri, sha256, bytes, content, status, "
+										"metadata) VALUES ($1, $2, $6, $3, $4, $5, 'loaded', $7::jsonb) RETURNING id"
+									  : "INSERT INTO car.source_file (source_id, name, uri, sha256, bytes, content, status) "
+										"VALUES ($1, $2, $6, $3, $4, $5, 'loaded') RETURNING id",
+								  HasMetadataColumn() ? 7 : 6, types, v, NULL, false, 1) != SPI_OK_INSERT_RETURNING)
 			elog(ERROR, "could not land the file");
 		ing.file_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	}
 
 	/* pass 2 */
-	ResolveMeters(&ing);
+	car_ingest_resolve_meters(&ing);
 	if (ing.values > 0)
 	{
 		/* a file is not a way to make hundreds of tables: ask maintenance for those */
@@ -1330,7 +979,7 @@ car_ingest_file(int source_id, const char *source, const char *format, Jsonb *op
 	}
 	PG_TRY();
 	{
-		WriteReadings(&ing);
+		car_ingest_write(&ing);
 	}
 	PG_CATCH();
 	{
@@ -1377,80 +1026,5 @@ car_push(PG_FUNCTION_ARGS)
 	file_id = car_ingest_file(source_id, source, format, options, fname, NULL, payload, &duplicate);
 	result = SourceFileRow(file_id);
 	SPI_finish();
-	PG_RETURN_DATUM(result);
-}
-
-/* car.add_source(name, uri, kind, format, options, poll_interval) */
-Datum
-car_add_source(PG_FUNCTION_ARGS)
-{
-	char		 *kind;
-	char		 *format = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
-	char		 *uri = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
-	Jsonb		 *options;
-	SourceOptions so;
-	Datum		  result;
-	Oid			  types[6] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, INTERVALOID};
-	Datum		  v[6];
-	char		  nulls[6] = "      ";
-	int			  i;
-
-	if (PG_ARGISNULL(0))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("a source needs a name")));
-	kind = PG_ARGISNULL(2) ? "file" : text_to_cstring(PG_GETARG_TEXT_PP(2));
-	options = PG_ARGISNULL(4) ? DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")))
-							  : PG_GETARG_JSONB_P(4);
-	if (strcmp(kind, "push") != 0 && strcmp(kind, "file") != 0 && strcmp(kind, "index") != 0 &&
-		strcmp(kind, "template") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown source kind \"%s\"", kind),
-				 errhint("Kinds: push, file, index, template.")));
-	if (strcmp(kind, "push") != 0 && uri == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a %s source needs a URI", kind)));
-	/* sources make the server fetch URLs and create tables' rows: superusers and car_admin only */
-	{
-		Oid admin = get_role_oid("car_admin", true);
-
-		if (!superuser() && !(OidIsValid(admin) && has_privs_of_role(GetUserId(), admin)))
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("permission denied to add a source"),
-					 errhint("Only superusers and members of car_admin may add sources.")));
-	}
-	if (uri && pg_strncasecmp(uri, "file:", 5) == 0 && !superuser())
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("only superusers may add sources with file: URIs")));
-	ReadOptions(options, format, &so);
-	if (so.activity)
-	{
-		const char **kinds,
-			**keys;
-
-		(void) car_activity_components(so.activity, &kinds, &keys);
-	}
-
-	v[0] = PG_GETARG_DATUM(0);
-	v[1] = uri ? CStringGetTextDatum(uri) : (Datum) 0;
-	nulls[1] = uri ? ' ' : 'n';
-	v[2] = CStringGetTextDatum(kind);
-	v[3] = format ? CStringGetTextDatum(format) : (Datum) 0;
-	nulls[3] = format ? ' ' : 'n';
-	v[4] = JsonbPGetDatum(options);
-	v[5] = PG_ARGISNULL(5) ? (Datum) 0 : PG_GETARG_DATUM(5);
-	nulls[5] = PG_ARGISNULL(5) ? 'n' : ' ';
-	SPI_connect();
-	i = SPI_execute_with_args("INSERT INTO car.source (name, uri, kind, format, options, poll_interval) "
-							  "VALUES ($1, $2, $3, $4, $5, coalesce($6, '1 hour')) RETURNING *",
-							  6, types, v, nulls, false, 1);
-	if (i != SPI_OK_INSERT_RETURNING)
-		elog(ERROR, "could not add the source");
-	result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
-	SPI_finish();
-	if (strcmp(kind, "push") != 0)
-		car_wake_launcher_at_commit();
 	PG_RETURN_DATUM(result);
 }

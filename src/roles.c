@@ -65,7 +65,7 @@ static const char *const grants[] = {
 	/* car_reader */
 	"GRANT USAGE ON SCHEMA car TO car_reader",
 	"GRANT SELECT ON car.report_monthly, car.report_yearly, car.report_scope, car.report_intensity, car.live, "
-	"car.emission_daily, car.reading, car.site, car.meter, car.factor_set, car.factor, car.unit, car.activity, "
+	"car.emission_daily, car.reading, car.site, car.meter, car.factor_set, car.factor, car.factor_skipped, car.unit, car.activity, "
 	"car.activity_component, car.activity_path, car.activity_primary_component, car.change TO car_reader",
 	"GRANT EXECUTE ON FUNCTION car.convert(float8, text, text), car.factor_year(timestamptz), "
 	"car.co2e(float8, text, text, timestamptz), car.emissions(float8, text, text, timestamptz), "
@@ -89,13 +89,13 @@ static const char *const grants[] = {
 	"last_note) ON car.source TO %w",
 	"GRANT SELECT ON car.source_secret TO %w",
 	"GRANT SELECT, INSERT, UPDATE ON car.factor_set TO %w",
-	"GRANT SELECT, INSERT ON car.factor TO %w",
+	"GRANT SELECT, INSERT ON car.factor, car.factor_skipped TO %w",
 	"GRANT USAGE ON SEQUENCE car.factor_set_id_seq, car.factor_id_seq TO %w",
 	"GRANT SELECT, INSERT, DELETE ON car.emission_daily, car.refresh_queue, car.refresh_year TO %w",
 	"GRANT SELECT, INSERT, UPDATE ON car.refresh_state TO %w",
 	"GRANT DELETE ON car.change TO %w",
-	"GRANT EXECUTE ON FUNCTION car.refresh(boolean), car.maintenance(), car.load_factors(text, int), "
-	"car.load_factors(bytea, text, int), car.load_factors(int) TO %w",
+	"GRANT EXECUTE ON FUNCTION car.refresh(boolean), car.maintenance(), car.load_factors(text, int, boolean, text, text), "
+	"car.load_factors(bytea, text, int, boolean, text, text), car.load_factors(int) TO %w",
 	/* car_admin */
 	"GRANT SELECT, INSERT, UPDATE, DELETE ON car.source, car.source_secret, car.jwt_key, car.unit, car.activity, "
 	"car.activity_component, car.activity_path, car.site, car.meter, car.reading, car.source_file, car.ingest_error TO car_admin",

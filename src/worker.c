@@ -44,6 +44,7 @@
 #include "catalog/pg_authid.h"
 
 #include "fetch.h"
+#include "numfmt.h"
 #include "hostpolicy.h"
 
 PGDLLEXPORT void car_launcher_main(Datum arg);
@@ -90,8 +91,6 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static bool					   wake_at_commit = false;
 static MemoryContext		   work_cxt = NULL;		 /* per loop (launcher) or per dataset (fetcher) */
 static const HostAllowList	  *allowed_hosts = NULL; /* car.allowed_hosts, parsed (the GUC's extra) */
-
-int64 *car_rows_progress = NULL;
 
 /* ---------------------------------------------------------- shared memory */
 
@@ -162,7 +161,7 @@ TakeSlot(bool launcher)
 		proc_exit(0);
 	}
 	before_shmem_exit(ReleaseSlot, (Datum) 0);
-	car_rows_progress = &my_slot->rows;
+	car_ingest_progress = &my_slot->rows;
 }
 
 static void
@@ -733,7 +732,11 @@ LoadBody(void *arg)
 	shown = Redacted(c->uri);
 	name = strrchr(shown, '/') ? strrchr(shown, '/') + 1 : shown;
 	if (c->format && strcmp(c->format, "desnz-factors") == 0)
-		(void) car_load_factor_bytes(job->res->body, job->res->len, name, final_uri, 0);
+	{
+		FactorLoadOptions opt = {0, false, NF_DETECT, NF_DETECT};
+
+		(void) car_load_factor_bytes(job->res->body, job->res->len, name, final_uri, &opt);
+	}
 	else
 	{
 		Oid	   t[1] = {INT4OID};

@@ -7,8 +7,9 @@
                      integer (2040), a label with a trailing space, an empty value,
                      "< 1" and an END row
   flat-2019-values.xls  the same without the formula cell and the row with an empty
-                     value, and with " R410A " padded: every data row has a value, so
-                     car loads it (its .xls reader refuses empty value cells: README)
+                     value, and with " R410A " padded, plus the rows every set must
+                     have (CORE): every data row has a value, so car loads it (its .xls
+                     reader refuses empty value cells: README)
   empty-string.xls   the same as flat-2019.xls with one empty string in the shared-string table, as
                      the official 2017 and 2018 flat files have (FreeXL 1.0.6 refuses it)
   dimension-bomb.xls the same with the factor sheet's DIMENSIONS record claiming
@@ -42,6 +43,36 @@ ROWS = [
      "kg CO2", "x", 2040],
 ]
 FORMULA_RESULT = 0.2046266545304161
+# What car needs of any set before it loads it (src/factors.c, RequireCore): electricity with T&D
+# and well-to-tank, natural gas on both CV bases with well-to-tank, water, diesel and petrol
+# (values illustrative, near the 2019 ones).
+# flat-2019-values.xls carries these after ROWS (its Natural gas Gross CV row is in ROWS).
+CORE = [
+    ["Scope 2", "UK electricity", "Electricity generated", "Electricity: UK", None, None, "Energy", "kWh",
+     "kg CO2e", "x", 0.2556],
+    ["Scope 3", "Transmission and distribution", "T&D- UK electricity", "Electricity: UK", None, None, "Energy",
+     "kWh", "kg CO2e", "x", 0.02170],
+    ["Scope 3", "WTT- UK electricity", "WTT- UK electricity (generation)", "Electricity: UK", None, None,
+     "Energy", "kWh", "kg CO2e", "x", 0.03565],
+    ["Scope 3", "WTT- UK electricity", "WTT- UK electricity (T&D)", "Electricity: UK", None, None, "Energy",
+     "kWh", "kg CO2e", "x", 0.00303],
+    ["Scope 1", "Fuels", "Gaseous fuels", "Natural gas", None, "Energy - Net CV", "Energy", "kWh (Net CV)",
+     "kg CO2e", "x", 0.20428],
+    ["Scope 3", "WTT- fuels", "WTT- gaseous fuels", "Natural gas", None, "Energy - Gross CV", "Energy",
+     "kWh (Gross CV)", "kg CO2e", "x", 0.02533],
+    ["Scope 3", "WTT- fuels", "WTT- gaseous fuels", "Natural gas", None, "Energy - Net CV", "Energy",
+     "kWh (Net CV)", "kg CO2e", "x", 0.02812],
+    ["Scope 3", "Water supply", "Water supply", "Water supply", None, None, "Volume", "cubic metres",
+     "kg CO2e", "x", 0.344],
+    ["Scope 1", "Fuels", "Liquid fuels", "Diesel (average biofuel blend)", None, None, "Volume", "litres",
+     "kg CO2e", "x", 2.59411],
+    ["Scope 3", "WTT- fuels", "WTT- liquid fuels", "Diesel (average biofuel blend)", None, None, "Volume",
+     "litres", "kg CO2e", "x", 0.62409],
+    ["Scope 1", "Fuels", "Liquid fuels", "Petrol (average biofuel blend)", None, None, "Volume", "litres",
+     "kg CO2e", "x", 2.20904],
+    ["Scope 3", "WTT- fuels", "WTT- liquid fuels", "Petrol (average biofuel blend)", None, None, "Volume",
+     "litres", "kg CO2e", "x", 0.60283],
+]
 
 
 def build(empty_string=False, values_only=False):
@@ -59,7 +90,7 @@ def build(empty_string=False, values_only=False):
     for c, h in enumerate(HEADER):
         s.write(4, c, h)
     r = 5
-    for row in ROWS:
+    for row in ROWS + (CORE if values_only else []):
         if values_only and row[10] in ("FORMULA", None):
             continue
         if values_only and row[3] == "R410A":

@@ -193,6 +193,10 @@ main(void)
 		   "newline inside quotes; next record knows its line");
 	IS_STR(DUMP("a,b\r\n1,2\r\n", 0), "1:a|b\n2:1|2\n", "CRLF line ends");
 	IS_STR(DUMP("a,b\n\n\r\n1,2\n\n", 0), "1:a|b\n4:1|2\n", "blank lines skipped, line numbers kept");
+	IS_STR(DUMP("a;b\r1;2\r3;4\r", 0), "1:a|b\n2:1|2\n3:3|4\n", "CR-only line ends, ';' detected across them");
+	IS_STR(DUMP("a,b\r1,2\r\n3,4\n\r5,6", 0), "1:a|b\n2:1|2\n3:3|4\n5:5|6\n", "CR, CRLF and LF mixed; a blank CR line counted");
+	IS_STR(DUMP("a,\"x\ry\",b\rc,d\r", 0), "1:a|x\ry|b\n3:c|d\n", "a CR inside quotes counts a line");
+	OK(csv_detect_delimiter("x;y\r1;2\r3,4;5\r", 15) == ';', "delimiter detection counts CR-only lines");
 	IS_STR(DUMP("\xEF\xBB\xBFx;y\n1;2\n", 0), "1:x|y\n2:1|2\n", "UTF-8 BOM dropped, semicolon detected");
 	IS_STR(DUMP("sep=;\na,b;c\n", 0), "2:a,b|c\n", "sep= hint line names the delimiter");
 	IS_STR(DUMP("sep=,\nMPR,kWh\n1,2\n", 0), "2:MPR|kWh\n3:1|2\n", "sep=, as in the Highland files");

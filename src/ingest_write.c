@@ -1,0 +1,456 @@
+/*
+ * ingest_write.c
+ *		Writing a scanned meter file: its sites and meters made or found,
+ *		then its readings streamed into car.reading through PostgreSQL's own
+ *		COPY machinery (binary tuples fed from C), or through batched
+ *		INSERT ... ON CONFLICT where the file overlaps stored readings.
+ */
+#include "ingest.h"
+
+#include <math.h>
+
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/copy.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "mb/pg_wchar.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_node.h"
+#include "parser/parse_relation.h"
+#include "port/pg_bswap.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
+#define UPSERT_BATCH 10000
+
+/*
+ * Where a background worker wants the count of readings written so far
+ * (its slot in shared memory), or NULL: the worker sets it; loading never
+ * calls back into the worker.
+ */
+int64 *car_ingest_progress = NULL;
+
+static Ingest *copy_ingest; /* the push COPY is reading from */
+
+/* ------------------------------------------------------ sites and meters */
+
+/* Make or find the site and meter of every entry; fix unit conversions. */
+void
+car_ingest_resolve_meters(Ingest *ing)
+{
+	HASH_SEQ_STATUS st;
+	MeterEntry	   *m;
+	Oid				t2[2] = {TEXTOID, TEXTOID};
+	Oid				t5[5] = {INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	bool			mpan = ing->mf.meter_header && mf_infer_activity(ing->mf.meter_header) != NULL;
+
+	hash_seq_init(&st, ing->meters);
+	while ((m = hash_seq_search(&st)) != NULL)
+	{
+		Datum v[5];
+		char  nulls[5] = "     ";
+		bool  isnull;
+		int	  site_id;
+		char *unit;
+
+		if (m->activity == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("cannot tell what meter \"%s\" at site \"%s\" in \"%s\" measures", m->meter, m->site, ing->fname),
+					 errhint("Set the source's options->>'activity' (e.g. electricity, natural_gas, water_supply) "
+							 "or options->>'activity_column'.")));
+		v[0] = ing->so.org ? CStringGetTextDatum(ing->so.org) : (Datum) 0;
+		nulls[0] = ing->so.org ? ' ' : 'n';
+		v[1] = CStringGetTextDatum(pg_any_to_server(m->site, strlen(m->site), PG_UTF8));
+		if (SPI_execute_with_args("INSERT INTO car.site (org, name) VALUES ($1, $2) ON CONFLICT (org, name) DO NOTHING",
+								  2, t2, v, nulls, false, 0) < 0 ||
+			SPI_execute_with_args("SELECT id FROM car.site WHERE org IS NOT DISTINCT FROM $1 AND name = $2",
+								  2, t2, v, nulls, false, 1) != SPI_OK_SELECT ||
+			SPI_processed != 1)
+			elog(ERROR, "could not make site \"%s\"", m->site);
+		site_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+
+		v[0] = Int32GetDatum(site_id);
+		nulls[0] = ' ';
+		v[1] = CStringGetTextDatum(pg_any_to_server(m->meter, strlen(m->meter), PG_UTF8));
+		v[2] = CStringGetTextDatum(m->activity);
+		v[3] = CStringGetTextDatum(pg_any_to_server(m->unit, strlen(m->unit), PG_UTF8));
+		v[4] = mpan ? v[1] : (Datum) 0;
+		nulls[4] = mpan ? ' ' : 'n';
+		if (SPI_execute_with_args("INSERT INTO car.meter (site_id, name, activity, unit, external_ref) "
+								  "SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM car.activity WHERE key = $3) "
+								  "ON CONFLICT (site_id, name) DO NOTHING",
+								  5, t5, v, nulls, false, 0) < 0 ||
+			SPI_execute_with_args("SELECT id, unit FROM car.meter WHERE site_id = $1 AND name = $2", 2,
+								  t5, v, nulls, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not make meter \"%s\"", m->meter);
+		if (SPI_processed != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("meter \"%s\" in \"%s\" would measure activity \"%s\", which car.activity does not have",
+							m->meter, ing->fname, m->activity),
+					 errhint("Set options->>'activity' to a key of car.activity.")));
+		m->id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		unit = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		/* readings are stored in the meter's own unit */
+		m->to_meter_unit = pg_strcasecmp(unit, m->unit) == 0 ? 1.0 : car_unit_convert(1.0, m->unit, unit);
+		m->last_ts = DT_NOBEGIN;
+	}
+}
+/* ---------------------------------------------------------- COPY path */
+
+static void
+PutInt16(char **p, int16 v)
+{
+	uint16 n = pg_hton16((uint16) v);
+
+	memcpy(*p, &n, 2);
+	*p += 2;
+}
+
+static void
+PutInt32(char **p, int32 v)
+{
+	uint32 n = pg_hton32((uint32) v);
+
+	memcpy(*p, &n, 4);
+	*p += 4;
+}
+
+static void
+PutInt64(char **p, int64 v)
+{
+	uint64 n = pg_hton64((uint64) v);
+
+	memcpy(*p, &n, 8);
+	*p += 8;
+}
+
+/* A value that overflows in the meter's unit: the whole file is refused, nothing stays. */
+static void
+OutOfRange(Ingest *ing, const MeterEntry *m) pg_attribute_noreturn();
+
+static void
+OutOfRange(Ingest *ing, const MeterEntry *m)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("\"%s\" refused: line %ld's value in %s is out of range in meter \"%s\"'s unit", ing->fname,
+					ing->csv.record_line, m->unit, m->meter),
+			 errhint("Nothing of the file was loaded. Check the value and the file's unit.")));
+}
+
+#define TUPLE_BYTES	 (2 + 4 + 4 + 4 + 8 + 4 + 8 + 4 + 4)
+#define COPY_CHUNK	 50000 /* readings per COPY statement */
+#define HEADER_BYTES 19
+
+/*
+ * COPY's data source: binary COPY of (meter_id, ts, quantity, file_id)
+ * tuples, made from the file's records as COPY asks for them.
+ */
+static int
+CopySource(void *outbuf, int minread, int maxread)
+{
+	Ingest *ing = copy_ingest;
+	char   *p = outbuf;
+	char   *end = p + maxread;
+	if (ing->copy_state == 0)
+	{
+		static const char sig[11] = "PGCOPY\n\377\r\n";
+
+		Assert(maxread >= HEADER_BYTES);
+		memcpy(p, sig, 11);
+		p += 11;
+		PutInt32(&p, 0);
+		PutInt32(&p, 0);
+		ing->copy_state = 1;
+	}
+	while (ing->copy_state == 1 && end - p >= TUPLE_BYTES)
+	{
+		MeterEntry *m;
+		double		q;
+
+		if (ing->copy_chunk >= COPY_CHUNK)
+		{
+			/* end this COPY here; the next one goes on from this reading */
+			PutInt16(&p, -1);
+			ing->copy_state = 2;
+			break;
+		}
+		if (ing->rec_pos >= ing->rec.nvalues)
+		{
+			if (!car_ingest_next(ing, false))
+			{
+				PutInt16(&p, -1);
+				ing->copy_state = 2;
+				ing->copy_eof = true;
+				break;
+			}
+		}
+		m = ing->rec_meter;
+		q = ing->rec.value[ing->rec_pos] * m->to_meter_unit;
+		if (isinf(q))
+			OutOfRange(ing, m);
+		PutInt16(&p, 4);
+		PutInt32(&p, 4);
+		PutInt32(&p, m->id);
+		PutInt32(&p, 8);
+		PutInt64(&p, ing->rec_ts[ing->rec_pos]);
+		PutInt32(&p, 8);
+		{
+			union
+			{
+				double d;
+				int64  i;
+			} u;
+
+			u.d = q;
+			PutInt64(&p, u.i);
+		}
+		PutInt32(&p, 4);
+		PutInt32(&p, ing->file_id);
+		ing->rec_pos++;
+		ing->written++;
+		ing->copy_chunk++;
+		if (car_ingest_progress && (ing->written & 4095) == 0)
+			*car_ingest_progress = ing->written;
+	}
+	(void) minread;
+	return (int) (p - (char *) outbuf);
+}
+
+/* Stream every reading into car.reading with COPY (no overlap with stored rows). */
+static void
+WriteWithCopy(Ingest *ing)
+{
+	Relation	  rel;
+	ParseState	 *pstate;
+	CopyFromState cstate;
+	List		 *cols = list_make4(makeString("meter_id"), makeString("ts"), makeString("quantity"),
+									makeString("file_id"));
+	List		 *options = list_make1(makeDefElem("format", (Node *) makeString("binary"), -1));
+	Oid			  relid = get_relname_relid("reading", get_namespace_oid("car", false));
+
+	car_ingest_open(ing);
+	ing->rec_pos = ing->rec.nvalues = 0;
+	ing->copy_eof = false;
+	copy_ingest = ing;
+	rel = table_open(relid, RowExclusiveLock);
+	pstate = make_parsestate(NULL);
+	{
+		/* as COPY FROM does: a range-table entry, and INSERT rights on it */
+		ParseNamespaceItem *nsitem = addRangeTableEntryForRelation(pstate, rel, RowExclusiveLock, NULL, false, false);
+
+		nsitem->p_rte->requiredPerms = ACL_INSERT;
+		ExecCheckRTPerms(pstate->p_rtable, true);
+	}
+	PG_TRY();
+	{
+		/*
+		 * COPY_CHUNK readings a COPY: car.reading's change-tracking trigger
+		 * keeps each statement's rows in a transition table, which then
+		 * stays small (no temporary files, bounded memory) however big the
+		 * file.
+		 */
+		while (!ing->copy_eof)
+		{
+			ing->copy_state = 0;
+			ing->copy_chunk = 0;
+			cstate = BeginCopyFrom(pstate, rel, NULL, NULL, false, CopySource, cols, options);
+			CopyFrom(cstate);
+			EndCopyFrom(cstate);
+		}
+	}
+	PG_FINALLY();
+	{
+		copy_ingest = NULL;
+		csv_free(&ing->csv);
+	}
+	PG_END_TRY();
+	free_parsestate(pstate);
+	table_close(rel, NoLock);
+}
+
+/* ------------------------------------------------------ upsert path */
+
+typedef struct Pending
+{
+	int32		meter;
+	TimestampTz ts;
+	double		q;
+	int			seq;
+} Pending;
+
+static int
+ComparePending(const void *a, const void *b)
+{
+	const Pending *x = a,
+				  *y = b;
+
+	if (x->meter != y->meter)
+		return x->meter < y->meter ? -1 : 1;
+	if (x->ts != y->ts)
+		return x->ts < y->ts ? -1 : 1;
+	return x->seq - y->seq;
+}
+
+static void
+FlushUpsert(Ingest *ing, SPIPlanPtr plan, Pending *buf, int n)
+{
+	Datum *m,
+		*t,
+		*q;
+	int i,
+		k = 0;
+	Datum args[4];
+	int	  ret;
+
+	if (n == 0)
+		return;
+	/* within a batch the later line wins: keep the last of each (meter, ts) */
+	qsort(buf, n, sizeof(Pending), ComparePending);
+	m = palloc(sizeof(Datum) * n);
+	t = palloc(sizeof(Datum) * n);
+	q = palloc(sizeof(Datum) * n);
+	for (i = 0; i < n; i++)
+	{
+		if (i + 1 < n && buf[i + 1].meter == buf[i].meter && buf[i + 1].ts == buf[i].ts)
+			continue;
+		m[k] = Int32GetDatum(buf[i].meter);
+		t[k] = TimestampTzGetDatum(buf[i].ts);
+		q[k] = Float8GetDatum(buf[i].q);
+		k++;
+	}
+	args[0] = PointerGetDatum(construct_array(m, k, INT4OID, 4, true, TYPALIGN_INT));
+	args[1] = PointerGetDatum(construct_array(t, k, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[2] = PointerGetDatum(construct_array(q, k, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[3] = Int32GetDatum(ing->file_id);
+	ret = SPI_execute_plan(plan, args, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not write readings: %s", SPI_result_code_string(ret));
+	{
+		bool isnull;
+
+		ing->superseded += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	ing->written += k;
+	if (car_ingest_progress)
+		*car_ingest_progress = ing->written;
+	pfree(m);
+	pfree(t);
+	pfree(q);
+}
+
+/* Write readings where stored ones may exist: the later file's value wins. */
+static void
+WriteWithUpsert(Ingest *ing)
+{
+	Oid			  types[4] = {INT4ARRAYOID, TIMESTAMPTZARRAYOID, FLOAT8ARRAYOID, INT4OID};
+	SPIPlanPtr	  plan;
+	Pending		 *buf = palloc(sizeof(Pending) * UPSERT_BATCH);
+	int			  n = 0;
+	int			  seq = 0;
+	MemoryContext batch = AllocSetContextCreate(CurrentMemoryContext, "car upsert batch", ALLOCSET_DEFAULT_SIZES);
+
+	/* changed counts the stored values this batch replaces (the statement's snapshot: before the upsert) */
+	plan = SPI_prepare("WITH u AS (SELECT * FROM unnest($1, $2, $3) AS u(m, t, q)), "
+					   "changed AS (SELECT count(*) AS n FROM car.reading r JOIN u ON r.meter_id = u.m AND r.ts = u.t "
+					   "            WHERE r.quantity IS DISTINCT FROM u.q), "
+					   "w AS (INSERT INTO car.reading AS r (meter_id, ts, quantity, file_id) SELECT m, t, q, $4 FROM u "
+					   "      ON CONFLICT (meter_id, ts) DO UPDATE SET quantity = excluded.quantity, file_id = excluded.file_id "
+					   "      WHERE r.quantity IS DISTINCT FROM excluded.quantity) "
+					   "SELECT n FROM changed",
+					   4, types);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the reading upsert: %s", SPI_result_code_string(SPI_result));
+
+	car_ingest_open(ing);
+	PG_TRY();
+	{
+		while (car_ingest_next(ing, false))
+		{
+			int k;
+
+			for (k = 0; k < ing->rec.nvalues; k++)
+			{
+				buf[n].meter = ing->rec_meter->id;
+				buf[n].ts = ing->rec_ts[k];
+				buf[n].q = ing->rec.value[k] * ing->rec_meter->to_meter_unit;
+				if (isinf(buf[n].q))
+					OutOfRange(ing, ing->rec_meter);
+				buf[n].seq = seq++;
+				if (++n == UPSERT_BATCH)
+				{
+					MemoryContext old = MemoryContextSwitchTo(batch);
+
+					FlushUpsert(ing, plan, buf, n);
+					MemoryContextSwitchTo(old);
+					MemoryContextReset(batch);
+					n = 0;
+				}
+			}
+		}
+		FlushUpsert(ing, plan, buf, n);
+	}
+	PG_FINALLY();
+	{
+		csv_free(&ing->csv);
+	}
+	PG_END_TRY();
+	MemoryContextDelete(batch);
+}
+
+/* Are there stored readings of the file's meters in its time range? */
+static bool
+Overlaps(Ingest *ing)
+{
+	HASH_SEQ_STATUS st;
+	MeterEntry	   *m;
+	Datum		   *ids = palloc(sizeof(Datum) * (hash_get_num_entries(ing->meters) + 1));
+	int				n = 0;
+	Oid				types[3] = {INT4ARRAYOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum			args[3];
+	bool			isnull;
+
+	hash_seq_init(&st, ing->meters);
+	while ((m = hash_seq_search(&st)) != NULL)
+		ids[n++] = Int32GetDatum(m->id);
+	args[0] = PointerGetDatum(construct_array(ids, n, INT4OID, 4, true, TYPALIGN_INT));
+	args[1] = TimestampTzGetDatum(ing->min_ts);
+	args[2] = TimestampTzGetDatum(ing->max_ts);
+	if (SPI_execute_with_args("SELECT EXISTS (SELECT 1 FROM car.reading WHERE meter_id = ANY ($1) AND ts BETWEEN $2 AND $3)",
+							  3, types, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read car.reading");
+	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * Write the readings: COPY when nothing stored overlaps.  COPY runs in a
+ * subtransaction; if the file repeats a (meter, ts) it fails with a unique
+ * violation and the upsert path, where the later line wins, takes over.
+ */
+static void
+CopyAll(void *arg)
+{
+	WriteWithCopy((Ingest *) arg);
+}
+
+void
+car_ingest_write(Ingest *ing)
+{
+	if (ing->values == 0)
+		return;
+	/* a file that repeats a (meter, ts) goes straight to the upsert path, where the later line wins */
+	if (!ing->has_repeats && !Overlaps(ing) &&
+		car_try_subxact(CopyAll, ing, ERRCODE_UNIQUE_VIOLATION, ERRCODE_UNIQUE_VIOLATION))
+		return;
+	ing->written = 0;
+	WriteWithUpsert(ing);
+}
