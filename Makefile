@@ -16,13 +16,15 @@ DATA_built = car--$(EXTVERSION).sql
 # Pure cores: no backend calls, unit-tested and fuzzed on their own.
 CORE_OBJS  = src/csv.o src/xlsx.o src/factorfile.o src/units.o src/meterfile.o src/fetch.o src/jwtparse.o src/hostpolicy.o
 OBJS       = src/car.o src/factor_cache.o src/calc.o src/factors.o src/partition.o src/ingest.o src/util.o src/worker.o src/refresh.o src/schedule.o src/roles.o src/jwt.o src/access.o src/live.o $(CORE_OBJS)
+# Audit reporting (issue 14): estimates, period close, the GGC return.
+OBJS      += src/estimate.o src/close.o src/ggc.o
 
 XML2_CFLAGS := $(shell xml2-config --cflags 2>/dev/null)
 PG_CPPFLAGS = -Isrc $(XML2_CFLAGS) -DCAR_SQL_VERSION='"$(EXTVERSION)"'
 PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 SHLIB_LINK  = -lzip -lxml2 -lcurl -lcrypto -ldl
 
-REGRESS      = units factors calc ingest transform cron live privileges worker
+REGRESS      = units factors calc ingest transform cron live coverage estimate close privileges worker
 REGRESS_OPTS = --temp-config=test/pg.conf --temp-instance=./tmp_check --dbname=contrib_regression --encoding=UTF8 --no-locale
 ISOLATION    = load_factors factor_cache push refresh notify
 ISOLATION_OPTS = $(REGRESS_OPTS)

@@ -32,6 +32,9 @@ extern char	 *car_job_history_keep;
 extern char	 *car_keep_changes;
 extern int	  car_max_new_partitions;
 extern char	 *car_worker_role;
+extern int	  car_max_interpolation_gap; /* minutes */
+extern double car_significance_threshold;
+extern int	  car_ggc_baseline_year;
 
 /* util.c */
 extern void		   car_sha256_hex(const char *data, size_t len, char *hex);
@@ -80,6 +83,10 @@ extern Jsonb *car_verify_token(text *token);
 extern void	  car_claims_utility(Node *stmt);
 extern Datum  car_verify_jwt(PG_FUNCTION_ARGS);
 
+/* access.c */
+extern bool car_org_is_visible(void **cache, MemoryContext cxt, const char *org);
+extern bool car_site_is_visible(void **cache, MemoryContext cxt, int32 site_id);
+
 struct Tuplestorestate;
 struct TupleDescData;
 struct HTAB;
@@ -115,8 +122,9 @@ typedef struct DayQueue
 	DayEntry	 *prev;
 } DayQueue;
 
-extern void DayQueueInit(DayQueue *q);
-extern void DayQueueScan(DayQueue *q, struct Tuplestorestate *rows, struct TupleDescData *desc);
+extern void	 DayQueueInit(DayQueue *q);
+extern void	 DayQueueScan(DayQueue *q, struct Tuplestorestate *rows, struct TupleDescData *desc);
+extern int64 car_refresh_locked(void);
 
 /* live.c */
 extern bool car_notify;

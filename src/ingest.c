@@ -94,6 +94,7 @@ typedef struct SourceOptions
 	const char *activity;
 	const char *org;
 	int			interval_minutes;
+	bool		interval_given; /* interval_minutes was set: the meters take it */
 } SourceOptions;
 
 /* Everything one push needs. */
@@ -302,10 +303,14 @@ ReadOptions(Jsonb *opts, const char *format, SourceOptions *so)
 				 errmsg("source option period must be \"start\" or \"end\", not \"%s\"", s)));
 	s = JsonbString(opts, "interval_minutes");
 	so->interval_minutes = s ? atoi(s) : 30;
-	if (so->interval_minutes < 1 || so->interval_minutes > 1440)
+	so->interval_given = s != NULL;
+	/* as car.meter.interval_minutes: every UK day (23, 24 or 25 hours) holds whole periods */
+	if (so->interval_minutes < 1 || (60 % so->interval_minutes != 0 && so->interval_minutes != 1440))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("source option interval_minutes must be between 1 and 1440")));
+				 errmsg("source option interval_minutes must divide 60 (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60) "
+						"or be 1440, not \"%s\"",
+						s)));
 	if (so->mf.date_format)
 	{
 		MfDateTime dt;
@@ -721,14 +726,14 @@ ResolveMeters(Ingest *ing)
 	HASH_SEQ_STATUS st;
 	MeterEntry	   *m;
 	Oid				t2[2] = {TEXTOID, TEXTOID};
-	Oid				t5[5] = {INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Oid				t5[6] = {INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID};
 	bool			mpan = ing->mf.meter_header && mf_infer_activity(ing->mf.meter_header) != NULL;
 
 	hash_seq_init(&st, ing->meters);
 	while ((m = hash_seq_search(&st)) != NULL)
 	{
-		Datum v[5];
-		char  nulls[5] = "     ";
+		Datum v[6];
+		char  nulls[6] = "      ";
 		bool  isnull;
 		int	  site_id;
 		char *unit;
@@ -757,10 +762,20 @@ ResolveMeters(Ingest *ing)
 		v[3] = CStringGetTextDatum(pg_any_to_server(m->unit, strlen(m->unit), PG_UTF8));
 		v[4] = mpan ? v[1] : (Datum) 0;
 		nulls[4] = mpan ? ' ' : 'n';
-		if (SPI_execute_with_args("INSERT INTO car.meter (site_id, name, activity, unit, external_ref) "
-								  "SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM car.activity WHERE key = $3) "
+		v[5] = Int32GetDatum(ing->so.interval_minutes);
+		/*
+		 * A new meter takes the source's interval; an existing one only when
+		 * the source sets it and it differs (an UPDATE locks only the rows it
+		 * changes: concurrent pushes to one meter do not wait on each other).
+		 */
+		if (SPI_execute_with_args("INSERT INTO car.meter (site_id, name, activity, unit, external_ref, interval_minutes) "
+								  "SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM car.activity WHERE key = $3) "
 								  "ON CONFLICT (site_id, name) DO NOTHING",
-								  5, t5, v, nulls, false, 0) < 0 ||
+								  6, t5, v, nulls, false, 0) < 0 ||
+			(ing->so.interval_given &&
+			 SPI_execute_with_args("UPDATE car.meter SET interval_minutes = $6 WHERE site_id = $1 AND name = $2 "
+								   "AND interval_minutes IS DISTINCT FROM $6",
+								   6, t5, v, nulls, false, 0) < 0) ||
 			SPI_execute_with_args("SELECT id, unit FROM car.meter WHERE site_id = $1 AND name = $2", 2,
 								  t5, v, nulls, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not make meter \"%s\"", m->meter);
@@ -1022,7 +1037,7 @@ FlushUpsert(Ingest *ing, SPIPlanPtr plan, Pending *buf, int n)
 	pfree(q);
 }
 
-/* Write readings where stored ones may exist: the later file's value wins. */
+/* Write readings where stored ones may exist: the later file's value wins, and an actual replaces an estimate. */
 static void
 WriteWithUpsert(Ingest *ing)
 {
@@ -1036,10 +1051,11 @@ WriteWithUpsert(Ingest *ing)
 	/* changed counts the stored values this batch replaces (the statement's snapshot: before the upsert) */
 	plan = SPI_prepare("WITH u AS (SELECT * FROM unnest($1, $2, $3) AS u(m, t, q)), "
 					   "changed AS (SELECT count(*) AS n FROM car.reading r JOIN u ON r.meter_id = u.m AND r.ts = u.t "
-					   "            WHERE r.quantity IS DISTINCT FROM u.q), "
+					   "            WHERE r.quantity IS DISTINCT FROM u.q OR r.quality <> 'actual'), "
 					   "w AS (INSERT INTO car.reading AS r (meter_id, ts, quantity, file_id) SELECT m, t, q, $4 FROM u "
-					   "      ON CONFLICT (meter_id, ts) DO UPDATE SET quantity = excluded.quantity, file_id = excluded.file_id "
-					   "      WHERE r.quantity IS DISTINCT FROM excluded.quantity) "
+					   "      ON CONFLICT (meter_id, ts) DO UPDATE SET quantity = excluded.quantity, file_id = excluded.file_id, "
+					   "      quality = 'actual', method = NULL "
+					   "      WHERE r.quantity IS DISTINCT FROM excluded.quantity OR r.quality <> 'actual') "
 					   "SELECT n FROM changed",
 					   4, types);
 	if (plan == NULL)
