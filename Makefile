@@ -26,7 +26,7 @@ SHLIB_LINK  = -lzip -lxml2 -lcurl -lcrypto -ldl
 
 REGRESS      = units factors calc ingest transform cron live coverage estimate close privileges worker
 REGRESS_OPTS = --temp-config=test/pg.conf --temp-instance=./tmp_check --dbname=contrib_regression --encoding=UTF8 --no-locale
-ISOLATION    = load_factors factor_cache push refresh notify
+ISOLATION    = load_factors factor_cache push refresh notify close_race
 ISOLATION_OPTS = $(REGRESS_OPTS)
 
 EXTRA_CLEAN = tmp_check results regression.diffs regression.out output_iso test/unit/run_* test/fuzz/run_*

@@ -78,6 +78,15 @@ Run(const char *sql, int nargs, Oid *types, Datum *vals, const char *nulls, int 
 		elog(ERROR, "car: SPI failed (%s): %s", SPI_result_code_string(rc), sql);
 }
 
+static void
+RunRead(const char *sql)
+{
+	int rc = SPI_execute(sql, true, 0);
+
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "car: SPI failed (%s): %s", SPI_result_code_string(rc), sql);
+}
+
 /* A date as YYYY-MM-DD, whatever DateStyle says. */
 static char *
 DateText(DateADT d)
@@ -130,7 +139,10 @@ LockAndCheckOverlap(void *arg)
 	Datum	  vals[3] = {CStringGetTextDatum(job->org), DateADTGetDatum(job->from), DateADTGetDatum(job->to)};
 
 	Run("LOCK TABLE car.period_close IN SHARE ROW EXCLUSIVE MODE", 0, NULL, NULL, NULL, SPI_OK_UTILITY);
-	Run("SELECT id, lower(period), upper(period) OPERATOR(pg_catalog.-) 1, closed_at, closed_by FROM car.period_close "
+	/* dates and times as ISO text in UTC, whatever DateStyle and TimeZone say */
+	Run("SELECT id, pg_catalog.to_char(lower(period), 'YYYY-MM-DD'), "
+		"pg_catalog.to_char(upper(period) OPERATOR(pg_catalog.-) 1, 'YYYY-MM-DD'), "
+		"pg_catalog.to_char(closed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS \"UTC\"'), closed_by FROM car.period_close "
 		"WHERE org OPERATOR(pg_catalog.=) $1 AND reopened_at IS NULL "
 		"AND period OPERATOR(pg_catalog.&&) pg_catalog.daterange($2, $3, '[]') ORDER BY lower(period) LIMIT 1",
 		3, types, vals, NULL, SPI_OK_SELECT);
@@ -395,7 +407,9 @@ Reopen(void *arg)
 	Datum	  vals[3] = {Int32GetDatum(job->close_id), CStringGetTextDatum(job->by), CStringGetTextDatum(job->reason)};
 
 	Run("LOCK TABLE car.period_close IN SHARE ROW EXCLUSIVE MODE", 0, NULL, NULL, NULL, SPI_OK_UTILITY);
-	Run("SELECT reopened_at, reopened_by FROM car.period_close WHERE id OPERATOR(pg_catalog.=) $1", 1, types, vals, NULL,
+	Run("SELECT pg_catalog.to_char(reopened_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS \"UTC\"'), reopened_by "
+		"FROM car.period_close WHERE id OPERATOR(pg_catalog.=) $1",
+		1, types, vals, NULL,
 		SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("there is no period close %d", job->close_id)));
@@ -451,10 +465,10 @@ car_reopen_period(PG_FUNCTION_ARGS)
 static void
 ReadCloses(void *arg)
 {
-	Run("SELECT p.id, p.org, m::date, p.site_ids FROM car.period_close p, "
-		"pg_catalog.generate_series(lower(p.period)::timestamp, (upper(p.period) OPERATOR(pg_catalog.-) 1)::timestamp, "
-		"interval '1 month') m WHERE p.reopened_at IS NULL",
-		0, NULL, NULL, NULL, SPI_OK_SELECT);
+	/* read-only: reports may run in parallel mode */
+	RunRead("SELECT p.id, p.org, m::date, p.site_ids FROM car.period_close p, "
+			"pg_catalog.generate_series(lower(p.period)::timestamp, (upper(p.period) OPERATOR(pg_catalog.-) 1)::timestamp, "
+			"interval '1 month') m WHERE p.reopened_at IS NULL");
 }
 
 Datum
