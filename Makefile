@@ -24,7 +24,7 @@ PG_CPPFLAGS = -Isrc $(XML2_CFLAGS) -DCAR_SQL_VERSION='"$(EXTVERSION)"'
 PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 SHLIB_LINK  = -lzip -lxml2 -lcurl -lcrypto -ldl
 
-REGRESS      = units factors calc ingest transform cron live coverage estimate close privileges worker
+REGRESS      = units factors calc ingest transform cron live coverage estimate close ggc targets disclosure estate privileges worker
 REGRESS_OPTS = --temp-config=test/pg.conf --temp-instance=./tmp_check --dbname=contrib_regression --encoding=UTF8 --no-locale
 ISOLATION    = load_factors factor_cache push refresh notify close_race
 ISOLATION_OPTS = $(REGRESS_OPTS)

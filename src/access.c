@@ -407,9 +407,12 @@ car_report_for(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char		  *view = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	void		  *saved;
+	const char	  *filter = "car.site_visible(site_id)";
 
-	if (strcmp(view, "report_monthly") != 0 && strcmp(view, "report_yearly") != 0 &&
-		strcmp(view, "report_scope") != 0 && strcmp(view, "report_intensity") != 0)
+	if (strcmp(view, "report_ggc") == 0 || strcmp(view, "report_target") == 0 || strcmp(view, "report_normalised") == 0)
+		filter = "car.org_visible(organisation)"; /* an organisation's own figures */
+	else if (strcmp(view, "report_monthly") != 0 && strcmp(view, "report_yearly") != 0 &&
+			 strcmp(view, "report_scope") != 0 && strcmp(view, "report_intensity") != 0)
 		elog(ERROR, "car: no report %s", view);
 	InitMaterializedSRF(fcinfo, 0);
 
@@ -420,7 +423,7 @@ car_report_for(PG_FUNCTION_ARGS)
 		uint64 i;
 
 		SPI_connect();
-		if (SPI_execute(psprintf("SELECT * FROM car.%s WHERE car.site_visible(site_id)", view), true, 0) != SPI_OK_SELECT)
+		if (SPI_execute(psprintf("SELECT * FROM car.%s WHERE %s", view, filter), true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "car: could not read car.%s", view);
 		for (i = 0; i < SPI_processed; i++)
 			tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[i]);

@@ -165,6 +165,7 @@ extern void	  car_cache_init(void);
 extern void	  car_cache_invalidate(void);
 extern void	  car_choose_set(TimestampTz at, SetChoice *choice);
 extern void	  car_choose_set_for_year(int want, SetChoice *choice);
+extern bool	  car_find_set_for_year(int want, SetChoice *choice);
 extern void	  car_resolve(const char *activity, const char *unit, int set_id, ResolvedFactor *out);
 extern int	  car_activity_components(const char *activity, const char ***kinds,
 									  const char ***keys);

@@ -571,9 +571,12 @@ car_choose_set(TimestampTz at, SetChoice *choice)
 	choice->hi = hi;
 }
 
-/* The set for factor year want: its current set, else the newest earlier one (unless strict). */
-void
-car_choose_set_for_year(int want, SetChoice *choice)
+/*
+ * The set for factor year want: its current set, else the newest earlier one
+ * (unless strict).  False when there is none.
+ */
+bool
+car_find_set_for_year(int want, SetChoice *choice)
 {
 	int i;
 	int best = -1;
@@ -584,6 +587,25 @@ car_choose_set_for_year(int want, SetChoice *choice)
 		if (years[i].year <= want)
 			best = i;
 	if (best < 0 || (years[best].year != want && car_strict_factor_year))
+		return false;
+	choice->set_id = years[best].set_id;
+	choice->year = years[best].year;
+	choice->wanted_year = want;
+	return true;
+}
+
+/* The same, or an error saying why there is none. */
+void
+car_choose_set_for_year(int want, SetChoice *choice)
+{
+	int i;
+	int best = -1;
+
+	if (car_find_set_for_year(want, choice))
+		return;
+	for (i = 0; i < nyears; i++)
+		if (years[i].year <= want)
+			best = i;
 	{
 		StringInfoData s;
 
@@ -599,9 +621,6 @@ car_choose_set_for_year(int want, SetChoice *choice)
 				 errhint("Load the %d factors with car.load_factors(%d) or car.load_factors('/path/to/file.xlsx').",
 						 want, want)));
 	}
-	choice->set_id = years[best].set_id;
-	choice->year = years[best].year;
-	choice->wanted_year = want;
 }
 
 /* Parse "Scope 2" into 2; anything else (e.g. "Outside of Scopes") is 0. */

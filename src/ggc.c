@@ -79,20 +79,6 @@ GetCache(FunctionCallInfo fcinfo)
 	return c;
 }
 
-typedef struct YearJob
-{
-	int		  year;
-	SetChoice choice;
-} YearJob;
-
-static void
-ChooseSet(void *arg)
-{
-	YearJob *job = arg;
-
-	car_choose_set_for_year(job->year, &job->choice);
-}
-
 /*
  * The set the financial year starting in April of fy is priced with, or
  * NO_SET when there is none (no set for the year or earlier, or only an
@@ -106,20 +92,19 @@ static const FyMemo *
 FyChoice(FyCache *c, int fy)
 {
 	static FyMemo uncached;
-	YearJob		  job;
+	SetChoice	  choice;
 	FyMemo		 *m;
 	int			  i;
 
 	for (i = 0; i < c->nfy; i++)
 		if (c->fy[i].fy == fy)
 			return &c->fy[i];
-	job.year = fy;
-	if (!car_try_pricing(ChooseSet, &job, NULL))
-		job.choice.set_id = job.choice.year = NO_SET;
+	if (!car_find_set_for_year(fy, &choice))
+		choice.set_id = choice.year = NO_SET;
 	m = c->nfy < FY_MEMOS ? &c->fy[c->nfy++] : &uncached;
 	m->fy = fy;
-	m->set_id = job.choice.set_id;
-	m->year = job.choice.year;
+	m->set_id = choice.set_id;
+	m->year = choice.year;
 	return m;
 }
 

@@ -747,11 +747,24 @@ ResolveMeters(Ingest *ing)
 		v[0] = ing->so.org ? CStringGetTextDatum(ing->so.org) : (Datum) 0;
 		nulls[0] = ing->so.org ? ' ' : 'n';
 		v[1] = CStringGetTextDatum(pg_any_to_server(m->site, strlen(m->site), PG_UTF8));
-		if (SPI_execute_with_args("INSERT INTO car.site (org, name) VALUES ($1, $2) ON CONFLICT (org, name) DO NOTHING",
-								  2, t2, v, nulls, false, 0) < 0 ||
-			SPI_execute_with_args("SELECT id FROM car.site WHERE org IS NOT DISTINCT FROM $1 AND name = $2",
-								  2, t2, v, nulls, false, 1) != SPI_OK_SELECT ||
-			SPI_processed != 1)
+		/*
+		 * The source's organisation names the site: its own site of that
+		 * name, else one it owned once and that has moved to another body
+		 * since (car.site_org: a late file for a transferred building is
+		 * that building's, and its days go to whoever owned it then), else
+		 * a new one.
+		 */
+		if (SPI_execute_with_args("SELECT s.id FROM car.site s WHERE s.name = $2 AND (s.org IS NOT DISTINCT FROM $1 "
+								  "OR EXISTS (SELECT 1 FROM car.site_org so WHERE so.site_id = s.id AND so.org = $1)) "
+								  "ORDER BY s.org IS NOT DISTINCT FROM $1 DESC, s.id LIMIT 1",
+								  2, t2, v, nulls, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not look up site \"%s\"", m->site);
+		if (SPI_processed != 1 &&
+			(SPI_execute_with_args("INSERT INTO car.site (org, name) VALUES ($1, $2) ON CONFLICT (org, name) DO NOTHING",
+								   2, t2, v, nulls, false, 0) < 0 ||
+			 SPI_execute_with_args("SELECT id FROM car.site WHERE org IS NOT DISTINCT FROM $1 AND name = $2",
+								   2, t2, v, nulls, false, 1) != SPI_OK_SELECT ||
+			 SPI_processed != 1))
 			elog(ERROR, "could not make site \"%s\"", m->site);
 		site_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 

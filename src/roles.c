@@ -74,6 +74,16 @@ static const char *const grants[] = {
 	"GRANT EXECUTE ON FUNCTION car.periods_in(int, date, date), car.org_visible(text), car.financial_year(date), "
 	"car.financial_year_label(int), car.financial_quarter(date), car.fy_factor_set(int), car.fy_factor_year(int), "
 	"car.fy_co2e(float8, int, float8, text, text, text, int), car.closed_months() TO car_reader",
+	/* the GGC return (issue 14) */
+	"GRANT SELECT ON car.site_org, car.ggc_metric, car.ggc_classification, car.ggc_metric_activity, car.ggc_site_quarter, "
+	"car.ggc_baseline, car.report_ggc, car.baseline_recalculation TO car_reader",
+	"GRANT EXECUTE ON FUNCTION car.ggc_baseline_year(), car.csv_field(text), car.ggc_csv(text, int), "
+	"car.report_ggc_for(text) TO car_reader",
+	/* normalisers, targets, disclosure (issue 14) */
+	"GRANT SELECT ON car.normaliser_kind, car.normaliser, car.normaliser_yearly, car.report_normalised, car.target, "
+	"car.report_target TO car_reader",
+	"GRANT EXECUTE ON FUNCTION car.reporting_year_days(int), car.report_target_for(text), car.report_normalised_for(text), "
+	"car.methodology(text, int), car.report_secr(text, int, text) TO car_reader",
 	"GRANT EXECUTE ON FUNCTION car.convert(float8, text, text), car.factor_year(timestamptz), "
 	"car.co2e(float8, text, text, timestamptz), car.emissions(float8, text, text, timestamptz), "
 	"car.can_price(text, text, timestamptz), car.reporting_year(date), car.reporting_year_label(int), "
@@ -116,6 +126,10 @@ static const char *const grants[] = {
 	"car.sign_jwt(jsonb, text), car.metabase_embed_url(text, int, jsonb, interval, text), "
 	"car.spellings_fit(text[]) TO car_admin",
 	"GRANT EXECUTE ON FUNCTION car.close_period(text, date, date, text), car.reopen_period(int, text) TO car_admin",
+	"GRANT SELECT, INSERT, UPDATE, DELETE ON car.site_org, car.ggc_metric, car.ggc_classification TO car_admin",
+	"GRANT SELECT, INSERT, UPDATE, DELETE ON car.normaliser_kind, car.normaliser, car.target TO car_admin",
+	"GRANT USAGE ON SEQUENCE car.ggc_classification_id_seq, car.normaliser_id_seq, car.target_id_seq TO car_admin",
+	"GRANT EXECUTE ON FUNCTION car.transfer_site(int, text, date, text) TO car_admin",
 };
 
 static void
