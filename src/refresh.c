@@ -380,18 +380,18 @@ FullRefresh(void)
 	 * behind them.  Grouped by file first, so that both steps hash (a
 	 * DISTINCT inside an aggregate would sort every reading).
 	 */
-	Exec("WITH f AS (SELECT meter_id, " LOCAL_DAY("ts") " AS day, file_id, sum(quantity) AS q, "
-														"           sum(quantity) FILTER (WHERE quality = 'estimated') AS qe, "
-														"           count(*) FILTER (WHERE quality = 'actual') AS na, "
-														"           count(*) FILTER (WHERE quality = 'estimated') AS ne "
-														"           FROM car.reading GROUP BY 1, 2, 3), "
-														"d AS (SELECT meter_id, day, sum(q) AS quantity, coalesce(sum(qe), 0) AS quantity_estimated, "
-														"      sum(na)::int AS periods_actual, sum(ne)::int AS periods_estimated, "
-														"      array_agg(file_id) FILTER (WHERE file_id IS NOT NULL) AS file_ids "
-														"      FROM f GROUP BY 1, 2), "
-														"p AS MATERIALIZED (SELECT d.meter_id, d.day, m.site_id, m.activity, m.unit, d.quantity, "
-														"                   d.quantity_estimated, d.periods_actual, d.periods_estimated, d.file_ids, " PRICEABLE " AS ok "
-														"                   FROM d JOIN car.meter m ON m.id = d.meter_id), " PRICE_AND_STORE,
+	Exec(car_sql_for_schema("WITH f AS (SELECT meter_id, " LOCAL_DAY("ts") " AS day, file_id, sum(quantity) AS q, "
+																		   "           sum(quantity) FILTER (WHERE quality = 'estimated') AS qe, "
+																		   "           count(*) FILTER (WHERE quality = 'actual') AS na, "
+																		   "           count(*) FILTER (WHERE quality = 'estimated') AS ne "
+																		   "           FROM car.reading GROUP BY 1, 2, 3), "
+																		   "d AS (SELECT meter_id, day, sum(q) AS quantity, coalesce(sum(qe), 0) AS quantity_estimated, "
+																		   "      sum(na)::int AS periods_actual, sum(ne)::int AS periods_estimated, "
+																		   "      array_agg(file_id) FILTER (WHERE file_id IS NOT NULL) AS file_ids "
+																		   "      FROM f GROUP BY 1, 2), "
+																		   "p AS MATERIALIZED (SELECT d.meter_id, d.day, m.site_id, m.activity, m.unit, d.quantity, "
+																		   "                   d.quantity_estimated, d.periods_actual, d.periods_estimated, d.file_ids, " PRICEABLE " AS ok "
+																		   "                   FROM d JOIN car.meter m ON m.id = d.meter_id), " PRICE_AND_STORE),
 		 SPI_OK_SELECT);
 	days = PricedAndSetAside();
 	return days;
@@ -451,20 +451,20 @@ IncrementalRefresh(void)
 							  "AND e.month = ANY ($3) AND e.month = date_trunc('month', w.day::timestamp)::date",
 							  3, types, vals, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "car: could not clear the days to refresh");
-	if (SPI_execute_with_args("WITH p AS MATERIALIZED ("
-							  "  SELECT w.meter_id, w.day, m.site_id, m.activity, m.unit, d.quantity, d.quantity_estimated, "
-							  "  d.periods_actual, d.periods_estimated, d.file_ids, "
-							  "  car.can_price(m.activity, m.unit, " DAY_START("w.day") ") AS ok "
-																						"  FROM unnest($1, $2) w(meter_id, day) "
-																						"  JOIN car.meter m ON m.id = w.meter_id "
-																						"  CROSS JOIN LATERAL (SELECT sum(r.quantity) AS quantity, count(*) AS n, "
-																						"    coalesce(sum(r.quantity) FILTER (WHERE r.quality = 'estimated'), 0) AS quantity_estimated, "
-																						"    (count(*) FILTER (WHERE r.quality = 'actual'))::int AS periods_actual, "
-																						"    (count(*) FILTER (WHERE r.quality = 'estimated'))::int AS periods_estimated, "
-																						"    array_agg(DISTINCT r.file_id) FILTER (WHERE r.file_id IS NOT NULL) AS file_ids "
-																						"    FROM car.reading r WHERE r.meter_id = w.meter_id "
-																						"    AND r.ts >= " DAY_START("w.day") " AND r.ts < " DAY_START("(w.day + 1)") ") d "
-																																									  "  WHERE d.n > 0), " PRICE_AND_STORE,
+	if (SPI_execute_with_args(car_sql_for_schema("WITH p AS MATERIALIZED ("
+												 "  SELECT w.meter_id, w.day, m.site_id, m.activity, m.unit, d.quantity, d.quantity_estimated, "
+												 "  d.periods_actual, d.periods_estimated, d.file_ids, "
+												 "  car.can_price(m.activity, m.unit, " DAY_START("w.day") ") AS ok "
+																										   "  FROM unnest($1, $2) w(meter_id, day) "
+																										   "  JOIN car.meter m ON m.id = w.meter_id "
+																										   "  CROSS JOIN LATERAL (SELECT sum(r.quantity) AS quantity, count(*) AS n, "
+																										   "    coalesce(sum(r.quantity) FILTER (WHERE r.quality = 'estimated'), 0) AS quantity_estimated, "
+																										   "    (count(*) FILTER (WHERE r.quality = 'actual'))::int AS periods_actual, "
+																										   "    (count(*) FILTER (WHERE r.quality = 'estimated'))::int AS periods_estimated, "
+																										   "    array_agg(DISTINCT r.file_id) FILTER (WHERE r.file_id IS NOT NULL) AS file_ids "
+																										   "    FROM car.reading r WHERE r.meter_id = w.meter_id "
+																										   "    AND r.ts >= " DAY_START("w.day") " AND r.ts < " DAY_START("(w.day + 1)") ") d "
+																																														 "  WHERE d.n > 0), " PRICE_AND_STORE),
 							  2, types, vals, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "car: could not compute the refreshed days");
 	(void) PricedAndSetAside();
