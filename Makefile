@@ -16,6 +16,8 @@ DATA_built = car--$(EXTVERSION).sql
 # Pure cores: no backend calls, unit-tested and fuzzed on their own.
 CORE_OBJS  = src/numfmt.o src/csv.o src/xlsx.o src/xls.o src/factorfile.o src/units.o src/meterfile.o src/fetch.o src/jwtparse.o src/hostpolicy.o
 OBJS       = src/car.o src/factor_cache.o src/calc.o src/factors.o src/partition.o src/ingest.o src/ingest_options.o src/ingest_time.o src/ingest_write.o src/source.o src/util.o src/worker.o src/refresh.o src/schedule.o src/roles.o src/jwt.o src/access.o src/live.o $(CORE_OBJS)
+# Audit reporting (issue 14): estimates, period close, the GGC return.
+OBJS      += src/estimate.o src/close.o src/ggc.o
 
 XML2_CFLAGS := $(shell xml2-config --cflags 2>/dev/null)
 PG_CPPFLAGS = -Isrc $(XML2_CFLAGS) -DCAR_SQL_VERSION='"$(EXTVERSION)"'
@@ -27,9 +29,9 @@ SHLIB_LINK  = -lzip -lxml2 -lcurl -lcrypto -ldl
 XLS_HELPER = car-xls-reader
 XLS_HELPER_OBJS = src/xls_helper.o src/xlsx.o
 
-REGRESS      = units factors xls activities calc ingest transform cron live privileges dialects worker
+REGRESS      = units factors xls activities calc ingest transform cron live coverage estimate close ggc targets disclosure estate privileges dialects worker
 REGRESS_OPTS = --temp-config=test/pg.conf --temp-instance=./tmp_check --dbname=contrib_regression --encoding=UTF8 --no-locale
-ISOLATION    = load_factors factor_cache push refresh notify
+ISOLATION    = load_factors factor_cache push refresh notify close_race
 ISOLATION_OPTS = $(REGRESS_OPTS)
 
 EXTRA_CLEAN = $(XLS_HELPER) src/xls_helper.o tmp_check results regression.diffs regression.out output_iso test/unit/run_* test/fuzz/run_*

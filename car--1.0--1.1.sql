@@ -390,6 +390,1676 @@ CREATE FUNCTION car.load_factors(content bytea, name text, year int DEFAULT NULL
     LANGUAGE c VOLATILE PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_load_factors_bytes';
 COMMENT ON FUNCTION car.load_factors(bytea, text, int, boolean, text, text) IS 'Load a DESNZ/BEIS flat file (.xlsx, .xls or .csv) from its bytes (e.g. sent by a client); name is kept as its source, never used to tell the format. lenient, decimal_separator and thousands_separator as for car.load_factors(path_or_uri, ...).';
 
+-- Completeness (issue 14, point 2): readings carry their quality, meters
+-- their interval, and emission_daily keeps actual and estimated apart.
+--
+-- ADD COLUMN with a constant default is a catalogue change only: the
+-- partitions of car.reading are not rewritten (test/upgrade.sh checks
+-- their files); existing rows read as actual.
+-------------------------------------------------------------------------------
+ALTER TABLE car.reading ADD COLUMN quality text NOT NULL DEFAULT 'actual';
+ALTER TABLE car.reading ADD COLUMN method text;
+ALTER TABLE car.reading ADD CONSTRAINT reading_quality
+    CHECK (quality IN ('actual', 'estimated')
+           AND (quality = 'actual') = (method IS NULL)
+           AND (method IS NULL OR method IN ('linear', 'same_weekday', 'bill_profile', 'bill_flat')));
+COMMENT ON COLUMN car.reading.quality IS 'actual (read from a meter file or pushed) or estimated (filled by car.estimate() or car.bill()). A later actual always replaces an estimate.';
+COMMENT ON COLUMN car.reading.method IS 'How an estimated quantity was made: linear (interpolation across a short gap), same_weekday (the same time on the same weekday over the previous 4 weeks), bill_profile or bill_flat (a bill spread over missing periods by the meter''s own profile, or evenly); NULL for actual readings. car.estimate_log records each call.';
+COMMENT ON CONSTRAINT reading_quality ON car.reading IS 'quality is actual or estimated; estimated readings name their method, actual ones have none.';
+
+ALTER TABLE car.meter ADD COLUMN interval_minutes int DEFAULT 30
+    CHECK (interval_minutes IN (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60, 1440));
+ALTER TABLE car.meter ADD COLUMN installed_on date;
+ALTER TABLE car.meter ADD COLUMN removed_on date;
+ALTER TABLE car.meter ADD CONSTRAINT meter_service_dates CHECK (removed_on >= installed_on);
+COMMENT ON COLUMN car.meter.interval_minutes IS 'Minutes each reading covers: 30 for half-hourly meters, 60 for hourly ones (the Cambridge files), 1440 for one reading a UK day; NULL for activity records that are not an interval series (bills, travel, refrigerant top-ups), which have no coverage. A divisor of 60, or 1440, so that every UK day (23, 24 or 25 hours) holds a whole number of periods. Meters made from a file take the source''s interval_minutes option.';
+COMMENT ON COLUMN car.meter.installed_on IS 'First UK day the meter is expected to report; NULL: the day of its first reading.';
+COMMENT ON COLUMN car.meter.removed_on IS 'Last UK day the meter is expected to report (removed, de-energised, replaced); NULL: still expected today.';
+
+ALTER TABLE car.emission_daily ADD COLUMN quantity_estimated float8 NOT NULL DEFAULT 0;
+ALTER TABLE car.emission_daily ADD COLUMN periods_actual int NOT NULL DEFAULT 0;
+ALTER TABLE car.emission_daily ADD COLUMN periods_estimated int NOT NULL DEFAULT 0;
+ALTER TABLE car.emission_daily ADD COLUMN file_ids int[];
+COMMENT ON COLUMN car.emission_daily.quantity IS 'The day''s summed readings, actual and estimated, in unit (the same on every component row of a meter-day).';
+COMMENT ON COLUMN car.emission_daily.quantity_estimated IS 'Of quantity, what estimated readings make up, in unit (priced like actual readings).';
+COMMENT ON COLUMN car.emission_daily.periods_actual IS 'Readings of the day with quality actual (periods received).';
+COMMENT ON COLUMN car.emission_daily.periods_estimated IS 'Readings of the day with quality estimated.';
+COMMENT ON COLUMN car.emission_daily.file_ids IS 'The car.source_file ids whose readings make up the day (estimates and readings written by hand have none), in no particular order.';
+-- the new columns are filled by the next refresh: a full one
+UPDATE car.refresh_state SET full_needed = true;
+
+-- The periods a UK local day (Europe/London: 23, 24 or 25 hours) holds.
+CREATE FUNCTION car.periods_in(interval_minutes int, first_day date, last_day date) RETURNS bigint
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    RETURN CASE WHEN last_day < first_day THEN 0
+                WHEN interval_minutes = 1440 THEN last_day - first_day + 1
+                ELSE (extract(epoch FROM ((last_day + 1)::timestamp AT TIME ZONE 'Europe/London')
+                                         - (first_day::timestamp AT TIME ZONE 'Europe/London'))::bigint
+                      / 60 / interval_minutes) END;
+COMMENT ON FUNCTION car.periods_in(int, date, date) IS 'Periods of interval_minutes in the UK local days first_day..last_day (Europe/London: a day has 46, 48 or 50 half-hours, 23, 24 or 25 hours); 0 when last_day is before first_day. interval_minutes must be a divisor of 60 or 1440 (car.meter.interval_minutes).';
+
+-- The UK days a meter is expected to report: from its installation (or first
+-- reading) to its removal (or today, or its last reading if that is later).
+CREATE VIEW car.meter_span WITH (security_invoker = true) AS
+SELECT m.id AS meter_id, m.site_id, m.activity, m.unit, m.interval_minutes,
+       coalesce(m.installed_on, (f.ts AT TIME ZONE 'Europe/London')::date) AS first_day,
+       coalesce(m.removed_on, greatest((now() AT TIME ZONE 'Europe/London')::date,
+                                       (l.ts AT TIME ZONE 'Europe/London')::date)) AS last_day
+FROM car.meter m
+LEFT JOIN LATERAL (SELECT r.ts FROM car.reading r WHERE r.meter_id = m.id ORDER BY r.ts LIMIT 1) f ON true
+LEFT JOIN LATERAL (SELECT r.ts FROM car.reading r WHERE r.meter_id = m.id ORDER BY r.ts DESC LIMIT 1) l ON true
+WHERE m.interval_minutes IS NOT NULL AND (m.installed_on IS NOT NULL OR f.ts IS NOT NULL);
+COMMENT ON VIEW car.meter_span IS 'Per interval meter, the UK local days it is expected to report: from installed_on (else its first reading) to removed_on (else today, or its last reading when later). Meters without an interval or without readings and installation date are absent.';
+COMMENT ON COLUMN car.meter_span.first_day IS 'First UK day expected: car.meter.installed_on, else the day of the first reading.';
+COMMENT ON COLUMN car.meter_span.last_day IS 'Last UK day expected: car.meter.removed_on, else the later of today (UK) and the day of the last reading.';
+
+
+
+
+-------------------------------------------------------------------------------
+-- Estimation, always labelled (issue 14, point 3): car.estimate() and
+-- car.bill() fill missing periods of interval meters with readings of
+-- quality estimated, never over an actual reading, and log every call
+-- (src/estimate.c).
+-------------------------------------------------------------------------------
+CREATE TABLE car.estimate_log (
+    id                 bigserial PRIMARY KEY,
+    meter_id           int NOT NULL,
+    period_start       timestamptz NOT NULL,
+    period_end         timestamptz NOT NULL CHECK (period_end > period_start),
+    method             text NOT NULL CHECK (method IN ('linear', 'same_weekday', 'bill_profile', 'bill_flat')),
+    requested_by       text NOT NULL,
+    requested_at       timestamptz NOT NULL DEFAULT now(),
+    periods_missing    int NOT NULL CHECK (periods_missing >= 0),
+    periods_filled     bigint NOT NULL CHECK (periods_filled >= 0),
+    periods_replaced   bigint NOT NULL CHECK (periods_replaced >= 0),
+    quantity_estimated float8 NOT NULL,
+    billed_quantity    float8,
+    actual_quantity    float8,
+    short_history      int
+);
+CREATE INDEX estimate_log_meter_idx ON car.estimate_log (meter_id, period_start);
+COMMENT ON TABLE car.estimate_log IS 'One row per car.estimate() or car.bill() call: who asked, when, for which meter and window, by which method, and how many periods it filled. Written by those functions only (as car''s owner); row-level security shows the meters a session may see.';
+COMMENT ON COLUMN car.estimate_log.meter_id IS 'The meter (car.meter.id).';
+COMMENT ON COLUMN car.estimate_log.period_start IS 'Start of the window: the first period considered (UTC instant).';
+COMMENT ON COLUMN car.estimate_log.period_end IS 'End of the window (exclusive): the end of its last period.';
+COMMENT ON COLUMN car.estimate_log.method IS 'linear, same_weekday, bill_profile (a bill spread by the meter''s own profile) or bill_flat (spread evenly); the readings written carry it in car.reading.method.';
+COMMENT ON COLUMN car.estimate_log.requested_by IS 'The role that called the function.';
+COMMENT ON COLUMN car.estimate_log.requested_at IS 'When (the transaction''s start).';
+COMMENT ON COLUMN car.estimate_log.periods_missing IS 'Periods of the window without an actual reading (missing, or holding an earlier estimate).';
+COMMENT ON COLUMN car.estimate_log.periods_filled IS 'Estimated readings written where there was none.';
+COMMENT ON COLUMN car.estimate_log.periods_replaced IS 'Earlier estimates replaced.';
+COMMENT ON COLUMN car.estimate_log.quantity_estimated IS 'Sum of the estimated readings written, in the meter''s unit.';
+COMMENT ON COLUMN car.estimate_log.billed_quantity IS 'car.bill(): the billed total for the window, in the meter''s unit.';
+COMMENT ON COLUMN car.estimate_log.actual_quantity IS 'car.bill(): the actual readings already in the window, which count towards the bill.';
+COMMENT ON COLUMN car.estimate_log.short_history IS 'same_weekday: periods estimated from fewer than 4 previous weeks (the mean of those found).';
+ALTER TABLE car.estimate_log ENABLE ROW LEVEL SECURITY;
+CREATE POLICY estimate_log_by_claims ON car.estimate_log USING (car.meter_visible(meter_id));
+SELECT pg_catalog.pg_extension_config_dump('car.estimate_log', '');
+SELECT pg_catalog.pg_extension_config_dump('car.estimate_log_id_seq', '');
+
+CREATE FUNCTION car.estimate(meter int, "from" timestamptz, "to" timestamptz, method text DEFAULT 'linear')
+    RETURNS car.estimate_log
+    LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_estimate';
+COMMENT ON FUNCTION car.estimate(int, timestamptz, timestamptz, text) IS 'Fill the periods of an interval meter in [from, to) that have no actual reading, with readings of quality estimated: method linear (a straight line between the actual readings either side of each gap; a gap longer than car.max_interpolation_gap, or without an actual reading on a side, is an error) or same_weekday (the mean of the actual readings at the same UK time on the same weekday over the previous 4 weeks; fewer weeks: the mean of those found; none: an error). Earlier estimates in the window are replaced, actual readings never. from and to fall on the meter''s period grid. Returns the car.estimate_log row of the call.';
+
+CREATE FUNCTION car.bill(meter int, "from" timestamptz, "to" timestamptz, quantity float8)
+    RETURNS car.estimate_log
+    LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_bill';
+COMMENT ON FUNCTION car.bill(int, timestamptz, timestamptz, float8) IS 'A billed total (in the meter''s unit) for [from, to): the actual readings in the window count towards it, and the rest is spread over the window''s periods without an actual reading, in proportion to the meter''s profile (mean actual reading per weekday and UK time over the 8 weeks before the window; method bill_profile) or, when that history lacks a period or has no positive consumption, evenly (bill_flat). A bill smaller than the actual readings already there is an error. Returns the car.estimate_log row of the call.';
+
+
+-------------------------------------------------------------------------------
+-- Period close and the restatement register (issue 14, point 4): signed
+-- figures that never move, and what changed since (src/close.c).
+-------------------------------------------------------------------------------
+CREATE FUNCTION car.org_visible(org text) RETURNS boolean
+    LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'car_org_visible';
+COMMENT ON FUNCTION car.org_visible(text) IS 'Whether this session may see an organisation''s own figures (closes, baselines, targets, normalisers): its claims grant the organisation (org, orgs) and do not narrow it to some sites (sites), or it is admin (claim admin, role car_admin, car_ingest or car_auditor).';
+
+-- Which organisation owns a site on a day: periods of ownership, recorded
+-- when sites move between bodies (the GGC baseline follows them).
+CREATE TABLE car.site_org (
+    site_id     int NOT NULL REFERENCES car.site (id) ON DELETE CASCADE,
+    org         text NOT NULL CHECK (org <> '' AND org !~ '[[:cntrl:]]'),
+    valid_from  date NOT NULL,
+    valid_to    date CHECK (valid_to >= valid_from),
+    note        text,
+    recorded_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (site_id, valid_from)
+);
+COMMENT ON TABLE car.site_org IS 'Which organisation owned a site over which UK days: a site''s periods of ownership, which do not overlap (a site without any belongs to its car.site.org for all time). car.transfer_site() records a move between bodies; every change recalculates the baselines of the bodies concerned and logs it in car.baseline_recalculation. Ownership of days inside a signed period (car.close_period) cannot change.';
+COMMENT ON COLUMN car.site_org.site_id IS 'The site (car.site.id).';
+COMMENT ON COLUMN car.site_org.org IS 'The organisation owning it.';
+COMMENT ON COLUMN car.site_org.valid_from IS 'First UK day of ownership (-infinity: since always).';
+COMMENT ON COLUMN car.site_org.valid_to IS 'Last UK day of ownership; NULL while it lasts.';
+COMMENT ON COLUMN car.site_org.note IS 'Why (e.g. "machinery of government change, 1 April 2022").';
+COMMENT ON COLUMN car.site_org.recorded_at IS 'When the period was recorded.';
+ALTER TABLE car.site_org ENABLE ROW LEVEL SECURITY;
+CREATE POLICY site_org_by_claims ON car.site_org USING (car.org_visible(org) OR car.site_visible(site_id));
+SELECT pg_catalog.pg_extension_config_dump('car.site_org', '');
+
+CREATE VIEW car.site_ownership WITH (security_invoker = true) AS
+SELECT so.site_id, so.org, so.valid_from, coalesce(so.valid_to, 'infinity') AS valid_to
+FROM car.site_org so
+UNION ALL
+SELECT s.id, s.org, '-infinity'::date, 'infinity'::date
+FROM car.site s
+WHERE NOT EXISTS (SELECT 1 FROM car.site_org so WHERE so.site_id = s.id);
+COMMENT ON VIEW car.site_ownership IS 'Which organisation owns each site over which UK days (valid_from to valid_to, both included, infinite at open ends): the periods of car.site_org, or, for a site without any, its car.site.org for all time.';
+
+CREATE VIEW car.coverage WITH (security_invoker = true) AS
+SELECT o.org AS organisation, m.site_id, st.name AS site, m.meter_id, mt.name AS meter, m.activity,
+       d.day::date AS day, m.interval_minutes,
+       car.periods_in(m.interval_minutes, d.day::date, d.day::date) AS periods_expected,
+       coalesce(r.actual, 0) AS periods_actual,
+       coalesce(r.estimated, 0) AS periods_estimated,
+       greatest(car.periods_in(m.interval_minutes, d.day::date, d.day::date) - coalesce(r.actual, 0) - coalesce(r.estimated, 0), 0) AS periods_missing,
+       (100.0 * coalesce(r.actual, 0) / car.periods_in(m.interval_minutes, d.day::date, d.day::date))::float8 AS coverage,
+       (100.0 * coalesce(r.estimated, 0) / car.periods_in(m.interval_minutes, d.day::date, d.day::date))::float8 AS pct_estimated,
+       coalesce(r.quantity, 0) AS quantity,
+       coalesce(r.quantity_estimated, 0) AS quantity_estimated,
+       mt.unit
+FROM car.meter_span m
+JOIN car.meter mt ON mt.id = m.meter_id
+JOIN car.site st ON st.id = m.site_id
+CROSS JOIN LATERAL generate_series(m.first_day::timestamp, m.last_day::timestamp, interval '1 day') d(day)
+LEFT JOIN car.site_ownership o ON o.site_id = m.site_id AND d.day::date >= o.valid_from AND d.day::date <= o.valid_to
+LEFT JOIN LATERAL (
+    SELECT count(*) FILTER (WHERE x.quality = 'actual') AS actual,
+           count(*) FILTER (WHERE x.quality = 'estimated') AS estimated,
+           sum(x.quantity) AS quantity,
+           coalesce(sum(x.quantity) FILTER (WHERE x.quality = 'estimated'), 0) AS quantity_estimated
+    FROM car.reading x
+    WHERE x.meter_id = m.meter_id
+    AND x.ts >= d.day::date::timestamp AT TIME ZONE 'Europe/London'
+    AND x.ts < (d.day::date + 1)::timestamp AT TIME ZONE 'Europe/London') r ON true;
+COMMENT ON VIEW car.coverage IS 'Completeness per interval meter and UK local day (Europe/London), from installation (or first reading) to removal (or today): the periods expected (46, 48 or 50 half-hours; 23, 24 or 25 hours), received as actual readings, estimated, and missing. Filter on meter_id and day: each row counts its readings.';
+COMMENT ON COLUMN car.coverage.organisation IS 'Organisation owning the site that day.';
+COMMENT ON COLUMN car.coverage.site_id IS 'Site number (car.site.id).';
+COMMENT ON COLUMN car.coverage.site IS 'Site name.';
+COMMENT ON COLUMN car.coverage.meter_id IS 'Meter number (car.meter.id).';
+COMMENT ON COLUMN car.coverage.meter IS 'Meter name.';
+COMMENT ON COLUMN car.coverage.activity IS 'What the meter measures (car.activity key).';
+COMMENT ON COLUMN car.coverage.day IS 'UK local day (Europe/London).';
+COMMENT ON COLUMN car.coverage.interval_minutes IS 'Minutes a reading covers (car.meter.interval_minutes).';
+COMMENT ON COLUMN car.coverage.periods_expected IS 'Periods in the day: 48 half-hours (46 on the spring clock change, 50 on the autumn one), 24 hours (23, 25), 1 for daily meters.';
+COMMENT ON COLUMN car.coverage.periods_actual IS 'Periods received as actual readings.';
+COMMENT ON COLUMN car.coverage.periods_estimated IS 'Periods filled by estimates (car.estimate, car.bill).';
+COMMENT ON COLUMN car.coverage.periods_missing IS 'Periods with no reading at all: expected - actual - estimated (never below 0).';
+COMMENT ON COLUMN car.coverage.coverage IS 'Actual readings as a share of the periods expected, % (100 * periods_actual / periods_expected; 6 of 48 half-hours missing: 87.5).';
+COMMENT ON COLUMN car.coverage.pct_estimated IS 'Estimated readings as a share of the periods expected, %.';
+COMMENT ON COLUMN car.coverage.quantity IS 'The day''s readings, actual and estimated, in unit.';
+COMMENT ON COLUMN car.coverage.quantity_estimated IS 'Of quantity, the estimated part, in unit.';
+COMMENT ON COLUMN car.coverage.unit IS 'Unit of quantity (the meter''s unit).';
+
+
+-- Financial years (April to March), named by the calendar year they start in.
+-- These helpers have SQL-standard bodies (RETURN ...), bound to their objects
+-- when created, so search_path cannot change what they call; they carry no
+-- SET clause, which would stop the planner inlining them into the reports
+-- (a SET makes every call a separate function call with a GUC save/restore).
+CREATE FUNCTION car.financial_year(day date) RETURNS int
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    RETURN extract(year FROM day - interval '3 months')::int;
+COMMENT ON FUNCTION car.financial_year(date) IS 'The UK financial year (1 April to 31 March) holding a day, named by the calendar year it starts in: 2017 for 2017/18.';
+CREATE FUNCTION car.financial_year_label(fy int) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    RETURN fy::text || '/' || lpad(((fy + 1) % 100)::text, 2, '0');
+COMMENT ON FUNCTION car.financial_year_label(int) IS 'How a financial year is written: 2017/18.';
+CREATE FUNCTION car.financial_quarter(month date) RETURNS int
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    RETURN (extract(month FROM month)::int + 8) % 12 / 3 + 1;
+COMMENT ON FUNCTION car.financial_quarter(date) IS 'The quarter of the financial year holding a day: 1 April-June, 2 July-September, 3 October-December, 4 January-March.';
+
+CREATE FUNCTION car.fy_factor_set(fy int) RETURNS int
+    LANGUAGE c STABLE STRICT PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'car_fy_factor_set';
+COMMENT ON FUNCTION car.fy_factor_set(int) IS 'The factor set (car.factor_set.id) a financial year is priced with in the GGC reports: the current set of the calendar year it starts in (FY2017/18: 2017), else the newest earlier one unless car.strict_factor_year; NULL when there is none. The same whatever car.reporting_year_start says.';
+CREATE FUNCTION car.fy_factor_year(fy int) RETURNS int
+    LANGUAGE c STABLE STRICT PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'car_fy_factor_year';
+COMMENT ON FUNCTION car.fy_factor_year(int) IS 'The year of the factor set car.fy_factor_set(fy) picks (fy, or the earlier year it falls back to); NULL when there is none.';
+CREATE FUNCTION car.fy_co2e(kg_co2e float8, factor_set_id int, quantity float8, unit text, activity text, component text, fy int)
+    RETURNS float8
+    LANGUAGE c STABLE STRICT PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'car_fy_co2e';
+COMMENT ON FUNCTION car.fy_co2e(float8, int, float8, text, text, text, int) IS 'kg CO2e of an emission row under its financial year''s factors (car.fy_factor_set): kg_co2e itself when factor_set_id is that set, else the quantity (in unit) priced again with that set''s row for the component; NULL when the financial year has no set. What car.report_ggc adds up, whatever car.reporting_year_start priced car.emission_daily with.';
+
+CREATE TABLE car.period_close (
+    id                   serial PRIMARY KEY,
+    org                  text NOT NULL CHECK (org <> '' AND org !~ '[[:cntrl:]]'),
+    period               daterange NOT NULL
+                         CHECK (lower_inc(period) AND NOT upper_inc(period) AND NOT lower_inf(period) AND NOT upper_inf(period)
+                                AND extract(day FROM lower(period)) = 1 AND extract(day FROM upper(period)) = 1),
+    note                 text,
+    closed_at            timestamptz NOT NULL DEFAULT now(),
+    closed_by            text NOT NULL,
+    reporting_year_start int NOT NULL CHECK (reporting_year_start BETWEEN 1 AND 12),
+    lines                bigint NOT NULL,
+    kg_co2e              float8 NOT NULL,
+    sha256               text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
+    site_ids             int[] NOT NULL,
+    reopened_at          timestamptz,
+    reopened_by          text,
+    reopen_reason        text,
+    CHECK ((reopened_at IS NULL) = (reopened_by IS NULL) AND (reopened_at IS NULL) = (reopen_reason IS NULL))
+);
+CREATE INDEX period_close_org_idx ON car.period_close (org);
+COMMENT ON TABLE car.period_close IS 'Signed reporting periods (car.close_period): an organisation''s figures for whole months, as reported when signed, kept in car.closed_emission and read by every report instead of the live figures. Written by car.close_period() and car.reopen_period() only.';
+COMMENT ON COLUMN car.period_close.org IS 'The organisation whose figures were signed.';
+COMMENT ON COLUMN car.period_close.period IS 'The UK days signed: [first day of the first month, first day after the last month).';
+COMMENT ON COLUMN car.period_close.note IS 'What the signer wrote (e.g. "GGC return FY2021/22, approved by the Board").';
+COMMENT ON COLUMN car.period_close.closed_at IS 'When it was signed.';
+COMMENT ON COLUMN car.period_close.closed_by IS 'The role that signed it.';
+COMMENT ON COLUMN car.period_close.reporting_year_start IS 'car.reporting_year_start in force when signed: the factor-year rule kg_co2e was priced under (fy_kg_co2e follows the financial-year rule).';
+COMMENT ON COLUMN car.period_close.lines IS 'Emission rows signed (car.closed_emission: per meter, UK day and component).';
+COMMENT ON COLUMN car.period_close.kg_co2e IS 'Their total, kg CO2e, all scopes and components.';
+COMMENT ON COLUMN car.period_close.sha256 IS 'SHA-256 (hex) of the close''s canonical text: README, "Period close", says how to recompute it in plain SQL from the closed_* tables.';
+COMMENT ON COLUMN car.period_close.site_ids IS 'The sites whose figures were signed.';
+COMMENT ON COLUMN car.period_close.reopened_at IS 'When it was reopened (car.reopen_period); NULL while in force. A reopened close is kept, with its figures, for the record.';
+COMMENT ON COLUMN car.period_close.reopened_by IS 'The role that reopened it (a car_admin).';
+COMMENT ON COLUMN car.period_close.reopen_reason IS 'Why it was reopened.';
+
+CREATE TABLE car.closed_emission (
+    close_id           int NOT NULL REFERENCES car.period_close (id),
+    org                text NOT NULL,
+    site_id            int NOT NULL,
+    site               text,
+    meter_id           int NOT NULL,
+    day                date NOT NULL,
+    month              date NOT NULL,
+    activity           text NOT NULL,
+    scope              int,
+    component          text NOT NULL,
+    unit               text NOT NULL,
+    quantity           float8 NOT NULL,
+    quantity_estimated float8 NOT NULL,
+    periods_actual     int NOT NULL,
+    periods_estimated  int NOT NULL,
+    kg_co2e            float8,
+    kg_co2             float8,
+    kg_ch4             float8,
+    kg_n2o             float8,
+    fy_kg_co2e         float8,
+    factor_set_id      int,
+    factor_year        int,
+    factor_id          bigint,
+    fy_factor_set_id   int,
+    fy_factor_year     int,
+    file_ids           int[] NOT NULL,
+    PRIMARY KEY (close_id, meter_id, day, component)
+);
+CREATE INDEX closed_emission_month_idx ON car.closed_emission (org, month);
+COMMENT ON TABLE car.closed_emission IS 'The figures of each period close as signed: the car.emission_daily rows of the organisation''s days in the period, per meter, UK day and component. The reports read these for closed months.';
+COMMENT ON COLUMN car.closed_emission.close_id IS 'The close (car.period_close.id).';
+COMMENT ON COLUMN car.closed_emission.org IS 'The organisation that owned the site that day.';
+COMMENT ON COLUMN car.closed_emission.site IS 'The site''s name when signed.';
+COMMENT ON COLUMN car.closed_emission.quantity IS 'The day''s readings, actual and estimated, in unit.';
+COMMENT ON COLUMN car.closed_emission.quantity_estimated IS 'Of quantity, the estimated part.';
+COMMENT ON COLUMN car.closed_emission.periods_actual IS 'Actual readings of the day.';
+COMMENT ON COLUMN car.closed_emission.periods_estimated IS 'Estimated readings of the day.';
+COMMENT ON COLUMN car.closed_emission.kg_co2e IS 'kg CO2e of the component as signed (the factor-year rule of car.period_close.reporting_year_start).';
+COMMENT ON COLUMN car.closed_emission.fy_kg_co2e IS 'kg CO2e of the component under the financial year''s factors (car.fy_co2e), as car.report_ggc shows it.';
+COMMENT ON COLUMN car.closed_emission.factor_set_id IS 'The factor set that priced kg_co2e.';
+COMMENT ON COLUMN car.closed_emission.factor_year IS 'Its year.';
+COMMENT ON COLUMN car.closed_emission.factor_id IS 'The published factor row (car.factor) behind kg_co2e.';
+COMMENT ON COLUMN car.closed_emission.fy_factor_set_id IS 'The factor set that priced fy_kg_co2e.';
+COMMENT ON COLUMN car.closed_emission.fy_factor_year IS 'Its year.';
+COMMENT ON COLUMN car.closed_emission.file_ids IS 'The files (car.source_file) whose readings made the day, ascending.';
+
+CREATE TABLE car.closed_coverage (
+    close_id         int NOT NULL REFERENCES car.period_close (id),
+    org              text NOT NULL,
+    site_id          int NOT NULL,
+    meter_id         int NOT NULL,
+    activity         text NOT NULL,
+    unit             text NOT NULL,
+    month            date NOT NULL,
+    periods_expected bigint NOT NULL,
+    PRIMARY KEY (close_id, meter_id, month)
+);
+COMMENT ON TABLE car.closed_coverage IS 'For each period close, the periods each interval meter was expected to report per month when signed: the denominators of the signed coverage figures.';
+COMMENT ON COLUMN car.closed_coverage.periods_expected IS 'Periods expected in the month (car.periods_in over the meter''s days of the month while the organisation owned its site).';
+
+CREATE TABLE car.closed_factor_set (
+    close_id  int NOT NULL REFERENCES car.period_close (id),
+    org       text NOT NULL,
+    set_id    int NOT NULL,
+    publisher text,
+    year      int NOT NULL,
+    revision  int NOT NULL,
+    title     text,
+    sha256    text NOT NULL,
+    PRIMARY KEY (close_id, set_id)
+);
+COMMENT ON TABLE car.closed_factor_set IS 'The factor sets behind each period close''s figures (kg_co2e and fy_kg_co2e), as they were: a set deleted later stays named here.';
+COMMENT ON COLUMN car.closed_factor_set.sha256 IS 'SHA-256 of the official file the set was loaded from.';
+
+CREATE TABLE car.closed_file (
+    close_id    int NOT NULL REFERENCES car.period_close (id),
+    org         text NOT NULL,
+    file_id     int NOT NULL,
+    source      text NOT NULL,
+    name        text NOT NULL,
+    sha256      text NOT NULL,
+    received_at timestamptz NOT NULL,
+    PRIMARY KEY (close_id, file_id)
+);
+COMMENT ON TABLE car.closed_file IS 'The files (car.source_file) whose readings make each period close''s figures, as they were when signed.';
+COMMENT ON COLUMN car.closed_file.sha256 IS 'SHA-256 of the file''s bytes.';
+
+CREATE TABLE car.period_close_event (
+    id       bigserial PRIMARY KEY,
+    close_id int NOT NULL REFERENCES car.period_close (id),
+    org      text NOT NULL,
+    event    text NOT NULL CHECK (event IN ('closed', 'reopened')),
+    at       timestamptz NOT NULL DEFAULT now(),
+    by       text NOT NULL,
+    note     text
+);
+COMMENT ON TABLE car.period_close_event IS 'The record of every close and reopening: who, when, and the note or reason.';
+COMMENT ON COLUMN car.period_close_event.note IS 'The close''s note, or the reason given for reopening.';
+
+ALTER TABLE car.period_close ENABLE ROW LEVEL SECURITY;
+CREATE POLICY period_close_by_claims ON car.period_close USING (car.org_visible(org));
+ALTER TABLE car.closed_emission ENABLE ROW LEVEL SECURITY;
+CREATE POLICY closed_emission_by_claims ON car.closed_emission USING (car.org_visible(org) OR car.site_visible(site_id));
+ALTER TABLE car.closed_coverage ENABLE ROW LEVEL SECURITY;
+CREATE POLICY closed_coverage_by_claims ON car.closed_coverage USING (car.org_visible(org) OR car.site_visible(site_id));
+ALTER TABLE car.closed_factor_set ENABLE ROW LEVEL SECURITY;
+CREATE POLICY closed_factor_set_by_claims ON car.closed_factor_set USING (car.org_visible(org));
+ALTER TABLE car.closed_file ENABLE ROW LEVEL SECURITY;
+CREATE POLICY closed_file_by_claims ON car.closed_file USING (car.org_visible(org));
+ALTER TABLE car.period_close_event ENABLE ROW LEVEL SECURITY;
+CREATE POLICY period_close_event_by_claims ON car.period_close_event USING (car.org_visible(org));
+SELECT pg_catalog.pg_extension_config_dump('car.period_close', '');
+SELECT pg_catalog.pg_extension_config_dump('car.period_close_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('car.closed_emission', '');
+SELECT pg_catalog.pg_extension_config_dump('car.closed_coverage', '');
+SELECT pg_catalog.pg_extension_config_dump('car.closed_factor_set', '');
+SELECT pg_catalog.pg_extension_config_dump('car.closed_file', '');
+SELECT pg_catalog.pg_extension_config_dump('car.period_close_event', '');
+SELECT pg_catalog.pg_extension_config_dump('car.period_close_event_id_seq', '');
+
+CREATE FUNCTION car.closed_months(OUT close_id int, OUT org text, OUT month date) RETURNS SETOF record
+    LANGUAGE c STABLE PARALLEL RESTRICTED ROWS 100 AS 'MODULE_PATHNAME', 'car_closed_months';
+COMMENT ON FUNCTION car.closed_months() IS 'The months of the period closes in force that this session may see (the organisation''s, or holding a site it may see), one row per close and month: the reports read these organisation-months from the signed figures.';
+
+CREATE FUNCTION car.close_period(org text, "from" date, "to" date, note text DEFAULT NULL) RETURNS car.period_close
+    LANGUAGE c VOLATILE PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_close_period';
+COMMENT ON FUNCTION car.close_period(text, date, date, text) IS 'Sign an organisation''s figures for whole months, from the first day of a month to the last day of a month (a quarter, a financial year): refreshes car.emission_daily, then keeps the figures as reported (per site, meter, UK day, scope, component and activity), the periods expected, the factor sets and the files behind them, and a SHA-256 of them, in car.period_close and the closed_* tables. Every report reads the signed figures from then on; car.restatement shows what changed since. A period overlapping one in force for the organisation is refused (reopen it first). For car_admin. Returns the car.period_close row.';
+CREATE FUNCTION car.reopen_period(close_id int, reason text) RETURNS car.period_close
+    LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_reopen_period';
+COMMENT ON FUNCTION car.reopen_period(int, text) IS 'Reopen a signed period: its months read live figures again and may be signed anew. Needs car_admin and a reason; the close is kept, marked reopened, and the reopening is recorded in car.period_close_event.';
+
+-- Internal: every car.emission_daily row with what the reports derive from it.
+CREATE VIEW car.emission_live WITH (security_invoker = true) AS
+SELECT o.org, e.site_id, e.meter_id, e.day, e.month, e.activity, e.scope, e.component, e.unit,
+       e.quantity, e.quantity_estimated, e.periods_actual, e.periods_estimated,
+       e.kg_co2e, e.kg_co2, e.kg_ch4, e.kg_n2o, e.factor_set_id, e.factor_year, e.factor_id, e.file_ids,
+       car.fy_co2e(e.kg_co2e, e.factor_set_id, e.quantity, e.unit, e.activity, e.component, car.financial_year(e.day)) AS fy_kg_co2e,
+       car.fy_factor_set(car.financial_year(e.day)) AS fy_factor_set_id,
+       car.fy_factor_year(car.financial_year(e.day)) AS fy_factor_year
+FROM car.emission_daily e
+LEFT JOIN car.site_ownership o ON o.site_id = e.site_id AND e.day >= o.valid_from AND e.day <= o.valid_to;
+COMMENT ON VIEW car.emission_live IS 'Internal: the rows of car.emission_daily with the organisation owning the site that day and the kg CO2e under the financial year''s factors, before any period close.';
+
+-- Internal: the rows every report adds up: live ones, except for signed
+-- organisation-months, which come from the signed copy.
+CREATE VIEW car.emission_reported WITH (security_invoker = true) AS
+SELECT r.*, r.component = coalesce(p.kind, r.activity) AS primary_row,
+       CASE WHEN r.quantity <> 0 THEN r.kg_co2e * r.quantity_estimated / r.quantity ELSE 0 END AS kg_co2e_estimated,
+       CASE WHEN r.quantity <> 0 THEN r.fy_kg_co2e * r.quantity_estimated / r.quantity ELSE 0 END AS fy_kg_co2e_estimated
+FROM (
+    SELECT l.org, l.site_id, l.meter_id, l.day, l.month, l.activity, l.scope, l.component, l.unit,
+           l.quantity, l.quantity_estimated, l.periods_actual, l.periods_estimated,
+           l.kg_co2e, l.kg_co2, l.kg_ch4, l.kg_n2o, l.factor_set_id, l.factor_year, l.factor_id, l.file_ids,
+           l.fy_kg_co2e, l.fy_factor_set_id, l.fy_factor_year, NULL::int AS close_id
+    FROM car.emission_live l
+    WHERE NOT EXISTS (SELECT 1 FROM car.closed_months() c WHERE c.org = l.org AND c.month = l.month)
+    UNION ALL
+    SELECT c.org, c.site_id, c.meter_id, c.day, c.month, c.activity, c.scope, c.component, c.unit,
+           c.quantity, c.quantity_estimated, c.periods_actual, c.periods_estimated,
+           c.kg_co2e, c.kg_co2, c.kg_ch4, c.kg_n2o, c.factor_set_id, c.factor_year, c.factor_id, c.file_ids,
+           c.fy_kg_co2e, c.fy_factor_set_id, c.fy_factor_year, c.close_id
+    FROM car.closed_emission c
+    WHERE c.close_id IN (SELECT m.close_id FROM car.closed_months() m)) r
+LEFT JOIN car.activity_primary_component p ON p.activity = r.activity;
+COMMENT ON VIEW car.emission_reported IS 'Internal: the emission rows the reports add up: car.emission_daily''s, except for organisation-months signed by car.close_period, which come from car.closed_emission (close_id says which close). With whether the row carries the meter''s own use (primary_row: quantities are counted once) and the kg CO2e of its estimated part.';
+
+-- Internal: the periods each interval meter is expected to report per month,
+-- for the organisation owning its site those days.
+CREATE VIEW car.expected_live WITH (security_invoker = true) AS
+SELECT o.org, m.site_id, m.meter_id, m.activity, m.unit, mo.month::date AS month,
+       car.periods_in(m.interval_minutes,
+                      greatest(mo.month::date, m.first_day, o.valid_from),
+                      least((mo.month + interval '1 month - 1 day')::date, m.last_day, o.valid_to)) AS periods_expected
+FROM car.meter_span m
+JOIN car.site_ownership o ON o.site_id = m.site_id AND o.valid_from <= m.last_day AND o.valid_to >= m.first_day
+CROSS JOIN LATERAL generate_series(date_trunc('month', greatest(m.first_day, o.valid_from)::timestamp),
+                                   least(m.last_day, o.valid_to)::timestamp, interval '1 month') mo(month);
+COMMENT ON VIEW car.expected_live IS 'Internal: per interval meter, owning organisation and month, the periods expected (the days of car.meter_span the organisation owned the site, car.periods_in).';
+CREATE VIEW car.expected_reported WITH (security_invoker = true) AS
+SELECT x.org, x.site_id, x.meter_id, x.activity, x.unit, x.month, x.periods_expected
+FROM car.expected_live x
+WHERE NOT EXISTS (SELECT 1 FROM car.closed_months() c WHERE c.org = x.org AND c.month = x.month)
+UNION ALL
+SELECT c.org, c.site_id, c.meter_id, c.activity, c.unit, c.month, c.periods_expected
+FROM car.closed_coverage c
+WHERE c.close_id IN (SELECT m.close_id FROM car.closed_months() m);
+COMMENT ON VIEW car.expected_reported IS 'Internal: the periods expected per interval meter and month that the reports'' coverage divides by: live, or as signed for closed organisation-months.';
+
+-------------------------------------------------------------------------------
+-- The reports read emission_reported (signed figures for closed months) and
+-- carry coverage and pct_estimated on every line.  Their expected periods are
+-- joined on keys that make the join removable when a query does not ask for
+-- coverage (org NULL reads as '').
+-------------------------------------------------------------------------------
+CREATE OR REPLACE VIEW car.report_monthly WITH (security_invoker = true) AS
+SELECT l.organisation, l.site_id, l.site, l.month, l.activity, l.unit, l.quantity, l.kg_co2e, l.kg_co2e / 1000 AS tonnes_co2e,
+       l.scope1_kg_co2e, l.scope2_kg_co2e, l.scope3_kg_co2e, l.meters, l.days_with_data, l.factor_years,
+       (100.0 * l.periods_actual / nullif(x.periods_expected, 0))::float8 AS coverage,
+       (100.0 * l.kg_co2e_estimated / nullif(l.kg_co2e, 0))::float8 AS pct_estimated
+FROM (
+    SELECT e.org AS organisation, e.site_id, s.name AS site, e.month, e.activity, e.unit,
+           sum(e.quantity) FILTER (WHERE e.primary_row) AS quantity,
+           sum(e.kg_co2e) AS kg_co2e,
+           coalesce(sum(e.kg_co2e) FILTER (WHERE e.scope = 1), 0) AS scope1_kg_co2e,
+           coalesce(sum(e.kg_co2e) FILTER (WHERE e.scope = 2), 0) AS scope2_kg_co2e,
+           coalesce(sum(e.kg_co2e) FILTER (WHERE e.scope = 3), 0) AS scope3_kg_co2e,
+           count(DISTINCT e.meter_id) AS meters,
+           count(DISTINCT e.day) AS days_with_data,
+           string_agg(DISTINCT e.factor_year::text, ', ') AS factor_years,
+           sum(e.periods_actual) FILTER (WHERE e.primary_row) AS periods_actual,
+           sum(e.kg_co2e_estimated) AS kg_co2e_estimated
+    FROM car.emission_reported e
+    LEFT JOIN car.site s ON s.id = e.site_id
+    GROUP BY e.org, e.site_id, s.name, e.month, e.activity, e.unit) l
+LEFT JOIN (SELECT coalesce(org, '') AS org, site_id, month, activity, unit, sum(periods_expected) AS periods_expected
+           FROM car.expected_reported GROUP BY coalesce(org, ''), site_id, month, activity, unit) x
+    ON x.org = coalesce(l.organisation, '') AND x.site_id = l.site_id AND x.month = l.month
+    AND x.activity = l.activity AND x.unit = l.unit;
+COMMENT ON COLUMN car.report_monthly.organisation IS 'Organisation owning the site in the month.';
+COMMENT ON COLUMN car.report_monthly.coverage IS 'Completeness of the line''s interval meters, %: actual readings received / periods expected in the month (car.coverage). NULL when none of its meters is an interval meter. Signed months (car.close_period) show it as signed.';
+COMMENT ON COLUMN car.report_monthly.pct_estimated IS 'Share of kg_co2e that comes from estimated readings (car.estimate, car.bill), %.';
+
+CREATE OR REPLACE VIEW car.report_yearly WITH (security_invoker = true) AS
+SELECT l.organisation, l.site_id, l.site, l.year, car.reporting_year_label(l.year) AS reporting_year, l.activity, l.unit,
+       l.quantity, l.kg_co2e, l.kg_co2e / 1000 AS tonnes_co2e,
+       l.scope1_kg_co2e, l.scope2_kg_co2e, l.scope3_kg_co2e, l.meters, l.days_with_data, l.factor_years,
+       (100.0 * l.periods_actual / nullif(x.periods_expected, 0))::float8 AS coverage,
+       (100.0 * l.kg_co2e_estimated / nullif(l.kg_co2e, 0))::float8 AS pct_estimated
+FROM (
+    SELECT e.org AS organisation, e.site_id, s.name AS site, car.reporting_year(e.month) AS year, e.activity, e.unit,
+           sum(e.quantity) FILTER (WHERE e.primary_row) AS quantity,
+           sum(e.kg_co2e) AS kg_co2e,
+           coalesce(sum(e.kg_co2e) FILTER (WHERE e.scope = 1), 0) AS scope1_kg_co2e,
+           coalesce(sum(e.kg_co2e) FILTER (WHERE e.scope = 2), 0) AS scope2_kg_co2e,
+           coalesce(sum(e.kg_co2e) FILTER (WHERE e.scope = 3), 0) AS scope3_kg_co2e,
+           count(DISTINCT e.meter_id) AS meters,
+           count(DISTINCT e.day) AS days_with_data,
+           string_agg(DISTINCT e.factor_year::text, ', ') AS factor_years,
+           sum(e.periods_actual) FILTER (WHERE e.primary_row) AS periods_actual,
+           sum(e.kg_co2e_estimated) AS kg_co2e_estimated
+    FROM car.emission_reported e
+    LEFT JOIN car.site s ON s.id = e.site_id
+    GROUP BY e.org, e.site_id, s.name, car.reporting_year(e.month), e.activity, e.unit) l
+LEFT JOIN (SELECT coalesce(org, '') AS org, site_id, car.reporting_year(month) AS year, activity, unit,
+                  sum(periods_expected) AS periods_expected
+           FROM car.expected_reported GROUP BY coalesce(org, ''), site_id, car.reporting_year(month), activity, unit) x
+    ON x.org = coalesce(l.organisation, '') AND x.site_id = l.site_id AND x.year = l.year
+    AND x.activity = l.activity AND x.unit = l.unit;
+COMMENT ON COLUMN car.report_yearly.organisation IS 'Organisation owning the site in the year.';
+COMMENT ON COLUMN car.report_yearly.coverage IS 'Completeness of the line''s interval meters, %: actual readings received / periods expected in the year (car.coverage). NULL when none of its meters is an interval meter.';
+COMMENT ON COLUMN car.report_yearly.pct_estimated IS 'Share of kg_co2e that comes from estimated readings (car.estimate, car.bill), %.';
+
+CREATE OR REPLACE VIEW car.report_scope WITH (security_invoker = true) AS
+SELECT l.organisation, l.site_id, l.site, l.month, l.scope, l.activity, l.component, l.kg_co2e, l.kg_co2e / 1000 AS tonnes_co2e,
+       l.kg_co2, l.kg_ch4, l.kg_n2o,
+       (100.0 * a.periods_actual / nullif(x.periods_expected, 0))::float8 AS coverage,
+       (100.0 * l.kg_co2e_estimated / nullif(l.kg_co2e, 0))::float8 AS pct_estimated
+FROM (
+    SELECT e.org AS organisation, e.site_id, s.name AS site, e.month, e.scope, e.activity, e.component,
+           sum(e.kg_co2e) AS kg_co2e, sum(e.kg_co2) AS kg_co2, sum(e.kg_ch4) AS kg_ch4, sum(e.kg_n2o) AS kg_n2o,
+           sum(e.kg_co2e_estimated) AS kg_co2e_estimated
+    FROM car.emission_reported e
+    LEFT JOIN car.site s ON s.id = e.site_id
+    GROUP BY e.org, e.site_id, s.name, e.month, e.scope, e.activity, e.component) l
+LEFT JOIN (SELECT coalesce(org, '') AS org, site_id, month, activity, sum(periods_actual) AS periods_actual
+           FROM car.emission_reported WHERE primary_row GROUP BY coalesce(org, ''), site_id, month, activity) a
+    ON a.org = coalesce(l.organisation, '') AND a.site_id = l.site_id AND a.month = l.month AND a.activity = l.activity
+LEFT JOIN (SELECT coalesce(org, '') AS org, site_id, month, activity, sum(periods_expected) AS periods_expected
+           FROM car.expected_reported GROUP BY coalesce(org, ''), site_id, month, activity) x
+    ON x.org = coalesce(l.organisation, '') AND x.site_id = l.site_id AND x.month = l.month AND x.activity = l.activity;
+COMMENT ON COLUMN car.report_scope.organisation IS 'Organisation owning the site in the month.';
+COMMENT ON COLUMN car.report_scope.coverage IS 'Completeness of the activity''s interval meters at the site in the month, %: actual readings received / periods expected (the same on every component line of the activity). NULL when none of its meters is an interval meter.';
+COMMENT ON COLUMN car.report_scope.pct_estimated IS 'Share of kg_co2e that comes from estimated readings (car.estimate, car.bill), %.';
+
+CREATE OR REPLACE VIEW car.report_intensity WITH (security_invoker = true) AS
+SELECT l.organisation, l.site_id, l.site, l.year, car.reporting_year_label(l.year) AS reporting_year, l.floor_area_m2,
+       l.kg_co2e, l.kg_co2e / 1000 AS tonnes_co2e, (l.kg_co2e / l.floor_area_m2)::float8 AS kg_co2e_per_m2,
+       (100.0 * l.periods_actual / nullif(x.periods_expected, 0))::float8 AS coverage,
+       (100.0 * l.kg_co2e_estimated / nullif(l.kg_co2e, 0))::float8 AS pct_estimated
+FROM (
+    SELECT e.org AS organisation, e.site_id, s.name AS site, car.reporting_year(e.month) AS year, s.floor_area_m2,
+           sum(e.kg_co2e) AS kg_co2e,
+           sum(e.periods_actual) FILTER (WHERE e.primary_row) AS periods_actual,
+           sum(e.kg_co2e_estimated) AS kg_co2e_estimated
+    FROM car.emission_reported e
+    LEFT JOIN car.site s ON s.id = e.site_id
+    GROUP BY e.org, e.site_id, s.name, car.reporting_year(e.month), s.floor_area_m2) l
+LEFT JOIN (SELECT coalesce(org, '') AS org, site_id, car.reporting_year(month) AS year, sum(periods_expected) AS periods_expected
+           FROM car.expected_reported GROUP BY coalesce(org, ''), site_id, car.reporting_year(month)) x
+    ON x.org = coalesce(l.organisation, '') AND x.site_id = l.site_id AND x.year = l.year;
+COMMENT ON COLUMN car.report_intensity.organisation IS 'Organisation owning the site in the year.';
+COMMENT ON COLUMN car.report_intensity.coverage IS 'Completeness of the site''s interval meters, %: actual readings received / periods expected in the year. NULL when the site has no interval meter.';
+COMMENT ON COLUMN car.report_intensity.pct_estimated IS 'Share of kg_co2e that comes from estimated readings (car.estimate, car.bill), %.';
+
+-- The token-taking report functions return the views' new columns too.
+CREATE OR REPLACE FUNCTION car.report_monthly_for(token text) RETURNS SETOF car.report_monthly
+    LANGUAGE sql VOLATILE STRICT PARALLEL UNSAFE
+    SET search_path = pg_catalog, car
+    AS $$ SELECT * FROM car.report_for($1, 'report_monthly') AS r(organisation text, site_id int, site text, month date,
+          activity text, unit text, quantity float8, kg_co2e float8, tonnes_co2e float8, scope1_kg_co2e float8,
+          scope2_kg_co2e float8, scope3_kg_co2e float8, meters bigint, days_with_data bigint, factor_years text,
+          coverage float8, pct_estimated float8) $$;
+CREATE OR REPLACE FUNCTION car.report_yearly_for(token text) RETURNS SETOF car.report_yearly
+    LANGUAGE sql VOLATILE STRICT PARALLEL UNSAFE
+    SET search_path = pg_catalog, car
+    AS $$ SELECT * FROM car.report_for($1, 'report_yearly') AS r(organisation text, site_id int, site text, year int,
+          reporting_year text, activity text, unit text, quantity float8, kg_co2e float8, tonnes_co2e float8,
+          scope1_kg_co2e float8, scope2_kg_co2e float8, scope3_kg_co2e float8, meters bigint, days_with_data bigint,
+          factor_years text, coverage float8, pct_estimated float8) $$;
+CREATE OR REPLACE FUNCTION car.report_scope_for(token text) RETURNS SETOF car.report_scope
+    LANGUAGE sql VOLATILE STRICT PARALLEL UNSAFE
+    SET search_path = pg_catalog, car
+    AS $$ SELECT * FROM car.report_for($1, 'report_scope') AS r(organisation text, site_id int, site text, month date,
+          scope int, activity text, component text, kg_co2e float8, tonnes_co2e float8, kg_co2 float8, kg_ch4 float8,
+          kg_n2o float8, coverage float8, pct_estimated float8) $$;
+
+-------------------------------------------------------------------------------
+-- The restatement register: for every line of every close in force, live
+-- minus signed, with the cause.
+-------------------------------------------------------------------------------
+CREATE VIEW car.restatement WITH (security_invoker = true) AS
+WITH months AS (SELECT * FROM car.closed_months()),
+signed AS (
+    SELECT c.* FROM car.closed_emission c WHERE c.close_id IN (SELECT close_id FROM months)),
+live AS (
+    SELECT m.close_id, l.* FROM car.emission_live l JOIN months m ON m.org = l.org AND m.month = l.month),
+pairs AS (
+    SELECT coalesce(s.close_id, l.close_id) AS close_id, coalesce(s.org, l.org) AS org,
+           coalesce(s.site_id, l.site_id) AS site_id, coalesce(s.month, l.month) AS month,
+           coalesce(s.activity, l.activity) AS activity, coalesce(s.scope, l.scope) AS scope,
+           coalesce(s.component, l.component) AS component,
+           s.kg_co2e AS signed_kg, l.kg_co2e AS live_kg, s.fy_kg_co2e AS signed_fy_kg, l.fy_kg_co2e AS live_fy_kg,
+           l.factor_set_id AS live_set,
+           CASE WHEN s.meter_id IS NULL THEN 'added'
+                WHEN l.meter_id IS NULL THEN 'removed' END AS presence,
+           s.meter_id IS NOT NULL AND l.meter_id IS NOT NULL AND l.factor_set_id IS DISTINCT FROM s.factor_set_id AS revised,
+           ARRAY(SELECT f FROM unnest(l.file_ids) f EXCEPT SELECT f FROM unnest(s.file_ids) f) AS new_files,
+           coalesce(l.periods_estimated, 0) - coalesce(s.periods_estimated, 0) AS more_estimated,
+           l.quantity_estimated IS DISTINCT FROM s.quantity_estimated AS estimate_changed,
+           l.quantity IS DISTINCT FROM s.quantity AS quantity_changed,
+           l.kg_co2e IS DISTINCT FROM s.kg_co2e AS kg_changed
+    FROM signed s
+    FULL JOIN live l ON l.close_id = s.close_id AND l.meter_id = s.meter_id AND l.day = s.day AND l.component = s.component),
+lines AS (
+    SELECT close_id, org, site_id, month, activity, scope, component,
+           coalesce(sum(signed_kg), 0) AS signed_kg_co2e,
+           coalesce(sum(live_kg), 0) AS live_kg_co2e,
+           coalesce(sum(coalesce(live_kg, 0) - coalesce(signed_kg, 0)), 0) AS delta_kg_co2e,
+           coalesce(sum(signed_fy_kg), 0) AS signed_fy_kg_co2e,
+           coalesce(sum(live_fy_kg), 0) AS live_fy_kg_co2e,
+           coalesce(sum(coalesce(live_fy_kg, 0) - coalesce(signed_fy_kg, 0)), 0) AS delta_fy_kg_co2e,
+           bool_or(revised) AS revised,
+           bool_or(cardinality(new_files) > 0 AND more_estimated < 0) AS estimate_replaced,
+           bool_or(cardinality(new_files) > 0 AND more_estimated >= 0) AS late_file,
+           bool_or(cardinality(new_files) = 0 AND estimate_changed AND presence IS DISTINCT FROM 'removed') AS estimate_changed,
+           bool_or(cardinality(new_files) = 0 AND NOT estimate_changed AND quantity_changed
+                   AND presence IS DISTINCT FROM 'removed') AS edited,
+           bool_or(presence = 'removed') AS removed,
+           bool_or(kg_changed AND NOT revised AND NOT quantity_changed AND presence IS NULL) AS catalogue,
+           array_agg(DISTINCT live_set ORDER BY live_set) FILTER (WHERE revised) AS factor_set_ids
+    FROM pairs
+    GROUP BY close_id, org, site_id, month, activity, scope, component),
+files AS (
+    SELECT p.close_id, p.org, p.site_id, p.month, p.activity, p.scope, p.component, array_agg(DISTINCT f ORDER BY f) AS file_ids
+    FROM pairs p CROSS JOIN LATERAL unnest(p.new_files) f
+    GROUP BY p.close_id, p.org, p.site_id, p.month, p.activity, p.scope, p.component)
+SELECT l.close_id, l.org AS organisation, l.site_id, s.name AS site, l.month, l.activity, l.scope, l.component,
+       l.signed_kg_co2e, l.live_kg_co2e, l.delta_kg_co2e,
+       (100 * l.delta_kg_co2e / nullif(l.signed_kg_co2e, 0))::float8 AS delta_pct,
+       l.delta_kg_co2e <> 0 AND abs(l.delta_kg_co2e) >= abs(l.signed_kg_co2e)
+           * coalesce(nullif(current_setting('car.significance_threshold', true), '')::float8, 0.05) AS significant,
+       array_remove(ARRAY[CASE WHEN l.revised THEN 'factor revision' END,
+                          CASE WHEN l.estimate_replaced THEN 'estimate replaced by actual' END,
+                          CASE WHEN l.late_file THEN 'late or replaced file' END,
+                          CASE WHEN l.estimate_changed THEN 'estimate added or changed' END,
+                          CASE WHEN l.edited THEN 'readings edited or added' END,
+                          CASE WHEN l.removed THEN 'readings removed' END,
+                          CASE WHEN l.catalogue THEN 'catalogue change' END], NULL) AS causes,
+       coalesce(l.factor_set_ids, '{}') AS factor_set_ids,
+       coalesce(f.file_ids, '{}') AS file_ids,
+       l.signed_fy_kg_co2e, l.live_fy_kg_co2e, l.delta_fy_kg_co2e
+FROM lines l
+LEFT JOIN files f ON f.close_id = l.close_id AND f.org = l.org AND f.site_id = l.site_id AND f.month = l.month
+     AND f.activity = l.activity AND f.scope IS NOT DISTINCT FROM l.scope AND f.component = l.component
+LEFT JOIN car.site s ON s.id = l.site_id;
+COMMENT ON VIEW car.restatement IS 'The restatement register: for every line of every period close in force (per close, site, month, activity, scope and component), the live figure minus the signed one, and why it moved: a factor revision (factor_set_ids: the sets now used), a late or replaced file or an estimate replaced by an actual reading (file_ids: the files since), an estimate added or changed, readings edited, added or removed, or a catalogue change. Lines whose change reaches car.significance_threshold of the signed figure are significant. Signed figures themselves never change: the reports keep showing them.';
+COMMENT ON COLUMN car.restatement.close_id IS 'The close (car.period_close.id).';
+COMMENT ON COLUMN car.restatement.organisation IS 'The organisation whose figures were signed.';
+COMMENT ON COLUMN car.restatement.site_id IS 'Site number (car.site.id).';
+COMMENT ON COLUMN car.restatement.site IS 'Site name.';
+COMMENT ON COLUMN car.restatement.month IS 'Calendar month (its first day), in UK local time.';
+COMMENT ON COLUMN car.restatement.activity IS 'What was used (car.activity key).';
+COMMENT ON COLUMN car.restatement.scope IS 'GHG Protocol scope of the component.';
+COMMENT ON COLUMN car.restatement.component IS 'Part of the activity''s emissions: generation, td, wtt_*, combustion...';
+COMMENT ON COLUMN car.restatement.signed_kg_co2e IS 'kg CO2e as signed.';
+COMMENT ON COLUMN car.restatement.live_kg_co2e IS 'kg CO2e computed from the readings and factors now (car.emission_daily as of the last car.refresh()).';
+COMMENT ON COLUMN car.restatement.delta_kg_co2e IS 'live - signed, kg CO2e: the restatement the line would need.';
+COMMENT ON COLUMN car.restatement.delta_pct IS '100 * delta / signed, %; NULL when the signed figure is 0.';
+COMMENT ON COLUMN car.restatement.significant IS 'abs(delta) / abs(signed) >= car.significance_threshold (a fraction, 0.05 by default), and delta is not 0.';
+COMMENT ON COLUMN car.restatement.causes IS 'Why the line moved: factor revision, estimate replaced by actual, late or replaced file, estimate added or changed, readings edited or added, readings removed, catalogue change (empty when it did not).';
+COMMENT ON COLUMN car.restatement.factor_set_ids IS 'For a factor revision: the factor sets (car.factor_set.id) the live figure uses instead of the signed ones.';
+COMMENT ON COLUMN car.restatement.file_ids IS 'For a late or replaced file, or an estimate replaced by an actual reading: the files (car.source_file.id) that arrived since.';
+COMMENT ON COLUMN car.restatement.signed_fy_kg_co2e IS 'kg CO2e as signed under the financial year''s factors (car.report_ggc).';
+COMMENT ON COLUMN car.restatement.live_fy_kg_co2e IS 'The same, live.';
+COMMENT ON COLUMN car.restatement.delta_fy_kg_co2e IS 'live - signed under the financial year''s factors, kg CO2e.';
+
+-------------------------------------------------------------------------------
+-- The GGC return (issue 14, point 5): sites' periods of ownership, the GGC
+-- metrics, the 2017/18 baseline that moves with structural change, and
+-- car.report_ggc and car.ggc_csv.
+-------------------------------------------------------------------------------
+CREATE TABLE car.ggc_metric (
+    key         text PRIMARY KEY CHECK (key ~ '^[a-z][a-z0-9_]*$' AND length(key) <= 63),
+    commitment  text NOT NULL,
+    label       text NOT NULL,
+    unit        text NOT NULL CHECK (unit IN ('tCO2e', 'm3')),
+    position    int NOT NULL DEFAULT 0,
+    description text NOT NULL,
+    builtin     boolean NOT NULL DEFAULT false
+);
+COMMENT ON TABLE car.ggc_metric IS 'The figures the GGC return reports (car.report_ggc): overall greenhouse gas emissions, direct emissions from estate and operations, domestic flights, water. Users may add metrics; car.ggc_classification says what each adds up.';
+COMMENT ON COLUMN car.ggc_metric.commitment IS 'The GGC headline commitment it belongs to (Greenhouse gas emissions, Water...).';
+COMMENT ON COLUMN car.ggc_metric.label IS 'What the return calls the figure.';
+COMMENT ON COLUMN car.ggc_metric.unit IS 'tCO2e (kg CO2e of the rows classified, / 1000, under the financial year''s factors) or m3 (the quantity of the activities classified, converted to cubic metres).';
+COMMENT ON COLUMN car.ggc_metric.position IS 'Order in the return.';
+COMMENT ON COLUMN car.ggc_metric.builtin IS 'Row shipped with car (not dumped by pg_dump; recreated by CREATE EXTENSION).';
+INSERT INTO car.ggc_metric (key, commitment, label, unit, position, description, builtin) VALUES
+    ('overall_ghg', 'Greenhouse gas emissions', 'Total greenhouse gas emissions (scope 1, scope 2 and business travel)', 'tCO2e', 1,
+     'Scope 1 and Scope 2 (location-based) emissions of the estate and operations, and business travel: flights, rail and grey fleet, without their well-to-tank emissions, electricity''s transmission and distribution losses or other Scope 3.', true),
+    ('direct_ghg', 'Greenhouse gas emissions', 'Direct greenhouse gas emissions from estate and operations (scope 1)', 'tCO2e', 2,
+     'Scope 1: fuel burnt in buildings and fleet vehicles, refrigerant leakage.', true),
+    ('domestic_flights', 'Greenhouse gas emissions', 'Emissions from domestic business flights', 'tCO2e', 3,
+     'Domestic flights (activities air_domestic_*), with or without radiative forcing as each meter''s activity says, without well-to-tank emissions.', true),
+    ('water', 'Water', 'Water consumption', 'm3', 4,
+     'Mains water supplied (activity water_supply), in cubic metres.', true);
+
+CREATE TABLE car.ggc_classification (
+    id        serial PRIMARY KEY,
+    metric    text NOT NULL REFERENCES car.ggc_metric (key) ON UPDATE CASCADE ON DELETE CASCADE,
+    activity  text NOT NULL DEFAULT '%' CHECK (activity <> ''),
+    scope     int CHECK (scope BETWEEN 1 AND 3),
+    component text NOT NULL DEFAULT '%' CHECK (component <> ''),
+    include   boolean NOT NULL DEFAULT true,
+    note      text,
+    builtin   boolean NOT NULL DEFAULT false,
+    UNIQUE NULLS NOT DISTINCT (metric, activity, scope, component, include)
+);
+COMMENT ON TABLE car.ggc_classification IS 'What each GGC metric adds up: an emission row (activity, scope, component) counts towards a metric when a rule with include matches it and none without include does. activity and component are LIKE patterns (case-sensitive; % any text, \_ a literal underscore); scope NULL matches any scope. For m3 metrics the activity''s quantity counts. Users may add rules (an activity of their own, a Scope 3 category); built-in rules come with car.';
+COMMENT ON COLUMN car.ggc_classification.metric IS 'The metric (car.ggc_metric.key).';
+COMMENT ON COLUMN car.ggc_classification.activity IS 'LIKE pattern on the activity key (car.activity).';
+COMMENT ON COLUMN car.ggc_classification.scope IS 'The emission row''s GHG Protocol scope, or NULL for any.';
+COMMENT ON COLUMN car.ggc_classification.component IS 'LIKE pattern on the component (generation, td, wtt, combustion...).';
+COMMENT ON COLUMN car.ggc_classification.include IS 'true: rows matching count; false: rows matching never count (exclusions win).';
+COMMENT ON COLUMN car.ggc_classification.note IS 'Why the rule is there.';
+COMMENT ON COLUMN car.ggc_classification.builtin IS 'Rule shipped with car (not dumped by pg_dump; recreated by CREATE EXTENSION).';
+INSERT INTO car.ggc_classification (metric, activity, scope, component, include, note, builtin) VALUES
+    ('overall_ghg', '%', 1, '%', true, 'Scope 1: fuels burnt in buildings and vehicles, refrigerant leakage', true),
+    ('overall_ghg', '%', 2, '%', true, 'Scope 2, location-based: electricity, heat and steam', true),
+    ('overall_ghg', 'air\_%', 3, '%', true, 'business travel: flights', true),
+    ('overall_ghg', 'rail\_%', 3, '%', true, 'business travel: rail', true),
+    ('overall_ghg', 'grey\_fleet\_%', 3, '%', true, 'business travel: grey fleet (own cars used for work)', true),
+    ('overall_ghg', '%', NULL, 'wtt%', false, 'well-to-tank emissions are not in the GGC figures', true),
+    ('overall_ghg', '%\_wtt', NULL, '%', false, 'nor activities that are well-to-tank rows themselves (rail_national_wtt...)', true),
+    ('direct_ghg', '%', 1, '%', true, 'Scope 1', true),
+    ('domestic_flights', 'air\_domestic\_%', 3, '%', true, 'domestic flights, with or without radiative forcing', true),
+    ('domestic_flights', '%', NULL, 'wtt%', false, 'well-to-tank emissions are not in the GGC figures', true),
+    ('domestic_flights', '%\_wtt', NULL, '%', false, 'nor activities that are well-to-tank rows themselves', true),
+    ('water', 'water\_supply', NULL, '%', true, 'mains water supplied, m3', true);
+SELECT pg_catalog.pg_extension_config_dump('car.ggc_metric', 'WHERE NOT builtin');
+SELECT pg_catalog.pg_extension_config_dump('car.ggc_classification', 'WHERE NOT builtin');
+SELECT pg_catalog.pg_extension_config_dump('car.ggc_classification_id_seq', '');
+
+CREATE FUNCTION car.ggc_baseline_year() RETURNS int
+    LANGUAGE sql STABLE PARALLEL SAFE
+    RETURN coalesce(nullif(current_setting('car.ggc_baseline_year', true), ''), '2017')::int;
+COMMENT ON FUNCTION car.ggc_baseline_year() IS 'The GGC baseline financial year, by the year it starts in (car.ggc_baseline_year, 2017 by default: April 2017 to March 2018).';
+
+-- Internal: which activities each metric takes in (for the coverage of GGC
+-- lines: the interval meters of those activities).
+CREATE VIEW car.ggc_metric_activity WITH (security_invoker = true) AS
+SELECT DISTINCT m.key AS metric, a.key AS activity
+FROM car.ggc_metric m
+JOIN car.activity a ON EXISTS (SELECT 1 FROM car.ggc_classification c WHERE c.metric = m.key AND c.include AND a.key LIKE c.activity)
+WHERE NOT EXISTS (SELECT 1 FROM car.ggc_classification c WHERE c.metric = m.key AND NOT c.include
+                  AND a.key LIKE c.activity AND c.scope IS NULL AND c.component = '%');
+COMMENT ON VIEW car.ggc_metric_activity IS 'Internal: the activities a GGC metric takes in (a rule including it and none excluding the whole activity): their interval meters make the coverage of the metric''s lines.';
+
+-- Internal: per organisation, site, financial year, quarter and metric, the
+-- figure as reported (signed or live), under the financial year's factors.
+CREATE VIEW car.ggc_site_quarter WITH (security_invoker = true) AS
+WITH rows AS (
+    SELECT e.org, e.site_id, car.financial_year(e.month) AS financial_year, car.financial_quarter(e.month) AS quarter,
+           e.activity, e.scope, e.component, e.unit,
+           sum(e.fy_kg_co2e) AS kg_co2e,
+           sum(e.fy_kg_co2e_estimated) AS kg_co2e_estimated,
+           count(*) FILTER (WHERE e.fy_kg_co2e IS NULL AND e.kg_co2e IS NOT NULL) AS unpriced,
+           sum(e.quantity) FILTER (WHERE e.primary_row) AS quantity,
+           sum(e.quantity_estimated) FILTER (WHERE e.primary_row) AS quantity_estimated,
+           sum(e.periods_actual) FILTER (WHERE e.primary_row) AS periods_actual,
+           bool_and(e.close_id IS NOT NULL) AS signed,
+           min(e.fy_factor_year) AS first_factor_year,
+           max(e.fy_factor_year) AS last_factor_year
+    FROM car.emission_reported e
+    GROUP BY e.org, e.site_id, car.financial_year(e.month), car.financial_quarter(e.month), e.activity, e.scope, e.component, e.unit),
+classified AS (
+    SELECT r.*, m.key AS metric, m.unit AS metric_unit
+    FROM rows r
+    JOIN car.ggc_metric m
+      ON EXISTS (SELECT 1 FROM car.ggc_classification c WHERE c.metric = m.key AND c.include
+                 AND r.activity LIKE c.activity AND (c.scope IS NULL OR c.scope = r.scope) AND r.component LIKE c.component)
+     AND NOT EXISTS (SELECT 1 FROM car.ggc_classification c WHERE c.metric = m.key AND NOT c.include
+                     AND r.activity LIKE c.activity AND (c.scope IS NULL OR c.scope = r.scope) AND r.component LIKE c.component)),
+figures AS (
+    SELECT c.org, c.site_id, c.financial_year, c.quarter, c.metric, c.metric_unit AS unit,
+           CASE WHEN c.metric_unit = 'tCO2e' THEN sum(c.kg_co2e) / 1000
+                ELSE sum(car.convert(c.quantity, c.unit, 'm3')) FILTER (WHERE c.metric_unit = 'm3') END AS value,
+           CASE WHEN c.metric_unit = 'tCO2e' THEN sum(c.kg_co2e_estimated) / 1000
+                ELSE sum(car.convert(c.quantity_estimated, c.unit, 'm3')) FILTER (WHERE c.metric_unit = 'm3') END AS value_estimated,
+           coalesce(sum(c.unpriced) FILTER (WHERE c.metric_unit = 'tCO2e'), 0) AS unpriced,
+           bool_and(c.signed) AS signed,
+           min(c.first_factor_year) AS first_factor_year,
+           max(c.last_factor_year) AS last_factor_year
+    FROM classified c
+    GROUP BY c.org, c.site_id, c.financial_year, c.quarter, c.metric, c.metric_unit),
+periods AS (
+    SELECT r.org, r.site_id, r.financial_year, r.quarter, ma.metric, sum(r.periods_actual) AS periods_actual
+    FROM rows r JOIN car.ggc_metric_activity ma ON ma.activity = r.activity
+    WHERE r.periods_actual IS NOT NULL
+    GROUP BY r.org, r.site_id, r.financial_year, r.quarter, ma.metric)
+SELECT f.*, coalesce(p.periods_actual, 0) AS periods_actual
+FROM figures f
+LEFT JOIN periods p ON p.site_id = f.site_id AND p.financial_year = f.financial_year AND p.quarter = f.quarter
+     AND p.metric = f.metric AND p.org IS NOT DISTINCT FROM f.org;
+COMMENT ON VIEW car.ggc_site_quarter IS 'Internal: per organisation owning the site, site, financial year, quarter and GGC metric, the figure as reported (signed or live) under the financial year''s factors: the sum of the emission rows car.ggc_classification puts in the metric (tCO2e), or their activities'' quantity (m3).';
+
+-- Internal: the baseline of each organisation, financial year, quarter and
+-- metric: every site's figure in the same quarter of the baseline year, in
+-- proportion to the days of the quarter the organisation owns the site.
+CREATE VIEW car.ggc_baseline WITH (security_invoker = true) AS
+WITH base AS (
+    SELECT site_id, quarter, metric, sum(value) AS value
+    FROM car.ggc_site_quarter
+    WHERE financial_year = car.ggc_baseline_year() AND org IS NOT NULL
+    GROUP BY site_id, quarter, metric),
+years AS (
+    SELECT DISTINCT org, financial_year FROM car.ggc_site_quarter WHERE org IS NOT NULL
+    UNION
+    SELECT DISTINCT o.org, car.ggc_baseline_year() FROM car.site_ownership o WHERE o.org IS NOT NULL),
+quarters AS (
+    SELECT y.org, y.financial_year, q.quarter,
+           (make_date(y.financial_year, 4, 1) + (q.quarter - 1) * interval '3 months')::date AS first_day,
+           (make_date(y.financial_year, 4, 1) + q.quarter * interval '3 months' - interval '1 day')::date AS last_day
+    FROM years y CROSS JOIN generate_series(1, 4) q(quarter)),
+shares AS (
+    SELECT q.org, q.financial_year, q.quarter, o.site_id,
+           sum(least(q.last_day, o.valid_to) - greatest(q.first_day, o.valid_from) + 1)::float8
+               / (q.last_day - q.first_day + 1) AS share
+    FROM quarters q
+    JOIN car.site_ownership o ON o.org = q.org AND o.valid_from <= q.last_day AND o.valid_to >= q.first_day
+    GROUP BY q.org, q.financial_year, q.quarter, q.first_day, q.last_day, o.site_id)
+SELECT s.org, s.financial_year, s.quarter, b.metric, sum(b.value * s.share) AS value
+FROM shares s
+JOIN base b ON b.site_id = s.site_id AND b.quarter = s.quarter
+GROUP BY s.org, s.financial_year, s.quarter, b.metric;
+COMMENT ON VIEW car.ggc_baseline IS 'Internal: the GGC baseline per organisation, financial year, quarter and metric: the sum, over the sites the organisation owns in the quarter, of each site''s figure in the same quarter of the baseline year (car.ggc_baseline_year), weighted by the share of the quarter''s days it owns the site. A site moved between bodies moves its baseline with it; a site new to the estate (no figure in the baseline year while owned by any body) adds nothing.';
+
+CREATE VIEW car.report_ggc WITH (security_invoker = true) AS
+WITH sq AS MATERIALIZED (
+    SELECT * FROM car.ggc_site_quarter WHERE org IS NOT NULL),
+figures AS (
+    SELECT org, financial_year, quarter, metric, sum(value) AS value, sum(value_estimated) AS value_estimated,
+           sum(unpriced) AS unpriced, bool_and(signed) AS signed, sum(periods_actual) AS periods_actual,
+           min(first_factor_year) AS first_factor_year, max(last_factor_year) AS last_factor_year
+    FROM sq GROUP BY org, financial_year, quarter, metric),
+periods AS (
+    SELECT DISTINCT org, financial_year, quarter FROM sq WHERE financial_year >= car.ggc_baseline_year()),
+base AS (
+    SELECT site_id, quarter, metric, sum(value) AS value
+    FROM sq WHERE financial_year = car.ggc_baseline_year()
+    GROUP BY site_id, quarter, metric),
+quarters AS (
+    SELECT y.org, y.financial_year, q.quarter,
+           (make_date(y.financial_year, 4, 1) + (q.quarter - 1) * interval '3 months')::date AS first_day,
+           (make_date(y.financial_year, 4, 1) + q.quarter * interval '3 months' - interval '1 day')::date AS last_day
+    FROM (SELECT DISTINCT org, financial_year FROM periods) y CROSS JOIN generate_series(1, 4) q(quarter)),
+shares AS (
+    SELECT q.org, q.financial_year, q.quarter, o.site_id,
+           sum(least(q.last_day, o.valid_to) - greatest(q.first_day, o.valid_from) + 1)::float8
+               / (q.last_day - q.first_day + 1) AS share
+    FROM quarters q
+    JOIN car.site_ownership o ON o.org = q.org AND o.valid_from <= q.last_day AND o.valid_to >= q.first_day
+    GROUP BY q.org, q.financial_year, q.quarter, q.first_day, q.last_day, o.site_id),
+baseline AS (
+    SELECT s.org, s.financial_year, s.quarter, b.metric, sum(b.value * s.share) AS value
+    FROM shares s JOIN base b ON b.site_id = s.site_id AND b.quarter = s.quarter
+    GROUP BY s.org, s.financial_year, s.quarter, b.metric),
+expected AS (
+    SELECT x.org, car.financial_year(x.month) AS financial_year, car.financial_quarter(x.month) AS quarter, ma.metric,
+           sum(x.periods_expected) AS periods_expected
+    FROM car.expected_reported x JOIN car.ggc_metric_activity ma ON ma.activity = x.activity
+    WHERE x.org IS NOT NULL
+    GROUP BY x.org, car.financial_year(x.month), car.financial_quarter(x.month), ma.metric),
+lines AS (
+    SELECT p.org, p.financial_year, p.quarter, m.key AS metric,
+           CASE WHEN f.unpriced > 0 THEN NULL ELSE coalesce(f.value, 0) END AS value,
+           coalesce(f.value_estimated, 0) AS value_estimated,
+           b.value AS baseline_value, coalesce(f.signed, true) AS signed,
+           coalesce(f.periods_actual, 0) AS periods_actual, x.periods_expected,
+           f.first_factor_year, f.last_factor_year
+    FROM periods p
+    CROSS JOIN car.ggc_metric m
+    LEFT JOIN figures f ON f.org = p.org AND f.financial_year = p.financial_year AND f.quarter = p.quarter AND f.metric = m.key
+    LEFT JOIN baseline b ON b.org = p.org AND b.financial_year = p.financial_year AND b.quarter = p.quarter AND b.metric = m.key
+    LEFT JOIN expected x ON x.org = p.org AND x.financial_year = p.financial_year AND x.quarter = p.quarter AND x.metric = m.key
+    WHERE f.metric IS NOT NULL OR b.metric IS NOT NULL),
+years AS (
+    SELECT l.org, l.financial_year, NULL::int AS quarter, l.metric,
+           CASE WHEN bool_or(l.value IS NULL) THEN NULL ELSE sum(l.value) END AS value,
+           sum(l.value_estimated) AS value_estimated,
+           (SELECT sum(b.value) FROM baseline b WHERE b.org = l.org AND b.financial_year = l.financial_year AND b.metric = l.metric)
+               AS baseline_value,
+           bool_and(l.signed) AS signed, sum(l.periods_actual) AS periods_actual, sum(l.periods_expected) AS periods_expected,
+           min(l.first_factor_year) AS first_factor_year, max(l.last_factor_year) AS last_factor_year,
+           count(*) AS quarters_reported
+    FROM lines l GROUP BY l.org, l.financial_year, l.metric)
+SELECT r.org AS organisation, r.financial_year, car.financial_year_label(r.financial_year) AS reporting_year, r.quarter,
+       (make_date(r.financial_year, 4, 1) + (coalesce(r.quarter, 1) - 1) * interval '3 months')::date AS period_start,
+       (make_date(r.financial_year, 4, 1) + coalesce(r.quarter, 4) * interval '3 months' - interval '1 day')::date AS period_end,
+       m.key AS metric, m.commitment, m.label AS metric_label, m.unit, r.value,
+       car.financial_year_label(car.ggc_baseline_year()) AS baseline_year, r.baseline_value,
+       (100 * (r.value - r.baseline_value) / nullif(r.baseline_value, 0))::float8 AS change_pct,
+       (100.0 * r.periods_actual / nullif(r.periods_expected, 0))::float8 AS coverage,
+       (100 * r.value_estimated / nullif(r.value, 0))::float8 AS pct_estimated,
+       r.signed,
+       r.first_factor_year::text || CASE WHEN r.last_factor_year <> r.first_factor_year THEN ', ' || r.last_factor_year ELSE '' END
+           AS factor_years,
+       r.quarters_reported
+FROM (SELECT *, 1::bigint AS quarters_reported FROM lines UNION ALL SELECT * FROM years) r
+JOIN car.ggc_metric m ON m.key = r.metric;
+COMMENT ON VIEW car.report_ggc IS 'The Greening Government Commitments return: per organisation, financial year (April to March) and quarter (and the whole year, quarter NULL), each GGC metric (car.ggc_metric: overall greenhouse gas emissions, direct emissions from estate and operations, domestic flights, water), with the baseline year''s figure for the same estate and the change from it. Every financial year is priced with its own year''s factors (FY2017/18 with the 2017 set) whatever car.reporting_year_start says; signed periods read as signed; the baseline follows sites between bodies (car.site_org). Filter on organisation and financial_year.';
+COMMENT ON COLUMN car.report_ggc.organisation IS 'The body (the organisation owning the sites that quarter).';
+COMMENT ON COLUMN car.report_ggc.financial_year IS 'Financial year, as the calendar year it starts in (2023 for 2023/24).';
+COMMENT ON COLUMN car.report_ggc.reporting_year IS 'The financial year as written: 2023/24.';
+COMMENT ON COLUMN car.report_ggc.quarter IS 'Quarter of the financial year: 1 April-June, 2 July-September, 3 October-December, 4 January-March; NULL for the whole year.';
+COMMENT ON COLUMN car.report_ggc.period_start IS 'First day of the quarter (or year).';
+COMMENT ON COLUMN car.report_ggc.period_end IS 'Last day of the quarter (or year).';
+COMMENT ON COLUMN car.report_ggc.metric IS 'The metric (car.ggc_metric.key): overall_ghg, direct_ghg, domestic_flights, water...';
+COMMENT ON COLUMN car.report_ggc.commitment IS 'The GGC headline commitment: Greenhouse gas emissions, Water...';
+COMMENT ON COLUMN car.report_ggc.metric_label IS 'What the return calls the figure.';
+COMMENT ON COLUMN car.report_ggc.unit IS 'tCO2e (tonnes CO2 equivalent) or m3 (cubic metres).';
+COMMENT ON COLUMN car.report_ggc.value IS 'The figure for the period, in unit, under the financial year''s factors; NULL when some of its rows cannot be priced that way (no factor set for the year or earlier).';
+COMMENT ON COLUMN car.report_ggc.baseline_year IS 'The baseline financial year (car.ggc_baseline_year): 2017/18.';
+COMMENT ON COLUMN car.report_ggc.baseline_value IS 'The same period (quarter, or year) of the baseline year for the sites the body owns in this period, weighted by the days it owns them, in unit; a site new to the estate adds nothing. For the whole year: all four quarters.';
+COMMENT ON COLUMN car.report_ggc.change_pct IS 'Change from the baseline, %: 100 * (value - baseline_value) / baseline_value (negative: a reduction).';
+COMMENT ON COLUMN car.report_ggc.coverage IS 'Completeness of the metric''s interval meters in the period, %: actual readings received / periods expected. NULL when none of them is an interval meter.';
+COMMENT ON COLUMN car.report_ggc.pct_estimated IS 'Share of the figure that comes from estimated readings (car.estimate, car.bill), %.';
+COMMENT ON COLUMN car.report_ggc.signed IS 'Whether the whole figure comes from signed periods (car.close_period).';
+COMMENT ON COLUMN car.report_ggc.factor_years IS 'Year(s) of the conversion factor sets used (the financial year''s start, or the earlier year it fell back to).';
+COMMENT ON COLUMN car.report_ggc.quarters_reported IS 'Quarters with data in the period (1 on a quarter''s line; up to 4 on the year''s line).';
+
+-- The GGC return as a CSV file, in the shape of the data tables Defra
+-- publishes with the GGC reports: one table per headline commitment with
+-- the 2017 to 2018 baseline, the year and the change from the baseline
+-- (https://www.gov.uk/government/publications/greening-government-commitments-april-2021-to-march-2024-report:
+-- "Data is linked in each section as CSV files"; financial years written
+-- "2017 to 2018"; "The baseline year for this framework was the 2017 to 2018
+-- financial year").  The exact column headings of Defra's files were not
+-- available to check against; the columns below follow the report's tables:
+-- organisation, commitment, measure, unit, baseline, year, change (%).
+-- RFC 4180: comma-separated, CRLF line ends, fields quoted when they hold a
+-- comma, quote or line break; figures rounded to whole units (tCO2e, m3),
+-- the change to one decimal place; an unknown figure is an empty field.
+CREATE FUNCTION car.csv_field(value text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+    RETURN CASE WHEN value IS NULL THEN ''
+                WHEN value ~ '[",\r\n]' THEN '"' || replace(value, '"', '""') || '"'
+                ELSE value END;
+COMMENT ON FUNCTION car.csv_field(text) IS 'A value as one RFC 4180 CSV field: quoted (quotes doubled) when it holds a comma, a quote or a line break; NULL as nothing.';
+
+CREATE FUNCTION car.ggc_csv(org text, fy int) RETURNS text
+    LANGUAGE plpgsql STABLE STRICT PARALLEL RESTRICTED
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_csv text;
+    v_fy  text := fy::text || ' to ' || (fy + 1)::text;
+    v_by  int := car.ggc_baseline_year();
+BEGIN
+    SELECT string_agg(concat_ws(',', car.csv_field(r.organisation), car.csv_field(r.commitment), car.csv_field(r.metric_label),
+                                car.csv_field(r.unit), coalesce(round(r.baseline_value)::text, ''),
+                                coalesce(round(r.value)::text, ''), coalesce(round(r.change_pct::numeric, 1)::text, '')) || E'\r\n',
+                      '' ORDER BY m.position, m.key)
+    INTO v_csv
+    FROM car.report_ggc r JOIN car.ggc_metric m ON m.key = r.metric
+    WHERE r.organisation = org AND r.financial_year = fy AND r.quarter IS NULL;
+    IF v_csv IS NULL THEN
+        RAISE EXCEPTION 'no GGC figures of organisation "%" for the financial year % (that you may see)', org, car.financial_year_label(fy)
+            USING ERRCODE = 'no_data_found',
+                  HINT = 'car.report_ggc lists the organisations and financial years with figures.';
+    END IF;
+    RETURN 'Organisation,Commitment,Measure,Unit,' || v_by || ' to ' || (v_by + 1) || ' (baseline),' || v_fy
+           || ',Change from baseline (%)' || E'\r\n' || v_csv;
+END $$;
+COMMENT ON FUNCTION car.ggc_csv(text, int) IS 'The GGC return of an organisation for a financial year (by the year it starts in: 2023 for 2023/24) as CSV text, in the shape of the data tables Defra publishes: a header line, then one line per GGC metric (car.report_ggc, whole year) with organisation, commitment, measure, unit, the baseline year''s figure, the year''s figure (whole tCO2e or m3) and the change from the baseline (%, one decimal place). RFC 4180, CRLF line ends. An error when there are no figures.';
+
+CREATE FUNCTION car.report_ggc_for(token text) RETURNS SETOF car.report_ggc
+    LANGUAGE sql VOLATILE STRICT PARALLEL UNSAFE
+    SET search_path = pg_catalog, car
+    AS $$ SELECT * FROM car.report_for($1, 'report_ggc') AS r(organisation text, financial_year int, reporting_year text,
+          quarter int, period_start date, period_end date, metric text, commitment text, metric_label text, unit text,
+          value float8, baseline_year text, baseline_value float8, change_pct float8, coverage float8, pct_estimated float8,
+          signed boolean, factor_years text, quarters_reported bigint) $$;
+COMMENT ON FUNCTION car.report_ggc_for(text) IS 'car.report_ggc as the token''s claims allow (the organisations it grants whole).';
+
+-------------------------------------------------------------------------------
+-- Structural change: site transfers recalculate both bodies' baselines, and
+-- say so.
+-------------------------------------------------------------------------------
+CREATE TABLE car.baseline_recalculation (
+    id             bigserial PRIMARY KEY,
+    recorded_at    timestamptz NOT NULL DEFAULT now(),
+    recorded_by    text NOT NULL,
+    org            text NOT NULL,
+    financial_year int NOT NULL,
+    metric         text NOT NULL,
+    baseline_year  int NOT NULL,
+    value_before   float8 NOT NULL,
+    value_after    float8 NOT NULL,
+    unit           text NOT NULL,
+    site_ids       int[] NOT NULL,
+    cause          text NOT NULL
+);
+CREATE INDEX baseline_recalculation_org_idx ON car.baseline_recalculation (org, financial_year);
+COMMENT ON TABLE car.baseline_recalculation IS 'The log of baseline recalculations: every change of car.site_org that moves a baseline writes, per body, financial year (from the baseline year to the current one) and GGC metric concerned, the baseline before and after. Written by car only.';
+COMMENT ON COLUMN car.baseline_recalculation.recorded_by IS 'The role whose change of car.site_org caused it.';
+COMMENT ON COLUMN car.baseline_recalculation.org IS 'The body whose baseline moved.';
+COMMENT ON COLUMN car.baseline_recalculation.financial_year IS 'The financial year whose baseline moved (the calendar year it starts in).';
+COMMENT ON COLUMN car.baseline_recalculation.metric IS 'The GGC metric (car.ggc_metric.key).';
+COMMENT ON COLUMN car.baseline_recalculation.baseline_year IS 'The baseline financial year (car.ggc_baseline_year).';
+COMMENT ON COLUMN car.baseline_recalculation.value_before IS 'The body''s baseline for the year before the change, in unit.';
+COMMENT ON COLUMN car.baseline_recalculation.value_after IS 'After the change, in unit.';
+COMMENT ON COLUMN car.baseline_recalculation.unit IS 'tCO2e or m3.';
+COMMENT ON COLUMN car.baseline_recalculation.site_ids IS 'The sites whose ownership changed.';
+COMMENT ON COLUMN car.baseline_recalculation.cause IS 'The change, as recorded: each site''s periods of ownership after it.';
+ALTER TABLE car.baseline_recalculation ENABLE ROW LEVEL SECURITY;
+CREATE POLICY baseline_recalculation_by_claims ON car.baseline_recalculation USING (car.org_visible(org));
+SELECT pg_catalog.pg_extension_config_dump('car.baseline_recalculation', '');
+SELECT pg_catalog.pg_extension_config_dump('car.baseline_recalculation_id_seq', '');
+
+-- Trigger on car.site_org (one per statement kind: transition tables): checks
+-- that a site's periods do not overlap and that no signed day changes hands;
+-- keeps car.site.org the owner of today; logs the baselines that moved.  It
+-- runs as car's owner (the log is written by nobody else); every name and
+-- operator in it is qualified.
+CREATE FUNCTION car.site_org_changed() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_old    car.site_org[] := '{}';
+    v_new    car.site_org[] := '{}';
+    v_after  car.site_org[];
+    v_before car.site_org[];
+    v_sites  int[];
+    r        record;
+BEGIN
+    IF TG_RELID OPERATOR(pg_catalog.<>) 'car.site_org'::pg_catalog.regclass THEN
+        RAISE EXCEPTION 'car.site_org_changed() fired on %, which is not car.site_org', TG_RELID::pg_catalog.regclass
+            USING ERRCODE = 'triggered_action_exception';
+    END IF;
+    IF TG_OP OPERATOR(pg_catalog.<>) 'INSERT' THEN
+        SELECT coalesce(pg_catalog.array_agg(o), '{}') INTO v_old FROM old_rows o;
+    END IF;
+    IF TG_OP OPERATOR(pg_catalog.<>) 'DELETE' THEN
+        SELECT coalesce(pg_catalog.array_agg(n), '{}') INTO v_new FROM new_rows n;
+    END IF;
+    SELECT pg_catalog.array_agg(DISTINCT s.site_id) INTO v_sites
+    FROM (SELECT o.site_id FROM pg_catalog.unnest(v_old) o UNION ALL SELECT n.site_id FROM pg_catalog.unnest(v_new) n) s;
+    IF v_sites IS NULL THEN
+        RETURN NULL;
+    END IF;
+
+    -- a site's periods of ownership do not overlap
+    SELECT a.site_id, a.org AS org_a, a.valid_from AS from_a, a.valid_to AS to_a, b.org AS org_b, b.valid_from AS from_b
+    INTO r
+    FROM car.site_org a JOIN car.site_org b
+      ON b.site_id OPERATOR(pg_catalog.=) a.site_id AND b.valid_from OPERATOR(pg_catalog.>) a.valid_from
+     AND b.valid_from OPERATOR(pg_catalog.<=) coalesce(a.valid_to, 'infinity'::date)
+    WHERE a.site_id OPERATOR(pg_catalog.=) ANY (v_sites) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'site % would belong to two organisations at once: to % from % to %, and to % from %',
+            r.site_id, r.org_a, r.from_a, coalesce(r.to_a::text, 'open'), r.org_b, r.from_b
+            USING ERRCODE = 'exclusion_violation',
+                  HINT = 'End the earlier period (valid_to) the day before the later one starts, or use car.transfer_site(site, org, from_date).';
+    END IF;
+
+    -- each changed site's ownership after and before the statement (a site
+    -- without periods belongs to its car.site.org, not yet updated here)
+    SELECT pg_catalog.array_agg(x) INTO v_after FROM (
+        SELECT so.site_id, so.org, so.valid_from, coalesce(so.valid_to, 'infinity'::date), NULL::text, NULL::timestamptz
+        FROM car.site_org so WHERE so.site_id OPERATOR(pg_catalog.=) ANY (v_sites)
+        UNION ALL
+        SELECT s.id, s.org, '-infinity'::date, 'infinity'::date, NULL, NULL FROM car.site s
+        WHERE s.id OPERATOR(pg_catalog.=) ANY (v_sites)
+        AND NOT EXISTS (SELECT 1 FROM car.site_org so WHERE so.site_id OPERATOR(pg_catalog.=) s.id)) x;
+    WITH before AS (
+        (SELECT so.site_id, so.org, so.valid_from, so.valid_to FROM car.site_org so
+         WHERE so.site_id OPERATOR(pg_catalog.=) ANY (v_sites)
+         EXCEPT ALL
+         SELECT n.site_id, n.org, n.valid_from, n.valid_to FROM pg_catalog.unnest(v_new) n)
+        UNION ALL
+        SELECT o.site_id, o.org, o.valid_from, o.valid_to FROM pg_catalog.unnest(v_old) o)
+    SELECT pg_catalog.array_agg(x) INTO v_before FROM (
+        SELECT b.site_id, b.org, b.valid_from, coalesce(b.valid_to, 'infinity'::date), NULL::text, NULL::timestamptz FROM before b
+        UNION ALL
+        SELECT s.id, s.org, '-infinity'::date, 'infinity'::date, NULL, NULL FROM car.site s
+        WHERE s.id OPERATOR(pg_catalog.=) ANY (v_sites)
+        AND NOT EXISTS (SELECT 1 FROM before b WHERE b.site_id OPERATOR(pg_catalog.=) s.id)) x;
+
+    -- no signed day changes hands: for every close in force, the days of its
+    -- period on which its organisation owns each changed site are the same
+    SELECT p.id, p.org, p.period, sp.site_id INTO r
+    FROM car.period_close p
+    CROSS JOIN pg_catalog.unnest(v_sites) sp(site_id)
+    WHERE p.reopened_at IS NULL
+    AND (SELECT coalesce(pg_catalog.range_agg(pg_catalog.daterange(x.valid_from, x.valid_to, '[]') OPERATOR(pg_catalog.*) p.period),
+                         '{}'::pg_catalog.datemultirange)
+         FROM pg_catalog.unnest(v_after) x
+         WHERE x.site_id OPERATOR(pg_catalog.=) sp.site_id AND x.org OPERATOR(pg_catalog.=) p.org)
+        OPERATOR(pg_catalog.<>)
+        (SELECT coalesce(pg_catalog.range_agg(pg_catalog.daterange(x.valid_from, x.valid_to, '[]') OPERATOR(pg_catalog.*) p.period),
+                         '{}'::pg_catalog.datemultirange)
+         FROM pg_catalog.unnest(v_before) x
+         WHERE x.site_id OPERATOR(pg_catalog.=) sp.site_id AND x.org OPERATOR(pg_catalog.=) p.org)
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'site % would change hands on days of % signed by close % (%)', r.site_id, r.period, r.id, r.org
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Signed figures do not move: reopen the close (car.reopen_period, car_admin) or date the change after the signed period.';
+    END IF;
+
+    -- car.site.org: the owner of today, else of the latest period
+    UPDATE car.site s SET org = t.org
+    FROM (SELECT DISTINCT ON (x.site_id) x.site_id, x.org FROM pg_catalog.unnest(v_after) x
+          ORDER BY x.site_id,
+                   (x.valid_from OPERATOR(pg_catalog.<=) CURRENT_DATE AND x.valid_to OPERATOR(pg_catalog.>=) CURRENT_DATE) DESC,
+                   x.valid_to DESC) t
+    WHERE s.id OPERATOR(pg_catalog.=) t.site_id AND s.org IS DISTINCT FROM t.org;
+
+    -- the baselines that moved, per body concerned, financial year (from the
+    -- baseline year to the current one) and metric: after, every site the
+    -- body owns now; before, the same less the changed sites as they are
+    -- now, plus them as they were
+    INSERT INTO car.baseline_recalculation (recorded_by, org, financial_year, metric, baseline_year, value_before, value_after,
+                                            unit, site_ids, cause)
+    WITH quarters AS (
+        SELECT y AS financial_year, q AS quarter,
+               (pg_catalog.make_date(y, 4, 1) OPERATOR(pg_catalog.+)
+                ((q OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog.*) interval '3 months'))::date AS first_day,
+               ((pg_catalog.make_date(y, 4, 1) OPERATOR(pg_catalog.+) (q OPERATOR(pg_catalog.*) interval '3 months'))
+                OPERATOR(pg_catalog.-) interval '1 day')::date AS last_day
+        FROM pg_catalog.generate_series(car.ggc_baseline_year(), greatest(car.ggc_baseline_year(), car.financial_year(CURRENT_DATE))) y,
+             pg_catalog.generate_series(1, 4) q),
+    spans AS (
+        SELECT o.site_id, o.org, o.valid_from, o.valid_to, true AS in_after, 1 AS sign
+        FROM car.site_ownership o
+        WHERE o.org OPERATOR(pg_catalog.=) ANY (SELECT x.org FROM pg_catalog.unnest(v_after) x
+                                               UNION SELECT x.org FROM pg_catalog.unnest(v_before) x)
+        UNION ALL
+        SELECT x.site_id, x.org, x.valid_from, x.valid_to, false, -1 FROM pg_catalog.unnest(v_after) x
+        UNION ALL
+        SELECT x.site_id, x.org, x.valid_from, x.valid_to, false, 1 FROM pg_catalog.unnest(v_before) x),
+    shares AS (
+        SELECT s.org, q.financial_year, q.quarter, s.site_id, s.in_after,
+               s.sign OPERATOR(pg_catalog.*)
+               (least(q.last_day, s.valid_to) OPERATOR(pg_catalog.-) greatest(q.first_day, s.valid_from) OPERATOR(pg_catalog.+) 1)::float8
+               OPERATOR(pg_catalog./) (q.last_day OPERATOR(pg_catalog.-) q.first_day OPERATOR(pg_catalog.+) 1) AS share
+        FROM spans s
+        JOIN quarters q ON s.valid_from OPERATOR(pg_catalog.<=) q.last_day AND s.valid_to OPERATOR(pg_catalog.>=) q.first_day
+        WHERE s.org IS NOT NULL),
+    base AS (
+        SELECT g.site_id, g.quarter, g.metric, g.unit, pg_catalog.sum(g.value) AS value
+        FROM car.ggc_site_quarter g
+        WHERE g.financial_year OPERATOR(pg_catalog.=) car.ggc_baseline_year() AND g.org IS NOT NULL
+        AND g.site_id OPERATOR(pg_catalog.=) ANY (SELECT DISTINCT s.site_id FROM shares s)
+        GROUP BY g.site_id, g.quarter, g.metric, g.unit),
+    totals AS (
+        SELECT s.org, s.financial_year, b.metric, b.unit,
+               coalesce(pg_catalog.sum(b.value OPERATOR(pg_catalog.*) s.share) FILTER (WHERE s.in_after), 0) AS value_after,
+               coalesce(pg_catalog.sum(b.value OPERATOR(pg_catalog.*) s.share), 0) AS value_before
+        FROM shares s JOIN base b ON b.site_id OPERATOR(pg_catalog.=) s.site_id AND b.quarter OPERATOR(pg_catalog.=) s.quarter
+        GROUP BY s.org, s.financial_year, b.metric, b.unit)
+    SELECT session_user, t.org, t.financial_year, t.metric, car.ggc_baseline_year(), t.value_before, t.value_after, t.unit, v_sites,
+           (SELECT pg_catalog.string_agg(pg_catalog.format('site %s: %s', x.site_id, x.periods), '; ' ORDER BY x.site_id)
+            FROM (SELECT y.site_id, pg_catalog.string_agg(pg_catalog.format('%s from %s to %s', coalesce(y.org, '(none)'),
+                                                                          y.valid_from, y.valid_to), ', ' ORDER BY y.valid_from) AS periods
+                  FROM pg_catalog.unnest(v_after) y GROUP BY y.site_id) x)
+    FROM totals t
+    WHERE pg_catalog.abs(t.value_after OPERATOR(pg_catalog.-) t.value_before)
+          OPERATOR(pg_catalog.>) (1e-9 OPERATOR(pg_catalog.*) greatest(pg_catalog.abs(t.value_after), pg_catalog.abs(t.value_before)));
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION car.site_org_changed() IS 'Trigger on car.site_org: refuses overlapping periods of a site and changes of hands on signed days; keeps car.site.org the owner of today; logs the baselines that moved in car.baseline_recalculation.';
+CREATE TRIGGER site_org_inserted AFTER INSERT ON car.site_org REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION car.site_org_changed();
+CREATE TRIGGER site_org_updated AFTER UPDATE ON car.site_org REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION car.site_org_changed();
+CREATE TRIGGER site_org_deleted AFTER DELETE ON car.site_org REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION car.site_org_changed();
+
+CREATE FUNCTION car.transfer_site(site int, org text, from_date date, note text DEFAULT NULL) RETURNS SETOF car.site_org
+    LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_current text;
+BEGIN
+    IF site IS NULL OR org IS NULL OR from_date IS NULL THEN
+        RAISE EXCEPTION 'car.transfer_site needs a site, the organisation receiving it and the first day it owns it'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT s.org INTO v_current FROM car.site s WHERE s.id OPERATOR(pg_catalog.=) site;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'site % does not exist', site USING ERRCODE = 'undefined_object';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM car.site_org so WHERE so.site_id OPERATOR(pg_catalog.=) site) THEN
+        -- its first recorded periods: its present owner since always, until the day before
+        INSERT INTO car.site_org (site_id, org, valid_from, valid_to, note)
+        VALUES (site, v_current, '-infinity', from_date OPERATOR(pg_catalog.-) 1, 'before the transfer'),
+               (site, transfer_site.org, from_date, NULL, note);
+    ELSE
+        UPDATE car.site_org so SET valid_to = from_date OPERATOR(pg_catalog.-) 1
+        WHERE so.site_id OPERATOR(pg_catalog.=) site AND so.valid_from OPERATOR(pg_catalog.<) from_date
+        AND coalesce(so.valid_to, 'infinity'::date) OPERATOR(pg_catalog.>=) from_date;
+        DELETE FROM car.site_org so WHERE so.site_id OPERATOR(pg_catalog.=) site AND so.valid_from OPERATOR(pg_catalog.>=) from_date;
+        INSERT INTO car.site_org (site_id, org, valid_from, valid_to, note) VALUES (site, transfer_site.org, from_date, NULL, note);
+    END IF;
+    RETURN QUERY SELECT so.* FROM car.site_org so WHERE so.site_id OPERATOR(pg_catalog.=) site ORDER BY so.valid_from;
+END $$;
+COMMENT ON FUNCTION car.transfer_site(int, text, date, text) IS 'Move a site to another organisation from a day on (machinery of government change): ends its current period of ownership the day before and opens one for org (a site without periods gets its present owner until then). The baselines of both bodies are recalculated and logged (car.baseline_recalculation). Returns the site''s periods of ownership. For car_admin (it writes car.site_org).';
+
+-- A site's owner is changed through car.site_org once it has periods there.
+CREATE FUNCTION car.check_site_org() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    IF NEW.org IS DISTINCT FROM OLD.org AND pg_catalog.pg_trigger_depth() OPERATOR(pg_catalog.=) 1
+       AND EXISTS (SELECT 1 FROM car.site_org so WHERE so.site_id OPERATOR(pg_catalog.=) NEW.id) THEN
+        RAISE EXCEPTION 'the owner of site % ("%") is recorded in car.site_org', NEW.id, NEW.name
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Move it with car.transfer_site(site, org, from_date): its periods of ownership and the baselines follow.';
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION car.check_site_org() IS 'Trigger on car.site: the org of a site with periods in car.site_org changes only through them (car.transfer_site).';
+CREATE TRIGGER site_org_checked BEFORE UPDATE OF org ON car.site FOR EACH ROW EXECUTE FUNCTION car.check_site_org();
+
+-------------------------------------------------------------------------------
+-- Normalisers and targets (issue 14, point 7).
+-------------------------------------------------------------------------------
+CREATE TABLE car.normaliser_kind (
+    key         text PRIMARY KEY CHECK (key ~ '^[a-z][a-z0-9_]*$' AND length(key) <= 63),
+    label       text NOT NULL,
+    unit        text NOT NULL,
+    description text NOT NULL,
+    builtin     boolean NOT NULL DEFAULT false
+);
+COMMENT ON TABLE car.normaliser_kind IS 'What emissions can be divided by (car.normaliser, car.report_normalised): full-time equivalent staff, floor area, places, spend. Users may add kinds.';
+COMMENT ON COLUMN car.normaliser_kind.unit IS 'Unit of the normaliser''s values: FTE, m2, places, GBP...';
+COMMENT ON COLUMN car.normaliser_kind.builtin IS 'Row shipped with car (not dumped by pg_dump; recreated by CREATE EXTENSION).';
+INSERT INTO car.normaliser_kind (key, label, unit, description, builtin) VALUES
+    ('fte', 'Full-time equivalent staff', 'FTE', 'Staff, in full-time equivalents (the GGC and SECR intensity per FTE).', true),
+    ('floor_area', 'Floor area', 'm2', 'Gross internal floor area, square metres.', true),
+    ('places', 'Places', 'places', 'Places served: prison places, beds, pupils, desks...', true),
+    ('spend', 'Spend', 'GBP', 'Spend or budget, pounds sterling.', true);
+SELECT pg_catalog.pg_extension_config_dump('car.normaliser_kind', 'WHERE NOT builtin');
+
+CREATE TABLE car.normaliser (
+    id         serial PRIMARY KEY,
+    site_id    int REFERENCES car.site (id) ON DELETE CASCADE,
+    org        text CHECK (org <> '' AND org !~ '[[:cntrl:]]'),
+    kind       text NOT NULL REFERENCES car.normaliser_kind (key) ON UPDATE CASCADE,
+    value      float8 NOT NULL CHECK (value >= 0 AND value < 'Infinity'),
+    valid_from date NOT NULL,
+    valid_to   date CHECK (valid_to >= valid_from),
+    note       text,
+    CONSTRAINT normaliser_site_or_org CHECK ((site_id IS NULL) <> (org IS NULL))
+);
+CREATE INDEX normaliser_site_idx ON car.normaliser (site_id, kind);
+CREATE INDEX normaliser_org_idx ON car.normaliser (org, kind);
+COMMENT ON TABLE car.normaliser IS 'A normaliser''s value for a site or an organisation over UK days (valid_from to valid_to): FTE, floor area, places, spend (car.normaliser_kind). When it changes in the year, reports weight each value by its days. Periods of one site or organisation and kind do not overlap.';
+COMMENT ON COLUMN car.normaliser.site_id IS 'The site (car.site.id), or NULL for an organisation-wide value.';
+COMMENT ON COLUMN car.normaliser.org IS 'The organisation, for an organisation-wide value (else NULL).';
+COMMENT ON COLUMN car.normaliser.kind IS 'What it measures (car.normaliser_kind.key).';
+COMMENT ON COLUMN car.normaliser.value IS 'Its value over the period, in the kind''s unit.';
+COMMENT ON COLUMN car.normaliser.valid_from IS 'First UK day the value holds.';
+COMMENT ON COLUMN car.normaliser.valid_to IS 'Last UK day it holds; NULL while it does.';
+COMMENT ON CONSTRAINT normaliser_site_or_org ON car.normaliser IS 'A value is a site''s (site_id) or an organisation''s (org), not both.';
+ALTER TABLE car.normaliser ENABLE ROW LEVEL SECURITY;
+CREATE POLICY normaliser_by_claims ON car.normaliser USING (CASE WHEN site_id IS NOT NULL THEN car.site_visible(site_id) ELSE car.org_visible(org) END);
+SELECT pg_catalog.pg_extension_config_dump('car.normaliser', '');
+SELECT pg_catalog.pg_extension_config_dump('car.normaliser_id_seq', '');
+
+CREATE FUNCTION car.check_normaliser() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    r record;
+BEGIN
+    -- one writer of a site's or organisation's values at a time, so that two cannot both pass the check
+    PERFORM pg_catalog.pg_advisory_xact_lock(1667330675, pg_catalog.hashtext(coalesce(NEW.site_id::text, 'org:' || NEW.org) || '/' || NEW.kind));
+    SELECT n.id, n.value, n.valid_from, n.valid_to INTO r FROM car.normaliser n
+    WHERE n.kind OPERATOR(pg_catalog.=) NEW.kind AND n.id OPERATOR(pg_catalog.<>) NEW.id
+    AND (n.site_id OPERATOR(pg_catalog.=) NEW.site_id OR n.org OPERATOR(pg_catalog.=) NEW.org)
+    AND n.valid_from OPERATOR(pg_catalog.<=) coalesce(NEW.valid_to, 'infinity'::date)
+    AND NEW.valid_from OPERATOR(pg_catalog.<=) coalesce(n.valid_to, 'infinity'::date)
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION '% of % from % overlaps the value % from % to % (normaliser %)', NEW.kind,
+            coalesce('site ' || NEW.site_id, 'organisation ' || NEW.org), NEW.valid_from, r.value, r.valid_from,
+            coalesce(r.valid_to::text, 'open'), r.id
+            USING ERRCODE = 'exclusion_violation',
+                  HINT = 'End the earlier value (valid_to) the day before the new one starts.';
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION car.check_normaliser() IS 'Trigger on car.normaliser: the periods of one site''s or organisation''s values of a kind do not overlap.';
+CREATE TRIGGER normaliser_checked BEFORE INSERT OR UPDATE ON car.normaliser FOR EACH ROW EXECUTE FUNCTION car.check_normaliser();
+
+-- The bounds of a reporting year (car.reporting_year_start) as dates.
+CREATE FUNCTION car.reporting_year_days(year int, OUT first_day date, OUT last_day date)
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+    RETURN (make_date(year, coalesce(nullif(current_setting('car.reporting_year_start', true), ''), '1')::int, 1),
+            (make_date(year, coalesce(nullif(current_setting('car.reporting_year_start', true), ''), '1')::int, 1)
+             + interval '1 year - 1 day')::date);
+COMMENT ON FUNCTION car.reporting_year_days(int) IS 'First and last UK day of a reporting year (named by the calendar year it starts in, under car.reporting_year_start).';
+
+-- Internal: each normaliser's day-weighted value per reporting year, for
+-- sites and for organisations (an organisation without values of its own:
+-- the sum of its sites', each weighted by the share of the year the
+-- organisation owned the site).
+CREATE VIEW car.normaliser_yearly WITH (security_invoker = true) AS
+WITH years AS (
+    SELECT y AS year, d.first_day, d.last_day
+    FROM (SELECT min(car.reporting_year(valid_from)) AS lo,
+                 max(car.reporting_year(greatest(coalesce(valid_to, current_date), valid_from))) AS hi
+          FROM car.normaliser) b
+    CROSS JOIN LATERAL generate_series(b.lo, b.hi) y
+    CROSS JOIN LATERAL car.reporting_year_days(y) d),
+spans AS (
+    SELECT n.site_id, n.org, n.kind, n.value, y.year, y.last_day - y.first_day + 1 AS year_days,
+           least(y.last_day, coalesce(n.valid_to, 'infinity'::date)) - greatest(y.first_day, n.valid_from) + 1 AS days
+    FROM car.normaliser n
+    JOIN years y ON n.valid_from <= y.last_day AND coalesce(n.valid_to, 'infinity'::date) >= y.first_day),
+sites AS (
+    SELECT site_id, kind, year, sum(value * days) / sum(days) AS value, sum(days) AS days
+    FROM spans WHERE site_id IS NOT NULL GROUP BY site_id, kind, year),
+orgs AS (
+    SELECT org, kind, year, sum(value * days) / sum(days) AS value, sum(days) AS days
+    FROM spans WHERE org IS NOT NULL GROUP BY org, kind, year),
+from_sites AS (
+    SELECT o.org, s.kind, s.year,
+           sum(s.value * (least(y.last_day, o.valid_to) - greatest(y.first_day, o.valid_from) + 1)::float8
+               / (y.last_day - y.first_day + 1)) AS value
+    FROM sites s
+    CROSS JOIN LATERAL car.reporting_year_days(s.year) y
+    JOIN car.site_ownership o ON o.site_id = s.site_id AND o.valid_from <= y.last_day AND o.valid_to >= y.first_day
+    WHERE o.org IS NOT NULL
+    GROUP BY o.org, s.kind, s.year)
+SELECT NULL::text AS org, s.site_id, s.kind, s.year, s.value, s.days FROM sites s
+UNION ALL
+SELECT o.org, NULL, o.kind, o.year, o.value, o.days FROM orgs o
+UNION ALL
+SELECT f.org, NULL, f.kind, f.year, f.value, NULL FROM from_sites f
+WHERE NOT EXISTS (SELECT 1 FROM orgs o WHERE o.org = f.org AND o.kind = f.kind AND o.year = f.year);
+COMMENT ON VIEW car.normaliser_yearly IS 'Internal: per site or organisation, kind and reporting year, the normaliser''s value weighted by its days (the mean over the days it holds; days counts them), or for an organisation without values of its own the sum of its sites'' (days NULL).';
+
+CREATE VIEW car.report_normalised WITH (security_invoker = true) AS
+WITH e AS (
+    SELECT r.org, r.site_id, car.reporting_year(r.month) AS year, sum(r.kg_co2e) AS kg_co2e,
+           sum(r.periods_actual) FILTER (WHERE r.primary_row) AS periods_actual, sum(r.kg_co2e_estimated) AS kg_co2e_estimated
+    FROM car.emission_reported r WHERE r.org IS NOT NULL
+    GROUP BY r.org, r.site_id, car.reporting_year(r.month)),
+x AS (
+    SELECT org, site_id, car.reporting_year(month) AS year, sum(periods_expected) AS periods_expected
+    FROM car.expected_reported WHERE org IS NOT NULL GROUP BY org, site_id, car.reporting_year(month)),
+lines AS (
+    SELECT e.org, e.site_id, e.year, e.kg_co2e, e.periods_actual, e.kg_co2e_estimated, x.periods_expected
+    FROM e LEFT JOIN x ON x.org = e.org AND x.site_id = e.site_id AND x.year = e.year
+    UNION ALL
+    SELECT e.org, NULL, e.year, sum(e.kg_co2e), sum(e.periods_actual), sum(e.kg_co2e_estimated),
+           (SELECT sum(x.periods_expected) FROM x WHERE x.org = e.org AND x.year = e.year)
+    FROM e GROUP BY e.org, e.year)
+SELECT l.org AS organisation, l.site_id, s.name AS site, l.year, car.reporting_year_label(l.year) AS reporting_year,
+       n.kind, k.label AS normaliser, k.unit AS normaliser_unit, n.value AS normaliser_value, n.days AS normaliser_days,
+       l.kg_co2e, l.kg_co2e / 1000 AS tonnes_co2e,
+       (l.kg_co2e / nullif(n.value, 0))::float8 AS kg_co2e_per_unit,
+       (100.0 * l.periods_actual / nullif(l.periods_expected, 0))::float8 AS coverage,
+       (100.0 * l.kg_co2e_estimated / nullif(l.kg_co2e, 0))::float8 AS pct_estimated
+FROM lines l
+JOIN car.normaliser_yearly n ON n.year = l.year
+     AND ((l.site_id IS NOT NULL AND n.site_id = l.site_id) OR (l.site_id IS NULL AND n.org = l.org))
+JOIN car.normaliser_kind k ON k.key = n.kind
+LEFT JOIN car.site s ON s.id = l.site_id;
+COMMENT ON VIEW car.report_normalised IS 'Carbon intensity by any normaliser: per organisation (site_id NULL) or site, reporting year (car.reporting_year_start) and normaliser kind (FTE, floor area, places, spend, or one of the user''s), the emissions in kg CO2e divided by the normaliser''s value weighted by its days in the year. Only where a value is recorded (car.normaliser).';
+COMMENT ON COLUMN car.report_normalised.organisation IS 'The organisation owning the site(s) in the year.';
+COMMENT ON COLUMN car.report_normalised.site_id IS 'Site number (car.site.id); NULL for the whole organisation.';
+COMMENT ON COLUMN car.report_normalised.site IS 'Site name; NULL for the whole organisation.';
+COMMENT ON COLUMN car.report_normalised.year IS 'Reporting year, as the calendar year it starts in.';
+COMMENT ON COLUMN car.report_normalised.reporting_year IS 'Reporting year as written: 2023, or 2023/24.';
+COMMENT ON COLUMN car.report_normalised.kind IS 'Normaliser kind (car.normaliser_kind.key): fte, floor_area, places, spend...';
+COMMENT ON COLUMN car.report_normalised.normaliser IS 'What the kind measures.';
+COMMENT ON COLUMN car.report_normalised.normaliser_unit IS 'Its unit: FTE, m2, places, GBP...';
+COMMENT ON COLUMN car.report_normalised.normaliser_value IS 'The normaliser''s value for the year: each recorded value weighted by the days it holds in the year (100 FTE for 183 days and 120 for 182: 109.97); for an organisation without values of its own, the sum of its sites''.';
+COMMENT ON COLUMN car.report_normalised.normaliser_days IS 'Days of the year the values cover (NULL when summed from sites).';
+COMMENT ON COLUMN car.report_normalised.kg_co2e IS 'Emissions in the year, kg CO2e, all scopes and components (signed periods as signed).';
+COMMENT ON COLUMN car.report_normalised.tonnes_co2e IS 'The same in tonnes CO2e.';
+COMMENT ON COLUMN car.report_normalised.kg_co2e_per_unit IS 'kg CO2e per unit of the normaliser: the intensity.';
+COMMENT ON COLUMN car.report_normalised.coverage IS 'Completeness of the interval meters, %: actual readings received / periods expected in the year.';
+COMMENT ON COLUMN car.report_normalised.pct_estimated IS 'Share of kg_co2e that comes from estimated readings, %.';
+
+-- Targets: a reduction from a base year by a target year, along a straight line.
+CREATE TABLE car.target (
+    id          serial PRIMARY KEY,
+    org         text NOT NULL CHECK (org <> '' AND org !~ '[[:cntrl:]]'),
+    metric      text NOT NULL REFERENCES car.ggc_metric (key) ON UPDATE CASCADE,
+    base_year   int NOT NULL CHECK (base_year BETWEEN 1990 AND 2100),
+    target_year int NOT NULL CHECK (target_year BETWEEN 1990 AND 2100),
+    reduction   numeric NOT NULL CHECK (reduction > 0 AND reduction <= 100),
+    note        text,
+    CONSTRAINT target_year_after_base_year CHECK (target_year > base_year),
+    UNIQUE (org, metric, target_year)
+);
+COMMENT ON TABLE car.target IS 'Reduction targets of organisations: a GGC metric (car.ggc_metric) reduced by reduction % from its base financial year by its target financial year, along a straight glidepath; car.report_target says each year whether the body is on track.';
+COMMENT ON COLUMN car.target.org IS 'The organisation.';
+COMMENT ON COLUMN car.target.metric IS 'The metric (car.ggc_metric.key): overall_ghg, direct_ghg, domestic_flights, water...';
+COMMENT ON COLUMN car.target.base_year IS 'Base financial year, by the year it starts in (2017 for 2017/18). When it is the GGC baseline year (car.ggc_baseline_year), the base value is the baseline of the year assessed, which follows the sites between bodies; otherwise the organisation''s figure for the base year.';
+COMMENT ON COLUMN car.target.target_year IS 'Financial year by which the reduction is due.';
+COMMENT ON COLUMN car.target.reduction IS 'The reduction due by the target year, % of the base value (75 for -75%).';
+COMMENT ON CONSTRAINT target_year_after_base_year ON car.target IS 'The target financial year comes after the base year.';
+ALTER TABLE car.target ENABLE ROW LEVEL SECURITY;
+CREATE POLICY target_by_claims ON car.target USING (car.org_visible(org));
+SELECT pg_catalog.pg_extension_config_dump('car.target', '');
+SELECT pg_catalog.pg_extension_config_dump('car.target_id_seq', '');
+
+CREATE VIEW car.report_target WITH (security_invoker = true) AS
+SELECT t.id AS target_id, t.org AS organisation, t.metric, m.label AS metric_label, m.unit,
+       car.financial_year_label(t.base_year) AS base_year, car.financial_year_label(t.target_year) AS target_year,
+       t.reduction AS reduction_pct, g.financial_year, g.reporting_year,
+       b.base_value,
+       (b.base_value * (1 - t.reduction / 100 * (g.financial_year - t.base_year) / (t.target_year - t.base_year)))::float8 AS path_value,
+       g.value,
+       (g.value - b.base_value * (1 - t.reduction / 100 * (g.financial_year - t.base_year) / (t.target_year - t.base_year)))::float8 AS gap,
+       g.value <= b.base_value * (1 - t.reduction / 100 * (g.financial_year - t.base_year) / (t.target_year - t.base_year)) AS on_track,
+       g.coverage, g.pct_estimated, g.signed
+FROM car.target t
+JOIN car.ggc_metric m ON m.key = t.metric
+JOIN car.report_ggc g ON g.organisation = t.org AND g.metric = t.metric AND g.quarter IS NULL
+     AND g.financial_year BETWEEN t.base_year AND t.target_year
+CROSS JOIN LATERAL (
+    SELECT CASE WHEN t.base_year = car.ggc_baseline_year() THEN g.baseline_value
+                ELSE (SELECT b.value FROM car.report_ggc b WHERE b.organisation = t.org AND b.metric = t.metric
+                      AND b.quarter IS NULL AND b.financial_year = t.base_year) END AS base_value) b;
+COMMENT ON VIEW car.report_target IS 'Each target (car.target) against the figures (car.report_ggc, whole financial years from the base year to the target year): the base value, the straight glidepath to the target (path_value = base * (1 - reduction% * (year - base year) / (target year - base year))), the year''s figure, the gap and whether the body is on track. A 400 t base in 2017 with -75% by 2037 puts the path at 280 t in 2025; 290 t is 10 t off track.';
+COMMENT ON COLUMN car.report_target.target_id IS 'The target (car.target.id).';
+COMMENT ON COLUMN car.report_target.organisation IS 'The organisation.';
+COMMENT ON COLUMN car.report_target.metric IS 'The metric (car.ggc_metric.key).';
+COMMENT ON COLUMN car.report_target.metric_label IS 'What the return calls it.';
+COMMENT ON COLUMN car.report_target.unit IS 'tCO2e or m3.';
+COMMENT ON COLUMN car.report_target.base_year IS 'Base financial year, as written (2017/18).';
+COMMENT ON COLUMN car.report_target.target_year IS 'Target financial year, as written.';
+COMMENT ON COLUMN car.report_target.reduction_pct IS 'The reduction due by the target year, %.';
+COMMENT ON COLUMN car.report_target.financial_year IS 'The financial year assessed, as the calendar year it starts in.';
+COMMENT ON COLUMN car.report_target.reporting_year IS 'The same as written: 2025/26.';
+COMMENT ON COLUMN car.report_target.base_value IS 'The base value, in unit: the GGC baseline of the year assessed (the same estate) when the base year is the GGC baseline year, else the organisation''s figure for the base year.';
+COMMENT ON COLUMN car.report_target.path_value IS 'Where the glidepath stands in the year assessed, in unit.';
+COMMENT ON COLUMN car.report_target.value IS 'The year''s figure (car.report_ggc), in unit.';
+COMMENT ON COLUMN car.report_target.gap IS 'value - path_value, in unit: above 0, off track by that much.';
+COMMENT ON COLUMN car.report_target.on_track IS 'Whether the figure is at or below the glidepath.';
+COMMENT ON COLUMN car.report_target.coverage IS 'Completeness of the figure''s interval meters, %.';
+COMMENT ON COLUMN car.report_target.pct_estimated IS 'Share of the figure from estimated readings, %.';
+COMMENT ON COLUMN car.report_target.signed IS 'Whether the figure comes from signed periods.';
+
+CREATE FUNCTION car.report_target_for(token text) RETURNS SETOF car.report_target
+    LANGUAGE sql VOLATILE STRICT PARALLEL UNSAFE
+    SET search_path = pg_catalog, car
+    AS $$ SELECT * FROM car.report_for($1, 'report_target') AS r(target_id int, organisation text, metric text,
+          metric_label text, unit text, base_year text, target_year text, reduction_pct numeric, financial_year int,
+          reporting_year text, base_value float8, path_value float8, value float8, gap float8, on_track boolean,
+          coverage float8, pct_estimated float8, signed boolean) $$;
+COMMENT ON FUNCTION car.report_target_for(text) IS 'car.report_target as the token''s claims allow.';
+CREATE FUNCTION car.report_normalised_for(token text) RETURNS SETOF car.report_normalised
+    LANGUAGE sql VOLATILE STRICT PARALLEL UNSAFE
+    SET search_path = pg_catalog, car
+    AS $$ SELECT * FROM car.report_for($1, 'report_normalised') AS r(organisation text, site_id int, site text, year int,
+          reporting_year text, kind text, normaliser text, normaliser_unit text, normaliser_value float8,
+          normaliser_days bigint, kg_co2e float8, tonnes_co2e float8, kg_co2e_per_unit float8, coverage float8,
+          pct_estimated float8) $$;
+COMMENT ON FUNCTION car.report_normalised_for(text) IS 'car.report_normalised as the token''s claims allow (the organisations it grants whole).';
+
+-------------------------------------------------------------------------------
+-- Disclosure text (issue 14, point 8): the methodology paragraph of an annual
+-- report, from what was used, and the SECR table of bodies that are companies.
+-------------------------------------------------------------------------------
+CREATE FUNCTION car.methodology(org text, fy int) RETURNS text
+    LANGUAGE plpgsql STABLE STRICT PARALLEL RESTRICTED
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_first  date := make_date(fy, 4, 1);
+    v_last   date := make_date(fy + 1, 3, 31);
+    v_sets   text;
+    v_rule   text;
+    v_basis  text;
+    v_cov    float8;
+    v_est    float8;
+    v_methods text;
+    v_excl   text;
+    v_signed text;
+    v_base   text;
+    v_moves  bigint;
+    v_any    boolean;
+BEGIN
+    SELECT count(*) > 0 INTO v_any FROM car.report_ggc g
+    WHERE g.organisation = org AND g.financial_year = fy AND g.quarter IS NULL;
+    IF NOT v_any THEN
+        RAISE EXCEPTION 'no GGC figures of organisation "%" for the financial year % (that you may see)', org, car.financial_year_label(fy)
+            USING ERRCODE = 'no_data_found', HINT = 'car.report_ggc lists the organisations and financial years with figures.';
+    END IF;
+    -- the factor sets that priced the year (as signed, for signed months)
+    WITH used AS (
+        SELECT DISTINCT e.fy_factor_set_id AS set_id, e.close_id
+        FROM car.emission_reported e
+        WHERE e.org = methodology.org AND e.month BETWEEN v_first AND v_last AND e.fy_factor_set_id IS NOT NULL),
+    sets AS (
+        SELECT DISTINCT coalesce(f.title, c.title, 'conversion factors') AS title, coalesce(f.year, c.year) AS year,
+               coalesce(f.revision, c.revision) AS revision, coalesce(f.sha256, c.sha256) AS sha256,
+               coalesce(f.publisher, c.publisher) AS publisher
+        FROM used u
+        LEFT JOIN car.factor_set f ON f.id = u.set_id
+        LEFT JOIN car.closed_factor_set c ON c.set_id = u.set_id AND c.close_id = u.close_id)
+    SELECT string_agg(format('%s (%s, %s, revision %s, SHA-256 %s)', s.title, coalesce(s.publisher, 'DESNZ'), s.year, s.revision, s.sha256),
+                      '; ' ORDER BY s.year, s.revision),
+           CASE WHEN min(s.year) = fy AND max(s.year) = fy
+                THEN format('the factors published for %s, the calendar year in which the financial year starts', fy)
+                ELSE format('the factors of %s, the latest published for or before %s, the calendar year in which the financial year starts',
+                            string_agg(DISTINCT s.year::text, ' and '), fy) END
+    INTO v_sets, v_rule FROM sets s;
+    -- the calorific-value basis of the fuels used
+    SELECT string_agg(DISTINCT CASE a.uom_basis WHEN 'Gross CV' THEN 'gross' ELSE 'net' END || ' calorific value (' || a.key || ')', ', ')
+    INTO v_basis
+    FROM car.activity a
+    WHERE a.uom_basis IS NOT NULL AND EXISTS (
+        SELECT 1 FROM car.emission_reported e WHERE e.org = methodology.org AND e.month BETWEEN v_first AND v_last
+        AND e.activity = a.key);
+    -- coverage and estimates of the overall figure
+    SELECT g.coverage, g.pct_estimated INTO v_cov, v_est FROM car.report_ggc g
+    WHERE g.organisation = org AND g.financial_year = fy AND g.quarter IS NULL AND g.metric = 'overall_ghg';
+    SELECT string_agg(format('%s (%s periods)', l.method, l.filled), ', ' ORDER BY l.method) INTO v_methods
+    FROM (SELECT el.method, sum(el.periods_filled + el.periods_replaced) AS filled
+          FROM car.estimate_log el
+          JOIN car.meter m ON m.id = el.meter_id
+          JOIN car.site_ownership o ON o.site_id = m.site_id AND o.org = methodology.org
+               AND o.valid_from <= v_last AND o.valid_to >= v_first
+          WHERE el.period_start < (v_last + 1)::timestamp AT TIME ZONE 'Europe/London'
+          AND el.period_end > v_first::timestamp AT TIME ZONE 'Europe/London'
+          GROUP BY el.method) l;
+    -- what the GGC figures leave out, with how much
+    SELECT string_agg(format('%s %s (%s tCO2e)', x.what, x.activity, to_char(x.t, 'FM999999990.00')), ', ' ORDER BY x.what, x.activity)
+    INTO v_excl
+    FROM (SELECT CASE WHEN e.component LIKE 'wtt%' THEN 'well-to-tank emissions of'
+                      WHEN e.component = 'td' THEN 'transmission and distribution losses of'
+                      ELSE 'Scope ' || coalesce(e.scope::text, '?') || ' emissions of' END AS what,
+                 e.activity, sum(e.fy_kg_co2e) / 1000 AS t
+          FROM car.emission_reported e
+          WHERE e.org = methodology.org AND e.month BETWEEN v_first AND v_last
+          AND NOT EXISTS (SELECT 1 FROM car.ggc_metric m
+                          WHERE m.unit = 'tCO2e'
+                          AND EXISTS (SELECT 1 FROM car.ggc_classification c WHERE c.metric = m.key AND c.include
+                                      AND e.activity LIKE c.activity AND (c.scope IS NULL OR c.scope = e.scope)
+                                      AND e.component LIKE c.component)
+                          AND NOT EXISTS (SELECT 1 FROM car.ggc_classification c WHERE c.metric = m.key AND NOT c.include
+                                          AND e.activity LIKE c.activity AND (c.scope IS NULL OR c.scope = e.scope)
+                                          AND e.component LIKE c.component))
+          GROUP BY 1, 2) x;
+    -- signed?
+    SELECT string_agg(format('signed on %s (close %s, SHA-256 %s)', to_char(p.closed_at AT TIME ZONE 'Europe/London', 'DD/MM/YYYY'),
+                             p.id, p.sha256), '; ' ORDER BY p.id)
+    INTO v_signed
+    FROM car.period_close p
+    WHERE p.org = methodology.org AND p.reopened_at IS NULL AND p.period && daterange(v_first, v_last, '[]');
+    SELECT count(DISTINCT b.site_ids) INTO v_moves FROM car.baseline_recalculation b
+    WHERE b.org = methodology.org AND b.financial_year = fy;
+    v_base := format('Each figure is compared with the %s baseline year for the same estate', car.financial_year_label(car.ggc_baseline_year()))
+              || CASE WHEN v_moves > 0 THEN format(', restated for %s change(s) in the sites the organisation owns', v_moves) ELSE '' END
+              || '; sites new to the estate add nothing to the baseline.';
+
+    RETURN format('Greenhouse gas emissions of %s for the financial year %s (1 April %s to 31 March %s) were calculated from metered '
+                  'and billed activity data with the UK Government GHG Conversion Factors for Company Reporting: %s. '
+                  'Each financial year is priced with %s. ',
+                  org, car.financial_year_label(fy), fy, fy + 1, coalesce(v_sets, 'none'), coalesce(v_rule, 'no factors'))
+        || CASE WHEN v_basis IS NOT NULL THEN format('Fuel quantities in kWh are on a %s basis. ', v_basis) ELSE '' END
+        || 'Scope 2 emissions of purchased electricity, heat and steam are location-based (the UK grid average factor); '
+        || 'no market-based instruments are applied. '
+        || CASE WHEN v_cov IS NOT NULL
+                THEN format('Interval meters reported %s%% of the periods expected as actual readings; ', to_char(v_cov, 'FM990.0'))
+                ELSE '' END
+        || format('%s%% of the total greenhouse gas emissions come from estimated readings', to_char(coalesce(v_est, 0), 'FM990.0'))
+        || CASE WHEN v_methods IS NOT NULL THEN format(' (estimation methods: %s)', v_methods) ELSE '' END || '. '
+        || 'The GGC figures comprise Scope 1, Scope 2 and business travel'
+        || CASE WHEN v_excl IS NOT NULL THEN format('; excluded: %s', v_excl) ELSE '' END || '. '
+        || v_base
+        || CASE WHEN v_signed IS NOT NULL THEN format(' The figures were %s.', v_signed) ELSE ' The figures are not signed.' END;
+END $$;
+COMMENT ON FUNCTION car.methodology(text, int) IS 'The methodology paragraph of an annual report for an organisation''s financial year (by the year it starts in), written from what car used: the factor sets (title, publisher, year, revision, SHA-256 of the file), the financial-year rule, the calorific-value basis of the fuels, location-based Scope 2, the coverage and the share estimated (with the estimation methods), what the GGC figures exclude (with the tonnes left out), the baseline and its restatements, and the signature of the period. An error when there are no figures.';
+
+CREATE FUNCTION car.report_secr(org text, fy int, normaliser text DEFAULT 'fte')
+    RETURNS TABLE (line int, measure text, unit text, value float8, prior_year_value float8, note text)
+    LANGUAGE sql STABLE STRICT PARALLEL RESTRICTED
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    WITH e AS (
+        SELECT car.reporting_year(r.month) AS year,
+               CASE WHEN r.activity LIKE 'electricity%' THEN 'electricity'
+                    WHEN r.activity LIKE 'natural\_gas%' THEN 'gas'
+                    WHEN r.activity IN ('diesel', 'petrol') OR r.activity LIKE 'grey\_fleet\_%' THEN 'transport fuel'
+                    ELSE 'other fuels' END AS energy,
+               r.activity, r.unit, r.scope, r.primary_row, r.quantity, r.kg_co2e, r.day
+        FROM car.emission_reported r
+        WHERE r.org = report_secr.org AND car.reporting_year(r.month) IN (fy, fy - 1)),
+    kwh AS (
+        -- energy: kWh as metered, or from another unit by the activity's own factors (kg per unit / kg per kWh)
+        SELECT e.year, e.energy,
+               sum(CASE WHEN u.dimension = 'energy' THEN car.convert(e.quantity, e.unit, 'kWh')
+                        WHEN car.can_price(e.activity, 'kWh', e.day::timestamp AT TIME ZONE 'Europe/London')
+                        THEN car.co2e(e.quantity, e.unit, e.activity, e.day::timestamp AT TIME ZONE 'Europe/London')
+                             / nullif(car.co2e(1, 'kWh', e.activity, e.day::timestamp AT TIME ZONE 'Europe/London'), 0) END) AS kwh,
+               bool_or(u.dimension IS DISTINCT FROM 'energy'
+                       AND NOT car.can_price(e.activity, 'kWh', e.day::timestamp AT TIME ZONE 'Europe/London')) AS unconverted
+        FROM e
+        JOIN car.activity a ON a.key = e.activity
+        LEFT JOIN car.unit u ON u.name = car.unit_name(e.unit)
+        WHERE e.primary_row AND (u.dimension = 'energy' OR a.uom_basis IS NOT NULL OR e.energy <> 'other fuels')
+        AND e.activity NOT LIKE 'water%'
+        GROUP BY e.year, e.energy),
+    scopes AS (
+        SELECT e.year, sum(e.kg_co2e) FILTER (WHERE e.scope = 1) / 1000 AS s1, sum(e.kg_co2e) FILTER (WHERE e.scope = 2) / 1000 AS s2
+        FROM e GROUP BY e.year),
+    norm AS (
+        SELECT n.year, n.value, k.label, k.unit FROM car.normaliser_yearly n JOIN car.normaliser_kind k ON k.key = n.kind
+        WHERE n.org = report_secr.org AND n.kind = report_secr.normaliser AND n.year IN (fy, fy - 1)),
+    total AS (
+        SELECT year, sum(kwh) AS kwh FROM kwh GROUP BY year),
+    lines AS (
+        SELECT 1 AS line, 'UK energy use: electricity' AS measure, 'kWh' AS unit,
+               (SELECT kwh FROM kwh WHERE year = fy AND energy = 'electricity') AS value,
+               (SELECT kwh FROM kwh WHERE year = fy - 1 AND energy = 'electricity') AS prior_year_value, NULL::text AS note
+        UNION ALL
+        SELECT 2, 'UK energy use: gas', 'kWh', (SELECT kwh FROM kwh WHERE year = fy AND energy = 'gas'),
+               (SELECT kwh FROM kwh WHERE year = fy - 1 AND energy = 'gas'), NULL
+        UNION ALL
+        SELECT 3, 'UK energy use: transport fuel', 'kWh', (SELECT kwh FROM kwh WHERE year = fy AND energy = 'transport fuel'),
+               (SELECT kwh FROM kwh WHERE year = fy - 1 AND energy = 'transport fuel'),
+               CASE WHEN (SELECT unconverted FROM kwh WHERE year = fy AND energy = 'transport fuel')
+                    THEN 'some quantities could not be put in kWh (no kWh factor for the activity)' END
+        UNION ALL
+        SELECT 4, 'UK energy use: other fuels', 'kWh', (SELECT kwh FROM kwh WHERE year = fy AND energy = 'other fuels'),
+               (SELECT kwh FROM kwh WHERE year = fy - 1 AND energy = 'other fuels'),
+               CASE WHEN (SELECT unconverted FROM kwh WHERE year = fy AND energy = 'other fuels')
+                    THEN 'some quantities could not be put in kWh (no kWh factor for the activity)' END
+        UNION ALL
+        SELECT 5, 'UK energy use: total', 'kWh', (SELECT kwh FROM total WHERE year = fy), (SELECT kwh FROM total WHERE year = fy - 1), NULL
+        UNION ALL
+        SELECT 6, 'Scope 1 emissions', 'tCO2e', (SELECT s1 FROM scopes WHERE year = fy), (SELECT s1 FROM scopes WHERE year = fy - 1), NULL
+        UNION ALL
+        SELECT 7, 'Scope 2 emissions (location-based)', 'tCO2e', (SELECT s2 FROM scopes WHERE year = fy),
+               (SELECT s2 FROM scopes WHERE year = fy - 1), NULL
+        UNION ALL
+        SELECT 8, 'Scope 1 and 2 emissions', 'tCO2e', (SELECT coalesce(s1, 0) + coalesce(s2, 0) FROM scopes WHERE year = fy),
+               (SELECT coalesce(s1, 0) + coalesce(s2, 0) FROM scopes WHERE year = fy - 1), NULL
+        UNION ALL
+        SELECT 9, 'Intensity ratio: Scope 1 and 2 emissions per ' || coalesce((SELECT k.label FROM car.normaliser_kind k WHERE k.key = normaliser), normaliser),
+               'tCO2e/' || coalesce((SELECT k.unit FROM car.normaliser_kind k WHERE k.key = normaliser), normaliser),
+               (SELECT (coalesce(s.s1, 0) + coalesce(s.s2, 0)) / nullif(n.value, 0) FROM scopes s, norm n WHERE s.year = fy AND n.year = fy),
+               (SELECT (coalesce(s.s1, 0) + coalesce(s.s2, 0)) / nullif(n.value, 0) FROM scopes s, norm n WHERE s.year = fy - 1 AND n.year = fy - 1),
+               CASE WHEN NOT EXISTS (SELECT 1 FROM norm WHERE year = fy) THEN 'no ' || normaliser || ' recorded for the year (car.normaliser)' END
+        UNION ALL
+        SELECT 10, 'Low energy user (40,000 kWh or less in the year)', 'boolean',
+               CASE WHEN (SELECT kwh FROM total WHERE year = fy) <= 40000 THEN 1 ELSE 0 END,
+               CASE WHEN (SELECT kwh FROM total WHERE year = fy - 1) <= 40000 THEN 1 ELSE 0 END,
+               CASE WHEN coalesce((SELECT kwh FROM total WHERE year = fy), 0) <= 40000
+                    THEN 'a low energy user: the report states that its energy and carbon information is not disclosed for that reason'
+                    ELSE 'above 40,000 kWh: the energy and carbon information is disclosed' END)
+    SELECT * FROM lines ORDER BY line
+    $$;
+COMMENT ON FUNCTION car.report_secr(text, int, text) IS 'The Streamlined Energy and Carbon Reporting table of an organisation that is a company, for a reporting year (car.reporting_year_start, by the year it starts in) and the year before: UK energy use in kWh by type (electricity, gas, transport fuel, other fuels, total; quantities in litres or other units are put in kWh by the activity''s own factors, kg per unit / kg per kWh), Scope 1 and location-based Scope 2 in tCO2e, an intensity ratio (tCO2e per unit of the normaliser kind, FTE by default), and the low energy user test: 40,000 kWh or less in the year, when the report states that the information is not disclosed for that reason. One row per measure: value for the year, prior_year_value, note.';
+
 -------------------------------------------------------------------------------
 -- Last: nothing in schema car is PUBLIC's.  car.grant_roles() grants each of
 -- car's roles what it needs, by name (src/roles.c), and a DBA grants those

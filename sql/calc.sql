@@ -66,7 +66,16 @@ SELECT car.factor_year('2022-02-10') AS july_start,
 SET car.reporting_year_start = 4;
 SELECT ts, car.factor_year(ts), round(car.co2e(1000, 'kWh', 'electricity', ts)::numeric, 6) AS kg
 FROM (VALUES ('2022-03-31 22:59:59+00'::timestamptz), ('2022-03-31 23:00:00+00'), ('2022-04-01 00:00:00+00')) v(ts);
+-- the same in sessions on other clocks: the year is read on the UK calendar,
+-- so 1 April 00:00 BST starts the new year whatever the session's time zone
+SET TimeZone = 'UTC';
+SELECT ts, car.factor_year(ts), round(car.co2e(1000, 'kWh', 'electricity', ts)::numeric, 6) AS kg
+FROM (VALUES ('2022-03-31 22:59:59+00'::timestamptz), ('2022-03-31 23:00:00+00')) v(ts);
+SET TimeZone = 'America/Los_Angeles';
+SELECT car.factor_year('2022-03-31 22:59:59+00') AS last_of_march, car.factor_year('2022-03-31 23:00:00+00') AS first_of_april;
 RESET car.reporting_year_start;
+SELECT car.factor_year('2022-12-31 23:59:59+00') AS new_years_eve, car.factor_year('2023-01-01 00:00:00+00') AS new_year;
+SET TimeZone = 'Europe/London';
 SELECT ts, car.factor_year(ts), round(car.co2e(1000, 'kWh', 'electricity', ts)::numeric, 6) AS kg
 FROM (VALUES ('2022-12-31 23:59:59.999999+00'::timestamptz), ('2023-01-01 00:00:00+00')) v(ts);
 -- a reporting year starting in October uses its end year's set

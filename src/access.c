@@ -43,6 +43,7 @@
 PG_FUNCTION_INFO_V1(car_site_visible);
 PG_FUNCTION_INFO_V1(car_meter_visible);
 PG_FUNCTION_INFO_V1(car_source_visible);
+PG_FUNCTION_INFO_V1(car_org_visible);
 PG_FUNCTION_INFO_V1(car_report_for);
 PG_FUNCTION_INFO_V1(car_check_push_token);
 
@@ -122,6 +123,17 @@ MemberOf(const char *role)
 	return OidIsValid(roleid) && has_privs_of_role(GetUserId(), roleid);
 }
 
+/*
+ * Whether the current role sees every organisation and site: a superuser
+ * (as row-level security lets it, whether or not car.grant_roles() has made
+ * car's roles yet), or a member of car_admin, car_ingest or car_auditor.
+ */
+static bool
+SeesAll(void)
+{
+	return superuser() || MemberOf("car_admin") || MemberOf("car_ingest") || MemberOf("car_auditor");
+}
+
 static Datum
 ArrayOrEmpty(ArrayBuildState *s, Oid elemtype)
 {
@@ -199,7 +211,7 @@ Build(Visible *vis, Kind kind, MemoryContext cxt)
 	vis->token_scope = token_scope;
 	vis->n = 0;
 	vis->all = false;
-	if (!token_scope && (MemberOf("car_admin") || MemberOf("car_ingest") || MemberOf("car_auditor")))
+	if (!token_scope && SeesAll())
 	{
 		vis->all = true;
 		return;
@@ -256,6 +268,111 @@ IsVisible(FunctionCallInfo fcinfo, Kind kind)
 	return vis->n > 0 && bsearch(&id, vis->ids, vis->n, sizeof(int32), CmpInt32) != NULL;
 }
 
+/*
+ * Organisations: an organisation's own figures (period closes, targets,
+ * normalisers, baselines) are visible to a session whose claims grant the
+ * organisation without narrowing it to some of its sites (an org-wide
+ * figure would tell a site-level token about the other sites), and to the
+ * roles and admin claim that see everything.
+ */
+typedef struct OrgVisible
+{
+	uint64 generation;
+	Oid	   userid;
+	bool   token_scope;
+	bool   all;
+	int	   n;
+	char **orgs;
+} OrgVisible;
+
+static void
+BuildOrgs(OrgVisible *vis, MemoryContext cxt)
+{
+	Jsonb			*claims = car_current_claims();
+	ArrayBuildState *orgs = NULL,
+					*junk = NULL;
+	int i;
+
+	vis->generation = car_claims_generation;
+	vis->userid = GetUserId();
+	vis->token_scope = token_scope;
+	vis->n = 0;
+	vis->all = false;
+	if (!token_scope && SeesAll())
+	{
+		vis->all = true;
+		return;
+	}
+	if (claims == NULL)
+		return;
+	if (ClaimIsTrue(claims, "admin"))
+	{
+		vis->all = true;
+		return;
+	}
+	if (car_jsonb_field(claims, "sites") != NULL)
+		return;
+	ClaimValues(claims, "org", &orgs, &junk);
+	ClaimValues(claims, "orgs", &orgs, &junk);
+	if (orgs == NULL)
+		return;
+	vis->orgs = MemoryContextAlloc(cxt, sizeof(char *) * orgs->nelems);
+	for (i = 0; i < orgs->nelems; i++)
+		vis->orgs[vis->n++] = MemoryContextStrdup(cxt, TextDatumGetCString(orgs->dvalues[i]));
+}
+
+static bool
+OrgIsVisible(OrgVisible **cache, MemoryContext cxt, const char *org)
+{
+	OrgVisible *vis = *cache;
+	int			i;
+
+	if (vis == NULL)
+		vis = *cache = MemoryContextAllocZero(cxt, sizeof(OrgVisible));
+	if (vis->generation != car_claims_generation || vis->userid != GetUserId() || vis->token_scope != token_scope)
+		BuildOrgs(vis, cxt);
+	if (vis->all)
+		return true;
+	for (i = 0; i < vis->n; i++)
+		if (strcmp(vis->orgs[i], org) == 0)
+			return true;
+	return false;
+}
+
+/* car.org_visible(org text) → boolean */
+Datum
+car_org_visible(PG_FUNCTION_ARGS)
+{
+	char *org;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_BOOL(false);
+	org = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	PG_RETURN_BOOL(OrgIsVisible((OrgVisible **) &fcinfo->flinfo->fn_extra, fcinfo->flinfo->fn_mcxt, org));
+}
+
+/* For car's C code: may this session see the organisation's own figures? (*cache NULL at first) */
+bool
+car_org_is_visible(void **cache, MemoryContext cxt, const char *org)
+{
+	return OrgIsVisible((OrgVisible **) cache, cxt, org);
+}
+
+/* For car's C code: may this session see the site? (*cache NULL at first) */
+bool
+car_site_is_visible(void **cache, MemoryContext cxt, int32 site_id)
+{
+	Visible *vis = *cache;
+
+	if (vis == NULL)
+		vis = *cache = MemoryContextAllocZero(cxt, sizeof(Visible));
+	if (vis->generation != car_claims_generation || vis->userid != GetUserId() || vis->token_scope != token_scope)
+		Build(vis, KIND_SITE, cxt);
+	if (vis->all)
+		return true;
+	return vis->n > 0 && bsearch(&site_id, vis->ids, vis->n, sizeof(int32), CmpInt32) != NULL;
+}
+
 /* car.site_visible(site_id int) → boolean */
 Datum
 car_site_visible(PG_FUNCTION_ARGS)
@@ -290,9 +407,12 @@ car_report_for(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char		  *view = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	void		  *saved;
+	const char	  *filter = "car.site_visible(site_id)";
 
-	if (strcmp(view, "report_monthly") != 0 && strcmp(view, "report_yearly") != 0 &&
-		strcmp(view, "report_scope") != 0 && strcmp(view, "report_intensity") != 0)
+	if (strcmp(view, "report_ggc") == 0 || strcmp(view, "report_target") == 0 || strcmp(view, "report_normalised") == 0)
+		filter = "car.org_visible(organisation)"; /* an organisation's own figures */
+	else if (strcmp(view, "report_monthly") != 0 && strcmp(view, "report_yearly") != 0 &&
+			 strcmp(view, "report_scope") != 0 && strcmp(view, "report_intensity") != 0)
 		elog(ERROR, "car: no report %s", view);
 	InitMaterializedSRF(fcinfo, 0);
 
@@ -303,7 +423,7 @@ car_report_for(PG_FUNCTION_ARGS)
 		uint64 i;
 
 		SPI_connect();
-		if (SPI_execute(psprintf("SELECT * FROM car.%s WHERE car.site_visible(site_id)", view), true, 0) != SPI_OK_SELECT)
+		if (SPI_execute(psprintf("SELECT * FROM car.%s WHERE %s", view, filter), true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "car: could not read car.%s", view);
 		for (i = 0; i < SPI_processed; i++)
 			tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[i]);

@@ -21,6 +21,9 @@ char  *car_keep_raw = NULL;
 char  *car_job_history_keep = NULL;
 char  *car_keep_changes = NULL;
 int	   car_max_new_partitions = 24;
+int	   car_max_interpolation_gap = 120;
+double car_significance_threshold = 0.05;
+int	   car_ggc_baseline_year = 2017;
 
 void _PG_init(void);
 
@@ -148,6 +151,26 @@ _PG_init(void)
 							   "Made by car.grant_roles(); it must not be a superuser.",
 							   &car_worker_role, "car_worker",
 							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("car.max_interpolation_gap",
+							"Longest gap of missing readings car.estimate() fills by linear interpolation.",
+							"A longer gap is refused: fill it by the same weekday or with car.bill().",
+							&car_max_interpolation_gap, 120, 1, 7 * 24 * 60,
+							PGC_SUSET, GUC_UNIT_MIN, NULL, NULL, NULL);
+
+	DefineCustomRealVariable("car.significance_threshold",
+							 "Share of a signed figure above which a restatement is significant.",
+							 "car.restatement marks a line significant when abs(live - signed) / abs(signed) is at "
+							 "least this (a fraction: 0.05 is 5%).",
+							 &car_significance_threshold, 0.05, 0.0, 1.0,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("car.ggc_baseline_year",
+							"Financial year of the Greening Government Commitments baseline, by the year it starts.",
+							"2017 for the 2021-2025 framework (April 2017 to March 2018).  car.report_ggc compares "
+							"every financial year with it.",
+							&car_ggc_baseline_year, 2017, 2000, 2100,
+							PGC_SUSET, 0, NULL, NULL, NULL);
 
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = CarProcessUtility;

@@ -32,6 +32,9 @@ extern char	 *car_job_history_keep;
 extern char	 *car_keep_changes;
 extern int	  car_max_new_partitions;
 extern char	 *car_worker_role;
+extern int	  car_max_interpolation_gap; /* minutes */
+extern double car_significance_threshold;
+extern int	  car_ggc_baseline_year;
 
 /* util.c */
 extern void		   car_sha256_hex(const char *data, size_t len, char *hex);
@@ -40,6 +43,8 @@ extern bool		   car_try_subxact(void (*fn)(void *arg), void *arg, int tolerated,
 extern JsonbValue *car_jsonb_field(Jsonb *j, const char *key);
 extern double	   car_finite(double v, const char *what);
 extern bool		   car_has_relation(const char *name);
+extern bool		   car_schema_1_0(void);
+extern const char *car_sql_for_schema(const char *sql);
 extern void		   car_as_table_owner(const char *table, void (*fn)(void *arg), void *arg);
 extern bool		   car_try_subxact_codes(void (*fn)(void *arg), void *arg, const int *codes, int ncodes, char **message);
 extern int		   car_read_errcode(ReadError kind, int malformed);
@@ -89,6 +94,10 @@ extern Jsonb *car_verify_token(text *token);
 extern void	  car_claims_utility(Node *stmt);
 extern Datum  car_verify_jwt(PG_FUNCTION_ARGS);
 
+/* access.c */
+extern bool car_org_is_visible(void **cache, MemoryContext cxt, const char *org);
+extern bool car_site_is_visible(void **cache, MemoryContext cxt, int32 site_id);
+
 struct Tuplestorestate;
 struct TupleDescData;
 struct HTAB;
@@ -124,8 +133,9 @@ typedef struct DayQueue
 	DayEntry	 *prev;
 } DayQueue;
 
-extern void DayQueueInit(DayQueue *q);
-extern void DayQueueScan(DayQueue *q, struct Tuplestorestate *rows, struct TupleDescData *desc);
+extern void	 DayQueueInit(DayQueue *q);
+extern void	 DayQueueScan(DayQueue *q, struct Tuplestorestate *rows, struct TupleDescData *desc);
+extern int64 car_refresh_locked(void);
 
 /* live.c */
 extern bool car_notify;
@@ -165,6 +175,8 @@ extern uint64 car_cache_generation;
 extern void	  car_cache_init(void);
 extern void	  car_cache_invalidate(void);
 extern void	  car_choose_set(TimestampTz at, SetChoice *choice);
+extern void	  car_choose_set_for_year(int want, SetChoice *choice);
+extern bool	  car_find_set_for_year(int want, SetChoice *choice);
 extern void	  car_resolve(const char *activity, const char *unit, int set_id, ResolvedFactor *out);
 extern int	  car_activity_components(const char *activity, const char ***kinds,
 									  const char ***keys);

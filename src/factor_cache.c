@@ -555,20 +555,29 @@ car_activity_components(const char *activity, const char ***kinds, const char **
 	return e->ncomponents;
 }
 
+/*
+ * The reporting year holding an instant, read on the UK calendar
+ * (Europe/London), whatever the session's time zone: car's days are UK local
+ * days and a reporting year starts at a UK midnight, so 1 April 00:00 BST
+ * (31 March 23:00 UTC) is in the year starting in April in every session.
+ */
 int
 car_factor_year_of(TimestampTz at, TimestampTz *lo, TimestampTz *hi)
 {
-	struct pg_tm tm;
-	fsec_t		 fsec;
-	int			 tz;
-	int			 start = car_reporting_year_start;
-	int			 start_year;
+	static pg_tz *london = NULL;
+	struct pg_tm  tm;
+	fsec_t		  fsec;
+	int			  tz;
+	int			  start = car_reporting_year_start;
+	int			  start_year;
 
+	if (london == NULL && (london = pg_tzset("Europe/London")) == NULL)
+		elog(ERROR, "car: the time zone Europe/London is not known");
 	if (TIMESTAMP_NOT_FINITE(at))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("cannot choose a factor year for an infinite timestamp")));
-	if (timestamp2tm(at, &tz, &tm, &fsec, NULL, NULL) != 0)
+	if (timestamp2tm(at, &tz, &tm, &fsec, NULL, london) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("timestamp out of range")));
@@ -582,13 +591,13 @@ car_factor_year_of(TimestampTz at, TimestampTz *lo, TimestampTz *hi)
 		b.tm_year = start_year;
 		b.tm_mon = start;
 		b.tm_mday = 1;
-		tz = DetermineTimeZoneOffset(&b, session_timezone);
+		tz = DetermineTimeZoneOffset(&b, london);
 		tm2timestamp(&b, 0, &tz, lo);
 		memset(&b, 0, sizeof(b));
 		b.tm_year = start_year + 1;
 		b.tm_mon = start;
 		b.tm_mday = 1;
-		tz = DetermineTimeZoneOffset(&b, session_timezone);
+		tz = DetermineTimeZoneOffset(&b, london);
 		tm2timestamp(&b, 0, &tz, hi);
 	}
 	/* DESNZ: the year holding most of the data; July-June takes the newer set. */
@@ -598,16 +607,50 @@ car_factor_year_of(TimestampTz at, TimestampTz *lo, TimestampTz *hi)
 void
 car_choose_set(TimestampTz at, SetChoice *choice)
 {
-	int want;
+	TimestampTz lo,
+		hi;
+	int want = car_factor_year_of(at, &lo, &hi);
+
+	car_choose_set_for_year(want, choice);
+	choice->lo = lo;
+	choice->hi = hi;
+}
+
+/*
+ * The set for factor year want: its current set, else the newest earlier one
+ * (unless strict).  False when there is none.
+ */
+bool
+car_find_set_for_year(int want, SetChoice *choice)
+{
 	int i;
 	int best = -1;
 
 	EnsureCache();
-	want = car_factor_year_of(at, &choice->lo, &choice->hi);
+	choice->lo = choice->hi = 0;
 	for (i = 0; i < nyears; i++)
 		if (years[i].year <= want)
 			best = i;
 	if (best < 0 || (years[best].year != want && car_strict_factor_year))
+		return false;
+	choice->set_id = years[best].set_id;
+	choice->year = years[best].year;
+	choice->wanted_year = want;
+	return true;
+}
+
+/* The same, or an error saying why there is none. */
+void
+car_choose_set_for_year(int want, SetChoice *choice)
+{
+	int i;
+	int best = -1;
+
+	if (car_find_set_for_year(want, choice))
+		return;
+	for (i = 0; i < nyears; i++)
+		if (years[i].year <= want)
+			best = i;
 	{
 		StringInfoData s;
 
@@ -623,9 +666,6 @@ car_choose_set(TimestampTz at, SetChoice *choice)
 				 errhint("Load the %d factors with car.load_factors(%d) or car.load_factors('/path/to/file.xlsx').",
 						 want, want)));
 	}
-	choice->set_id = years[best].set_id;
-	choice->year = years[best].year;
-	choice->wanted_year = want;
 }
 
 /* Parse "Scope 2" into 2; anything else (e.g. "Outside of Scopes") is 0. */

@@ -80,6 +80,7 @@ typedef struct SourceOptions
 	const char *activity;
 	const char *org;
 	int			interval_minutes;
+	bool		interval_given; /* interval_minutes was set: the meters take it */
 } SourceOptions;
 
 /* Everything one push needs. */

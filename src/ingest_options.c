@@ -174,10 +174,14 @@ car_read_source_options(Jsonb *opts, const char *format, SourceOptions *so)
 				 errmsg("source option period must be \"start\" or \"end\", not \"%s\"", s)));
 	s = JsonbString(opts, "interval_minutes");
 	so->interval_minutes = s ? atoi(s) : 30;
-	if (so->interval_minutes < 1 || so->interval_minutes > 1440)
+	so->interval_given = s != NULL;
+	/* as car.meter.interval_minutes: every UK day (23, 24 or 25 hours) holds whole periods */
+	if (so->interval_minutes < 1 || (60 % so->interval_minutes != 0 && so->interval_minutes != 1440))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("source option interval_minutes must be between 1 and 1440")));
+				 errmsg("source option interval_minutes must divide 60 (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60) "
+						"or be 1440, not \"%s\"",
+						s)));
 	so->mf.decimal_separator = NF_DETECT;
 	so->mf.thousands_separator = NF_DETECT;
 	s = JsonbString(opts, "decimal_separator");

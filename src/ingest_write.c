@@ -48,14 +48,16 @@ car_ingest_resolve_meters(Ingest *ing)
 	HASH_SEQ_STATUS st;
 	MeterEntry	   *m;
 	Oid				t2[2] = {TEXTOID, TEXTOID};
-	Oid				t5[5] = {INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Oid				t5[6] = {INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID};
 	bool			mpan = ing->mf.meter_header && mf_infer_activity(ing->mf.meter_header) != NULL;
+	bool			schema_1_0 = car_schema_1_0(); /* car 1.0's tables: meters without an interval */
+
 
 	hash_seq_init(&st, ing->meters);
 	while ((m = hash_seq_search(&st)) != NULL)
 	{
-		Datum v[5];
-		char  nulls[5] = "     ";
+		Datum v[6];
+		char  nulls[6] = "      ";
 		bool  isnull;
 		int	  site_id;
 		char *unit;
@@ -69,11 +71,31 @@ car_ingest_resolve_meters(Ingest *ing)
 		v[0] = ing->so.org ? CStringGetTextDatum(ing->so.org) : (Datum) 0;
 		nulls[0] = ing->so.org ? ' ' : 'n';
 		v[1] = CStringGetTextDatum(pg_any_to_server(m->site, strlen(m->site), PG_UTF8));
-		if (SPI_execute_with_args("INSERT INTO car.site (org, name) VALUES ($1, $2) ON CONFLICT (org, name) DO NOTHING",
-								  2, t2, v, nulls, false, 0) < 0 ||
-			SPI_execute_with_args("SELECT id FROM car.site WHERE org IS NOT DISTINCT FROM $1 AND name = $2",
-								  2, t2, v, nulls, false, 1) != SPI_OK_SELECT ||
-			SPI_processed != 1)
+		/*
+		 * The source's organisation names the site: its own site of that
+		 * name, else one it owned once and that has moved to another body
+		 * since (car.site_org: a late file for a transferred building is
+		 * that building's, and its days go to whoever owned it then), else
+		 * a new one.  car.site_org is read only when the first lookup finds
+		 * nothing, and only where it exists (a database still on car 1.0
+		 * runs this library until ALTER EXTENSION car UPDATE).
+		 */
+		if (SPI_execute_with_args("SELECT id FROM car.site WHERE org IS NOT DISTINCT FROM $1 AND name = $2",
+								  2, t2, v, nulls, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not look up site \"%s\"", m->site);
+		if (SPI_processed != 1 && ing->so.org != NULL &&
+			car_has_relation("site_org") &&
+			SPI_execute_with_args("SELECT s.id FROM car.site s WHERE s.name = $2 "
+								  "AND EXISTS (SELECT 1 FROM car.site_org so WHERE so.site_id = s.id AND so.org = $1) "
+								  "ORDER BY s.id LIMIT 1",
+								  2, t2, v, nulls, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not look up site \"%s\"", m->site);
+		if (SPI_processed != 1 &&
+			(SPI_execute_with_args("INSERT INTO car.site (org, name) VALUES ($1, $2) ON CONFLICT (org, name) DO NOTHING",
+								   2, t2, v, nulls, false, 0) < 0 ||
+			 SPI_execute_with_args("SELECT id FROM car.site WHERE org IS NOT DISTINCT FROM $1 AND name = $2",
+								   2, t2, v, nulls, false, 1) != SPI_OK_SELECT ||
+			 SPI_processed != 1))
 			elog(ERROR, "could not make site \"%s\"", m->site);
 		site_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 
@@ -84,10 +106,24 @@ car_ingest_resolve_meters(Ingest *ing)
 		v[3] = CStringGetTextDatum(pg_any_to_server(m->unit, strlen(m->unit), PG_UTF8));
 		v[4] = mpan ? v[1] : (Datum) 0;
 		nulls[4] = mpan ? ' ' : 'n';
-		if (SPI_execute_with_args("INSERT INTO car.meter (site_id, name, activity, unit, external_ref) "
-								  "SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM car.activity WHERE key = $3) "
-								  "ON CONFLICT (site_id, name) DO NOTHING",
-								  5, t5, v, nulls, false, 0) < 0 ||
+		v[5] = Int32GetDatum(ing->so.interval_minutes);
+		/*
+		 * A new meter takes the source's interval; an existing one only when
+		 * the source sets it and it differs (an UPDATE locks only the rows it
+		 * changes: concurrent pushes to one meter do not wait on each other).
+		 */
+		if ((schema_1_0 ? SPI_execute_with_args("INSERT INTO car.meter (site_id, name, activity, unit, external_ref) "
+												"SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM car.activity WHERE key = $3) "
+												"ON CONFLICT (site_id, name) DO NOTHING",
+												5, t5, v, nulls, false, 0)
+						: SPI_execute_with_args("INSERT INTO car.meter (site_id, name, activity, unit, external_ref, interval_minutes) "
+												"SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM car.activity WHERE key = $3) "
+												"ON CONFLICT (site_id, name) DO NOTHING",
+												6, t5, v, nulls, false, 0)) < 0 ||
+			(ing->so.interval_given && !schema_1_0 &&
+			 SPI_execute_with_args("UPDATE car.meter SET interval_minutes = $6 WHERE site_id = $1 AND name = $2 "
+								   "AND interval_minutes IS DISTINCT FROM $6",
+								   6, t5, v, nulls, false, 0) < 0) ||
 			SPI_execute_with_args("SELECT id, unit FROM car.meter WHERE site_id = $1 AND name = $2", 2,
 								  t5, v, nulls, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not make meter \"%s\"", m->meter);
@@ -348,7 +384,7 @@ FlushUpsert(Ingest *ing, SPIPlanPtr plan, Pending *buf, int n)
 	pfree(q);
 }
 
-/* Write readings where stored ones may exist: the later file's value wins. */
+/* Write readings where stored ones may exist: the later file's value wins, and an actual replaces an estimate. */
 static void
 WriteWithUpsert(Ingest *ing)
 {
@@ -360,13 +396,23 @@ WriteWithUpsert(Ingest *ing)
 	MemoryContext batch = AllocSetContextCreate(CurrentMemoryContext, "car upsert batch", ALLOCSET_DEFAULT_SIZES);
 
 	/* changed counts the stored values this batch replaces (the statement's snapshot: before the upsert) */
-	plan = SPI_prepare("WITH u AS (SELECT * FROM unnest($1, $2, $3) AS u(m, t, q)), "
-					   "changed AS (SELECT count(*) AS n FROM car.reading r JOIN u ON r.meter_id = u.m AND r.ts = u.t "
-					   "            WHERE r.quantity IS DISTINCT FROM u.q), "
-					   "w AS (INSERT INTO car.reading AS r (meter_id, ts, quantity, file_id) SELECT m, t, q, $4 FROM u "
-					   "      ON CONFLICT (meter_id, ts) DO UPDATE SET quantity = excluded.quantity, file_id = excluded.file_id "
-					   "      WHERE r.quantity IS DISTINCT FROM excluded.quantity) "
-					   "SELECT n FROM changed",
+	/* car 1.0's tables have no estimates: the same without quality and method */
+	plan = SPI_prepare(car_schema_1_0()
+						   ? "WITH u AS (SELECT * FROM unnest($1, $2, $3) AS u(m, t, q)), "
+							 "changed AS (SELECT count(*) AS n FROM car.reading r JOIN u ON r.meter_id = u.m AND r.ts = u.t "
+							 "            WHERE r.quantity IS DISTINCT FROM u.q), "
+							 "w AS (INSERT INTO car.reading AS r (meter_id, ts, quantity, file_id) SELECT m, t, q, $4 FROM u "
+							 "      ON CONFLICT (meter_id, ts) DO UPDATE SET quantity = excluded.quantity, file_id = excluded.file_id "
+							 "      WHERE r.quantity IS DISTINCT FROM excluded.quantity) "
+							 "SELECT n FROM changed"
+						   : "WITH u AS (SELECT * FROM unnest($1, $2, $3) AS u(m, t, q)), "
+							 "changed AS (SELECT count(*) AS n FROM car.reading r JOIN u ON r.meter_id = u.m AND r.ts = u.t "
+							 "            WHERE r.quantity IS DISTINCT FROM u.q OR r.quality <> 'actual'), "
+							 "w AS (INSERT INTO car.reading AS r (meter_id, ts, quantity, file_id) SELECT m, t, q, $4 FROM u "
+							 "      ON CONFLICT (meter_id, ts) DO UPDATE SET quantity = excluded.quantity, file_id = excluded.file_id, "
+							 "      quality = 'actual', method = NULL "
+							 "      WHERE r.quantity IS DISTINCT FROM excluded.quantity OR r.quality <> 'actual') "
+							 "SELECT n FROM changed",
 					   4, types);
 	if (plan == NULL)
 		elog(ERROR, "could not prepare the reading upsert: %s", SPI_result_code_string(SPI_result));

@@ -303,12 +303,12 @@ car_track_changes(PG_FUNCTION_ARGS)
  */
 #define EMISSION_COLUMNS                                                                                           \
 	"site_id, meter_id, day, month, activity, scope, component, quantity, unit, kg_co2e, kg_co2, kg_ch4, kg_n2o, " \
-	"factor_set_id, factor_year, factor_id"
+	"factor_set_id, factor_year, factor_id, quantity_estimated, periods_actual, periods_estimated, file_ids"
 #define PRICE_AND_STORE                                                                                                                                                                                  \
 	"ins AS (INSERT INTO car.emission_daily (" EMISSION_COLUMNS ") "                                                                                                                                     \
 	"  SELECT p.site_id, p.meter_id, p.day, date_trunc('month', p.day::timestamp)::date, p.activity, e.scope, "                                                                                          \
 	"  e.component, p.quantity, p.unit, e.kg_co2e, e.kg_co2, e.kg_ch4, e.kg_n2o, e.factor_set_id, e.factor_year, "                                                                                       \
-	"  e.factor_id "                                                                                                                                                                                     \
+	"  e.factor_id, p.quantity_estimated, p.periods_actual, p.periods_estimated, p.file_ids "                                                                                                            \
 	"  FROM p CROSS JOIN LATERAL car.emissions(p.quantity, p.unit, p.activity, " DAY_START("p.day") ") e "                                                                                               \
 																									"  WHERE p.ok), "                                                                                    \
 																									"req AS (INSERT INTO car.refresh_queue (meter_id, day) SELECT meter_id, day FROM p WHERE NOT p.ok) " \
@@ -376,10 +376,23 @@ FullRefresh(void)
 							"  UNION ALL SELECT $2, $3 WHERE $1) b",
 							3, types, vals);
 	}
-	Exec("WITH d AS (SELECT meter_id, " LOCAL_DAY("ts") " AS day, sum(quantity) AS quantity "
-														"           FROM car.reading GROUP BY 1, 2), "
-														"p AS MATERIALIZED (SELECT d.meter_id, d.day, m.site_id, m.activity, m.unit, d.quantity, " PRICEABLE " AS ok "
-														"                   FROM d JOIN car.meter m ON m.id = d.meter_id), " PRICE_AND_STORE,
+	/*
+	 * Per meter-day: the quantities, the periods by quality and the files
+	 * behind them.  Grouped by file first, so that both steps hash (a
+	 * DISTINCT inside an aggregate would sort every reading).
+	 */
+	Exec(car_sql_for_schema("WITH f AS (SELECT meter_id, " LOCAL_DAY("ts") " AS day, file_id, sum(quantity) AS q, "
+																		   "           sum(quantity) FILTER (WHERE quality = 'estimated') AS qe, "
+																		   "           count(*) FILTER (WHERE quality = 'actual') AS na, "
+																		   "           count(*) FILTER (WHERE quality = 'estimated') AS ne "
+																		   "           FROM car.reading GROUP BY 1, 2, 3), "
+																		   "d AS (SELECT meter_id, day, sum(q) AS quantity, coalesce(sum(qe), 0) AS quantity_estimated, "
+																		   "      sum(na)::int AS periods_actual, sum(ne)::int AS periods_estimated, "
+																		   "      array_agg(file_id) FILTER (WHERE file_id IS NOT NULL) AS file_ids "
+																		   "      FROM f GROUP BY 1, 2), "
+																		   "p AS MATERIALIZED (SELECT d.meter_id, d.day, m.site_id, m.activity, m.unit, d.quantity, "
+																		   "                   d.quantity_estimated, d.periods_actual, d.periods_estimated, d.file_ids, " PRICEABLE " AS ok "
+																		   "                   FROM d JOIN car.meter m ON m.id = d.meter_id), " PRICE_AND_STORE),
 		 SPI_OK_SELECT);
 	days = PricedAndSetAside();
 	return days;
@@ -439,15 +452,20 @@ IncrementalRefresh(void)
 							  "AND e.month = ANY ($3) AND e.month = date_trunc('month', w.day::timestamp)::date",
 							  3, types, vals, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "car: could not clear the days to refresh");
-	if (SPI_execute_with_args("WITH p AS MATERIALIZED ("
-							  "  SELECT w.meter_id, w.day, m.site_id, m.activity, m.unit, d.quantity, "
-							  "  car.can_price(m.activity, m.unit, " DAY_START("w.day") ") AS ok "
-																						"  FROM unnest($1, $2) w(meter_id, day) "
-																						"  JOIN car.meter m ON m.id = w.meter_id "
-																						"  CROSS JOIN LATERAL (SELECT sum(r.quantity) AS quantity, count(*) AS n "
-																						"    FROM car.reading r WHERE r.meter_id = w.meter_id "
-																						"    AND r.ts >= " DAY_START("w.day") " AND r.ts < " DAY_START("(w.day + 1)") ") d "
-																																									  "  WHERE d.n > 0), " PRICE_AND_STORE,
+	if (SPI_execute_with_args(car_sql_for_schema("WITH p AS MATERIALIZED ("
+												 "  SELECT w.meter_id, w.day, m.site_id, m.activity, m.unit, d.quantity, d.quantity_estimated, "
+												 "  d.periods_actual, d.periods_estimated, d.file_ids, "
+												 "  car.can_price(m.activity, m.unit, " DAY_START("w.day") ") AS ok "
+																										   "  FROM unnest($1, $2) w(meter_id, day) "
+																										   "  JOIN car.meter m ON m.id = w.meter_id "
+																										   "  CROSS JOIN LATERAL (SELECT sum(r.quantity) AS quantity, count(*) AS n, "
+																										   "    coalesce(sum(r.quantity) FILTER (WHERE r.quality = 'estimated'), 0) AS quantity_estimated, "
+																										   "    (count(*) FILTER (WHERE r.quality = 'actual'))::int AS periods_actual, "
+																										   "    (count(*) FILTER (WHERE r.quality = 'estimated'))::int AS periods_estimated, "
+																										   "    array_agg(DISTINCT r.file_id) FILTER (WHERE r.file_id IS NOT NULL) AS file_ids "
+																										   "    FROM car.reading r WHERE r.meter_id = w.meter_id "
+																										   "    AND r.ts >= " DAY_START("w.day") " AND r.ts < " DAY_START("(w.day + 1)") ") d "
+																																														 "  WHERE d.n > 0), " PRICE_AND_STORE),
 							  2, types, vals, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "car: could not compute the refreshed days");
 	(void) PricedAndSetAside();
@@ -455,27 +473,19 @@ IncrementalRefresh(void)
 	return days - unpriced;
 }
 
-/* car.refresh(full boolean default false) */
-Datum
-car_refresh(PG_FUNCTION_ARGS)
+/*
+ * The refresh itself, under the refresh lock (held): a full one when asked,
+ * when due, or when the reporting-year rule changed.  Inside the caller's
+ * SPI connection.
+ */
+static int64
+Refresh(bool full)
 {
-	bool  full = PG_GETARG_BOOL(0);
 	int64 days;
 	bool  isnull;
 	Oid	  types[1] = {INT4OID};
 	Datum vals[1] = {Int32GetDatum(car_reporting_year_start)};
 
-	SPI_connect();
-	Exec(psprintf("SELECT pg_catalog.pg_try_advisory_xact_lock(%d)", REFRESH_LOCK_KEY), SPI_OK_SELECT);
-	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
-	{
-		ereport(NOTICE, (errmsg("car.refresh: another refresh is running; changes it does not see stay queued "
-								"for the next one")));
-		SPI_finish();
-		PG_RETURN_INT64(0);
-	}
-
-	/* A full refresh when asked, when due, or when the reporting year rule changed. */
 	if (SPI_execute_with_args("SELECT full_needed OR reporting_year_start IS DISTINCT FROM $1 "
 							  "FROM car.refresh_state FOR UPDATE",
 							  1, types, vals, NULL, false, 0) != SPI_OK_SELECT)
@@ -505,6 +515,40 @@ car_refresh(PG_FUNCTION_ARGS)
 																		  : (Datum) 0},
 							  unpriced > 0 && car_price_problem ? "     " : "    n", false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "car: could not update car.refresh_state");
+	return days;
+}
+
+/* car.refresh(full boolean default false) */
+Datum
+car_refresh(PG_FUNCTION_ARGS)
+{
+	bool  full = PG_GETARG_BOOL(0);
+	int64 days;
+	bool  isnull;
+
+	SPI_connect();
+	Exec(psprintf("SELECT pg_catalog.pg_try_advisory_xact_lock(%d)", REFRESH_LOCK_KEY), SPI_OK_SELECT);
+	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+	{
+		ereport(NOTICE, (errmsg("car.refresh: another refresh is running; changes it does not see stay queued "
+								"for the next one")));
+		SPI_finish();
+		PG_RETURN_INT64(0);
+	}
+	days = Refresh(full);
 	SPI_finish();
 	PG_RETURN_INT64(days);
+}
+
+/*
+ * For car.close_period(): wait for a refresh running elsewhere, refresh, and
+ * keep the refresh lock until the transaction ends, so that no refresh
+ * changes car.emission_daily between this one and the close's snapshot.
+ * Inside the caller's SPI connection.
+ */
+int64
+car_refresh_locked(void)
+{
+	Exec(psprintf("SELECT pg_catalog.pg_advisory_xact_lock(%d)", REFRESH_LOCK_KEY), SPI_OK_SELECT);
+	return Refresh(false);
 }

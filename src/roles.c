@@ -67,6 +67,23 @@ static const char *const grants[] = {
 	"GRANT SELECT ON car.report_monthly, car.report_yearly, car.report_scope, car.report_intensity, car.live, "
 	"car.emission_daily, car.reading, car.site, car.meter, car.factor_set, car.factor, car.factor_skipped, car.unit, car.activity, "
 	"car.activity_component, car.activity_path, car.activity_primary_component, car.change TO car_reader",
+	/* completeness and estimates (issue 14) */
+	"GRANT SELECT ON car.coverage, car.meter_span, car.emission_live, car.emission_reported, car.expected_live, "
+	"car.expected_reported, car.estimate_log, car.site_ownership, car.period_close, car.closed_emission, "
+	"car.closed_coverage, car.closed_factor_set, car.closed_file, car.period_close_event, car.restatement TO car_reader",
+	"GRANT EXECUTE ON FUNCTION car.periods_in(int, date, date), car.org_visible(text), car.financial_year(date), "
+	"car.financial_year_label(int), car.financial_quarter(date), car.fy_factor_set(int), car.fy_factor_year(int), "
+	"car.fy_co2e(float8, int, float8, text, text, text, int), car.closed_months() TO car_reader",
+	/* the GGC return (issue 14) */
+	"GRANT SELECT ON car.site_org, car.ggc_metric, car.ggc_classification, car.ggc_metric_activity, car.ggc_site_quarter, "
+	"car.ggc_baseline, car.report_ggc, car.baseline_recalculation TO car_reader",
+	"GRANT EXECUTE ON FUNCTION car.ggc_baseline_year(), car.csv_field(text), car.ggc_csv(text, int), "
+	"car.report_ggc_for(text) TO car_reader",
+	/* normalisers, targets, disclosure (issue 14) */
+	"GRANT SELECT ON car.normaliser_kind, car.normaliser, car.normaliser_yearly, car.report_normalised, car.target, "
+	"car.report_target TO car_reader",
+	"GRANT EXECUTE ON FUNCTION car.reporting_year_days(int), car.report_target_for(text), car.report_normalised_for(text), "
+	"car.methodology(text, int), car.report_secr(text, int, text) TO car_reader",
 	"GRANT EXECUTE ON FUNCTION car.convert(float8, text, text), car.factor_year(timestamptz), "
 	"car.co2e(float8, text, text, timestamptz), car.emissions(float8, text, text, timestamptz), "
 	"car.can_price(text, text, timestamptz), car.reporting_year(date), car.reporting_year_label(int), "
@@ -82,6 +99,8 @@ static const char *const grants[] = {
 	"TO car_ingest",
 	"GRANT EXECUTE ON FUNCTION car.push(text, text, bytea), car.push(text, text, text, bytea), "
 	"car.check_push_token(text, text), car.simulate_setup(int, int, text) TO car_ingest",
+	"GRANT EXECUTE ON FUNCTION car.estimate(int, timestamptz, timestamptz, text), "
+	"car.bill(int, timestamptz, timestamptz, float8) TO car_ingest",
 	/* the worker role */
 	"GRANT SELECT, INSERT, UPDATE, DELETE ON car.dataset TO %w",
 	"GRANT USAGE ON SEQUENCE car.dataset_id_seq TO %w",
@@ -106,6 +125,11 @@ static const char *const grants[] = {
 	"car.backfill(text, date, date), car.wake(), car.worker_status(), car.ensure_partitions(timestamptz, timestamptz), "
 	"car.sign_jwt(jsonb, text), car.metabase_embed_url(text, int, jsonb, interval, text), "
 	"car.spellings_fit(text[]) TO car_admin",
+	"GRANT EXECUTE ON FUNCTION car.close_period(text, date, date, text), car.reopen_period(int, text) TO car_admin",
+	"GRANT SELECT, INSERT, UPDATE, DELETE ON car.site_org, car.ggc_metric, car.ggc_classification TO car_admin",
+	"GRANT SELECT, INSERT, UPDATE, DELETE ON car.normaliser_kind, car.normaliser, car.target TO car_admin",
+	"GRANT USAGE ON SEQUENCE car.ggc_classification_id_seq, car.normaliser_id_seq, car.target_id_seq TO car_admin",
+	"GRANT EXECUTE ON FUNCTION car.transfer_site(int, text, date, text) TO car_admin",
 };
 
 static void

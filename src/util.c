@@ -204,6 +204,60 @@ car_has_relation(const char *name)
 	return OidIsValid(nsp) && OidIsValid(get_relname_relid(name, nsp));
 }
 
+/*
+ * Whether the database still has car 1.0's tables: a database not yet
+ * updated (ALTER EXTENSION car UPDATE) runs this library too, and pushes and
+ * refreshes there must keep working.  1.1 added car.reading.quality with the
+ * other audit columns.
+ */
+bool
+car_schema_1_0(void)
+{
+	Oid nsp = get_namespace_oid("car", true);
+	Oid rel = OidIsValid(nsp) ? get_relname_relid("reading", nsp) : InvalidOid;
+
+	return OidIsValid(rel) && get_attnum(rel, "quality") == InvalidAttrNumber;
+}
+
+/*
+ * A refresh statement as car 1.0's tables take it: without the audit columns
+ * of car.emission_daily, every reading actual (1.0 has no estimates).  The
+ * statement itself when the tables are 1.1's.
+ */
+const char *
+car_sql_for_schema(const char *sql)
+{
+	static const char *const from[] = {
+		", quantity_estimated, periods_actual, periods_estimated, file_ids",
+		", p.quantity_estimated, p.periods_actual, p.periods_estimated, p.file_ids ",
+		"r.quality = 'estimated'", "r.quality = 'actual'", "quality = 'estimated'", "quality = 'actual'"};
+	static const char *const to[] = {"", " ", "false", "true", "false", "true"};
+	char					*out;
+	int						 i;
+
+	if (!car_schema_1_0())
+		return sql;
+	out = pstrdup(sql);
+	for (i = 0; i < (int) lengthof(from); i++)
+	{
+		StringInfoData b;
+		const char	  *p = out;
+		const char	  *hit;
+
+		initStringInfo(&b);
+		while ((hit = strstr(p, from[i])) != NULL)
+		{
+			appendBinaryStringInfo(&b, p, hit - p);
+			appendStringInfoString(&b, to[i]);
+			p = hit + strlen(from[i]);
+		}
+		appendStringInfoString(&b, p);
+		pfree(out);
+		out = b.data;
+	}
+	return out;
+}
+
 /* The value of member key of a JSON object, or NULL. */
 JsonbValue *
 car_jsonb_field(Jsonb *j, const char *key)

@@ -152,7 +152,7 @@ rc=$?
 [ $rc = 0 ] || head -20 "$W/catalog.diff" | sed 's/^/# /'
 ok $rc "JDBC's views, columns and comments are pg_catalog's ($(grep -c '^  ' "$W/catalog.out") columns in $(grep -c VIEW "$W/catalog.out") views)"
 grep -q '^columns without a comment: 0$' "$W/bi.out"
-ok $? "every column of the four reporting views has a comment, as JDBC reports it"
+ok $? "every column of the reporting views (car.report_*) has a comment, as JDBC reports it"
 grep -q '^denied SELECT \* FROM car.source_file: SQLState 42501' "$W/bi.out" &&
 	grep -q '^denied INSERT INTO car.site: SQLState 42501' "$W/bi.out"
 ok $? "bi_metabase cannot read landed files (car.source_file) nor insert into car.site (42501)"
