@@ -13,8 +13,10 @@ SET jit = off;
 --    financial-year rule, gross calorific value for natural gas, location-
 --    based Scope 2, coverage and estimates, the T&D and well-to-tank
 --    emissions left out (by hand: 80,000 kWh x T&D 0.01792 and x WTT (0.04590 +
---    0.00397) of electricity and 80,000 kWh x 0.03021 of gas, 2023 factors; the
---    water supply's Scope 3), the baseline.
+--    0.00397) of electricity and 80,000 kWh x 0.03021 of gas, 2023 factors;
+--    6,000 passenger.km of domestic flights x WTT 0.03350 = 201 kg, the 2023
+--    well-to-tank row of car's air_domestic_rf; the water supply's Scope 3),
+--    the baseline.
 SELECT car.methodology('GGC Dept', 2023);
 SELECT s.title, s.publisher, s.year, s.revision, position(s.sha256 IN car.methodology('GGC Dept', 2023)) > 0 AS sha256_quoted
 FROM car.factor_set s WHERE s.year = 2023 AND s.superseded_by IS NULL;
