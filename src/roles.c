@@ -69,7 +69,7 @@ static const char *const grants[] = {
 	"car.activity_component, car.activity_path, car.activity_primary_component, car.change TO car_reader",
 	/* completeness and estimates (issue 14) */
 	"GRANT SELECT ON car.coverage, car.meter_span, car.emission_live, car.emission_reported, car.expected_live, "
-	"car.expected_reported, car.estimate_log, car.site_ownership, car.period_close, car.closed_emission, "
+	"car.expected_reported, car.estimate_log, car.site_ownership, car.site_ownership_shown, car.period_close, car.closed_emission, "
 	"car.closed_coverage, car.closed_factor_set, car.closed_file, car.period_close_event, car.restatement TO car_reader",
 	"GRANT EXECUTE ON FUNCTION car.periods_in(int, date, date), car.org_visible(text), car.financial_year(date), "
 	"car.financial_year_label(int), car.financial_quarter(date), car.fy_factor_set(int), car.fy_factor_year(int), "
@@ -93,7 +93,15 @@ static const char *const grants[] = {
 	"car.report_monthly_for(text), car.report_yearly_for(text), car.report_scope_for(text), "
 	"car.changes_since(bigint), car.simulate(int[], timestamptz, timestamptz, interval, int) TO car_reader",
 	/* car_ingest */
-	"GRANT SELECT, INSERT, UPDATE ON car.reading, car.site, car.meter, car.source_file, car.ingest_error TO car_ingest",
+	/*
+	 * Readings: what car.push's upsert writes (a later file's value, an actual
+	 * replacing an estimate); meters: the interval a source sets.  Never the
+	 * owner of a site or the site of a meter: those move with car.transfer_site.
+	 */
+	"GRANT SELECT, INSERT ON car.reading, car.site, car.meter, car.source_file, car.ingest_error TO car_ingest",
+	"GRANT UPDATE (quantity, file_id, quality, method) ON car.reading TO car_ingest",
+	"GRANT UPDATE (interval_minutes) ON car.meter TO car_ingest",
+	"GRANT UPDATE ON car.source_file, car.ingest_error TO car_ingest",
 	"GRANT SELECT ON car.source, car.source_status TO car_ingest",
 	"GRANT USAGE ON SEQUENCE car.site_id_seq, car.meter_id_seq, car.source_file_id_seq, car.ingest_error_id_seq "
 	"TO car_ingest",
