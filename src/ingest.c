@@ -116,6 +116,8 @@ MeterOf(Ingest *ing, const MfRecord *r)
 		m->to_meter_unit = 1.0;
 		m->last_ts = DT_NOBEGIN;
 		m->seen_base = DT_NOBEGIN;
+		m->first_reading = DT_NOEND;
+		m->last_reading = DT_NOBEGIN;
 		m->seen_lo = m->seen_bits = 0;
 		m->seen = NULL;
 	}
@@ -630,6 +632,10 @@ NoteReadings(Ingest *ing)
 		TimestampTz ts = ing->rec_ts[k];
 		bool		check;
 
+		if (ts < m->first_reading)
+			m->first_reading = ts;
+		if (ts > m->last_reading)
+			m->last_reading = ts;
 		if (m->seen_base == DT_NOBEGIN)
 			m->seen_base = ts;
 		if ((ts - m->seen_base) % grid != 0)

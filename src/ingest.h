@@ -41,6 +41,8 @@ typedef struct MeterEntry
 	int			id;			   /* car.meter.id once known */
 	double		to_meter_unit; /* factor from the file's unit to the meter's */
 	TimestampTz last_ts;	   /* for fall-back ambiguity in long files */
+	TimestampTz first_reading; /* the earliest and latest reading of this meter in the file (pass 1) */
+	TimestampTz last_reading;
 
 	/* the periods of this meter seen so far in the file (pass 1), a bit each */
 	TimestampTz seen_base; /* period 0; DT_NOBEGIN until the first reading */

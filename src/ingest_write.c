@@ -41,6 +41,58 @@ static Ingest *copy_ingest; /* the push COPY is reading from */
 
 /* ------------------------------------------------------ sites and meters */
 
+/*
+ * A site the source's organisation owned once and that has moved to another
+ * body since (car.site_org) takes from that source only the UK days the
+ * organisation owned it: a late file for the days before the transfer.  A
+ * file with readings of the site outside those days is refused whole, naming
+ * them, so that one organisation's source never writes another's figures.
+ * Leaves the site's id as SPI's only result row.
+ */
+static void
+RequireOwnedDays(Ingest *ing, MeterEntry *m, int site_id)
+{
+	Oid	  types[4] = {INT4OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum vals[4] = {Int32GetDatum(site_id), CStringGetTextDatum(ing->so.org), TimestampTzGetDatum(m->first_reading),
+					 TimestampTzGetDatum(m->last_reading)};
+	bool  isnull;
+	bool  owned_all;
+
+	if (m->first_reading > m->last_reading)
+		return; /* no readings */
+	if (SPI_execute_with_args("SELECT pg_catalog.string_agg(so.valid_from::text OPERATOR(pg_catalog.||) ' to ' "
+							  "OPERATOR(pg_catalog.||) coalesce(so.valid_to::text, 'open'), ', ' ORDER BY so.valid_from), "
+							  "NOT EXISTS (SELECT 1 FROM pg_catalog.generate_series(($3 AT TIME ZONE 'Europe/London')::date, "
+							  "    ($4 AT TIME ZONE 'Europe/London')::date, interval '1 day') d "
+							  "  WHERE NOT EXISTS (SELECT 1 FROM car.site_org o WHERE o.site_id OPERATOR(pg_catalog.=) $1 "
+							  "    AND o.org OPERATOR(pg_catalog.=) $2 AND d::date OPERATOR(pg_catalog.>=) o.valid_from "
+							  "    AND d::date OPERATOR(pg_catalog.<=) coalesce(o.valid_to, 'infinity'::date))), "
+							  "($3 AT TIME ZONE 'Europe/London')::date::text, ($4 AT TIME ZONE 'Europe/London')::date::text "
+							  "FROM car.site_org so WHERE so.site_id OPERATOR(pg_catalog.=) $1 AND so.org OPERATOR(pg_catalog.=) $2",
+							  4, types, vals, NULL, false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not read the periods of ownership of site \"%s\"", m->site);
+	owned_all = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	if (isnull || !owned_all)
+	{
+		char *owned = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("\"%s\" refused: site \"%s\" belongs to another organisation now, and its readings in the file "
+						"(UK days %s to %s) are not all on days organisation \"%s\" owned it",
+						ing->fname, m->site, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3),
+						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4), ing->so.org),
+				 errdetail("Organisation \"%s\" owned the site from %s (car.site_org).", ing->so.org,
+						   owned ? owned : "never"),
+				 errhint("Nothing of the file was loaded. Load the days after the transfer through a source of the "
+						 "site's present owner.")));
+	}
+	/* the site's id again, as the caller reads it */
+	if (SPI_execute_with_args("SELECT $1", 1, types, vals, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up site \"%s\"", m->site);
+}
+
 /* Make or find the site and meter of every entry; fix unit conversions. */
 void
 car_ingest_resolve_meters(Ingest *ing)
@@ -51,7 +103,6 @@ car_ingest_resolve_meters(Ingest *ing)
 	Oid				t5[6] = {INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID};
 	bool			mpan = ing->mf.meter_header && mf_infer_activity(ing->mf.meter_header) != NULL;
 	bool			schema_1_0 = car_schema_1_0(); /* car 1.0's tables: meters without an interval */
-
 
 	hash_seq_init(&st, ing->meters);
 	while ((m = hash_seq_search(&st)) != NULL)
@@ -84,12 +135,16 @@ car_ingest_resolve_meters(Ingest *ing)
 								  2, t2, v, nulls, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not look up site \"%s\"", m->site);
 		if (SPI_processed != 1 && ing->so.org != NULL &&
-			car_has_relation("site_org") &&
-			SPI_execute_with_args("SELECT s.id FROM car.site s WHERE s.name = $2 "
-								  "AND EXISTS (SELECT 1 FROM car.site_org so WHERE so.site_id = s.id AND so.org = $1) "
-								  "ORDER BY s.id LIMIT 1",
-								  2, t2, v, nulls, false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not look up site \"%s\"", m->site);
+			car_has_relation("site_org"))
+		{
+			if (SPI_execute_with_args("SELECT s.id FROM car.site s WHERE s.name = $2 "
+									  "AND EXISTS (SELECT 1 FROM car.site_org so WHERE so.site_id = s.id AND so.org = $1) "
+									  "ORDER BY s.id LIMIT 1",
+									  2, t2, v, nulls, false, 1) != SPI_OK_SELECT)
+				elog(ERROR, "could not look up site \"%s\"", m->site);
+			if (SPI_processed == 1)
+				RequireOwnedDays(ing, m, DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)));
+		}
 		if (SPI_processed != 1 &&
 			(SPI_execute_with_args("INSERT INTO car.site (org, name) VALUES ($1, $2) ON CONFLICT (org, name) DO NOTHING",
 								   2, t2, v, nulls, false, 0) < 0 ||
