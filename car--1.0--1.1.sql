@@ -548,6 +548,23 @@ FROM car.site s
 WHERE NOT EXISTS (SELECT 1 FROM car.site_org so WHERE so.site_id = s.id);
 COMMENT ON VIEW car.site_ownership IS 'Which organisation owns each site over which UK days (valid_from to valid_to, both included, infinite at open ends): the periods of car.site_org, or, for a site without any, its car.site.org for all time.';
 
+-- Internal: the periods of ownership with whether this session may see the
+-- figures of their days.  Row-level security lets a site's rows through for
+-- its present owner; the days an earlier owner had the site are that owner's
+-- figures, shown only to who may see that organisation.  Evaluated once per
+-- period, not per emission row.
+CREATE VIEW car.site_ownership_shown WITH (security_invoker = true) AS
+SELECT o.site_id, o.org, o.valid_from, o.valid_to,
+       (o.org IS NOT DISTINCT FROM s.org OR car.org_visible(o.org)) AS shown
+FROM car.site_ownership o
+LEFT JOIN car.site s ON s.id = o.site_id;
+COMMENT ON VIEW car.site_ownership_shown IS 'Internal: car.site_ownership with shown: whether this session may see the figures of those days (the site''s present owner''s days, or an organisation car.org_visible grants). The reports and car.coverage leave out the days not shown.';
+COMMENT ON COLUMN car.site_ownership_shown.site_id IS 'Site number (car.site.id).';
+COMMENT ON COLUMN car.site_ownership_shown.org IS 'Organisation owning the site over the period.';
+COMMENT ON COLUMN car.site_ownership_shown.valid_from IS 'First UK day of the period (-infinity: since always).';
+COMMENT ON COLUMN car.site_ownership_shown.valid_to IS 'Last UK day of the period (infinity: open).';
+COMMENT ON COLUMN car.site_ownership_shown.shown IS 'true for the present owner''s periods, and for an earlier owner''s when car.org_visible(org); false otherwise.';
+
 CREATE VIEW car.coverage WITH (security_invoker = true) AS
 SELECT o.org AS organisation, m.site_id, st.name AS site, m.meter_id, mt.name AS meter, m.activity,
        d.day::date AS day, m.interval_minutes,
@@ -564,7 +581,7 @@ FROM car.meter_span m
 JOIN car.meter mt ON mt.id = m.meter_id
 JOIN car.site st ON st.id = m.site_id
 CROSS JOIN LATERAL generate_series(m.first_day::timestamp, m.last_day::timestamp, interval '1 day') d(day)
-LEFT JOIN car.site_ownership o ON o.site_id = m.site_id AND d.day::date >= o.valid_from AND d.day::date <= o.valid_to
+LEFT JOIN car.site_ownership_shown o ON o.site_id = m.site_id AND d.day::date >= o.valid_from AND d.day::date <= o.valid_to
 LEFT JOIN LATERAL (
     SELECT count(*) FILTER (WHERE x.quality = 'actual') AS actual,
            count(*) FILTER (WHERE x.quality = 'estimated') AS estimated,
@@ -573,7 +590,8 @@ LEFT JOIN LATERAL (
     FROM car.reading x
     WHERE x.meter_id = m.meter_id
     AND x.ts >= d.day::date::timestamp AT TIME ZONE 'Europe/London'
-    AND x.ts < (d.day::date + 1)::timestamp AT TIME ZONE 'Europe/London') r ON true;
+    AND x.ts < (d.day::date + 1)::timestamp AT TIME ZONE 'Europe/London') r ON true
+WHERE o.shown IS NOT FALSE;
 COMMENT ON VIEW car.coverage IS 'Completeness per interval meter and UK local day (Europe/London), from installation (or first reading) to removal (or today): the periods expected (46, 48 or 50 half-hours; 23, 24 or 25 hours), received as actual readings, estimated, and missing. Filter on meter_id and day: each row counts its readings.';
 COMMENT ON COLUMN car.coverage.organisation IS 'Organisation owning the site that day.';
 COMMENT ON COLUMN car.coverage.site_id IS 'Site number (car.site.id).';
@@ -761,9 +779,9 @@ COMMENT ON COLUMN car.period_close_event.note IS 'The close''s note, or the reas
 ALTER TABLE car.period_close ENABLE ROW LEVEL SECURITY;
 CREATE POLICY period_close_by_claims ON car.period_close USING (car.org_visible(org));
 ALTER TABLE car.closed_emission ENABLE ROW LEVEL SECURITY;
-CREATE POLICY closed_emission_by_claims ON car.closed_emission USING (car.org_visible(org) OR car.site_visible(site_id));
+CREATE POLICY closed_emission_by_claims ON car.closed_emission USING (car.org_visible(org) OR (car.site_visible(site_id) AND org = (SELECT s.org FROM car.site s WHERE s.id = site_id)));
 ALTER TABLE car.closed_coverage ENABLE ROW LEVEL SECURITY;
-CREATE POLICY closed_coverage_by_claims ON car.closed_coverage USING (car.org_visible(org) OR car.site_visible(site_id));
+CREATE POLICY closed_coverage_by_claims ON car.closed_coverage USING (car.org_visible(org) OR (car.site_visible(site_id) AND org = (SELECT s.org FROM car.site s WHERE s.id = site_id)));
 ALTER TABLE car.closed_factor_set ENABLE ROW LEVEL SECURITY;
 CREATE POLICY closed_factor_set_by_claims ON car.closed_factor_set USING (car.org_visible(org));
 ALTER TABLE car.closed_file ENABLE ROW LEVEL SECURITY;
@@ -799,8 +817,9 @@ SELECT o.org, e.site_id, e.meter_id, e.day, e.month, e.activity, e.scope, e.comp
        car.fy_factor_set(car.financial_year(e.day)) AS fy_factor_set_id,
        car.fy_factor_year(car.financial_year(e.day)) AS fy_factor_year
 FROM car.emission_daily e
-LEFT JOIN car.site_ownership o ON o.site_id = e.site_id AND e.day >= o.valid_from AND e.day <= o.valid_to;
-COMMENT ON VIEW car.emission_live IS 'Internal: the rows of car.emission_daily with the organisation owning the site that day and the kg CO2e under the financial year''s factors, before any period close.';
+LEFT JOIN car.site_ownership_shown o ON o.site_id = e.site_id AND e.day >= o.valid_from AND e.day <= o.valid_to
+WHERE o.shown IS NOT FALSE;
+COMMENT ON VIEW car.emission_live IS 'Internal: the rows of car.emission_daily with the organisation owning the site that day and the kg CO2e under the financial year''s factors, before any period close. The days a site had another owner than today''s show only to sessions that may see that organisation (car.site_ownership_shown).';
 
 -- Internal: the rows every report adds up: live ones, except for signed
 -- organisation-months, which come from the signed copy.
@@ -833,7 +852,7 @@ SELECT o.org, m.site_id, m.meter_id, m.activity, m.unit, mo.month::date AS month
                       greatest(mo.month::date, m.first_day, o.valid_from),
                       least((mo.month + interval '1 month - 1 day')::date, m.last_day, o.valid_to)) AS periods_expected
 FROM car.meter_span m
-JOIN car.site_ownership o ON o.site_id = m.site_id AND o.valid_from <= m.last_day AND o.valid_to >= m.first_day
+JOIN car.site_ownership_shown o ON o.site_id = m.site_id AND o.valid_from <= m.last_day AND o.valid_to >= m.first_day AND o.shown
 CROSS JOIN LATERAL generate_series(date_trunc('month', greatest(m.first_day, o.valid_from)::timestamp),
                                    least(m.last_day, o.valid_to)::timestamp, interval '1 month') mo(month);
 COMMENT ON VIEW car.expected_live IS 'Internal: per interval meter, owning organisation and month, the periods expected (the days of car.meter_span the organisation owned the site, car.periods_in).';
@@ -1430,6 +1449,9 @@ BEGIN
         RAISE EXCEPTION 'car.site_org_changed() fired on %, which is not car.site_org', TG_RELID::pg_catalog.regclass
             USING ERRCODE = 'triggered_action_exception';
     END IF;
+    -- a period being closed meanwhile waits for this change, or this for it
+    -- (close_period holds SHARE ROW EXCLUSIVE on car.period_close)
+    LOCK TABLE car.period_close IN SHARE MODE;
     IF TG_OP OPERATOR(pg_catalog.<>) 'INSERT' THEN
         SELECT coalesce(pg_catalog.array_agg(o), '{}') INTO v_old FROM old_rows o;
     END IF;
