@@ -121,6 +121,13 @@ SELECT :b, g, 1 FROM generate_series('2023-08-01 00:00 Europe/London'::timestamp
 SELECT method, periods_missing, periods_filled, billed_quantity, actual_quantity, quantity_estimated
 FROM car.bill(:b, '2023-08-01 00:00 Europe/London', '2023-08-02 00:00 Europe/London', 100);
 SELECT quantity, count(*) FROM car.reading WHERE meter_id = :b AND quality = 'estimated' GROUP BY 1;
+-- a bill (or estimate) runs only inside the range pushed files may fill
+-- (car.accept_from 2000-01-01, car.accept_ahead 7 days): twenty years ahead,
+-- or before 2000, is refused, nothing written and no partition made
+SELECT count(*) AS partitions_before FROM pg_inherits WHERE inhparent = 'car.reading'::regclass \gset
+SELECT pg_temp.error_of($$SELECT car.bill($$ || :b || $$, date_trunc('month', now()), date_trunc('month', now()) + interval '20 years', 1000)$$) ~ 'outside the range car accepts readings in' AS ahead_refused;
+SELECT pg_temp.error_of($$SELECT car.bill($$ || :b || $$, '1990-01-01 00:00+00', '1990-01-02 00:00+00', 10)$$) ~ 'outside the range car accepts readings in' AS before_2000_refused;
+SELECT count(*) = :partitions_before AS no_partition_made FROM pg_inherits WHERE inhparent = 'car.reading'::regclass;
 SELECT sum(quantity) AS day_total FROM car.reading WHERE meter_id = :b
 AND ts >= '2023-08-01 00:00 Europe/London' AND ts < '2023-08-02 00:00 Europe/London';
 -- with a history: the Tuesdays of the 8 weeks before 15 August read 1 kWh a

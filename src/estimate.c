@@ -228,6 +228,19 @@ Begin(Estimate *e, int meter_id, TimestampTz from, TimestampTz to)
 	if (from > GetCurrentTransactionStartTimestamp())
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("the window starts in the future (%s): car estimates periods that are past", Show(from))));
+	{
+		/* the range a pushed file's readings may fall in (car.accept_from, car.accept_ahead) */
+		TimestampTz lo,
+			hi;
+
+		car_accepted_range(&lo, &hi);
+		if (from < lo || to > hi)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the window [%s, %s) is outside the range car accepts readings in, [%s, %s)", Show(from),
+							Show(to), Show(lo), Show(hi)),
+					 errhint("car.accept_from and car.accept_ahead set that range, as for pushed files.")));
+	}
 
 	if (SPI_execute_with_args("SELECT pg_catalog.pg_advisory_xact_lock(" CppAsString2(ESTIMATE_LOCK_CLASS) ", $1)", 1,
 							  types, vals, NULL, false, 0) != SPI_OK_SELECT)
@@ -576,6 +589,17 @@ Finish(FunctionCallInfo fcinfo, Estimate *e)
 		{
 			ts[i] = TimestampTzGetDatum(e->targets[i]);
 			q[i] = Float8GetDatum(car_finite(e->values[i], "an estimated quantity"));
+		}
+		{
+			int missing = car_missing_reading_partitions(e->targets[0], e->targets[e->ntargets - 1]);
+
+			if (missing > car_max_new_partitions)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("the estimates from %s to %s need %d new monthly partitions, more than car.max_new_partitions (%d)",
+								Show(e->targets[0]), Show(e->targets[e->ntargets - 1]), missing, car_max_new_partitions),
+						 errhint("Nothing was written. A superuser can make the partitions first with "
+								 "car.ensure_partitions(from, to), or raise car.max_new_partitions.")));
 		}
 		car_ensure_partitions_range(e->targets[0], e->targets[e->ntargets - 1]);
 		vals[0] = Int32GetDatum(e->meter_id);
