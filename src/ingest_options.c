@@ -173,8 +173,18 @@ car_read_source_options(Jsonb *opts, const char *format, SourceOptions *so)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("source option period must be \"start\" or \"end\", not \"%s\"", s)));
 	s = JsonbString(opts, "interval_minutes");
-	so->interval_minutes = s ? atoi(s) : 30;
+	so->interval_minutes = 30;
 	so->interval_given = s != NULL;
+	if (s)
+	{
+		char *end;
+		long  l;
+
+		errno = 0;
+		l = strtol(s, &end, 10);
+		/* a whole number and nothing else ("30abc", "1e3" are refused below) */
+		so->interval_minutes = (errno == 0 && end != s && *end == '\0' && l >= 1 && l <= 1440) ? (int) l : -1;
+	}
 	/* as car.meter.interval_minutes: every UK day (23, 24 or 25 hours) holds whole periods */
 	if (so->interval_minutes < 1 || (60 % so->interval_minutes != 0 && so->interval_minutes != 1440))
 		ereport(ERROR,

@@ -665,10 +665,27 @@ KeepPreamble(MeterFile *mf, char **cells, int n)
 	}
 	if (o >= MF_PREAMBLE_LINE)
 	{
-		/* cut at a character boundary */
+		/* cut at a character boundary: a UTF-8 character the cut split goes whole */
+		size_t p;
+
 		o = MF_PREAMBLE_LINE;
-		while (o > 0 && ((unsigned char) line[o] & 0xC0) == 0x80)
-			o--;
+		p = o;
+		while (p > 0 && ((unsigned char) line[p - 1] & 0xC0) == 0x80)
+			p--;
+		if (p > 0)
+		{
+			unsigned char lead = (unsigned char) line[p - 1];
+			size_t		  len = 1;
+
+			if (lead >= 0xF0)
+				len = 4;
+			else if (lead >= 0xE0)
+				len = 3;
+			else if (lead >= 0xC0)
+				len = 2;
+			if (p - 1 + len > o)
+				o = p - 1;
+		}
 		line[o] = '\0';
 		mf->preamble_cut++;
 	}

@@ -404,6 +404,36 @@ test_header_search(void)
 	OK(n == 1 && last.preamble_lines > 0 && last.preamble_cut > 0, "header_line 56 reads it; long preamble cut (%s)",
 	   err);
 	o.header_line = 0;
+	/*
+	 * A preamble line cut at MF_PREAMBLE_LINE bytes never splits a UTF-8
+	 * character: k ASCII bytes then a 2-, 3- or 4-byte character, for every k
+	 * around the cut; what is kept is the longest prefix of whole characters
+	 * that fits, and a character the cut would split goes whole.
+	 */
+	{
+		static const char *const wide[] = {"\xC2\xA3", "\xE2\x82\xAC", "\xF0\x9F\x94\x8B"}; /* £ € 🔋 */
+		int						 w,
+			k,
+			wrong = 0,
+			cases = 0;
+
+		for (w = 0; w < 3; w++)
+			for (k = MF_PREAMBLE_LINE - 6; k <= MF_PREAMBLE_LINE + 1; k++)
+			{
+				size_t wl = strlen(wide[w]);
+				size_t want = (size_t) k + wl <= MF_PREAMBLE_LINE ? (size_t) k + wl : (size_t) (k < MF_PREAMBLE_LINE ? k : MF_PREAMBLE_LINE);
+
+				memset(text, 'A', k);
+				strcpy(text + k, wide[w]);
+				strcat(text, "\nDate,kWh\n15/01/2024 00:00,1\n");
+				n = Read(text, &o, recs, 8, &bad, err);
+				cases++;
+				if (n != 1 || strlen(last.preamble) != want || memcmp(last.preamble, text, want) != 0)
+					wrong++;
+			}
+		OK(wrong == 0, "%d preamble lines cut at the %d-byte limit around a 2-, 3- or 4-byte character: %d wrong",
+		   cases, MF_PREAMBLE_LINE, wrong);
+	}
 }
 
 /* Identifiers a spreadsheet mangled, and MPAN / MPRN formats. */
