@@ -496,6 +496,19 @@ Refresh(bool full)
 
 	unpriced = 0;
 	days = full ? FullRefresh() : IncrementalRefresh();
+	/*
+	 * The days were priced in no particular order, and the problem kept is
+	 * the last one met: say that of the earliest day set aside instead (asked
+	 * again for it alone), so that the message is the same run after run.
+	 */
+	if (unpriced > 0 &&
+		SPI_execute("SELECT car.can_price(m.activity, m.unit, " DAY_START("x.day") ") "
+																				   "FROM (SELECT q.day, q.meter_id FROM car.refresh_queue q JOIN car.meter m ON m.id = q.meter_id "
+																				   "      WHERE NOT car.can_price(m.activity, m.unit, " DAY_START("q.day") ") "
+																																						   "      ORDER BY q.day, q.meter_id LIMIT 1) x "
+																																						   "JOIN car.meter m ON m.id = x.meter_id",
+					false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "car: could not read the days set aside");
 	if (unpriced > 0)
 		ereport(WARNING,
 				(errmsg("car.refresh: " INT64_FORMAT " meter-day(s) could not be priced and stay queued", unpriced),
