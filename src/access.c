@@ -194,6 +194,18 @@ ReadVisibleIds(void *arg)
 #define FROM_SITES	"SELECT s.id FROM car.site s WHERE "
 #define FROM_METERS "SELECT m.id FROM car.meter m JOIN car.site s ON s.id OPERATOR(pg_catalog.=) m.site_id WHERE "
 
+/*
+ * Whether the claims need no reading: true with *all set for a session that
+ * sees everything (a role that does, outside a token's scope, or the admin
+ * claim), true with *all false for one without claims; false otherwise.
+ */
+static bool
+SeesAllOrNothing(bool token_scope, Jsonb *claims, bool *all)
+{
+	*all = (!token_scope && SeesAll()) || (claims != NULL && ClaimIsTrue(claims, "admin"));
+	return *all || claims == NULL;
+}
+
 static void
 Build(Visible *vis, Kind kind, MemoryContext cxt)
 {
@@ -210,19 +222,8 @@ Build(Visible *vis, Kind kind, MemoryContext cxt)
 	vis->userid = GetUserId();
 	vis->token_scope = token_scope;
 	vis->n = 0;
-	vis->all = false;
-	if (!token_scope && SeesAll())
-	{
-		vis->all = true;
+	if (SeesAllOrNothing(token_scope, claims, &vis->all))
 		return;
-	}
-	if (claims == NULL)
-		return;
-	if (ClaimIsTrue(claims, "admin"))
-	{
-		vis->all = true;
-		return;
-	}
 	ClaimValues(claims, "org", &orgs, &junk);
 	ClaimValues(claims, "orgs", &orgs, &junk);
 	has_sites = car_jsonb_field(claims, "sites") != NULL;
@@ -297,19 +298,8 @@ BuildOrgs(OrgVisible *vis, MemoryContext cxt)
 	vis->userid = GetUserId();
 	vis->token_scope = token_scope;
 	vis->n = 0;
-	vis->all = false;
-	if (!token_scope && SeesAll())
-	{
-		vis->all = true;
+	if (SeesAllOrNothing(token_scope, claims, &vis->all))
 		return;
-	}
-	if (claims == NULL)
-		return;
-	if (ClaimIsTrue(claims, "admin"))
-	{
-		vis->all = true;
-		return;
-	}
 	if (car_jsonb_field(claims, "sites") != NULL)
 		return;
 	ClaimValues(claims, "org", &orgs, &junk);

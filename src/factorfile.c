@@ -64,19 +64,6 @@ ff_normalise(const char *in, char *out, size_t outlen)
 	out[o] = '\0';
 }
 
-/* Length of a Unicode space (ASCII blank, NBSP, thin or narrow NBSP) at p, else 0. */
-static int
-SpaceAt(const unsigned char *p)
-{
-	if (*p == ' ' || *p == '\t')
-		return 1;
-	if (p[0] == 0xC2 && p[1] == 0xA0)
-		return 2;
-	if (p[0] == 0xE2 && p[1] == 0x80 && (p[2] == 0xAF || p[2] == 0x89))
-		return 3;
-	return 0;
-}
-
 static int
 IsBlank(const char *s)
 {
@@ -84,7 +71,7 @@ IsBlank(const char *s)
 
 	while (*p)
 	{
-		int n = SpaceAt(p);
+		int n = nf_space_at(p);
 
 		if (n == 0 && *p != '\r' && *p != '\n')
 			return 0;
@@ -105,7 +92,7 @@ Squeeze(const char *in, char *out, size_t outlen)
 
 	while (*p && o + 1 < outlen)
 	{
-		int n = SpaceAt(p);
+		int n = nf_space_at(p);
 
 		if (n)
 			p += n;
@@ -246,7 +233,7 @@ TrimLabel(char *s)
 
 	for (;;)
 	{
-		int k = SpaceAt(p);
+		int k = nf_space_at(p);
 
 		if (k == 0 && *p != '\r' && *p != '\n')
 			break;

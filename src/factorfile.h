@@ -110,10 +110,10 @@ typedef struct FactorFile
 	char delim;			   /* delimiter of the source (',' for xlsx) */
 	long rows_seen;		   /* rows examined so far */
 	long rows_loaded;
-	long rows_skipped;		/* rows after the header not loaded: END, no value, unclassified */
-	long rows_no_value;		/* of them, rows publishing no number */
-	long rows_unclassified; /* of them, rows with a number that could not be classified */
-	long skipped[4];		/* the rows_no_value and END rows by FfSkip */
+	long rows_skipped;					  /* rows after the header not loaded: END, no value, unclassified */
+	long rows_no_value;					  /* of them, rows publishing no number */
+	long rows_unclassified;				  /* of them, rows with a number that could not be classified */
+	long skipped[4];					  /* the rows_no_value and END rows by FfSkip */
 	long empty_lines[FF_MAX_EMPTY_LINES]; /* the first rows skipped as FF_SKIP_EMPTY */
 
 	/* the number format: surveyed from every value cell (CSV), then settled */

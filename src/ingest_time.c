@@ -104,6 +104,21 @@ car_local_day(Ingest *ing, int y, int m, int d)
 	}
 }
 
+/* A stamp's wall-clock fields as a pg_tm; 24:00 is 00:00 of the next day. */
+static void
+WallTime(const MfDateTime *w, struct pg_tm *tm)
+{
+	memset(tm, 0, sizeof(*tm));
+	tm->tm_year = w->year;
+	tm->tm_mon = w->month;
+	tm->tm_mday = w->day;
+	tm->tm_hour = w->hour == 24 ? 0 : w->hour;
+	tm->tm_min = w->minute;
+	tm->tm_sec = w->second;
+	if (w->hour == 24)
+		j2date(date2j(w->year, w->month, w->day) + 1, &tm->tm_year, &tm->tm_mon, &tm->tm_mday);
+}
+
 /* The instant of a stamp that names its UTC offset: no time zone involved. */
 TimestampTz
 car_offset_instant(const MfDateTime *w)
@@ -112,15 +127,7 @@ car_offset_instant(const MfDateTime *w)
 	int			 tz = -w->offset; /* PostgreSQL counts seconds west */
 	TimestampTz	 t;
 
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = w->year;
-	tm.tm_mon = w->month;
-	tm.tm_mday = w->day;
-	tm.tm_hour = w->hour == 24 ? 0 : w->hour;
-	tm.tm_min = w->minute;
-	tm.tm_sec = w->second;
-	if (w->hour == 24)
-		j2date(date2j(w->year, w->month, w->day) + 1, &tm.tm_year, &tm.tm_mon, &tm.tm_mday);
+	WallTime(w, &tm);
 	if (tm2timestamp(&tm, w->usec, &tz, &t) != 0)
 		ereport(ERROR, (errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE), errmsg("timestamp out of range")));
 	return t;
@@ -143,19 +150,7 @@ car_local_instant(Ingest *ing, const MfDateTime *w, TimestampTz after, bool *mis
 	fsec_t		 fs;
 	int			 off2;
 
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = w->year;
-	tm.tm_mon = w->month;
-	tm.tm_mday = w->day;
-	tm.tm_hour = w->hour == 24 ? 0 : w->hour;
-	tm.tm_min = w->minute;
-	tm.tm_sec = w->second;
-	if (w->hour == 24)
-	{
-		int j = date2j(w->year, w->month, w->day) + 1;
-
-		j2date(j, &tm.tm_year, &tm.tm_mon, &tm.tm_mday);
-	}
+	WallTime(w, &tm);
 	off = DetermineTimeZoneOffset(&tm, ing->tz);
 	if (tm2timestamp(&tm, w->usec, &off, &t) != 0)
 		ereport(ERROR, (errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE), errmsg("timestamp out of range")));

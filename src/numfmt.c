@@ -37,9 +37,8 @@ typedef struct Parts
 	int			explen;
 } Parts;
 
-/* Length of a space (ASCII blank or tab, NBSP, narrow NBSP, thin space) at p, else 0. */
-static int
-SpaceAt(const unsigned char *p)
+int
+nf_space_at(const unsigned char *p)
 {
 	if (*p == ' ' || *p == '\t')
 		return 1;
@@ -61,7 +60,7 @@ Split(const char *s, Parts *pt)
 
 	memset(pt, 0, sizeof(*pt));
 	/* trim spaces of every kind at both ends */
-	while ((n = SpaceAt(p)) > 0)
+	while ((n = nf_space_at(p)) > 0)
 		p += n;
 	end = (const unsigned char *) s + len;
 	for (;;)
@@ -102,7 +101,7 @@ Split(const char *s, Parts *pt)
 
 			if (*p == '.' || *p == ',' || *p == '\'')
 				sep = (char) *p;
-			else if ((w = SpaceAt(p)) > 0)
+			else if ((w = nf_space_at(p)) > 0)
 				sep = ' ';
 			if (sep && p + w < end && isdigit(p[w]))
 			{

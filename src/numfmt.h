@@ -71,6 +71,9 @@ extern int nf_read(const NumFormat *f, const char *s, char *out, size_t outlen);
 /* As nf_read, as a finite double; 0 or -1. */
 extern int nf_read_double(const NumFormat *f, const char *s, double *v);
 
+/* Length of a space (ASCII blank or tab, NBSP, narrow NBSP, thin space) at p, else 0. */
+extern int nf_space_at(const unsigned char *p);
+
 /* Which formats read s (bit i for nf_formats[i]); 0 when s is no number at all. */
 extern unsigned nf_readers(const char *s);
 
