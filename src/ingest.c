@@ -179,9 +179,21 @@ ValueInstant(Ingest *ing, const MfRecord *r, int k, MeterEntry *m, TimestampTz *
 	}
 	else
 	{
-		bool missing = false;
+		bool missing = false,
+			 unordered = false;
 
-		*ts = car_local_instant(ing, &r->when, m->last_ts, &missing);
+		*ts = car_local_instant(ing, &r->when, m->last_ts, &missing, &unordered);
+		if (unordered)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("\"%s\" refused: line %ld gives local time %04d-%02d-%02d %02d:%02d, which %s has twice (the "
+							"clocks went back), out of time order for meter \"%s\"",
+							ing->fname, r->line, r->when.year, r->when.month, r->when.day, r->when.hour, r->when.minute,
+							ing->so.timezone, m->meter),
+					 errdetail("Without a UTC offset only the order of the rows tells the two apart, and this file's "
+							   "rows for the meter do not run forward in time through that hour."),
+					 errhint("Nothing of the file was loaded. Export the times with their UTC offset (e.g. "
+							 "2024-10-27T01:30:00+01:00) or in UTC, or sorted oldest first.")));
 		if (missing)
 		{
 			*why = psprintf("local time %04d-%02d-%02d %02d:%02d does not exist in %s (the clocks went forward)",
@@ -392,9 +404,10 @@ FindHeaderAndSurvey(Ingest *ing)
 	if (mf_settle(&ing->mf) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("\"%s\" refused: cannot tell its %s", ing->fname,
-						ing->mf.month_first_line > 0 && ing->mf.day_first_seen == 0 ? "dates' order"
-																					: "number format"),
+				 errmsg("\"%s\" refused: %s", ing->fname,
+						ing->mf.long_row_line > 0									  ? "a row has more fields than its header"
+						: ing->mf.month_first_line > 0 && ing->mf.day_first_seen == 0 ? "cannot tell its dates' order"
+																					  : "cannot tell its number format"),
 				 errdetail("%s.", ing->mf.err),
 				 errhint("Nothing of the file was loaded.")));
 	ing->settled = palloc(sizeof(MeterFile));

@@ -287,6 +287,22 @@ FindColumn(MeterFile *mf, char **cells, int n, long line, const char *found, con
 	}
 	else if (names)
 		c = FindAny(cells, n, names, taken, *nt);
+	if (c >= 0 && !optval && names == value_names)
+	{
+		/* two columns named for a value (Reading and Consumption): which one holds the readings is not guessed */
+		int i,
+			k;
+
+		for (i = 0; i < n; i++)
+			for (k = 0; i != c && !Taken(taken, *nt, i) && value_names[k]; k++)
+				if (FindNamed(&cells[i], 1, value_names[k]) == 0)
+				{
+					snprintf(mf->err, MF_ERRLEN,
+							 "the header on line %ld has two columns that may hold the values, \"%.40s\" and \"%.40s\"; name the one to load with options->>'value_column'",
+							 line, cells[c], cells[i]);
+					return -2;
+				}
+	}
 	if (c >= 0)
 		taken[(*nt)++] = c;
 	else if (required)
@@ -487,6 +503,15 @@ HalfHourColumns(MeterFile *mf, char **cells, int n, long line, const char *found
 	return 0;
 }
 
+/* The cells of a row up to its last non-blank one (a spreadsheet pads rows with empty cells). */
+static int
+NonBlankCells(char **cells, int n)
+{
+	while (n > 0 && IsBlank(cells[n - 1]))
+		n--;
+	return n;
+}
+
 int
 mf_header(MeterFile *mf, char **cells, int n, long line)
 {
@@ -630,6 +655,7 @@ mf_header(MeterFile *mf, char **cells, int n, long line)
 			AddIdColumn(mf, cells, i);
 	mf->header_done = 1;
 	mf->header_line = line;
+	mf->header_cells = NonBlankCells(cells, n);
 	return 0;
 }
 
@@ -961,6 +987,17 @@ mf_survey(MeterFile *mf, char **cells, int n, long line)
 {
 	int i;
 
+	/*
+	 * A row with more cells than its header (a decimal comma in a
+	 * comma-separated file: 15/01/2024,0,875) would be read from its first
+	 * cells, the rest dropped: the file is refused in mf_settle.
+	 */
+	if (mf->long_row_line == 0 && NonBlankCells(cells, n) > mf->header_cells)
+	{
+		mf->long_row_line = line;
+		mf->long_row_cells = NonBlankCells(cells, n);
+	}
+
 	/* car reads numeric dates day first; a file that writes them month first must say so */
 	if (mf->opt.date_format == NULL && mf->col_date >= 0 && mf->col_date < n)
 	{
@@ -1011,6 +1048,13 @@ mf_settle(MeterFile *mf)
 {
 	char why[NF_ERRLEN];
 
+	if (mf->long_row_line > 0)
+	{
+		snprintf(mf->err, MF_ERRLEN,
+				 "line %ld has %d fields, its header (line %ld) %d: a value holding the field separator (a decimal comma in a comma-separated file, or a thousands separator) must be quoted; quote such values, or export with ';' between fields",
+				 mf->long_row_line, mf->long_row_cells, mf->header_line, mf->header_cells);
+		return -1;
+	}
 	if (mf->month_first_line > 0 && mf->day_first_seen == 0)
 	{
 		snprintf(mf->err, MF_ERRLEN,
@@ -1620,6 +1664,18 @@ mf_row(MeterFile *mf, char **cells, int n, long line, MfRecord *out, char *err, 
 	{
 		const char *v = mf->col_value < n ? cells[mf->col_value] : "";
 
+		/*
+		 * 24:00 can only end a period: a file that writes it stamps its
+		 * readings at their ends, which a reading as starts would put a period
+		 * late.  Which it is is the file's to say, never guessed.
+		 */
+		if (out->when.hour == 24 && o->period == MF_PERIOD_DETECT)
+		{
+			snprintf(err, errlen,
+					 "line %ld: the time 24:00 (\"%.40s\") ends a period, so the file's times may be period ends; say which they are with options->>'period' ('end' or 'start')",
+					 line, date);
+			return -2;
+		}
 		if (IsBlank(v))
 			return 0;
 		if (mf_parse_value(mf, v, &out->value[0]) != 0)

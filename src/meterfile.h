@@ -131,6 +131,9 @@ typedef struct MeterFile
 	char		delim; /* the file's field separator */
 	int			header_done;
 	long		header_line;
+	int			header_cells;			 /* the header's cells, up to its last non-blank one */
+	long		long_row_line;			 /* the first row with a non-blank cell past them (0: none) */
+	int			long_row_cells;			 /* that row's cells, up to its last non-blank one */
 	int			period;					 /* resolved MfPeriod, or 0 for kWh_N positions */
 	int			wallclock;				 /* 0, or 46 / 50: the labels are a clock-change day's wall-clock times */
 	int			slot_wall[MF_MAX_SLOTS]; /* wall-clock minutes a slot's label names */

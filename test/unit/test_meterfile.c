@@ -810,6 +810,86 @@ test_caps(void)
 	free(data);
 }
 
+/*
+ * Rows wider than their header (an unquoted decimal comma in a comma-separated
+ * file: "15/01/2024 00:00,0,875") are refused for the whole file, whatever the
+ * layout and however many fields a value splits into; rows padded with empty
+ * cells are not.  And a long file with two columns named for a value
+ * (Reading and Consumption) is refused, naming value_column.
+ */
+static void
+test_widths(void)
+{
+	MfOptions o;
+	MfRecord  recs[8];
+	char	  err[MF_ERRLEN];
+	char	  text[8192];
+	int		  bad,
+		n,
+		k,
+		wrong = 0,
+		cases = 0;
+
+	memset(&o, 0, sizeof(o));
+	o.decimal_separator = o.thousands_separator = NF_DETECT;
+	o.meter = "M1";
+	o.format = MF_LONG;
+	for (k = 1; k <= 4; k++)
+	{
+		int j;
+
+		/* the k-th row splits its value into two fields; the others are integers */
+		strcpy(text, "Date,kWh\n");
+		for (j = 1; j <= 4; j++)
+			sprintf(text + strlen(text), j == k ? "15/01/2024 0%d:00,0,875\n" : "15/01/2024 0%d:00,%d\n", j, j);
+		n = Read(text, &o, recs, 8, &bad, err);
+		cases++;
+		if (n >= 0 || strstr(err, "fields") == NULL || strstr(err, "quoted") == NULL)
+			wrong++;
+	}
+	/* trailing empty cells are padding, not fields */
+	n = Read("Date,kWh,\n15/01/2024 01:00,1,,\n15/01/2024 02:00,2,\n", &o, recs, 8, &bad, err);
+	OK(n == 2 && bad == 0, "rows padded with empty cells load (%s)", err);
+	/* the wide layout: a 48-column header, rows of 96 fields */
+	o.format = MF_HALFHOURLY;
+	o.meter = "M1";
+	for (k = 0; k < 2; k++)
+	{
+		int j;
+
+		strcpy(text, "Date");
+		for (j = 1; j <= 48; j++)
+			sprintf(text + strlen(text), ",%02d:%02d", (j - 1) / 2, (j - 1) % 2 * 30);
+		strcat(text, "\n15/01/2024");
+		for (j = 1; j <= 48; j++)
+			strcat(text, k == 0 || j == 48 ? ",0,25" : ",1");
+		strcat(text, "\n");
+		n = Read(text, &o, recs, 8, &bad, err);
+		cases++;
+		if (n >= 0 || strstr(err, "fields") == NULL)
+			wrong++;
+	}
+	OK(wrong == 0, "%d files with a row wider than the header refused, naming the fields: %d wrong (%s)", cases, wrong,
+	   err);
+
+	o.format = MF_LONG;
+	n = Read("Read Date,Meter,Reading,Consumption\n15/01/2024 00:00,M1,10234.5,0.5\n", &o, recs, 8, &bad, err);
+	OK(n < 0 && strstr(err, "value_column") != NULL && strstr(err, "Reading") != NULL,
+	   "Reading and Consumption: refused, naming value_column: %s", err);
+	o.value_column = "Consumption";
+	n = Read("Read Date,Meter,Reading,Consumption\n15/01/2024 00:00,M1,10234.5,0.5\n", &o, recs, 8, &bad, err);
+	OK(n == 1 && recs[0].value[0] == 0.5, "value_column names it: 0.5 (%s)", err);
+	o.value_column = NULL;
+
+	/* a long file that stamps 24:00 writes period ends: refused unless period says which */
+	n = Read("Timestamp,kWh\n15/01/2024 23:30,47\n15/01/2024 24:00,48\n", &o, recs, 8, &bad, err);
+	OK(n < 0 && strstr(err, "'period'") != NULL && strstr(err, "line 3") != NULL, "24:00 in a long file: %s", err);
+	o.period = MF_PERIOD_END;
+	n = Read("Timestamp,kWh\n15/01/2024 23:30,47\n15/01/2024 24:00,48\n", &o, recs, 8, &bad, err);
+	OK(n == 2 && recs[1].when.hour == 24, "with period end it loads (%s)", err);
+	o.period = MF_PERIOD_DETECT;
+}
+
 int
 main(void)
 {
@@ -824,6 +904,7 @@ main(void)
 		n;
 
 	test_dates();
+	test_widths();
 
 	/* activities */
 	IS_STR(mf_infer_activity("Natural Gas"), "natural_gas", "gas");
