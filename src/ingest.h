@@ -147,7 +147,8 @@ extern void car_read_source_options(Jsonb *opts, const char *format, SourceOptio
 /* ingest_time.c */
 extern TimestampTz car_local_midnight(pg_tz *tz, int y, int m, int d);
 extern void		   car_local_day(Ingest *ing, int y, int m, int d);
-extern TimestampTz car_local_instant(Ingest *ing, const MfDateTime *w, TimestampTz after, bool *missing);
+extern TimestampTz car_local_instant(Ingest *ing, const MfDateTime *w, TimestampTz after, bool *missing,
+									 bool *unordered);
 extern TimestampTz car_offset_instant(const MfDateTime *w);
 
 /* ingest.c: the file's records, from the top (through its header) */

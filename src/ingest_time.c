@@ -140,7 +140,7 @@ car_offset_instant(const MfDateTime *w)
  * keeps both.
  */
 TimestampTz
-car_local_instant(Ingest *ing, const MfDateTime *w, TimestampTz after, bool *missing)
+car_local_instant(Ingest *ing, const MfDateTime *w, TimestampTz after, bool *missing, bool *unordered)
 {
 	struct pg_tm tm;
 	int			 off;
@@ -162,8 +162,17 @@ car_local_instant(Ingest *ing, const MfDateTime *w, TimestampTz after, bool *mis
 	}
 	/* is the same wall time also an hour earlier? */
 	early = t - USECS_PER_HOUR;
-	if (early > after && timestamp2tm(early, &off2, &tm2, &fs, NULL, ing->tz) == 0 &&
-		tm2.tm_hour == tm.tm_hour && tm2.tm_min == tm.tm_min && tm2.tm_mday == tm.tm_mday)
-		return early;
+	if (timestamp2tm(early, &off2, &tm2, &fs, NULL, ing->tz) == 0 && tm2.tm_hour == tm.tm_hour &&
+		tm2.tm_min == tm.tm_min && tm2.tm_mday == tm.tm_mday)
+	{
+		/*
+		 * Only the file's order tells the two apart, so it must run forward:
+		 * a meter already at the later one (or past it) is a file in another
+		 * order (newest first, sorted as text), where they cannot be told.
+		 */
+		if (after != DT_NOBEGIN && after >= t)
+			*unordered = true;
+		return early > after ? early : t;
+	}
 	return t;
 }
