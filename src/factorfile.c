@@ -273,6 +273,12 @@ ff_init(FactorFile *ff, char delim)
 }
 
 void
+ff_check_width(FactorFile *ff)
+{
+	ff->check_width = 1;
+}
+
+void
 ff_survey(FactorFile *ff)
 {
 	ff->surveying = 1;
@@ -460,6 +466,13 @@ Classify(FactorFile *ff, const char *v, FactorRow *out)
 	FfKind		kind = label ? ff_classify_unit(label, &gas, canon, sizeof(canon)) : FF_KIND_NONE;
 
 	Group(ff, out->cells[FF_LEVEL1], kind, gas, canon);
+	if (!IsBlank(v) && nf_readers(v) == 0 && NoValueReason(v) == FF_SKIP_TEXT && strpbrk(v, "0123456789") != NULL)
+	{
+		/* "0.20493 kg", "£0.00118", "18%", "0.00094*": a number with something around it is not read, nor skipped */
+		snprintf(out->reason, sizeof(out->reason),
+				 "the value cell holds \"%.40s\": a number with other text, which car does not read as a factor", v);
+		return Unclassified(ff);
+	}
 	if (IsBlank(v) || nf_readers(v) == 0)
 	{
 		if (IsBlank(v))
@@ -565,6 +578,8 @@ ff_feed(FactorFile *ff, char **cells, int ncells, long line, FactorRow *out)
 			MatchHeader(ff, cells, ncells, 1);
 			ff->header_found = 1;
 			ff->header_line = line;
+			for (ff->header_cells = ncells; ff->header_cells > 0 && IsBlank(cells[ff->header_cells - 1]);)
+				ff->header_cells--;
 			ff->rows_seen = 0;
 			if (strncmp(ff->title, cells[0], sizeof(ff->title) - 1) == 0)
 				ff->title[0] = '\0';
@@ -592,6 +607,22 @@ ff_feed(FactorFile *ff, char **cells, int ncells, long line, FactorRow *out)
 			out->cells[i] = TrimLabel(cells[c]);
 	}
 	out->gas = NULL;
+
+	if (ff->check_width)
+	{
+		int width = ncells;
+
+		while (width > 0 && IsBlank(cells[width - 1]))
+			width--;
+		if (width > ff->header_cells)
+		{
+			snprintf(out->reason, sizeof(out->reason),
+					 "the row has %d fields, the header (line %ld) %d: a value holding the field separator (a decimal "
+					 "comma in a comma-separated file) must be quoted",
+					 width, ff->header_line, ff->header_cells);
+			return Unclassified(ff);
+		}
+	}
 
 	/* END, alone on its row: the file's end marker */
 	{

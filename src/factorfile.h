@@ -104,6 +104,8 @@ typedef struct FactorFile
 {
 	int	 header_found;
 	long header_line;
+	int	 header_cells;	   /* the header's cells, up to its last non-blank one */
+	int	 check_width;	   /* CSV text: a data row with more cells than the header is unclassified */
 	int	 col[FF_NCOLUMNS]; /* cell index of each column, or -1 */
 	int	 year;			   /* from the value column's name, or 0 */
 	char title[512];	   /* first preamble text (a derived file's names its source and SHA-256) */
@@ -141,6 +143,9 @@ typedef struct FactorFile
  * separator: what the xlsx reader writes) until ff_settle decides another.
  */
 extern void ff_init(FactorFile *ff, char delim);
+/* For CSV text: a data row with a non-blank cell past the header's (a decimal comma
+ * in a comma-separated file: ...,0,20705) cannot be classified. */
+extern void ff_check_width(FactorFile *ff);
 
 /*
  * Feed one row; see FfResult.  out is filled when FF_ROW is returned (and

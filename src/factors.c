@@ -742,6 +742,7 @@ car_load_factor_bytes(const char *data, size_t len, const char *name, const char
 						 errmsg("could not read factor file \"%s\": %s", name, src.csv.err)));
 			src.is_csv = true;
 			ff_init(&ff, src.csv.delim);
+			ff_check_width(&ff);
 			ff_use_format(&ff, &fmt);
 		}
 

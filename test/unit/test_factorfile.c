@@ -51,6 +51,7 @@ feed_with(const char *text, FactorRow *last, char decimal, char *why)
 		return ff;
 	csv_init(&r, text, strlen(text), 0);
 	ff_init(&ff, r.delim);
+	ff_check_width(&ff); /* CSV text, as car.load_factors reads it */
 	ff_use_format(&ff, &fmt);
 	while ((n = csv_next(&r, &f)) > 0)
 	{
@@ -195,6 +196,67 @@ test_caps(void)
 	free(data);
 }
 
+/*
+ * A factor row wider than its header (an unquoted decimal comma in a
+ * comma-separated file: "...,kg CO2e,0,20705" would load 0), and a value cell
+ * holding a number with other text ("0.20493 kg", "18%"), are unclassified:
+ * the file is refused unless lenient.  Every position of the bad row among
+ * four, and several decorations.
+ */
+static void
+test_widths(void)
+{
+	static const char *const head = "ID,Scope,Level 1,Level 2,Level 3,Level 4,Column Text,UOM,GHG/Unit,GHG Conversion Factor 2024\n";
+	static const char *const good[] = {
+		"1,Scope 2,UK electricity,Electricity generated,Electricity: UK,,,kWh,kg CO2e,0.20705\n",
+		"2,Scope 1,Fuels,Liquid fuels,Diesel (average biofuel blend),,,litres,kg CO2e,2.51279\n",
+		"3,Scope 1,Fuels,Liquid fuels,Petrol (average biofuel blend),,,litres,kg CO2e,2.0844\n",
+		"4,Scope 3,Water supply,Water supply,Water supply,,,cubic metres,kg CO2e,0.1913\n"};
+	static const char *const bad[] = {
+		"9,Scope 2,UK electricity,Electricity generated,Electricity: UK,,,kWh,kg CO2e,0,20705\n",
+		"9,Scope 2,UK electricity,Electricity generated,Electricity: UK,,,kWh,kg CO2e,0.20493 kg\n",
+		"9,Scope 2,UK electricity,Electricity generated,Electricity: UK,,,kWh,kg CO2e,18%\n",
+		"9,Scope 2,UK electricity,Electricity generated,Electricity: UK,,,kWh,kg CO2e,\"\xC2\xA3"
+		"0.00118\"\n",
+		"9,Scope 2,UK electricity,Electricity generated,Electricity: UK,,,kWh,kg CO2e,0.00094*\n"};
+	char text[4096];
+	char why[400];
+	int	 b,
+		at,
+		k,
+		wrong = 0,
+		cases = 0;
+
+	for (b = 0; b < (int) (sizeof(bad) / sizeof(bad[0])); b++)
+		for (at = 0; at <= 4; at++)
+		{
+			FactorFile ff;
+
+			strcpy(text, head);
+			for (k = 0; k <= 4; k++)
+			{
+				if (k == at)
+					strcat(text, bad[b]);
+				if (k < 4)
+					strcat(text, good[k]);
+			}
+			ff = feed_with(text, NULL, NF_DETECT, why);
+			cases++;
+			if (ff.rows_unclassified != 1 || ff.rows_loaded != 4 || why[0] == '\0')
+				wrong++;
+		}
+	OK(wrong == 0, "%d files with one row wider than its header or a decorated number: unclassified, %d wrong (%s)",
+	   cases, wrong, why);
+	{
+		FactorFile ff;
+
+		ff = feed_with("Scope,Level 1,Level 2,Level 3,Level 4,Column Text,UOM,GHG/Unit,GHG Conversion Factor 2024,,\n"
+					   "Scope 2,UK electricity,Electricity generated,Electricity: UK,,,kWh,kg CO2e,0.20705,,\n",
+					   NULL, NF_DETECT, why);
+		OK(ff.rows_loaded == 1 && ff.rows_unclassified == 0, "rows padded with empty cells load (%s)", why);
+	}
+}
+
 int
 main(void)
 {
@@ -203,6 +265,7 @@ main(void)
 
 	char why[400];
 
+	test_widths();
 	/* the labels of every year, and the forms copies spell them in */
 	classify("kg CO2e", FF_KIND_GAS, "CO2e");
 	classify("kgCO2e", FF_KIND_GAS, "CO2e");
