@@ -5,6 +5,7 @@
 #include "numfmt.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,8 +102,8 @@ Split(const char *s, Parts *pt)
 
 			if (*p == '.' || *p == ',' || *p == '\'')
 				sep = (char) *p;
-			else if ((w = nf_space_at(p)) > 0)
-				sep = ' ';
+			else if (*p != '\t' && (w = nf_space_at(p)) > 0)
+				sep = ' '; /* a tab separates fields, never groups digits */
 			if (sep && p + w < end && isdigit(p[w]))
 			{
 				p += w;
@@ -222,8 +223,10 @@ nf_read_double(const NumFormat *f, const char *s, double *v)
 
 	if (nf_read(f, s, buf, sizeof(buf)) != 0)
 		return -1;
+	errno = 0;
 	*v = strtod(buf, &end);
-	return *end == '\0' && isfinite(*v) ? 0 : -1;
+	/* out of range either way (1e400, and 1e-400, which would be 0) is no reading */
+	return *end == '\0' && isfinite(*v) && errno != ERANGE ? 0 : -1;
 }
 
 unsigned

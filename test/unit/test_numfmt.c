@@ -288,6 +288,24 @@ main(void)
 	reads(&DOT, "--1", NULL);
 	OK(nf_read_double(&COMMA, "0,875", &v) == 0 && v == 0.875, "0,875 is 0.875 exactly");
 	OK(nf_read_double(&DOT, "1e999", &v) != 0, "an overflow is no number");
+	/* nor an underflow, which would be 0: every exponent from 1e-300 down to 1e-400 */
+	{
+		int e,
+			wrong = 0;
+		char t[32];
+
+		for (e = 307; e <= 400; e++)
+		{
+			snprintf(t, sizeof(t), "1e-%d", e);
+			/* 1e-307 is normal; 1e-308 is below DBL_MIN: strtod flags ERANGE (subnormal, then 0) */
+			if ((nf_read_double(&DOT, t, &v) == 0) != (e == 307))
+				wrong++;
+		}
+		OK(wrong == 0, "1e-308 to 1e-400 (subnormal or 0) are no number, 1e-307 is: %d wrong", wrong);
+	}
+	/* a tab separates fields: it never groups digits, as a space may */
+	OK(nf_readers("1\t234") == 0, "1<TAB>234 is no number");
+	OK(nf_readers("1 234") != 0, "1 234 is a number (a space groups thousands)");
 	OK(nf_readers("1,234") == ((1u << 1) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 7)),
 	   "\"1,234\": ',' groups with a decimal point, or is the decimal comma");
 	OK(nf_readers("abc") == 0, "text is no number in any format");
