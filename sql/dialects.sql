@@ -212,3 +212,24 @@ SELECT e.line, e.message FROM car.ingest_error e JOIN car.source_file f ON f.id 
 SELECT (r.ts AT TIME ZONE 'Europe/London')::date AS local_day, count(*), min(r.ts AT TIME ZONE 'Europe/London') AS first_local,
        max(r.ts AT TIME ZONE 'Europe/London') AS last_local
 FROM car.reading r JOIN car.meter m ON m.id = r.meter_id WHERE m.name = 'C2' GROUP BY 1;
+
+-- Found by a hostile review: files that loaded plausible wrong numbers, each
+-- now refused whole, saying why and what to set.
+-- a long file newest first through the autumn's repeated hour (no offsets):
+-- only the order could tell 01:30 BST from 01:30 GMT, and it runs backwards
+select (car.add_source('autumn', NULL, 'push', 'long', '{"meter":"A1","timezone":"Europe/London","activity":"electricity"}')).name;
+select pg_temp.error_of($$select car.push('autumn', 'newest-first.csv', convert_to(E'Timestamp,kWh\n27/10/2024 02:00,6\n27/10/2024 01:30,5\n27/10/2024 01:00,4\n27/10/2024 01:30,3\n27/10/2024 01:00,2\n27/10/2024 00:30,1\n', 'UTF8'))$$);
+-- the same rows oldest first load, both 01:00 and both 01:30 (BST, then GMT)
+select rows_loaded from car.push('autumn', 'oldest-first.csv', convert_to(E'Timestamp,kWh\n27/10/2024 00:30,1\n27/10/2024 01:00,2\n27/10/2024 01:30,3\n27/10/2024 01:00,4\n27/10/2024 01:30,5\n27/10/2024 02:00,6\n', 'UTF8'));
+select to_char(r.ts AT TIME ZONE 'UTC', 'HH24:MI') AS utc, r.quantity FROM car.reading r JOIN car.meter m ON m.id = r.meter_id
+WHERE m.name = 'A1' ORDER BY r.ts;
+-- an unquoted decimal comma in a comma-separated file: 0,875 would load 0
+select pg_temp.error_of($$select car.push('eu', 'comma.csv', convert_to(E'Date,kWh\n15/01/2024 00:00,0,875\n15/01/2024 00:30,1,5\n', 'UTF8'))$$);
+-- two columns that may hold the values: which is not guessed
+select (car.add_source('rc', NULL, 'push', 'long', '{"timezone":"UTC","activity":"electricity"}')).name;
+select pg_temp.error_of($$select car.push('rc', 'rc.csv', convert_to(E'Read Date,Meter,Reading,Consumption\n15/01/2024 00:00,M1,10234.5,0.5\n', 'UTF8'))$$);
+-- 24:00 in a long file: period ends, unless the source says otherwise
+select pg_temp.error_of($$select car.push('eu', 'end.csv', convert_to(E'Date;kWh\n15/01/2024 23:30;1\n15/01/2024 24:00;2\n', 'UTF8'))$$);
+-- a factor CSV with an unquoted decimal comma, and a value with its unit in the cell
+select pg_temp.error_of($$select car.load_factors(convert_to(E'Scope,Level 1,Level 2,Level 3,Level 4,Column Text,UOM,GHG/Unit,GHG Conversion Factor 2019\nScope 2,UK electricity,Electricity generated,Electricity: UK,,,kWh,kg CO2e,0,2556\nScope 1,Fuels,Liquid fuels,Diesel (average biofuel blend),,,litres,kg CO2e,2.59411 kg\n', 'UTF8'), 'comma-factors.csv')$$);
+select count(*) AS sets_named_comma_factors FROM car.factor_set WHERE file_name = 'comma-factors.csv';
