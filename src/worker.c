@@ -27,6 +27,7 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lmgr.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
@@ -1091,6 +1092,26 @@ LookQueue(void *arg)
 	QueueInfo *q = arg;
 
 	BeginTx("car: looking at the queue");
+
+	/*
+	 * DROP EXTENSION locks car's tables one by one, in an order of its own:
+	 * waiting here for one while holding another could deadlock with it.
+	 * Take both without waiting, or look again in a second.
+	 */
+	{
+		Oid nsp = get_namespace_oid("car", true);
+		Oid dataset = OidIsValid(nsp) ? get_relname_relid("dataset", nsp) : InvalidOid;
+		Oid source = OidIsValid(nsp) ? get_relname_relid("source", nsp) : InvalidOid;
+
+		if (!OidIsValid(dataset) || !OidIsValid(source) || !ConditionalLockRelationOid(dataset, AccessShareLock) ||
+			!ConditionalLockRelationOid(source, AccessShareLock))
+		{
+			q->due = 0;
+			q->wait_ms = 1000;
+			EndTx();
+			return;
+		}
+	}
 	if (SPI_execute("SELECT (SELECT count(*) FROM car.dataset WHERE state = 'queued' AND next_attempt_at <= now()), "
 					"ceil(1000 * extract(epoch FROM least("
 					"  (SELECT min(next_attempt_at) FROM car.dataset WHERE state = 'queued'), "
