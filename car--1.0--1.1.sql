@@ -536,7 +536,23 @@ COMMENT ON COLUMN car.site_org.valid_to IS 'Last UK day of ownership; NULL while
 COMMENT ON COLUMN car.site_org.note IS 'Why (e.g. "machinery of government change, 1 April 2022").';
 COMMENT ON COLUMN car.site_org.recorded_at IS 'When the period was recorded.';
 ALTER TABLE car.site_org ENABLE ROW LEVEL SECURITY;
-CREATE POLICY site_org_by_claims ON car.site_org USING (car.org_visible(org) OR car.site_visible(site_id));
+
+-- Day-aware row-level security: a site's rows of the days an earlier owner
+-- had it are that owner's figures as well as the site's.
+CREATE FUNCTION car.site_visible_on(site_id int, day date) RETURNS boolean
+    LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'car_site_visible_on';
+COMMENT ON FUNCTION car.site_visible_on(int, date) IS 'Whether this session may see the site''s figures of a UK day (of any day when day is NULL): car.site_visible(site_id), or the day falls in a period of car.site_org whose organisation (not the site''s present owner) the claims grant (org, orgs; narrowed by sites as for present sites). The policies of car.site, car.meter and car.emission_daily.';
+CREATE FUNCTION car.meter_visible_at(meter_id int, ts timestamptz) RETURNS boolean
+    LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'car_meter_visible_at';
+COMMENT ON FUNCTION car.meter_visible_at(int, timestamptz) IS 'Whether this session may see the meter''s reading of an instant: car.meter_visible(meter_id), or the instant falls in a UK day of an earlier owner''s period the claims grant (as car.site_visible_on). The policy of car.reading.';
+CREATE FUNCTION car.site_visible_as(site_id int, org text) RETURNS boolean
+    LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'car_site_visible_as';
+COMMENT ON FUNCTION car.site_visible_as(int, text) IS 'Whether this session may see the site''s figures of the days org owned it: the present owner''s days with car.site_visible(site_id), an earlier owner''s when the claims grant that organisation (as car.site_visible_on); org NULL (days no body owned the site) as the present owner''s. The reports'' and signed copies'' filter.';
+ALTER POLICY site_by_claims ON car.site USING (car.site_visible_on(id, NULL));
+ALTER POLICY meter_by_claims ON car.meter USING (car.site_visible_on(site_id, NULL));
+ALTER POLICY reading_by_claims ON car.reading USING (car.meter_visible_at(meter_id, ts));
+ALTER POLICY emission_daily_by_claims ON car.emission_daily USING (car.site_visible_on(site_id, day));
+CREATE POLICY site_org_by_claims ON car.site_org USING (car.org_visible(org) OR car.site_visible_on(site_id, NULL));
 SELECT pg_catalog.pg_extension_config_dump('car.site_org', '');
 
 CREATE VIEW car.site_ownership WITH (security_invoker = true) AS
@@ -554,16 +570,14 @@ COMMENT ON VIEW car.site_ownership IS 'Which organisation owns each site over wh
 -- figures, shown only to who may see that organisation.  Evaluated once per
 -- period, not per emission row.
 CREATE VIEW car.site_ownership_shown WITH (security_invoker = true) AS
-SELECT o.site_id, o.org, o.valid_from, o.valid_to,
-       (o.org IS NOT DISTINCT FROM s.org OR car.org_visible(o.org)) AS shown
-FROM car.site_ownership o
-LEFT JOIN car.site s ON s.id = o.site_id;
-COMMENT ON VIEW car.site_ownership_shown IS 'Internal: car.site_ownership with shown: whether this session may see the figures of those days (the site''s present owner''s days, or an organisation car.org_visible grants). The reports and car.coverage leave out the days not shown.';
+SELECT o.site_id, o.org, o.valid_from, o.valid_to, car.site_visible_as(o.site_id, o.org) AS shown
+FROM car.site_ownership o;
+COMMENT ON VIEW car.site_ownership_shown IS 'Internal: car.site_ownership with shown: whether this session may see the figures of those days (car.site_visible_as: the site''s present owner''s days to who sees the site, an earlier owner''s to who the claims grant that organisation). The reports and car.coverage leave out the days not shown.';
 COMMENT ON COLUMN car.site_ownership_shown.site_id IS 'Site number (car.site.id).';
 COMMENT ON COLUMN car.site_ownership_shown.org IS 'Organisation owning the site over the period.';
 COMMENT ON COLUMN car.site_ownership_shown.valid_from IS 'First UK day of the period (-infinity: since always).';
 COMMENT ON COLUMN car.site_ownership_shown.valid_to IS 'Last UK day of the period (infinity: open).';
-COMMENT ON COLUMN car.site_ownership_shown.shown IS 'true for the present owner''s periods, and for an earlier owner''s when car.org_visible(org); false otherwise.';
+COMMENT ON COLUMN car.site_ownership_shown.shown IS 'car.site_visible_as(site_id, org): true for the present owner''s periods when the session sees the site, for an earlier owner''s when its claims grant that organisation; false otherwise.';
 
 CREATE VIEW car.coverage WITH (security_invoker = true) AS
 SELECT o.org AS organisation, m.site_id, st.name AS site, m.meter_id, mt.name AS meter, m.activity,
@@ -591,7 +605,7 @@ LEFT JOIN LATERAL (
     WHERE x.meter_id = m.meter_id
     AND x.ts >= d.day::date::timestamp AT TIME ZONE 'Europe/London'
     AND x.ts < (d.day::date + 1)::timestamp AT TIME ZONE 'Europe/London') r ON true
-WHERE o.shown IS NOT FALSE;
+WHERE coalesce(o.shown, car.site_visible_on(m.site_id, d.day::date));
 COMMENT ON VIEW car.coverage IS 'Completeness per interval meter and UK local day (Europe/London), from installation (or first reading) to removal (or today): the periods expected (46, 48 or 50 half-hours; 23, 24 or 25 hours), received as actual readings, estimated, and missing. Filter on meter_id and day: each row counts its readings.';
 COMMENT ON COLUMN car.coverage.organisation IS 'Organisation owning the site that day.';
 COMMENT ON COLUMN car.coverage.site_id IS 'Site number (car.site.id).';
@@ -779,9 +793,9 @@ COMMENT ON COLUMN car.period_close_event.note IS 'The close''s note, or the reas
 ALTER TABLE car.period_close ENABLE ROW LEVEL SECURITY;
 CREATE POLICY period_close_by_claims ON car.period_close USING (car.org_visible(org));
 ALTER TABLE car.closed_emission ENABLE ROW LEVEL SECURITY;
-CREATE POLICY closed_emission_by_claims ON car.closed_emission USING (car.org_visible(org) OR (car.site_visible(site_id) AND org = (SELECT s.org FROM car.site s WHERE s.id = site_id)));
+CREATE POLICY closed_emission_by_claims ON car.closed_emission USING (car.org_visible(org) OR car.site_visible_as(site_id, org));
 ALTER TABLE car.closed_coverage ENABLE ROW LEVEL SECURITY;
-CREATE POLICY closed_coverage_by_claims ON car.closed_coverage USING (car.org_visible(org) OR (car.site_visible(site_id) AND org = (SELECT s.org FROM car.site s WHERE s.id = site_id)));
+CREATE POLICY closed_coverage_by_claims ON car.closed_coverage USING (car.org_visible(org) OR car.site_visible_as(site_id, org));
 ALTER TABLE car.closed_factor_set ENABLE ROW LEVEL SECURITY;
 CREATE POLICY closed_factor_set_by_claims ON car.closed_factor_set USING (car.org_visible(org));
 ALTER TABLE car.closed_file ENABLE ROW LEVEL SECURITY;

@@ -270,6 +270,14 @@ SET LOCAL ROLE car_test_ggc_reader;
 SELECT DISTINCT organisation FROM car.report_ggc ORDER BY 1;
 SELECT DISTINCT org FROM car.baseline_recalculation ORDER BY 1;
 SELECT count(*) AS closes_of_a FROM car.period_close;
+-- S2 was A's until 31 March 2022 (B's since): A still reads S2's days of
+-- then, as its own, in the reports and the tables below them: the fuel of
+-- June 2017 (100,000 kWh) and the electricity of June 2021 (1,000 kWh), not
+-- B's reading of June 2022 (row-level security follows who owned the site
+-- that day, car.site_visible_on, car.meter_visible_at)
+SELECT organisation, site, month, activity, quantity FROM car.report_monthly WHERE site_id = :s2 ORDER BY month, activity;
+SELECT m.name AS meter, r.ts, r.quantity FROM car.reading r JOIN car.meter m ON m.id = r.meter_id WHERE m.site_id = :s2 ORDER BY r.ts;
+SELECT max(day) <= '2022-03-31' AS none_after_march_2022, count(DISTINCT day) AS days FROM car.emission_daily WHERE site_id = :s2;
 SELECT car.ggc_csv('Body B', 2022);
 COMMIT;
 -- Body B owns S2 from April 2022: B's token reads S2's days from then on,

@@ -36,14 +36,19 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/date.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(car_site_visible);
 PG_FUNCTION_INFO_V1(car_meter_visible);
 PG_FUNCTION_INFO_V1(car_source_visible);
 PG_FUNCTION_INFO_V1(car_org_visible);
+PG_FUNCTION_INFO_V1(car_site_visible_on);
+PG_FUNCTION_INFO_V1(car_meter_visible_at);
+PG_FUNCTION_INFO_V1(car_site_visible_as);
 PG_FUNCTION_INFO_V1(car_report_for);
 PG_FUNCTION_INFO_V1(car_check_push_token);
 
@@ -64,7 +69,8 @@ typedef struct Visible
 	bool   token_scope;
 	bool   all;
 	int	   n;
-	int32 *ids; /* sorted */
+	int32 *ids;	 /* sorted */
+	char **orgs; /* sites: each one's present owner (or NULL), as ids */
 } Visible;
 
 /* The claim's strings (a string, or an array's strings) and numbers. */
@@ -161,23 +167,58 @@ typedef struct VisibleJob
 } VisibleJob;
 
 /* The ids the claims grant (run as the tables' owner: unfiltered). */
+typedef struct SiteOwner
+{
+	int32 id;
+	char *org;
+} SiteOwner;
+
+static int
+CmpSiteOwner(const void *a, const void *b)
+{
+	return CmpInt32(&((const SiteOwner *) a)->id, &((const SiteOwner *) b)->id);
+}
+
 static void
 ReadVisibleIds(void *arg)
 {
 	VisibleJob *job = arg;
 	Oid			types[3] = {TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID};
 	uint64		i;
+	SiteOwner  *owners = NULL;
 
 	SPI_connect();
 	if (SPI_execute_with_args(job->query, job->nargs, types, job->vals, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "car: could not work out the visible rows");
 	job->vis->ids = MemoryContextAlloc(job->cxt, sizeof(int32) * Max(SPI_processed, 1));
+	if (SPI_tuptable->tupdesc->natts >= 2)
+	{
+		owners = palloc(sizeof(SiteOwner) * Max(SPI_processed, 1));
+		job->vis->orgs = MemoryContextAlloc(job->cxt, sizeof(char *) * Max(SPI_processed, 1));
+	}
 	for (i = 0; i < SPI_processed; i++)
 	{
-		bool isnull;
+		bool  isnull;
+		int32 id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
 
-		job->vis->ids[job->vis->n++] =
-			DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		if (owners != NULL)
+		{
+			char *org = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+
+			owners[i].id = id;
+			owners[i].org = org ? MemoryContextStrdup(job->cxt, org) : NULL;
+		}
+		job->vis->ids[job->vis->n++] = id;
+	}
+	if (owners != NULL)
+	{
+		/* sorted here, with their owners */
+		qsort(owners, job->vis->n, sizeof(SiteOwner), CmpSiteOwner);
+		for (i = 0; i < (uint64) job->vis->n; i++)
+		{
+			job->vis->ids[i] = owners[i].id;
+			job->vis->orgs[i] = owners[i].org;
+		}
 	}
 	SPI_finish();
 }
@@ -191,7 +232,7 @@ ReadVisibleIds(void *arg)
 #define SITE_ORGS	"s.org OPERATOR(pg_catalog.=) ANY ($1)"
 #define SITE_LISTED "(s.id OPERATOR(pg_catalog.=) ANY ($2) OR s.name OPERATOR(pg_catalog.=) ANY ($3))"
 #define SITE_IDS	"s.id OPERATOR(pg_catalog.=) ANY ($2)"
-#define FROM_SITES	"SELECT s.id FROM car.site s WHERE "
+#define FROM_SITES	"SELECT s.id, s.org FROM car.site s WHERE "
 #define FROM_METERS "SELECT m.id FROM car.meter m JOIN car.site s ON s.id OPERATOR(pg_catalog.=) m.site_id WHERE "
 
 /*
@@ -206,35 +247,72 @@ SeesAllOrNothing(bool token_scope, Jsonb *claims, bool *all)
 	return *all || claims == NULL;
 }
 
+/* What the claims grant, as the queries' parameters. */
+typedef struct Scope
+{
+	bool			 all;		/* sees everything */
+	bool			 none;		/* no claims: sees nothing */
+	bool			 has_sites; /* a "sites" claim narrows the orgs */
+	ArrayBuildState *orgs;
+	ArrayBuildState *ids;
+	ArrayBuildState *names;
+} Scope;
+
+static void
+ReadScope(Scope *sc)
+{
+	Jsonb			*claims = car_current_claims();
+	ArrayBuildState *junk = NULL;
+
+	memset(sc, 0, sizeof(Scope));
+	if (SeesAllOrNothing(token_scope, claims, &sc->all))
+	{
+		sc->none = !sc->all;
+		return;
+	}
+	ClaimValues(claims, "org", &sc->orgs, &junk);
+	ClaimValues(claims, "orgs", &sc->orgs, &junk);
+	sc->has_sites = car_jsonb_field(claims, "sites") != NULL;
+	ClaimValues(claims, "sites", &sc->names, &sc->ids);
+}
+
+/* The condition on car.site s for the sites the claims grant today, or NULL for none. */
+static const char *
+SiteCondition(const Scope *sc)
+{
+	if (sc->orgs == NULL)
+		return sc->ids != NULL ? SITE_IDS : NULL;
+	return sc->has_sites ? SITE_ORGS " AND " SITE_LISTED : SITE_ORGS;
+}
+
+static void
+ScopeArgs(const Scope *sc, VisibleJob *job)
+{
+	job->vals[0] = ArrayOrEmpty(sc->orgs, TEXTOID);
+	job->vals[1] = ArrayOrEmpty(sc->ids, INT4OID);
+	job->vals[2] = ArrayOrEmpty(sc->names, TEXTOID);
+}
+
 static void
 Build(Visible *vis, Kind kind, MemoryContext cxt)
 {
-	Jsonb			*claims = car_current_claims();
-	ArrayBuildState *orgs = NULL,
-					*names = NULL,
-					*ids = NULL,
-					*junk = NULL;
+	Scope		sc;
 	VisibleJob	job;
-	bool		has_sites;
 	const char *where;
 
 	vis->generation = car_claims_generation;
 	vis->userid = GetUserId();
 	vis->token_scope = token_scope;
 	vis->n = 0;
-	if (SeesAllOrNothing(token_scope, claims, &vis->all))
+	vis->orgs = NULL;
+	ReadScope(&sc);
+	vis->all = sc.all;
+	if (sc.all || sc.none)
 		return;
-	ClaimValues(claims, "org", &orgs, &junk);
-	ClaimValues(claims, "orgs", &orgs, &junk);
-	has_sites = car_jsonb_field(claims, "sites") != NULL;
-	ClaimValues(claims, "sites", &names, &ids);
-
-	if (orgs == NULL)
-		where = ids != NULL && kind != KIND_SOURCE ? SITE_IDS : NULL;
-	else if (!has_sites)
-		where = SITE_ORGS;
+	if (kind == KIND_SOURCE)
+		where = sc.orgs != NULL && !sc.has_sites ? "" : NULL;
 	else
-		where = kind != KIND_SOURCE ? SITE_ORGS " AND " SITE_LISTED : NULL;
+		where = SiteCondition(&sc);
 	if (where == NULL)
 		return;
 
@@ -244,11 +322,10 @@ Build(Visible *vis, Kind kind, MemoryContext cxt)
 	job.nargs = kind == KIND_SOURCE ? 1 : 3;
 	job.vis = vis;
 	job.cxt = cxt;
-	job.vals[0] = ArrayOrEmpty(orgs, TEXTOID);
-	job.vals[1] = ArrayOrEmpty(ids, INT4OID);
-	job.vals[2] = ArrayOrEmpty(names, TEXTOID);
+	ScopeArgs(&sc, &job);
 	car_as_table_owner("site", ReadVisibleIds, &job);
-	qsort(vis->ids, vis->n, sizeof(int32), CmpInt32);
+	if (vis->orgs == NULL)
+		qsort(vis->ids, vis->n, sizeof(int32), CmpInt32);
 }
 
 static bool
@@ -348,21 +425,6 @@ car_org_is_visible(void **cache, MemoryContext cxt, const char *org)
 	return OrgIsVisible((OrgVisible **) cache, cxt, org);
 }
 
-/* For car's C code: may this session see the site? (*cache NULL at first) */
-bool
-car_site_is_visible(void **cache, MemoryContext cxt, int32 site_id)
-{
-	Visible *vis = *cache;
-
-	if (vis == NULL)
-		vis = *cache = MemoryContextAllocZero(cxt, sizeof(Visible));
-	if (vis->generation != car_claims_generation || vis->userid != GetUserId() || vis->token_scope != token_scope)
-		Build(vis, KIND_SITE, cxt);
-	if (vis->all)
-		return true;
-	return vis->n > 0 && bsearch(&site_id, vis->ids, vis->n, sizeof(int32), CmpInt32) != NULL;
-}
-
 /* car.site_visible(site_id int) → boolean */
 Datum
 car_site_visible(PG_FUNCTION_ARGS)
@@ -385,6 +447,288 @@ car_source_visible(PG_FUNCTION_ARGS)
 }
 
 /*
+ * A site's earlier owners.  Row-level security lets all of a site's rows
+ * through for its present owner: the GGC baseline follows a site to the body
+ * that has it now (car.site_org, car.transfer_site).  The days another body
+ * owned the site are that body's figures as well, so a session whose claims
+ * grant that body sees the site's rows of those days: its car.emission_daily
+ * rows by UK day, its car.reading rows by the instant, and the site and its
+ * meters themselves.
+ *
+ * Former keeps, for the query it serves, those periods of ownership: the
+ * car.site_org rows of an organisation other than the site's present one
+ * that the claims grant (org, orgs; narrowed by sites as for present
+ * sites), by site or by meter, sorted by id.  A session that sees
+ * everything, or a token without organisations, has none.
+ */
+typedef struct Span
+{
+	int32		id;		 /* site or meter */
+	DateADT		from;	 /* first UK day */
+	DateADT		to;		 /* last UK day */
+	TimestampTz from_ts; /* the first day's start in UK time */
+	TimestampTz to_ts;	 /* the day after the last one's start (excluded) */
+	char	   *org;	 /* the owner over the period */
+} Span;
+
+typedef struct Former
+{
+	uint64 generation;
+	Oid	   userid;
+	bool   token_scope;
+	int	   n;
+	Span  *spans; /* sorted by id */
+} Former;
+
+/* What a day-aware policy function keeps per query. */
+typedef struct DayVisible
+{
+	Visible vis;
+	Former	former;
+} DayVisible;
+
+typedef struct FormerJob
+{
+	const char	 *query;
+	Datum		  vals[3];
+	Former		 *former;
+	MemoryContext cxt;
+} FormerJob;
+
+static int
+CmpSpan(const void *a, const void *b)
+{
+	return CmpInt32(&((const Span *) a)->id, &((const Span *) b)->id);
+}
+
+static void
+ReadFormer(void *arg)
+{
+	FormerJob *job = arg;
+	Oid		   types[3] = {TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID};
+	uint64	   i;
+
+	SPI_connect();
+	if (SPI_execute_with_args(job->query, 3, types, job->vals, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "car: could not work out the visible rows");
+	job->former->spans = MemoryContextAlloc(job->cxt, sizeof(Span) * Max(SPI_processed, 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple t = SPI_tuptable->vals[i];
+		TupleDesc d = SPI_tuptable->tupdesc;
+		Span	 *sp = &job->former->spans[job->former->n++];
+		bool	  isnull;
+
+		sp->id = DatumGetInt32(SPI_getbinval(t, d, 1, &isnull));
+		sp->from = DatumGetDateADT(SPI_getbinval(t, d, 2, &isnull));
+		sp->to = DatumGetDateADT(SPI_getbinval(t, d, 3, &isnull));
+		sp->from_ts = DatumGetTimestampTz(SPI_getbinval(t, d, 4, &isnull));
+		sp->to_ts = DatumGetTimestampTz(SPI_getbinval(t, d, 5, &isnull));
+		sp->org = MemoryContextStrdup(job->cxt, SPI_getvalue(t, d, 6));
+	}
+	SPI_finish();
+}
+
+/*
+ * The earlier owners' periods the claims grant: $1 the orgs, $2 and $3 the
+ * sites listed.  Bounds in UK time: a period's last day runs to the next
+ * day's start (an open period to infinity).
+ */
+#define FORMER_SELECT                                                                                           \
+	"SELECT %s, so.valid_from, coalesce(so.valid_to, 'infinity'::date), "                                       \
+	"pg_catalog.timezone('Europe/London', so.valid_from::timestamp), "                                          \
+	"CASE WHEN so.valid_to IS NULL THEN 'infinity'::timestamptz "                                               \
+	"ELSE pg_catalog.timezone('Europe/London', (so.valid_to OPERATOR(pg_catalog.+) 1)::timestamp) END, so.org " \
+	"FROM car.site_org so JOIN car.site s ON s.id OPERATOR(pg_catalog.=) so.site_id %s"                         \
+	"WHERE so.org OPERATOR(pg_catalog.<>) s.org AND so.org OPERATOR(pg_catalog.=) ANY ($1)%s"
+
+static void
+BuildFormer(Former *former, Kind kind, MemoryContext cxt)
+{
+	Scope	  sc;
+	FormerJob job;
+
+	former->generation = car_claims_generation;
+	former->userid = GetUserId();
+	former->token_scope = token_scope;
+	former->n = 0;
+	ReadScope(&sc);
+	if (sc.all || sc.none || sc.orgs == NULL)
+		return;
+	job.query = psprintf(FORMER_SELECT, kind == KIND_METER ? "m.id" : "s.id",
+						 kind == KIND_METER ? "JOIN car.meter m ON m.site_id OPERATOR(pg_catalog.=) s.id " : "",
+						 sc.has_sites ? " AND " SITE_LISTED : "");
+	job.former = former;
+	job.cxt = cxt;
+	job.vals[0] = ArrayOrEmpty(sc.orgs, TEXTOID);
+	job.vals[1] = ArrayOrEmpty(sc.ids, INT4OID);
+	job.vals[2] = ArrayOrEmpty(sc.names, TEXTOID);
+	car_as_table_owner("site", ReadFormer, &job);
+	qsort(former->spans, former->n, sizeof(Span), CmpSpan);
+}
+
+static bool
+Stale(uint64 generation, Oid userid, bool scope)
+{
+	return generation != car_claims_generation || userid != GetUserId() || scope != token_scope;
+}
+
+/* The first of id's spans, or NULL. */
+static Span *
+FirstSpan(Former *former, int32 id)
+{
+	Span  key;
+	Span *sp;
+
+	if (former->n == 0)
+		return NULL;
+	key.id = id;
+	sp = bsearch(&key, former->spans, former->n, sizeof(Span), CmpSpan);
+	while (sp != NULL && sp > former->spans && sp[-1].id == id)
+		sp--;
+	return sp;
+}
+
+static DayVisible *
+DayCache(FunctionCallInfo fcinfo, Kind kind)
+{
+	DayVisible *dv = fcinfo->flinfo->fn_extra;
+
+	if (dv == NULL)
+		dv = fcinfo->flinfo->fn_extra = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(DayVisible));
+	if (Stale(dv->vis.generation, dv->vis.userid, dv->vis.token_scope))
+		Build(&dv->vis, kind, fcinfo->flinfo->fn_mcxt);
+	if (Stale(dv->former.generation, dv->former.userid, dv->former.token_scope))
+		BuildFormer(&dv->former, kind, fcinfo->flinfo->fn_mcxt);
+	return dv;
+}
+
+static bool
+InVisible(Visible *vis, int32 id)
+{
+	return vis->all || (vis->n > 0 && bsearch(&id, vis->ids, vis->n, sizeof(int32), CmpInt32) != NULL);
+}
+
+/*
+ * car.site_visible_on(site_id int, day date) → boolean: whether this session
+ * may see the site's figures of a UK day (any of its days when day is NULL).
+ */
+Datum
+car_site_visible_on(PG_FUNCTION_ARGS)
+{
+	DayVisible *dv;
+	int32		id;
+	Span	   *sp;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_BOOL(false);
+	id = PG_GETARG_INT32(0);
+	dv = DayCache(fcinfo, KIND_SITE);
+	if (InVisible(&dv->vis, id))
+		PG_RETURN_BOOL(true);
+	for (sp = FirstSpan(&dv->former, id); sp != NULL && sp < dv->former.spans + dv->former.n && sp->id == id; sp++)
+	{
+		DateADT day;
+
+		if (PG_ARGISNULL(1))
+			PG_RETURN_BOOL(true);
+		day = PG_GETARG_DATEADT(1);
+		if (day >= sp->from && day <= sp->to)
+			PG_RETURN_BOOL(true);
+	}
+	PG_RETURN_BOOL(false);
+}
+
+/*
+ * car.meter_visible_at(meter_id int, ts timestamptz) → boolean: whether this
+ * session may see the meter's reading of that instant.
+ */
+Datum
+car_meter_visible_at(PG_FUNCTION_ARGS)
+{
+	DayVisible *dv;
+	int32		id;
+	Span	   *sp;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_BOOL(false);
+	id = PG_GETARG_INT32(0);
+	dv = DayCache(fcinfo, KIND_METER);
+	if (InVisible(&dv->vis, id))
+		PG_RETURN_BOOL(true);
+	if (PG_ARGISNULL(1))
+		PG_RETURN_BOOL(false);
+	for (sp = FirstSpan(&dv->former, id); sp != NULL && sp < dv->former.spans + dv->former.n && sp->id == id; sp++)
+	{
+		TimestampTz ts = PG_GETARG_TIMESTAMPTZ(1);
+
+		if (ts >= sp->from_ts && ts < sp->to_ts)
+			PG_RETURN_BOOL(true);
+	}
+	PG_RETURN_BOOL(false);
+}
+
+/*
+ * Whether the session may see a site's figures of the days an organisation
+ * owned it: the present owner's through the site's visibility, an earlier
+ * owner's through Former (NULL org: days no body owned the site, as the
+ * present owner's).
+ */
+static bool
+SiteOrgVisible(DayVisible *dv, int32 site, const char *org)
+{
+	int32 *hit;
+	Span  *sp;
+
+	if (dv->vis.all)
+		return true;
+	hit = dv->vis.n > 0 ? bsearch(&site, dv->vis.ids, dv->vis.n, sizeof(int32), CmpInt32) : NULL;
+	if (org == NULL)
+		return hit != NULL;
+	if (hit != NULL && dv->vis.orgs != NULL)
+	{
+		const char *present = dv->vis.orgs[hit - dv->vis.ids];
+
+		if (present != NULL && strcmp(present, org) == 0)
+			return true;
+	}
+	for (sp = FirstSpan(&dv->former, site); sp != NULL && sp < dv->former.spans + dv->former.n && sp->id == site; sp++)
+		if (strcmp(sp->org, org) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * car.site_visible_as(site_id int, org text) → boolean: whether this session
+ * may see the site's figures of the days org owned it.
+ */
+Datum
+car_site_visible_as(PG_FUNCTION_ARGS)
+{
+	DayVisible *dv;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_BOOL(false);
+	dv = DayCache(fcinfo, KIND_SITE);
+	PG_RETURN_BOOL(SiteOrgVisible(dv, PG_GETARG_INT32(0), PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1))));
+}
+
+/* For car's C code: car.site_visible_as (*cache NULL at first). */
+bool
+car_site_org_is_visible(void **cache, MemoryContext cxt, int32 site_id, const char *org)
+{
+	DayVisible *dv = *cache;
+
+	if (dv == NULL)
+		dv = *cache = MemoryContextAllocZero(cxt, sizeof(DayVisible));
+	if (Stale(dv->vis.generation, dv->vis.userid, dv->vis.token_scope))
+		Build(&dv->vis, KIND_SITE, cxt);
+	if (Stale(dv->former.generation, dv->former.userid, dv->former.token_scope))
+		BuildFormer(&dv->former, KIND_SITE, cxt);
+	return SiteOrgVisible(dv, site_id, org);
+}
+
+/*
  * car.report_monthly_for(token) and friends: the report as the token's
  * claims allow, for BI tools that cannot run a login statement first (a
  * Metabase native question with a locked parameter, a Looker derived table
@@ -397,7 +741,7 @@ car_report_for(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char		  *view = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	void		  *saved;
-	const char	  *filter = "car.site_visible(site_id)";
+	const char	  *filter = "car.site_visible_as(site_id, organisation)";
 
 	if (strcmp(view, "report_ggc") == 0 || strcmp(view, "report_target") == 0 || strcmp(view, "report_normalised") == 0)
 		filter = "car.org_visible(organisation)"; /* an organisation's own figures */

@@ -96,7 +96,7 @@ extern Datum  car_verify_jwt(PG_FUNCTION_ARGS);
 
 /* access.c */
 extern bool car_org_is_visible(void **cache, MemoryContext cxt, const char *org);
-extern bool car_site_is_visible(void **cache, MemoryContext cxt, int32 site_id);
+extern bool car_site_org_is_visible(void **cache, MemoryContext cxt, int32 site_id, const char *org);
 
 struct Tuplestorestate;
 struct TupleDescData;

@@ -504,7 +504,7 @@ car_closed_months(PG_FUNCTION_ARGS)
 			last_close = close_id;
 			last_visible = car_org_is_visible(&org_cache, CurrentMemoryContext, org);
 			for (k = 0; k < n && !last_visible; k++)
-				last_visible = car_site_is_visible(&site_cache, CurrentMemoryContext, ids[k]);
+				last_visible = car_site_org_is_visible(&site_cache, CurrentMemoryContext, ids[k], org);
 		}
 		if (!last_visible)
 			continue;

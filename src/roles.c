@@ -88,7 +88,8 @@ static const char *const grants[] = {
 	"car.co2e(float8, text, text, timestamptz), car.emissions(float8, text, text, timestamptz), "
 	"car.can_price(text, text, timestamptz), car.reporting_year(date), car.reporting_year_label(int), "
 	"car.unit_name(text), car.energy_readings(timestamptz, timestamptz), car.live_json(interval, interval), "
-	"car.site_visible(int), car.meter_visible(int), car.source_visible(int), car.verify_jwt(text), "
+	"car.site_visible(int), car.meter_visible(int), car.source_visible(int), car.site_visible_on(int, date), "
+	"car.meter_visible_at(int, timestamptz), car.site_visible_as(int, text), car.verify_jwt(text), "
 	"car.authenticate(text, boolean), car.claims(), car.claim(text), car.report_for(text, text), "
 	"car.report_monthly_for(text), car.report_yearly_for(text), car.report_scope_for(text), "
 	"car.changes_since(bigint), car.simulate(int[], timestamptz, timestamptz, interval, int) TO car_reader",
