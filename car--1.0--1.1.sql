@@ -522,8 +522,8 @@ COMMENT ON FUNCTION car.org_visible(text) IS 'Whether this session may see an or
 CREATE TABLE car.site_org (
     site_id     int NOT NULL REFERENCES car.site (id) ON DELETE CASCADE,
     org         text NOT NULL CHECK (org <> '' AND org !~ '[[:cntrl:]]'),
-    valid_from  date NOT NULL,
-    valid_to    date CHECK (valid_to >= valid_from),
+    valid_from  date NOT NULL CHECK (valid_from = '-infinity' OR valid_from BETWEEN '1900-01-01' AND '2199-12-31'),
+    valid_to    date CHECK (valid_to >= valid_from AND valid_to BETWEEN '1900-01-01' AND '2199-12-31'),
     note        text,
     recorded_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (site_id, valid_from)
@@ -531,8 +531,8 @@ CREATE TABLE car.site_org (
 COMMENT ON TABLE car.site_org IS 'Which organisation owned a site over which UK days: a site''s periods of ownership, which do not overlap (a site without any belongs to its car.site.org for all time). car.transfer_site() records a move between bodies; every change recalculates the baselines of the bodies concerned and logs it in car.baseline_recalculation. Ownership of days inside a signed period (car.close_period) cannot change.';
 COMMENT ON COLUMN car.site_org.site_id IS 'The site (car.site.id).';
 COMMENT ON COLUMN car.site_org.org IS 'The organisation owning it.';
-COMMENT ON COLUMN car.site_org.valid_from IS 'First UK day of ownership (-infinity: since always).';
-COMMENT ON COLUMN car.site_org.valid_to IS 'Last UK day of ownership; NULL while it lasts.';
+COMMENT ON COLUMN car.site_org.valid_from IS 'First UK day of ownership (-infinity: since always; else 1900-01-01 to 2199-12-31).';
+COMMENT ON COLUMN car.site_org.valid_to IS 'Last UK day of ownership (1900-01-01 to 2199-12-31); NULL while it lasts.';
 COMMENT ON COLUMN car.site_org.note IS 'Why (e.g. "machinery of government change, 1 April 2022").';
 COMMENT ON COLUMN car.site_org.recorded_at IS 'When the period was recorded.';
 ALTER TABLE car.site_org ENABLE ROW LEVEL SECURITY;
@@ -541,7 +541,7 @@ ALTER TABLE car.site_org ENABLE ROW LEVEL SECURITY;
 -- had it are that owner's figures as well as the site's.
 CREATE FUNCTION car.site_visible_on(site_id int, day date) RETURNS boolean
     LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'car_site_visible_on';
-COMMENT ON FUNCTION car.site_visible_on(int, date) IS 'Whether this session may see the site''s figures of a UK day (of any day when day is NULL): car.site_visible(site_id), or the day falls in a period of car.site_org whose organisation (not the site''s present owner) the claims grant (org, orgs; narrowed by sites as for present sites). The policies of car.site, car.meter and car.emission_daily.';
+COMMENT ON FUNCTION car.site_visible_on(int, date) IS 'Whether this session may see the site''s figures of a UK day (of any day when day is NULL): car.site_visible(site_id), or the day falls in a period of car.site_org whose organisation (not the site''s present owner, the owner of its latest period) the claims grant (org, orgs; a sites claim narrows earlier owners'' sites by id only: a site''s name now may be another body''s choice). The policies of car.site, car.meter and car.emission_daily.';
 CREATE FUNCTION car.meter_visible_at(meter_id int, ts timestamptz) RETURNS boolean
     LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'car_meter_visible_at';
 COMMENT ON FUNCTION car.meter_visible_at(int, timestamptz) IS 'Whether this session may see the meter''s reading of an instant: car.meter_visible(meter_id), or the instant falls in a UK day of an earlier owner''s period the claims grant (as car.site_visible_on). The policy of car.reading.';
@@ -552,7 +552,7 @@ ALTER POLICY site_by_claims ON car.site USING (car.site_visible_on(id, NULL));
 ALTER POLICY meter_by_claims ON car.meter USING (car.site_visible_on(site_id, NULL));
 ALTER POLICY reading_by_claims ON car.reading USING (car.meter_visible_at(meter_id, ts));
 ALTER POLICY emission_daily_by_claims ON car.emission_daily USING (car.site_visible_on(site_id, day));
-CREATE POLICY site_org_by_claims ON car.site_org USING (car.org_visible(org) OR car.site_visible_on(site_id, NULL));
+CREATE POLICY site_org_by_claims ON car.site_org USING (car.org_visible(org) OR car.site_visible(site_id) OR car.site_visible_as(site_id, org));
 SELECT pg_catalog.pg_extension_config_dump('car.site_org', '');
 
 CREATE VIEW car.site_ownership WITH (security_invoker = true) AS
@@ -1444,7 +1444,7 @@ SELECT pg_catalog.pg_extension_config_dump('car.baseline_recalculation_id_seq', 
 
 -- Trigger on car.site_org (one per statement kind: transition tables): checks
 -- that a site's periods do not overlap and that no signed day changes hands;
--- keeps car.site.org the owner of today; logs the baselines that moved.  It
+-- keeps car.site.org the owner of the site's latest period (its present owner); logs the baselines that moved.  It
 -- runs as car's owner (the log is written by nobody else); every name and
 -- operator in it is qualified.
 CREATE FUNCTION car.site_org_changed() RETURNS trigger
@@ -1537,12 +1537,14 @@ BEGIN
                   HINT = 'Signed figures do not move: reopen the close (car.reopen_period, car_admin) or date the change after the signed period.';
     END IF;
 
-    -- car.site.org: the owner of today, else of the latest period
+    -- car.site.org: the owner of the latest period, the site's present
+    -- owner for row-level security (a move recorded ahead of its day makes
+    -- the new owner the present one at once, and the old one an earlier
+    -- owner of the days it had the site; no session's date or time zone
+    -- enters into it)
     UPDATE car.site s SET org = t.org
     FROM (SELECT DISTINCT ON (x.site_id) x.site_id, x.org FROM pg_catalog.unnest(v_after) x
-          ORDER BY x.site_id,
-                   (x.valid_from OPERATOR(pg_catalog.<=) CURRENT_DATE AND x.valid_to OPERATOR(pg_catalog.>=) CURRENT_DATE) DESC,
-                   x.valid_to DESC) t
+          ORDER BY x.site_id, x.valid_from DESC) t
     WHERE s.id OPERATOR(pg_catalog.=) t.site_id AND s.org IS DISTINCT FROM t.org;
 
     -- the baselines that moved, per body concerned, financial year (from the

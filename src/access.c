@@ -27,6 +27,7 @@
  */
 #include "car.h"
 
+#include "access/tupconvert.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -496,9 +497,21 @@ typedef struct FormerJob
 } FormerJob;
 
 static int
-CmpSpan(const void *a, const void *b)
+CmpSpanId(const void *a, const void *b)
 {
 	return CmpInt32(&((const Span *) a)->id, &((const Span *) b)->id);
+}
+
+/* By site or meter, then by first day (a site's periods do not overlap). */
+static int
+CmpSpan(const void *a, const void *b)
+{
+	const Span *x = a,
+			   *y = b;
+
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	return x->from < y->from ? -1 : x->from > y->from;
 }
 
 static void
@@ -557,7 +570,7 @@ BuildFormer(Former *former, Kind kind, MemoryContext cxt)
 		return;
 	job.query = psprintf(FORMER_SELECT, kind == KIND_METER ? "m.id" : "s.id",
 						 kind == KIND_METER ? "JOIN car.meter m ON m.site_id OPERATOR(pg_catalog.=) s.id " : "",
-						 sc.has_sites ? " AND " SITE_LISTED : "");
+						 sc.has_sites ? " AND " SITE_IDS : "");
 	job.former = former;
 	job.cxt = cxt;
 	job.vals[0] = ArrayOrEmpty(sc.orgs, TEXTOID);
@@ -583,10 +596,39 @@ FirstSpan(Former *former, int32 id)
 	if (former->n == 0)
 		return NULL;
 	key.id = id;
-	sp = bsearch(&key, former->spans, former->n, sizeof(Span), CmpSpan);
+	sp = bsearch(&key, former->spans, former->n, sizeof(Span), CmpSpanId);
 	while (sp != NULL && sp > former->spans && sp[-1].id == id)
 		sp--;
 	return sp;
+}
+
+/*
+ * Whether one of id's periods holds the UK day (or, by_ts, the instant): one
+ * binary search for the last period of id starting on or before it (the
+ * spans are in order of id, then first day; a site's periods do not overlap).
+ */
+static bool
+SpanCovers(Former *former, int32 id, bool by_ts, DateADT day, TimestampTz ts)
+{
+	int lo = 0,
+		hi = former->n;
+	Span *sp;
+
+	while (lo < hi)
+	{
+		int	  mid = lo + (hi - lo) / 2;
+		Span *m = &former->spans[mid];
+		bool  not_after = m->id < id || (m->id == id && (by_ts ? m->from_ts <= ts : m->from <= day));
+
+		if (not_after)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return false;
+	sp = &former->spans[lo - 1];
+	return sp->id == id && (by_ts ? ts < sp->to_ts : day <= sp->to);
 }
 
 static DayVisible *
@@ -618,7 +660,6 @@ car_site_visible_on(PG_FUNCTION_ARGS)
 {
 	DayVisible *dv;
 	int32		id;
-	Span	   *sp;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_BOOL(false);
@@ -626,17 +667,9 @@ car_site_visible_on(PG_FUNCTION_ARGS)
 	dv = DayCache(fcinfo, KIND_SITE);
 	if (InVisible(&dv->vis, id))
 		PG_RETURN_BOOL(true);
-	for (sp = FirstSpan(&dv->former, id); sp != NULL && sp < dv->former.spans + dv->former.n && sp->id == id; sp++)
-	{
-		DateADT day;
-
-		if (PG_ARGISNULL(1))
-			PG_RETURN_BOOL(true);
-		day = PG_GETARG_DATEADT(1);
-		if (day >= sp->from && day <= sp->to)
-			PG_RETURN_BOOL(true);
-	}
-	PG_RETURN_BOOL(false);
+	if (PG_ARGISNULL(1))
+		PG_RETURN_BOOL(FirstSpan(&dv->former, id) != NULL);
+	PG_RETURN_BOOL(SpanCovers(&dv->former, id, false, PG_GETARG_DATEADT(1), 0));
 }
 
 /*
@@ -648,7 +681,6 @@ car_meter_visible_at(PG_FUNCTION_ARGS)
 {
 	DayVisible *dv;
 	int32		id;
-	Span	   *sp;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_BOOL(false);
@@ -658,14 +690,7 @@ car_meter_visible_at(PG_FUNCTION_ARGS)
 		PG_RETURN_BOOL(true);
 	if (PG_ARGISNULL(1))
 		PG_RETURN_BOOL(false);
-	for (sp = FirstSpan(&dv->former, id); sp != NULL && sp < dv->former.spans + dv->former.n && sp->id == id; sp++)
-	{
-		TimestampTz ts = PG_GETARG_TIMESTAMPTZ(1);
-
-		if (ts >= sp->from_ts && ts < sp->to_ts)
-			PG_RETURN_BOOL(true);
-	}
-	PG_RETURN_BOOL(false);
+	PG_RETURN_BOOL(SpanCovers(&dv->former, id, true, 0, PG_GETARG_TIMESTAMPTZ(1)));
 }
 
 /*
@@ -756,11 +781,17 @@ car_report_for(PG_FUNCTION_ARGS)
 	{
 		uint64 i;
 
+		TupleConversionMap *map;
+
 		SPI_connect();
 		if (SPI_execute(psprintf("SELECT * FROM car.%s WHERE %s", view, filter), true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "car: could not read car.%s", view);
+		/* the caller's column list must be the view's: its types, in its order */
+		map = convert_tuples_by_position(SPI_tuptable->tupdesc, rsinfo->setDesc,
+										 psprintf("the columns asked of car.%s are not its columns", view));
 		for (i = 0; i < SPI_processed; i++)
-			tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[i]);
+			tuplestore_puttuple(rsinfo->setResult,
+								map ? execute_attr_map_tuple(SPI_tuptable->vals[i], map) : SPI_tuptable->vals[i]);
 		SPI_finish();
 	}
 	PG_FINALLY();
