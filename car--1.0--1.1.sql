@@ -407,6 +407,19 @@ COMMENT ON COLUMN car.reading.quality IS 'actual (read from a meter file or push
 COMMENT ON COLUMN car.reading.method IS 'How an estimated quantity was made: linear (interpolation across a short gap), same_weekday (the same time on the same weekday over the previous 4 weeks), bill_profile or bill_flat (a bill spread over missing periods by the meter''s own profile, or evenly); NULL for actual readings. car.estimate_log records each call.';
 COMMENT ON CONSTRAINT reading_quality ON car.reading IS 'quality is actual or estimated; estimated readings name their method, actual ones have none.';
 
+-- A reading's label changes only the ways car changes it.  car_ingest may
+-- UPDATE quality (the ingest path's INSERT ... ON CONFLICT DO UPDATE runs as
+-- the pushing role and sets it), so the rule is checked on the data written,
+-- not on who writes it: an estimate becomes actual only with the id of the
+-- file this backend's ingest path is writing, for that file's meter and span
+-- (set from C: no SQL passes for it); an actual reading never becomes an
+-- estimate.  The WHEN clause keeps every other update free of the call.
+CREATE FUNCTION car.check_reading_quality() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'car_check_reading_quality';
+COMMENT ON FUNCTION car.check_reading_quality() IS 'Trigger on car.reading (BEFORE UPDATE OF quality): an estimated reading becomes actual only when a meter file''s reading replaces it, written by car.push or a source''s fetch with that file''s id (a file of that meter and span, whose id differs from the estimate''s); an actual reading never becomes estimated. Anything else is refused (SQLSTATE 23000), whoever runs it.';
+CREATE TRIGGER reading_quality_checked BEFORE UPDATE OF quality ON car.reading
+    FOR EACH ROW WHEN (OLD.quality IS DISTINCT FROM NEW.quality) EXECUTE FUNCTION car.check_reading_quality();
+
 ALTER TABLE car.meter ADD COLUMN interval_minutes int DEFAULT 30
     CHECK (interval_minutes IN (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60, 1440));
 ALTER TABLE car.meter ADD COLUMN installed_on date;
