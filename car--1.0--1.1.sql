@@ -1441,6 +1441,24 @@ CREATE POLICY baseline_recalculation_by_claims ON car.baseline_recalculation USI
 SELECT pg_catalog.pg_extension_config_dump('car.baseline_recalculation', '');
 SELECT pg_catalog.pg_extension_config_dump('car.baseline_recalculation_id_seq', '');
 
+-- The owner car.site.org names for a site with periods of ownership: the
+-- organisation of the period holding today (a UK day), else of the site's
+-- latest period.  car.site_org_changed keeps car.site.org so, and
+-- car.check_site_org lets it change to nothing else: one definition for both.
+CREATE FUNCTION car.site_owner_today(site int) RETURNS text
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    SELECT so.org FROM car.site_org so,
+           LATERAL (SELECT (pg_catalog.now() AT TIME ZONE 'Europe/London')::date AS today) t
+    WHERE so.site_id OPERATOR(pg_catalog.=) $1
+    ORDER BY (so.valid_from OPERATOR(pg_catalog.<=) t.today
+              AND coalesce(so.valid_to, 'infinity'::date) OPERATOR(pg_catalog.>=) t.today) DESC,
+             coalesce(so.valid_to, 'infinity'::date) DESC
+    LIMIT 1
+    $$;
+COMMENT ON FUNCTION car.site_owner_today(int) IS 'The organisation car.site.org must name for a site with periods of ownership in car.site_org: that of the period holding today''s UK date, else of the latest period; NULL for a site without periods (its car.site.org is then the only record). Internal: read by car.site_org_changed and car.check_site_org, executable by no role of car''s.';
+
 -- Trigger on car.site_org (one per statement kind: transition tables): checks
 -- that a site's periods do not overlap and that no signed day changes hands;
 -- keeps car.site.org the owner of today; logs the baselines that moved.  It
@@ -1536,13 +1554,11 @@ BEGIN
                   HINT = 'Signed figures do not move: reopen the close (car.reopen_period, car_admin) or date the change after the signed period.';
     END IF;
 
-    -- car.site.org: the owner of today, else of the latest period
+    -- car.site.org: the owner of today, else of the latest period (a site
+    -- with no period left keeps its car.site.org)
     UPDATE car.site s SET org = t.org
-    FROM (SELECT DISTINCT ON (x.site_id) x.site_id, x.org FROM pg_catalog.unnest(v_after) x
-          ORDER BY x.site_id,
-                   (x.valid_from OPERATOR(pg_catalog.<=) CURRENT_DATE AND x.valid_to OPERATOR(pg_catalog.>=) CURRENT_DATE) DESC,
-                   x.valid_to DESC) t
-    WHERE s.id OPERATOR(pg_catalog.=) t.site_id AND s.org IS DISTINCT FROM t.org;
+    FROM (SELECT v.site_id, car.site_owner_today(v.site_id) AS org FROM pg_catalog.unnest(v_sites) v(site_id)) t
+    WHERE s.id OPERATOR(pg_catalog.=) t.site_id AND t.org IS NOT NULL AND s.org IS DISTINCT FROM t.org;
 
     -- the baselines that moved, per body concerned, financial year (from the
     -- baseline year to the current one) and metric: after, every site the
@@ -1637,20 +1653,34 @@ END $$;
 COMMENT ON FUNCTION car.transfer_site(int, text, date, text) IS 'Move a site to another organisation from a day on (machinery of government change): ends its current period of ownership the day before and opens one for org (a site without periods gets its present owner until then). The baselines of both bodies are recalculated and logged (car.baseline_recalculation). Returns the site''s periods of ownership. For car_admin (it writes car.site_org).';
 
 -- A site's owner is changed through car.site_org once it has periods there.
+-- The rule is on the data, not on the caller: car.site.org of a site with
+-- periods may change only to the owner those periods give it today
+-- (car.site_owner_today), which is what car.site_org_changed writes, from
+-- whatever trigger depth a change comes.  It reads car.site_org as car's
+-- owner, so that row-level security cannot hide a site's periods from it.
 CREATE FUNCTION car.check_site_org() RETURNS trigger
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
     AS $$
+DECLARE
+    v_owner text;
 BEGIN
-    IF NEW.org IS DISTINCT FROM OLD.org AND pg_catalog.pg_trigger_depth() OPERATOR(pg_catalog.=) 1
-       AND EXISTS (SELECT 1 FROM car.site_org so WHERE so.site_id OPERATOR(pg_catalog.=) NEW.id) THEN
-        RAISE EXCEPTION 'the owner of site % ("%") is recorded in car.site_org', NEW.id, NEW.name
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = 'Move it with car.transfer_site(site, org, from_date): its periods of ownership and the baselines follow.';
+    IF TG_RELID OPERATOR(pg_catalog.<>) 'car.site'::pg_catalog.regclass THEN
+        RAISE EXCEPTION 'car.check_site_org() fired on %, which is not car.site', TG_RELID::pg_catalog.regclass
+            USING ERRCODE = 'triggered_action_exception';
+    END IF;
+    IF NEW.org IS DISTINCT FROM OLD.org THEN
+        v_owner := car.site_owner_today(OLD.id);
+        IF v_owner IS NOT NULL AND NEW.org IS DISTINCT FROM v_owner THEN
+            RAISE EXCEPTION 'the owner of site % ("%") is recorded in car.site_org: % today, not %',
+                OLD.id, OLD.name, v_owner, coalesce(NEW.org, 'none')
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'Move it with car.transfer_site(site, org, from_date): its periods of ownership and the baselines follow.';
+        END IF;
     END IF;
     RETURN NEW;
 END $$;
-COMMENT ON FUNCTION car.check_site_org() IS 'Trigger on car.site: the org of a site with periods in car.site_org changes only through them (car.transfer_site).';
+COMMENT ON FUNCTION car.check_site_org() IS 'Trigger on car.site: the org of a site with periods in car.site_org is the owner they give it today (car.site_owner_today); it changes only through them (car.transfer_site, or car.site_org written by car_admin), whoever writes car.site and from whatever trigger. Any other change is refused (SQLSTATE 55000).';
 CREATE TRIGGER site_org_checked BEFORE UPDATE OF org ON car.site FOR EACH ROW EXECUTE FUNCTION car.check_site_org();
 
 -------------------------------------------------------------------------------
