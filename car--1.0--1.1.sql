@@ -1395,7 +1395,7 @@ BEGIN
     RETURN 'Organisation,Commitment,Measure,Unit,' || v_by || ' to ' || (v_by + 1) || ' (baseline),' || v_fy
            || ',Change from baseline (%)' || E'\r\n' || v_csv;
 END $$;
-COMMENT ON FUNCTION car.ggc_csv(text, int) IS 'The GGC return of an organisation for a financial year (by the year it starts in: 2023 for 2023/24) as CSV text, in the shape of the data tables Defra publishes: a header line, then one line per GGC metric (car.report_ggc, whole year) with organisation, commitment, measure, unit, the baseline year''s figure, the year''s figure (whole tCO2e or m3) and the change from the baseline (%, one decimal place). RFC 4180, CRLF line ends. An error when there are no figures.';
+COMMENT ON FUNCTION car.ggc_csv(text, int) IS 'The GGC return of an organisation for a financial year (by the year it starts in: 2023 for 2023/24) as CSV text, laid out after the tables of Defra''s GGC reports (its column headings are car''s own: no CSV file Defra publishes could be checked against them): a header line, then one line per GGC metric (car.report_ggc, whole year) with organisation, commitment, measure, unit, the baseline year''s figure, the year''s figure (whole tCO2e or m3) and the change from the baseline (%, one decimal place). RFC 4180, CRLF line ends. An error when there are no figures.';
 
 CREATE FUNCTION car.report_ggc_for(token text) RETURNS SETOF car.report_ggc
     LANGUAGE sql VOLATILE STRICT PARALLEL UNSAFE

@@ -194,7 +194,7 @@ FROM ggc_calendar c FULL JOIN (SELECT * FROM car.report_ggc WHERE organisation I
 RESET car.reporting_year_start;
 SELECT car.refresh() > 0 AS refreshed_for_calendar_years;
 
--- 5. car.ggc_csv: the CSV Defra publishes, byte for byte (written by hand).
+-- 5. car.ggc_csv: the return as CSV, byte for byte (written by hand).
 SELECT car.ggc_csv('GGC Dept', 2023) = E'Organisation,Commitment,Measure,Unit,2017 to 2018 (baseline),2023 to 2024,Change from baseline (%)\r\n'
     || E'GGC Dept,Greenhouse gas emissions,"Total greenhouse gas emissions (scope 1, scope 2 and business travel)",tCO2e,57,33,-41.9\r\n'
     || E'GGC Dept,Greenhouse gas emissions,Direct greenhouse gas emissions from estate and operations (scope 1),tCO2e,18,15,-20.5\r\n'
