@@ -407,6 +407,19 @@ COMMENT ON COLUMN car.reading.quality IS 'actual (read from a meter file or push
 COMMENT ON COLUMN car.reading.method IS 'How an estimated quantity was made: linear (interpolation across a short gap), same_weekday (the same time on the same weekday over the previous 4 weeks), bill_profile or bill_flat (a bill spread over missing periods by the meter''s own profile, or evenly); NULL for actual readings. car.estimate_log records each call.';
 COMMENT ON CONSTRAINT reading_quality ON car.reading IS 'quality is actual or estimated; estimated readings name their method, actual ones have none.';
 
+-- A reading's label changes only the ways car changes it.  car_ingest may
+-- UPDATE quality (the ingest path's INSERT ... ON CONFLICT DO UPDATE runs as
+-- the pushing role and sets it), so the rule is checked on the data written,
+-- not on who writes it: an estimate becomes actual only with the id of the
+-- file this backend's ingest path is writing, for that file's meter and span
+-- (set from C: no SQL passes for it); an actual reading never becomes an
+-- estimate.  The WHEN clause keeps every other update free of the call.
+CREATE FUNCTION car.check_reading_quality() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'car_check_reading_quality';
+COMMENT ON FUNCTION car.check_reading_quality() IS 'Trigger on car.reading (BEFORE UPDATE OF quality): an estimated reading becomes actual only when a meter file''s reading replaces it, written by car.push or a source''s fetch with that file''s id (a file of that meter and span, whose id differs from the estimate''s); an actual reading never becomes estimated. Anything else is refused (SQLSTATE 23000), whoever runs it.';
+CREATE TRIGGER reading_quality_checked BEFORE UPDATE OF quality ON car.reading
+    FOR EACH ROW WHEN (OLD.quality IS DISTINCT FROM NEW.quality) EXECUTE FUNCTION car.check_reading_quality();
+
 ALTER TABLE car.meter ADD COLUMN interval_minutes int DEFAULT 30
     CHECK (interval_minutes IN (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60, 1440));
 ALTER TABLE car.meter ADD COLUMN installed_on date;
@@ -1396,7 +1409,7 @@ BEGIN
     RETURN 'Organisation,Commitment,Measure,Unit,' || v_by || ' to ' || (v_by + 1) || ' (baseline),' || v_fy
            || ',Change from baseline (%)' || E'\r\n' || v_csv;
 END $$;
-COMMENT ON FUNCTION car.ggc_csv(text, int) IS 'The GGC return of an organisation for a financial year (by the year it starts in: 2023 for 2023/24) as CSV text, in the shape of the data tables Defra publishes: a header line, then one line per GGC metric (car.report_ggc, whole year) with organisation, commitment, measure, unit, the baseline year''s figure, the year''s figure (whole tCO2e or m3) and the change from the baseline (%, one decimal place). RFC 4180, CRLF line ends. An error when there are no figures.';
+COMMENT ON FUNCTION car.ggc_csv(text, int) IS 'The GGC return of an organisation for a financial year (by the year it starts in: 2023 for 2023/24) as CSV text, laid out after the tables of Defra''s GGC reports (its column headings are car''s own: no CSV file Defra publishes could be checked against them): a header line, then one line per GGC metric (car.report_ggc, whole year) with organisation, commitment, measure, unit, the baseline year''s figure, the year''s figure (whole tCO2e or m3) and the change from the baseline (%, one decimal place). RFC 4180, CRLF line ends. An error when there are no figures.';
 
 CREATE FUNCTION car.report_ggc_for(token text) RETURNS SETOF car.report_ggc
     LANGUAGE sql VOLATILE STRICT PARALLEL UNSAFE
@@ -1441,6 +1454,22 @@ ALTER TABLE car.baseline_recalculation ENABLE ROW LEVEL SECURITY;
 CREATE POLICY baseline_recalculation_by_claims ON car.baseline_recalculation USING (car.org_visible(org));
 SELECT pg_catalog.pg_extension_config_dump('car.baseline_recalculation', '');
 SELECT pg_catalog.pg_extension_config_dump('car.baseline_recalculation_id_seq', '');
+
+-- The owner car.site.org names for a site with periods of ownership: the
+-- organisation of its latest period, the site's present owner (row-level
+-- security lets its tokens see the whole site).  car.site_org_changed keeps
+-- car.site.org so, and car.check_site_org lets it change to nothing else:
+-- one definition for both.
+CREATE FUNCTION car.site_present_owner(site int) RETURNS text
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    SELECT so.org FROM car.site_org so
+    WHERE so.site_id OPERATOR(pg_catalog.=) $1
+    ORDER BY so.valid_from DESC
+    LIMIT 1
+    $$;
+COMMENT ON FUNCTION car.site_present_owner(int) IS 'The organisation car.site.org must name for a site with periods of ownership in car.site_org: that of its latest period (a move recorded ahead of its day names the new owner at once); NULL for a site without periods (its car.site.org is then the only record). Internal: read by car.site_org_changed and car.check_site_org, executable by no role of car''s.';
 
 -- Trigger on car.site_org (one per statement kind: transition tables): checks
 -- that a site's periods do not overlap and that no signed day changes hands;
@@ -1541,11 +1570,10 @@ BEGIN
     -- owner for row-level security (a move recorded ahead of its day makes
     -- the new owner the present one at once, and the old one an earlier
     -- owner of the days it had the site; no session's date or time zone
-    -- enters into it)
+    -- enters into it).  A site with no period left keeps its car.site.org.
     UPDATE car.site s SET org = t.org
-    FROM (SELECT DISTINCT ON (x.site_id) x.site_id, x.org FROM pg_catalog.unnest(v_after) x
-          ORDER BY x.site_id, x.valid_from DESC) t
-    WHERE s.id OPERATOR(pg_catalog.=) t.site_id AND s.org IS DISTINCT FROM t.org;
+    FROM (SELECT v.site_id, car.site_present_owner(v.site_id) AS org FROM pg_catalog.unnest(v_sites) v(site_id)) t
+    WHERE s.id OPERATOR(pg_catalog.=) t.site_id AND t.org IS NOT NULL AND s.org IS DISTINCT FROM t.org;
 
     -- the baselines that moved, per body concerned, financial year (from the
     -- baseline year to the current one) and metric: after, every site the
@@ -1640,20 +1668,34 @@ END $$;
 COMMENT ON FUNCTION car.transfer_site(int, text, date, text) IS 'Move a site to another organisation from a day on (machinery of government change): ends its current period of ownership the day before and opens one for org (a site without periods gets its present owner until then). The baselines of both bodies are recalculated and logged (car.baseline_recalculation). Returns the site''s periods of ownership. For car_admin (it writes car.site_org).';
 
 -- A site's owner is changed through car.site_org once it has periods there.
+-- The rule is on the data, not on the caller: car.site.org of a site with
+-- periods may change only to the owner those periods give it today
+-- (car.site_present_owner), which is what car.site_org_changed writes, from
+-- whatever trigger depth a change comes.  It reads car.site_org as car's
+-- owner, so that row-level security cannot hide a site's periods from it.
 CREATE FUNCTION car.check_site_org() RETURNS trigger
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
     AS $$
+DECLARE
+    v_owner text;
 BEGIN
-    IF NEW.org IS DISTINCT FROM OLD.org AND pg_catalog.pg_trigger_depth() OPERATOR(pg_catalog.=) 1
-       AND EXISTS (SELECT 1 FROM car.site_org so WHERE so.site_id OPERATOR(pg_catalog.=) NEW.id) THEN
-        RAISE EXCEPTION 'the owner of site % ("%") is recorded in car.site_org', NEW.id, NEW.name
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = 'Move it with car.transfer_site(site, org, from_date): its periods of ownership and the baselines follow.';
+    IF TG_RELID OPERATOR(pg_catalog.<>) 'car.site'::pg_catalog.regclass THEN
+        RAISE EXCEPTION 'car.check_site_org() fired on %, which is not car.site', TG_RELID::pg_catalog.regclass
+            USING ERRCODE = 'triggered_action_exception';
+    END IF;
+    IF NEW.org IS DISTINCT FROM OLD.org THEN
+        v_owner := car.site_present_owner(OLD.id);
+        IF v_owner IS NOT NULL AND NEW.org IS DISTINCT FROM v_owner THEN
+            RAISE EXCEPTION 'the owner of site % ("%") is recorded in car.site_org: its present owner is %, not %',
+                OLD.id, OLD.name, v_owner, coalesce(NEW.org, 'none')
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'Move it with car.transfer_site(site, org, from_date): its periods of ownership and the baselines follow.';
+        END IF;
     END IF;
     RETURN NEW;
 END $$;
-COMMENT ON FUNCTION car.check_site_org() IS 'Trigger on car.site: the org of a site with periods in car.site_org changes only through them (car.transfer_site).';
+COMMENT ON FUNCTION car.check_site_org() IS 'Trigger on car.site: the org of a site with periods in car.site_org is the owner they give it today (car.site_present_owner); it changes only through them (car.transfer_site, or car.site_org written by car_admin), whoever writes car.site and from whatever trigger. Any other change is refused (SQLSTATE 55000).';
 CREATE TRIGGER site_org_checked BEFORE UPDATE OF org ON car.site FOR EACH ROW EXECUTE FUNCTION car.check_site_org();
 
 -------------------------------------------------------------------------------

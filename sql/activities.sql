@@ -45,6 +45,15 @@ SELECT car.co2e(1, 'kWh', 'electricity', '2016-06-01') = 0.41205 AS elec_2016,
        car.co2e(1, 'kWh', 'natural_gas', '2017-06-01') = 0.18416 AS gas_2017,
        car.co2e(1, 'kWh', 'natural_gas', '2018-06-01') = 0.18396 AS gas_2018,
        car.co2e(1, 'kWh', 'electricity_td', '2017-06-01') = 0.03287 AS td_2017;
+-- Stored as published: the figure the cell's number format shows, its
+-- trailing zeros kept (numeric keeps the scale).  2016 is the official
+-- .xlsx (0.1839968181812754 under 0.00000 is 0.18400); 2017 the bundled CSV
+-- derived from the official .xls (its text 0.35156 kept as written).
+SELECT s.year, f.level1, f.level3, f.uom, f.value::text AS value_as_published, scale(f.value) AS decimals
+FROM car.factor f JOIN car.factor_set s ON s.id = f.set_id
+WHERE f.gas = 'CO2e' AND ((s.year = 2016 AND f.level1 = 'Fuels' AND f.level3 = 'Natural gas' AND f.uom = 'kWh (Gross CV)')
+                          OR (s.year = 2017 AND f.level1 = 'UK electricity'))
+ORDER BY s.year;
 -- Hand values: 10 kg R410A in 2021 = 10 x 2,088 (its GWP row) = 20,880 kg;
 -- 1,000 kWh heat and steam in 2021 = 1,000 x 0.17073 = 170.73 kg;
 -- 1,000,000 kWh electricity in 2017 = 1,000,000 x 0.35156 = 351,560 kg.

@@ -179,12 +179,51 @@ FROM car.estimate_log WHERE meter_id IN (:m, :b) GROUP BY method ORDER BY method
 -- a loader may estimate (as itself) but not write the log or the readings' quality by any other way
 INSERT INTO car.reading (meter_id, ts, quantity) VALUES
     (:m, '2023-05-04 12:00 Europe/London', 2), (:m, '2023-05-04 13:00 Europe/London', 4);
+SELECT id AS late_file FROM car.source_file WHERE name = 'late.csv' \gset
 SET ROLE car_test_loader;
 SELECT requested_by, method, periods_filled, quantity_estimated FROM car.estimate(:m, '2023-05-04 12:30 Europe/London', '2023-05-04 13:00 Europe/London', 'linear');
 INSERT INTO car.estimate_log (meter_id, period_start, period_end, method, requested_by, periods_missing, periods_filled, periods_replaced, quantity_estimated)
 VALUES (:m, now(), now() + interval '1 hour', 'linear', 'someone else', 0, 0, 0, 0);
 UPDATE car.estimate_log SET requested_by = 'someone else';
+-- the label is not the loader's to change by hand, though it may UPDATE the
+-- column (the ingest path runs as the loader and sets it): the estimate just
+-- made at 12:30 does not become actual by an UPDATE, nor with the id of a
+-- file landed earlier (late.csv, part 4), nor through INSERT ... ON CONFLICT;
+-- an actual reading does not become an estimate
+UPDATE car.reading SET quality = 'actual', method = NULL WHERE meter_id = :m AND ts = '2023-05-04 12:30 Europe/London';
+UPDATE car.reading SET quality = 'actual', method = NULL, file_id = :late_file WHERE meter_id = :m AND ts = '2023-05-04 12:30 Europe/London';
+INSERT INTO car.reading AS r (meter_id, ts, quantity, file_id) VALUES (:m, '2023-05-04 12:30 Europe/London', 3, :late_file)
+ON CONFLICT (meter_id, ts) DO UPDATE SET quality = 'actual', method = NULL, file_id = excluded.file_id;
+UPDATE car.reading SET quality = 'estimated', method = 'linear' WHERE meter_id = :m AND ts = '2023-05-04 12:00 Europe/London';
+-- what the grants are for still works: an estimate's quantity corrected (it
+-- stays estimated), and a pushed actual replacing the estimate, as the loader
+UPDATE car.reading SET quantity = 3.5 WHERE meter_id = :m AND ts = '2023-05-04 12:30 Europe/London';
+SELECT * FROM pg_temp.readings(:m, '2023-05-04 12:00 Europe/London', '2023-05-04 13:30 Europe/London');
+SELECT rows_loaded, rows_superseded FROM car.push('est-push', 'late-12-30.csv',
+       convert_to(E'ts,kWh\n2023-05-04 12:30,3.25\n', 'UTF8'));
+SELECT r.quantity, r.quality, r.method, f.name AS file FROM car.reading r JOIN car.source_file f ON f.id = r.file_id
+WHERE r.meter_id = :m AND r.ts = '2023-05-04 12:30 Europe/London';
 RESET ROLE;
+-- the rule is on the data, not the role: a superuser is refused alike; and
+-- code that runs while a file is being written (here a trigger of the
+-- test's own on car.reading, as a function the loader's search_path put
+-- before pg_catalog's would) cannot pass another meter's estimate off as
+-- actual with that file's id: the file has no reading of that meter
+UPDATE car.reading SET quality = 'actual', method = NULL, file_id = :late_file WHERE meter_id = :b AND ts = '2023-08-01 12:00 Europe/London';
+CREATE FUNCTION pg_temp.relabel_annex() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF pg_trigger_depth() = 1 THEN
+        UPDATE car.reading SET quality = 'actual', method = NULL, file_id = NEW.file_id
+        WHERE meter_id = (SELECT id FROM car.meter WHERE name = 'Annex electricity') AND ts = '2023-08-01 12:00 Europe/London';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER test_relabel_annex BEFORE UPDATE ON car.reading FOR EACH ROW EXECUTE FUNCTION pg_temp.relabel_annex();
+-- (a file overlapping stored readings takes the upsert path, where the trigger fires)
+SELECT pg_temp.error_of($$SELECT car.push('est-push', 'late-13-00.csv', convert_to(E'ts,kWh\n2023-05-04 13:00,4.5\n', 'UTF8'))$$) ~ 'is estimated and cannot be relabelled actual' AS hijack_refused;
+DROP TRIGGER test_relabel_annex ON car.reading;
+SELECT quality, method FROM car.reading WHERE meter_id = :b AND ts = '2023-08-01 12:00 Europe/London';
+SELECT count(*) AS nothing_of_the_file_landed FROM car.source_file WHERE name = 'late-13-00.csv';
 -- a reader can read the log (of the meters it may see) but not estimate
 CREATE ROLE car_test_estimate_reader IN ROLE car_reader;
 SET ROLE car_test_estimate_reader;

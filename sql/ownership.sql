@@ -8,9 +8,10 @@
 -- Generated estate: sites moving between four bodies at random days
 -- (car.transfer_site), one site with days no body owned, one moving on a
 -- day still to come (recorded ahead).  For each token (one body, two, one
--- body narrowed to some sites, sites by id without a body, admin), what the token sees through the
--- tables, the reports and the token-taking report function is compared with
--- the rule worked out in plain SQL over the unfiltered rows (as superuser).
+-- body narrowed to some sites, sites by id without a body, admin), what the
+-- token sees through the tables, the reports and the token-taking report
+-- function is compared with the rule worked out in plain SQL over the
+-- unfiltered rows (as superuser).
 SET TimeZone = 'UTC';
 SET DateStyle = ISO;
 SET client_min_messages = warning;

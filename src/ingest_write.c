@@ -13,6 +13,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/copy.h"
+#include "commands/trigger.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "mb/pg_wchar.h"
@@ -38,6 +39,15 @@
 int64 *car_ingest_progress = NULL;
 
 static Ingest *copy_ingest; /* the push COPY is reading from */
+
+/*
+ * The file this backend's ingest path is writing readings of, or NULL: the
+ * only way an estimated reading becomes actual (car_check_reading_quality).
+ * Set from C only, for the length of car_ingest_write; no SQL can set it.
+ */
+static Ingest *writing_ingest = NULL;
+
+PG_FUNCTION_INFO_V1(car_check_reading_quality);
 
 /* ------------------------------------------------------ sites and meters */
 
@@ -548,10 +558,125 @@ car_ingest_write(Ingest *ing)
 {
 	if (ing->values == 0)
 		return;
-	/* a file that repeats a (meter, ts) goes straight to the upsert path, where the later line wins */
-	if (!ing->has_repeats && !Overlaps(ing) &&
-		car_try_subxact(CopyAll, ing, ERRCODE_UNIQUE_VIOLATION, ERRCODE_UNIQUE_VIOLATION))
-		return;
-	ing->written = 0;
-	WriteWithUpsert(ing);
+	writing_ingest = ing;
+	PG_TRY();
+	{
+		/* a file that repeats a (meter, ts) goes straight to the upsert path, where the later line wins */
+		if (ing->has_repeats || Overlaps(ing) ||
+			!car_try_subxact(CopyAll, ing, ERRCODE_UNIQUE_VIOLATION, ERRCODE_UNIQUE_VIOLATION))
+		{
+			ing->written = 0;
+			WriteWithUpsert(ing);
+		}
+	}
+	PG_FINALLY();
+	{
+		writing_ingest = NULL;
+	}
+	PG_END_TRY();
+}
+
+/* Is the reading (meter_id, ts) one of those the file being written now carries (its meters, its span)? */
+static bool
+InWritingFile(int32 meter_id, TimestampTz ts)
+{
+	HASH_SEQ_STATUS st;
+	MeterEntry	   *m;
+
+	if (writing_ingest == NULL)
+		return false;
+	hash_seq_init(&st, writing_ingest->meters);
+	while ((m = hash_seq_search(&st)) != NULL)
+		if (m->id == meter_id && ts >= m->first_reading && ts <= m->last_reading)
+		{
+			hash_seq_term(&st);
+			return true;
+		}
+	return false;
+}
+
+/* A text column of a trigger's tuple, or NULL. */
+static char *
+TextColumn(HeapTuple tuple, TupleDesc desc, int attnum)
+{
+	bool  isnull;
+	Datum d = heap_getattr(tuple, attnum, desc, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+/*
+ * Trigger on car.reading, BEFORE UPDATE OF quality (issue 14): a reading's
+ * label changes only the ways car makes it change.  An estimate becomes
+ * actual only when a meter file's reading replaces it: the ingest path of
+ * this backend (car.push or a fetched file, car_ingest_write) writing a
+ * reading of that meter and span, with the file's id, which differs from
+ * the estimate's.  An actual reading never becomes an estimate (car.estimate
+ * and car.bill leave actual readings alone).  So a role that may UPDATE the
+ * column (car_ingest, which the ingest path runs as) cannot relabel a
+ * reading by hand, and no SQL can pass for the ingest path: what it checks
+ * is set from C.
+ */
+Datum
+car_check_reading_quality(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	TupleDesc	 desc;
+	int			 quality_att,
+		file_att,
+		meter_att,
+		ts_att;
+	char *was;
+	char *now;
+	bool  isnull;
+	bool  old_file_null,
+		new_file_null;
+	int32 old_file,
+		new_file,
+		meter_id;
+	TimestampTz ts;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
+		!TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+		ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+						errmsg("car.check_reading_quality() must be called as a BEFORE UPDATE row trigger")));
+	/* a partition's columns may be numbered otherwise than the parent's: found by name in the row's own table */
+	desc = RelationGetDescr(td->tg_relation);
+	quality_att = SPI_fnumber(desc, "quality");
+	file_att = SPI_fnumber(desc, "file_id");
+	meter_att = SPI_fnumber(desc, "meter_id");
+	ts_att = SPI_fnumber(desc, "ts");
+	if (quality_att <= 0 || file_att <= 0 || meter_att <= 0 || ts_att <= 0)
+		ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+						errmsg("car.check_reading_quality() fired on %s, which is not car.reading",
+							   RelationGetRelationName(td->tg_relation))));
+	was = TextColumn(td->tg_trigtuple, desc, quality_att);
+	now = TextColumn(td->tg_newtuple, desc, quality_att);
+	if (was == NULL || now == NULL || strcmp(was, now) == 0)
+		return PointerGetDatum(td->tg_newtuple); /* the table's NOT NULL and CHECK say the rest */
+
+	meter_id = DatumGetInt32(heap_getattr(td->tg_newtuple, meter_att, desc, &isnull));
+	ts = DatumGetTimestampTz(heap_getattr(td->tg_newtuple, ts_att, desc, &isnull));
+	if (strcmp(was, "actual") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION),
+				 errmsg("the reading of meter %d at %s is actual and cannot be relabelled %s", meter_id,
+						timestamptz_to_str(ts), now),
+				 errdetail("An actual reading never becomes an estimate: car.estimate and car.bill fill only periods "
+						   "without an actual reading."),
+				 errhint("To replace a wrong reading, push the corrected file.")));
+
+	old_file = DatumGetInt32(heap_getattr(td->tg_trigtuple, file_att, desc, &old_file_null));
+	new_file = DatumGetInt32(heap_getattr(td->tg_newtuple, file_att, desc, &new_file_null));
+	if (new_file_null || (!old_file_null && old_file == new_file) || writing_ingest == NULL ||
+		new_file != writing_ingest->file_id || !InWritingFile(meter_id, ts))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION),
+				 errmsg("the reading of meter %d at %s is estimated and cannot be relabelled %s", meter_id,
+						timestamptz_to_str(ts), now),
+				 errdetail("An estimate becomes actual only when a meter file's reading replaces it, written by "
+						   "car.push or a source's fetch with that file's id."),
+				 errhint("Push the meter's file with car.push(), or let its source fetch it; car.estimate and car.bill "
+						 "write estimates.")));
+	return PointerGetDatum(td->tg_newtuple);
 }

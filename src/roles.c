@@ -98,6 +98,9 @@ static const char *const grants[] = {
 	 * Readings: what car.push's upsert writes (a later file's value, an actual
 	 * replacing an estimate); meters: the interval a source sets.  Never the
 	 * owner of a site or the site of a meter: those move with car.transfer_site.
+	 * quality is granted because the upsert runs as the pushing role; what it
+	 * may become is the trigger car.check_reading_quality's to say (an estimate
+	 * turns actual only under the file the ingest path is writing).
 	 */
 	"GRANT SELECT, INSERT ON car.reading, car.site, car.meter, car.source_file, car.ingest_error TO car_ingest",
 	"GRANT UPDATE (quantity, file_id, quality, method) ON car.reading TO car_ingest",

@@ -756,9 +756,6 @@ xlsx_format_fixed(double v, int decimals, char *out, size_t outlen)
 			intlen++;
 		}
 	}
-	/* trailing zeros of the fraction go */
-	while (nd > intlen && digits[nd - 1] == '0')
-		nd--;
 #define PUT(c)              \
 	do                      \
 	{                       \
@@ -771,17 +768,18 @@ xlsx_format_fixed(double v, int decimals, char *out, size_t outlen)
 		PUT('0');
 	for (i = 0; i < intlen; i++)
 		PUT(i < nd ? digits[i] : '0');
-	if (nd > intlen)
+	/* every decimal the format shows, trailing zeros included: 0.18400 is published as 0.18400 */
+	if (decimals > 0)
 	{
 		PUT('.');
-		for (i = intlen; i < nd; i++)
-			PUT(digits[i]);
+		for (i = intlen; i < intlen + decimals; i++)
+			PUT(i >= 0 && i < nd ? digits[i] : '0');
 	}
 #undef PUT
 	out[o] = '\0';
-	/* -0.000001 at 5 decimals is 0, not -0 */
-	if (strcmp(out, "-0") == 0)
-		snprintf(out, outlen, "0");
+	/* -0.000001 at 5 decimals is 0.00000, not -0.00000 */
+	if (negative && strspn(out + 1, "0.") == strlen(out + 1))
+		memmove(out, out + 1, strlen(out));
 }
 
 typedef struct NumFmtList

@@ -165,8 +165,10 @@ extern int xlsx_format_decimals(const char *code);
  * Write v as a cell formatted with decimals decimals shows it: the General
  * text of v (15 significant digits, as Excel holds the number it rounds),
  * rounded half away from zero to that many decimals in decimal arithmetic,
- * trailing zeros removed ("0.18400" is written 0.184; 2040 stays 2040).
- * decimals < 0, or a magnitude of 1e15 or more, writes General.
+ * and written with exactly that many, trailing zeros kept: the figure as
+ * published (0.1839968181812754 under 0.00000 is 0.18400, 2040 under #,##0.0
+ * is 2040.0; a negative that rounds to zero has no sign).  decimals < 0, or
+ * a magnitude of 1e15 or more, writes General.
  */
 extern void xlsx_format_fixed(double v, int decimals, char *out, size_t outlen);
 

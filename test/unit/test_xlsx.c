@@ -137,6 +137,179 @@ test_format(void)
 	IS_STR(b, "100", "format: integer");
 }
 
+/*
+ * The text of m / 10^k (m of at most 15 digits, so that it is the General
+ * text Excel holds) rounded half away from zero to d decimals and written
+ * with exactly d of them: integer arithmetic, independent of the reader's
+ * digit-string rounding.  d < 0: General (trailing zeros of the fraction
+ * dropped).
+ */
+static void
+expected_fixed(long long m, int k, int d, char *out, size_t len)
+{
+	int				   negative = m < 0;
+	unsigned long long a = (unsigned long long) (negative ? -m : m);
+	unsigned long long p10 = 1;
+	unsigned long long q;
+	char			   digits[64];
+	int				   nd,
+		intlen,
+		i;
+	size_t o = 0;
+
+	if (d < 0)
+	{
+		/* General: the number's own decimals, trailing zeros gone */
+		d = k;
+		while (d > 0 && a % 10 == 0)
+		{
+			a /= 10;
+			d--;
+		}
+		k = d;
+	}
+	if (d >= k)
+	{
+		/* the digits as they are, then zeros (no multiplication: 15 digits and 6 zeros pass 2^64) */
+		nd = snprintf(digits, sizeof(digits), "%0*llu", k + 1, a);
+		q = a;
+		for (i = k; i < d; i++)
+			digits[nd++] = '0';
+		digits[nd] = '\0';
+	}
+	else
+	{
+		for (i = d; i < k; i++)
+			p10 *= 10;
+		q = a / p10 + (2 * (a % p10) >= p10 ? 1 : 0);
+		nd = snprintf(digits, sizeof(digits), "%0*llu", d + 1, q);
+	}
+	intlen = nd - d;
+	if (negative && q != 0)
+		out[o++] = '-';
+	for (i = 0; i < intlen; i++)
+		out[o++] = digits[i];
+	if (d > 0)
+		out[o++] = '.';
+	for (i = intlen; i < nd && o + 1 < len; i++)
+		out[o++] = digits[i];
+	out[o] = '\0';
+}
+
+/*
+ * A number is written as its cell's number format shows it, trailing zeros
+ * included (issue 14: the figure as published, 0.18400 not 0.184): the
+ * decimals of the formats the flat files use, and thousands of generated
+ * values under each, checked against expected_fixed.
+ */
+static void
+test_fixed(void)
+{
+	static const struct
+	{
+		const char *code;
+		int			decimals;
+	} formats[] = {
+		{"General", -1},
+		{"0", 0},
+		{"0.0", 1},
+		{"0.000", 3},
+		{"0.00000", 5},
+		{"#,##0", 0},
+		{"#,##0.0", 1},
+		{"#,##0.00000", 5},
+		{"0.000000", 6},
+		{"0.00%", -1},
+		{"0.00E+00", -1},
+		{"@", -1},
+		{"\"kg\" 0.00", 2},
+	};
+	char			   b[64];
+	char			   want[64];
+	char			   got[64];
+	char			   text[64];
+	unsigned long long seed = 14;
+	int				   f;
+
+	for (f = 0; f < (int) (sizeof(formats) / sizeof(formats[0])); f++)
+		OK(xlsx_format_decimals(formats[f].code) == formats[f].decimals, "format %s shows %d decimals (got %d)",
+		   formats[f].code, formats[f].decimals, xlsx_format_decimals(formats[f].code));
+
+	/* the issue's vectors, and the edges of rounding */
+	xlsx_format_fixed(0.1839968181812754, 5, b, sizeof(b));
+	IS_STR(b, "0.18400", "2016 natural gas Gross CV under 0.00000: 0.18400, trailing zeros kept");
+	xlsx_format_fixed(0.35155787, 5, b, sizeof(b));
+	IS_STR(b, "0.35156", "rounded to 5 decimals");
+	xlsx_format_fixed(0, 5, b, sizeof(b));
+	IS_STR(b, "0.00000", "zero under 0.00000");
+	xlsx_format_fixed(0, 0, b, sizeof(b));
+	IS_STR(b, "0", "zero under 0");
+	xlsx_format_fixed(0, -1, b, sizeof(b));
+	IS_STR(b, "0", "zero in General");
+	xlsx_format_fixed(-0.000001, 5, b, sizeof(b));
+	IS_STR(b, "0.00000", "a negative that rounds to zero has no sign");
+	xlsx_format_fixed(0.999996, 5, b, sizeof(b));
+	IS_STR(b, "1.00000", "a carry into the units");
+	xlsx_format_fixed(-9.95, 1, b, sizeof(b));
+	IS_STR(b, "-10.0", "half away from zero, with a carry into a new digit");
+	xlsx_format_fixed(2088, 5, b, sizeof(b));
+	IS_STR(b, "2088.00000", "an integer under 0.00000");
+	xlsx_format_fixed(0.46337999999999996, 3, b, sizeof(b));
+	IS_STR(b, "0.463", "float noise, then 3 decimals");
+	xlsx_format_fixed(0.1, 40, b, sizeof(b));
+	IS_STR(b, "0.1000000000000000000000000000000000000000", "40 decimals (the most honoured)");
+	xlsx_format_fixed(1e15, 2, b, sizeof(b));
+	IS_STR(b, "1000000000000000", "1e15 and more as General");
+
+	/* generated: 4,000 values of 1 to 15 digits, 0 to 16 decimals, either sign, under each format */
+	for (f = 0; f < (int) (sizeof(formats) / sizeof(formats[0])); f++)
+	{
+		int	 d = formats[f].decimals;
+		long bad = 0;
+		int	 i;
+
+		want[0] = got[0] = text[0] = '\0';
+		for (i = 0; i < 4000; i++)
+		{
+			long long m = 0;
+			int		  ndig,
+				k,
+				j;
+			double v;
+			char   w[64];
+
+			seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+			ndig = 1 + (int) ((seed >> 33) % 15);
+			k = (int) ((seed >> 40) % 17);
+			for (j = 0; j < ndig; j++)
+			{
+				seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+				m = m * 10 + (long long) ((seed >> 33) % 10);
+			}
+			/* a fifth of them end in 5 or in zeros: ties and trailing zeros */
+			if (i % 5 == 1)
+				m = m - m % 10 + 5;
+			else if (i % 5 == 2)
+				m = m - m % 1000;
+			if (i % 2)
+				m = -m;
+			/* the decimal text of m / 10^k, read as a double as Excel reads it */
+			expected_fixed(m, k, k, w, sizeof(w));
+			v = strtod(w, NULL);
+			expected_fixed(m, k, d, w, sizeof(w));
+			xlsx_format_fixed(v, d, b, sizeof(b));
+			if (strcmp(b, w) != 0 && bad++ == 0)
+			{
+				snprintf(want, sizeof(want), "%s", w);
+				snprintf(got, sizeof(got), "%s", b);
+				expected_fixed(m, k, k, text, sizeof(text));
+			}
+		}
+		OK(bad == 0, "format %s: 4000 generated values as the format shows them (%ld differ; first %s: got %s, want %s)",
+		   formats[f].code, bad, text, got, want);
+	}
+}
+
 static void
 test_real(const char *file, const char *first_data_row_cell, int value_col, long expect_rows)
 {
@@ -685,6 +858,7 @@ main(void)
 	char err[XLSX_ERRLEN];
 
 	test_format();
+	test_fixed();
 	test_synthetic();
 	OK(xlsx_open("not a zip at all", 16, NULL, err, sizeof(err), &kind) == NULL && strstr(err, "not a readable .xlsx") != NULL,
 	   "non-zip bytes refused: %s", err);
@@ -692,8 +866,8 @@ main(void)
 	test_real("desnz_flatfile/ghg-conversion-factors-2022-flat-format.xlsx", "0.46338", 8, 4 + 8038);
 	/* 2024: rows 1, 2, 3, 5 and the header (6) have cells */
 	test_real("desnz_flatfile/ghg-conversion-factors-2024-FlatFormat_v1_1.xlsx", "3033.38067", 9, 5 + 8741);
-	/* 2021: rows 1, 2, 4 and the header have cells; row 3 is empty */
-	test_real("desnz_flatfile/ghg-conversion-factors-2021.excel-resave.xlsx", "0.2224", 10, 4 + 7606);
+	/* 2021: rows 1, 2, 4 and the header have cells; row 3 is empty; 0.2224 under 0.00000 (Excel's own CSV export says 0,22240) */
+	test_real("desnz_flatfile/ghg-conversion-factors-2021.excel-resave.xlsx", "0.22240", 10, 4 + 7606);
 	test_row_numbers();
 	test_part_bomb();
 	test_xml_buffering();
