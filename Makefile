@@ -18,6 +18,8 @@ CORE_OBJS  = src/numfmt.o src/csv.o src/xlsx.o src/xls.o src/factorfile.o src/un
 OBJS       = src/car.o src/factor_cache.o src/calc.o src/factors.o src/partition.o src/ingest.o src/ingest_options.o src/ingest_time.o src/ingest_write.o src/source.o src/util.o src/worker.o src/refresh.o src/schedule.o src/roles.o src/jwt.o src/access.o src/live.o $(CORE_OBJS)
 # Audit reporting (issue 14): estimates, period close, the GGC return.
 OBJS      += src/estimate.o src/close.o src/ggc.o
+# Half-hourly grid carbon intensity (issue 15, points 3 and 4).
+OBJS      += src/intensity.o
 
 XML2_CFLAGS := $(shell xml2-config --cflags 2>/dev/null)
 PG_CPPFLAGS = -Isrc $(XML2_CFLAGS) -DCAR_SQL_VERSION='"$(EXTVERSION)"'
