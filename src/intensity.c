@@ -181,7 +181,9 @@ car_intensity_check_options(Jsonb *options, bool has_format)
 						 errhint("%s", hint)));
 			names[i] = PointerGetDatum(cstring_to_text_with_len(e->val.string.val, e->val.string.len));
 			for (int j = 0; j < i; j++)
-				if (DatumGetBool(DirectFunctionCall2(texteq, names[i], names[j])))
+				if (VARSIZE_ANY(DatumGetPointer(names[i])) == VARSIZE_ANY(DatumGetPointer(names[j])) &&
+					memcmp(VARDATA_ANY(DatumGetPointer(names[i])), VARDATA_ANY(DatumGetPointer(names[j])),
+						   VARSIZE_ANY_EXHDR(DatumGetPointer(names[i]))) == 0)
 					ereport(ERROR,
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							 errmsg("option regions of a carbon-intensity source names \"%s\" twice",
