@@ -2124,7 +2124,7 @@ COMMENT ON COLUMN car.grid_intensity.forecast IS 'Forecast carbon intensity, gCO
 COMMENT ON COLUMN car.grid_intensity.actual IS 'Estimated actual carbon intensity, gCO2/kWh, as published; NULL while only a forecast is (the regional endpoints publish forecasts only).';
 COMMENT ON COLUMN car.grid_intensity.index IS 'The API''s band for the half-hour: very low, low, moderate, high or very high.';
 COMMENT ON COLUMN car.grid_intensity.fetched_at IS 'When the worker fetched the values stored (a fetch that changes nothing leaves it).';
-COMMENT ON COLUMN car.grid_intensity.file_id IS 'The car.source_file holding the response the values came from (the raw bytes are kept for car.keep_raw).';
+COMMENT ON COLUMN car.grid_intensity.file_id IS 'The car.source_file holding the response the values came from (the raw bytes are kept for car.keep_raw); the values stay when their source is removed.';
 SELECT pg_catalog.pg_extension_config_dump('car.grid_intensity', '');
 
 -- Which region's intensity prices a site's electricity (NULL: the national figure).
@@ -2144,6 +2144,10 @@ COMMENT ON FUNCTION car.check_intensity_source() IS 'Trigger on car.source: the 
 CREATE TRIGGER source_intensity_checked BEFORE INSERT OR UPDATE OF kind, options ON car.source
     FOR EACH ROW WHEN (NEW.kind = 'carbon-intensity') EXECUTE FUNCTION car.check_intensity_source();
 COMMENT ON COLUMN car.source.kind IS 'push (files sent with car.push), file (one URI), index (an HTML page whose links are datasets), template (a URI with {yyyy} {mm} {mon} {dd}), carbon-intensity (the GB Carbon Intensity API at the URI, fetched in windows of 14 days into car.grid_intensity).';
+COMMENT ON COLUMN car.source.options IS 'Format options: site, meter, site_column, meter_column, date_column, ts_column, value_column, unit_column, activity_column, unit, activity, date_format (fields YYYY YY MM Mon DD HH24 HH12 MI SS FF AM TZ; detected when absent), timezone, period (start or end; detected from the header when absent), interval_minutes, decimal_separator (. or ,) and thousands_separator (, . space '' or empty for none; both detected from all the file''s values when absent), header_line (the header''s line; searched in the first 50 lines when absent), org; for index sources pattern; for polled sources follow_hosts (hosts besides the source''s own that its index links and redirects may lead to); for carbon-intensity sources regions (car.grid_region keys, default ["GB"]), from (the first UTC day, YYYY-MM-DD) and refetch_days (0-30, default 2), and no others.';
+COMMENT ON FUNCTION car.add_source(text, text, text, text, jsonb, interval) IS 'Define a source: kind push (files sent with car.push), file, index or template (meter or factor files in a format, options checked now), or carbon-intensity (the GB Carbon Intensity API at the URI, options regions, from and refetch_days; no format).';
+COMMENT ON FUNCTION car.backfill(text, date, date) IS 'Queue every period of a template source between the dates (or every link of an index source; or every 14-day window of a carbon-intensity source overlapping the days, fetched again even if done); up to car.max_parallel_fetches workers fetch them. Returns how many were queued.';
+COMMENT ON FUNCTION car.remove_source(text) IS 'Remove a source and its landed files (readings and grid intensities already loaded stay).';
 
 -- The windows of a carbon-intensity source are datasets of the worker's queue.
 ALTER TABLE car.dataset ADD COLUMN region text;
@@ -2151,10 +2155,11 @@ ALTER TABLE car.dataset ADD COLUMN period_from timestamptz;
 ALTER TABLE car.dataset ADD COLUMN period_to timestamptz;
 ALTER TABLE car.dataset ADD CONSTRAINT dataset_window
     CHECK ((region IS NULL) = (period_from IS NULL) AND (region IS NULL) = (period_to IS NULL)
-           AND (period_to IS NULL OR (period_to > period_from AND period_to <= period_from + interval '14 days')));
+           AND (period_to IS NULL OR (period_to > period_from AND period_to <= period_from + interval '336 hours')));
 COMMENT ON COLUMN car.dataset.region IS 'For a window of a carbon-intensity source: the car.grid_region it fetches; NULL for files.';
 COMMENT ON COLUMN car.dataset.period_from IS 'For a window of a carbon-intensity source: its start (UTC, the {from} of the request); NULL for files.';
-COMMENT ON COLUMN car.dataset.period_to IS 'For a window of a carbon-intensity source: its end (UTC, the {to} of the request; at most 14 days after period_from, the API''s limit); NULL for files.';
+COMMENT ON COLUMN car.dataset.period_to IS 'For a window of a carbon-intensity source: its end (UTC, the {to} of the request; at most 14 days, 336 hours, after period_from: the API''s limit); NULL for files.';
+COMMENT ON CONSTRAINT dataset_window ON car.dataset IS 'A carbon-intensity window has a region and both bounds, and lasts at most 336 hours (14 days of 24 hours, whatever the session''s time zone); a file has none of them.';
 
 CREATE FUNCTION car.grid_intensity_periods(body text, region text, window_from timestamptz, window_to timestamptz,
     OUT period_start timestamptz, OUT forecast float8, OUT actual float8, OUT index text)

@@ -139,6 +139,15 @@ UPDATE car.source SET format = 'long' WHERE name = 'tou-grid';
 SELECT car.backfill('tou-grid', '2024-01-01', '2024-01-20') AS windows_queued;
 SELECT replace(uri, 'http://127.0.0.1:1/ci', '') AS uri, region, period_from, period_to
 FROM car.dataset WHERE source_id = (SELECT id FROM car.source WHERE name = 'tou-grid') ORDER BY period_from, region;
+-- windows are 336 hours whatever the session's time zone: in London's, the one
+-- across the spring clock change (31 March 2024) is 13 local days and 23 hours
+SET TimeZone = 'Europe/London';
+SELECT car.backfill('tou-grid', '2024-03-30', '2024-04-01') AS windows_queued;
+SELECT replace(uri, 'http://127.0.0.1:1/ci', '') AS uri, period_to - period_from AS length,
+       (period_to - period_from) = interval '336 hours' AS exactly_336_hours
+FROM car.dataset WHERE source_id = (SELECT id FROM car.source WHERE name = 'tou-grid') AND region = 'GB'
+AND period_from > '2024-03-01' ORDER BY period_from;
+SET TimeZone = 'UTC';
 SELECT car.remove_source('tou-grid');
 
 -- 4. The hand values.  Site A (national intensity), one half-hourly
