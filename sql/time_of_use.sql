@@ -205,7 +205,9 @@ INSERT INTO car.reading (meter_id, ts, quantity) VALUES
     (:b_hh, '2026-10-25 01:30+01', 5), (:b_hh, '2026-10-25 01:30+00', 7), (:b_hh, '2026-10-25 02:00+00', 4);
 SELECT period_start, period_start AT TIME ZONE 'Europe/London' AS uk_time, actual, forecast
 FROM car.grid_intensity WHERE period_start >= '2026-10-25' ORDER BY period_start;
+SET client_min_messages = error;   -- earlier tests leave days car cannot price in the queue: not this test's
 SELECT car.refresh() > 0 AS refreshed;
+SET client_min_messages = warning;
 SELECT organisation, site, meter, month, grid_region, kwh, kwh_priced, kg_co2_time_of_use,
        round(load_weighted_gco2_per_kwh::numeric, 9) AS load_weighted, mean_gco2_per_kwh AS mean, kg_co2_simple_mean,
        round(load_weighting_ratio::numeric, 9) AS ratio, round(statutory_kg_co2e::numeric, 9) AS statutory_kg_co2e,
@@ -283,7 +285,9 @@ SELECT 'GB', h.t, 80 + (37 * h.n) % 200, CASE WHEN h.n % 17 <> 0 THEN 80 + (37 *
 FROM half_hour h WHERE h.n % 101 <> 0
 UNION ALL
 SELECT '13', h.t, 50 + (53 * h.n) % 150, NULL FROM half_hour h WHERE h.n % 89 <> 0;
+SET client_min_messages = error;   -- earlier tests leave days car cannot price in the queue: not this test's
 SELECT car.refresh() > 0 AS refreshed;
+SET client_min_messages = warning;
 CREATE TEMP TABLE by_hand AS
 WITH p AS (
     SELECT m.id AS meter_id, date_trunc('month', h.t AT TIME ZONE 'Europe/London')::date AS month,
