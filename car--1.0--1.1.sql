@@ -2141,6 +2141,165 @@ CREATE FUNCTION car.report_secr(org text, fy int, normaliser text DEFAULT 'fte')
 COMMENT ON FUNCTION car.report_secr(text, int, text) IS 'The Streamlined Energy and Carbon Reporting table of an organisation that is a company, for a reporting year (car.reporting_year_start, by the year it starts in) and the year before: UK energy use in kWh by type (electricity, gas, transport fuel, other fuels, total; quantities in litres or other units are put in kWh by the activity''s own factors, kg per unit / kg per kWh), Scope 1 and location-based Scope 2 in tCO2e, an intensity ratio (tCO2e per unit of the normaliser kind, FTE by default), and the low energy user test: 40,000 kWh or less in the year, when the report states that the information is not disclosed for that reason. One row per measure: value for the year, prior_year_value, note.';
 
 -------------------------------------------------------------------------------
+-- Half-hourly grid carbon intensity and time-of-use emissions (issue 15,
+-- points 3 and 4).  A source of kind carbon-intensity makes the background
+-- worker fetch the GB Carbon Intensity API (NESO, formerly National Grid
+-- ESO, with Environmental Defense Fund Europe, the University of Oxford and
+-- WWF; CC BY 4.0: see README) in windows of 14 days at most, national and
+-- regional, into car.grid_intensity; car.report_time_of_use
+-- prices each half-hourly electricity meter's readings with the intensity
+-- of their own half-hour, beside the statutory DESNZ figure.
+-------------------------------------------------------------------------------
+CREATE TABLE car.grid_region (
+    region text PRIMARY KEY CHECK (region ~ '^(GB|[1-9][0-9]?)$'),
+    name   text NOT NULL
+);
+COMMENT ON TABLE car.grid_region IS 'The regions the GB Carbon Intensity API publishes intensities for: GB (the national figure, its /intensity endpoints) and the regional ones by their regionid (1-17, its /regional endpoints), named as its documentation names them.';
+COMMENT ON COLUMN car.grid_region.region IS 'GB for Great Britain as a whole, or the API''s regionid as text (''13'' is London).';
+COMMENT ON COLUMN car.grid_region.name IS 'The region''s short name in the API''s documentation.';
+INSERT INTO car.grid_region (region, name) VALUES
+    ('GB', 'Great Britain'), ('1', 'North Scotland'), ('2', 'South Scotland'), ('3', 'North West England'),
+    ('4', 'North East England'), ('5', 'Yorkshire'), ('6', 'North Wales'), ('7', 'South Wales'),
+    ('8', 'West Midlands'), ('9', 'East Midlands'), ('10', 'East England'), ('11', 'South West England'),
+    ('12', 'South England'), ('13', 'London'), ('14', 'South East England'), ('15', 'England'),
+    ('16', 'Scotland'), ('17', 'Wales');
+
+CREATE TABLE car.grid_intensity (
+    region       text NOT NULL REFERENCES car.grid_region (region),
+    period_start timestamptz NOT NULL CHECK (extract(epoch FROM period_start) % 1800 = 0),
+    forecast     float8 CHECK (forecast >= 0 AND forecast <= 2000),
+    actual       float8 CHECK (actual >= 0 AND actual <= 2000),
+    index        text CHECK (index IN ('very low', 'low', 'moderate', 'high', 'very high')),
+    fetched_at   timestamptz NOT NULL DEFAULT now(),
+    file_id      int,
+    PRIMARY KEY (region, period_start),
+    CHECK (forecast IS NOT NULL OR actual IS NOT NULL)
+);
+COMMENT ON TABLE car.grid_intensity IS 'Carbon intensity of GB grid electricity per half-hour and region, as the GB Carbon Intensity API published it (NESO, formerly National Grid ESO, with Environmental Defense Fund Europe, the University of Oxford and WWF; licensed CC BY 4.0), fetched by the background worker from sources of kind carbon-intensity. A later actual replaces a forecast; a later forecast never replaces an actual. Written by the worker only.';
+COMMENT ON COLUMN car.grid_intensity.region IS 'car.grid_region: GB (national) or a regionid of the API.';
+COMMENT ON COLUMN car.grid_intensity.period_start IS 'Start of the half-hour (UTC instant; the API''s "from"); the period ends 30 minutes later.';
+COMMENT ON COLUMN car.grid_intensity.forecast IS 'Forecast carbon intensity, gCO2/kWh (CO2 of generation only, per kWh consumed), as published; NULL when none was.';
+COMMENT ON COLUMN car.grid_intensity.actual IS 'Estimated actual carbon intensity, gCO2/kWh, as published; NULL while only a forecast is (the regional endpoints publish forecasts only).';
+COMMENT ON COLUMN car.grid_intensity.index IS 'The API''s band for the half-hour: very low, low, moderate, high or very high.';
+COMMENT ON COLUMN car.grid_intensity.fetched_at IS 'When the worker fetched the values stored (a fetch that changes nothing leaves it).';
+COMMENT ON COLUMN car.grid_intensity.file_id IS 'The car.source_file holding the response the values came from (the raw bytes are kept for car.keep_raw); the values stay when their source is removed.';
+SELECT pg_catalog.pg_extension_config_dump('car.grid_intensity', '');
+
+-- Which region's intensity prices a site's electricity (NULL: the national figure).
+ALTER TABLE car.site ADD COLUMN grid_region text REFERENCES car.grid_region (region);
+COMMENT ON COLUMN car.site.grid_region IS 'The car.grid_region whose half-hourly intensity car.report_time_of_use prices the site''s electricity with; NULL for the national (GB) figure.';
+
+-- A source of kind carbon-intensity: its URI is the API's base URL, its
+-- options say which regions and from when; it has no format.
+ALTER TABLE car.source DROP CONSTRAINT source_kind_check;
+ALTER TABLE car.source ADD CONSTRAINT source_kind_check
+    CHECK (kind IN ('file', 'index', 'template', 'push', 'carbon-intensity'));
+ALTER TABLE car.source ADD CONSTRAINT source_intensity_format CHECK (kind <> 'carbon-intensity' OR format IS NULL);
+COMMENT ON CONSTRAINT source_intensity_format ON car.source IS 'A carbon-intensity source reads the API''s JSON: it has no file format.';
+CREATE FUNCTION car.check_intensity_source() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'car_check_intensity_source';
+COMMENT ON FUNCTION car.check_intensity_source() IS 'Trigger on car.source: the options of a carbon-intensity source are checked on every write (regions: an array of car.grid_region keys, default ["GB"]; from: the first UTC day to fetch, YYYY-MM-DD; refetch_days: 0-30, default 2), as car.add_source checks them.';
+CREATE TRIGGER source_intensity_checked BEFORE INSERT OR UPDATE OF kind, options ON car.source
+    FOR EACH ROW WHEN (NEW.kind = 'carbon-intensity') EXECUTE FUNCTION car.check_intensity_source();
+COMMENT ON COLUMN car.source.kind IS 'push (files sent with car.push), file (one URI), index (an HTML page whose links are datasets), template (a URI with {yyyy} {mm} {mon} {dd}), carbon-intensity (the GB Carbon Intensity API at the URI, fetched in windows of 14 days into car.grid_intensity).';
+COMMENT ON COLUMN car.source.options IS 'Format options: site, meter, site_column, meter_column, date_column, ts_column, value_column, unit_column, activity_column, unit, activity, date_format (fields YYYY YY MM Mon DD HH24 HH12 MI SS FF AM TZ; detected when absent), timezone, period (start or end; detected from the header when absent), interval_minutes, decimal_separator (. or ,) and thousands_separator (, . space '' or empty for none; both detected from all the file''s values when absent), header_line (the header''s line; searched in the first 50 lines when absent), org; for index sources pattern; for polled sources follow_hosts (hosts besides the source''s own that its index links and redirects may lead to); for carbon-intensity sources regions (car.grid_region keys, default ["GB"]), from (the first UTC day, YYYY-MM-DD) and refetch_days (0-30, default 2), and no others.';
+COMMENT ON FUNCTION car.add_source(text, text, text, text, jsonb, interval) IS 'Define a source: kind push (files sent with car.push), file, index or template (meter or factor files in a format, options checked now), or carbon-intensity (the GB Carbon Intensity API at the URI, options regions, from and refetch_days; no format).';
+COMMENT ON FUNCTION car.backfill(text, date, date) IS 'Queue every period of a template source between the dates (or every link of an index source; or every 14-day window of a carbon-intensity source overlapping the days, fetched again even if done); up to car.max_parallel_fetches workers fetch them. Returns how many were queued.';
+COMMENT ON FUNCTION car.remove_source(text) IS 'Remove a source and its landed files (readings and grid intensities already loaded stay).';
+
+-- The windows of a carbon-intensity source are datasets of the worker's queue.
+ALTER TABLE car.dataset ADD COLUMN region text;
+ALTER TABLE car.dataset ADD COLUMN period_from timestamptz;
+ALTER TABLE car.dataset ADD COLUMN period_to timestamptz;
+ALTER TABLE car.dataset ADD CONSTRAINT dataset_window
+    CHECK ((region IS NULL) = (period_from IS NULL) AND (region IS NULL) = (period_to IS NULL)
+           AND (period_to IS NULL OR (period_to > period_from AND period_to <= period_from + interval '336 hours')));
+COMMENT ON COLUMN car.dataset.region IS 'For a window of a carbon-intensity source: the car.grid_region it fetches; NULL for files.';
+COMMENT ON COLUMN car.dataset.period_from IS 'For a window of a carbon-intensity source: its start (UTC, the {from} of the request); NULL for files.';
+COMMENT ON COLUMN car.dataset.period_to IS 'For a window of a carbon-intensity source: its end (UTC, the {to} of the request; at most 14 days, 336 hours, after period_from: the API''s limit); NULL for files.';
+COMMENT ON CONSTRAINT dataset_window ON car.dataset IS 'A carbon-intensity window has a region and both bounds, and lasts at most 336 hours (14 days of 24 hours, whatever the session''s time zone); a file has none of them.';
+
+CREATE FUNCTION car.grid_intensity_periods(body text, region text, window_from timestamptz, window_to timestamptz,
+    OUT period_start timestamptz, OUT forecast float8, OUT actual float8, OUT index text)
+    RETURNS SETOF record
+    LANGUAGE c STABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'car_grid_intensity_periods';
+COMMENT ON FUNCTION car.grid_intensity_periods(text, text, timestamptz, timestamptz) IS 'The half-hours a response of the GB Carbon Intensity API holds, checked as the background worker checks them before storing any: a national body {"data": [{"from", "to", "intensity": {"forecast", "actual", "index"}}]} for region GB, a regional one {"data": {"regionid", "data": [...]}} (or that object in an array) for a regionid. An error names what is wrong and where (not JSON, with its line; a period''s from not YYYY-MM-DDThh:mmZ on a half-hour, or to not 30 minutes later; a value not a number from 0 to 2,000 gCO2/kWh; an unknown index; a period outside the window asked for, which may begin 30 minutes before window_from; more periods than the window holds; another region''s body). Periods published twice with different values are left out, with a warning; periods with neither a forecast nor an actual are left out.';
+
+-- One line per half-hourly electricity meter, organisation and month: the
+-- readings of each UK day are summed with the intensity of their own
+-- half-hour first (one pass over car.reading), then the days of each
+-- organisation's months, beside the statutory figure of the same meter-month.
+CREATE VIEW car.report_time_of_use WITH (security_invoker = true) AS
+SELECT o.org AS organisation, d.site_id, s.name AS site, d.meter_id, m.name AS meter,
+       date_trunc('month', d.day::timestamp)::date AS month, d.grid_region,
+       sum(d.kwh) AS kwh,
+       coalesce(sum(d.kwh_priced), 0) AS kwh_priced,
+       coalesce(sum(d.g_kwh), 0) / 1000 AS kg_co2_time_of_use,
+       sum(d.g_kwh) / nullif(sum(d.kwh_priced), 0) AS load_weighted_gco2_per_kwh,
+       sum(d.g_sum) / nullif(sum(d.periods_priced), 0) AS mean_gco2_per_kwh,
+       coalesce(sum(d.kwh_priced) * (sum(d.g_sum) / nullif(sum(d.periods_priced), 0)) / 1000, 0) AS kg_co2_simple_mean,
+       (sum(d.g_kwh) / nullif(sum(d.kwh_priced), 0)) / nullif(sum(d.g_sum) / nullif(sum(d.periods_priced), 0), 0)
+           AS load_weighting_ratio,
+       st.kg_co2e AS statutory_kg_co2e,
+       st.kg_co2 AS statutory_kg_co2,
+       st.factor_years AS statutory_factor_years,
+       sum(d.periods) AS periods,
+       sum(d.periods_forecast) AS periods_forecast,
+       sum(d.periods) - sum(d.periods_priced) AS periods_without_intensity,
+       (sum(d.periods_forecast) > 0 OR sum(d.periods) > sum(d.periods_priced)) AS flagged
+FROM (
+    SELECT r.meter_id, mt.site_id, mt.grid_region, (r.ts AT TIME ZONE 'Europe/London')::date AS day,
+           count(*) AS periods,
+           count(coalesce(g.actual, g.forecast)) AS periods_priced,
+           count(*) FILTER (WHERE g.actual IS NULL AND g.forecast IS NOT NULL) AS periods_forecast,
+           sum(r.quantity * mt.to_kwh) AS kwh,
+           sum(r.quantity * mt.to_kwh) FILTER (WHERE coalesce(g.actual, g.forecast) IS NOT NULL) AS kwh_priced,
+           sum(r.quantity * mt.to_kwh * coalesce(g.actual, g.forecast)) AS g_kwh,
+           sum(coalesce(g.actual, g.forecast)) AS g_sum
+    FROM car.reading r
+    JOIN (SELECT mm.id, mm.site_id, coalesce(si.grid_region, 'GB') AS grid_region, car.convert(1, mm.unit, 'kWh') AS to_kwh
+          FROM car.meter mm
+          JOIN car.site si ON si.id = mm.site_id
+          JOIN car.activity a ON a.key = mm.activity
+          WHERE mm.interval_minutes = 30 AND a.level1 = 'UK electricity') mt ON mt.id = r.meter_id
+    LEFT JOIN car.grid_intensity g ON g.region = mt.grid_region AND g.period_start = r.ts
+    GROUP BY r.meter_id, mt.site_id, mt.grid_region, (r.ts AT TIME ZONE 'Europe/London')::date) d
+LEFT JOIN car.site_ownership_shown o ON o.site_id = d.site_id AND d.day >= o.valid_from AND d.day <= o.valid_to
+LEFT JOIN car.site s ON s.id = d.site_id
+LEFT JOIN car.meter m ON m.id = d.meter_id
+LEFT JOIN (SELECT coalesce(e.org, '') AS org, e.meter_id, e.month, sum(e.kg_co2e) AS kg_co2e, sum(e.kg_co2) AS kg_co2,
+                  string_agg(DISTINCT e.factor_year::text, ', ') AS factor_years
+           FROM car.emission_reported e
+           WHERE e.primary_row
+           GROUP BY coalesce(e.org, ''), e.meter_id, e.month) st
+    ON st.org = coalesce(o.org, '') AND st.meter_id = d.meter_id AND st.month = date_trunc('month', d.day::timestamp)::date
+WHERE o.shown IS NOT FALSE
+GROUP BY o.org, d.site_id, s.name, d.meter_id, m.name, date_trunc('month', d.day::timestamp)::date, d.grid_region,
+         st.kg_co2e, st.kg_co2, st.factor_years;
+COMMENT ON VIEW car.report_time_of_use IS 'Time-of-use emissions, a management figure beside the statutory one (see README): per half-hourly electricity meter (interval_minutes 30, activity priced with the UK electricity generation factor), organisation owning its site and UK month, each reading priced with the grid carbon intensity of its own half-hour (car.grid_intensity of the site''s grid_region, GB when none; matched on the period''s UTC start; the actual when published, else the forecast), against the same kWh at the simple mean intensity of those half-hours, and the statutory DESNZ location-based figure of the same meter-month. Half-hours priced with a forecast or without any intensity are counted and flag the line. Intensities are CO2 only; the statutory figure is CO2e.';
+COMMENT ON COLUMN car.report_time_of_use.organisation IS 'Organisation owning the site on the days of the line.';
+COMMENT ON COLUMN car.report_time_of_use.site_id IS 'Site number (car.site.id).';
+COMMENT ON COLUMN car.report_time_of_use.site IS 'Site name.';
+COMMENT ON COLUMN car.report_time_of_use.meter_id IS 'Meter number (car.meter.id).';
+COMMENT ON COLUMN car.report_time_of_use.meter IS 'Meter name.';
+COMMENT ON COLUMN car.report_time_of_use.month IS 'Calendar month (its first day), in UK local time: a reading belongs to the UK day its half-hour starts in.';
+COMMENT ON COLUMN car.report_time_of_use.grid_region IS 'The car.grid_region whose intensities price the meter (the site''s grid_region, GB when it has none).';
+COMMENT ON COLUMN car.report_time_of_use.kwh IS 'Electricity used in the month, kWh (every reading, estimated ones too).';
+COMMENT ON COLUMN car.report_time_of_use.kwh_priced IS 'The part of kwh whose half-hours have an intensity, kWh: what the kg CO2 figures price.';
+COMMENT ON COLUMN car.report_time_of_use.kg_co2_time_of_use IS 'kg CO2: the sum over the priced half-hours of kWh x gCO2/kWh of that half-hour / 1000.';
+COMMENT ON COLUMN car.report_time_of_use.load_weighted_gco2_per_kwh IS 'Load-weighted mean intensity, gCO2/kWh: kg_co2_time_of_use x 1000 / kwh_priced. NULL when nothing was priced.';
+COMMENT ON COLUMN car.report_time_of_use.mean_gco2_per_kwh IS 'Simple mean intensity of the same half-hours (those with a reading and an intensity, each counted once), gCO2/kWh. NULL when nothing was priced.';
+COMMENT ON COLUMN car.report_time_of_use.kg_co2_simple_mean IS 'kg CO2 of kwh_priced at mean_gco2_per_kwh: what the same use would emit spread evenly over the half-hours.';
+COMMENT ON COLUMN car.report_time_of_use.load_weighting_ratio IS 'load_weighted_gco2_per_kwh / mean_gco2_per_kwh (= kg_co2_time_of_use / kg_co2_simple_mean): above 1 when the meter uses more in the dirtier half-hours. NULL when nothing was priced.';
+COMMENT ON COLUMN car.report_time_of_use.statutory_kg_co2e IS 'The statutory figure: kg CO2e of the meter-month at the DESNZ UK electricity generation factor (location-based Scope 2; car.emission_daily, as signed for closed months). NULL until car.refresh() has priced the month.';
+COMMENT ON COLUMN car.report_time_of_use.statutory_kg_co2 IS 'The CO2 part of statutory_kg_co2e, kg CO2, where the factor set publishes it: the DESNZ figure closest in kind to the intensities.';
+COMMENT ON COLUMN car.report_time_of_use.statutory_factor_years IS 'Year(s) of the DESNZ factor sets behind the statutory figures.';
+COMMENT ON COLUMN car.report_time_of_use.periods IS 'Readings (half-hours) of the meter in the month.';
+COMMENT ON COLUMN car.report_time_of_use.periods_forecast IS 'Half-hours priced with a forecast intensity, no actual having been published (yet).';
+COMMENT ON COLUMN car.report_time_of_use.periods_without_intensity IS 'Half-hours with a reading but no intensity: left out of the kg CO2 figures (their kWh are in kwh, not in kwh_priced).';
+COMMENT ON COLUMN car.report_time_of_use.flagged IS 'true when any half-hour was priced with a forecast or had no intensity: the figure is provisional or partial.';
+
+-------------------------------------------------------------------------------
 -- Last: nothing in schema car is PUBLIC's.  car.grant_roles() grants each of
 -- car's roles what it needs, by name (src/roles.c), and a DBA grants those
 -- roles to login roles.  Trigger functions run for whoever fires the

@@ -74,6 +74,13 @@ extern int64 *car_ingest_progress; /* a worker's count of readings written, or N
 extern int	  car_ingest_file(int source_id, const char *source, const char *format, Jsonb *options,
 							  const char *fname, const char *uri, bytea *payload, bool *duplicate);
 
+/* intensity.c: sources of kind carbon-intensity (the GB Carbon Intensity API) */
+extern void		   car_intensity_check_options(Jsonb *options, bool has_format);
+extern int		   car_intensity_queue(int source_id, TimestampTz lo, TimestampTz hi, bool again);
+extern TimestampTz car_intensity_horizon(TimestampTz now);
+extern int		   car_intensity_load(int source_id, const char *region, TimestampTz window_from, TimestampTz window_to,
+									  const char *body, size_t len, const char *uri, char **note);
+
 /* partition.c */
 extern int	car_ensure_partitions_range(TimestampTz from, TimestampTz to);
 extern int	car_missing_reading_partitions(TimestampTz from, TimestampTz to);

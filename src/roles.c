@@ -4,8 +4,9 @@
  *		privileges, granted by name.
  *
  *	car_reader	reads the reporting views, car.live, the change feed,
- *				car.emission_daily, readings, sites, meters and the factor
- *				catalogues, and runs the calculator: what a BI tool's login
+ *				car.emission_daily, readings, sites, meters, the factor
+ *				catalogues and the grid's half-hourly carbon intensity, and
+ *				runs the calculator: what a BI tool's login
  *				needs.  Row-level security shows it only the rows its
  *				verified claims grant.
  *	car_auditor	car_reader that sees every organisation's rows (an auditor,
@@ -16,8 +17,8 @@
  *	car.worker_role (car_worker by default)
  *				car_ingest, plus what the background worker and the pg_cron
  *				jobs do: the dataset queue, sources' poll status, the
- *				credentials of sources, loading factor files, car.refresh()
- *				and car.maintenance().  It is not a superuser; it has LOGIN
+ *				credentials of sources, loading factor files, storing the
+ *				grid's carbon intensity, car.refresh() and car.maintenance().  It is not a superuser; it has LOGIN
  *				and no password, because pg_cron's background workers log in
  *				as a job's role.
  *	car_admin	the worker role, plus managing sources, keys, catalogues,
@@ -84,6 +85,8 @@ static const char *const grants[] = {
 	"car.report_target TO car_reader",
 	"GRANT EXECUTE ON FUNCTION car.reporting_year_days(int), car.report_target_for(text), car.report_normalised_for(text), "
 	"car.methodology(text, int), car.report_secr(text, int, text) TO car_reader",
+	/* half-hourly grid carbon intensity and time-of-use emissions (issue 15) */
+	"GRANT SELECT ON car.grid_region, car.grid_intensity, car.report_time_of_use TO car_reader",
 	"GRANT EXECUTE ON FUNCTION car.convert(float8, text, text), car.factor_year(timestamptz), "
 	"car.co2e(float8, text, text, timestamptz), car.emissions(float8, text, text, timestamptz), "
 	"car.can_price(text, text, timestamptz), car.reporting_year(date), car.reporting_year_label(int), "
@@ -125,6 +128,8 @@ static const char *const grants[] = {
 	"GRANT SELECT, INSERT, DELETE ON car.emission_daily, car.refresh_queue, car.refresh_year TO %w",
 	"GRANT SELECT, INSERT, UPDATE ON car.refresh_state TO %w",
 	"GRANT DELETE ON car.change TO %w",
+	/* what a carbon-intensity source's windows store */
+	"GRANT INSERT, UPDATE ON car.grid_intensity TO %w",
 	"GRANT EXECUTE ON FUNCTION car.refresh(boolean), car.maintenance(), car.load_factors(text, int, boolean, text, text), "
 	"car.load_factors(bytea, text, int, boolean, text, text), car.load_factors(int) TO %w",
 	/* car_admin */
@@ -142,6 +147,7 @@ static const char *const grants[] = {
 	"GRANT SELECT, INSERT, UPDATE, DELETE ON car.normaliser_kind, car.normaliser, car.target TO car_admin",
 	"GRANT USAGE ON SEQUENCE car.ggc_classification_id_seq, car.normaliser_id_seq, car.target_id_seq TO car_admin",
 	"GRANT EXECUTE ON FUNCTION car.transfer_site(int, text, date, text) TO car_admin",
+	"GRANT EXECUTE ON FUNCTION car.grid_intensity_periods(text, text, timestamptz, timestamptz) TO car_admin",
 };
 
 static void

@@ -1,8 +1,8 @@
 /*
  * source.c
- *		car.add_source: define a source of files, its options checked now.
- *		A polled source wakes the background worker when the transaction
- *		commits.
+ *		car.add_source: define a source of files (or of the GB grid's carbon
+ *		intensity), its options checked now.  A polled source wakes the
+ *		background worker when the transaction commits.
  */
 #include "ingest.h"
 
@@ -36,11 +36,11 @@ car_add_source(PG_FUNCTION_ARGS)
 	options = PG_ARGISNULL(4) ? DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")))
 							  : PG_GETARG_JSONB_P(4);
 	if (strcmp(kind, "push") != 0 && strcmp(kind, "file") != 0 && strcmp(kind, "index") != 0 &&
-		strcmp(kind, "template") != 0)
+		strcmp(kind, "template") != 0 && strcmp(kind, "carbon-intensity") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown source kind \"%s\"", kind),
-				 errhint("Kinds: push, file, index, template.")));
+				 errhint("Kinds: push, file, index, template, carbon-intensity.")));
 	if (strcmp(kind, "push") != 0 && uri == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -59,8 +59,12 @@ car_add_source(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("only superusers may add sources with file: URIs")));
-	car_read_source_options(options, format, &so);
-	if (so.activity)
+	memset(&so, 0, sizeof(so));
+	if (strcmp(kind, "carbon-intensity") == 0)
+		car_intensity_check_options(options, format != NULL);
+	else
+		car_read_source_options(options, format, &so);
+	if (strcmp(kind, "carbon-intensity") != 0 && so.activity)
 	{
 		const char **kinds,
 			**keys;

@@ -446,6 +446,15 @@ TextCol(int row, int col)
 	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
 }
 
+static TimestampTz
+TimestampTzCol(int row, int col)
+{
+	bool  isnull;
+	Datum d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, &isnull);
+
+	return isnull ? 0 : DatumGetTimestampTz(d);
+}
+
 /* ---------------------------------------------------------- templates */
 
 static const char *const mons[] = {"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"};
@@ -527,19 +536,23 @@ Download(const char *uri, const char *etag, const char *last_modified, const Fet
 
 typedef struct Claimed
 {
-	int64  id;
-	int	   source_id;
-	char  *source;
-	char  *format;
-	char  *uri;
-	char  *fetch_uri; /* uri with the source's credentials, for libcurl only */
-	char  *etag;
-	char  *last_modified;
-	int	   attempts;
-	bool   found;
-	char  *source_uri;	 /* the scope: the source's own host, and */
-	char **follow_hosts; /* its follow_hosts option */
-	int	   nfollow;
+	int64		id;
+	int			source_id;
+	char	   *source;
+	char	   *format;
+	char	   *uri;
+	char	   *fetch_uri; /* uri with the source's credentials, for libcurl only */
+	char	   *etag;
+	char	   *last_modified;
+	int			attempts;
+	bool		found;
+	char	   *source_uri;	  /* the scope: the source's own host, and */
+	char	  **follow_hosts; /* its follow_hosts option */
+	int			nfollow;
+	char	   *kind;	/* the source's kind */
+	char	   *region; /* a carbon-intensity window's region and bounds, or NULL */
+	TimestampTz period_from;
+	TimestampTz period_to;
 } Claimed;
 
 /*
@@ -620,7 +633,8 @@ ClaimOne(void *arg)
 					"WHERE d.id = (SELECT id FROM car.dataset WHERE state = 'queued' AND next_attempt_at <= now() "
 					"              ORDER BY next_attempt_at, id FOR UPDATE SKIP LOCKED LIMIT 1) "
 					"AND s.id = d.source_id "
-					"RETURNING d.id, d.source_id, s.name, s.format, d.uri, d.etag, d.last_modified, d.attempts, s.uri, " FOLLOW_HOSTS_SQL ", x.userinfo",
+					"RETURNING d.id, d.source_id, s.name, s.format, d.uri, d.etag, d.last_modified, d.attempts, s.uri, " FOLLOW_HOSTS_SQL ", x.userinfo, "
+					"s.kind, d.region, d.period_from, d.period_to",
 					false, 0) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "could not claim a dataset");
 	if (SPI_processed == 1)
@@ -637,6 +651,10 @@ ClaimOne(void *arg)
 		c->attempts = Int4Col(0, 8);
 		c->source_uri = TextCol(0, 9) ? pstrdup(TextCol(0, 9)) : NULL;
 		c->fetch_uri = WithCredentials(c->uri, TextCol(0, 11), c->source_uri);
+		c->kind = pstrdup(TextCol(0, 12));
+		c->region = TextCol(0, 13) ? pstrdup(TextCol(0, 13)) : NULL;
+		c->period_from = c->region ? TimestampTzCol(0, 14) : 0;
+		c->period_to = c->region ? TimestampTzCol(0, 15) : 0;
 		MemoryContextSwitchTo(old);
 		FollowHostsCol(0, 10, &c->follow_hosts, &c->nfollow);
 		c->found = true;
@@ -732,7 +750,22 @@ LoadBody(void *arg)
 	final_uri = Redacted(job->res->final_url ? job->res->final_url : c->uri);
 	shown = Redacted(c->uri);
 	name = strrchr(shown, '/') ? strrchr(shown, '/') + 1 : shown;
-	if (c->format && strcmp(c->format, "desnz-factors") == 0)
+	if (c->region != NULL && strcmp(c->kind, "carbon-intensity") == 0)
+	{
+		Oid	  t[2] = {INT4OID, TEXTOID};
+		Datum nv[2];
+		char  nn[2] = {' ', ' '};
+		char *note;
+
+		file_id = car_intensity_load(c->source_id, c->region, c->period_from, c->period_to, job->res->body,
+									 job->res->len, final_uri, &note);
+		nv[0] = Int32GetDatum(c->source_id);
+		nv[1] = note ? CStringGetTextDatum(note) : (Datum) 0;
+		nn[1] = note ? ' ' : 'n';
+		SPI_execute_with_args("UPDATE car.source SET last_note = $2 WHERE id = $1 AND last_note IS DISTINCT FROM $2", 2,
+							  t, nv, nn, false, 0);
+	}
+	else if (c->format && strcmp(c->format, "desnz-factors") == 0)
 	{
 		FactorLoadOptions opt = {0, false, NF_DETECT, NF_DETECT};
 
@@ -940,6 +973,8 @@ PollDue(void *arg)
 				QueueDataset(due[i].id, due[i].uri);
 			else if (strcmp(due[i].kind, "template") == 0)
 				QueueDataset(due[i].id, ExpandTemplate(due[i].uri, tm.tm_year, tm.tm_mon, tm.tm_mday));
+			else if (strcmp(due[i].kind, "carbon-intensity") == 0)
+				(void) car_intensity_queue(due[i].id, 0, car_intensity_horizon(now), false);
 			else
 			{
 				MemoryContext old = MemoryContextSwitchTo(work_cxt);
@@ -1351,6 +1386,12 @@ car_backfill(PG_FUNCTION_ARGS)
 				queued++;
 			}
 	}
+	else if (strcmp(kind, "carbon-intensity") == 0)
+	{
+		/* every window that overlaps the days, fetched again even if done */
+		queued = car_intensity_queue(source_id, (TimestampTz) from * USECS_PER_DAY,
+									 (TimestampTz) (to + 1) * USECS_PER_DAY, true);
+	}
 	else if (strcmp(kind, "index") == 0 || strcmp(kind, "file") == 0)
 	{
 		/* an index is read by the launcher: make it due now */
@@ -1360,7 +1401,8 @@ car_backfill(PG_FUNCTION_ARGS)
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("source \"%s\" is a %s source; backfill takes template or index sources", source, kind)));
+				 errmsg("source \"%s\" is a %s source; backfill takes template, index or carbon-intensity sources",
+						source, kind)));
 	SPI_finish();
 	car_wake_launcher_at_commit();
 	PG_RETURN_INT32(queued);

@@ -18,18 +18,35 @@
   GET /_control?publish=2024-01                list a month on the index page
   GET /_control?fault=NAME                     500, 404, stall, truncate, oversize,
                                                redirect_loop, etag_ignore, or none
-  GET /_control?latency_ms=N                   delay every file response
+  GET /_control?latency_ms=N                   delay every file (and /ci) response
   GET /_control?sites=N                        files with N sites (default 2), for benchmarks
   GET /_control?reset=1                        nothing published, no fault, no latency
   GET /_stats                                  JSON: file requests served, by month
   GET /_auth                                   JSON: by month, whether the last file request carried
                                                an Authorization header
 
+The GB Carbon Intensity API, under /ci (a source's base URL is http://127.0.0.1:<port>/ci), its
+responses made by test/gen/intensity.py in the API's recorded shapes:
+  GET /ci/intensity/{from}/{to}                the national half-hours (at most 14 days; 400 otherwise)
+  GET /ci/regional/intensity/{from}/{to}/regionid/{id}   a region's
+  GET /_control?ci_reset=1                     the generator's defaults, no fault, the request log emptied
+  GET /_control?ci_<name>=V                    the generator's state (actual_lag_hours, forecast_only,
+                                               forecast_shift, horizon_hours, gap_modulus: see there)
+  GET /_control?ci_fault=NAME                  500, malformed (the JSON without its last "]}"), wrong_value (a
+                                               forecast of "high"), duplicate (a half-hour twice with
+                                               different values), or none
+  GET /_control?down_seconds=N                 the whole server stops listening for N seconds (a
+                                               connection is refused), then listens again on its port
+  GET /_ci_requests                            JSON: the /ci requests answered with 200, in order
+Every response to a /ci request that succeeds is appended to --dir/ci-served.jsonl as
+{"path": ..., "body": ...}, for the tests to compare what car stored with what was served.
+
 Each month's expected totals are written beside its file in --dir as
 ministryofjustice_<mon>-<yyyy>.totals.csv, for the tests to compare with.
 """
 import argparse
 import hashlib
+import re
 import json
 import os
 import subprocess
@@ -42,7 +59,14 @@ from urllib.parse import parse_qs, urlparse
 
 MONS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
 HERE = os.path.dirname(os.path.abspath(__file__))
-STATE = {"published": [], "fault": "none", "latency_ms": 0, "served": {}, "sites": 2, "auth": {}}
+sys.path.insert(0, os.path.join(HERE, "gen"))
+import intensity  # noqa: E402  (test/gen/intensity.py)
+
+CI_TIME = r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}Z)"
+CI_NATIONAL = re.compile(r"^/ci/intensity/%s/%s$" % (CI_TIME, CI_TIME))
+CI_REGIONAL = re.compile(r"^/ci/regional/intensity/%s/%s/regionid/(\d{1,2})$" % (CI_TIME, CI_TIME))
+STATE = {"published": [], "fault": "none", "latency_ms": 0, "served": {}, "sites": 2, "auth": {},
+         "ci": {}, "ci_fault": "none", "ci_requests": [], "down": 0}
 LOCK = threading.Lock()
 STARTED = formatdate(time.time() - 3600, usegmt=True)
 
@@ -99,7 +123,22 @@ class Handler(BaseHTTPRequestHandler):
                     STATE["latency_ms"] = int(q["latency_ms"])
                 if "sites" in q:
                     STATE["sites"] = int(q["sites"])
+                if "ci_reset" in q:
+                    STATE.update(ci={}, ci_fault="none", ci_requests=[])
+                    open(os.path.join(self.server.args.dir, "ci-served.jsonl"), "w").close()
+                for k, v in q.items():
+                    if k.startswith("ci_") and k not in ("ci_reset", "ci_fault"):
+                        STATE["ci"][k[3:]] = float(v)
+                if "ci_fault" in q:
+                    STATE["ci_fault"] = q["ci_fault"]
+                if "down_seconds" in q:
+                    STATE["down"] = float(q["down_seconds"])
+                    threading.Thread(target=self.server.shutdown, daemon=True).start()
             return self.send(200, b"ok\n")
+        if u.path == "/_ci_requests":
+            return self.send(200, json.dumps(STATE["ci_requests"]).encode(), "application/json")
+        if u.path.startswith("/ci/"):
+            return self.carbon_intensity(u.path)
         if u.path == "/_stats":
             return self.send(200, json.dumps(STATE["served"]).encode(), "application/json")
         if u.path == "/_auth":
@@ -167,6 +206,47 @@ class Handler(BaseHTTPRequestHandler):
         return self.send(404, b"no such page\n")
 
 
+    def carbon_intensity(self, path):
+        """The GB Carbon Intensity API's national and regional windows."""
+        m = CI_NATIONAL.match(path) or CI_REGIONAL.match(path)
+        if not m:
+            return self.send(404, b'{"error": {"code": "404 Not Found", "message": "no such endpoint"}}',
+                             "application/json")
+        t_from, t_to = intensity.parse(m.group(1)), intensity.parse(m.group(2))
+        if t_to <= t_from or t_to - t_from > 14 * 86400:
+            return self.send(400, b'{"error": {"code": "400 Bad Request", "message": "Please enter a valid '
+                                  b'datetime range, the maximum range is 14 days"}}', "application/json")
+        with LOCK:
+            state = dict(STATE["ci"])
+            fault = STATE["ci_fault"]
+        if STATE["latency_ms"]:
+            time.sleep(STATE["latency_ms"] / 1000.0)
+        if fault == "500":
+            return self.send(500, b'{"error": {"code": "500 Internal Server Error", "message": "fault"}}',
+                             "application/json")
+        if len(m.groups()) == 3:
+            body = intensity.regional(t_from, t_to, int(m.group(3)), state)
+            periods = body["data"]["data"]
+        else:
+            body = intensity.national(t_from, t_to, state)
+            periods = body["data"]
+        if fault == "wrong_value" and periods:
+            periods[len(periods) // 2]["intensity"]["forecast"] = "high"
+        if fault == "duplicate" and len(periods) > 2:
+            twin = json.loads(json.dumps(periods[1]))
+            twin["intensity"]["forecast"] += 1
+            periods.insert(2, twin)
+        data = json.dumps(body).encode()
+        if fault == "malformed":
+            data = data[:-2]  # the closing "]}": the JSON ends unexpectedly
+        with LOCK:
+            STATE["ci_requests"].append(path)
+            if fault == "none":
+                with open(os.path.join(self.server.args.dir, "ci-served.jsonl"), "a") as f:
+                    f.write(json.dumps({"path": path, "body": body}) + "\n")
+        return self.send(200, data, "application/json")
+
+
 class Server(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -185,11 +265,19 @@ def main():
     os.makedirs(args.dir, exist_ok=True)
     srv = Server(("127.0.0.1", args.port), Handler)
     srv.args = args
+    port = srv.server_address[1]
     if args.port_file:
         with open(args.port_file + ".tmp", "w") as f:
-            f.write("%d\n" % srv.server_address[1])
+            f.write("%d\n" % port)
         os.rename(args.port_file + ".tmp", args.port_file)
-    srv.serve_forever()
+    while True:
+        srv.serve_forever()
+        # asked to go down (/_control?down_seconds=N): nothing listens, then the same port again
+        srv.server_close()
+        time.sleep(STATE["down"])
+        STATE["down"] = 0
+        srv = Server(("127.0.0.1", port), Handler)
+        srv.args = args
 
 
 if __name__ == "__main__":
