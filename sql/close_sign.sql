@@ -1,5 +1,7 @@
 -- Period close (issue 14, point 4), what a signature covers: the canonical
--- text whose SHA-256 a close keeps tells every two snapshots apart.  Runs after the tests that sign periods (close,
+-- text whose SHA-256 a close keeps tells every two snapshots apart, and a
+-- close signs under the reporting-year rule the database is configured with,
+-- never one a session chose.  Runs after the tests that sign periods (close,
 -- ggc, disclosure, estate), whose closes it recomputes, and adds its own
 -- site, meter and closes after them.
 \getenv fixtures CAR_FIXTURES
@@ -107,7 +109,58 @@ SELECT :lines AS b_lines,
 SELECT position(E'\n' IN unit) > 0 AS unit_has_a_newline, length(unit) - length(replace(unit, '|', '')) AS bars_in_unit
 FROM car.closed_emission WHERE close_id = :pipe_b;
 
--- 2. Every close's SHA-256 (those of the earlier tests too: files,
+-- 2. A close signs under car.reporting_year_start as the database is
+--    configured (here the default, 1), never a value one session chose: a
+--    SET, a SET LOCAL, a function's SET clause, the role's own setting, the
+--    connection's options; the database's own setting is signed under and
+--    recorded.
+SET car.reporting_year_start = 4;
+SELECT pg_temp.error_of($$SELECT car.close_period('Pipe Dept', '2023-06-01', '2023-06-30', 'April years')$$);
+RESET car.reporting_year_start;
+BEGIN;
+SET LOCAL car.reporting_year_start = 7;
+SELECT pg_temp.error_of($$SELECT car.close_period('Pipe Dept', '2023-06-01', '2023-06-30', 'July years')$$);
+ROLLBACK;
+CREATE FUNCTION pg_temp.close_in_april_years() RETURNS text LANGUAGE sql SET car.reporting_year_start = 4
+    RETURN (SELECT period::text FROM car.close_period('Pipe Dept', '2023-06-01', '2023-06-30', 'April years'));
+SELECT pg_temp.error_of($$SELECT pg_temp.close_in_april_years()$$);
+-- the configured value set again in the session is the configured value: signed
+SET car.reporting_year_start = 1;
+SELECT period, reporting_year_start, lines FROM car.close_period('Pipe Dept', '2023-06-01', '2023-06-30', 'calendar years');
+RESET car.reporting_year_start;
+SELECT count(*) AS closes_of_june FROM car.period_close WHERE org = 'Pipe Dept' AND period @> '2023-06-15'::date;
+-- a role's own setting (a role may ALTER ROLE itself SET), even of the configured value
+ALTER ROLE CURRENT_USER SET car.reporting_year_start = 1;
+\c
+SET client_min_messages = error;
+SET DateStyle = ISO;
+SELECT car.close_period('Pipe Dept', '2023-07-01', '2023-07-31', 'role setting');
+ALTER ROLE CURRENT_USER RESET car.reporting_year_start;
+-- the connection's options (a client's choice at connect)
+\c "dbname=contrib_regression options='-c car.reporting_year_start=1'"
+SET client_min_messages = error;
+SET DateStyle = ISO;
+SELECT car.close_period('Pipe Dept', '2023-07-01', '2023-07-31', 'connection option');
+\c "dbname=contrib_regression options=''"
+-- the database's configuration: signed under it (a full refresh under the new
+-- rule first), and recorded; rolled back, as is the refresh
+SELECT format('ALTER DATABASE %I SET car.reporting_year_start = 4', current_database()) \gexec
+\c
+SET client_min_messages = error;
+SET DateStyle = ISO;
+SHOW car.reporting_year_start;
+BEGIN;
+SELECT period, reporting_year_start, lines FROM car.close_period('Pipe Dept', '2023-07-01', '2023-07-31', 'April years, configured');
+SELECT reporting_year_start AS refreshed_under FROM car.refresh_state;
+ROLLBACK;
+SELECT format('ALTER DATABASE %I RESET car.reporting_year_start', current_database()) \gexec
+\c
+SET client_min_messages = error;
+SET DateStyle = ISO;
+SHOW car.reporting_year_start;
+SELECT reporting_year_start AS refreshed_under FROM car.refresh_state;
+
+-- 3. Every close's SHA-256 (those of the earlier tests too: files,
 --    estimates, transfers), recomputed by README's block.
 SELECT substring(pg_read_file(:'fixtures' || '/README.md'), '<!-- close-sha256 -->\n```sql\n(.*?)```') AS readme_sha256_sql \gset
 :readme_sha256_sql

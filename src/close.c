@@ -4,8 +4,9 @@
  *		car.close_period(), car.reopen_period() and car.closed_months().
  *
  * car.close_period(org, from, to, note) signs an organisation's figures for
- * whole months [from, to]: it brings car.emission_daily up to date (the
- * incremental refresh), then copies, in one statement and so from one
+ * whole months [from, to], under car.reporting_year_start as the database is
+ * configured (ConfiguredYearStart): it brings car.emission_daily up to date
+ * (the incremental refresh), then copies, in one statement and so from one
  * snapshot, every emission row of the organisation's days in the period
  * (per meter, UK day and component, with the kg CO2e under the financial
  * year's factors besides), the periods each interval meter was expected to
@@ -52,6 +53,7 @@
 #include "utils/date.h"
 #include "utils/datetime.h"
 #include "utils/guc.h"
+#include "utils/guc_tables.h"
 #include "utils/memutils.h"
 #include "utils/rangetypes.h"
 
@@ -717,6 +719,60 @@ ReturnRow(FunctionCallInfo fcinfo, HeapTuple row)
 	return HeapTupleHeaderGetDatum(SPI_returntuple(row, desc));
 }
 
+/*
+ * The reporting-year rule a close signs under: car.reporting_year_start as
+ * the database is configured (the default, postgresql.conf or ALTER SYSTEM,
+ * the server's command line, ALTER DATABASE), which is the one this session
+ * uses and so the one its refresh prices with.  A signed figure must not
+ * depend on what one session chose: a value set in the session (SET, SET
+ * LOCAL, a function's SET clause), by the connection's options or by the
+ * role's own settings (ALTER ROLE ... SET, which a role may do for itself)
+ * is refused, with what to do.
+ */
+static int
+ConfiguredYearStart(void)
+{
+	struct config_generic **vars = get_guc_variables();
+	int						n = GetNumConfigOptions();
+	struct config_int	   *conf = NULL;
+	int						i;
+
+	for (i = 0; i < n && conf == NULL; i++)
+		if (vars[i]->vartype == PGC_INT && strcmp(vars[i]->name, "car.reporting_year_start") == 0)
+			conf = (struct config_int *) vars[i];
+	if (conf == NULL || conf->variable != &car_reporting_year_start)
+		elog(ERROR, "car: the setting car.reporting_year_start is not defined");
+	if (conf->gen.reset_source > PGC_S_DATABASE)
+	{
+		const char *by = conf->gen.reset_source == PGC_S_CLIENT ? "this connection's options"
+																: "this role's settings (ALTER ROLE ... SET)";
+
+		if (conf->gen.reset_source > PGC_S_CLIENT)
+			by = "this session";
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("car.reporting_year_start (%d) is set by %s, not by the database's configuration",
+						conf->reset_val, by),
+				 errdetail("A period is signed under the reporting-year rule the database is configured with, which "
+						   "a session cannot choose for itself."),
+				 errhint("Remove that setting (ALTER ROLE ... RESET car.reporting_year_start, or the connection's "
+						 "option), or configure the database with it: ALTER DATABASE ... SET "
+						 "car.reporting_year_start = %d.",
+						 conf->reset_val)));
+	}
+	if (car_reporting_year_start != conf->reset_val)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("car.reporting_year_start is %d in this session but %d in the database's configuration",
+						car_reporting_year_start, conf->reset_val),
+				 errdetail("A period is signed under the reporting-year rule the database is configured with, which "
+						   "a session cannot choose for itself."),
+				 errhint("RESET car.reporting_year_start and close again; to sign under %d, configure the database "
+						 "with it first (ALTER DATABASE ... SET car.reporting_year_start = %d, or postgresql.conf).",
+						 car_reporting_year_start, car_reporting_year_start)));
+	return car_reporting_year_start;
+}
+
 /* car.close_period(org text, "from" date, "to" date, note text default null) → car.period_close */
 Datum
 car_close_period(PG_FUNCTION_ARGS)
@@ -734,7 +790,7 @@ car_close_period(PG_FUNCTION_ARGS)
 	job.note = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
 	job.by = GetUserNameFromId(GetUserId(), false);
 	CheckPeriod(job.org, job.from, job.to);
-	job.year_start = car_reporting_year_start;
+	job.year_start = ConfiguredYearStart();
 
 	SPI_connect();
 	car_as_table_owner("period_close", LockAndCheckOverlap, &job);
