@@ -694,17 +694,22 @@ COMMENT ON COLUMN car.period_close.period IS 'The UK days signed: [first day of 
 COMMENT ON COLUMN car.period_close.note IS 'What the signer wrote (e.g. "GGC return FY2021/22, approved by the Board").';
 COMMENT ON COLUMN car.period_close.closed_at IS 'When it was signed.';
 COMMENT ON COLUMN car.period_close.closed_by IS 'The role that signed it.';
-COMMENT ON COLUMN car.period_close.reporting_year_start IS 'car.reporting_year_start in force when signed: the factor-year rule kg_co2e was priced under (fy_kg_co2e follows the financial-year rule).';
+COMMENT ON COLUMN car.period_close.reporting_year_start IS 'car.reporting_year_start as the database was configured when signed (never a value a session, its connection or its role chose): the factor-year rule kg_co2e was priced under (fy_kg_co2e follows the financial-year rule).';
 COMMENT ON COLUMN car.period_close.lines IS 'Emission rows signed (car.closed_emission: per meter, UK day and component).';
 COMMENT ON COLUMN car.period_close.kg_co2e IS 'Their total, kg CO2e, all scopes and components.';
-COMMENT ON COLUMN car.period_close.sha256 IS 'SHA-256 (hex) of the close''s canonical text: README, "Period close", says how to recompute it in plain SQL from the closed_* tables.';
+COMMENT ON COLUMN car.period_close.sha256 IS 'SHA-256 (hex) of the close''s canonical text (format "car period close 2"): its org, period and reporting_year_start, then every column of its rows in car.closed_emission, closed_coverage, closed_factor_set and closed_file, each field escaped. README, "Period close", gives the SQL that recomputes it from those tables.';
 COMMENT ON COLUMN car.period_close.site_ids IS 'The sites whose figures were signed.';
 COMMENT ON COLUMN car.period_close.reopened_at IS 'When it was reopened (car.reopen_period); NULL while in force. A reopened close is kept, with its figures, for the record.';
 COMMENT ON COLUMN car.period_close.reopened_by IS 'The role that reopened it (a car_admin).';
 COMMENT ON COLUMN car.period_close.reopen_reason IS 'Why it was reopened.';
 
+-- close_id names its close without a foreign key: the key's check, one
+-- lookup and row lock a row, took longer than the rest of a year's close
+-- (bench/ggc.sql).  Only car.close_period writes these rows, for the close it
+-- has just made; the trigger on car.period_close below keeps a close whose
+-- figures are here from being deleted, as the key's other half did.
 CREATE TABLE car.closed_emission (
-    close_id           int NOT NULL REFERENCES car.period_close (id),
+    close_id           int NOT NULL,
     org                text NOT NULL,
     site_id            int NOT NULL,
     site               text,
@@ -730,11 +735,13 @@ CREATE TABLE car.closed_emission (
     fy_factor_set_id   int,
     fy_factor_year     int,
     file_ids           int[] NOT NULL,
-    PRIMARY KEY (close_id, meter_id, day, component)
+    -- month (a function of day) leads: a report of a signed month reads its
+    -- rows by the key, and a close writes them in the key's order (the
+    -- canonical order of its hash)
+    PRIMARY KEY (close_id, month, meter_id, day, component)
 );
-CREATE INDEX closed_emission_month_idx ON car.closed_emission (org, month);
 COMMENT ON TABLE car.closed_emission IS 'The figures of each period close as signed: the car.emission_daily rows of the organisation''s days in the period, per meter, UK day and component. The reports read these for closed months.';
-COMMENT ON COLUMN car.closed_emission.close_id IS 'The close (car.period_close.id).';
+COMMENT ON COLUMN car.closed_emission.close_id IS 'The close (car.period_close.id; a close with figures cannot be deleted).';
 COMMENT ON COLUMN car.closed_emission.org IS 'The organisation that owned the site that day.';
 COMMENT ON COLUMN car.closed_emission.site IS 'The site''s name when signed.';
 COMMENT ON COLUMN car.closed_emission.quantity IS 'The day''s readings, actual and estimated, in unit.';
@@ -803,6 +810,29 @@ CREATE TABLE car.period_close_event (
 COMMENT ON TABLE car.period_close_event IS 'The record of every close and reopening: who, when, and the note or reason.';
 COMMENT ON COLUMN car.period_close_event.note IS 'The close''s note, or the reason given for reopening.';
 
+-- Trigger on car.period_close: the delete half of a foreign key from
+-- car.closed_emission (which has none, for speed: see there).
+CREATE FUNCTION car.period_close_deleted() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_id int;
+BEGIN
+    SELECT o.id INTO v_id FROM old_rows o
+    WHERE EXISTS (SELECT 1 FROM car.closed_emission e WHERE e.close_id OPERATOR(pg_catalog.=) o.id)
+    ORDER BY o.id LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'period close % has signed figures in car.closed_emission and cannot be deleted', v_id
+            USING ERRCODE = 'foreign_key_violation',
+                  HINT = 'Reopen it instead (car.reopen_period, car_admin): a reopened close is kept, with its figures, for the record.';
+    END IF;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION car.period_close_deleted() IS 'Trigger on car.period_close: refuses to delete a close whose figures are in car.closed_emission (foreign_key_violation).';
+CREATE TRIGGER period_close_deleted AFTER DELETE ON car.period_close REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION car.period_close_deleted();
+
 ALTER TABLE car.period_close ENABLE ROW LEVEL SECURITY;
 CREATE POLICY period_close_by_claims ON car.period_close USING (car.org_visible(org));
 ALTER TABLE car.closed_emission ENABLE ROW LEVEL SECURITY;
@@ -830,7 +860,7 @@ COMMENT ON FUNCTION car.closed_months() IS 'The months of the period closes in f
 
 CREATE FUNCTION car.close_period(org text, "from" date, "to" date, note text DEFAULT NULL) RETURNS car.period_close
     LANGUAGE c VOLATILE PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_close_period';
-COMMENT ON FUNCTION car.close_period(text, date, date, text) IS 'Sign an organisation''s figures for whole months, from the first day of a month to the last day of a month (a quarter, a financial year): refreshes car.emission_daily, then keeps the figures as reported (per site, meter, UK day, scope, component and activity), the periods expected, the factor sets and the files behind them, and a SHA-256 of them, in car.period_close and the closed_* tables. Every report reads the signed figures from then on; car.restatement shows what changed since. A period overlapping one in force for the organisation is refused (reopen it first). For car_admin. Returns the car.period_close row.';
+COMMENT ON FUNCTION car.close_period(text, date, date, text) IS 'Sign an organisation''s figures for whole months, from the first day of a month to the last day of a month (a quarter, a financial year), under car.reporting_year_start as the database is configured (a session that set another value, or whose role or connection sets it, is refused: object_not_in_prerequisite_state): refreshes car.emission_daily, then keeps the figures as reported (per site, meter, UK day, scope, component and activity), the periods expected, the factor sets and the files behind them, and a SHA-256 of them, in car.period_close and the closed_* tables. Every report reads the signed figures from then on; car.restatement shows what changed since. A period overlapping one in force for the organisation is refused (reopen it first). For car_admin. Returns the car.period_close row.';
 CREATE FUNCTION car.reopen_period(close_id int, reason text) RETURNS car.period_close
     LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_reopen_period';
 COMMENT ON FUNCTION car.reopen_period(int, text) IS 'Reopen a signed period: its months read live figures again and may be signed anew. Needs car_admin and a reason; the close is kept, marked reopened, and the reopening is recorded in car.period_close_event.';

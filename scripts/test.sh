@@ -60,6 +60,8 @@ if ! (cd "$FIXTURES" && sha256sum --quiet -c SHA256SUMS) >"$WORK/fixtures.check"
 fi
 mkdir -p "$WORK/fixtures"
 cp -r "$FIXTURES"/. "$WORK/fixtures/"
+# sql/close.sql runs the README's SQL that recomputes a period close's SHA-256, as written there
+cp README.md "$WORK/fixtures/"
 # generated meter files (deterministic), with the totals a loader must reach
 mkdir -p "$WORK/fixtures/generated"
 python3 test/gen/ecodriver.py --out "$WORK/fixtures/generated/eco_a"

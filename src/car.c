@@ -56,7 +56,9 @@ CarProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree
 /*
  * Settings that loosen a check (the accepted time range, the reject ratio,
  * strictness about factor years, how long evidence is kept) are superuser
- * only; car.reporting_year_start is an analyst's choice of calendar.
+ * only; car.reporting_year_start is an analyst's choice of calendar, but a
+ * period close signs only under the value the database is configured with
+ * (close.c, ConfiguredYearStart).
  */
 
 /* Factor-year rules changed: every cached choice of set is stale. */

@@ -4,17 +4,21 @@
  *		car.close_period(), car.reopen_period() and car.closed_months().
  *
  * car.close_period(org, from, to, note) signs an organisation's figures for
- * whole months [from, to]: it brings car.emission_daily up to date (the
- * incremental refresh), then copies, in one statement and so from one
+ * whole months [from, to], under car.reporting_year_start as the database is
+ * configured (ConfiguredYearStart): it brings car.emission_daily up to date
+ * (the incremental refresh), then copies, in one statement and so from one
  * snapshot, every emission row of the organisation's days in the period
  * (per meter, UK day and component, with the kg CO2e under the financial
  * year's factors besides), the periods each interval meter was expected to
  * report, the factor sets that priced them and the files behind them, into
- * the closed_* tables; then computes a SHA-256 over a canonical text of what
- * it copied (README, "Period close": an auditor recomputes it in plain SQL).
- * Every report reads a closed organisation-month from the copy, never from
- * car.emission_daily again: closed figures do not move.  car.restatement
- * shows, line by line, what the live figures would say now.
+ * the closed_* tables.  The emission rows are written in the canonical
+ * order and hashed as they are written (RETURNING, into a DestReceiver), so
+ * the signature costs no second read or sort of them; the SHA-256 is of a
+ * canonical text that escapes every field (README, "Period close", gives
+ * the SQL that recomputes it).  Every report reads a closed
+ * organisation-month from the copy, never from car.emission_daily again:
+ * closed figures do not move.  car.restatement shows, line by line, what
+ * the live figures would say now.
  *
  * Concurrency.  Closes of one database are serialised by a SHARE ROW
  * EXCLUSIVE lock on car.period_close (taken by each close and reopen; reports
@@ -25,7 +29,7 @@
  * close either committed before the close's refresh, and its days are in
  * the snapshot, or it did not, and its days stay queued and show in the
  * restatement once refreshed: nothing is lost or counted twice
- * (specs/close.spec).
+ * (specs/close_race.spec).
  *
  * The closed_* tables and car.period_close are written as car's owner: no
  * role, car_admin included, can change a signed figure by hand; reopening
@@ -36,15 +40,20 @@
 #include "catalog/pg_type.h"
 #include "common/cryptohash.h"
 #include "common/sha2.h"
+#include "common/shortest_dec.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "nodes/params.h"
+#include "tcop/dest.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
 #include "utils/guc.h"
+#include "utils/guc_tables.h"
 #include "utils/memutils.h"
 #include "utils/rangetypes.h"
 
@@ -52,7 +61,7 @@ PG_FUNCTION_INFO_V1(car_close_period);
 PG_FUNCTION_INFO_V1(car_reopen_period);
 PG_FUNCTION_INFO_V1(car_closed_months);
 
-#define CLOSE_FORMAT "car period close 1"
+#define CLOSE_FORMAT "car period close 2"
 
 typedef struct CloseJob
 {
@@ -61,6 +70,7 @@ typedef struct CloseJob
 	DateADT		to; /* last day, inclusive */
 	const char *note;
 	const char *by;
+	int			year_start; /* car.reporting_year_start signed under */
 	int			close_id;
 	int64		lines;
 	char		sha256[65];
@@ -109,7 +119,11 @@ CheckPeriod(const char *org, DateADT from, DateADT to)
 
 	if (DATE_NOT_FINITE(from) || DATE_NOT_FINITE(to))
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("the period must have finite dates")));
+	/* the canonical text writes dates YYYY-MM-DD, which to_char writes alike for years AD only */
 	j2date(from + POSTGRES_EPOCH_JDATE, &y, &m, &d);
+	if (y < 1)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("the period must start in the year 1 AD or later")));
 	if (d != 1)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("a period closes whole months: \"from\" (%s) is not the first day of a month",
@@ -169,195 +183,530 @@ LockAndCheckOverlap(void *arg)
 }
 
 /*
- * As car's owner, in one statement (one snapshot): the close's row, its
- * emission rows, the periods its interval meters were expected to report,
- * the factor sets and the files behind them.
+ * The canonical text (README, "Period close", which gives the SQL that
+ * recomputes it): UTF-8, one line each, "\n" after every line, a line's
+ * fields joined by "|"; in every field "\" is written "\\", "|" "\|" and a
+ * newline "\n", and NULL is "\N", so that no two snapshots have the same
+ * text.  Numbers as PostgreSQL writes them (floats: the shortest text that
+ * reads back exactly, extra_float_digits >= 1), dates YYYY-MM-DD, arrays of
+ * ids their elements joined by ",".  In this order:
+ *   car period close 2
+ *   org|<org>
+ *   period|<first day>|<last day>
+ *   reporting_year_start|<month>
+ *   emission|<every column of car.closed_emission but close_id, in order>
+ *     (by month, meter_id, day, component in byte order: the table's key)
+ *   coverage|<every column of car.closed_coverage but close_id>   (by meter_id, month)
+ *   factor_set|<every column of car.closed_factor_set but close_id>   (by set_id)
+ *   file|<every column of car.closed_file but close_id; received_at in UTC,
+ *     YYYY-MM-DD HH24:MI:SS.US>   (by file_id)
  */
-static void
-CopyFigures(void *arg)
+#define CANON_CHUNK 65536
+
+typedef struct Canon
 {
-	CloseJob *job = arg;
-	Oid		  types[6] = {TEXTOID, DATEOID, DATEOID, TEXTOID, TEXTOID, INT4OID};
-	Datum	  vals[6];
-	char	  nulls[6] = "      ";
-	bool	  isnull;
+	pg_cryptohash_ctx *ctx;
+	StringInfoData	   buf;	   /* text not hashed yet */
+	MemoryContext	   rowcxt; /* what one row's fields need, reset after each */
+} Canon;
 
-	vals[0] = CStringGetTextDatum(job->org);
-	vals[1] = DateADTGetDatum(job->from);
-	vals[2] = DateADTGetDatum(job->to);
-	vals[3] = job->note ? CStringGetTextDatum(job->note) : (Datum) 0;
-	nulls[3] = job->note ? ' ' : 'n';
-	vals[4] = CStringGetTextDatum(job->by);
-	vals[5] = Int32GetDatum(car_reporting_year_start);
-	Run("WITH c AS (INSERT INTO car.period_close (org, period, note, closed_by, reporting_year_start, lines, kg_co2e, "
-		"           sha256, site_ids) "
-		"           VALUES ($1, pg_catalog.daterange($2, $3, '[]'), $4, $5, $6, 0, 0, pg_catalog.repeat('0', 64), '{}') "
-		"           RETURNING id), "
-		"src AS MATERIALIZED ("
-		"  SELECT e.*, o.org, s.name AS site_name, "
-		"         pg_catalog.date_part('year', e.day OPERATOR(pg_catalog.-) interval '3 months')::int AS fy "
-		"  FROM car.emission_daily e "
-		"  JOIN car.site s ON s.id OPERATOR(pg_catalog.=) e.site_id "
-		"  JOIN car.site_ownership o ON o.site_id OPERATOR(pg_catalog.=) e.site_id "
-		"       AND e.day OPERATOR(pg_catalog.>=) o.valid_from AND e.day OPERATOR(pg_catalog.<=) o.valid_to "
-		"  WHERE o.org OPERATOR(pg_catalog.=) $1 AND e.day OPERATOR(pg_catalog.>=) $2 "
-		"  AND e.day OPERATOR(pg_catalog.<=) $3 AND e.month OPERATOR(pg_catalog.>=) $2 "
-		"  AND e.month OPERATOR(pg_catalog.<=) $3), "
-		"em AS (INSERT INTO car.closed_emission (close_id, org, site_id, site, meter_id, day, month, activity, scope, "
-		"       component, unit, quantity, quantity_estimated, periods_actual, periods_estimated, kg_co2e, kg_co2, "
-		"       kg_ch4, kg_n2o, fy_kg_co2e, factor_set_id, factor_year, factor_id, fy_factor_set_id, fy_factor_year, "
-		"       file_ids) "
-		"       SELECT (SELECT id FROM c), org, site_id, site_name, meter_id, day, month, activity, scope, component, "
-		"       unit, quantity, quantity_estimated, periods_actual, periods_estimated, kg_co2e, kg_co2, kg_ch4, kg_n2o, "
-		"       car.fy_co2e(kg_co2e, factor_set_id, quantity, unit, activity, component, fy), factor_set_id, "
-		"       factor_year, factor_id, car.fy_factor_set(fy), car.fy_factor_year(fy), "
-		"       ARRAY(SELECT DISTINCT f FROM pg_catalog.unnest(file_ids) f ORDER BY f) FROM src "
-		"       RETURNING site_id, factor_set_id, fy_factor_set_id), "
-		"cov AS (INSERT INTO car.closed_coverage (close_id, org, site_id, meter_id, activity, unit, month, "
-		"        periods_expected) "
-		"        SELECT (SELECT id FROM c), x.org, x.site_id, x.meter_id, x.activity, x.unit, x.month, x.periods_expected "
-		"        FROM car.expected_live x WHERE x.org OPERATOR(pg_catalog.=) $1 "
-		"        AND x.month OPERATOR(pg_catalog.>=) $2 AND x.month OPERATOR(pg_catalog.<=) $3 "
-		"        RETURNING site_id), "
-		"fs AS (INSERT INTO car.closed_factor_set (close_id, org, set_id, publisher, year, revision, title, sha256) "
-		"       SELECT (SELECT id FROM c), $1, f.id, f.publisher, f.year, f.revision, f.title, f.sha256 "
-		"       FROM car.factor_set f WHERE f.id OPERATOR(pg_catalog.=) ANY (SELECT factor_set_id FROM src UNION "
-		"                                             SELECT car.fy_factor_set(fy) FROM src) "
-		"       RETURNING 1), "
-		"fl AS (INSERT INTO car.closed_file (close_id, org, file_id, source, name, sha256, received_at) "
-		"       SELECT (SELECT id FROM c), $1, f.id, so.name, f.name, f.sha256, f.received_at "
-		"       FROM car.source_file f JOIN car.source so ON so.id OPERATOR(pg_catalog.=) f.source_id "
-		"       WHERE f.id OPERATOR(pg_catalog.=) ANY (SELECT pg_catalog.unnest(file_ids) FROM src) "
-		"       RETURNING 1) "
-		"SELECT (SELECT id FROM c), (SELECT count(*) FROM em), "
-		"       ARRAY(SELECT site_id FROM em UNION SELECT site_id FROM cov ORDER BY 1), "
-		"       (SELECT count(*) FROM fs), (SELECT count(*) FROM fl)",
-		6, types, vals, nulls, SPI_OK_SELECT);
-	job->close_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	job->lines = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	{
-		Datum sites = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
-		Oid	  t2[2] = {INT4OID, INT4ARRAYOID};
-		Datum v2[2] = {Int32GetDatum(job->close_id), sites};
-
-		Run("UPDATE car.period_close SET site_ids = $2 WHERE id OPERATOR(pg_catalog.=) $1", 2, t2, v2, NULL,
-			SPI_OK_UPDATE);
-	}
+/* Hash what is buffered. */
+static void
+CanonFlush(Canon *c)
+{
+	if (c->buf.len > 0 && pg_cryptohash_update(c->ctx, (uint8 *) c->buf.data, c->buf.len) < 0)
+		elog(ERROR, "car: could not compute SHA-256: %s", pg_cryptohash_error(c->ctx));
+	resetStringInfo(&c->buf);
 }
 
-/* Feed the rows of a query, one canonical line each (column 1), to the hash. */
+/* A text field, escaped. */
 static void
-HashLines(pg_cryptohash_ctx *ctx, const char *sql, int close_id)
+CanonText(StringInfo buf, const char *s, int len)
 {
-	Oid		   types[1] = {INT4OID};
-	Datum	   vals[1] = {Int32GetDatum(close_id)};
-	SPIPlanPtr plan = SPI_prepare(sql, 1, types);
-	Portal	   portal;
+	int from = 0;
+	int i;
 
-	if (plan == NULL)
-		elog(ERROR, "car: could not prepare %s", sql);
-	/* not read-only: the rows this close just wrote must be seen */
-	portal = SPI_cursor_open(NULL, plan, vals, NULL, false);
-	for (;;)
+	for (i = 0; i < len; i++)
 	{
-		uint64 i;
+		const char *esc;
 
-		SPI_cursor_fetch(portal, true, 10000);
-		if (SPI_processed == 0)
-			break;
-		for (i = 0; i < SPI_processed; i++)
+		switch (s[i])
 		{
-			bool  isnull;
-			text *line = DatumGetTextPP(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-
-			if (pg_cryptohash_update(ctx, (uint8 *) VARDATA_ANY(line), VARSIZE_ANY_EXHDR(line)) < 0 ||
-				pg_cryptohash_update(ctx, (const uint8 *) "\n", 1) < 0)
-				elog(ERROR, "car: could not compute SHA-256: %s", pg_cryptohash_error(ctx));
+			case '\\':
+				esc = "\\\\";
+				break;
+			case '|':
+				esc = "\\|";
+				break;
+			case '\n':
+				esc = "\\n";
+				break;
+			default:
+				continue;
 		}
-		SPI_freetuptable(SPI_tuptable);
-		CHECK_FOR_INTERRUPTS();
+		appendBinaryStringInfo(buf, s + from, i - from);
+		appendBinaryStringInfo(buf, esc, 2);
+		from = i + 1;
 	}
-	SPI_cursor_close(portal);
-	SPI_freeplan(plan);
+	appendBinaryStringInfo(buf, s + from, len - from);
+}
+
+/* YYYY-MM-DD (years 1 to 9999 as four digits, later ones in full, as to_char writes them) */
+static void
+CanonDate(StringInfo buf, DateADT d)
+{
+	int y,
+		m,
+		day;
+	char out[16];
+	int	 n;
+
+	j2date(d + POSTGRES_EPOCH_JDATE, &y, &m, &day);
+	if (y < 1000)
+	{
+		out[0] = '0' + y / 1000;
+		out[1] = '0' + y / 100 % 10;
+		out[2] = '0' + y / 10 % 10;
+		out[3] = '0' + y % 10;
+		n = 4;
+	}
+	else
+		n = pg_ltoa(y, out);
+	out[n++] = '-';
+	out[n++] = '0' + m / 10;
+	out[n++] = '0' + m % 10;
+	out[n++] = '-';
+	out[n++] = '0' + day / 10;
+	out[n++] = '0' + day % 10;
+	appendBinaryStringInfo(buf, out, n);
+}
+
+/* One field of a row in its canonical form (in the current memory context). */
+static void
+CanonField(StringInfo buf, Datum v, bool isnull, Oid type)
+{
+	char num[MAXINT8LEN + 1];
+
+	if (isnull)
+	{
+		appendBinaryStringInfo(buf, "\\N", 2);
+		return;
+	}
+	switch (type)
+	{
+		case TEXTOID:
+		{
+			text *t = DatumGetTextPP(v);
+
+			CanonText(buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+			break;
+		}
+		case INT4OID:
+			appendBinaryStringInfo(buf, num, pg_ltoa(DatumGetInt32(v), num));
+			break;
+		case INT8OID:
+			appendBinaryStringInfo(buf, num, pg_lltoa(DatumGetInt64(v), num));
+			break;
+		case FLOAT8OID:
+		{
+			char f[DOUBLE_SHORTEST_DECIMAL_LEN];
+
+			appendBinaryStringInfo(buf, f, double_to_shortest_decimal_buf(DatumGetFloat8(v), f));
+			break;
+		}
+		case DATEOID:
+			CanonDate(buf, DatumGetDateADT(v));
+			break;
+		case INT4ARRAYOID:
+		{
+			Datum *elems;
+			bool  *nulls;
+			int	   n;
+			int	   i;
+			bool   first = true;
+
+			deconstruct_array(DatumGetArrayTypeP(v), INT4OID, sizeof(int32), true, TYPALIGN_INT, &elems, &nulls, &n);
+			/* as array_to_string(ids, ','): NULL elements left out */
+			for (i = 0; i < n; i++)
+			{
+				if (nulls[i])
+					continue;
+				if (!first)
+					appendStringInfoChar(buf, ',');
+				appendBinaryStringInfo(buf, num, pg_ltoa(DatumGetInt32(elems[i]), num));
+				first = false;
+			}
+			break;
+		}
+		default:
+			elog(ERROR, "car: no canonical form for type %u", type);
+	}
 }
 
 /*
- * The canonical text (README, "Period close"): UTF-8, one line each,
- * "\n" after every line, fields joined by "|", NULL as nothing, numbers as
- * PostgreSQL writes them with extra_float_digits = 1 (floats: the shortest
- * text that reads back exactly), dates YYYY-MM-DD; in this order:
- *   car period close 1
- *   org|<org>
- *   period|<first day>|<last day>
- *   emission|<site_id>|<meter_id>|<day>|<activity>|<scope>|<component>|<unit>|<quantity>|<quantity_estimated>
- *     |<periods_actual>|<periods_estimated>|<kg_co2e>|<kg_co2>|<kg_ch4>|<kg_n2o>|<fy_kg_co2e>|<factor_set_id>
- *     |<factor_year>|<factor_id>|<fy_factor_set_id>|<fy_factor_year>|<file ids, ascending, comma-separated>
- *     (one line, by meter_id, day, component in byte order)
- *   coverage|<site_id>|<meter_id>|<month>|<activity>|<unit>|<periods_expected>   (by meter_id, month)
- *   factor_set|<set_id>|<year>|<revision>|<sha256>                                 (by set_id)
- *   file|<file_id>|<sha256>                                                         (by file_id)
+ * A DestReceiver that writes each row it receives as a canonical line
+ * ("<tag>|<field>|..."), and, for the emission rows, checks that they come
+ * in the canonical order and counts them, their kg CO2e and their sites.
  */
-/* clang-format off */
-static const char *const canonical[] = {
-	"SELECT concat_ws('|', 'emission', site_id, meter_id, to_char(day, 'YYYY-MM-DD'), activity, "
-	"coalesce(scope::text, ''), component, unit, quantity::text, quantity_estimated::text, periods_actual, "
-	"periods_estimated, coalesce(kg_co2e::text, ''), coalesce(kg_co2::text, ''), coalesce(kg_ch4::text, ''), "
-	"coalesce(kg_n2o::text, ''), coalesce(fy_kg_co2e::text, ''), coalesce(factor_set_id::text, ''), "
-	"coalesce(factor_year::text, ''), coalesce(factor_id::text, ''), coalesce(fy_factor_set_id::text, ''), "
-	"coalesce(fy_factor_year::text, ''), array_to_string(file_ids, ',')) "
-	"FROM car.closed_emission WHERE close_id OPERATOR(pg_catalog.=) $1 ORDER BY meter_id, day, component COLLATE \"C\"",
-	"SELECT concat_ws('|', 'coverage', site_id, meter_id, to_char(month, 'YYYY-MM-DD'), activity, unit, periods_expected) "
-	"FROM car.closed_coverage WHERE close_id OPERATOR(pg_catalog.=) $1 ORDER BY meter_id, month",
-	"SELECT concat_ws('|', 'factor_set', set_id, year, revision, sha256) FROM car.closed_factor_set "
-	"WHERE close_id OPERATOR(pg_catalog.=) $1 ORDER BY set_id",
-	"SELECT concat_ws('|', 'file', file_id, sha256) FROM car.closed_file WHERE close_id OPERATOR(pg_catalog.=) $1 "
-	"ORDER BY file_id",
-};
-/* clang-format on */
-
-/* As car's owner: the SHA-256 of the close's canonical text, stored with its totals. */
-static void
-Sign(void *arg)
+typedef struct CanonReceiver
 {
-	CloseJob		  *job = arg;
-	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
-	uint8			   digest[PG_SHA256_DIGEST_LENGTH];
-	char			  *head;
-	int				   i;
-	Oid				   types[3] = {INT4OID, TEXTOID, INT8OID};
-	Datum			   vals[3];
+	DestReceiver   pub;
+	Canon		  *canon;
+	const char	  *tag;
+	bool		   emission;
+	/* emission rows: the columns read, 0-based */
+	int			   site_att;
+	int			   month_att;
+	int			   meter_att;
+	int			   day_att;
+	int			   component_att;
+	int			   kg_att;
+	/* the row before */
+	bool		   any;
+	DateADT		   month;
+	int32		   meter;
+	DateADT		   day;
+	StringInfoData component;
+	/* what the emission rows add up to */
+	int64		   lines;
+	double		   kg;
+	int32		  *sites; /* a site each time it changes from the row before */
+	int			   nsites;
+	int			   maxsites;
+} CanonReceiver;
 
-	/* numbers written as an auditor's session writes them by default */
-	(void) set_config_option("extra_float_digits", "1", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	head = psprintf(CLOSE_FORMAT "\norg|%s\nperiod|%s|%s\n", job->org, DateText(job->from), DateText(job->to));
-	if (ctx == NULL || pg_cryptohash_init(ctx) < 0 || pg_cryptohash_update(ctx, (uint8 *) head, strlen(head)) < 0)
+static int
+AttNumber(TupleDesc desc, const char *name)
+{
+	int i;
+
+	for (i = 0; i < desc->natts; i++)
+		if (strcmp(NameStr(TupleDescAttr(desc, i)->attname), name) == 0)
+			return i;
+	elog(ERROR, "car: the signed rows have no column %s", name);
+	return -1; /* keep the compiler quiet */
+}
+
+static void
+CanonStartup(DestReceiver *self, int operation, TupleDesc desc)
+{
+	CanonReceiver *r = (CanonReceiver *) self;
+
+	(void) operation;
+	if (!r->emission)
+		return;
+	r->site_att = AttNumber(desc, "site_id");
+	r->month_att = AttNumber(desc, "month");
+	r->meter_att = AttNumber(desc, "meter_id");
+	r->day_att = AttNumber(desc, "day");
+	r->component_att = AttNumber(desc, "component");
+	r->kg_att = AttNumber(desc, "kg_co2e");
+}
+
+/* The emission row's place in the canonical order, checked against the row before. */
+static void
+CanonOrder(CanonReceiver *r, TupleTableSlot *slot)
+{
+	DateADT month = DatumGetDateADT(slot->tts_values[r->month_att]);
+	int32	meter = DatumGetInt32(slot->tts_values[r->meter_att]);
+	DateADT day = DatumGetDateADT(slot->tts_values[r->day_att]);
+	text   *t = DatumGetTextPP(slot->tts_values[r->component_att]);
+	int		len = VARSIZE_ANY_EXHDR(t);
+	int		cmp;
+
+	if (r->any)
+	{
+		cmp = month < r->month ? -1 : month > r->month;
+		if (cmp == 0)
+			cmp = meter < r->meter ? -1 : meter > r->meter;
+		if (cmp == 0)
+			cmp = day < r->day ? -1 : day > r->day;
+		if (cmp == 0)
+		{
+			/* byte order, as COLLATE "C" */
+			cmp = memcmp(VARDATA_ANY(t), r->component.data, Min(len, r->component.len));
+			if (cmp == 0)
+				cmp = len < r->component.len ? -1 : len > r->component.len;
+		}
+		if (cmp <= 0)
+			elog(ERROR, "car: the signed rows reached the hash out of their canonical order");
+	}
+	r->any = true;
+	r->month = month;
+	r->meter = meter;
+	r->day = day;
+	resetStringInfo(&r->component);
+	appendBinaryStringInfo(&r->component, VARDATA_ANY(t), len);
+}
+
+static bool
+CanonReceive(TupleTableSlot *slot, DestReceiver *self)
+{
+	CanonReceiver *r = (CanonReceiver *) self;
+	Canon		  *c = r->canon;
+	TupleDesc	   desc = slot->tts_tupleDescriptor;
+	MemoryContext  old;
+	int			   i;
+
+	slot_getallattrs(slot);
+	old = MemoryContextSwitchTo(c->rowcxt);
+	appendStringInfoString(&c->buf, r->tag);
+	for (i = 0; i < desc->natts; i++)
+	{
+		appendStringInfoChar(&c->buf, '|');
+		CanonField(&c->buf, slot->tts_values[i], slot->tts_isnull[i], TupleDescAttr(desc, i)->atttypid);
+	}
+	appendStringInfoChar(&c->buf, '\n');
+	if (r->emission)
+	{
+		int32 site = DatumGetInt32(slot->tts_values[r->site_att]);
+
+		CanonOrder(r, slot);
+		r->lines++;
+		if (!slot->tts_isnull[r->kg_att])
+			r->kg += DatumGetFloat8(slot->tts_values[r->kg_att]);
+		if (r->nsites == 0 || r->sites[r->nsites - 1] != site)
+		{
+			if (r->nsites == r->maxsites)
+			{
+				r->maxsites *= 2;
+				r->sites = repalloc(r->sites, r->maxsites * sizeof(int32));
+			}
+			r->sites[r->nsites++] = site;
+		}
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(c->rowcxt);
+	if (c->buf.len >= CANON_CHUNK)
+		CanonFlush(c);
+	return true;
+}
+
+static void
+CanonShutdown(DestReceiver *self)
+{
+	(void) self;
+}
+
+static void
+CanonDestroy(DestReceiver *self)
+{
+	(void) self;
+}
+
+static void
+CanonReceiverInit(CanonReceiver *r, Canon *c, const char *tag, bool emission)
+{
+	memset(r, 0, sizeof(*r));
+	r->pub.receiveSlot = CanonReceive;
+	r->pub.rStartup = CanonStartup;
+	r->pub.rShutdown = CanonShutdown;
+	r->pub.rDestroy = CanonDestroy;
+	r->pub.mydest = DestNone;
+	r->canon = c;
+	r->tag = tag;
+	r->emission = emission;
+	if (emission)
+	{
+		initStringInfo(&r->component);
+		r->maxsites = 64;
+		r->sites = palloc(r->maxsites * sizeof(int32));
+	}
+}
+
+/* Run a query with parameters, its rows going to a receiver; returns the SPI code. */
+static int
+RunInto(const char *sql, int nargs, const Oid *types, const Datum *vals, const bool *nulls, DestReceiver *dest)
+{
+	SPIExecuteOptions options;
+	ParamListInfo	  params = makeParamList(nargs);
+	int				  i;
+
+	for (i = 0; i < nargs; i++)
+	{
+		params->params[i].value = vals[i];
+		params->params[i].isnull = nulls ? nulls[i] : false;
+		params->params[i].pflags = PARAM_FLAG_CONST;
+		params->params[i].ptype = types[i];
+	}
+	memset(&options, 0, sizeof(options));
+	options.params = params;
+	options.read_only = false;
+	options.dest = dest;
+	return SPI_execute_extended(sql, &options);
+}
+
+/*
+ * The close's copy of the figures, in one statement and so from one
+ * snapshot: its emission rows, in the canonical order, go into
+ * car.closed_emission and, as they are written (RETURNING), to the hash;
+ * the periods its interval meters were expected to report, the factor sets
+ * and the files behind them go into their tables alongside.
+ */
+#define COPY_FIGURES                                                                                                       \
+	"WITH src AS MATERIALIZED ("                                                                                           \
+	"  SELECT e.month, e.meter_id, e.day, e.component, e.site_id, e.scope, e.quantity, e.quantity_estimated, "             \
+	"         e.periods_actual, e.periods_estimated, e.kg_co2e, e.kg_co2, e.kg_ch4, e.kg_n2o, e.factor_set_id, "           \
+	"         e.factor_year, e.factor_id, "                                                                                \
+	"         pg_catalog.date_part('year', e.day OPERATOR(pg_catalog.-) interval '3 months')::int AS fy, "                 \
+	"         s.name AS site, e.activity, e.unit, e.file_ids "                                                             \
+	"  FROM car.emission_daily e "                                                                                         \
+	"  JOIN car.site s ON s.id OPERATOR(pg_catalog.=) e.site_id "                                                          \
+	"  JOIN car.site_ownership o ON o.site_id OPERATOR(pg_catalog.=) e.site_id "                                           \
+	"       AND e.day OPERATOR(pg_catalog.>=) o.valid_from AND e.day OPERATOR(pg_catalog.<=) o.valid_to "                  \
+	"  WHERE o.org OPERATOR(pg_catalog.=) $1 AND e.day OPERATOR(pg_catalog.>=) $2 "                                        \
+	"  AND e.day OPERATOR(pg_catalog.<=) $3 AND e.month OPERATOR(pg_catalog.>=) $2 "                                       \
+	"  AND e.month OPERATOR(pg_catalog.<=) $3), "                                                                          \
+	"cov AS (INSERT INTO car.closed_coverage (close_id, org, site_id, meter_id, activity, unit, month, periods_expected) " \
+	"        SELECT $4, x.org, x.site_id, x.meter_id, x.activity, x.unit, x.month, x.periods_expected "                    \
+	"        FROM car.expected_live x WHERE x.org OPERATOR(pg_catalog.=) $1 "                                              \
+	"        AND x.month OPERATOR(pg_catalog.>=) $2 AND x.month OPERATOR(pg_catalog.<=) $3), "                             \
+	"sets AS (SELECT DISTINCT factor_set_id, fy FROM src), "                                                               \
+	"fs AS (INSERT INTO car.closed_factor_set (close_id, org, set_id, publisher, year, revision, title, sha256) "          \
+	"       SELECT $4, $1, f.id, f.publisher, f.year, f.revision, f.title, f.sha256 FROM car.factor_set f "                \
+	"       WHERE f.id OPERATOR(pg_catalog.=) ANY (SELECT factor_set_id FROM sets UNION "                                  \
+	"                                             SELECT car.fy_factor_set(fy) FROM sets)), "                              \
+	"fl AS (INSERT INTO car.closed_file (close_id, org, file_id, source, name, sha256, received_at) "                      \
+	"       SELECT $4, $1, f.id, so.name, f.name, f.sha256, f.received_at "                                                \
+	"       FROM car.source_file f JOIN car.source so ON so.id OPERATOR(pg_catalog.=) f.source_id "                        \
+	"       WHERE f.id OPERATOR(pg_catalog.=) ANY (SELECT pg_catalog.unnest(file_ids) FROM src)) "                         \
+	"INSERT INTO car.closed_emission (close_id, org, site_id, site, meter_id, day, month, activity, scope, component, "    \
+	"       unit, quantity, quantity_estimated, periods_actual, periods_estimated, kg_co2e, kg_co2, kg_ch4, kg_n2o, "      \
+	"       fy_kg_co2e, factor_set_id, factor_year, factor_id, fy_factor_set_id, fy_factor_year, file_ids) "               \
+	"SELECT $4, $1, site_id, site, meter_id, day, month, activity, scope, component, unit, quantity, "                     \
+	"       quantity_estimated, periods_actual, periods_estimated, kg_co2e, kg_co2, kg_ch4, kg_n2o, "                      \
+	"       car.fy_co2e(kg_co2e, factor_set_id, quantity, unit, activity, component, fy), factor_set_id, "                 \
+	"       factor_year, factor_id, car.fy_factor_set(fy), car.fy_factor_year(fy), "                                       \
+	"       CASE WHEN pg_catalog.cardinality(file_ids) OPERATOR(pg_catalog.>) 1 "                                          \
+	"            THEN ARRAY(SELECT DISTINCT f FROM pg_catalog.unnest(file_ids) f ORDER BY f) "                             \
+	"            ELSE coalesce(file_ids, '{}') END "                                                                       \
+	"FROM src ORDER BY month, meter_id, day, component COLLATE \"C\" "                                                     \
+	"RETURNING org, site_id, site, meter_id, day, month, activity, scope, component, unit, quantity, "                     \
+	"       quantity_estimated, periods_actual, periods_estimated, kg_co2e, kg_co2, kg_ch4, kg_n2o, fy_kg_co2e, "          \
+	"       factor_set_id, factor_year, factor_id, fy_factor_set_id, fy_factor_year, file_ids"
+
+/* the other parts of the canonical text, read back from what the statement wrote */
+static const struct
+{
+	const char *tag;
+	const char *sql;
+} canonical_parts[] = {
+	{"coverage", "SELECT org, site_id, meter_id, activity, unit, month, periods_expected FROM car.closed_coverage "
+				 "WHERE close_id OPERATOR(pg_catalog.=) $1 ORDER BY meter_id, month"},
+	{"factor_set", "SELECT org, set_id, publisher, year, revision, title, sha256 FROM car.closed_factor_set "
+				   "WHERE close_id OPERATOR(pg_catalog.=) $1 ORDER BY set_id"},
+	{"file", "SELECT org, file_id, source, name, sha256, "
+			 "pg_catalog.to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') AS received_at "
+			 "FROM car.closed_file WHERE close_id OPERATOR(pg_catalog.=) $1 ORDER BY file_id"},
+};
+
+/*
+ * As car's owner: the close's row, the copy of its figures and their
+ * SHA-256, computed as the rows are written.
+ */
+static void
+SignFigures(void *arg)
+{
+	CloseJob	 *job = arg;
+	Canon		  canon;
+	CanonReceiver emission;
+	uint8		  digest[PG_SHA256_DIGEST_LENGTH];
+	bool		  isnull;
+	int			  i;
+
+	{
+		Oid	  types[6] = {TEXTOID, DATEOID, DATEOID, TEXTOID, TEXTOID, INT4OID};
+		Datum vals[6];
+		char  nulls[6] = "      ";
+
+		vals[0] = CStringGetTextDatum(job->org);
+		vals[1] = DateADTGetDatum(job->from);
+		vals[2] = DateADTGetDatum(job->to);
+		vals[3] = job->note ? CStringGetTextDatum(job->note) : (Datum) 0;
+		nulls[3] = job->note ? ' ' : 'n';
+		vals[4] = CStringGetTextDatum(job->by);
+		vals[5] = Int32GetDatum(job->year_start);
+		Run("INSERT INTO car.period_close (org, period, note, closed_by, reporting_year_start, lines, kg_co2e, "
+			"sha256, site_ids) VALUES ($1, pg_catalog.daterange($2, $3, '[]'), $4, $5, $6, 0, 0, "
+			"pg_catalog.repeat('0', 64), '{}') RETURNING id",
+			6, types, vals, nulls, SPI_OK_INSERT_RETURNING);
+		job->close_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+
+	canon.ctx = pg_cryptohash_create(PG_SHA256);
+	if (canon.ctx == NULL || pg_cryptohash_init(canon.ctx) < 0)
 		elog(ERROR, "car: could not compute SHA-256");
 	PG_TRY();
 	{
-		for (i = 0; i < (int) lengthof(canonical); i++)
-			HashLines(ctx, canonical[i], job->close_id);
-		if (pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
-			elog(ERROR, "car: could not compute SHA-256: %s", pg_cryptohash_error(ctx));
+		initStringInfo(&canon.buf);
+		canon.rowcxt = AllocSetContextCreate(CurrentMemoryContext, "car close row", ALLOCSET_SMALL_SIZES);
+		appendStringInfoString(&canon.buf, CLOSE_FORMAT "\norg|");
+		CanonText(&canon.buf, job->org, strlen(job->org));
+		appendStringInfoString(&canon.buf, "\nperiod|");
+		CanonDate(&canon.buf, job->from);
+		appendStringInfoChar(&canon.buf, '|');
+		CanonDate(&canon.buf, job->to);
+		appendStringInfo(&canon.buf, "\nreporting_year_start|%d\n", job->year_start);
+
+		{
+			Oid	  types[4] = {TEXTOID, DATEOID, DATEOID, INT4OID};
+			Datum vals[4] = {CStringGetTextDatum(job->org), DateADTGetDatum(job->from), DateADTGetDatum(job->to),
+							 Int32GetDatum(job->close_id)};
+
+			CanonReceiverInit(&emission, &canon, "emission", true);
+			if (RunInto(COPY_FIGURES, 4, types, vals, NULL, (DestReceiver *) &emission) != SPI_OK_INSERT_RETURNING)
+				elog(ERROR, "car: could not copy the figures of the close");
+		}
+		for (i = 0; i < (int) lengthof(canonical_parts); i++)
+		{
+			CanonReceiver part;
+			Oid			  types[1] = {INT4OID};
+			Datum		  vals[1] = {Int32GetDatum(job->close_id)};
+
+			CanonReceiverInit(&part, &canon, canonical_parts[i].tag, false);
+			if (RunInto(canonical_parts[i].sql, 1, types, vals, NULL, (DestReceiver *) &part) < 0)
+				elog(ERROR, "car: could not read the %s rows of the close", canonical_parts[i].tag);
+		}
+		CanonFlush(&canon);
+		if (pg_cryptohash_final(canon.ctx, digest, sizeof(digest)) < 0)
+			elog(ERROR, "car: could not compute SHA-256: %s", pg_cryptohash_error(canon.ctx));
 	}
 	PG_FINALLY();
 	{
-		pg_cryptohash_free(ctx);
+		pg_cryptohash_free(canon.ctx);
 	}
 	PG_END_TRY();
 	for (i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
 		sprintf(job->sha256 + 2 * i, "%02x", digest[i]);
-	vals[0] = Int32GetDatum(job->close_id);
-	vals[1] = CStringGetTextDatum(job->sha256);
-	vals[2] = Int64GetDatum(job->lines);
-	Run("UPDATE car.period_close SET sha256 = $2, lines = $3, "
-		"kg_co2e = coalesce((SELECT sum(kg_co2e) FROM car.closed_emission WHERE close_id OPERATOR(pg_catalog.=) $1), 0) "
-		"WHERE id OPERATOR(pg_catalog.=) $1",
-		3, types, vals, NULL, SPI_OK_UPDATE);
-	Run("INSERT INTO car.period_close_event (close_id, org, event, by, note) "
-		"SELECT id, org, 'closed', closed_by, note FROM car.period_close WHERE id OPERATOR(pg_catalog.=) $1",
-		1, types, vals, NULL, SPI_OK_INSERT);
-	Run("SELECT * FROM car.period_close WHERE id OPERATOR(pg_catalog.=) $1", 1, types, vals, NULL, SPI_OK_SELECT);
-	job->row = SPI_copytuple(SPI_tuptable->vals[0]);
+	job->lines = emission.lines;
+
+	{
+		Oid	  types[5] = {INT4OID, TEXTOID, INT8OID, FLOAT8OID, INT4ARRAYOID};
+		Datum vals[5];
+
+		vals[0] = Int32GetDatum(job->close_id);
+		vals[1] = CStringGetTextDatum(job->sha256);
+		vals[2] = Int64GetDatum(emission.lines);
+		vals[3] = Float8GetDatum(emission.kg);
+		{
+			Datum *ids = palloc(Max(emission.nsites, 1) * sizeof(Datum));
+
+			for (i = 0; i < emission.nsites; i++)
+				ids[i] = Int32GetDatum(emission.sites[i]);
+			vals[4] = PointerGetDatum(construct_array(ids, emission.nsites, INT4OID, sizeof(int32), true, TYPALIGN_INT));
+		}
+		/* the sites: of the emission rows, and of the meters expected to report */
+		Run("UPDATE car.period_close SET sha256 = $2, lines = $3, kg_co2e = $4, "
+			"site_ids = ARRAY(SELECT s FROM pg_catalog.unnest($5) s UNION "
+			"                 SELECT site_id FROM car.closed_coverage WHERE close_id OPERATOR(pg_catalog.=) $1 ORDER BY 1) "
+			"WHERE id OPERATOR(pg_catalog.=) $1",
+			5, types, vals, NULL, SPI_OK_UPDATE);
+		Run("INSERT INTO car.period_close_event (close_id, org, event, by, note) "
+			"SELECT id, org, 'closed', closed_by, note FROM car.period_close WHERE id OPERATOR(pg_catalog.=) $1",
+			1, types, vals, NULL, SPI_OK_INSERT);
+		Run("SELECT * FROM car.period_close WHERE id OPERATOR(pg_catalog.=) $1", 1, types, vals, NULL, SPI_OK_SELECT);
+		job->row = SPI_copytuple(SPI_tuptable->vals[0]);
+	}
 }
 
 static Datum
@@ -368,6 +717,60 @@ ReturnRow(FunctionCallInfo fcinfo, HeapTuple row)
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "car: the function must return a row");
 	return HeapTupleHeaderGetDatum(SPI_returntuple(row, desc));
+}
+
+/*
+ * The reporting-year rule a close signs under: car.reporting_year_start as
+ * the database is configured (the default, postgresql.conf or ALTER SYSTEM,
+ * the server's command line, ALTER DATABASE), which is the one this session
+ * uses and so the one its refresh prices with.  A signed figure must not
+ * depend on what one session chose: a value set in the session (SET, SET
+ * LOCAL, a function's SET clause), by the connection's options or by the
+ * role's own settings (ALTER ROLE ... SET, which a role may do for itself)
+ * is refused, with what to do.
+ */
+static int
+ConfiguredYearStart(void)
+{
+	struct config_generic **vars = get_guc_variables();
+	int						n = GetNumConfigOptions();
+	struct config_int	   *conf = NULL;
+	int						i;
+
+	for (i = 0; i < n && conf == NULL; i++)
+		if (vars[i]->vartype == PGC_INT && strcmp(vars[i]->name, "car.reporting_year_start") == 0)
+			conf = (struct config_int *) vars[i];
+	if (conf == NULL || conf->variable != &car_reporting_year_start)
+		elog(ERROR, "car: the setting car.reporting_year_start is not defined");
+	if (conf->gen.reset_source > PGC_S_DATABASE)
+	{
+		const char *by = conf->gen.reset_source == PGC_S_CLIENT ? "this connection's options"
+																: "this role's settings (ALTER ROLE ... SET)";
+
+		if (conf->gen.reset_source > PGC_S_CLIENT)
+			by = "this session";
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("car.reporting_year_start (%d) is set by %s, not by the database's configuration",
+						conf->reset_val, by),
+				 errdetail("A period is signed under the reporting-year rule the database is configured with, which "
+						   "a session cannot choose for itself."),
+				 errhint("Remove that setting (ALTER ROLE ... RESET car.reporting_year_start, or the connection's "
+						 "option), or configure the database with it: ALTER DATABASE ... SET "
+						 "car.reporting_year_start = %d.",
+						 conf->reset_val)));
+	}
+	if (car_reporting_year_start != conf->reset_val)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("car.reporting_year_start is %d in this session but %d in the database's configuration",
+						car_reporting_year_start, conf->reset_val),
+				 errdetail("A period is signed under the reporting-year rule the database is configured with, which "
+						   "a session cannot choose for itself."),
+				 errhint("RESET car.reporting_year_start and close again; to sign under %d, configure the database "
+						 "with it first (ALTER DATABASE ... SET car.reporting_year_start = %d, or postgresql.conf).",
+						 car_reporting_year_start, car_reporting_year_start)));
+	return car_reporting_year_start;
 }
 
 /* car.close_period(org text, "from" date, "to" date, note text default null) → car.period_close */
@@ -387,13 +790,13 @@ car_close_period(PG_FUNCTION_ARGS)
 	job.note = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
 	job.by = GetUserNameFromId(GetUserId(), false);
 	CheckPeriod(job.org, job.from, job.to);
+	job.year_start = ConfiguredYearStart();
 
 	SPI_connect();
 	car_as_table_owner("period_close", LockAndCheckOverlap, &job);
 	/* what was received before the close is in it: refresh, and hold the refresh lock until commit */
 	car_refresh_locked();
-	car_as_table_owner("period_close", CopyFigures, &job);
-	car_as_table_owner("period_close", Sign, &job);
+	car_as_table_owner("period_close", SignFigures, &job);
 	result = ReturnRow(fcinfo, job.row);
 	SPI_finish();
 	PG_RETURN_DATUM(result);
