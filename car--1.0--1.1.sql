@@ -2235,6 +2235,22 @@ COMMENT ON COLUMN car.source.kind IS 'push (files sent with car.push), file (one
 COMMENT ON COLUMN car.source.options IS 'Format options: site, meter, site_column, meter_column, date_column, ts_column, value_column, unit_column, activity_column, unit, activity, date_format (fields YYYY YY MM Mon DD HH24 HH12 MI SS FF AM TZ; detected when absent), timezone, period (start or end; detected from the header when absent), interval_minutes, decimal_separator (. or ,) and thousands_separator (, . space '' or empty for none; both detected from all the file''s values when absent), header_line (the header''s line; searched in the first 50 lines when absent), org; for index sources pattern; for polled sources follow_hosts (hosts besides the source''s own that its index links and redirects may lead to); for carbon-intensity sources regions (car.grid_region keys, default ["GB"]), from (the first UTC day, YYYY-MM-DD) and refetch_days (0-30, default 2), and no others.';
 COMMENT ON FUNCTION car.add_source(text, text, text, text, jsonb, interval) IS 'Define a source: kind push (files sent with car.push), file, index or template (meter or factor files in a format, options checked now), or carbon-intensity (the GB Carbon Intensity API at the URI, options regions, from and refetch_days; no format).';
 COMMENT ON FUNCTION car.backfill(text, date, date) IS 'Queue every period of a template source between the dates (or every link of an index source; or every 14-day window of a carbon-intensity source overlapping the days, fetched again even if done); up to car.max_parallel_fetches workers fetch them. Returns how many were queued.';
+-- A removal waits for the worker's writes to car.dataset to end and holds
+-- new ones off until it commits: a fetch locks its dataset row, then the
+-- source row (landing a file); the cascade from car.source would take them
+-- the other way round, and the two deadlocked.
+CREATE OR REPLACE FUNCTION car.remove_source(name text) RETURNS boolean
+    LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    n bigint;
+BEGIN
+    LOCK TABLE car.dataset IN SHARE ROW EXCLUSIVE MODE;
+    WITH gone AS (DELETE FROM car.source s WHERE s.name OPERATOR(pg_catalog.=) remove_source.name RETURNING 1)
+    SELECT count(*) INTO n FROM gone;
+    RETURN n OPERATOR(pg_catalog.>) 0;
+END $$;
 COMMENT ON FUNCTION car.remove_source(text) IS 'Remove a source and its landed files (readings and grid intensities already loaded stay).';
 
 -- The windows of a carbon-intensity source are datasets of the worker's queue.

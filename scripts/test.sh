@@ -143,7 +143,7 @@ if want regress; then
 	echo "== regression suite"
 	rm -f "$ROOT/regression.diffs"
 	REGRESS=${CAR_TEST_REGRESS:-$(make -s --no-print-directory print-REGRESS)}
-	as_postgres env CAR_FIXTURES="$CAR_FIXTURES" CAR_HTTP_PORT="$HTTP_PORT" CAR_HTTP_DIR="$WORK/http" CAR_TEST_LOG="$WORK/log/postmaster.log" PGTZ=UTC "$PGXS_DIR/../test/regress/pg_regress" \
+	as_postgres env CAR_FIXTURES="$CAR_FIXTURES" CAR_TEST_SQL="$WORK/sql" CAR_HTTP_PORT="$HTTP_PORT" CAR_HTTP_DIR="$WORK/http" CAR_TEST_LOG="$WORK/log/postmaster.log" PGTZ=UTC "$PGXS_DIR/../test/regress/pg_regress" \
 		--inputdir="$WORK" --outputdir="$WORK" --bindir="$PGBIN" \
 		--temp-instance="$WORK/tmp_check" --temp-config="$WORK/test/pg.conf" \
 		--dbname=contrib_regression --encoding=UTF8 --no-locale $REGRESS 2>&1 | tee "$WORK/regress.out"

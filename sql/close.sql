@@ -9,17 +9,10 @@ SET DateStyle = ISO;
 SET client_min_messages = warning;
 SELECT car.grant_roles() IS NOT NULL AS roles;
 -- errors that name a time of this run (now, or when something was signed) show it as <now>
-CREATE FUNCTION pg_temp.error_of(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-    m text; d text; h text;
-BEGIN
-    EXECUTE q;
-    RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
-    RETURN regexp_replace(concat_ws(E'\n', 'ERROR: ' || m, 'DETAIL: ' || nullif(d, ''), 'HINT: ' || nullif(h, '')),
-                          '\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?(\+\d\d| UTC)', '<now>', 'g');
-END $$;
+SET car_test.error_state = off;
+SET car_test.error_now = on;
+\getenv sqldir CAR_TEST_SQL
+\i :sqldir/include/error_of.sql
 CREATE FUNCTION pg_temp.close(a float8, b float8) RETURNS boolean LANGUAGE sql IMMUTABLE
     RETURN (a IS NULL AND b IS NULL) OR abs(a - b) <= 1e-9 * greatest(abs(a), abs(b));
 

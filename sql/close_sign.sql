@@ -8,16 +8,9 @@
 SET TimeZone = 'UTC';
 SET DateStyle = ISO;
 SET client_min_messages = warning;
-CREATE FUNCTION pg_temp.error_of(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-    m text; d text; h text;
-BEGIN
-    EXECUTE q;
-    RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
-    RETURN concat_ws(E'\n', 'ERROR: ' || m, 'DETAIL: ' || nullif(d, ''), 'HINT: ' || nullif(h, ''));
-END $$;
+SET car_test.error_state = off;
+\getenv sqldir CAR_TEST_SQL
+\i :sqldir/include/error_of.sql
 
 -- 1. Two snapshots the old canonical text ("car period close 1": fields
 --    joined by "|" as they were, NULL as nothing) could not tell apart, and

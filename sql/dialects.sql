@@ -3,16 +3,8 @@
 -- is refused, naming the line and the option to set.
 \getenv fixtures CAR_FIXTURES
 SET TimeZone = 'UTC';
-CREATE FUNCTION pg_temp.error_of(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-    s text; m text; d text; h text;
-BEGIN
-    EXECUTE q;
-    RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
-    RETURN concat_ws(E'\n', 'ERROR ' || s || ': ' || m, 'DETAIL: ' || nullif(d, ''), 'HINT: ' || nullif(h, ''));
-END $$;
+\getenv sqldir CAR_TEST_SQL
+\i :sqldir/include/error_of.sql
 
 -------------------------------------------------------------------------------
 -- The issue's three files, as a new user would try them

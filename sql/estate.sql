@@ -195,15 +195,8 @@ AND ts >= '2023-06-14 00:00 Europe/London' AND ts < '2023-06-15 00:00 Europe/Lon
 -- ... but only for the days the department owned E2 (to 31 January 2024):
 -- a file of its source with a reading of 1 February 2024 on, the agency's
 -- days, is refused whole, naming them; the agency's readings are untouched
-CREATE FUNCTION pg_temp.error_of(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE s text; m text; d text; h text;
-BEGIN
-    EXECUTE q;
-    RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
-    RETURN concat_ws(E'\n', 'ERROR ' || s || ': ' || m, 'DETAIL: ' || nullif(d, ''), 'HINT: ' || nullif(h, ''));
-END $$;
+\getenv sqldir CAR_TEST_SQL
+\i :sqldir/include/error_of.sql
 CREATE TEMP TABLE e2_after AS SELECT ts, quantity, file_id FROM car.reading WHERE meter_id = :e2e AND ts >= '2024-01-31 00:00 Europe/London';
 SELECT pg_temp.error_of(format('SELECT car.push(%L, %L, %L::bytea)', 'estate-E2 electricity', 'E2-feb.csv',
        convert_to(E'ts,kWh\n2024-02-10 12:00,999\n', 'UTF8')));

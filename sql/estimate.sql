@@ -13,17 +13,10 @@ SELECT id, 'Est electricity', 'electricity', 'kWh' FROM car.site WHERE name = 'E
 SELECT id AS m FROM car.meter WHERE name = 'Est electricity' \gset
 SELECT car.ensure_partitions('2023-01-01', '2023-12-31') >= 0 AS partitions;
 -- errors that name a time of this run (now, or when something was signed) show it as <now>
-CREATE FUNCTION pg_temp.error_of(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-    m text; d text; h text;
-BEGIN
-    EXECUTE q;
-    RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
-    RETURN regexp_replace(concat_ws(E'\n', 'ERROR: ' || m, 'DETAIL: ' || nullif(d, ''), 'HINT: ' || nullif(h, '')),
-                          '\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?(\+\d\d| UTC)', '<now>', 'g');
-END $$;
+SET car_test.error_state = off;
+SET car_test.error_now = on;
+\getenv sqldir CAR_TEST_SQL
+\i :sqldir/include/error_of.sql
 CREATE FUNCTION pg_temp.uk(ts timestamptz) RETURNS text LANGUAGE sql IMMUTABLE
     RETURN to_char(ts AT TIME ZONE 'Europe/London', 'YYYY-MM-DD HH24:MI');
 CREATE FUNCTION pg_temp.readings(meter int, lo timestamptz, hi timestamptz)

@@ -4,17 +4,8 @@ SET client_min_messages = notice;
 -- The fixtures' folder differs from run to run: errors that name a path under
 -- it are shown by error_of(), with the folder written as $FIXTURES.
 SELECT set_config('car_test.fixtures', :'fixtures', false) IS NOT NULL AS fixtures_set;
-CREATE FUNCTION pg_temp.error_of(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-    s text; m text; d text; h text;
-BEGIN
-    EXECUTE q;
-    RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
-    RETURN replace(concat_ws(E'\n', 'ERROR ' || s || ': ' || m, 'DETAIL: ' || nullif(d, ''), 'HINT: ' || nullif(h, '')),
-                   current_setting('car_test.fixtures'), '$FIXTURES');
-END $$;
+\getenv sqldir CAR_TEST_SQL
+\i :sqldir/include/error_of.sql
 
 -- the bundled official files, one per year
 SELECT year, revision, publisher, row_count, rows_skipped, row_count + rows_skipped AS data_rows,

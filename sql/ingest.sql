@@ -197,16 +197,9 @@ SELECT count(*) = :files_before AS still_nothing_landed FROM car.source_file;
 -- Past the CSV reader's caps (src/csv.h): a 2 MB line after a good row, and
 -- a row of 20,006 fields.  Refused as over a limit (54000) at their line;
 -- nothing lands.
-CREATE FUNCTION pg_temp.error_of(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-    s text; m text; h text;
-BEGIN
-    EXECUTE q;
-    RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, h = PG_EXCEPTION_HINT;
-    RETURN concat_ws(E'\n', 'ERROR ' || s || ': ' || m, 'HINT: ' || nullif(h, ''));
-END $$;
+SET car_test.error_detail = off;
+\getenv sqldir CAR_TEST_SQL
+\i :sqldir/include/error_of.sql
 SELECT count(*) AS readings_before_caps FROM car.reading \gset
 SELECT pg_temp.error_of(format($$SELECT car.push('ecms', 'longline.csv', convert_to(%L || E'\nHQ,Main,kWh,01/10/2024,1,2\n'
                                                                    || repeat('x', 2000000) || E'\nHQ,Main,kWh,02/10/2024,1,2\n', 'UTF8'))$$, :'eco_header'));

@@ -11,17 +11,8 @@ SET client_min_messages = warning;
 CREATE EXTENSION car;
 RESET client_min_messages;
 SELECT set_config('car_test.fixtures', :'fixtures', false) IS NOT NULL AS fixtures_set;
-CREATE FUNCTION pg_temp.error_of(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-    s text; m text; d text; h text;
-BEGIN
-    EXECUTE q;
-    RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
-    RETURN replace(concat_ws(E'\n', 'ERROR ' || s || ': ' || m, 'DETAIL: ' || nullif(d, ''), 'HINT: ' || nullif(h, '')),
-                   current_setting('car_test.fixtures'), '$FIXTURES');
-END $$;
+\getenv sqldir CAR_TEST_SQL
+\i :sqldir/include/error_of.sql
 -- the backend's child processes (a helper not reaped would be listed, as a zombie)
 CREATE FUNCTION pg_temp.children() RETURNS text LANGUAGE sql AS $$
     SELECT pg_read_file(format('/proc/%s/task/%s/children', pg_backend_pid(), pg_backend_pid()))
