@@ -29,7 +29,7 @@ SHLIB_LINK  = -lzip -lxml2 -lcurl -lcrypto -ldl
 XLS_HELPER = car-xls-reader
 XLS_HELPER_OBJS = src/xls_helper.o src/xlsx.o
 
-REGRESS      = units factors xls activities calc ingest transform cron live coverage estimate close ggc targets disclosure estate ownership privileges dialects worker
+REGRESS      = units factors xls activities calc ingest transform cron live coverage estimate close ggc targets disclosure estate custom_factors ownership privileges dialects worker
 REGRESS_OPTS = --temp-config=test/pg.conf --temp-instance=./tmp_check --dbname=contrib_regression --encoding=UTF8 --no-locale
 ISOLATION    = load_factors factor_cache push refresh notify close_race
 ISOLATION_OPTS = $(REGRESS_OPTS)

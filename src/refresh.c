@@ -300,21 +300,55 @@ car_track_changes(PG_FUNCTION_ARGS)
  * (meter_id, day, site_id, activity, unit, quantity, ok), each priced by
  * car.emissions() when car.can_price() says it can be.  Days it cannot price
  * go back to the queue, and the statement returns (priced, set aside).
+ *
+ * Under car 1.1 each component row is then priced again by the custom factor
+ * (car.custom_factor) of the highest tier that covers it, if any: meter over
+ * site over organisation (the owner of the day, car.site_ownership), in the
+ * same statement, so that pricing stays one set-based pass (an index probe of
+ * car.custom_factor per component row, nothing when the table is empty).
+ * A custom row prices CO2e only: the quantity put in its unit times its
+ * value, in numeric, rounded once.  Its unit must convert from the meter's
+ * (same dimension); a row that does not is passed over.
  */
 #define EMISSION_COLUMNS                                                                                           \
 	"site_id, meter_id, day, month, activity, scope, component, quantity, unit, kg_co2e, kg_co2, kg_ch4, kg_n2o, " \
 	"factor_set_id, factor_year, factor_id, quantity_estimated, periods_actual, periods_estimated, file_ids"
-#define PRICE_AND_STORE                                                                                                                                                                                  \
-	"ins AS (INSERT INTO car.emission_daily (" EMISSION_COLUMNS ") "                                                                                                                                     \
-	"  SELECT p.site_id, p.meter_id, p.day, date_trunc('month', p.day::timestamp)::date, p.activity, e.scope, "                                                                                          \
-	"  e.component, p.quantity, p.unit, e.kg_co2e, e.kg_co2, e.kg_ch4, e.kg_n2o, e.factor_set_id, e.factor_year, "                                                                                       \
-	"  e.factor_id, p.quantity_estimated, p.periods_actual, p.periods_estimated, p.file_ids "                                                                                                            \
-	"  FROM p CROSS JOIN LATERAL car.emissions(p.quantity, p.unit, p.activity, " DAY_START("p.day") ") e "                                                                                               \
-																									"  WHERE p.ok), "                                                                                    \
-																									"req AS (INSERT INTO car.refresh_queue (meter_id, day) SELECT meter_id, day FROM p WHERE NOT p.ok) " \
-																									"SELECT count(*) FILTER (WHERE p.ok), count(*) FILTER (WHERE NOT p.ok) FROM p"
-#define MONTHS_OF_W "coalesce(array_agg(DISTINCT date_trunc('month', day::timestamp)::date), '{}')"
-#define PRICEABLE	"car.can_price(m.activity, m.unit, " DAY_START("d.day") ")"
+#define STORE_SET_ASIDE                                                                                  \
+	"req AS (INSERT INTO car.refresh_queue (meter_id, day) SELECT meter_id, day FROM p WHERE NOT p.ok) " \
+	"SELECT count(*) FILTER (WHERE p.ok), count(*) FILTER (WHERE NOT p.ok) FROM p"
+/* car 1.0's tables (a database not yet updated): published factors only */
+#define PRICE_AND_STORE_PUBLISHED                                                                                  \
+	"ins AS (INSERT INTO car.emission_daily (" EMISSION_COLUMNS ") "                                               \
+	"  SELECT p.site_id, p.meter_id, p.day, date_trunc('month', p.day::timestamp)::date, p.activity, e.scope, "    \
+	"  e.component, p.quantity, p.unit, e.kg_co2e, e.kg_co2, e.kg_ch4, e.kg_n2o, e.factor_set_id, e.factor_year, " \
+	"  e.factor_id, p.quantity_estimated, p.periods_actual, p.periods_estimated, p.file_ids "                      \
+	"  FROM p CROSS JOIN LATERAL car.emissions(p.quantity, p.unit, p.activity, " DAY_START("p.day") ") e "         \
+																									"  WHERE p.ok), " STORE_SET_ASIDE
+#define PRICE_AND_STORE_CUSTOM                                                                                                                                                                             \
+	"ins AS (INSERT INTO car.emission_daily (" EMISSION_COLUMNS ", factor_tier, custom_factor_set_id, "                                                                                                    \
+	"  custom_factor_id) "                                                                                                                                                                                 \
+	"  SELECT p.site_id, p.meter_id, p.day, date_trunc('month', p.day::timestamp)::date, p.activity, e.scope, "                                                                                            \
+	"  e.component, p.quantity, p.unit, "                                                                                                                                                                  \
+	"  CASE WHEN c.id IS NULL THEN e.kg_co2e "                                                                                                                                                             \
+	"       ELSE (car.convert(p.quantity, p.unit, c.unit)::numeric * c.value)::float8 END, "                                                                                                               \
+	"  CASE WHEN c.id IS NULL THEN e.kg_co2 END, CASE WHEN c.id IS NULL THEN e.kg_ch4 END, "                                                                                                               \
+	"  CASE WHEN c.id IS NULL THEN e.kg_n2o END, CASE WHEN c.id IS NULL THEN e.factor_set_id END, "                                                                                                        \
+	"  CASE WHEN c.id IS NULL THEN e.factor_year END, CASE WHEN c.id IS NULL THEN e.factor_id END, "                                                                                                       \
+	"  p.quantity_estimated, p.periods_actual, p.periods_estimated, p.file_ids, "                                                                                                                          \
+	"  coalesce(c.tier, 'published'), c.set_id, c.id "                                                                                                                                                     \
+	"  FROM p CROSS JOIN LATERAL car.emissions(p.quantity, p.unit, p.activity, " DAY_START("p.day") ") e "                                                                                                 \
+																									"  LEFT JOIN LATERAL (SELECT cf.id, cf.set_id, cf.tier, cf.unit, cf.value FROM car.custom_factor cf "  \
+																									"    JOIN car.unit cu ON cu.name = cf.unit "                                                           \
+																									"    WHERE cf.activity = p.activity AND cf.component = e.component AND cf.valid_from <= p.day "        \
+																									"    AND (cf.valid_to IS NULL OR cf.valid_to >= p.day) "                                               \
+																									"    AND (cf.meter_id = p.meter_id OR cf.site_id = p.site_id "                                         \
+																									"         OR (cf.tier = 'organisation' AND cf.org = car.site_owner_on(p.site_id, p.day))) "            \
+																									"    AND cu.dimension = (SELECT mu.dimension FROM car.unit mu WHERE mu.name = car.unit_name(p.unit)) " \
+																									"    ORDER BY CASE cf.tier WHEN 'meter' THEN 1 WHEN 'site' THEN 2 ELSE 3 END LIMIT 1) c ON true "      \
+																									"  WHERE p.ok), " STORE_SET_ASIDE
+#define PRICE_AND_STORE (car_schema_1_0() ? PRICE_AND_STORE_PUBLISHED : PRICE_AND_STORE_CUSTOM)
+#define MONTHS_OF_W		"coalesce(array_agg(DISTINCT date_trunc('month', day::timestamp)::date), '{}')"
+#define PRICEABLE		"car.can_price(m.activity, m.unit, " DAY_START("d.day") ")"
 
 /* Days that could not be priced by the last statement (its second column). */
 static int64 unpriced;
@@ -381,18 +415,19 @@ FullRefresh(void)
 	 * behind them.  Grouped by file first, so that both steps hash (a
 	 * DISTINCT inside an aggregate would sort every reading).
 	 */
-	Exec(car_sql_for_schema("WITH f AS (SELECT meter_id, " LOCAL_DAY("ts") " AS day, file_id, sum(quantity) AS q, "
-																		   "           sum(quantity) FILTER (WHERE quality = 'estimated') AS qe, "
-																		   "           count(*) FILTER (WHERE quality = 'actual') AS na, "
-																		   "           count(*) FILTER (WHERE quality = 'estimated') AS ne "
-																		   "           FROM car.reading GROUP BY 1, 2, 3), "
-																		   "d AS (SELECT meter_id, day, sum(q) AS quantity, coalesce(sum(qe), 0) AS quantity_estimated, "
-																		   "      sum(na)::int AS periods_actual, sum(ne)::int AS periods_estimated, "
-																		   "      array_agg(file_id) FILTER (WHERE file_id IS NOT NULL) AS file_ids "
-																		   "      FROM f GROUP BY 1, 2), "
-																		   "p AS MATERIALIZED (SELECT d.meter_id, d.day, m.site_id, m.activity, m.unit, d.quantity, "
-																		   "                   d.quantity_estimated, d.periods_actual, d.periods_estimated, d.file_ids, " PRICEABLE " AS ok "
-																		   "                   FROM d JOIN car.meter m ON m.id = d.meter_id), " PRICE_AND_STORE),
+	Exec(car_sql_for_schema(psprintf("%s%s", "WITH f AS (SELECT meter_id, " LOCAL_DAY("ts") " AS day, file_id, sum(quantity) AS q, "
+																							"           sum(quantity) FILTER (WHERE quality = 'estimated') AS qe, "
+																							"           count(*) FILTER (WHERE quality = 'actual') AS na, "
+																							"           count(*) FILTER (WHERE quality = 'estimated') AS ne "
+																							"           FROM car.reading GROUP BY 1, 2, 3), "
+																							"d AS (SELECT meter_id, day, sum(q) AS quantity, coalesce(sum(qe), 0) AS quantity_estimated, "
+																							"      sum(na)::int AS periods_actual, sum(ne)::int AS periods_estimated, "
+																							"      array_agg(file_id) FILTER (WHERE file_id IS NOT NULL) AS file_ids "
+																							"      FROM f GROUP BY 1, 2), "
+																							"p AS MATERIALIZED (SELECT d.meter_id, d.day, m.site_id, m.activity, m.unit, d.quantity, "
+																							"                   d.quantity_estimated, d.periods_actual, d.periods_estimated, d.file_ids, " PRICEABLE " AS ok "
+																							"                   FROM d JOIN car.meter m ON m.id = d.meter_id), ",
+									 PRICE_AND_STORE)),
 		 SPI_OK_SELECT);
 	days = PricedAndSetAside();
 	return days;
@@ -452,20 +487,21 @@ IncrementalRefresh(void)
 							  "AND e.month = ANY ($3) AND e.month = date_trunc('month', w.day::timestamp)::date",
 							  3, types, vals, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "car: could not clear the days to refresh");
-	if (SPI_execute_with_args(car_sql_for_schema("WITH p AS MATERIALIZED ("
-												 "  SELECT w.meter_id, w.day, m.site_id, m.activity, m.unit, d.quantity, d.quantity_estimated, "
-												 "  d.periods_actual, d.periods_estimated, d.file_ids, "
-												 "  car.can_price(m.activity, m.unit, " DAY_START("w.day") ") AS ok "
-																										   "  FROM unnest($1, $2) w(meter_id, day) "
-																										   "  JOIN car.meter m ON m.id = w.meter_id "
-																										   "  CROSS JOIN LATERAL (SELECT sum(r.quantity) AS quantity, count(*) AS n, "
-																										   "    coalesce(sum(r.quantity) FILTER (WHERE r.quality = 'estimated'), 0) AS quantity_estimated, "
-																										   "    (count(*) FILTER (WHERE r.quality = 'actual'))::int AS periods_actual, "
-																										   "    (count(*) FILTER (WHERE r.quality = 'estimated'))::int AS periods_estimated, "
-																										   "    array_agg(DISTINCT r.file_id) FILTER (WHERE r.file_id IS NOT NULL) AS file_ids "
-																										   "    FROM car.reading r WHERE r.meter_id = w.meter_id "
-																										   "    AND r.ts >= " DAY_START("w.day") " AND r.ts < " DAY_START("(w.day + 1)") ") d "
-																																														 "  WHERE d.n > 0), " PRICE_AND_STORE),
+	if (SPI_execute_with_args(car_sql_for_schema(psprintf("%s%s", "WITH p AS MATERIALIZED ("
+																  "  SELECT w.meter_id, w.day, m.site_id, m.activity, m.unit, d.quantity, d.quantity_estimated, "
+																  "  d.periods_actual, d.periods_estimated, d.file_ids, "
+																  "  car.can_price(m.activity, m.unit, " DAY_START("w.day") ") AS ok "
+																															"  FROM unnest($1, $2) w(meter_id, day) "
+																															"  JOIN car.meter m ON m.id = w.meter_id "
+																															"  CROSS JOIN LATERAL (SELECT sum(r.quantity) AS quantity, count(*) AS n, "
+																															"    coalesce(sum(r.quantity) FILTER (WHERE r.quality = 'estimated'), 0) AS quantity_estimated, "
+																															"    (count(*) FILTER (WHERE r.quality = 'actual'))::int AS periods_actual, "
+																															"    (count(*) FILTER (WHERE r.quality = 'estimated'))::int AS periods_estimated, "
+																															"    array_agg(DISTINCT r.file_id) FILTER (WHERE r.file_id IS NOT NULL) AS file_ids "
+																															"    FROM car.reading r WHERE r.meter_id = w.meter_id "
+																															"    AND r.ts >= " DAY_START("w.day") " AND r.ts < " DAY_START("(w.day + 1)") ") d "
+																																																		  "  WHERE d.n > 0), ",
+														  PRICE_AND_STORE)),
 							  2, types, vals, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "car: could not compute the refreshed days");
 	(void) PricedAndSetAside();
