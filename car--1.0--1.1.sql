@@ -2397,6 +2397,11 @@ CREATE TRIGGER site_org_deleted_custom_factor AFTER DELETE ON car.site_org REFER
 CREATE TRIGGER site_updated_custom_factor AFTER UPDATE ON car.site REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION car.custom_factor_owner_changed();
 
+-- The GGC return is on the published factors: car.fy_co2e prices a row with
+-- no published set (a custom factor's) again with the financial year's set.
+ALTER FUNCTION car.fy_co2e(float8, int, float8, text, text, text, int) CALLED ON NULL INPUT;
+COMMENT ON FUNCTION car.fy_co2e(float8, int, float8, text, text, text, int) IS 'kg CO2e of an emission row under its financial year''s factors (car.fy_factor_set): kg_co2e itself when factor_set_id is that set, else the quantity (in unit) priced again with that set''s row for the component (also when factor_set_id is NULL: a row priced by a custom factor, car.custom_factor, so the GGC return stays on the published DESNZ factors); NULL when the financial year has no set or another argument is NULL. What car.report_ggc adds up, whatever car.reporting_year_start priced car.emission_daily with.';
+
 -- The audit columns: which tier and which set priced each row.
 ALTER TABLE car.emission_daily ADD COLUMN factor_tier text NOT NULL DEFAULT 'published'
     CHECK (factor_tier IN ('published', 'organisation', 'site', 'meter'));

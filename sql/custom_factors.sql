@@ -61,8 +61,10 @@ INSERT INTO car.custom_factor_set (org, name, publisher, title) VALUES
     ('CF Org A', 'Supplier X 2024/25', 'Supplier X Energy', 'Fuel mix disclosure and site contracts'),
     ('CF Org B', 'B own', 'CF Org B', 'Organisation B''s own figures');
 -- a set may not claim to be a published one
+\set VERBOSITY terse
 INSERT INTO car.custom_factor_set (org, name, publisher) VALUES ('CF Org A', 'fake', 'DESNZ');
 INSERT INTO car.custom_factor_set (org, name, publisher) VALUES ('CF Org A', 'fake', ' beis ');
+\set VERBOSITY default
 -- organisation A: 0.10 kg CO2e/kWh, 2024-04-01 to 2025-03-31; component left
 -- out, so the primary one (generation): the hand values are the Scope 2
 -- generation component, T&D and well-to-tank stay published
@@ -134,6 +136,14 @@ SELECT e.component, e.factor_tier, e.factor_year, e.kg_co2e = p.kg_co2e AS as_pu
 FROM car.emission_daily e JOIN m ON m.id = e.meter_id AND m.name = 'M1'
 CROSS JOIN LATERAL car.emissions(e.quantity, e.unit, e.activity, '2024-06-01 00:00 Europe/London') p
 WHERE e.day = '2024-06-01' AND p.component = e.component AND e.component <> 'generation' ORDER BY 1;
+
+-- the GGC return stays on the published factors: car.emission_live prices a
+-- custom row again with the financial year's set (FY 2024/25: the 2024 set),
+-- M1 June 2024: 1,000 kWh x 0.20705 = 207.05 kg, beside the 100 kg priced
+SELECT round(sum(l.kg_co2e)::numeric, 9) AS kg_co2e, round(sum(l.fy_kg_co2e)::numeric, 9) AS ggc_kg_co2e,
+       string_agg(DISTINCT l.fy_factor_year::text, ',') AS ggc_factor_year
+FROM car.emission_live l JOIN m ON m.id = l.meter_id AND m.name = 'M1'
+WHERE l.component = 'generation' AND l.month = '2024-06-01';
 
 -- 5. Validity edges, on UK days (M2, 1,000 kWh each): the day before the
 --    organisation row is published (2024 set: 207.05); its first day and
