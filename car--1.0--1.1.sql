@@ -2303,8 +2303,9 @@ BEGIN
         ORDER BY a.id, b.id LIMIT 1;
         IF FOUND THEN
             RAISE EXCEPTION 'car.custom_factor: row % (% %, %, %) valid % to % overlaps row % valid % to %',
-                r.a_id, r.tier, r.target, r.activity, r.component, r.a_from, coalesce(r.a_to::text, 'open'),
-                r.b_id, r.b_from, coalesce(r.b_to::text, 'open')
+                r.a_id, r.tier, r.target, r.activity, r.component, pg_catalog.to_char(r.a_from, 'YYYY-MM-DD'),
+                coalesce(pg_catalog.to_char(r.a_to, 'YYYY-MM-DD'), 'open'),
+                r.b_id, pg_catalog.to_char(r.b_from, 'YYYY-MM-DD'), coalesce(pg_catalog.to_char(r.b_to, 'YYYY-MM-DD'), 'open')
                 USING ERRCODE = 'exclusion_violation',
                       HINT = 'End the other row (its valid_to the day before) first or in the same statement: a target''s rows for one activity and component never overlap.';
         END IF;

@@ -6,7 +6,8 @@
 -- one.
 SET TimeZone = 'UTC';
 SET DateStyle = ISO;
-SET client_min_messages = warning;
+-- errors only: car.refresh() warns of days earlier files left unpriced
+SET client_min_messages = error;
 SET jit = off;
 
 -- 0. The published side.  car.factor_year gives calendar years here
