@@ -2191,7 +2191,10 @@ CREATE TABLE car.custom_factor (
 );
 COMMENT ON CONSTRAINT custom_factor_dates ON car.custom_factor IS 'valid_to is on or after valid_from and no later than 2199-12-31.';
 COMMENT ON CONSTRAINT custom_factor_one_target ON car.custom_factor IS 'Exactly the target column of the tier is set: org for organisation, site_id for site, meter_id for meter.';
-CREATE INDEX custom_factor_price_idx ON car.custom_factor (activity, component, valid_from);
+-- car.refresh() looks a meter-day's rows up by target, one index per tier
+CREATE INDEX custom_factor_meter_idx ON car.custom_factor (meter_id, activity, component, valid_from) WHERE meter_id IS NOT NULL;
+CREATE INDEX custom_factor_site_idx ON car.custom_factor (site_id, activity, component, valid_from) WHERE site_id IS NOT NULL;
+CREATE INDEX custom_factor_org_idx ON car.custom_factor (org, activity, component, valid_from) WHERE org IS NOT NULL;
 CREATE INDEX custom_factor_set_idx ON car.custom_factor (set_id);
 COMMENT ON TABLE car.custom_factor IS 'Rows of the custom and supplier factor sets: a kg CO2e per unit figure for one component of one activity, at one tier (a meter, a site, or an organisation''s sites on the days it owns them), over UK days valid_from to valid_to. car.refresh() prices each meter-day component with the row of the highest tier that covers it: meter over site over organisation over the published DESNZ row (car.emission_daily.factor_tier says which). Rows of one target, activity and component never overlap in time (refused by car.check_custom_factor). Any change re-queues the meter-days it can move for the next car.refresh().';
 COMMENT ON COLUMN car.custom_factor.id IS 'Row number: car.emission_daily.custom_factor_id of the rows it priced.';

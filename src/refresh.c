@@ -304,8 +304,9 @@ car_track_changes(PG_FUNCTION_ARGS)
  * Under car 1.1 each component row is then priced again by the custom factor
  * (car.custom_factor) of the highest tier that covers it, if any: meter over
  * site over organisation (the owner of the day, car.site_ownership), in the
- * same statement, so that pricing stays one set-based pass (an index probe of
- * car.custom_factor per component row, nothing when the table is empty).
+ * same statement, so that pricing stays one set-based pass (the owner of the
+ * day once per meter-day, then one index descent per tier of
+ * car.custom_factor per component row; nothing when the table is empty).
  * A custom row prices CO2e only: the quantity put in its unit times its
  * value, in numeric, rounded once.  Its unit must convert from the meter's
  * (same dimension); a row that does not is passed over.
@@ -324,31 +325,60 @@ car_track_changes(PG_FUNCTION_ARGS)
 	"  e.factor_id, p.quantity_estimated, p.periods_actual, p.periods_estimated, p.file_ids "                      \
 	"  FROM p CROSS JOIN LATERAL car.emissions(p.quantity, p.unit, p.activity, " DAY_START("p.day") ") e "         \
 																									"  WHERE p.ok), " STORE_SET_ASIDE
-#define PRICE_AND_STORE_CUSTOM                                                                                                                                                                             \
-	"ins AS (INSERT INTO car.emission_daily (" EMISSION_COLUMNS ", factor_tier, custom_factor_set_id, "                                                                                                    \
-	"  custom_factor_id) "                                                                                                                                                                                 \
-	"  SELECT p.site_id, p.meter_id, p.day, date_trunc('month', p.day::timestamp)::date, p.activity, e.scope, "                                                                                            \
-	"  e.component, p.quantity, p.unit, "                                                                                                                                                                  \
-	"  CASE WHEN c.id IS NULL THEN e.kg_co2e "                                                                                                                                                             \
-	"       ELSE (car.convert(p.quantity, p.unit, c.unit)::numeric * c.value)::float8 END, "                                                                                                               \
-	"  CASE WHEN c.id IS NULL THEN e.kg_co2 END, CASE WHEN c.id IS NULL THEN e.kg_ch4 END, "                                                                                                               \
-	"  CASE WHEN c.id IS NULL THEN e.kg_n2o END, CASE WHEN c.id IS NULL THEN e.factor_set_id END, "                                                                                                        \
-	"  CASE WHEN c.id IS NULL THEN e.factor_year END, CASE WHEN c.id IS NULL THEN e.factor_id END, "                                                                                                       \
-	"  p.quantity_estimated, p.periods_actual, p.periods_estimated, p.file_ids, "                                                                                                                          \
-	"  coalesce(c.tier, 'published'), c.set_id, c.id "                                                                                                                                                     \
-	"  FROM p CROSS JOIN LATERAL car.emissions(p.quantity, p.unit, p.activity, " DAY_START("p.day") ") e "                                                                                                 \
-																									"  LEFT JOIN LATERAL (SELECT cf.id, cf.set_id, cf.tier, cf.unit, cf.value FROM car.custom_factor cf "  \
-																									"    JOIN car.unit cu ON cu.name = cf.unit "                                                           \
-																									"    WHERE cf.activity = p.activity AND cf.component = e.component AND cf.valid_from <= p.day "        \
-																									"    AND (cf.valid_to IS NULL OR cf.valid_to >= p.day) "                                               \
-																									"    AND (cf.meter_id = p.meter_id OR cf.site_id = p.site_id "                                         \
-																									"         OR (cf.tier = 'organisation' AND cf.org = car.site_owner_on(p.site_id, p.day))) "            \
-																									"    AND cu.dimension = (SELECT mu.dimension FROM car.unit mu WHERE mu.name = car.unit_name(p.unit)) " \
-																									"    ORDER BY CASE cf.tier WHEN 'meter' THEN 1 WHEN 'site' THEN 2 ELSE 3 END LIMIT 1) c ON true "      \
-																									"  WHERE p.ok), " STORE_SET_ASIDE
-#define PRICE_AND_STORE (car_schema_1_0() ? PRICE_AND_STORE_PUBLISHED : PRICE_AND_STORE_CUSTOM)
-#define MONTHS_OF_W		"coalesce(array_agg(DISTINCT date_trunc('month', day::timestamp)::date), '{}')"
-#define PRICEABLE		"car.can_price(m.activity, m.unit, " DAY_START("d.day") ")"
+/*
+ * The row of one tier covering a component of a meter-day: a target's rows
+ * for one activity and component never overlap, so it is the one starting
+ * last on or before the day, if that one has not ended; one descent of the
+ * target's index (ORDER BY ... LIMIT 1 also keeps the planner on the index
+ * when the statistics see a single organisation).
+ */
+#define CUSTOM_TIER(rank, column, value)                                                                         \
+	"(SELECT " rank " AS rank, t.id, t.set_id, t.tier, t.unit, t.value FROM (SELECT cf.id, cf.set_id, cf.tier, " \
+	"cf.unit, cf.value, cf.valid_to FROM car.custom_factor cf WHERE cf." column " = " value " "                  \
+	"AND cf.activity = p.activity AND cf.component = e.component AND cf.valid_from <= p.day "                    \
+	"ORDER BY cf.valid_from DESC LIMIT 1) t WHERE t.valid_to IS NULL OR t.valid_to >= p.day)"
+#define PRICE_AND_STORE_CUSTOM                                                                                                                                                                                                                                                                                                                                               \
+	"ins AS (INSERT INTO car.emission_daily (" EMISSION_COLUMNS ", factor_tier, custom_factor_set_id, "                                                                                                                                                                                                                                                                      \
+	"  custom_factor_id) "                                                                                                                                                                                                                                                                                                                                                   \
+	"  SELECT p.site_id, p.meter_id, p.day, date_trunc('month', p.day::timestamp)::date, p.activity, e.scope, "                                                                                                                                                                                                                                                              \
+	"  e.component, p.quantity, p.unit, "                                                                                                                                                                                                                                                                                                                                    \
+	"  CASE WHEN c.id IS NULL THEN e.kg_co2e "                                                                                                                                                                                                                                                                                                                               \
+	"       ELSE (car.convert(p.quantity, p.unit, c.unit)::numeric * c.value)::float8 END, "                                                                                                                                                                                                                                                                                 \
+	"  CASE WHEN c.id IS NULL THEN e.kg_co2 END, CASE WHEN c.id IS NULL THEN e.kg_ch4 END, "                                                                                                                                                                                                                                                                                 \
+	"  CASE WHEN c.id IS NULL THEN e.kg_n2o END, CASE WHEN c.id IS NULL THEN e.factor_set_id END, "                                                                                                                                                                                                                                                                          \
+	"  CASE WHEN c.id IS NULL THEN e.factor_year END, CASE WHEN c.id IS NULL THEN e.factor_id END, "                                                                                                                                                                                                                                                                         \
+	"  p.quantity_estimated, p.periods_actual, p.periods_estimated, p.file_ids, "                                                                                                                                                                                                                                                                                            \
+	"  coalesce(c.tier, 'published'), c.set_id, c.id "                                                                                                                                                                                                                                                                                                                       \
+	"  FROM (SELECT p.*, (SELECT so.org FROM car.site_ownership so WHERE so.site_id = p.site_id "                                                                                                                                                                                                                                                                            \
+	"    AND so.valid_from <= p.day AND so.valid_to >= p.day LIMIT 1) AS owner, "                                                                                                                                                                                                                                                                                            \
+	"    (SELECT mu.dimension FROM car.unit mu WHERE mu.name = car.unit_name(p.unit)) AS dimension "                                                                                                                                                                                                                                                                         \
+	"    FROM p OFFSET 0) p "                                                                                                                                                                                                                                                                                                                                                \
+	"  CROSS JOIN LATERAL car.emissions(p.quantity, p.unit, p.activity, " DAY_START("p.day") ") e "                                                                                                                                                                                                                                                                          \
+																							 "  LEFT JOIN LATERAL (SELECT x.id, x.set_id, x.tier, x.unit, x.value FROM ( " CUSTOM_TIER("1", "meter_id", "p.meter_id") "    UNION ALL " CUSTOM_TIER("2", "site_id", "p.site_id") " UNION ALL " CUSTOM_TIER("3", "org", "p.owner") ") x "                                      \
+																																																																																 "    JOIN car.unit cu ON cu.name = x.unit " \
+																																																																																 "    WHERE cu.dimension = p.dimension "     \
+																																																																																 "    ORDER BY x.rank LIMIT 1) c ON true "   \
+																																																																																 "  WHERE p.ok), " STORE_SET_ASIDE
+/*
+ * Published factors only when the schema is car 1.0's or no custom factor
+ * exists (a refresh of a database that uses none pays nothing for them).
+ * Read in the refresh's own snapshot: a custom row committed later queues
+ * its days for the next refresh anyway.
+ */
+static const char *
+PriceAndStore(void)
+{
+	bool isnull;
+
+	if (car_schema_1_0())
+		return PRICE_AND_STORE_PUBLISHED;
+	Exec("SELECT EXISTS (SELECT 1 FROM car.custom_factor)", SPI_OK_SELECT);
+	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull))
+			   ? PRICE_AND_STORE_CUSTOM
+			   : PRICE_AND_STORE_PUBLISHED;
+}
+#define MONTHS_OF_W "coalesce(array_agg(DISTINCT date_trunc('month', day::timestamp)::date), '{}')"
+#define PRICEABLE	"car.can_price(m.activity, m.unit, " DAY_START("d.day") ")"
 
 /* Days that could not be priced by the last statement (its second column). */
 static int64 unpriced;
@@ -427,7 +457,7 @@ FullRefresh(void)
 																							"p AS MATERIALIZED (SELECT d.meter_id, d.day, m.site_id, m.activity, m.unit, d.quantity, "
 																							"                   d.quantity_estimated, d.periods_actual, d.periods_estimated, d.file_ids, " PRICEABLE " AS ok "
 																							"                   FROM d JOIN car.meter m ON m.id = d.meter_id), ",
-									 PRICE_AND_STORE)),
+									 PriceAndStore())),
 		 SPI_OK_SELECT);
 	days = PricedAndSetAside();
 	return days;
@@ -501,7 +531,7 @@ IncrementalRefresh(void)
 																															"    FROM car.reading r WHERE r.meter_id = w.meter_id "
 																															"    AND r.ts >= " DAY_START("w.day") " AND r.ts < " DAY_START("(w.day + 1)") ") d "
 																																																		  "  WHERE d.n > 0), ",
-														  PRICE_AND_STORE)),
+														  PriceAndStore())),
 							  2, types, vals, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "car: could not compute the refreshed days");
 	(void) PricedAndSetAside();
