@@ -2191,7 +2191,7 @@ CREATE TABLE car.custom_factor (
 );
 COMMENT ON CONSTRAINT custom_factor_dates ON car.custom_factor IS 'valid_to is on or after valid_from and no later than 2199-12-31.';
 COMMENT ON CONSTRAINT custom_factor_one_target ON car.custom_factor IS 'Exactly the target column of the tier is set: org for organisation, site_id for site, meter_id for meter.';
--- car.refresh() looks a meter-day's rows up by target, one index per tier
+-- a target's rows, one index per tier (car.refresh() joins the table by target)
 CREATE INDEX custom_factor_meter_idx ON car.custom_factor (meter_id, activity, component, valid_from) WHERE meter_id IS NOT NULL;
 CREATE INDEX custom_factor_site_idx ON car.custom_factor (site_id, activity, component, valid_from) WHERE site_id IS NOT NULL;
 CREATE INDEX custom_factor_org_idx ON car.custom_factor (org, activity, component, valid_from) WHERE org IS NOT NULL;

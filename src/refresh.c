@@ -305,8 +305,8 @@ car_track_changes(PG_FUNCTION_ARGS)
  * (car.custom_factor) of the highest tier that covers it, if any: meter over
  * site over organisation (the owner of the day, car.site_ownership), in the
  * same statement, so that pricing stays one set-based pass (the owner of the
- * day once per meter-day, then one index descent per tier of
- * car.custom_factor per component row; nothing when the table is empty).
+ * day once per meter-day, then three outer joins on car.custom_factor, which
+ * the planner hashes; nothing when the table is empty).
  * A custom row prices CO2e only: the quantity put in its unit times its
  * value, in numeric, rounded once.  Its unit must convert from the meter's
  * (same dimension); a row that does not is passed over.
@@ -326,39 +326,39 @@ car_track_changes(PG_FUNCTION_ARGS)
 	"  FROM p CROSS JOIN LATERAL car.emissions(p.quantity, p.unit, p.activity, " DAY_START("p.day") ") e "         \
 																									"  WHERE p.ok), " STORE_SET_ASIDE
 /*
- * The row of one tier covering a component of a meter-day: a target's rows
- * for one activity and component never overlap, so it is the one starting
- * last on or before the day, if that one has not ended; one descent of the
- * target's index (ORDER BY ... LIMIT 1 also keeps the planner on the index
- * when the statistics see a single organisation).
+ * The custom row of each tier covering a component of a meter-day, as three
+ * outer joins: a target's rows for one activity and component never overlap,
+ * so each join finds at most one row, and the planner may hash the (small)
+ * custom table once instead of probing it per row.  The unit of a row must be
+ * of the meter's unit's dimension.  PICK takes a column of the winning row:
+ * meter over site over organisation.
  */
-#define CUSTOM_TIER(rank, column, value)                                                                         \
-	"(SELECT " rank " AS rank, t.id, t.set_id, t.tier, t.unit, t.value FROM (SELECT cf.id, cf.set_id, cf.tier, " \
-	"cf.unit, cf.value, cf.valid_to FROM car.custom_factor cf WHERE cf." column " = " value " "                  \
-	"AND cf.activity = p.activity AND cf.component = e.component AND cf.valid_from <= p.day "                    \
-	"ORDER BY cf.valid_from DESC LIMIT 1) t WHERE t.valid_to IS NULL OR t.valid_to >= p.day)"
-#define PRICE_AND_STORE_CUSTOM                                                                                                                                                                                                                                                                                                                                               \
-	"ins AS (INSERT INTO car.emission_daily (" EMISSION_COLUMNS ", factor_tier, custom_factor_set_id, "                                                                                                                                                                                                                                                                      \
-	"  custom_factor_id) "                                                                                                                                                                                                                                                                                                                                                   \
-	"  SELECT p.site_id, p.meter_id, p.day, date_trunc('month', p.day::timestamp)::date, p.activity, e.scope, "                                                                                                                                                                                                                                                              \
-	"  e.component, p.quantity, p.unit, "                                                                                                                                                                                                                                                                                                                                    \
-	"  CASE WHEN c.id IS NULL THEN e.kg_co2e "                                                                                                                                                                                                                                                                                                                               \
-	"       ELSE (car.convert(p.quantity, p.unit, c.unit)::numeric * c.value)::float8 END, "                                                                                                                                                                                                                                                                                 \
-	"  CASE WHEN c.id IS NULL THEN e.kg_co2 END, CASE WHEN c.id IS NULL THEN e.kg_ch4 END, "                                                                                                                                                                                                                                                                                 \
-	"  CASE WHEN c.id IS NULL THEN e.kg_n2o END, CASE WHEN c.id IS NULL THEN e.factor_set_id END, "                                                                                                                                                                                                                                                                          \
-	"  CASE WHEN c.id IS NULL THEN e.factor_year END, CASE WHEN c.id IS NULL THEN e.factor_id END, "                                                                                                                                                                                                                                                                         \
-	"  p.quantity_estimated, p.periods_actual, p.periods_estimated, p.file_ids, "                                                                                                                                                                                                                                                                                            \
-	"  coalesce(c.tier, 'published'), c.set_id, c.id "                                                                                                                                                                                                                                                                                                                       \
-	"  FROM (SELECT p.*, (SELECT so.org FROM car.site_ownership so WHERE so.site_id = p.site_id "                                                                                                                                                                                                                                                                            \
-	"    AND so.valid_from <= p.day AND so.valid_to >= p.day LIMIT 1) AS owner, "                                                                                                                                                                                                                                                                                            \
-	"    (SELECT mu.dimension FROM car.unit mu WHERE mu.name = car.unit_name(p.unit)) AS dimension "                                                                                                                                                                                                                                                                         \
-	"    FROM p OFFSET 0) p "                                                                                                                                                                                                                                                                                                                                                \
-	"  CROSS JOIN LATERAL car.emissions(p.quantity, p.unit, p.activity, " DAY_START("p.day") ") e "                                                                                                                                                                                                                                                                          \
-																							 "  LEFT JOIN LATERAL (SELECT x.id, x.set_id, x.tier, x.unit, x.value FROM ( " CUSTOM_TIER("1", "meter_id", "p.meter_id") "    UNION ALL " CUSTOM_TIER("2", "site_id", "p.site_id") " UNION ALL " CUSTOM_TIER("3", "org", "p.owner") ") x "                                      \
-																																																																																 "    JOIN car.unit cu ON cu.name = x.unit " \
-																																																																																 "    WHERE cu.dimension = p.dimension "     \
-																																																																																 "    ORDER BY x.rank LIMIT 1) c ON true "   \
-																																																																																 "  WHERE p.ok), " STORE_SET_ASIDE
+#define CUSTOM_TIER(alias, column, value)                                                                             \
+	"  LEFT JOIN (SELECT cf.*, cu.dimension FROM car.custom_factor cf JOIN car.unit cu ON cu.name = cf.unit) " alias  \
+	" ON " alias "." column " = " value " AND " alias ".activity = p.activity AND " alias ".component = e.component " \
+	"AND " alias ".dimension = p.dimension AND " alias ".valid_from <= p.day "                                        \
+	"AND (" alias ".valid_to IS NULL OR " alias ".valid_to >= p.day) "
+#define PICK(column) \
+	"CASE WHEN cm.id IS NOT NULL THEN cm." column " WHEN cs.id IS NOT NULL THEN cs." column " ELSE co." column " END"
+#define CUSTOM_ID "coalesce(cm.id, cs.id, co.id)"
+#define PRICE_AND_STORE_CUSTOM                                                                                                                                                                                                                                                                                                                    \
+	"ins AS (INSERT INTO car.emission_daily (" EMISSION_COLUMNS ", factor_tier, custom_factor_set_id, "                                                                                                                                                                                                                                           \
+	"  custom_factor_id) "                                                                                                                                                                                                                                                                                                                        \
+	"  SELECT p.site_id, p.meter_id, p.day, date_trunc('month', p.day::timestamp)::date, p.activity, e.scope, "                                                                                                                                                                                                                                   \
+	"  e.component, p.quantity, p.unit, "                                                                                                                                                                                                                                                                                                         \
+	"  CASE WHEN " CUSTOM_ID " IS NULL THEN e.kg_co2e "                                                                                                                                                                                                                                                                                           \
+	"       ELSE (car.convert(p.quantity, p.unit, " PICK("unit") ")::numeric * " PICK("value") ")::float8 END, "                                                                                                                                                                                                                                  \
+																							   "  CASE WHEN " CUSTOM_ID " IS NULL THEN e.kg_co2 END, CASE WHEN " CUSTOM_ID " IS NULL THEN e.kg_ch4 END, "                                                                                                                                         \
+																							   "  CASE WHEN " CUSTOM_ID " IS NULL THEN e.kg_n2o END, CASE WHEN " CUSTOM_ID " IS NULL THEN e.factor_set_id END, "                                                                                                                                  \
+																							   "  CASE WHEN " CUSTOM_ID " IS NULL THEN e.factor_year END, CASE WHEN " CUSTOM_ID " IS NULL THEN e.factor_id END, "                                                                                                                                 \
+																							   "  p.quantity_estimated, p.periods_actual, p.periods_estimated, p.file_ids, "                                                                                                                                                                      \
+																							   "  coalesce(" PICK("tier") ", 'published'), " PICK("set_id") ", " CUSTOM_ID " "                                                                                                                                                                    \
+																																							"  FROM (SELECT p.*, (SELECT so.org FROM car.site_ownership so WHERE so.site_id = p.site_id "                                                                                         \
+																																							"    AND so.valid_from <= p.day AND so.valid_to >= p.day LIMIT 1) AS owner, "                                                                                                         \
+																																							"    (SELECT mu.dimension FROM car.unit mu WHERE mu.name = car.unit_name(p.unit)) AS dimension "                                                                                      \
+																																							"    FROM p OFFSET 0) p "                                                                                                                                                             \
+																																							"  CROSS JOIN LATERAL car.emissions(p.quantity, p.unit, p.activity, " DAY_START("p.day") ") e " CUSTOM_TIER("cm", "meter_id", "p.meter_id") CUSTOM_TIER("cs", "site_id", "p.site_id") \
+																																								CUSTOM_TIER("co", "org", "p.owner") "  WHERE p.ok), " STORE_SET_ASIDE
 /*
  * Published factors only when the schema is car 1.0's or no custom factor
  * exists (a refresh of a database that uses none pays nothing for them).
