@@ -2344,6 +2344,283 @@ COMMENT ON COLUMN car.report_time_of_use.periods IS 'Readings (half-hours) of th
 COMMENT ON COLUMN car.report_time_of_use.periods_forecast IS 'Half-hours priced with a forecast intensity, no actual having been published (yet).';
 COMMENT ON COLUMN car.report_time_of_use.periods_without_intensity IS 'Half-hours with a reading but no intensity: left out of the kg CO2 figures (their kWh are in kwh, not in kwh_priced).';
 COMMENT ON COLUMN car.report_time_of_use.flagged IS 'true when any half-hour was priced with a forecast or had no intensity: the figure is provisional or partial.';
+-- Custom and supplier factor sets (issue 15, point 1): factors of an
+-- organisation's own (a supplier's fuel-mix disclosure, a contract, an
+-- on-site generator's metered intensity) priced ahead of the published DESNZ
+-- row, by tier: meter over site over organisation over published.  They live
+-- apart from car.factor_set and car.factor, which hold the published files
+-- only and are never written here.  car.refresh() joins them in its pricing
+-- statement (src/refresh.c); a change queues the meter-days it can move.
+-------------------------------------------------------------------------------
+CREATE TABLE car.custom_factor_set (
+    id         serial PRIMARY KEY,
+    org        text NOT NULL CHECK (org <> '' AND org !~ '[[:cntrl:]]'),
+    name       text NOT NULL CHECK (name <> '' AND name !~ '[[:cntrl:]]'),
+    publisher  text NOT NULL CHECK (publisher <> '' AND publisher !~ '[[:cntrl:]]'
+                                    AND upper(btrim(publisher)) NOT IN ('DESNZ', 'BEIS', 'DEFRA')),
+    title      text,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (org, name)
+);
+COMMENT ON TABLE car.custom_factor_set IS 'A factor set of an organisation''s own (custom or supplier-specific), whose rows (car.custom_factor) price its meters ahead of the published DESNZ/BEIS factors. Published sets are car.factor_set''s and never change here.';
+COMMENT ON COLUMN car.custom_factor_set.id IS 'Set number: car.emission_daily.custom_factor_set_id of the rows it priced.';
+COMMENT ON COLUMN car.custom_factor_set.org IS 'The organisation whose set it is (car.site.org spelling); its organisation-tier rows are for this organisation. Row-level security shows the set to sessions that may see the organisation or one of the set''s rows.';
+COMMENT ON COLUMN car.custom_factor_set.name IS 'The set''s name, unique within the organisation (e.g. "Supplier X fuel mix 2024/25").';
+COMMENT ON COLUMN car.custom_factor_set.publisher IS 'Who publishes the figures: the supplier, the organisation itself, a consultant. Never DESNZ, BEIS or Defra (the published sets are loaded with car.load_factors).';
+COMMENT ON COLUMN car.custom_factor_set.title IS 'Free description.';
+COMMENT ON COLUMN car.custom_factor_set.created_at IS 'When the set was recorded.';
+
+CREATE TABLE car.custom_factor (
+    id          bigserial PRIMARY KEY,
+    set_id      int NOT NULL REFERENCES car.custom_factor_set (id) ON DELETE CASCADE,
+    tier        text NOT NULL CHECK (tier IN ('organisation', 'site', 'meter')),
+    org         text CHECK (org <> '' AND org !~ '[[:cntrl:]]'),
+    site_id     int REFERENCES car.site (id) ON DELETE CASCADE,
+    meter_id    int REFERENCES car.meter (id) ON DELETE CASCADE,
+    activity    text NOT NULL REFERENCES car.activity (key) ON UPDATE CASCADE,
+    component   text NOT NULL CHECK (component ~ '^[a-z][a-z0-9_]*$'),
+    unit        text NOT NULL REFERENCES car.unit (name) ON UPDATE CASCADE,
+    value       numeric NOT NULL CHECK (value >= 0 AND value < 1e9),
+    valid_from  date NOT NULL CHECK (valid_from BETWEEN '1990-01-01' AND '2199-12-31'),
+    valid_to    date,
+    document    text NOT NULL CHECK (document <> ''),
+    supplier    text,
+    vintage     text,
+    recorded_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT custom_factor_dates CHECK (valid_to >= valid_from AND valid_to <= '2199-12-31'),
+    CONSTRAINT custom_factor_one_target CHECK (CASE tier WHEN 'organisation' THEN org IS NOT NULL AND site_id IS NULL AND meter_id IS NULL
+                     WHEN 'site' THEN site_id IS NOT NULL AND org IS NULL AND meter_id IS NULL
+                     ELSE meter_id IS NOT NULL AND org IS NULL AND site_id IS NULL END)
+);
+COMMENT ON CONSTRAINT custom_factor_dates ON car.custom_factor IS 'valid_to is on or after valid_from and no later than 2199-12-31.';
+COMMENT ON CONSTRAINT custom_factor_one_target ON car.custom_factor IS 'Exactly the target column of the tier is set: org for organisation, site_id for site, meter_id for meter.';
+-- a target's rows, one index per tier (car.refresh() joins the table by target)
+CREATE INDEX custom_factor_meter_idx ON car.custom_factor (meter_id, activity, component, valid_from) WHERE meter_id IS NOT NULL;
+CREATE INDEX custom_factor_site_idx ON car.custom_factor (site_id, activity, component, valid_from) WHERE site_id IS NOT NULL;
+CREATE INDEX custom_factor_org_idx ON car.custom_factor (org, activity, component, valid_from) WHERE org IS NOT NULL;
+CREATE INDEX custom_factor_set_idx ON car.custom_factor (set_id);
+COMMENT ON TABLE car.custom_factor IS 'Rows of the custom and supplier factor sets: a kg CO2e per unit figure for one component of one activity, at one tier (a meter, a site, or an organisation''s sites on the days it owns them), over UK days valid_from to valid_to. car.refresh() prices each meter-day component with the row of the highest tier that covers it: meter over site over organisation over the published DESNZ row (car.emission_daily.factor_tier says which). Rows of one target, activity and component never overlap in time (refused by car.check_custom_factor). Any change re-queues the meter-days it can move for the next car.refresh().';
+COMMENT ON COLUMN car.custom_factor.id IS 'Row number: car.emission_daily.custom_factor_id of the rows it priced.';
+COMMENT ON COLUMN car.custom_factor.set_id IS 'The car.custom_factor_set it belongs to.';
+COMMENT ON COLUMN car.custom_factor.tier IS 'organisation, site or meter: which of org, site_id or meter_id names the target (exactly that one is set). Precedence: meter over site over organisation over published.';
+COMMENT ON COLUMN car.custom_factor.org IS 'For the organisation tier: the organisation (the set''s own); it applies to every site on the UK days the organisation owns it (car.site_ownership). NULL at the other tiers.';
+COMMENT ON COLUMN car.custom_factor.site_id IS 'For the site tier: the site (car.site.id), whoever owns it. NULL at the other tiers.';
+COMMENT ON COLUMN car.custom_factor.meter_id IS 'For the meter tier (a meter or a contract that supplies it): the meter (car.meter.id). NULL at the other tiers.';
+COMMENT ON COLUMN car.custom_factor.activity IS 'The activity (car.activity key) of the meters it prices.';
+COMMENT ON COLUMN car.custom_factor.component IS 'Which component of the activity it replaces (a car.activity_component kind of the activity, or the activity itself when it has none). Left out on INSERT: the activity''s primary component (car.activity_primary_component: generation for electricity, the Scope 2 part). The other components (T&D, well-to-tank) keep their published, location-based rows unless rows of their own name them.';
+COMMENT ON COLUMN car.custom_factor.unit IS 'The unit the value is per (car.unit name, e.g. kWh). A meter whose unit does not convert into it (another dimension) keeps the published row.';
+COMMENT ON COLUMN car.custom_factor.value IS 'The factor: kg CO2e per unit, as the document gives it (CO2e only: car.emission_daily''s per-gas columns stay NULL on rows it prices).';
+COMMENT ON COLUMN car.custom_factor.valid_from IS 'First UK local day it applies to (1990-01-01 to 2199-12-31).';
+COMMENT ON COLUMN car.custom_factor.valid_to IS 'Last UK local day it applies to, included; NULL while it lasts.';
+COMMENT ON COLUMN car.custom_factor.document IS 'Provenance: the document the figure comes from (a fuel mix disclosure, a contract and its clause, a metering report).';
+COMMENT ON COLUMN car.custom_factor.supplier IS 'Provenance: the supplier the figure is for, where there is one.';
+COMMENT ON COLUMN car.custom_factor.vintage IS 'Provenance: the period the figure describes as its document says (e.g. "FMD 2023/24"), which may differ from valid_from..valid_to.';
+COMMENT ON COLUMN car.custom_factor.recorded_at IS 'When the row was recorded or last changed.';
+
+-- Who owned a site on a UK day (car.site_ownership: the period covering it,
+-- or car.site.org for a site without periods).
+CREATE FUNCTION car.site_owner_on(site int, day date) RETURNS text
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    SELECT o.org FROM car.site_ownership o
+    WHERE o.site_id OPERATOR(pg_catalog.=) $1 AND o.valid_from OPERATOR(pg_catalog.<=) $2
+    AND o.valid_to OPERATOR(pg_catalog.>=) $2
+    LIMIT 1
+    $$;
+COMMENT ON FUNCTION car.site_owner_on(int, date) IS 'The organisation owning a site on a UK day: the car.site_org period covering the day, or the site''s car.site.org for a site without periods; NULL when none does. What an organisation-tier car.custom_factor follows. Reads under the caller''s row-level security.';
+
+-- Trigger on car.custom_factor (BEFORE, per row): the default component,
+-- checks a row's component and its organisation.  Then, per statement, car.custom_factor_changed.
+CREATE FUNCTION car.check_custom_factor() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    IF TG_RELID OPERATOR(pg_catalog.<>) 'car.custom_factor'::pg_catalog.regclass THEN
+        RAISE EXCEPTION 'car.check_custom_factor() fired on %, which is not car.custom_factor', TG_RELID::pg_catalog.regclass
+            USING ERRCODE = 'triggered_action_exception';
+    END IF;
+    IF NEW.component IS NULL THEN
+        NEW.component := coalesce((SELECT p.kind FROM car.activity_primary_component p
+                                   WHERE p.activity OPERATOR(pg_catalog.=) NEW.activity), NEW.activity);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM car.activity_component c
+                   WHERE c.activity OPERATOR(pg_catalog.=) NEW.activity AND c.kind OPERATOR(pg_catalog.=) NEW.component)
+       AND NOT (NEW.component OPERATOR(pg_catalog.=) NEW.activity
+                AND NOT EXISTS (SELECT 1 FROM car.activity_component c WHERE c.activity OPERATOR(pg_catalog.=) NEW.activity)) THEN
+        RAISE EXCEPTION 'car.custom_factor: activity % has no component %', NEW.activity, NEW.component
+            USING ERRCODE = 'check_violation',
+                  DETAIL = 'Its components are: ' || coalesce((SELECT pg_catalog.string_agg(c.kind, ', ' ORDER BY c.position, c.kind)
+                                                              FROM car.activity_component c WHERE c.activity OPERATOR(pg_catalog.=) NEW.activity), NEW.activity) || '.',
+                  HINT = 'Name one of them, or leave component out for the primary one.';
+    END IF;
+    IF NEW.tier OPERATOR(pg_catalog.=) 'organisation'
+       AND NEW.org OPERATOR(pg_catalog.<>) (SELECT s.org FROM car.custom_factor_set s WHERE s.id OPERATOR(pg_catalog.=) NEW.set_id) THEN
+        RAISE EXCEPTION 'car.custom_factor: an organisation-tier row of set % must be for the set''s organisation, not %',
+            NEW.set_id, NEW.org
+            USING ERRCODE = 'check_violation';
+    END IF;
+    IF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' THEN
+        NEW.recorded_at := pg_catalog.now();
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION car.check_custom_factor() IS 'Trigger on car.custom_factor (before each row): fills in the activity''s primary component when none is named, refuses a component the activity does not have and an organisation-tier row for another organisation than its set''s; stamps recorded_at on an update.';
+
+-- Trigger on car.custom_factor (per statement, one per kind: transition
+-- tables): refuses overlapping validity per target, activity and component,
+-- and queues for car.refresh() the meter-days the changed rows can price
+-- (old and new).  It runs as car's owner, so that it sees every row and may
+-- write car.refresh_queue; every name and operator in it is qualified.
+CREATE FUNCTION car.custom_factor_changed() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    r record;
+BEGIN
+    IF TG_RELID OPERATOR(pg_catalog.<>) 'car.custom_factor'::pg_catalog.regclass THEN
+        RAISE EXCEPTION 'car.custom_factor_changed() fired on %, which is not car.custom_factor', TG_RELID::pg_catalog.regclass
+            USING ERRCODE = 'triggered_action_exception';
+    END IF;
+    IF TG_WHEN OPERATOR(pg_catalog.=) 'BEFORE' THEN
+        -- one writer at a time, so that two transactions cannot each add half of an overlap
+        LOCK TABLE car.custom_factor IN SHARE ROW EXCLUSIVE MODE;
+        RETURN NULL;
+    END IF;
+    IF TG_OP OPERATOR(pg_catalog.<>) 'DELETE' THEN
+        SELECT a.id AS a_id, b.id AS b_id, a.tier,
+               coalesce(pg_catalog.quote_literal(a.org),
+                        (SELECT pg_catalog.quote_literal(s.name) FROM car.site s WHERE s.id OPERATOR(pg_catalog.=) a.site_id),
+                        (SELECT pg_catalog.quote_literal(mt.name) || ' at site ' || pg_catalog.quote_literal(s.name)
+                         FROM car.meter mt JOIN car.site s ON s.id OPERATOR(pg_catalog.=) mt.site_id
+                         WHERE mt.id OPERATOR(pg_catalog.=) a.meter_id)) AS target,
+               a.activity, a.component, a.valid_from AS a_from, a.valid_to AS a_to, b.valid_from AS b_from, b.valid_to AS b_to
+        INTO r
+        FROM new_rows a JOIN car.custom_factor b
+          ON b.id OPERATOR(pg_catalog.<>) a.id AND b.tier OPERATOR(pg_catalog.=) a.tier
+         AND b.activity OPERATOR(pg_catalog.=) a.activity AND b.component OPERATOR(pg_catalog.=) a.component
+         AND b.org IS NOT DISTINCT FROM a.org AND b.site_id IS NOT DISTINCT FROM a.site_id
+         AND b.meter_id IS NOT DISTINCT FROM a.meter_id
+         AND b.valid_from OPERATOR(pg_catalog.<=) coalesce(a.valid_to, 'infinity'::date)
+         AND a.valid_from OPERATOR(pg_catalog.<=) coalesce(b.valid_to, 'infinity'::date)
+        ORDER BY a.id, b.id LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'car.custom_factor: row % (% %, %, %) valid % to % overlaps row % valid % to %',
+                r.a_id, r.tier, r.target, r.activity, r.component, pg_catalog.to_char(r.a_from, 'YYYY-MM-DD'),
+                coalesce(pg_catalog.to_char(r.a_to, 'YYYY-MM-DD'), 'open'),
+                r.b_id, pg_catalog.to_char(r.b_from, 'YYYY-MM-DD'), coalesce(pg_catalog.to_char(r.b_to, 'YYYY-MM-DD'), 'open')
+                USING ERRCODE = 'exclusion_violation',
+                      HINT = 'End the other row (its valid_to the day before) first or in the same statement: a target''s rows for one activity and component never overlap.';
+        END IF;
+    END IF;
+    -- the meter-days priced so far that an old or new row covers (days not
+    -- yet priced are queued already, or wait for a full refresh)
+    EXECUTE 'INSERT INTO car.refresh_queue (meter_id, day) '
+         || 'SELECT DISTINCT e.meter_id, e.day FROM ('
+         || CASE TG_OP WHEN 'INSERT' THEN 'SELECT * FROM new_rows'
+                       WHEN 'DELETE' THEN 'SELECT * FROM old_rows'
+                       ELSE 'SELECT * FROM old_rows UNION ALL SELECT * FROM new_rows' END
+         || ') c JOIN car.emission_daily e ON e.activity OPERATOR(pg_catalog.=) c.activity '
+         || 'AND e.day OPERATOR(pg_catalog.>=) c.valid_from AND e.day OPERATOR(pg_catalog.<=) coalesce(c.valid_to, ''infinity''::date) '
+         || 'JOIN car.meter m ON m.id OPERATOR(pg_catalog.=) e.meter_id '
+         || 'WHERE (c.tier OPERATOR(pg_catalog.=) ''meter'' AND e.meter_id OPERATOR(pg_catalog.=) c.meter_id) '
+         || 'OR (c.tier OPERATOR(pg_catalog.=) ''site'' AND m.site_id OPERATOR(pg_catalog.=) c.site_id) '
+         || 'OR (c.tier OPERATOR(pg_catalog.=) ''organisation'' AND EXISTS (SELECT 1 FROM car.site_ownership o '
+         || '    WHERE o.site_id OPERATOR(pg_catalog.=) m.site_id AND o.org OPERATOR(pg_catalog.=) c.org '
+         || '    AND o.valid_from OPERATOR(pg_catalog.<=) e.day AND o.valid_to OPERATOR(pg_catalog.>=) e.day))';
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION car.custom_factor_changed() IS 'Trigger on car.custom_factor (per statement): before, locks the table against other writers; after, refuses rows whose validity overlaps another row of the same tier, target, activity and component (exclusion_violation, naming both rows), and queues in car.refresh_queue the meter-days of car.emission_daily the old and new rows cover, so that the next car.refresh() prices them again.';
+
+CREATE TRIGGER custom_factor_check BEFORE INSERT OR UPDATE ON car.custom_factor
+    FOR EACH ROW EXECUTE FUNCTION car.check_custom_factor();
+CREATE TRIGGER custom_factor_lock BEFORE INSERT OR UPDATE OR DELETE ON car.custom_factor
+    FOR EACH STATEMENT EXECUTE FUNCTION car.custom_factor_changed();
+CREATE TRIGGER custom_factor_inserted AFTER INSERT ON car.custom_factor REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION car.custom_factor_changed();
+CREATE TRIGGER custom_factor_updated AFTER UPDATE ON car.custom_factor REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION car.custom_factor_changed();
+CREATE TRIGGER custom_factor_deleted AFTER DELETE ON car.custom_factor REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION car.custom_factor_changed();
+
+ALTER TABLE car.custom_factor ENABLE ROW LEVEL SECURITY;
+CREATE POLICY custom_factor_by_claims ON car.custom_factor USING (
+    CASE tier WHEN 'organisation' THEN car.org_visible(org)
+              WHEN 'site' THEN car.site_visible(site_id)
+              ELSE car.meter_visible(meter_id) END);
+ALTER TABLE car.custom_factor_set ENABLE ROW LEVEL SECURITY;
+CREATE POLICY custom_factor_set_by_claims ON car.custom_factor_set USING (
+    car.org_visible(org) OR EXISTS (SELECT 1 FROM car.custom_factor f WHERE f.set_id = custom_factor_set.id));
+SELECT pg_catalog.pg_extension_config_dump('car.custom_factor_set', '');
+SELECT pg_catalog.pg_extension_config_dump('car.custom_factor_set_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('car.custom_factor', '');
+SELECT pg_catalog.pg_extension_config_dump('car.custom_factor_id_seq', '');
+
+-- A move of a site between organisations changes which organisation's rows
+-- price its days: queue the days an organisation-tier row covers.
+CREATE FUNCTION car.custom_factor_owner_changed() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_sites text;
+BEGIN
+    IF TG_RELID OPERATOR(pg_catalog.=) 'car.site_org'::pg_catalog.regclass THEN
+        v_sites := CASE TG_OP WHEN 'INSERT' THEN 'SELECT site_id FROM new_rows'
+                              WHEN 'DELETE' THEN 'SELECT site_id FROM old_rows'
+                              ELSE 'SELECT site_id FROM old_rows UNION SELECT site_id FROM new_rows' END;
+    ELSIF TG_RELID OPERATOR(pg_catalog.=) 'car.site'::pg_catalog.regclass AND TG_OP OPERATOR(pg_catalog.=) 'UPDATE' THEN
+        v_sites := 'SELECT n.id FROM old_rows o JOIN new_rows n ON n.id OPERATOR(pg_catalog.=) o.id AND n.org IS DISTINCT FROM o.org';
+    ELSE
+        RAISE EXCEPTION 'car.custom_factor_owner_changed() fired on % (%), which is not a change of car.site_org or an update of car.site',
+            TG_RELID::pg_catalog.regclass, TG_OP
+            USING ERRCODE = 'triggered_action_exception';
+    END IF;
+    -- nothing to do while no organisation-tier row exists (the common case)
+    IF NOT EXISTS (SELECT 1 FROM car.custom_factor c WHERE c.tier OPERATOR(pg_catalog.=) 'organisation') THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE 'INSERT INTO car.refresh_queue (meter_id, day) '
+         || 'SELECT DISTINCT e.meter_id, e.day FROM (' || v_sites || ') s(site_id) '
+         || 'JOIN car.meter m ON m.site_id OPERATOR(pg_catalog.=) s.site_id '
+         || 'JOIN car.emission_daily e ON e.meter_id OPERATOR(pg_catalog.=) m.id '
+         || 'WHERE EXISTS (SELECT 1 FROM car.custom_factor c WHERE c.tier OPERATOR(pg_catalog.=) ''organisation'' '
+         || '    AND c.activity OPERATOR(pg_catalog.=) e.activity AND c.valid_from OPERATOR(pg_catalog.<=) e.day '
+         || '    AND coalesce(c.valid_to, ''infinity''::date) OPERATOR(pg_catalog.>=) e.day)';
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION car.custom_factor_owner_changed() IS 'Trigger on car.site_org (any change) and car.site (an update of org), per statement: queues in car.refresh_queue the priced meter-days of the sites concerned that an organisation-tier car.custom_factor row of their activity covers, since which organisation owns a day decides whose rows price it.';
+CREATE TRIGGER site_org_inserted_custom_factor AFTER INSERT ON car.site_org REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION car.custom_factor_owner_changed();
+CREATE TRIGGER site_org_updated_custom_factor AFTER UPDATE ON car.site_org REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION car.custom_factor_owner_changed();
+CREATE TRIGGER site_org_deleted_custom_factor AFTER DELETE ON car.site_org REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION car.custom_factor_owner_changed();
+CREATE TRIGGER site_updated_custom_factor AFTER UPDATE ON car.site REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION car.custom_factor_owner_changed();
+
+-- The GGC return is on the published factors: car.fy_co2e prices a row with
+-- no published set (a custom factor's) again with the financial year's set.
+ALTER FUNCTION car.fy_co2e(float8, int, float8, text, text, text, int) CALLED ON NULL INPUT;
+COMMENT ON FUNCTION car.fy_co2e(float8, int, float8, text, text, text, int) IS 'kg CO2e of an emission row under its financial year''s factors (car.fy_factor_set): kg_co2e itself when factor_set_id is that set, else the quantity (in unit) priced again with that set''s row for the component (also when factor_set_id is NULL: a row priced by a custom factor, car.custom_factor, so the GGC return stays on the published DESNZ factors); NULL when the financial year has no set or another argument is NULL. What car.report_ggc adds up, whatever car.reporting_year_start priced car.emission_daily with.';
+
+-- The audit columns: which tier and which set priced each row.
+ALTER TABLE car.emission_daily ADD COLUMN factor_tier text NOT NULL DEFAULT 'published'
+    CHECK (factor_tier IN ('published', 'organisation', 'site', 'meter'));
+ALTER TABLE car.emission_daily ADD COLUMN custom_factor_set_id int;
+ALTER TABLE car.emission_daily ADD COLUMN custom_factor_id bigint;
+COMMENT ON COLUMN car.emission_daily.factor_tier IS 'Which factor priced kg_co2e: published (the DESNZ/BEIS row factor_id, location-based), or a car.custom_factor row of the organisation, site or meter tier (custom_factor_id), chosen meter over site over organisation over published.';
+COMMENT ON COLUMN car.emission_daily.custom_factor_set_id IS 'For a custom tier: the car.custom_factor_set that priced the row; NULL when published.';
+COMMENT ON COLUMN car.emission_daily.custom_factor_id IS 'For a custom tier: the car.custom_factor row behind kg_co2e (kg_co2e = quantity converted into its unit x its value); NULL when published.';
+COMMENT ON COLUMN car.emission_daily.factor_set_id IS 'car.factor_set the published factor came from; NULL on a row priced by a custom factor (factor_tier, custom_factor_set_id).';
+COMMENT ON COLUMN car.emission_daily.factor_year IS 'Year of that factor set (earlier than the day''s reporting year when car fell back to an older set); NULL on a row priced by a custom factor.';
+COMMENT ON COLUMN car.emission_daily.factor_id IS 'The published car.factor row (CO2e) behind kg_co2e: the audit trail; NULL on a row priced by a custom factor (custom_factor_id).';
+COMMENT ON COLUMN car.emission_daily.kg_co2 IS 'kg CO2 (as CO2e) of this component, where the factor file publishes it; NULL on a row priced by a custom factor (CO2e only).';
 
 -------------------------------------------------------------------------------
 -- Last: nothing in schema car is PUBLIC's.  car.grant_roles() grants each of

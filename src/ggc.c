@@ -194,20 +194,33 @@ car_fy_factor_year(PG_FUNCTION_ARGS)
  * car.fy_co2e(kg_co2e, factor_set_id, quantity, unit, activity, component, fy)
  * → kg CO2e of the row under the financial year's set: kg_co2e itself when
  * factor_set_id is that set, else quantity priced again with it; NULL when
- * the financial year has no set.
+ * the financial year has no set.  A NULL factor_set_id (a row priced by a
+ * custom factor, car.custom_factor) is priced again with the published set:
+ * the GGC return is on the published factors.  NULL in any other argument
+ * gives NULL (the function is not STRICT for factor_set_id's sake).
  */
 Datum
 car_fy_co2e(PG_FUNCTION_ARGS)
 {
-	FyCache *c = GetCache(fcinfo);
-	float8	 kg = PG_GETARG_FLOAT8(0);
-	int		 set_id = PG_GETARG_INT32(1);
-	int		 fy_set = FySet(c, PG_GETARG_INT32(6));
+	FyCache *c;
+	float8	 kg;
+	bool	 published;
+	int		 set_id;
+	int		 fy_set;
 	char	*unit;
 	char	*activity;
 	char	*component;
+	int		 i;
 
-	if (set_id == fy_set)
+	for (i = 0; i < 7; i++)
+		if (i != 1 && PG_ARGISNULL(i))
+			PG_RETURN_NULL();
+	c = GetCache(fcinfo);
+	kg = PG_GETARG_FLOAT8(0);
+	published = !PG_ARGISNULL(1);
+	set_id = published ? PG_GETARG_INT32(1) : 0;
+	fy_set = FySet(c, PG_GETARG_INT32(6));
+	if (published && set_id == fy_set)
 		PG_RETURN_FLOAT8(kg);
 	if (fy_set == NO_SET)
 		PG_RETURN_NULL();

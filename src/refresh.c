@@ -300,19 +300,83 @@ car_track_changes(PG_FUNCTION_ARGS)
  * (meter_id, day, site_id, activity, unit, quantity, ok), each priced by
  * car.emissions() when car.can_price() says it can be.  Days it cannot price
  * go back to the queue, and the statement returns (priced, set aside).
+ *
+ * Under car 1.1 each component row is then priced again by the custom factor
+ * (car.custom_factor) of the highest tier that covers it, if any: meter over
+ * site over organisation (the owner of the day, car.site_ownership), in the
+ * same statement, so that pricing stays one set-based pass (the owner of the
+ * day once per meter-day, then three outer joins on car.custom_factor, which
+ * the planner hashes; nothing when the table is empty).
+ * A custom row prices CO2e only: the quantity put in its unit times its
+ * value, in numeric, rounded once.  Its unit must convert from the meter's
+ * (same dimension); a row that does not is passed over.
  */
 #define EMISSION_COLUMNS                                                                                           \
 	"site_id, meter_id, day, month, activity, scope, component, quantity, unit, kg_co2e, kg_co2, kg_ch4, kg_n2o, " \
 	"factor_set_id, factor_year, factor_id, quantity_estimated, periods_actual, periods_estimated, file_ids"
-#define PRICE_AND_STORE                                                                                                                                                                                  \
-	"ins AS (INSERT INTO car.emission_daily (" EMISSION_COLUMNS ") "                                                                                                                                     \
-	"  SELECT p.site_id, p.meter_id, p.day, date_trunc('month', p.day::timestamp)::date, p.activity, e.scope, "                                                                                          \
-	"  e.component, p.quantity, p.unit, e.kg_co2e, e.kg_co2, e.kg_ch4, e.kg_n2o, e.factor_set_id, e.factor_year, "                                                                                       \
-	"  e.factor_id, p.quantity_estimated, p.periods_actual, p.periods_estimated, p.file_ids "                                                                                                            \
-	"  FROM p CROSS JOIN LATERAL car.emissions(p.quantity, p.unit, p.activity, " DAY_START("p.day") ") e "                                                                                               \
-																									"  WHERE p.ok), "                                                                                    \
-																									"req AS (INSERT INTO car.refresh_queue (meter_id, day) SELECT meter_id, day FROM p WHERE NOT p.ok) " \
-																									"SELECT count(*) FILTER (WHERE p.ok), count(*) FILTER (WHERE NOT p.ok) FROM p"
+#define STORE_SET_ASIDE                                                                                  \
+	"req AS (INSERT INTO car.refresh_queue (meter_id, day) SELECT meter_id, day FROM p WHERE NOT p.ok) " \
+	"SELECT count(*) FILTER (WHERE p.ok), count(*) FILTER (WHERE NOT p.ok) FROM p"
+/* car 1.0's tables (a database not yet updated): published factors only */
+#define PRICE_AND_STORE_PUBLISHED                                                                                  \
+	"ins AS (INSERT INTO car.emission_daily (" EMISSION_COLUMNS ") "                                               \
+	"  SELECT p.site_id, p.meter_id, p.day, date_trunc('month', p.day::timestamp)::date, p.activity, e.scope, "    \
+	"  e.component, p.quantity, p.unit, e.kg_co2e, e.kg_co2, e.kg_ch4, e.kg_n2o, e.factor_set_id, e.factor_year, " \
+	"  e.factor_id, p.quantity_estimated, p.periods_actual, p.periods_estimated, p.file_ids "                      \
+	"  FROM p CROSS JOIN LATERAL car.emissions(p.quantity, p.unit, p.activity, " DAY_START("p.day") ") e "         \
+																									"  WHERE p.ok), " STORE_SET_ASIDE
+/*
+ * The custom row of each tier covering a component of a meter-day, as three
+ * outer joins: a target's rows for one activity and component never overlap,
+ * so each join finds at most one row, and the planner may hash the (small)
+ * custom table once instead of probing it per row.  The unit of a row must be
+ * of the meter's unit's dimension.  PICK takes a column of the winning row:
+ * meter over site over organisation.
+ */
+#define CUSTOM_TIER(alias, column, value)                                                                             \
+	"  LEFT JOIN (SELECT cf.*, cu.dimension FROM car.custom_factor cf JOIN car.unit cu ON cu.name = cf.unit) " alias  \
+	" ON " alias "." column " = " value " AND " alias ".activity = p.activity AND " alias ".component = e.component " \
+	"AND " alias ".dimension = p.dimension AND " alias ".valid_from <= p.day "                                        \
+	"AND (" alias ".valid_to IS NULL OR " alias ".valid_to >= p.day) "
+#define PICK(column) \
+	"CASE WHEN cm.id IS NOT NULL THEN cm." column " WHEN cs.id IS NOT NULL THEN cs." column " ELSE co." column " END"
+#define CUSTOM_ID "coalesce(cm.id, cs.id, co.id)"
+#define PRICE_AND_STORE_CUSTOM                                                                                                                                                                                                                                                                                                                    \
+	"ins AS (INSERT INTO car.emission_daily (" EMISSION_COLUMNS ", factor_tier, custom_factor_set_id, "                                                                                                                                                                                                                                           \
+	"  custom_factor_id) "                                                                                                                                                                                                                                                                                                                        \
+	"  SELECT p.site_id, p.meter_id, p.day, date_trunc('month', p.day::timestamp)::date, p.activity, e.scope, "                                                                                                                                                                                                                                   \
+	"  e.component, p.quantity, p.unit, "                                                                                                                                                                                                                                                                                                         \
+	"  CASE WHEN " CUSTOM_ID " IS NULL THEN e.kg_co2e "                                                                                                                                                                                                                                                                                           \
+	"       ELSE (car.convert(p.quantity, p.unit, " PICK("unit") ")::numeric * " PICK("value") ")::float8 END, "                                                                                                                                                                                                                                  \
+																							   "  CASE WHEN " CUSTOM_ID " IS NULL THEN e.kg_co2 END, CASE WHEN " CUSTOM_ID " IS NULL THEN e.kg_ch4 END, "                                                                                                                                         \
+																							   "  CASE WHEN " CUSTOM_ID " IS NULL THEN e.kg_n2o END, CASE WHEN " CUSTOM_ID " IS NULL THEN e.factor_set_id END, "                                                                                                                                  \
+																							   "  CASE WHEN " CUSTOM_ID " IS NULL THEN e.factor_year END, CASE WHEN " CUSTOM_ID " IS NULL THEN e.factor_id END, "                                                                                                                                 \
+																							   "  p.quantity_estimated, p.periods_actual, p.periods_estimated, p.file_ids, "                                                                                                                                                                      \
+																							   "  coalesce(" PICK("tier") ", 'published'), " PICK("set_id") ", " CUSTOM_ID " "                                                                                                                                                                    \
+																																							"  FROM (SELECT p.*, (SELECT so.org FROM car.site_ownership so WHERE so.site_id = p.site_id "                                                                                         \
+																																							"    AND so.valid_from <= p.day AND so.valid_to >= p.day LIMIT 1) AS owner, "                                                                                                         \
+																																							"    (SELECT mu.dimension FROM car.unit mu WHERE mu.name = car.unit_name(p.unit)) AS dimension "                                                                                      \
+																																							"    FROM p OFFSET 0) p "                                                                                                                                                             \
+																																							"  CROSS JOIN LATERAL car.emissions(p.quantity, p.unit, p.activity, " DAY_START("p.day") ") e " CUSTOM_TIER("cm", "meter_id", "p.meter_id") CUSTOM_TIER("cs", "site_id", "p.site_id") \
+																																								CUSTOM_TIER("co", "org", "p.owner") "  WHERE p.ok), " STORE_SET_ASIDE
+/*
+ * Published factors only when the schema is car 1.0's or no custom factor
+ * exists (a refresh of a database that uses none pays nothing for them).
+ * Read in the refresh's own snapshot: a custom row committed later queues
+ * its days for the next refresh anyway.
+ */
+static const char *
+PriceAndStore(void)
+{
+	bool isnull;
+
+	if (car_schema_1_0())
+		return PRICE_AND_STORE_PUBLISHED;
+	Exec("SELECT EXISTS (SELECT 1 FROM car.custom_factor)", SPI_OK_SELECT);
+	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull))
+			   ? PRICE_AND_STORE_CUSTOM
+			   : PRICE_AND_STORE_PUBLISHED;
+}
 #define MONTHS_OF_W "coalesce(array_agg(DISTINCT date_trunc('month', day::timestamp)::date), '{}')"
 #define PRICEABLE	"car.can_price(m.activity, m.unit, " DAY_START("d.day") ")"
 
@@ -381,18 +445,19 @@ FullRefresh(void)
 	 * behind them.  Grouped by file first, so that both steps hash (a
 	 * DISTINCT inside an aggregate would sort every reading).
 	 */
-	Exec(car_sql_for_schema("WITH f AS (SELECT meter_id, " LOCAL_DAY("ts") " AS day, file_id, sum(quantity) AS q, "
-																		   "           sum(quantity) FILTER (WHERE quality = 'estimated') AS qe, "
-																		   "           count(*) FILTER (WHERE quality = 'actual') AS na, "
-																		   "           count(*) FILTER (WHERE quality = 'estimated') AS ne "
-																		   "           FROM car.reading GROUP BY 1, 2, 3), "
-																		   "d AS (SELECT meter_id, day, sum(q) AS quantity, coalesce(sum(qe), 0) AS quantity_estimated, "
-																		   "      sum(na)::int AS periods_actual, sum(ne)::int AS periods_estimated, "
-																		   "      array_agg(file_id) FILTER (WHERE file_id IS NOT NULL) AS file_ids "
-																		   "      FROM f GROUP BY 1, 2), "
-																		   "p AS MATERIALIZED (SELECT d.meter_id, d.day, m.site_id, m.activity, m.unit, d.quantity, "
-																		   "                   d.quantity_estimated, d.periods_actual, d.periods_estimated, d.file_ids, " PRICEABLE " AS ok "
-																		   "                   FROM d JOIN car.meter m ON m.id = d.meter_id), " PRICE_AND_STORE),
+	Exec(car_sql_for_schema(psprintf("%s%s", "WITH f AS (SELECT meter_id, " LOCAL_DAY("ts") " AS day, file_id, sum(quantity) AS q, "
+																							"           sum(quantity) FILTER (WHERE quality = 'estimated') AS qe, "
+																							"           count(*) FILTER (WHERE quality = 'actual') AS na, "
+																							"           count(*) FILTER (WHERE quality = 'estimated') AS ne "
+																							"           FROM car.reading GROUP BY 1, 2, 3), "
+																							"d AS (SELECT meter_id, day, sum(q) AS quantity, coalesce(sum(qe), 0) AS quantity_estimated, "
+																							"      sum(na)::int AS periods_actual, sum(ne)::int AS periods_estimated, "
+																							"      array_agg(file_id) FILTER (WHERE file_id IS NOT NULL) AS file_ids "
+																							"      FROM f GROUP BY 1, 2), "
+																							"p AS MATERIALIZED (SELECT d.meter_id, d.day, m.site_id, m.activity, m.unit, d.quantity, "
+																							"                   d.quantity_estimated, d.periods_actual, d.periods_estimated, d.file_ids, " PRICEABLE " AS ok "
+																							"                   FROM d JOIN car.meter m ON m.id = d.meter_id), ",
+									 PriceAndStore())),
 		 SPI_OK_SELECT);
 	days = PricedAndSetAside();
 	return days;
@@ -452,20 +517,21 @@ IncrementalRefresh(void)
 							  "AND e.month = ANY ($3) AND e.month = date_trunc('month', w.day::timestamp)::date",
 							  3, types, vals, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "car: could not clear the days to refresh");
-	if (SPI_execute_with_args(car_sql_for_schema("WITH p AS MATERIALIZED ("
-												 "  SELECT w.meter_id, w.day, m.site_id, m.activity, m.unit, d.quantity, d.quantity_estimated, "
-												 "  d.periods_actual, d.periods_estimated, d.file_ids, "
-												 "  car.can_price(m.activity, m.unit, " DAY_START("w.day") ") AS ok "
-																										   "  FROM unnest($1, $2) w(meter_id, day) "
-																										   "  JOIN car.meter m ON m.id = w.meter_id "
-																										   "  CROSS JOIN LATERAL (SELECT sum(r.quantity) AS quantity, count(*) AS n, "
-																										   "    coalesce(sum(r.quantity) FILTER (WHERE r.quality = 'estimated'), 0) AS quantity_estimated, "
-																										   "    (count(*) FILTER (WHERE r.quality = 'actual'))::int AS periods_actual, "
-																										   "    (count(*) FILTER (WHERE r.quality = 'estimated'))::int AS periods_estimated, "
-																										   "    array_agg(DISTINCT r.file_id) FILTER (WHERE r.file_id IS NOT NULL) AS file_ids "
-																										   "    FROM car.reading r WHERE r.meter_id = w.meter_id "
-																										   "    AND r.ts >= " DAY_START("w.day") " AND r.ts < " DAY_START("(w.day + 1)") ") d "
-																																														 "  WHERE d.n > 0), " PRICE_AND_STORE),
+	if (SPI_execute_with_args(car_sql_for_schema(psprintf("%s%s", "WITH p AS MATERIALIZED ("
+																  "  SELECT w.meter_id, w.day, m.site_id, m.activity, m.unit, d.quantity, d.quantity_estimated, "
+																  "  d.periods_actual, d.periods_estimated, d.file_ids, "
+																  "  car.can_price(m.activity, m.unit, " DAY_START("w.day") ") AS ok "
+																															"  FROM unnest($1, $2) w(meter_id, day) "
+																															"  JOIN car.meter m ON m.id = w.meter_id "
+																															"  CROSS JOIN LATERAL (SELECT sum(r.quantity) AS quantity, count(*) AS n, "
+																															"    coalesce(sum(r.quantity) FILTER (WHERE r.quality = 'estimated'), 0) AS quantity_estimated, "
+																															"    (count(*) FILTER (WHERE r.quality = 'actual'))::int AS periods_actual, "
+																															"    (count(*) FILTER (WHERE r.quality = 'estimated'))::int AS periods_estimated, "
+																															"    array_agg(DISTINCT r.file_id) FILTER (WHERE r.file_id IS NOT NULL) AS file_ids "
+																															"    FROM car.reading r WHERE r.meter_id = w.meter_id "
+																															"    AND r.ts >= " DAY_START("w.day") " AND r.ts < " DAY_START("(w.day + 1)") ") d "
+																																																		  "  WHERE d.n > 0), ",
+														  PriceAndStore())),
 							  2, types, vals, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "car: could not compute the refreshed days");
 	(void) PricedAndSetAside();

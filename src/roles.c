@@ -87,6 +87,9 @@ static const char *const grants[] = {
 	"car.methodology(text, int), car.report_secr(text, int, text) TO car_reader",
 	/* half-hourly grid carbon intensity and time-of-use emissions (issue 15) */
 	"GRANT SELECT ON car.grid_region, car.grid_intensity, car.report_time_of_use TO car_reader",
+	/* custom and supplier factor sets (issue 15): read under row-level security */
+	"GRANT SELECT ON car.custom_factor_set, car.custom_factor TO car_reader",
+	"GRANT EXECUTE ON FUNCTION car.site_owner_on(int, date) TO car_reader",
 	"GRANT EXECUTE ON FUNCTION car.convert(float8, text, text), car.factor_year(timestamptz), "
 	"car.co2e(float8, text, text, timestamptz), car.emissions(float8, text, text, timestamptz), "
 	"car.can_price(text, text, timestamptz), car.reporting_year(date), car.reporting_year_label(int), "
@@ -148,6 +151,8 @@ static const char *const grants[] = {
 	"GRANT USAGE ON SEQUENCE car.ggc_classification_id_seq, car.normaliser_id_seq, car.target_id_seq TO car_admin",
 	"GRANT EXECUTE ON FUNCTION car.transfer_site(int, text, date, text) TO car_admin",
 	"GRANT EXECUTE ON FUNCTION car.grid_intensity_periods(text, text, timestamptz, timestamptz) TO car_admin",
+	"GRANT SELECT, INSERT, UPDATE, DELETE ON car.custom_factor_set, car.custom_factor TO car_admin",
+	"GRANT USAGE ON SEQUENCE car.custom_factor_set_id_seq, car.custom_factor_id_seq TO car_admin",
 };
 
 static void
