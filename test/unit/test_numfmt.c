@@ -111,6 +111,62 @@ SameFormat(const NumFormat *a, const NumFormat *b)
 	return a->decimal == b->decimal && a->group == b->group;
 }
 
+/*
+ * nf_read_double against strtod where a double cannot hold every decimal:
+ * 1 to 20 digits (2^53 has 16), the point anywhere (up to 25 fraction
+ * digits), and the integers around 2^53.
+ */
+static void
+DoublesLikeStrtod(void)
+{
+	static const char *const edges[] = {"9007199254740992", "9007199254740993", "9007199254740991.5",
+										"900719925474099.3", "0.1", "0.30000000000000004",
+										"1.0000000000000000000001", "0.0000000000000000000000123", "-0",
+										"-0.0", "123456789012345678901", NULL};
+	long					 cases = 0,
+		 off = 0;
+	int t,
+		i;
+
+	for (i = 0; edges[i]; i++)
+	{
+		double d;
+
+		cases++;
+		if (nf_read_double(&DOT, edges[i], &d) != 0 || memcmp(&d, &(double){strtod(edges[i], NULL)}, sizeof(d)) != 0)
+		{
+			off++;
+			printf("#   \"%s\": %.17g, strtod %.17g\n", edges[i], d, strtod(edges[i], NULL));
+		}
+	}
+	for (t = 0; t < 200000; t++)
+	{
+		char   s[40];
+		int	   ndigits = 1 + (int) Rand(20);
+		int	   point = (int) Rand((unsigned) ndigits + 6); /* 0 or past the digits: a whole number */
+		int	   leading_zero = ndigits == 1 || point == 1;  /* "0" or "0.xxx", never "0123" */
+		int	   o = 0, k;
+		double d;
+
+		if (Rand(4) == 0)
+			s[o++] = '-';
+		for (k = 0; k < ndigits; k++)
+		{
+			if (k == point && k > 0)
+				s[o++] = '.';
+			s[o++] = (char) (k == 0 && !leading_zero ? '1' + Rand(9) : '0' + Rand(10));
+		}
+		s[o] = '\0';
+		cases++;
+		if (nf_read_double(&DOT, s, &d) != 0 || memcmp(&d, &(double){strtod(s, NULL)}, sizeof(d)) != 0)
+		{
+			if (off++ < 5)
+				printf("#   \"%s\": %.17g, strtod %.17g\n", s, d, strtod(s, NULL));
+		}
+	}
+	OK(off == 0, "%ld long and boundary decimals read as the very double strtod gives (%ld off)", cases, off);
+}
+
 static void
 Differential(void)
 {
@@ -409,6 +465,7 @@ main(void)
 		OK(nf_parse_separator("\xC2\xA0", 1, &c) == 0 && c == ' ', "a no-break space is the space separator");
 		OK(nf_parse_separator("_", 1, &c) != 0, "\"_\" is no separator");
 	}
+	DoublesLikeStrtod();
 	Differential();
 	printf("# unit tests done: numfmt\n");
 	return tap_done();
