@@ -23,7 +23,7 @@ const NumFormat nf_formats[NF_NFORMATS] = {
 	{',', '\''},
 };
 
-#define MAX_RUNS 12 /* digit runs: 1,234,567,890,123,456,789.5 has 8 */
+#define MAX_RUNS NF_MAX_RUNS
 
 /* A cell taken apart: sign, digit runs and the separators between them, exponent. */
 typedef struct Parts
@@ -356,12 +356,78 @@ nf_survey_init(NumSurvey *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/* The shape of pt (more than one run): what Reading looks at, and nothing else. */
+static void
+ShapeOf(const Parts *pt, NumShape *sh)
+{
+	int i;
+
+	sh->pending = 0;
+	sh->nruns = (unsigned char) pt->nruns;
+	sh->lead = pt->runlen[0] <= 3 && pt->run[0][0] != '0';
+	sh->threes = 0;
+	for (i = 1; i < pt->nruns; i++)
+	{
+		sh->sep[i] = pt->sep[i];
+		if (pt->runlen[i] == 3)
+			sh->threes |= (unsigned short) (1u << i);
+	}
+}
+
+static int
+SameShape(const NumShape *a, const NumShape *b)
+{
+	int i;
+
+	if (a->nruns != b->nruns || a->lead != b->lead || a->threes != b->threes)
+		return 0;
+	for (i = 1; i < a->nruns; i++)
+		if (a->sep[i] != b->sep[i])
+			return 0;
+	return 1;
+}
+
+/*
+ * Count the cells of a remembered shape after its first: what each adds to
+ * count, both and ndiffer, as its first did.  (The first also set the
+ * differ bits and examples of its readings; the later ones add none.)
+ */
+static void
+AddPending(NumSurvey *s, NumShape *sh)
+{
+	const signed char *w = sh->where;
+	long			   n = sh->pending;
+	int				   i,
+		j;
+
+	for (i = 0; i < NF_NFORMATS && n > 0; i++)
+	{
+		if (w[i] < 0)
+			continue;
+		s->count[i] += n;
+		for (j = i + 1; j < NF_NFORMATS; j++)
+			if (w[j] >= 0)
+			{
+				s->both[i][j] += n;
+				s->both[j][i] += n;
+				if (w[i] != w[j])
+				{
+					s->ndiffer[i][j] += n;
+					s->ndiffer[j][i] += n;
+				}
+			}
+	}
+	sh->pending = 0;
+}
+
 void
 nf_survey_add(NumSurvey *s, const char *cell, long line)
 {
-	Parts pt;
-	int	  where[NF_NFORMATS];
-	int	  i,
+	Parts	  pt;
+	NumShape  shape;
+	NumShape *slot;
+	int		  where[NF_NFORMATS];
+	int		  i,
 		j;
 
 	if (Split(cell, &pt) != 0)
@@ -372,9 +438,29 @@ nf_survey_add(NumSurvey *s, const char *cell, long line)
 		s->plain++; /* the common case, counted for every format when settling */
 		return;
 	}
+	ShapeOf(&pt, &shape);
+	for (i = 0; i < s->nshapes; i++)
+		if (SameShape(&s->shapes[i], &shape))
+		{
+			s->shapes[i].pending++;
+			return;
+		}
+
+	/* a new shape: this cell is counted in full, and the shape remembered */
+	if (s->nshapes < NF_SHAPES)
+		slot = &s->shapes[s->nshapes++];
+	else
+	{
+		slot = &s->shapes[s->next_shape];
+		s->next_shape = (s->next_shape + 1) % NF_SHAPES;
+		AddPending(s, slot);
+	}
+	*slot = shape;
 	for (i = 0; i < NF_NFORMATS; i++)
 	{
+		/* a reading is -1 or the index of a run (< NF_MAX_RUNS) */
 		where[i] = Reading(&nf_formats[i], &pt);
+		slot->where[i] = (signed char) where[i];
 		if (where[i] >= 0)
 			s->count[i]++;
 	}
@@ -441,6 +527,8 @@ nf_settle(const NumSurvey *survey, char delim, char decimal, char group, NumForm
 	char locale_decimal = delim == ';' ? ',' : '.';
 
 	err[0] = '\0';
+	for (i = 0; i < s->nshapes; i++)
+		AddPending(s, &s->shapes[i]);
 	for (i = 0; i < NF_NFORMATS; i++)
 	{
 		s->count[i] += s->plain;
