@@ -52,11 +52,12 @@ Finite(double kg)
 
 #define CO2E_YEARS 8
 
+/* A reporting year [lo, lo + span) and its kg CO2e per unit. */
 typedef struct Co2eYear
 {
-	TimestampTz lo;
-	TimestampTz hi;
-	double		kg_per_unit;
+	uint64 lo;	 /* the TimestampTz, as unsigned: at is in the year when at - lo < span */
+	uint64 span; /* microseconds */
+	double kg_per_unit;
 } Co2eYear;
 
 typedef struct Co2eCache
@@ -173,8 +174,8 @@ Co2eMiss(FunctionCallInfo fcinfo)
 		y = &c->years[c->next];
 		c->next = (c->next + 1) % CO2E_YEARS;
 	}
-	y->lo = choice.lo;
-	y->hi = choice.hi;
+	y->lo = (uint64) choice.lo;
+	y->span = (uint64) choice.hi - (uint64) choice.lo;
 	y->kg_per_unit = f.kg[CAR_GAS_CO2E];
 	Remember(fcinfo->flinfo->fn_mcxt, &c->unit, &c->unit_cap, &c->unit_len, VARDATA_ANY(unit),
 			 VARSIZE_ANY_EXHDR(unit));
@@ -202,13 +203,25 @@ car_co2e(PG_FUNCTION_ARGS)
 	if (likely(c != NULL) && likely(c->generation == car_cache_generation) &&
 		likely(c->args_const || SameArguments(c, fcinfo)))
 	{
-		TimestampTz		at = PG_GETARG_TIMESTAMPTZ(3);
-		const Co2eYear *y = c->years;
-		const Co2eYear *end = y + c->nyears;
+		uint64 at = (uint64) PG_GETARG_TIMESTAMPTZ(3);
+		int	   hit = -1;
+		int	   i;
 
-		for (; y < end; y++)
-			if (at >= y->lo && at < y->hi)
-				PG_RETURN_FLOAT8(Finite(PG_GETARG_FLOAT8(0) * y->kg_per_unit));
+		/*
+		 * The remembered years do not overlap: at is in one at most.  Every
+		 * one is tested, without a branch on which (rows in no order would
+		 * make that branch a guess), and the one holding at kept.  Unsigned
+		 * arithmetic wraps: at - lo < span exactly when lo <= at < lo + span
+		 * (for infinite at too, which is in none).
+		 */
+		for (i = 0; i < c->nyears; i++)
+		{
+			int in = at - c->years[i].lo < c->years[i].span;
+
+			hit += (i - hit) & -in;
+		}
+		if (likely(hit >= 0))
+			PG_RETURN_FLOAT8(Finite(PG_GETARG_FLOAT8(0) * c->years[hit].kg_per_unit));
 	}
 	return Co2eMiss(fcinfo);
 }
