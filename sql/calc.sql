@@ -175,3 +175,32 @@ WITH bycar AS (SELECT extract(year FROM ts)::int AS y, sum(car.co2e(q, 'kWh', 'e
                 GROUP BY 1)
 SELECT count(*) AS years, bool_and(abs(bycar.kg - byjoin.kg) / byjoin.kg < 1e-12) AS all_equal
 FROM bycar JOIN byjoin USING (y);
+-- The per-call cache when the unit and activity change from row to row
+-- (columns: their bytes are compared on every call), and in PL/pgSQL, which
+-- evaluates one expression again and again with new variable values: every
+-- call gives what car.emissions (no per-call cache) gives for its own row.
+-- 400 rows, each of the 4 (unit, activity) pairs in each of 4 years: 16 kinds.
+CREATE TEMP TABLE mixed AS
+SELECT i, (i % 97) * 1.5 AS q, (ARRAY['kWh', 'MWh', 'kWh', 'litres'])[i % 4 + 1] AS unit,
+       (ARRAY['electricity', 'electricity', 'natural_gas', 'diesel'])[i % 4 + 1] AS activity,
+       make_timestamptz(2021 + (i / 4) % 4, 1 + (i * 5) % 12, 15, 12, 0, 0) AS ts
+FROM generate_series(1, 400) i;
+SELECT count(*) AS calls, count(DISTINCT (unit, activity, extract(year FROM ts))) AS kinds,
+       bool_and(car.co2e(q, unit, activity, ts)
+                = (SELECT kg_co2e FROM car.emissions(q, unit, activity, ts) LIMIT 1)) AS all_agree
+FROM mixed;
+CREATE FUNCTION pg_temp.co2e_each() RETURNS TABLE (i int, agrees bool) LANGUAGE plpgsql AS $$
+DECLARE
+    u text;
+    a text;
+    q float8;
+    t timestamptz;
+    kg float8;
+BEGIN
+    FOR i, q, u, a, t IN SELECT m.i, m.q, m.unit, m.activity, m.ts FROM mixed m ORDER BY m.i LOOP
+        kg := car.co2e(q, u, a, t);
+        agrees := kg = (SELECT e.kg_co2e FROM car.emissions(q, u, a, t) e LIMIT 1);
+        RETURN NEXT;
+    END LOOP;
+END $$;
+SELECT count(*) AS calls, bool_and(agrees) AS all_agree FROM pg_temp.co2e_each();

@@ -8,7 +8,9 @@
  * CO2E_YEARS reporting years [lo, hi) the kg CO2e per unit.  A call whose
  * arguments match and whose timestamp falls in a remembered year is a few
  * comparisons and one multiplication, whatever order the rows come in; only
- * a miss looks at the (backend-cached) catalogue.
+ * a miss looks at the (backend-cached) catalogue.  When the unit and
+ * activity are constants of the query (car.co2e(kwh, 'kWh', 'electricity',
+ * ts)) their bytes are not even compared.
  */
 #include "car.h"
 
@@ -16,6 +18,7 @@
 
 #include "fmgr.h"
 #include "funcapi.h"
+#include "nodes/primnodes.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
@@ -42,18 +45,19 @@ car_convert(PG_FUNCTION_ARGS)
 static inline double
 Finite(double kg)
 {
-	if (unlikely(isinf(kg) || isnan(kg)))
+	if (unlikely(!isfinite(kg)))
 		(void) car_finite(kg, "kg CO2e of the quantity");
 	return kg;
 }
 
 #define CO2E_YEARS 8
 
+/* A reporting year [lo, lo + span) and its kg CO2e per unit. */
 typedef struct Co2eYear
 {
-	TimestampTz lo;
-	TimestampTz hi;
-	double		kg_per_unit;
+	uint64 lo;	 /* the TimestampTz, as unsigned: at is in the year when at - lo < span */
+	uint64 span; /* microseconds */
+	double kg_per_unit;
 } Co2eYear;
 
 typedef struct Co2eCache
@@ -62,6 +66,7 @@ typedef struct Co2eCache
 	int		 nyears;
 	int		 next; /* slot to overwrite when full */
 	Co2eYear years[CO2E_YEARS];
+	bool	 args_const; /* unit and activity are constants of the query */
 	int		 unit_len;
 	int		 activity_len;
 	char	*unit; /* argument bytes, not NUL-terminated */
@@ -83,71 +88,142 @@ Remember(MemoryContext cxt, char **dst, int *cap, int *len, const char *src, int
 	*len = n;
 }
 
-/* car.co2e(quantity float8, unit text, activity text, at timestamptz) */
+/*
+ * Is argument argnum of the call a Const of the query's expression?  Its
+ * bytes are then the same at every call through this FmgrInfo.  (A Param is
+ * not enough: PL/pgSQL evaluates a simple expression again and again with
+ * the same FmgrInfo and new parameter values.)
+ */
+static bool
+ArgIsConst(FmgrInfo *flinfo, int argnum)
+{
+	List *args;
+
+	if (flinfo->fn_expr == NULL || !IsA(flinfo->fn_expr, FuncExpr))
+		return false;
+	args = ((FuncExpr *) flinfo->fn_expr)->args;
+	return argnum < list_length(args) && IsA(list_nth(args, argnum), Const);
+}
+
+/*
+ * Does text datum d hold exactly the n bytes at mem?  Column values of a
+ * few bytes have the short header: read it in place, not through
+ * pg_detoast_datum_packed; only a compressed or out-of-line value is
+ * detoasted.
+ */
+static inline bool
+TextEquals(Datum d, const char *mem, int n)
+{
+	struct varlena *v = (struct varlena *) DatumGetPointer(d);
+
+	if (VARATT_IS_SHORT(v))
+		return VARSIZE_SHORT(v) - VARHDRSZ_SHORT == n && memcmp(VARDATA_SHORT(v), mem, n) == 0;
+	if (VARATT_IS_EXTENDED(v))
+		v = pg_detoast_datum_packed(v);
+	return VARSIZE_ANY_EXHDR(v) == n && memcmp(VARDATA_ANY(v), mem, n) == 0;
+}
+
+/*
+ * Are the unit and activity of this call those the cache remembers?  (Out
+ * of line: the hit path with constant arguments then saves no registers.)
+ */
+static pg_noinline bool
+SameArguments(const Co2eCache *c, FunctionCallInfo fcinfo)
+{
+	return TextEquals(PG_GETARG_DATUM(1), c->unit, c->unit_len) &&
+		   TextEquals(PG_GETARG_DATUM(2), c->activity, c->activity_len);
+}
+
+/*
+ * car.co2e's cache miss: choose the set of the reporting year holding at,
+ * resolve the factor (errors for an unknown activity or unit, or a year
+ * without a set, are raised here, before anything is remembered) and
+ * remember it for the year.
+ */
+static pg_noinline Datum
+Co2eMiss(FunctionCallInfo fcinfo)
+{
+	float8		   q = PG_GETARG_FLOAT8(0);
+	text		  *unit = PG_GETARG_TEXT_PP(1);
+	text		  *activity = PG_GETARG_TEXT_PP(2);
+	TimestampTz	   at = PG_GETARG_TIMESTAMPTZ(3);
+	Co2eCache	  *c = fcinfo->flinfo->fn_extra;
+	SetChoice	   choice;
+	ResolvedFactor f;
+	char		  *u = text_to_cstring(unit);
+	char		  *a = text_to_cstring(activity);
+	uint64		   gen;
+	Co2eYear	  *y;
+
+	if (c == NULL)
+	{
+		c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(Co2eCache));
+		c->args_const = ArgIsConst(fcinfo->flinfo, 1) && ArgIsConst(fcinfo->flinfo, 2);
+		fcinfo->flinfo->fn_extra = c;
+	}
+	else if (c->generation != car_cache_generation || !SameArguments(c, fcinfo))
+		c->nyears = 0; /* other arguments or catalogue: forget the old answers */
+	car_choose_set(at, &choice);
+	gen = car_cache_generation;
+	car_resolve(a, u, choice.set_id, &f);
+
+	if (c->nyears < CO2E_YEARS)
+		y = &c->years[c->nyears++];
+	else
+	{
+		y = &c->years[c->next];
+		c->next = (c->next + 1) % CO2E_YEARS;
+	}
+	y->lo = (uint64) choice.lo;
+	y->span = (uint64) choice.hi - (uint64) choice.lo;
+	y->kg_per_unit = f.kg[CAR_GAS_CO2E];
+	Remember(fcinfo->flinfo->fn_mcxt, &c->unit, &c->unit_cap, &c->unit_len, VARDATA_ANY(unit),
+			 VARSIZE_ANY_EXHDR(unit));
+	Remember(fcinfo->flinfo->fn_mcxt, &c->activity, &c->activity_cap, &c->activity_len, VARDATA_ANY(activity),
+			 VARSIZE_ANY_EXHDR(activity));
+	/* If the catalogue changed while resolving, do not trust this next time. */
+	if (gen != car_cache_generation)
+		c->nyears = 0;
+	c->generation = car_cache_generation;
+	PG_RETURN_FLOAT8(Finite(q * y->kg_per_unit));
+}
+
+/*
+ * car.co2e(quantity float8, unit text, activity text, at timestamptz)
+ *
+ * The hit path: the catalogue unchanged, the same unit and activity (not
+ * even looked at when they are constants of the query), at in a remembered
+ * reporting year.  Everything else is Co2eMiss's.
+ */
 Datum
 car_co2e(PG_FUNCTION_ARGS)
 {
-	float8		q = PG_GETARG_FLOAT8(0);
-	text	   *unit = PG_GETARG_TEXT_PP(1);
-	text	   *activity = PG_GETARG_TEXT_PP(2);
-	TimestampTz at = PG_GETARG_TIMESTAMPTZ(3);
-	Co2eCache  *c = fcinfo->flinfo->fn_extra;
-	int			ulen = VARSIZE_ANY_EXHDR(unit);
-	int			alen = VARSIZE_ANY_EXHDR(activity);
+	const Co2eCache *c = fcinfo->flinfo->fn_extra;
 
-	if (c != NULL &&
-		c->generation == car_cache_generation &&
-		c->unit_len == ulen && c->activity_len == alen &&
-		memcmp(c->unit, VARDATA_ANY(unit), ulen) == 0 &&
-		memcmp(c->activity, VARDATA_ANY(activity), alen) == 0)
+	if (likely(c != NULL) && likely(c->generation == car_cache_generation) &&
+		likely(c->args_const || SameArguments(c, fcinfo)))
 	{
-		int i;
+		uint64 at = (uint64) PG_GETARG_TIMESTAMPTZ(3);
+		int	   hit = -1;
+		int	   i;
 
+		/*
+		 * The remembered years do not overlap: at is in one at most.  Every
+		 * one is tested, without a branch on which (rows in no order would
+		 * make that branch a guess), and the one holding at kept.  Unsigned
+		 * arithmetic wraps: at - lo < span exactly when lo <= at < lo + span
+		 * (for infinite at too, which is in none).
+		 */
 		for (i = 0; i < c->nyears; i++)
-			if (at >= c->years[i].lo && at < c->years[i].hi)
-				PG_RETURN_FLOAT8(Finite(q * c->years[i].kg_per_unit));
-	}
-	else if (c != NULL)
-		c->nyears = 0; /* other arguments: forget the old answers */
-
-	{
-		SetChoice	   choice;
-		ResolvedFactor f;
-		char		  *u = text_to_cstring(unit);
-		char		  *a = text_to_cstring(activity);
-		uint64		   gen;
-		Co2eYear	  *y;
-
-		if (c == NULL)
 		{
-			c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(Co2eCache));
-			fcinfo->flinfo->fn_extra = c;
-		}
-		if (c->generation != car_cache_generation)
-			c->nyears = 0;
-		car_choose_set(at, &choice);
-		gen = car_cache_generation;
-		car_resolve(a, u, choice.set_id, &f);
+			int in = at - c->years[i].lo < c->years[i].span;
 
-		if (c->nyears < CO2E_YEARS)
-			y = &c->years[c->nyears++];
-		else
-		{
-			y = &c->years[c->next];
-			c->next = (c->next + 1) % CO2E_YEARS;
+			hit += (i - hit) & -in;
 		}
-		y->lo = choice.lo;
-		y->hi = choice.hi;
-		y->kg_per_unit = f.kg[CAR_GAS_CO2E];
-		Remember(fcinfo->flinfo->fn_mcxt, &c->unit, &c->unit_cap, &c->unit_len, VARDATA_ANY(unit), ulen);
-		Remember(fcinfo->flinfo->fn_mcxt, &c->activity, &c->activity_cap, &c->activity_len,
-				 VARDATA_ANY(activity), alen);
-		/* If the catalogue changed while resolving, do not trust this next time. */
-		if (gen != car_cache_generation)
-			c->nyears = 0;
-		c->generation = car_cache_generation;
-		PG_RETURN_FLOAT8(Finite(q * y->kg_per_unit));
+		if (likely(hit >= 0))
+			PG_RETURN_FLOAT8(Finite(PG_GETARG_FLOAT8(0) * c->years[hit].kg_per_unit));
 	}
+	return Co2eMiss(fcinfo);
 }
 
 /*

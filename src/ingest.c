@@ -134,7 +134,8 @@ ValueInstant(Ingest *ing, const MfRecord *r, int k, MeterEntry *m, TimestampTz *
 {
 	if (r->slot[k] >= 0)
 	{
-		car_local_day(ing, r->when.year, r->when.month, r->when.day);
+		if (r->when.day != ing->day_d || r->when.month != ing->day_m || r->when.year != ing->day_y)
+			car_local_day(ing, r->when.year, r->when.month, r->when.day);
 		if (ing->day_mismatch)
 		{
 			*why = ing->day_mismatch;

@@ -4,9 +4,9 @@
  */
 #include "numfmt.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +23,7 @@ const NumFormat nf_formats[NF_NFORMATS] = {
 	{',', '\''},
 };
 
-#define MAX_RUNS 12 /* digit runs: 1,234,567,890,123,456,789.5 has 8 */
+#define MAX_RUNS NF_MAX_RUNS
 
 /* A cell taken apart: sign, digit runs and the separators between them, exponent. */
 typedef struct Parts
@@ -38,8 +38,16 @@ typedef struct Parts
 	int			explen;
 } Parts;
 
-int
-nf_space_at(const unsigned char *p)
+/* '0' to '9': what isdigit answers in every locale, without a call for its table */
+static inline int
+IsDigit(unsigned char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* Length of a space at p (see nf_space_at), inline for Split's per-cell trimming. */
+static inline int
+SpaceAt(const unsigned char *p)
 {
 	if (*p == ' ' || *p == '\t')
 		return 1;
@@ -50,20 +58,70 @@ nf_space_at(const unsigned char *p)
 	return 0;
 }
 
+int
+nf_space_at(const unsigned char *p)
+{
+	return SpaceAt(p);
+}
+
+/*
+ * The common cell, [sign]digits[separator digits] and nothing else (no
+ * space, no exponent, at most NF_MAX_LEN bytes), taken apart in one pass:
+ * true with pt as Split makes it; false for any other text, which Split
+ * takes apart the general way.
+ */
+static inline int
+SplitSimple(const unsigned char *s, Parts *pt)
+{
+	const unsigned char *p = s;
+	const unsigned char *d;
+
+	if (*p == '-' || *p == '+')
+		p++;
+	for (d = p; IsDigit(*p); p++)
+		;
+	if (p == d)
+		return 0;
+	pt->run[0] = (const char *) d;
+	pt->runlen[0] = (int) (p - d);
+	pt->nruns = 1;
+	if (*p == '.' || *p == ',' || *p == '\'')
+	{
+		pt->sep[1] = (char) *p;
+		for (d = ++p; IsDigit(*p); p++)
+			;
+		if (p == d)
+			return 0;
+		pt->run[1] = (const char *) d;
+		pt->runlen[1] = (int) (p - d);
+		pt->nruns = 2;
+	}
+	if (*p != '\0' || p - s > NF_MAX_LEN)
+		return 0;
+	pt->negative = *s == '-';
+	return 1;
+}
+
 /* Take s apart; 0, or -1 if it is no number in any format. */
 static int
 Split(const char *s, Parts *pt)
 {
 	const unsigned char *p = (const unsigned char *) s;
 	const unsigned char *end;
-	size_t				 len = strlen(s);
 	int					 n;
 
-	memset(pt, 0, sizeof(*pt));
+	/* the arrays are filled as far as nruns says: only the scalars start at zero */
+	pt->negative = 0;
+	pt->exp_negative = 0;
+	pt->exp = NULL;
+	pt->explen = 0;
+	if (SplitSimple(p, pt))
+		return 0;
+	pt->nruns = 0;
 	/* trim spaces of every kind at both ends */
-	while ((n = nf_space_at(p)) > 0)
+	while ((n = SpaceAt(p)) > 0)
 		p += n;
-	end = (const unsigned char *) s + len;
+	end = (const unsigned char *) s + strlen(s);
 	for (;;)
 	{
 		if (end - p >= 1 && (end[-1] == ' ' || end[-1] == '\t'))
@@ -86,7 +144,7 @@ Split(const char *s, Parts *pt)
 	{
 		const unsigned char *d = p;
 
-		while (p < end && isdigit(*p))
+		while (p < end && IsDigit(*p))
 			p++;
 		if (p == d || pt->nruns == MAX_RUNS)
 			return -1;
@@ -102,9 +160,9 @@ Split(const char *s, Parts *pt)
 
 			if (*p == '.' || *p == ',' || *p == '\'')
 				sep = (char) *p;
-			else if (*p != '\t' && (w = nf_space_at(p)) > 0)
+			else if (*p != '\t' && (w = SpaceAt(p)) > 0)
 				sep = ' '; /* a tab separates fields, never groups digits */
-			if (sep && p + w < end && isdigit(p[w]))
+			if (sep && p + w < end && IsDigit(p[w]))
 			{
 				p += w;
 				if (pt->nruns == MAX_RUNS)
@@ -125,7 +183,7 @@ Split(const char *s, Parts *pt)
 		p++;
 	}
 	pt->exp = (const char *) p;
-	while (p < end && isdigit(*p))
+	while (p < end && IsDigit(*p))
 		p++;
 	pt->explen = (int) (p - (const unsigned char *) pt->exp);
 	return pt->explen > 0 && p == end ? 0 : -1;
@@ -215,13 +273,61 @@ nf_read(const NumFormat *f, const char *s, char *out, size_t outlen)
 	return Plain(&pt, frac, out, outlen);
 }
 
+/* 10^0 .. 10^22: the powers of ten a double holds exactly */
+static const double exact_pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+									 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+#define EXACT_MANTISSA (UINT64_C(1) << 53) /* every integer up to this is a double */
+
+/*
+ * The value of pt without an exponent, when its digits m (as an integer)
+ * and fraction length k give both exactly as doubles: m <= 2^53, k <= 22.
+ * Then m / 10^k is one IEEE division of exact operands, correctly rounded,
+ * so the very double strtod gives for the text (Clinger's fast path);
+ * false for any other number, which strtod reads.
+ */
+static int
+ExactValue(const Parts *pt, int frac, double *v)
+{
+	uint64_t m = 0;
+	int		 k = 0;
+	int		 i,
+		j;
+
+	if (pt->explen > 0)
+		return 0;
+	for (i = 0; i < pt->nruns; i++)
+	{
+		for (j = 0; j < pt->runlen[i]; j++)
+		{
+			if (m > EXACT_MANTISSA / 10)
+				return 0;
+			m = m * 10 + (uint64_t) (pt->run[i][j] - '0');
+		}
+		if (frac > 0 && i >= frac)
+			k += pt->runlen[i];
+	}
+	if (m > EXACT_MANTISSA || k >= (int) (sizeof(exact_pow10) / sizeof(exact_pow10[0])))
+		return 0;
+	*v = (double) m / exact_pow10[k];
+	if (pt->negative)
+		*v = -*v;
+	return 1;
+}
+
 int
 nf_read_double(const NumFormat *f, const char *s, double *v)
 {
 	char  buf[NF_MAX_LEN + 8];
 	char *end;
+	Parts pt;
+	int	  frac;
 
-	if (nf_read(f, s, buf, sizeof(buf)) != 0)
+	if (Split(s, &pt) != 0 || (frac = Reading(f, &pt)) < 0)
+		return -1;
+	if (ExactValue(&pt, frac, v))
+		return 0;
+	if (Plain(&pt, frac, buf, sizeof(buf)) != 0)
 		return -1;
 	errno = 0;
 	*v = strtod(buf, &end);
@@ -250,12 +356,78 @@ nf_survey_init(NumSurvey *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/* The shape of pt (more than one run): what Reading looks at, and nothing else. */
+static void
+ShapeOf(const Parts *pt, NumShape *sh)
+{
+	int i;
+
+	sh->pending = 0;
+	sh->nruns = (unsigned char) pt->nruns;
+	sh->lead = pt->runlen[0] <= 3 && pt->run[0][0] != '0';
+	sh->threes = 0;
+	for (i = 1; i < pt->nruns; i++)
+	{
+		sh->sep[i] = pt->sep[i];
+		if (pt->runlen[i] == 3)
+			sh->threes |= (unsigned short) (1u << i);
+	}
+}
+
+static int
+SameShape(const NumShape *a, const NumShape *b)
+{
+	int i;
+
+	if (a->nruns != b->nruns || a->lead != b->lead || a->threes != b->threes)
+		return 0;
+	for (i = 1; i < a->nruns; i++)
+		if (a->sep[i] != b->sep[i])
+			return 0;
+	return 1;
+}
+
+/*
+ * Count the cells of a remembered shape after its first: what each adds to
+ * count, both and ndiffer, as its first did.  (The first also set the
+ * differ bits and examples of its readings; the later ones add none.)
+ */
+static void
+AddPending(NumSurvey *s, NumShape *sh)
+{
+	const signed char *w = sh->where;
+	long			   n = sh->pending;
+	int				   i,
+		j;
+
+	for (i = 0; i < NF_NFORMATS && n > 0; i++)
+	{
+		if (w[i] < 0)
+			continue;
+		s->count[i] += n;
+		for (j = i + 1; j < NF_NFORMATS; j++)
+			if (w[j] >= 0)
+			{
+				s->both[i][j] += n;
+				s->both[j][i] += n;
+				if (w[i] != w[j])
+				{
+					s->ndiffer[i][j] += n;
+					s->ndiffer[j][i] += n;
+				}
+			}
+	}
+	sh->pending = 0;
+}
+
 void
 nf_survey_add(NumSurvey *s, const char *cell, long line)
 {
-	Parts pt;
-	int	  where[NF_NFORMATS];
-	int	  i,
+	Parts	  pt;
+	NumShape  shape;
+	NumShape *slot;
+	int		  where[NF_NFORMATS];
+	int		  i,
 		j;
 
 	if (Split(cell, &pt) != 0)
@@ -266,9 +438,29 @@ nf_survey_add(NumSurvey *s, const char *cell, long line)
 		s->plain++; /* the common case, counted for every format when settling */
 		return;
 	}
+	ShapeOf(&pt, &shape);
+	for (i = 0; i < s->nshapes; i++)
+		if (SameShape(&s->shapes[i], &shape))
+		{
+			s->shapes[i].pending++;
+			return;
+		}
+
+	/* a new shape: this cell is counted in full, and the shape remembered */
+	if (s->nshapes < NF_SHAPES)
+		slot = &s->shapes[s->nshapes++];
+	else
+	{
+		slot = &s->shapes[s->next_shape];
+		s->next_shape = (s->next_shape + 1) % NF_SHAPES;
+		AddPending(s, slot);
+	}
+	*slot = shape;
 	for (i = 0; i < NF_NFORMATS; i++)
 	{
+		/* a reading is -1 or the index of a run (< NF_MAX_RUNS) */
 		where[i] = Reading(&nf_formats[i], &pt);
+		slot->where[i] = (signed char) where[i];
 		if (where[i] >= 0)
 			s->count[i]++;
 	}
@@ -335,6 +527,8 @@ nf_settle(const NumSurvey *survey, char delim, char decimal, char group, NumForm
 	char locale_decimal = delim == ';' ? ',' : '.';
 
 	err[0] = '\0';
+	for (i = 0; i < s->nshapes; i++)
+		AddPending(s, &s->shapes[i]);
 	for (i = 0; i < NF_NFORMATS; i++)
 	{
 		s->count[i] += s->plain;

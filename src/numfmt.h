@@ -49,6 +49,20 @@ typedef struct NumFormat
 
 extern const NumFormat nf_formats[NF_NFORMATS];
 
+#define NF_MAX_RUNS 12 /* digit runs in a number: 1,234,567,890,123,456,789.5 has 8 */
+#define NF_SHAPES	16
+
+/* How a cell with separators looks to the formats (see NumSurvey). */
+typedef struct NumShape
+{
+	unsigned char  nruns;
+	unsigned char  lead;   /* the first run could start a grouping: 1 to 3 digits, not from 0 */
+	unsigned short threes; /* bit i: run i has 3 digits */
+	char		   sep[NF_MAX_RUNS];
+	signed char	   where[NF_NFORMATS]; /* each format's Reading: -1, 0 (whole) or the fraction's run */
+	long		   pending;			   /* cells of this shape since the first, not yet counted */
+} NumShape;
+
 typedef struct NumSurvey
 {
 	long		  numbers;								  /* cells that are a number in some format */
@@ -59,6 +73,17 @@ typedef struct NumSurvey
 	long		  ndiffer[NF_NFORMATS][NF_NFORMATS];	  /* cells i and j read as different numbers */
 	long		  example_line[NF_NFORMATS][NF_NFORMATS]; /* the first such cell, i < j */
 	char		  example[NF_NFORMATS][NF_NFORMATS][24];
+	/*
+	 * The shapes of cells met (their separators, and which digit runs could
+	 * be thousands groups: what decides how each format reads them), with
+	 * each one's readings and the later cells of that shape not yet added
+	 * to count, both and ndiffer (the first was counted in full).  A file's
+	 * values come in a few shapes: most cells are matched here and need no
+	 * format-by-format reading; nf_settle adds what is pending.
+	 */
+	NumShape	  shapes[NF_SHAPES];
+	int			  nshapes;
+	int			  next_shape; /* the slot to reuse when all are taken */
 } NumSurvey;
 
 /*

@@ -111,6 +111,170 @@ SameFormat(const NumFormat *a, const NumFormat *b)
 	return a->decimal == b->decimal && a->group == b->group;
 }
 
+/*
+ * nf_read_double against strtod where a double cannot hold every decimal:
+ * 1 to 20 digits (2^53 has 16), the point anywhere (up to 25 fraction
+ * digits), and the integers around 2^53.
+ */
+static void
+DoublesLikeStrtod(void)
+{
+	static const char *const edges[] = {"9007199254740992", "9007199254740993", "9007199254740991.5",
+										"900719925474099.3", "0.1", "0.30000000000000004",
+										"1.0000000000000000000001", "0.0000000000000000000000123", "-0",
+										"-0.0", "123456789012345678901", NULL};
+	long					 cases = 0,
+		 off = 0;
+	int t,
+		i;
+
+	for (i = 0; edges[i]; i++)
+	{
+		double d;
+
+		cases++;
+		if (nf_read_double(&DOT, edges[i], &d) != 0 || memcmp(&d, &(double){strtod(edges[i], NULL)}, sizeof(d)) != 0)
+		{
+			off++;
+			printf("#   \"%s\": %.17g, strtod %.17g\n", edges[i], d, strtod(edges[i], NULL));
+		}
+	}
+	for (t = 0; t < 200000; t++)
+	{
+		char   s[40];
+		int	   ndigits = 1 + (int) Rand(20);
+		int	   point = (int) Rand((unsigned) ndigits + 6); /* 0 or past the digits: a whole number */
+		int	   leading_zero = ndigits == 1 || point == 1;  /* "0" or "0.xxx", never "0123" */
+		int	   o = 0, k;
+		double d;
+
+		if (Rand(4) == 0)
+			s[o++] = '-';
+		for (k = 0; k < ndigits; k++)
+		{
+			if (k == point && k > 0)
+				s[o++] = '.';
+			s[o++] = (char) (k == 0 && !leading_zero ? '1' + Rand(9) : '0' + Rand(10));
+		}
+		s[o] = '\0';
+		cases++;
+		if (nf_read_double(&DOT, s, &d) != 0 || memcmp(&d, &(double){strtod(s, NULL)}, sizeof(d)) != 0)
+		{
+			if (off++ < 5)
+				printf("#   \"%s\": %.17g, strtod %.17g\n", s, d, strtod(s, NULL));
+		}
+	}
+	OK(off == 0, "%ld long and boundary decimals read as the very double strtod gives (%ld off)", cases, off);
+}
+
+/*
+ * The survey against a reference that counts every cell the plain way,
+ * format by format with nf_read (two formats read a cell as different
+ * numbers exactly when their plain texts differ): random files of up to
+ * 300 values written in one to three formats, so that they have more
+ * shapes than the survey remembers, must settle alike (the same format, or
+ * the same refusal word for word).
+ */
+static void
+SurveyLikeReference(void)
+{
+	long files = 0,
+		 differ = 0,
+		 refused = 0, evicted = 0;
+	int t;
+
+	for (t = 0; t < 3000; t++)
+	{
+		static char cells[300][NF_MAX_LEN];
+		char		want[NF_MAX_LEN];
+		NumSurvey	sv,
+			ref;
+		int	 k = 1 + (int) Rand(300), nf = 1 + (int) Rand(3), i, a, b, d;
+		int	 fmts[3];
+		char delim = Rand(2) ? ';' : ',';
+
+		for (i = 0; i < nf; i++)
+			fmts[i] = (int) Rand(NF_NFORMATS);
+		nf_survey_init(&sv);
+		memset(&ref, 0, sizeof(ref));
+		for (i = 0; i < k; i++)
+		{
+			char	 plain[NF_NFORMATS][NF_MAX_LEN + 8];
+			int		 reads[NF_NFORMATS];
+			unsigned readers = 0;
+
+			/* now and then the cell before again: runs of one shape */
+			if (i > 0 && Rand(3) == 0)
+				memcpy(cells[i], cells[i - 1], sizeof(cells[i]));
+			else
+				WriteValue(&nf_formats[fmts[Rand((unsigned) nf)]], cells[i], sizeof(cells[i]), want, sizeof(want));
+			nf_survey_add(&sv, cells[i], i + 2);
+
+			for (a = 0; a < NF_NFORMATS; a++)
+				if ((reads[a] = nf_read(&nf_formats[a], cells[i], plain[a], sizeof(plain[a])) == 0))
+					readers |= 1u << a;
+			if (readers == 0)
+				continue;
+			ref.numbers++;
+			if (readers == (1u << NF_NFORMATS) - 1)
+			{
+				ref.plain++; /* a whole number: every format reads it alike */
+				continue;
+			}
+			for (a = 0; a < NF_NFORMATS; a++)
+			{
+				if (!reads[a])
+					continue;
+				ref.count[a]++;
+				for (b = a + 1; b < NF_NFORMATS; b++)
+				{
+					if (!reads[b])
+						continue;
+					ref.both[a][b]++;
+					ref.both[b][a]++;
+					if (strcmp(plain[a], plain[b]) == 0)
+						continue;
+					ref.ndiffer[a][b]++;
+					ref.ndiffer[b][a]++;
+					if (!(ref.differ[a] & (1u << b)))
+					{
+						ref.differ[a] |= 1u << b;
+						ref.differ[b] |= 1u << a;
+						ref.example_line[a][b] = i + 2;
+						snprintf(ref.example[a][b], sizeof(ref.example[a][b]), "%s", cells[i]);
+					}
+				}
+			}
+		}
+		files++;
+		if (sv.nshapes == NF_SHAPES && sv.next_shape > 0)
+			evicted++; /* more shapes than it remembers: one was counted and let go */
+		for (d = 0; d < 4; d++)
+		{
+			/* detect both separators; or give the decimal one; or the thousands one; or both */
+			const NumFormat *g = &nf_formats[fmts[0]];
+			char			 dec = d & 1 ? g->decimal : NF_DETECT,
+				 grp = d & 2 ? g->group : NF_DETECT, err1[NF_ERRLEN], err2[NF_ERRLEN];
+			NumFormat out1 = {0, 0}, out2 = {0, 0};
+			int		  rc1 = nf_settle(&sv, delim, dec, grp, &out1, err1, sizeof(err1));
+			int		  rc2 = nf_settle(&ref, delim, dec, grp, &out2, err2, sizeof(err2));
+
+			if (rc1 != 0)
+				refused++;
+			if (rc1 != rc2 || (rc1 == 0 && !SameFormat(&out1, &out2)) || (rc1 != 0 && strcmp(err1, err2) != 0))
+			{
+				if (differ++ < 5)
+					printf("#   %d values: survey %s / reference %s\n", k, rc1 ? err1 : "settled",
+						   rc2 ? err2 : "settled");
+			}
+		}
+	}
+	OK(differ == 0 && refused > 0 && evicted > 0,
+	   "%ld random files, 4 option sets each: the survey settles as the cell-by-cell reference (%ld refusals, %ld files "
+	   "with more shapes than remembered; %ld differ)",
+	   files, refused, evicted, differ);
+}
+
 static void
 Differential(void)
 {
@@ -380,6 +544,21 @@ main(void)
 		OK(settle(v, ';', NF_DETECT, NF_DETECT, &f, err) == 0 && f.decimal == '.' && f.group == ',',
 		   "';' file where three values show a decimal point and one 1,250: read with the point (%s)", err);
 	}
+	/*
+	 * runs of cells that every format reads alike (the survey counts such a
+	 * run at once): 5 x "1,250", "2.5", 5 x "3,125", "0.75" in a ';' file.
+	 * Only '.' with ',' groups reads all 12; the decimal comma reads the 10
+	 * x,yyy cells as other numbers (1.25, 3.125) and the other two not at
+	 * all, so 10 values read differently and only 2 show the point.
+	 */
+	{
+		static const char *const v[] = {"1,250", "1,250", "1,250", "1,250", "1,250", "2.5",
+										"3,125", "3,125", "3,125", "3,125", "3,125", "0.75", NULL};
+
+		OK(settle(v, ';', NF_DETECT, NF_DETECT, &f, err) == -1 && strstr(err, "\"1,250\" on line 2") &&
+			   strstr(err, "10 values read differently") && strstr(err, "only 2 values show"),
+		   "runs of 1,250-like values around two decimal points: every cell counted (%s)", err);
+	}
 	/* as many values each way: refused rather than half read */
 	{
 		static const char *const v[] = {"0,5", "0.5", NULL};
@@ -409,6 +588,8 @@ main(void)
 		OK(nf_parse_separator("\xC2\xA0", 1, &c) == 0 && c == ' ', "a no-break space is the space separator");
 		OK(nf_parse_separator("_", 1, &c) != 0, "\"_\" is no separator");
 	}
+	DoublesLikeStrtod();
+	SurveyLikeReference();
 	Differential();
 	printf("# unit tests done: numfmt\n");
 	return tap_done();
