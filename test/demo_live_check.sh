@@ -23,7 +23,9 @@ rm -rf "$W"
 mkdir -p "$W"
 chmod 755 "$W"
 D=$W/pg
-LIVE=("$ROOT/scripts/demo-live.sh")
+# (SIGINT at its default: a run started in the background by a non-interactive
+# shell inherits SIGINT ignored, and Ctrl-C would be tested against that)
+LIVE=(env --default-signal=INT "$ROOT/scripts/demo-live.sh")
 live_env=(env CAR_DEMO_DIR="$D" CAR_DEMO_PORT="$PORT" CAR_DEMO_DB="$DB")
 sql() { as_postgres "$PGBIN/psql" -X -qAt -h "$D" -p "$PORT" -d "$DB" -c "$1" 2>&1; }
 # sessions of the demo (it names them car-demo-live), after up to 3 s for them to end
