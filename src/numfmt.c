@@ -362,6 +362,7 @@ ShapeOf(const Parts *pt, NumShape *sh)
 {
 	int i;
 
+	memset(sh->sep, 0, sizeof(sh->sep));
 	sh->pending = 0;
 	sh->nruns = (unsigned char) pt->nruns;
 	sh->lead = pt->runlen[0] <= 3 && pt->run[0][0] != '0';
