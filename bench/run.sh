@@ -505,7 +505,6 @@ Measured $(ran ggc). $(gcomma "$(gget meters)") meters ($(gget electricity_meter
 department), a reading a UK day from April 2017 to March 2025 (eight financial years): $(gcomma "$(gget readings)") readings,
 $(gcomma "$(gget emission_rows)") rows of \`car.emission_daily\`. Factor sets: the bundled 2021-2024, and the 2023 file under the
 names of 2017-2020 (timing only). \`jit = off\`; median of 5 runs (the two reports taking turns first; each round refreshes the year, then closes it).
-The machine (2 CPUs) was shared with other work while this ran: the runs spread widely.
 
 | measure | median (ms) | runs (ms) | against | ratio | target |
 |---|---:|---|---|---:|---|
