@@ -286,12 +286,20 @@ SiteCondition(const Scope *sc)
 	return sc->has_sites ? SITE_ORGS " AND " SITE_LISTED : SITE_ORGS;
 }
 
+/* The queries' parameters $1 (orgs), $2 (site ids), $3 (site names). */
 static void
-ScopeArgs(const Scope *sc, VisibleJob *job)
+ScopeArgs(const Scope *sc, Datum *vals)
 {
-	job->vals[0] = ArrayOrEmpty(sc->orgs, TEXTOID);
-	job->vals[1] = ArrayOrEmpty(sc->ids, INT4OID);
-	job->vals[2] = ArrayOrEmpty(sc->names, TEXTOID);
+	vals[0] = ArrayOrEmpty(sc->orgs, TEXTOID);
+	vals[1] = ArrayOrEmpty(sc->ids, INT4OID);
+	vals[2] = ArrayOrEmpty(sc->names, TEXTOID);
+}
+
+/* Whether a cache was built under other claims, another role or scope. */
+static bool
+Stale(uint64 generation, Oid userid, bool scope)
+{
+	return generation != car_claims_generation || userid != GetUserId() || scope != token_scope;
 }
 
 static void
@@ -323,7 +331,7 @@ Build(Visible *vis, Kind kind, MemoryContext cxt)
 	job.nargs = kind == KIND_SOURCE ? 1 : 3;
 	job.vis = vis;
 	job.cxt = cxt;
-	ScopeArgs(&sc, &job);
+	ScopeArgs(&sc, job.vals);
 	car_as_table_owner("site", ReadVisibleIds, &job);
 	if (vis->orgs == NULL)
 		qsort(vis->ids, vis->n, sizeof(int32), CmpInt32);
@@ -340,7 +348,7 @@ IsVisible(FunctionCallInfo fcinfo, Kind kind)
 	id = PG_GETARG_INT32(0);
 	if (vis == NULL)
 		vis = fcinfo->flinfo->fn_extra = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(Visible));
-	if (vis->generation != car_claims_generation || vis->userid != GetUserId() || vis->token_scope != token_scope)
+	if (Stale(vis->generation, vis->userid, vis->token_scope))
 		Build(vis, kind, fcinfo->flinfo->fn_mcxt);
 	if (vis->all)
 		return true;
@@ -397,7 +405,7 @@ OrgIsVisible(OrgVisible **cache, MemoryContext cxt, const char *org)
 
 	if (vis == NULL)
 		vis = *cache = MemoryContextAllocZero(cxt, sizeof(OrgVisible));
-	if (vis->generation != car_claims_generation || vis->userid != GetUserId() || vis->token_scope != token_scope)
+	if (Stale(vis->generation, vis->userid, vis->token_scope))
 		BuildOrgs(vis, cxt);
 	if (vis->all)
 		return true;
@@ -573,17 +581,9 @@ BuildFormer(Former *former, Kind kind, MemoryContext cxt)
 						 sc.has_sites ? " AND " SITE_IDS : "");
 	job.former = former;
 	job.cxt = cxt;
-	job.vals[0] = ArrayOrEmpty(sc.orgs, TEXTOID);
-	job.vals[1] = ArrayOrEmpty(sc.ids, INT4OID);
-	job.vals[2] = ArrayOrEmpty(sc.names, TEXTOID);
+	ScopeArgs(&sc, job.vals);
 	car_as_table_owner("site", ReadFormer, &job);
 	qsort(former->spans, former->n, sizeof(Span), CmpSpan);
-}
-
-static bool
-Stale(uint64 generation, Oid userid, bool scope)
-{
-	return generation != car_claims_generation || userid != GetUserId() || scope != token_scope;
 }
 
 /* The first of id's spans, or NULL. */
@@ -631,17 +631,18 @@ SpanCovers(Former *former, int32 id, bool by_ts, DateADT day, TimestampTz ts)
 	return sp->id == id && (by_ts ? ts < sp->to_ts : day <= sp->to);
 }
 
+/* The day-aware cache in *slot (NULL at first), built or rebuilt as needed. */
 static DayVisible *
-DayCache(FunctionCallInfo fcinfo, Kind kind)
+DayCache(void **slot, MemoryContext cxt, Kind kind)
 {
-	DayVisible *dv = fcinfo->flinfo->fn_extra;
+	DayVisible *dv = *slot;
 
 	if (dv == NULL)
-		dv = fcinfo->flinfo->fn_extra = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(DayVisible));
+		dv = *slot = MemoryContextAllocZero(cxt, sizeof(DayVisible));
 	if (Stale(dv->vis.generation, dv->vis.userid, dv->vis.token_scope))
-		Build(&dv->vis, kind, fcinfo->flinfo->fn_mcxt);
+		Build(&dv->vis, kind, cxt);
 	if (Stale(dv->former.generation, dv->former.userid, dv->former.token_scope))
-		BuildFormer(&dv->former, kind, fcinfo->flinfo->fn_mcxt);
+		BuildFormer(&dv->former, kind, cxt);
 	return dv;
 }
 
@@ -664,7 +665,7 @@ car_site_visible_on(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		PG_RETURN_BOOL(false);
 	id = PG_GETARG_INT32(0);
-	dv = DayCache(fcinfo, KIND_SITE);
+	dv = DayCache(&fcinfo->flinfo->fn_extra, fcinfo->flinfo->fn_mcxt, KIND_SITE);
 	if (InVisible(&dv->vis, id))
 		PG_RETURN_BOOL(true);
 	if (PG_ARGISNULL(1))
@@ -685,7 +686,7 @@ car_meter_visible_at(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		PG_RETURN_BOOL(false);
 	id = PG_GETARG_INT32(0);
-	dv = DayCache(fcinfo, KIND_METER);
+	dv = DayCache(&fcinfo->flinfo->fn_extra, fcinfo->flinfo->fn_mcxt, KIND_METER);
 	if (InVisible(&dv->vis, id))
 		PG_RETURN_BOOL(true);
 	if (PG_ARGISNULL(1))
@@ -734,7 +735,7 @@ car_site_visible_as(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_BOOL(false);
-	dv = DayCache(fcinfo, KIND_SITE);
+	dv = DayCache(&fcinfo->flinfo->fn_extra, fcinfo->flinfo->fn_mcxt, KIND_SITE);
 	PG_RETURN_BOOL(SiteOrgVisible(dv, PG_GETARG_INT32(0), PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1))));
 }
 
@@ -742,15 +743,7 @@ car_site_visible_as(PG_FUNCTION_ARGS)
 bool
 car_site_org_is_visible(void **cache, MemoryContext cxt, int32 site_id, const char *org)
 {
-	DayVisible *dv = *cache;
-
-	if (dv == NULL)
-		dv = *cache = MemoryContextAllocZero(cxt, sizeof(DayVisible));
-	if (Stale(dv->vis.generation, dv->vis.userid, dv->vis.token_scope))
-		Build(&dv->vis, KIND_SITE, cxt);
-	if (Stale(dv->former.generation, dv->former.userid, dv->former.token_scope))
-		BuildFormer(&dv->former, KIND_SITE, cxt);
-	return SiteOrgVisible(dv, site_id, org);
+	return SiteOrgVisible(DayCache(cache, cxt, KIND_SITE), site_id, org);
 }
 
 /*
