@@ -15,21 +15,9 @@ SELECT car.grant_roles() IS NOT NULL AS roles;
 CREATE SCHEMA ci_test;
 SELECT set_config('ci_test.httpdir', :'httpdir', false) IS NOT NULL AS set;
 -- wait (at most timeout_s) until a query says true
-CREATE FUNCTION ci_test.wait_for(cond text, timeout_s int DEFAULT 60) RETURNS boolean LANGUAGE plpgsql AS $$
-DECLARE
-    ok boolean;
-    t0 timestamptz := clock_timestamp();
-BEGIN
-    LOOP
-        EXECUTE cond INTO ok;
-        IF ok THEN RETURN true; END IF;
-        IF clock_timestamp() - t0 > make_interval(secs => timeout_s) THEN
-            RAISE WARNING 'timed out after % s waiting for: %', timeout_s, cond;
-            RETURN false;
-        END IF;
-        PERFORM pg_sleep(0.2);
-    END LOOP;
-END $$;
+\set wait_schema ci_test
+\getenv sqldir CAR_TEST_SQL
+\i :sqldir/include/wait_for.sql
 -- The responses the server sent (ci-served.jsonl, in order), one row per half-hour of each.
 CREATE FUNCTION ci_test.served_periods(OUT line bigint, OUT path text, OUT region text, OUT period_start timestamptz,
                                        OUT forecast float8, OUT actual float8, OUT index text) RETURNS SETOF record

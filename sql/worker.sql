@@ -8,21 +8,9 @@ ALTER SYSTEM SET car.max_download_bytes = '2MB';
 SELECT pg_reload_conf();
 CREATE SCHEMA car_test;
 -- wait (at most timeout_s) until a query says true
-CREATE FUNCTION car_test.wait_for(cond text, timeout_s int DEFAULT 60) RETURNS boolean LANGUAGE plpgsql AS $$
-DECLARE
-    ok boolean;
-    t0 timestamptz := clock_timestamp();
-BEGIN
-    LOOP
-        EXECUTE cond INTO ok;
-        IF ok THEN RETURN true; END IF;
-        IF clock_timestamp() - t0 > make_interval(secs => timeout_s) THEN
-            RAISE WARNING 'timed out after % s waiting for: %', timeout_s, cond;
-            RETURN false;
-        END IF;
-        PERFORM pg_sleep(0.2);
-    END LOOP;
-END $$;
+\set wait_schema car_test
+\getenv sqldir CAR_TEST_SQL
+\i :sqldir/include/wait_for.sql
 -- the generator's totals for a month's file, as the server wrote them
 CREATE FUNCTION car_test.totals(month date, OUT readings bigint, OUT kwh numeric) LANGUAGE sql AS $$
     SELECT sum(f[3]::int), sum(f[4]::numeric)
