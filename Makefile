@@ -19,7 +19,7 @@ OBJS       = src/car.o src/factor_cache.o src/calc.o src/factors.o src/partition
 # Audit reporting (issue 14): estimates, period close, the GGC return.
 OBJS      += src/estimate.o src/close.o src/ggc.o
 # Half-hourly grid carbon intensity (issue 15, points 3 and 4).
-OBJS      += src/intensity.o
+OBJS      += src/intensity.o src/market.o
 
 XML2_CFLAGS := $(shell xml2-config --cflags 2>/dev/null)
 PG_CPPFLAGS = -Isrc $(XML2_CFLAGS) -DCAR_SQL_VERSION='"$(EXTVERSION)"'
@@ -31,7 +31,7 @@ SHLIB_LINK  = -lzip -lxml2 -lcurl -lcrypto -ldl
 XLS_HELPER = car-xls-reader
 XLS_HELPER_OBJS = src/xls_helper.o src/xlsx.o
 
-REGRESS      = units factors xls activities calc ingest transform cron live coverage estimate close ggc targets disclosure estate close_sign time_of_use custom_factors ownership privileges dialects worker intensity_worker
+REGRESS      = units factors xls activities calc ingest transform cron live coverage estimate close ggc targets disclosure estate close_sign time_of_use custom_factors market ownership privileges dialects worker intensity_worker
 REGRESS_OPTS = --temp-config=test/pg.conf --temp-instance=./tmp_check --dbname=contrib_regression --encoding=UTF8 --no-locale
 ISOLATION    = load_factors factor_cache push refresh notify close_race custom_factor_race
 ISOLATION_OPTS = $(REGRESS_OPTS)

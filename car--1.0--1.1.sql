@@ -2623,6 +2623,550 @@ COMMENT ON COLUMN car.emission_daily.factor_id IS 'The published car.factor row 
 COMMENT ON COLUMN car.emission_daily.kg_co2 IS 'kg CO2 (as CO2e) of this component, where the factor file publishes it; NULL on a row priced by a custom factor (CO2e only).';
 
 -------------------------------------------------------------------------------
+-- Market-based Scope 2 beside location-based (issue 15, points 2 and 5).
+-- The GHG Protocol's Scope 2 Guidance asks for both figures where an
+-- organisation holds contractual instruments.  car.instrument holds them
+-- (energy attribute certificates such as REGOs, power purchase agreements,
+-- supplier-specific rates from the fuel mix disclosure), car.residual_mix
+-- the residual mix by period.  car.refresh() allocates them to each Scope 2
+-- meter-day in the Protocol's order (src/market.c): certificates, contracts,
+-- supplier rate, residual mix, and only then the grid average, flagged.  It
+-- writes the result on car.emission_daily's Scope 2 rows
+-- (kg_co2e_market, by annual matching, and kg_co2e_market_half_hourly, by
+-- half-hourly matching) and the split in car.market_allocation.  T&D and
+-- well-to-tank are Scope 3 and stay location-based.
+-------------------------------------------------------------------------------
+CREATE TABLE car.residual_mix (
+    id          serial PRIMARY KEY,
+    market      text NOT NULL DEFAULT 'GB' CHECK (market ~ '^[A-Z]{2}$'),
+    valid_from  date NOT NULL CHECK (valid_from BETWEEN '1990-01-01' AND '2199-12-31'),
+    valid_to    date NOT NULL,
+    value       numeric NOT NULL CHECK (value >= 0 AND value < 10),
+    publisher   text NOT NULL CHECK (publisher <> '' AND publisher !~ '[[:cntrl:]]'),
+    document    text NOT NULL CHECK (document <> ''),
+    recorded_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT residual_mix_dates CHECK (valid_to >= valid_from AND valid_to <= '2199-12-31')
+);
+COMMENT ON TABLE car.residual_mix IS 'The residual mix of an electricity market by period: the emission factor of the electricity left once every tracked attribute (certificates, contracts, supplier claims) has been taken out, as its publisher computes it (in Great Britain: the AIB European Residual Mix, or the residual mix in the suppliers'' fuel mix disclosure data). car.refresh() prices with it the kWh of GB electricity meters that no instrument covers (market-based Scope 2); where none covers a day, the grid average (location-based factor) is used and flagged. Periods of one market never overlap (refused by car.residual_mix_changed). For car_admin; every session may read it.';
+COMMENT ON COLUMN car.residual_mix.id IS 'Row number: car.market_allocation.residual_mix_id of the kWh it priced.';
+COMMENT ON COLUMN car.residual_mix.market IS 'The electricity market (ISO 3166 alpha-2 style code): GB, the only market car''s meters are in.';
+COMMENT ON COLUMN car.residual_mix.valid_from IS 'First UK local day it prices.';
+COMMENT ON COLUMN car.residual_mix.valid_to IS 'Last UK local day it prices, included.';
+COMMENT ON COLUMN car.residual_mix.value IS 'kg CO2e per kWh, as published (e.g. 0.300 for 300 gCO2e/kWh).';
+COMMENT ON COLUMN car.residual_mix.publisher IS 'Who publishes the figure (e.g. AIB).';
+COMMENT ON COLUMN car.residual_mix.document IS 'Provenance: the publication and edition the figure comes from.';
+COMMENT ON COLUMN car.residual_mix.recorded_at IS 'When the row was recorded or last changed.';
+
+CREATE TABLE car.instrument (
+    id          bigserial PRIMARY KEY,
+    org         text NOT NULL CHECK (org <> '' AND org !~ '[[:cntrl:]]'),
+    kind        text NOT NULL CHECK (kind IN ('certificate', 'contract', 'supplier_rate')),
+    scheme      text CHECK (scheme <> '' AND scheme !~ '[[:cntrl:]]'),
+    market      text NOT NULL DEFAULT 'GB' CHECK (market ~ '^[A-Z]{2}$'),
+    meter_id    int REFERENCES car.meter (id) ON DELETE CASCADE,
+    valid_from  date NOT NULL CHECK (valid_from BETWEEN '1990-01-01' AND '2199-12-31'),
+    valid_to    date NOT NULL,
+    half_hour   timestamptz,
+    volume_kwh  numeric CHECK (volume_kwh > 0 AND volume_kwh < 1e15),
+    value       numeric NOT NULL CHECK (value >= 0 AND value < 10),
+    retired_on  date CHECK (retired_on BETWEEN '1990-01-01' AND '2199-12-31'),
+    evidence    text NOT NULL CHECK (evidence <> ''),
+    supplier    text,
+    recorded_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT instrument_dates CHECK (valid_to >= valid_from AND valid_to <= '2199-12-31'),
+    CONSTRAINT instrument_volume CHECK (CASE kind WHEN 'certificate' THEN volume_kwh IS NOT NULL
+                                                  WHEN 'supplier_rate' THEN volume_kwh IS NULL AND retired_on IS NULL
+                                                  ELSE retired_on IS NULL END),
+    CONSTRAINT instrument_half_hour CHECK (half_hour IS NULL OR (kind = 'certificate'
+        AND extract(epoch FROM half_hour)::numeric % 1800 = 0
+        AND (half_hour AT TIME ZONE 'Europe/London')::date BETWEEN valid_from AND valid_to))
+);
+COMMENT ON CONSTRAINT instrument_dates ON car.instrument IS 'valid_to is on or after valid_from and no later than 2199-12-31.';
+COMMENT ON CONSTRAINT instrument_volume ON car.instrument IS 'A certificate has a volume; a supplier rate has none and is not retired; only certificates are retired.';
+COMMENT ON CONSTRAINT instrument_half_hour ON car.instrument IS 'A time-stamped certificate starts on a half-hour (UTC :00 or :30) that falls in its vintage (valid_from to valid_to, UK days).';
+CREATE INDEX instrument_org_idx ON car.instrument (org, valid_from);
+CREATE INDEX instrument_meter_idx ON car.instrument (meter_id) WHERE meter_id IS NOT NULL;
+COMMENT ON TABLE car.instrument IS 'The contractual instruments of an organisation for market-based Scope 2 (GHG Protocol Scope 2 Guidance): energy attribute certificates (REGOs in Great Britain) with vintage, volume, retirement and evidence; power purchase agreements and other contracts; supplier-specific rates from the supplier''s fuel mix disclosure. car.refresh() applies them to the organisation''s electricity meters (one meter, or all its meters on the days it owns their sites) in the Protocol''s order: certificates, then contracts, then the supplier rate, then car.residual_mix, and only then the grid average (flagged). A volume is applied pro rata over the consumption it covers and never beyond it: the excess is reported (car.instrument_status), never carried. Any change re-queues the meter-days it covers for the next car.refresh(). Row-level security shows an organisation''s instruments to who may see the organisation.';
+COMMENT ON COLUMN car.instrument.id IS 'Instrument number: car.market_allocation.instrument_id of the kWh it covered.';
+COMMENT ON COLUMN car.instrument.org IS 'The organisation holding it (car.site.org spelling).';
+COMMENT ON COLUMN car.instrument.kind IS 'certificate (an energy attribute certificate: REGO, GO...; applied first), contract (a power purchase agreement or other contract for electricity with its attributes; second) or supplier_rate (the supplier''s specific emission rate, from its fuel mix disclosure; third).';
+COMMENT ON COLUMN car.instrument.scheme IS 'For a certificate: the scheme (REGO, GO, I-REC...).';
+COMMENT ON COLUMN car.instrument.market IS 'The market it was issued in and applies to: only GB instruments are applied to car''s meters (a quality check; others are reported, not applied).';
+COMMENT ON COLUMN car.instrument.meter_id IS 'The meter it is assigned to (car.meter.id), or NULL for all the organisation''s electricity meters on the days it owns their sites. A meter''s own instruments are applied before the organisation''s.';
+COMMENT ON COLUMN car.instrument.valid_from IS 'First UK day of consumption it may cover: for a certificate, the start of its vintage (the generation period, e.g. the REGO obligation period 1 April to 31 March); for a contract or rate, the start of its term.';
+COMMENT ON COLUMN car.instrument.valid_to IS 'Last UK day of consumption it may cover, included. A certificate covers only consumption inside its vintage (a quality check).';
+COMMENT ON COLUMN car.instrument.half_hour IS 'For a time-stamped certificate: the UTC start of the half-hour whose generation it certifies. Half-hourly matching applies it to that half-hour''s consumption only (readings of meters of 30 minutes or less); annual matching applies it like any certificate of its vintage. NULL otherwise.';
+COMMENT ON COLUMN car.instrument.volume_kwh IS 'kWh it covers: required for a certificate; for a contract the contracted volume, or NULL for the whole consumption of its meters over its term; NULL for a supplier rate (all the rest of the consumption).';
+COMMENT ON COLUMN car.instrument.value IS 'kg CO2e per kWh of the electricity it covers: 0 for renewable certificates, the generator''s rate for a contract, the disclosed rate for a supplier (e.g. 0.150).';
+COMMENT ON COLUMN car.instrument.retired_on IS 'For a certificate: the day it was retired (redeemed) for the organisation. A certificate not retired is not applied (a quality check).';
+COMMENT ON COLUMN car.instrument.evidence IS 'Provenance: certificate numbers and registry, contract reference, fuel mix disclosure document.';
+COMMENT ON COLUMN car.instrument.supplier IS 'The supplier or generator, where there is one.';
+COMMENT ON COLUMN car.instrument.recorded_at IS 'When the row was recorded or last changed.';
+
+-- The kWh each instrument, residual mix or grid average priced, per Scope 2
+-- meter-day and way of matching: what car.refresh() allocated.
+CREATE TABLE car.market_allocation (
+    meter_id        int NOT NULL,
+    day             date NOT NULL,
+    month           date NOT NULL,
+    site_id         int NOT NULL,
+    org             text,
+    matching        text NOT NULL CHECK (matching IN ('annual', 'half_hourly')),
+    basis           text NOT NULL CHECK (basis IN ('certificate', 'contract', 'supplier_rate', 'residual_mix', 'grid_average')),
+    instrument_id   bigint,
+    residual_mix_id int,
+    kwh             float8 NOT NULL CHECK (kwh >= 0 AND kwh < 'Infinity'),
+    kg_co2e         float8 NOT NULL CHECK (kg_co2e >= 0 AND kg_co2e < 'Infinity')
+);
+CREATE INDEX market_allocation_day_idx ON car.market_allocation (meter_id, day);
+CREATE INDEX market_allocation_instrument_idx ON car.market_allocation (instrument_id) WHERE instrument_id IS NOT NULL;
+COMMENT ON TABLE car.market_allocation IS 'How car.refresh() priced the kWh of each Scope 2 meter-day under the market-based method, per way of matching (annual: the GHG Protocol''s practice today; half_hourly: time-stamped certificates matched to the consumption of their own half-hour, ready for the Protocol''s Scope 2 revision) and basis, in the Protocol''s order. Its kg CO2e add up to car.emission_daily.kg_co2e_market and kg_co2e_market_half_hourly. Rewritten for the days a refresh recomputes; row-level security as car.emission_daily.';
+COMMENT ON COLUMN car.market_allocation.meter_id IS 'car.meter.id.';
+COMMENT ON COLUMN car.market_allocation.day IS 'UK local day.';
+COMMENT ON COLUMN car.market_allocation.month IS 'First day of the day''s month.';
+COMMENT ON COLUMN car.market_allocation.site_id IS 'The meter''s site when the day was computed.';
+COMMENT ON COLUMN car.market_allocation.org IS 'The organisation owning the site that day, whose instruments were applied (NULL: none owns it).';
+COMMENT ON COLUMN car.market_allocation.matching IS 'annual (certificates matched to consumption anywhere in their vintage) or half_hourly (only time-stamped certificates, each matched to its own half-hour; the rest goes down the same order).';
+COMMENT ON COLUMN car.market_allocation.basis IS 'What priced these kWh: certificate, contract, supplier_rate (car.instrument), residual_mix (car.residual_mix) or grid_average (the location-based factor of the row: no market figure covered them; flagged).';
+COMMENT ON COLUMN car.market_allocation.instrument_id IS 'The car.instrument for certificate, contract and supplier_rate; NULL otherwise.';
+COMMENT ON COLUMN car.market_allocation.residual_mix_id IS 'The car.residual_mix row for residual_mix; NULL otherwise.';
+COMMENT ON COLUMN car.market_allocation.kwh IS 'kWh priced so.';
+COMMENT ON COLUMN car.market_allocation.kg_co2e IS 'kg CO2e: kwh x the basis''s kg CO2e per kWh.';
+
+ALTER TABLE car.emission_daily ADD COLUMN kg_co2e_market float8 CHECK (kg_co2e_market >= 0 AND kg_co2e_market < 'Infinity');
+ALTER TABLE car.emission_daily ADD COLUMN kg_co2e_market_half_hourly float8
+    CHECK (kg_co2e_market_half_hourly >= 0 AND kg_co2e_market_half_hourly < 'Infinity');
+ALTER TABLE car.emission_daily ADD COLUMN market_basis text;
+ALTER TABLE car.emission_daily ADD COLUMN market_flagged boolean;
+COMMENT ON COLUMN car.emission_daily.kg_co2e IS 'kg CO2e of this component. On Scope 2 rows, the location-based figure (grid average: the DESNZ factor, or a custom factor''s: factor_tier).';
+COMMENT ON COLUMN car.emission_daily.kg_co2e_market IS 'Market-based kg CO2e of a Scope 2 row (GHG Protocol dual reporting), by annual matching: car.instrument in the Protocol''s order, then car.residual_mix, then the grid average (market_flagged). NULL on rows of other scopes, which have one figure under both methods (kg_co2e: T&D and well-to-tank stay location-based). car.market_allocation has the split.';
+COMMENT ON COLUMN car.emission_daily.kg_co2e_market_half_hourly IS 'Market-based kg CO2e of a Scope 2 row by half-hourly matching: only time-stamped certificates count, each for the consumption of its own half-hour; the rest as kg_co2e_market. A management figure ahead of the GHG Protocol''s Scope 2 revision. NULL on rows of other scopes.';
+COMMENT ON COLUMN car.emission_daily.market_basis IS 'On Scope 2 rows: what priced kg_co2e_market, the bases used in the Protocol''s order joined by "+" (certificate, contract, supplier_rate, residual_mix, grid_average). NULL on other rows.';
+COMMENT ON COLUMN car.emission_daily.market_flagged IS 'On Scope 2 rows: true when some kWh of kg_co2e_market were priced at the grid average, no instrument or residual mix covering them. NULL on other rows.';
+
+ALTER TABLE car.closed_emission ADD COLUMN kg_co2e_market float8;
+ALTER TABLE car.closed_emission ADD COLUMN kg_co2e_market_half_hourly float8;
+ALTER TABLE car.closed_emission ADD COLUMN market_basis text;
+ALTER TABLE car.closed_emission ADD COLUMN market_flagged boolean;
+COMMENT ON COLUMN car.closed_emission.kg_co2e_market IS 'Market-based kg CO2e of a Scope 2 row as signed (car.emission_daily.kg_co2e_market); NULL on other scopes.';
+COMMENT ON COLUMN car.closed_emission.kg_co2e_market_half_hourly IS 'Market-based kg CO2e by half-hourly matching as signed; NULL on other scopes.';
+COMMENT ON COLUMN car.closed_emission.market_basis IS 'What priced kg_co2e_market, as signed.';
+COMMENT ON COLUMN car.closed_emission.market_flagged IS 'Whether the grid average priced part of kg_co2e_market, as signed.';
+
+-- Triggers: checks per row, then per statement the refresh queue.
+CREATE FUNCTION car.check_instrument() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    IF TG_RELID OPERATOR(pg_catalog.<>) 'car.instrument'::pg_catalog.regclass THEN
+        RAISE EXCEPTION 'car.check_instrument() fired on %, which is not car.instrument', TG_RELID::pg_catalog.regclass
+            USING ERRCODE = 'triggered_action_exception';
+    END IF;
+    IF NEW.meter_id IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM car.meter m JOIN car.activity a ON a.key OPERATOR(pg_catalog.=) m.activity
+        WHERE m.id OPERATOR(pg_catalog.=) NEW.meter_id AND a.level1 OPERATOR(pg_catalog.=) 'UK electricity') THEN
+        RAISE EXCEPTION 'car.instrument: meter % is not a UK grid electricity meter', NEW.meter_id
+            USING ERRCODE = 'check_violation',
+                  HINT = 'Contractual instruments apply to electricity: assign the instrument to an electricity meter, or to none (all the organisation''s).';
+    END IF;
+    IF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' THEN
+        NEW.recorded_at := pg_catalog.now();
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION car.check_instrument() IS 'Trigger on car.instrument (before each row): refuses a meter that is not a UK grid electricity meter (check_violation); stamps recorded_at on an update.';
+
+CREATE FUNCTION car.check_residual_mix() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    IF TG_RELID OPERATOR(pg_catalog.<>) 'car.residual_mix'::pg_catalog.regclass THEN
+        RAISE EXCEPTION 'car.check_residual_mix() fired on %, which is not car.residual_mix', TG_RELID::pg_catalog.regclass
+            USING ERRCODE = 'triggered_action_exception';
+    END IF;
+    IF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' THEN
+        NEW.recorded_at := pg_catalog.now();
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION car.check_residual_mix() IS 'Trigger on car.residual_mix (before each row): stamps recorded_at on an update.';
+
+-- Per statement (transition tables): refuses overlaps where the order needs
+-- one row (a residual mix per market and day; an unlimited contract or a
+-- supplier rate per organisation, meter and day), and queues for
+-- car.refresh() the priced meter-days the old and new rows cover.  Runs as
+-- car's owner (it sees every row and writes car.refresh_queue); every name
+-- and operator in it is qualified.
+CREATE FUNCTION car.market_changed() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    r record;
+    v_rows text;
+BEGIN
+    IF TG_RELID OPERATOR(pg_catalog.<>) ALL (ARRAY['car.instrument'::pg_catalog.regclass, 'car.residual_mix'::pg_catalog.regclass]) THEN
+        RAISE EXCEPTION 'car.market_changed() fired on %, which is neither car.instrument nor car.residual_mix', TG_RELID::pg_catalog.regclass
+            USING ERRCODE = 'triggered_action_exception';
+    END IF;
+    IF TG_WHEN OPERATOR(pg_catalog.=) 'BEFORE' THEN
+        -- one writer at a time, so that two transactions cannot each add half of an overlap
+        EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', TG_RELID::pg_catalog.regclass);
+        RETURN NULL;
+    END IF;
+    v_rows := CASE TG_OP WHEN 'INSERT' THEN 'SELECT * FROM new_rows'
+                         WHEN 'DELETE' THEN 'SELECT * FROM old_rows'
+                         ELSE 'SELECT * FROM old_rows UNION ALL SELECT * FROM new_rows' END;
+    IF TG_RELID OPERATOR(pg_catalog.=) 'car.residual_mix'::pg_catalog.regclass THEN
+        IF TG_OP OPERATOR(pg_catalog.<>) 'DELETE' THEN
+            SELECT a.id AS a_id, b.id AS b_id, a.market, a.valid_from AS a_from, a.valid_to AS a_to,
+                   b.valid_from AS b_from, b.valid_to AS b_to
+            INTO r
+            FROM new_rows a JOIN car.residual_mix b
+              ON b.id OPERATOR(pg_catalog.<>) a.id AND b.market OPERATOR(pg_catalog.=) a.market
+             AND b.valid_from OPERATOR(pg_catalog.<=) a.valid_to AND a.valid_from OPERATOR(pg_catalog.<=) b.valid_to
+            ORDER BY a.id, b.id LIMIT 1;
+            IF FOUND THEN
+                RAISE EXCEPTION 'car.residual_mix: row % (%) valid % to % overlaps row % valid % to %',
+                    r.a_id, r.market, r.a_from, r.a_to, r.b_id, r.b_from, r.b_to
+                    USING ERRCODE = 'exclusion_violation',
+                          HINT = 'A market has one residual mix a day: end the other row first or in the same statement.';
+            END IF;
+        END IF;
+        EXECUTE 'INSERT INTO car.refresh_queue (meter_id, day) '
+             || 'SELECT DISTINCT e.meter_id, e.day FROM (' || v_rows || ') c '
+             || 'JOIN car.emission_daily e ON e.scope OPERATOR(pg_catalog.=) 2 '
+             || 'AND e.day OPERATOR(pg_catalog.>=) c.valid_from AND e.day OPERATOR(pg_catalog.<=) c.valid_to '
+             || 'AND e.month OPERATOR(pg_catalog.>=) pg_catalog.date_trunc(''month'', c.valid_from::timestamp)::date '
+             || 'AND e.month OPERATOR(pg_catalog.<=) c.valid_to';
+        RETURN NULL;
+    END IF;
+    IF TG_OP OPERATOR(pg_catalog.<>) 'DELETE' THEN
+        SELECT a.id AS a_id, b.id AS b_id, a.kind, a.org, a.meter_id, a.valid_from AS a_from, a.valid_to AS a_to,
+               b.valid_from AS b_from, b.valid_to AS b_to
+        INTO r
+        FROM new_rows a JOIN car.instrument b
+          ON b.id OPERATOR(pg_catalog.<>) a.id AND b.kind OPERATOR(pg_catalog.=) a.kind AND b.org OPERATOR(pg_catalog.=) a.org
+         AND b.meter_id IS NOT DISTINCT FROM a.meter_id AND b.volume_kwh IS NULL AND a.volume_kwh IS NULL
+         AND b.valid_from OPERATOR(pg_catalog.<=) a.valid_to AND a.valid_from OPERATOR(pg_catalog.<=) b.valid_to
+        ORDER BY a.id, b.id LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'car.instrument: % % of % (%) valid % to % overlaps % valid % to %',
+                pg_catalog.replace(r.kind, '_', ' '), r.a_id, r.org, coalesce('meter ' || r.meter_id, 'all meters'),
+                r.a_from, r.a_to, r.b_id, r.b_from, r.b_to
+                USING ERRCODE = 'exclusion_violation',
+                      HINT = 'A contract without a volume, or a supplier rate, covers all the rest of its meters'' use: one a day per organisation and meter (end the other first).';
+        END IF;
+    END IF;
+    EXECUTE 'INSERT INTO car.refresh_queue (meter_id, day) '
+         || 'SELECT DISTINCT e.meter_id, e.day FROM (' || v_rows || ') c '
+         || 'JOIN car.site_ownership o ON o.org OPERATOR(pg_catalog.=) c.org '
+         || 'JOIN car.meter m ON m.site_id OPERATOR(pg_catalog.=) o.site_id '
+         || 'AND (c.meter_id IS NULL OR m.id OPERATOR(pg_catalog.=) c.meter_id) '
+         || 'JOIN car.emission_daily e ON e.meter_id OPERATOR(pg_catalog.=) m.id AND e.scope OPERATOR(pg_catalog.=) 2 '
+         || 'AND e.day OPERATOR(pg_catalog.>=) greatest(c.valid_from, o.valid_from) '
+         || 'AND e.day OPERATOR(pg_catalog.<=) least(c.valid_to, o.valid_to) '
+         || 'AND e.month OPERATOR(pg_catalog.>=) pg_catalog.date_trunc(''month'', c.valid_from::timestamp)::date '
+         || 'AND e.month OPERATOR(pg_catalog.<=) c.valid_to';
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION car.market_changed() IS 'Trigger on car.instrument and car.residual_mix (per statement): before, locks the table against other writers; after, refuses overlapping residual mixes of one market and overlapping unlimited contracts or supplier rates of one organisation and meter (exclusion_violation, naming both rows), and queues in car.refresh_queue the priced Scope 2 meter-days the old and new rows cover, so that the next car.refresh() allocates them again.';
+
+CREATE TRIGGER instrument_check BEFORE INSERT OR UPDATE ON car.instrument
+    FOR EACH ROW EXECUTE FUNCTION car.check_instrument();
+CREATE TRIGGER instrument_lock BEFORE INSERT OR UPDATE OR DELETE ON car.instrument
+    FOR EACH STATEMENT EXECUTE FUNCTION car.market_changed();
+CREATE TRIGGER instrument_inserted AFTER INSERT ON car.instrument REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION car.market_changed();
+CREATE TRIGGER instrument_updated AFTER UPDATE ON car.instrument REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION car.market_changed();
+CREATE TRIGGER instrument_deleted AFTER DELETE ON car.instrument REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION car.market_changed();
+CREATE TRIGGER residual_mix_check BEFORE INSERT OR UPDATE ON car.residual_mix
+    FOR EACH ROW EXECUTE FUNCTION car.check_residual_mix();
+CREATE TRIGGER residual_mix_lock BEFORE INSERT OR UPDATE OR DELETE ON car.residual_mix
+    FOR EACH STATEMENT EXECUTE FUNCTION car.market_changed();
+CREATE TRIGGER residual_mix_inserted AFTER INSERT ON car.residual_mix REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION car.market_changed();
+CREATE TRIGGER residual_mix_updated AFTER UPDATE ON car.residual_mix REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION car.market_changed();
+CREATE TRIGGER residual_mix_deleted AFTER DELETE ON car.residual_mix REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION car.market_changed();
+
+ALTER TABLE car.instrument ENABLE ROW LEVEL SECURITY;
+CREATE POLICY instrument_by_claims ON car.instrument USING (car.org_visible(org));
+ALTER TABLE car.market_allocation ENABLE ROW LEVEL SECURITY;
+CREATE POLICY market_allocation_by_claims ON car.market_allocation USING (car.site_visible_on(site_id, day));
+SELECT pg_catalog.pg_extension_config_dump('car.instrument', '');
+SELECT pg_catalog.pg_extension_config_dump('car.instrument_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('car.residual_mix', '');
+SELECT pg_catalog.pg_extension_config_dump('car.residual_mix_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('car.market_allocation', '');
+
+-- A move of a site between organisations also moves whose instruments its
+-- Scope 2 days take.
+CREATE OR REPLACE FUNCTION car.custom_factor_owner_changed() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_sites text;
+BEGIN
+    IF TG_RELID OPERATOR(pg_catalog.=) 'car.site_org'::pg_catalog.regclass THEN
+        v_sites := CASE TG_OP WHEN 'INSERT' THEN 'SELECT site_id FROM new_rows'
+                              WHEN 'DELETE' THEN 'SELECT site_id FROM old_rows'
+                              ELSE 'SELECT site_id FROM old_rows UNION SELECT site_id FROM new_rows' END;
+    ELSIF TG_RELID OPERATOR(pg_catalog.=) 'car.site'::pg_catalog.regclass AND TG_OP OPERATOR(pg_catalog.=) 'UPDATE' THEN
+        v_sites := 'SELECT n.id FROM old_rows o JOIN new_rows n ON n.id OPERATOR(pg_catalog.=) o.id AND n.org IS DISTINCT FROM o.org';
+    ELSE
+        RAISE EXCEPTION 'car.custom_factor_owner_changed() fired on % (%), which is not a change of car.site_org or an update of car.site',
+            TG_RELID::pg_catalog.regclass, TG_OP
+            USING ERRCODE = 'triggered_action_exception';
+    END IF;
+    -- nothing to do while no organisation-tier row and no instrument exists (the common case)
+    IF NOT EXISTS (SELECT 1 FROM car.custom_factor c WHERE c.tier OPERATOR(pg_catalog.=) 'organisation')
+       AND NOT EXISTS (SELECT 1 FROM car.instrument) THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE 'INSERT INTO car.refresh_queue (meter_id, day) '
+         || 'SELECT DISTINCT e.meter_id, e.day FROM (' || v_sites || ') s(site_id) '
+         || 'JOIN car.meter m ON m.site_id OPERATOR(pg_catalog.=) s.site_id '
+         || 'JOIN car.emission_daily e ON e.meter_id OPERATOR(pg_catalog.=) m.id '
+         || 'WHERE EXISTS (SELECT 1 FROM car.custom_factor c WHERE c.tier OPERATOR(pg_catalog.=) ''organisation'' '
+         || '    AND c.activity OPERATOR(pg_catalog.=) e.activity AND c.valid_from OPERATOR(pg_catalog.<=) e.day '
+         || '    AND coalesce(c.valid_to, ''infinity''::date) OPERATOR(pg_catalog.>=) e.day) '
+         -- the owner of a day decides whose instruments its Scope 2 kWh take
+         || 'OR (e.scope OPERATOR(pg_catalog.=) 2 AND EXISTS (SELECT 1 FROM car.instrument i '
+         || '    WHERE i.valid_from OPERATOR(pg_catalog.<=) e.day AND i.valid_to OPERATOR(pg_catalog.>=) e.day))';
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION car.custom_factor_owner_changed() IS 'Trigger on car.site_org (any change) and car.site (an update of org), per statement: queues in car.refresh_queue the priced meter-days of the sites concerned that an organisation-tier car.custom_factor row of their activity covers, and their Scope 2 days in the vintage or term of any car.instrument, since which organisation owns a day decides whose rows price it and whose instruments it takes.';
+
+-- The reports' rows carry both methods.
+CREATE OR REPLACE VIEW car.emission_live WITH (security_invoker = true) AS
+SELECT o.org, e.site_id, e.meter_id, e.day, e.month, e.activity, e.scope, e.component, e.unit,
+       e.quantity, e.quantity_estimated, e.periods_actual, e.periods_estimated,
+       e.kg_co2e, e.kg_co2, e.kg_ch4, e.kg_n2o, e.factor_set_id, e.factor_year, e.factor_id, e.file_ids,
+       car.fy_co2e(e.kg_co2e, e.factor_set_id, e.quantity, e.unit, e.activity, e.component, car.financial_year(e.day)) AS fy_kg_co2e,
+       car.fy_factor_set(car.financial_year(e.day)) AS fy_factor_set_id,
+       car.fy_factor_year(car.financial_year(e.day)) AS fy_factor_year,
+       e.kg_co2e_market, e.kg_co2e_market_half_hourly, e.market_basis, e.market_flagged
+FROM car.emission_daily e
+LEFT JOIN car.site_ownership_shown o ON o.site_id = e.site_id AND e.day >= o.valid_from AND e.day <= o.valid_to
+WHERE o.shown IS NOT FALSE;
+
+CREATE OR REPLACE VIEW car.emission_reported WITH (security_invoker = true) AS
+SELECT r.org, r.site_id, r.meter_id, r.day, r.month, r.activity, r.scope, r.component, r.unit,
+       r.quantity, r.quantity_estimated, r.periods_actual, r.periods_estimated,
+       r.kg_co2e, r.kg_co2, r.kg_ch4, r.kg_n2o, r.factor_set_id, r.factor_year, r.factor_id, r.file_ids,
+       r.fy_kg_co2e, r.fy_factor_set_id, r.fy_factor_year, r.close_id,
+       r.component = coalesce(p.kind, r.activity) AS primary_row,
+       CASE WHEN r.quantity <> 0 THEN r.kg_co2e * r.quantity_estimated / r.quantity ELSE 0 END AS kg_co2e_estimated,
+       CASE WHEN r.quantity <> 0 THEN r.fy_kg_co2e * r.quantity_estimated / r.quantity ELSE 0 END AS fy_kg_co2e_estimated,
+       r.kg_co2e_market, r.kg_co2e_market_half_hourly, r.market_basis, r.market_flagged
+FROM (
+    SELECT l.org, l.site_id, l.meter_id, l.day, l.month, l.activity, l.scope, l.component, l.unit,
+           l.quantity, l.quantity_estimated, l.periods_actual, l.periods_estimated,
+           l.kg_co2e, l.kg_co2, l.kg_ch4, l.kg_n2o, l.factor_set_id, l.factor_year, l.factor_id, l.file_ids,
+           l.fy_kg_co2e, l.fy_factor_set_id, l.fy_factor_year, NULL::int AS close_id,
+           l.kg_co2e_market, l.kg_co2e_market_half_hourly, l.market_basis, l.market_flagged
+    FROM car.emission_live l
+    WHERE NOT EXISTS (SELECT 1 FROM car.closed_months() c WHERE c.org = l.org AND c.month = l.month)
+    UNION ALL
+    SELECT c.org, c.site_id, c.meter_id, c.day, c.month, c.activity, c.scope, c.component, c.unit,
+           c.quantity, c.quantity_estimated, c.periods_actual, c.periods_estimated,
+           c.kg_co2e, c.kg_co2, c.kg_ch4, c.kg_n2o, c.factor_set_id, c.factor_year, c.factor_id, c.file_ids,
+           c.fy_kg_co2e, c.fy_factor_set_id, c.fy_factor_year, c.close_id,
+           c.kg_co2e_market, c.kg_co2e_market_half_hourly, c.market_basis, c.market_flagged
+    FROM car.closed_emission c
+    WHERE c.close_id IN (SELECT m.close_id FROM car.closed_months() m)) r
+LEFT JOIN car.activity_primary_component p ON p.activity = r.activity;
+
+-- Scope 2 by both methods, per site and month.
+CREATE VIEW car.report_scope2 WITH (security_invoker = true) AS
+SELECT l.organisation, l.site_id, l.site, l.month, l.kwh, l.location_based_kg_co2e, l.market_based_kg_co2e,
+       l.market_based_half_hourly_kg_co2e,
+       (SELECT string_agg(DISTINCT x, '+' ORDER BY x) FROM unnest(l.bases) b, unnest(string_to_array(b, '+')) x) AS market_bases,
+       l.market_flagged, l.meter_days_at_grid_average, l.meter_days_unallocated
+FROM (
+    SELECT e.org AS organisation, e.site_id, s.name AS site, e.month,
+           sum(car.convert(e.quantity, e.unit, 'kWh')) FILTER (WHERE u.dimension = 'energy') AS kwh,
+           sum(e.kg_co2e) AS location_based_kg_co2e,
+           sum(e.kg_co2e_market) AS market_based_kg_co2e,
+           sum(e.kg_co2e_market_half_hourly) AS market_based_half_hourly_kg_co2e,
+           array_agg(DISTINCT e.market_basis) FILTER (WHERE e.market_basis IS NOT NULL) AS bases,
+           coalesce(bool_or(e.market_flagged), false) AS market_flagged,
+           count(*) FILTER (WHERE e.market_flagged) AS meter_days_at_grid_average,
+           count(*) FILTER (WHERE e.kg_co2e_market IS NULL) AS meter_days_unallocated
+    FROM car.emission_reported e
+    LEFT JOIN car.site s ON s.id = e.site_id
+    LEFT JOIN car.unit u ON u.name = car.unit_name(e.unit)
+    WHERE e.scope = 2
+    GROUP BY e.org, e.site_id, s.name, e.month) l;
+COMMENT ON VIEW car.report_scope2 IS 'Scope 2 dual reporting (GHG Protocol Scope 2 Guidance), per organisation owning the site, site and month: location-based kg CO2e (grid average: the DESNZ UK electricity generation factor, or a custom factor''s) beside market-based kg CO2e (car.instrument in the Protocol''s order, then car.residual_mix, then the grid average, flagged), by annual matching and by half-hourly matching. Signed months (car.close_period) show their signed figures. T&D and well-to-tank are Scope 3 and the same under both methods (car.report_scope).';
+COMMENT ON COLUMN car.report_scope2.organisation IS 'Organisation owning the site in the month.';
+COMMENT ON COLUMN car.report_scope2.site_id IS 'Site number (car.site.id).';
+COMMENT ON COLUMN car.report_scope2.site IS 'Site name.';
+COMMENT ON COLUMN car.report_scope2.month IS 'Calendar month (its first day), UK local days.';
+COMMENT ON COLUMN car.report_scope2.kwh IS 'Energy of the Scope 2 meters in the month, kWh (those metered in an energy unit).';
+COMMENT ON COLUMN car.report_scope2.location_based_kg_co2e IS 'Location-based Scope 2, kg CO2e.';
+COMMENT ON COLUMN car.report_scope2.market_based_kg_co2e IS 'Market-based Scope 2 by annual matching (the Protocol''s practice today), kg CO2e. NULL until car.refresh() has allocated the month.';
+COMMENT ON COLUMN car.report_scope2.market_based_half_hourly_kg_co2e IS 'Market-based Scope 2 by half-hourly matching (time-stamped certificates against the consumption of their own half-hour; ready for the Protocol''s revision), kg CO2e: a management figure beside the annual one.';
+COMMENT ON COLUMN car.report_scope2.market_bases IS 'The bases behind market_based_kg_co2e, "+"-joined in byte order: certificate, contract, grid_average, residual_mix, supplier_rate.';
+COMMENT ON COLUMN car.report_scope2.market_flagged IS 'true when part of market_based_kg_co2e is at the grid average: no instrument or residual mix covered those kWh.';
+COMMENT ON COLUMN car.report_scope2.meter_days_at_grid_average IS 'Scope 2 meter-days priced partly or wholly at the grid average under the market-based method.';
+COMMENT ON COLUMN car.report_scope2.meter_days_unallocated IS 'Scope 2 meter-days without a market-based figure (priced before car 1.1 allocated any: car.refresh(true) allocates them).';
+
+CREATE FUNCTION car.report_scope2_for(token text) RETURNS SETOF car.report_scope2
+    LANGUAGE sql VOLATILE STRICT PARALLEL UNSAFE
+    SET search_path = pg_catalog, car
+    AS $$ SELECT * FROM car.report_for($1, 'report_scope2') AS r(organisation text, site_id int, site text, month date,
+          kwh float8, location_based_kg_co2e float8, market_based_kg_co2e float8, market_based_half_hourly_kg_co2e float8,
+          market_bases text, market_flagged boolean, meter_days_at_grid_average bigint, meter_days_unallocated bigint) $$;
+COMMENT ON FUNCTION car.report_scope2_for(text) IS 'car.report_scope2 as a JWT''s claims allow (one organisation''s sites, say), for a BI tool holding a token: verified with car.verify_jwt, raising invalid_authorization_specification when it does not verify.';
+
+-- What each instrument covered, what it could not, and why.
+CREATE VIEW car.instrument_status WITH (security_invoker = true) AS
+SELECT i.id, i.org, i.kind, i.scheme, i.market, i.meter_id, i.valid_from, i.valid_to, i.half_hour, i.volume_kwh, i.value,
+       i.retired_on, i.evidence, i.supplier,
+       coalesce(a.kwh, 0) AS applied_kwh,
+       CASE WHEN i.volume_kwh IS NOT NULL THEN i.volume_kwh::float8 - coalesce(a.kwh, 0) END AS unused_kwh,
+       coalesce(h.kwh, 0) AS applied_half_hourly_kwh,
+       CASE WHEN i.volume_kwh IS NOT NULL AND i.half_hour IS NOT NULL THEN i.volume_kwh::float8 - coalesce(h.kwh, 0) END
+           AS unused_half_hourly_kwh,
+       array_remove(ARRAY[
+           CASE WHEN i.market <> 'GB' THEN 'market ' || i.market || ' is not GB: not applied' END,
+           CASE WHEN i.kind = 'certificate' AND i.retired_on IS NULL THEN 'not retired: not applied' END,
+           CASE WHEN i.market = 'GB' AND (i.kind <> 'certificate' OR i.retired_on IS NOT NULL) AND coalesce(a.kwh, 0) = 0
+                THEN 'no consumption of its meters in its ' || CASE WHEN i.kind = 'certificate' THEN 'vintage' ELSE 'term' END
+                     || ' was left to cover' END,
+           CASE WHEN i.volume_kwh IS NOT NULL AND coalesce(a.kwh, 0) > 0 AND i.volume_kwh::float8 - a.kwh > 1e-6 * i.volume_kwh::float8
+                THEN 'volume beyond the consumption it covers: the excess is reported, not carried' END], NULL) AS problems
+FROM car.instrument i
+LEFT JOIN (SELECT instrument_id, sum(kwh) AS kwh FROM car.market_allocation WHERE matching = 'annual' GROUP BY instrument_id) a
+    ON a.instrument_id = i.id
+LEFT JOIN (SELECT instrument_id, sum(kwh) AS kwh FROM car.market_allocation WHERE matching = 'half_hourly' GROUP BY instrument_id) h
+    ON h.instrument_id = i.id;
+COMMENT ON VIEW car.instrument_status IS 'Each car.instrument with what car.refresh() applied of it (car.market_allocation) and the quality checks: the GB market, retirement, consumption in its vintage or term, and the volume left over (the excess is reported here and never carried to another period or meter). Row-level security as car.instrument''s. As of the last car.refresh().';
+COMMENT ON COLUMN car.instrument_status.id IS 'car.instrument.id; the columns up to supplier are the instrument''s.';
+COMMENT ON COLUMN car.instrument_status.org IS 'The organisation holding it.';
+COMMENT ON COLUMN car.instrument_status.kind IS 'certificate, contract or supplier_rate.';
+COMMENT ON COLUMN car.instrument_status.scheme IS 'Certificate scheme (REGO...).';
+COMMENT ON COLUMN car.instrument_status.market IS 'Market of issue.';
+COMMENT ON COLUMN car.instrument_status.meter_id IS 'Meter assigned, NULL for all the organisation''s.';
+COMMENT ON COLUMN car.instrument_status.valid_from IS 'Start of vintage or term (UK day).';
+COMMENT ON COLUMN car.instrument_status.valid_to IS 'End of vintage or term (UK day, included).';
+COMMENT ON COLUMN car.instrument_status.half_hour IS 'UTC start of a time-stamped certificate''s half-hour.';
+COMMENT ON COLUMN car.instrument_status.volume_kwh IS 'Volume, kWh (NULL: unlimited).';
+COMMENT ON COLUMN car.instrument_status.value IS 'kg CO2e per kWh.';
+COMMENT ON COLUMN car.instrument_status.retired_on IS 'Day retired (certificates).';
+COMMENT ON COLUMN car.instrument_status.evidence IS 'Provenance.';
+COMMENT ON COLUMN car.instrument_status.supplier IS 'Supplier or generator.';
+COMMENT ON COLUMN car.instrument_status.applied_kwh IS 'kWh it priced by annual matching, kWh.';
+COMMENT ON COLUMN car.instrument_status.unused_kwh IS 'volume_kwh - applied_kwh, kWh: the volume no consumption was left to take (annual matching); NULL when unlimited.';
+COMMENT ON COLUMN car.instrument_status.applied_half_hourly_kwh IS 'kWh it priced by half-hourly matching (time-stamped certificates only), kWh.';
+COMMENT ON COLUMN car.instrument_status.unused_half_hourly_kwh IS 'For a time-stamped certificate: volume_kwh - applied_half_hourly_kwh, kWh.';
+COMMENT ON COLUMN car.instrument_status.problems IS 'Quality findings, empty when none: not GB, not retired, nothing to cover, volume left over.';
+
+CREATE OR REPLACE FUNCTION car.report_secr(org text, fy int, normaliser text DEFAULT 'fte')
+    RETURNS TABLE (line int, measure text, unit text, value float8, prior_year_value float8, note text)
+    LANGUAGE sql STABLE STRICT PARALLEL RESTRICTED
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    WITH e AS (
+        SELECT car.reporting_year(r.month) AS year,
+               CASE WHEN r.activity LIKE 'electricity%' THEN 'electricity'
+                    WHEN r.activity LIKE 'natural\_gas%' THEN 'gas'
+                    WHEN r.activity IN ('diesel', 'petrol') OR r.activity LIKE 'grey\_fleet\_%' THEN 'transport fuel'
+                    ELSE 'other fuels' END AS energy,
+               r.activity, r.unit, r.scope, r.primary_row, r.quantity, r.kg_co2e, r.day, r.kg_co2e_market, r.market_flagged
+        FROM car.emission_reported r
+        WHERE r.org = report_secr.org AND car.reporting_year(r.month) IN (fy, fy - 1)),
+    kwh AS (
+        -- energy: kWh as metered, or from another unit by the activity's own factors (kg per unit / kg per kWh)
+        SELECT e.year, e.energy,
+               sum(CASE WHEN u.dimension = 'energy' THEN car.convert(e.quantity, e.unit, 'kWh')
+                        WHEN car.can_price(e.activity, 'kWh', e.day::timestamp AT TIME ZONE 'Europe/London')
+                        THEN car.co2e(e.quantity, e.unit, e.activity, e.day::timestamp AT TIME ZONE 'Europe/London')
+                             / nullif(car.co2e(1, 'kWh', e.activity, e.day::timestamp AT TIME ZONE 'Europe/London'), 0) END) AS kwh,
+               bool_or(u.dimension IS DISTINCT FROM 'energy'
+                       AND NOT car.can_price(e.activity, 'kWh', e.day::timestamp AT TIME ZONE 'Europe/London')) AS unconverted
+        FROM e
+        JOIN car.activity a ON a.key = e.activity
+        LEFT JOIN car.unit u ON u.name = car.unit_name(e.unit)
+        WHERE e.primary_row AND (u.dimension = 'energy' OR a.uom_basis IS NOT NULL OR e.energy <> 'other fuels')
+        AND e.activity NOT LIKE 'water%'
+        GROUP BY e.year, e.energy),
+    scopes AS (
+        SELECT e.year, sum(e.kg_co2e) FILTER (WHERE e.scope = 1) / 1000 AS s1, sum(e.kg_co2e) FILTER (WHERE e.scope = 2) / 1000 AS s2,
+               sum(e.kg_co2e_market) FILTER (WHERE e.scope = 2) / 1000 AS s2m,
+               bool_or(e.market_flagged) FILTER (WHERE e.scope = 2) AS s2m_flagged,
+               count(*) FILTER (WHERE e.scope = 2 AND e.kg_co2e_market IS NULL) AS s2m_missing
+        FROM e GROUP BY e.year),
+    norm AS (
+        SELECT n.year, n.value, k.label, k.unit FROM car.normaliser_yearly n JOIN car.normaliser_kind k ON k.key = n.kind
+        WHERE n.org = report_secr.org AND n.kind = report_secr.normaliser AND n.year IN (fy, fy - 1)),
+    total AS (
+        SELECT year, sum(kwh) AS kwh FROM kwh GROUP BY year),
+    lines AS (
+        SELECT 1 AS line, 'UK energy use: electricity' AS measure, 'kWh' AS unit,
+               (SELECT kwh FROM kwh WHERE year = fy AND energy = 'electricity') AS value,
+               (SELECT kwh FROM kwh WHERE year = fy - 1 AND energy = 'electricity') AS prior_year_value, NULL::text AS note
+        UNION ALL
+        SELECT 2, 'UK energy use: gas', 'kWh', (SELECT kwh FROM kwh WHERE year = fy AND energy = 'gas'),
+               (SELECT kwh FROM kwh WHERE year = fy - 1 AND energy = 'gas'), NULL
+        UNION ALL
+        SELECT 3, 'UK energy use: transport fuel', 'kWh', (SELECT kwh FROM kwh WHERE year = fy AND energy = 'transport fuel'),
+               (SELECT kwh FROM kwh WHERE year = fy - 1 AND energy = 'transport fuel'),
+               CASE WHEN (SELECT unconverted FROM kwh WHERE year = fy AND energy = 'transport fuel')
+                    THEN 'some quantities could not be put in kWh (no kWh factor for the activity)' END
+        UNION ALL
+        SELECT 4, 'UK energy use: other fuels', 'kWh', (SELECT kwh FROM kwh WHERE year = fy AND energy = 'other fuels'),
+               (SELECT kwh FROM kwh WHERE year = fy - 1 AND energy = 'other fuels'),
+               CASE WHEN (SELECT unconverted FROM kwh WHERE year = fy AND energy = 'other fuels')
+                    THEN 'some quantities could not be put in kWh (no kWh factor for the activity)' END
+        UNION ALL
+        SELECT 5, 'UK energy use: total', 'kWh', (SELECT kwh FROM total WHERE year = fy), (SELECT kwh FROM total WHERE year = fy - 1), NULL
+        UNION ALL
+        SELECT 6, 'Scope 1 emissions', 'tCO2e', (SELECT s1 FROM scopes WHERE year = fy), (SELECT s1 FROM scopes WHERE year = fy - 1), NULL
+        UNION ALL
+        SELECT 7, 'Scope 2 emissions (location-based)', 'tCO2e', (SELECT s2 FROM scopes WHERE year = fy),
+               (SELECT s2 FROM scopes WHERE year = fy - 1), NULL
+        UNION ALL
+        SELECT 8, 'Scope 2 emissions (market-based)', 'tCO2e',
+               (SELECT CASE WHEN s2m_missing = 0 THEN s2m END FROM scopes WHERE year = fy),
+               (SELECT CASE WHEN s2m_missing = 0 THEN s2m END FROM scopes WHERE year = fy - 1),
+               CASE WHEN (SELECT s2m_missing FROM scopes WHERE year = fy) > 0
+                    THEN 'not allocated for every day yet: run car.refresh()'
+                    WHEN (SELECT s2m_flagged FROM scopes WHERE year = fy)
+                    THEN 'part of it at the grid average (location-based factor): no contractual instrument or residual mix covered those kWh' END
+        UNION ALL
+        SELECT 9, 'Scope 1 and 2 emissions (location-based)', 'tCO2e', (SELECT coalesce(s1, 0) + coalesce(s2, 0) FROM scopes WHERE year = fy),
+               (SELECT coalesce(s1, 0) + coalesce(s2, 0) FROM scopes WHERE year = fy - 1), NULL
+        UNION ALL
+        SELECT 10, 'Intensity ratio: Scope 1 and 2 emissions (location-based) per ' || coalesce((SELECT k.label FROM car.normaliser_kind k WHERE k.key = normaliser), normaliser),
+               'tCO2e/' || coalesce((SELECT k.unit FROM car.normaliser_kind k WHERE k.key = normaliser), normaliser),
+               (SELECT (coalesce(s.s1, 0) + coalesce(s.s2, 0)) / nullif(n.value, 0) FROM scopes s, norm n WHERE s.year = fy AND n.year = fy),
+               (SELECT (coalesce(s.s1, 0) + coalesce(s.s2, 0)) / nullif(n.value, 0) FROM scopes s, norm n WHERE s.year = fy - 1 AND n.year = fy - 1),
+               CASE WHEN NOT EXISTS (SELECT 1 FROM norm WHERE year = fy) THEN 'no ' || normaliser || ' recorded for the year (car.normaliser)' END
+        UNION ALL
+        SELECT 11, 'Low energy user (40,000 kWh or less in the year)', 'boolean',
+               CASE WHEN (SELECT kwh FROM total WHERE year = fy) <= 40000 THEN 1 ELSE 0 END,
+               CASE WHEN (SELECT kwh FROM total WHERE year = fy - 1) <= 40000 THEN 1 ELSE 0 END,
+               CASE WHEN coalesce((SELECT kwh FROM total WHERE year = fy), 0) <= 40000
+                    THEN 'a low energy user: the report states that its energy and carbon information is not disclosed for that reason'
+                    ELSE 'above 40,000 kWh: the energy and carbon information is disclosed' END)
+    SELECT * FROM lines ORDER BY line
+    $$;
+COMMENT ON FUNCTION car.report_secr(text, int, text) IS 'The Streamlined Energy and Carbon Reporting table of an organisation that is a company, for a reporting year (car.reporting_year_start, by the year it starts in) and the year before: UK energy use in kWh by type (electricity, gas, transport fuel, other fuels, total; quantities in litres or other units are put in kWh by the activity''s own factors, kg per unit / kg per kWh), Scope 1, location-based Scope 2 and market-based Scope 2 (car.report_scope2; NULL with a note while some day is not allocated, noted when part is at the grid average) in tCO2e, an intensity ratio (tCO2e per unit of the normaliser kind, FTE by default), and the low energy user test: 40,000 kWh or less in the year, when the report states that the information is not disclosed for that reason. One row per measure: value for the year, prior_year_value, note.';
+
+-------------------------------------------------------------------------------
 -- Last: nothing in schema car is PUBLIC's.  car.grant_roles() grants each of
 -- car's roles what it needs, by name (src/roles.c), and a DBA grants those
 -- roles to login roles.  Trigger functions run for whoever fires the

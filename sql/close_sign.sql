@@ -65,9 +65,9 @@ SELECT :lines AS a_lines;
 -- the financial year's set is the row's own (it was priced by that set); the
 -- set's line from car.factor_set; no coverage (the meter has no readings).
 SELECT encode(sha256(convert_to(format(
-           E'car period close 2\norg|Pipe Dept\nperiod|2023-05-01|2023-05-31\nreporting_year_start|1\n'
-           || E'emission|Pipe Dept|%1$s|Pipe \\| HQ \\\\ East|%2$s|2023-05-10|2023-05-01|electricity|2|generation|kWh|10|0|48|0|2.1233|\\N|\\N|\\N|2.1233|%3$s|%4$s|\\N|%3$s|%4$s|\n'
-           || E'emission|Pipe Dept|%1$s|Pipe \\| HQ \\\\ East|%2$s|2023-05-10|2023-05-01|electricity|\\N|td|kWh|10|0|48|0|1e-05|\\N|\\N|\\N|1e-05|%3$s|%4$s|\\N|%3$s|%4$s|\n'
+           E'car period close 3\norg|Pipe Dept\nperiod|2023-05-01|2023-05-31\nreporting_year_start|1\n'
+           || E'emission|Pipe Dept|%1$s|Pipe \\| HQ \\\\ East|%2$s|2023-05-10|2023-05-01|electricity|2|generation|kWh|10|0|48|0|2.1233|\\N|\\N|\\N|2.1233|%3$s|%4$s|\\N|%3$s|%4$s||\\N|\\N|\\N|\\N\n'
+           || E'emission|Pipe Dept|%1$s|Pipe \\| HQ \\\\ East|%2$s|2023-05-10|2023-05-01|electricity|\\N|td|kWh|10|0|48|0|1e-05|\\N|\\N|\\N|1e-05|%3$s|%4$s|\\N|%3$s|%4$s||\\N|\\N|\\N|\\N\n'
            || E'factor_set|Pipe Dept|%3$s|%5$s|%6$s|%7$s|%8$s|%9$s\n',
            :pipe_site, :pipe_meter, f.id, f.year, f.publisher, f.year, f.revision, f.title, f.sha256), 'UTF8')), 'hex')
        = (SELECT sha256 FROM car.period_close WHERE id = :pipe_a) AS a_sha256_by_hand

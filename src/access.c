@@ -764,7 +764,8 @@ car_report_for(PG_FUNCTION_ARGS)
 	if (strcmp(view, "report_ggc") == 0 || strcmp(view, "report_target") == 0 || strcmp(view, "report_normalised") == 0)
 		filter = "car.org_visible(organisation)"; /* an organisation's own figures */
 	else if (strcmp(view, "report_monthly") != 0 && strcmp(view, "report_yearly") != 0 &&
-			 strcmp(view, "report_scope") != 0 && strcmp(view, "report_intensity") != 0)
+			 strcmp(view, "report_scope") != 0 && strcmp(view, "report_intensity") != 0 &&
+			 strcmp(view, "report_scope2") != 0)
 		elog(ERROR, "car: no report %s", view);
 	InitMaterializedSRF(fcinfo, 0);
 

@@ -44,6 +44,7 @@ extern JsonbValue *car_jsonb_field(Jsonb *j, const char *key);
 extern double	   car_finite(double v, const char *what);
 extern bool		   car_has_relation(const char *name);
 extern bool		   car_schema_1_0(void);
+extern void		   car_market_allocate(Datum meters, Datum days, bool all);
 extern const char *car_sql_for_schema(const char *sql);
 extern void		   car_as_table_owner(const char *table, void (*fn)(void *arg), void *arg);
 extern bool		   car_try_subxact_codes(void (*fn)(void *arg), void *arg, const int *codes, int ncodes, char **message);

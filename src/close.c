@@ -61,7 +61,7 @@ PG_FUNCTION_INFO_V1(car_close_period);
 PG_FUNCTION_INFO_V1(car_reopen_period);
 PG_FUNCTION_INFO_V1(car_closed_months);
 
-#define CLOSE_FORMAT "car period close 2"
+#define CLOSE_FORMAT "car period close 3"
 
 typedef struct CloseJob
 {
@@ -188,9 +188,9 @@ LockAndCheckOverlap(void *arg)
  * fields joined by "|"; in every field "\" is written "\\", "|" "\|" and a
  * newline "\n", and NULL is "\N", so that no two snapshots have the same
  * text.  Numbers as PostgreSQL writes them (floats: the shortest text that
- * reads back exactly, extra_float_digits >= 1), dates YYYY-MM-DD, arrays of
+ * reads back exactly, extra_float_digits >= 1), booleans true or false, dates YYYY-MM-DD, arrays of
  * ids their elements joined by ",".  In this order:
- *   car period close 2
+ *   car period close 3
  *   org|<org>
  *   period|<first day>|<last day>
  *   reporting_year_start|<month>
@@ -316,6 +316,10 @@ CanonField(StringInfo buf, Datum v, bool isnull, Oid type)
 		}
 		case DATEOID:
 			CanonDate(buf, DatumGetDateADT(v));
+			break;
+		case BOOLOID:
+			/* as bool::text writes it */
+			appendStringInfoString(buf, DatumGetBool(v) ? "true" : "false");
 			break;
 		case INT4ARRAYOID:
 		{
@@ -543,47 +547,48 @@ RunInto(const char *sql, int nargs, const Oid *types, const Datum *vals, const b
  * the periods its interval meters were expected to report, the factor sets
  * and the files behind them go into their tables alongside.
  */
-#define COPY_FIGURES                                                                                                       \
-	"WITH src AS MATERIALIZED ("                                                                                           \
-	"  SELECT e.month, e.meter_id, e.day, e.component, e.site_id, e.scope, e.quantity, e.quantity_estimated, "             \
-	"         e.periods_actual, e.periods_estimated, e.kg_co2e, e.kg_co2, e.kg_ch4, e.kg_n2o, e.factor_set_id, "           \
-	"         e.factor_year, e.factor_id, "                                                                                \
-	"         pg_catalog.date_part('year', e.day OPERATOR(pg_catalog.-) interval '3 months')::int AS fy, "                 \
-	"         s.name AS site, e.activity, e.unit, e.file_ids "                                                             \
-	"  FROM car.emission_daily e "                                                                                         \
-	"  JOIN car.site s ON s.id OPERATOR(pg_catalog.=) e.site_id "                                                          \
-	"  JOIN car.site_ownership o ON o.site_id OPERATOR(pg_catalog.=) e.site_id "                                           \
-	"       AND e.day OPERATOR(pg_catalog.>=) o.valid_from AND e.day OPERATOR(pg_catalog.<=) o.valid_to "                  \
-	"  WHERE o.org OPERATOR(pg_catalog.=) $1 AND e.day OPERATOR(pg_catalog.>=) $2 "                                        \
-	"  AND e.day OPERATOR(pg_catalog.<=) $3 AND e.month OPERATOR(pg_catalog.>=) $2 "                                       \
-	"  AND e.month OPERATOR(pg_catalog.<=) $3), "                                                                          \
-	"cov AS (INSERT INTO car.closed_coverage (close_id, org, site_id, meter_id, activity, unit, month, periods_expected) " \
-	"        SELECT $4, x.org, x.site_id, x.meter_id, x.activity, x.unit, x.month, x.periods_expected "                    \
-	"        FROM car.expected_live x WHERE x.org OPERATOR(pg_catalog.=) $1 "                                              \
-	"        AND x.month OPERATOR(pg_catalog.>=) $2 AND x.month OPERATOR(pg_catalog.<=) $3), "                             \
-	"sets AS (SELECT DISTINCT factor_set_id, fy FROM src), "                                                               \
-	"fs AS (INSERT INTO car.closed_factor_set (close_id, org, set_id, publisher, year, revision, title, sha256) "          \
-	"       SELECT $4, $1, f.id, f.publisher, f.year, f.revision, f.title, f.sha256 FROM car.factor_set f "                \
-	"       WHERE f.id OPERATOR(pg_catalog.=) ANY (SELECT factor_set_id FROM sets UNION "                                  \
-	"                                             SELECT car.fy_factor_set(fy) FROM sets)), "                              \
-	"fl AS (INSERT INTO car.closed_file (close_id, org, file_id, source, name, sha256, received_at) "                      \
-	"       SELECT $4, $1, f.id, so.name, f.name, f.sha256, f.received_at "                                                \
-	"       FROM car.source_file f JOIN car.source so ON so.id OPERATOR(pg_catalog.=) f.source_id "                        \
-	"       WHERE f.id OPERATOR(pg_catalog.=) ANY (SELECT pg_catalog.unnest(file_ids) FROM src)) "                         \
-	"INSERT INTO car.closed_emission (close_id, org, site_id, site, meter_id, day, month, activity, scope, component, "    \
-	"       unit, quantity, quantity_estimated, periods_actual, periods_estimated, kg_co2e, kg_co2, kg_ch4, kg_n2o, "      \
-	"       fy_kg_co2e, factor_set_id, factor_year, factor_id, fy_factor_set_id, fy_factor_year, file_ids) "               \
-	"SELECT $4, $1, site_id, site, meter_id, day, month, activity, scope, component, unit, quantity, "                     \
-	"       quantity_estimated, periods_actual, periods_estimated, kg_co2e, kg_co2, kg_ch4, kg_n2o, "                      \
-	"       car.fy_co2e(kg_co2e, factor_set_id, quantity, unit, activity, component, fy), factor_set_id, "                 \
-	"       factor_year, factor_id, car.fy_factor_set(fy), car.fy_factor_year(fy), "                                       \
-	"       CASE WHEN pg_catalog.cardinality(file_ids) OPERATOR(pg_catalog.>) 1 "                                          \
-	"            THEN ARRAY(SELECT DISTINCT f FROM pg_catalog.unnest(file_ids) f ORDER BY f) "                             \
-	"            ELSE coalesce(file_ids, '{}') END "                                                                       \
-	"FROM src ORDER BY month, meter_id, day, component COLLATE \"C\" "                                                     \
-	"RETURNING org, site_id, site, meter_id, day, month, activity, scope, component, unit, quantity, "                     \
-	"       quantity_estimated, periods_actual, periods_estimated, kg_co2e, kg_co2, kg_ch4, kg_n2o, fy_kg_co2e, "          \
-	"       factor_set_id, factor_year, factor_id, fy_factor_set_id, fy_factor_year, file_ids"
+#define COPY_FIGURES                                                                                                                                                                   \
+	"WITH src AS MATERIALIZED ("                                                                                                                                                       \
+	"  SELECT e.month, e.meter_id, e.day, e.component, e.site_id, e.scope, e.quantity, e.quantity_estimated, "                                                                         \
+	"         e.periods_actual, e.periods_estimated, e.kg_co2e, e.kg_co2, e.kg_ch4, e.kg_n2o, e.factor_set_id, "                                                                       \
+	"         e.factor_year, e.factor_id, e.kg_co2e_market, e.kg_co2e_market_half_hourly, e.market_basis, e.market_flagged, "                                                          \
+	"         pg_catalog.date_part('year', e.day OPERATOR(pg_catalog.-) interval '3 months')::int AS fy, "                                                                             \
+	"         s.name AS site, e.activity, e.unit, e.file_ids "                                                                                                                         \
+	"  FROM car.emission_daily e "                                                                                                                                                     \
+	"  JOIN car.site s ON s.id OPERATOR(pg_catalog.=) e.site_id "                                                                                                                      \
+	"  JOIN car.site_ownership o ON o.site_id OPERATOR(pg_catalog.=) e.site_id "                                                                                                       \
+	"       AND e.day OPERATOR(pg_catalog.>=) o.valid_from AND e.day OPERATOR(pg_catalog.<=) o.valid_to "                                                                              \
+	"  WHERE o.org OPERATOR(pg_catalog.=) $1 AND e.day OPERATOR(pg_catalog.>=) $2 "                                                                                                    \
+	"  AND e.day OPERATOR(pg_catalog.<=) $3 AND e.month OPERATOR(pg_catalog.>=) $2 "                                                                                                   \
+	"  AND e.month OPERATOR(pg_catalog.<=) $3), "                                                                                                                                      \
+	"cov AS (INSERT INTO car.closed_coverage (close_id, org, site_id, meter_id, activity, unit, month, periods_expected) "                                                             \
+	"        SELECT $4, x.org, x.site_id, x.meter_id, x.activity, x.unit, x.month, x.periods_expected "                                                                                \
+	"        FROM car.expected_live x WHERE x.org OPERATOR(pg_catalog.=) $1 "                                                                                                          \
+	"        AND x.month OPERATOR(pg_catalog.>=) $2 AND x.month OPERATOR(pg_catalog.<=) $3), "                                                                                         \
+	"sets AS (SELECT DISTINCT factor_set_id, fy FROM src), "                                                                                                                           \
+	"fs AS (INSERT INTO car.closed_factor_set (close_id, org, set_id, publisher, year, revision, title, sha256) "                                                                      \
+	"       SELECT $4, $1, f.id, f.publisher, f.year, f.revision, f.title, f.sha256 FROM car.factor_set f "                                                                            \
+	"       WHERE f.id OPERATOR(pg_catalog.=) ANY (SELECT factor_set_id FROM sets UNION "                                                                                              \
+	"                                             SELECT car.fy_factor_set(fy) FROM sets)), "                                                                                          \
+	"fl AS (INSERT INTO car.closed_file (close_id, org, file_id, source, name, sha256, received_at) "                                                                                  \
+	"       SELECT $4, $1, f.id, so.name, f.name, f.sha256, f.received_at "                                                                                                            \
+	"       FROM car.source_file f JOIN car.source so ON so.id OPERATOR(pg_catalog.=) f.source_id "                                                                                    \
+	"       WHERE f.id OPERATOR(pg_catalog.=) ANY (SELECT pg_catalog.unnest(file_ids) FROM src)) "                                                                                     \
+	"INSERT INTO car.closed_emission (close_id, org, site_id, site, meter_id, day, month, activity, scope, component, "                                                                \
+	"       unit, quantity, quantity_estimated, periods_actual, periods_estimated, kg_co2e, kg_co2, kg_ch4, kg_n2o, "                                                                  \
+	"       fy_kg_co2e, factor_set_id, factor_year, factor_id, fy_factor_set_id, fy_factor_year, file_ids, kg_co2e_market, kg_co2e_market_half_hourly, market_basis, market_flagged) " \
+	"SELECT $4, $1, site_id, site, meter_id, day, month, activity, scope, component, unit, quantity, "                                                                                 \
+	"       quantity_estimated, periods_actual, periods_estimated, kg_co2e, kg_co2, kg_ch4, kg_n2o, "                                                                                  \
+	"       car.fy_co2e(kg_co2e, factor_set_id, quantity, unit, activity, component, fy), factor_set_id, "                                                                             \
+	"       factor_year, factor_id, car.fy_factor_set(fy), car.fy_factor_year(fy), "                                                                                                   \
+	"       CASE WHEN pg_catalog.cardinality(file_ids) OPERATOR(pg_catalog.>) 1 "                                                                                                      \
+	"            THEN ARRAY(SELECT DISTINCT f FROM pg_catalog.unnest(file_ids) f ORDER BY f) "                                                                                         \
+	"            ELSE coalesce(file_ids, '{}') END, kg_co2e_market, kg_co2e_market_half_hourly, market_basis, market_flagged "                                                         \
+	"FROM src ORDER BY month, meter_id, day, component COLLATE \"C\" "                                                                                                                 \
+	"RETURNING org, site_id, site, meter_id, day, month, activity, scope, component, unit, quantity, "                                                                                 \
+	"       quantity_estimated, periods_actual, periods_estimated, kg_co2e, kg_co2, kg_ch4, kg_n2o, fy_kg_co2e, "                                                                      \
+	"       factor_set_id, factor_year, factor_id, fy_factor_set_id, fy_factor_year, file_ids, kg_co2e_market, "                                                                       \
+	"       kg_co2e_market_half_hourly, market_basis, market_flagged"
 
 /* the other parts of the canonical text, read back from what the statement wrote */
 static const struct

@@ -460,6 +460,8 @@ FullRefresh(void)
 									 PriceAndStore())),
 		 SPI_OK_SELECT);
 	days = PricedAndSetAside();
+	if (!car_schema_1_0())
+		car_market_allocate((Datum) 0, (Datum) 0, true);
 	return days;
 }
 
@@ -535,6 +537,9 @@ IncrementalRefresh(void)
 							  2, types, vals, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "car: could not compute the refreshed days");
 	(void) PricedAndSetAside();
+	/* market-based Scope 2 of those days, and of the days an instrument with a volume spreads over with them */
+	if (!car_schema_1_0())
+		car_market_allocate(vals[0], vals[1], false);
 	/* every day taken counts, also those whose readings are gone, less those set aside */
 	return days - unpriced;
 }
