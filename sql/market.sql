@@ -6,12 +6,17 @@
 -- dual report, the SECR lines and the signed copy; row-level security; and a
 -- 300-meter, one-year half-hourly estate against an allocation written here
 -- in plain SQL.  Sites, meters and organisations are this file's own ("MK
--- ...", "E ...").  Factor set: the bundled 2021 one, whose UK electricity
+-- ...", "MKE ...").  Factor set: the bundled 2021 one, whose UK electricity
 -- generation factor is 0.21233 kg CO2e/kWh.
 SET TimeZone = 'UTC';
 SET DateStyle = ISO;
-SET client_min_messages = warning;
+-- errors only: car.refresh() warns of days earlier files left unpriced
+SET client_min_messages = error;
 SET jit = off;
+\getenv sqldir CAR_TEST_SQL
+\set ECHO none
+\i :sqldir/include/error_of.sql
+\set ECHO all
 SELECT count(*) AS sets FROM car.load_factors(2021);
 SELECT component, factor_year, factor_value FROM car.emissions(1, 'kWh', 'electricity', '2021-06-15 12:00+00') WHERE component = 'generation';
 CREATE FUNCTION pg_temp.close(a float8, b float8) RETURNS boolean LANGUAGE sql IMMUTABLE
@@ -122,10 +127,11 @@ VALUES ('MK Org', 'certificate', '2021-01-01', '2021-12-31', '2021-06-01 12:10+0
 INSERT INTO car.instrument (org, kind, valid_from, valid_to, half_hour, volume_kwh, value, retired_on, evidence)
 VALUES ('MK Org', 'certificate', '2021-01-01', '2021-05-31', '2021-06-01 12:00+00', 5, 0, '2021-07-01', 'x');
 INSERT INTO car.meter (site_id, name, activity, unit) SELECT id, 'MK gas', 'natural_gas', 'kWh' FROM car.site WHERE name = 'MK1';
-INSERT INTO car.instrument (org, kind, meter_id, valid_from, valid_to, value, evidence)
-SELECT 'MK Org', 'supplier_rate', id, '2021-01-01', '2021-12-31', 0.1, 'x' FROM car.meter WHERE name = 'MK gas';
-INSERT INTO car.instrument (org, kind, meter_id, valid_from, valid_to, value, evidence)
-SELECT 'MK Org', 'supplier_rate', id, '2022-03-01', '2022-12-31', 0.1, 'x' FROM mk WHERE name = 'MK A';
+-- (meter numbers depend on the files run before this one: shown as <id>)
+SELECT regexp_replace(pg_temp.error_of($$INSERT INTO car.instrument (org, kind, meter_id, valid_from, valid_to, value, evidence)
+    SELECT 'MK Org', 'supplier_rate', id, '2021-01-01', '2021-12-31', 0.1, 'x' FROM car.meter WHERE name = 'MK gas'$$), 'meter \d+', 'meter <id>', 'g') AS gas_meter;
+SELECT regexp_replace(pg_temp.error_of($$INSERT INTO car.instrument (org, kind, meter_id, valid_from, valid_to, value, evidence)
+    SELECT 'MK Org', 'supplier_rate', id, '2022-03-01', '2022-12-31', 0.1, 'x' FROM pg_temp.mk WHERE name = 'MK A'$$), 'meter \d+', 'meter <id>', 'g') AS overlap;
 INSERT INTO car.residual_mix (valid_from, valid_to, value, publisher, document) VALUES ('2021-12-01', '2022-12-31', 0.3, 'AIB', 'x');
 \set VERBOSITY default
 
@@ -196,54 +202,55 @@ FROM car.report_scope2_for(car.sign_jwt('{"org": "MK Org", "exp": 4102444800}', 
 DELETE FROM car.jwt_key WHERE kid = 'mk-test';
 DROP ROLE car_test_mk_reader;
 
--- 6. An estate: 60 sites of 5 half-hourly electricity meters, one year
+-- 6. An estate: 60 sites (MKE1-MKE60) of 5 half-hourly electricity meters, one year
 --    (2021, UK days), 5,256,000 readings; meter k's reading in half-hour n
 --    (seconds since 1970 / 1800) is 0.5 + 0.25 x ((7k + n) mod 13) kWh.
---    Sites E1-E30 are E Org 1's, E31-E60 E Org 2's, and E30 moves to E Org 2
+--    Sites MKE1-MKE30 are MKE Org 1's, MKE31-MKE60 MKE Org 2's, and MKE30 moves to MKE Org 2
 --    on 1 July 2021.  Instruments (each organisation's own, on the days it
 --    owns the sites):
 --      every third meter: a REGO of 5,000 x (1 + k mod 7) kWh, vintage
 --        April 2021 to March 2022 (some exceed the meter's use);
---      each organisation: a REGO for all its meters, vintage 2021: E Org 1
---        300,000 kWh, E Org 2 2,000,000 kWh;
---      E Org 2: 100 certificates time-stamped to the half-hours
+--      each organisation: a REGO for all its meters, vintage 2021: MKE Org 1
+--        300,000 kWh, MKE Org 2 2,000,000 kWh;
+--      MKE Org 2: 100 certificates time-stamped to the half-hours
 --        2021-06-01 00:00Z + 7j hours (j = 0..99), 50 + j kWh each, vintage June 2021;
 --      every fifth meter: a supplier rate of 0.10 + 0.01 x (k mod 7) for 2021;
---      E Org 1: a supplier rate of 0.180 for all its meters, July to December;
+--      MKE Org 1: a supplier rate of 0.180 for all its meters, July to December;
 --    and a residual mix of 0.300 from January to September only (the rest
 --    falls to the grid average, flagged).
 --    The allocation below is written from the GHG Protocol order as car
 --    documents it, independently of src/market.c: a volume is spread pro
 --    rata to what each meter-day has left, so each instrument scales the
 --    days it covers by one factor: 1 - min(1, volume / what they have left).
-INSERT INTO car.site (name, org) SELECT 'E' || i, CASE WHEN i <= 30 THEN 'E Org 1' ELSE 'E Org 2' END FROM generate_series(1, 60) i;
+INSERT INTO car.site (name, org) SELECT 'MKE' || i, CASE WHEN i <= 30 THEN 'MKE Org 1' ELSE 'MKE Org 2' END FROM generate_series(1, 60) i;
 INSERT INTO car.site_org (site_id, org, valid_from, valid_to)
-SELECT id, 'E Org 1', '-infinity'::date, '2021-06-30'::date FROM car.site WHERE name = 'E30'
-UNION ALL SELECT id, 'E Org 2', '2021-07-01'::date, NULL::date FROM car.site WHERE name = 'E30';
+SELECT id, 'MKE Org 1', '-infinity'::date, '2021-06-30'::date FROM car.site WHERE name = 'MKE30'
+UNION ALL SELECT id, 'MKE Org 2', '2021-07-01'::date, NULL::date FROM car.site WHERE name = 'MKE30';
 INSERT INTO car.meter (site_id, name, activity, unit, interval_minutes)
-SELECT s.id, s.name || '/' || k, 'electricity', 'kWh', 30 FROM car.site s, generate_series(1, 5) k WHERE s.name ~ '^E[0-9]+$';
+SELECT s.id, s.name || '/' || k, 'electricity', 'kWh', 30 FROM car.site s, generate_series(1, 5) k WHERE s.name ~ '^MKE[0-9]+$';
 CREATE TEMP TABLE em AS
-SELECT m.id, m.site_id, s.name AS site, CASE WHEN s.name = 'E30' OR substr(s.name, 2)::int <= 30 THEN 'E Org 1' ELSE 'E Org 2' END AS first_org
-FROM car.meter m JOIN car.site s ON s.id = m.site_id WHERE s.name ~ '^E[0-9]+$';
+SELECT m.id, m.site_id, s.name AS site, CASE WHEN s.name = 'MKE30' OR substr(s.name, 4)::int <= 30 THEN 'MKE Org 1' ELSE 'MKE Org 2' END AS first_org,
+       row_number() OVER (ORDER BY substr(s.name, 4)::int, m.name)::int AS k   -- the meter's number in the estate, 1-300
+FROM car.meter m JOIN car.site s ON s.id = m.site_id WHERE s.name ~ '^MKE[0-9]+$';
 SELECT count(*) AS meters FROM em;
 INSERT INTO car.reading (meter_id, ts, quantity)
-SELECT em.id, t, 0.5 + 0.25 * ((7 * em.id + extract(epoch FROM t)::bigint / 1800) % 13)
+SELECT em.id, t, 0.5 + 0.25 * ((7 * em.k + extract(epoch FROM t)::bigint / 1800) % 13)
 FROM em, generate_series('2021-01-01 00:00 Europe/London'::timestamptz,
                          '2022-01-01 00:00 Europe/London'::timestamptz - interval '30 minutes', '30 minutes') t;
 INSERT INTO car.instrument (org, kind, scheme, meter_id, valid_from, valid_to, volume_kwh, value, retired_on, evidence)
-SELECT first_org, 'certificate', 'REGO', id, '2021-04-01'::date, '2022-03-31'::date, 5000 * (1 + id % 7), 0, '2022-01-15'::date, 'REGO meter ' || id
-FROM em WHERE id % 3 = 0
+SELECT first_org, 'certificate', 'REGO', id, '2021-04-01'::date, '2022-03-31'::date, 5000 * (1 + k % 7), 0, '2022-01-15'::date, 'REGO meter ' || k
+FROM em WHERE k % 3 = 0
 UNION ALL
 SELECT o, 'certificate', 'REGO', NULL, '2021-01-01', '2021-12-31', v, 0, '2022-01-15', 'REGO pool ' || o
-FROM (VALUES ('E Org 1', 300000), ('E Org 2', 2000000)) p(o, v);
+FROM (VALUES ('MKE Org 1', 300000), ('MKE Org 2', 2000000)) p(o, v);
 INSERT INTO car.instrument (org, kind, scheme, valid_from, valid_to, half_hour, volume_kwh, value, retired_on, evidence)
-SELECT 'E Org 2', 'certificate', 'REGO', '2021-06-01', '2021-06-30', '2021-06-01 00:00+00'::timestamptz + j * interval '7 hours', 50 + j, 0,
+SELECT 'MKE Org 2', 'certificate', 'REGO', '2021-06-01', '2021-06-30', '2021-06-01 00:00+00'::timestamptz + j * interval '7 hours', 50 + j, 0,
        '2021-07-15', 'stamped ' || j
 FROM generate_series(0, 99) j;
 INSERT INTO car.instrument (org, kind, meter_id, valid_from, valid_to, value, evidence)
-SELECT first_org, 'supplier_rate', id, '2021-01-01'::date, '2021-12-31'::date, 0.10 + 0.01 * (id % 7), 'FMD meter ' || id FROM em WHERE id % 5 = 0
+SELECT first_org, 'supplier_rate', id, '2021-01-01'::date, '2021-12-31'::date, 0.10 + 0.01 * (k % 7), 'FMD meter ' || k FROM em WHERE k % 5 = 0
 UNION ALL
-SELECT 'E Org 1', 'supplier_rate', NULL, '2021-07-01', '2021-12-31', 0.180, 'FMD E Org 1';
+SELECT 'MKE Org 1', 'supplier_rate', NULL, '2021-07-01', '2021-12-31', 0.180, 'FMD MKE Org 1';
 DELETE FROM car.residual_mix WHERE document = 'European Residual Mix 2021 (test figure)';
 INSERT INTO car.residual_mix (valid_from, valid_to, value, publisher, document)
 VALUES ('2021-01-01', '2021-09-30', 0.300, 'AIB', 'estate test figure');
@@ -266,11 +273,11 @@ FROM hd LEFT JOIN car.instrument c ON c.meter_id = hd.meter_id AND c.kind = 'cer
 CREATE TEMP TABLE h2 AS   -- pooled certificates of the year
 SELECT h1.*, h1.left1 * (1 - least(1, c.volume_kwh::float8 / sum(h1.left1) OVER (PARTITION BY h1.org))) AS left2
 FROM h1 JOIN car.instrument c ON c.org = h1.org AND c.meter_id IS NULL AND c.kind = 'certificate' AND c.half_hour IS NULL;
-CREATE TEMP TABLE h3 AS   -- E Org 2's time-stamped certificates, counted by their June vintage
-SELECT h2.*, CASE WHEN h2.org = 'E Org 2' AND h2.day BETWEEN '2021-06-01' AND '2021-06-30'
+CREATE TEMP TABLE h3 AS   -- MKE Org 2's time-stamped certificates, counted by their June vintage
+SELECT h2.*, CASE WHEN h2.org = 'MKE Org 2' AND h2.day BETWEEN '2021-06-01' AND '2021-06-30'
                   THEN h2.left2 * greatest(0, t.june - t.volume) / t.june ELSE h2.left2 END AS left3
-FROM h2, (SELECT (SELECT sum(left2) FROM h2 WHERE org = 'E Org 2' AND day BETWEEN '2021-06-01' AND '2021-06-30') AS june,
-                 (SELECT sum(volume_kwh)::float8 FROM car.instrument WHERE half_hour IS NOT NULL AND org = 'E Org 2') AS volume) t;
+FROM h2, (SELECT (SELECT sum(left2) FROM h2 WHERE org = 'MKE Org 2' AND day BETWEEN '2021-06-01' AND '2021-06-30') AS june,
+                 (SELECT sum(volume_kwh)::float8 FROM car.instrument WHERE half_hour IS NOT NULL AND org = 'MKE Org 2') AS volume) t;
 -- the rest of a day: the meter's supplier rate, the organisation's, the residual mix, the grid average
 CREATE FUNCTION pg_temp.rest_kg(left_kwh float8, r hd) RETURNS float8 LANGUAGE sql STABLE RETURN
     left_kwh * coalesce((SELECT c.value::float8 FROM car.instrument c WHERE c.kind = 'supplier_rate' AND c.meter_id = r.meter_id
@@ -280,7 +287,7 @@ CREATE FUNCTION pg_temp.rest_kg(left_kwh float8, r hd) RETURNS float8 LANGUAGE s
                         (SELECT x.value::float8 FROM car.residual_mix x WHERE r.day BETWEEN x.valid_from AND x.valid_to),
                         r.kg_co2e / r.kwh);
 -- half-hourly matching: each stamped certificate against the readings of
--- its half-hour on E Org 2's meters that day, pro rata; no other certificate
+-- its half-hour on MKE Org 2's meters that day, pro rata; no other certificate
 CREATE TEMP TABLE hh AS
 SELECT y.meter_id, (y.ts AT TIME ZONE 'Europe/London')::date AS day, sum(y.matched) AS matched
 FROM (SELECT x.meter_id, x.ts, x.quantity * least(1, x.volume / sum(x.quantity) OVER (PARTITION BY x.id)) AS matched
@@ -290,7 +297,7 @@ FROM (SELECT x.meter_id, x.ts, x.quantity * least(1, x.volume / sum(x.quantity) 
                  AND (c.half_hour AT TIME ZONE 'Europe/London')::date BETWEEN so.valid_from AND so.valid_to
             JOIN em ON em.site_id = so.site_id
             CROSS JOIN LATERAL (SELECT * FROM car.reading r WHERE r.meter_id = em.id AND r.ts = c.half_hour) r
-            WHERE c.half_hour IS NOT NULL AND c.org LIKE 'E Org _') x) y
+            WHERE c.half_hour IS NOT NULL AND c.org LIKE 'MKE Org _') x) y
 GROUP BY y.meter_id, (y.ts AT TIME ZONE 'Europe/London')::date;
 SELECT count(*) AS meter_days_with_stamped_matches, round(sum(matched)::numeric, 6) AS kwh_matched,
        (SELECT sum(volume_kwh) FROM car.instrument WHERE half_hour IS NOT NULL) AS stamped_volume FROM hh;
@@ -314,8 +321,8 @@ SELECT count(*) AS meter_certificates, count(*) FILTER (WHERE unused_kwh > 0.001
            (SELECT sum(h.kwh) FROM hd h WHERE h.meter_id = s.meter_id AND h.org = s.org AND h.day BETWEEN s.valid_from AND s.valid_to)))) AS applied_is_least_of_volume_and_use
 FROM car.instrument_status s WHERE s.kind = 'certificate' AND s.meter_id IN (SELECT id FROM em);
 -- an incremental refresh gives the same: a late reading on one meter of
--- E Org 2 in June re-allocates the days its instruments spread over
-UPDATE car.reading SET quantity = quantity + 100 WHERE meter_id = (SELECT max(id) FROM em) AND ts = '2021-06-10 10:00+00';
+-- MKE Org 2 in June re-allocates the days its instruments spread over
+UPDATE car.reading SET quantity = quantity + 100 WHERE meter_id = (SELECT id FROM em WHERE k = 300) AND ts = '2021-06-10 10:00+00';
 SELECT car.refresh() > 0 AS refreshed;
 CREATE TEMP TABLE after_incremental AS
 SELECT meter_id, day, kg_co2e_market, kg_co2e_market_half_hourly FROM car.emission_daily WHERE meter_id IN (SELECT id FROM em) AND scope = 2;
@@ -325,10 +332,10 @@ SELECT count(*) AS meter_days,
                            OR NOT pg_temp.close(a.kg_co2e_market_half_hourly, e.kg_co2e_market_half_hourly)) AS differ_from_full
 FROM after_incremental a JOIN car.emission_daily e ON e.meter_id = a.meter_id AND e.day = a.day AND e.scope = 2;
 
--- a move of site E1 to E Org 2 from 1 October queues its days: whose
+-- a move of site MKE1 to MKE Org 2 from 1 October queues its days: whose
 -- instruments they take changes, and the incremental refresh equals a full one
-SELECT count(*) > 0 AS moved FROM car.site s, car.transfer_site(s.id, 'E Org 2', '2021-10-01', 'market test move') t WHERE s.name = 'E1';
-SELECT count(*) > 0 AS queued FROM car.refresh_queue q JOIN em ON em.id = q.meter_id WHERE em.site = 'E1';
+SELECT count(*) > 0 AS moved FROM car.site s, car.transfer_site(s.id, 'MKE Org 2', '2021-10-01', 'market test move') t WHERE s.name = 'MKE1';
+SELECT count(*) > 0 AS queued FROM car.refresh_queue q JOIN em ON em.id = q.meter_id WHERE em.site = 'MKE1';
 SELECT car.refresh() > 0 AS refreshed;
 CREATE TEMP TABLE after_move AS
 SELECT meter_id, day, kg_co2e_market, kg_co2e_market_half_hourly FROM car.emission_daily WHERE meter_id IN (SELECT id FROM em) AND scope = 2;
@@ -341,7 +348,7 @@ FROM after_move a JOIN car.emission_daily e ON e.meter_id = a.meter_id AND e.day
 JOIN after_incremental b ON b.meter_id = a.meter_id AND b.day = a.day;
 
 -- the estate out of the way of the files after this one
-DELETE FROM car.instrument WHERE org IN ('E Org 1', 'E Org 2');
+DELETE FROM car.instrument WHERE org IN ('MKE Org 1', 'MKE Org 2');
 DELETE FROM car.residual_mix WHERE document = 'estate test figure';
 DELETE FROM car.reading WHERE meter_id IN (SELECT id FROM em);
 SELECT car.refresh() IS NOT NULL AS refreshed;
