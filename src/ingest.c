@@ -1025,6 +1025,7 @@ car_ingest_file(int source_id, const char *source, const char *format, Jsonb *op
 Datum
 car_push(PG_FUNCTION_ARGS)
 {
+	int	   pin;
 	char  *source = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	char  *fname = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	bytea *payload = PG_GETARG_BYTEA_PP(2);
@@ -1036,7 +1037,7 @@ car_push(PG_FUNCTION_ARGS)
 	bool   duplicate;
 	Datum  result;
 
-	SPI_connect();
+	pin = car_spi_connect();
 	source_id = LookupSource(source, &kind, &format, &options);
 	if (strcmp(kind, "push") != 0)
 		ereport(ERROR,
@@ -1045,6 +1046,6 @@ car_push(PG_FUNCTION_ARGS)
 				 errhint("Push to a source made with car.add_source(name, NULL, 'push', format, options).")));
 	file_id = car_ingest_file(source_id, source, format, options, fname, NULL, payload, &duplicate);
 	result = SourceFileRow(file_id);
-	SPI_finish();
+	car_spi_finish(pin);
 	PG_RETURN_DATUM(result);
 }

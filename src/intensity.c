@@ -119,6 +119,7 @@ ReadDay(const char *s, int len, DateADT *day)
 void
 car_intensity_check_options(Jsonb *options, bool has_format)
 {
+	int				   pin;
 	JsonbIterator	  *it;
 	JsonbValue		   v;
 	JsonbIteratorToken tok;
@@ -189,7 +190,7 @@ car_intensity_check_options(Jsonb *options, bool has_format)
 							 errmsg("option regions of a carbon-intensity source names \"%s\" twice",
 									TextDatumGetCString(names[i]))));
 		}
-		SPI_connect();
+		pin = car_spi_connect();
 		{
 			Datum a[1] = {PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT))};
 
@@ -205,7 +206,7 @@ car_intensity_check_options(Jsonb *options, bool has_format)
 								SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
 						 errhint("The regions are car.grid_region's: GB, and the API's regionids 1 to 17.")));
 		}
-		SPI_finish();
+		car_spi_finish(pin);
 	}
 
 	from = Field(&options->root, "from");

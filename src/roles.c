@@ -228,14 +228,15 @@ EnsureRole(const char *role, bool login, bool create_missing)
 static void
 RequireCurrentVersion(void)
 {
+	int	  pin;
 	char *v;
 
-	SPI_connect();
+	pin = car_spi_connect();
 	if (SPI_execute("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'car'", true, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "car: could not read pg_extension");
 	v = pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
-	SPI_finish();
+	car_spi_finish(pin);
 	if (strcmp(v, CAR_SQL_VERSION) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -248,6 +249,7 @@ RequireCurrentVersion(void)
 Datum
 car_grant_roles(PG_FUNCTION_ARGS)
 {
+	int			pin;
 	bool		create_missing = PG_ARGISNULL(0) ? true : PG_GETARG_BOOL(0);
 	const char *roles[] = {"car_reader", "car_auditor", "car_ingest", car_worker_role, "car_admin"};
 	Datum		out[lengthof(roles)];
@@ -258,7 +260,7 @@ car_grant_roles(PG_FUNCTION_ARGS)
 	if (car_worker_role == NULL || car_worker_role[0] == '\0')
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("car.worker_role is empty"),
 						errhint("Set it to the role the background worker and the pg_cron jobs act as.")));
-	SPI_connect();
+	pin = car_spi_connect();
 	for (i = 0; i < (int) lengthof(roles); i++)
 		EnsureRole(roles[i], roles[i] == car_worker_role, create_missing);
 
@@ -292,7 +294,7 @@ car_grant_roles(PG_FUNCTION_ARGS)
 		creating_extension = was_creating;
 	}
 	PG_END_TRY();
-	SPI_finish();
+	car_spi_finish(pin);
 
 	for (i = 0; i < (int) lengthof(roles); i++)
 		out[i] = CStringGetTextDatum(roles[i]);

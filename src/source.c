@@ -19,6 +19,7 @@ PG_FUNCTION_INFO_V1(car_add_source);
 Datum
 car_add_source(PG_FUNCTION_ARGS)
 {
+	int			  pin;
 	char		 *kind;
 	char		 *format = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
 	char		 *uri = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
@@ -81,14 +82,14 @@ car_add_source(PG_FUNCTION_ARGS)
 	v[4] = JsonbPGetDatum(options);
 	v[5] = PG_ARGISNULL(5) ? (Datum) 0 : PG_GETARG_DATUM(5);
 	nulls[5] = PG_ARGISNULL(5) ? 'n' : ' ';
-	SPI_connect();
+	pin = car_spi_connect();
 	i = SPI_execute_with_args("INSERT INTO car.source (name, uri, kind, format, options, poll_interval) "
 							  "VALUES ($1, $2, $3, $4, $5, coalesce($6, '1 hour')) RETURNING *",
 							  6, types, v, nulls, false, 1);
 	if (i != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not add the source");
 	result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
-	SPI_finish();
+	car_spi_finish(pin);
 	if (strcmp(kind, "push") != 0)
 		car_wake_launcher_at_commit();
 	PG_RETURN_DATUM(result);
