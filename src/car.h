@@ -53,6 +53,14 @@ extern void		   car_as_table_owner(const char *table, void (*fn)(void *arg), voi
 extern bool		   car_try_subxact_codes(void (*fn)(void *arg), void *arg, const int *codes, int ncodes, char **message);
 extern int		   car_read_errcode(ReadError kind, int malformed);
 
+/* source.c: the record of landed files, written as its owner */
+extern int	  car_land_file(int source_id, const char *name, const char *uri, const char *sha256, bytea *content,
+							const char *metadata, bool if_new, bool *landed);
+extern void	  car_file_counts(int file_id, int64 loaded, int64 rejected, int64 superseded);
+extern void	  car_file_errors(int file_id, Datum lines, Datum raws, Datum messages);
+extern uint64 car_drop_raw_bytes(Datum keep);
+extern bool	  car_has_file_metadata(void);
+
 /* calc.c */
 extern char *car_price_problem; /* why car.can_price last said no, or NULL */
 extern bool	 car_try_pricing(void (*fn)(void *arg), void *arg, char **why);

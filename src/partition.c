@@ -499,15 +499,9 @@ car_maintenance(PG_FUNCTION_ARGS)
 	{
 		Datum keep = DirectFunctionCall3(interval_in, CStringGetDatum(car_keep_raw),
 										 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-		Oid	  types[1] = {INTERVALOID};
-		Datum vals[1] = {keep};
 
 		pin = car_spi_connect();
-		if (SPI_execute_with_args("UPDATE car.source_file SET content = NULL "
-								  "WHERE content IS NOT NULL AND received_at < now() - $1",
-								  1, types, vals, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "could not update car.source_file");
-		dropped = SPI_processed;
+		dropped = car_drop_raw_bytes(keep);
 		car_spi_finish(pin);
 	}
 

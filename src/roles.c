@@ -12,8 +12,10 @@
  *	car_auditor	car_reader that sees every organisation's rows (an auditor,
  *				or the service login of a BI tool that serves everyone and
  *				filters itself).
- *	car_ingest	car_reader, plus writing readings, sites and meters and
- *				landing files (car.push).
+ *	car_ingest	car_reader, plus writing readings, sites and meters, and
+ *				landing files through car.push (car writes the record of
+ *				landed files itself: no role writes car.source_file or
+ *				car.ingest_error).
  *	car.worker_role (car_worker by default)
  *				car_ingest, plus what the background worker and the pg_cron
  *				jobs do: the dataset queue, sources' poll status, the
@@ -108,13 +110,17 @@ static const char *const grants[] = {
 	 * may become is the trigger car.check_reading_quality's to say (an estimate
 	 * turns actual only under the file the ingest path is writing).
 	 */
-	"GRANT SELECT, INSERT ON car.reading, car.site, car.meter, car.source_file, car.ingest_error TO car_ingest",
+	"GRANT SELECT, INSERT ON car.reading, car.site, car.meter TO car_ingest",
 	"GRANT UPDATE (quantity, file_id, quality, method) ON car.reading TO car_ingest",
 	"GRANT UPDATE (interval_minutes) ON car.meter TO car_ingest",
-	"GRANT UPDATE ON car.source_file, car.ingest_error TO car_ingest",
+	/*
+	 * Landed files and their quarantined rows are read, never written: car
+	 * writes them as their owner (source.c), so that a file's record, bytes
+	 * and counts are what car.push or a fetch landed.
+	 */
+	"GRANT SELECT ON car.source_file, car.ingest_error TO car_ingest",
 	"GRANT SELECT ON car.source, car.source_status TO car_ingest",
-	"GRANT USAGE ON SEQUENCE car.site_id_seq, car.meter_id_seq, car.source_file_id_seq, car.ingest_error_id_seq "
-	"TO car_ingest",
+	"GRANT USAGE ON SEQUENCE car.site_id_seq, car.meter_id_seq TO car_ingest",
 	"GRANT EXECUTE ON FUNCTION car.push(text, text, bytea), car.push(text, text, text, bytea), "
 	"car.check_push_token(text, text), car.simulate_setup(int, int, text) TO car_ingest",
 	"GRANT EXECUTE ON FUNCTION car.estimate(int, timestamptz, timestamptz, text), "
@@ -137,7 +143,9 @@ static const char *const grants[] = {
 	"car.load_factors(bytea, text, int, boolean, text, text), car.load_factors(int) TO %w",
 	/* car_admin */
 	"GRANT SELECT, INSERT, UPDATE, DELETE ON car.source, car.source_secret, car.jwt_key, car.unit, car.activity, "
-	"car.activity_component, car.activity_path, car.site, car.meter, car.reading, car.source_file, car.ingest_error TO car_admin",
+	"car.activity_component, car.activity_path, car.site, car.meter, car.reading TO car_admin",
+	/* a landed file may be removed (to load its bytes again, say), never made up or changed */
+	"GRANT DELETE ON car.source_file, car.ingest_error TO car_admin",
 	"GRANT DELETE ON car.factor_set TO car_admin",
 	"GRANT SELECT ON car.worker_status TO car_admin",
 	"GRANT USAGE ON SEQUENCE car.source_id_seq TO car_admin",

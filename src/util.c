@@ -186,11 +186,13 @@ car_spi_finish(int level)
  * Run fn(arg) as the owner of car.<table>, as a restricted operation: for
  * reading what callers must not read themselves (keys) or must read whole
  * although row-level security filters it for them (the policies' lookups),
- * and for the partition DDL.  Whatever runs under it resolves names with
- * search_path = pg_catalog, pg_temp (car_pin_search_path), so that nothing
- * the caller defined (an operator in a schema of theirs put first on their
- * search_path) runs with the owner's rights; the SQL run under it also names
- * its operators (OPERATOR(pg_catalog.=)).
+ * for writing what no role may write but through car (landed files and
+ * their quarantined rows), and for the partition DDL.  Whatever runs under
+ * it resolves names with search_path = pg_catalog, pg_temp
+ * (car_pin_search_path), so that nothing the caller defined (an operator in
+ * a schema of theirs put first on their search_path) runs with the owner's
+ * rights; the SQL run under it also names its operators
+ * (OPERATOR(pg_catalog.=)).
  */
 void
 car_as_table_owner(const char *table, void (*fn)(void *arg), void *arg)

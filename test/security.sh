@@ -563,6 +563,27 @@ is "a superuser with the loader's schema first: car.grant_roles(), car.maintenan
 is "none of the $hostile_n hostile objects was called by car's statements, as whichever role" \
 	"$(su -c "SELECT count(*) || coalesce(': ' || string_agg(DISTINCT what || ' as ' || who, ', '), '') FROM evil.calls")" "0"
 
+# --- 18. the record of landed files ---------------------------------------------------------------------------
+# car.source_file and car.ingest_error say what each file held and what loading it did: car writes
+# them (as their owner) when it lands a file; no role may make one up or change one by hand.
+forge() {
+	as "$1" -c "INSERT INTO car.source_file (source_id, name, sha256, bytes, status) SELECT id, 'forged.csv', repeat('0', 64), 0, 'loaded' FROM car.source WHERE name = 'push-a'" \
+		-c "UPDATE car.source_file SET rows_loaded = 0, content = NULL WHERE id = $h1_id" \
+		-c "INSERT INTO car.ingest_error (file_id, line, message) VALUES ($h1_id, 1, 'forged')" \
+		-c "UPDATE car.ingest_error SET message = 'changed' WHERE file_id = $h5_id"
+}
+for r in loader car_worker admin; do
+	out=$(forge $r)
+	is "$r cannot insert or update a landed file or a quarantined row (4 refusals)" \
+		"$(echo "$out" | grep -cE 'permission denied for table (source_file|ingest_error)')" "4"
+done
+is "a loader cannot delete one either; car_admin may (to land the same bytes again)" \
+	"$(as loader -c "DELETE FROM car.source_file WHERE name = 'no such file'" | grep -c 'permission denied for table source_file') $(as admin -c "DELETE FROM car.source_file WHERE name = 'no such file'")" "1 "
+is "the files' record is as car wrote it: nothing forged, the counts and the quarantined row unchanged" \
+	"$(su -c "SELECT count(*) FROM car.source_file WHERE name = 'forged.csv'" -c "SELECT rows_loaded, content IS NOT NULL FROM car.source_file WHERE id = $h1_id" \
+		-c "SELECT count(*) FROM car.ingest_error WHERE file_id = $h1_id" -c "SELECT count(*) FROM car.ingest_error WHERE file_id = $h5_id AND message LIKE 'date%'" | tr '\n' ' ')" \
+	"0 $n1|t 0 1 "
+
 # --- in the end ---------------------------------------------------------------------------------------------
 matrix >"$W/matrix-after.txt"
 diff "$W/matrix-before.txt" "$W/matrix-after.txt" | sed 's/^/# /'
