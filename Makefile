@@ -68,7 +68,7 @@ uninstall: uninstall-factor-data
 uninstall-factor-data:
 	rm -rf '$(DESTDIR)$(datadir)/car'
 
-.PHONY: install-xls-helper uninstall-xls-helper install-factor-data uninstall-factor-data deps demo demo-live demo-stop demo-clean test unit fuzz format lint check-imports bench print-%
+.PHONY: install-xls-helper uninstall-xls-helper install-factor-data uninstall-factor-data deps demo demo-live demo-stop demo-clean test unit fuzz format lint check-imports check-spi bench print-%
 deps:
 	scripts/deps.sh
 demo:
@@ -92,6 +92,7 @@ lint:
 		--suppress=missingIncludeSystem --inline-suppr -Isrc $(CORE_OBJS:.o=.c) src/xls_helper.c
 	clang-tidy --quiet $(CORE_OBJS:.o=.c) src/xls_helper.c -- -Isrc $(XML2_CFLAGS)
 	$(MAKE) -s check-imports
+	$(MAKE) -s check-spi
 
 # The worker calls ingestion; ingestion never calls back into the worker: no
 # symbol the ingest objects use is defined in worker.o.
@@ -100,6 +101,13 @@ check-imports: $(INGEST_OBJS) src/worker.o
 	@bad=$$(bash -c 'comm -12 <(nm -u $(INGEST_OBJS) | awk "NF == 2 {print \$$2}" | sort -u) \
 		<(nm --defined-only src/worker.o | awk "\$$2 ~ /[TDBRC]/ {print \$$3}" | sort -u)'); \
 	if [ -n "$$bad" ]; then echo "ingestion uses symbols of the worker (worker.c): $$bad"; exit 1; fi
+# Every SPI connection car opens pins search_path to pg_catalog, pg_temp for
+# its statements (car_spi_connect and car_spi_finish, util.c): no other file
+# connects or finishes by itself.
+check-spi:
+	@bad=$$(grep -nE 'SPI_(connect|connect_ext|finish) *\(' src/*.c | grep -v '^src/util\.c:'); \
+	if [ -n "$$bad" ]; then echo "SPI connections opened outside car_spi_connect (util.c), without search_path pinned:"; \
+		echo "$$bad"; exit 1; fi
 print-%:
 	@echo $($*)
 demo-stop:

@@ -3165,6 +3165,49 @@ CREATE OR REPLACE FUNCTION car.report_secr(org text, fy int, normaliser text DEF
     SELECT * FROM lines ORDER BY line
     $$;
 COMMENT ON FUNCTION car.report_secr(text, int, text) IS 'The Streamlined Energy and Carbon Reporting table of an organisation that is a company, for a reporting year (car.reporting_year_start, by the year it starts in) and the year before: UK energy use in kWh by type (electricity, gas, transport fuel, other fuels, total; quantities in litres or other units are put in kWh by the activity''s own factors, kg per unit / kg per kWh), Scope 1, location-based Scope 2 and market-based Scope 2 (car.report_scope2; NULL with a note while some day is not allocated, noted when part is at the grid average) in tCO2e, an intensity ratio (tCO2e per unit of the normaliser kind, FTE by default), and the low energy user test: 40,000 kWh or less in the year, when the report states that the information is not disclosed for that reason. One row per measure: value for the year, prior_year_value, note.';
+-- Security fix: no TRUNCATE empties signed figures.  A TRUNCATE fires no row
+-- or DELETE trigger, so car.period_close_deleted (which stands for the
+-- foreign key car.closed_emission does not have) never saw one: TRUNCATE
+-- car.period_close CASCADE emptied the closes and every closed_* table with
+-- a key to them, and left car.closed_emission's signed figures behind with
+-- no close; a TRUNCATE of closed_emission (or of another closed_* table)
+-- left closes in force whose figures were gone, and the reports read those
+-- months from the signed copy.  Only the tables' owner (or a superuser) may
+-- TRUNCATE them: no role is granted it (src/roles.c).
+-------------------------------------------------------------------------------
+CREATE FUNCTION car.period_close_truncated() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_closes bigint;
+BEGIN
+    SELECT count(*) INTO v_closes FROM car.period_close;
+    IF v_closes OPERATOR(pg_catalog.>) 0 THEN
+        RAISE EXCEPTION 'cannot truncate %.%: car.period_close holds % period close(s), whose signed figures it would lose',
+                        TG_TABLE_SCHEMA, TG_TABLE_NAME, v_closes
+            USING ERRCODE = 'foreign_key_violation',
+                  DETAIL = 'A TRUNCATE of car.period_close, car.closed_emission, car.closed_coverage, car.closed_factor_set, '
+                           'car.closed_file or car.period_close_event (CASCADE included) would leave closes without their '
+                           'figures, or figures without their close.',
+                  HINT = 'Signed periods are kept for the record: reopen one with car.reopen_period (car_admin), which keeps '
+                         'it and its figures. DROP EXTENSION car removes car whole.';
+    END IF;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION car.period_close_truncated() IS 'Trigger (BEFORE TRUNCATE, per statement) on car.period_close, car.closed_emission, car.closed_coverage, car.closed_factor_set, car.closed_file and car.period_close_event: refuses the TRUNCATE (foreign_key_violation, 23503) while car.period_close holds any close, reopened ones included, so that no close loses its signed figures and no figures lose their close; with no close it lets the TRUNCATE run. The truncation counterpart of car.period_close_deleted.';
+CREATE TRIGGER period_close_truncated BEFORE TRUNCATE ON car.period_close
+    FOR EACH STATEMENT EXECUTE FUNCTION car.period_close_truncated();
+CREATE TRIGGER closed_emission_truncated BEFORE TRUNCATE ON car.closed_emission
+    FOR EACH STATEMENT EXECUTE FUNCTION car.period_close_truncated();
+CREATE TRIGGER closed_coverage_truncated BEFORE TRUNCATE ON car.closed_coverage
+    FOR EACH STATEMENT EXECUTE FUNCTION car.period_close_truncated();
+CREATE TRIGGER closed_factor_set_truncated BEFORE TRUNCATE ON car.closed_factor_set
+    FOR EACH STATEMENT EXECUTE FUNCTION car.period_close_truncated();
+CREATE TRIGGER closed_file_truncated BEFORE TRUNCATE ON car.closed_file
+    FOR EACH STATEMENT EXECUTE FUNCTION car.period_close_truncated();
+CREATE TRIGGER period_close_event_truncated BEFORE TRUNCATE ON car.period_close_event
+    FOR EACH STATEMENT EXECUTE FUNCTION car.period_close_truncated();
 
 -------------------------------------------------------------------------------
 -- Last: nothing in schema car is PUBLIC's.  car.grant_roles() grants each of

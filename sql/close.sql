@@ -151,6 +151,32 @@ DELETE FROM car.closed_factor_set WHERE close_id = :c1;
 DELETE FROM car.closed_file WHERE close_id = :c1;
 SELECT pg_temp.error_of($$DELETE FROM car.period_close WHERE id = $$ || :c1);
 ROLLBACK;
+-- nor empties them with TRUNCATE, which fires no row trigger (the delete
+-- guard above never sees it): TRUNCATE car.period_close CASCADE used to
+-- empty the closes and the tables with a key to them and leave the signed
+-- emission rows behind, and a TRUNCATE of a closed_* table left closes in
+-- force without their figures.  Refused on all six tables while any close
+-- exists (car.period_close alone its foreign keys already refuse); the
+-- superuser runs this: only the owner may TRUNCATE them.
+SELECT count(*) AS closes, (SELECT count(*) FROM car.closed_emission) AS signed_rows FROM car.period_close \gset before_
+SELECT pg_temp.error_of('TRUNCATE car.period_close CASCADE');
+SELECT t AS truncate, split_part(pg_temp.error_of('TRUNCATE ' || t), E'\n', 1) AS refused
+FROM unnest(ARRAY['car.period_close', 'car.closed_emission', 'car.closed_coverage', 'car.closed_factor_set',
+                  'car.closed_file', 'car.period_close_event', 'car.closed_emission, car.closed_file',
+                  'car.closed_emission CASCADE', 'car.period_close, car.closed_emission CASCADE']) t;
+SELECT count(*) = :before_closes AS closes_kept, (SELECT count(*) FROM car.closed_emission) = :before_signed_rows AS signed_rows_kept
+FROM car.period_close;
+-- with no close (all deleted, the figures first), a TRUNCATE runs
+BEGIN;
+DELETE FROM car.closed_emission;
+DELETE FROM car.closed_coverage;
+DELETE FROM car.closed_factor_set;
+DELETE FROM car.closed_file;
+DELETE FROM car.period_close_event;
+DELETE FROM car.period_close;
+SELECT pg_temp.error_of('TRUNCATE car.period_close CASCADE') AS no_close_period_close,
+       pg_temp.error_of('TRUNCATE car.closed_emission') AS no_close_closed_emission;
+ROLLBACK;
 CREATE ROLE car_test_closer IN ROLE car_admin;
 SET ROLE car_test_closer;
 UPDATE car.closed_emission SET kg_co2e = 0 WHERE close_id = :c1;

@@ -183,12 +183,13 @@ CmpSiteOwner(const void *a, const void *b)
 static void
 ReadVisibleIds(void *arg)
 {
+	int			pin;
 	VisibleJob *job = arg;
 	Oid			types[3] = {TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID};
 	uint64		i;
 	SiteOwner  *owners = NULL;
 
-	SPI_connect();
+	pin = car_spi_connect();
 	if (SPI_execute_with_args(job->query, job->nargs, types, job->vals, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "car: could not work out the visible rows");
 	job->vis->ids = MemoryContextAlloc(job->cxt, sizeof(int32) * Max(SPI_processed, 1));
@@ -221,7 +222,7 @@ ReadVisibleIds(void *arg)
 			job->vis->orgs[i] = owners[i].org;
 		}
 	}
-	SPI_finish();
+	car_spi_finish(pin);
 }
 
 /*
@@ -525,11 +526,12 @@ CmpSpan(const void *a, const void *b)
 static void
 ReadFormer(void *arg)
 {
+	int		   pin;
 	FormerJob *job = arg;
 	Oid		   types[3] = {TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID};
 	uint64	   i;
 
-	SPI_connect();
+	pin = car_spi_connect();
 	if (SPI_execute_with_args(job->query, 3, types, job->vals, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "car: could not work out the visible rows");
 	job->former->spans = MemoryContextAlloc(job->cxt, sizeof(Span) * Max(SPI_processed, 1));
@@ -547,7 +549,7 @@ ReadFormer(void *arg)
 		sp->to_ts = DatumGetTimestampTz(SPI_getbinval(t, d, 5, &isnull));
 		sp->org = MemoryContextStrdup(job->cxt, SPI_getvalue(t, d, 6));
 	}
-	SPI_finish();
+	car_spi_finish(pin);
 }
 
 /*
@@ -756,6 +758,7 @@ car_site_org_is_visible(void **cache, MemoryContext cxt, int32 site_id, const ch
 Datum
 car_report_for(PG_FUNCTION_ARGS)
 {
+	int			   pin;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char		  *view = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	void		  *saved;
@@ -777,7 +780,7 @@ car_report_for(PG_FUNCTION_ARGS)
 
 		TupleConversionMap *map;
 
-		SPI_connect();
+		pin = car_spi_connect();
 		if (SPI_execute(psprintf("SELECT * FROM car.%s WHERE %s", view, filter), true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "car: could not read car.%s", view);
 		/* the caller's column list must be the view's: its types, in its order */
@@ -786,7 +789,7 @@ car_report_for(PG_FUNCTION_ARGS)
 		for (i = 0; i < SPI_processed; i++)
 			tuplestore_puttuple(rsinfo->setResult,
 								map ? execute_attr_map_tuple(SPI_tuptable->vals[i], map) : SPI_tuptable->vals[i]);
-		SPI_finish();
+		car_spi_finish(pin);
 	}
 	PG_FINALLY();
 	{
@@ -808,11 +811,12 @@ typedef struct OrgJob
 static void
 ReadSourceOrg(void *arg)
 {
+	int		pin;
 	OrgJob *job = arg;
 	Oid		types[1] = {TEXTOID};
 	Datum	vals[1] = {CStringGetTextDatum(job->source)};
 
-	SPI_connect();
+	pin = car_spi_connect();
 	if (SPI_execute_with_args("SELECT options OPERATOR(pg_catalog.->>) 'org', kind FROM car.source "
 							  "WHERE name OPERATOR(pg_catalog.=) $1",
 							  1, types, vals, NULL, true, 1) != SPI_OK_SELECT)
@@ -824,7 +828,7 @@ ReadSourceOrg(void *arg)
 		job->found = strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2), "push") == 0;
 		job->org = v ? MemoryContextStrdup(job->cxt, v) : NULL;
 	}
-	SPI_finish();
+	car_spi_finish(pin);
 }
 
 /*

@@ -46,9 +46,21 @@ extern bool		   car_has_relation(const char *name);
 extern bool		   car_schema_1_0(void);
 extern void		   car_market_allocate(Datum meters, Datum days, bool all);
 extern const char *car_sql_for_schema(const char *sql);
+extern int		   car_pin_search_path(void);
+extern void		   car_unpin_search_path(int level);
+extern int		   car_spi_connect(void);
+extern void		   car_spi_finish(int level);
 extern void		   car_as_table_owner(const char *table, void (*fn)(void *arg), void *arg);
 extern bool		   car_try_subxact_codes(void (*fn)(void *arg), void *arg, const int *codes, int ncodes, char **message);
 extern int		   car_read_errcode(ReadError kind, int malformed);
+
+/* source.c: the record of landed files, written as its owner */
+extern int	  car_land_file(int source_id, const char *name, const char *uri, const char *sha256, bytea *content,
+							const char *metadata, bool if_new, bool *landed);
+extern void	  car_file_counts(int file_id, int64 loaded, int64 rejected, int64 superseded);
+extern void	  car_file_errors(int file_id, Datum lines, Datum raws, Datum messages);
+extern uint64 car_drop_raw_bytes(Datum keep);
+extern bool	  car_has_file_metadata(void);
 
 /* calc.c */
 extern char *car_price_problem; /* why car.can_price last said no, or NULL */

@@ -782,6 +782,7 @@ ConfiguredYearStart(void)
 Datum
 car_close_period(PG_FUNCTION_ARGS)
 {
+	int		 pin;
 	CloseJob job;
 	Datum	 result;
 
@@ -797,13 +798,13 @@ car_close_period(PG_FUNCTION_ARGS)
 	CheckPeriod(job.org, job.from, job.to);
 	job.year_start = ConfiguredYearStart();
 
-	SPI_connect();
+	pin = car_spi_connect();
 	car_as_table_owner("period_close", LockAndCheckOverlap, &job);
 	/* what was received before the close is in it: refresh, and hold the refresh lock until commit */
 	car_refresh_locked();
 	car_as_table_owner("period_close", SignFigures, &job);
 	result = ReturnRow(fcinfo, job.row);
-	SPI_finish();
+	car_spi_finish(pin);
 	PG_RETURN_DATUM(result);
 }
 
@@ -840,6 +841,7 @@ Reopen(void *arg)
 Datum
 car_reopen_period(PG_FUNCTION_ARGS)
 {
+	int		 pin;
 	CloseJob job;
 	Oid		 admin = get_role_oid("car_admin", true);
 	char	*reason = text_to_cstring(PG_GETARG_TEXT_PP(1));
@@ -856,10 +858,10 @@ car_reopen_period(PG_FUNCTION_ARGS)
 	job.close_id = PG_GETARG_INT32(0);
 	job.reason = reason;
 	job.by = GetUserNameFromId(GetUserId(), false);
-	SPI_connect();
+	pin = car_spi_connect();
 	car_as_table_owner("period_close", Reopen, &job);
 	result = ReturnRow(fcinfo, job.row);
-	SPI_finish();
+	car_spi_finish(pin);
 	PG_RETURN_DATUM(result);
 }
 
@@ -882,6 +884,7 @@ ReadCloses(void *arg)
 Datum
 car_closed_months(PG_FUNCTION_ARGS)
 {
+	int			   pin;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	void		  *org_cache = NULL;
 	void		  *site_cache = NULL;
@@ -890,7 +893,7 @@ car_closed_months(PG_FUNCTION_ARGS)
 	bool		   last_visible = false;
 
 	InitMaterializedSRF(fcinfo, 0);
-	SPI_connect();
+	pin = car_spi_connect();
 	car_as_table_owner("period_close", ReadCloses, NULL);
 	for (i = 0; i < SPI_processed; i++)
 	{
@@ -921,6 +924,6 @@ car_closed_months(PG_FUNCTION_ARGS)
 		values[2] = SPI_getbinval(t, d, 3, &isnull);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	SPI_finish();
+	car_spi_finish(pin);
 	return (Datum) 0;
 }

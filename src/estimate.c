@@ -641,6 +641,7 @@ Finish(FunctionCallInfo fcinfo, Estimate *e)
 Datum
 car_estimate(PG_FUNCTION_ARGS)
 {
+	int		 pin;
 	Estimate e;
 	char	*method = text_to_cstring(PG_GETARG_TEXT_PP(3));
 	Datum	 result;
@@ -657,7 +658,7 @@ car_estimate(PG_FUNCTION_ARGS)
 								"quantity).")));
 	e.method_name = e.method == METHOD_LINEAR ? "linear" : "same_weekday";
 
-	SPI_connect();
+	pin = car_spi_connect();
 	Begin(&e, PG_GETARG_INT32(0), PG_GETARG_TIMESTAMPTZ(1), PG_GETARG_TIMESTAMPTZ(2));
 	ReadStored(&e, e.method == METHOD_LINEAR ? PreviousPeriod(&e, e.from)
 											 : e.from - (int64) (7 * WEEKS + 1) * USECS_PER_DAY);
@@ -667,7 +668,7 @@ car_estimate(PG_FUNCTION_ARGS)
 	else
 		SameWeekday(&e);
 	result = Finish(fcinfo, &e);
-	SPI_finish();
+	car_spi_finish(pin);
 	PG_RETURN_DATUM(result);
 }
 
@@ -675,18 +676,19 @@ car_estimate(PG_FUNCTION_ARGS)
 Datum
 car_bill(PG_FUNCTION_ARGS)
 {
+	int		 pin;
 	Estimate e;
 	Datum	 result;
 
 	memset(&e, 0, sizeof(e));
 	e.method = METHOD_BILL;
 	e.billed = car_finite(PG_GETARG_FLOAT8(3), "the billed quantity");
-	SPI_connect();
+	pin = car_spi_connect();
 	Begin(&e, PG_GETARG_INT32(0), PG_GETARG_TIMESTAMPTZ(1), PG_GETARG_TIMESTAMPTZ(2));
 	ReadStored(&e, e.from - (int64) PROFILE_DAYS * USECS_PER_DAY);
 	FindTargets(&e);
 	Bill(&e);
 	result = Finish(fcinfo, &e);
-	SPI_finish();
+	car_spi_finish(pin);
 	PG_RETURN_DATUM(result);
 }

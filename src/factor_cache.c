@@ -361,6 +361,7 @@ LoadYears(void)
 static void
 EnsureCache(void)
 {
+	int pin;
 	Oid nsp;
 	int i;
 
@@ -386,12 +387,11 @@ EnsureCache(void)
 		for (i = 0; i < (int) NWATCHED; i++)
 			watched[i] = get_relname_relid(watched_names[i], nsp);
 
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
+		pin = car_spi_connect();
 		LoadUnits();
 		LoadActivities();
 		LoadYears();
-		SPI_finish();
+		car_spi_finish(pin);
 		resolved = MakeHash("car resolved factors", sizeof(ResolveKey), sizeof(ResolveEntry), 64);
 
 		/* An invalidation that arrived while loading means: load again. */
@@ -743,6 +743,7 @@ SetYear(int set_id)
 static void
 ComputeResolution(ActivityEntry *act, const char *unit, int set_id, ResolvedFactor *out)
 {
+	int	  pin;
 	Oid	  argtypes[6] = {INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
 	Datum values[6];
 	char  nulls[6];
@@ -768,8 +769,7 @@ ComputeResolution(ActivityEntry *act, const char *unit, int set_id, ResolvedFact
 	basis = cb[0] ? cb : act->basis;
 	caller = FindUnit(cu);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	pin = car_spi_connect();
 	year = SetYear(set_id);
 	pattern = PathForYear(act, year);
 	values[0] = Int32GetDatum(set_id);
@@ -908,7 +908,7 @@ ComputeResolution(ActivityEntry *act, const char *unit, int set_id, ResolvedFact
 			out->scope = ScopeNumber(c->scope);
 		}
 	}
-	SPI_finish();
+	car_spi_finish(pin);
 	if (!out->has[CAR_GAS_CO2E])
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),

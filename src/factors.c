@@ -622,6 +622,7 @@ RequireCore(Loader *ld)
 int
 car_load_factor_bytes(const char *data, size_t len, const char *name, const char *uri, const FactorLoadOptions *opt)
 {
+	int			pin;
 	char		sha[PG_SHA256_DIGEST_LENGTH * 2 + 1];
 	Oid			types[1] = {TEXTOID};
 	Datum		vals[1];
@@ -639,7 +640,7 @@ car_load_factor_bytes(const char *data, size_t len, const char *name, const char
 				 errmsg("factor file \"%s\" is empty", name)));
 	car_sha256_hex(data, len, sha);
 
-	SPI_connect();
+	pin = car_spi_connect();
 	/* One loader at a time: the same bytes from two sessions load once. */
 	SPI_execute("SELECT pg_catalog.pg_advisory_xact_lock(1667330662)", false, 0);
 
@@ -653,7 +654,7 @@ car_load_factor_bytes(const char *data, size_t len, const char *name, const char
 
 		ereport(NOTICE,
 				(errmsg("factor file \"%s\" is already loaded as factor set %d; nothing loaded", name, id)));
-		SPI_finish();
+		car_spi_finish(pin);
 		return id;
 	}
 
@@ -855,7 +856,7 @@ car_load_factor_bytes(const char *data, size_t len, const char *name, const char
 	}
 	MemoryContextDelete(ld.batch_cxt);
 	MemoryContextDelete(ld.skip_cxt);
-	SPI_finish();
+	car_spi_finish(pin);
 	return ld.set_id;
 }
 
@@ -863,12 +864,13 @@ car_load_factor_bytes(const char *data, size_t len, const char *name, const char
 static Datum
 LoadFactorBytes(const char *data, size_t len, const char *name, const char *uri, const FactorLoadOptions *opt)
 {
+	int	  pin;
 	int	  id = car_load_factor_bytes(data, len, name, uri, opt);
 	Datum result;
 
-	SPI_connect();
+	pin = car_spi_connect();
 	result = SetRow(id);
-	SPI_finish();
+	car_spi_finish(pin);
 	return result;
 }
 

@@ -774,18 +774,6 @@ ScanFile(Ingest *ing)
 
 /* ------------------------------------------------------------- push */
 
-/*
- * Does car.source_file have the metadata column (car 1.1)?  A database
- * still at 1.0 runs this library until it is updated.
- */
-static bool
-HasMetadataColumn(void)
-{
-	Oid rel = get_relname_relid("source_file", get_namespace_oid("car", false));
-
-	return OidIsValid(rel) && get_attnum(rel, "metadata") != InvalidAttrNumber;
-}
-
 static Datum
 SourceFileRow(int id)
 {
@@ -797,7 +785,7 @@ SourceFileRow(int id)
 	 * them, and copying a large file back into the result would double the
 	 * memory a push needs.
 	 */
-	if (SPI_execute_with_args(HasMetadataColumn()
+	if (SPI_execute_with_args(car_has_file_metadata()
 								  ? "SELECT id, source_id, name, uri, sha256, bytes, NULL::bytea, received_at, status, "
 									"rows_loaded, rows_rejected, rows_superseded, error, metadata FROM car.source_file "
 									"WHERE id = $1"
@@ -812,12 +800,10 @@ SourceFileRow(int id)
 static void
 StoreErrors(Ingest *ing)
 {
-	Oid	   types[4] = {INT4OID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
 	int	   n = list_length(ing->errors);
 	Datum *lines,
 		*raws,
 		*msgs;
-	Datum	  args[4];
 	ListCell *lc;
 	int		  i = 0;
 
@@ -835,14 +821,9 @@ StoreErrors(Ingest *ing)
 		msgs[i] = CStringGetTextDatum(e->message);
 		i++;
 	}
-	args[0] = Int32GetDatum(ing->file_id);
-	args[1] = PointerGetDatum(construct_array(lines, n, INT4OID, 4, true, TYPALIGN_INT));
-	args[2] = PointerGetDatum(construct_array(raws, n, TEXTOID, -1, false, TYPALIGN_INT));
-	args[3] = PointerGetDatum(construct_array(msgs, n, TEXTOID, -1, false, TYPALIGN_INT));
-	if (SPI_execute_with_args("INSERT INTO car.ingest_error (file_id, line, raw, message) "
-							  "SELECT $1, l, r, m FROM unnest($2, $3, $4) AS u(l, r, m)",
-							  4, types, args, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not record rejected rows");
+	car_file_errors(ing->file_id, PointerGetDatum(construct_array(lines, n, INT4OID, 4, true, TYPALIGN_INT)),
+					PointerGetDatum(construct_array(raws, n, TEXTOID, -1, false, TYPALIGN_INT)),
+					PointerGetDatum(construct_array(msgs, n, TEXTOID, -1, false, TYPALIGN_INT)));
 }
 
 /* The text of a source's format and options, or an error if there is no such source. */
@@ -962,22 +943,9 @@ car_ingest_file(int source_id, const char *source, const char *format, Jsonb *op
 				 errhint("Nothing of the file was loaded. Check the source's format and options, or fix the file.")));
 	}
 
-	/* land the file, with what was learnt of it (car 1.0 has no column for that) */
-	{
-		Oid	  types[7] = {INT4OID, TEXTOID, TEXTOID, INT8OID, BYTEAOID, TEXTOID, TEXTOID};
-		Datum v[7] = {Int32GetDatum(source_id), CStringGetTextDatum(fname), CStringGetTextDatum(sha),
-					  Int64GetDatum((int64) len), PointerGetDatum(payload), CStringGetTextDatum(uri ? uri : fname),
-					  CStringGetTextDatum(ing.metadata ? ing.metadata->data : "{}")};
-
-		if (SPI_execute_with_args(HasMetadataColumn()
-									  ? "INSERT INTO car.source_file (source_id, name, uri, sha256, bytes, content, status, "
-										"metadata) VALUES ($1, $2, $6, $3, $4, $5, 'loaded', $7::jsonb) RETURNING id"
-									  : "INSERT INTO car.source_file (source_id, name, uri, sha256, bytes, content, status) "
-										"VALUES ($1, $2, $6, $3, $4, $5, 'loaded') RETURNING id",
-								  HasMetadataColumn() ? 7 : 6, types, v, NULL, false, 1) != SPI_OK_INSERT_RETURNING)
-			elog(ERROR, "could not land the file");
-		ing.file_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	}
+	/* land the file, with what was learnt of it */
+	ing.file_id = car_land_file(source_id, fname, uri ? uri : fname, sha, payload,
+								ing.metadata ? ing.metadata->data : NULL, false, NULL);
 
 	/* pass 2 */
 	car_ingest_resolve_meters(&ing);
@@ -1008,16 +976,7 @@ car_ingest_file(int source_id, const char *source, const char *format, Jsonb *op
 	}
 	PG_END_TRY();
 	StoreErrors(&ing);
-	{
-		Oid	  types[4] = {INT4OID, INT8OID, INT8OID, INT8OID};
-		Datum v[4] = {Int32GetDatum(ing.file_id), Int64GetDatum(ing.written), Int64GetDatum(ing.rejected),
-					  Int64GetDatum(ing.superseded)};
-
-		if (SPI_execute_with_args("UPDATE car.source_file SET rows_loaded = $2, rows_rejected = $3, rows_superseded = $4 "
-								  "WHERE id = $1",
-								  4, types, v, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "could not record the load");
-	}
+	car_file_counts(ing.file_id, ing.written, ing.rejected, ing.superseded);
 	return ing.file_id;
 }
 
@@ -1025,6 +984,7 @@ car_ingest_file(int source_id, const char *source, const char *format, Jsonb *op
 Datum
 car_push(PG_FUNCTION_ARGS)
 {
+	int	   pin;
 	char  *source = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	char  *fname = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	bytea *payload = PG_GETARG_BYTEA_PP(2);
@@ -1036,7 +996,7 @@ car_push(PG_FUNCTION_ARGS)
 	bool   duplicate;
 	Datum  result;
 
-	SPI_connect();
+	pin = car_spi_connect();
 	source_id = LookupSource(source, &kind, &format, &options);
 	if (strcmp(kind, "push") != 0)
 		ereport(ERROR,
@@ -1045,6 +1005,6 @@ car_push(PG_FUNCTION_ARGS)
 				 errhint("Push to a source made with car.add_source(name, NULL, 'push', format, options).")));
 	file_id = car_ingest_file(source_id, source, format, options, fname, NULL, payload, &duplicate);
 	result = SourceFileRow(file_id);
-	SPI_finish();
+	car_spi_finish(pin);
 	PG_RETURN_DATUM(result);
 }

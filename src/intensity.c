@@ -119,6 +119,7 @@ ReadDay(const char *s, int len, DateADT *day)
 void
 car_intensity_check_options(Jsonb *options, bool has_format)
 {
+	int				   pin;
 	JsonbIterator	  *it;
 	JsonbValue		   v;
 	JsonbIteratorToken tok;
@@ -189,7 +190,7 @@ car_intensity_check_options(Jsonb *options, bool has_format)
 							 errmsg("option regions of a carbon-intensity source names \"%s\" twice",
 									TextDatumGetCString(names[i]))));
 		}
-		SPI_connect();
+		pin = car_spi_connect();
 		{
 			Datum a[1] = {PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT))};
 
@@ -205,7 +206,7 @@ car_intensity_check_options(Jsonb *options, bool has_format)
 								SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
 						 errhint("The regions are car.grid_region's: GB, and the API's regionids 1 to 17.")));
 		}
-		SPI_finish();
+		car_spi_finish(pin);
 	}
 
 	from = Field(&options->root, "from");
@@ -727,30 +728,12 @@ car_intensity_load(int source_id, const char *region, TimestampTz window_from, T
 					 "\"periods_without_value\": %d, \"periods_conflicting\": %d, \"past_half_hours_missing\": " INT64_FORMAT "}",
 					 region, wf, wt, b.n, b.no_value, b.conflicting, missing);
 	{
-		Oid	   types[7] = {INT4OID, TEXTOID, TEXTOID, TEXTOID, INT8OID, BYTEAOID, TEXTOID};
 		bytea *content = palloc(len + VARHDRSZ);
-		Datum  v[7];
 
 		SET_VARSIZE(content, len + VARHDRSZ);
 		memcpy(VARDATA(content), body, len);
-		v[0] = Int32GetDatum(source_id);
-		v[1] = CStringGetTextDatum(psprintf("intensity-%s-%s-%s.json", region, wf, wt));
-		v[2] = CStringGetTextDatum(uri);
-		v[3] = CStringGetTextDatum(hex);
-		v[4] = Int64GetDatum((int64) len);
-		v[5] = PointerGetDatum(content);
-		v[6] = CStringGetTextDatum(meta.data);
-		if (SPI_execute_with_args("WITH n AS (INSERT INTO car.source_file (source_id, name, uri, sha256, bytes, content, "
-								  "status, metadata) VALUES ($1, $2, $3, $4, $5, $6, 'loaded', $7::jsonb) "
-								  "ON CONFLICT (source_id, sha256) DO NOTHING RETURNING id) "
-								  "SELECT id, true FROM n UNION ALL "
-								  "SELECT id, false FROM car.source_file WHERE source_id = $1 AND sha256 = $4 "
-								  "AND NOT EXISTS (SELECT 1 FROM n)",
-								  7, types, v, NULL, false, 0) != SPI_OK_SELECT ||
-			SPI_processed != 1)
-			elog(ERROR, "could not land the response of %s", uri);
-		file_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		landed = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		file_id = car_land_file(source_id, psprintf("intensity-%s-%s-%s.json", region, wf, wt), uri, hex, content,
+								meta.data, true, &landed);
 	}
 
 	/* the half-hours */
@@ -773,8 +756,8 @@ car_intensity_load(int source_id, const char *region, TimestampTz window_from, T
 	}
 	dims[0] = b.n;
 	{
-		Oid	  types[7] = {TEXTOID, TIMESTAMPTZARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID, TEXTARRAYOID, INT4OID, BOOLOID};
-		Datum v[7];
+		Oid	  types[6] = {TEXTOID, TIMESTAMPTZARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID, TEXTARRAYOID, INT4OID};
+		Datum v[6];
 
 		v[0] = CStringGetTextDatum(region);
 		v[1] = PointerGetDatum(construct_md_array(starts, NULL, 1, dims, lbs, TIMESTAMPTZOID, sizeof(TimestampTz),
@@ -785,7 +768,6 @@ car_intensity_load(int source_id, const char *region, TimestampTz window_from, T
 			construct_md_array(actuals, anull, 1, dims, lbs, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 		v[4] = PointerGetDatum(construct_md_array(indexes, inull, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
 		v[5] = Int32GetDatum(file_id);
-		v[6] = BoolGetDatum(landed);
 		if (SPI_execute_with_args(
 				"WITH up AS ("
 				"  INSERT INTO car.grid_intensity AS g (region, period_start, forecast, actual, index, fetched_at, file_id) "
@@ -796,13 +778,15 @@ car_intensity_load(int source_id, const char *region, TimestampTz window_from, T
 				"  WHERE (g.actual IS NULL OR excluded.actual IS NOT NULL) "
 				"  AND (coalesce(excluded.forecast, g.forecast), excluded.actual, coalesce(excluded.index, g.index)) "
 				"      IS DISTINCT FROM (g.forecast, g.actual, g.index) "
-				"  RETURNING 1), "
-				"f AS (UPDATE car.source_file SET rows_loaded = (SELECT count(*) FROM up) WHERE id = $6 AND $7 RETURNING 1) "
-				"SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM f)",
-				7, types, v, NULL, false, 0) != SPI_OK_SELECT)
+				"  RETURNING 1) "
+				"SELECT count(*) FROM up",
+				6, types, v, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not store the intensities of %s", uri);
 		written = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	}
+	/* the response's first landing says what it wrote */
+	if (landed)
+		car_file_counts(file_id, written, 0, 0);
 	if (car_ingest_progress)
 		*car_ingest_progress = written;
 

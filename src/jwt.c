@@ -217,10 +217,11 @@ FreeDecodedKeys(void *arg)
 static void
 ReadKeys(void *arg)
 {
+	int	   pin;
 	uint64 i;
 
 	(void) arg;
-	SPI_connect();
+	pin = car_spi_connect();
 	if (SPI_execute("SELECT kid, alg, key, private_key, issuer, audience, enabled FROM car.jwt_key", true, 0) !=
 		SPI_OK_SELECT)
 		elog(ERROR, "could not read car.jwt_key");
@@ -245,7 +246,7 @@ ReadKeys(void *arg)
 		k->audience = KeyCell(tup, desc, 6);
 		k->enabled = strcmp(SPI_getvalue(tup, desc, 7), "t") == 0;
 	}
-	SPI_finish();
+	car_spi_finish(pin);
 }
 
 /*

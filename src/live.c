@@ -161,6 +161,7 @@ typedef struct SimState
 static void
 LoadMeters(SimState *st, ArrayType *ids)
 {
+	int	   pin;
 	Datum *elems;
 	bool  *nulls;
 	int	   n;
@@ -170,7 +171,7 @@ LoadMeters(SimState *st, ArrayType *ids)
 
 	deconstruct_array(ids, INT4OID, sizeof(int32), true, TYPALIGN_INT, &elems, &nulls, &n);
 	st->meters = palloc0(sizeof(SimMeter) * Max(n, 1));
-	SPI_connect();
+	pin = car_spi_connect();
 	if (SPI_execute_with_args("SELECT m.id, m.activity, m.unit, u.dimension FROM car.meter m "
 							  "LEFT JOIN car.unit u ON u.name = car.unit_name(m.unit) "
 							  "WHERE m.id = ANY ($1)",
@@ -221,7 +222,7 @@ LoadMeters(SimState *st, ArrayType *ids)
 			st->nmeters++;
 		}
 	}
-	SPI_finish();
+	car_spi_finish(pin);
 }
 
 /*

@@ -221,6 +221,7 @@ typedef struct MonthsJob
 static void
 CreateMissingMonths(void *arg)
 {
+	int		   pin;
 	MonthsJob *job = arg;
 	int		   nest = NewGUCNestLevel();
 	int		   ym;
@@ -229,7 +230,7 @@ CreateMissingMonths(void *arg)
 	(void) set_config_option("datestyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	/* bounds print as midnight UTC, which a date key reads as the first of the month */
 	(void) set_config_option("timezone", "UTC", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	SPI_connect();
+	pin = car_spi_connect();
 	SPI_execute(psprintf("SELECT pg_catalog.pg_advisory_xact_lock(%d)", PARTITION_LOCK_KEY), false, 0);
 	for (ym = job->ym_from; ym <= job->ym_to; ym++)
 		for (t = 0; t < lengthof(partitioned); t++)
@@ -251,7 +252,7 @@ CreateMissingMonths(void *arg)
 			if (CreateMonthWithRetry(partitioned[t], ym, job->moved))
 				job->created++;
 		}
-	SPI_finish();
+	car_spi_finish(pin);
 	AtEOXact_GUC(true, nest);
 }
 
@@ -389,6 +390,7 @@ typedef struct DefaultJob
 static void
 ReadDefault(void *arg)
 {
+	int			pin;
 	DefaultJob *job = arg;
 	const char *key = job->table[3];
 	const char *deflt = quote_identifier(job->table[1]);
@@ -397,7 +399,7 @@ ReadDefault(void *arg)
 	uint64		i;
 	bool		isnull;
 
-	SPI_connect();
+	pin = car_spi_connect();
 	if (SPI_execute_with_args(psprintf("SELECT DISTINCT pg_catalog.date_trunc('month', %s, 'UTC') FROM car.%s "
 									   "WHERE %s OPERATOR(pg_catalog.>=) $1 AND %s OPERATOR(pg_catalog.<) $2 ORDER BY 1",
 									   key, deflt, key, key),
@@ -413,7 +415,7 @@ ReadDefault(void *arg)
 							  2, types, vals, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read car.%s", job->table[1]);
 	job->stray = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	SPI_finish();
+	car_spi_finish(pin);
 }
 
 typedef struct RangeJob
@@ -426,17 +428,18 @@ typedef struct RangeJob
 static void
 ReadDefaultRange(void *arg)
 {
+	int		  pin;
 	RangeJob *job = arg;
 	bool	  lo_null,
 		hi_null;
 
-	SPI_connect();
+	pin = car_spi_connect();
 	if (SPI_execute("SELECT pg_catalog.min(ts), pg_catalog.max(ts) FROM car.reading_default", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read car.reading_default");
 	job->lo = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &lo_null));
 	job->hi = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &hi_null));
 	job->any = !lo_null && !hi_null;
-	SPI_finish();
+	car_spi_finish(pin);
 }
 
 /*
@@ -458,6 +461,7 @@ car_default_reading_range(TimestampTz *lo, TimestampTz *hi)
 Datum
 car_maintenance(PG_FUNCTION_ARGS)
 {
+	int			pin;
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
 	TimestampTz lo,
 		hi;
@@ -495,16 +499,10 @@ car_maintenance(PG_FUNCTION_ARGS)
 	{
 		Datum keep = DirectFunctionCall3(interval_in, CStringGetDatum(car_keep_raw),
 										 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-		Oid	  types[1] = {INTERVALOID};
-		Datum vals[1] = {keep};
 
-		SPI_connect();
-		if (SPI_execute_with_args("UPDATE car.source_file SET content = NULL "
-								  "WHERE content IS NOT NULL AND received_at < now() - $1",
-								  1, types, vals, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "could not update car.source_file");
-		dropped = SPI_processed;
-		SPI_finish();
+		pin = car_spi_connect();
+		dropped = car_drop_raw_bytes(keep);
+		car_spi_finish(pin);
 	}
 
 	/* 4. history of car's pg_cron jobs, when pg_cron lives in this database */
@@ -514,7 +512,7 @@ car_maintenance(PG_FUNCTION_ARGS)
 		Oid	  types[1] = {INTERVALOID};
 		Datum vals[1] = {keep};
 
-		SPI_connect();
+		pin = car_spi_connect();
 		if (SPI_execute("SELECT pg_catalog.to_regclass('cron.job_run_details') IS NOT NULL", true, 0) == SPI_OK_SELECT &&
 			SPI_processed == 1 && SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)[0] == 't')
 		{
@@ -525,7 +523,7 @@ car_maintenance(PG_FUNCTION_ARGS)
 				elog(ERROR, "could not purge cron.job_run_details");
 			purged = SPI_processed;
 		}
-		SPI_finish();
+		car_spi_finish(pin);
 	}
 
 	/* 5. the change feed, older than car.keep_changes (an older car has none) */
@@ -536,12 +534,12 @@ car_maintenance(PG_FUNCTION_ARGS)
 		Oid	  types[1] = {INTERVALOID};
 		Datum vals[1] = {keep};
 
-		SPI_connect();
+		pin = car_spi_connect();
 		if (SPI_execute_with_args("DELETE FROM car.change WHERE recorded_at < now() - $1", 1, types, vals, NULL, false,
 								  0) != SPI_OK_DELETE)
 			elog(ERROR, "could not purge car.change");
 		changes = SPI_processed;
-		SPI_finish();
+		car_spi_finish(pin);
 	}
 
 	initStringInfo(&out);

@@ -225,6 +225,7 @@ CarTableOf(Oid relid)
 Datum
 car_track_changes(PG_FUNCTION_ARGS)
 {
+	int			 pin;
 	TriggerData *td = (TriggerData *) fcinfo->context;
 	const char	*table;
 
@@ -238,7 +239,7 @@ car_track_changes(PG_FUNCTION_ARGS)
 						errmsg("car.track_changes() fired on %s, which is not one of car's tables",
 							   RelationGetRelationName(td->tg_relation))));
 
-	SPI_connect();
+	pin = car_spi_connect();
 	if (SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
 		elog(ERROR, "car: could not register the trigger's transition tables");
 
@@ -291,7 +292,7 @@ car_track_changes(PG_FUNCTION_ARGS)
 		/* units, activities, components: any result may change */
 		MarkFullRefreshNeeded();
 
-	SPI_finish();
+	car_spi_finish(pin);
 	return PointerGetDatum(NULL);
 }
 
@@ -606,21 +607,22 @@ Refresh(bool full)
 Datum
 car_refresh(PG_FUNCTION_ARGS)
 {
+	int	  pin;
 	bool  full = PG_GETARG_BOOL(0);
 	int64 days;
 	bool  isnull;
 
-	SPI_connect();
+	pin = car_spi_connect();
 	Exec(psprintf("SELECT pg_catalog.pg_try_advisory_xact_lock(%d)", REFRESH_LOCK_KEY), SPI_OK_SELECT);
 	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
 	{
 		ereport(NOTICE, (errmsg("car.refresh: another refresh is running; changes it does not see stay queued "
 								"for the next one")));
-		SPI_finish();
+		car_spi_finish(pin);
 		PG_RETURN_INT64(0);
 	}
 	days = Refresh(full);
-	SPI_finish();
+	car_spi_finish(pin);
 	PG_RETURN_INT64(days);
 }
 

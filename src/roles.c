@@ -12,8 +12,10 @@
  *	car_auditor	car_reader that sees every organisation's rows (an auditor,
  *				or the service login of a BI tool that serves everyone and
  *				filters itself).
- *	car_ingest	car_reader, plus writing readings, sites and meters and
- *				landing files (car.push).
+ *	car_ingest	car_reader, plus writing readings, sites and meters, and
+ *				landing files through car.push (car writes the record of
+ *				landed files itself: no role writes car.source_file or
+ *				car.ingest_error).
  *	car.worker_role (car_worker by default)
  *				car_ingest, plus what the background worker and the pg_cron
  *				jobs do: the dataset queue, sources' poll status, the
@@ -112,13 +114,17 @@ static const char *const grants[] = {
 	 * may become is the trigger car.check_reading_quality's to say (an estimate
 	 * turns actual only under the file the ingest path is writing).
 	 */
-	"GRANT SELECT, INSERT ON car.reading, car.site, car.meter, car.source_file, car.ingest_error TO car_ingest",
+	"GRANT SELECT, INSERT ON car.reading, car.site, car.meter TO car_ingest",
 	"GRANT UPDATE (quantity, file_id, quality, method) ON car.reading TO car_ingest",
 	"GRANT UPDATE (interval_minutes) ON car.meter TO car_ingest",
-	"GRANT UPDATE ON car.source_file, car.ingest_error TO car_ingest",
+	/*
+	 * Landed files and their quarantined rows are read, never written: car
+	 * writes them as their owner (source.c), so that a file's record, bytes
+	 * and counts are what car.push or a fetch landed.
+	 */
+	"GRANT SELECT ON car.source_file, car.ingest_error TO car_ingest",
 	"GRANT SELECT ON car.source, car.source_status TO car_ingest",
-	"GRANT USAGE ON SEQUENCE car.site_id_seq, car.meter_id_seq, car.source_file_id_seq, car.ingest_error_id_seq "
-	"TO car_ingest",
+	"GRANT USAGE ON SEQUENCE car.site_id_seq, car.meter_id_seq TO car_ingest",
 	"GRANT EXECUTE ON FUNCTION car.push(text, text, bytea), car.push(text, text, text, bytea), "
 	"car.check_push_token(text, text), car.simulate_setup(int, int, text) TO car_ingest",
 	"GRANT EXECUTE ON FUNCTION car.estimate(int, timestamptz, timestamptz, text), "
@@ -144,7 +150,9 @@ static const char *const grants[] = {
 	"car.load_factors(bytea, text, int, boolean, text, text), car.load_factors(int) TO %w",
 	/* car_admin */
 	"GRANT SELECT, INSERT, UPDATE, DELETE ON car.source, car.source_secret, car.jwt_key, car.unit, car.activity, "
-	"car.activity_component, car.activity_path, car.site, car.meter, car.reading, car.source_file, car.ingest_error TO car_admin",
+	"car.activity_component, car.activity_path, car.site, car.meter, car.reading TO car_admin",
+	/* a landed file may be removed (to load its bytes again, say), never made up or changed */
+	"GRANT DELETE ON car.source_file, car.ingest_error TO car_admin",
 	"GRANT DELETE ON car.factor_set TO car_admin",
 	"GRANT SELECT ON car.worker_status TO car_admin",
 	"GRANT USAGE ON SEQUENCE car.source_id_seq TO car_admin",
@@ -237,14 +245,15 @@ EnsureRole(const char *role, bool login, bool create_missing)
 static void
 RequireCurrentVersion(void)
 {
+	int	  pin;
 	char *v;
 
-	SPI_connect();
+	pin = car_spi_connect();
 	if (SPI_execute("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'car'", true, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "car: could not read pg_extension");
 	v = pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
-	SPI_finish();
+	car_spi_finish(pin);
 	if (strcmp(v, CAR_SQL_VERSION) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -257,6 +266,7 @@ RequireCurrentVersion(void)
 Datum
 car_grant_roles(PG_FUNCTION_ARGS)
 {
+	int			pin;
 	bool		create_missing = PG_ARGISNULL(0) ? true : PG_GETARG_BOOL(0);
 	const char *roles[] = {"car_reader", "car_auditor", "car_ingest", car_worker_role, "car_admin"};
 	Datum		out[lengthof(roles)];
@@ -267,7 +277,7 @@ car_grant_roles(PG_FUNCTION_ARGS)
 	if (car_worker_role == NULL || car_worker_role[0] == '\0')
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("car.worker_role is empty"),
 						errhint("Set it to the role the background worker and the pg_cron jobs act as.")));
-	SPI_connect();
+	pin = car_spi_connect();
 	for (i = 0; i < (int) lengthof(roles); i++)
 		EnsureRole(roles[i], roles[i] == car_worker_role, create_missing);
 
@@ -301,7 +311,7 @@ car_grant_roles(PG_FUNCTION_ARGS)
 		creating_extension = was_creating;
 	}
 	PG_END_TRY();
-	SPI_finish();
+	car_spi_finish(pin);
 
 	for (i = 0; i < (int) lengthof(roles); i++)
 		out[i] = CStringGetTextDatum(roles[i]);

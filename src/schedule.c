@@ -85,6 +85,7 @@ RunAndCollect(const char *sql, StringInfo out)
 void
 car_cron_task_main(Datum arg)
 {
+	int			 pin;
 	dsm_segment *seg;
 	CronTask	*task;
 
@@ -104,10 +105,10 @@ car_cron_task_main(Datum arg)
 		StringInfoData out;
 
 		initStringInfo(&out);
-		SPI_connect();
+		pin = car_spi_connect();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		RunAndCollect(task->sql, &out);
-		SPI_finish();
+		car_spi_finish(pin);
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 		strlcpy(task->result, out.data, TASK_RESULT_MAX);
@@ -157,6 +158,7 @@ CronDatabase(void)
 static char *
 RunInCronDatabase(const char *cron_db, const char *sql, const char *what)
 {
+	int			   pin;
 	StringInfoData out;
 
 	initStringInfo(&out);
@@ -167,9 +169,9 @@ RunInCronDatabase(const char *cron_db, const char *sql, const char *what)
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("pg_cron is loaded but not installed in this database"),
 					 errhint("Run CREATE EXTENSION pg_cron.")));
-		SPI_connect();
+		pin = car_spi_connect();
 		RunAndCollect(sql, &out);
-		SPI_finish();
+		car_spi_finish(pin);
 		return out.data;
 	}
 	else

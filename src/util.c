@@ -11,6 +11,7 @@
 #include "access/htup_details.h"
 #include "catalog/pg_class.h"
 #include "catalog/namespace.h"
+#include "executor/spi.h"
 
 #include "access/xact.h"
 #include "common/cryptohash.h"
@@ -131,15 +132,67 @@ car_text_as_utf8(const char *data, size_t len, size_t *outlen)
 }
 
 /*
+ * Pin search_path to pg_catalog, pg_temp until car_unpin_search_path(level)
+ * (or the end of the (sub)transaction, which undoes it on error), as a
+ * SECURITY DEFINER function's SET clause does: NewGUCNestLevel, a SAVE
+ * action, AtEOXact_GUC.  Functions, operators and types named without a
+ * schema in car's SQL are then pg_catalog's (they are never looked up in
+ * pg_temp), whatever schema a caller put first on its search_path: a schema
+ * of a role's own, listed before pg_catalog, cannot lend car's statements
+ * its = or lower(), nor the statements of the triggers and functions they
+ * fire.  Returns the level to pass back.
+ */
+int
+car_pin_search_path(void)
+{
+	int level = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true,
+							 0, false);
+	return level;
+}
+
+/* The caller's search_path again (and whatever else was saved at level). */
+void
+car_unpin_search_path(int level)
+{
+	AtEOXact_GUC(true, level);
+}
+
+/*
+ * SPI_connect for car's own statements, with search_path pinned
+ * (car_pin_search_path) until car_spi_finish: every SPI connection car
+ * opens goes through here, so no statement car runs, as the caller or as
+ * another role, resolves a name against the caller's search_path.  Returns
+ * what car_spi_finish takes.
+ */
+int
+car_spi_connect(void)
+{
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "car: SPI_connect failed");
+	return car_pin_search_path();
+}
+
+/* SPI_finish, and the search_path car_spi_connect pinned undone. */
+void
+car_spi_finish(int level)
+{
+	car_unpin_search_path(level);
+	SPI_finish();
+}
+
+/*
  * Run fn(arg) as the owner of car.<table>, as a restricted operation: for
  * reading what callers must not read themselves (keys) or must read whole
  * although row-level security filters it for them (the policies' lookups),
- * and for the partition DDL.  Whatever runs under it resolves names with
- * search_path = pg_catalog, pg_temp (functions and operators are never
- * looked up in pg_temp), as a SECURITY DEFINER function's SET clause does,
- * so that nothing the caller defined (an operator in a schema of theirs
- * put first on their search_path) runs with the owner's rights; the SQL
- * run under it also names its operators (OPERATOR(pg_catalog.=)).
+ * for writing what no role may write but through car (landed files and
+ * their quarantined rows), and for the partition DDL.  Whatever runs under
+ * it resolves names with search_path = pg_catalog, pg_temp
+ * (car_pin_search_path), so that nothing the caller defined (an operator in
+ * a schema of theirs put first on their search_path) runs with the owner's
+ * rights; the SQL run under it also names its operators
+ * (OPERATOR(pg_catalog.=)).
  */
 void
 car_as_table_owner(const char *table, void (*fn)(void *arg), void *arg)
@@ -158,11 +211,9 @@ car_as_table_owner(const char *table, void (*fn)(void *arg), void *arg)
 	ReleaseSysCache(tup);
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-	save_nestlevel = NewGUCNestLevel();
+	save_nestlevel = car_pin_search_path();
 	PG_TRY();
 	{
-		(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
 		fn(arg);
 	}
 	PG_CATCH();
@@ -172,7 +223,7 @@ car_as_table_owner(const char *table, void (*fn)(void *arg), void *arg)
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	AtEOXact_GUC(true, save_nestlevel);
+	car_unpin_search_path(save_nestlevel);
 	SetUserIdAndSecContext(save_userid, save_sec);
 }
 

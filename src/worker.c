@@ -323,13 +323,16 @@ ActAsWorkerRole(void)
 	SetUserIdAndSecContext(role, worker_saved_sec | SECURITY_LOCAL_USERID_CHANGE);
 }
 
+/* The search_path BeginTx pinned (car_spi_connect), for EndTx to undo. */
+static int worker_pin;
+
 static void
 BeginTx(const char *what)
 {
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	ActAsWorkerRole();
-	SPI_connect();
+	worker_pin = car_spi_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, what);
 }
@@ -337,7 +340,7 @@ BeginTx(const char *what)
 static void
 EndTx(void)
 {
-	SPI_finish();
+	car_spi_finish(worker_pin);
 	PopActiveSnapshot();
 	SetUserIdAndSecContext(worker_saved_user, worker_saved_sec);
 	CommitTransactionCommand();
@@ -354,6 +357,7 @@ EndTx(void)
 static bool
 ExtensionReady(void)
 {
+	int			pin;
 	static bool told = false;
 	bool		ready = false;
 	char	   *version = NULL;
@@ -364,7 +368,7 @@ ExtensionReady(void)
 	if (OidIsValid(get_extension_oid("car", true)) && OidIsValid(get_namespace_oid("car", true)) &&
 		OidIsValid(get_relname_relid("dataset", get_namespace_oid("car", true))))
 	{
-		SPI_connect();
+		pin = car_spi_connect();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		if (SPI_execute("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'car'", true, 1) ==
 				SPI_OK_SELECT &&
@@ -377,7 +381,7 @@ ExtensionReady(void)
 						  errhint("Run ALTER EXTENSION car UPDATE in that database; the worker waits until then.")));
 		told = version != NULL && !ready;
 		PopActiveSnapshot();
-		SPI_finish();
+		car_spi_finish(pin);
 	}
 	CommitTransactionCommand();
 	return ready;
@@ -1323,10 +1327,11 @@ car_fetcher_main(Datum arg)
 Datum
 car_wake(PG_FUNCTION_ARGS)
 {
-	SPI_connect();
+	int pin = car_spi_connect();
+
 	SPI_execute("UPDATE car.source SET next_poll_at = now() WHERE enabled AND kind <> 'push'", false, 0);
 	SPI_execute("UPDATE car.dataset SET next_attempt_at = now() WHERE state = 'queued'", false, 0);
-	SPI_finish();
+	car_spi_finish(pin);
 	car_wake_launcher_at_commit();
 	PG_RETURN_BOOL(car_shmem != NULL && car_shmem->launcher_latch != NULL);
 }
@@ -1335,6 +1340,7 @@ car_wake(PG_FUNCTION_ARGS)
 Datum
 car_backfill(PG_FUNCTION_ARGS)
 {
+	int		pin;
 	char   *source = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	DateADT from = PG_GETARG_DATEADT(1);
 	DateADT to = PG_GETARG_DATEADT(2);
@@ -1351,7 +1357,7 @@ car_backfill(PG_FUNCTION_ARGS)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("car.backfill: from_date is after to_date")));
 	if (to - from > 36600)
 		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED), errmsg("car.backfill covers at most 100 years at a time")));
-	SPI_connect();
+	pin = car_spi_connect();
 	if (SPI_execute_with_args("SELECT id, kind, uri FROM car.source WHERE name = $1", 1, types, v, NULL, false, 1) !=
 			SPI_OK_SELECT ||
 		SPI_processed != 1)
@@ -1403,7 +1409,7 @@ car_backfill(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("source \"%s\" is a %s source; backfill takes template, index or carbon-intensity sources",
 						source, kind)));
-	SPI_finish();
+	car_spi_finish(pin);
 	car_wake_launcher_at_commit();
 	PG_RETURN_INT32(queued);
 }

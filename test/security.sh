@@ -378,6 +378,212 @@ echo "$out" | sed 's/^/# /'
 ok $? "car_ingest sees a source's URI without its password and cannot read car.source_secret"
 is "car_admin reads the credentials" "$(as admin -c "SELECT userinfo FROM car.source_secret x JOIN car.source s ON s.id = x.source_id WHERE s.name = 'remote'")" "car:s3cret"
 
+# --- 17. car's own SQL under a hostile search_path ----------------------------------------------------------
+# A role puts a schema of its own before pg_catalog, holding an operator, a
+# function, an aggregate or a type named like pg_catalog's that car's
+# statements use unqualified (= on int, bigint, text and name; <, >=, + and -
+# on timestamptz; ||; ->>; now(), lower(), hashtext(), date_trunc(), unnest(),
+# count(*), sum(float8); the types jsonb and date).  Each one, when called,
+# notes its name in a table of the schema (and gives pg_catalog's answer).
+# Then the role itself, car_admin, a reader and a superuser run car's entry
+# points with that search_path: pushes (new, again, overlapping, with a bad
+# row, through a token), estimates, bills, refresh, close and reopen, sources,
+# maintenance, factors, row-level security and token reports, the calculator
+# and the simulator, car.grant_roles().  None of the objects may be called
+# (car's SQL runs with search_path pinned to pg_catalog, pg_temp), and every
+# result must be what a clean session computes.
+su -c "CREATE SCHEMA evil AUTHORIZATION loader" >/dev/null
+hostile_sql() {
+	cat <<'SQL'
+CREATE TABLE evil.calls (what text, who text);
+GRANT USAGE ON SCHEMA evil TO PUBLIC;
+GRANT SELECT, INSERT ON evil.calls TO PUBLIC;
+CREATE FUNCTION evil.note(what text) RETURNS boolean LANGUAGE plpgsql SET search_path = pg_catalog
+    AS $$ BEGIN INSERT INTO evil.calls VALUES (what, current_user); RETURN true; END $$;
+SQL
+	# operators: name, left type, right type, result type
+	local op l r t
+	while read -r op l r t; do
+		local f="evil.op_$(echo "$op$l$r" | md5sum | cut -c1-8)"
+		echo "CREATE FUNCTION $f(a $l, b $r) RETURNS $t LANGUAGE plpgsql SET search_path = pg_catalog
+    AS \$\$ BEGIN PERFORM evil.note('$op ($l, $r)'); RETURN a OPERATOR(pg_catalog.$op) b; END \$\$;"
+		echo "CREATE OPERATOR evil.$op (LEFTARG = $l, RIGHTARG = $r, FUNCTION = $f);"
+	done <<'OPS'
+= int4 int4 boolean
+= int8 int8 boolean
+= text text boolean
+= name name boolean
+< timestamptz timestamptz boolean
+>= timestamptz timestamptz boolean
++ timestamptz interval timestamptz
+- timestamptz interval timestamptz
+|| text text text
+->> jsonb text text
+OPS
+	cat <<'SQL'
+CREATE FUNCTION evil.now() RETURNS timestamptz LANGUAGE plpgsql SET search_path = pg_catalog
+    AS $$ BEGIN PERFORM evil.note('now()'); RETURN pg_catalog.now(); END $$;
+CREATE FUNCTION evil.lower(a text) RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog
+    AS $$ BEGIN PERFORM evil.note('lower(text)'); RETURN pg_catalog.lower(a); END $$;
+CREATE FUNCTION evil.hashtext(a text) RETURNS int LANGUAGE plpgsql SET search_path = pg_catalog
+    AS $$ BEGIN PERFORM evil.note('hashtext(text)'); RETURN pg_catalog.hashtext(a); END $$;
+CREATE FUNCTION evil.date_trunc(f text, a timestamptz) RETURNS timestamptz LANGUAGE plpgsql SET search_path = pg_catalog
+    AS $$ BEGIN PERFORM evil.note('date_trunc(text, timestamptz)'); RETURN pg_catalog.date_trunc(f, a); END $$;
+CREATE FUNCTION evil.unnest(a anyarray) RETURNS SETOF anyelement LANGUAGE plpgsql SET search_path = pg_catalog
+    AS $$ BEGIN PERFORM evil.note('unnest(anyarray)'); RETURN QUERY SELECT pg_catalog.unnest(a); END $$;
+CREATE FUNCTION evil.count_step(n int8) RETURNS int8 LANGUAGE plpgsql SET search_path = pg_catalog
+    AS $$ BEGIN PERFORM evil.note('count(*)'); RETURN n OPERATOR(pg_catalog.+) 1; END $$;
+CREATE AGGREGATE evil.count(*) (SFUNC = evil.count_step, STYPE = int8, INITCOND = '0');
+CREATE FUNCTION evil.sum_step(s float8, v float8) RETURNS float8 LANGUAGE plpgsql STRICT SET search_path = pg_catalog
+    AS $$ BEGIN PERFORM evil.note('sum(float8)'); RETURN s OPERATOR(pg_catalog.+) v; END $$;
+CREATE AGGREGATE evil.sum(float8) (SFUNC = evil.sum_step, STYPE = float8);
+CREATE DOMAIN evil.jsonb AS pg_catalog.jsonb CHECK (evil.note('type jsonb'));
+CREATE DOMAIN evil.date AS pg_catalog.date CHECK (evil.note('type date'));
+SQL
+}
+hostile_n=19 # the objects above: 10 operators, 7 functions and aggregates, 2 types
+out=$(as loader -v ON_ERROR_STOP=1 <<SQL
+$(hostile_sql)
+SET search_path = evil, pg_catalog;
+SELECT 1 = 1, 1::int8 = 1::int8, 'a'::pg_catalog.text = 'a', 'a'::name = 'a'::name, now() < now(), now() >= now(),
+       now() + interval '1 day', now() - interval '1 day', 'a'::pg_catalog.text || 'b', '{"a": 1}'::pg_catalog.jsonb ->> 'a',
+       lower('A'), hashtext('a'), date_trunc('day', pg_catalog.now()), (SELECT count(*) FROM unnest(ARRAY[1, 2])),
+       (SELECT sum(x) FROM (VALUES (1::float8), (2)) v(x)), '{}'::jsonb, '2022-01-01'::date;
+SQL
+)
+echo "$out" | grep ERROR | sed 's/^/# /'
+is "the loader's schema evil holds $hostile_n objects named like pg_catalog's, and with it first on the search_path each is the one called" \
+	"$(su -c "SELECT count(DISTINCT what) FROM evil.calls")" "$hostile_n"
+su -c "TRUNCATE evil.calls" >/dev/null
+
+python3 "$ROOT/test/gen/ecodriver.py" --out "$W/h1" --sites 2 --meters 1 --start 2022-07-01 --days 3 --seed 31 --junk 0 --extra-days "" >/dev/null
+python3 "$ROOT/test/gen/ecodriver.py" --out "$W/h5" --sites 2 --meters 1 --start 2022-07-11 --days 10 --seed 32 --junk 1 --extra-days "" >/dev/null
+# h4: h1 with every reading 1 kWh more (it overlaps h1 whole: the upsert path)
+python3 - "$W" <<'PY'
+import csv, sys
+from decimal import Decimal
+w = sys.argv[1]
+rows = list(csv.reader(open(w + "/h1.csv", newline="")))
+for r in rows[1:]:
+    r[4:] = [str(Decimal(v) + 1) if v else "" for v in r[4:]]
+with open(w + "/h4.csv", "w", newline="") as f:
+    csv.writer(f, lineterminator="\r\n").writerows(rows)
+PY
+# readings and kWh of each file, from the generator's totals (h4: h1's, plus 1 kWh a reading)
+n1=$(awk -F, 'NR > 1 && $1 !~ /^\(/ {n += $3} END {print n}' "$W/h1.totals.csv")
+kwh1=$(awk -F, 'NR > 1 && $1 !~ /^\(/ {print $4}' "$W/h1.totals.csv" | paste -sd+ | sed 's/^/0+/')
+n5=$(awk -F, 'NR > 1 && $1 !~ /^\(/ {n += $3} END {print n}' "$W/h5.totals.csv")
+hsql() { echo "SET search_path = evil, pg_catalog, car;"; cat; }
+out=$(hsql <<'SQL' | as loader -v h1="$(cat "$W/h1.csv")" -v h4="$(cat "$W/h4.csv")" -v h5="$(cat "$W/h5.csv")" -v tok="$T_PUSH"
+SELECT 'h1', rows_loaded, rows_rejected, rows_superseded FROM car.push('push-a', 'hijack-1.csv', convert_to(:'h1', 'UTF8'));
+SELECT 'h1 again', rows_loaded, rows_rejected, rows_superseded FROM car.push('push-a', 'hijack-1-again.csv', convert_to(:'h1', 'UTF8'));
+SELECT 'h4', rows_loaded, rows_rejected, rows_superseded FROM car.push('push-a', 'hijack-4.csv', convert_to(:'h4', 'UTF8'));
+SELECT 'h5', rows_loaded, rows_rejected, rows_superseded FROM car.push(:'tok', 'push-a', 'hijack-5.csv', convert_to(:'h5', 'UTF8'));
+SELECT 'gate', 1 FROM (SELECT car.check_push_token(:'tok', 'push-a')) g;
+SQL
+)
+echo "$out" | grep -E 'ERROR|WARNING' | sed 's/^/# /'
+is "pushes with the hostile search_path: a new file, the same bytes again, one overlapping it, one with a bad row through a token" \
+	"$(echo "$out" | grep -E '^(h1|h4|h5|gate)' | tr '\n' ' ')" \
+	"h1|$n1|0|0 h1 again|$n1|0|0 h4|$n1|0|$n1 h5|$n5|1|0 gate|1 "
+h1_id=$(su -c "SELECT id FROM car.source_file WHERE name = 'hijack-1.csv'")
+h4_id=$(su -c "SELECT id FROM car.source_file WHERE name = 'hijack-4.csv'")
+h5_id=$(su -c "SELECT id FROM car.source_file WHERE name = 'hijack-5.csv'")
+is "the readings are the overlapping file's: $n1 of them, h1's kWh + 1 each; the bad row is quarantined; the same bytes landed once" \
+	"$(su -c "SELECT count(*), round(sum(quantity)::numeric, 3) = round(($kwh1 + $n1)::numeric, 3) FROM car.reading WHERE file_id = $h4_id" \
+		-c "SELECT count(*) || ' ' || string_agg(message, '') FROM car.ingest_error WHERE file_id = $h5_id" \
+		-c "SELECT count(*) FROM car.source_file WHERE name LIKE 'hijack-1%'" | tr '\n' ' ')" \
+	"$n1|t 1 date \"not a date\" does not match the format DD/MM/YYYY 1 "
+m1=$(su -c "SELECT m.id FROM car.meter m JOIN car.site s ON s.id = m.site_id WHERE s.org = 'A' AND s.name = 'Site 1' AND m.name = 'Electricity meter 1'")
+m2=$(su -c "SELECT m.id FROM car.meter m JOIN car.site s ON s.id = m.site_id WHERE s.org = 'A' AND s.name = 'Site 2' AND m.name = 'Electricity meter 1'")
+# linear estimates fill the half-hours the generator left blank inside the window (each has actual readings either side)
+gaps=$(su -c "SELECT 96 - count(*) FROM car.reading WHERE meter_id = $m1 AND ts >= '2022-07-01 12:00+00' AND ts < '2022-07-03 12:00+00'")
+out=$(hsql <<SQL | as loader
+SELECT 'estimate', periods_missing, periods_filled FROM car.estimate($m1, '2022-07-01 12:00+00', '2022-07-03 12:00+00', 'linear');
+SELECT 'bill', billed_quantity, periods_filled FROM car.bill($m2, '2022-07-25 00:00+01', '2022-07-26 00:00+01', 48);
+SQL
+)
+echo "$out" | grep -E 'ERROR|WARNING' | sed 's/^/# /'
+is "an estimate fills the $gaps blank half-hours of its window, and a bill of 48 kWh for a day without readings fills its 48 half-hours" \
+	"$(echo "$out" | grep -E '^(estimate|bill)' | tr '\n' ' ')" "estimate|$gaps|$gaps bill|48|48 "
+is "the estimated readings are there, and the billed day adds up to 48 kWh" \
+	"$(su -c "SELECT count(*) FROM car.reading WHERE meter_id = $m1 AND quality = 'estimated'" \
+		-c "SELECT sum(quantity) FROM car.reading WHERE meter_id = $m2 AND ts >= '2022-07-25 00:00+01' AND ts < '2022-07-26 00:00+01'" | tr '\n' ' ')" \
+	"$gaps 48 "
+out=$(hsql <<'SQL' | as admin
+SELECT 'refresh', car.refresh() > 0;
+SELECT id AS c_id, lines AS c_lines FROM car.close_period('A', '2022-07-01', '2022-07-31', 'signed under a hostile search_path') \gset
+SELECT 'close', :'c_lines';
+SELECT 'reopen', reopened_by FROM car.reopen_period(:c_id, 'reopened under a hostile search_path');
+SELECT 'source', (car.add_source('hijack-src', NULL, 'push', 'long', '{"meter": "m", "org": "A"}')).name, car.remove_source('hijack-src');
+SELECT 'backfill', car.backfill('remote', '2022-07-01', '2022-07-02');
+SELECT 'wake', car.wake() IS NOT NULL;
+SELECT 'partitions', car.ensure_partitions('2030-01-01', '2030-02-15') >= 0;
+SELECT 'factors', year FROM car.load_factors(2023);
+SQL
+)
+echo "$out" | grep -E 'ERROR|WARNING' | sed 's/^/# /'
+close_id=$(su -c "SELECT max(id) FROM car.period_close WHERE org = 'A'")
+is "car_admin under the hostile search_path: refresh, close and reopen, a source added and removed, backfill, wake, partitions, a factor file" \
+	"$(echo "$out" | grep -E '^(refresh|close|reopen|source|backfill|wake|partitions|factors)\|' | tr '\n' ' ')" \
+	"refresh|t close|$(su -c "SELECT count(*) FROM car.closed_emission WHERE close_id = $close_id") reopen|admin source|hijack-src|t backfill|0 wake|t partitions|t factors|2023 "
+is "the refreshed July figures of org A's pushed meters are what car.co2e gives reading by reading (kg CO2e, generation)" \
+	"$(su -c "SELECT round(e.kg::numeric, 6) = round(r.kg::numeric, 6) AND e.kg > 0 FROM
+		(SELECT sum(kg_co2e) AS kg FROM car.emission_daily WHERE meter_id IN ($m1, $m2) AND component = 'generation' AND month = '2022-07-01') e,
+		(SELECT sum(car.co2e(r.quantity, m.unit, m.activity, r.ts)) AS kg FROM car.reading r JOIN car.meter m ON m.id = r.meter_id
+		 WHERE r.meter_id IN ($m1, $m2) AND r.ts >= '2022-07-01 00:00+01' AND r.ts < '2022-08-01 00:00+01') r")" "t"
+is "the close signed A's July as car.emission_daily holds it (kg CO2e), and its hash is there" \
+	"$(su -c "SELECT round(p.kg_co2e::numeric, 6) = round((SELECT sum(kg_co2e) FROM car.emission_daily e JOIN car.site s ON s.id = e.site_id
+		WHERE s.org = 'A' AND e.month = '2022-07-01')::numeric, 6), length(p.sha256) FROM car.period_close p WHERE p.id = $close_id")" "t|64"
+T_A3=$(hs '{"sub":"hijack","org":"A","exp":"NOW+600"}')
+out=$(hsql <<SQL | as reader
+SELECT car.authenticate('$T_A3') IS NOT NULL AS authenticated \gset
+SELECT 'sites', string_agg(name, ',' ORDER BY name) FROM car.site;
+SELECT 'report', string_agg(DISTINCT site, ',' ORDER BY site) FROM car.report_monthly_for('$T_A3');
+SELECT 'co2e', car.co2e(1000, 'kWh', 'electricity', '2022-07-01');
+SELECT 'simulate', string_agg(quantity::pg_catalog.text, ',' ORDER BY ts) FROM car.simulate(ARRAY[$m1], '2022-08-01 00:00+00', '2022-08-01 03:00+00', '30 minutes', 7);
+SQL
+)
+echo "$out" | grep -E 'ERROR|WARNING' | sed 's/^/# /'
+is "a reader under the hostile search_path: row-level security, a token report, the calculator, the simulator, as a clean session sees them" \
+	"$(echo "$out" | grep -E '^(sites|report|co2e|simulate)\|' | tr '\n' ' ')" \
+	"$(su -c "SELECT 'sites', string_agg(name, ',' ORDER BY name) FROM car.site WHERE org = 'A'" \
+		-c "SELECT 'report', string_agg(DISTINCT site, ',' ORDER BY site) FROM car.report_monthly WHERE organisation = 'A'" \
+		-c "SELECT 'co2e', car.co2e(1000, 'kWh', 'electricity', '2022-07-01')" \
+		-c "SELECT 'simulate', string_agg(quantity::text, ',' ORDER BY ts) FROM car.simulate(ARRAY[$m1], '2022-08-01 00:00+00', '2022-08-01 03:00+00', '30 minutes', 7)" | tr '\n' ' ')"
+out=$(hsql <<'SQL' | su
+SELECT 'grant_roles', array_length(car.grant_roles(), 1);
+SELECT 'maintenance', car.maintenance() ? 'partitions_created';
+SELECT 'refresh', car.refresh() >= 0;
+SQL
+)
+echo "$out" | grep -E 'ERROR|WARNING' | sed 's/^/# /'
+is "a superuser with the loader's schema first: car.grant_roles(), car.maintenance(), car.refresh()" \
+	"$(echo "$out" | grep -E '^(grant_roles|maintenance|refresh)\|' | tr '\n' ' ')" "grant_roles|5 maintenance|t refresh|t "
+is "none of the $hostile_n hostile objects was called by car's statements, as whichever role" \
+	"$(su -c "SELECT count(*) || coalesce(': ' || string_agg(DISTINCT what || ' as ' || who, ', '), '') FROM evil.calls")" "0"
+
+# --- 18. the record of landed files ---------------------------------------------------------------------------
+# car.source_file and car.ingest_error say what each file held and what loading it did: car writes
+# them (as their owner) when it lands a file; no role may make one up or change one by hand.
+forge() {
+	as "$1" -c "INSERT INTO car.source_file (source_id, name, sha256, bytes, status) SELECT id, 'forged.csv', repeat('0', 64), 0, 'loaded' FROM car.source WHERE name = 'push-a'" \
+		-c "UPDATE car.source_file SET rows_loaded = 0, content = NULL WHERE id = $h1_id" \
+		-c "INSERT INTO car.ingest_error (file_id, line, message) VALUES ($h1_id, 1, 'forged')" \
+		-c "UPDATE car.ingest_error SET message = 'changed' WHERE file_id = $h5_id"
+}
+for r in loader car_worker admin; do
+	out=$(forge $r)
+	is "$r cannot insert or update a landed file or a quarantined row (4 refusals)" \
+		"$(echo "$out" | grep -cE 'permission denied for table (source_file|ingest_error)')" "4"
+done
+is "a loader cannot delete one either; car_admin may (to land the same bytes again)" \
+	"$(as loader -c "DELETE FROM car.source_file WHERE name = 'no such file'" | grep -c 'permission denied for table source_file') $(as admin -c "DELETE FROM car.source_file WHERE name = 'no such file'")" "1 "
+is "the files' record is as car wrote it: nothing forged, the counts and the quarantined row unchanged" \
+	"$(su -c "SELECT count(*) FROM car.source_file WHERE name = 'forged.csv'" -c "SELECT rows_loaded, content IS NOT NULL FROM car.source_file WHERE id = $h1_id" \
+		-c "SELECT count(*) FROM car.ingest_error WHERE file_id = $h1_id" -c "SELECT count(*) FROM car.ingest_error WHERE file_id = $h5_id AND message LIKE 'date%'" | tr '\n' ' ')" \
+	"0 $n1|t 0 1 "
+
 # --- in the end ---------------------------------------------------------------------------------------------
 matrix >"$W/matrix-after.txt"
 diff "$W/matrix-before.txt" "$W/matrix-after.txt" | sed 's/^/# /'
