@@ -196,11 +196,14 @@ ReadDays(const char *w, int nargs, Oid *types, Datum *vals, int *ndays)
 	appendStringInfoString(
 		&sql, "SELECT e.meter_id, e.day, e.component, e.site_id, so.org, "
 			  "  CASE WHEN u.dimension = 'energy' THEN car.convert(e.quantity, e.unit, 'kWh') END, e.kg_co2e, "
-			  "  a.level1 IS NOT DISTINCT FROM 'UK electricity', rm.id, rm.value::float8 "
-			  "FROM car.emission_daily e ");
+			  "  a.level1 IS NOT DISTINCT FROM 'UK electricity', rm.id, rm.value::float8 ");
+	/* the days given: a probe of the key each (its month prunes to one partition), never a scan */
 	if (w)
-		appendStringInfoString(&sql, "JOIN w ON w.meter_id = e.meter_id AND w.day = e.day "
-									 "AND e.month = date_trunc('month', w.day::timestamp)::date ");
+		appendStringInfoString(&sql, "FROM w CROSS JOIN LATERAL (SELECT * FROM car.emission_daily e "
+									 "  WHERE e.meter_id = w.meter_id AND e.day = w.day "
+									 "  AND e.month = date_trunc('month', w.day::timestamp)::date) e ");
+	else
+		appendStringInfoString(&sql, "FROM car.emission_daily e ");
 	appendStringInfoString(
 		&sql, "LEFT JOIN car.activity a ON a.key = e.activity "
 			  "LEFT JOIN car.unit u ON u.name = car.unit_name(e.unit) "
@@ -661,10 +664,12 @@ car_market_allocate(Datum meters, Datum days_in, bool all)
 			wm = accumArrayResult(wm, Int32GetDatum(days[i].meter), false, INT4OID, cxt);
 			wd = accumArrayResult(wd, DateADTGetDatum(days[i].day), false, DATEOID, cxt);
 		}
-		if (SPI_execute_with_args("DELETE FROM car.market_allocation a USING ("
-								  "  SELECT * FROM unnest($1::int[], $2::date[]) UNION SELECT * FROM unnest($3::int[], $4::date[])) "
-								  "  w(meter_id, day) "
-								  "WHERE a.meter_id = w.meter_id AND a.day = w.day",
+		/* found by an index probe per meter-day, then deleted by row address */
+		if (SPI_execute_with_args("DELETE FROM car.market_allocation WHERE ctid = ANY (ARRAY("
+								  "  SELECT a.ctid FROM (SELECT * FROM unnest($1::int[], $2::date[]) "
+								  "    UNION SELECT * FROM unnest($3::int[], $4::date[])) w(meter_id, day) "
+								  "  CROSS JOIN LATERAL (SELECT ctid FROM car.market_allocation a "
+								  "    WHERE a.meter_id = w.meter_id AND a.day = w.day) a))",
 								  4, (Oid[]){INT4ARRAYOID, DATEARRAYOID, INT4ARRAYOID, DATEARRAYOID},
 								  (Datum[]){meters, days_in, Array(wm, INT4OID), Array(wd, DATEOID)}, NULL, false,
 								  0) != SPI_OK_DELETE)
