@@ -697,7 +697,7 @@ COMMENT ON COLUMN car.period_close.closed_by IS 'The role that signed it.';
 COMMENT ON COLUMN car.period_close.reporting_year_start IS 'car.reporting_year_start as the database was configured when signed (never a value a session, its connection or its role chose): the factor-year rule kg_co2e was priced under (fy_kg_co2e follows the financial-year rule).';
 COMMENT ON COLUMN car.period_close.lines IS 'Emission rows signed (car.closed_emission: per meter, UK day and component).';
 COMMENT ON COLUMN car.period_close.kg_co2e IS 'Their total, kg CO2e, all scopes and components.';
-COMMENT ON COLUMN car.period_close.sha256 IS 'SHA-256 (hex) of the close''s canonical text (format "car period close 2"): its org, period and reporting_year_start, then every column of its rows in car.closed_emission, closed_coverage, closed_factor_set and closed_file, each field escaped. README, "Period close", gives the SQL that recomputes it from those tables.';
+COMMENT ON COLUMN car.period_close.sha256 IS 'SHA-256 (hex) of the close''s canonical text (format "car period close 3": with the market-based Scope 2 columns of car.closed_emission): its org, period and reporting_year_start, then every column of its rows in car.closed_emission, closed_coverage, closed_factor_set and closed_file, each field escaped. README, "Period close", gives the SQL that recomputes it from those tables.';
 COMMENT ON COLUMN car.period_close.site_ids IS 'The sites whose figures were signed.';
 COMMENT ON COLUMN car.period_close.reopened_at IS 'When it was reopened (car.reopen_period); NULL while in force. A reopened close is kept, with its figures, for the record.';
 COMMENT ON COLUMN car.period_close.reopened_by IS 'The role that reopened it (a car_admin).';
@@ -2715,8 +2715,8 @@ CREATE TABLE car.market_allocation (
     basis           text NOT NULL CHECK (basis IN ('certificate', 'contract', 'supplier_rate', 'residual_mix', 'grid_average')),
     instrument_id   bigint,
     residual_mix_id int,
-    kwh             float8 NOT NULL CHECK (kwh >= 0 AND kwh < 'Infinity'),
-    kg_co2e         float8 NOT NULL CHECK (kg_co2e >= 0 AND kg_co2e < 'Infinity')
+    kwh             float8 NOT NULL CHECK (kwh > '-Infinity' AND kwh < 'Infinity'),
+    kg_co2e         float8 NOT NULL CHECK (kg_co2e > '-Infinity' AND kg_co2e < 'Infinity')
 );
 CREATE INDEX market_allocation_day_idx ON car.market_allocation (meter_id, day);
 CREATE INDEX market_allocation_instrument_idx ON car.market_allocation (instrument_id) WHERE instrument_id IS NOT NULL;
@@ -2730,12 +2730,12 @@ COMMENT ON COLUMN car.market_allocation.matching IS 'annual (certificates matche
 COMMENT ON COLUMN car.market_allocation.basis IS 'What priced these kWh: certificate, contract, supplier_rate (car.instrument), residual_mix (car.residual_mix) or grid_average (the location-based factor of the row: no market figure covered them; flagged).';
 COMMENT ON COLUMN car.market_allocation.instrument_id IS 'The car.instrument for certificate, contract and supplier_rate; NULL otherwise.';
 COMMENT ON COLUMN car.market_allocation.residual_mix_id IS 'The car.residual_mix row for residual_mix; NULL otherwise.';
-COMMENT ON COLUMN car.market_allocation.kwh IS 'kWh priced so.';
+COMMENT ON COLUMN car.market_allocation.kwh IS 'kWh priced so: negative for what a net negative meter-day (an export or a correction reading) gives back, which no certificate covers and the rest of the order prices like any kWh.';
 COMMENT ON COLUMN car.market_allocation.kg_co2e IS 'kg CO2e: kwh x the basis''s kg CO2e per kWh.';
 
-ALTER TABLE car.emission_daily ADD COLUMN kg_co2e_market float8 CHECK (kg_co2e_market >= 0 AND kg_co2e_market < 'Infinity');
+ALTER TABLE car.emission_daily ADD COLUMN kg_co2e_market float8 CHECK (kg_co2e_market > '-Infinity' AND kg_co2e_market < 'Infinity');
 ALTER TABLE car.emission_daily ADD COLUMN kg_co2e_market_half_hourly float8
-    CHECK (kg_co2e_market_half_hourly >= 0 AND kg_co2e_market_half_hourly < 'Infinity');
+    CHECK (kg_co2e_market_half_hourly > '-Infinity' AND kg_co2e_market_half_hourly < 'Infinity');
 ALTER TABLE car.emission_daily ADD COLUMN market_basis text;
 ALTER TABLE car.emission_daily ADD COLUMN market_flagged boolean;
 COMMENT ON COLUMN car.emission_daily.kg_co2e IS 'kg CO2e of this component. On Scope 2 rows, the location-based figure (grid average: the DESNZ factor, or a custom factor''s: factor_tier).';

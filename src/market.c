@@ -32,12 +32,15 @@
  * A volume spreads over every day of its vintage, so a change to one day can
  * move the figures of every day an instrument with a volume reaches: an
  * incremental refresh allocates again the days it recomputed, plus, for each
- * organisation, the days of the islands (overlapping vintages and terms of
- * its volume instruments) that contain one of them.  The result goes on the
+ * organisation that owns one of them now or owned it at the last allocation
+ * (car.market_allocation.org), the days of the islands (overlapping vintages
+ * and terms of its volume instruments) that contain one of them.  The result goes on the
  * rows (UPDATE of the Scope 2 rows just priced) and, split by basis, into
  * car.market_allocation.
  */
 #include "car.h"
+
+#include <math.h>
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -301,8 +304,10 @@ Spread(Output *out, MarketDay **rows, double **left, int n, int matching, const 
 	double ratio;
 	int	   i;
 
+	/* a place with nothing left, or less than nothing (a net export or a correction), takes none */
 	for (i = 0; i < n; i++)
-		total += *left[i];
+		if (*left[i] > 0)
+			total += *left[i];
 	if (total <= 0)
 		return;
 	ratio = in->volume >= total ? 1.0 : in->volume / total;
@@ -314,7 +319,17 @@ Spread(Output *out, MarketDay **rows, double **left, int n, int matching, const 
 			continue;
 		*left[i] = ratio == 1.0 ? 0 : *left[i] - kwh;
 		if (left[i] != &rows[i]->left[matching])
-			rows[i]->left[matching] = Max(rows[i]->left[matching] - kwh, 0);
+		{
+			/*
+			 * The day's own kWh left: what rounding leaves of it once its
+			 * half-hours are used up is nothing; a day whose other
+			 * half-hours are negative goes below nothing, and the order
+			 * prices that below as it prices the rest.
+			 */
+			double day_left = rows[i]->left[matching] - kwh;
+
+			rows[i]->left[matching] = fabs(day_left) <= 1e-12 * Max(fabs(rows[i]->left[matching]), kwh) ? 0 : day_left;
+		}
 		Put(out, rows[i], matching, in->kind, in->id, kwh, kwh * in->value);
 	}
 }
@@ -345,10 +360,12 @@ MatchHalfHours(Output *out, MarketDay *days, HTAB *index, Instrument *ins, int n
 		int	  day; /* index in days, -1 when not allocated now */
 		Slot *slot;
 	} Reach;
-	HASHCTL ctl = {.keysize = sizeof(SlotKey), .entrysize = sizeof(Slot), .hcxt = CurrentMemoryContext};
-	HTAB   *slots = hash_create("car market half-hours", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	Reach  *reach;
-	uint64	n,
+	HASHCTL		ctl = {.keysize = sizeof(SlotKey), .entrysize = sizeof(Slot), .hcxt = CurrentMemoryContext};
+	HTAB	   *slots = hash_create("car market half-hours", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	Reach	   *reach;
+	MarketDay **rows;
+	double	  **left;
+	uint64		n,
 		i = 0;
 	int k;
 
@@ -361,6 +378,8 @@ MatchHalfHours(Output *out, MarketDay *days, HTAB *index, Instrument *ins, int n
 			"  AND so.valid_to >= (c.half_hour AT TIME ZONE 'Europe/London')::date "
 			"JOIN car.meter m ON m.site_id = so.site_id AND (c.meter_id IS NULL OR m.id = c.meter_id) "
 			"  AND m.interval_minutes <= 30 "
+			/* certificates cover grid electricity only, never a heat or steam meter's half-hour */
+			"JOIN car.activity a ON a.key = m.activity AND a.level1 = 'UK electricity' "
 			"CROSS JOIN LATERAL (SELECT sum(r.quantity) * car.convert(1, m.unit, 'kWh') AS kwh FROM car.reading r "
 			"  WHERE r.meter_id = m.id AND r.ts >= c.half_hour AND r.ts < c.half_hour + interval '30 minutes') x "
 			"WHERE c.half_hour IS NOT NULL AND c.org = ANY ($1) AND c.kind = 'certificate' AND c.market = 'GB' "
@@ -383,36 +402,52 @@ MatchHalfHours(Output *out, MarketDay *days, HTAB *index, Instrument *ins, int n
 		dk.day = DatumGetDateADT(Col(i, 3, &isnull));
 		sk.half_hour = DatumGetTimestampTz(Col(i, 4, &isnull));
 		e = hash_search(index, &dk, HASH_FIND, NULL);
-		reach[i].day = e ? e->index : -1;
+		reach[i].day = e && days[e->index].electricity ? e->index : -1;
 		reach[i].slot = hash_search(slots, &sk, HASH_ENTER, &found);
 		if (!found)
 			reach[i].slot->left = DatumGetFloat8(Col(i, 5, &isnull));
 	}
 	SPI_freetuptable(SPI_tuptable);
 
-	/* in the order certificates apply; reach is in order of instrument */
+	/*
+	 * In the order certificates apply.  reach is in order of instrument:
+	 * each certificate's meters are found by binary search, so that the
+	 * work grows with the number of (certificate, meter) pairs, not with
+	 * their product with the number of certificates.
+	 */
+	rows = palloc(sizeof(MarketDay *) * Max(n, 1));
+	left = palloc(sizeof(double *) * Max(n, 1));
 	for (k = 0; k < nins; k++)
 	{
 		Instrument *in = &ins[k];
-		MarketDay **rows = palloc(sizeof(MarketDay *) * Max(n, 1));
-		double	  **left = palloc(sizeof(double *) * Max(n, 1));
 		int			m = 0;
-		uint64		j;
+		uint64		lo = 0,
+			   hi = n,
+			   j;
 
 		if (!in->stamped || in->kind != BASIS_CERTIFICATE || !in->usable)
 			continue;
-		for (j = 0; j < n; j++)
+		while (lo < hi)
+		{
+			uint64 mid = lo + (hi - lo) / 2;
+
+			if (reach[mid].instrument < in->id)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (j = lo; j < n && reach[j].instrument == in->id; j++)
 		{
 			/* a day not allocated now keeps what it has; a meter's day without use has nothing left */
-			if (reach[j].instrument != in->id || reach[j].day < 0)
+			if (reach[j].day < 0)
 				continue;
 			rows[m] = &days[reach[j].day];
 			left[m++] = &reach[j].slot->left;
 		}
 		Spread(out, rows, left, m, HALF_HOURLY, in);
-		pfree(rows);
-		pfree(left);
 	}
+	pfree(rows);
+	pfree(left);
 	hash_destroy(slots);
 }
 
@@ -529,6 +564,8 @@ Allocate(Output *out, MarketDay *days, int ndays, const Layout *l, Instrument *i
 {
 	MarketDay **rows = palloc(sizeof(MarketDay *) * Max(ndays, 1));
 	double	  **left = palloc(sizeof(double *) * Max(ndays, 1));
+	int		   *whole = palloc(sizeof(int) * Max(nins, 1)); /* the instruments without a volume, in order */
+	int			nwhole = 0;
 	int			k,
 		i;
 
@@ -544,6 +581,10 @@ Allocate(Output *out, MarketDay *days, int ndays, const Layout *l, Instrument *i
 			continue;
 		Spread(out, rows, left, Covered(l, o, days, in, matching, rows, left), matching, in);
 	}
+	/* step 2 looks only at these for each row: not at every certificate */
+	for (k = 0; k < nins; k++)
+		if (ins[k].usable && !ins[k].has_volume)
+			whole[nwhole++] = k;
 	for (i = 0; i < ndays; i++)
 	{
 		MarketDay *d = &days[i];
@@ -555,15 +596,18 @@ Allocate(Output *out, MarketDay *days, int ndays, const Layout *l, Instrument *i
 			Put(out, d, matching, BASIS_GRID, 0, d->has_kwh ? d->kwh : 0, d->kg_location);
 			continue;
 		}
-		if (rest <= 0)
+		/* a net negative day (an export, a correction) takes no certificate but is priced like the rest */
+		if (rest == 0)
 			continue;
 		/* 2. the rest of the day: a contract for the whole supply, then a supplier rate */
-		for (k = 0; k < nins; k++)
-			if (ins[k].usable && !ins[k].has_volume && Covers(&ins[k], d))
+		for (k = 0; k < nwhole; k++)
+			if (Covers(&ins[whole[k]], d))
 				break;
-		if (k < nins)
+		if (k < nwhole)
 		{
-			Put(out, d, matching, ins[k].kind, ins[k].id, rest, rest * ins[k].value);
+			Instrument *in = &ins[whole[k]];
+
+			Put(out, d, matching, in->kind, in->id, rest, rest * in->value);
 			d->left[matching] = 0;
 			continue;
 		}
@@ -571,11 +615,12 @@ Allocate(Output *out, MarketDay *days, int ndays, const Layout *l, Instrument *i
 		if (d->residual_id != 0)
 			Put(out, d, matching, BASIS_RESIDUAL, 0, rest, rest * d->residual);
 		else
-			Put(out, d, matching, BASIS_GRID, 0, rest, d->kwh > 0 ? rest * (d->kg_location / d->kwh) : 0);
+			Put(out, d, matching, BASIS_GRID, 0, rest, d->kwh != 0 ? rest * (d->kg_location / d->kwh) : 0);
 		d->left[matching] = 0;
 	}
 	pfree(rows);
 	pfree(left);
+	pfree(whole);
 }
 
 /*
@@ -604,10 +649,18 @@ car_market_allocate(Datum meters, Datum days_in, bool all)
 	Datum			 org_array;
 
 	days = ReadDays(all ? NULL
-						: "t AS MATERIALIZED (SELECT DISTINCT u.meter_id, u.day, so.org FROM unnest($1, $2) u(meter_id, day) "
+						: "t AS MATERIALIZED (SELECT u.meter_id, u.day, so.org FROM unnest($1, $2) u(meter_id, day) "
 						  "  JOIN car.meter m ON m.id = u.meter_id "
 						  "  LEFT JOIN car.site_ownership so ON so.site_id = m.site_id AND so.valid_from <= u.day "
-						  "  AND so.valid_to >= u.day), "
+						  "  AND so.valid_to >= u.day "
+						  /*
+						   * and the organisation that had the day at the last allocation: a
+						   * site or meter that changed hands gives back what its days took
+						   * of the other one's volumes, which the other's days take now
+						   */
+						  "  UNION SELECT a.meter_id, a.day, a.org FROM unnest($1, $2) u(meter_id, day) "
+						  "  JOIN car.market_allocation a ON a.meter_id = u.meter_id AND a.day = u.day "
+						  "  WHERE a.org IS NOT NULL), "
 						  /* the islands of each organisation's volume instruments that hold a day of t */
 						  "b AS (SELECT org, valid_from, valid_to, CASE WHEN valid_from <= max(valid_to) OVER "
 						  "  (PARTITION BY org ORDER BY valid_from, valid_to ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) "

@@ -266,13 +266,18 @@ car_track_changes(PG_FUNCTION_ARGS)
 	{
 		/* backends keep what they know of meters (live.c): tell them at commit */
 		CacheInvalidateRelcache(td->tg_relation);
-		/* a meter moved to another site, or its activity or unit changed: all its days */
-		Exec("INSERT INTO car.refresh_queue (meter_id, day) "
-			 "SELECT DISTINCT r.meter_id, " LOCAL_DAY("r.ts") " FROM car.reading r "
-															  "JOIN old_rows o ON o.id OPERATOR(pg_catalog.=) r.meter_id "
-															  "JOIN new_rows n ON n.id OPERATOR(pg_catalog.=) o.id "
-															  "WHERE o.site_id OPERATOR(pg_catalog.<>) n.site_id OR o.activity OPERATOR(pg_catalog.<>) n.activity "
-															  "OR o.unit OPERATOR(pg_catalog.<>) n.unit",
+		/*
+		 * a meter moved to another site, or its activity or unit changed: all
+		 * its days; or its interval, which decides whether half-hourly
+		 * matching counts its readings (market.c)
+		 */
+		Exec(psprintf("INSERT INTO car.refresh_queue (meter_id, day) "
+					  "SELECT DISTINCT r.meter_id, " LOCAL_DAY("r.ts") " FROM car.reading r "
+																	   "JOIN old_rows o ON o.id OPERATOR(pg_catalog.=) r.meter_id "
+																	   "JOIN new_rows n ON n.id OPERATOR(pg_catalog.=) o.id "
+																	   "WHERE o.site_id OPERATOR(pg_catalog.<>) n.site_id OR o.activity OPERATOR(pg_catalog.<>) n.activity "
+																	   "OR o.unit OPERATOR(pg_catalog.<>) n.unit %s",
+					  car_schema_1_0() ? "" : "OR o.interval_minutes IS DISTINCT FROM n.interval_minutes"),
 			 SPI_OK_INSERT);
 	}
 	else if (strcmp(table, "factor_set") == 0 && TRIGGER_FIRED_FOR_ROW(td->tg_event))
