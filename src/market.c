@@ -47,6 +47,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
+#include "utils/datetime.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -623,6 +624,32 @@ Allocate(Output *out, MarketDay *days, int ndays, const Layout *l, Instrument *i
 	pfree(whole);
 }
 
+/* The first days of the months of the rows, each once (date[]). */
+static Datum
+Months(MarketDay *days, int ndays)
+{
+	Datum *months = palloc(sizeof(Datum) * Max(ndays, 1));
+	int	   n = 0;
+	int	   i,
+		j;
+
+	for (i = 0; i < ndays; i++)
+	{
+		int y,
+			mo,
+			d;
+		DateADT m;
+
+		j2date(days[i].day + POSTGRES_EPOCH_JDATE, &y, &mo, &d);
+		m = date2j(y, mo, 1) - POSTGRES_EPOCH_JDATE;
+		for (j = 0; j < n && DatumGetDateADT(months[j]) != m; j++)
+			;
+		if (j == n)
+			months[n++] = DateADTGetDatum(m);
+	}
+	return PointerGetDatum(construct_array(months, n, DATEOID, sizeof(DateADT), true, TYPALIGN_INT));
+}
+
 /*
  * Allocate the Scope 2 rows of the meter-days given (int[] and date[] of
  * the same length: what a refresh recomputed), or of every day when all.
@@ -778,16 +805,23 @@ car_market_allocate(Datum meters, Datum days_in, bool all)
 								  TEXTOID, cxt);
 			uf = accumArrayResult(uf, BoolGetDatum((d->bases[ANNUAL] & (1 << BASIS_GRID)) != 0), false, BOOLOID, cxt);
 		}
+		/*
+		 * The months as a constant list: the plan then holds their
+		 * partitions only (planning an UPDATE over every partition costs
+		 * more than the update of one day).
+		 */
 		if (SPI_execute_with_args(
 				"UPDATE car.emission_daily e SET kg_co2e_market = u.k, kg_co2e_market_half_hourly = u.h, "
 				"  market_basis = u.b, market_flagged = u.f "
 				"FROM unnest($1::int[], $2::date[], $3::text[], $4::float8[], $5::float8[], $6::text[], $7::bool[]) "
 				"  u(m, d, c, k, h, b, f) "
-				"WHERE e.meter_id = u.m AND e.day = u.d AND e.component = u.c "
+				"WHERE e.meter_id = u.m AND e.day = u.d AND e.component = u.c AND e.month = ANY ($8) "
 				"AND e.month = date_trunc('month', u.d::timestamp)::date",
-				7, (Oid[]){INT4ARRAYOID, DATEARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID, TEXTARRAYOID, BOOLARRAYOID},
+				8,
+				(Oid[]){INT4ARRAYOID, DATEARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID, TEXTARRAYOID, BOOLARRAYOID,
+						DATEARRAYOID},
 				(Datum[]){Array(um, INT4OID), Array(ud, DATEOID), Array(uc, TEXTOID), Array(uk, FLOAT8OID),
-						  Array(uh, FLOAT8OID), Array(ub, TEXTOID), Array(uf, BOOLOID)},
+						  Array(uh, FLOAT8OID), Array(ub, TEXTOID), Array(uf, BOOLOID), Months(days, ndays)},
 				NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "car: could not write the market-based figures");
 	}
