@@ -167,7 +167,7 @@ Covers(const Instrument *in, const MarketDay *d)
 		   (in->meter == 0 || in->meter == d->meter);
 }
 
-/* What the row of column col of the current SPI result holds, or fallback when NULL. */
+/* Column col of row row of the current SPI result (*isnull says whether it is NULL). */
 static Datum
 Col(int row, int col, bool *isnull)
 {
