@@ -3210,6 +3210,89 @@ CREATE TRIGGER period_close_event_truncated BEFORE TRUNCATE ON car.period_close_
     FOR EACH STATEMENT EXECUTE FUNCTION car.period_close_truncated();
 
 -------------------------------------------------------------------------------
+-- Every change to what car.emission_daily and car.market_allocation are
+-- computed from reaches the next incremental car.refresh(), which then gives
+-- what car.refresh(true) gives (sql/reference_changes.sql):
+--  * car.meter: an update that moves a meter or changes its activity, unit or
+--    interval queues its days (car 1.0); an insert queues the readings
+--    already under its id; a delete (or a new id) queues its computed days,
+--    whose rows the refresh removes, and is refused while the meter has
+--    readings (car.reading has no foreign key: this is its check); a
+--    TRUNCATE makes the next refresh a full one.
+--  * car.factor: a published row added, edited or removed queues its set's
+--    year (a new or removed set's year is queued by car.factor_set's
+--    trigger); a TRUNCATE makes the next refresh a full one.
+--  * car.site and car.site_org: a change of owner queues the Scope 2 days
+--    whose allocation names another organisation than the day's owner now,
+--    as well as those an organisation's custom factors or instruments
+--    cover (car.custom_factor_owner_changed below).  A site with meters
+--    cannot be deleted (car.meter's foreign key).
+-------------------------------------------------------------------------------
+CREATE TRIGGER meter_inserted AFTER INSERT ON car.meter REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION car.track_changes();
+CREATE TRIGGER meter_deleted AFTER DELETE ON car.meter REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION car.track_changes();
+CREATE TRIGGER meter_truncated AFTER TRUNCATE ON car.meter
+    FOR EACH STATEMENT EXECUTE FUNCTION car.track_changes();
+CREATE TRIGGER factor_inserted_refresh AFTER INSERT ON car.factor REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION car.track_changes();
+CREATE TRIGGER factor_updated_refresh AFTER UPDATE ON car.factor REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION car.track_changes();
+CREATE TRIGGER factor_deleted_refresh AFTER DELETE ON car.factor REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION car.track_changes();
+CREATE TRIGGER factor_truncated_refresh AFTER TRUNCATE ON car.factor
+    FOR EACH STATEMENT EXECUTE FUNCTION car.track_changes();
+COMMENT ON FUNCTION car.track_changes() IS 'Trigger: records what car.refresh() must recompute: the meter-days of changed readings (car.reading) and of meters inserted, moved, re-classified or deleted (car.meter; a meter that still has readings cannot be deleted or renumbered: foreign_key_violation, naming it and how many), the factor years of changed sets and published rows (car.factor_set, car.factor), or a full refresh (catalogue edits, TRUNCATE).';
+COMMENT ON TABLE car.refresh_queue IS 'Meter-days car.refresh() must recompute (written by triggers on car.reading, car.meter, car.site, car.site_org, car.custom_factor, car.instrument and car.residual_mix): a day whose readings or meter are gone has its rows removed.';
+
+CREATE OR REPLACE FUNCTION car.custom_factor_owner_changed() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    v_sites text;
+BEGIN
+    IF TG_RELID OPERATOR(pg_catalog.=) 'car.site_org'::pg_catalog.regclass THEN
+        v_sites := CASE TG_OP WHEN 'INSERT' THEN 'SELECT site_id FROM new_rows'
+                              WHEN 'DELETE' THEN 'SELECT site_id FROM old_rows'
+                              ELSE 'SELECT site_id FROM old_rows UNION SELECT site_id FROM new_rows' END;
+    ELSIF TG_RELID OPERATOR(pg_catalog.=) 'car.site'::pg_catalog.regclass AND TG_OP OPERATOR(pg_catalog.=) 'UPDATE' THEN
+        v_sites := 'SELECT n.id FROM old_rows o JOIN new_rows n ON n.id OPERATOR(pg_catalog.=) o.id AND n.org IS DISTINCT FROM o.org';
+    ELSE
+        RAISE EXCEPTION 'car.custom_factor_owner_changed() fired on % (%), which is not a change of car.site_org or an update of car.site',
+            TG_RELID::pg_catalog.regclass, TG_OP
+            USING ERRCODE = 'triggered_action_exception';
+    END IF;
+    -- every Scope 2 day's allocation names the organisation that owned the
+    -- day (car.market_allocation.org): the days whose owner is another now
+    EXECUTE 'INSERT INTO car.refresh_queue (meter_id, day) '
+         || 'SELECT DISTINCT a.meter_id, a.day FROM (' || v_sites || ') s(site_id) '
+         || 'JOIN car.meter m ON m.site_id OPERATOR(pg_catalog.=) s.site_id '
+         || 'JOIN car.market_allocation a ON a.meter_id OPERATOR(pg_catalog.=) m.id '
+         || 'LEFT JOIN car.site_ownership o ON o.site_id OPERATOR(pg_catalog.=) m.site_id '
+         || '    AND o.valid_from OPERATOR(pg_catalog.<=) a.day AND o.valid_to OPERATOR(pg_catalog.>=) a.day '
+         || 'WHERE a.org IS DISTINCT FROM o.org';
+    -- nothing more to do while no organisation-tier row and no instrument exists (the common case)
+    IF NOT EXISTS (SELECT 1 FROM car.custom_factor c WHERE c.tier OPERATOR(pg_catalog.=) 'organisation')
+       AND NOT EXISTS (SELECT 1 FROM car.instrument) THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE 'INSERT INTO car.refresh_queue (meter_id, day) '
+         || 'SELECT DISTINCT e.meter_id, e.day FROM (' || v_sites || ') s(site_id) '
+         || 'JOIN car.meter m ON m.site_id OPERATOR(pg_catalog.=) s.site_id '
+         || 'JOIN car.emission_daily e ON e.meter_id OPERATOR(pg_catalog.=) m.id '
+         || 'WHERE EXISTS (SELECT 1 FROM car.custom_factor c WHERE c.tier OPERATOR(pg_catalog.=) ''organisation'' '
+         || '    AND c.activity OPERATOR(pg_catalog.=) e.activity AND c.valid_from OPERATOR(pg_catalog.<=) e.day '
+         || '    AND coalesce(c.valid_to, ''infinity''::date) OPERATOR(pg_catalog.>=) e.day) '
+         -- the owner of a day decides whose instruments its Scope 2 kWh take
+         || 'OR (e.scope OPERATOR(pg_catalog.=) 2 AND EXISTS (SELECT 1 FROM car.instrument i '
+         || '    WHERE i.valid_from OPERATOR(pg_catalog.<=) e.day AND i.valid_to OPERATOR(pg_catalog.>=) e.day))';
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION car.custom_factor_owner_changed() IS 'Trigger on car.site_org (any change) and car.site (an update of org), per statement: queues in car.refresh_queue the meter-days of the sites concerned whose car.market_allocation rows name another organisation than the day''s owner now, the priced days that an organisation-tier car.custom_factor row of their activity covers, and their Scope 2 days in the vintage or term of any car.instrument, since which organisation owns a day decides whose rows price it, whose instruments it takes and whose allocation it is.';
+
+-------------------------------------------------------------------------------
 -- Last: nothing in schema car is PUBLIC's.  car.grant_roles() grants each of
 -- car's roles what it needs, by name (src/roles.c), and a DBA grants those
 -- roles to login roles.  Trigger functions run for whoever fires the

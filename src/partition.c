@@ -30,6 +30,7 @@
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
 #include "pgtime.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/guc.h"
@@ -457,6 +458,81 @@ car_default_reading_range(TimestampTz *lo, TimestampTz *hi)
 	return job.any;
 }
 
+/*
+ * Step 4 of car.maintenance(): the history of car's pg_cron jobs of this
+ * database in cron.job_run_details, older than car.job_history_keep, when
+ * pg_cron lives in this database.  pg_cron's schema is closed to the roles it
+ * was not granted to, car.worker_role among them (its jobs run
+ * car.maintenance()), and that role should not have it: USAGE on schema cron
+ * would also let it schedule jobs of its own.  So the purge runs as car's
+ * owner (who created the extension), through car_as_table_owner: search_path
+ * pinned, one fixed statement, rows of car's own two jobs of this database
+ * only.  When car's owner may not do it either, nothing is purged and a
+ * NOTICE says why.
+ */
+typedef struct PurgeJob
+{
+	Datum  keep; /* interval */
+	Oid	   nsp;	 /* schema cron */
+	Oid	   runs; /* cron.job_run_details */
+	Oid	   jobs; /* cron.job */
+	bool   allowed;
+	uint64 purged;
+} PurgeJob;
+
+static void
+PurgeAsOwner(void *arg)
+{
+	PurgeJob *job = (PurgeJob *) arg;
+	Oid		  user = GetUserId();
+	Oid		  types[1] = {INTERVALOID};
+	Datum	  vals[1] = {job->keep};
+	int		  pin;
+
+	job->allowed = pg_namespace_aclcheck(job->nsp, user, ACL_USAGE) == ACLCHECK_OK &&
+				   pg_class_aclcheck(job->runs, user, ACL_SELECT) == ACLCHECK_OK &&
+				   pg_class_aclcheck(job->runs, user, ACL_DELETE) == ACLCHECK_OK &&
+				   pg_class_aclcheck(job->jobs, user, ACL_SELECT) == ACLCHECK_OK;
+	if (!job->allowed)
+		return;
+	pin = car_spi_connect();
+	if (SPI_execute_with_args("DELETE FROM cron.job_run_details d "
+							  "WHERE d.end_time OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) $1) "
+							  "AND d.jobid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT j.jobid FROM cron.job j "
+							  "  WHERE j.jobname::pg_catalog.text OPERATOR(pg_catalog.=) "
+							  "  ANY ('{car-refresh,car-maintenance}'::pg_catalog.text[]) "
+							  "  AND j.database OPERATOR(pg_catalog.=) pg_catalog.current_database()::pg_catalog.text))",
+							  1, types, vals, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not purge cron.job_run_details");
+	job->purged = SPI_processed;
+	car_spi_finish(pin);
+}
+
+static uint64
+PurgeJobHistory(void)
+{
+	PurgeJob job = {0};
+
+	/* catalogue lookups, which need no right on the schema (to_regclass would) */
+	job.nsp = get_namespace_oid("cron", true);
+	if (!OidIsValid(job.nsp))
+		return 0;
+	job.runs = get_relname_relid("job_run_details", job.nsp);
+	job.jobs = get_relname_relid("job", job.nsp);
+	if (!OidIsValid(job.runs) || !OidIsValid(job.jobs))
+		return 0;
+	job.keep = DirectFunctionCall3(interval_in, CStringGetDatum(car_job_history_keep), ObjectIdGetDatum(InvalidOid),
+								   Int32GetDatum(-1));
+	car_as_table_owner("reading", PurgeAsOwner, &job);
+	if (!job.allowed)
+		ereport(NOTICE,
+				(errmsg("car.maintenance: the history of car's pg_cron jobs was not purged"),
+				 errdetail("car's owner may not read and delete rows of cron.job_run_details."),
+				 errhint("Purge it as a superuser, or schedule car's jobs in a database whose pg_cron car's owner "
+						 "may use.")));
+	return job.purged;
+}
+
 /* car.maintenance() */
 Datum
 car_maintenance(PG_FUNCTION_ARGS)
@@ -506,25 +582,7 @@ car_maintenance(PG_FUNCTION_ARGS)
 	}
 
 	/* 4. history of car's pg_cron jobs, when pg_cron lives in this database */
-	{
-		Datum keep = DirectFunctionCall3(interval_in, CStringGetDatum(car_job_history_keep),
-										 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-		Oid	  types[1] = {INTERVALOID};
-		Datum vals[1] = {keep};
-
-		pin = car_spi_connect();
-		if (SPI_execute("SELECT pg_catalog.to_regclass('cron.job_run_details') IS NOT NULL", true, 0) == SPI_OK_SELECT &&
-			SPI_processed == 1 && SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)[0] == 't')
-		{
-			if (SPI_execute_with_args("DELETE FROM cron.job_run_details WHERE end_time < now() - $1 "
-									  "AND jobid IN (SELECT jobid FROM cron.job WHERE jobname IN "
-									  "('car-refresh', 'car-maintenance') AND database = current_database())",
-									  1, types, vals, NULL, false, 0) != SPI_OK_DELETE)
-				elog(ERROR, "could not purge cron.job_run_details");
-			purged = SPI_processed;
-		}
-		car_spi_finish(pin);
-	}
+	purged = PurgeJobHistory();
 
 	/* 5. the change feed, older than car.keep_changes (an older car has none) */
 	if (car_has_relation("change"))

@@ -206,8 +206,8 @@ DayQueueInsert(DayQueue *q)
 static const char *
 CarTableOf(Oid relid)
 {
-	static const char *const tracked[] = {"reading", "meter", "factor_set", "unit", "activity", "activity_component",
-										  "activity_path"};
+	static const char *const tracked[] = {"reading", "meter", "factor_set", "factor", "unit", "activity",
+										  "activity_component", "activity_path"};
 	Oid						 nsp = get_namespace_oid("car", false);
 	size_t					 i;
 
@@ -218,9 +218,89 @@ CarTableOf(Oid relid)
 }
 
 /*
+ * A statement on car.meter (transition tables old_rows and new_rows, as the
+ * event has them).  A meter that goes (deleted, or given another id) may not
+ * leave readings behind: car.reading has no foreign key (bulk loads would pay
+ * a check per row), so this is the check, and it refuses like one.  Its days
+ * already in car.emission_daily and car.market_allocation are queued, so that
+ * the next refresh removes them (and re-spreads what its days took of its
+ * organisation's instrument volumes).  Readings already under an id that
+ * comes (a meter inserted with the id of readings left by an older car) are
+ * queued: from now on they count.  A meter that stays but moved to another
+ * site, or whose activity, unit or interval changed (the interval decides
+ * whether half-hourly matching counts its readings, market.c), has all its
+ * days queued.
+ */
+static void
+MeterChanged(TriggerData *td)
+{
+	bool		has_old = td->tg_oldtable != NULL;
+	bool		has_new = td->tg_newtable != NULL;
+	const char *gone = has_new ? "SELECT id, name FROM old_rows o WHERE NOT EXISTS "
+								 "(SELECT 1 FROM new_rows n WHERE n.id OPERATOR(pg_catalog.=) o.id)"
+							   : "SELECT id, name FROM old_rows";
+	const char *came = has_old ? "SELECT id FROM new_rows n WHERE NOT EXISTS "
+								 "(SELECT 1 FROM old_rows o WHERE o.id OPERATOR(pg_catalog.=) n.id)"
+							   : "SELECT id FROM new_rows";
+
+	if (has_old)
+	{
+		Exec(psprintf("SELECT g.id, g.name, r.n, " LOCAL_DAY("r.lo") "::text, " LOCAL_DAY("r.hi") "::text "
+																								  "FROM (SELECT g.id, g.name FROM (%s) g WHERE EXISTS (SELECT 1 FROM car.reading r "
+																								  "      WHERE r.meter_id OPERATOR(pg_catalog.=) g.id) ORDER BY g.id LIMIT 1) g "
+																								  "CROSS JOIN LATERAL (SELECT pg_catalog.count(*) AS n, pg_catalog.min(r.ts) AS lo, "
+																								  "  pg_catalog.max(r.ts) AS hi FROM car.reading r WHERE r.meter_id OPERATOR(pg_catalog.=) g.id) r",
+					  gone),
+			 SPI_OK_SELECT);
+		if (SPI_processed > 0)
+		{
+			char *id = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+			ereport(ERROR,
+					(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+					 errmsg("meter %s (\"%s\") still has readings", id,
+							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2)),
+					 errdetail("%s reading(s), on UK days %s to %s; %s the meter would leave them without one.",
+							   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3),
+							   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4),
+							   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5),
+							   has_new ? "renumbering" : "deleting"),
+					 errhint("Delete its readings first (DELETE FROM car.reading WHERE meter_id = %s), then the meter: "
+							 "the next car.refresh() removes its emission rows.",
+							 id)));
+		}
+		Exec(psprintf("INSERT INTO car.refresh_queue (meter_id, day) "
+					  "SELECT e.meter_id, e.day FROM (%s) g JOIN car.emission_daily e "
+					  "ON e.meter_id OPERATOR(pg_catalog.=) g.id %s",
+					  gone,
+					  car_schema_1_0() ? ""
+									   : psprintf("UNION SELECT a.meter_id, a.day FROM (%s) g JOIN car.market_allocation a "
+												  "ON a.meter_id OPERATOR(pg_catalog.=) g.id",
+												  gone)),
+			 SPI_OK_INSERT);
+	}
+	if (has_new)
+		Exec(psprintf("INSERT INTO car.refresh_queue (meter_id, day) "
+					  "SELECT DISTINCT r.meter_id, " LOCAL_DAY("r.ts") " FROM (%s) c "
+																	   "JOIN car.reading r ON r.meter_id OPERATOR(pg_catalog.=) c.id",
+					  came),
+			 SPI_OK_INSERT);
+	if (has_old && has_new)
+		Exec(psprintf("INSERT INTO car.refresh_queue (meter_id, day) "
+					  "SELECT DISTINCT r.meter_id, " LOCAL_DAY("r.ts") " FROM car.reading r "
+																	   "JOIN old_rows o ON o.id OPERATOR(pg_catalog.=) r.meter_id "
+																	   "JOIN new_rows n ON n.id OPERATOR(pg_catalog.=) o.id "
+																	   "WHERE o.site_id OPERATOR(pg_catalog.<>) n.site_id OR o.activity OPERATOR(pg_catalog.<>) n.activity "
+																	   "OR o.unit OPERATOR(pg_catalog.<>) n.unit %s",
+					  car_schema_1_0() ? "" : "OR o.interval_minutes IS DISTINCT FROM n.interval_minutes"),
+			 SPI_OK_INSERT);
+}
+
+/*
  * car.track_changes(): trigger on car.reading (statement level, transition
- * tables new_rows/old_rows), car.meter (statement level), car.factor_set
- * (row level) and the unit/activity catalogues (statement level).
+ * tables new_rows/old_rows), car.meter (statement level: insert, update,
+ * delete, truncate), car.factor_set (row level), car.factor (statement
+ * level) and the unit/activity catalogues (statement level).
  */
 Datum
 car_track_changes(PG_FUNCTION_ARGS)
@@ -266,19 +346,23 @@ car_track_changes(PG_FUNCTION_ARGS)
 	{
 		/* backends keep what they know of meters (live.c): tell them at commit */
 		CacheInvalidateRelcache(td->tg_relation);
-		/*
-		 * a meter moved to another site, or its activity or unit changed: all
-		 * its days; or its interval, which decides whether half-hourly
-		 * matching counts its readings (market.c)
-		 */
-		Exec(psprintf("INSERT INTO car.refresh_queue (meter_id, day) "
-					  "SELECT DISTINCT r.meter_id, " LOCAL_DAY("r.ts") " FROM car.reading r "
-																	   "JOIN old_rows o ON o.id OPERATOR(pg_catalog.=) r.meter_id "
-																	   "JOIN new_rows n ON n.id OPERATOR(pg_catalog.=) o.id "
-																	   "WHERE o.site_id OPERATOR(pg_catalog.<>) n.site_id OR o.activity OPERATOR(pg_catalog.<>) n.activity "
-																	   "OR o.unit OPERATOR(pg_catalog.<>) n.unit %s",
-					  car_schema_1_0() ? "" : "OR o.interval_minutes IS DISTINCT FROM n.interval_minutes"),
-			 SPI_OK_INSERT);
+		if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
+			MarkFullRefreshNeeded();
+		else
+			MeterChanged(td);
+	}
+	else if (strcmp(table, "factor") == 0)
+	{
+		/* a published row added, edited or removed outside car.load_factors: its set's year is restated */
+		if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
+			MarkFullRefreshNeeded();
+		else
+			Exec(psprintf("INSERT INTO car.refresh_year (year) SELECT DISTINCT s.year FROM (%s) f "
+						  "JOIN car.factor_set s ON s.id OPERATOR(pg_catalog.=) f.set_id",
+						  td->tg_oldtable == NULL	? "SELECT set_id FROM new_rows"
+						  : td->tg_newtable == NULL ? "SELECT set_id FROM old_rows"
+													: "SELECT set_id FROM old_rows UNION SELECT set_id FROM new_rows"),
+				 SPI_OK_INSERT);
 	}
 	else if (strcmp(table, "factor_set") == 0 && TRIGGER_FIRED_FOR_ROW(td->tg_event))
 	{
