@@ -64,7 +64,13 @@ SELECT car.unschedule() AS removed;
 \c car_other
 SELECT job, schedule, database FROM car.schedule('* * * * *', '0 0 1 1 *') ORDER BY job;
 \c contrib_regression
-SELECT jobname, database, command FROM cron.job ORDER BY jobname;
+-- car's two jobs run as the worker role; the purge of their history, which
+-- reads and deletes in schema cron, as the superuser who scheduled
+SELECT jobname, database, username = current_setting('car.worker_role') AS as_worker_role,
+       username = current_user AS as_scheduler, command
+FROM cron.job ORDER BY jobname;
+-- the purge every minute too, to see it run
+SELECT count(cron.alter_job(jobid, schedule := '* * * * *')) AS purge_every_minute FROM cron.job WHERE jobname = 'car-purge-history';
 DO $$
 BEGIN
     FOR i IN 1..150 LOOP
@@ -76,6 +82,16 @@ BEGIN
 END $$;
 SELECT d.status, d.return_message FROM cron.job_run_details d JOIN cron.job j USING (jobid)
 WHERE j.jobname = 'car-refresh' AND j.database = 'car_other' ORDER BY d.start_time LIMIT 1;
+DO $$
+BEGIN
+    FOR i IN 1..150 LOOP
+        EXIT WHEN EXISTS (SELECT 1 FROM cron.job_run_details d JOIN cron.job j USING (jobid)
+                          WHERE j.jobname = 'car-purge-history' AND d.status IN ('succeeded', 'failed'));
+        PERFORM pg_sleep(1);
+    END LOOP;
+END $$;
+SELECT d.status, d.return_message LIKE 'DELETE %' AS deleted FROM cron.job_run_details d JOIN cron.job j USING (jobid)
+WHERE j.jobname = 'car-purge-history' ORDER BY d.start_time LIMIT 1;
 \c car_other
 SELECT last_refresh_at IS NOT NULL AS refreshed_by_cron FROM car.refresh_state;
 SELECT car.unschedule() AS removed;

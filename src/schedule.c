@@ -12,7 +12,12 @@
  *
  * The jobs run as car.worker_role, not as whoever scheduled them: a job
  * runs with its role's rights, and car's jobs need no more than the worker
- * role has.  Scheduling a job for another role is for superusers only (as
+ * role has.  Not even schema cron: car.maintenance() purges the history of
+ * car's jobs as car's owner (partition.c) when pg_cron is in car's
+ * database; when it is in another, a third job, car-purge-history, does it
+ * there as the superuser who scheduled (its command is fixed, and the
+ * worker role may not use schema cron, which would let it schedule jobs of
+ * its own).  Scheduling a job for another role is for superusers only (as
  * pg_cron requires), so car.schedule() is too.  pg_cron keeps job names
  * unique per role, so one worker role can schedule car for one database
  * only; scheduling a second is refused with the reason (give that database
@@ -322,19 +327,29 @@ car_schedule(PG_FUNCTION_ARGS)
 					 "SELECT cron.schedule_in_database('car-maintenance', %s, 'SELECT car.maintenance()', %s, %s); ",
 					 quote_literal_cstr(refresh_cron), qdb, worker, quote_literal_cstr(maintenance_cron), qdb, worker);
 	if (!here)
-		/* history lives here in pg_cron's database: a third job keeps it short */
-		appendStringInfo(&sql, "SELECT cron.schedule_in_database('car-purge-history', %s, %s, %s, %s); ",
+	{
+		/*
+		 * History lives here in pg_cron's database, whose schema cron the
+		 * worker role may not use: a third job, of the superuser scheduling
+		 * (one for the cluster, whoever made it last), keeps the history of
+		 * car's jobs of every database short.  Its command is fixed.
+		 */
+		appendStringInfoString(&sql, "SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = 'car-purge-history' "
+									 "AND username <> current_user; ");
+		appendStringInfo(&sql, "SELECT cron.schedule_in_database('car-purge-history', %s, %s, %s, current_user); ",
 						 quote_literal_cstr(maintenance_cron),
-						 quote_literal_cstr(psprintf("DELETE FROM cron.job_run_details WHERE end_time < now() - "
-													 "interval %s AND jobid IN (SELECT jobid FROM cron.job WHERE "
-													 "jobname LIKE 'car-%%' AND username = current_user)",
-													 quote_literal_cstr(car_job_history_keep))),
-						 quote_literal_cstr(cron_db), worker);
+						 quote_literal_cstr(psprintf(
+							 "DELETE FROM cron.job_run_details WHERE end_time < now() - interval %s AND jobid IN "
+							 "(SELECT jobid FROM cron.job WHERE jobname IN ('car-refresh', 'car-maintenance', "
+							 "'car-purge-history'))",
+							 quote_literal_cstr(car_job_history_keep))),
+						 quote_literal_cstr(cron_db));
+	}
 	appendStringInfo(&sql,
 					 "SELECT jobname, jobid, schedule, database FROM cron.job WHERE username = %s "
-					 "AND (jobname IN ('car-refresh', 'car-maintenance') AND database = %s "
-					 "     OR jobname = 'car-purge-history') ORDER BY jobid",
-					 worker, qdb);
+					 "AND jobname IN ('car-refresh', 'car-maintenance') AND database = %s "
+					 "%s ORDER BY jobid",
+					 worker, qdb, here ? "" : "OR jobname = 'car-purge-history' AND username = current_user");
 	rows = RunInCronDatabase(cron_db, sql.data, "schedule car's pg_cron jobs");
 
 	for (line = strtok_r(rows, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save))
@@ -375,12 +390,18 @@ car_unschedule(PG_FUNCTION_ARGS)
 
 	RequireSuperuser("remove car's pg_cron jobs");
 	cron_db = CronDatabase();
-	/* the worker role's, and any left under another role by car 1.0 */
+	/*
+	 * the worker role's, and any left under another role by car 1.0; the
+	 * history purge once no database other than pg_cron's has car's jobs
+	 * (and one an older car made as the worker role, which could not run)
+	 */
 	n = RunInCronDatabase(cron_db,
 						  psprintf("SELECT count(cron.unschedule(jobid)) FROM cron.job WHERE "
 								   "(jobname IN ('car-refresh', 'car-maintenance') AND database = %s "
-								   " OR jobname = 'car-purge-history' AND username = %s)",
-								   quote_literal_cstr(db), quote_literal_cstr(car_worker_role)),
+								   " OR jobname = 'car-purge-history' AND (username = %s OR NOT EXISTS "
+								   "   (SELECT 1 FROM cron.job j WHERE j.jobname IN ('car-refresh', 'car-maintenance') "
+								   "    AND j.database NOT IN (%s, current_database()))))",
+								   quote_literal_cstr(db), quote_literal_cstr(car_worker_role), quote_literal_cstr(db)),
 						  "remove car's pg_cron jobs");
 	PG_RETURN_INT32(atoi(n));
 }
