@@ -269,8 +269,8 @@ INSERT INTO car.meter (site_id, name, activity, unit, interval_minutes)
 SELECT s.id, s.name || ' meter ' || k, 'electricity', CASE WHEN k = 5 THEN 'MWh' ELSE 'kWh' END, 30
 FROM car.site s CROSS JOIN generate_series(1, 5) k WHERE s.org = 'ToU Estate';
 CREATE TEMP TABLE estate_meter AS
-SELECT m.id, row_number() OVER (ORDER BY m.id) AS k, m.unit, coalesce(s.grid_region, 'GB') AS region
-FROM car.meter m JOIN car.site s ON s.id = m.site_id WHERE s.org = 'ToU Estate';
+SELECT m.id, row_number() OVER (ORDER BY s.id, m.name) AS k, m.unit, coalesce(s.grid_region, 'GB') AS region
+FROM car.meter m JOIN car.site s ON s.id = m.site_id WHERE s.org = 'ToU Estate';   -- k by site and name, not by id: the plan of the INSERT above may hand out ids in another order
 CREATE TEMP TABLE half_hour AS
 SELECT t, extract(epoch FROM t)::bigint / 1800 AS n
 FROM generate_series('2024-03-01 00:00 Europe/London'::timestamptz, '2024-05-01 00:00 Europe/London'::timestamptz - interval '30 minutes',
