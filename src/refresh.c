@@ -617,6 +617,7 @@ car_refresh(PG_FUNCTION_ARGS)
 	int64 days;
 	bool  isnull;
 
+	car_refuse_on_hub("car.refresh()");
 	pin = car_spi_connect();
 	Exec(psprintf("SELECT pg_catalog.pg_try_advisory_xact_lock(%d)", REFRESH_LOCK_KEY), SPI_OK_SELECT);
 	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
@@ -640,6 +641,7 @@ car_refresh(PG_FUNCTION_ARGS)
 int64
 car_refresh_locked(void)
 {
+	car_refuse_on_hub("car.refresh()");
 	Exec(psprintf("SELECT pg_catalog.pg_advisory_xact_lock(%d)", REFRESH_LOCK_KEY), SPI_OK_SELECT);
 	return Refresh(false);
 }
