@@ -3253,6 +3253,7 @@ CREATE TABLE car.id_block (
     set_at   timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON TABLE car.id_block IS 'One row on a shard: its id block (car.set_id_block). Kept by pg_dump; restoring the row bounds the sequences of car.site, car.meter, car.source and car.source_file to the block again (trigger id_block_applied), since pg_dump does not keep an extension''s sequence bounds.';
+COMMENT ON COLUMN car.id_block.id IS 'Always true: the table has one row at most.';
 COMMENT ON COLUMN car.id_block.block IS 'The block number, 1 to 213, unique in the federation.';
 COMMENT ON COLUMN car.id_block.first_id IS 'First id of the block (block * 10,000,000).';
 COMMENT ON COLUMN car.id_block.last_id IS 'Last id of the block (first_id + 9,999,999).';
