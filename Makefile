@@ -20,6 +20,8 @@ OBJS       = src/car.o src/factor_cache.o src/calc.o src/factors.o src/partition
 OBJS      += src/estimate.o src/close.o src/ggc.o
 # Half-hourly grid carbon intensity (issue 15, points 3 and 4).
 OBJS      += src/intensity.o src/market.o
+# Running across servers: node roles, shards and the hub (issue 16).
+OBJS      += src/node.o
 
 XML2_CFLAGS := $(shell xml2-config --cflags 2>/dev/null)
 PG_CPPFLAGS = -Isrc $(XML2_CFLAGS) -DCAR_SQL_VERSION='"$(EXTVERSION)"'

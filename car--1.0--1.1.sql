@@ -3291,6 +3291,345 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION car.custom_factor_owner_changed() IS 'Trigger on car.site_org (any change) and car.site (an update of org), per statement: queues in car.refresh_queue the meter-days of the sites concerned whose car.market_allocation rows name another organisation than the day''s owner now, the priced days that an organisation-tier car.custom_factor row of their activity covers, and their Scope 2 days in the vintage or term of any car.instrument, since which organisation owns a day decides whose rows price it, whose instruments it takes and whose allocation it is.';
+-- Running across servers (issue 16): a federation of complete cars on
+-- PostgreSQL's logical replication.  Shards ingest and refresh their
+-- organisations' readings; a hub subscribes to their results and publishes
+-- the reference data loaded on it.  car.node_role (a server setting, see
+-- src/node.c) says which a server is.
+-------------------------------------------------------------------------------
+
+-- On a hub, the tables its shards fill are written by replication only.
+-- Logical replication's apply fires no statement trigger, so this one never
+-- stops it; car.push and car.refresh() refuse on a hub before they get here.
+CREATE FUNCTION car.refuse_on_hub() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'car_refuse_on_hub_trigger';
+COMMENT ON FUNCTION car.refuse_on_hub() IS 'Trigger (BEFORE INSERT, UPDATE, DELETE or TRUNCATE, per statement) on car.reading, car.site, car.meter, car.site_org and car.emission_daily: on a hub (car.node_role = hub) refuses the write (SQLSTATE 55000), since a hub''s rows of these tables are its shards'', fed only by logical replication (whose apply fires no statement trigger). Does nothing on a single car or a shard.';
+CREATE TRIGGER reading_refused_on_hub BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON car.reading
+    FOR EACH STATEMENT EXECUTE FUNCTION car.refuse_on_hub();
+CREATE TRIGGER site_refused_on_hub BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON car.site
+    FOR EACH STATEMENT EXECUTE FUNCTION car.refuse_on_hub();
+CREATE TRIGGER meter_refused_on_hub BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON car.meter
+    FOR EACH STATEMENT EXECUTE FUNCTION car.refuse_on_hub();
+CREATE TRIGGER site_org_refused_on_hub BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON car.site_org
+    FOR EACH STATEMENT EXECUTE FUNCTION car.refuse_on_hub();
+CREATE TRIGGER emission_daily_refused_on_hub BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON car.emission_daily
+    FOR EACH STATEMENT EXECUTE FUNCTION car.refuse_on_hub();
+
+-- Id blocks: each shard makes its sites, meters, sources and files in a
+-- range of ids of its own, so that they are unique on the hub, which holds
+-- every shard's sites and meters in one table.  A block is 10,000,000 ids:
+-- readable (block 3 is ids 30,000,000-39,999,999) and enough for ten
+-- thousand files a day for over two years per shard, or 1,000 a day for 27
+-- years; the ids are int4, so blocks 1 to 213 fit (213 * 10^7 + 10^7 - 1 =
+-- 2,139,999,999 < 2^31).  Block 0 (ids below 10,000,000) is a single car's.
+CREATE FUNCTION car.id_block_size() RETURNS bigint
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE RETURN 10000000;
+COMMENT ON FUNCTION car.id_block_size() IS 'Ids in one shard''s id block (car.set_id_block): 10,000,000. Block n holds the ids n * 10,000,000 to n * 10,000,000 + 9,999,999 of car.site, car.meter, car.source and car.source_file.';
+
+CREATE TABLE car.id_block (
+    id       boolean PRIMARY KEY DEFAULT true CHECK (id),
+    block    int NOT NULL CHECK (block BETWEEN 1 AND 213),
+    first_id bigint GENERATED ALWAYS AS (block::bigint * 10000000) STORED,
+    last_id  bigint GENERATED ALWAYS AS (block::bigint * 10000000 + 9999999) STORED,
+    set_at   timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE car.id_block IS 'One row on a shard: its id block (car.set_id_block). Kept by pg_dump; restoring the row bounds the sequences of car.site, car.meter, car.source and car.source_file to the block again (trigger id_block_applied), since pg_dump does not keep an extension''s sequence bounds.';
+COMMENT ON COLUMN car.id_block.id IS 'Always true: the table has one row at most.';
+COMMENT ON COLUMN car.id_block.block IS 'The block number, 1 to 213, unique in the federation.';
+COMMENT ON COLUMN car.id_block.first_id IS 'First id of the block (block * 10,000,000).';
+COMMENT ON COLUMN car.id_block.last_id IS 'Last id of the block (first_id + 9,999,999).';
+COMMENT ON COLUMN car.id_block.set_at IS 'When the block was set (or set again).';
+SELECT pg_catalog.pg_extension_config_dump('car.id_block', '');
+
+-- The sequences a block bounds, with their tables.
+CREATE FUNCTION car.id_block_sequences(OUT table_name text, OUT sequence_name text) RETURNS SETOF record
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE ROWS 4
+    AS $$ VALUES ('site', 'site_id_seq'), ('meter', 'meter_id_seq'), ('source', 'source_id_seq'),
+                 ('source_file', 'source_file_id_seq') $$;
+COMMENT ON FUNCTION car.id_block_sequences() IS 'The tables whose ids an id block bounds, with their sequences (in schema car): site, meter, source, source_file.';
+
+CREATE FUNCTION car.apply_id_block() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    lo bigint := NEW.block::bigint OPERATOR(pg_catalog.*) car.id_block_size();
+    hi bigint := NEW.block::bigint OPERATOR(pg_catalog.*) car.id_block_size() OPERATOR(pg_catalog.+) car.id_block_size() OPERATOR(pg_catalog.-) 1;
+    s text;
+    v bigint;
+BEGIN
+    FOR s IN SELECT sequence_name FROM car.id_block_sequences() LOOP
+        EXECUTE format('SELECT last_value FROM car.%I', s) INTO v;
+        -- a restore may have set the sequence already (its last value is in the block): keep it
+        IF v OPERATOR(pg_catalog.>=) lo AND v OPERATOR(pg_catalog.<=) hi THEN
+            EXECUTE format('ALTER SEQUENCE car.%I MINVALUE %s MAXVALUE %s START %s NO CYCLE', s, lo, hi, lo);
+        ELSE
+            EXECUTE format('ALTER SEQUENCE car.%I MINVALUE %s MAXVALUE %s START %s RESTART %s NO CYCLE', s, lo, hi, lo, lo);
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION car.apply_id_block() IS 'Trigger (AFTER INSERT OR UPDATE, per row) on car.id_block: bounds the sequences of car.site, car.meter, car.source and car.source_file to the block (MINVALUE first_id, MAXVALUE last_id, NO CYCLE), restarting at first_id a sequence whose last value is outside it. Fires when car.set_id_block sets the block and when pg_restore restores the row.';
+CREATE TRIGGER id_block_applied AFTER INSERT OR UPDATE ON car.id_block
+    FOR EACH ROW EXECUTE FUNCTION car.apply_id_block();
+
+CREATE FUNCTION car.set_id_block(block int) RETURNS car.id_block
+    LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    lo bigint := block::bigint OPERATOR(pg_catalog.*) car.id_block_size();
+    hi bigint := block::bigint OPERATOR(pg_catalog.*) car.id_block_size() OPERATOR(pg_catalog.+) car.id_block_size() OPERATOR(pg_catalog.-) 1;
+    t text;
+    outside bigint;
+    result car.id_block;
+BEGIN
+    IF pg_catalog.current_setting('car.node_role') OPERATOR(pg_catalog.<>) 'shard' THEN
+        RAISE EXCEPTION 'car.set_id_block is for a shard; this server''s car.node_role is %', pg_catalog.current_setting('car.node_role')
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'ALTER SYSTEM SET car.node_role = ''shard''; SELECT pg_reload_conf(); then call it again.';
+    END IF;
+    IF block OPERATOR(pg_catalog.<) 1 OR block OPERATOR(pg_catalog.>) 213 THEN
+        RAISE EXCEPTION 'id block % is out of range: blocks are 1 to 213 (10,000,000 int4 ids each)', block
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR t IN SELECT table_name FROM car.id_block_sequences() LOOP
+        EXECUTE format('SELECT count(*) FROM car.%I WHERE id OPERATOR(pg_catalog.<) $1 OR id OPERATOR(pg_catalog.>) $2', t)
+            INTO outside USING lo, hi;
+        IF outside OPERATOR(pg_catalog.>) 0 THEN
+            RAISE EXCEPTION 'car.% holds % row(s) whose id is outside id block % (% to %)', t, outside, block, lo, hi
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      DETAIL = 'Their ids could be another shard''s on the hub.',
+                      HINT = 'Set the block on a new shard, before it loads anything (or set again the block it has).';
+        END IF;
+    END LOOP;
+    INSERT INTO car.id_block AS b (block) VALUES (block)
+        ON CONFLICT (id) DO UPDATE SET block = excluded.block, set_at = pg_catalog.now()
+        RETURNING b.* INTO result;
+    RETURN result;
+END $$;
+COMMENT ON FUNCTION car.set_id_block(int) IS 'On a shard (car.node_role = shard), for a superuser: make ids of car.site, car.meter, car.source and car.source_file in block n only (1 to 213; ids n * 10,000,000 to n * 10,000,000 + 9,999,999), so that they are unique across the federation: records the block in car.id_block and bounds the four sequences to it (NO CYCLE: a full block is an error, never a wrap). Refused (55000) on a hub or single car, and when a table already holds ids outside the block. Setting the same block again repairs the sequences. Returns the car.id_block row.';
+
+CREATE FUNCTION car.check_id_block(OUT sequence text, OUT block int, OUT min_value bigint, OUT max_value bigint,
+    OUT last_value bigint, OUT problem text) RETURNS SETOF record
+    LANGUAGE plpgsql STABLE PARALLEL UNSAFE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    b car.id_block;
+    t text;
+    lowest bigint;
+    highest bigint;
+BEGIN
+    SELECT * INTO b FROM car.id_block;
+    FOR t, sequence IN SELECT table_name, 'car.' OPERATOR(pg_catalog.||) sequence_name FROM car.id_block_sequences() LOOP
+        block := b.block;
+        SELECT s.seqmin, s.seqmax INTO min_value, max_value FROM pg_catalog.pg_sequence s WHERE s.seqrelid = sequence::regclass;
+        last_value := pg_catalog.pg_sequence_last_value(sequence::regclass);
+        EXECUTE format('SELECT min(id), max(id) FROM car.%I', t) INTO lowest, highest;
+        problem := CASE
+            WHEN b.block IS NULL AND pg_catalog.current_setting('car.node_role') OPERATOR(pg_catalog.=) 'shard' THEN
+                'this shard has no id block (car.set_id_block): its ids may be another shard''s'
+            WHEN b.block IS NULL THEN NULL
+            WHEN min_value OPERATOR(pg_catalog.<>) b.first_id OR max_value OPERATOR(pg_catalog.<>) b.last_id THEN
+                format('%s is bounded to %s..%s, not to id block %s (%s..%s)', sequence, min_value, max_value, b.block, b.first_id, b.last_id)
+            WHEN last_value OPERATOR(pg_catalog.<) b.first_id OR last_value OPERATOR(pg_catalog.>) b.last_id THEN
+                format('%s last gave %s, outside id block %s (%s..%s)', sequence, last_value, b.block, b.first_id, b.last_id)
+            WHEN lowest OPERATOR(pg_catalog.<) b.first_id OR highest OPERATOR(pg_catalog.>) b.last_id THEN
+                format('car.%s holds ids %s..%s, outside id block %s (%s..%s)', t, lowest, highest, b.block, b.first_id, b.last_id)
+        END;
+        RETURN NEXT;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION car.check_id_block() IS 'The id block check, one row per sequence a block bounds (car.site_id_seq, car.meter_id_seq, car.source_id_seq, car.source_file_id_seq): the block (NULL when none is set), the sequence''s bounds and last value, and the problem, if any (NULL: none): a shard without a block, a sequence not bounded to the block (after a restore that did not bring car.id_block back, say), a last value or a table''s ids outside it. The background worker runs it at start-up and logs each problem as a WARNING.';
+
+CREATE FUNCTION car.id_in_block() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    b car.id_block;
+BEGIN
+    SELECT * INTO b FROM car.id_block;
+    IF b.block IS NOT NULL AND (NEW.id OPERATOR(pg_catalog.<) b.first_id OR NEW.id OPERATOR(pg_catalog.>) b.last_id) THEN
+        RAISE EXCEPTION 'car.% id % is outside this shard''s id block % (% to %)', TG_TABLE_NAME, NEW.id, b.block, b.first_id, b.last_id
+            USING ERRCODE = 'check_violation',
+                  DETAIL = 'An id outside the block could be another shard''s on the hub.',
+                  HINT = 'Let the sequence give the id; if the sequence is outside the block, a superuser runs car.set_id_block with this shard''s block again (see car.check_id_block()).';
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION car.id_in_block() IS 'Trigger (BEFORE INSERT OR UPDATE OF id, per row) on car.site, car.meter, car.source and car.source_file: on a server with an id block (car.id_block), refuses a row whose id is outside it (check_violation, 23514). Nothing to do without a block.';
+CREATE TRIGGER site_id_in_block BEFORE INSERT OR UPDATE OF id ON car.site FOR EACH ROW EXECUTE FUNCTION car.id_in_block();
+CREATE TRIGGER meter_id_in_block BEFORE INSERT OR UPDATE OF id ON car.meter FOR EACH ROW EXECUTE FUNCTION car.id_in_block();
+CREATE TRIGGER source_id_in_block BEFORE INSERT OR UPDATE OF id ON car.source FOR EACH ROW EXECUTE FUNCTION car.id_in_block();
+CREATE TRIGGER source_file_id_in_block BEFORE INSERT OR UPDATE OF id ON car.source_file FOR EACH ROW EXECUTE FUNCTION car.id_in_block();
+
+-- Reference data arrives on a shard by logical replication, whose apply
+-- fires row triggers enabled REPLICA (or ALWAYS) and no statement trigger:
+-- these row triggers do there what the statement triggers do for a local
+-- write (drop every backend's cached factors; queue the years or the full
+-- restatement car.refresh() owes).  REPLICA, not ALWAYS: a local write
+-- already fires the statement triggers, and would pay for a row trigger too.
+CREATE TRIGGER factor_set_applied AFTER INSERT OR UPDATE OR DELETE ON car.factor_set
+    FOR EACH ROW EXECUTE FUNCTION car.invalidate_factor_cache();
+CREATE TRIGGER factor_set_applied_refresh AFTER INSERT OR UPDATE OR DELETE ON car.factor_set
+    FOR EACH ROW EXECUTE FUNCTION car.track_changes();
+CREATE TRIGGER factor_applied AFTER INSERT OR UPDATE OR DELETE ON car.factor
+    FOR EACH ROW EXECUTE FUNCTION car.invalidate_factor_cache();
+CREATE TRIGGER factor_applied_refresh AFTER INSERT OR UPDATE OR DELETE ON car.factor
+    FOR EACH ROW EXECUTE FUNCTION car.track_changes();
+CREATE TRIGGER unit_applied AFTER INSERT OR UPDATE OR DELETE ON car.unit
+    FOR EACH ROW EXECUTE FUNCTION car.invalidate_factor_cache();
+CREATE TRIGGER unit_applied_refresh AFTER INSERT OR UPDATE OR DELETE ON car.unit
+    FOR EACH ROW EXECUTE FUNCTION car.track_changes();
+CREATE TRIGGER activity_applied AFTER INSERT OR UPDATE OR DELETE ON car.activity
+    FOR EACH ROW EXECUTE FUNCTION car.invalidate_factor_cache();
+CREATE TRIGGER activity_applied_refresh AFTER INSERT OR UPDATE OR DELETE ON car.activity
+    FOR EACH ROW EXECUTE FUNCTION car.track_changes();
+CREATE TRIGGER activity_component_applied AFTER INSERT OR UPDATE OR DELETE ON car.activity_component
+    FOR EACH ROW EXECUTE FUNCTION car.invalidate_factor_cache();
+CREATE TRIGGER activity_component_applied_refresh AFTER INSERT OR UPDATE OR DELETE ON car.activity_component
+    FOR EACH ROW EXECUTE FUNCTION car.track_changes();
+CREATE TRIGGER activity_path_applied AFTER INSERT OR UPDATE OR DELETE ON car.activity_path
+    FOR EACH ROW EXECUTE FUNCTION car.invalidate_factor_cache();
+CREATE TRIGGER activity_path_applied_refresh AFTER INSERT OR UPDATE OR DELETE ON car.activity_path
+    FOR EACH ROW EXECUTE FUNCTION car.track_changes();
+ALTER TABLE car.factor_set ENABLE REPLICA TRIGGER factor_set_applied;
+ALTER TABLE car.factor_set ENABLE REPLICA TRIGGER factor_set_applied_refresh;
+ALTER TABLE car.factor ENABLE REPLICA TRIGGER factor_applied;
+ALTER TABLE car.factor ENABLE REPLICA TRIGGER factor_applied_refresh;
+ALTER TABLE car.unit ENABLE REPLICA TRIGGER unit_applied;
+ALTER TABLE car.unit ENABLE REPLICA TRIGGER unit_applied_refresh;
+ALTER TABLE car.activity ENABLE REPLICA TRIGGER activity_applied;
+ALTER TABLE car.activity ENABLE REPLICA TRIGGER activity_applied_refresh;
+ALTER TABLE car.activity_component ENABLE REPLICA TRIGGER activity_component_applied;
+ALTER TABLE car.activity_component ENABLE REPLICA TRIGGER activity_component_applied_refresh;
+ALTER TABLE car.activity_path ENABLE REPLICA TRIGGER activity_path_applied;
+ALTER TABLE car.activity_path ENABLE REPLICA TRIGGER activity_path_applied_refresh;
+
+-- The row filter "NOT builtin" of publication car_reference must be covered
+-- by the tables' replica identity for updates and deletes to replicate: the
+-- whole row (these catalogues are small).
+ALTER TABLE car.unit REPLICA IDENTITY FULL;
+ALTER TABLE car.activity REPLICA IDENTITY FULL;
+ALTER TABLE car.activity_component REPLICA IDENTITY FULL;
+ALTER TABLE car.activity_path REPLICA IDENTITY FULL;
+
+CREATE FUNCTION car.publish_reference() RETURNS text
+    LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    IF pg_catalog.current_setting('car.node_role') OPERATOR(pg_catalog.<>) 'hub' THEN
+        RAISE EXCEPTION 'car.publish_reference runs on a hub; this server''s car.node_role is %', pg_catalog.current_setting('car.node_role')
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'ALTER SYSTEM SET car.node_role = ''hub''; SELECT pg_reload_conf(); then call it again.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_publication WHERE pubname OPERATOR(pg_catalog.=) 'car_reference') THEN
+        CREATE PUBLICATION car_reference
+            FOR TABLE car.factor_set, car.factor,
+                      car.unit WHERE (NOT builtin), car.activity WHERE (NOT builtin),
+                      car.activity_component WHERE (NOT builtin), car.activity_path WHERE (NOT builtin)
+            WITH (publish = 'insert, update, delete');
+    END IF;
+    RETURN 'car_reference';
+END $$;
+COMMENT ON FUNCTION car.publish_reference() IS 'On the hub, for a superuser (CREATE PUBLICATION; PostgreSQL 15): publish the reference data loaded on it to every shard, as publication car_reference: car.factor_set and car.factor whole, and the rows of car.unit, car.activity, car.activity_component and car.activity_path that are not built in (PostgreSQL 15 row filters; built-in rows come with CREATE EXTENSION everywhere). Inserts, updates and deletes; never TRUNCATE, which would ignore the row filter. Returns the publication''s name; does nothing when it exists. Refused (55000) off a hub.';
+
+CREATE FUNCTION car.publish_shard() RETURNS text
+    LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    IF pg_catalog.current_setting('car.node_role') OPERATOR(pg_catalog.<>) 'shard' THEN
+        RAISE EXCEPTION 'car.publish_shard runs on a shard; this server''s car.node_role is %', pg_catalog.current_setting('car.node_role')
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'ALTER SYSTEM SET car.node_role = ''shard''; SELECT pg_reload_conf(); then car.set_id_block(n), then call it again.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM car.id_block) THEN
+        RAISE EXCEPTION 'this shard has no id block'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'SELECT car.set_id_block(n), n a block no other shard has, then call it again.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_publication WHERE pubname OPERATOR(pg_catalog.=) 'car_shard') THEN
+        CREATE PUBLICATION car_shard FOR TABLE car.site, car.meter, car.site_org, car.emission_daily
+            WITH (publish = 'insert, update, delete', publish_via_partition_root = true);
+    END IF;
+    RETURN 'car_shard';
+END $$;
+COMMENT ON FUNCTION car.publish_shard() IS 'On a shard with an id block, for a superuser (CREATE PUBLICATION; PostgreSQL 15): publish what the hub reports from, as publication car_shard: car.site, car.meter, car.site_org (the periods of ownership the reports and row-level security read) and car.emission_daily, through its partitioned root (publish_via_partition_root, so the hub''s months may be partitioned otherwise). Inserts, updates and deletes; never TRUNCATE, which on the hub would empty every shard''s rows. Returns the publication''s name; does nothing when it exists. Refused (55000) off a shard or without an id block.';
+
+CREATE FUNCTION car.subscribe_reference(conninfo text) RETURNS text
+    LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_subscribe_reference';
+COMMENT ON FUNCTION car.subscribe_reference(text) IS 'On a shard with an id block, for a superuser (replication slots and CREATE SUBSCRIPTION; PostgreSQL 15): subscribe to the hub''s publication car_reference (car.publish_reference on the hub), as subscription car_reference, copying what the hub holds first. conninfo is a libpq connection string to the hub''s car database, for a role with REPLICATION and BYPASSRLS that may read the published tables (car_reader); it is kept only in pg_subscription.subconninfo, which only superusers read. The slot on the hub is car_ref_block_<n>. Errors: not a shard, no id block, the hub unreachable or not a hub, no publication, a slot of that name already there. Returns the subscription''s name.';
+
+CREATE TABLE car.shard (
+    name         text PRIMARY KEY CHECK (name ~ '^[a-z][a-z0-9_]{0,39}$'),
+    subscription text NOT NULL UNIQUE,
+    slot         text NOT NULL,
+    id_block     int NOT NULL UNIQUE CHECK (id_block BETWEEN 1 AND 213),
+    added_at     timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE car.shard IS 'On the hub: its shards, one row each, written by car.add_shard. No connection string: that, and any password in it, is kept only in pg_subscription.subconninfo, which only superusers read.';
+COMMENT ON COLUMN car.shard.name IS 'The shard''s name (lower-case letters, digits, _).';
+COMMENT ON COLUMN car.shard.subscription IS 'The hub''s subscription to the shard''s publication car_shard: car_shard_<name>.';
+COMMENT ON COLUMN car.shard.slot IS 'The replication slot on the shard the subscription streams from: car_hub_<name>.';
+COMMENT ON COLUMN car.shard.id_block IS 'The shard''s id block (car.set_id_block on the shard), unique among the hub''s shards.';
+COMMENT ON COLUMN car.shard.added_at IS 'When car.add_shard added it.';
+SELECT pg_catalog.pg_extension_config_dump('car.shard', '');
+
+CREATE FUNCTION car.add_shard(name text, conninfo text) RETURNS car.shard
+    LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_add_shard';
+COMMENT ON FUNCTION car.add_shard(text, text) IS 'On the hub, for a superuser (replication slots and CREATE SUBSCRIPTION; PostgreSQL 15): subscribe to a shard''s publication car_shard (car.publish_shard on the shard), copying what it holds first, as subscription car_shard_<name> streaming from slot car_hub_<name> made on the shard. conninfo is a libpq connection string to the shard''s car database, for a role with REPLICATION and BYPASSRLS that may read the published tables (car_reader); it is kept only in pg_subscription.subconninfo, which only superusers read, never in car''s tables. Errors (55000 unless said): not a hub, a bad name (22023), the shard unreachable (08006), not a shard, without publication or id block, a name or id block another shard has (42710). Returns the car.shard row.';
+
+CREATE FUNCTION car.shard_slot(name text, OUT slot_bytes bigint, OUT pending_bytes bigint, OUT error text) RETURNS record
+    LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_shard_slot';
+COMMENT ON FUNCTION car.shard_slot(text) IS 'On the hub: its replication slot on a shard, asked of the shard over the subscription''s own connection (never shown): slot_bytes, the WAL the slot keeps on the shard (bytes, from restart_lsn to the shard''s current WAL position); pending_bytes, what the hub has not yet confirmed (bytes, from confirmed_flush_lsn); or, with NULLs, why they could not be read (error).';
+
+CREATE VIEW car.shard_status WITH (security_invoker = true) AS
+SELECT sh.name AS shard, sh.subscription, sh.id_block, s.subenabled AS enabled, st.pid AS apply_pid,
+       st.received_lsn, st.latest_end_lsn, st.last_msg_send_time, st.last_msg_receipt_time,
+       st.latest_end_time AS last_apply_at,
+       st.last_msg_receipt_time - st.last_msg_send_time AS lag,
+       sl.slot_bytes, sl.pending_bytes, sl.error AS slot_error
+FROM car.shard sh
+LEFT JOIN pg_catalog.pg_subscription s ON s.subname OPERATOR(pg_catalog.=) sh.subscription
+     AND s.subdbid OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+LEFT JOIN pg_catalog.pg_stat_subscription st ON st.subid OPERATOR(pg_catalog.=) s.oid AND st.relid IS NULL
+CROSS JOIN LATERAL car.shard_slot(sh.name) sl;
+COMMENT ON VIEW car.shard_status IS 'On the hub: one row per shard (car.shard), from the hub''s pg_stat_subscription and, for the slot, from the shard itself (car.shard_slot, one connection per shard per query).';
+COMMENT ON COLUMN car.shard_status.shard IS 'The shard''s name.';
+COMMENT ON COLUMN car.shard_status.subscription IS 'The hub''s subscription to it (car_shard_<name>).';
+COMMENT ON COLUMN car.shard_status.id_block IS 'The shard''s id block.';
+COMMENT ON COLUMN car.shard_status.enabled IS 'Whether the subscription is enabled (NULL: it is gone).';
+COMMENT ON COLUMN car.shard_status.apply_pid IS 'Process id of the apply worker; NULL when none runs (the shard unreachable, the subscription disabled or failing).';
+COMMENT ON COLUMN car.shard_status.received_lsn IS 'Last WAL position received from the shard.';
+COMMENT ON COLUMN car.shard_status.latest_end_lsn IS 'Last WAL position the hub reported back to the shard as applied.';
+COMMENT ON COLUMN car.shard_status.last_msg_send_time IS 'When the shard sent the last message the hub received.';
+COMMENT ON COLUMN car.shard_status.last_msg_receipt_time IS 'When the hub received it.';
+COMMENT ON COLUMN car.shard_status.last_apply_at IS 'When the hub last reported an applied position to the shard (pg_stat_subscription.latest_end_time).';
+COMMENT ON COLUMN car.shard_status.lag IS 'Transport lag of the last message: received minus sent (an interval; clocks of the two servers must agree).';
+COMMENT ON COLUMN car.shard_status.slot_bytes IS 'WAL the hub''s slot keeps on the shard, bytes (read on the shard).';
+COMMENT ON COLUMN car.shard_status.pending_bytes IS 'WAL written on the shard that the hub has not confirmed, bytes (read on the shard): the apply lag in bytes.';
+COMMENT ON COLUMN car.shard_status.slot_error IS 'Why slot_bytes and pending_bytes are NULL (the shard unreachable, no slot), else NULL.';
+
+-- On a hub there are no readings: a meter's span of days comes from its
+-- days in car.emission_daily (the UK days of its readings, replicated from
+-- its shard).  On a single car or a shard nothing changes: the readings
+-- give it, and car.emission_daily is not read.
+CREATE OR REPLACE VIEW car.meter_span WITH (security_invoker = true) AS
+SELECT m.id AS meter_id, m.site_id, m.activity, m.unit, m.interval_minutes,
+       coalesce(m.installed_on, (f.ts AT TIME ZONE 'Europe/London')::date,
+                CASE WHEN pg_catalog.current_setting('car.node_role') = 'hub'
+                     THEN (SELECT min(e.day) FROM car.emission_daily e WHERE e.meter_id = m.id) END) AS first_day,
+       coalesce(m.removed_on, greatest((now() AT TIME ZONE 'Europe/London')::date,
+                                       (l.ts AT TIME ZONE 'Europe/London')::date,
+                                       CASE WHEN pg_catalog.current_setting('car.node_role') = 'hub'
+                                            THEN (SELECT max(e.day) FROM car.emission_daily e WHERE e.meter_id = m.id) END)) AS last_day
+FROM car.meter m
+LEFT JOIN LATERAL (SELECT r.ts FROM car.reading r WHERE r.meter_id = m.id ORDER BY r.ts LIMIT 1) f ON true
+LEFT JOIN LATERAL (SELECT r.ts FROM car.reading r WHERE r.meter_id = m.id ORDER BY r.ts DESC LIMIT 1) l ON true
+WHERE m.interval_minutes IS NOT NULL
+  AND (m.installed_on IS NOT NULL OR f.ts IS NOT NULL
+       OR pg_catalog.current_setting('car.node_role') = 'hub' AND EXISTS (SELECT 1 FROM car.emission_daily e WHERE e.meter_id = m.id));
+COMMENT ON VIEW car.meter_span IS 'Per interval meter, the UK local days it is expected to report: from installed_on (else its first reading; on a hub, which holds no readings, its first day in car.emission_daily) to removed_on (else today, or its last reading, or on a hub its last day in car.emission_daily, when later). Meters without an interval, or with neither readings (on a hub: days in car.emission_daily) nor an installation date, are absent.';
+COMMENT ON COLUMN car.meter_span.first_day IS 'First UK day expected: car.meter.installed_on, else the day of the first reading (on a hub: the meter''s first day in car.emission_daily).';
+COMMENT ON COLUMN car.meter_span.last_day IS 'Last UK day expected: car.meter.removed_on, else the later of today (UK) and the day of the last reading (on a hub: the meter''s last day in car.emission_daily).';
 
 -------------------------------------------------------------------------------
 -- Last: nothing in schema car is PUBLIC's.  car.grant_roles() grants each of

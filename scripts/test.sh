@@ -14,13 +14,13 @@
 #
 # CAR_TEST_SUITES picks suites (default: all of them), e.g.
 #   CAR_TEST_SUITES="regress isolation" make test
-# suites: unit regress isolation crash server jwt security stress bi docker demo_live upgrade fresh_clone
+# suites: unit regress isolation crash server jwt security stress bi docker demo_live upgrade multinode fresh_clone
 # (CAR_TEST_REGRESS and CAR_TEST_ISOLATION name some tests of those two suites only)
 set -uo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 
-ALL_SUITES="unit regress isolation crash server jwt security stress bi docker demo_live upgrade fresh_clone"
+ALL_SUITES="unit regress isolation crash server jwt security stress bi docker demo_live upgrade multinode fresh_clone"
 SUITES=${CAR_TEST_SUITES:-$ALL_SUITES}
 for s in $SUITES; do
 	case " $ALL_SUITES " in *" $s "*) ;; *) echo "unknown suite \"$s\" in CAR_TEST_SUITES (suites: $ALL_SUITES)"; echo "0 passed, 1 failed"; exit 1 ;; esac
@@ -177,6 +177,7 @@ tap bi "BI client test (JDBC, read-only role)" test/bi_client.sh "$WORK/bi"
 tap docker "docker checks (compose, Dockerfile, first-start init)" test/docker_check.sh "$WORK/docker"
 tap demo_live "live demo (scripts/demo-live.sh: simulator, view, Ctrl-C)" test/demo_live_check.sh "$WORK/demo_live"
 tap upgrade "upgrade (ALTER EXTENSION car UPDATE from 1.0 with data)" test/upgrade.sh "$WORK/upgrade"
+tap multinode "a federation: a hub and two shards on logical replication, against a single car" test/multinode.sh "$WORK/multinode"
 # the fresh clone runs suites of this script itself: never from inside a fresh clone
 if [ -z "${CAR_IN_FRESH_CLONE:-}" ]; then
 	tap fresh_clone "a fresh clone in a mode-700 folder (make demo, demo-live, suites, bench, lint)" test/fresh_clone.sh "$WORK/fresh"

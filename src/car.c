@@ -179,6 +179,7 @@ _PG_init(void)
 	car_jwt_init();
 	car_live_init();
 	car_worker_init();
+	car_node_init();
 
 	MarkGUCPrefixReserved("car");
 

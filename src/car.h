@@ -36,6 +36,15 @@ extern int	  car_max_interpolation_gap; /* minutes */
 extern double car_significance_threshold;
 extern int	  car_ggc_baseline_year;
 
+/* node.c: car.node_role and what each role refuses */
+#define CAR_NODE_SINGLE 0
+#define CAR_NODE_SHARD	1
+#define CAR_NODE_HUB	2
+extern int	car_node_role;
+extern void car_node_init(void);
+extern void car_refuse_on_hub(const char *what);
+extern void car_refuse_on_shard(const char *what);
+
 /* util.c */
 extern void		   car_sha256_hex(const char *data, size_t len, char *hex);
 extern const char *car_text_as_utf8(const char *data, size_t len, size_t *outlen);

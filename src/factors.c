@@ -634,6 +634,7 @@ car_load_factor_bytes(const char *data, size_t len, const char *name, const char
 	int			i;
 	bool		v11 = car_has_relation("factor_skipped"); /* car 1.1's schema (not a 1.0 database yet) */
 
+	car_refuse_on_shard("loading a factor file");
 	if (len == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),

@@ -866,6 +866,7 @@ car_ingest_file(int source_id, const char *source, const char *format, Jsonb *op
 	HASHCTL		ctl;
 	bool		isnull;
 
+	car_refuse_on_hub("loading a meter file");
 	*duplicate = false;
 	car_sha256_hex(data, len, sha);
 	if (format && strcmp(format, "desnz-factors") == 0)
@@ -996,6 +997,7 @@ car_push(PG_FUNCTION_ARGS)
 	bool   duplicate;
 	Datum  result;
 
+	car_refuse_on_hub("car.push()");
 	pin = car_spi_connect();
 	source_id = LookupSource(source, &kind, &format, &options);
 	if (strcmp(kind, "push") != 0)

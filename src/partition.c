@@ -150,6 +150,21 @@ CreateMonth(const char *parent, const char *deflt, const char *key, int ym)
 	appendStringInfo(&sql, "ALTER TABLE car.%s ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)",
 					 quote_identifier(parent), qname, lo, hi);
 	SPI_execute(sql.data, false, 0);
+
+	/*
+	 * A shard publishes car.emission_daily through its root (node.c): the
+	 * delete from the default partition reached the hub, the insert into the
+	 * table not yet attached did not.  Write the moved rows again through
+	 * the root, so that the hub receives them.
+	 */
+	if (moved > 0 && car_node_role == CAR_NODE_SHARD && strcmp(parent, "emission_daily") == 0)
+	{
+		resetStringInfo(&sql);
+		appendStringInfo(&sql, "WITH moved AS (DELETE FROM %s RETURNING *) INSERT INTO car.emission_daily SELECT * FROM moved",
+						 qname);
+		if (SPI_execute(sql.data, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not write the moved rows of car.%s again for the hub", name);
+	}
 	return moved;
 }
 

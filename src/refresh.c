@@ -300,7 +300,8 @@ MeterChanged(TriggerData *td)
  * car.track_changes(): trigger on car.reading (statement level, transition
  * tables new_rows/old_rows), car.meter (statement level: insert, update,
  * delete, truncate), car.factor_set (row level), car.factor (statement
- * level) and the unit/activity catalogues (statement level).
+ * level, and row level under replication apply) and the unit/activity
+ * catalogues (statement level, and row level under replication apply).
  */
 Datum
 car_track_changes(PG_FUNCTION_ARGS)
@@ -356,6 +357,22 @@ car_track_changes(PG_FUNCTION_ARGS)
 		/* a published row added, edited or removed outside car.load_factors: its set's year is restated */
 		if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
 			MarkFullRefreshNeeded();
+		else if (TRIGGER_FIRED_FOR_ROW(td->tg_event))
+		{
+			/* a row replication applied (factor_applied_refresh, enabled REPLICA) */
+			TupleDesc desc = RelationGetDescr(td->tg_relation);
+			int		  attno = SPI_fnumber(desc, "set_id");
+			bool	  isnull;
+			Datum	  vals[2];
+
+			vals[0] = heap_getattr(td->tg_trigtuple, attno, desc, &isnull);
+			vals[1] = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? heap_getattr(td->tg_newtuple, attno, desc, &isnull)
+															: vals[0];
+			if (SPI_execute_with_args("INSERT INTO car.refresh_year (year) SELECT DISTINCT s.year FROM car.factor_set s "
+									  "WHERE s.id OPERATOR(pg_catalog.=) $1 OR s.id OPERATOR(pg_catalog.=) $2",
+									  2, (Oid[]){INT4OID, INT4OID}, vals, NULL, false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "car: could not queue factor year for refresh");
+		}
 		else
 			Exec(psprintf("INSERT INTO car.refresh_year (year) SELECT DISTINCT s.year FROM (%s) f "
 						  "JOIN car.factor_set s ON s.id OPERATOR(pg_catalog.=) f.set_id",
@@ -701,6 +718,7 @@ car_refresh(PG_FUNCTION_ARGS)
 	int64 days;
 	bool  isnull;
 
+	car_refuse_on_hub("car.refresh()");
 	pin = car_spi_connect();
 	Exec(psprintf("SELECT pg_catalog.pg_try_advisory_xact_lock(%d)", REFRESH_LOCK_KEY), SPI_OK_SELECT);
 	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
@@ -724,6 +742,7 @@ car_refresh(PG_FUNCTION_ARGS)
 int64
 car_refresh_locked(void)
 {
+	car_refuse_on_hub("car.refresh()");
 	Exec(psprintf("SELECT pg_catalog.pg_advisory_xact_lock(%d)", REFRESH_LOCK_KEY), SPI_OK_SELECT);
 	return Refresh(false);
 }

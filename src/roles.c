@@ -96,6 +96,8 @@ static const char *const grants[] = {
 	"GRANT SELECT ON car.instrument, car.residual_mix, car.market_allocation, car.report_scope2, car.instrument_status "
 	"TO car_reader",
 	"GRANT EXECUTE ON FUNCTION car.report_scope2_for(text) TO car_reader",
+	/* running across servers (issue 16): a shard's id block, read by the trigger car.id_in_block */
+	"GRANT SELECT ON car.id_block TO car_reader",
 	"GRANT EXECUTE ON FUNCTION car.convert(float8, text, text), car.factor_year(timestamptz), "
 	"car.co2e(float8, text, text, timestamptz), car.emissions(float8, text, text, timestamptz), "
 	"car.can_price(text, text, timestamptz), car.reporting_year(date), car.reporting_year_label(int), "
@@ -146,6 +148,8 @@ static const char *const grants[] = {
 	/* what a refresh writes of the market-based method */
 	"GRANT UPDATE (kg_co2e_market, kg_co2e_market_half_hourly, market_basis, market_flagged) ON car.emission_daily TO %w",
 	"GRANT SELECT, INSERT, DELETE ON car.market_allocation TO %w",
+	/* the id block check the worker runs at start-up */
+	"GRANT EXECUTE ON FUNCTION car.check_id_block() TO %w",
 	"GRANT EXECUTE ON FUNCTION car.refresh(boolean), car.maintenance(), car.load_factors(text, int, boolean, text, text), "
 	"car.load_factors(bytea, text, int, boolean, text, text), car.load_factors(int) TO %w",
 	/* car_admin */
@@ -170,6 +174,12 @@ static const char *const grants[] = {
 	"GRANT USAGE ON SEQUENCE car.custom_factor_set_id_seq, car.custom_factor_id_seq TO car_admin",
 	"GRANT SELECT, INSERT, UPDATE, DELETE ON car.instrument, car.residual_mix TO car_admin",
 	"GRANT USAGE ON SEQUENCE car.instrument_id_seq, car.residual_mix_id_seq TO car_admin",
+	/*
+	 * a hub's shards and their replication (issue 16); what makes publications,
+	 * subscriptions and slots is a superuser's alone (PostgreSQL 15)
+	 */
+	"GRANT SELECT ON car.shard, car.shard_status TO car_admin",
+	"GRANT EXECUTE ON FUNCTION car.shard_slot(text) TO car_admin",
 };
 
 static void

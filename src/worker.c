@@ -1226,11 +1226,35 @@ RequeueStale(void *arg)
 	EndTx();
 }
 
+/*
+ * At start-up, on a shard: its sequences must be bounded to its id block
+ * (car.set_id_block), or the ids it makes could collide with another
+ * shard's on the hub.  A problem is logged as a WARNING; a row whose id is
+ * outside the block is refused by the trigger car.id_in_block.
+ */
+static void
+CheckIdBlock(void *arg)
+{
+	uint64 i;
+
+	BeginTx("car: checking the id block");
+	if (SPI_execute("SELECT sequence, problem FROM car.check_id_block() WHERE problem IS NOT NULL", true, 0) !=
+		SPI_OK_SELECT)
+		elog(ERROR, "could not run car.check_id_block()");
+	for (i = 0; i < SPI_processed; i++)
+		ereport(WARNING, (errmsg("car: %s: %s", TextCol(i, 1), TextCol(i, 2)),
+						  errhint("A superuser runs SELECT car.set_id_block(n) with this shard's block to bound its "
+								  "sequences again.")));
+	EndTx();
+}
+
 void
 car_launcher_main(Datum arg)
 {
 	MemoryContext loop_cxt;
 	long		  error_backoff_ms = 0;
+	bool		  block_checked = false;
+	bool		  hub_told = false;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -1263,10 +1287,28 @@ car_launcher_main(Datum arg)
 			/* not installed, or being dropped: wait quietly */
 			wait_ms = 10000;
 		}
+		else if (car_node_role == CAR_NODE_HUB)
+		{
+			/* a hub loads nothing: its shards do (node.c) */
+			if (!hub_told)
+				ereport(LOG, (errmsg("car launcher: this server is a hub (car.node_role = hub): sources are not "
+									 "polled here; the shards load their files")));
+			hub_told = true;
+			wait_ms = 60000;
+		}
 		else
 		{
+			bool ok;
+
+			if (!block_checked)
+			{
+				/* once per start: a failed check has said why in the log */
+				(void) Guarded(CheckIdBlock, NULL);
+				block_checked = true;
+			}
+			hub_told = false;
 			/* work a fetcher left 'running' (killed, cancelled, crashed) goes back in the queue */
-			bool ok = Guarded(RequeueStale, NULL);
+			ok = Guarded(RequeueStale, NULL);
 
 			memset(&ps, 0, sizeof(ps));
 			if (ok && (ok = Guarded(PollDue, &ps)))

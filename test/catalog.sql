@@ -42,7 +42,7 @@ WITH ext AS (
               FROM rel r JOIN pg_catalog.pg_constraint co ON co.conrelid = r.oid
     UNION ALL SELECT format('index %s', pg_catalog.pg_get_indexdef(i.indexrelid))
               FROM rel r JOIN pg_catalog.pg_index i ON i.indrelid = r.oid
-    UNION ALL SELECT format('trigger %s', pg_catalog.pg_get_triggerdef(t.oid))
+    UNION ALL SELECT format('trigger %s enabled=%s', pg_catalog.pg_get_triggerdef(t.oid), t.tgenabled)
               FROM rel r JOIN pg_catalog.pg_trigger t ON t.tgrelid = r.oid AND NOT t.tgisinternal
     UNION ALL SELECT format('policy %s on %s: %s for %s to %s using %s check %s', po.polname, r.name, po.polpermissive,
                             po.polcmd, po.polroles::regrole[], pg_catalog.pg_get_expr(po.polqual, po.polrelid),

@@ -1,0 +1,357 @@
+#!/usr/bin/env bash
+# A federation of cars (TAP, issue 16): a hub and two shards, three private
+# clusters on the loopback with wal_level = logical, plus a fourth, single
+# car holding the same data, which the hub's reports must equal.  Checks the
+# node roles and what each refuses, the id blocks (and that they survive
+# pg_dump and pg_restore), reference data loaded once on the hub reaching
+# the shards with the same ids (and a factor revision restating there, then
+# on the hub), the hub's reports, JWT and row-level security on the hub, the
+# status of its shards, and shards and the hub restarted in the middle of
+# ingest and apply.
+#
+# Readings are written on the shards directly for now (routing pushes
+# through the hub comes later).  Why a fourth cluster rather than comparing
+# the hub with the shards' own reports: the single car computes the same
+# readings in one place, so it checks that the hub's union of shards is the
+# whole (no shard's rows missing, none twice), which a shard-by-shard
+# comparison cannot.
+#
+#	test/multinode.sh WORKDIR	(as root or postgres; WORKDIR is wiped)
+set -uo pipefail
+source "$(dirname "$0")/../scripts/common.sh"
+W=${1:?work directory}
+read -r -d '' P_HUB P_S1 P_S2 P_ONE < <(free_ports 4)
+# the replication login's password: it must be readable nowhere but pg_subscription (superusers)
+SECRET="repl-$(openssl rand -hex 12)"
+n=0
+ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
+# a value holding an error never passes, unless the error is what is expected
+is() { if [ "$2" = "$3" ] && { [[ "$2" != *ERROR* ]] || [[ "$3" == *ERROR* ]]; }; then ok 0 "$1"; else ok 1 "$1"; echo "#   got: '${2//$'\n'/ | }'"; echo "#   expected: '${3//$'\n'/ | }'"; fi; }
+like() { if grep -qE "$3" <<<"$2"; then ok 0 "$1"; else ok 1 "$1"; echo "#   got: '${2//$'\n'/ | }'"; echo "#   expected to match: '$3'"; fi; }
+port_of() { case $1 in hub) echo "$P_HUB" ;; s1) echo "$P_S1" ;; s2) echo "$P_S2" ;; one) echo "$P_ONE" ;; esac; }
+# psql on a node (as postgres unless -U is given), errors in the output
+q() { local node=$1; shift; as_postgres "$PGBIN/psql" -X -qAt -h "$W/$node" -p "$(port_of "$node")" -d car "$@" 2>&1; }
+conninfo() { echo "host=127.0.0.1 port=$(port_of "$1") dbname=car user=car_repl password=$SECRET connect_timeout=5"; }
+ctl() { as_postgres "$PGBIN/pg_ctl" -D "$W/$1/data" -l "$W/$1/server.log" "${@:2}" >/dev/null 2>&1; }
+# wait (up to 90 s) until a query gives the same answer on two nodes; prints that answer
+same() { # node_a sql_a node_b sql_b
+	local a b
+	for _ in $(seq 450); do
+		a=$(q "$1" -c "$2")
+		b=$(q "$3" -c "$4")
+		[ -n "$a" ] && [ "$a" = "$b" ] && [[ "$a" != *ERROR* ]] && { echo "$a"; return 0; }
+		sleep 0.2
+	done
+	echo "# $1: $a"
+	echo "# $3: $b"
+	return 1
+}
+# a shard's car.emission_daily, as a checksum, and the hub's rows of that shard's id block
+EMISSIONS="SELECT count(*) || ' ' || md5(string_agg(concat_ws('|', site_id, meter_id, day, component, kg_co2e, kg_co2e_market, factor_set_id, file_ids), ',' ORDER BY meter_id, day, component)) FROM car.emission_daily"
+emissions_of_block() { echo "$EMISSIONS WHERE meter_id BETWEEN $1 * 10000000 AND $1 * 10000000 + 9999999"; }
+# a report's rows as text (site ids differ between the federation and the single car: left out;
+# numbers rounded to 4 decimals: sums may add up rows in another order)
+report() {
+	echo "SELECT count(*) || ' ' || md5(string_agg(x, E'\n' ORDER BY x)) FROM (
+	  SELECT (SELECT string_agg(CASE WHEN jsonb_typeof(v) = 'number' THEN round(v::text::numeric, 4)::text ELSE v::text END, '|' ORDER BY k)
+	          FROM jsonb_each(to_jsonb(r) - 'site_id') e(k, v)) AS x
+	  FROM $1 r) s"
+}
+
+stop_all() { for d in hub s1 s2 one; do ctl "$d" -m immediate stop; done; }
+rm -rf "$W"
+mkdir -p "$W"
+chmod 755 "$W"
+chown postgres "$W"
+trap stop_all EXIT
+for node in hub s1 s2 one; do
+	init_private_server "$W/$node" "$(port_of "$node")" <<CONF
+listen_addresses = '127.0.0.1'
+shared_preload_libraries = 'car'
+car.database = 'car'
+wal_level = logical
+max_replication_slots = 10
+max_wal_senders = 10
+max_logical_replication_workers = 8
+max_worker_processes = 16
+wal_receiver_status_interval = 1
+timezone = 'UTC'
+CONF
+	# the replication login signs in with a password; everything else keeps the test's trust
+	{ echo "host all car_repl 127.0.0.1/32 scram-sha-256"; cat "$W/$node/data/pg_hba.conf"; } >"$W/$node/data/pg_hba.new"
+	mv "$W/$node/data/pg_hba.new" "$W/$node/data/pg_hba.conf"
+	chown postgres "$W/$node/data/pg_hba.conf"
+	start_private_server "$W/$node"
+	as_postgres "$PGBIN/createdb" -h "$W/$node" -p "$(port_of "$node")" car
+done
+cp "${CAR_FIXTURES:-$FIXTURES}/desnz_flatfile/ghg-conversion-factors-2023-flat-file-update.frlocale.csv" "$W/factors-2023.csv"
+# the revision: the 2023 file with UK electricity's generation factor (kg CO2e per kWh) 0.20707 made 0.30707
+sed 's/^\(7_400_4000_5_1;Scope 2;UK electricity;Electricity generated;Electricity: UK;kWh;;kWh;kg CO2e;\)0,20707/\10,30707/' \
+	"$W/factors-2023.csv" >"$W/factors-2023-revised.csv"
+chmod a+r "$W"/*.csv
+cmp -s "$W/factors-2023.csv" "$W/factors-2023-revised.csv"
+ok $((1 - $?)) "the revised 2023 factor file differs from the published one (one value)"
+
+# --- car on every node; roles --------------------------------------------------------------
+for node in hub s1 s2 one; do
+	out=$(q "$node" -v ON_ERROR_STOP=1 <<SQL
+SET client_min_messages = warning;
+CREATE EXTENSION car;
+SELECT car.grant_roles(true) IS NOT NULL;
+CREATE ROLE car_repl LOGIN REPLICATION BYPASSRLS PASSWORD '$SECRET' IN ROLE car_reader;
+CREATE ROLE analyst LOGIN IN ROLE car_reader;
+CREATE ROLE admin LOGIN IN ROLE car_admin;
+SQL
+	)
+	ok $? "car installed on $node (roles car_repl with REPLICATION, analyst, admin)"
+	[ $? = 0 ] || echo "$out" | sed 's/^/# /'
+done
+q hub -c "ALTER SYSTEM SET car.node_role = 'hub'" -c "SELECT pg_reload_conf()" >/dev/null
+q s1 -c "ALTER SYSTEM SET car.node_role = 'shard'" -c "SELECT pg_reload_conf()" >/dev/null
+q s2 -c "ALTER SYSTEM SET car.node_role = 'shard'" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 0.5
+is "node roles: hub, shard, shard, single" \
+	"$(for d in hub s1 s2 one; do q "$d" -c "SHOW car.node_role"; done | tr '\n' ' ')" "hub shard shard single "
+is "car.node_role is a server setting (sighup): no session changes it, a superuser's neither" \
+	"$(q hub -c "SELECT context FROM pg_settings WHERE name = 'car.node_role'"; q hub -c "SET car.node_role = 'single'" | grep -o 'cannot be changed now')" \
+	$'sighup\ncannot be changed now'
+
+# --- id blocks ---------------------------------------------------------------------------------
+like "a hub has no id block: car.set_id_block is refused there" "$(q hub -c "SELECT car.set_id_block(9)")" \
+	"car.set_id_block is for a shard; this server's car.node_role is hub"
+like "a block is 1 to 213" "$(q s1 -c "SELECT car.set_id_block(214)")" "id block 214 is out of range"
+is "car.set_id_block(1) on s1 and (2) on s2: the rows say their ranges" \
+	"$(q s1 -c "SELECT block, first_id, last_id FROM car.set_id_block(1)"; q s2 -c "SELECT block, first_id, last_id FROM car.set_id_block(2)")" \
+	$'1|10000000|19999999\n2|20000000|29999999'
+is "s1's four sequences are bounded to block 1, no problem found" \
+	"$(q s1 -c "SELECT string_agg(concat_ws(' ', sequence, min_value, max_value, coalesce(problem, 'ok')), ', ' ORDER BY sequence) FROM car.check_id_block()")" \
+	"car.meter_id_seq 10000000 19999999 ok, car.site_id_seq 10000000 19999999 ok, car.source_file_id_seq 10000000 19999999 ok, car.source_id_seq 10000000 19999999 ok"
+like "an id outside the block is refused on the shard" "$(q s1 -c "INSERT INTO car.site (id, name, org) VALUES (5, 'X', 'A')")" \
+	"car.site id 5 is outside this shard's id block 1 \(10000000 to 19999999\)"
+is "a single car has no block and no problem" "$(q one -c "SELECT count(*) FILTER (WHERE problem IS NULL AND block IS NULL) FROM car.check_id_block()")" "4"
+
+# --- reference data: loaded once on the hub, replicated to the shards ---------------------------
+out=$(q hub -v ON_ERROR_STOP=1 -c "SELECT car.publish_reference()" -c "SELECT year FROM car.load_factors('$W/factors-2023.csv')")
+is "the hub publishes car_reference and loads the 2023 factors" "$out" $'car_reference\n2023'
+like "a shard refuses to load factors itself" "$(q s1 -c "SELECT car.load_factors('$W/factors-2023.csv')")" \
+	"loading a factor file is refused on a shard"
+for s in s1 s2; do
+	out=$(q "$s" -v ON_ERROR_STOP=1 -c "SELECT car.subscribe_reference('$(conninfo hub)')" -c "SELECT car.publish_shard()")
+	is "$s subscribes to the hub's reference data and publishes car_shard" "$out" $'car_reference\ncar_shard'
+done
+q one -c "SELECT car.load_factors('$W/factors-2023.csv')" >/dev/null
+FACTORS="SELECT count(*) || ' ' || md5(string_agg(id || '|' || set_id || '|' || value, ',' ORDER BY id)) FROM car.factor"
+for s in s1 s2; do
+	out=$(same hub "$FACTORS" "$s" "$FACTORS")
+	ok $? "the hub's factors reach $s with the same ids and values (${out%% *} rows)"
+done
+is "the shards' factor sets are the hub's (ids, years)" \
+	"$(q s1 -c "SELECT string_agg(id || ':' || year, ',' ORDER BY id) FROM car.factor_set")" \
+	"$(q hub -c "SELECT string_agg(id || ':' || year, ',' ORDER BY id) FROM car.factor_set")"
+# 100 kWh at the published 0.20707 kg CO2e/kWh = 20.707 kg
+is "a shard prices with the replicated factors: 100 kWh of UK electricity in 2023 = 20.707 kg CO2e" \
+	"$(q s2 -c "SELECT round(car.co2e(100, 'kWh', 'electricity', '2023-06-01')::numeric, 6)")" "20.707000"
+is "the replicated factor set queued its year for restatement on the shard (apply fired the row trigger)" \
+	"$(q s1 -c "SELECT count(*) > 0 FROM car.refresh_year WHERE year = 2023")" "t"
+
+# --- the hub subscribes to the shards ------------------------------------------------------------
+like "car.add_shard refuses a server that is not a shard" "$(q hub -c "SELECT car.add_shard('x', '$(conninfo one)')")" \
+	"is not a shard: its car.node_role is single"
+for s in s1 s2; do
+	out=$(q hub -v ON_ERROR_STOP=1 -c "SELECT name || ' ' || subscription || ' ' || slot || ' ' || id_block FROM car.add_shard('$s', '$(conninfo "$s")')")
+	is "car.add_shard('$s') subscribes the hub to $s" "$out" "$s car_shard_$s car_hub_$s ${s#s}"
+done
+like "the same block twice is refused" "$(q hub -c "SELECT car.add_shard('again', '$(conninfo s1)')")" \
+	"clashes with shard \"s1\": same name or same id block \(1\)"
+
+# --- data on the shards (orgs A and B on s1, C and D on s2) and the same in the single car --------
+# every meter reads 0.5 kWh (electricity) or 2 kWh (gas) each half-hour of 2023-03-01 .. 2023-05-31 (UK days)
+DATA=$(cat <<'SQL'
+INSERT INTO car.site (name, org, floor_area_m2) SELECT s, o, 1000 + ascii(o) FROM (VALUES ('%1', 'HQ'), ('%1', 'Depot'), ('%2', 'HQ'), ('%2', 'Lab')) v(o, s);
+INSERT INTO car.meter (site_id, name, activity, unit)
+SELECT id, name || ' electricity', 'electricity', 'kWh' FROM car.site WHERE org IN ('%1', '%2') UNION ALL
+SELECT id, name || ' gas', 'natural_gas', 'kWh' FROM car.site WHERE org IN ('%1', '%2') AND name = 'HQ';
+SELECT car.ensure_partitions('2023-03-01', '2023-06-01') >= 0;
+INSERT INTO car.reading (meter_id, ts, quantity)
+SELECT m.id, t, CASE m.activity WHEN 'electricity' THEN 0.5 ELSE 2 END FROM car.meter m,
+       generate_series('2023-03-01 00:00 Europe/London'::timestamptz, '2023-05-31 23:30 Europe/London', '30 minutes') t
+WHERE m.site_id IN (SELECT id FROM car.site WHERE org IN ('%1', '%2'));
+-- a site changes hands: %1's Depot belongs to %2 from 1 April 2023 (two periods: %1's, then %2's)
+SELECT count(*) FROM car.transfer_site((SELECT id FROM car.site WHERE org = '%1' AND name = 'Depot'), '%2', '2023-04-01', 'test');
+SELECT car.refresh() > 0;
+SQL
+)
+load() { local sql=${DATA//%1/$2}; sql=${sql//%2/$3}; q "$1" -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" -c "$sql"; }
+out=$(load s1 A B; load s2 C D; load one A B; load one C D)
+is "orgs A, B loaded and refreshed on s1, C, D on s2, all four on the single car" "$out" $'t\n2\nt\nt\n2\nt\nt\n2\nt\nt\n2\nt'
+# four sites and six meters each, numbered from the block's first id
+is "s1's sites and meters have ids of block 1, s2's of block 2" \
+	"$(for s in s1 s2; do q $s -c "SELECT (SELECT min(id) || '-' || max(id) FROM car.site) || ' ' || (SELECT min(id) || '-' || max(id) FROM car.meter)"; done)" \
+	$'10000000-10000003 10000000-10000005\n20000000-20000003 20000000-20000005'
+for s in s1 s2; do
+	out=$(same "$s" "$EMISSIONS" hub "$(emissions_of_block "${s#s}")")
+	ok $? "the hub's car.emission_daily holds exactly $s's rows (${out%% *})"
+done
+out=$(same s1 "SELECT count(*) FROM car.site_org" hub "SELECT count(*) FROM car.site_org WHERE site_id < 20000000")
+ok $? "the hub holds s1's periods of ownership (car.site_org: $out)"
+same s2 "SELECT count(*) FROM car.site_org" hub "SELECT count(*) FROM car.site_org WHERE site_id >= 20000000" >/dev/null
+ok $? "and s2's"
+
+# --- the hub's reports equal the single car's ------------------------------------------------------
+# (car.coverage and car.report_time_of_use read raw readings, per day and per half-hour, which stay on
+# the shards: on the hub they wait for car.reading_remote; the reports' coverage columns come from
+# car.emission_daily and car.meter_span, and match)
+for r in car.report_monthly car.report_yearly car.report_scope car.report_intensity car.report_scope2 car.report_ggc; do
+	is "$r on the hub equals the single car's ($(q one -c "SELECT count(*) FROM $r") rows)" "$(q hub -c "$(report "$r")")" "$(q one -c "$(report "$r")")"
+done
+# March 2023 has 31 UK days, one of 46 half-hours (clocks forward on the 26th): 31 * 48 - 2 = 1486 periods, 743 kWh at 0.5
+is "hand check: the hub's March 2023 electricity of A's HQ is 743 kWh, 100% covered" \
+	"$(q hub -c "SELECT quantity || ' ' || round(coverage) FROM car.report_monthly WHERE organisation = 'A' AND site = 'HQ' AND month = '2023-03-01' AND activity = 'electricity'")" \
+	"743 100"
+# 743 kWh * 0.20707 = 153.85301 kg CO2e of generation
+is "hand check: ... and 153.85301 kg CO2e of Scope 2" \
+	"$(q hub -c "SELECT round(scope2_kg_co2e::numeric, 5) FROM car.report_monthly WHERE organisation = 'A' AND site = 'HQ' AND month = '2023-03-01' AND activity = 'electricity'")" \
+	"153.85301"
+is "the Depot's April is B's on the hub (the transfer replicated)" \
+	"$(q hub -c "SELECT string_agg(DISTINCT organisation || ':' || to_char(month, 'YYYY-MM'), ',') FROM car.report_monthly WHERE site = 'Depot' AND organisation IN ('A', 'B')")" \
+	"A:2023-03,B:2023-04,B:2023-05"
+
+# --- what a hub refuses ----------------------------------------------------------------------------
+like "the hub refuses car.refresh()" "$(q hub -c "SELECT car.refresh()")" \
+	"car.refresh\(\) is refused on a hub \(car.node_role = hub\)"
+q hub -c "SELECT car.add_source('push-a', NULL, 'push', 'long', '{\"meter\": \"m\", \"org\": \"A\"}')" >/dev/null
+like "the hub refuses car.push" "$(q hub -c "SELECT car.push('push-a', 'x.csv', convert_to(E'ts,value\n2023-03-01 00:00,1\n', 'UTF8'))")" \
+	"car.push\(\) is refused on a hub"
+like "... with what to do" "$(q hub -c "\\set VERBOSITY verbose" -c "SELECT car.refresh()")" \
+	"HINT:  Run it on that shard"
+like "the hub refuses writing its replicated tables by hand" "$(q hub -c "INSERT INTO car.site (name, org) VALUES ('X', 'A')")" \
+	"writing car.site is refused on a hub"
+like "the hub's worker polls nothing, and says so" "$(cat "$W/hub/server.log")" "this server is a hub \(car.node_role = hub\): sources are not polled here"
+
+# --- a factor revision loaded on the hub restates on the shards, then on the hub -------------------
+# a shard backend that priced with the old factor keeps running while the revision arrives
+as_postgres "$PGBIN/psql" -X -qAt -h "$W/s1" -p "$P_S1" -d car >"$W/cache.out" 2>&1 <<'SQL' &
+SELECT 'before ' || round(car.co2e(100, 'kWh', 'electricity', '2023-06-01')::numeric, 6);
+DO $$ BEGIN
+    FOR i IN 1..600 LOOP
+        EXIT WHEN (SELECT count(*) FROM car.factor_set WHERE year = 2023) = 2;
+        PERFORM pg_sleep(0.1);
+        COMMIT;
+    END LOOP;
+END $$;
+SELECT 'after ' || round(car.co2e(100, 'kWh', 'electricity', '2023-06-01')::numeric, 6);
+SQL
+WATCHER=$!
+sleep 1
+q s1 -c "TRUNCATE car.refresh_year" >/dev/null
+q hub -v ON_ERROR_STOP=1 -c "SELECT car.load_factors('$W/factors-2023-revised.csv')" >/dev/null
+q one -v ON_ERROR_STOP=1 -c "SELECT car.load_factors('$W/factors-2023-revised.csv')" >/dev/null
+wait $WATCHER
+# 100 kWh * 0.30707 = 30.707 kg
+is "a shard backend's factor cache sees the revision replicated from the hub (20.707 then 30.707 kg)" \
+	"$(cat "$W/cache.out")" $'before 20.707000\nafter 30.707000'
+is "the revision queued 2023 for restatement on the shard (apply fired the row trigger)" \
+	"$(q s1 -c "SELECT count(*) > 0 FROM car.refresh_year WHERE year = 2023")" "t"
+is "after car.refresh() on the shards, A's HQ March 2023 on s1 is 743 * 0.30707 = 228.15301 kg CO2e of Scope 2" \
+	"$(q s1 -c "SELECT car.refresh() > 0" -c "SELECT round(scope2_kg_co2e::numeric, 5) FROM car.report_monthly WHERE organisation = 'A' AND site = 'HQ' AND month = '2023-03-01' AND activity = 'electricity'"; q s2 -c "SELECT car.refresh() > 0" >/dev/null)" \
+	$'t\n228.15301'
+q one -c "SELECT car.refresh()" >/dev/null
+for s in s1 s2; do
+	out=$(same "$s" "$EMISSIONS" hub "$(emissions_of_block "${s#s}")")
+	ok $? "the restatement reaches the hub from $s"
+done
+is "the hub's report_monthly equals the single car's after the revision" "$(q hub -c "$(report car.report_monthly)")" "$(q one -c "$(report car.report_monthly)")"
+is "... and shows the revised figure" \
+	"$(q hub -c "SELECT round(scope2_kg_co2e::numeric, 5) FROM car.report_monthly WHERE organisation = 'A' AND site = 'HQ' AND month = '2023-03-01' AND activity = 'electricity'")" \
+	"228.15301"
+
+# --- JWT and row-level security on the hub ----------------------------------------------------------
+q hub -c "INSERT INTO car.jwt_key (kid, alg, key) VALUES ('hs', 'HS256', '$(openssl rand -hex 32)')" >/dev/null
+TOKEN=$(q hub -c "SELECT car.sign_jwt(jsonb_build_object('org', 'C', 'exp', extract(epoch FROM now() + interval '1 hour')::bigint), 'hs')")
+is "report_monthly_for(token of org C) on the hub gives C's rows only, all of them" \
+	"$(q hub -c "SELECT string_agg(DISTINCT organisation, ',') || ' ' || count(*) FROM car.report_monthly_for('$TOKEN')")" \
+	"C $(q one -c "SELECT count(*) FROM car.report_monthly WHERE organisation = 'C'")"
+# C's sites: its HQ, and the Depot it owned until 31 March (D's since, whose days after that C does not see)
+is "an analyst (car_reader) authenticated with that token sees C's sites and their emissions only" \
+	"$(q hub -U analyst -c "SELECT car.authenticate('$TOKEN') IS NOT NULL" -c "SELECT string_agg(name || ':' || org, ',' ORDER BY name) FROM car.site" -c "SELECT count(DISTINCT site_id) || ' ' || max(day) FILTER (WHERE site_id = (SELECT id FROM car.site WHERE name = 'Depot')) FROM car.emission_daily")" \
+	$'t\nDepot:D,HQ:C\n2 2023-03-31'
+is "without a token the analyst sees nothing on the hub" "$(q hub -U analyst -c "SELECT count(*) FROM car.report_monthly")" "0"
+
+# --- the hub's view of its shards; the replication password ----------------------------------------
+is "car.shard_status: two shards, each applied by a worker, with their slot read on the shard" \
+	"$(q hub -U admin -c "SELECT string_agg(shard || ' ' || (apply_pid IS NOT NULL) || ' ' || (slot_bytes >= 0) || ' ' || (pending_bytes >= 0) || ' ' || coalesce(slot_error, 'ok') || ' ' || (last_apply_at IS NOT NULL), ', ' ORDER BY shard) FROM car.shard_status")" \
+	"s1 true true true ok true, s2 true true true ok true"
+like "the subscription's connection string is not readable by car_admin" "$(q hub -U admin -c "SELECT subconninfo FROM pg_subscription")" \
+	"permission denied for table pg_subscription"
+is "the replication password is in no car table or view the admin can read" \
+	"$(q hub -U admin -c "SELECT count(*) FROM (SELECT to_jsonb(s)::text t FROM car.shard s UNION ALL SELECT to_jsonb(s)::text FROM car.shard_status s) x WHERE t LIKE '%$SECRET%'")" "0"
+is "... nor in any column of any car table (read by a superuser)" \
+	"$(q hub -At -c "DO \$\$ DECLARE r regclass; n int := 0; k int; BEGIN
+	       FOR r IN SELECT c.oid FROM pg_class c WHERE c.relnamespace = 'car'::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relispartition LOOP
+	           EXECUTE format('SELECT count(*) FROM %s t WHERE to_jsonb(t)::text LIKE %L', r, '%$SECRET%') INTO k; n := n + k; END LOOP;
+	       RAISE NOTICE 'found %', n; END \$\$" 2>&1 | sed -n 's/.*found \([0-9]*\).*/\1/p')" "0"
+
+# --- restarts in the middle of ingest and apply --------------------------------------------------------
+# s2 is stopped hard (immediate: no checkpoint) while a month of readings is being written and refreshed
+q s2 -c "SELECT car.ensure_partitions('2023-06-01', '2023-07-01')" >/dev/null
+JUNE="INSERT INTO car.reading (meter_id, ts, quantity) SELECT m.id, t, 0.25 FROM car.meter m, generate_series('2023-06-01 00:00 Europe/London'::timestamptz, '2023-06-30 23:30 Europe/London', '30 minutes') t WHERE m.activity = 'electricity'"
+(q s2 -c "BEGIN" -c "$JUNE" -c "SELECT pg_sleep(3)" -c "SELECT car.refresh()" -c "COMMIT" >"$W/s2-crash.out") &
+LOADER=$!
+sleep 1.5
+ctl s2 -m immediate stop
+wait $LOADER
+ctl s2 -w start
+is "s2 stopped in the middle of an ingest: nothing of it was kept" "$(q s2 -c "SELECT count(*) FROM car.reading WHERE ts >= '2023-06-01'")" "0"
+out=$(q s2 -v ON_ERROR_STOP=1 -c "$JUNE" -c "SELECT car.refresh() > 0")
+is "the ingest run again on s2 after its restart" "$out" "t"
+# the hub is stopped hard while s2's June streams in, s1 restarted too
+q s1 -v ON_ERROR_STOP=1 -c "SELECT car.ensure_partitions('2023-06-01', '2023-07-01')" -c "$JUNE" -c "SELECT car.refresh()" >/dev/null
+ctl hub -m immediate stop
+ctl s1 -m immediate restart -w
+ctl hub -w start
+for s in s1 s2; do
+	out=$(same "$s" "$EMISSIONS" hub "$(emissions_of_block "${s#s}")")
+	ok $? "after the restarts the hub converges with $s (${out%% *} rows)"
+done
+q one -c "SELECT car.ensure_partitions('2023-06-01', '2023-07-01')" -c "$JUNE" -c "SELECT car.refresh()" >/dev/null
+is "... and its report_monthly equals the single car's with June" "$(q hub -c "$(report car.report_monthly)")" "$(q one -c "$(report car.report_monthly)")"
+
+# --- a shard's maintenance moves rows out of the default partition: the hub keeps them --------------------
+SEPTEMBER="INSERT INTO car.reading (meter_id, ts, quantity) SELECT m.id, t, 0.25 FROM car.meter m, generate_series('2023-09-01 00:00 Europe/London'::timestamptz, '2023-09-02 23:30 Europe/London', '30 minutes') t WHERE m.activity = 'electricity'"
+# (a refresh makes the months' partitions, except outside car.accept_from .. now() + car.accept_ahead:
+# moved here; 2 days x 4 electricity meters x 4 components = 32 rows)
+is "September 2023 refreshed on s1 outside the accepted range lands in the default partition" \
+	"$(q s1 -v ON_ERROR_STOP=1 -c "$SEPTEMBER" -c "SET car.accept_from = '2023-10-01'" -c "SELECT car.refresh() > 0" -c "SELECT count(*) FROM car.emission_daily_default")" $'t\n32'
+same s1 "$EMISSIONS" hub "$(emissions_of_block 1)" >/dev/null
+ok $? "the hub has it"
+is "car.maintenance() on s1 moves it into a partition of its own" \
+	"$(q s1 -c "SET client_min_messages = warning" -c "SELECT car.maintenance() IS NOT NULL" -c "SELECT count(*) FROM car.emission_daily_default" -c "SELECT count(*) FROM car.emission_daily_p202309")" $'t\n0\n32'
+out=$(same s1 "$EMISSIONS" hub "$(emissions_of_block 1)")
+ok $? "the hub still holds every row of s1 after the move (${out%% *})"
+
+# --- the id block at start-up, and after pg_dump and pg_restore -------------------------------------------
+# a sequence unbounded by hand: the worker says so at start-up, the trigger refuses the id, set_id_block repairs
+q s2 -c "ALTER SEQUENCE car.meter_id_seq MINVALUE 1 MAXVALUE 2147483647 RESTART 1" >/dev/null
+ctl s2 -m fast restart -w
+for _ in $(seq 100); do grep -q 'car.meter_id_seq is bounded to 1..2147483647, not to id block 2' "$W/s2/server.log" && break; sleep 0.2; done
+like "at start-up the worker warns of a sequence outside the shard's block" "$(grep 'WARNING' "$W/s2/server.log")" \
+	"car: car.meter_id_seq: car.meter_id_seq is bounded to 1..2147483647, not to id block 2 \(20000000..29999999\)"
+like "... and a meter made with it is refused" \
+	"$(q s2 -c "INSERT INTO car.meter (site_id, name, activity, unit) SELECT min(id), 'new', 'electricity', 'kWh' FROM car.site")" \
+	"car.meter id 1 is outside this shard's id block 2"
+is "setting the block again repairs it" \
+	"$(q s2 -c "SELECT block FROM car.set_id_block(2)" -c "SELECT count(*) FROM car.check_id_block() WHERE problem IS NOT NULL")" $'2\n0'
+# s1 dumped, restored into a fresh database of the single car's cluster (a cluster s1 never saw)
+as_postgres "$PGBIN/pg_dump" -h "$W/s1" -p "$P_S1" -Fc -f "$W/s1.dump" car 2>"$W/dump.err"
+as_postgres "$PGBIN/createdb" -h "$W/one" -p "$P_ONE" restored
+as_postgres "$PGBIN/pg_restore" -h "$W/one" -p "$P_ONE" -d restored --no-subscriptions "$W/s1.dump" >"$W/restore.out" 2>&1
+rq() { as_postgres "$PGBIN/psql" -X -qAt -h "$W/one" -p "$P_ONE" -d restored "$@" 2>&1; }
+is "after pg_restore the block is there and the check holds" \
+	"$(rq -c "SELECT block FROM car.id_block" -c "SELECT string_agg(coalesce(problem, 'ok'), ',') FROM car.check_id_block()")" $'1\nok,ok,ok,ok'
+# a sequence's next value is where s1's own would go on (after a crash that is past the highest id:
+# PostgreSQL logs sequences 32 values ahead)
+want=$(q s1 -c "SELECT last_value + 1 FROM car.site_id_seq" -c "SELECT last_value + 1 FROM car.meter_id_seq" | tr '\n' ' ')
+new=$(rq -c "INSERT INTO car.site (name, org) VALUES ('New', 'A') RETURNING id" -c "INSERT INTO car.meter (site_id, name, activity, unit) SELECT max(id), 'n', 'electricity', 'kWh' FROM car.site RETURNING id" | grep -E '^[0-9]+$' | tr '\n' ' ')
+is "... a new site and meter take the ids s1 would have given next, in block 1" "$new" "$want"
+like "... which are in block 1" "$new" '^1[0-9]{7} 1[0-9]{7} $'
+echo "1..$n"
