@@ -358,7 +358,8 @@ Open(CsvReader *r, size_t winmax, char delim)
 	r->budget.limit = CSV_MEMORY_BUDGET;
 	r->rawcap = CSV_RAW;
 	r->raw = budget_malloc(&r->budget, r->rawcap);
-	r->wincap = winmax < CSV_WINDOW ? winmax : CSV_WINDOW;
+	r->wincap = winmax < 64 ? 64 : winmax < CSV_WINDOW ? winmax
+													   : CSV_WINDOW;
 	r->win = budget_malloc(&r->budget, r->wincap);
 	r->data = r->win;
 	if (r->raw == NULL || r->win == NULL)
@@ -368,6 +369,7 @@ Open(CsvReader *r, size_t winmax, char delim)
 	while (r->rawlen < 3 && !r->raw_eof)
 		if (ReadRaw(r) != 0)
 			return -1;
+	/* NOLINTNEXTLINE(clang-analyzer-core.UndefinedBinaryOperatorResult): rawlen bytes were read into raw */
 	if (r->rawlen >= 2 && ((r->raw[0] == 0xFF && r->raw[1] == 0xFE) || (r->raw[0] == 0xFE && r->raw[1] == 0xFF)))
 	{
 		r->utf16 = r->raw[0] == 0xFE ? 2 : 1;
@@ -399,6 +401,7 @@ Open(CsvReader *r, size_t winmax, char delim)
 	{
 		size_t p = r->pos + 5;
 
+		/* NOLINTNEXTLINE(clang-analyzer-core.UndefinedBinaryOperatorResult): data[0..len) was read, p < len */
 		if (p == r->len || r->data[p] == '\n' || r->data[p] == '\r')
 		{
 			if (delim == 0)
@@ -443,7 +446,7 @@ csv_init(CsvReader *r, const char *data, size_t len, char delim)
 	r->mem = data;
 	r->memlen = len;
 	/* a small input needs no more window than itself (UTF-8 from UTF-16 is at most 3/2 as long), and room to see its end */
-	return OpenOrFree(r, len + len / 2 + 16, delim);
+	return OpenOrFree(r, len < CSV_WINDOW ? len + len / 2 + 16 : CSV_WINDOW, delim);
 }
 
 /* The record runs on past CSV_MAX_RECORD; qline is the line of the quoted field it is in, or 0. */

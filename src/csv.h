@@ -105,9 +105,9 @@ typedef struct CsvReader
 	long n_lf;
 	int	 pending_cr;
 
-	char		delim;
-	long		line;		 /* physical line where the next record starts */
-	long		record_line; /* physical line where the last record started */
+	char delim;
+	long line;		  /* physical line where the next record starts */
+	long record_line; /* physical line where the last record started */
 
 	char   *buf; /* field bytes, each field NUL-terminated */
 	size_t	bufcap;

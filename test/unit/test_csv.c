@@ -173,7 +173,7 @@ dump_reader(CsvReader *r, char *out, size_t cap)
 {
 	char **f;
 	int	   n,
-		   i;
+		i;
 	size_t o = 0;
 	long   records = 0;
 
@@ -207,7 +207,7 @@ test_streamed_pieces(void)
 	char					 text[4096];
 	char					 want[8192],
 		got[8192];
-	int						 file,
+	int file,
 		bad = 0,
 		checked = 0;
 
@@ -215,8 +215,8 @@ test_streamed_pieces(void)
 	{
 		size_t len = 0;
 		int	   line,
-			   k,
-			   utf16;
+			k,
+			utf16;
 
 		for (line = 0; line < 12; line++)
 		{
@@ -226,9 +226,9 @@ test_streamed_pieces(void)
 		}
 		for (utf16 = 0; utf16 < 2; utf16++)
 		{
-			char	  in[9000];
-			size_t	  inlen = 0,
-					  i;
+			char   in[9000];
+			size_t inlen = 0,
+				   i;
 			CsvReader r;
 			long	  n_want;
 			int		  p;
@@ -317,9 +317,9 @@ read_big(void *arg, char *buf, size_t cap)
 	{
 		if (b->linepos == b->linelen)
 		{
-			char   ascii[32];
-			int	   n,
-				   i;
+			char ascii[32];
+			int	 n,
+				i;
 
 			if (b->next == b->lines)
 				break;
