@@ -102,6 +102,32 @@ FROM car.source_file_chunk c JOIN car.source_file f ON f.id = c.file_id JOIN car
 WHERE s.name = 'lo-long';
 
 -------------------------------------------------------------------------------
+-- Encodings decided over the whole file, read a piece at a time: a UTF-8
+-- file whose "é" (C3 A9) the end of the first 1 MB piece cuts in two is still
+-- UTF-8; a Windows-1252 file is converted as it is read
+-------------------------------------------------------------------------------
+SELECT (car.add_source('lo-enc', NULL, 'push', 'long', '{"timezone": "UTC", "activity": "electricity", "org": "lo-enc"}')).name;
+-- rows of 1,000 bytes after a 25-byte header: 1,048 of them end at byte 1,048,025; the next row's
+-- 23 bytes of site, meter, date and value and 527 x's put its first "é" at bytes 1,048,575 and 1,048,576
+CREATE TEMP TABLE cut_utf8 AS
+SELECT convert_to('Site,Meter,Date,kWh,Note' || E'\n' ||
+                  (SELECT string_agg(format(E'S,M,%s,1,%s\n', to_char(timestamp '2024-03-01' + i * interval '30 min', 'YYYY-MM-DD HH24:MI'),
+                                            repeat('x', 976)), '' ORDER BY i) FROM generate_series(0, 1047) i) ||
+                  format(E'S,M,%s,1,%s\n', '2024-03-22 20:00', repeat('x', 527) || 'éé') ||
+                  (SELECT string_agg(format(E'S,M,%s,1,%s\n', to_char(timestamp '2024-03-22 20:30' + i * interval '30 min', 'YYYY-MM-DD HH24:MI'),
+                                            'é'), '' ORDER BY i) FROM generate_series(0, 99) i), 'UTF8') AS bytes;
+SELECT length(bytes) AS bytes, get_byte(bytes, 1048575) = 195 AND get_byte(bytes, 1048576) = 169 AS e_acute_cut_at_1_mb
+FROM cut_utf8;
+SELECT lo_from_bytea(0, bytes) AS cut_utf8_lo FROM cut_utf8 \gset
+SELECT rows_loaded, rows_rejected, metadata->>'encoding' AS encoding FROM car.push_lo('lo-enc', 'cut-utf8.csv', :cut_utf8_lo);
+-- Windows-1252: "Café" (E9) and "£" (A3) become UTF-8
+SELECT lo_from_bytea(0, convert_to(E'Site,Meter,Date,kWh,Note\nCafé,£ meter,2024-03-01 00:00,2.5,ok\n', 'WIN1252')) AS cp1252_lo \gset
+SELECT rows_loaded, metadata->>'encoding' AS encoding FROM car.push_lo('lo-enc', 'cp1252.csv', :cp1252_lo);
+SELECT s.name AS site, m.name AS meter, r.quantity
+FROM car.reading r JOIN car.meter m ON m.id = r.meter_id JOIN car.site s ON s.id = m.site_id
+WHERE s.org = 'lo-enc' AND s.name <> 'S';
+
+-------------------------------------------------------------------------------
 -- A retry loads nothing: the same large object again, or the same bytes as a
 -- bytea, give the first file back (with a notice, whose file id depends on
 -- the tests run before)
@@ -190,5 +216,5 @@ SELECT count(*) AS orphan_pieces FROM car.source_file_chunk c WHERE c.file_id NO
 
 -- tidy up
 SELECT count(lo_unlink(lo)) AS unlinked FROM lo_of;
-SELECT lo_unlink(:long_lo), lo_unlink(:cut_lo), lo_unlink(:quote_lo), lo_unlink(:bad_lo), lo_unlink(:png_lo), lo_unlink(:empty_lo), lo_unlink(:su_lo);
+SELECT lo_unlink(:cut_utf8_lo), lo_unlink(:cp1252_lo), lo_unlink(:long_lo), lo_unlink(:cut_lo), lo_unlink(:quote_lo), lo_unlink(:bad_lo), lo_unlink(:png_lo), lo_unlink(:empty_lo), lo_unlink(:su_lo);
 DROP ROLE lo_test_pusher, lo_test_stranger, lo_test_reader;

@@ -2,9 +2,11 @@
  * ingest.c
  *		Meter files into car.reading: car.push and car_ingest_file.
  *
- * A pushed file is landed in car.source_file (raw bytes kept) and loaded in
- * the same transaction, in two passes over the bytes with the pure readers
- * (csv.c, meterfile.c):
+ * A pushed file (a bytea to car.push, a large object to car.push_lo) is
+ * landed in car.source_file (its raw bytes in car.source_file_chunk) and
+ * loaded in the same transaction, in passes over the bytes with the pure
+ * readers (csv.c, meterfile.c), after one that hashes them and decides their
+ * encoding:
  *
  *   1. scan: check every row, turn local dates and times into instants with
  *      the source's time zone, count rejects (refusing the file whole above
@@ -16,7 +18,9 @@
  *      or, where the file overlaps readings already stored, through batched
  *      INSERT ... ON CONFLICT DO UPDATE so that the later file's value wins.
  *
- * Nothing of the file is held in memory besides its bytes: rows stream.
+ * Nothing of the file is held in memory: each pass reads its bytes a piece
+ * at a time (ingest_bytes.c), wherever they are (a bytea, a large object),
+ * and rows stream.
  */
 #include "ingest.h"
 
@@ -415,8 +419,6 @@ ReadForCsv(void *arg, char *buf, size_t cap)
 	if (ing->encoding != CAR_ENC_WIN1252)
 		return car_bytes_read(ing->bytes, buf, (int) Min(cap, (size_t) CAR_PIECE_BYTES));
 	/* a Windows-1252 byte takes at most 3 bytes in UTF-8 */
-	if (ing->convert == NULL)
-		ing->convert = palloc(CAR_PIECE_BYTES);
 	n = car_bytes_read(ing->bytes, ing->convert, (int) Min(cap / 3, (size_t) CAR_PIECE_BYTES));
 	if (n == 0)
 		return 0;
@@ -920,6 +922,8 @@ IngestBytes(int source_id, const char *source, const char *format, Jsonb *option
 	ing.fname = fname;
 	ing.bytes = bytes;
 	ing.encoding = encoding;
+	if (encoding == CAR_ENC_WIN1252)
+		ing.convert = palloc(CAR_PIECE_BYTES);
 	if (encoding == CAR_ENC_BINARY)
 		ereport(ERROR,
 				(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),

@@ -5,7 +5,8 @@
  *		background worker when the transaction commits.
  *
  *		And the one place that writes the record of landed files
- *		(car.source_file, car.ingest_error): no role is granted to write
+ *		(car.source_file, their bytes in car.source_file_chunk,
+ *		car.ingest_error): no role is granted to write
  *		them (a loader could otherwise make up a file, or change what one
  *		held or did), so car.push, the worker, a carbon-intensity window and
  *		car.maintenance write them here, as the tables' owner

@@ -96,8 +96,8 @@ is "the readings stored: count, meters and the sum (in tenths of a kWh) the gene
 	"$(total readings) $(total meters) $(total kwh_tenths)"
 pieces=$(((size + 1048575) / 1048576))
 is "the landed bytes: $pieces pieces of 1 MB (the last shorter), the file's length, every piece's place" \
-	"$(sql lo -c "SELECT count(*) || ' ' || sum(length(bytes)) || ' ' || (max(seq) = count(*) - 1) || ' ' || count(*) FILTER (WHERE length(bytes) = 1048576) FROM car.source_file_chunk WHERE file_id = $file_id")" \
-	"$pieces $size t $((size / 1048576))"
+	"$(sql lo -c "SELECT count(*) || ' ' || sum(length(bytes)) || ' ' || (max(seq) = count(*) - 1)::text || ' ' || count(*) FILTER (WHERE length(bytes) = 1048576) FROM car.source_file_chunk WHERE file_id = $file_id")" \
+	"$pieces $size true $((size / 1048576))"
 # the bytes themselves, piece by piece, against the file's pieces (md5 of each, in order)
 split -b 1048576 -d -a 5 "$W/big.csv" "$W/piece."
 for f in "$W"/piece.*; do md5sum "$f" | cut -d' ' -f1; done >"$W/pieces.md5"
@@ -128,7 +128,8 @@ is "a retry gives the first file back; no reading, no file added" \
 # pg_dump and pg_restore keep the landed bytes
 as_postgres "$PGBIN/pg_dump" -h "$W/srv" -p "$PORT" -Fc -Z1 -f "$W/lo.dump" lo 2>"$W/dump.err"
 rc=$?
-grep -v 'circular foreign-key' "$W/dump.err" | sed 's/^/# /'
+# (pg_dump warns that car.factor_set refers to itself; server.sh says why that is harmless)
+[ $rc = 0 ] || sed 's/^/# /' "$W/dump.err"
 ok $rc "pg_dump -Fc"
 as_postgres "$PGBIN/createdb" -h "$W/srv" -p "$PORT" restored
 as_postgres "$PGBIN/pg_restore" -h "$W/srv" -p "$PORT" -d restored --exit-on-error "$W/lo.dump" 2>"$W/restore.err"
