@@ -243,12 +243,12 @@ table emptied before each run); median of 3 runs:
 Memory: pushing a $(awk -v b="$(iget big_bytes)" 'BEGIN { printf "%.0f", b / 1048576 }') MB file ($(iget big_rows) readings) read server-side took $(iget big_seconds) s.
 The backend's private memory (RssAnon, sampled every 10 ms from /proc) beyond the payload itself:
 
-- at its peak, while the raw file is landed in \`car.source_file\`: $(iget big_overhead_mb) MB. PostgreSQL
-  materialises the row (one copy of the bytes) and forms the heap tuple (a second) before TOAST writes
-  it out in chunks: the one moment a push holds the file more than once. With \`content bytea\` fixed by
-  the design, one full copy is unavoidable; large objects or a chunk table would avoid it (not done);
-- while the rows are parsed and stream into the table (bench/ingest.py's load phase, from when memory
-  is back within 64 MB of the payload): **$(iget big_load_overhead_mb) MB** (target < 64 MB). car.push holds
+- at its peak: $(iget big_overhead_mb) MB. The payload is read in place, a 1 MB piece at a time, and
+  landed in 1 MB rows of \`car.source_file_chunk\`: no copy of it is made (car 1.0 put the whole file in
+  one \`bytea\` column, and PostgreSQL materialised the row and formed its heap tuple before TOAST wrote it
+  out: two copies, 382 MB beyond the payload for this file);
+- while the rows are parsed and stream into the table (bench/ingest.py's load phase, after the peak,
+  from when memory is within 64 MB of the payload): **$(iget big_load_overhead_mb) MB** (target < 64 MB). car.push holds
   no copy of the file's rows and sends them in COPY statements of 50,000 readings, so the transition
   table PostgreSQL keeps for car's change-tracking trigger stays small however big the file.
 MD

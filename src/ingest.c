@@ -501,6 +501,12 @@ car_ingest_next(Ingest *ing, bool record_errors)
 		if (n == 0)
 			return false;
 		CHECK_FOR_INTERRUPTS();
+		/* car.ingest_error.line is an int: a file of any size, but not of more lines than it can name */
+		if (ing->csv.record_line > PG_INT32_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("\"%s\" refused: it has more than %d lines", ing->fname, PG_INT32_MAX),
+					 errhint("Nothing of the file was loaded. Split it into smaller files.")));
 		ing->cells = cells;
 		ing->ncells = n;
 		if (record_errors)

@@ -142,5 +142,11 @@ ok $? "the restored database holds the file's bytes, piece by piece"
 is "and its record and readings" \
 	"$(sql restored -c "SELECT f.bytes || ' ' || f.sha256 || ' ' || (SELECT count(*) FROM car.reading) FROM car.source_file f WHERE f.id = $file_id")" \
 	"$size $sha $(total readings)"
+
+# car.maintenance() drops the bytes of files older than car.keep_raw: their pieces go, their record stays
+is "car.maintenance() with car.keep_raw = 0 drops the file's $pieces pieces, keeps its record and readings" \
+	"$(sql lo -c "SET car.keep_raw = '0 seconds'" -c "SELECT car.maintenance()->>'raw_files_dropped'" \
+		-c "SELECT (SELECT count(*) FROM car.source_file_chunk) || ' ' || (SELECT count(*) FROM car.source_file) || ' ' || (SELECT count(*) FROM car.reading)" | tr '\n' ' ')" \
+	"1 0 1 $(total readings) "
 rm -f "$W/big.csv" "$W/lo.dump"
 echo "1..$n"
