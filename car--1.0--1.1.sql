@@ -3632,6 +3632,59 @@ COMMENT ON COLUMN car.meter_span.first_day IS 'First UK day expected: car.meter.
 COMMENT ON COLUMN car.meter_span.last_day IS 'Last UK day expected: car.meter.removed_on, else the later of today (UK) and the day of the last reading (on a hub: the meter''s last day in car.emission_daily).';
 
 -------------------------------------------------------------------------------
+-- Landed files of any size (issue 16, point 7): raw bytes in pieces, and the
+-- push of a large object
+-------------------------------------------------------------------------------
+-- A landed file's bytes are rows of 1 MB, written and read a piece at a time:
+-- a file of any size is landed without holding it whole (car 1.0 formed one
+-- tuple of the whole file, copying it again, and a bytea stops at 1 GB).  A
+-- table rather than large objects: its rows are dumped with car's other
+-- records (pg_extension_config_dump), removed with their file (ON DELETE
+-- CASCADE), shown only as far as the file's record is (row-level security),
+-- published by logical replication like any table, and never readable by
+-- everyone, which large objects are once a superuser sets lo_compat_privileges.
+CREATE TABLE car.source_file_chunk (
+    file_id int NOT NULL REFERENCES car.source_file (id) ON DELETE CASCADE,
+    seq     int NOT NULL CHECK (seq >= 0),
+    bytes   bytea NOT NULL CHECK (pg_catalog.octet_length(bytes) BETWEEN 1 AND 1048576),
+    PRIMARY KEY (file_id, seq)
+);
+-- stored as they are: no compressed copy of a piece is made on the way in
+ALTER TABLE car.source_file_chunk ALTER COLUMN bytes SET STORAGE EXTERNAL;
+COMMENT ON TABLE car.source_file_chunk IS 'The raw bytes of each landed file (car.source_file), as sent, in pieces of 1 MB (1,048,576 bytes; the last one shorter): the file is string_agg(bytes, ''''::bytea ORDER BY seq), whose SHA-256 is car.source_file.sha256 and whose length is car.source_file.bytes. Written by car only (car.push, car.push_lo, a source''s fetch), as the table''s owner; removed with their file, or by car.maintenance() after car.keep_raw. Visible as far as the file''s record is (row-level security on car.source_file).';
+COMMENT ON COLUMN car.source_file_chunk.file_id IS 'The car.source_file whose bytes these are.';
+COMMENT ON COLUMN car.source_file_chunk.seq IS 'The piece''s place in the file, from 0: piece seq holds bytes seq * 1048576 to seq * 1048576 + octet_length(bytes) - 1 of the file (counted from 0).';
+COMMENT ON COLUMN car.source_file_chunk.bytes IS 'The piece''s bytes, as sent (no transcoding): 1 to 1,048,576 bytes.';
+ALTER TABLE car.source_file_chunk ENABLE ROW LEVEL SECURITY;
+CREATE POLICY source_file_chunk_by_claims ON car.source_file_chunk
+    USING (file_id IN (SELECT f.id FROM car.source_file f));
+SELECT pg_catalog.pg_extension_config_dump('car.source_file_chunk', '');
+
+-- files landed by car 1.0 keep their bytes, as pieces
+INSERT INTO car.source_file_chunk (file_id, seq, bytes)
+SELECT f.id, g.seq, pg_catalog.substring(f.content, g.seq * 1048576 + 1, 1048576)
+FROM car.source_file f,
+     pg_catalog.generate_series(0, (pg_catalog.octet_length(f.content) - 1) / 1048576) AS g(seq)
+WHERE f.content IS NOT NULL AND pg_catalog.octet_length(f.content) > 0;
+UPDATE car.source_file SET content = NULL WHERE content IS NOT NULL;
+
+COMMENT ON TABLE car.source_file IS 'Every file received (pushed or fetched), what loading it did, and its identity (sha256, bytes); its raw bytes are kept in car.source_file_chunk for replay (see car.keep_raw).';
+COMMENT ON COLUMN car.source_file.content IS 'Always NULL since car 1.1: the raw bytes are in car.source_file_chunk (car 1.0 kept them here; the update moved them there).';
+COMMENT ON COLUMN car.source_file.bytes IS 'The file''s length in bytes, as sent.';
+COMMENT ON COLUMN car.source_file.sha256 IS 'SHA-256 of the file''s bytes as sent, in hex: a source loads the same bytes once.';
+COMMENT ON FUNCTION car.push(text, text, bytea) IS 'The push API: land a file for a push source and load it in this transaction; its bytes are read in place, a piece at a time (no copy of the payload is made), and landed in car.source_file_chunk. Bad rows go to car.ingest_error; a file over car.max_reject_ratio is refused whole, saying which line was wrong; the same bytes again load nothing. Returns the car.source_file row (its content column NULL). For files over a few hundred MB, or over the 1 GB a bytea can hold, use car.push_lo.';
+
+CREATE FUNCTION car.push_lo(source text, filename text, lo oid) RETURNS car.source_file
+    LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_push_lo';
+COMMENT ON FUNCTION car.push_lo(text, text, oid) IS 'car.push of a large object''s bytes (one the client streamed in, e.g. psql''s \lo_import): the same checks, rows and result as car.push(source, filename, the bytes), for a file of any size in bounded memory (read, hashed, parsed and landed in pieces of 1 MB; readings written in batches). The large object is opened as the caller, who must be able to read it (SQLSTATE 42501 otherwise; 42704 when it does not exist); car copies its bytes into car.source_file_chunk and leaves it as it was: unlink it (lo_unlink) once pushed, or import, push and unlink in one transaction.';
+
+CREATE FUNCTION car.push_lo(token text, source text, filename text, lo oid) RETURNS car.source_file
+    LANGUAGE sql VOLATILE STRICT PARALLEL UNSAFE
+    SET search_path = pg_catalog, car
+    AS $$ SELECT car.check_push_token($1, $2); SELECT * FROM car.push_lo($2, $3, $4) $$;
+COMMENT ON FUNCTION car.push_lo(text, text, text, oid) IS 'car.push_lo behind a token: its scope must include "push" and it must grant the source''s organisation; then as car.push_lo(source, filename, lo).';
+
+-------------------------------------------------------------------------------
 -- Last: nothing in schema car is PUBLIC's.  car.grant_roles() grants each of
 -- car's roles what it needs, by name (src/roles.c), and a DBA grants those
 -- roles to login roles.  Trigger functions run for whoever fires the

@@ -150,8 +150,9 @@ print("big_bytes|%d" % size)
 print("big_rows|%d" % big_rows)
 print("big_seconds|%.3f" % elapsed)
 peak = max(samples)
-# the load phase: after the landing spike (PostgreSQL forming, then TOASTing, the
-# raw file's row) has fallen back, while the readings stream into the table
+# the load phase: after the peak (car 1.0's landing spike, PostgreSQL forming and
+# TOASTing the raw file's row; since 1.1 the file lands in 1 MB pieces, with no
+# spike) has fallen back, while the readings stream into the table
 ipeak = samples.index(peak)
 # (it is over once memory is back within 64 MB of before + payload; the load
 # phase's own peak is then whatever comes after, however high)

@@ -14,13 +14,13 @@
 #
 # CAR_TEST_SUITES picks suites (default: all of them), e.g.
 #   CAR_TEST_SUITES="regress isolation" make test
-# suites: unit regress isolation crash server jwt security stress bi docker demo_live upgrade multinode fresh_clone
+# suites: unit regress isolation crash server jwt security stress lo bi docker demo_live upgrade multinode fresh_clone
 # (CAR_TEST_REGRESS and CAR_TEST_ISOLATION name some tests of those two suites only)
 set -uo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 
-ALL_SUITES="unit regress isolation crash server jwt security stress bi docker demo_live upgrade multinode fresh_clone"
+ALL_SUITES="unit regress isolation crash server jwt security stress lo bi docker demo_live upgrade multinode fresh_clone"
 SUITES=${CAR_TEST_SUITES:-$ALL_SUITES}
 for s in $SUITES; do
 	case " $ALL_SUITES " in *" $s "*) ;; *) echo "unknown suite \"$s\" in CAR_TEST_SUITES (suites: $ALL_SUITES)"; echo "0 passed, 1 failed"; exit 1 ;; esac
@@ -83,9 +83,9 @@ export CAR_FIXTURES="$WORK/fixtures"
 
 # --- ports: free ones, found now --------------------------------------------------
 read -r -d '' CAR_CRASH_PORT CAR_CRASH_HTTP_PORT CAR_SERVER_TEST_PORT CAR_JWT_PORT CAR_BI_PORT \
-	CAR_DOCKER_CHECK_PORT CAR_DEMO_LIVE_CHECK_PORT CAR_UPGRADE_PORT CAR_SECURITY_PORT CAR_STRESS_PORT < <(free_ports 10)
+	CAR_DOCKER_CHECK_PORT CAR_DEMO_LIVE_CHECK_PORT CAR_UPGRADE_PORT CAR_SECURITY_PORT CAR_STRESS_PORT CAR_LO_PORT < <(free_ports 11)
 export CAR_CRASH_PORT CAR_CRASH_HTTP_PORT CAR_SERVER_TEST_PORT CAR_JWT_PORT CAR_BI_PORT \
-	CAR_DOCKER_CHECK_PORT CAR_DEMO_LIVE_CHECK_PORT CAR_UPGRADE_PORT CAR_SECURITY_PORT CAR_STRESS_PORT
+	CAR_DOCKER_CHECK_PORT CAR_DEMO_LIVE_CHECK_PORT CAR_UPGRADE_PORT CAR_SECURITY_PORT CAR_STRESS_PORT CAR_LO_PORT
 
 count() { # count "ok"/"FAILED" lines of pg_regress output; tests that never ran are failures
 	local out=$1 want=$2 ok bad
@@ -173,6 +173,7 @@ tap server "server tests (pg_dump and pg_restore, no pg_cron)" test/server.sh "$
 tap jwt "tokens and row-level security (openssl-made keys and tokens)" test/jwt.sh "$WORK/jwt"
 tap security "attacks of the security review, as the roles named; the privilege matrix after them" test/security.sh "$WORK/security"
 tap stress "cache invalidation under load (inserts, pushes, refreshes against meter updates, ANALYZE, GRANT, queue overflow)" test/cache_stress.sh "$WORK/stress"
+tap lo "a 200 MB file streamed in with \\lo_import and loaded by car.push_lo (readings, landed bytes, memory, dump and restore)" test/lo_push.sh "$WORK/lo"
 tap bi "BI client test (JDBC, read-only role)" test/bi_client.sh "$WORK/bi"
 tap docker "docker checks (compose, Dockerfile, first-start init)" test/docker_check.sh "$WORK/docker"
 tap demo_live "live demo (scripts/demo-live.sh: simulator, view, Ctrl-C)" test/demo_live_check.sh "$WORK/demo_live"

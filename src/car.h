@@ -63,9 +63,34 @@ extern void		   car_as_table_owner(const char *table, void (*fn)(void *arg), voi
 extern bool		   car_try_subxact_codes(void (*fn)(void *arg), void *arg, const int *codes, int ncodes, char **message);
 extern int		   car_read_errcode(ReadError kind, int malformed);
 
+/*
+ * ingest_bytes.c: a file's bytes, read in pieces: a bytea in memory, or a
+ * large object (car.push_lo) read through an lo_open descriptor.
+ */
+#define CAR_PIECE_BYTES (1024 * 1024) /* read, hashed and landed at a time */
+
+typedef struct CarFileBytes
+{
+	bytea	   *payload; /* the bytea, or NULL */
+	const char *mem;	 /* its bytes */
+	Oid			lo;		 /* else the large object */
+	int			lo_fd;	 /* and its descriptor, open for reading (-1: none) */
+	int64		size;
+	int64		pos; /* the next byte read */
+} CarFileBytes;
+
+extern void car_bytes_of_bytea(CarFileBytes *b, bytea *payload);
+extern void car_bytes_of_lo(CarFileBytes *b, Oid lo);
+extern void car_bytes_rewind(CarFileBytes *b);
+extern int	car_bytes_read(CarFileBytes *b, char *buf, int n);
+extern int	car_bytes_read_full(CarFileBytes *b, char *buf, int n);
+extern void car_bytes_close(CarFileBytes *b);
+
 /* source.c: the record of landed files, written as its owner */
 extern int	  car_land_file(int source_id, const char *name, const char *uri, const char *sha256, bytea *content,
 							const char *metadata, bool if_new, bool *landed);
+extern int	  car_land_file_bytes(int source_id, const char *name, const char *uri, const char *sha256,
+								  CarFileBytes *content, const char *metadata, bool if_new, bool *landed);
 extern void	  car_file_counts(int file_id, int64 loaded, int64 rejected, int64 superseded);
 extern void	  car_file_errors(int file_id, Datum lines, Datum raws, Datum messages);
 extern uint64 car_drop_raw_bytes(Datum keep);

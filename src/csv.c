@@ -120,79 +120,166 @@ EncodeUtf8(unsigned int cp, char *out)
 	return 4;
 }
 
+/* The UTF-16 unit at p. */
+static inline unsigned int
+Utf16Unit(const unsigned char *p, int big_endian)
+{
+	return big_endian ? (unsigned int) (p[0] << 8) | p[1] : (unsigned int) p[0] | (unsigned int) (p[1] << 8);
+}
+
 /*
- * Decode n UTF-16 units at p into UTF-8 at dst, or only count the bytes
- * when dst is NULL.  Returns the UTF-8 length, or -1 with *bad the unit of
- * an unpaired surrogate (which means the input is not UTF-16).
+ * Read more UTF-16 input into r->raw, keeping what is not transcoded yet;
+ * -1 when the input cannot be read.
+ */
+static int
+ReadRaw(CsvReader *r)
+{
+	long n;
+
+	if (r->rawpos > 0)
+	{
+		memmove(r->raw, r->raw + r->rawpos, r->rawlen - r->rawpos);
+		r->rawlen -= r->rawpos;
+		r->rawpos = 0;
+	}
+	n = r->read(r->arg, (char *) r->raw + r->rawlen, r->rawcap - r->rawlen);
+	if (n < 0)
+		return Fail(r, READ_MALFORMED, "the input could not be read");
+	if (n == 0)
+		r->raw_eof = 1;
+	r->rawlen += (size_t) n;
+	return 0;
+}
+
+/*
+ * Transcode UTF-16 input into dst (cap >= 4 bytes) as UTF-8: returns the
+ * bytes written (0 only at the end of input), or -1 for input that is not
+ * UTF-16 (an unpaired surrogate, an odd number of bytes).
  */
 static long
-Utf16ToUtf8(const unsigned char *p, size_t n, int big_endian, char *dst, size_t *bad)
+DecodeUtf16(CsvReader *r, char *dst, size_t cap)
 {
-	size_t i;
 	size_t out = 0;
-	char   tmp[4] = {0}; /* where counted-only units are written */
+	int	   be = r->utf16 == 2;
 
-	for (i = 0; i < n; i++)
+	while (cap - out >= 4)
 	{
-		unsigned int u = big_endian ? (p[2 * i] << 8) | p[2 * i + 1]
-									: p[2 * i] | (p[2 * i + 1] << 8);
+		size_t		 have = r->rawlen - r->rawpos;
+		unsigned int u;
 
+		if (have < 4 && !r->raw_eof)
+		{
+			if (ReadRaw(r) != 0)
+				return -1;
+			continue;
+		}
+		if (have < 2)
+		{
+			if (have == 1)
+				return Fail(r, READ_MALFORMED,
+							"UTF-16 input has an odd number of bytes (%zu): the file is truncated or not UTF-16",
+							r->raw_offset + 1);
+			break;
+		}
+		u = Utf16Unit(r->raw + r->rawpos, be);
 		if (u >= 0xD800 && u <= 0xDBFF)
 		{
-			unsigned int lo;
+			unsigned int lo = have >= 4 ? Utf16Unit(r->raw + r->rawpos + 2, be) : 0;
 
-			if (i + 1 >= n)
-				break;
-			lo = big_endian ? (p[2 * i + 2] << 8) | p[2 * i + 3]
-							: p[2 * i + 2] | (p[2 * i + 3] << 8);
 			if (lo < 0xDC00 || lo > 0xDFFF)
-				break;
+				return Fail(r, READ_MALFORMED, "invalid UTF-16 surrogate at byte %zu: the file is not valid UTF-16",
+							r->raw_offset);
 			u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
-			i++;
+			r->rawpos += 2;
+			r->raw_offset += 2;
 		}
 		else if (u >= 0xDC00 && u <= 0xDFFF)
-			break;
-		out += EncodeUtf8(u, dst ? dst + out : tmp);
-	}
-	if (i < n)
-	{
-		*bad = i;
-		return -1;
+			return Fail(r, READ_MALFORMED, "invalid UTF-16 surrogate at byte %zu: the file is not valid UTF-16",
+						r->raw_offset);
+		r->rawpos += 2;
+		r->raw_offset += 2;
+		out += EncodeUtf8(u, dst + out);
 	}
 	return (long) out;
 }
 
+/* Note the line ends of n more bytes of input (a CR at the end of one piece may start a CRLF). */
+static void
+CountLineEnds(CsvReader *r, const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+	{
+		char c = p[i];
+
+		if (c > '\r')
+		{
+			if (r->pending_cr)
+			{
+				r->n_cr++;
+				r->pending_cr = 0;
+			}
+			continue;
+		}
+		if (r->pending_cr)
+		{
+			r->pending_cr = 0;
+			if (c == '\n')
+			{
+				r->n_crlf++;
+				continue;
+			}
+			r->n_cr++;
+		}
+		if (c == '\r')
+			r->pending_cr = 1;
+		else if (c == '\n')
+			r->n_lf++;
+	}
+}
+
 /*
- * Transcode UTF-16 (after its byte-order mark) to UTF-8 in r->owned, sized
- * exactly (counted first) and counted against the budget.
+ * Move what is left of the window to its start and fill the rest from the
+ * input; 0, or -1 with r->err.
  */
 static int
-TranscodeUtf16(CsvReader *r, const unsigned char *p, size_t len, int big_endian)
+Refill(CsvReader *r)
 {
-	size_t bad = 0;
-	long   out;
-	char  *dst;
+	if (r->eof)
+		return 0;
+	if (r->pos > 0)
+	{
+		memmove(r->win, r->win + r->pos, r->len - r->pos);
+		r->len -= r->pos;
+		r->pos = 0;
+	}
+	while (!r->eof && r->wincap - r->len >= 4)
+	{
+		long n;
 
-	if (len % 2 != 0)
-		return Fail(r, READ_MALFORMED,
-					"UTF-16 input has an odd number of bytes (%zu): the file is truncated or not UTF-16", len + 2);
-	out = Utf16ToUtf8(p, len / 2, big_endian, NULL, &bad);
-	if (out < 0)
-		return Fail(r, READ_MALFORMED,
-					"invalid UTF-16 surrogate at byte %zu: the file is not valid UTF-16", 2 + 2 * bad);
-	dst = budget_malloc(&r->budget, (size_t) out + 1);
-	if (dst == NULL && r->budget.refused)
-		return Fail(r, READ_LIMIT,
-					"the UTF-16 input takes %ld bytes as UTF-8, more than the CSV reader's memory budget of %zu bytes: save the file as UTF-8, which is read in place",
-					out, r->budget.limit);
-	if (dst == NULL)
-		return Fail(r, READ_NO_MEMORY, "out of memory transcoding UTF-16 input");
-	Utf16ToUtf8(p, len / 2, big_endian, dst, &bad);
-	dst[out] = '\0';
-	r->owned = dst;
-	r->ownedcap = (size_t) out + 1;
-	r->data = dst;
-	r->len = (size_t) out;
+		if (r->utf16)
+			n = DecodeUtf16(r, r->win + r->len, r->wincap - r->len);
+		else
+		{
+			n = r->read(r->arg, r->win + r->len, r->wincap - r->len);
+			if (n < 0)
+				return Fail(r, READ_MALFORMED, "the input could not be read");
+		}
+		if (n < 0)
+			return -1;
+		if (n == 0)
+		{
+			r->eof = 1;
+			if (r->pending_cr)
+				r->n_cr++;
+			r->pending_cr = 0;
+			break;
+		}
+		CountLineEnds(r, r->win + r->len, (size_t) n);
+		r->len += (size_t) n;
+	}
+	r->data = r->win;
 	return 0;
 }
 
@@ -249,30 +336,72 @@ csv_detect_delimiter(const char *data, size_t len)
 	return cands[best];
 }
 
-int
-csv_init(CsvReader *r, const char *data, size_t len, char delim)
+/* csv_init's input: the next bytes of its buffer. */
+static long
+ReadMemory(void *arg, char *buf, size_t cap)
 {
-	const unsigned char *u = (const unsigned char *) data;
+	CsvReader *r = arg;
+	size_t	   n = r->memlen - r->mempos;
 
-	memset(r, 0, sizeof(*r));
-	r->data = data;
-	r->len = len;
+	if (n > cap)
+		n = cap;
+	memcpy(buf, r->mem + r->mempos, n);
+	r->mempos += n;
+	return (long) n;
+}
+
+/* Open the reader (r's fields zeroed, read and arg set; winmax: the window's largest size). */
+static int
+Open(CsvReader *r, size_t winmax, char delim)
+{
 	r->line = 1;
 	r->budget.limit = CSV_MEMORY_BUDGET;
+	r->rawcap = CSV_RAW;
+	r->raw = budget_malloc(&r->budget, r->rawcap);
+	r->wincap = winmax < 64 ? 64 : winmax < CSV_WINDOW ? winmax
+													   : CSV_WINDOW;
+	r->win = budget_malloc(&r->budget, r->wincap);
+	r->data = r->win;
+	if (r->raw == NULL || r->win == NULL)
+		return Fail(r, READ_NO_MEMORY, "out of memory opening the CSV reader");
 
-	if (len >= 3 && u[0] == 0xEF && u[1] == 0xBB && u[2] == 0xBF)
-		r->pos = 3;
-	else if (len >= 2 && ((u[0] == 0xFF && u[1] == 0xFE) || (u[0] == 0xFE && u[1] == 0xFF)))
-	{
-		if (TranscodeUtf16(r, u + 2, len - 2, u[0] == 0xFE) != 0)
+	/* the byte-order mark decides how the input is decoded */
+	while (r->rawlen < 3 && !r->raw_eof)
+		if (ReadRaw(r) != 0)
 			return -1;
+	/* NOLINTNEXTLINE(clang-analyzer-core.UndefinedBinaryOperatorResult): rawlen bytes were read into raw */
+	if (r->rawlen >= 2 && ((r->raw[0] == 0xFF && r->raw[1] == 0xFE) || (r->raw[0] == 0xFE && r->raw[1] == 0xFF)))
+	{
+		r->utf16 = r->raw[0] == 0xFE ? 2 : 1;
+		r->rawpos = 2;
+		r->raw_offset = 2;
 	}
+	else
+	{
+		/* input already read goes to the window first */
+		memcpy(r->win, r->raw, r->rawlen);
+		CountLineEnds(r, r->win, r->rawlen);
+		r->len = r->rawlen;
+		if (r->raw_eof)
+		{
+			r->eof = 1;
+			if (r->pending_cr)
+				r->n_cr++;
+			r->pending_cr = 0;
+		}
+	}
+	if (Refill(r) != 0)
+		return -1;
+	if (!r->utf16 && r->len >= 3 && (unsigned char) r->data[0] == 0xEF && (unsigned char) r->data[1] == 0xBB &&
+		(unsigned char) r->data[2] == 0xBF)
+		r->pos = 3;
 
 	/* Excel's hint line: "sep=;" names the delimiter and is not data. */
 	if (r->len - r->pos >= 5 && strncmp(r->data + r->pos, "sep=", 4) == 0)
 	{
 		size_t p = r->pos + 5;
 
+		/* NOLINTNEXTLINE(clang-analyzer-core.UndefinedBinaryOperatorResult): data[0..len) was read, p < len */
 		if (p == r->len || r->data[p] == '\n' || r->data[p] == '\r')
 		{
 			if (delim == 0)
@@ -287,6 +416,37 @@ csv_init(CsvReader *r, const char *data, size_t len, char delim)
 	}
 	r->delim = delim ? delim : csv_detect_delimiter(r->data + r->pos, r->len - r->pos);
 	return 0;
+}
+
+/* Open, and on failure free what it took (the message stays in r->err). */
+static int
+OpenOrFree(CsvReader *r, size_t winmax, char delim)
+{
+	if (Open(r, winmax, delim) == 0)
+		return 0;
+	csv_free(r);
+	return -1;
+}
+
+int
+csv_open(CsvReader *r, CsvReadFn read, void *arg, char delim)
+{
+	memset(r, 0, sizeof(*r));
+	r->read = read;
+	r->arg = arg;
+	return OpenOrFree(r, CSV_WINDOW, delim);
+}
+
+int
+csv_init(CsvReader *r, const char *data, size_t len, char delim)
+{
+	memset(r, 0, sizeof(*r));
+	r->read = ReadMemory;
+	r->arg = r;
+	r->mem = data;
+	r->memlen = len;
+	/* a small input needs no more window than itself (UTF-8 from UTF-16 is at most 3/2 as long), and room to see its end */
+	return OpenOrFree(r, len < CSV_WINDOW ? len + len / 2 + 16 : CSV_WINDOW, delim);
 }
 
 /* The record runs on past CSV_MAX_RECORD; qline is the line of the quoted field it is in, or 0. */
@@ -313,9 +473,24 @@ csv_next(CsvReader *r, char ***fields)
 	char		delim = r->delim;
 	int			i;
 
-	/* Skip blank lines. */
-	while (pos < len && (d[pos] == '\n' || d[pos] == '\r'))
+	/*
+	 * Skip blank lines, keeping the window topped up: a record starts with
+	 * CSV_MAX_RECORD bytes and a few more of lookahead after it in the window
+	 * (or the end of input), so it ends inside it or reaches the cap.
+	 */
+	for (;;)
 	{
+		if (!r->eof && len - pos < CSV_MAX_RECORD + 8)
+		{
+			r->pos = pos;
+			if (Refill(r) != 0)
+				return -1;
+			d = r->data;
+			len = r->len;
+			pos = r->pos;
+		}
+		if (pos >= len || (d[pos] != '\n' && d[pos] != '\r'))
+			break;
 		if (d[pos] == '\n' || pos + 1 == len || d[pos + 1] != '\n')
 			r->line++;
 		pos++;
@@ -423,13 +598,17 @@ fail:
 void
 csv_free(CsvReader *r)
 {
-	budget_free(&r->budget, r->owned, r->ownedcap);
+	budget_free(&r->budget, r->win, r->wincap);
+	budget_free(&r->budget, r->raw, r->rawcap);
 	budget_free(&r->budget, r->buf, r->bufcap);
 	budget_free(&r->budget, r->offs, r->capoffs * sizeof(size_t));
 	budget_free(&r->budget, r->fields, r->capfields * sizeof(char *));
-	r->owned = r->buf = NULL;
+	r->win = r->buf = NULL;
+	r->raw = NULL;
+	r->data = NULL;
+	r->len = r->pos = 0;
 	r->offs = NULL;
 	r->fields = NULL;
-	r->ownedcap = r->bufcap = 0;
+	r->wincap = r->rawcap = r->bufcap = 0;
 	r->capoffs = r->capfields = 0;
 }

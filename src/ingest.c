@@ -2,9 +2,11 @@
  * ingest.c
  *		Meter files into car.reading: car.push and car_ingest_file.
  *
- * A pushed file is landed in car.source_file (raw bytes kept) and loaded in
- * the same transaction, in two passes over the bytes with the pure readers
- * (csv.c, meterfile.c):
+ * A pushed file (a bytea to car.push, a large object to car.push_lo) is
+ * landed in car.source_file (its raw bytes in car.source_file_chunk) and
+ * loaded in the same transaction, in passes over the bytes with the pure
+ * readers (csv.c, meterfile.c), after one that hashes them and decides their
+ * encoding:
  *
  *   1. scan: check every row, turn local dates and times into instants with
  *      the source's time zone, count rejects (refusing the file whole above
@@ -16,7 +18,9 @@
  *      or, where the file overlaps readings already stored, through batched
  *      INSERT ... ON CONFLICT DO UPDATE so that the later file's value wins.
  *
- * Nothing of the file is held in memory besides its bytes: rows stream.
+ * Nothing of the file is held in memory: each pass reads its bytes a piece
+ * at a time (ingest_bytes.c), wherever they are (a bytea, a large object),
+ * and rows stream.
  */
 #include "ingest.h"
 
@@ -40,6 +44,7 @@
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(car_push);
+PG_FUNCTION_INFO_V1(car_push_lo);
 
 /* ------------------------------------------------------------------ scan */
 
@@ -284,38 +289,21 @@ JsonField(StringInfo s, const char *key, const char *value)
 static void
 DescribeFile(Ingest *ing)
 {
-	const MeterFile		*mf = &ing->mf;
-	const unsigned char *u = (const unsigned char *) ing->raw;
-	StringInfo			 s = makeStringInfo();
-	long				 crlf = 0,
-		 cr = 0,
-		 lf = 0;
-	size_t		   i;
-	const char	  *d = ing->csv.data;
+	const MeterFile *mf = &ing->mf;
+	StringInfo		 s = makeStringInfo();
+	/* the CSV reader counted them as the pass read the whole file */
+	long			 crlf = ing->csv.n_crlf,
+		 cr = ing->csv.n_cr,
+		 lf = ing->csv.n_lf;
 	StringInfoData endings;
 
 	appendStringInfoChar(s, '{');
 	JsonField(s, "encoding",
-			  ing->rawlen >= 2 && u[0] == 0xFF && u[1] == 0xFE					 ? "UTF-16LE"
-			  : ing->rawlen >= 2 && u[0] == 0xFE && u[1] == 0xFF				 ? "UTF-16BE"
-			  : ing->rawlen >= 3 && u[0] == 0xEF && u[1] == 0xBB && u[2] == 0xBF ? "UTF-8 with byte-order mark"
-			  : ing->data != ing->raw											 ? "Windows-1252"
-																				 : "UTF-8");
-	for (i = 0; i < ing->csv.len; i++)
-	{
-		if (d[i] == '\r')
-		{
-			if (i + 1 < ing->csv.len && d[i + 1] == '\n')
-			{
-				crlf++;
-				i++;
-			}
-			else
-				cr++;
-		}
-		else if (d[i] == '\n')
-			lf++;
-	}
+			  ing->encoding == CAR_ENC_UTF16LE	  ? "UTF-16LE"
+			  : ing->encoding == CAR_ENC_UTF16BE  ? "UTF-16BE"
+			  : ing->encoding == CAR_ENC_UTF8_BOM ? "UTF-8 with byte-order mark"
+			  : ing->encoding == CAR_ENC_WIN1252  ? "Windows-1252"
+												  : "UTF-8");
 	initStringInfo(&endings);
 	appendStringInfo(&endings, "%s%s%s%s%s", crlf ? "CRLF" : "", crlf && (cr || lf) ? ", " : "", cr ? "CR" : "",
 					 cr && lf ? ", " : "", lf ? "LF" : "");
@@ -415,6 +403,43 @@ FindHeaderAndSurvey(Ingest *ing)
 	memcpy(ing->settled, &ing->mf, sizeof(MeterFile));
 }
 
+/*
+ * The CSV reader's input: the file's next bytes, a Windows-1252 file's as
+ * UTF-8 (a piece at a time: each byte is one character, so no character is
+ * cut between pieces).
+ */
+static long
+ReadForCsv(void *arg, char *buf, size_t cap)
+{
+	Ingest *ing = arg;
+	int		n;
+	char   *utf8;
+	size_t	len;
+
+	if (ing->encoding != CAR_ENC_WIN1252)
+		return car_bytes_read(ing->bytes, buf, (int) Min(cap, (size_t) CAR_PIECE_BYTES));
+	/* a Windows-1252 byte takes at most 3 bytes in UTF-8 */
+	n = car_bytes_read(ing->bytes, ing->convert, (int) Min(cap / 3, (size_t) CAR_PIECE_BYTES));
+	if (n == 0)
+		return 0;
+	utf8 = (char *) pg_do_encoding_conversion((unsigned char *) ing->convert, n, PG_WIN1252, PG_UTF8);
+	len = strlen(utf8); /* the file has no NUL byte (car_bytes_survey) */
+	Assert(len <= cap);
+	memcpy(buf, utf8, len);
+	if (utf8 != ing->convert)
+		pfree(utf8);
+	return (long) len;
+}
+
+/* A pass's CSV reader, over the file from its first byte. */
+void
+car_ingest_csv_open(Ingest *ing)
+{
+	car_bytes_rewind(ing->bytes);
+	if (csv_open(&ing->csv, ReadForCsv, ing, 0) != 0)
+		CsvFailed(ing);
+}
+
 /* Start reading the file from the top, through its header row. */
 void
 car_ingest_open(Ingest *ing)
@@ -422,14 +447,12 @@ car_ingest_open(Ingest *ing)
 	char **cells;
 	int	   n;
 
-	if (csv_init(&ing->csv, ing->data, ing->len, 0) != 0)
-		CsvFailed(ing);
+	car_ingest_csv_open(ing);
 	if (ing->settled == NULL)
 	{
 		FindHeaderAndSurvey(ing);
 		csv_free(&ing->csv);
-		if (csv_init(&ing->csv, ing->data, ing->len, 0) != 0)
-			CsvFailed(ing);
+		car_ingest_csv_open(ing);
 	}
 	/* each pass reads with what the first decided, and places the autumn's repeated hour from the same start */
 	memcpy(&ing->mf, ing->settled, sizeof(MeterFile));
@@ -478,12 +501,18 @@ car_ingest_next(Ingest *ing, bool record_errors)
 		if (n == 0)
 			return false;
 		CHECK_FOR_INTERRUPTS();
+		/* car.ingest_error.line is an int: a file of any size, but not of more lines than it can name */
+		if (ing->csv.record_line > PG_INT32_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("\"%s\" refused: it has more than %d lines", ing->fname, PG_INT32_MAX),
+					 errhint("Nothing of the file was loaded. Split it into smaller files.")));
 		ing->cells = cells;
 		ing->ncells = n;
 		if (record_errors)
 			ing->rows++;
-		if (n < ing->header_fields && ing->csv.pos >= ing->csv.len && ing->csv.data[ing->csv.len - 1] != '\n' &&
-			ing->csv.data[ing->csv.len - 1] != '\r')
+		if (n < ing->header_fields && ing->csv.eof && ing->csv.pos >= ing->csv.len &&
+			ing->csv.data[ing->csv.len - 1] != '\n' && ing->csv.data[ing->csv.len - 1] != '\r')
 			ereport(ERROR,
 					(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
 					 errmsg("\"%s\" ends in the middle of a row: line %ld has %d of the header's %d fields",
@@ -851,24 +880,24 @@ LookupSource(const char *name, char **kind, char **format, Jsonb **options)
 }
 
 /*
- * Land and load one file for a source (the push API and the background
- * worker both come here).  Runs inside the caller's SPI connection.  Returns
- * the car.source_file id; *duplicate says the same bytes were already there.
+ * Land and load one file for a source (car.push, car.push_lo and the
+ * background worker all come here), its bytes read in pieces by each pass.
+ * Runs inside the caller's SPI connection.  Returns the car.source_file id;
+ * *duplicate says the same bytes were already there.
  */
-int
-car_ingest_file(int source_id, const char *source, const char *format, Jsonb *options, const char *fname,
-				const char *uri, bytea *payload, bool *duplicate)
+static int
+IngestBytes(int source_id, const char *source, const char *format, Jsonb *options, const char *fname,
+			const char *uri, CarFileBytes *bytes, bool *duplicate)
 {
-	const char *data = VARDATA_ANY(payload);
-	size_t		len = VARSIZE_ANY_EXHDR(payload);
 	char		sha[PG_SHA256_DIGEST_LENGTH * 2 + 1];
 	Ingest		ing;
 	HASHCTL		ctl;
 	bool		isnull;
+	CarEncoding encoding;
 
 	car_refuse_on_hub("loading a meter file");
 	*duplicate = false;
-	car_sha256_hex(data, len, sha);
+	car_bytes_survey(bytes, sha, &encoding);
 	if (format && strcmp(format, "desnz-factors") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
@@ -894,14 +923,15 @@ car_ingest_file(int source_id, const char *source, const char *format, Jsonb *op
 		}
 	}
 
-	if (len == 0)
+	if (bytes->size == 0)
 		ereport(ERROR, (errcode(ERRCODE_NO_DATA_FOUND), errmsg("\"%s\" is empty", fname)));
 	memset(&ing, 0, sizeof(ing));
 	ing.fname = fname;
-	ing.raw = data;
-	ing.rawlen = len;
-	ing.data = car_text_as_utf8(data, len, &ing.len);
-	if (ing.data == NULL)
+	ing.bytes = bytes;
+	ing.encoding = encoding;
+	if (encoding == CAR_ENC_WIN1252)
+		ing.convert = palloc(CAR_PIECE_BYTES);
+	if (encoding == CAR_ENC_BINARY)
 		ereport(ERROR,
 				(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
 				 errmsg("\"%s\" is binary, not a CSV meter file", fname),
@@ -945,8 +975,8 @@ car_ingest_file(int source_id, const char *source, const char *format, Jsonb *op
 	}
 
 	/* land the file, with what was learnt of it */
-	ing.file_id = car_land_file(source_id, fname, uri ? uri : fname, sha, payload,
-								ing.metadata ? ing.metadata->data : NULL, false, NULL);
+	ing.file_id = car_land_file_bytes(source_id, fname, uri ? uri : fname, sha, bytes,
+									  ing.metadata ? ing.metadata->data : NULL, false, NULL);
 
 	/* pass 2 */
 	car_ingest_resolve_meters(&ing);
@@ -981,15 +1011,23 @@ car_ingest_file(int source_id, const char *source, const char *format, Jsonb *op
 	return ing.file_id;
 }
 
-/* car.push(source text, filename text, payload bytea) */
-Datum
-car_push(PG_FUNCTION_ARGS)
+/* Land and load a file whose bytes are a bytea (car.push, and the worker's downloads); see IngestBytes. */
+int
+car_ingest_file(int source_id, const char *source, const char *format, Jsonb *options, const char *fname,
+				const char *uri, bytea *payload, bool *duplicate)
 {
-	int	   pin;
-	char  *source = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char  *fname = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	bytea *payload = PG_GETARG_BYTEA_PP(2);
-	char  *kind,
+	CarFileBytes bytes;
+
+	car_bytes_of_bytea(&bytes, payload);
+	return IngestBytes(source_id, source, format, options, fname, uri, &bytes, duplicate);
+}
+
+/* A push: the source looked up and checked, the file's bytes landed and loaded; the car.source_file row. */
+static Datum
+Push(const char *source, const char *fname, CarFileBytes *bytes)
+{
+	int	  pin;
+	char *kind,
 		*format;
 	Jsonb *options;
 	int	   source_id;
@@ -1005,8 +1043,42 @@ car_push(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("source \"%s\" is a %s source: files come to it by polling, not by car.push", source, kind),
 				 errhint("Push to a source made with car.add_source(name, NULL, 'push', format, options).")));
-	file_id = car_ingest_file(source_id, source, format, options, fname, NULL, payload, &duplicate);
+	file_id = IngestBytes(source_id, source, format, options, fname, NULL, bytes, &duplicate);
 	result = SourceFileRow(file_id);
 	car_spi_finish(pin);
+	return result;
+}
+
+/* car.push(source text, filename text, payload bytea) */
+Datum
+car_push(PG_FUNCTION_ARGS)
+{
+	char		*source = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char		*fname = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	CarFileBytes bytes;
+
+	/* the payload is read in place, piece by piece: the push makes no copy of it */
+	car_bytes_of_bytea(&bytes, PG_GETARG_BYTEA_PP(2));
+	PG_RETURN_DATUM(Push(source, fname, &bytes));
+}
+
+/*
+ * car.push_lo(source text, filename text, lo oid): car.push of the bytes of
+ * a large object the client streamed in (psql's \lo_import), read in pieces,
+ * so a file of any size loads in bounded memory.  The large object is opened
+ * as the caller, who must be able to read it; it is left as it was (its
+ * bytes are landed in car.source_file_chunk).
+ */
+Datum
+car_push_lo(PG_FUNCTION_ARGS)
+{
+	char		*source = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char		*fname = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	CarFileBytes bytes;
+	Datum		 result;
+
+	car_bytes_of_lo(&bytes, PG_GETARG_OID(2));
+	result = Push(source, fname, &bytes);
+	car_bytes_close(&bytes);
 	PG_RETURN_DATUM(result);
 }

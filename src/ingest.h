@@ -5,6 +5,8 @@
  *
  *	ingest.c			car.push and car_ingest_file: landing a file and its
  *						passes (survey, scan), rows from the pure readers
+ *	ingest_bytes.c		the file's bytes (a bytea or a large object), read in
+ *						pieces: hashed, their encoding surveyed
  *	ingest_options.c	a source's options, read and checked
  *	ingest_time.c		local dates and times into instants
  *	ingest_write.c		sites, meters, and readings into car.reading (COPY
@@ -85,14 +87,24 @@ typedef struct SourceOptions
 	bool		interval_given; /* interval_minutes was set: the meters take it */
 } SourceOptions;
 
+/* How a file's bytes are encoded (car_bytes_survey). */
+typedef enum CarEncoding
+{
+	CAR_ENC_UTF8,
+	CAR_ENC_UTF8_BOM,
+	CAR_ENC_UTF16LE, /* transcoded by the CSV reader */
+	CAR_ENC_UTF16BE,
+	CAR_ENC_WIN1252, /* converted to UTF-8 as read */
+	CAR_ENC_BINARY	 /* NUL bytes outside UTF-16: refused */
+} CarEncoding;
+
 /* Everything one push needs. */
 typedef struct Ingest
 {
 	const char	 *fname;
-	const char	 *raw; /* the bytes as sent */
-	size_t		  rawlen;
-	const char	 *data; /* as UTF-8 (UTF-16 is left for the CSV reader) */
-	size_t		  len;
+	CarFileBytes *bytes;	/* the file as sent, read in pieces by each pass */
+	CarEncoding	  encoding; /* Windows-1252 is converted to UTF-8 as read */
+	char		 *convert;	/* a piece of Windows-1252 (CAR_PIECE_BYTES) */
 	SourceOptions so;
 	pg_tz		 *tz;
 	int			  file_id;
@@ -154,6 +166,12 @@ extern TimestampTz car_offset_instant(const MfDateTime *w);
 /* ingest.c: the file's records, from the top (through its header) */
 extern void car_ingest_open(Ingest *ing);
 extern bool car_ingest_next(Ingest *ing, bool record_errors);
+
+/* ingest_bytes.c */
+extern void car_bytes_survey(CarFileBytes *b, char *hex, CarEncoding *enc);
+
+/* ingest.c: each pass's reader, from the top */
+extern void car_ingest_csv_open(Ingest *ing);
 
 /* ingest_write.c */
 extern void car_ingest_resolve_meters(Ingest *ing);

@@ -124,10 +124,11 @@ static const char *const grants[] = {
 	 * writes them as their owner (source.c), so that a file's record, bytes
 	 * and counts are what car.push or a fetch landed.
 	 */
-	"GRANT SELECT ON car.source_file, car.ingest_error TO car_ingest",
+	"GRANT SELECT ON car.source_file, car.source_file_chunk, car.ingest_error TO car_ingest",
 	"GRANT SELECT ON car.source, car.source_status TO car_ingest",
 	"GRANT USAGE ON SEQUENCE car.site_id_seq, car.meter_id_seq TO car_ingest",
 	"GRANT EXECUTE ON FUNCTION car.push(text, text, bytea), car.push(text, text, text, bytea), "
+	"car.push_lo(text, text, oid), car.push_lo(text, text, text, oid), "
 	"car.check_push_token(text, text), car.simulate_setup(int, int, text) TO car_ingest",
 	"GRANT EXECUTE ON FUNCTION car.estimate(int, timestamptz, timestamptz, text), "
 	"car.bill(int, timestamptz, timestamptz, float8) TO car_ingest",

@@ -5,7 +5,8 @@
  *		background worker when the transaction commits.
  *
  *		And the one place that writes the record of landed files
- *		(car.source_file, car.ingest_error): no role is granted to write
+ *		(car.source_file, their bytes in car.source_file_chunk,
+ *		car.ingest_error): no role is granted to write
  *		them (a loader could otherwise make up a file, or change what one
  *		held or did), so car.push, the worker, a carbon-intensity window and
  *		car.maintenance write them here, as the tables' owner
@@ -109,15 +110,15 @@ car_add_source(PG_FUNCTION_ARGS)
 
 typedef struct LandJob
 {
-	int			source_id;
-	const char *name;
-	const char *uri;
-	const char *sha256;
-	bytea	   *content;
-	const char *metadata;
-	bool		if_new;
-	int			file_id; /* out */
-	bool		landed;	 /* out */
+	int			  source_id;
+	const char	 *name;
+	const char	 *uri;
+	const char	 *sha256;
+	CarFileBytes *content;
+	const char	 *metadata;
+	bool		  if_new;
+	int			  file_id; /* out */
+	bool		  landed;  /* out */
 } LandJob;
 
 /*
@@ -132,13 +133,47 @@ car_has_file_metadata(void)
 	return OidIsValid(rel) && get_attnum(rel, "metadata") != InvalidAttrNumber;
 }
 
+/*
+ * The bytes of a landed file into car.source_file_chunk, in pieces of
+ * CAR_PIECE_BYTES read from wherever they are: one piece in memory at a time.
+ */
+static void
+WriteChunks(int file_id, CarFileBytes *b)
+{
+	Oid		   types[3] = {INT4OID, INT4OID, BYTEAOID};
+	Datum	   v[3];
+	SPIPlanPtr plan;
+	bytea	  *piece = palloc(VARHDRSZ + CAR_PIECE_BYTES);
+	int32	   seq = 0;
+	int		   n;
+
+	plan = SPI_prepare("INSERT INTO car.source_file_chunk (file_id, seq, bytes) VALUES ($1, $2, $3)", 3, types);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the landing of file %d: %s", file_id, SPI_result_code_string(SPI_result));
+	v[0] = Int32GetDatum(file_id);
+	v[2] = PointerGetDatum(piece);
+	car_bytes_rewind(b);
+	while ((n = car_bytes_read_full(b, VARDATA(piece), CAR_PIECE_BYTES)) > 0)
+	{
+		CHECK_FOR_INTERRUPTS();
+		SET_VARSIZE(piece, VARHDRSZ + n);
+		v[1] = Int32GetDatum(seq++);
+		if (SPI_execute_plan(plan, v, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not land piece %d of file %d", seq - 1, file_id);
+	}
+	SPI_freeplan(plan);
+	pfree(piece);
+}
+
 static void
 Land(void *arg)
 {
 	LandJob *job = arg;
 	Oid		 types[7] = {INT4OID, TEXTOID, TEXTOID, TEXTOID, INT8OID, BYTEAOID, TEXTOID};
 	Datum	 v[7];
+	char	 nulls[7] = "       ";
 	bool	 meta = car_has_file_metadata();
+	bool	 chunks = car_has_relation("source_file_chunk");
 	bool	 isnull;
 	int		 ret;
 
@@ -146,8 +181,20 @@ Land(void *arg)
 	v[1] = CStringGetTextDatum(job->name);
 	v[2] = CStringGetTextDatum(job->uri);
 	v[3] = CStringGetTextDatum(job->sha256);
-	v[4] = Int64GetDatum((int64) VARSIZE_ANY_EXHDR(job->content));
-	v[5] = PointerGetDatum(job->content);
+	v[4] = Int64GetDatum(job->content->size);
+	/* car 1.1 keeps the bytes in car.source_file_chunk; 1.0's table holds them in its content column */
+	if (chunks)
+	{
+		v[5] = (Datum) 0;
+		nulls[5] = 'n';
+	}
+	else if (job->content->payload != NULL)
+		v[5] = PointerGetDatum(job->content->payload);
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("this database's car is at version 1.0, which cannot land a large object"),
+				 errhint("Update it: ALTER EXTENSION car UPDATE.")));
 	v[6] = CStringGetTextDatum(job->metadata ? job->metadata : "{}");
 	if (job->if_new)
 		ret = SPI_execute_with_args(
@@ -157,31 +204,34 @@ Land(void *arg)
 			"SELECT id, true FROM n UNION ALL "
 			"SELECT id, false FROM car.source_file WHERE source_id OPERATOR(pg_catalog.=) $1 "
 			"AND sha256 OPERATOR(pg_catalog.=) $4 AND NOT EXISTS (SELECT 1 FROM n)",
-			7, types, v, NULL, false, 0);
+			7, types, v, nulls, false, 0);
 	else
 		ret = SPI_execute_with_args(
 			meta ? "INSERT INTO car.source_file (source_id, name, uri, sha256, bytes, content, status, metadata) "
 				   "VALUES ($1, $2, $3, $4, $5, $6, 'loaded', $7::pg_catalog.jsonb) RETURNING id, true"
 				 : "INSERT INTO car.source_file (source_id, name, uri, sha256, bytes, content, status) "
 				   "VALUES ($1, $2, $3, $4, $5, $6, 'loaded') RETURNING id, true",
-			meta ? 7 : 6, types, v, NULL, false, 0);
+			meta ? 7 : 6, types, v, nulls, false, 0);
 	if ((ret != SPI_OK_SELECT && ret != SPI_OK_INSERT_RETURNING) || SPI_processed != 1)
 		elog(ERROR, "could not land \"%s\"", job->name);
 	job->file_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	job->landed = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	if (job->landed && chunks)
+		WriteChunks(job->file_id, job->content);
 }
 
 /*
  * Land a file's bytes for a source: a row of car.source_file, status loaded,
  * with what loading learnt of it (metadata, a JSON object, or NULL; car 1.0's
- * table has no column for it).  if_new: the same bytes already landed for
- * the source are not landed again, and *landed says which happened; else a
+ * table has no column for it), and its bytes in car.source_file_chunk, read
+ * from content in pieces.  if_new: the same bytes already landed for the
+ * source are not landed again, and *landed says which happened; else a
  * second landing is an error (the caller checked under its lock).  Returns
  * the file's id.  SPI must be connected.
  */
 int
-car_land_file(int source_id, const char *name, const char *uri, const char *sha256, bytea *content,
-			  const char *metadata, bool if_new, bool *landed)
+car_land_file_bytes(int source_id, const char *name, const char *uri, const char *sha256, CarFileBytes *content,
+					const char *metadata, bool if_new, bool *landed)
 {
 	LandJob job = {source_id, name, uri, sha256, content, metadata, if_new, 0, false};
 
@@ -189,6 +239,17 @@ car_land_file(int source_id, const char *name, const char *uri, const char *sha2
 	if (landed)
 		*landed = job.landed;
 	return job.file_id;
+}
+
+/* car_land_file_bytes of a bytea. */
+int
+car_land_file(int source_id, const char *name, const char *uri, const char *sha256, bytea *content,
+			  const char *metadata, bool if_new, bool *landed)
+{
+	CarFileBytes bytes;
+
+	car_bytes_of_bytea(&bytes, content);
+	return car_land_file_bytes(source_id, name, uri, sha256, &bytes, metadata, if_new, landed);
 }
 
 typedef struct FileJob
@@ -260,12 +321,29 @@ DropRaw(void *arg)
 	Oid		 types[1] = {INTERVALOID};
 	Datum	 v[1] = {job->keep};
 
-	if (SPI_execute_with_args("UPDATE car.source_file SET content = NULL "
-							  "WHERE content IS NOT NULL AND received_at OPERATOR(pg_catalog.<) "
-							  "(pg_catalog.now() OPERATOR(pg_catalog.-) $1)",
-							  1, types, v, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not update car.source_file");
-	job->dropped = SPI_processed;
+	if (!car_has_relation("source_file_chunk"))
+	{
+		if (SPI_execute_with_args("UPDATE car.source_file SET content = NULL "
+								  "WHERE content IS NOT NULL AND received_at OPERATOR(pg_catalog.<) "
+								  "(pg_catalog.now() OPERATOR(pg_catalog.-) $1)",
+								  1, types, v, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not update car.source_file");
+		job->dropped = SPI_processed;
+		return;
+	}
+	/* car 1.1: the bytes are pieces in car.source_file_chunk; counted by file */
+	if (SPI_execute_with_args("WITH gone AS (DELETE FROM car.source_file_chunk c USING car.source_file f "
+							  "WHERE f.id OPERATOR(pg_catalog.=) c.file_id AND f.received_at OPERATOR(pg_catalog.<) "
+							  "(pg_catalog.now() OPERATOR(pg_catalog.-) $1) RETURNING c.file_id) "
+							  "SELECT pg_catalog.count(DISTINCT file_id) FROM gone",
+							  1, types, v, NULL, false, 0) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not delete from car.source_file_chunk");
+	{
+		bool isnull;
+
+		job->dropped = (uint64) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
 }
 
 /* Drop the raw bytes of files landed longer ago than keep (an interval: car.keep_raw); returns how many. */

@@ -564,23 +564,32 @@ is "none of the $hostile_n hostile objects was called by car's statements, as wh
 	"$(su -c "SELECT count(*) || coalesce(': ' || string_agg(DISTINCT what || ' as ' || who, ', '), '') FROM evil.calls")" "0"
 
 # --- 18. the record of landed files ---------------------------------------------------------------------------
-# car.source_file and car.ingest_error say what each file held and what loading it did: car writes
-# them (as their owner) when it lands a file; no role may make one up or change one by hand.
+# car.source_file, car.source_file_chunk and car.ingest_error say what each file held and what loading
+# it did: car writes them (as their owner) when it lands a file; no role may make one up or change one
+# by hand.
 forge() {
 	as "$1" -c "INSERT INTO car.source_file (source_id, name, sha256, bytes, status) SELECT id, 'forged.csv', repeat('0', 64), 0, 'loaded' FROM car.source WHERE name = 'push-a'" \
 		-c "UPDATE car.source_file SET rows_loaded = 0, content = NULL WHERE id = $h1_id" \
 		-c "INSERT INTO car.ingest_error (file_id, line, message) VALUES ($h1_id, 1, 'forged')" \
 		-c "UPDATE car.ingest_error SET message = 'changed' WHERE file_id = $h5_id"
 }
+# the landed bytes: neither written, changed nor removed piece by piece
+forge_bytes() {
+	as "$1" -c "INSERT INTO car.source_file_chunk (file_id, seq, bytes) VALUES ($h1_id, 9999, '\\x00')" \
+		-c "UPDATE car.source_file_chunk SET bytes = '\\x00' WHERE file_id = $h1_id" \
+		-c "DELETE FROM car.source_file_chunk WHERE file_id = $h1_id"
+}
 for r in loader car_worker admin; do
 	out=$(forge $r)
 	is "$r cannot insert or update a landed file or a quarantined row (4 refusals)" \
 		"$(echo "$out" | grep -cE 'permission denied for table (source_file|ingest_error)')" "4"
+	is "$r cannot insert, change or delete a landed file's bytes (3 refusals)" \
+		"$(forge_bytes $r | grep -c 'permission denied for table source_file_chunk')" "3"
 done
 is "a loader cannot delete one either; car_admin may (to land the same bytes again)" \
 	"$(as loader -c "DELETE FROM car.source_file WHERE name = 'no such file'" | grep -c 'permission denied for table source_file') $(as admin -c "DELETE FROM car.source_file WHERE name = 'no such file'")" "1 "
-is "the files' record is as car wrote it: nothing forged, the counts and the quarantined row unchanged" \
-	"$(su -c "SELECT count(*) FROM car.source_file WHERE name = 'forged.csv'" -c "SELECT rows_loaded, content IS NOT NULL FROM car.source_file WHERE id = $h1_id" \
+is "the files' record is as car wrote it: nothing forged, the counts, the bytes and the quarantined row unchanged" \
+	"$(su -c "SELECT count(*) FROM car.source_file WHERE name = 'forged.csv'" -c "SELECT rows_loaded, (SELECT count(*) > 0 FROM car.source_file_chunk WHERE file_id = $h1_id) FROM car.source_file WHERE id = $h1_id" \
 		-c "SELECT count(*) FROM car.ingest_error WHERE file_id = $h1_id" -c "SELECT count(*) FROM car.ingest_error WHERE file_id = $h5_id AND message LIKE 'date%'" | tr '\n' ' ')" \
 	"0 $n1|t 0 1 "
 

@@ -59,7 +59,8 @@ SELECT 'meters', count(*), string_agg(name || '/' || activity || '/' || unit, ',
 SELECT 'readings', count(*), round(sum(quantity)::numeric, 3) FROM car.reading;
 SELECT 'reading partitions', count(*), NULL FROM pg_inherits WHERE inhparent = 'car.reading'::regclass;
 SELECT 'sources', count(*), string_agg(name || '/' || kind || '/' || enabled, ',' ORDER BY name) FROM car.source;
-SELECT 'files', count(*), sum(bytes) || '/' || sum(length(content)) || '/' || string_agg(sha256, ',' ORDER BY sha256) FROM car.source_file;
+SELECT 'files', count(*), sum(bytes) || '/' || (SELECT sum(length(bytes)) FROM car.source_file_chunk) || '/' || string_agg(sha256, ',' ORDER BY sha256) FROM car.source_file;
+SELECT 'file bytes', count(*), count(*) FILTER (WHERE f.sha256 = encode(sha256((SELECT string_agg(c.bytes, ''::bytea ORDER BY c.seq) FROM car.source_file_chunk c WHERE c.file_id = f.id)), 'hex')) FROM car.source_file f;
 SELECT 'quarantine', count(*), NULL FROM car.ingest_error;
 SELECT 'factor sets', count(*), string_agg(year || '/' || revision || '/' || row_count || '/' || sha256, ',' ORDER BY year) FROM car.factor_set;
 SELECT 'factors', count(*), sum(value) FROM car.factor;
@@ -69,8 +70,10 @@ SQL
 }
 summary src >"$W/src.txt"
 sed 's/^/# src: /' "$W/src.txt" | cut -c1-200
-[ "$(grep -c . "$W/src.txt")" = 11 ] && grep -q '^readings|26280|' "$W/src.txt" || [ "$(grep '^readings|' "$W/src.txt" | cut -d'|' -f2)" -gt 17520 ]
+[ "$(grep -c . "$W/src.txt")" = 12 ] && grep -q '^readings|26280|' "$W/src.txt" || [ "$(grep '^readings|' "$W/src.txt" | cut -d'|' -f2)" -gt 17520 ]
 ok $? "the source database holds the pushed readings (8,760 + 8,760 + the generator's)"
+awk -F'|' '$1 == "file bytes" && $2 == 3 && $3 == 3 { found = 1 } END { exit !found }' "$W/src.txt"
+ok $? "the bytes landed for each of the three files hash to its SHA-256 (car.source_file_chunk)"
 
 as_postgres "$PGBIN/pg_dump" -h "$W" -p "$PORT" -Fc -f "$W/src.dump" src 2>"$W/dump.err"
 rc=$?

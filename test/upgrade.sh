@@ -150,7 +150,16 @@ CREATE VIEW public.activity_component_as_in_1_0 AS
 SELECT c.* FROM car.activity_component c JOIN public.activity_component_1_0 o USING (activity, kind);
 UPDATE public.fingerprint_columns SET src = 'public.activity_as_in_1_0' WHERE rel = 'car.activity';
 UPDATE public.fingerprint_columns SET src = 'public.activity_component_as_in_1_0' WHERE rel = 'car.activity_component';
+-- 1.1 keeps a landed file's bytes in car.source_file_chunk: the content column as 1.0 had it, put back together
+CREATE VIEW public.source_file_as_in_1_0 AS
+SELECT f.*, (SELECT string_agg(c.bytes, ''::bytea ORDER BY c.seq) FROM car.source_file_chunk c WHERE c.file_id = f.id) AS content_1_0
+FROM car.source_file f;
+UPDATE public.fingerprint_columns SET src = 'public.source_file_as_in_1_0',
+    cols = replace(cols, ', content,', ', content_1_0 AS content,') WHERE rel = 'car.source_file';
 SQL
+is "the bytes of the files 1.0 landed moved to car.source_file_chunk: content left NULL, every file's pieces there" \
+	"$(psql_db old -c "SELECT count(*) FILTER (WHERE content IS NULL) || ' of ' || count(*) || ', ' || count(*) FILTER (WHERE EXISTS (SELECT FROM car.source_file_chunk c WHERE c.file_id = f.id)) FROM car.source_file f")" \
+	"$(psql_db old -c "SELECT count(*) || ' of ' || count(*) || ', ' || count(*) FROM car.source_file")"
 is "the credentials of a source's URI moved to car.source_secret" \
 	"$(psql_db old -c "SELECT s.uri || ' ' || x.userinfo FROM car.source s JOIN car.source_secret x ON x.source_id = s.id")" \
 	"https://127.0.0.1:1/data.csv user:secret"

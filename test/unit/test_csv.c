@@ -85,8 +85,8 @@ test_record_cap(void)
 		   "line 2 is longer than 1048576 bytes, the most a record may have (real meter and factor files have lines under 10 kB): check that the file is line-based CSV text",
 		   "the message says which line and what limit");
 	OK(r.pos == 4 + CSV_MAX_RECORD, "reading stopped at the cap, byte %zu of %zu", r.pos, len);
-	OK(heap_peak_since(mark) < 2 * CSV_MAX_RECORD, "holding less than twice the cap, the buffer's last doubling (%zu bytes)",
-	   heap_peak_since(mark));
+	OK(heap_peak_since(mark) < CSV_WINDOW + CSV_RAW + 2 * CSV_MAX_RECORD,
+	   "holding the window and less than twice the cap, the buffer's last doubling (%zu bytes)", heap_peak_since(mark));
 	csv_free(&r);
 
 	/* an unclosed quote early in a large file: refused at the cap, not at the end */
@@ -125,7 +125,7 @@ test_field_cap(void)
 	data[4 + CSV_MAX_FIELDS - 1] = '\n'; /* line 2: CSV_MAX_FIELDS - 1 delimiters */
 	OK(csv_init(&r, data, 4 + CSV_MAX_FIELDS, 0) == 0 && csv_next(&r, &f) == 2 && csv_next(&r, &f) == CSV_MAX_FIELDS,
 	   "a record of exactly %d fields is read", CSV_MAX_FIELDS);
-	OK(r.budget.used == r.bufcap + r.capoffs * sizeof(size_t) + r.capfields * sizeof(char *),
+	OK(r.budget.used == r.wincap + r.rawcap + r.bufcap + r.capoffs * sizeof(size_t) + r.capfields * sizeof(char *),
 	   "the budget counts the buffers the reader holds (%zu bytes)", r.budget.used);
 	csv_free(&r);
 	OK(r.budget.used == 0, "and nothing once they are freed");
@@ -143,42 +143,241 @@ test_field_cap(void)
 	free(data);
 }
 
+/* A CsvReadFn handing over at most piece bytes at a time, as a large object read in pieces would. */
+typedef struct Pieces
+{
+	const char *data;
+	size_t		len;
+	size_t		pos;
+	size_t		piece;
+} Pieces;
+
+static long
+read_pieces(void *arg, char *buf, size_t cap)
+{
+	Pieces *p = arg;
+	size_t	n = p->len - p->pos;
+
+	if (n > cap)
+		n = cap;
+	if (n > p->piece)
+		n = p->piece;
+	memcpy(buf, p->data + p->pos, n);
+	p->pos += n;
+	return (long) n;
+}
+
+/* Every record of a reader, as dump() writes them, into out (cap bytes); the count, or -1. */
+static long
+dump_reader(CsvReader *r, char *out, size_t cap)
+{
+	char **f;
+	int	   n,
+		i;
+	size_t o = 0;
+	long   records = 0;
+
+	out[0] = '\0';
+	while ((n = csv_next(r, &f)) > 0)
+	{
+		records++;
+		o += snprintf(out + o, cap - o, "%ld:", r->record_line);
+		for (i = 0; i < n && o < cap; i++)
+			o += snprintf(out + o, cap - o, "%s%s", i ? "|" : "", f[i]);
+		if (o < cap)
+			o += snprintf(out + o, cap - o, "\n");
+		if (o >= cap)
+			o = cap - 1;
+	}
+	return n < 0 ? -1 : records;
+}
+
 /*
- * UTF-16 input whose UTF-8 copy would pass the budget: refused before the
- * copy is made.  U+4E00 takes 2 bytes in UTF-16 and 3 in UTF-8.
+ * Streamed input reads as the same input in one buffer, whatever the size
+ * of the pieces it comes in: generated files of quoted fields, CR, LF and
+ * CRLF line ends, blank lines, UTF-8 and UTF-16 (a surrogate pair included)
+ * cut at every place a piece of 1, 2, 3, 7 or 64 bytes ends.
  */
 static void
-test_utf16_budget(void)
+test_streamed_pieces(void)
 {
-	size_t	  units = CSV_MEMORY_BUDGET / 3 + 1;
-	size_t	  len = 2 + 2 * units;
-	char	 *data = malloc(len);
-	CsvReader r;
-	long	  mark;
-	size_t	  i;
-	char	  want[CSV_ERRLEN];
+	static const char *const cells[] = {"a", "\"q,1\"", "\"x\r\ny\"", "", "\xC3\xA9", "\"say \"\"hi\"\"\"", "12.5"};
+	static const char *const ends[] = {"\n", "\r\n", "\r", "\n\n", "\r\n\r\n"};
+	static const size_t		 pieces[] = {1, 2, 3, 7, 64};
+	char					 text[4096];
+	char					 want[8192],
+		got[8192];
+	int file,
+		bad = 0,
+		checked = 0;
 
-	data[0] = '\xFF';
-	data[1] = '\xFE';
-	for (i = 0; i < units; i++)
+	for (file = 0; file < 40; file++)
 	{
-		data[2 + 2 * i] = '\x00';
-		data[3 + 2 * i] = '\x4E';
-	}
-	mark = heap_mark();
-	OK(csv_init(&r, data, len, 0) == -1 && r.errkind == READ_LIMIT, "UTF-16 input too large for the budget is refused");
-	snprintf(want, sizeof(want),
-			 "the UTF-16 input takes %zu bytes as UTF-8, more than the CSV reader's memory budget of 134217728 bytes: save the file as UTF-8, which is read in place",
-			 3 * units);
-	IS_STR(r.err, want, "the message gives the size, the budget and what to do");
-	OK(heap_peak_since(mark) < 4096, "before allocating the copy (%zu bytes held)", heap_peak_since(mark));
-	csv_free(&r);
+		size_t len = 0;
+		int	   line,
+			k,
+			utf16;
 
-	/* one unit fewer fits; the copy is counted, exactly */
-	OK(csv_init(&r, data, len - 2, 0) == 0, "UTF-16 input within the budget is transcoded");
-	OK(r.budget.used == 3 * (units - 1) + 1, "its copy counted against the budget (%zu bytes)", r.budget.used);
-	csv_free(&r);
-	free(data);
+		for (line = 0; line < 12; line++)
+		{
+			for (k = 0; k < 3; k++)
+				len += snprintf(text + len, sizeof(text) - len, "%s%s", k ? ";" : "", cells[(file * 3 + line * 5 + k) % 7]);
+			len += snprintf(text + len, sizeof(text) - len, "%s", ends[(file + line) % 5]);
+		}
+		for (utf16 = 0; utf16 < 2; utf16++)
+		{
+			char   in[9000];
+			size_t inlen = 0,
+				   i;
+			CsvReader r;
+			long	  n_want;
+			int		  p;
+
+			if (utf16)
+			{
+				/* UTF-16LE of the ASCII text, with U+1F600 (a surrogate pair) for each 'q' */
+				in[inlen++] = '\xFF';
+				in[inlen++] = '\xFE';
+				for (i = 0; i < len; i++)
+				{
+					if (text[i] == 'q')
+					{
+						memcpy(in + inlen, "\x3D\xD8\x00\xDE", 4);
+						inlen += 4;
+					}
+					else if ((unsigned char) text[i] < 0x80)
+					{
+						in[inlen++] = text[i];
+						in[inlen++] = '\0';
+					}
+					else
+					{
+						/* U+00E9 from its UTF-8 C3 A9 */
+						in[inlen++] = '\xE9';
+						in[inlen++] = '\0';
+						i++;
+					}
+				}
+			}
+			else
+			{
+				memcpy(in, text, len);
+				inlen = len;
+			}
+			if (csv_init(&r, in, inlen, 0) != 0)
+			{
+				bad++;
+				continue;
+			}
+			n_want = dump_reader(&r, want, sizeof(want));
+			csv_free(&r);
+			for (p = 0; p < 5; p++)
+			{
+				Pieces src = {in, inlen, 0, pieces[p]};
+
+				checked++;
+				if (csv_open(&r, read_pieces, &src, 0) != 0 || dump_reader(&r, got, sizeof(got)) != n_want ||
+					strcmp(want, got) != 0 || r.n_crlf + r.n_cr + r.n_lf == 0)
+				{
+					if (bad++ == 0)
+						printf("# file %d (utf16 %d) in pieces of %zu reads\n%s\n# not\n%s", file, utf16, pieces[p], got, want);
+				}
+				csv_free(&r);
+			}
+		}
+	}
+	OK(bad == 0, "%d streamed readings equal the whole-buffer reading of the same bytes", checked);
+}
+
+/* A CsvReadFn of a generated file too large to hold: "m,<i>,<i>.5" lines, in UTF-16LE when utf16. */
+typedef struct BigFile
+{
+	long   lines;
+	long   next;
+	int	   utf16;
+	char   line[64];
+	size_t linelen;
+	size_t linepos;
+	int	   bom_done;
+} BigFile;
+
+static long
+read_big(void *arg, char *buf, size_t cap)
+{
+	BigFile *b = arg;
+	size_t	 out = 0;
+
+	if (b->utf16 && !b->bom_done && cap >= 2)
+	{
+		buf[out++] = '\xFF';
+		buf[out++] = '\xFE';
+		b->bom_done = 1;
+	}
+	while (out < cap)
+	{
+		if (b->linepos == b->linelen)
+		{
+			char ascii[32];
+			int	 n,
+				i;
+
+			if (b->next == b->lines)
+				break;
+			n = snprintf(ascii, sizeof(ascii), "m,%ld,%ld.5\r\n", b->next, b->next);
+			b->linelen = 0;
+			for (i = 0; i < n; i++)
+			{
+				b->line[b->linelen++] = ascii[i];
+				if (b->utf16)
+					b->line[b->linelen++] = '\0';
+			}
+			b->linepos = 0;
+			b->next++;
+		}
+		buf[out++] = b->line[b->linepos++];
+	}
+	return (long) out;
+}
+
+/*
+ * A file far larger than the window, UTF-16 (once transcoded into a copy
+ * of its own) and UTF-8, is read whole with the heap held at the window,
+ * one raw piece and one record: records across every window edge intact.
+ */
+static void
+test_streamed_large(void)
+{
+	int utf16;
+
+	for (utf16 = 0; utf16 < 2; utf16++)
+	{
+		BigFile	  b;
+		CsvReader r;
+		char	**f;
+		int		  n;
+		long	  records = 0,
+			 wrong = 0;
+		long long mark;
+
+		memset(&b, 0, sizeof(b));
+		b.lines = 3000000;
+		b.utf16 = utf16;
+		mark = heap_mark();
+		OK(csv_open(&r, read_big, &b, 0) == 0 && r.delim == ',', "%s: opened, ',' detected", utf16 ? "UTF-16LE" : "UTF-8");
+		while ((n = csv_next(&r, &f)) > 0)
+		{
+			if (n != 3 || f[0][0] != 'm' || atol(f[1]) != records || atol(f[2]) != records ||
+				r.record_line != records + 1)
+				wrong++;
+			records++;
+		}
+		OK(n == 0 && records == 3000000 && wrong == 0, "%ld records of %s read in order, %ld wrong", records,
+		   utf16 ? "UTF-16LE" : "UTF-8", wrong);
+		OK(r.n_crlf == 3000000 && r.n_cr == 0 && r.n_lf == 0, "their line ends counted: %ld CRLF", r.n_crlf);
+		OK(heap_peak_since(mark) < CSV_WINDOW + CSV_RAW + 64 * 1024,
+		   "with at most %zu bytes of heap held (the window is %zu)", heap_peak_since(mark), (size_t) CSV_WINDOW);
+		csv_free(&r);
+	}
 }
 
 int
@@ -260,7 +459,8 @@ main(void)
 	}
 	test_record_cap();
 	test_field_cap();
-	test_utf16_budget();
+	test_streamed_pieces();
+	test_streamed_large();
 	printf("# unit tests done: csv\n");
 	return tap_done();
 }
