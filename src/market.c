@@ -285,7 +285,19 @@ ReadDays(bool all, Datum meters, Datum days_in, int *ndays)
 	StringInfoData sql;
 	MarketDay	  *days;
 	uint64		   i;
+	bool		   isnull;
 
+	/* no instrument and no residual mix: car.refresh() priced every row (the common case reads nothing) */
+	if (SPI_execute("SELECT EXISTS (SELECT 1 FROM car.instrument) OR EXISTS (SELECT 1 FROM car.residual_mix)", true,
+					0) != SPI_OK_SELECT)
+		elog(ERROR, "car: could not read car.instrument");
+	if (!DatumGetBool(Col(0, 1, &isnull)))
+	{
+		SPI_freetuptable(SPI_tuptable);
+		*ndays = 0;
+		return palloc0(sizeof(MarketDay));
+	}
+	SPI_freetuptable(SPI_tuptable);
 	initStringInfo(&sql);
 	if (!all)
 		appendStringInfoString(&sql, "WITH " ISLANDS_SQL
@@ -296,9 +308,17 @@ ReadDays(bool all, Datum meters, Datum days_in, int *ndays)
 									 "  JOIN car.emission_daily e ON e.site_id = so.site_id AND e.scope = 2 "
 									 "  AND e.day BETWEEN greatest(h.lo, so.valid_from) AND least(h.hi, so.valid_to) "
 									 "  AND e.month BETWEEN date_trunc('month', h.lo::timestamp)::date AND h.hi) ");
+	/*
+	 * Whether the allocation prices the row is a column, not a filter: a
+	 * filter's estimate would take the plan from a probe per meter-day to
+	 * nested loops over every row.
+	 */
 	appendStringInfoString(
 		&sql, "SELECT e.meter_id, e.day, e.component, e.site_id, so.org, "
-			  "  car.convert(e.quantity, e.unit, 'kWh'), e.kg_co2e, rm.id, rm.value::float8 ");
+			  "  CASE WHEN u.dimension = 'energy' THEN car.convert(e.quantity, e.unit, 'kWh') END, e.kg_co2e, rm.id, "
+			  "  rm.value::float8, "
+			  "  a.level1 IS NOT DISTINCT FROM 'UK electricity' AND u.dimension IS NOT DISTINCT FROM 'energy' "
+			  "  AND " CAR_MARKET_ALLOCATED("so.org", "e.day") " ");
 	/* the days given: a probe of the key each (its month prunes to one partition), never a scan */
 	if (!all)
 		appendStringInfoString(&sql, "FROM w CROSS JOIN LATERAL (SELECT * FROM car.emission_daily e "
@@ -307,24 +327,28 @@ ReadDays(bool all, Datum meters, Datum days_in, int *ndays)
 	else
 		appendStringInfoString(&sql, "FROM car.emission_daily e ");
 	appendStringInfoString(
-		&sql, "JOIN car.activity a ON a.key = e.activity AND a.level1 = 'UK electricity' "
-			  "JOIN car.unit u ON u.name = car.unit_name(e.unit) AND u.dimension = 'energy' "
+		&sql, "LEFT JOIN car.activity a ON a.key = e.activity "
+			  "LEFT JOIN car.unit u ON u.name = car.unit_name(e.unit) "
 			  "LEFT JOIN car.site_ownership so ON so.site_id = e.site_id AND so.valid_from <= e.day "
 			  "  AND so.valid_to >= e.day "
 			  "LEFT JOIN car.residual_mix rm ON rm.market = 'GB' AND rm.valid_from <= e.day AND rm.valid_to >= e.day "
-			  "WHERE e.scope = 2 AND " CAR_MARKET_ALLOCATED("so.org", "e.day") " "
-																			   "ORDER BY so.org, e.meter_id, e.day, e.component");
+			  "  AND a.level1 = 'UK electricity' "
+			  "WHERE e.scope = 2 "
+			  "ORDER BY so.org, e.meter_id, e.day, e.component");
 	if (SPI_execute_with_args(sql.data, all ? 0 : 2, (Oid[]){INT4ARRAYOID, DATEARRAYOID}, (Datum[]){meters, days_in},
 							  NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "car: could not read the Scope 2 days to allocate");
-	*ndays = (int) SPI_processed;
 	days = palloc0(sizeof(MarketDay) * Max(SPI_processed, 1));
+	*ndays = 0;
 	for (i = 0; i < SPI_processed; i++)
 	{
-		MarketDay *d = &days[i];
-		bool	   isnull;
-		Datum	   v;
+		MarketDay *d = &days[*ndays];
+		Datum	   v = Col(i, 10, &isnull);
 
+		/* priced with its market figures by car.refresh() (CAR_MARKET_ALLOCATED) */
+		if (isnull || !DatumGetBool(v))
+			continue;
+		(*ndays)++;
 		d->meter = DatumGetInt32(Col(i, 1, &isnull));
 		d->day = DatumGetDateADT(Col(i, 2, &isnull));
 		d->component = TextCol(i, 3);
