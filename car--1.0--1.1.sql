@@ -2703,8 +2703,11 @@ COMMENT ON COLUMN car.instrument.evidence IS 'Provenance: certificate numbers an
 COMMENT ON COLUMN car.instrument.supplier IS 'The supplier or generator, where there is one.';
 COMMENT ON COLUMN car.instrument.recorded_at IS 'When the row was recorded or last changed.';
 
--- The kWh each instrument, residual mix or grid average priced, per Scope 2
--- meter-day and way of matching: what car.refresh() allocated.
+-- The kWh each basis priced, per Scope 2 meter-day and way of matching:
+-- what car.refresh() allocated.  A row per part of the day, however many
+-- instruments reach it (bounded by the meter-days, not by instruments x
+-- meter-days); what each instrument with a volume applied is kept per
+-- instrument in car.instrument_applied.
 CREATE TABLE car.market_allocation (
     meter_id        int NOT NULL,
     day             date NOT NULL,
@@ -2718,20 +2721,45 @@ CREATE TABLE car.market_allocation (
     kwh             float8 NOT NULL CHECK (kwh > '-Infinity' AND kwh < 'Infinity'),
     kg_co2e         float8 NOT NULL CHECK (kg_co2e > '-Infinity' AND kg_co2e < 'Infinity')
 );
-CREATE INDEX market_allocation_day_idx ON car.market_allocation (meter_id, day);
+-- at most one row per part: certificates, contracts with a volume, the instrument for the rest of the day, residual mix, grid average
+CREATE UNIQUE INDEX market_allocation_day_idx ON car.market_allocation (meter_id, day, matching, basis, (instrument_id IS NOT NULL));
 CREATE INDEX market_allocation_instrument_idx ON car.market_allocation (instrument_id) WHERE instrument_id IS NOT NULL;
-COMMENT ON TABLE car.market_allocation IS 'How car.refresh() priced the kWh of each Scope 2 meter-day under the market-based method, per way of matching (annual: the GHG Protocol''s practice today; half_hourly: time-stamped certificates matched to the consumption of their own half-hour, ready for the Protocol''s Scope 2 revision) and basis, in the Protocol''s order. Its kg CO2e add up to car.emission_daily.kg_co2e_market and kg_co2e_market_half_hourly. Rewritten for the days a refresh recomputes; row-level security as car.emission_daily.';
+COMMENT ON INDEX car.market_allocation_day_idx IS 'One row per meter-day, matching and part: certificates, contracts with a volume (instrument_id NULL), the instrument for the rest of the day (instrument_id set), residual mix, grid average. So the table holds at most 5 rows per Scope 2 meter-day and matching, whatever the number of instruments.';
+COMMENT ON TABLE car.market_allocation IS 'How car.refresh() priced the kWh of each Scope 2 meter-day that the market-based allocation prices (UK electricity in an energy unit, on a day a residual mix or an instrument of the day''s owner covers), per way of matching (annual: the GHG Protocol''s practice today; half_hourly: time-stamped certificates matched to the consumption of their own half-hour, ready for the Protocol''s Scope 2 revision) and basis, in the Protocol''s order: one row per part of the day (all its certificates; all its contracts with a volume; the contract for the whole supply or the supplier rate that took the rest; the residual mix; the grid average), at most 5 per meter-day and matching. Its kg CO2e add up to car.emission_daily.kg_co2e_market and kg_co2e_market_half_hourly of those rows; every other Scope 2 row is at the grid average (kg_co2e_market = kg_co2e, market_flagged) and has no row here. What each instrument with a volume applied is in car.instrument_applied. Rewritten for the days a refresh recomputes, by car.refresh() as the table''s owner (no role may write it); row-level security as car.emission_daily.';
 COMMENT ON COLUMN car.market_allocation.meter_id IS 'car.meter.id.';
 COMMENT ON COLUMN car.market_allocation.day IS 'UK local day.';
 COMMENT ON COLUMN car.market_allocation.month IS 'First day of the day''s month.';
 COMMENT ON COLUMN car.market_allocation.site_id IS 'The meter''s site when the day was computed.';
 COMMENT ON COLUMN car.market_allocation.org IS 'The organisation owning the site that day, whose instruments were applied (NULL: none owns it).';
 COMMENT ON COLUMN car.market_allocation.matching IS 'annual (certificates matched to consumption anywhere in their vintage) or half_hourly (only time-stamped certificates, each matched to its own half-hour; the rest goes down the same order).';
-COMMENT ON COLUMN car.market_allocation.basis IS 'What priced these kWh: certificate, contract, supplier_rate (car.instrument), residual_mix (car.residual_mix) or grid_average (the location-based factor of the row: no market figure covered them; flagged).';
-COMMENT ON COLUMN car.market_allocation.instrument_id IS 'The car.instrument for certificate, contract and supplier_rate; NULL otherwise.';
+COMMENT ON COLUMN car.market_allocation.basis IS 'What priced these kWh: certificate or contract (the instruments with a volume that reach the day, together: car.instrument_applied has each one''s kWh), contract or supplier_rate for the instrument without a volume that took the rest of the day (instrument_id), residual_mix (car.residual_mix) or grid_average (the location-based factor of the row: no market figure covered them; flagged).';
+COMMENT ON COLUMN car.market_allocation.instrument_id IS 'The car.instrument without a volume (a contract for the whole supply, a supplier rate) that priced the rest of the day; NULL on other rows (the certificates and contracts with a volume of a day share one row: car.instrument_applied has what each applied).';
 COMMENT ON COLUMN car.market_allocation.residual_mix_id IS 'The car.residual_mix row for residual_mix; NULL otherwise.';
 COMMENT ON COLUMN car.market_allocation.kwh IS 'kWh priced so: negative for what a net negative meter-day (an export or a correction reading) gives back, which no certificate covers and the rest of the order prices like any kWh.';
-COMMENT ON COLUMN car.market_allocation.kg_co2e IS 'kg CO2e: kwh x the basis''s kg CO2e per kWh.';
+COMMENT ON COLUMN car.market_allocation.kg_co2e IS 'kg CO2e of those kWh: the sum over the instruments of their kWh x their kg CO2e per kWh, or kwh x the residual mix''s or the grid average''s.';
+
+-- What each instrument with a volume applied: one row per instrument and
+-- way of matching.  car.refresh() allocates such an instrument again whole
+-- (with the island of overlapping vintages and terms of its organisation
+-- that holds it) or not at all, so the row is replaced whole.
+CREATE TABLE car.instrument_applied (
+    instrument_id bigint NOT NULL,
+    matching      text NOT NULL CHECK (matching IN ('annual', 'half_hourly')),
+    org           text NOT NULL,
+    kwh           float8 NOT NULL CHECK (kwh >= 0 AND kwh < 'Infinity'),
+    meter_days    int NOT NULL CHECK (meter_days > 0),
+    first_day     date NOT NULL,
+    last_day      date NOT NULL CHECK (last_day >= first_day),
+    PRIMARY KEY (instrument_id, matching)
+);
+COMMENT ON TABLE car.instrument_applied IS 'What car.refresh() applied of each car.instrument with a volume (certificates, contracts with a contracted volume), per way of matching: kWh, over how many meter-days, first and last day. No row: it applied nothing (car.instrument_status says why). Instruments without a volume are in car.market_allocation (instrument_id), one row per meter-day they priced. Written by car.refresh() as the table''s owner (no role may write it); row-level security as car.instrument.';
+COMMENT ON COLUMN car.instrument_applied.instrument_id IS 'car.instrument.id.';
+COMMENT ON COLUMN car.instrument_applied.matching IS 'annual or half_hourly (time-stamped certificates only), as car.market_allocation.matching.';
+COMMENT ON COLUMN car.instrument_applied.org IS 'The organisation holding the instrument (car.instrument.org when it was applied).';
+COMMENT ON COLUMN car.instrument_applied.kwh IS 'kWh it priced, kWh: never more than its volume_kwh.';
+COMMENT ON COLUMN car.instrument_applied.meter_days IS 'How many Scope 2 meter-days took some of it.';
+COMMENT ON COLUMN car.instrument_applied.first_day IS 'First UK day it priced.';
+COMMENT ON COLUMN car.instrument_applied.last_day IS 'Last UK day it priced, included.';
 
 ALTER TABLE car.emission_daily ADD COLUMN kg_co2e_market float8 CHECK (kg_co2e_market > '-Infinity' AND kg_co2e_market < 'Infinity');
 ALTER TABLE car.emission_daily ADD COLUMN kg_co2e_market_half_hourly float8
@@ -2902,11 +2930,14 @@ ALTER TABLE car.instrument ENABLE ROW LEVEL SECURITY;
 CREATE POLICY instrument_by_claims ON car.instrument USING (car.org_visible(org));
 ALTER TABLE car.market_allocation ENABLE ROW LEVEL SECURITY;
 CREATE POLICY market_allocation_by_claims ON car.market_allocation USING (car.site_visible_on(site_id, day));
+ALTER TABLE car.instrument_applied ENABLE ROW LEVEL SECURITY;
+CREATE POLICY instrument_applied_by_claims ON car.instrument_applied USING (car.org_visible(org));
 SELECT pg_catalog.pg_extension_config_dump('car.instrument', '');
 SELECT pg_catalog.pg_extension_config_dump('car.instrument_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('car.residual_mix', '');
 SELECT pg_catalog.pg_extension_config_dump('car.residual_mix_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('car.market_allocation', '');
+SELECT pg_catalog.pg_extension_config_dump('car.instrument_applied', '');
 
 -- A move of a site between organisations also moves whose instruments its
 -- Scope 2 days take.
@@ -2987,6 +3018,14 @@ FROM (
     FROM car.closed_emission c
     WHERE c.close_id IN (SELECT m.close_id FROM car.closed_months() m)) r
 LEFT JOIN car.activity_primary_component p ON p.activity = r.activity;
+COMMENT ON COLUMN car.emission_live.kg_co2e_market IS 'Market-based kg CO2e of a Scope 2 row by annual matching (car.emission_daily.kg_co2e_market: instruments in the GHG Protocol''s order, then the residual mix, then the grid average, flagged); NULL on rows of other scopes.';
+COMMENT ON COLUMN car.emission_live.kg_co2e_market_half_hourly IS 'Market-based kg CO2e of a Scope 2 row by half-hourly matching (car.emission_daily.kg_co2e_market_half_hourly); NULL on rows of other scopes.';
+COMMENT ON COLUMN car.emission_live.market_basis IS 'What priced kg_co2e_market, "+"-joined in the Protocol''s order (car.emission_daily.market_basis); NULL on rows of other scopes.';
+COMMENT ON COLUMN car.emission_live.market_flagged IS 'true when part of kg_co2e_market is at the grid average (car.emission_daily.market_flagged); NULL on rows of other scopes.';
+COMMENT ON COLUMN car.emission_reported.kg_co2e_market IS 'Market-based kg CO2e of a Scope 2 row by annual matching: car.emission_live''s, or as signed (car.closed_emission) for a closed month; NULL on rows of other scopes.';
+COMMENT ON COLUMN car.emission_reported.kg_co2e_market_half_hourly IS 'Market-based kg CO2e of a Scope 2 row by half-hourly matching: live, or as signed for a closed month; NULL on rows of other scopes.';
+COMMENT ON COLUMN car.emission_reported.market_basis IS 'What priced kg_co2e_market, "+"-joined in the Protocol''s order: live, or as signed; NULL on rows of other scopes.';
+COMMENT ON COLUMN car.emission_reported.market_flagged IS 'true when part of kg_co2e_market is at the grid average: live, or as signed; NULL on rows of other scopes.';
 
 -- Scope 2 by both methods, per site and month.
 CREATE VIEW car.report_scope2 WITH (security_invoker = true) AS
@@ -3049,11 +3088,16 @@ SELECT i.id, i.org, i.kind, i.scheme, i.market, i.meter_id, i.valid_from, i.vali
            CASE WHEN i.volume_kwh IS NOT NULL AND coalesce(a.kwh, 0) > 0 AND i.volume_kwh::float8 - a.kwh > 1e-6 * i.volume_kwh::float8
                 THEN 'volume beyond the consumption it covers: the excess is reported, not carried' END], NULL) AS problems
 FROM car.instrument i
-LEFT JOIN (SELECT instrument_id, sum(kwh) AS kwh FROM car.market_allocation WHERE matching = 'annual' GROUP BY instrument_id) a
-    ON a.instrument_id = i.id
-LEFT JOIN (SELECT instrument_id, sum(kwh) AS kwh FROM car.market_allocation WHERE matching = 'half_hourly' GROUP BY instrument_id) h
-    ON h.instrument_id = i.id;
-COMMENT ON VIEW car.instrument_status IS 'Each car.instrument with what car.refresh() applied of it (car.market_allocation) and the quality checks: the GB market, retirement, consumption in its vintage or term, and the volume left over (the excess is reported here and never carried to another period or meter). Row-level security as car.instrument''s. As of the last car.refresh().';
+-- with a volume: car.instrument_applied; without one (a row per meter-day it priced): car.market_allocation
+LEFT JOIN LATERAL (SELECT CASE WHEN i.volume_kwh IS NOT NULL
+                               THEN (SELECT x.kwh FROM car.instrument_applied x WHERE x.instrument_id = i.id AND x.matching = 'annual')
+                               ELSE (SELECT sum(x.kwh) FROM car.market_allocation x WHERE x.instrument_id = i.id AND x.matching = 'annual')
+                          END AS kwh) a ON true
+LEFT JOIN LATERAL (SELECT CASE WHEN i.volume_kwh IS NOT NULL
+                               THEN (SELECT x.kwh FROM car.instrument_applied x WHERE x.instrument_id = i.id AND x.matching = 'half_hourly')
+                               ELSE (SELECT sum(x.kwh) FROM car.market_allocation x WHERE x.instrument_id = i.id AND x.matching = 'half_hourly')
+                          END AS kwh) h ON true;
+COMMENT ON VIEW car.instrument_status IS 'Each car.instrument with what car.refresh() applied of it (car.instrument_applied for one with a volume, car.market_allocation for one without) and the quality checks: the GB market, retirement, consumption in its vintage or term, and the volume left over (the excess is reported here and never carried to another period or meter). Row-level security as car.instrument''s. As of the last car.refresh().';
 COMMENT ON COLUMN car.instrument_status.id IS 'car.instrument.id; the columns up to supplier are the instrument''s.';
 COMMENT ON COLUMN car.instrument_status.org IS 'The organisation holding it.';
 COMMENT ON COLUMN car.instrument_status.kind IS 'certificate, contract or supplier_rate.';

@@ -36,6 +36,9 @@ SELECT car.refresh() > 0 AS refreshed;
 SELECT round(sum(kg_co2e)::numeric, 6) AS location_kg, round(sum(kg_co2e_market)::numeric, 6) AS market_kg,
        bool_and(market_flagged) AS flagged, string_agg(DISTINCT market_basis, ',') AS basis
 FROM car.emission_daily WHERE meter_id IN (SELECT id FROM mk) AND scope = 2;
+-- car.refresh() wrote those figures when it priced the rows, in the same
+-- INSERT: nothing to allocate, no allocation rows, no second write
+SELECT count(*) AS allocation_rows FROM car.market_allocation WHERE meter_id IN (SELECT id FROM mk);
 -- only Scope 2 rows carry a market-based figure: T&D and well-to-tank are
 -- Scope 3 and stay location-based
 SELECT scope, component, count(kg_co2e_market) AS with_market FROM car.emission_daily
@@ -151,6 +154,7 @@ VALUES ('MK HH Org', 'certificate', 'REGO', '2021-04-01', '2022-03-31', '2021-06
 SELECT car.refresh() > 0 AS refreshed;
 SELECT round(kg_co2e_market::numeric, 9) AS annual_kg, round(kg_co2e_market_half_hourly::numeric, 9) AS half_hourly_kg, market_basis
 FROM car.emission_daily WHERE meter_id = (SELECT id FROM mk WHERE name = 'MK HH') AND scope = 2;
+-- (one row per part of the day: the two certificates share the annual row)
 SELECT matching, basis, instrument_id IS NOT NULL AS by_instrument, kwh, round(kg_co2e::numeric, 9) AS kg
 FROM car.market_allocation WHERE meter_id = (SELECT id FROM mk WHERE name = 'MK HH') ORDER BY matching, basis, kwh;
 SELECT evidence, applied_kwh, unused_kwh, applied_half_hourly_kwh, unused_half_hourly_kwh
@@ -484,4 +488,115 @@ FROM car.emission_daily e JOIN car.meter m ON m.id = e.meter_id WHERE m.name LIK
 DELETE FROM car.instrument WHERE org LIKE 'MKR _';
 DELETE FROM car.reading WHERE meter_id IN (SELECT id FROM car.meter WHERE name LIKE 'MKR %');
 SELECT car.refresh() IS NOT NULL AS refreshed;
+-- 8. The allocation stays bounded by the meter-days, whatever the number of
+--    instruments reaching them.  Organisation MKB Org: 50 half-hourly
+--    electricity meters (site MKB, "MKB 1".."MKB 50") using 1 kWh in every
+--    half-hour of June 2021 (UK days; British Summer Time, so UK day d runs
+--    from 23:00Z the day before): 50 x 30 = 1,500 meter-days of 48 kWh,
+--    72,000 kWh, location-based 72,000 x 0.21233 = 15,287.76 kg.  2,000
+--    pooled certificates of 30 kWh, vintage June 2021, certificate j
+--    (j = 0..1999) time-stamped to the half-hour 2021-06-01 00:00Z + (j mod
+--    1000) x 30 minutes: two on each of the half-hours 0..999.  No residual
+--    mix covers 2021: the rest is at the grid average.
+--      annual: 60,000 kWh of certificates <= 72,000 kWh, each spread pro
+--        rata over all 1,500 meter-days and all applied (30 kWh each);
+--        12,000 kWh at 0.21233 = 2,547.96 kg.
+--      half-hourly: each half-hour 0..999 uses 50 kWh (50 meters x 1) and
+--        has 60 kWh of certificates: the lower-numbered one applies its 30,
+--        the other 20 (10 unused); 1,000 x 50 = 50,000 kWh matched,
+--        22,000 kWh at 0.21233 = 4,671.26 kg.
+--    Rows of car.market_allocation, a row per meter-day, matching and part:
+--      annual: every meter-day has a certificate part and a grid-average
+--        part (48 x 12,000 / 72,000 = 8 kWh left a day): 1,500 x 2 = 3,000;
+--      half-hourly: half-hours 0..999 fall on UK days 1-21 (half-hour 999
+--        starts 2021-06-21 19:30Z), so 21 x 50 = 1,050 certificate parts;
+--        grid-average parts on the days with a half-hour unmatched: day 1
+--        (its 23:00Z and 23:30Z half-hours of 31 May), day 21 (half-hours
+--        1,000-1,005) and days 22-30: 11 x 50 = 550;
+--      4,600 rows, under the bound 1,500 meter-days x 2 matchings x 5 parts
+--      = 15,000; one row per (certificate, meter-day) would have been
+--      2,000 x 1,500 + 2,000 x 50 = 3,100,000 plus the grid parts.
+--    car.instrument_applied: one row per certificate and matching, 4,000.
+INSERT INTO car.site (name, org) VALUES ('MKB', 'MKB Org');
+INSERT INTO car.meter (site_id, name, activity, unit, interval_minutes)
+SELECT s.id, 'MKB ' || k, 'electricity', 'kWh', 30 FROM car.site s, generate_series(1, 50) k WHERE s.name = 'MKB';
+-- the certificates first: no priced day to queue yet
+INSERT INTO car.instrument (org, kind, scheme, valid_from, valid_to, half_hour, volume_kwh, value, retired_on, evidence)
+SELECT 'MKB Org', 'certificate', 'REGO', '2021-06-01', '2021-06-30', '2021-06-01 00:00+00'::timestamptz + (j % 1000) * interval '30 minutes',
+       30, 0, '2021-07-15', 'MKB stamped ' || j
+FROM generate_series(0, 1999) j ORDER BY j;
+INSERT INTO car.reading (meter_id, ts, quantity)
+SELECT m.id, t, 1 FROM car.meter m, generate_series('2021-06-01 00:00 Europe/London'::timestamptz,
+                                                     '2021-07-01 00:00 Europe/London'::timestamptz - interval '30 minutes', '30 minutes') t
+WHERE m.name LIKE 'MKB %';
+SELECT car.refresh() > 0 AS refreshed;
+CREATE FUNCTION pg_temp.mkb() RETURNS TABLE (meter_days bigint, kwh numeric, location_kg numeric, annual_kg numeric, half_hourly_kg numeric,
+                                             allocation_rows bigint, annual_rows bigint, half_hourly_rows bigint, applied_rows bigint)
+LANGUAGE sql AS $$
+    SELECT count(*), round(sum(e.quantity)::numeric, 6), round(sum(e.kg_co2e)::numeric, 6), round(sum(e.kg_co2e_market)::numeric, 6),
+           round(sum(e.kg_co2e_market_half_hourly)::numeric, 6),
+           (SELECT count(*) FROM car.market_allocation a JOIN car.meter m ON m.id = a.meter_id WHERE m.name LIKE 'MKB %'),
+           (SELECT count(*) FROM car.market_allocation a JOIN car.meter m ON m.id = a.meter_id WHERE m.name LIKE 'MKB %' AND a.matching = 'annual'),
+           (SELECT count(*) FROM car.market_allocation a JOIN car.meter m ON m.id = a.meter_id WHERE m.name LIKE 'MKB %' AND a.matching = 'half_hourly'),
+           (SELECT count(*) FROM car.instrument_applied WHERE org = 'MKB Org')
+    FROM car.emission_daily e JOIN car.meter m ON m.id = e.meter_id WHERE m.name LIKE 'MKB %' AND e.scope = 2 $$;
+SELECT * FROM pg_temp.mkb();
+-- the split by matching and basis: 60,000 + 12,000 and 50,000 + 22,000 kWh
+SELECT a.matching, a.basis, count(*) AS rows, count(DISTINCT a.day) AS days, round(sum(a.kwh)::numeric, 6) AS kwh, round(sum(a.kg_co2e)::numeric, 6) AS kg
+FROM car.market_allocation a JOIN car.meter m ON m.id = a.meter_id WHERE m.name LIKE 'MKB %' GROUP BY 1, 2 ORDER BY 1, 2;
+-- per certificate: annual 30 kWh each over the 1,500 meter-days of June;
+-- half-hourly 30 kWh (certificates 0-999) or 20 kWh and 10 unused
+-- (1,000-1,999), each over its half-hour's 50 meter-days
+SELECT (substr(s.evidence, 13)::int >= 1000) AS second_of_its_half_hour, count(DISTINCT s.id) AS certificates,
+       round(min(s.applied_kwh)::numeric, 6) AS min_applied, round(max(s.applied_kwh)::numeric, 6) AS max_applied,
+       round(max(s.unused_kwh)::numeric, 6) AS max_unused,
+       round(min(s.applied_half_hourly_kwh)::numeric, 6) AS min_applied_hh, round(max(s.applied_half_hourly_kwh)::numeric, 6) AS max_applied_hh,
+       round(min(s.unused_half_hourly_kwh)::numeric, 6) AS min_unused_hh, round(max(s.unused_half_hourly_kwh)::numeric, 6) AS max_unused_hh,
+       min(x.meter_days) FILTER (WHERE x.matching = 'annual') AS annual_meter_days,
+       max(x.meter_days) FILTER (WHERE x.matching = 'half_hourly') AS half_hourly_meter_days,
+       min(x.first_day) AS first_day, max(x.last_day) AS last_day
+FROM car.instrument_status s JOIN car.instrument_applied x ON x.instrument_id = s.id
+WHERE s.org = 'MKB Org' GROUP BY 1 ORDER BY 1;
+-- an incremental refresh equals a full one: 100 kWh more in half-hour 5
+-- of meter MKB 1 (2021-06-01 02:30Z, matched) re-allocates the island of
+-- the June vintage, all 1,500 meter-days.  Annual: 72,100 kWh, 12,100
+-- left at the grid average = 2,569.193 kg; half-hourly: half-hour 5 now
+-- uses 150 kWh and its 60 kWh of certificates all apply, 10 more matched:
+-- 72,100 - 50,010 = 22,090 kWh x 0.21233 = 4,690.3697 kg.
+UPDATE car.reading SET quantity = 101 WHERE meter_id = (SELECT id FROM car.meter WHERE name = 'MKB 1') AND ts = '2021-06-01 02:30+00';
+SELECT car.refresh() > 0 AS refreshed;
+SELECT * FROM pg_temp.mkb();
+CREATE TEMP TABLE mkb_before AS
+SELECT e.meter_id, e.day, e.kg_co2e_market, e.kg_co2e_market_half_hourly FROM car.emission_daily e JOIN car.meter m ON m.id = e.meter_id
+WHERE m.name LIKE 'MKB %' AND e.scope = 2;
+CREATE TEMP TABLE mkb_applied_before AS SELECT * FROM car.instrument_applied WHERE org = 'MKB Org';
+SELECT car.refresh(true) > 0 AS refreshed_in_full;
+SELECT * FROM pg_temp.mkb();
+SELECT count(*) AS meter_days,
+       count(*) FILTER (WHERE NOT pg_temp.close(b.kg_co2e_market, e.kg_co2e_market)
+                           OR NOT pg_temp.close(b.kg_co2e_market_half_hourly, e.kg_co2e_market_half_hourly)) AS differ_from_full
+FROM mkb_before b FULL JOIN (SELECT e.* FROM car.emission_daily e JOIN car.meter m ON m.id = e.meter_id WHERE m.name LIKE 'MKB %' AND e.scope = 2) e
+  ON e.meter_id = b.meter_id AND e.day = b.day;
+SELECT count(*) AS applied_rows, count(*) FILTER (WHERE b.instrument_id IS NULL OR a.instrument_id IS NULL OR NOT pg_temp.close(a.kwh, b.kwh)
+                                                  OR a.meter_days <> b.meter_days OR a.first_day <> b.first_day OR a.last_day <> b.last_day) AS differ_from_full
+FROM mkb_applied_before b FULL JOIN (SELECT * FROM car.instrument_applied WHERE org = 'MKB Org') a USING (instrument_id, matching);
+-- a certificate deleted takes its row of car.instrument_applied with it at
+-- the next refresh (the days it covered are queued): 1,999 x 2 rows left
+DELETE FROM car.instrument WHERE evidence = 'MKB stamped 1999';
+SELECT car.refresh() > 0 AS refreshed;
+SELECT count(*) AS applied_rows, count(*) FILTER (WHERE instrument_id NOT IN (SELECT id FROM car.instrument)) AS orphans
+FROM car.instrument_applied WHERE org = 'MKB Org';
+DELETE FROM car.instrument WHERE org = 'MKB Org';
+DELETE FROM car.reading WHERE meter_id IN (SELECT id FROM car.meter WHERE name LIKE 'MKB %');
+SELECT car.refresh() IS NOT NULL AS refreshed;
+SELECT count(*) AS mkb_applied_left FROM car.instrument_applied WHERE org = 'MKB Org';
+
+-- 9. Every column that carries a market-based figure, in a table or a
+--    view (car.emission_live and car.emission_reported among them), has a
+--    comment saying what it holds.
+SELECT c.relname, a.attname FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+WHERE c.relnamespace = 'car'::regnamespace AND c.relkind IN ('r', 'p', 'v') AND NOT c.relispartition
+  AND (a.attname LIKE '%market%' OR c.relname IN ('market_allocation', 'instrument_applied', 'instrument_status'))
+  AND col_description(c.oid, a.attnum) IS NULL ORDER BY 1, 2;
+
 RESET client_min_messages;

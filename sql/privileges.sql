@@ -84,3 +84,24 @@ SELECT r.rolname, r.rolsuper, r.rolbypassrls, r.rolcanlogin, r.rolcreaterole, r.
        coalesce((SELECT string_agg(g.rolname, ',' ORDER BY g.rolname) FROM pg_auth_members m
                  JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid), '') AS member_of
 FROM pg_roles r JOIN matrix_role mr ON mr.role = r.rolname ORDER BY mr.position;
+
+-- The role that refreshes cannot make up the market-based allocation: it
+-- holds no write on car.market_allocation or car.instrument_applied, nor
+-- UPDATE of the market columns of car.emission_daily (car.refresh() writes
+-- them as the tables' owner, src/market.c), and car.refresh() still works
+-- for it.
+SELECT set_config('role', current_setting('car.worker_role'), false) IS NOT NULL AS as_worker;
+\set VERBOSITY terse
+INSERT INTO car.market_allocation (meter_id, day, month, site_id, org, matching, basis, kwh, kg_co2e)
+VALUES (1, '2021-06-01', '2021-06-01', 1, 'x', 'annual', 'certificate', 1000000, 0);
+DELETE FROM car.market_allocation;
+INSERT INTO car.instrument_applied (instrument_id, matching, org, kwh, meter_days, first_day, last_day)
+VALUES (1, 'annual', 'x', 1000000, 1, '2021-06-01', '2021-06-01');
+DELETE FROM car.instrument_applied;
+UPDATE car.emission_daily SET kg_co2e_market = 0;
+\set VERBOSITY default
+-- (days earlier files left unpriced only warn)
+SET client_min_messages = error;
+SELECT car.refresh() IS NOT NULL AS refreshed_as_worker;
+RESET client_min_messages;
+RESET ROLE;

@@ -54,6 +54,17 @@ extern double	   car_finite(double v, const char *what);
 extern bool		   car_has_relation(const char *name);
 extern bool		   car_schema_1_0(void);
 extern void		   car_market_allocate(Datum meters, Datum days, bool all);
+/*
+ * SQL: whether the market-based allocation (market.c) prices the Scope 2
+ * row of a UK electricity meter (in an energy unit) on day, owned that day
+ * by owner: a residual mix covers the day, or an instrument of the owner
+ * does (an index probe each).  car.refresh() writes every other Scope 2
+ * row's market figures itself.
+ */
+#define CAR_MARKET_ALLOCATED(owner, day)                                                              \
+	"(EXISTS (SELECT 1 FROM car.residual_mix mrm WHERE mrm.market = 'GB' AND mrm.valid_from <= " day  \
+	"  AND mrm.valid_to >= " day ") OR EXISTS (SELECT 1 FROM car.instrument mi WHERE mi.org = " owner \
+	"  AND mi.valid_from <= " day " AND mi.valid_to >= " day "))"
 extern const char *car_sql_for_schema(const char *sql);
 extern int		   car_pin_search_path(void);
 extern void		   car_unpin_search_path(int level);

@@ -34,9 +34,25 @@
  * incremental refresh allocates again the days it recomputed, plus, for each
  * organisation that owns one of them now or owned it at the last allocation
  * (car.market_allocation.org), the days of the islands (overlapping vintages
- * and terms of its volume instruments) that contain one of them.  The result goes on the
- * rows (UPDATE of the Scope 2 rows just priced) and, split by basis, into
- * car.market_allocation.
+ * and terms of its volume instruments) that contain one of them.  So an
+ * instrument with a volume is allocated again whole or not at all, and its
+ * applied kWh are kept per instrument (car.instrument_applied), not per
+ * meter-day.
+ *
+ * Only the Scope 2 rows some instrument or residual mix can price are read
+ * here: UK electricity metered in an energy unit on a day that a residual
+ * mix, or an instrument of the day's owner, covers (CAR_MARKET_ALLOCATED).
+ * car.refresh() writes every other Scope 2 row's market figures when it
+ * prices the row (the grid average, flagged), once.
+ *
+ * What is kept stays bounded by the meter-days and the instruments, however
+ * many instruments reach each day: per meter-day and matching, kWh and kg
+ * CO2e by part (certificates, contracts with a volume, the instrument for
+ * the whole rest of the day, residual mix, grid average), per instrument its
+ * applied kWh.  The result goes, in batches of BATCH_DAYS meter-days, on the
+ * rows (UPDATE of the Scope 2 rows just priced) and, split by part, into
+ * car.market_allocation; it is written as the tables' owner (no role may
+ * write them: a writer could otherwise make up applied kWh).
  */
 #include "car.h"
 
@@ -72,6 +88,25 @@ enum
 };
 static const char *const matching_name[N_MATCHINGS] = {"annual", "half_hourly"};
 
+/*
+ * The parts of a meter-day's kWh, a row of car.market_allocation each:
+ * certificates and contracts with a volume (however many), the one
+ * instrument that took the rest of the day, the residual mix, the grid
+ * average.
+ */
+enum
+{
+	PART_CERTIFICATES,
+	PART_CONTRACTS,
+	PART_WHOLE,
+	PART_RESIDUAL,
+	PART_GRID,
+	N_PARTS
+};
+
+/* Meter-days written per statement: what one batch holds in memory. */
+#define BATCH_DAYS 4096
+
 /* One Scope 2 row of car.emission_daily: a meter-day's component. */
 typedef struct MarketDay
 {
@@ -89,6 +124,11 @@ typedef struct MarketDay
 	double	left[N_MATCHINGS];
 	double	kg[N_MATCHINGS];
 	uint8	bases[N_MATCHINGS]; /* bit per basis */
+	uint8	parts[N_MATCHINGS]; /* bit per part */
+	double	part_kwh[N_MATCHINGS][N_PARTS];
+	double	part_kg[N_MATCHINGS][N_PARTS];
+	int64	whole_id[N_MATCHINGS]; /* the instrument of PART_WHOLE */
+	uint8	whole_basis[N_MATCHINGS];
 } MarketDay;
 
 typedef struct Instrument
@@ -104,6 +144,11 @@ typedef struct Instrument
 	double	volume;
 	double	value;
 	bool	usable; /* GB, and retired if a certificate */
+	/* what it priced, per matching: kWh, meter-days, first and last day */
+	double	applied[N_MATCHINGS];
+	int32	ndays[N_MATCHINGS];
+	DateADT first[N_MATCHINGS];
+	DateADT last[N_MATCHINGS];
 } Instrument;
 
 typedef struct MeterDayKey
@@ -118,40 +163,29 @@ typedef struct MeterDayEntry
 	int			index;
 } MeterDayEntry;
 
-/* The allocation so far: one element per (row, matching, basis, instrument). */
-typedef struct Output
-{
-	ArrayBuildState *meter,
-		*day,
-		*site,
-		*org,
-		*matching,
-		*basis,
-		*instrument,
-		*residual,
-		*kwh,
-		*kg;
-} Output;
-
+/* kwh of row d priced by basis (instrument in, or NULL), as part of its day. */
 static void
-Put(Output *out, MarketDay *d, int matching, int basis, int64 instrument, double kwh, double kg)
+Put(MarketDay *d, int matching, int part, int basis, Instrument *in, double kwh, double kg)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-
-	out->meter = accumArrayResult(out->meter, Int32GetDatum(d->meter), false, INT4OID, cxt);
-	out->day = accumArrayResult(out->day, DateADTGetDatum(d->day), false, DATEOID, cxt);
-	out->site = accumArrayResult(out->site, Int32GetDatum(d->site), false, INT4OID, cxt);
-	out->org = accumArrayResult(out->org, d->org ? CStringGetTextDatum(d->org) : (Datum) 0, d->org == NULL, TEXTOID,
-								cxt);
-	out->matching = accumArrayResult(out->matching, CStringGetTextDatum(matching_name[matching]), false, TEXTOID, cxt);
-	out->basis = accumArrayResult(out->basis, CStringGetTextDatum(basis_name[basis]), false, TEXTOID, cxt);
-	out->instrument = accumArrayResult(out->instrument, Int64GetDatum(instrument), instrument == 0, INT8OID, cxt);
-	out->residual = accumArrayResult(out->residual, Int32GetDatum(d->residual_id), basis != BASIS_RESIDUAL, INT4OID,
-									 cxt);
-	out->kwh = accumArrayResult(out->kwh, Float8GetDatum(kwh), false, FLOAT8OID, cxt);
-	out->kg = accumArrayResult(out->kg, Float8GetDatum(kg), false, FLOAT8OID, cxt);
+	d->part_kwh[matching][part] += kwh;
+	d->part_kg[matching][part] += kg;
+	d->parts[matching] |= 1 << part;
 	d->kg[matching] += kg;
 	d->bases[matching] |= 1 << basis;
+	if (part == PART_WHOLE)
+	{
+		d->whole_id[matching] = in->id;
+		d->whole_basis[matching] = basis;
+	}
+	if (in && in->has_volume)
+	{
+		if (in->ndays[matching] == 0 || d->day < in->first[matching])
+			in->first[matching] = d->day;
+		if (in->ndays[matching] == 0 || d->day > in->last[matching])
+			in->last[matching] = d->day;
+		in->ndays[matching]++;
+		in->applied[matching] += kwh;
+	}
 }
 
 static Datum
@@ -183,26 +217,110 @@ TextCol(int row, int col)
 	return isnull ? NULL : TextDatumGetCString(d);
 }
 
+/* A statement that writes car's market tables, run as their owner. */
+typedef struct Write
+{
+	const char *sql;
+	int			nargs;
+	Oid		   *types;
+	Datum	   *vals;
+	int			expected;
+	const char *what;
+} Write;
+
+static void
+RunWrite(void *arg)
+{
+	Write *w = arg;
+
+	if (SPI_execute_with_args(w->sql, w->nargs, w->types, w->vals, NULL, false, 0) != w->expected)
+		elog(ERROR, "car: could not %s", w->what);
+}
+
 /*
- * The Scope 2 rows to allocate: w is SQL for a relation w(meter_id, day) of
- * the meter-days, or NULL for all.  In order of organisation, meter, day.
+ * Run a write of car.market_allocation, car.instrument_applied or the market
+ * columns of car.emission_daily as the tables' owner: the roles that refresh
+ * hold no privilege to write them.
+ */
+static void
+OwnerWrite(const char *sql, int nargs, Oid *types, Datum *vals, int expected, const char *what)
+{
+	Write w = {sql, nargs, types, vals, expected, what};
+
+	car_as_table_owner("market_allocation", RunWrite, &w);
+}
+
+/*
+ * The islands of each organisation's volume instruments that hold a day of
+ * t: t(meter_id, day, org) is the meter-days given ($1 int[], $2 date[]) with
+ * their owner now and at the last allocation; h(org, lo, hi) the islands.
+ */
+#define ISLANDS_SQL                                                                                                                                                                                                                                                                                           \
+	"t AS MATERIALIZED (SELECT u.meter_id, u.day, so.org FROM ROWS FROM (pg_catalog.unnest($1::int[]), pg_catalog.unnest($2::date[])) u(meter_id, day) "                                                                                                                                                      \
+	"  JOIN car.meter m ON m.id OPERATOR(pg_catalog.=) u.meter_id "                                                                                                                                                                                                                                           \
+	"  LEFT JOIN car.site_ownership so ON so.site_id OPERATOR(pg_catalog.=) m.site_id "                                                                                                                                                                                                                       \
+	"  AND so.valid_from OPERATOR(pg_catalog.<=) u.day AND so.valid_to OPERATOR(pg_catalog.>=) u.day " /* and the organisation that had the day at the last allocation: a site or meter that changed hands */ /* gives back what its days took of the other one's volumes, which the other's days take now */ \
+	"  UNION SELECT a.meter_id, a.day, a.org FROM ROWS FROM (pg_catalog.unnest($1::int[]), pg_catalog.unnest($2::date[])) u(meter_id, day) "                                                                                                                                                                  \
+	"  JOIN car.market_allocation a ON a.meter_id OPERATOR(pg_catalog.=) u.meter_id AND a.day OPERATOR(pg_catalog.=) u.day "                                                                                                                                                                                  \
+	"  WHERE a.org IS NOT NULL), "                                                                                                                                                                                                                                                                            \
+	"b AS (SELECT org, valid_from, valid_to, CASE WHEN valid_from OPERATOR(pg_catalog.<=) pg_catalog.max(valid_to) OVER "                                                                                                                                                                                     \
+	"  (PARTITION BY org ORDER BY valid_from, valid_to ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) "                                                                                                                                                                                                    \
+	"  THEN 0 ELSE 1 END AS brk FROM car.instrument "                                                                                                                                                                                                                                                         \
+	"  WHERE volume_kwh IS NOT NULL AND org IN (SELECT org FROM t)), "                                                                                                                                                                                                                                        \
+	"g AS (SELECT org, valid_from, valid_to, pg_catalog.sum(brk) OVER (PARTITION BY org ORDER BY valid_from, valid_to "                                                                                                                                                                                       \
+	"  ROWS UNBOUNDED PRECEDING) AS grp FROM b), "                                                                                                                                                                                                                                                            \
+	"i AS (SELECT org, pg_catalog.min(valid_from) AS lo, pg_catalog.max(valid_to) AS hi FROM g GROUP BY org, grp), "                                                                                                                                                                                          \
+	"h AS (SELECT DISTINCT i.org, i.lo, i.hi FROM i JOIN t ON t.org OPERATOR(pg_catalog.=) i.org "                                                                                                                                                                                                            \
+	"  AND t.day OPERATOR(pg_catalog.>=) i.lo AND t.day OPERATOR(pg_catalog.<=) i.hi) "
+
+/*
+ * The Scope 2 rows to allocate: those of the meter-days given ($1, $2) and
+ * of the islands they reach, or of every day when all.  Only rows
+ * CAR_MARKET_ALLOCATED (the others were priced with their market figures),
+ * in order of organisation, meter, day.
  */
 static MarketDay *
-ReadDays(const char *w, int nargs, Oid *types, Datum *vals, int *ndays)
+ReadDays(bool all, Datum meters, Datum days_in, int *ndays)
 {
 	StringInfoData sql;
 	MarketDay	  *days;
 	uint64		   i;
+	bool		   isnull;
 
+	/* no instrument and no residual mix: car.refresh() priced every row (the common case reads nothing) */
+	if (SPI_execute("SELECT EXISTS (SELECT 1 FROM car.instrument) OR EXISTS (SELECT 1 FROM car.residual_mix)", true,
+					0) != SPI_OK_SELECT)
+		elog(ERROR, "car: could not read car.instrument");
+	if (!DatumGetBool(Col(0, 1, &isnull)))
+	{
+		SPI_freetuptable(SPI_tuptable);
+		*ndays = 0;
+		return palloc0(sizeof(MarketDay));
+	}
+	SPI_freetuptable(SPI_tuptable);
 	initStringInfo(&sql);
-	if (w)
-		appendStringInfo(&sql, "WITH %s ", w);
+	if (!all)
+		appendStringInfoString(&sql, "WITH " ISLANDS_SQL
+									 ", w AS (SELECT meter_id, day FROM t "
+									 "  UNION "
+									 "  SELECT e.meter_id, e.day FROM h "
+									 "  JOIN car.site_ownership so ON so.org = h.org AND so.valid_from <= h.hi AND so.valid_to >= h.lo "
+									 "  JOIN car.emission_daily e ON e.site_id = so.site_id AND e.scope = 2 "
+									 "  AND e.day BETWEEN greatest(h.lo, so.valid_from) AND least(h.hi, so.valid_to) "
+									 "  AND e.month BETWEEN date_trunc('month', h.lo::timestamp)::date AND h.hi) ");
+	/*
+	 * Whether the allocation prices the row is a column, not a filter: a
+	 * filter's estimate would take the plan from a probe per meter-day to
+	 * nested loops over every row.
+	 */
 	appendStringInfoString(
 		&sql, "SELECT e.meter_id, e.day, e.component, e.site_id, so.org, "
-			  "  CASE WHEN u.dimension = 'energy' THEN car.convert(e.quantity, e.unit, 'kWh') END, e.kg_co2e, "
-			  "  a.level1 IS NOT DISTINCT FROM 'UK electricity', rm.id, rm.value::float8 ");
+			  "  CASE WHEN u.dimension = 'energy' THEN car.convert(e.quantity, e.unit, 'kWh') END, e.kg_co2e, rm.id, "
+			  "  rm.value::float8, "
+			  "  a.level1 IS NOT DISTINCT FROM 'UK electricity' AND u.dimension IS NOT DISTINCT FROM 'energy' "
+			  "  AND " CAR_MARKET_ALLOCATED("so.org", "e.day") " ");
 	/* the days given: a probe of the key each (its month prunes to one partition), never a scan */
-	if (w)
+	if (!all)
 		appendStringInfoString(&sql, "FROM w CROSS JOIN LATERAL (SELECT * FROM car.emission_daily e "
 									 "  WHERE e.meter_id = w.meter_id AND e.day = w.day "
 									 "  AND e.month = date_trunc('month', w.day::timestamp)::date) e ");
@@ -217,16 +335,20 @@ ReadDays(const char *w, int nargs, Oid *types, Datum *vals, int *ndays)
 			  "  AND a.level1 = 'UK electricity' "
 			  "WHERE e.scope = 2 "
 			  "ORDER BY so.org, e.meter_id, e.day, e.component");
-	if (SPI_execute_with_args(sql.data, nargs, types, vals, NULL, false, 0) != SPI_OK_SELECT)
+	if (SPI_execute_with_args(sql.data, all ? 0 : 2, (Oid[]){INT4ARRAYOID, DATEARRAYOID}, (Datum[]){meters, days_in},
+							  NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "car: could not read the Scope 2 days to allocate");
-	*ndays = (int) SPI_processed;
 	days = palloc0(sizeof(MarketDay) * Max(SPI_processed, 1));
+	*ndays = 0;
 	for (i = 0; i < SPI_processed; i++)
 	{
-		MarketDay *d = &days[i];
-		bool	   isnull;
-		Datum	   v;
+		MarketDay *d = &days[*ndays];
+		Datum	   v = Col(i, 10, &isnull);
 
+		/* priced with its market figures by car.refresh() (CAR_MARKET_ALLOCATED) */
+		if (isnull || !DatumGetBool(v))
+			continue;
+		(*ndays)++;
 		d->meter = DatumGetInt32(Col(i, 1, &isnull));
 		d->day = DatumGetDateADT(Col(i, 2, &isnull));
 		d->component = TextCol(i, 3);
@@ -237,12 +359,12 @@ ReadDays(const char *w, int nargs, Oid *types, Datum *vals, int *ndays)
 		d->kwh = isnull ? 0 : DatumGetFloat8(v);
 		v = Col(i, 7, &isnull);
 		d->kg_location = isnull ? 0 : DatumGetFloat8(v);
-		d->electricity = DatumGetBool(Col(i, 8, &isnull));
-		v = Col(i, 9, &isnull);
+		d->electricity = true;
+		v = Col(i, 8, &isnull);
 		d->residual_id = isnull ? 0 : DatumGetInt32(v);
-		v = Col(i, 10, &isnull);
+		v = Col(i, 9, &isnull);
 		d->residual = isnull ? 0 : DatumGetFloat8(v);
-		d->left[ANNUAL] = d->left[HALF_HOURLY] = d->has_kwh && d->electricity ? d->kwh : 0;
+		d->left[ANNUAL] = d->left[HALF_HOURLY] = d->has_kwh ? d->kwh : 0;
 	}
 	SPI_freetuptable(SPI_tuptable);
 	return days;
@@ -299,7 +421,7 @@ ReadInstruments(Datum orgs, int *n)
  * is finer than the row (a half-hour of its day).
  */
 static void
-Spread(Output *out, MarketDay **rows, double **left, int n, int matching, const Instrument *in)
+Spread(MarketDay **rows, double **left, int n, int matching, Instrument *in)
 {
 	double total = 0;
 	double ratio;
@@ -331,7 +453,8 @@ Spread(Output *out, MarketDay **rows, double **left, int n, int matching, const 
 
 			rows[i]->left[matching] = fabs(day_left) <= 1e-12 * Max(fabs(rows[i]->left[matching]), kwh) ? 0 : day_left;
 		}
-		Put(out, rows[i], matching, in->kind, in->id, kwh, kwh * in->value);
+		Put(rows[i], matching, in->kind == BASIS_CERTIFICATE ? PART_CERTIFICATES : PART_CONTRACTS, in->kind, in, kwh,
+			kwh * in->value);
 	}
 }
 
@@ -342,7 +465,7 @@ Spread(Output *out, MarketDay **rows, double **left, int n, int matching, const 
  * the next finds gone.
  */
 static void
-MatchHalfHours(Output *out, MarketDay *days, HTAB *index, Instrument *ins, int nins, Datum orgs)
+MatchHalfHours(MarketDay *days, HTAB *index, Instrument *ins, int nins, Datum orgs)
 {
 	typedef struct SlotKey
 	{
@@ -445,7 +568,7 @@ MatchHalfHours(Output *out, MarketDay *days, HTAB *index, Instrument *ins, int n
 			rows[m] = &days[reach[j].day];
 			left[m++] = &reach[j].slot->left;
 		}
-		Spread(out, rows, left, m, HALF_HOURLY, in);
+		Spread(rows, left, m, HALF_HOURLY, in);
 	}
 	pfree(rows);
 	pfree(left);
@@ -561,7 +684,7 @@ Covered(const Layout *l, const OrgRange *o, MarketDay *days, const Instrument *i
 
 /* The market-based figure of every row, by one matching. */
 static void
-Allocate(Output *out, MarketDay *days, int ndays, const Layout *l, Instrument *ins, int nins, int matching)
+Allocate(MarketDay *days, int ndays, const Layout *l, Instrument *ins, int nins, int matching)
 {
 	MarketDay **rows = palloc(sizeof(MarketDay *) * Max(ndays, 1));
 	double	  **left = palloc(sizeof(double *) * Max(ndays, 1));
@@ -580,7 +703,7 @@ Allocate(Output *out, MarketDay *days, int ndays, const Layout *l, Instrument *i
 			continue;
 		if ((o = FindOrg(l, in->org)) == NULL)
 			continue;
-		Spread(out, rows, left, Covered(l, o, days, in, matching, rows, left), matching, in);
+		Spread(rows, left, Covered(l, o, days, in, matching, rows, left), matching, in);
 	}
 	/* step 2 looks only at these for each row: not at every certificate */
 	for (k = 0; k < nins; k++)
@@ -594,7 +717,7 @@ Allocate(Output *out, MarketDay *days, int ndays, const Layout *l, Instrument *i
 		if (!d->has_kwh || !d->electricity)
 		{
 			/* not electricity in an energy unit: its location-based figure, flagged */
-			Put(out, d, matching, BASIS_GRID, 0, d->has_kwh ? d->kwh : 0, d->kg_location);
+			Put(d, matching, PART_GRID, BASIS_GRID, NULL, d->has_kwh ? d->kwh : 0, d->kg_location);
 			continue;
 		}
 		/* a net negative day (an export, a correction) takes no certificate but is priced like the rest */
@@ -608,15 +731,18 @@ Allocate(Output *out, MarketDay *days, int ndays, const Layout *l, Instrument *i
 		{
 			Instrument *in = &ins[whole[k]];
 
-			Put(out, d, matching, in->kind, in->id, rest, rest * in->value);
+			Put(d, matching, PART_WHOLE, in->kind, in, rest, rest * in->value);
 			d->left[matching] = 0;
 			continue;
 		}
 		/* 3. the residual mix, else the grid average */
 		if (d->residual_id != 0)
-			Put(out, d, matching, BASIS_RESIDUAL, 0, rest, rest * d->residual);
+			Put(d, matching, PART_RESIDUAL, BASIS_RESIDUAL, NULL, rest, rest * d->residual);
 		else
-			Put(out, d, matching, BASIS_GRID, 0, rest, d->kwh != 0 ? rest * (d->kg_location / d->kwh) : 0);
+			/* the whole day at the grid average is its location-based figure itself, as car.refresh() writes it */
+			Put(d, matching, PART_GRID, BASIS_GRID, NULL, rest,
+				rest == d->kwh ? d->kg_location : d->kwh != 0 ? rest * (d->kg_location / d->kwh)
+															  : 0);
 		d->left[matching] = 0;
 	}
 	pfree(rows);
@@ -650,6 +776,149 @@ Months(MarketDay *days, int ndays)
 	return PointerGetDatum(construct_array(months, n, DATEOID, sizeof(DateADT), true, TYPALIGN_INT));
 }
 
+/* The allocation of days[first..end) onto car.market_allocation and car.emission_daily, as the owner. */
+static void
+WriteBatch(MarketDay *days, int first, int end)
+{
+	ArrayBuildState *am = NULL,
+					*ad = NULL,
+					*as = NULL,
+					*ao = NULL,
+					*amt = NULL,
+					*ab = NULL,
+					*ai = NULL,
+					*ar = NULL,
+					*ak = NULL,
+					*ag = NULL;
+	ArrayBuildState *um = NULL,
+					*ud = NULL,
+					*uc = NULL,
+					*uk = NULL,
+					*uh = NULL,
+					*ub = NULL,
+					*uf = NULL;
+	MemoryContext cxt = CurrentMemoryContext;
+	int			  i;
+
+	for (i = first; i < end; i++)
+	{
+		MarketDay	  *d = &days[i];
+		StringInfoData basis;
+		int			   b,
+			m,
+			p;
+
+		for (m = 0; m < N_MATCHINGS; m++)
+			for (p = 0; p < N_PARTS; p++)
+			{
+				int part_basis = p == PART_CERTIFICATES ? BASIS_CERTIFICATE
+								 : p == PART_CONTRACTS	? BASIS_CONTRACT
+								 : p == PART_WHOLE		? d->whole_basis[m]
+								 : p == PART_RESIDUAL	? BASIS_RESIDUAL
+														: BASIS_GRID;
+
+				if (!(d->parts[m] & (1 << p)))
+					continue;
+				am = accumArrayResult(am, Int32GetDatum(d->meter), false, INT4OID, cxt);
+				ad = accumArrayResult(ad, DateADTGetDatum(d->day), false, DATEOID, cxt);
+				as = accumArrayResult(as, Int32GetDatum(d->site), false, INT4OID, cxt);
+				ao = accumArrayResult(ao, d->org ? CStringGetTextDatum(d->org) : (Datum) 0, d->org == NULL, TEXTOID, cxt);
+				amt = accumArrayResult(amt, CStringGetTextDatum(matching_name[m]), false, TEXTOID, cxt);
+				ab = accumArrayResult(ab, CStringGetTextDatum(basis_name[part_basis]), false, TEXTOID, cxt);
+				ai = accumArrayResult(ai, Int64GetDatum(d->whole_id[m]), p != PART_WHOLE, INT8OID, cxt);
+				ar = accumArrayResult(ar, Int32GetDatum(d->residual_id), p != PART_RESIDUAL, INT4OID, cxt);
+				ak = accumArrayResult(ak, Float8GetDatum(d->part_kwh[m][p]), false, FLOAT8OID, cxt);
+				ag = accumArrayResult(ag, Float8GetDatum(d->part_kg[m][p]), false, FLOAT8OID, cxt);
+			}
+
+		initStringInfo(&basis);
+		for (b = 0; b < N_BASES; b++)
+			if (d->bases[ANNUAL] & (1 << b))
+				appendStringInfo(&basis, "%s%s", basis.len ? "+" : "", basis_name[b]);
+		um = accumArrayResult(um, Int32GetDatum(d->meter), false, INT4OID, cxt);
+		ud = accumArrayResult(ud, DateADTGetDatum(d->day), false, DATEOID, cxt);
+		uc = accumArrayResult(uc, CStringGetTextDatum(d->component), false, TEXTOID, cxt);
+		uk = accumArrayResult(uk, Float8GetDatum(d->kg[ANNUAL]), false, FLOAT8OID, cxt);
+		uh = accumArrayResult(uh, Float8GetDatum(d->kg[HALF_HOURLY]), false, FLOAT8OID, cxt);
+		ub = accumArrayResult(ub, basis.len ? CStringGetTextDatum(basis.data) : (Datum) 0, basis.len == 0, TEXTOID,
+							  cxt);
+		uf = accumArrayResult(uf, BoolGetDatum((d->bases[ANNUAL] & (1 << BASIS_GRID)) != 0), false, BOOLOID, cxt);
+	}
+	if (am != NULL)
+		OwnerWrite("INSERT INTO car.market_allocation (meter_id, day, month, site_id, org, matching, basis, instrument_id, "
+				   "  residual_mix_id, kwh, kg_co2e) "
+				   "SELECT m, d, pg_catalog.date_trunc('month', d::timestamp)::date, s, o, mt, b, i, r, k, g "
+				   "FROM ROWS FROM (pg_catalog.unnest($1::int[]), pg_catalog.unnest($2::date[]), pg_catalog.unnest($3::int[]), pg_catalog.unnest($4::text[]), pg_catalog.unnest($5::text[]), pg_catalog.unnest($6::text[]), pg_catalog.unnest("
+				   "  $7::int8[]), pg_catalog.unnest($8::int[]), pg_catalog.unnest($9::float8[]), pg_catalog.unnest($10::float8[])) u(m, d, s, o, mt, b, i, r, k, g)",
+				   10,
+				   (Oid[]){INT4ARRAYOID, DATEARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+						   INT8ARRAYOID, INT4ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID},
+				   (Datum[]){Array(am, INT4OID), Array(ad, DATEOID), Array(as, INT4OID), Array(ao, TEXTOID),
+							 Array(amt, TEXTOID), Array(ab, TEXTOID), Array(ai, INT8OID), Array(ar, INT4OID),
+							 Array(ak, FLOAT8OID), Array(ag, FLOAT8OID)},
+				   SPI_OK_INSERT, "write car.market_allocation");
+	/*
+	 * The months as a constant list: the plan then holds their partitions
+	 * only (planning an UPDATE over every partition costs more than the
+	 * update of one day).
+	 */
+	OwnerWrite("UPDATE car.emission_daily e SET kg_co2e_market = u.k, kg_co2e_market_half_hourly = u.h, "
+			   "  market_basis = u.b, market_flagged = u.f "
+			   "FROM ROWS FROM (pg_catalog.unnest($1::int[]), pg_catalog.unnest($2::date[]), pg_catalog.unnest($3::text[]), pg_catalog.unnest($4::float8[]), pg_catalog.unnest($5::float8[]), pg_catalog.unnest($6::text[]), pg_catalog.unnest("
+			   "  $7::bool[])) u(m, d, c, k, h, b, f) "
+			   "WHERE e.meter_id OPERATOR(pg_catalog.=) u.m AND e.day OPERATOR(pg_catalog.=) u.d "
+			   "AND e.component OPERATOR(pg_catalog.=) u.c AND e.month OPERATOR(pg_catalog.=) ANY ($8) "
+			   "AND e.month OPERATOR(pg_catalog.=) pg_catalog.date_trunc('month', u.d::timestamp)::date",
+			   8,
+			   (Oid[]){INT4ARRAYOID, DATEARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID, TEXTARRAYOID,
+					   BOOLARRAYOID, DATEARRAYOID},
+			   (Datum[]){Array(um, INT4OID), Array(ud, DATEOID), Array(uc, TEXTOID), Array(uk, FLOAT8OID),
+						 Array(uh, FLOAT8OID), Array(ub, TEXTOID), Array(uf, BOOLOID),
+						 Months(days + first, end - first)},
+			   SPI_OK_UPDATE, "write the market-based figures");
+}
+
+/* What each instrument with a volume applied, per matching, onto car.instrument_applied, as the owner. */
+static void
+WriteApplied(Instrument *ins, int nins)
+{
+	ArrayBuildState *ii = NULL,
+					*im = NULL,
+					*io = NULL,
+					*ik = NULL,
+					*in = NULL,
+					*ifirst = NULL,
+					*ilast = NULL;
+	MemoryContext cxt = CurrentMemoryContext;
+	int			  k,
+		m;
+
+	for (k = 0; k < nins; k++)
+		for (m = 0; m < N_MATCHINGS; m++)
+		{
+			if (!ins[k].has_volume || ins[k].ndays[m] == 0)
+				continue;
+			ii = accumArrayResult(ii, Int64GetDatum(ins[k].id), false, INT8OID, cxt);
+			im = accumArrayResult(im, CStringGetTextDatum(matching_name[m]), false, TEXTOID, cxt);
+			io = accumArrayResult(io, CStringGetTextDatum(ins[k].org), false, TEXTOID, cxt);
+			ik = accumArrayResult(ik, Float8GetDatum(ins[k].applied[m]), false, FLOAT8OID, cxt);
+			in = accumArrayResult(in, Int32GetDatum(ins[k].ndays[m]), false, INT4OID, cxt);
+			ifirst = accumArrayResult(ifirst, DateADTGetDatum(ins[k].first[m]), false, DATEOID, cxt);
+			ilast = accumArrayResult(ilast, DateADTGetDatum(ins[k].last[m]), false, DATEOID, cxt);
+		}
+	if (ii == NULL)
+		return;
+	OwnerWrite("INSERT INTO car.instrument_applied (instrument_id, matching, org, kwh, meter_days, first_day, last_day) "
+			   "SELECT * FROM ROWS FROM (pg_catalog.unnest($1::int8[]), pg_catalog.unnest($2::text[]), pg_catalog.unnest($3::text[]), pg_catalog.unnest($4::float8[]), pg_catalog.unnest($5::int[]), pg_catalog.unnest("
+			   "  $6::date[]), pg_catalog.unnest($7::date[]))",
+			   7,
+			   (Oid[]){INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, INT4ARRAYOID, DATEARRAYOID,
+					   DATEARRAYOID},
+			   (Datum[]){Array(ii, INT8OID), Array(im, TEXTOID), Array(io, TEXTOID), Array(ik, FLOAT8OID),
+						 Array(in, INT4OID), Array(ifirst, DATEOID), Array(ilast, DATEOID)},
+			   SPI_OK_INSERT, "write car.instrument_applied");
+}
+
 /*
  * Allocate the Scope 2 rows of the meter-days given (int[] and date[] of
  * the same length: what a refresh recomputed), or of every day when all.
@@ -659,9 +928,8 @@ void
 car_market_allocate(Datum meters, Datum days_in, bool all)
 {
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "car market allocation", ALLOCSET_DEFAULT_SIZES);
+	MemoryContext batch = AllocSetContextCreate(cxt, "car market allocation batch", ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(cxt);
-	Oid			  types[2] = {INT4ARRAYOID, DATEARRAYOID};
-	Datum		  vals[2] = {meters, days_in};
 	MarketDay	 *days;
 	Instrument	 *ins;
 	int			  ndays,
@@ -669,42 +937,12 @@ car_market_allocate(Datum meters, Datum days_in, bool all)
 		i,
 		m;
 	Layout			 layout;
-	Output			 out = {0};
 	ArrayBuildState *orgs = NULL;
 	HASHCTL			 ctl = {.keysize = sizeof(MeterDayKey), .entrysize = sizeof(MeterDayEntry), .hcxt = cxt};
 	HTAB			*index;
 	Datum			 org_array;
 
-	days = ReadDays(all ? NULL
-						: "t AS MATERIALIZED (SELECT u.meter_id, u.day, so.org FROM unnest($1, $2) u(meter_id, day) "
-						  "  JOIN car.meter m ON m.id = u.meter_id "
-						  "  LEFT JOIN car.site_ownership so ON so.site_id = m.site_id AND so.valid_from <= u.day "
-						  "  AND so.valid_to >= u.day "
-						  /*
-						   * and the organisation that had the day at the last allocation: a
-						   * site or meter that changed hands gives back what its days took
-						   * of the other one's volumes, which the other's days take now
-						   */
-						  "  UNION SELECT a.meter_id, a.day, a.org FROM unnest($1, $2) u(meter_id, day) "
-						  "  JOIN car.market_allocation a ON a.meter_id = u.meter_id AND a.day = u.day "
-						  "  WHERE a.org IS NOT NULL), "
-						  /* the islands of each organisation's volume instruments that hold a day of t */
-						  "b AS (SELECT org, valid_from, valid_to, CASE WHEN valid_from <= max(valid_to) OVER "
-						  "  (PARTITION BY org ORDER BY valid_from, valid_to ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) "
-						  "  THEN 0 ELSE 1 END AS brk FROM car.instrument "
-						  "  WHERE volume_kwh IS NOT NULL AND org IN (SELECT org FROM t)), "
-						  "g AS (SELECT org, valid_from, valid_to, sum(brk) OVER (PARTITION BY org ORDER BY valid_from, valid_to "
-						  "  ROWS UNBOUNDED PRECEDING) AS grp FROM b), "
-						  "i AS (SELECT org, min(valid_from) AS lo, max(valid_to) AS hi FROM g GROUP BY org, grp), "
-						  "h AS (SELECT DISTINCT i.org, i.lo, i.hi FROM i JOIN t ON t.org = i.org AND t.day BETWEEN i.lo AND i.hi), "
-						  "w AS (SELECT meter_id, day FROM t "
-						  "  UNION "
-						  "  SELECT e.meter_id, e.day FROM h "
-						  "  JOIN car.site_ownership so ON so.org = h.org AND so.valid_from <= h.hi AND so.valid_to >= h.lo "
-						  "  JOIN car.emission_daily e ON e.site_id = so.site_id AND e.scope = 2 "
-						  "  AND e.day BETWEEN greatest(h.lo, so.valid_from) AND least(h.hi, so.valid_to) "
-						  "  AND e.month BETWEEN date_trunc('month', h.lo::timestamp)::date AND h.hi)",
-					all ? 0 : 2, types, vals, &ndays);
+	days = ReadDays(all, meters, days_in, &ndays);
 
 	/* the rows by (meter, day), and the organisations */
 	index = hash_create("car market days", Max(ndays, 16), &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
@@ -724,106 +962,57 @@ car_market_allocate(Datum meters, Datum days_in, bool all)
 	layout = MakeLayout(days, ndays);
 	ins = ReadInstruments(org_array, &nins);
 
-	MatchHalfHours(&out, days, index, ins, nins, org_array);
+	MatchHalfHours(days, index, ins, nins, org_array);
 	for (m = 0; m < N_MATCHINGS; m++)
-		Allocate(&out, days, ndays, &layout, ins, nins, m);
+		Allocate(days, ndays, &layout, ins, nins, m);
 
-	/* the split, then the rows */
+	/* what the days and the instruments allocated again had, then what they have now */
 	if (all)
 	{
-		if (SPI_execute("DELETE FROM car.market_allocation", false, 0) != SPI_OK_DELETE)
-			elog(ERROR, "car: could not clear car.market_allocation");
+		OwnerWrite("DELETE FROM car.instrument_applied", 0, NULL, NULL, SPI_OK_DELETE, "clear car.instrument_applied");
+		OwnerWrite("DELETE FROM car.market_allocation", 0, NULL, NULL, SPI_OK_DELETE, "clear car.market_allocation");
 	}
 	else
 	{
 		ArrayBuildState *wm = NULL,
 						*wd = NULL;
 
+		/*
+		 * An instrument with a volume is allocated again whole, with the
+		 * island of its organisation that holds it: its row goes whether it
+		 * takes any kWh now or not (its days may have gone to another
+		 * organisation).  So do the rows of instruments deleted since.
+		 * Before the days' rows go: the islands read who had them.
+		 */
+		OwnerWrite("WITH " ISLANDS_SQL
+				   "DELETE FROM car.instrument_applied a WHERE a.instrument_id IN (SELECT k.id FROM car.instrument k "
+				   "  JOIN h ON k.org OPERATOR(pg_catalog.=) h.org AND k.valid_from OPERATOR(pg_catalog.>=) h.lo "
+				   "  AND k.valid_to OPERATOR(pg_catalog.<=) h.hi WHERE k.volume_kwh IS NOT NULL) "
+				   "OR NOT EXISTS (SELECT 1 FROM car.instrument k WHERE k.id OPERATOR(pg_catalog.=) a.instrument_id)",
+				   2, (Oid[]){INT4ARRAYOID, DATEARRAYOID}, (Datum[]){meters, days_in}, SPI_OK_DELETE,
+				   "clear the instruments to allocate");
 		for (i = 0; i < ndays; i++)
 		{
 			wm = accumArrayResult(wm, Int32GetDatum(days[i].meter), false, INT4OID, cxt);
 			wd = accumArrayResult(wd, DateADTGetDatum(days[i].day), false, DATEOID, cxt);
 		}
 		/* found by an index probe per meter-day, then deleted by row address */
-		if (SPI_execute_with_args("DELETE FROM car.market_allocation WHERE ctid = ANY (ARRAY("
-								  "  SELECT a.ctid FROM (SELECT * FROM unnest($1::int[], $2::date[]) "
-								  "    UNION SELECT * FROM unnest($3::int[], $4::date[])) w(meter_id, day) "
-								  "  CROSS JOIN LATERAL (SELECT ctid FROM car.market_allocation a "
-								  "    WHERE a.meter_id = w.meter_id AND a.day = w.day) a))",
-								  4, (Oid[]){INT4ARRAYOID, DATEARRAYOID, INT4ARRAYOID, DATEARRAYOID},
-								  (Datum[]){meters, days_in, Array(wm, INT4OID), Array(wd, DATEOID)}, NULL, false,
-								  0) != SPI_OK_DELETE)
-			elog(ERROR, "car: could not clear the days to allocate");
+		OwnerWrite("DELETE FROM car.market_allocation WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+				   "  SELECT a.ctid FROM (SELECT * FROM ROWS FROM (pg_catalog.unnest($1::int[]), pg_catalog.unnest($2::date[])) "
+				   "    UNION SELECT * FROM ROWS FROM (pg_catalog.unnest($3::int[]), pg_catalog.unnest($4::date[]))) w(meter_id, day) "
+				   "  CROSS JOIN LATERAL (SELECT ctid FROM car.market_allocation a "
+				   "    WHERE a.meter_id OPERATOR(pg_catalog.=) w.meter_id AND a.day OPERATOR(pg_catalog.=) w.day) a))",
+				   4, (Oid[]){INT4ARRAYOID, DATEARRAYOID, INT4ARRAYOID, DATEARRAYOID},
+				   (Datum[]){meters, days_in, Array(wm, INT4OID), Array(wd, DATEOID)}, SPI_OK_DELETE,
+				   "clear the days to allocate");
 	}
-	if (ndays == 0)
+	WriteApplied(ins, nins);
+	for (i = 0; i < ndays; i += BATCH_DAYS)
 	{
-		MemoryContextSwitchTo(old);
-		MemoryContextDelete(cxt);
-		return;
-	}
-	if (SPI_execute_with_args(
-			"INSERT INTO car.market_allocation (meter_id, day, month, site_id, org, matching, basis, instrument_id, "
-			"  residual_mix_id, kwh, kg_co2e) "
-			"SELECT m, d, date_trunc('month', d::timestamp)::date, s, o, mt, b, i, r, k, g "
-			"FROM unnest($1::int[], $2::date[], $3::int[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::int[], "
-			"  $9::float8[], $10::float8[]) u(m, d, s, o, mt, b, i, r, k, g)",
-			10,
-			(Oid[]){INT4ARRAYOID, DATEARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID,
-					INT4ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID},
-			(Datum[]){Array(out.meter, INT4OID), Array(out.day, DATEOID), Array(out.site, INT4OID),
-					  Array(out.org, TEXTOID), Array(out.matching, TEXTOID), Array(out.basis, TEXTOID),
-					  Array(out.instrument, INT8OID), Array(out.residual, INT4OID), Array(out.kwh, FLOAT8OID),
-					  Array(out.kg, FLOAT8OID)},
-			NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "car: could not write car.market_allocation");
-
-	{
-		ArrayBuildState *um = NULL,
-						*ud = NULL,
-						*uc = NULL,
-						*uk = NULL,
-						*uh = NULL,
-						*ub = NULL,
-						*uf = NULL;
-
-		for (i = 0; i < ndays; i++)
-		{
-			MarketDay	  *d = &days[i];
-			StringInfoData basis;
-			int			   b;
-
-			initStringInfo(&basis);
-			for (b = 0; b < N_BASES; b++)
-				if (d->bases[ANNUAL] & (1 << b))
-					appendStringInfo(&basis, "%s%s", basis.len ? "+" : "", basis_name[b]);
-			um = accumArrayResult(um, Int32GetDatum(d->meter), false, INT4OID, cxt);
-			ud = accumArrayResult(ud, DateADTGetDatum(d->day), false, DATEOID, cxt);
-			uc = accumArrayResult(uc, CStringGetTextDatum(d->component), false, TEXTOID, cxt);
-			uk = accumArrayResult(uk, Float8GetDatum(d->kg[ANNUAL]), false, FLOAT8OID, cxt);
-			uh = accumArrayResult(uh, Float8GetDatum(d->kg[HALF_HOURLY]), false, FLOAT8OID, cxt);
-			ub = accumArrayResult(ub, basis.len ? CStringGetTextDatum(basis.data) : (Datum) 0, basis.len == 0,
-								  TEXTOID, cxt);
-			uf = accumArrayResult(uf, BoolGetDatum((d->bases[ANNUAL] & (1 << BASIS_GRID)) != 0), false, BOOLOID, cxt);
-		}
-		/*
-		 * The months as a constant list: the plan then holds their
-		 * partitions only (planning an UPDATE over every partition costs
-		 * more than the update of one day).
-		 */
-		if (SPI_execute_with_args(
-				"UPDATE car.emission_daily e SET kg_co2e_market = u.k, kg_co2e_market_half_hourly = u.h, "
-				"  market_basis = u.b, market_flagged = u.f "
-				"FROM unnest($1::int[], $2::date[], $3::text[], $4::float8[], $5::float8[], $6::text[], $7::bool[]) "
-				"  u(m, d, c, k, h, b, f) "
-				"WHERE e.meter_id = u.m AND e.day = u.d AND e.component = u.c AND e.month = ANY ($8) "
-				"AND e.month = date_trunc('month', u.d::timestamp)::date",
-				8,
-				(Oid[]){INT4ARRAYOID, DATEARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID, TEXTARRAYOID, BOOLARRAYOID,
-						DATEARRAYOID},
-				(Datum[]){Array(um, INT4OID), Array(ud, DATEOID), Array(uc, TEXTOID), Array(uk, FLOAT8OID),
-						  Array(uh, FLOAT8OID), Array(ub, TEXTOID), Array(uf, BOOLOID), Months(days, ndays)},
-				NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "car: could not write the market-based figures");
+		MemoryContextSwitchTo(batch);
+		WriteBatch(days, i, Min(ndays, i + BATCH_DAYS));
+		MemoryContextSwitchTo(cxt);
+		MemoryContextReset(batch);
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);

@@ -426,12 +426,12 @@ car_track_changes(PG_FUNCTION_ARGS)
 	"SELECT count(*) FILTER (WHERE p.ok), count(*) FILTER (WHERE NOT p.ok) FROM p"
 /* car 1.0's tables (a database not yet updated): published factors only */
 #define PRICE_AND_STORE_PUBLISHED                                                                                  \
-	"ins AS (INSERT INTO car.emission_daily (" EMISSION_COLUMNS ") "                                               \
+	"ins AS (INSERT INTO car.emission_daily (" EMISSION_COLUMNS "%s) "                                             \
 	"  SELECT p.site_id, p.meter_id, p.day, date_trunc('month', p.day::timestamp)::date, p.activity, e.scope, "    \
 	"  e.component, p.quantity, p.unit, e.kg_co2e, e.kg_co2, e.kg_ch4, e.kg_n2o, e.factor_set_id, e.factor_year, " \
-	"  e.factor_id, p.quantity_estimated, p.periods_actual, p.periods_estimated, p.file_ids "                      \
-	"  FROM p CROSS JOIN LATERAL car.emissions(p.quantity, p.unit, p.activity, " DAY_START("p.day") ") e "         \
-																									"  WHERE p.ok), " STORE_SET_ASIDE
+	"  e.factor_id, p.quantity_estimated, p.periods_actual, p.periods_estimated, p.file_ids %s "                   \
+	"  FROM %s CROSS JOIN LATERAL car.emissions(p.quantity, p.unit, p.activity, " DAY_START("p.day") ") e "        \
+																									 "  WHERE p.ok), " STORE_SET_ASIDE
 /*
  * The custom row of each tier covering a component of a meter-day, as three
  * outer joins: a target's rows for one activity and component never overlap,
@@ -448,24 +448,46 @@ car_track_changes(PG_FUNCTION_ARGS)
 #define PICK(column) \
 	"CASE WHEN cm.id IS NOT NULL THEN cm." column " WHEN cs.id IS NOT NULL THEN cs." column " ELSE co." column " END"
 #define CUSTOM_ID "coalesce(cm.id, cs.id, co.id)"
-#define PRICE_AND_STORE_CUSTOM                                                                                                                                                                                                                                                                                                                    \
-	"ins AS (INSERT INTO car.emission_daily (" EMISSION_COLUMNS ", factor_tier, custom_factor_set_id, "                                                                                                                                                                                                                                           \
-	"  custom_factor_id) "                                                                                                                                                                                                                                                                                                                        \
-	"  SELECT p.site_id, p.meter_id, p.day, date_trunc('month', p.day::timestamp)::date, p.activity, e.scope, "                                                                                                                                                                                                                                   \
-	"  e.component, p.quantity, p.unit, "                                                                                                                                                                                                                                                                                                         \
-	"  CASE WHEN " CUSTOM_ID " IS NULL THEN e.kg_co2e "                                                                                                                                                                                                                                                                                           \
-	"       ELSE (car.convert(p.quantity, p.unit, " PICK("unit") ")::numeric * " PICK("value") ")::float8 END, "                                                                                                                                                                                                                                  \
-																							   "  CASE WHEN " CUSTOM_ID " IS NULL THEN e.kg_co2 END, CASE WHEN " CUSTOM_ID " IS NULL THEN e.kg_ch4 END, "                                                                                                                                         \
-																							   "  CASE WHEN " CUSTOM_ID " IS NULL THEN e.kg_n2o END, CASE WHEN " CUSTOM_ID " IS NULL THEN e.factor_set_id END, "                                                                                                                                  \
-																							   "  CASE WHEN " CUSTOM_ID " IS NULL THEN e.factor_year END, CASE WHEN " CUSTOM_ID " IS NULL THEN e.factor_id END, "                                                                                                                                 \
-																							   "  p.quantity_estimated, p.periods_actual, p.periods_estimated, p.file_ids, "                                                                                                                                                                      \
-																							   "  coalesce(" PICK("tier") ", 'published'), " PICK("set_id") ", " CUSTOM_ID " "                                                                                                                                                                    \
-																																							"  FROM (SELECT p.*, (SELECT so.org FROM car.site_ownership so WHERE so.site_id = p.site_id "                                                                                         \
-																																							"    AND so.valid_from <= p.day AND so.valid_to >= p.day LIMIT 1) AS owner, "                                                                                                         \
-																																							"    (SELECT mu.dimension FROM car.unit mu WHERE mu.name = car.unit_name(p.unit)) AS dimension "                                                                                      \
-																																							"    FROM p OFFSET 0) p "                                                                                                                                                             \
-																																							"  CROSS JOIN LATERAL car.emissions(p.quantity, p.unit, p.activity, " DAY_START("p.day") ") e " CUSTOM_TIER("cm", "meter_id", "p.meter_id") CUSTOM_TIER("cs", "site_id", "p.site_id") \
-																																								CUSTOM_TIER("co", "org", "p.owner") "  WHERE p.ok), " STORE_SET_ASIDE
+/* the organisation owning p's site on p's day */
+#define OWNER_OF_DAY \
+	"(SELECT so.org FROM car.site_ownership so WHERE so.site_id = p.site_id AND so.valid_from <= p.day AND so.valid_to >= p.day LIMIT 1)"
+#define KG_CUSTOM                                     \
+	"CASE WHEN " CUSTOM_ID " IS NULL THEN e.kg_co2e " \
+	"ELSE (car.convert(p.quantity, p.unit, " PICK("unit") ")::numeric * " PICK("value") ")::float8 END"
+#define PRICE_AND_STORE_CUSTOM                                                                                                                                                                                                                         \
+	"ins AS (INSERT INTO car.emission_daily (" EMISSION_COLUMNS ", factor_tier, custom_factor_set_id, "                                                                                                                                                \
+	"  custom_factor_id%s) "                                                                                                                                                                                                                           \
+	"  SELECT p.site_id, p.meter_id, p.day, date_trunc('month', p.day::timestamp)::date, p.activity, e.scope, "                                                                                                                                        \
+	"  e.component, p.quantity, p.unit, "                                                                                                                                                                                                              \
+	"  " KG_CUSTOM ", "                                                                                                                                                                                                                                \
+	"  CASE WHEN " CUSTOM_ID " IS NULL THEN e.kg_co2 END, CASE WHEN " CUSTOM_ID " IS NULL THEN e.kg_ch4 END, "                                                                                                                                         \
+	"  CASE WHEN " CUSTOM_ID " IS NULL THEN e.kg_n2o END, CASE WHEN " CUSTOM_ID " IS NULL THEN e.factor_set_id END, "                                                                                                                                  \
+	"  CASE WHEN " CUSTOM_ID " IS NULL THEN e.factor_year END, CASE WHEN " CUSTOM_ID " IS NULL THEN e.factor_id END, "                                                                                                                                 \
+	"  p.quantity_estimated, p.periods_actual, p.periods_estimated, p.file_ids, "                                                                                                                                                                      \
+	"  coalesce(" PICK("tier") ", 'published'), " PICK("set_id") ", " CUSTOM_ID " %s "                                                                                                                                                                 \
+																 "  FROM (SELECT q.*, q.market_kwh AND q.quantity = 0 AS market_zero, %s AS market_alloc FROM (SELECT p.*, " MARKET_KWH " AS market_kwh FROM (SELECT p.*, " OWNER_OF_DAY " AS owner, " \
+																 "    (SELECT mu.dimension FROM car.unit mu WHERE mu.name = car.unit_name(p.unit)) AS dimension "                                                                                      \
+																 "    FROM p OFFSET 0) p OFFSET 0) q OFFSET 0) p "                                                                                                                                     \
+																 "  CROSS JOIN LATERAL car.emissions(p.quantity, p.unit, p.activity, " DAY_START("p.day") ") e " CUSTOM_TIER("cm", "meter_id", "p.meter_id") CUSTOM_TIER("cs", "site_id", "p.site_id") \
+																	 CUSTOM_TIER("co", "org", "p.owner") "  WHERE p.ok), " STORE_SET_ASIDE
+/*
+ * Under car 1.1 the Scope 2 rows get their market-based figures in the same
+ * INSERT, except those the allocation prices (market.c, afterwards): a row
+ * of UK electricity in an energy unit (market_kwh) on a day that a residual
+ * mix or an instrument of the day's owner covers (market_alloc).  The others
+ * are at the grid average, flagged: their own kg CO2e, as the allocation
+ * would price them (a day of no kWh prices nothing and has no basis).
+ */
+#define MARKET_KWH                                                                                     \
+	"(coalesce((SELECT ma.level1 = 'UK electricity' FROM car.activity ma WHERE ma.key = p.activity), " \
+	"  false) AND coalesce((SELECT mu2.dimension = 'energy' FROM car.unit mu2 "                        \
+	"  WHERE mu2.name = car.unit_name(p.unit)), false))"
+#define MARKET_COLUMNS ", kg_co2e_market, kg_co2e_market_half_hourly, market_basis, market_flagged"
+#define MARKET_PRICED  "e.scope = 2 AND NOT p.market_alloc"
+#define MARKET_VALUES(kg)                                                                          \
+	", CASE WHEN " MARKET_PRICED " THEN " kg " END, CASE WHEN " MARKET_PRICED " THEN " kg " END, " \
+	"CASE WHEN " MARKET_PRICED " AND NOT p.market_zero THEN 'grid_average' END, "                  \
+	"CASE WHEN " MARKET_PRICED " THEN NOT p.market_zero END"
 /*
  * Published factors only when the schema is car 1.0's or no custom factor
  * exists (a refresh of a database that uses none pays nothing for them).
@@ -476,13 +498,25 @@ static const char *
 PriceAndStore(void)
 {
 	bool isnull;
+	bool custom,
+		market;
+	const char *alloc;
 
 	if (car_schema_1_0())
-		return PRICE_AND_STORE_PUBLISHED;
-	Exec("SELECT EXISTS (SELECT 1 FROM car.custom_factor)", SPI_OK_SELECT);
-	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull))
-			   ? PRICE_AND_STORE_CUSTOM
-			   : PRICE_AND_STORE_PUBLISHED;
+		return psprintf(PRICE_AND_STORE_PUBLISHED, "", "", "p");
+	Exec("SELECT EXISTS (SELECT 1 FROM car.custom_factor), "
+		 "EXISTS (SELECT 1 FROM car.instrument) OR EXISTS (SELECT 1 FROM car.residual_mix)",
+		 SPI_OK_SELECT);
+	custom = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	market = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	/* with no instrument and no residual mix anywhere, no row is the allocation's (no probe per row) */
+	alloc = market ? "q.market_kwh AND " CAR_MARKET_ALLOCATED("q.owner", "q.day") : "false";
+	if (custom)
+		return psprintf(PRICE_AND_STORE_CUSTOM, MARKET_COLUMNS, MARKET_VALUES(KG_CUSTOM), alloc);
+	return psprintf(PRICE_AND_STORE_PUBLISHED, MARKET_COLUMNS, MARKET_VALUES("e.kg_co2e"),
+					psprintf("(SELECT q.*, q.market_kwh AND q.quantity = 0 AS market_zero, %s AS market_alloc "
+							 "FROM (SELECT p.*, " MARKET_KWH " AS market_kwh%s FROM p OFFSET 0) q OFFSET 0) p",
+							 alloc, market ? ", " OWNER_OF_DAY " AS owner" : ""));
 }
 #define MONTHS_OF_W "coalesce(array_agg(DISTINCT date_trunc('month', day::timestamp)::date), '{}')"
 #define PRICEABLE	"car.can_price(m.activity, m.unit, " DAY_START("d.day") ")"

@@ -93,8 +93,8 @@ static const char *const grants[] = {
 	"GRANT SELECT ON car.custom_factor_set, car.custom_factor TO car_reader",
 	"GRANT EXECUTE ON FUNCTION car.site_owner_on(int, date) TO car_reader",
 	/* market-based Scope 2 (issue 15): instruments and the allocation under row-level security */
-	"GRANT SELECT ON car.instrument, car.residual_mix, car.market_allocation, car.report_scope2, car.instrument_status "
-	"TO car_reader",
+	"GRANT SELECT ON car.instrument, car.residual_mix, car.market_allocation, car.instrument_applied, car.report_scope2, "
+	"car.instrument_status TO car_reader",
 	"GRANT EXECUTE ON FUNCTION car.report_scope2_for(text) TO car_reader",
 	/* running across servers (issue 16): a shard's id block, read by the trigger car.id_in_block */
 	"GRANT SELECT ON car.id_block TO car_reader",
@@ -146,9 +146,11 @@ static const char *const grants[] = {
 	"GRANT DELETE ON car.change TO %w",
 	/* what a carbon-intensity source's windows store */
 	"GRANT INSERT, UPDATE ON car.grid_intensity TO %w",
-	/* what a refresh writes of the market-based method */
-	"GRANT UPDATE (kg_co2e_market, kg_co2e_market_half_hourly, market_basis, market_flagged) ON car.emission_daily TO %w",
-	"GRANT SELECT, INSERT, DELETE ON car.market_allocation TO %w",
+	/*
+	 * No role writes car.market_allocation, car.instrument_applied or updates
+	 * the market-based columns of car.emission_daily: car.refresh() writes
+	 * them as their owner (market.c), so that applied kWh cannot be made up.
+	 */
 	/* the id block check the worker runs at start-up */
 	"GRANT EXECUTE ON FUNCTION car.check_id_block() TO %w",
 	"GRANT EXECUTE ON FUNCTION car.refresh(boolean), car.maintenance(), car.load_factors(text, int, boolean, text, text), "
