@@ -27,8 +27,8 @@ SELECT year FROM car.load_factors(2023);
 -- 2 = 360 rows).  RC Org holds, for June, a pooled REGO of 150 kWh (spread pro
 -- rata over the June days of e1, e2 and e4), one of 5 kWh time-stamped to the
 -- half-hour from 12:00Z on 3 June, a contract of 50 kWh for e1 alone and a
--- supplier rate.  July has no instrument: its days are at the residual mix or
--- the grid average, and their allocation names the day's owner.
+-- supplier rate.  July has no instrument: its days are at the residual mix,
+-- and their allocation names the day's owner.
 INSERT INTO car.site (name, org) VALUES ('RC S1', 'RC Org'), ('RC S2', 'RC Org'), ('RC S3', 'RC Other'), ('RC S4', 'RC Org');
 INSERT INTO car.meter (site_id, name, activity, unit, interval_minutes)
 SELECT s.id, v.meter, v.activity, 'kWh', v.iv
@@ -46,11 +46,18 @@ VALUES ('RC Org', 'certificate', 'REGO', NULL, '2023-06-01', '2023-06-30', NULL,
        ('RC Org', 'certificate', 'REGO', NULL, '2023-06-03', '2023-06-03', '2023-06-03 12:00+00', 5, 0, '2023-07-15', 'RC stamped'),
        ('RC Org', 'contract', NULL, (SELECT id FROM car.meter WHERE name = 'RC e1'), '2023-06-01', '2023-06-30', NULL, 50, 0.05, NULL, 'RC PPA'),
        ('RC Org', 'supplier_rate', NULL, NULL, '2023-06-01', '2023-06-30', NULL, NULL, 0.15, NULL, 'RC FMD');
+-- July's residual mix: car.market_allocation holds rows only for the days an
+-- instrument or a residual mix can price (the others are at the grid average
+-- on car.emission_daily alone), so that July's days have rows naming their owner
+INSERT INTO car.residual_mix (valid_from, valid_to, value, publisher, document)
+VALUES ('2023-07-01', '2023-07-31', 0.3, 'RC', 'RC residual mix (test figure)');
 SELECT car.refresh(true) > 0 AS refreshed_in_full;
 SELECT count(*) AS rc_emission_rows, count(DISTINCT (meter_id, day)) AS rc_meter_days
 FROM car.emission_daily WHERE meter_id IN (SELECT id FROM car.meter WHERE name LIKE 'RC %');
--- annual matching: the 800 kWh of electricity (4 meters x 20 days x 10 kWh),
--- of which certificates cover 155 (150 + 5: RC Org's June use is 300 kWh)
+-- annual matching: the allocation holds RC Org's June (3 meters x 10 days x
+-- 10 kWh = 300 kWh: RC Other has no instrument and June no residual mix) and
+-- July's residual mix days (4 meters x 10 days x 10 kWh = 400 kWh): 700 kWh,
+-- of which certificates cover 155 (150 + 5 of RC Org's 300 June kWh)
 SELECT round(sum(kwh)::numeric, 6) AS annual_kwh,
        round((sum(kwh) FILTER (WHERE basis = 'certificate'))::numeric, 6) AS certificate_kwh
 FROM car.market_allocation
@@ -178,12 +185,14 @@ SELECT * FROM pg_temp.rc($$SELECT car.transfer_site(id, 'RC Other', '2023-06-03'
 SELECT * FROM pg_temp.rc($$UPDATE car.site_org SET valid_to = '2023-06-07' WHERE site_id = (SELECT id FROM car.site WHERE name = 'RC S1') AND valid_to IS NULL$$);
 SELECT * FROM pg_temp.rc($$DELETE FROM car.site_org WHERE site_id = (SELECT id FROM car.site WHERE name = 'RC S1')$$);
 -- A published factor row edited outside car.load_factors and put back (UK
--- electricity generation, 2023 set): its year is restated.
+-- electricity generation, 2023 set): its year is restated.  No allocation
+-- row moves: June's and July's days are priced by instruments and the
+-- residual mix, and grid-average days have no allocation rows.
 SELECT * FROM pg_temp.rc($$UPDATE car.factor f SET value = f.value * 2 FROM car.factor_set s WHERE s.id = f.set_id AND s.year = 2023 AND f.level1 = 'UK electricity' AND f.level3 = 'Electricity: UK' AND f.ghg_unit = 'kg CO2e'$$);
 SELECT * FROM pg_temp.rc($$UPDATE car.factor f SET value = f.value / 2 FROM car.factor_set s WHERE s.id = f.set_id AND s.year = 2023 AND f.level1 = 'UK electricity' AND f.level3 = 'Electricity: UK' AND f.ghg_unit = 'kg CO2e'$$);
--- Readings: a day of RC e1's removed, then all of RC g1's (gas: no
+-- Readings: a day of RC e2's removed (RC S2 is still RC Org's: its June days take the instruments), then all of RC g1's (gas: no
 -- allocation).
-SELECT * FROM pg_temp.rc($$DELETE FROM car.reading WHERE meter_id = (SELECT id FROM car.meter WHERE name = 'RC e1') AND ts = '2023-06-02 12:00+00'$$);
+SELECT * FROM pg_temp.rc($$DELETE FROM car.reading WHERE meter_id = (SELECT id FROM car.meter WHERE name = 'RC e2') AND ts = '2023-06-02 12:00+00'$$);
 SELECT * FROM pg_temp.rc($$DELETE FROM car.reading WHERE meter_id = (SELECT id FROM car.meter WHERE name = 'RC g1')$$);
 -- Meters deleted: RC e1 with its readings in the same transaction, with a
 -- meter-tier custom factor and its own contract, which cascade (what the
