@@ -2561,7 +2561,9 @@ SELECT pg_catalog.pg_extension_config_dump('car.custom_factor', '');
 SELECT pg_catalog.pg_extension_config_dump('car.custom_factor_id_seq', '');
 
 -- A move of a site between organisations changes which organisation's rows
--- price its days: queue the days an organisation-tier row covers.
+-- price its days, whose instruments its Scope 2 days take (car.instrument,
+-- below) and whose allocation they are (car.market_allocation.org): queue
+-- those days.
 CREATE FUNCTION car.custom_factor_owner_changed() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
@@ -2580,8 +2582,18 @@ BEGIN
             TG_RELID::pg_catalog.regclass, TG_OP
             USING ERRCODE = 'triggered_action_exception';
     END IF;
-    -- nothing to do while no organisation-tier row exists (the common case)
-    IF NOT EXISTS (SELECT 1 FROM car.custom_factor c WHERE c.tier OPERATOR(pg_catalog.=) 'organisation') THEN
+    -- every Scope 2 day's allocation names the organisation that owned the
+    -- day (car.market_allocation.org): the days whose owner is another now
+    EXECUTE 'INSERT INTO car.refresh_queue (meter_id, day) '
+         || 'SELECT DISTINCT a.meter_id, a.day FROM (' || v_sites || ') s(site_id) '
+         || 'JOIN car.meter m ON m.site_id OPERATOR(pg_catalog.=) s.site_id '
+         || 'JOIN car.market_allocation a ON a.meter_id OPERATOR(pg_catalog.=) m.id '
+         || 'LEFT JOIN car.site_ownership o ON o.site_id OPERATOR(pg_catalog.=) m.site_id '
+         || '    AND o.valid_from OPERATOR(pg_catalog.<=) a.day AND o.valid_to OPERATOR(pg_catalog.>=) a.day '
+         || 'WHERE a.org IS DISTINCT FROM o.org';
+    -- nothing more to do while no organisation-tier row and no instrument exists (the common case)
+    IF NOT EXISTS (SELECT 1 FROM car.custom_factor c WHERE c.tier OPERATOR(pg_catalog.=) 'organisation')
+       AND NOT EXISTS (SELECT 1 FROM car.instrument) THEN
         RETURN NULL;
     END IF;
     EXECUTE 'INSERT INTO car.refresh_queue (meter_id, day) '
@@ -2590,11 +2602,14 @@ BEGIN
          || 'JOIN car.emission_daily e ON e.meter_id OPERATOR(pg_catalog.=) m.id '
          || 'WHERE EXISTS (SELECT 1 FROM car.custom_factor c WHERE c.tier OPERATOR(pg_catalog.=) ''organisation'' '
          || '    AND c.activity OPERATOR(pg_catalog.=) e.activity AND c.valid_from OPERATOR(pg_catalog.<=) e.day '
-         || '    AND coalesce(c.valid_to, ''infinity''::date) OPERATOR(pg_catalog.>=) e.day)';
+         || '    AND coalesce(c.valid_to, ''infinity''::date) OPERATOR(pg_catalog.>=) e.day) '
+         -- the owner of a day decides whose instruments its Scope 2 kWh take
+         || 'OR (e.scope OPERATOR(pg_catalog.=) 2 AND EXISTS (SELECT 1 FROM car.instrument i '
+         || '    WHERE i.valid_from OPERATOR(pg_catalog.<=) e.day AND i.valid_to OPERATOR(pg_catalog.>=) e.day))';
     RETURN NULL;
 END
 $$;
-COMMENT ON FUNCTION car.custom_factor_owner_changed() IS 'Trigger on car.site_org (any change) and car.site (an update of org), per statement: queues in car.refresh_queue the priced meter-days of the sites concerned that an organisation-tier car.custom_factor row of their activity covers, since which organisation owns a day decides whose rows price it.';
+COMMENT ON FUNCTION car.custom_factor_owner_changed() IS 'Trigger on car.site_org (any change) and car.site (an update of org), per statement: queues in car.refresh_queue the meter-days of the sites concerned whose car.market_allocation rows name another organisation than the day''s owner now, the priced days that an organisation-tier car.custom_factor row of their activity covers, and their Scope 2 days in the vintage or term of any car.instrument, since which organisation owns a day decides whose rows price it, whose instruments it takes and whose allocation it is.';
 CREATE TRIGGER site_org_inserted_custom_factor AFTER INSERT ON car.site_org REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION car.custom_factor_owner_changed();
 CREATE TRIGGER site_org_updated_custom_factor AFTER UPDATE ON car.site_org REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
@@ -2939,45 +2954,6 @@ SELECT pg_catalog.pg_extension_config_dump('car.residual_mix_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('car.market_allocation', '');
 SELECT pg_catalog.pg_extension_config_dump('car.instrument_applied', '');
 
--- A move of a site between organisations also moves whose instruments its
--- Scope 2 days take.
-CREATE OR REPLACE FUNCTION car.custom_factor_owner_changed() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp
-    AS $$
-DECLARE
-    v_sites text;
-BEGIN
-    IF TG_RELID OPERATOR(pg_catalog.=) 'car.site_org'::pg_catalog.regclass THEN
-        v_sites := CASE TG_OP WHEN 'INSERT' THEN 'SELECT site_id FROM new_rows'
-                              WHEN 'DELETE' THEN 'SELECT site_id FROM old_rows'
-                              ELSE 'SELECT site_id FROM old_rows UNION SELECT site_id FROM new_rows' END;
-    ELSIF TG_RELID OPERATOR(pg_catalog.=) 'car.site'::pg_catalog.regclass AND TG_OP OPERATOR(pg_catalog.=) 'UPDATE' THEN
-        v_sites := 'SELECT n.id FROM old_rows o JOIN new_rows n ON n.id OPERATOR(pg_catalog.=) o.id AND n.org IS DISTINCT FROM o.org';
-    ELSE
-        RAISE EXCEPTION 'car.custom_factor_owner_changed() fired on % (%), which is not a change of car.site_org or an update of car.site',
-            TG_RELID::pg_catalog.regclass, TG_OP
-            USING ERRCODE = 'triggered_action_exception';
-    END IF;
-    -- nothing to do while no organisation-tier row and no instrument exists (the common case)
-    IF NOT EXISTS (SELECT 1 FROM car.custom_factor c WHERE c.tier OPERATOR(pg_catalog.=) 'organisation')
-       AND NOT EXISTS (SELECT 1 FROM car.instrument) THEN
-        RETURN NULL;
-    END IF;
-    EXECUTE 'INSERT INTO car.refresh_queue (meter_id, day) '
-         || 'SELECT DISTINCT e.meter_id, e.day FROM (' || v_sites || ') s(site_id) '
-         || 'JOIN car.meter m ON m.site_id OPERATOR(pg_catalog.=) s.site_id '
-         || 'JOIN car.emission_daily e ON e.meter_id OPERATOR(pg_catalog.=) m.id '
-         || 'WHERE EXISTS (SELECT 1 FROM car.custom_factor c WHERE c.tier OPERATOR(pg_catalog.=) ''organisation'' '
-         || '    AND c.activity OPERATOR(pg_catalog.=) e.activity AND c.valid_from OPERATOR(pg_catalog.<=) e.day '
-         || '    AND coalesce(c.valid_to, ''infinity''::date) OPERATOR(pg_catalog.>=) e.day) '
-         -- the owner of a day decides whose instruments its Scope 2 kWh take
-         || 'OR (e.scope OPERATOR(pg_catalog.=) 2 AND EXISTS (SELECT 1 FROM car.instrument i '
-         || '    WHERE i.valid_from OPERATOR(pg_catalog.<=) e.day AND i.valid_to OPERATOR(pg_catalog.>=) e.day))';
-    RETURN NULL;
-END
-$$;
-COMMENT ON FUNCTION car.custom_factor_owner_changed() IS 'Trigger on car.site_org (any change) and car.site (an update of org), per statement: queues in car.refresh_queue the priced meter-days of the sites concerned that an organisation-tier car.custom_factor row of their activity covers, and their Scope 2 days in the vintage or term of any car.instrument, since which organisation owns a day decides whose rows price it and whose instruments it takes.';
 
 -- The reports' rows carry both methods.
 CREATE OR REPLACE VIEW car.emission_live WITH (security_invoker = true) AS
@@ -3289,52 +3265,6 @@ CREATE TRIGGER factor_truncated_refresh AFTER TRUNCATE ON car.factor
 COMMENT ON FUNCTION car.track_changes() IS 'Trigger: records what car.refresh() must recompute: the meter-days of changed readings (car.reading) and of meters inserted, moved, re-classified or deleted (car.meter; a meter that still has readings cannot be deleted or renumbered: foreign_key_violation, naming it and how many), the factor years of changed sets and published rows (car.factor_set, car.factor), or a full refresh (catalogue edits, TRUNCATE).';
 COMMENT ON TABLE car.refresh_queue IS 'Meter-days car.refresh() must recompute (written by triggers on car.reading, car.meter, car.site, car.site_org, car.custom_factor, car.instrument and car.residual_mix): a day whose readings or meter are gone has its rows removed.';
 
-CREATE OR REPLACE FUNCTION car.custom_factor_owner_changed() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp
-    AS $$
-DECLARE
-    v_sites text;
-BEGIN
-    IF TG_RELID OPERATOR(pg_catalog.=) 'car.site_org'::pg_catalog.regclass THEN
-        v_sites := CASE TG_OP WHEN 'INSERT' THEN 'SELECT site_id FROM new_rows'
-                              WHEN 'DELETE' THEN 'SELECT site_id FROM old_rows'
-                              ELSE 'SELECT site_id FROM old_rows UNION SELECT site_id FROM new_rows' END;
-    ELSIF TG_RELID OPERATOR(pg_catalog.=) 'car.site'::pg_catalog.regclass AND TG_OP OPERATOR(pg_catalog.=) 'UPDATE' THEN
-        v_sites := 'SELECT n.id FROM old_rows o JOIN new_rows n ON n.id OPERATOR(pg_catalog.=) o.id AND n.org IS DISTINCT FROM o.org';
-    ELSE
-        RAISE EXCEPTION 'car.custom_factor_owner_changed() fired on % (%), which is not a change of car.site_org or an update of car.site',
-            TG_RELID::pg_catalog.regclass, TG_OP
-            USING ERRCODE = 'triggered_action_exception';
-    END IF;
-    -- every Scope 2 day's allocation names the organisation that owned the
-    -- day (car.market_allocation.org): the days whose owner is another now
-    EXECUTE 'INSERT INTO car.refresh_queue (meter_id, day) '
-         || 'SELECT DISTINCT a.meter_id, a.day FROM (' || v_sites || ') s(site_id) '
-         || 'JOIN car.meter m ON m.site_id OPERATOR(pg_catalog.=) s.site_id '
-         || 'JOIN car.market_allocation a ON a.meter_id OPERATOR(pg_catalog.=) m.id '
-         || 'LEFT JOIN car.site_ownership o ON o.site_id OPERATOR(pg_catalog.=) m.site_id '
-         || '    AND o.valid_from OPERATOR(pg_catalog.<=) a.day AND o.valid_to OPERATOR(pg_catalog.>=) a.day '
-         || 'WHERE a.org IS DISTINCT FROM o.org';
-    -- nothing more to do while no organisation-tier row and no instrument exists (the common case)
-    IF NOT EXISTS (SELECT 1 FROM car.custom_factor c WHERE c.tier OPERATOR(pg_catalog.=) 'organisation')
-       AND NOT EXISTS (SELECT 1 FROM car.instrument) THEN
-        RETURN NULL;
-    END IF;
-    EXECUTE 'INSERT INTO car.refresh_queue (meter_id, day) '
-         || 'SELECT DISTINCT e.meter_id, e.day FROM (' || v_sites || ') s(site_id) '
-         || 'JOIN car.meter m ON m.site_id OPERATOR(pg_catalog.=) s.site_id '
-         || 'JOIN car.emission_daily e ON e.meter_id OPERATOR(pg_catalog.=) m.id '
-         || 'WHERE EXISTS (SELECT 1 FROM car.custom_factor c WHERE c.tier OPERATOR(pg_catalog.=) ''organisation'' '
-         || '    AND c.activity OPERATOR(pg_catalog.=) e.activity AND c.valid_from OPERATOR(pg_catalog.<=) e.day '
-         || '    AND coalesce(c.valid_to, ''infinity''::date) OPERATOR(pg_catalog.>=) e.day) '
-         -- the owner of a day decides whose instruments its Scope 2 kWh take
-         || 'OR (e.scope OPERATOR(pg_catalog.=) 2 AND EXISTS (SELECT 1 FROM car.instrument i '
-         || '    WHERE i.valid_from OPERATOR(pg_catalog.<=) e.day AND i.valid_to OPERATOR(pg_catalog.>=) e.day))';
-    RETURN NULL;
-END
-$$;
-COMMENT ON FUNCTION car.custom_factor_owner_changed() IS 'Trigger on car.site_org (any change) and car.site (an update of org), per statement: queues in car.refresh_queue the meter-days of the sites concerned whose car.market_allocation rows name another organisation than the day''s owner now, the priced days that an organisation-tier car.custom_factor row of their activity covers, and their Scope 2 days in the vintage or term of any car.instrument, since which organisation owns a day decides whose rows price it, whose instruments it takes and whose allocation it is.';
 -- Running across servers (issue 16): a federation of complete cars on
 -- PostgreSQL's logical replication.  Shards ingest and refresh their
 -- organisations' readings; a hub subscribes to their results and publishes
