@@ -3631,6 +3631,20 @@ COMMENT ON VIEW car.meter_span IS 'Per interval meter, the UK local days it is e
 COMMENT ON COLUMN car.meter_span.first_day IS 'First UK day expected: car.meter.installed_on, else the day of the first reading (on a hub: the meter''s first day in car.emission_daily).';
 COMMENT ON COLUMN car.meter_span.last_day IS 'Last UK day expected: car.meter.removed_on, else the later of today (UK) and the day of the last reading (on a hub: the meter''s last day in car.emission_daily).';
 
+-- Routing (issue 16): a hub forwards car.push to the shard its source's
+-- organisation is placed on (src/node.c, car_route_push).
+CREATE TABLE car.placement (
+    org       text PRIMARY KEY CHECK (org <> ''),
+    shard     text NOT NULL REFERENCES car.shard (name),
+    placed_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE car.placement IS 'On the hub: which shard holds each organisation, one row each, written by a car_admin. car.push on the hub forwards a file to the shard of its source''s organisation (the source''s options->>''org''), so a push writes one shard only. Changing a row moves no data: moving an organisation is an offline procedure (README, Running across servers).';
+COMMENT ON COLUMN car.placement.org IS 'The organisation, as in car.site.org and a push source''s options->>''org''.';
+COMMENT ON COLUMN car.placement.shard IS 'The shard holding its sites, meters, readings and files (car.shard.name).';
+COMMENT ON COLUMN car.placement.placed_at IS 'When the row was written.';
+SELECT pg_catalog.pg_extension_config_dump('car.placement', '');
+COMMENT ON FUNCTION car.push(text, text, bytea) IS 'The push API: land a file for a push source and load it in this transaction. Bad rows go to car.ingest_error; a file over car.max_reject_ratio is refused whole; the same bytes again load nothing. Returns the car.source_file row (its content column NULL: the bytes are stored, not sent back). On a hub (car.node_role = hub) nothing is landed here: the caller''s authority is checked on the hub first, as on a single car (EXECUTE on car.push; for car.push(token, ...) the token''s scope push and its organisation, against the hub''s car.source); the source must be defined on the hub too (kind push, options naming its org); the file is forwarded, in one transaction of that shard''s, to the shard its organisation is placed on (car.placement), over the hub''s subscription connection (whose role on the shard needs car_ingest), and the shard''s row is returned. Errors on a hub: no such source on the hub (42704), not a push source (42809), no org or no placement or no subscription (55000), the shard''s refusal (22000, with the shard''s message).';
+
 -------------------------------------------------------------------------------
 -- Last: nothing in schema car is PUBLIC's.  car.grant_roles() grants each of
 -- car's roles what it needs, by name (src/roles.c), and a DBA grants those

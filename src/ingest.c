@@ -997,7 +997,9 @@ car_push(PG_FUNCTION_ARGS)
 	bool   duplicate;
 	Datum  result;
 
-	car_refuse_on_hub("car.push()");
+	/* a hub lands nothing: it forwards the file to the shard of the source's organisation */
+	if (car_node_role == CAR_NODE_HUB)
+		PG_RETURN_DATUM(car_route_push(source, fname, payload));
 	pin = car_spi_connect();
 	source_id = LookupSource(source, &kind, &format, &options);
 	if (strcmp(kind, "push") != 0)
