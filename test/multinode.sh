@@ -10,7 +10,8 @@
 # ingest and apply.
 #
 # Readings are written on the shards directly; at the end a file is pushed
-# through the hub, which forwards it to the shard of its organisation.  Why a fourth cluster rather than comparing
+# through the hub, which forwards it to the shard of its organisation, and
+# the shards' raw readings are read from the hub (car.reading_remote).  Why a fourth cluster rather than comparing
 # the hub with the shards' own reports: the single car computes the same
 # readings in one place, so it checks that the hub's union of shards is the
 # whole (no shard's rows missing, none twice), which a shard-by-shard
@@ -401,4 +402,40 @@ is "a push token of org A goes through to s1 (4 kWh at 02:00 UTC)" \
 	$'x.csv\n10'
 ! tail -n +"$log_from" "$W/hub/server.log" | grep -q "$SECRET"
 ok $? "routing wrote the connection's password nowhere in the hub's log (its refusals included)"
+
+# --- drill-down into raw readings from the hub: car.reading_remote ---------------------------------
+like "car.add_reading_remote needs postgres_fdw on the hub" \
+	"$(q hub -c "SELECT car.add_reading_remote('s1', '$(conninfo s1)')")" 'needs the extension postgres_fdw'
+q hub -c "CREATE EXTENSION postgres_fdw" >/dev/null
+is "car.add_reading_remote makes a foreign table per shard" \
+	"$(for s in s1 s2; do q hub -v ON_ERROR_STOP=1 -c "SELECT car.add_reading_remote('$s', '$(conninfo "$s")')"; done)" \
+	$'car.reading_remote_s1\ncar.reading_remote_s2'
+is "... on servers with async_capable, fetch_size and batch_size" \
+	"$(q hub -c "SELECT string_agg(srvname || ':' || array_to_string(ARRAY(SELECT o FROM unnest(srvoptions) o WHERE o ~ '^(async_capable|fetch_size|batch_size)=' ORDER BY o), ' '), ', ' ORDER BY srvname) FROM pg_foreign_server WHERE srvname LIKE 'car_fdw_%'")" \
+	"car_fdw_s1:async_capable=true batch_size=1000 fetch_size=10000, car_fdw_s2:async_capable=true batch_size=1000 fetch_size=10000"
+is "the user mapping's password is not readable by car_admin" \
+	"$(q hub -U admin -c "SELECT count(*) FILTER (WHERE umoptions IS NOT NULL) || ' of ' || count(*) FROM pg_user_mappings WHERE srvname LIKE 'car_fdw_%'")" "0 of 2"
+MONTHLY="SELECT string_agg(month || ':' || n || ':' || round(total::numeric, 4), ',' ORDER BY month) FROM (SELECT month, count(*) n, sum(quantity) total FROM %s GROUP BY month) x"
+for s in s1 s2; do
+	hub=$(q hub -c "$(printf "$MONTHLY" "car.reading_remote WHERE shard = '$s'")")
+	is "a sum by month over car.reading_remote on the hub equals $s's own sums" "$hub" "$(q "$s" -c "$(printf "$MONTHLY" car.reading_month)")"
+done
+echo "# s1 by month: $hub"
+is "... and the whole: the hub's count is s1's plus s2's" \
+	"$(q hub -c "SELECT count(*) FROM car.reading_remote")" "$(($(q s1 -c "SELECT count(*) FROM car.reading") + $(q s2 -c "SELECT count(*) FROM car.reading")))"
+plan=$(q hub -c "EXPLAIN (VERBOSE, COSTS OFF) SELECT month, sum(quantity) FROM car.reading_remote WHERE month = '2023-04-01' GROUP BY month")
+like "EXPLAIN VERBOSE: the visible meters go to each shard as one array parameter" "$plan" \
+	'Remote SQL: SELECT .* FROM car\.reading_month WHERE .*meter_id = ANY \(\$1::integer\[\]\)'
+like "... with the month filter shipped too" "$plan" "Remote SQL: .*\\(\\(month = '2023-04-01'\\)\\) AND \\(\\(meter_id = ANY"
+# (no Async Foreign Scan here: the day-aware car.meter_visible_at filter runs on the hub, above each scan)
+plan=$(q hub -c "EXPLAIN (VERBOSE, COSTS OFF) SELECT month, sum(quantity) FROM car.reading_remote_s1 WHERE meter_id = ANY ((SELECT car.visible_meter_ids())::int[]) GROUP BY month")
+like "EXPLAIN VERBOSE: on one shard's table the aggregate groups on the shard" "$plan" \
+	'Remote SQL: SELECT month, sum\(quantity\) FROM car\.reading_month WHERE \(\(meter_id = ANY \(\$1::integer\[\]\)\)\) GROUP BY 1'
+# C's sites on s2: HQ (electricity, gas) and the Depot (electricity) until 31 March 2023, then D's
+is "an analyst authenticated as org C sees C's readings only: its meters on s2, the Depot's up to 31 March" \
+	"$(q hub -U analyst -c "SELECT car.authenticate('$TOKEN') IS NOT NULL" -c "SELECT string_agg(DISTINCT shard, ',') || ' ' || count(DISTINCT meter_id) || ' ' || count(*) FROM car.reading_remote")" \
+	"t
+$(q s2 -c "SELECT 's2 ' || count(DISTINCT r.meter_id) || ' ' || count(*) FROM car.reading r JOIN car.meter m ON m.id = r.meter_id JOIN car.site s ON s.id = m.site_id CROSS JOIN LATERAL (SELECT (r.ts AT TIME ZONE 'Europe/London')::date AS d) x WHERE CASE WHEN EXISTS (SELECT 1 FROM car.site_org so WHERE so.site_id = s.id) THEN EXISTS (SELECT 1 FROM car.site_org so WHERE so.site_id = s.id AND so.org = 'C' AND x.d >= so.valid_from AND (so.valid_to IS NULL OR x.d <= so.valid_to)) ELSE s.org = 'C' END")"
+is "without a token the analyst gets no readings" "$(q hub -U analyst -c "SELECT count(*) FROM car.reading_remote")" "0"
+like "the analyst may not read a shard's foreign table directly" "$(q hub -U analyst -c "SELECT count(*) FROM car.reading_remote_s1")" 'permission denied'
 echo "1..$n"
