@@ -3712,6 +3712,11 @@ BEGIN
         END IF;
     END LOOP;
     IF EXISTS (SELECT 1 FROM pg_catalog.pg_foreign_server WHERE srvname = srv) THEN
+        -- made again: first the view leaves the foreign tables (it is rebuilt below from all of them)
+        CREATE OR REPLACE VIEW car.reading_remote AS
+        SELECT NULL::text AS shard, NULL::int AS meter_id, NULL::timestamptz AS ts, NULL::date AS month,
+               NULL::float8 AS quantity, NULL::text AS quality, NULL::int AS file_id
+        WHERE false;
         EXECUTE format('DROP SERVER %I CASCADE', srv);
     END IF;
     EXECUTE format('CREATE SERVER %I FOREIGN DATA WRAPPER postgres_fdw OPTIONS (%s)', srv, srvopts);

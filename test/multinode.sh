@@ -423,6 +423,10 @@ done
 echo "# s1 by month: $hub"
 is "... and the whole: the hub's count is s1's plus s2's" \
 	"$(q hub -c "SELECT count(*) FROM car.reading_remote")" "$(($(q s1 -c "SELECT count(*) FROM car.reading") + $(q s2 -c "SELECT count(*) FROM car.reading")))"
+is "car.add_reading_remote again for s1 makes it anew: the hub still counts every reading once" \
+	"$(q hub -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" -c "SELECT car.add_reading_remote('s1', '$(conninfo s1)')" -c "SELECT count(*) FROM car.reading_remote")" \
+	"car.reading_remote_s1
+$(($(q s1 -c "SELECT count(*) FROM car.reading") + $(q s2 -c "SELECT count(*) FROM car.reading")))"
 plan=$(q hub -c "EXPLAIN (VERBOSE, COSTS OFF) SELECT month, sum(quantity) FROM car.reading_remote WHERE month = '2023-04-01' GROUP BY month")
 like "EXPLAIN VERBOSE: the visible meters go to each shard as one array parameter" "$plan" \
 	'Remote SQL: SELECT .* FROM car\.reading_month WHERE .*meter_id = ANY \(\$1::integer\[\]\)'
