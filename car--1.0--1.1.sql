@@ -3605,6 +3605,117 @@ COMMENT ON VIEW car.meter_span IS 'Per interval meter, the UK local days it is e
 COMMENT ON COLUMN car.meter_span.first_day IS 'First UK day expected: car.meter.installed_on, else the day of the first reading (on a hub: the meter''s first day in car.emission_daily).';
 COMMENT ON COLUMN car.meter_span.last_day IS 'Last UK day expected: car.meter.removed_on, else the later of today (UK) and the day of the last reading (on a hub: the meter''s last day in car.emission_daily).';
 
+-- Routing (issue 16): a hub forwards car.push to the shard its source's
+-- organisation is placed on (src/node.c, car_route_push).
+CREATE TABLE car.placement (
+    org       text PRIMARY KEY CHECK (org <> ''),
+    shard     text NOT NULL REFERENCES car.shard (name),
+    placed_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE car.placement IS 'On the hub: which shard holds each organisation, one row each, written by a car_admin. car.push on the hub forwards a file to the shard of its source''s organisation (the source''s options->>''org''), so a push writes one shard only. Changing a row moves no data: moving an organisation is an offline procedure (README, Running across servers).';
+COMMENT ON COLUMN car.placement.org IS 'The organisation, as in car.site.org and a push source''s options->>''org''.';
+COMMENT ON COLUMN car.placement.shard IS 'The shard holding its sites, meters, readings and files (car.shard.name).';
+COMMENT ON COLUMN car.placement.placed_at IS 'When the row was written.';
+SELECT pg_catalog.pg_extension_config_dump('car.placement', '');
+COMMENT ON FUNCTION car.push(text, text, bytea) IS 'The push API: land a file for a push source and load it in this transaction. Bad rows go to car.ingest_error; a file over car.max_reject_ratio is refused whole; the same bytes again load nothing. Returns the car.source_file row (its content column NULL: the bytes are stored, not sent back). On a hub (car.node_role = hub) nothing is landed here: the caller''s authority is checked on the hub first, as on a single car (EXECUTE on car.push; for car.push(token, ...) the token''s scope push and its organisation, against the hub''s car.source); the source must be defined on the hub too (kind push, options naming its org); the file is forwarded, in one transaction of that shard''s, to the shard its organisation is placed on (car.placement), over the hub''s subscription connection (whose role on the shard needs car_ingest), and the shard''s row is returned. Errors on a hub: no such source on the hub (42704), not a push source (42809), no org or no placement or no subscription (55000), the shard''s refusal (22000, with the shard''s message).';
+
+-- Drill-down into raw readings from the hub (issue 16): a shard-side view
+-- with the UK month as a plain column, one postgres_fdw foreign table per
+-- shard over it, and car.reading_remote on the hub, their union, filtered by
+-- the caller's visible meters passed as one array parameter.
+CREATE VIEW car.reading_month WITH (security_invoker = true) AS
+SELECT r.meter_id, r.ts, (pg_catalog.date_trunc('month', r.ts AT TIME ZONE 'Europe/London'))::date AS month,
+       r.quantity, r.quality, r.file_id
+FROM car.reading r;
+COMMENT ON VIEW car.reading_month IS 'car.reading with its UK local month as a plain column (the hub''s foreign tables read this on each shard, so a GROUP BY month is computed on the shard, in the shard''s own rules: Europe/London, never the hub session''s time zone). Row-level security of car.reading applies (security_invoker).';
+COMMENT ON COLUMN car.reading_month.meter_id IS 'The meter (car.meter.id).';
+COMMENT ON COLUMN car.reading_month.ts IS 'Start of the period the quantity covers (UTC instant).';
+COMMENT ON COLUMN car.reading_month.month IS 'First day of the UK local (Europe/London) month of ts.';
+COMMENT ON COLUMN car.reading_month.quantity IS 'Quantity used in the period, in the meter''s unit.';
+COMMENT ON COLUMN car.reading_month.quality IS 'actual or estimated.';
+COMMENT ON COLUMN car.reading_month.file_id IS 'car.source_file that supplied the value.';
+
+CREATE FUNCTION car.visible_meter_ids() RETURNS int[]
+    LANGUAGE sql STABLE PARALLEL SAFE SECURITY INVOKER
+    SET search_path = pg_catalog, car
+    AS $$ SELECT coalesce(array_agg(m.id ORDER BY m.id), '{}') FROM car.meter m $$;
+COMMENT ON FUNCTION car.visible_meter_ids() IS 'The ids of the meters this session sees (car.meter under its row-level security), sorted; empty when none. car.reading_remote passes it to every shard as one array parameter.';
+
+-- Empty until car.add_reading_remote adds a shard (it replaces the view,
+-- keeping its columns, owner and grants).
+CREATE VIEW car.reading_remote AS
+SELECT NULL::text AS shard, NULL::int AS meter_id, NULL::timestamptz AS ts, NULL::date AS month,
+       NULL::float8 AS quantity, NULL::text AS quality, NULL::int AS file_id
+WHERE false;
+COMMENT ON VIEW car.reading_remote IS 'On the hub: the raw readings of every shard, read where they are (a postgres_fdw foreign table car.reading_remote_<shard> per shard, over the shard''s car.reading_month; made by car.add_reading_remote), one branch per shard, limited to the meters this session sees (meter_id = ANY (car.visible_meter_ids()), evaluated once on the hub and sent to each shard as an array parameter, so the filter runs on the shard), then on the hub by the instant as car.reading''s own policy does (car.meter_visible_at: a site''s readings of the days another organisation owned it are that organisation''s). Aggregates over the union are computed on the hub, and that hub-side filter keeps PostgreSQL 15 from scanning the shards asynchronously (async_capable is set for queries on one shard''s table); a superuser''s query on one shard''s foreign table groups on the shard. Empty on a car with no shards.';
+COMMENT ON COLUMN car.reading_remote.shard IS 'The shard the reading is on (car.shard.name).';
+COMMENT ON COLUMN car.reading_remote.meter_id IS 'The meter (car.meter.id, in the shard''s id block).';
+COMMENT ON COLUMN car.reading_remote.ts IS 'Start of the period the quantity covers (UTC instant).';
+COMMENT ON COLUMN car.reading_remote.month IS 'First day of the UK local month of ts, computed on the shard.';
+COMMENT ON COLUMN car.reading_remote.quantity IS 'Quantity used in the period, in the meter''s unit.';
+COMMENT ON COLUMN car.reading_remote.quality IS 'actual or estimated.';
+COMMENT ON COLUMN car.reading_remote.file_id IS 'car.source_file on the shard that supplied the value.';
+
+CREATE FUNCTION car.add_reading_remote(shard text, conninfo text) RETURNS regclass
+    LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+    SET search_path = pg_catalog, car
+    AS $$
+DECLARE
+    srv text := 'car_fdw_' || shard;
+    ft text := 'reading_remote_' || shard;
+    kv text[];
+    srvopts text := 'async_capable ''true'', fetch_size ''10000'', batch_size ''1000''';
+    umopts text := '';
+    branches text;
+BEGIN
+    IF NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+        RAISE EXCEPTION 'car.add_reading_remote needs a superuser' USING ERRCODE = '42501';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM car.shard s WHERE s.name = add_reading_remote.shard) THEN
+        RAISE EXCEPTION 'no shard "%" on this hub', shard USING ERRCODE = '55000', HINT = 'Add it with car.add_shard first.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'postgres_fdw') THEN
+        RAISE EXCEPTION 'car.add_reading_remote needs the extension postgres_fdw' USING ERRCODE = '55000',
+            HINT = 'CREATE EXTENSION postgres_fdw; (a superuser, on the hub)';
+    END IF;
+    FOR kv IN SELECT regexp_matches(conninfo, '([a-z_]+)\s*=\s*(\S+)', 'g') LOOP
+        IF kv[1] IN ('user', 'password') THEN
+            umopts := umopts || CASE WHEN umopts = '' THEN '' ELSE ', ' END || quote_ident(kv[1]) || ' ' || quote_literal(kv[2]);
+        ELSE
+            srvopts := srvopts || ', ' || quote_ident(kv[1]) || ' ' || quote_literal(kv[2]);
+        END IF;
+    END LOOP;
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_foreign_server WHERE srvname = srv) THEN
+        -- made again: first the view leaves the foreign tables (it is rebuilt below from all of them)
+        CREATE OR REPLACE VIEW car.reading_remote AS
+        SELECT NULL::text AS shard, NULL::int AS meter_id, NULL::timestamptz AS ts, NULL::date AS month,
+               NULL::float8 AS quantity, NULL::text AS quality, NULL::int AS file_id
+        WHERE false;
+        EXECUTE format('DROP SERVER %I CASCADE', srv);
+    END IF;
+    EXECUTE format('CREATE SERVER %I FOREIGN DATA WRAPPER postgres_fdw OPTIONS (%s)', srv, srvopts);
+    -- the view reads the foreign tables as its owner, a superuser: one mapping for PUBLIC
+    EXECUTE format('CREATE USER MAPPING FOR PUBLIC SERVER %I OPTIONS (%s)', srv, umopts);
+    EXECUTE format('CREATE FOREIGN TABLE car.%I (meter_id int NOT NULL, ts timestamptz NOT NULL, month date NOT NULL, '
+                   'quantity float8 NOT NULL, quality text NOT NULL, file_id int) SERVER %I '
+                   'OPTIONS (schema_name ''car'', table_name ''reading_month'')', ft, srv);
+    EXECUTE format('COMMENT ON FOREIGN TABLE car.%I IS %L', ft,
+                   'Shard ' || shard || '''s car.reading_month, read over postgres_fdw (server ' || srv
+                   || '). Read through car.reading_remote; nobody but a superuser reads it directly.');
+    EXECUTE format('REVOKE ALL ON car.%I FROM PUBLIC', ft);
+    SELECT string_agg(format('SELECT %L::text AS shard, r.meter_id, r.ts, r.month, r.quantity, r.quality, r.file_id '
+                             'FROM car.%I r WHERE r.meter_id = ANY ((SELECT car.visible_meter_ids())::int[]) '
+                             'AND car.meter_visible_at(r.meter_id, r.ts)',
+                             c.sh, c.relname), ' UNION ALL ' ORDER BY c.relname)
+    INTO branches
+    FROM (SELECT substr(t.relname, length('reading_remote_') + 1) AS sh, t.relname::text AS relname
+          FROM pg_catalog.pg_class t JOIN pg_catalog.pg_foreign_table f ON f.ftrelid = t.oid
+          WHERE t.relnamespace = 'car'::regnamespace AND t.relname LIKE 'reading\_remote\_%') c;
+    EXECUTE 'CREATE OR REPLACE VIEW car.reading_remote AS ' || branches;
+    RETURN ('car.' || quote_ident(ft))::regclass;
+END $$;
+COMMENT ON FUNCTION car.add_reading_remote(text, text) IS 'On the hub, for a superuser, with the extension postgres_fdw: make (again) the foreign server car_fdw_<shard> (options async_capable true, fetch_size 10000, batch_size 1000, and the other keys of conninfo: host, port, dbname...) with a user mapping for PUBLIC holding conninfo''s user and password (pg_user_mappings shows them to superusers only; the view reads as its owner), the foreign table car.reading_remote_<shard> over the shard''s car.reading_month, and car.reading_remote again with a branch per shard. conninfo: space-separated key=value pairs without quotes, for a role that may read car.reading_month on the shard (car_reader with BYPASSRLS). Errors: not a superuser (42501), no such shard or no postgres_fdw (55000). Returns the foreign table.';
+
 -------------------------------------------------------------------------------
 -- Landed files of any size (issue 16, point 7): raw bytes in pieces, and the
 -- push of a large object

@@ -40,10 +40,11 @@ extern int	  car_ggc_baseline_year;
 #define CAR_NODE_SINGLE 0
 #define CAR_NODE_SHARD	1
 #define CAR_NODE_HUB	2
-extern int	car_node_role;
-extern void car_node_init(void);
-extern void car_refuse_on_hub(const char *what);
-extern void car_refuse_on_shard(const char *what);
+extern int	 car_node_role;
+extern void	 car_node_init(void);
+extern void	 car_refuse_on_hub(const char *what);
+extern Datum car_route_push(const char *source, const char *filename, bytea *payload);
+extern void	 car_refuse_on_shard(const char *what);
 
 /* util.c */
 extern void		   car_sha256_hex(const char *data, size_t len, char *hex);

@@ -1035,7 +1035,6 @@ Push(const char *source, const char *fname, CarFileBytes *bytes)
 	bool   duplicate;
 	Datum  result;
 
-	car_refuse_on_hub("car.push()");
 	pin = car_spi_connect();
 	source_id = LookupSource(source, &kind, &format, &options);
 	if (strcmp(kind, "push") != 0)
@@ -1055,10 +1054,14 @@ car_push(PG_FUNCTION_ARGS)
 {
 	char		*source = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	char		*fname = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	bytea		*payload = PG_GETARG_BYTEA_PP(2);
 	CarFileBytes bytes;
 
+	/* a hub lands nothing: it forwards the file to the shard of the source's organisation */
+	if (car_node_role == CAR_NODE_HUB)
+		PG_RETURN_DATUM(car_route_push(source, fname, payload));
 	/* the payload is read in place, piece by piece: the push makes no copy of it */
-	car_bytes_of_bytea(&bytes, PG_GETARG_BYTEA_PP(2));
+	car_bytes_of_bytea(&bytes, payload);
 	PG_RETURN_DATUM(Push(source, fname, &bytes));
 }
 
@@ -1077,6 +1080,8 @@ car_push_lo(PG_FUNCTION_ARGS)
 	CarFileBytes bytes;
 	Datum		 result;
 
+	/* a hub forwards car.push's bytea; a large object stays where the client streamed it */
+	car_refuse_on_hub("car.push_lo() (a large object is pushed on its organisation's shard)");
 	car_bytes_of_lo(&bytes, PG_GETARG_OID(2));
 	result = Push(source, fname, &bytes);
 	car_bytes_close(&bytes);

@@ -468,3 +468,164 @@ car_shard_slot(PG_FUNCTION_ARGS)
 	PG_END_TRY();
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }
+
+typedef struct RouteJob
+{
+	const char	 *source;
+	bool		  found;
+	char		 *kind;
+	char		 *org;
+	MemoryContext cxt;
+} RouteJob;
+
+/* A source's kind and organisation, read as car.source's owner (car_as_table_owner). */
+static void
+ReadRoute(void *arg)
+{
+	RouteJob *job = arg;
+	int		  pin = car_spi_connect();
+
+	if (SPI_execute_with_args("SELECT kind, options OPERATOR(pg_catalog.->>) 'org' FROM car.source "
+							  "WHERE name OPERATOR(pg_catalog.=) $1",
+							  1, (Oid[]){TEXTOID}, (Datum[]){CStringGetTextDatum(job->source)}, NULL, true,
+							  1) != SPI_OK_SELECT)
+		elog(ERROR, "car: could not read car.source");
+	if (SPI_processed == 1)
+	{
+		char *org = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+
+		job->found = true;
+		job->kind = MemoryContextStrdup(job->cxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+		job->org = org ? MemoryContextStrdup(job->cxt, org) : NULL;
+	}
+	car_spi_finish(pin);
+}
+
+/*
+ * car.push on a hub (issue 16): the hub lands nothing; it forwards the file
+ * to the one shard its source's organisation is placed on (car.placement)
+ * and returns that shard's car.source_file row.  Before anything leaves the
+ * hub, the caller's authority is checked here, as on a single car: EXECUTE
+ * on car.push (car_ingest) for car.push(source, ...), and for
+ * car.push(token, ...) the token's scope and organisation, checked against
+ * the hub's own car.source by car.check_push_token before this runs.  The
+ * source must be defined on the hub, as a push source naming its
+ * organisation: that is what the hub routes by.
+ *
+ * The file goes over the hub's subscription connection to that shard (read
+ * from pg_subscription here, never shown to the caller), as one statement
+ * in one transaction of the shard's: a push writes one shard only, and the
+ * hub writes nothing.  The shard's own car.push then checks the file as on
+ * any car; its error comes back as the hub's.
+ */
+Datum
+car_route_push(const char *source, const char *filename, bytea *payload)
+{
+	int	  pin;
+	char *kind;
+	char *org;
+	char *shard;
+	char *who;
+	char *hex;
+	char *sql;
+	char *volatile row = NULL;
+	bool			 isnull;
+	Oid				 subid;
+	Subscription	*sub;
+	WalReceiverConn *conn;
+	Size			 len = VARSIZE_ANY_EXHDR(payload);
+	Datum			 result;
+	RouteJob		 job;
+
+	job.source = source;
+	job.found = false;
+	job.kind = job.org = NULL;
+	job.cxt = CurrentMemoryContext;
+	car_as_table_owner("source", ReadRoute, &job);
+	if (!job.found)
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("no source \"%s\" on this hub", source),
+						errdetail("A hub forwards car.push to a shard by the source's organisation: the source must be "
+								  "defined on the hub as well (car.add_source, kind push, options naming its org)."),
+						errhint("Define it on the hub with the same name and org as on the shard.")));
+	kind = job.kind;
+	org = job.org;
+	if (strcmp(kind, "push") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("source \"%s\" is a %s source: files come to it by polling, not by car.push", source, kind)));
+	if (org == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						errmsg("push source \"%s\" names no organisation, so the hub cannot route it", source),
+						errhint("Give the source options an \"org\" placed on a shard (car.placement).")));
+	pin = car_spi_connect();
+	if (SPI_execute_with_args("SELECT shard FROM car.placement WHERE org OPERATOR(pg_catalog.=) $1", 1,
+							  (Oid[]){TEXTOID}, (Datum[]){CStringGetTextDatum(org)}, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "car: could not read car.placement");
+	if (SPI_processed == 0)
+		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						errmsg("organisation \"%s\" of source \"%s\" is placed on no shard", org, source),
+						errhint("A car_admin places it: INSERT INTO car.placement (org, shard) VALUES ('%s', 'shard name').",
+								org)));
+	shard = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	car_spi_finish(pin);
+
+	who = psprintf("shard \"%s\"", shard);
+	subid = get_subscription_oid(psprintf("car_shard_%s", shard), true);
+	if (!OidIsValid(subid))
+		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						errmsg("%s, where organisation \"%s\" is placed, has no subscription on this hub", who, org),
+						errhint("Add it with car.add_shard.")));
+	sub = GetSubscription(subid, false);
+
+	/* the payload as a bytea literal: \x and two hex digits a byte */
+	hex = palloc(len * 2 + 3);
+	hex[0] = '\\';
+	hex[1] = 'x';
+	hex_encode(VARDATA_ANY(payload), len, hex + 2);
+	hex[len * 2 + 2] = '\0';
+	sql = psprintf("SELECT f::text FROM car.push(%s, %s, %s::bytea) f", quote_literal_cstr(source),
+				   quote_literal_cstr(filename), quote_literal_cstr(hex));
+	pfree(hex);
+
+	conn = Connect(sub->conninfo, who);
+	PG_TRY();
+	{
+		Oid				  types[1] = {TEXTOID};
+		WalRcvExecResult *res = walrcv_exec(conn, sql, 1, types);
+		TupleTableSlot	 *slot;
+
+		if (res->status != WALRCV_OK_TUPLES)
+			ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
+							errmsg("%s refused the file \"%s\": %s", who, filename, res->err),
+							errdetail("car.push(\"%s\") was forwarded there, where organisation \"%s\" is placed; "
+									  "nothing of it was loaded.",
+									  source, org)));
+		slot = MakeSingleTupleTableSlot(res->tupledesc, &TTSOpsMinimalTuple);
+		if (tuplestore_gettupleslot(res->tuplestore, true, false, slot))
+		{
+			Datum d = slot_getattr(slot, 1, &isnull);
+
+			if (!isnull)
+				row = TextDatumGetCString(d);
+		}
+		ExecDropSingleTupleTableSlot(slot);
+		walrcv_clear_result(res);
+	}
+	PG_FINALLY();
+	{
+		walrcv_disconnect(conn);
+	}
+	PG_END_TRY();
+	if (row == NULL)
+		elog(ERROR, "car: %s returned no row for car.push", who);
+
+	/* the shard's row, as this server's car.source_file (the same version of car) */
+	pin = car_spi_connect();
+	if (SPI_execute_with_args("SELECT $1::car.source_file", 1, (Oid[]){TEXTOID},
+							  (Datum[]){CStringGetTextDatum(row)}, NULL, true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "car: could not read the shard's car.source_file row");
+	result = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull), false, -1);
+	car_spi_finish(pin);
+	return result;
+}

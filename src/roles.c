@@ -182,6 +182,12 @@ static const char *const grants[] = {
 	 * subscriptions and slots is a superuser's alone (PostgreSQL 15)
 	 */
 	"GRANT SELECT ON car.shard, car.shard_status TO car_admin",
+	/* raw readings of every shard, from the hub, as far as the session's meters go */
+	"GRANT SELECT ON car.reading_remote, car.reading_month TO car_reader",
+	"GRANT EXECUTE ON FUNCTION car.visible_meter_ids() TO car_reader",
+	/* which shard car.push on a hub forwards an organisation's files to: read as the pushing role */
+	"GRANT SELECT ON car.placement TO car_ingest",
+	"GRANT SELECT, INSERT, UPDATE, DELETE ON car.placement TO car_admin",
 	"GRANT EXECUTE ON FUNCTION car.shard_slot(text) TO car_admin",
 };
 

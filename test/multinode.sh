@@ -9,8 +9,9 @@
 # status of its shards, and shards and the hub restarted in the middle of
 # ingest and apply.
 #
-# Readings are written on the shards directly for now (routing pushes
-# through the hub comes later).  Why a fourth cluster rather than comparing
+# Readings are written on the shards directly; at the end a file is pushed
+# through the hub, which forwards it to the shard of its organisation, and
+# the shards' raw readings are read from the hub (car.reading_remote).  Why a fourth cluster rather than comparing
 # the hub with the shards' own reports: the single car computes the same
 # readings in one place, so it checks that the hub's union of shards is the
 # whole (no shard's rows missing, none twice), which a shard-by-shard
@@ -98,12 +99,13 @@ for node in hub s1 s2 one; do
 SET client_min_messages = warning;
 CREATE EXTENSION car;
 SELECT car.grant_roles(true) IS NOT NULL;
-CREATE ROLE car_repl LOGIN REPLICATION BYPASSRLS PASSWORD '$SECRET' IN ROLE car_reader;
+CREATE ROLE car_repl LOGIN REPLICATION BYPASSRLS PASSWORD '$SECRET' IN ROLE car_reader, car_ingest;
+CREATE ROLE pusher LOGIN IN ROLE car_ingest;
 CREATE ROLE analyst LOGIN IN ROLE car_reader;
 CREATE ROLE admin LOGIN IN ROLE car_admin;
 SQL
 	)
-	ok $? "car installed on $node (roles car_repl with REPLICATION, analyst, admin)"
+	ok $? "car installed on $node (roles car_repl with REPLICATION and car_ingest, analyst, admin, pusher)"
 	[ $? = 0 ] || echo "$out" | sed 's/^/# /'
 done
 q hub -c "ALTER SYSTEM SET car.node_role = 'hub'" -c "SELECT pg_reload_conf()" >/dev/null
@@ -219,11 +221,11 @@ is "the Depot's April is B's on the hub (the transfer replicated)" \
 # --- what a hub refuses ----------------------------------------------------------------------------
 like "the hub refuses car.refresh()" "$(q hub -c "SELECT car.refresh()")" \
 	"car.refresh\(\) is refused on a hub \(car.node_role = hub\)"
-q hub -c "SELECT car.add_source('push-a', NULL, 'push', 'long', '{\"meter\": \"m\", \"org\": \"A\"}')" >/dev/null
-like "the hub refuses car.push" "$(q hub -c "SELECT car.push('push-a', 'x.csv', convert_to(E'ts,value\n2023-03-01 00:00,1\n', 'UTF8'))")" \
-	"car.push\(\) is refused on a hub"
 like "... with what to do" "$(q hub -c "\\set VERBOSITY verbose" -c "SELECT car.refresh()")" \
 	"HINT:  Run it on that shard"
+like "the hub refuses car.push_lo(): a large object is pushed on its organisation's shard" \
+	"$(q hub -c "SELECT car.push_lo('push-a', 'a.csv', lo_from_bytea(0, 'x'))")" \
+	"car.push_lo\(\) \(a large object is pushed on its organisation's shard\) is refused on a hub"
 like "the hub refuses writing its replicated tables by hand" "$(q hub -c "INSERT INTO car.site (name, org) VALUES ('X', 'A')")" \
 	"writing car.site is refused on a hub"
 like "the hub's worker polls nothing, and says so" "$(cat "$W/hub/server.log")" "this server is a hub \(car.node_role = hub\): sources are not polled here"
@@ -354,4 +356,93 @@ want=$(q s1 -c "SELECT last_value + 1 FROM car.site_id_seq" -c "SELECT last_valu
 new=$(rq -c "INSERT INTO car.site (name, org) VALUES ('New', 'A') RETURNING id" -c "INSERT INTO car.meter (site_id, name, activity, unit) SELECT max(id), 'n', 'electricity', 'kWh' FROM car.site RETURNING id" | grep -E '^[0-9]+$' | tr '\n' ' ')
 is "... a new site and meter take the ids s1 would have given next, in block 1" "$new" "$want"
 like "... which are in block 1" "$new" '^1[0-9]{7} 1[0-9]{7} $'
+
+# --- routing: car.push on the hub goes to the one shard of the source's organisation ----------------
+# (last: the file changes s1's readings, which the single car does not have)
+log_from=$(($(wc -l <"$W/hub/server.log") + 1))
+is "a car_admin places A and B on s1, C and D on s2" \
+	"$(q hub -U admin -c "INSERT INTO car.placement (org, shard) VALUES ('A', 's1'), ('B', 's1'), ('C', 's2'), ('D', 's2')" -c "SELECT string_agg(org || ':' || shard, ',' ORDER BY org) FROM car.placement")" \
+	"A:s1,B:s1,C:s2,D:s2"
+like "a placement on a shard the hub does not have is refused" \
+	"$(q hub -U admin -c "INSERT INTO car.placement (org, shard) VALUES ('E', 's9')")" 'violates foreign key constraint'
+like "an analyst (car_reader) may not place an organisation" \
+	"$(q hub -U analyst -c "INSERT INTO car.placement (org, shard) VALUES ('E', 's1')")" 'permission denied for table placement'
+SRC='{"site": "Routed", "meter": "Routed electricity", "timezone": "UTC", "activity": "electricity", "org": "%s"}'
+for node in hub s1; do q "$node" -v ON_ERROR_STOP=1 -c "SELECT car.add_source('push-a', NULL, 'push', 'long', '$(printf "$SRC" A)')" >/dev/null; done
+q hub -c "SELECT car.add_source('push-c', NULL, 'push', 'long', '$(printf "$SRC" C)')" \
+	-c "SELECT car.add_source('push-e', NULL, 'push', 'long', '$(printf "$SRC" E)')" \
+	-c "SELECT car.add_source('push-none', NULL, 'push', 'long', '{\"meter\": \"m\"}')" >/dev/null
+# three half-hours, 1 + 2 + 3 = 6 kWh
+FILE="convert_to(E'ts,value\n2023-03-01 00:00,1\n2023-03-01 00:30,2\n2023-03-01 01:00,3\n', 'UTF8')"
+before_s2=$(q s2 -c "SELECT count(*) FROM car.source_file")
+out=$(q hub -U pusher -c "SELECT id, name FROM car.push('push-a', 'routed.csv', $FILE)")
+like "car.push on the hub (by a car_ingest role) returns s1's row: a file id of block 1" "$out" '^1[0-9]{7}\|routed.csv$'
+is "the hub itself landed nothing" "$(q hub -c "SELECT count(*) FROM car.source_file")" "0"
+fid=${out%%|*}
+is "s1 holds the file and its three readings (6 kWh) on the meter Routed electricity" \
+	"$(q s1 -c "SELECT s.name || ' ' || count(*) || ' ' || sum(r.quantity) || ' ' || m.name FROM car.reading r JOIN car.meter m ON m.id = r.meter_id JOIN car.source_file f ON f.id = r.file_id JOIN car.source s ON s.id = f.source_id WHERE r.file_id = '$fid' GROUP BY s.name, m.name")" \
+	"push-a 3 6 Routed electricity"
+is "s2 got nothing: a push writes one shard" "$(q s2 -c "SELECT count(*) FROM car.source_file")" "$before_s2"
+is "the same bytes again: s1 answers with the same file, nothing new" \
+	"$(q hub -U pusher -c "SELECT id FROM car.push('push-a', 'again.csv', $FILE)")" "$fid"
+like "a source whose organisation is placed on no shard is refused on the hub" \
+	"$(q hub -U pusher -c "SELECT car.push('push-e', 'e.csv', $FILE)")" 'organisation "E" of source "push-e" is placed on no shard'
+like "a push source naming no organisation is refused" \
+	"$(q hub -U pusher -c "SELECT car.push('push-none', 'n.csv', $FILE)")" 'push source "push-none" names no organisation'
+like "a source the hub does not know is refused before anything is sent" \
+	"$(q hub -U pusher -c "SELECT car.push('nowhere', 'n.csv', $FILE)")" 'no source "nowhere" on this hub'
+like "the shard's refusal comes back: C is on s2, which has no source push-c" \
+	"$(q hub -U pusher -c "SELECT car.push('push-c', 'c.csv', $FILE)")" 'shard "s2" refused the file "c.csv": .*push-c'
+like "an analyst (car_reader) may not push through the hub" \
+	"$(q hub -U analyst -c "SELECT car.push('push-a', 'x.csv', $FILE)")" 'permission denied for function push'
+PTOKEN_C=$(q hub -c "SELECT car.sign_jwt(jsonb_build_object('org', 'C', 'scope', 'push', 'exp', extract(epoch FROM now() + interval '1 hour')::bigint), 'hs')")
+PTOKEN_A=$(q hub -c "SELECT car.sign_jwt(jsonb_build_object('org', 'A', 'scope', 'push', 'exp', extract(epoch FROM now() + interval '1 hour')::bigint), 'hs')")
+like "a push token of org C is refused on the hub for A's source, before anything is sent" \
+	"$(q hub -U pusher -c "SELECT car.push('$PTOKEN_C', 'push-a', 'x.csv', convert_to(E'ts,value\n2023-03-01 02:00,4\n', 'UTF8'))")" 'the token does not allow pushing to source "push-a"'
+is "... and s1 did not get it" "$(q s1 -c "SELECT count(*) FROM car.source_file WHERE name = 'x.csv'")" "0"
+is "a push token of org A goes through to s1 (4 kWh at 02:00 UTC)" \
+	"$(q hub -U pusher -c "SELECT name FROM car.push('$PTOKEN_A', 'push-a', 'x.csv', convert_to(E'ts,value\n2023-03-01 02:00,4\n', 'UTF8'))"; q s1 -c "SELECT sum(quantity) FROM car.reading r JOIN car.meter m ON m.id = r.meter_id WHERE m.name = 'Routed electricity'")" \
+	$'x.csv\n10'
+! tail -n +"$log_from" "$W/hub/server.log" | grep -q "$SECRET"
+ok $? "routing wrote the connection's password nowhere in the hub's log (its refusals included)"
+
+# --- drill-down into raw readings from the hub: car.reading_remote ---------------------------------
+like "car.add_reading_remote needs postgres_fdw on the hub" \
+	"$(q hub -c "SELECT car.add_reading_remote('s1', '$(conninfo s1)')")" 'needs the extension postgres_fdw'
+q hub -c "CREATE EXTENSION postgres_fdw" >/dev/null
+is "car.add_reading_remote makes a foreign table per shard" \
+	"$(for s in s1 s2; do q hub -v ON_ERROR_STOP=1 -c "SELECT car.add_reading_remote('$s', '$(conninfo "$s")')"; done)" \
+	$'car.reading_remote_s1\ncar.reading_remote_s2'
+is "... on servers with async_capable, fetch_size and batch_size" \
+	"$(q hub -c "SELECT string_agg(srvname || ':' || array_to_string(ARRAY(SELECT o FROM unnest(srvoptions) o WHERE o ~ '^(async_capable|fetch_size|batch_size)=' ORDER BY o), ' '), ', ' ORDER BY srvname) FROM pg_foreign_server WHERE srvname LIKE 'car_fdw_%'")" \
+	"car_fdw_s1:async_capable=true batch_size=1000 fetch_size=10000, car_fdw_s2:async_capable=true batch_size=1000 fetch_size=10000"
+is "the user mapping's password is not readable by car_admin" \
+	"$(q hub -U admin -c "SELECT count(*) FILTER (WHERE umoptions IS NOT NULL) || ' of ' || count(*) FROM pg_user_mappings WHERE srvname LIKE 'car_fdw_%'")" "0 of 2"
+MONTHLY="SELECT string_agg(month || ':' || n || ':' || round(total::numeric, 4), ',' ORDER BY month) FROM (SELECT month, count(*) n, sum(quantity) total FROM %s GROUP BY month) x"
+for s in s1 s2; do
+	hub=$(q hub -c "$(printf "$MONTHLY" "car.reading_remote WHERE shard = '$s'")")
+	is "a sum by month over car.reading_remote on the hub equals $s's own sums" "$hub" "$(q "$s" -c "$(printf "$MONTHLY" car.reading_month)")"
+done
+echo "# s1 by month: $hub"
+is "... and the whole: the hub's count is s1's plus s2's" \
+	"$(q hub -c "SELECT count(*) FROM car.reading_remote")" "$(($(q s1 -c "SELECT count(*) FROM car.reading") + $(q s2 -c "SELECT count(*) FROM car.reading")))"
+is "car.add_reading_remote again for s1 makes it anew: the hub still counts every reading once" \
+	"$(q hub -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" -c "SELECT car.add_reading_remote('s1', '$(conninfo s1)')" -c "SELECT count(*) FROM car.reading_remote")" \
+	"car.reading_remote_s1
+$(($(q s1 -c "SELECT count(*) FROM car.reading") + $(q s2 -c "SELECT count(*) FROM car.reading")))"
+plan=$(q hub -c "EXPLAIN (VERBOSE, COSTS OFF) SELECT month, sum(quantity) FROM car.reading_remote WHERE month = '2023-04-01' GROUP BY month")
+like "EXPLAIN VERBOSE: the visible meters go to each shard as one array parameter" "$plan" \
+	'Remote SQL: SELECT .* FROM car\.reading_month WHERE .*meter_id = ANY \(\$1::integer\[\]\)'
+like "... with the month filter shipped too" "$plan" "Remote SQL: .*\\(\\(month = '2023-04-01'\\)\\) AND \\(\\(meter_id = ANY"
+# (no Async Foreign Scan here: the day-aware car.meter_visible_at filter runs on the hub, above each scan)
+plan=$(q hub -c "EXPLAIN (VERBOSE, COSTS OFF) SELECT month, sum(quantity) FROM car.reading_remote_s1 WHERE meter_id = ANY ((SELECT car.visible_meter_ids())::int[]) GROUP BY month")
+like "EXPLAIN VERBOSE: on one shard's table the aggregate groups on the shard" "$plan" \
+	'Remote SQL: SELECT month, sum\(quantity\) FROM car\.reading_month WHERE \(\(meter_id = ANY \(\$1::integer\[\]\)\)\) GROUP BY 1'
+# C's sites on s2: HQ (electricity, gas) and the Depot (electricity) until 31 March 2023, then D's
+is "an analyst authenticated as org C sees C's readings only: its meters on s2, the Depot's up to 31 March" \
+	"$(q hub -U analyst -c "SELECT car.authenticate('$TOKEN') IS NOT NULL" -c "SELECT string_agg(DISTINCT shard, ',') || ' ' || count(DISTINCT meter_id) || ' ' || count(*) FROM car.reading_remote")" \
+	"t
+$(q s2 -c "SELECT 's2 ' || count(DISTINCT r.meter_id) || ' ' || count(*) FROM car.reading r JOIN car.meter m ON m.id = r.meter_id JOIN car.site s ON s.id = m.site_id CROSS JOIN LATERAL (SELECT (r.ts AT TIME ZONE 'Europe/London')::date AS d) x WHERE CASE WHEN EXISTS (SELECT 1 FROM car.site_org so WHERE so.site_id = s.id) THEN EXISTS (SELECT 1 FROM car.site_org so WHERE so.site_id = s.id AND so.org = 'C' AND x.d >= so.valid_from AND (so.valid_to IS NULL OR x.d <= so.valid_to)) ELSE s.org = 'C' END")"
+is "without a token the analyst gets no readings" "$(q hub -U analyst -c "SELECT count(*) FROM car.reading_remote")" "0"
+like "the analyst may not read a shard's foreign table directly" "$(q hub -U analyst -c "SELECT count(*) FROM car.reading_remote_s1")" 'permission denied'
 echo "1..$n"
