@@ -978,8 +978,13 @@ IngestBytes(int source_id, const char *source, const char *format, Jsonb *option
 	ing.file_id = car_land_file_bytes(source_id, fname, uri ? uri : fname, sha, bytes,
 									  ing.metadata ? ing.metadata->data : NULL, false, NULL);
 
-	/* pass 2 */
-	car_ingest_resolve_meters(&ing);
+	/*
+	 * pass 2: the months' partitions first, then the meters.  Making a
+	 * partition takes car.partition's lock and then an exclusive lock on
+	 * car.reading; a meter's insert reads car.reading (its trigger queues the
+	 * readings already under its id).  Two loads that took them in the other
+	 * order would deadlock, each holding what the other waits for.
+	 */
 	if (ing.values > 0)
 	{
 		/* a file is not a way to make hundreds of tables: ask maintenance for those */
@@ -996,6 +1001,7 @@ IngestBytes(int source_id, const char *source, const char *format, Jsonb *option
 							 "first with car.ensure_partitions(from, to), or raise car.max_new_partitions.")));
 		car_ensure_partitions_range(ing.min_ts, ing.max_ts);
 	}
+	car_ingest_resolve_meters(&ing);
 	PG_TRY();
 	{
 		car_ingest_write(&ing);
