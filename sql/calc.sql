@@ -204,3 +204,39 @@ BEGIN
     END LOOP;
 END $$;
 SELECT count(*) AS calls, bool_and(agrees) AS all_agree FROM pg_temp.co2e_each();
+-- car.co2e's slot table (src/calc.c: one slot per 2^37 us, 38h10m38.95s, holds
+-- the remembered year it lies wholly in) answers near every boundary what
+-- car.emissions (no per-call cache) answers, rows in a scrambled order: each
+-- UK reporting-year start for January, April (1 April 00:00 BST is 31 March
+-- 23:00 UTC) and October starts, and each clock change (last Sundays of March
+-- and October, 01:00 UTC), 1 us either side and one and two slot widths either
+-- side, inside 2021-04-05 .. 2024-12-25 (years with a set, for all three
+-- starts): 10 of the 12 year starts and 7 of the 8 clock changes, 7 offsets
+-- each: 119 instants.  car.co2e prices electricity's own row, the generation
+-- component of car.emissions.
+CREATE TEMP TABLE edges AS
+SELECT DISTINCT b + d AS ts, 1000.0::float8 AS q
+FROM (SELECT make_date(y, m, 1)::timestamp AT TIME ZONE 'Europe/London' AS b
+      FROM generate_series(2021, 2024) y, unnest(ARRAY[1, 4, 10]) m
+      UNION ALL
+      SELECT ((make_date(y, m, 31) - extract(dow FROM make_date(y, m, 31))::int) + time '01:00') AT TIME ZONE 'UTC'
+      FROM generate_series(2021, 2024) y, unnest(ARRAY[3, 10]) m) bounds,
+     unnest(ARRAY[interval '0', interval '1 microsecond', interval '-1 microsecond', interval '38:10:39',
+                  interval '-38:10:39', interval '76:21:18', interval '-76:21:18']) d
+WHERE b + d BETWEEN '2021-04-05' AND '2024-12-25';
+SELECT count(*) AS instants, min(ts) > '2021-04-05' AS inside FROM edges;
+CREATE FUNCTION pg_temp.edges_agree() RETURNS TABLE (start int, instants bigint, years bigint, agree bool)
+LANGUAGE plpgsql AS $$
+BEGIN
+    FOREACH start IN ARRAY ARRAY[1, 4, 10] LOOP
+        PERFORM set_config('car.reporting_year_start', start::text, true);
+        SELECT count(*), count(DISTINCT car.factor_year(e.ts)),
+               bool_and(car.co2e(e.q, 'kWh', 'electricity', e.ts)
+                        = (SELECT x.kg_co2e FROM car.emissions(e.q, 'kWh', 'electricity', e.ts) x
+                           WHERE x.component = 'generation'))
+        INTO instants, years, agree
+        FROM (SELECT * FROM edges ORDER BY md5(edges.ts::text)) e;
+        RETURN NEXT;
+    END LOOP;
+END $$;
+SELECT * FROM pg_temp.edges_agree();

@@ -6,8 +6,8 @@
  * car.co2e runs once per reading in reports, so it keeps its recent answers
  * in fn_extra: the unit and activity argument bytes, and for up to
  * CO2E_YEARS reporting years [lo, hi) the kg CO2e per unit.  A call whose
- * arguments match and whose timestamp falls in a remembered year is a few
- * comparisons and one multiplication, whatever order the rows come in; only
+ * arguments match and whose timestamp falls in a remembered year is one
+ * table lookup and one multiplication, whatever order the rows come in; only
  * a miss looks at the (backend-cached) catalogue.  When the unit and
  * activity are constants of the query (car.co2e(kwh, 'kWh', 'electricity',
  * ts)) their bytes are not even compared.
@@ -60,12 +60,29 @@ typedef struct Co2eYear
 	double kg_per_unit;
 } Co2eYear;
 
+/*
+ * The remembered years, indexed by time: slot s of the table covers the
+ * instants [base + s * 2^CO2E_SLOT_SHIFT, base + (s + 1) * 2^CO2E_SLOT_SHIFT)
+ * (2^37 microseconds, 38.2 hours: shorter than any year, so a year fills
+ * many slots).  A slot lying wholly inside a remembered year holds that
+ * year's index + 1; a slot a year boundary cuts, or outside every
+ * remembered year, holds 0 and the call compares the years' bounds
+ * instead.  The bounds are car_choose_set's own (UK local midnights, clock
+ * changes and all): the table only says which of them holds an instant, so
+ * it answers exactly what the comparisons would, without a branch on the
+ * year (rows in no order would make that branch a guess).
+ */
+#define CO2E_SLOT_SHIFT 37
+#define CO2E_SLOTS		2048 /* 2048 x 38.2 hours: 8.9 years from base */
+
 typedef struct Co2eCache
 {
 	uint64	 generation;
 	int		 nyears;
 	int		 next; /* slot to overwrite when full */
 	Co2eYear years[CO2E_YEARS];
+	uint64	 base; /* the TimestampTz, as unsigned, where slot 0 starts */
+	uint8	 slot[CO2E_SLOTS];
 	bool	 args_const; /* unit and activity are constants of the query */
 	int		 unit_len;
 	int		 activity_len;
@@ -86,6 +103,46 @@ Remember(MemoryContext cxt, char **dst, int *cap, int *len, const char *src, int
 	}
 	memcpy(*dst, src, n);
 	*len = n;
+}
+
+/* Forget every remembered year (the slot table too). */
+static void
+ForgetYears(Co2eCache *c)
+{
+	c->nyears = 0;
+	memset(c->slot, 0, sizeof(c->slot));
+}
+
+/* Fill the slot table from the remembered years (after each miss: rare). */
+static void
+IndexYears(Co2eCache *c)
+{
+	int64 base;
+	int	  i;
+	int	  s;
+
+	memset(c->slot, 0, sizeof(c->slot));
+	if (c->nyears == 0)
+		return;
+	/* from the earliest remembered year, down to a slot edge */
+	base = (int64) c->years[0].lo;
+	for (i = 1; i < c->nyears; i++)
+		base = Min(base, (int64) c->years[i].lo);
+	c->base = (uint64) (base & ~(((int64) 1 << CO2E_SLOT_SHIFT) - 1));
+	for (s = 0; s < CO2E_SLOTS; s++)
+	{
+		int64 from = (int64) c->base + ((int64) s << CO2E_SLOT_SHIFT);
+		int64 to = from + ((int64) 1 << CO2E_SLOT_SHIFT); /* exclusive */
+
+		for (i = 0; i < c->nyears; i++)
+		{
+			int64 lo = (int64) c->years[i].lo;
+			int64 hi = (int64) (c->years[i].lo + c->years[i].span);
+
+			if (from >= lo && to <= hi)
+				c->slot[s] = (uint8) (i + 1);
+		}
+	}
 }
 
 /*
@@ -162,7 +219,7 @@ Co2eMiss(FunctionCallInfo fcinfo)
 		fcinfo->flinfo->fn_extra = c;
 	}
 	else if (c->generation != car_cache_generation || !SameArguments(c, fcinfo))
-		c->nyears = 0; /* other arguments or catalogue: forget the old answers */
+		ForgetYears(c); /* other arguments or catalogue: forget the old answers */
 	car_choose_set(at, &choice);
 	gen = car_cache_generation;
 	car_resolve(a, u, choice.set_id, &f);
@@ -183,8 +240,9 @@ Co2eMiss(FunctionCallInfo fcinfo)
 			 VARSIZE_ANY_EXHDR(activity));
 	/* If the catalogue changed while resolving, do not trust this next time. */
 	if (gen != car_cache_generation)
-		c->nyears = 0;
+		ForgetYears(c);
 	c->generation = car_cache_generation;
+	IndexYears(c);
 	PG_RETURN_FLOAT8(Finite(q * y->kg_per_unit));
 }
 
@@ -204,15 +262,25 @@ car_co2e(PG_FUNCTION_ARGS)
 		likely(c->args_const || SameArguments(c, fcinfo)))
 	{
 		uint64 at = (uint64) PG_GETARG_TIMESTAMPTZ(3);
+		uint64 off = at - c->base;
 		int	   hit = -1;
 		int	   i;
 
+		/* the slot table first: a slot wholly inside a remembered year names it */
+		if (likely(off < ((uint64) CO2E_SLOTS << CO2E_SLOT_SHIFT)))
+		{
+			int y = c->slot[off >> CO2E_SLOT_SHIFT];
+
+			if (likely(y != 0))
+				PG_RETURN_FLOAT8(Finite(PG_GETARG_FLOAT8(0) * c->years[y - 1].kg_per_unit));
+		}
+
 		/*
-		 * The remembered years do not overlap: at is in one at most.  Every
-		 * one is tested, without a branch on which (rows in no order would
-		 * make that branch a guess), and the one holding at kept.  Unsigned
-		 * arithmetic wraps: at - lo < span exactly when lo <= at < lo + span
-		 * (for infinite at too, which is in none).
+		 * Near a year boundary, or far from base: the remembered years do
+		 * not overlap, so at is in one at most.  Every one is tested and the
+		 * one holding at kept.  Unsigned arithmetic wraps: at - lo < span
+		 * exactly when lo <= at < lo + span (for infinite at too, which is
+		 * in none).
 		 */
 		for (i = 0; i < c->nyears; i++)
 		{
