@@ -143,6 +143,17 @@ FROM car.reading r JOIN car.meter m ON m.id = r.meter_id JOIN car.site s ON s.id
 WHERE s.org = 'MoJ' AND s.name = 'Site 2' AND m.name = 'Gas meter 2'
   AND (r.ts AT TIME ZONE 'Europe/London')::date IN ('2024-03-30', '2024-03-31', '2024-10-27')
 GROUP BY 1 ORDER BY 1;
+-- car.push COPYs straight into the monthly partitions (src/ingest_write.c),
+-- where car.reading's change-tracking trigger does not fire: it queues the
+-- file's meter-days itself, exactly the (meter, UK day)s of its readings,
+-- clock-change days included, and no other day of those meters.
+SELECT count(*) > 0 AS some_meter_days, count(*) FILTER (WHERE q.meter_id IS NULL) AS not_queued
+FROM (SELECT DISTINCT r.meter_id, (r.ts AT TIME ZONE 'Europe/London')::date AS day
+      FROM car.reading r JOIN car.source_file f ON f.id = r.file_id WHERE f.name = 'eco_a.csv') d
+LEFT JOIN (SELECT DISTINCT meter_id, day FROM car.refresh_queue) q USING (meter_id, day);
+SELECT count(*) AS queued_without_readings FROM (SELECT DISTINCT meter_id, day FROM car.refresh_queue) q
+WHERE q.meter_id IN (SELECT r.meter_id FROM car.reading r JOIN car.source_file f ON f.id = r.file_id WHERE f.name = 'eco_a.csv')
+  AND NOT EXISTS (SELECT 1 FROM car.reading r WHERE r.meter_id = q.meter_id AND (r.ts AT TIME ZONE 'Europe/London')::date = q.day);
 
 -- The header of an eCMS file: Site, Meter, Unit, Date, 00:00 ... 23:30 (a whole day's period starts)
 SELECT 'Site,Meter,Unit,Date,' || string_agg(to_char(timestamp '2000-01-01' + i * interval '30 min', 'HH24:MI'), ',' ORDER BY i) AS eco_header

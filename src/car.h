@@ -201,6 +201,8 @@ typedef struct DayQueue
 
 extern void	 DayQueueInit(DayQueue *q);
 extern void	 DayQueueScan(DayQueue *q, struct Tuplestorestate *rows, struct TupleDescData *desc);
+extern void	 DayQueueAdd(DayQueue *q, int32 meter_id, TimestampTz ts, bool has_quantity, double quantity);
+extern void	 car_queue_added_readings(DayQueue *q);
 extern int64 car_refresh_locked(void);
 
 /* live.c */

@@ -14,18 +14,22 @@
 #include "catalog/pg_type.h"
 #include "commands/copy.h"
 #include "commands/trigger.h"
+#include "catalog/pg_trigger.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "mb/pg_wchar.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_node.h"
 #include "parser/parse_relation.h"
+#include "partitioning/partbounds.h"
+#include "partitioning/partdesc.h"
 #include "port/pg_bswap.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/partcache.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
@@ -248,6 +252,28 @@ OutOfRange(Ingest *ing, const MeterEntry *m)
 			 errhint("Nothing of the file was loaded. Check the value and the file's unit.")));
 }
 
+/* One binary COPY tuple of (meter_id, ts, quantity, file_id). */
+static inline void
+PutReading(char **p, int32 meter_id, TimestampTz ts, double q, int32 file_id)
+{
+	union
+	{
+		double d;
+		int64  i;
+	} u;
+
+	u.d = q;
+	PutInt16(p, 4);
+	PutInt32(p, 4);
+	PutInt32(p, meter_id);
+	PutInt32(p, 8);
+	PutInt64(p, ts);
+	PutInt32(p, 8);
+	PutInt64(p, u.i);
+	PutInt32(p, 4);
+	PutInt32(p, file_id);
+}
+
 #define TUPLE_BYTES	 (2 + 4 + 4 + 4 + 8 + 4 + 8 + 4 + 4)
 #define COPY_CHUNK	 50000 /* readings per COPY statement */
 #define HEADER_BYTES 19
@@ -299,24 +325,7 @@ CopySource(void *outbuf, int minread, int maxread)
 		q = ing->rec.value[ing->rec_pos] * m->to_meter_unit;
 		if (isinf(q))
 			OutOfRange(ing, m);
-		PutInt16(&p, 4);
-		PutInt32(&p, 4);
-		PutInt32(&p, m->id);
-		PutInt32(&p, 8);
-		PutInt64(&p, ing->rec_ts[ing->rec_pos]);
-		PutInt32(&p, 8);
-		{
-			union
-			{
-				double d;
-				int64  i;
-			} u;
-
-			u.d = q;
-			PutInt64(&p, u.i);
-		}
-		PutInt32(&p, 4);
-		PutInt32(&p, ing->file_id);
+		PutReading(&p, m->id, ing->rec_ts[ing->rec_pos], q, ing->file_id);
 		ing->rec_pos++;
 		ing->written++;
 		ing->copy_chunk++;
@@ -325,6 +334,315 @@ CopySource(void *outbuf, int minread, int maxread)
 	}
 	(void) minread;
 	return (int) (p - (char *) outbuf);
+}
+
+/*
+ * The direct path.  COPY into car.reading itself inserts one row at a time:
+ * PostgreSQL refuses its batched insert (heap_multi_insert, one WAL record
+ * per page) for a partitioned table with a statement trigger that keeps a
+ * transition table, as car.reading's change tracking does.  So when the
+ * only triggers an INSERT into car.reading would fire are car's own
+ * (reading_inserted: car.track_changes; reading_refused_on_hub, which does
+ * nothing off a hub), each batch of readings is routed to its monthly
+ * partitions here, with the table's own partition bounds, and COPYed into
+ * each partition, batched; its meter-days are then queued and announced as
+ * car.track_changes queues an INSERT's (car_queue_added_readings).  COPY
+ * into a partition still checks the partition's bounds and every constraint
+ * and index of car.reading on each row.  A reading for a partition that is
+ * not a plain table without triggers of its own, for the default partition
+ * or for none, goes through car.reading as before, in the same batch.
+ */
+typedef struct Leaf
+{
+	Oid			relid;
+	Relation	rel;	/* NULL: through car.reading */
+	ParseState *pstate; /* a range table naming the partition, for CopyFrom */
+} Leaf;
+
+typedef struct Direct
+{
+	Relation	  parent;
+	ParseState	 *parent_pstate;
+	PartitionKey  key;
+	PartitionDesc desc;
+	Leaf		 *leaves; /* by partition index, opened when first used */
+	TimestampTz	  lo;	  /* the bounds of the last routed reading's partition */
+	TimestampTz	  hi;
+	int			  last; /* its partition index, or -1 */
+	/* the batch */
+	int			  n;
+	int32		 *meter;
+	TimestampTz	 *ts;
+	double		 *q;
+	int			 *part; /* partition index, or -1: through car.reading */
+	/* what COPY is reading now: the batch's readings of partition want */
+	int			  want;
+	int			  pos;
+	int			  state; /* 0 header, 1 tuples, 2 done */
+	int32		  file_id;
+} Direct;
+
+static Direct *direct_copy; /* the batch DirectSource is reading from */
+
+/* Is trigger t of car.reading's car's own, car.<func>()? */
+static bool
+CarTrigger(const Trigger *t, const char *name, const char *func)
+{
+	char *f;
+
+	if (strcmp(t->tgname, name) != 0 || get_func_namespace(t->tgfoid) != get_namespace_oid("car", false))
+		return false;
+	f = get_func_name(t->tgfoid);
+	return f != NULL && strcmp(f, func) == 0;
+}
+
+/* Would an INSERT into car.reading fire nothing but car's own statement triggers, as car ships them? */
+static bool
+DirectPathAllowed(Relation rel)
+{
+	TriggerDesc *td = rel->trigdesc;
+	PartitionKey key;
+	bool		 tracked = false;
+	int			 i;
+
+	if (car_node_role == CAR_NODE_HUB || SessionReplicationRole != SESSION_REPLICATION_ROLE_ORIGIN ||
+		rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE || td == NULL)
+		return false;
+	key = RelationGetPartitionKey(rel);
+	if (key->strategy != PARTITION_STRATEGY_RANGE || key->partnatts != 1 || key->partattrs[0] == 0 ||
+		key->parttypid[0] != TIMESTAMPTZOID ||
+		strcmp(NameStr(TupleDescAttr(RelationGetDescr(rel), key->partattrs[0] - 1)->attname), "ts") != 0)
+		return false;
+	for (i = 0; i < td->numtriggers; i++)
+	{
+		const Trigger *t = &td->triggers[i];
+
+		if (!TRIGGER_FOR_INSERT(t->tgtype) || t->tgenabled == TRIGGER_DISABLED)
+			continue;
+		if (TRIGGER_FOR_ROW(t->tgtype) || (t->tgenabled != TRIGGER_FIRES_ON_ORIGIN && t->tgenabled != TRIGGER_FIRES_ALWAYS))
+			return false;
+		if (TRIGGER_FOR_AFTER(t->tgtype) && t->tgnewtable != NULL && t->tgoldtable == NULL &&
+			CarTrigger(t, "reading_inserted", "track_changes"))
+			tracked = true;
+		else if (!(TRIGGER_FOR_BEFORE(t->tgtype) && CarTrigger(t, "reading_refused_on_hub", "refuse_on_hub")))
+			return false;
+	}
+	return tracked;
+}
+
+/* A range table naming rel, as COPY FROM makes one. */
+static ParseState *
+CopyParseState(Relation rel)
+{
+	ParseState *pstate = make_parsestate(NULL);
+
+	addRangeTableEntryForRelation(pstate, rel, RowExclusiveLock, NULL, false, false);
+	return pstate;
+}
+
+/*
+ * The partition index of the partition holding ts (-1: the readings goes
+ * through car.reading), as PostgreSQL's routing finds it (the same binary
+ * search over the same bounds), the last answer's bounds kept: a file's
+ * readings come in runs of one month.
+ */
+static int
+Route(Direct *d, TimestampTz ts)
+{
+	PartitionBoundInfo b = d->desc->boundinfo;
+	Datum			   v = TimestampTzGetDatum(ts);
+	bool			   equal;
+	int				   off;
+	int				   part;
+	Leaf			  *leaf;
+
+	if (ts >= d->lo && ts < d->hi)
+		return d->last;
+	off = partition_range_datum_bsearch(d->key->partsupfunc, d->key->partcollation, b, 1, &v, &equal);
+	part = b->indexes[off + 1];
+	if (part < 0)
+		part = b->default_index;
+	d->lo = off >= 0 && b->kind[off][0] == PARTITION_RANGE_DATUM_VALUE ? DatumGetTimestampTz(b->datums[off][0])
+																	   : DT_NOBEGIN;
+	d->hi = off + 1 < b->ndatums && b->kind[off + 1][0] == PARTITION_RANGE_DATUM_VALUE
+				? DatumGetTimestampTz(b->datums[off + 1][0])
+				: DT_NOEND;
+	if (part >= 0 && part == b->default_index)
+		part = -1; /* the default partition: car.reading's own routing */
+	if (part >= 0)
+	{
+		leaf = &d->leaves[part];
+		if (leaf->relid == InvalidOid)
+		{
+			leaf->relid = d->desc->oids[part];
+			if (d->desc->is_leaf[part] && get_rel_relkind(leaf->relid) == RELKIND_RELATION)
+			{
+				Relation	 r = table_open(leaf->relid, RowExclusiveLock);
+				TriggerDesc *td = r->trigdesc;
+
+				if (td == NULL || !(td->trig_insert_before_row || td->trig_insert_after_row || td->trig_insert_instead_row ||
+									td->trig_insert_before_statement || td->trig_insert_after_statement))
+				{
+					leaf->rel = r;
+					leaf->pstate = CopyParseState(r);
+				}
+				else
+					table_close(r, RowExclusiveLock);
+			}
+		}
+		if (leaf->rel == NULL)
+			part = -1;
+	}
+	d->last = part;
+	if (ts < d->lo || ts >= d->hi)
+		d->lo = d->hi = 0; /* an instant outside every bound (infinite): never cached */
+	return part;
+}
+
+/* COPY's data source for the direct path: the batch's readings of partition want. */
+static int
+DirectSource(void *outbuf, int minread, int maxread)
+{
+	Direct *d = direct_copy;
+	char   *p = outbuf;
+	char   *end = p + maxread;
+
+	if (d->state == 0)
+	{
+		static const char sig[11] = "PGCOPY\n\377\r\n";
+
+		Assert(maxread >= HEADER_BYTES);
+		memcpy(p, sig, 11);
+		p += 11;
+		PutInt32(&p, 0);
+		PutInt32(&p, 0);
+		d->state = 1;
+	}
+	while (d->state == 1 && end - p >= TUPLE_BYTES)
+	{
+		if (d->pos >= d->n)
+		{
+			PutInt16(&p, -1);
+			d->state = 2;
+			break;
+		}
+		if (d->part[d->pos] == d->want)
+			PutReading(&p, d->meter[d->pos], d->ts[d->pos], d->q[d->pos], d->file_id);
+		d->pos++;
+	}
+	(void) minread;
+	return (int) (p - (char *) outbuf);
+}
+
+/* COPY the batch's readings of partition part (-1: through car.reading). */
+static void
+CopyPart(Direct *d, int part, List *cols, List *options)
+{
+	CopyFromState cstate;
+	Relation	  rel = part >= 0 ? d->leaves[part].rel : d->parent;
+
+	d->want = part;
+	d->pos = 0;
+	d->state = 0;
+	cstate = BeginCopyFrom(part >= 0 ? d->leaves[part].pstate : d->parent_pstate, rel, NULL, NULL, false, DirectSource,
+						   cols, options);
+	CopyFrom(cstate);
+	EndCopyFrom(cstate);
+}
+
+/* Write one batch: its readings COPYed partition by partition, then their meter-days queued. */
+static void
+WriteBatch(Direct *d, List *cols, List *options, MemoryContext batch_cxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(batch_cxt);
+	bool		 *done = palloc0(sizeof(bool) * (d->desc->nparts + 1));
+	DayQueue	  q;
+	int			  i;
+
+	/* partitions in the order the batch first reaches them; then what goes through car.reading */
+	for (i = 0; i < d->n; i++)
+		if (d->part[i] >= 0 && !done[d->part[i]])
+		{
+			done[d->part[i]] = true;
+			CopyPart(d, d->part[i], cols, options);
+		}
+	for (i = 0; i < d->n; i++)
+		if (d->part[i] < 0)
+		{
+			CopyPart(d, -1, cols, options);
+			break;
+		}
+	DayQueueInit(&q);
+	for (i = 0; i < d->n; i++)
+		if (d->part[i] >= 0)
+			DayQueueAdd(&q, d->meter[i], d->ts[i], true, d->q[i]);
+	if (q.count > 0)
+		car_queue_added_readings(&q);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(batch_cxt);
+	d->n = 0;
+}
+
+/* Stream every reading into car.reading's partitions directly, COPY_CHUNK readings a batch. */
+static void
+WriteDirect(Ingest *ing, Relation rel, ParseState *pstate, List *cols, List *options)
+{
+	Direct		  d;
+	MemoryContext batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "car direct batch", ALLOCSET_DEFAULT_SIZES);
+	int			  i;
+
+	memset(&d, 0, sizeof(d));
+	d.parent = rel;
+	d.parent_pstate = pstate;
+	d.key = RelationGetPartitionKey(rel);
+	d.desc = RelationGetPartitionDesc(rel, true);
+	d.leaves = palloc0(sizeof(Leaf) * (d.desc->nparts + 1));
+	d.last = -1;
+	d.meter = palloc(sizeof(int32) * COPY_CHUNK);
+	d.ts = palloc(sizeof(TimestampTz) * COPY_CHUNK);
+	d.q = palloc(sizeof(double) * COPY_CHUNK);
+	d.part = palloc(sizeof(int) * COPY_CHUNK);
+	d.file_id = ing->file_id;
+	direct_copy = &d;
+	PG_TRY();
+	{
+		while (car_ingest_next(ing, false))
+		{
+			MeterEntry *m = ing->rec_meter;
+			int			k;
+
+			for (k = 0; k < ing->rec.nvalues; k++)
+			{
+				double q = ing->rec.value[k] * m->to_meter_unit;
+
+				if (isinf(q))
+					OutOfRange(ing, m);
+				d.meter[d.n] = m->id;
+				d.ts[d.n] = ing->rec_ts[k];
+				d.q[d.n] = q;
+				d.part[d.n] = Route(&d, ing->rec_ts[k]);
+				ing->written++;
+				if (car_ingest_progress && (ing->written & 4095) == 0)
+					*car_ingest_progress = ing->written;
+				if (++d.n == COPY_CHUNK)
+					WriteBatch(&d, cols, options, batch_cxt);
+			}
+		}
+		if (d.n > 0)
+			WriteBatch(&d, cols, options, batch_cxt);
+	}
+	PG_FINALLY();
+	{
+		direct_copy = NULL;
+	}
+	PG_END_TRY();
+	for (i = 0; i < d.desc->nparts; i++)
+		if (d.leaves[i].rel != NULL)
+		{
+			free_parsestate(d.leaves[i].pstate);
+			table_close(d.leaves[i].rel, NoLock);
+		}
+	MemoryContextDelete(batch_cxt);
 }
 
 /* Stream every reading into car.reading with COPY (no overlap with stored rows). */
@@ -360,14 +678,17 @@ WriteWithCopy(Ingest *ing)
 		 * stays small (no temporary files, bounded memory) however big the
 		 * file.
 		 */
-		while (!ing->copy_eof)
-		{
-			ing->copy_state = 0;
-			ing->copy_chunk = 0;
-			cstate = BeginCopyFrom(pstate, rel, NULL, NULL, false, CopySource, cols, options);
-			CopyFrom(cstate);
-			EndCopyFrom(cstate);
-		}
+		if (DirectPathAllowed(rel))
+			WriteDirect(ing, rel, pstate, cols, options);
+		else
+			while (!ing->copy_eof)
+			{
+				ing->copy_state = 0;
+				ing->copy_chunk = 0;
+				cstate = BeginCopyFrom(pstate, rel, NULL, NULL, false, CopySource, cols, options);
+				CopyFrom(cstate);
+				EndCopyFrom(cstate);
+			}
 	}
 	PG_FINALLY();
 	{

@@ -123,6 +123,41 @@ LondonDay(DayQueue *q, TimestampTz ts)
 	return q->day_last;
 }
 
+/* Count one changed reading (quantity: when the statement has it) under its meter and UK day. */
+void
+DayQueueAdd(DayQueue *q, int32 meter_id, TimestampTz ts, bool has_quantity, double quantity)
+{
+	DayKey key;
+
+	key.meter_id = meter_id;
+	key.day = LondonDay(q, ts);
+	if (q->count == 0 || ts < q->min_ts)
+		q->min_ts = ts;
+	if (q->count == 0 || ts > q->max_ts)
+		q->max_ts = ts;
+	q->count++;
+	if (q->prev == NULL || key.meter_id != q->prev->key.meter_id || key.day != q->prev->key.day)
+	{
+		bool found;
+
+		q->prev = hash_search(q->set, &key, HASH_ENTER, &found);
+		if (!found)
+		{
+			q->prev->quantity = 0;
+			q->prev->start = q->day_lo; /* LondonDay just set the day's bounds */
+			q->prev->count = 0;
+			q->prev->first = q->prev->last = ts;
+		}
+	}
+	q->prev->count++;
+	if (ts < q->prev->first)
+		q->prev->first = ts;
+	if (ts > q->prev->last)
+		q->prev->last = ts;
+	if (has_quantity)
+		q->prev->quantity += quantity;
+}
+
 void
 DayQueueScan(DayQueue *q, Tuplestorestate *rows, TupleDesc desc)
 {
@@ -136,37 +171,11 @@ DayQueueScan(DayQueue *q, Tuplestorestate *rows, TupleDesc desc)
 	tuplestore_rescan(rows);
 	while (tuplestore_gettupleslot(rows, true, false, slot))
 	{
-		bool		isnull;
-		DayKey		key;
-		TimestampTz ts = DatumGetTimestampTz(slot_getattr(slot, ts_att, &isnull));
+		bool isnull;
 
-		key.meter_id = DatumGetInt32(slot_getattr(slot, meter_att, &isnull));
-		key.day = LondonDay(q, ts);
-		if (q->count == 0 || ts < q->min_ts)
-			q->min_ts = ts;
-		if (q->count == 0 || ts > q->max_ts)
-			q->max_ts = ts;
-		q->count++;
-		if (q->prev == NULL || key.meter_id != q->prev->key.meter_id || key.day != q->prev->key.day)
-		{
-			bool found;
-
-			q->prev = hash_search(q->set, &key, HASH_ENTER, &found);
-			if (!found)
-			{
-				q->prev->quantity = 0;
-				q->prev->start = q->day_lo; /* LondonDay just set the day's bounds */
-				q->prev->count = 0;
-				q->prev->first = q->prev->last = ts;
-			}
-		}
-		q->prev->count++;
-		if (ts < q->prev->first)
-			q->prev->first = ts;
-		if (ts > q->prev->last)
-			q->prev->last = ts;
-		if (quantity_att > 0)
-			q->prev->quantity += DatumGetFloat8(slot_getattr(slot, quantity_att, &isnull));
+		DayQueueAdd(q, DatumGetInt32(slot_getattr(slot, meter_att, &isnull)),
+					DatumGetTimestampTz(slot_getattr(slot, ts_att, &isnull)), quantity_att > 0,
+					quantity_att > 0 ? DatumGetFloat8(slot_getattr(slot, quantity_att, &isnull)) : 0);
 	}
 	tuplestore_select_read_pointer(rows, 0);
 	ExecDropSingleTupleTableSlot(slot);
@@ -294,6 +303,32 @@ MeterChanged(TriggerData *td)
 																	   "OR o.unit OPERATOR(pg_catalog.<>) n.unit %s",
 					  car_schema_1_0() ? "" : "OR o.interval_minutes IS DISTINCT FROM n.interval_minutes"),
 			 SPI_OK_INSERT);
+}
+
+/* QueueAddedReadings' work, as car.reading's owner (the trigger's own identity). */
+static void
+QueueAddedReadingsAsOwner(void *arg)
+{
+	DayQueue *q = arg;
+	int		  pin = car_spi_connect();
+
+	DayQueueInsert(q);
+	if (q->count > 0)
+		car_note_new_readings(q);
+	car_spi_finish(pin);
+}
+
+/*
+ * Readings the ingest path wrote straight into car.reading's partitions
+ * (src/ingest_write.c), where the parent's statement trigger does not fire:
+ * their meter-days queued and announced exactly as car.track_changes does
+ * for an INSERT into car.reading, under the same identity (car.reading's
+ * owner, as that SECURITY DEFINER trigger runs) and search_path.
+ */
+void
+car_queue_added_readings(DayQueue *q)
+{
+	car_as_table_owner("reading", QueueAddedReadingsAsOwner, q);
 }
 
 /*
