@@ -75,15 +75,16 @@ typedef struct Co2eYear
 #define CO2E_SLOT_SHIFT 37
 #define CO2E_SLOTS		2048 /* 2048 x 38.2 hours: 8.9 years from base */
 
+/* What every hit reads comes first: the first cache line holds all of it but the slot and the year. */
 typedef struct Co2eCache
 {
 	uint64	 generation;
+	uint64	 base;		 /* the TimestampTz, as unsigned, where slot 0 starts */
+	bool	 args_const; /* unit and activity are constants of the query */
 	int		 nyears;
 	int		 next; /* slot to overwrite when full */
 	Co2eYear years[CO2E_YEARS];
-	uint64	 base; /* the TimestampTz, as unsigned, where slot 0 starts */
 	uint8	 slot[CO2E_SLOTS];
-	bool	 args_const; /* unit and activity are constants of the query */
 	int		 unit_len;
 	int		 activity_len;
 	char	*unit; /* argument bytes, not NUL-terminated */
