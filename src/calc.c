@@ -73,7 +73,7 @@ typedef struct Co2eYear
  * year (rows in no order would make that branch a guess).
  */
 #define CO2E_SLOT_SHIFT 37
-#define CO2E_SLOTS		2048 /* 2048 x 38.2 hours: 8.9 years from base */
+#define CO2E_SLOTS		2048 /* 2048 x 38.2 hours: 8.9 years, from 2.2 years before the first year remembered */
 
 /* What every hit reads comes first: the first cache line holds all of it but the slot and the year. */
 typedef struct Co2eCache
@@ -114,36 +114,29 @@ ForgetYears(Co2eCache *c)
 	memset(c->slot, 0, sizeof(c->slot));
 }
 
-/* Fill the slot table from the remembered years (after each miss: rare). */
+/*
+ * Mark the slots lying wholly inside remembered year i with mark (i + 1, or
+ * 0 to clear them): a few hundred bytes, once per miss.  The first year
+ * remembered places the table: from a quarter of its span before that year.
+ */
 static void
-IndexYears(Co2eCache *c)
+SlotYear(Co2eCache *c, int i, uint8 mark)
 {
-	int64 base;
-	int	  i;
-	int	  s;
+	const int64 w = (int64) 1 << CO2E_SLOT_SHIFT;
+	int64		lo;
+	int64		hi;
+	int64		first;
+	int64		last;
+	int64		s;
 
-	memset(c->slot, 0, sizeof(c->slot));
-	if (c->nyears == 0)
-		return;
-	/* from the earliest remembered year, down to a slot edge */
-	base = (int64) c->years[0].lo;
-	for (i = 1; i < c->nyears; i++)
-		base = Min(base, (int64) c->years[i].lo);
-	c->base = (uint64) (base & ~(((int64) 1 << CO2E_SLOT_SHIFT) - 1));
-	for (s = 0; s < CO2E_SLOTS; s++)
-	{
-		int64 from = (int64) c->base + ((int64) s << CO2E_SLOT_SHIFT);
-		int64 to = from + ((int64) 1 << CO2E_SLOT_SHIFT); /* exclusive */
-
-		for (i = 0; i < c->nyears; i++)
-		{
-			int64 lo = (int64) c->years[i].lo;
-			int64 hi = (int64) (c->years[i].lo + c->years[i].span);
-
-			if (from >= lo && to <= hi)
-				c->slot[s] = (uint8) (i + 1);
-		}
-	}
+	if (c->nyears == 1 && mark != 0)
+		c->base = (uint64) (((int64) c->years[i].lo & ~(w - 1)) - (CO2E_SLOTS / 4) * w);
+	lo = (int64) (c->years[i].lo - c->base);
+	hi = lo + (int64) c->years[i].span;
+	first = lo <= 0 ? 0 : (lo + w - 1) / w; /* the first slot starting at or after lo */
+	last = hi < w ? -1 : hi / w - 1;		/* the last slot ending at or before hi */
+	for (s = first; s <= last && s < CO2E_SLOTS; s++)
+		c->slot[s] = mark;
 }
 
 /*
@@ -212,6 +205,7 @@ Co2eMiss(FunctionCallInfo fcinfo)
 	char		  *a = text_to_cstring(activity);
 	uint64		   gen;
 	Co2eYear	  *y;
+	int			   slot;
 
 	if (c == NULL)
 	{
@@ -226,15 +220,18 @@ Co2eMiss(FunctionCallInfo fcinfo)
 	car_resolve(a, u, choice.set_id, &f);
 
 	if (c->nyears < CO2E_YEARS)
-		y = &c->years[c->nyears++];
+		slot = c->nyears++;
 	else
 	{
-		y = &c->years[c->next];
+		slot = c->next;
 		c->next = (c->next + 1) % CO2E_YEARS;
+		SlotYear(c, slot, 0); /* the year it held is forgotten */
 	}
+	y = &c->years[slot];
 	y->lo = (uint64) choice.lo;
 	y->span = (uint64) choice.hi - (uint64) choice.lo;
 	y->kg_per_unit = f.kg[CAR_GAS_CO2E];
+	SlotYear(c, slot, (uint8) (slot + 1));
 	Remember(fcinfo->flinfo->fn_mcxt, &c->unit, &c->unit_cap, &c->unit_len, VARDATA_ANY(unit),
 			 VARSIZE_ANY_EXHDR(unit));
 	Remember(fcinfo->flinfo->fn_mcxt, &c->activity, &c->activity_cap, &c->activity_len, VARDATA_ANY(activity),
@@ -243,7 +240,6 @@ Co2eMiss(FunctionCallInfo fcinfo)
 	if (gen != car_cache_generation)
 		ForgetYears(c);
 	c->generation = car_cache_generation;
-	IndexYears(c);
 	PG_RETURN_FLOAT8(Finite(q * y->kg_per_unit));
 }
 
