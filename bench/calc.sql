@@ -25,20 +25,37 @@ DROP TABLE IF EXISTS bench_reading_shuffled;
 CREATE UNLOGGED TABLE bench_reading_shuffled AS SELECT * FROM bench_reading ORDER BY md5(ts::text || q::text);
 VACUUM ANALYZE bench_reading_shuffled;
 
--- median of n runs of a query, in seconds
-CREATE OR REPLACE FUNCTION pg_temp.timeit(query text, n int) RETURNS float8 LANGUAGE plpgsql AS $$
+-- this backend's CPU time so far, in seconds (Linux: /proc/self/schedstat's
+-- first field, nanoseconds on a CPU), or NULL where it cannot be read.  On a
+-- machine shared with other work the wall clock counts the time spent waiting
+-- for a CPU; CPU time does not, so it is the steadier of the two.
+CREATE OR REPLACE FUNCTION pg_temp.cpu_seconds() RETURNS float8 LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN split_part(pg_read_file('/proc/self/schedstat'), ' ', 1)::float8 / 1e9;
+EXCEPTION WHEN OTHERS THEN
+    RETURN NULL;
+END $$;
+
+-- median of n runs of a query: wall seconds|backend CPU seconds
+CREATE OR REPLACE FUNCTION pg_temp.timeit(query text, n int) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     t0 timestamptz;
+    c0 float8;
     times float8[] := '{}';
+    cpus float8[] := '{}';
     dummy text;
 BEGIN
     EXECUTE query INTO dummy;		-- warm up
     FOR i IN 1 .. n LOOP
+        c0 := pg_temp.cpu_seconds();
         t0 := clock_timestamp();
         EXECUTE query INTO dummy;
         times := times || extract(epoch FROM clock_timestamp() - t0)::float8;
+        cpus := cpus || (pg_temp.cpu_seconds() - c0);
     END LOOP;
-    RETURN (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) FROM unnest(times) x);
+    RETURN (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) FROM unnest(times) x) || '|' ||
+           coalesce((SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY x)::numeric, 6)::text
+                     FROM unnest(cpus) x WHERE x IS NOT NULL), '');
 END $$;
 
 \pset format unaligned

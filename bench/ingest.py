@@ -34,15 +34,37 @@ def reset():
     cur.execute("DELETE FROM car.source_file")
 
 
-def timed(fn):
+def backend_cpu():
+    """This connection's backend's CPU seconds so far (Linux /proc/<pid>/schedstat), or None."""
+    try:
+        with open("/proc/%d/schedstat" % conn.get_backend_pid()) as f:
+            return int(f.read().split()[0]) / 1e9
+    except OSError:
+        return None
+
+
+def timed(fn, client=False):
+    """Median wall seconds and median CPU seconds (the backend's, and this process's when client) of runs."""
     times = []
+    cpus = []
     for _ in range(runs):
         reset()
         cur.execute("CHECKPOINT")
+        c0, p0 = backend_cpu(), time.process_time()
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        c1, p1 = backend_cpu(), time.process_time()
+        if c0 is not None and c1 is not None:
+            cpus.append(c1 - c0 + (p1 - p0 if client else 0))
+    return statistics.median(times), (statistics.median(cpus) if cpus else None)
+
+
+def show(key, fn, client=False):
+    wall, cpu = timed(fn, client)
+    print("%s|%.3f" % (key, wall))
+    if cpu is not None:
+        print("%s_cpu|%.3f" % (key, cpu))
 
 
 cur.execute("SELECT car.add_source('bench', NULL, 'push', 'ecodriver', '{}') IS NOT NULL")
@@ -98,13 +120,13 @@ def python_loader():
 
 
 print("readings|%d" % n)
-print("push|%.3f" % timed(push))
+show("push", push)
 cur.execute("SELECT count(*) FROM car.reading")
 print("push_rows|%d" % cur.fetchone()[0])
-print("copy|%.3f" % timed(copy_long))
+show("copy", copy_long)
 cur.execute("SELECT count(*) FROM car.reading")
 print("copy_rows|%d" % cur.fetchone()[0])
-print("python|%.3f" % timed(python_loader))
+show("python", python_loader, client=True)
 cur.execute("SELECT count(*) FROM car.reading")
 print("python_rows|%d" % cur.fetchone()[0])
 
