@@ -180,22 +180,15 @@ car_ingest_resolve_meters(Ingest *ing)
 		 * A new meter takes the source's interval; an existing one only when
 		 * the source sets it and it differs (an UPDATE locks only the rows it
 		 * changes: concurrent pushes to one meter do not wait on each other).
-		 * A meter already there (the next file of a source) is not inserted
-		 * again: the INSERT would do nothing but fire car.meter's statement
-		 * triggers.
 		 */
-		if (SPI_execute_with_args("SELECT 1 FROM car.meter WHERE site_id = $1 AND name = $2", 2, t5, v, nulls, false,
-								  1) != SPI_OK_SELECT)
-			elog(ERROR, "could not look up meter \"%s\"", m->meter);
-		if ((SPI_processed == 1 ? 0
-			 : schema_1_0		? SPI_execute_with_args("INSERT INTO car.meter (site_id, name, activity, unit, external_ref) "
-															  "SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM car.activity WHERE key = $3) "
-															  "ON CONFLICT (site_id, name) DO NOTHING",
-														5, t5, v, nulls, false, 0)
-								: SPI_execute_with_args("INSERT INTO car.meter (site_id, name, activity, unit, external_ref, interval_minutes) "
-															  "SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM car.activity WHERE key = $3) "
-															  "ON CONFLICT (site_id, name) DO NOTHING",
-														6, t5, v, nulls, false, 0)) < 0 ||
+		if ((schema_1_0 ? SPI_execute_with_args("INSERT INTO car.meter (site_id, name, activity, unit, external_ref) "
+												"SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM car.activity WHERE key = $3) "
+												"ON CONFLICT (site_id, name) DO NOTHING",
+												5, t5, v, nulls, false, 0)
+						: SPI_execute_with_args("INSERT INTO car.meter (site_id, name, activity, unit, external_ref, interval_minutes) "
+												"SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM car.activity WHERE key = $3) "
+												"ON CONFLICT (site_id, name) DO NOTHING",
+												6, t5, v, nulls, false, 0)) < 0 ||
 			(ing->so.interval_given && !schema_1_0 &&
 			 SPI_execute_with_args("UPDATE car.meter SET interval_minutes = $6 WHERE site_id = $1 AND name = $2 "
 								   "AND interval_minutes IS DISTINCT FROM $6",
