@@ -3277,7 +3277,7 @@ COMMENT ON TABLE car.refresh_queue IS 'Meter-days car.refresh() must recompute (
 -- stops it; car.push and car.refresh() refuse on a hub before they get here.
 CREATE FUNCTION car.refuse_on_hub() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'car_refuse_on_hub_trigger';
-COMMENT ON FUNCTION car.refuse_on_hub() IS 'Trigger (BEFORE INSERT, UPDATE, DELETE or TRUNCATE, per statement) on car.reading, car.site, car.meter, car.site_org and car.emission_daily: on a hub (car.node_role = hub) refuses the write (SQLSTATE 55000), since a hub''s rows of these tables are its shards'', fed only by logical replication (whose apply fires no statement trigger). Does nothing on a single car or a shard.';
+COMMENT ON FUNCTION car.refuse_on_hub() IS 'Trigger (BEFORE INSERT, UPDATE, DELETE or TRUNCATE, per statement) on car.reading, car.site, car.meter, car.site_org, car.emission_daily and the period close tables (car.period_close, closed_emission, closed_coverage, closed_factor_set, closed_file, period_close_event): on a hub (car.node_role = hub) refuses the write (SQLSTATE 55000), since a hub''s rows of these tables are its shards'', fed only by logical replication (whose apply fires no statement trigger). Does nothing on a single car or a shard.';
 CREATE TRIGGER reading_refused_on_hub BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON car.reading
     FOR EACH STATEMENT EXECUTE FUNCTION car.refuse_on_hub();
 CREATE TRIGGER site_refused_on_hub BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON car.site
@@ -3287,6 +3287,20 @@ CREATE TRIGGER meter_refused_on_hub BEFORE INSERT OR UPDATE OR DELETE OR TRUNCAT
 CREATE TRIGGER site_org_refused_on_hub BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON car.site_org
     FOR EACH STATEMENT EXECUTE FUNCTION car.refuse_on_hub();
 CREATE TRIGGER emission_daily_refused_on_hub BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON car.emission_daily
+    FOR EACH STATEMENT EXECUTE FUNCTION car.refuse_on_hub();
+-- a period is closed (signed) and reopened on the shard that holds its
+-- figures; the hub reports the signed figures it receives
+CREATE TRIGGER period_close_refused_on_hub BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON car.period_close
+    FOR EACH STATEMENT EXECUTE FUNCTION car.refuse_on_hub();
+CREATE TRIGGER closed_emission_refused_on_hub BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON car.closed_emission
+    FOR EACH STATEMENT EXECUTE FUNCTION car.refuse_on_hub();
+CREATE TRIGGER closed_coverage_refused_on_hub BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON car.closed_coverage
+    FOR EACH STATEMENT EXECUTE FUNCTION car.refuse_on_hub();
+CREATE TRIGGER closed_factor_set_refused_on_hub BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON car.closed_factor_set
+    FOR EACH STATEMENT EXECUTE FUNCTION car.refuse_on_hub();
+CREATE TRIGGER closed_file_refused_on_hub BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON car.closed_file
+    FOR EACH STATEMENT EXECUTE FUNCTION car.refuse_on_hub();
+CREATE TRIGGER period_close_event_refused_on_hub BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON car.period_close_event
     FOR EACH STATEMENT EXECUTE FUNCTION car.refuse_on_hub();
 
 -- Id blocks: each shard makes its sites, meters, sources and files in a
@@ -3298,7 +3312,7 @@ CREATE TRIGGER emission_daily_refused_on_hub BEFORE INSERT OR UPDATE OR DELETE O
 -- 2,139,999,999 < 2^31).  Block 0 (ids below 10,000,000) is a single car's.
 CREATE FUNCTION car.id_block_size() RETURNS bigint
     LANGUAGE sql IMMUTABLE PARALLEL SAFE RETURN 10000000;
-COMMENT ON FUNCTION car.id_block_size() IS 'Ids in one shard''s id block (car.set_id_block): 10,000,000. Block n holds the ids n * 10,000,000 to n * 10,000,000 + 9,999,999 of car.site, car.meter, car.source and car.source_file.';
+COMMENT ON FUNCTION car.id_block_size() IS 'Ids in one shard''s id block (car.set_id_block): 10,000,000. Block n holds the ids n * 10,000,000 to n * 10,000,000 + 9,999,999 of car.site, car.meter, car.source, car.source_file, car.period_close and car.period_close_event.';
 
 CREATE TABLE car.id_block (
     id       boolean PRIMARY KEY DEFAULT true CHECK (id),
@@ -3307,7 +3321,7 @@ CREATE TABLE car.id_block (
     last_id  bigint GENERATED ALWAYS AS (block::bigint * 10000000 + 9999999) STORED,
     set_at   timestamptz NOT NULL DEFAULT now()
 );
-COMMENT ON TABLE car.id_block IS 'One row on a shard: its id block (car.set_id_block). Kept by pg_dump; restoring the row bounds the sequences of car.site, car.meter, car.source and car.source_file to the block again (trigger id_block_applied), since pg_dump does not keep an extension''s sequence bounds.';
+COMMENT ON TABLE car.id_block IS 'One row on a shard: its id block (car.set_id_block). Kept by pg_dump; restoring the row bounds the sequences of car.site, car.meter, car.source, car.source_file, car.period_close and car.period_close_event to the block again (trigger id_block_applied), since pg_dump does not keep an extension''s sequence bounds.';
 COMMENT ON COLUMN car.id_block.id IS 'Always true: the table has one row at most.';
 COMMENT ON COLUMN car.id_block.block IS 'The block number, 1 to 213, unique in the federation.';
 COMMENT ON COLUMN car.id_block.first_id IS 'First id of the block (block * 10,000,000).';
@@ -3317,10 +3331,11 @@ SELECT pg_catalog.pg_extension_config_dump('car.id_block', '');
 
 -- The sequences a block bounds, with their tables.
 CREATE FUNCTION car.id_block_sequences(OUT table_name text, OUT sequence_name text) RETURNS SETOF record
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE ROWS 4
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE ROWS 6
     AS $$ VALUES ('site', 'site_id_seq'), ('meter', 'meter_id_seq'), ('source', 'source_id_seq'),
-                 ('source_file', 'source_file_id_seq') $$;
-COMMENT ON FUNCTION car.id_block_sequences() IS 'The tables whose ids an id block bounds, with their sequences (in schema car): site, meter, source, source_file.';
+                 ('source_file', 'source_file_id_seq'), ('period_close', 'period_close_id_seq'),
+                 ('period_close_event', 'period_close_event_id_seq') $$;
+COMMENT ON FUNCTION car.id_block_sequences() IS 'The tables whose ids an id block bounds, with their sequences (in schema car): site, meter, source, source_file, period_close and period_close_event (a shard''s period closes reach the hub with its sites).';
 
 CREATE FUNCTION car.apply_id_block() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
@@ -3342,7 +3357,7 @@ BEGIN
     END LOOP;
     RETURN NULL;
 END $$;
-COMMENT ON FUNCTION car.apply_id_block() IS 'Trigger (AFTER INSERT OR UPDATE, per row) on car.id_block: bounds the sequences of car.site, car.meter, car.source and car.source_file to the block (MINVALUE first_id, MAXVALUE last_id, NO CYCLE), restarting at first_id a sequence whose last value is outside it. Fires when car.set_id_block sets the block and when pg_restore restores the row.';
+COMMENT ON FUNCTION car.apply_id_block() IS 'Trigger (AFTER INSERT OR UPDATE, per row) on car.id_block: bounds the sequences of car.site, car.meter, car.source, car.source_file, car.period_close and car.period_close_event to the block (MINVALUE first_id, MAXVALUE last_id, NO CYCLE), restarting at first_id a sequence whose last value is outside it. Fires when car.set_id_block sets the block and when pg_restore restores the row.';
 CREATE TRIGGER id_block_applied AFTER INSERT OR UPDATE ON car.id_block
     FOR EACH ROW EXECUTE FUNCTION car.apply_id_block();
 
@@ -3380,7 +3395,7 @@ BEGIN
         RETURNING b.* INTO result;
     RETURN result;
 END $$;
-COMMENT ON FUNCTION car.set_id_block(int) IS 'On a shard (car.node_role = shard), for a superuser: make ids of car.site, car.meter, car.source and car.source_file in block n only (1 to 213; ids n * 10,000,000 to n * 10,000,000 + 9,999,999), so that they are unique across the federation: records the block in car.id_block and bounds the four sequences to it (NO CYCLE: a full block is an error, never a wrap). Refused (55000) on a hub or single car, and when a table already holds ids outside the block. Setting the same block again repairs the sequences. Returns the car.id_block row.';
+COMMENT ON FUNCTION car.set_id_block(int) IS 'On a shard (car.node_role = shard), for a superuser: make ids of car.site, car.meter, car.source, car.source_file, car.period_close and car.period_close_event in block n only (1 to 213; ids n * 10,000,000 to n * 10,000,000 + 9,999,999), so that they are unique across the federation: records the block in car.id_block and bounds the six sequences to it (NO CYCLE: a full block is an error, never a wrap). Refused (55000) on a hub or single car, and when a table already holds ids outside the block. Setting the same block again repairs the sequences. Returns the car.id_block row.';
 
 CREATE FUNCTION car.check_id_block(OUT sequence text, OUT block int, OUT min_value bigint, OUT max_value bigint,
     OUT last_value bigint, OUT problem text) RETURNS SETOF record
@@ -3412,7 +3427,7 @@ BEGIN
         RETURN NEXT;
     END LOOP;
 END $$;
-COMMENT ON FUNCTION car.check_id_block() IS 'The id block check, one row per sequence a block bounds (car.site_id_seq, car.meter_id_seq, car.source_id_seq, car.source_file_id_seq): the block (NULL when none is set), the sequence''s bounds and last value, and the problem, if any (NULL: none): a shard without a block, a sequence not bounded to the block (after a restore that did not bring car.id_block back, say), a last value or a table''s ids outside it. The background worker runs it at start-up and logs each problem as a WARNING.';
+COMMENT ON FUNCTION car.check_id_block() IS 'The id block check, one row per sequence a block bounds (car.site_id_seq, car.meter_id_seq, car.source_id_seq, car.source_file_id_seq, car.period_close_id_seq, car.period_close_event_id_seq): the block (NULL when none is set), the sequence''s bounds and last value, and the problem, if any (NULL: none): a shard without a block, a sequence not bounded to the block (after a restore that did not bring car.id_block back, say), a last value or a table''s ids outside it. The background worker runs it at start-up and logs each problem as a WARNING.';
 
 CREATE FUNCTION car.id_in_block() RETURNS trigger
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
@@ -3429,11 +3444,14 @@ BEGIN
     END IF;
     RETURN NEW;
 END $$;
-COMMENT ON FUNCTION car.id_in_block() IS 'Trigger (BEFORE INSERT OR UPDATE OF id, per row) on car.site, car.meter, car.source and car.source_file: on a server with an id block (car.id_block), refuses a row whose id is outside it (check_violation, 23514). Nothing to do without a block.';
+COMMENT ON FUNCTION car.id_in_block() IS 'Trigger (BEFORE INSERT OR UPDATE OF id, per row) on car.site, car.meter, car.source, car.source_file, car.period_close and car.period_close_event: on a server with an id block (car.id_block), refuses a row whose id is outside it (check_violation, 23514). Nothing to do without a block.';
 CREATE TRIGGER site_id_in_block BEFORE INSERT OR UPDATE OF id ON car.site FOR EACH ROW EXECUTE FUNCTION car.id_in_block();
 CREATE TRIGGER meter_id_in_block BEFORE INSERT OR UPDATE OF id ON car.meter FOR EACH ROW EXECUTE FUNCTION car.id_in_block();
 CREATE TRIGGER source_id_in_block BEFORE INSERT OR UPDATE OF id ON car.source FOR EACH ROW EXECUTE FUNCTION car.id_in_block();
 CREATE TRIGGER source_file_id_in_block BEFORE INSERT OR UPDATE OF id ON car.source_file FOR EACH ROW EXECUTE FUNCTION car.id_in_block();
+CREATE TRIGGER period_close_id_in_block BEFORE INSERT OR UPDATE OF id ON car.period_close FOR EACH ROW EXECUTE FUNCTION car.id_in_block();
+CREATE TRIGGER period_close_event_id_in_block BEFORE INSERT OR UPDATE OF id ON car.period_close_event
+    FOR EACH ROW EXECUTE FUNCTION car.id_in_block();
 
 -- Reference data arrives on a shard by logical replication, whose apply
 -- fires row triggers enabled REPLICA (or ALWAYS) and no statement trigger:
@@ -3509,6 +3527,8 @@ COMMENT ON FUNCTION car.publish_reference() IS 'On the hub, for a superuser (CRE
 CREATE FUNCTION car.publish_shard() RETURNS text
     LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
     AS $$
+DECLARE
+    t text;
 BEGIN
     IF pg_catalog.current_setting('car.node_role') OPERATOR(pg_catalog.<>) 'shard' THEN
         RAISE EXCEPTION 'car.publish_shard runs on a shard; this server''s car.node_role is %', pg_catalog.current_setting('car.node_role')
@@ -3524,9 +3544,19 @@ BEGIN
         CREATE PUBLICATION car_shard FOR TABLE car.site, car.meter, car.site_org, car.emission_daily
             WITH (publish = 'insert, update, delete', publish_via_partition_root = true);
     END IF;
+    -- the period closes: the hub's reports read a signed month's figures as
+    -- signed, as the shard's do (added to a publication an earlier car made;
+    -- the hub then runs ALTER SUBSCRIPTION ... REFRESH PUBLICATION)
+    FOR t IN SELECT x FROM pg_catalog.unnest(ARRAY['period_close', 'closed_emission', 'closed_coverage', 'closed_factor_set',
+                                                    'closed_file', 'period_close_event']) x
+             WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_publication_tables p
+                               WHERE p.pubname OPERATOR(pg_catalog.=) 'car_shard' AND p.schemaname OPERATOR(pg_catalog.=) 'car'
+                               AND p.tablename OPERATOR(pg_catalog.=) x) LOOP
+        EXECUTE format('ALTER PUBLICATION car_shard ADD TABLE car.%I', t);
+    END LOOP;
     RETURN 'car_shard';
 END $$;
-COMMENT ON FUNCTION car.publish_shard() IS 'On a shard with an id block, for a superuser (CREATE PUBLICATION; PostgreSQL 15): publish what the hub reports from, as publication car_shard: car.site, car.meter, car.site_org (the periods of ownership the reports and row-level security read) and car.emission_daily, through its partitioned root (publish_via_partition_root, so the hub''s months may be partitioned otherwise). Inserts, updates and deletes; never TRUNCATE, which on the hub would empty every shard''s rows. Returns the publication''s name; does nothing when it exists. Refused (55000) off a shard or without an id block.';
+COMMENT ON FUNCTION car.publish_shard() IS 'On a shard with an id block, for a superuser (CREATE PUBLICATION; PostgreSQL 15): publish what the hub reports from, as publication car_shard: car.site, car.meter, car.site_org (the periods of ownership the reports and row-level security read), car.emission_daily, through its partitioned root (publish_via_partition_root, so the hub''s months may be partitioned otherwise), and the period closes (car.period_close, closed_emission, closed_coverage, closed_factor_set, closed_file, period_close_event), so the hub reports signed months as signed. Inserts, updates and deletes; never TRUNCATE, which on the hub would empty every shard''s rows. Returns the publication''s name; when it exists, adds the tables it lacks. Refused (55000) off a shard or without an id block.';
 
 CREATE FUNCTION car.subscribe_reference(conninfo text) RETURNS text
     LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_subscribe_reference';

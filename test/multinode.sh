@@ -125,12 +125,12 @@ like "a block is 1 to 213" "$(q s1 -c "SELECT car.set_id_block(214)")" "id block
 is "car.set_id_block(1) on s1 and (2) on s2: the rows say their ranges" \
 	"$(q s1 -c "SELECT block, first_id, last_id FROM car.set_id_block(1)"; q s2 -c "SELECT block, first_id, last_id FROM car.set_id_block(2)")" \
 	$'1|10000000|19999999\n2|20000000|29999999'
-is "s1's four sequences are bounded to block 1, no problem found" \
+is "s1's six sequences are bounded to block 1, no problem found" \
 	"$(q s1 -c "SELECT string_agg(concat_ws(' ', sequence, min_value, max_value, coalesce(problem, 'ok')), ', ' ORDER BY sequence) FROM car.check_id_block()")" \
-	"car.meter_id_seq 10000000 19999999 ok, car.site_id_seq 10000000 19999999 ok, car.source_file_id_seq 10000000 19999999 ok, car.source_id_seq 10000000 19999999 ok"
+	"car.meter_id_seq 10000000 19999999 ok, car.period_close_event_id_seq 10000000 19999999 ok, car.period_close_id_seq 10000000 19999999 ok, car.site_id_seq 10000000 19999999 ok, car.source_file_id_seq 10000000 19999999 ok, car.source_id_seq 10000000 19999999 ok"
 like "an id outside the block is refused on the shard" "$(q s1 -c "INSERT INTO car.site (id, name, org) VALUES (5, 'X', 'A')")" \
 	"car.site id 5 is outside this shard's id block 1 \(10000000 to 19999999\)"
-is "a single car has no block and no problem" "$(q one -c "SELECT count(*) FILTER (WHERE problem IS NULL AND block IS NULL) FROM car.check_id_block()")" "4"
+is "a single car has no block and no problem" "$(q one -c "SELECT count(*) FILTER (WHERE problem IS NULL AND block IS NULL) FROM car.check_id_block()")" "6"
 
 # --- reference data: loaded once on the hub, replicated to the shards ---------------------------
 out=$(q hub -v ON_ERROR_STOP=1 -c "SELECT car.publish_reference()" -c "SELECT year FROM car.load_factors('$W/factors-2023.csv')")
@@ -349,7 +349,7 @@ as_postgres "$PGBIN/createdb" -h "$W/one" -p "$P_ONE" restored
 as_postgres "$PGBIN/pg_restore" -h "$W/one" -p "$P_ONE" -d restored --no-subscriptions "$W/s1.dump" >"$W/restore.out" 2>&1
 rq() { as_postgres "$PGBIN/psql" -X -qAt -h "$W/one" -p "$P_ONE" -d restored "$@" 2>&1; }
 is "after pg_restore the block is there and the check holds" \
-	"$(rq -c "SELECT block FROM car.id_block" -c "SELECT string_agg(coalesce(problem, 'ok'), ',') FROM car.check_id_block()")" $'1\nok,ok,ok,ok'
+	"$(rq -c "SELECT block FROM car.id_block" -c "SELECT string_agg(coalesce(problem, 'ok'), ',') FROM car.check_id_block()")" $'1\nok,ok,ok,ok,ok,ok'
 # a sequence's next value is where s1's own would go on (after a crash that is past the highest id:
 # PostgreSQL logs sequences 32 values ahead)
 want=$(q s1 -c "SELECT last_value + 1 FROM car.site_id_seq" -c "SELECT last_value + 1 FROM car.meter_id_seq" | tr '\n' ' ')
@@ -445,4 +445,41 @@ is "an analyst authenticated as org C sees C's readings only: its meters on s2, 
 $(q s2 -c "SELECT 's2 ' || count(DISTINCT r.meter_id) || ' ' || count(*) FROM car.reading r JOIN car.meter m ON m.id = r.meter_id JOIN car.site s ON s.id = m.site_id CROSS JOIN LATERAL (SELECT (r.ts AT TIME ZONE 'Europe/London')::date AS d) x WHERE CASE WHEN EXISTS (SELECT 1 FROM car.site_org so WHERE so.site_id = s.id) THEN EXISTS (SELECT 1 FROM car.site_org so WHERE so.site_id = s.id AND so.org = 'C' AND x.d >= so.valid_from AND (so.valid_to IS NULL OR x.d <= so.valid_to)) ELSE s.org = 'C' END")"
 is "without a token the analyst gets no readings" "$(q hub -U analyst -c "SELECT count(*) FROM car.reading_remote")" "0"
 like "the analyst may not read a shard's foreign table directly" "$(q hub -U analyst -c "SELECT count(*) FROM car.reading_remote_s1")" 'permission denied'
+# --- a period closed on a shard: the hub reports the signed figures -------------------------------------
+# D closes April 2023 on s2; its HQ's electricity was 0.5 kWh each half-hour of April's 30 UK days
+# (British Summer Time throughout: 48 half-hours a day): 30 * 48 * 0.5 = 720 kWh signed
+D_HQ="SELECT quantity || ' ' || round(kg_co2e::numeric, 4) FROM car.report_monthly WHERE organisation = 'D' AND site = 'HQ' AND month = '2023-04-01' AND activity = 'electricity'"
+CLOSE_ID=$(q s2 -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" -c "SELECT id FROM car.close_period('D', '2023-04-01', '2023-04-30', 'April 2023, signed on s2')")
+like "car.close_period on s2 signs D's April, with an id of s2's block" "$CLOSE_ID" '^2[0-9]{7}$'
+CLOSED="SELECT count(*) || ' ' || md5(string_agg(x, ',' ORDER BY x)) FROM (
+  SELECT concat_ws('|', 'e', close_id, org, meter_id, day, component, quantity, kg_co2e, kg_co2e_market, factor_set_id, file_ids) x FROM car.closed_emission
+  UNION ALL SELECT concat_ws('|', 'c', close_id, meter_id, month, periods_expected) FROM car.closed_coverage
+  UNION ALL SELECT concat_ws('|', 'f', close_id, set_id, sha256) FROM car.closed_factor_set
+  UNION ALL SELECT concat_ws('|', 'l', close_id, file_id, sha256) FROM car.closed_file
+  UNION ALL SELECT concat_ws('|', 'p', id, org, period, lines, kg_co2e, sha256, reopened_at) FROM car.period_close
+  UNION ALL SELECT concat_ws('|', 'v', id, close_id, event, note) FROM car.period_close_event) t"
+out=$(same s2 "$CLOSED" hub "$CLOSED")
+ok $? "the close reaches the hub: car.period_close, the closed_* tables and its event, row for row (${out%% *} rows)"
+signed=$(q s2 -c "$D_HQ")
+like "hand check: D's HQ signed 720 kWh of electricity in April 2023" "$signed" '^720 '
+# a late correction on s2 after the close: the 10th of April read 1.5 kWh a half-hour, not 0.5 (+48 kWh)
+q s2 -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" \
+	-c "UPDATE car.reading SET quantity = 1.5 WHERE meter_id = (SELECT m.id FROM car.meter m JOIN car.site s ON s.id = m.site_id WHERE s.org = 'D' AND s.name = 'HQ' AND m.activity = 'electricity') AND ts >= '2023-04-10 00:00 Europe/London' AND ts < '2023-04-11 00:00 Europe/London'" \
+	-c "SELECT car.refresh()" >/dev/null
+# (each component's rows carry the meter's quantity: one sum, whatever the component)
+LIVE="SELECT string_agg(DISTINCT q::text, ',') FROM (SELECT sum(quantity) q FROM car.emission_live WHERE org = 'D' AND month = '2023-04-01' AND site_id = (SELECT id FROM car.site WHERE org = 'D' AND name = 'HQ') AND activity = 'electricity' GROUP BY component) x"
+out=$(same s2 "$LIVE" hub "$LIVE")
+is "the correction is live on s2 and on the hub: 720 + 48 = 768 kWh in car.emission_live" "$out" "768"
+is "... yet s2's report_monthly still shows the signed figures" "$(q s2 -c "$D_HQ")" "$signed"
+is "... and so does the hub's" "$(q hub -c "$D_HQ")" "$signed"
+like "the hub refuses car.close_period: a period is signed on its organisation's shard" \
+	"$(q hub -c "SELECT car.close_period('C', '2023-04-01', '2023-04-30')")" "car.close_period\(\) is refused on a hub"
+like "... and writing car.period_close by hand" "$(q hub -c "UPDATE car.period_close SET reopened_at = now()")" \
+	"writing car.period_close is refused on a hub"
+like "... or car.closed_emission" "$(q hub -c "DELETE FROM car.closed_emission")" \
+	"writing car.closed_emission is refused on a hub"
+like "... and car.reopen_period" "$(q hub -c "SELECT car.reopen_period($CLOSE_ID, 'x')")" "car.reopen_period\(\) is refused on a hub"
+q s2 -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" -c "SELECT car.reopen_period($CLOSE_ID, 'late correction of the 10th')" >/dev/null
+out=$(same s2 "$D_HQ" hub "$D_HQ")
+like "reopened on s2, the hub's report shows the corrected 768 kWh" "$out" '^768 '
 echo "1..$n"
