@@ -3697,6 +3697,8 @@ DECLARE
     srvopts text := 'async_capable ''true'', fetch_size ''10000'', batch_size ''1000''';
     umopts text := '';
     branches text;
+    want int;
+    got int;
 BEGIN
     IF NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
         RAISE EXCEPTION 'car.add_reading_remote needs a superuser' USING ERRCODE = '42501';
@@ -3726,6 +3728,19 @@ BEGIN
     EXECUTE format('CREATE SERVER %I FOREIGN DATA WRAPPER postgres_fdw OPTIONS (%s)', srv, srvopts);
     -- the view reads the foreign tables as its owner, a superuser: one mapping for PUBLIC
     EXECUTE format('CREATE USER MAPPING FOR PUBLIC SERVER %I OPTIONS (%s)', srv, umopts);
+    -- the server must be that shard: its id block is the one the hub subscribed to
+    -- (a foreign table over the shard's car.id_block, for this check only)
+    EXECUTE format('CREATE FOREIGN TABLE car.%I (block int) SERVER %I OPTIONS (schema_name ''car'', table_name ''id_block'')',
+                   ft || '_id_block', srv);
+    EXECUTE format('SELECT max(block) FROM car.%I', ft || '_id_block') INTO got;
+    EXECUTE format('DROP FOREIGN TABLE car.%I', ft || '_id_block');
+    SELECT s.id_block INTO want FROM car.shard s WHERE s.name = add_reading_remote.shard;
+    IF got IS DISTINCT FROM want THEN
+        RAISE EXCEPTION 'the server conninfo names is not shard "%": its id block is %, the hub''s shard "%" has block %',
+                        shard, coalesce(got::text, 'none'), shard, want
+            USING ERRCODE = '55000',
+                  HINT = 'Give the connection string of that shard''s car database (car.shard_status lists the shards and their blocks).';
+    END IF;
     EXECUTE format('CREATE FOREIGN TABLE car.%I (meter_id int NOT NULL, ts timestamptz NOT NULL, month date NOT NULL, '
                    'quantity float8 NOT NULL, quality text NOT NULL, file_id int) SERVER %I '
                    'OPTIONS (schema_name ''car'', table_name ''reading_month'')', ft, srv);
@@ -3744,7 +3759,7 @@ BEGIN
     EXECUTE 'CREATE OR REPLACE VIEW car.reading_remote AS ' || branches;
     RETURN ('car.' || quote_ident(ft))::regclass;
 END $$;
-COMMENT ON FUNCTION car.add_reading_remote(text, text) IS 'On the hub, for a superuser, with the extension postgres_fdw: make (again) the foreign server car_fdw_<shard> (options async_capable true, fetch_size 10000, batch_size 1000, and the other keys of conninfo: host, port, dbname...) with a user mapping for PUBLIC holding conninfo''s user and password (pg_user_mappings shows them to superusers only; the view reads as its owner), the foreign table car.reading_remote_<shard> over the shard''s car.reading_month, and car.reading_remote again with a branch per shard. conninfo: space-separated key=value pairs without quotes, for a role that may read car.reading_month on the shard (car_reader with BYPASSRLS). Errors: not a superuser (42501), no such shard or no postgres_fdw (55000). Returns the foreign table.';
+COMMENT ON FUNCTION car.add_reading_remote(text, text) IS 'On the hub, for a superuser, with the extension postgres_fdw: make (again) the foreign server car_fdw_<shard> (options async_capable true, fetch_size 10000, batch_size 1000, and the other keys of conninfo: host, port, dbname...) with a user mapping for PUBLIC holding conninfo''s user and password (pg_user_mappings shows them to superusers only; the view reads as its owner), the foreign table car.reading_remote_<shard> over the shard''s car.reading_month, and car.reading_remote again with a branch per shard. conninfo: space-separated key=value pairs without quotes, for a role that may read car.reading_month on the shard (car_reader with BYPASSRLS). Checks that the server reached is that shard (its car.id_block is the block the hub subscribed to). Errors: not a superuser (42501), no such shard, no postgres_fdw, or another server than the shard (55000). Returns the foreign table.';
 
 -------------------------------------------------------------------------------
 -- Landed files of any size (issue 16, point 7): raw bytes in pieces, and the

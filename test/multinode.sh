@@ -410,6 +410,9 @@ ok $? "routing wrote the connection's password nowhere in the hub's log (its ref
 like "car.add_reading_remote needs postgres_fdw on the hub" \
 	"$(q hub -c "SELECT car.add_reading_remote('s1', '$(conninfo s1)')")" 'needs the extension postgres_fdw'
 q hub -c "CREATE EXTENSION postgres_fdw" >/dev/null
+like "car.add_reading_remote refuses a connection string that reaches another shard" \
+	"$(q hub -c "SELECT car.add_reading_remote('s1', '$(conninfo s2)')")" 'is not shard "s1": its id block is 2, the hub.s shard "s1" has block 1'
+is "... and leaves nothing behind" "$(q hub -c "SELECT count(*) FROM pg_foreign_server WHERE srvname = 'car_fdw_s1'")" "0"
 is "car.add_reading_remote makes a foreign table per shard" \
 	"$(for s in s1 s2; do q hub -v ON_ERROR_STOP=1 -c "SELECT car.add_reading_remote('$s', '$(conninfo "$s")')"; done)" \
 	$'car.reading_remote_s1\ncar.reading_remote_s2'
