@@ -273,6 +273,18 @@ TOKEN=$(q hub -c "SELECT car.sign_jwt(jsonb_build_object('org', 'C', 'exp', extr
 is "report_monthly_for(token of org C) on the hub gives C's rows only, all of them" \
 	"$(q hub -c "SELECT string_agg(DISTINCT organisation, ',') || ' ' || count(*) FROM car.report_monthly_for('$TOKEN')")" \
 	"C $(q one -c "SELECT count(*) FROM car.report_monthly WHERE organisation = 'C'")"
+# every report_*_for(token) on the hub equals the single car's report of C's rows (the same row type);
+# C's staff and reduction target are the organisation's own settings, kept on the hub (and on the single car)
+for node in hub one; do
+	q "$node" -v ON_ERROR_STOP=1 -c "INSERT INTO car.normaliser (org, kind, value, valid_from) VALUES ('C', 'fte', 120, '2022-04-01')" \
+		-c "INSERT INTO car.target (org, metric, base_year, target_year, reduction) SELECT 'C', min(key), 2022, 2025, 50 FROM car.ggc_metric" >/dev/null
+done
+# every report_*_for(token) on the hub equals the single car's report of C's rows (the same row type)
+for r in monthly yearly scope scope2 ggc normalised target; do
+	is "car.report_${r}_for(token of org C) on the hub equals the single car's car.report_$r of C ($(q one -c "SELECT count(*) FROM car.report_$r WHERE organisation = 'C'") rows)" \
+		"$(q hub -c "$(report "car.report_${r}_for('$TOKEN')")")" \
+		"$(q one -c "$(report "(SELECT * FROM car.report_$r WHERE organisation = 'C')")")"
+done
 # C's sites: its HQ, and the Depot it owned until 31 March (D's since, whose days after that C does not see)
 is "an analyst (car_reader) authenticated with that token sees C's sites and their emissions only" \
 	"$(q hub -U analyst -c "SELECT car.authenticate('$TOKEN') IS NOT NULL" -c "SELECT string_agg(name || ':' || org, ',' ORDER BY name) FROM car.site" -c "SELECT count(DISTINCT site_id) || ' ' || max(day) FILTER (WHERE site_id = (SELECT id FROM car.site WHERE name = 'Depot')) FROM car.emission_daily")" \
