@@ -193,13 +193,15 @@ kmb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 kgrow() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b - a) / 1024 }'; }
 
 if want multinode; then
+	# the run before is kept: on a machine shared with other work one run's ratios are not enough
+	if [ -s "$LAST/multinode.out" ]; then cp "$LAST/multinode.out" "$LAST/multinode.prev.out"; fi
 	echo "running bench/multinode.sh (five clusters on the loopback: 1 against 2 shards, reports on the hub, shard commit to hub; about 5 minutes)"
 	bench/multinode.sh "$W/mn" >"$LAST/multinode.out"
 	stamp "$LAST/multinode.out"
 fi
 touch "$LAST/multinode.out"
 grep -v -E '^[a-z0-9_]+_(all|runs)[|]' "$LAST/multinode.out" || true
-mget() { awk -F'|' -v k="$1" '$1 == k { sub(/^[^|]*[|]/, ""); print }' "$LAST/multinode.out"; }
+mget() { awk -F'|' -v k="$1" '$1 == k { sub(/^[^|]*[|]/, ""); print }' "${MN_OUT:-$LAST/multinode.out}"; }
 # an ingest variant's mean over its two runs: seconds, seconds until decoded, or field f of its CPU line
 mmean() { awk -v a="$(mget "$1_1${2:-}")" -v b="$(mget "$1_2${2:-}")" 'BEGIN { printf "%.2f", (a + b) / 2 }'; }
 mcpu() { awk -v a="$(mget "ingest_$1_1_cpu")" -v b="$(mget "ingest_$1_2_cpu")" -v f="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.2f", (x[f] + y[f]) / 2 }'; }
@@ -677,9 +679,10 @@ Refresh, two shards against one: **$(div "$r1" "$r2")×** the readings/s; refres
 hub's apply is the slow part: the rows arrive through \`car.emission_daily\`'s partitioned root
 (\`publish_via_partition_root\`), and PostgreSQL 15's apply worker builds an executor state, and for a
 partitioned table its tuple routing, for every row it applies (\`apply_handle_insert\` in
-src/backend/replication/logical/worker.c): about $(div "$(awk -v c="$(fld "$a1" 3)" 'BEGIN { print c * 1e6 }')" "$(mget refresh_one_hub_rows)" 0) µs of the hub's CPU a row. One apply worker
-serves each shard, so it uses at most one core for a shard's stream; with two shards two apply workers
-share the hub's cores, and a hub of its own with more cores applies more shards at once. The shards'
+src/backend/replication/logical/worker.c): $(div "$(awk -v c="$(fld "$a1" 3)" 'BEGIN { print c * 1e6 }')" "$(mget refresh_one_hub_rows)" 0) µs of the hub's CPU a row for one shard's stream,
+$(div "$(awk -v c="$(fld "$a2" 3)" 'BEGIN { print c * 1e6 }')" "$(mget refresh_two_hub_rows)" 0) µs with two at once. One apply worker serves each shard, so a shard's stream gets at most
+one core of the hub (here less: the machine was busy, last-but-one column); with two shards two apply
+workers share the hub's cores, and a hub of its own with more cores applies more shards at once. The shards'
 refresh itself is the same work split in two, on the same two cores.
 
 ### Reports: the hub against a single car
@@ -730,5 +733,31 @@ Percentiles by nearest rank (p99 of 100: the 99th). Both paths commit the same f
 by the commit, decodes it and sends it, and the hub applies it; the path into the shard (a large object
 or COPY) only changes the shard's own transaction (last column).
 MD
+	if [ -s "$LAST/multinode.prev.out" ]; then
+		prev=$LAST/multinode.prev.out
+		both() { echo "| $1 | $("${@:2}") | $(MN_OUT=$prev "${@:2}") |"; } # label, then a command giving the figure
+		ratio2() { div "$(mmean "ingest_$1")" "$(mmean "ingest_$2")"; }
+		rr() { div "$(mget "refresh_one$1")" "$(mget "refresh_two$1")"; }
+		pq() { echo "$(mget "latency_$1_p50") / $(mget "latency_$1_p99")"; }
+		{
+			echo
+			echo "### This run and the one before"
+			echo
+			echo "One run's ratios are not enough on a machine shared with other work: the run before this one"
+			echo "(bench/last/multinode.prev.out, measured $(MN_OUT=$prev mget ran), load average $(MN_OUT=$prev mget loadavg_start) at its start) gave:"
+			echo
+			echo "| | this run | the run before |"
+			echo "|---|---:|---:|"
+			both "ingest, two shards / one shard with two loaders, (c) / (b)" ratio2 one2 two
+			both "ingest, two shards / one shard with one loader, (c) / (a)" ratio2 one1 two
+			both "refresh, two shards / one" rr ""
+			both "refresh until on the hub, two shards / one" rr _to_hub
+			both '`car.report_monthly`, hub / single' mget report_monthly_ratio
+			both '`car.report_yearly`, hub / single' mget report_yearly_ratio
+			both '`car.report_monthly_for(token)`, hub / single' mget report_monthly_for_ratio
+			both "shard commit to hub, (lo): p50 / p99 (ms)" pq lo
+			both "shard commit to hub, (copy): p50 / p99 (ms)" pq copy
+		} >>bench/RESULTS.md
+	fi
 fi
 cat bench/RESULTS.md
