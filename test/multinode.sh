@@ -291,6 +291,25 @@ is "an analyst (car_reader) authenticated with that token sees C's sites and the
 	$'t\nDepot:D,HQ:C\n2 2023-03-31'
 is "without a token the analyst sees nothing on the hub" "$(q hub -U analyst -c "SELECT count(*) FROM car.report_monthly")" "0"
 
+# --- a BI tool on the hub: the JDBC driver (the one Metabase and Looker use) and test/bi/BiClient.java,
+# as a car_auditor login: its schema sync (the reporting views, their columns and comments) and its
+# reports of the Lab sites (B's and D's) in April 2023 read the same on the hub as on the single car
+# (sorted: the two organisations' lines of a report may come in either order)
+JDBC_JAR=${CAR_JDBC_JAR:-/usr/share/java/postgresql.jar}
+if command -v java >/dev/null 2>&1 && [ -r "$JDBC_JAR" ]; then
+	for node in hub one; do
+		q "$node" -v ON_ERROR_STOP=1 -c "CREATE ROLE bi_metabase LOGIN IN ROLE car_auditor" >/dev/null
+		BI_SITE=Lab BI_MONTH=2023-04-01 BI_YEAR=2023 java -cp "$JDBC_JAR" "$ROOT/test/bi/BiClient.java" \
+			"jdbc:postgresql://127.0.0.1:$(port_of "$node")/car" bi_metabase >"$W/bi-$node.out" 2>"$W/bi-$node.err"
+		ok $? "the BI client (JDBC) ran to the end on the $node"
+	done
+	is "... and printed the same on the hub as on the single car" "$(sort "$W/bi-hub.out")" "$(sort "$W/bi-one.out")"
+	like "... with the Labs' April reports in it: 2 x 30 x 48 x 0.5 = 1440 kWh of electricity in all" \
+		"$(awk -F'|' '$1 == "monthly" && $3 == "electricity" { s += $5 } END { print "electricity " s }' "$W/bi-hub.out")" '^electricity 1440$'
+else
+	ok 1 "java and the JDBC driver ($JDBC_JAR) are needed: scripts/deps.sh installs them"
+fi
+
 # --- the hub's view of its shards; the replication password ----------------------------------------
 is "car.shard_status: two shards, each applied by a worker, with their slot read on the shard" \
 	"$(q hub -U admin -c "SELECT string_agg(shard || ' ' || (apply_pid IS NOT NULL) || ' ' || (slot_bytes >= 0) || ' ' || (pending_bytes >= 0) || ' ' || coalesce(slot_error, 'ok') || ' ' || (last_apply_at IS NOT NULL), ', ' ORDER BY shard) FROM car.shard_status")" \
