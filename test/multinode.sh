@@ -343,6 +343,12 @@ like "... and a meter made with it is refused" \
 	"car.meter id 1 is outside this shard's id block 2"
 is "setting the block again repairs it" \
 	"$(q s2 -c "SELECT block FROM car.set_id_block(2)" -c "SELECT count(*) FROM car.check_id_block() WHERE problem IS NOT NULL")" $'2\n0'
+# s2's meters are 20000000..20000005: restarting the sequence at the block's first id would clash
+is "... going on after the meters s2 holds: the next meter is 20000006" \
+	"$(q s2 -c "SELECT nextval('car.meter_id_seq')" -c "SELECT setval('car.meter_id_seq', 20000005)")" $'20000006\n20000005'
+is "a sequence set back to ids its table holds is a problem the check names" \
+	"$(q s2 -c "SELECT setval('car.meter_id_seq', 20000001, false)" -c "SELECT problem FROM car.check_id_block() WHERE problem IS NOT NULL" -c "SELECT setval('car.meter_id_seq', 20000005)")" \
+	$'20000001\ncar.meter_id_seq would give 20000001 next, an id car.meter holds already (up to 20000005)\n20000005'
 # s1 dumped, restored into a fresh database of the single car's cluster (a cluster s1 never saw)
 as_postgres "$PGBIN/pg_dump" -h "$W/s1" -p "$P_S1" -Fc -f "$W/s1.dump" car 2>"$W/dump.err"
 as_postgres "$PGBIN/createdb" -h "$W/one" -p "$P_ONE" restored
