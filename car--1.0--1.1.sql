@@ -3785,6 +3785,10 @@ CREATE FUNCTION car.push_lo(token text, source text, filename text, lo oid) RETU
     AS $$ SELECT car.check_push_token($1, $2); SELECT * FROM car.push_lo($2, $3, $4) $$;
 COMMENT ON FUNCTION car.push_lo(text, text, text, oid) IS 'car.push_lo behind a token: its scope must include "push" and it must grant the source''s organisation; then as car.push_lo(source, filename, lo).';
 
+-- A hub refuses car.refresh(): car.schedule() there schedules no car-refresh
+-- (src/schedule.c).
+COMMENT ON FUNCTION car.schedule(text, text) IS 'For superusers: register car''s pg_cron jobs for this database, run as car.worker_role: car-refresh (SELECT car.refresh(), on refresh_cron) and car-maintenance (SELECT car.maintenance(), on maintenance_cron), in pg_cron''s database (cron.database_name) if that is another one, with car-purge-history there. On a hub (car.node_role = hub), which refuses car.refresh(), car-maintenance only: a car-refresh of this database made before is removed, and a NOTICE says so (schedule car-refresh on the shards). Returns one row per job now scheduled: its name, pg_cron job id, schedule and database. Errors: not a superuser (42501); pg_cron not loaded (0A000), its database missing (3D000) or the extension not installed there (42704); a caller without LOGIN when pg_cron is in another database (42501); car.worker_role missing (42704) or a superuser, BYPASSRLS or unable to log in (22023); the worker role already holding car''s jobs for another database (42710).';
+
 -------------------------------------------------------------------------------
 -- Last: nothing in schema car is PUBLIC's.  car.grant_roles() grants each of
 -- car's roles what it needs, by name (src/roles.c), and a DBA grants those

@@ -7,9 +7,9 @@
 # the shards with the same ids (and a factor revision restating there, then
 # on the hub), the hub's reports, JWT and row-level security on the hub, the
 # status of its shards, and shards and the hub restarted in the middle of
-# ingest and apply.  Then a third shard is added, and an organisation is
-# moved from it to another shard by the README's procedure (its blocks run
-# as written there).
+# ingest and apply.  Then a third shard is added, an organisation is moved
+# from it to another shard by the README's procedure (its blocks run as
+# written there), and car.schedule() on the hub schedules no car-refresh.
 #
 # Readings are written on the shards directly; at the end a file is pushed
 # through the hub, which forwards it to the shard of its organisation, and
@@ -67,12 +67,19 @@ mkdir -p "$W"
 chmod 755 "$W"
 chown postgres "$W"
 trap stop_all EXIT
-# a cluster for a node, started, with a database car
+# a cluster for a node, started, with a database car; the hub and s1 preload pg_cron too (car.schedule)
 make_node() {
-	local node=$1
+	local node=$1 preload=car cron=
+	case $node in hub | s1)
+		preload=pg_cron,car
+		# pg_cron's jobs in background workers: these servers listen on 127.0.0.1 only (PITFALLS.md)
+		cron="cron.database_name = 'car'
+cron.use_background_workers = on" ;;
+	esac
 	init_private_server "$W/$node" "$(port_of "$node")" <<CONF
 listen_addresses = '127.0.0.1'
-shared_preload_libraries = 'car'
+shared_preload_libraries = '$preload'
+$cron
 car.database = 'car'
 wal_level = logical
 max_replication_slots = 10
@@ -588,4 +595,20 @@ is "car.reading_remote follows F: s3 has no readings, s2 has F's" \
 	"$(q hub -c "SELECT string_agg(shard || ':' || n, ',' ORDER BY shard) FROM (SELECT shard, count(*) n FROM car.reading_remote GROUP BY shard) x")" \
 	"s1:$(q s1 -c "SELECT count(*) FROM car.reading"),s2:$(q s2 -c "SELECT count(*) FROM car.reading")"
 
+# --- car.schedule() on a hub schedules no car-refresh --------------------------------------------------
+# a car-refresh left from before the server was a hub (as car.schedule() made it on a single car)
+q hub -v ON_ERROR_STOP=1 -c "CREATE EXTENSION pg_cron" \
+	-c "SELECT cron.schedule_in_database('car-refresh', '*/5 * * * *', 'SELECT car.refresh()', 'car', 'car_worker')" >/dev/null
+out=$(q hub -c "SELECT job || ' ' || schedule FROM car.schedule('*/5 * * * *', '17 * * * *')")
+like "car.schedule() on the hub says it schedules no car-refresh" "$out" \
+	'NOTICE:  car-refresh is not scheduled: this server is a hub \(car.node_role = hub\), which refuses car.refresh\(\)'
+like "... that its shards refresh" "$out" 'HINT:  Schedule car-refresh on each shard'
+is "... and returns car-maintenance only" "$(grep -vE '^(NOTICE|DETAIL|HINT):' <<<"$out")" "car-maintenance 17 * * * *"
+is "... the hub's pg_cron holds car-maintenance only, as car_worker (the old car-refresh is gone)" \
+	"$(q hub -c "SELECT string_agg(jobname || ' ' || username || ' ' || command, ',') FROM cron.job")" "car-maintenance car_worker SELECT car.maintenance()"
+is "... which runs on the hub as car_worker" "$(q hub -c "SET ROLE car_worker" -c "SELECT car.maintenance() IS NOT NULL")" "t"
+is "on a shard car.schedule() still schedules both" \
+	"$(q s1 -v ON_ERROR_STOP=1 -c "CREATE EXTENSION pg_cron" -c "SELECT string_agg(job, ',' ORDER BY job) FROM car.schedule('0 0 1 1 *', '0 0 1 1 *')")" \
+	"car-maintenance,car-refresh"
+is "car.unschedule() removes them: 1 job on the hub, 2 on the shard" "$(q hub -c "SELECT car.unschedule()"; q s1 -c "SELECT car.unschedule()")" $'1\n2'
 echo "1..$n"
