@@ -3343,21 +3343,31 @@ CREATE FUNCTION car.apply_id_block() RETURNS trigger
 DECLARE
     lo bigint := NEW.block::bigint OPERATOR(pg_catalog.*) car.id_block_size();
     hi bigint := NEW.block::bigint OPERATOR(pg_catalog.*) car.id_block_size() OPERATOR(pg_catalog.+) car.id_block_size() OPERATOR(pg_catalog.-) 1;
+    t text;
     s text;
     v bigint;
+    used bigint;
 BEGIN
-    FOR s IN SELECT sequence_name FROM car.id_block_sequences() LOOP
+    FOR t, s IN SELECT table_name, sequence_name FROM car.id_block_sequences() LOOP
         EXECUTE format('SELECT last_value FROM car.%I', s) INTO v;
-        -- a restore may have set the sequence already (its last value is in the block): keep it
-        IF v OPERATOR(pg_catalog.>=) lo AND v OPERATOR(pg_catalog.<=) hi THEN
+        EXECUTE format('SELECT max(id) FROM car.%I WHERE id OPERATOR(pg_catalog.>=) $1 AND id OPERATOR(pg_catalog.<=) $2', t)
+            INTO used USING lo, hi;
+        -- a restore may have set the sequence already (its last value is in the block, past the
+        -- table's ids): keep it; else go on after the ids the table holds in the block
+        IF v OPERATOR(pg_catalog.>=) lo AND v OPERATOR(pg_catalog.<=) hi AND v OPERATOR(pg_catalog.>=) coalesce(used, lo) THEN
             EXECUTE format('ALTER SEQUENCE car.%I MINVALUE %s MAXVALUE %s START %s NO CYCLE', s, lo, hi, lo);
+        ELSIF used OPERATOR(pg_catalog.=) hi THEN
+            RAISE EXCEPTION 'id block % is full in car.%: its last id % is taken', NEW.block, t, hi
+                USING ERRCODE = 'sequence_generator_limit_exceeded',
+                      HINT = 'Give this shard''s new organisations to a new shard with a block of its own.';
         ELSE
-            EXECUTE format('ALTER SEQUENCE car.%I MINVALUE %s MAXVALUE %s START %s RESTART %s NO CYCLE', s, lo, hi, lo, lo);
+            EXECUTE format('ALTER SEQUENCE car.%I MINVALUE %s MAXVALUE %s START %s RESTART %s NO CYCLE', s, lo, hi, lo,
+                           coalesce(used OPERATOR(pg_catalog.+) 1, lo));
         END IF;
     END LOOP;
     RETURN NULL;
 END $$;
-COMMENT ON FUNCTION car.apply_id_block() IS 'Trigger (AFTER INSERT OR UPDATE, per row) on car.id_block: bounds the sequences of car.site, car.meter, car.source, car.source_file, car.period_close and car.period_close_event to the block (MINVALUE first_id, MAXVALUE last_id, NO CYCLE), restarting at first_id a sequence whose last value is outside it. Fires when car.set_id_block sets the block and when pg_restore restores the row.';
+COMMENT ON FUNCTION car.apply_id_block() IS 'Trigger (AFTER INSERT OR UPDATE, per row) on car.id_block: bounds the sequences of car.site, car.meter, car.source, car.source_file, car.period_close and car.period_close_event to the block (MINVALUE first_id, MAXVALUE last_id, NO CYCLE). A sequence whose last value is outside the block, or behind the highest id its table holds in the block, restarts after that id (at first_id when the table has none there); a block whose last id is taken is an error (2200H). Fires when car.set_id_block sets the block and when pg_restore restores the row.';
 CREATE TRIGGER id_block_applied AFTER INSERT OR UPDATE ON car.id_block
     FOR EACH ROW EXECUTE FUNCTION car.apply_id_block();
 
@@ -3406,12 +3416,16 @@ DECLARE
     t text;
     lowest bigint;
     highest bigint;
+    next_id bigint;
 BEGIN
     SELECT * INTO b FROM car.id_block;
     FOR t, sequence IN SELECT table_name, 'car.' OPERATOR(pg_catalog.||) sequence_name FROM car.id_block_sequences() LOOP
         block := b.block;
         SELECT s.seqmin, s.seqmax INTO min_value, max_value FROM pg_catalog.pg_sequence s WHERE s.seqrelid = sequence::regclass;
         last_value := pg_catalog.pg_sequence_last_value(sequence::regclass);
+        -- the id nextval gives next (a sequence just restarted has no last value yet)
+        EXECUTE format('SELECT CASE WHEN is_called THEN last_value OPERATOR(pg_catalog.+) 1 ELSE last_value END FROM %s', sequence)
+            INTO next_id;
         EXECUTE format('SELECT min(id), max(id) FROM car.%I', t) INTO lowest, highest;
         problem := CASE
             WHEN b.block IS NULL AND pg_catalog.current_setting('car.node_role') OPERATOR(pg_catalog.=) 'shard' THEN
@@ -3423,11 +3437,13 @@ BEGIN
                 format('%s last gave %s, outside id block %s (%s..%s)', sequence, last_value, b.block, b.first_id, b.last_id)
             WHEN lowest OPERATOR(pg_catalog.<) b.first_id OR highest OPERATOR(pg_catalog.>) b.last_id THEN
                 format('car.%s holds ids %s..%s, outside id block %s (%s..%s)', t, lowest, highest, b.block, b.first_id, b.last_id)
+            WHEN next_id OPERATOR(pg_catalog.<=) highest THEN
+                format('%s would give %s next, an id car.%s holds already (up to %s)', sequence, next_id, t, highest)
         END;
         RETURN NEXT;
     END LOOP;
 END $$;
-COMMENT ON FUNCTION car.check_id_block() IS 'The id block check, one row per sequence a block bounds (car.site_id_seq, car.meter_id_seq, car.source_id_seq, car.source_file_id_seq, car.period_close_id_seq, car.period_close_event_id_seq): the block (NULL when none is set), the sequence''s bounds and last value, and the problem, if any (NULL: none): a shard without a block, a sequence not bounded to the block (after a restore that did not bring car.id_block back, say), a last value or a table''s ids outside it. The background worker runs it at start-up and logs each problem as a WARNING.';
+COMMENT ON FUNCTION car.check_id_block() IS 'The id block check, one row per sequence a block bounds (car.site_id_seq, car.meter_id_seq, car.source_id_seq, car.source_file_id_seq, car.period_close_id_seq, car.period_close_event_id_seq): the block (NULL when none is set), the sequence''s bounds and last value, and the problem, if any (NULL: none): a shard without a block, a sequence not bounded to the block (after a restore that did not bring car.id_block back, say), a last value or a table''s ids outside it, a sequence whose next id its table holds already. The background worker runs it at start-up and logs each problem as a WARNING.';
 
 CREATE FUNCTION car.id_in_block() RETURNS trigger
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
@@ -3813,6 +3829,10 @@ CREATE FUNCTION car.push_lo(token text, source text, filename text, lo oid) RETU
     SET search_path = pg_catalog, car
     AS $$ SELECT car.check_push_token($1, $2); SELECT * FROM car.push_lo($2, $3, $4) $$;
 COMMENT ON FUNCTION car.push_lo(text, text, text, oid) IS 'car.push_lo behind a token: its scope must include "push" and it must grant the source''s organisation; then as car.push_lo(source, filename, lo).';
+
+-- A hub refuses car.refresh(): car.schedule() there schedules no car-refresh
+-- (src/schedule.c).
+COMMENT ON FUNCTION car.schedule(text, text) IS 'For superusers: register car''s pg_cron jobs for this database, run as car.worker_role: car-refresh (SELECT car.refresh(), on refresh_cron) and car-maintenance (SELECT car.maintenance(), on maintenance_cron), in pg_cron''s database (cron.database_name) if that is another one, with car-purge-history there. On a hub (car.node_role = hub), which refuses car.refresh(), car-maintenance only: a car-refresh of this database made before is removed, and a NOTICE says so (schedule car-refresh on the shards). Returns one row per job now scheduled: its name, pg_cron job id, schedule and database. Errors: not a superuser (42501); pg_cron not loaded (0A000), its database missing (3D000) or the extension not installed there (42704); a caller without LOGIN when pg_cron is in another database (42501); car.worker_role missing (42704) or a superuser, BYPASSRLS or unable to log in (22023); the worker role already holding car''s jobs for another database (42710).';
 
 -------------------------------------------------------------------------------
 -- Last: nothing in schema car is PUBLIC's.  car.grant_roles() grants each of
