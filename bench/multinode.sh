@@ -73,18 +73,9 @@ make_node() {
 	local node=$1
 	# the settings of the other sections (fsync off, no parallel query, no JIT), with what
 	# logical replication needs, and commit timestamps (the shard's commit time of a row)
-	init_private_server "$W/$node" "$(port_of "$node")" <<CONF
-listen_addresses = '127.0.0.1'
+	start_federation_node "$W/$node" "$(port_of "$node")" <<CONF
 shared_preload_libraries = 'car'
-car.database = 'car'
-wal_level = logical
-max_replication_slots = 10
-max_wal_senders = 10
-max_logical_replication_workers = 8
-max_worker_processes = 16
-wal_receiver_status_interval = 1
 track_commit_timestamp = on
-timezone = 'UTC'
 shared_buffers = '512MB'
 work_mem = '64MB'
 max_wal_size = '4GB'
@@ -92,12 +83,6 @@ max_parallel_workers_per_gather = 0
 jit = off
 fsync = off
 CONF
-	# the replication login signs in with a password, as in test/multinode.sh
-	{ echo "host all car_repl 127.0.0.1/32 scram-sha-256"; cat "$W/$node/data/pg_hba.conf"; } >"$W/$node/data/pg_hba.new"
-	mv "$W/$node/data/pg_hba.new" "$W/$node/data/pg_hba.conf"
-	chown postgres "$W/$node/data/pg_hba.conf"
-	start_private_server "$W/$node"
-	as_postgres "$PGBIN/createdb" -h "$W/$node" -p "$(port_of "$node")" car
 	q "$node" >/dev/null <<SQL
 SET client_min_messages = warning;
 CREATE EXTENSION car;

@@ -76,25 +76,10 @@ make_node() {
 		cron="cron.database_name = 'car'
 cron.use_background_workers = on" ;;
 	esac
-	init_private_server "$W/$node" "$(port_of "$node")" <<CONF
-listen_addresses = '127.0.0.1'
+	start_federation_node "$W/$node" "$(port_of "$node")" <<CONF
 shared_preload_libraries = '$preload'
 $cron
-car.database = 'car'
-wal_level = logical
-max_replication_slots = 10
-max_wal_senders = 10
-max_logical_replication_workers = 8
-max_worker_processes = 16
-wal_receiver_status_interval = 1
-timezone = 'UTC'
 CONF
-	# the replication login signs in with a password; everything else keeps the test's trust
-	{ echo "host all car_repl 127.0.0.1/32 scram-sha-256"; cat "$W/$node/data/pg_hba.conf"; } >"$W/$node/data/pg_hba.new"
-	mv "$W/$node/data/pg_hba.new" "$W/$node/data/pg_hba.conf"
-	chown postgres "$W/$node/data/pg_hba.conf"
-	start_private_server "$W/$node"
-	as_postgres "$PGBIN/createdb" -h "$W/$node" -p "$(port_of "$node")" car
 }
 # car in a node's database, with the test's roles
 install_car() {
