@@ -250,6 +250,13 @@ q s1 -c "TRUNCATE car.refresh_year" >/dev/null
 q hub -v ON_ERROR_STOP=1 -c "SELECT car.load_factors('$W/factors-2023-revised.csv')" >/dev/null
 q one -v ON_ERROR_STOP=1 -c "SELECT car.load_factors('$W/factors-2023-revised.csv')" >/dev/null
 wait $WATCHER
+# s2 applies the revision on its own time: each shard must hold it before its refresh restates 2023
+# (the factor sets and values of 2023 the same as the hub's)
+FACTORS_2023="SELECT count(*) || ' ' || md5(string_agg(concat_ws('|', s.id, s.revision, s.superseded_by, f.id, f.value), ',' ORDER BY f.id)) FROM car.factor_set s JOIN car.factor f ON f.set_id = s.id WHERE s.year = 2023"
+for s in s1 s2; do
+	out=$(same hub "$FACTORS_2023" "$s" "$FACTORS_2023")
+	ok $? "the revision's factors reach $s"
+done
 # 100 kWh * 0.30707 = 30.707 kg
 is "a shard backend's factor cache sees the revision replicated from the hub (20.707 then 30.707 kg)" \
 	"$(cat "$W/cache.out")" $'before 20.707000\nafter 30.707000'
