@@ -72,6 +72,7 @@ extern void		   car_unpin_search_path(int level);
 extern int		   car_spi_connect(void);
 extern void		   car_spi_finish(int level);
 extern void		   car_as_table_owner(const char *table, void (*fn)(void *arg), void *arg);
+extern void		   car_as_role(Oid role, void (*fn)(void *arg), void *arg);
 extern bool		   car_try_subxact_codes(void (*fn)(void *arg), void *arg, const int *codes, int ncodes, char **message);
 extern int		   car_read_errcode(ReadError kind, int malformed);
 
@@ -202,7 +203,7 @@ typedef struct DayQueue
 extern void	 DayQueueInit(DayQueue *q);
 extern void	 DayQueueScan(DayQueue *q, struct Tuplestorestate *rows, struct TupleDescData *desc);
 extern void	 DayQueueAdd(DayQueue *q, int32 meter_id, TimestampTz ts, bool has_quantity, double quantity);
-extern void	 car_queue_added_readings(DayQueue *q);
+extern void	 car_queue_added_readings(DayQueue *q, Oid trigger_fn);
 extern int64 car_refresh_locked(void);
 
 /* live.c */

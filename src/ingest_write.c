@@ -10,8 +10,10 @@
 #include <math.h>
 
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "catalog/pg_proc.h"
 #include "commands/copy.h"
 #include "commands/trigger.h"
 #include "catalog/pg_trigger.h"
@@ -24,6 +26,8 @@
 #include "partitioning/partbounds.h"
 #include "partitioning/partdesc.h"
 #include "port/pg_bswap.h"
+#include "rewrite/rewriteHandler.h"
+#include "rewrite/rowsecurity.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -43,6 +47,30 @@
 int64 *car_ingest_progress = NULL;
 
 static Ingest *copy_ingest; /* the push COPY is reading from */
+
+/*
+ * Row-level security of car.reading on the COPY paths.  PostgreSQL's COPY
+ * statement refuses a table with row-level security ("COPY FROM not
+ * supported"); car feeds CopyFrom itself, which applies no policy, so the
+ * checks an INSERT into car.reading would make are made here, on every
+ * reading, before it is written: each WITH CHECK expression of the
+ * policies that apply to this user's INSERT (car's own policy
+ * reading_by_claims: car.meter_visible_at(meter_id, ts)).  Policies of any
+ * other shape send the file through INSERT (the upsert path), where
+ * PostgreSQL applies them itself.
+ */
+#define MAX_POLICY_CHECKS 8
+
+typedef struct PolicyChecks
+{
+	int		 n; /* 0: no policy applies to this user's INSERT */
+	bool	 other;
+	FmgrInfo fn[MAX_POLICY_CHECKS];
+	Oid		 collation[MAX_POLICY_CHECKS];
+	char	*name[MAX_POLICY_CHECKS]; /* the policy's, or NULL: several permissive ones */
+} PolicyChecks;
+
+static PolicyChecks *copy_policy; /* for the COPY path writing now, or NULL */
 
 /*
  * The file this backend's ingest path is writing readings of, or NULL: the
@@ -252,6 +280,89 @@ OutOfRange(Ingest *ing, const MeterEntry *m)
 			 errhint("Nothing of the file was loaded. Check the value and the file's unit.")));
 }
 
+/*
+ * The WITH CHECK expressions of the row-level security policies an INSERT
+ * into car.reading (rel, locked) would apply for this user, as PostgreSQL's
+ * rewriter builds them: pc->n of them, each a function of (meter_id, ts),
+ * or pc->other when any has another shape.
+ */
+static void
+ReadPolicyChecks(Relation rel, PolicyChecks *pc)
+{
+	Query		  *query = makeNode(Query);
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
+	List		  *quals;
+	List		  *checks;
+	bool		   has_rls;
+	bool		   has_sublinks;
+	ListCell	  *lc;
+	AttrNumber	   meter_att = get_attnum(RelationGetRelid(rel), "meter_id");
+	AttrNumber	   ts_att = get_attnum(RelationGetRelid(rel), "ts");
+
+	memset(pc, 0, sizeof(*pc));
+	rte->rtekind = RTE_RELATION;
+	rte->relid = RelationGetRelid(rel);
+	rte->relkind = rel->rd_rel->relkind;
+	rte->rellockmode = RowExclusiveLock;
+	rte->requiredPerms = ACL_INSERT;
+	query->commandType = CMD_INSERT;
+	query->resultRelation = 1;
+	query->rtable = list_make1(rte);
+	get_row_security_policies(query, rte, 1, &quals, &checks, &has_rls, &has_sublinks);
+	foreach (lc, checks)
+	{
+		WithCheckOption *wco = lfirst_node(WithCheckOption, lc);
+		FuncExpr		*f = (FuncExpr *) wco->qual;
+		Var				*a;
+		Var				*b;
+
+		if (pc->n == MAX_POLICY_CHECKS || wco->kind != WCO_RLS_INSERT_CHECK || f == NULL || !IsA(f, FuncExpr) ||
+			f->funcretset || list_length(f->args) != 2 || get_func_rettype(f->funcid) != BOOLOID)
+		{
+			pc->other = true;
+			return;
+		}
+		a = linitial(f->args);
+		b = lsecond(f->args);
+		if (!IsA(a, Var) || !IsA(b, Var) || a->varno != 1 || b->varno != 1 || a->varlevelsup != 0 ||
+			b->varlevelsup != 0 || a->varattno != meter_att || b->varattno != ts_att)
+		{
+			pc->other = true;
+			return;
+		}
+		fmgr_info(f->funcid, &pc->fn[pc->n]);
+		pc->collation[pc->n] = f->inputcollid;
+		pc->name[pc->n] = wco->polname;
+		pc->n++;
+	}
+}
+
+/* A reading the policies of car.reading would refuse to an INSERT of this user: the whole file refused. */
+static inline void
+CheckPolicies(Ingest *ing, const MeterEntry *m, TimestampTz ts)
+{
+	PolicyChecks *pc = copy_policy;
+	int			  i;
+
+	if (pc == NULL)
+		return;
+	for (i = 0; i < pc->n; i++)
+	{
+		Datum ok = FunctionCall2Coll(&pc->fn[i], pc->collation[i], Int32GetDatum(m->id), TimestampTzGetDatum(ts));
+
+		if (!DatumGetBool(ok))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 pc->name[i] ? errmsg("new row violates row-level security policy \"%s\" for table \"reading\"",
+										  pc->name[i])
+								 : errmsg("new row violates row-level security policy for table \"reading\""),
+					 errdetail("\"%s\", line %ld: the reading of meter \"%s\" at site \"%s\" at %s.", ing->fname,
+							   ing->csv.record_line, m->meter, m->site, timestamptz_to_str(ts)),
+					 errhint("Nothing of the file was loaded. car.reading's row-level security decides which "
+							 "readings this role may write.")));
+	}
+}
+
 /* One binary COPY tuple of (meter_id, ts, quantity, file_id). */
 static inline void
 PutReading(char **p, int32 meter_id, TimestampTz ts, double q, int32 file_id)
@@ -331,6 +442,7 @@ CopySource(void *outbuf, int minread, int maxread)
 		q = ing->rec.value[ing->rec_pos] * m->to_meter_unit;
 		if (isinf(q))
 			OutOfRange(ing, m);
+		CheckPolicies(ing, m, ing->rec_ts[ing->rec_pos]);
 		PutReading(&p, m->id, ing->rec_ts[ing->rec_pos], q, ing->file_id);
 		ing->rec_pos++;
 		ing->written++;
@@ -386,39 +498,45 @@ typedef struct Direct
 	int			  pos;
 	int			  state; /* 0 header, 1 tuples, 2 done */
 	int32		  file_id;
+	Oid			  track_fn; /* car.track_changes, whose owner queues the meter-days */
 } Direct;
 
 static Direct *direct_copy; /* the batch DirectSource is reading from */
 
-/* Is trigger t of car.reading's car's own, car.<func>()? */
+/* Is trigger t of car.reading's car's own, car.<func>() as car makes it (no arguments, no WHEN condition)? */
 static bool
 CarTrigger(const Trigger *t, const char *name, const char *func)
 {
 	char *f;
 
-	if (strcmp(t->tgname, name) != 0 || get_func_namespace(t->tgfoid) != get_namespace_oid("car", false))
+	if (strcmp(t->tgname, name) != 0 || t->tgnargs != 0 || t->tgqual != NULL ||
+		get_func_namespace(t->tgfoid) != get_namespace_oid("car", false))
 		return false;
 	f = get_func_name(t->tgfoid);
 	return f != NULL && strcmp(f, func) == 0;
 }
 
-/* Would an INSERT into car.reading fire nothing but car's own statement triggers, as car ships them? */
-static bool
+/*
+ * Would an INSERT into car.reading fire nothing but car's own statement
+ * triggers, as car ships them?  The function of its change-tracking
+ * trigger (car.track_changes) if so, else InvalidOid.
+ */
+static Oid
 DirectPathAllowed(Relation rel)
 {
 	TriggerDesc *td = rel->trigdesc;
 	PartitionKey key;
-	bool		 tracked = false;
+	Oid			 tracked = InvalidOid;
 	int			 i;
 
 	if (car_node_role == CAR_NODE_HUB || SessionReplicationRole != SESSION_REPLICATION_ROLE_ORIGIN ||
 		rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE || td == NULL)
-		return false;
+		return InvalidOid;
 	key = RelationGetPartitionKey(rel);
 	if (key->strategy != PARTITION_STRATEGY_RANGE || key->partnatts != 1 || key->partattrs[0] == 0 ||
 		key->parttypid[0] != TIMESTAMPTZOID ||
 		strcmp(NameStr(TupleDescAttr(RelationGetDescr(rel), key->partattrs[0] - 1)->attname), "ts") != 0)
-		return false;
+		return InvalidOid;
 	for (i = 0; i < td->numtriggers; i++)
 	{
 		const Trigger *t = &td->triggers[i];
@@ -426,14 +544,61 @@ DirectPathAllowed(Relation rel)
 		if (!TRIGGER_FOR_INSERT(t->tgtype) || t->tgenabled == TRIGGER_DISABLED)
 			continue;
 		if (TRIGGER_FOR_ROW(t->tgtype) || (t->tgenabled != TRIGGER_FIRES_ON_ORIGIN && t->tgenabled != TRIGGER_FIRES_ALWAYS))
-			return false;
+			return InvalidOid;
 		if (TRIGGER_FOR_AFTER(t->tgtype) && t->tgnewtable != NULL && t->tgoldtable == NULL &&
-			CarTrigger(t, "reading_inserted", "track_changes"))
-			tracked = true;
+			!OidIsValid(tracked) && CarTrigger(t, "reading_inserted", "track_changes"))
+			tracked = t->tgfoid;
 		else if (!(TRIGGER_FOR_BEFORE(t->tgtype) && CarTrigger(t, "reading_refused_on_hub", "refuse_on_hub")))
-			return false;
+			return InvalidOid;
 	}
 	return tracked;
+}
+
+/*
+ * Does a row COPYed into partition part get what the same row inserted
+ * through car.reading (parent) gets?  Routing fills the columns a reading
+ * does not give (quality, method) from the parent's defaults, a COPY into
+ * the partition from the partition's own; a partition attached with other
+ * defaults, or a column generated or an identity on either side, goes
+ * through car.reading.
+ */
+static bool
+SameDefaults(Relation parent, Relation part)
+{
+	TupleDesc pdesc = RelationGetDescr(parent);
+	TupleDesc cdesc = RelationGetDescr(part);
+	int		  i;
+	int		  live = 0;
+
+	for (i = 0; i < cdesc->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(cdesc, i);
+
+		if (a->attisdropped)
+			continue;
+		live++;
+		if (a->attgenerated || a->attidentity)
+			return false;
+	}
+	for (i = 0; i < pdesc->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(pdesc, i);
+		AttrNumber		  c;
+		Node			 *pdef;
+		Node			 *cdef;
+
+		if (a->attisdropped)
+			continue;
+		live--;
+		c = get_attnum(RelationGetRelid(part), NameStr(a->attname));
+		if (c == InvalidAttrNumber || a->attgenerated || a->attidentity)
+			return false;
+		pdef = build_column_default(parent, i + 1);
+		cdef = build_column_default(part, c);
+		if (!equal(pdef, cdef))
+			return false;
+	}
+	return live == 0;
 }
 
 /* A range table naming rel, as COPY FROM makes one. */
@@ -486,8 +651,9 @@ Route(Direct *d, TimestampTz ts)
 				Relation	 r = table_open(leaf->relid, RowExclusiveLock);
 				TriggerDesc *td = r->trigdesc;
 
-				if (td == NULL || !(td->trig_insert_before_row || td->trig_insert_after_row || td->trig_insert_instead_row ||
-									td->trig_insert_before_statement || td->trig_insert_after_statement))
+				if ((td == NULL || !(td->trig_insert_before_row || td->trig_insert_after_row || td->trig_insert_instead_row ||
+									 td->trig_insert_before_statement || td->trig_insert_after_statement)) &&
+					SameDefaults(d->parent, r))
 				{
 					leaf->rel = r;
 					leaf->pstate = CopyParseState(r);
@@ -583,7 +749,7 @@ WriteBatch(Direct *d, List *cols, List *options, MemoryContext batch_cxt)
 		if (d->part[i] >= 0)
 			DayQueueAdd(&q, d->meter[i], d->ts[i], true, d->q[i]);
 	if (q.count > 0)
-		car_queue_added_readings(&q);
+		car_queue_added_readings(&q, d->track_fn);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(batch_cxt);
 	d->n = 0;
@@ -591,7 +757,7 @@ WriteBatch(Direct *d, List *cols, List *options, MemoryContext batch_cxt)
 
 /* Stream every reading into car.reading's partitions directly, DIRECT_BATCH readings a batch. */
 static void
-WriteDirect(Ingest *ing, Relation rel, ParseState *pstate, List *cols, List *options)
+WriteDirect(Ingest *ing, Relation rel, ParseState *pstate, List *cols, List *options, Oid track_fn)
 {
 	Direct		  d;
 	MemoryContext batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "car direct batch", ALLOCSET_DEFAULT_SIZES);
@@ -601,7 +767,8 @@ WriteDirect(Ingest *ing, Relation rel, ParseState *pstate, List *cols, List *opt
 	d.parent = rel;
 	d.parent_pstate = pstate;
 	d.key = RelationGetPartitionKey(rel);
-	d.desc = RelationGetPartitionDesc(rel, true);
+	/* the partitions an INSERT would route to now (one being detached concurrently: as the executor decides) */
+	d.desc = RelationGetPartitionDesc(rel, !IsolationUsesXactSnapshot());
 	d.leaves = palloc0(sizeof(Leaf) * (d.desc->nparts + 1));
 	d.last = -1;
 	d.meter = palloc(sizeof(int32) * DIRECT_BATCH);
@@ -609,6 +776,7 @@ WriteDirect(Ingest *ing, Relation rel, ParseState *pstate, List *cols, List *opt
 	d.q = palloc(sizeof(double) * DIRECT_BATCH);
 	d.part = palloc(sizeof(int) * DIRECT_BATCH);
 	d.file_id = ing->file_id;
+	d.track_fn = track_fn;
 	direct_copy = &d;
 	PG_TRY();
 	{
@@ -623,6 +791,7 @@ WriteDirect(Ingest *ing, Relation rel, ParseState *pstate, List *cols, List *opt
 
 				if (isinf(q))
 					OutOfRange(ing, m);
+				CheckPolicies(ing, m, ing->rec_ts[k]);
 				d.meter[d.n] = m->id;
 				d.ts[d.n] = ing->rec_ts[k];
 				d.q[d.n] = q;
@@ -670,10 +839,15 @@ WriteWithCopy(Ingest *ing)
 	rel = table_open(relid, RowExclusiveLock);
 	pstate = make_parsestate(NULL);
 	{
-		/* as COPY FROM does: a range-table entry, and INSERT rights on it */
+		/* as COPY FROM does: a range-table entry, and INSERT rights on it (on the columns written) */
 		ParseNamespaceItem *nsitem = addRangeTableEntryForRelation(pstate, rel, RowExclusiveLock, NULL, false, false);
+		ListCell		   *lc;
 
 		nsitem->p_rte->requiredPerms = ACL_INSERT;
+		foreach (lc, cols)
+			nsitem->p_rte->insertedCols =
+				bms_add_member(nsitem->p_rte->insertedCols,
+							   get_attnum(relid, strVal(lfirst(lc))) - FirstLowInvalidHeapAttributeNumber);
 		ExecCheckRTPerms(pstate->p_rtable, true);
 	}
 	PG_TRY();
@@ -684,8 +858,10 @@ WriteWithCopy(Ingest *ing)
 		 * stays small (no temporary files, bounded memory) however big the
 		 * file.
 		 */
-		if (DirectPathAllowed(rel))
-			WriteDirect(ing, rel, pstate, cols, options);
+		Oid track_fn = DirectPathAllowed(rel);
+
+		if (OidIsValid(track_fn))
+			WriteDirect(ing, rel, pstate, cols, options, track_fn);
 		else
 			while (!ing->copy_eof)
 			{
@@ -883,21 +1059,35 @@ CopyAll(void *arg)
 void
 car_ingest_write(Ingest *ing)
 {
+	PolicyChecks pc;
+	Relation	 rel;
+
 	if (ing->values == 0)
 		return;
+	/* car.reading's row-level security for this user's INSERT, which the COPY paths apply themselves */
+	rel = table_open(get_relname_relid("reading", get_namespace_oid("car", false)), RowExclusiveLock);
+	ReadPolicyChecks(rel, &pc);
+	table_close(rel, NoLock);
 	writing_ingest = ing;
 	PG_TRY();
 	{
-		/* a file that repeats a (meter, ts) goes straight to the upsert path, where the later line wins */
-		if (ing->has_repeats || Overlaps(ing) ||
+		/*
+		 * a file that repeats a (meter, ts) goes straight to the upsert path,
+		 * where the later line wins; so does one under policies of car.reading
+		 * the COPY paths cannot apply
+		 */
+		copy_policy = pc.n > 0 ? &pc : NULL;
+		if (ing->has_repeats || pc.other || Overlaps(ing) ||
 			!car_try_subxact(CopyAll, ing, ERRCODE_UNIQUE_VIOLATION, ERRCODE_UNIQUE_VIOLATION))
 		{
+			copy_policy = NULL;
 			ing->written = 0;
 			WriteWithUpsert(ing);
 		}
 	}
 	PG_FINALLY();
 	{
+		copy_policy = NULL;
 		writing_ingest = NULL;
 	}
 	PG_END_TRY();

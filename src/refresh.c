@@ -20,6 +20,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -30,6 +31,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 #include "utils/date.h"
@@ -305,7 +307,7 @@ MeterChanged(TriggerData *td)
 			 SPI_OK_INSERT);
 }
 
-/* QueueAddedReadings' work, as car.reading's owner (the trigger's own identity). */
+/* car_queue_added_readings' work, as the trigger function's owner (the trigger's own identity). */
 static void
 QueueAddedReadingsAsOwner(void *arg)
 {
@@ -322,13 +324,21 @@ QueueAddedReadingsAsOwner(void *arg)
  * Readings the ingest path wrote straight into car.reading's partitions
  * (src/ingest_write.c), where the parent's statement trigger does not fire:
  * their meter-days queued and announced exactly as car.track_changes does
- * for an INSERT into car.reading, under the same identity (car.reading's
- * owner, as that SECURITY DEFINER trigger runs) and search_path.
+ * for an INSERT into car.reading, under the same identity (the owner of
+ * trigger_fn, the trigger's SECURITY DEFINER function) and search_path
+ * (pg_catalog, pg_temp).
  */
 void
-car_queue_added_readings(DayQueue *q)
+car_queue_added_readings(DayQueue *q, Oid trigger_fn)
 {
-	car_as_table_owner("reading", QueueAddedReadingsAsOwner, q);
+	HeapTuple tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(trigger_fn));
+	Oid		  owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "car: cache lookup failed for function %u", trigger_fn);
+	owner = ((Form_pg_proc) GETSTRUCT(tup))->proowner;
+	ReleaseSysCache(tup);
+	car_as_role(owner, QueueAddedReadingsAsOwner, q);
 }
 
 /*

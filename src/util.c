@@ -200,17 +200,25 @@ car_as_table_owner(const char *table, void (*fn)(void *arg), void *arg)
 	Oid		  relid = get_relname_relid(table, get_namespace_oid("car", false));
 	HeapTuple tup;
 	Oid		  owner;
-	Oid		  save_userid;
-	int		  save_sec;
-	int		  save_nestlevel;
 
 	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "car.%s is missing", table);
 	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
 	ReleaseSysCache(tup);
+	car_as_role(owner, fn, arg);
+}
+
+/* Run fn(arg) as role, as car_as_table_owner does: a restricted operation, search_path pinned. */
+void
+car_as_role(Oid role, void (*fn)(void *arg), void *arg)
+{
+	Oid save_userid;
+	int save_sec;
+	int save_nestlevel;
+
 	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	SetUserIdAndSecContext(role, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 	save_nestlevel = car_pin_search_path();
 	PG_TRY();
 	{
