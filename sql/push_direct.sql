@@ -164,13 +164,14 @@ FROM car.change c JOIN car.site s ON s.id = c.site_id WHERE s.org IN ('DirA', 'D
 GROUP BY s.name ORDER BY s.name;
 
 -- Row-level security of car.reading holds on both paths, as for an INSERT: a policy
--- whose check is a function of (meter_id, ts) is applied to every reading COPYed, and
+-- whose check is a function of meter_id and ts (car's own: car.meter_visible_at(meter_id, ts);
+-- here also one taking (ts, meter_id)) is applied to every reading COPYed, and
 -- a policy of any other shape sends the file through INSERT, where PostgreSQL applies it.
 CREATE ROLE car_test_direct IN ROLE car_ingest;
-CREATE FUNCTION public.direct_before_2022_11(meter_id int, ts timestamptz) RETURNS boolean
+CREATE FUNCTION public.direct_before_2022_11(ts timestamptz, meter_id int) RETURNS boolean
     LANGUAGE sql IMMUTABLE AS $$ SELECT ts < '2022-11-01' $$;
 CREATE POLICY direct_before_nov ON car.reading AS RESTRICTIVE FOR INSERT TO car_test_direct
-    WITH CHECK (public.direct_before_2022_11(meter_id, ts));
+    WITH CHECK (public.direct_before_2022_11(ts, meter_id));
 SET ROLE car_test_direct;
 -- a new file with a reading of November 2022: refused whole (direct path)
 SELECT status FROM car.push('direct-b', 'rls1.csv', convert_to(E'Site,Meter,ReadDatetime,kWh\nS9,M9,2022-10-31 23:30:00,1\nS9,M9,2022-11-01 00:00:00,2\n', 'UTF8'));
@@ -214,7 +215,7 @@ DROP TABLE public.direct_aug;
 ALTER TABLE car.reading ATTACH PARTITION car.reading_p202208 FOR VALUES FROM ('2022-08-01 00:00+00') TO ('2022-09-01 00:00+00');
 ALTER TABLE car.reading ATTACH PARTITION car.reading_p202206 FOR VALUES FROM ('2022-06-01 00:00+00') TO ('2022-07-01 00:00+00');
 DROP TRIGGER direct_keep ON car.reading_p202207;
-DROP FUNCTION public.direct_keep(), public.direct_noop(), public.direct_file(int, int), public.direct_before_2022_11(int, timestamptz);
+DROP FUNCTION public.direct_keep(), public.direct_noop(), public.direct_file(int, int), public.direct_before_2022_11(timestamptz, int);
 DROP TABLE public.direct_result;
 DROP ROLE car_test_direct;
 RESET track_functions;

@@ -67,7 +67,9 @@ typedef struct PolicyChecks
 	bool	 other;
 	FmgrInfo fn[MAX_POLICY_CHECKS];
 	Oid		 collation[MAX_POLICY_CHECKS];
-	char	*name[MAX_POLICY_CHECKS]; /* the policy's, or NULL: several permissive ones */
+	int		 nargs[MAX_POLICY_CHECKS];
+	bool	 ts_first[MAX_POLICY_CHECKS]; /* its arguments: (meter_id[, ts]), (ts[, meter_id]) */
+	char	*name[MAX_POLICY_CHECKS];	  /* the policy's, or NULL: several permissive ones */
 } PolicyChecks;
 
 static PolicyChecks *copy_policy; /* for the COPY path writing now, or NULL */
@@ -283,8 +285,9 @@ OutOfRange(Ingest *ing, const MeterEntry *m)
 /*
  * The WITH CHECK expressions of the row-level security policies an INSERT
  * into car.reading (rel, locked) would apply for this user, as PostgreSQL's
- * rewriter builds them: pc->n of them, each a function of (meter_id, ts),
- * or pc->other when any has another shape.
+ * rewriter builds them: pc->n of them, each a function of meter_id and ts
+ * (car 1.1's car.meter_visible_at(meter_id, ts), car 1.0's
+ * car.meter_visible(meter_id)), or pc->other when any has another shape.
  */
 static void
 ReadPolicyChecks(Relation rel, PolicyChecks *pc)
@@ -313,24 +316,34 @@ ReadPolicyChecks(Relation rel, PolicyChecks *pc)
 	{
 		WithCheckOption *wco = lfirst_node(WithCheckOption, lc);
 		FuncExpr		*f = (FuncExpr *) wco->qual;
-		Var				*a;
-		Var				*b;
+		ListCell		*arg;
+		AttrNumber		 seen[2] = {InvalidAttrNumber, InvalidAttrNumber};
+		int				 k = 0;
 
 		if (pc->n == MAX_POLICY_CHECKS || wco->kind != WCO_RLS_INSERT_CHECK || f == NULL || !IsA(f, FuncExpr) ||
-			f->funcretset || list_length(f->args) != 2 || get_func_rettype(f->funcid) != BOOLOID)
+			f->funcretset || list_length(f->args) < 1 || list_length(f->args) > 2 ||
+			get_func_rettype(f->funcid) != BOOLOID)
 		{
 			pc->other = true;
 			return;
 		}
-		a = linitial(f->args);
-		b = lsecond(f->args);
-		if (!IsA(a, Var) || !IsA(b, Var) || a->varno != 1 || b->varno != 1 || a->varlevelsup != 0 ||
-			b->varlevelsup != 0 || a->varattno != meter_att || b->varattno != ts_att)
+		foreach (arg, f->args)
 		{
-			pc->other = true;
-			return;
+			Var *v = lfirst(arg);
+
+			if (!IsA(v, Var) || v->varno != 1 || v->varlevelsup != 0 ||
+				(v->varattno != meter_att && v->varattno != ts_att) || (k == 1 && v->varattno == seen[0]))
+			{
+				pc->other = true;
+				return;
+			}
+			seen[k++] = v->varattno;
 		}
+		pc->nargs[pc->n] = k;
+		pc->ts_first[pc->n] = seen[0] == ts_att;
 		fmgr_info(f->funcid, &pc->fn[pc->n]);
+		/* called as the executor calls it: a polymorphic function finds its argument types */
+		fmgr_info_set_expr((Node *) f, &pc->fn[pc->n]);
 		pc->collation[pc->n] = f->inputcollid;
 		pc->name[pc->n] = wco->polname;
 		pc->n++;
@@ -348,7 +361,11 @@ CheckPolicies(Ingest *ing, const MeterEntry *m, TimestampTz ts)
 		return;
 	for (i = 0; i < pc->n; i++)
 	{
-		Datum ok = FunctionCall2Coll(&pc->fn[i], pc->collation[i], Int32GetDatum(m->id), TimestampTzGetDatum(ts));
+		Datum meter = Int32GetDatum(m->id);
+		Datum at = TimestampTzGetDatum(ts);
+		Datum ok = pc->nargs[i] == 1 ? FunctionCall1Coll(&pc->fn[i], pc->collation[i], pc->ts_first[i] ? at : meter)
+				   : pc->ts_first[i] ? FunctionCall2Coll(&pc->fn[i], pc->collation[i], at, meter)
+									 : FunctionCall2Coll(&pc->fn[i], pc->collation[i], meter, at);
 
 		if (!DatumGetBool(ok))
 			ereport(ERROR,
