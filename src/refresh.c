@@ -472,7 +472,7 @@ car_track_changes(PG_FUNCTION_ARGS)
 	"  p.quantity_estimated, p.periods_actual, p.periods_estimated, p.file_ids, "                                                                                                                                                                      \
 	"  coalesce(" PICK("tier") ", 'published'), " PICK("set_id") ", " CUSTOM_ID " %s "                                                                                                                                                                 \
 																 "  FROM (SELECT q.*, q.market_kwh AND q.quantity = 0 AS market_zero, %s AS market_alloc FROM (SELECT p.*, " MARKET_KWH " AS market_kwh FROM (SELECT p.*, " OWNER_OF_DAY " AS owner, " \
-																 "    (SELECT mu.dimension FROM car.unit mu WHERE mu.name = car.unit_name(p.unit)) AS dimension "                                                                                      \
+																 "    (SELECT mu.dimension FROM car.unit mu WHERE mu.name = (SELECT car.unit_name(p.unit))) AS dimension "                                                                             \
 																 "    FROM p OFFSET 0) p OFFSET 0) q OFFSET 0) p "                                                                                                                                     \
 																 "  CROSS JOIN LATERAL car.emissions(p.quantity, p.unit, p.activity, " DAY_START("p.day") ") e " CUSTOM_TIER("cm", "meter_id", "p.meter_id") CUSTOM_TIER("cs", "site_id", "p.site_id") \
 																	 CUSTOM_TIER("co", "org", "p.owner") "  WHERE p.ok"
@@ -487,7 +487,7 @@ car_track_changes(PG_FUNCTION_ARGS)
 #define MARKET_KWH                                                                                     \
 	"(coalesce((SELECT ma.level1 = 'UK electricity' FROM car.activity ma WHERE ma.key = p.activity), " \
 	"  false) AND coalesce((SELECT mu2.dimension = 'energy' FROM car.unit mu2 "                        \
-	"  WHERE mu2.name = car.unit_name(p.unit)), false))"
+	"  WHERE mu2.name = (SELECT car.unit_name(p.unit))), false))"
 #define MARKET_COLUMNS ", kg_co2e_market, kg_co2e_market_half_hourly, market_basis, market_flagged"
 #define MARKET_PRICED  "e.scope = 2 AND NOT p.market_alloc"
 #define MARKET_VALUES(kg)                                                                          \
@@ -869,6 +869,41 @@ typedef struct PendingJob
 	uint64		  n;	 /* out */
 } PendingJob;
 
+/*
+ * The plan of one of the statements below, prepared once per backend and
+ * kept (SPI_keepplan: the plan cache replans it when what it reads
+ * changes): a report calls these functions once per query, and planning
+ * the pricing statement costs more than running it for a few hundred
+ * meter-days.  The statements are a handful of fixed texts (the pricing
+ * variants of Priced()), told apart by their text.
+ */
+static SPIPlanPtr
+KeptPlan(const char *sql, int nargs, Oid *types)
+{
+	static struct
+	{
+		char	  *sql;
+		SPIPlanPtr plan;
+	} kept[16];
+	static int n = 0;
+	int		   i;
+	SPIPlanPtr plan;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(kept[i].sql, sql) == 0)
+			return kept[i].plan;
+	plan = SPI_prepare(sql, nargs, types);
+	if (plan == NULL)
+		elog(ERROR, "car: could not prepare: %s", SPI_result_code_string(SPI_result));
+	if (n == lengthof(kept))
+		return plan; /* more texts than expected: planned each time */
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "car: could not keep a plan");
+	kept[n].sql = MemoryContextStrdup(TopMemoryContext, sql);
+	kept[n].plan = plan;
+	return kept[n++].plan;
+}
+
 /* The pending meter-days, as arrays of meter ids and days in *meters and *days (copied); their count. */
 static int64
 ReadPendingDays(Datum *meters, Datum *days)
@@ -882,8 +917,9 @@ ReadPendingDays(Datum *meters, Datum *days)
 	years = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &no_years);
 	if (!no_years)
 		years = PointerGetDatum(PG_DETOAST_DATUM_COPY(years));
-	if (SPI_execute_with_args(no_years ? PENDING_OF(READ_QUEUE) : PENDING_OF_YEARS(READ_QUEUE), no_years ? 0 : 1,
-							  (Oid[]){INT4ARRAYOID}, &years, NULL, true, 0) != SPI_OK_SELECT)
+	if (SPI_execute_plan(no_years ? KeptPlan(PENDING_OF(READ_QUEUE), 0, NULL)
+								  : KeptPlan(PENDING_OF_YEARS(READ_QUEUE), 1, (Oid[]){INT4ARRAYOID}),
+						 &years, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "car: could not read the refresh queue");
 	n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
 	*meters = PointerGetDatum(
@@ -934,7 +970,8 @@ ReadPending(void *arg)
 	}
 	if (sql != NULL)
 	{
-		if (SPI_execute_with_args(sql, 2, (Oid[]){INT4ARRAYOID, DATEARRAYOID}, vals, NULL, true, 0) != SPI_OK_SELECT)
+		if (SPI_execute_plan(KeptPlan(sql, job->full ? 0 : 2, (Oid[]){INT4ARRAYOID, DATEARRAYOID}), vals, NULL, true,
+							 0) != SPI_OK_SELECT)
 			elog(ERROR, "car: could not compute the pending days");
 		old = MemoryContextSwitchTo(job->cxt);
 		job->desc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
