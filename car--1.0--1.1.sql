@@ -3802,6 +3802,20 @@ SELECT        p.site_id, p.meter_id, p.day, p.month, p.activity, p.scope, p.comp
        true AS real_time
 FROM car.emission_pending() p;
 COMMENT ON VIEW car.emission_current IS 'Internal: car.emission_daily as car.refresh() would leave it if it ran now: its rows, except those of the meter-days the next refresh recomputes (car.refresh_pending, or all of them: car.refresh_pending_full), plus those days priced on the fly (car.emission_pending, real_time). Columns as car.emission_daily''s; row-level security as car.emission_daily''s on both parts. What every report reads, through car.emission_live: a committed push shows in the reports at once.';
+-- its other columns are car.emission_daily's: their comments too
+DO $$
+DECLARE
+    c record;
+BEGIN
+    FOR c IN SELECT a.attname, pg_catalog.col_description('car.emission_daily'::pg_catalog.regclass, a.attnum) AS d
+             FROM pg_catalog.pg_attribute a
+             WHERE a.attrelid = 'car.emission_daily'::pg_catalog.regclass AND a.attnum OPERATOR(pg_catalog.>) 0
+               AND NOT a.attisdropped ORDER BY a.attnum LOOP
+        EXECUTE pg_catalog.format('COMMENT ON COLUMN car.emission_current.%I IS %L', c.attname,
+            'car.emission_daily.' OPERATOR(pg_catalog.||) c.attname
+            OPERATOR(pg_catalog.||) ' (on a real-time row, as car.refresh() would write it): ' OPERATOR(pg_catalog.||) c.d);
+    END LOOP;
+END $$;
 COMMENT ON COLUMN car.emission_current.real_time IS 'true on a row computed on the fly from car.reading (its meter-day waits for car.refresh()); its market-based columns are NULL where car.market_allocation prices the day (instruments, residual mix) until the refresh allocates it. false on a row of car.emission_daily.';
 
 -- The reports' rows, real-time.
