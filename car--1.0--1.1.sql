@@ -3277,7 +3277,7 @@ COMMENT ON TABLE car.refresh_queue IS 'Meter-days car.refresh() must recompute (
 -- stops it; car.push and car.refresh() refuse on a hub before they get here.
 CREATE FUNCTION car.refuse_on_hub() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'car_refuse_on_hub_trigger';
-COMMENT ON FUNCTION car.refuse_on_hub() IS 'Trigger (BEFORE INSERT, UPDATE, DELETE or TRUNCATE, per statement) on car.reading, car.site, car.meter, car.site_org and car.emission_daily: on a hub (car.node_role = hub) refuses the write (SQLSTATE 55000), since a hub''s rows of these tables are its shards'', fed only by logical replication (whose apply fires no statement trigger). Does nothing on a single car or a shard.';
+COMMENT ON FUNCTION car.refuse_on_hub() IS 'Trigger (BEFORE INSERT, UPDATE, DELETE or TRUNCATE, per statement) on car.reading, car.site, car.meter, car.site_org, car.emission_daily and the period close tables (car.period_close, closed_emission, closed_coverage, closed_factor_set, closed_file, period_close_event): on a hub (car.node_role = hub) refuses the write (SQLSTATE 55000), since a hub''s rows of these tables are its shards'', fed only by logical replication (whose apply fires no statement trigger). Does nothing on a single car or a shard.';
 CREATE TRIGGER reading_refused_on_hub BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON car.reading
     FOR EACH STATEMENT EXECUTE FUNCTION car.refuse_on_hub();
 CREATE TRIGGER site_refused_on_hub BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON car.site
@@ -3287,6 +3287,20 @@ CREATE TRIGGER meter_refused_on_hub BEFORE INSERT OR UPDATE OR DELETE OR TRUNCAT
 CREATE TRIGGER site_org_refused_on_hub BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON car.site_org
     FOR EACH STATEMENT EXECUTE FUNCTION car.refuse_on_hub();
 CREATE TRIGGER emission_daily_refused_on_hub BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON car.emission_daily
+    FOR EACH STATEMENT EXECUTE FUNCTION car.refuse_on_hub();
+-- a period is closed (signed) and reopened on the shard that holds its
+-- figures; the hub reports the signed figures it receives
+CREATE TRIGGER period_close_refused_on_hub BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON car.period_close
+    FOR EACH STATEMENT EXECUTE FUNCTION car.refuse_on_hub();
+CREATE TRIGGER closed_emission_refused_on_hub BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON car.closed_emission
+    FOR EACH STATEMENT EXECUTE FUNCTION car.refuse_on_hub();
+CREATE TRIGGER closed_coverage_refused_on_hub BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON car.closed_coverage
+    FOR EACH STATEMENT EXECUTE FUNCTION car.refuse_on_hub();
+CREATE TRIGGER closed_factor_set_refused_on_hub BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON car.closed_factor_set
+    FOR EACH STATEMENT EXECUTE FUNCTION car.refuse_on_hub();
+CREATE TRIGGER closed_file_refused_on_hub BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON car.closed_file
+    FOR EACH STATEMENT EXECUTE FUNCTION car.refuse_on_hub();
+CREATE TRIGGER period_close_event_refused_on_hub BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON car.period_close_event
     FOR EACH STATEMENT EXECUTE FUNCTION car.refuse_on_hub();
 
 -- Id blocks: each shard makes its sites, meters, sources and files in a
@@ -3298,7 +3312,7 @@ CREATE TRIGGER emission_daily_refused_on_hub BEFORE INSERT OR UPDATE OR DELETE O
 -- 2,139,999,999 < 2^31).  Block 0 (ids below 10,000,000) is a single car's.
 CREATE FUNCTION car.id_block_size() RETURNS bigint
     LANGUAGE sql IMMUTABLE PARALLEL SAFE RETURN 10000000;
-COMMENT ON FUNCTION car.id_block_size() IS 'Ids in one shard''s id block (car.set_id_block): 10,000,000. Block n holds the ids n * 10,000,000 to n * 10,000,000 + 9,999,999 of car.site, car.meter, car.source and car.source_file.';
+COMMENT ON FUNCTION car.id_block_size() IS 'Ids in one shard''s id block (car.set_id_block): 10,000,000. Block n holds the ids n * 10,000,000 to n * 10,000,000 + 9,999,999 of car.site, car.meter, car.source, car.source_file, car.period_close and car.period_close_event.';
 
 CREATE TABLE car.id_block (
     id       boolean PRIMARY KEY DEFAULT true CHECK (id),
@@ -3307,7 +3321,7 @@ CREATE TABLE car.id_block (
     last_id  bigint GENERATED ALWAYS AS (block::bigint * 10000000 + 9999999) STORED,
     set_at   timestamptz NOT NULL DEFAULT now()
 );
-COMMENT ON TABLE car.id_block IS 'One row on a shard: its id block (car.set_id_block). Kept by pg_dump; restoring the row bounds the sequences of car.site, car.meter, car.source and car.source_file to the block again (trigger id_block_applied), since pg_dump does not keep an extension''s sequence bounds.';
+COMMENT ON TABLE car.id_block IS 'One row on a shard: its id block (car.set_id_block). Kept by pg_dump; restoring the row bounds the sequences of car.site, car.meter, car.source, car.source_file, car.period_close and car.period_close_event to the block again (trigger id_block_applied), since pg_dump does not keep an extension''s sequence bounds.';
 COMMENT ON COLUMN car.id_block.id IS 'Always true: the table has one row at most.';
 COMMENT ON COLUMN car.id_block.block IS 'The block number, 1 to 213, unique in the federation.';
 COMMENT ON COLUMN car.id_block.first_id IS 'First id of the block (block * 10,000,000).';
@@ -3317,10 +3331,11 @@ SELECT pg_catalog.pg_extension_config_dump('car.id_block', '');
 
 -- The sequences a block bounds, with their tables.
 CREATE FUNCTION car.id_block_sequences(OUT table_name text, OUT sequence_name text) RETURNS SETOF record
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE ROWS 4
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE ROWS 6
     AS $$ VALUES ('site', 'site_id_seq'), ('meter', 'meter_id_seq'), ('source', 'source_id_seq'),
-                 ('source_file', 'source_file_id_seq') $$;
-COMMENT ON FUNCTION car.id_block_sequences() IS 'The tables whose ids an id block bounds, with their sequences (in schema car): site, meter, source, source_file.';
+                 ('source_file', 'source_file_id_seq'), ('period_close', 'period_close_id_seq'),
+                 ('period_close_event', 'period_close_event_id_seq') $$;
+COMMENT ON FUNCTION car.id_block_sequences() IS 'The tables whose ids an id block bounds, with their sequences (in schema car): site, meter, source, source_file, period_close and period_close_event (a shard''s period closes reach the hub with its sites).';
 
 CREATE FUNCTION car.apply_id_block() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
@@ -3328,21 +3343,31 @@ CREATE FUNCTION car.apply_id_block() RETURNS trigger
 DECLARE
     lo bigint := NEW.block::bigint OPERATOR(pg_catalog.*) car.id_block_size();
     hi bigint := NEW.block::bigint OPERATOR(pg_catalog.*) car.id_block_size() OPERATOR(pg_catalog.+) car.id_block_size() OPERATOR(pg_catalog.-) 1;
+    t text;
     s text;
     v bigint;
+    used bigint;
 BEGIN
-    FOR s IN SELECT sequence_name FROM car.id_block_sequences() LOOP
+    FOR t, s IN SELECT table_name, sequence_name FROM car.id_block_sequences() LOOP
         EXECUTE format('SELECT last_value FROM car.%I', s) INTO v;
-        -- a restore may have set the sequence already (its last value is in the block): keep it
-        IF v OPERATOR(pg_catalog.>=) lo AND v OPERATOR(pg_catalog.<=) hi THEN
+        EXECUTE format('SELECT max(id) FROM car.%I WHERE id OPERATOR(pg_catalog.>=) $1 AND id OPERATOR(pg_catalog.<=) $2', t)
+            INTO used USING lo, hi;
+        -- a restore may have set the sequence already (its last value is in the block, past the
+        -- table's ids): keep it; else go on after the ids the table holds in the block
+        IF v OPERATOR(pg_catalog.>=) lo AND v OPERATOR(pg_catalog.<=) hi AND v OPERATOR(pg_catalog.>=) coalesce(used, lo) THEN
             EXECUTE format('ALTER SEQUENCE car.%I MINVALUE %s MAXVALUE %s START %s NO CYCLE', s, lo, hi, lo);
+        ELSIF used OPERATOR(pg_catalog.=) hi THEN
+            RAISE EXCEPTION 'id block % is full in car.%: its last id % is taken', NEW.block, t, hi
+                USING ERRCODE = 'sequence_generator_limit_exceeded',
+                      HINT = 'Give this shard''s new organisations to a new shard with a block of its own.';
         ELSE
-            EXECUTE format('ALTER SEQUENCE car.%I MINVALUE %s MAXVALUE %s START %s RESTART %s NO CYCLE', s, lo, hi, lo, lo);
+            EXECUTE format('ALTER SEQUENCE car.%I MINVALUE %s MAXVALUE %s START %s RESTART %s NO CYCLE', s, lo, hi, lo,
+                           coalesce(used OPERATOR(pg_catalog.+) 1, lo));
         END IF;
     END LOOP;
     RETURN NULL;
 END $$;
-COMMENT ON FUNCTION car.apply_id_block() IS 'Trigger (AFTER INSERT OR UPDATE, per row) on car.id_block: bounds the sequences of car.site, car.meter, car.source and car.source_file to the block (MINVALUE first_id, MAXVALUE last_id, NO CYCLE), restarting at first_id a sequence whose last value is outside it. Fires when car.set_id_block sets the block and when pg_restore restores the row.';
+COMMENT ON FUNCTION car.apply_id_block() IS 'Trigger (AFTER INSERT OR UPDATE, per row) on car.id_block: bounds the sequences of car.site, car.meter, car.source, car.source_file, car.period_close and car.period_close_event to the block (MINVALUE first_id, MAXVALUE last_id, NO CYCLE). A sequence whose last value is outside the block, or behind the highest id its table holds in the block, restarts after that id (at first_id when the table has none there); a block whose last id is taken is an error (2200H). Fires when car.set_id_block sets the block and when pg_restore restores the row.';
 CREATE TRIGGER id_block_applied AFTER INSERT OR UPDATE ON car.id_block
     FOR EACH ROW EXECUTE FUNCTION car.apply_id_block();
 
@@ -3380,7 +3405,7 @@ BEGIN
         RETURNING b.* INTO result;
     RETURN result;
 END $$;
-COMMENT ON FUNCTION car.set_id_block(int) IS 'On a shard (car.node_role = shard), for a superuser: make ids of car.site, car.meter, car.source and car.source_file in block n only (1 to 213; ids n * 10,000,000 to n * 10,000,000 + 9,999,999), so that they are unique across the federation: records the block in car.id_block and bounds the four sequences to it (NO CYCLE: a full block is an error, never a wrap). Refused (55000) on a hub or single car, and when a table already holds ids outside the block. Setting the same block again repairs the sequences. Returns the car.id_block row.';
+COMMENT ON FUNCTION car.set_id_block(int) IS 'On a shard (car.node_role = shard), for a superuser: make ids of car.site, car.meter, car.source, car.source_file, car.period_close and car.period_close_event in block n only (1 to 213; ids n * 10,000,000 to n * 10,000,000 + 9,999,999), so that they are unique across the federation: records the block in car.id_block and bounds the six sequences to it (NO CYCLE: a full block is an error, never a wrap). Refused (55000) on a hub or single car, and when a table already holds ids outside the block. Setting the same block again repairs the sequences. Returns the car.id_block row.';
 
 CREATE FUNCTION car.check_id_block(OUT sequence text, OUT block int, OUT min_value bigint, OUT max_value bigint,
     OUT last_value bigint, OUT problem text) RETURNS SETOF record
@@ -3391,12 +3416,16 @@ DECLARE
     t text;
     lowest bigint;
     highest bigint;
+    next_id bigint;
 BEGIN
     SELECT * INTO b FROM car.id_block;
     FOR t, sequence IN SELECT table_name, 'car.' OPERATOR(pg_catalog.||) sequence_name FROM car.id_block_sequences() LOOP
         block := b.block;
         SELECT s.seqmin, s.seqmax INTO min_value, max_value FROM pg_catalog.pg_sequence s WHERE s.seqrelid = sequence::regclass;
         last_value := pg_catalog.pg_sequence_last_value(sequence::regclass);
+        -- the id nextval gives next (a sequence just restarted has no last value yet)
+        EXECUTE format('SELECT CASE WHEN is_called THEN last_value OPERATOR(pg_catalog.+) 1 ELSE last_value END FROM %s', sequence)
+            INTO next_id;
         EXECUTE format('SELECT min(id), max(id) FROM car.%I', t) INTO lowest, highest;
         problem := CASE
             WHEN b.block IS NULL AND pg_catalog.current_setting('car.node_role') OPERATOR(pg_catalog.=) 'shard' THEN
@@ -3408,11 +3437,13 @@ BEGIN
                 format('%s last gave %s, outside id block %s (%s..%s)', sequence, last_value, b.block, b.first_id, b.last_id)
             WHEN lowest OPERATOR(pg_catalog.<) b.first_id OR highest OPERATOR(pg_catalog.>) b.last_id THEN
                 format('car.%s holds ids %s..%s, outside id block %s (%s..%s)', t, lowest, highest, b.block, b.first_id, b.last_id)
+            WHEN next_id OPERATOR(pg_catalog.<=) highest THEN
+                format('%s would give %s next, an id car.%s holds already (up to %s)', sequence, next_id, t, highest)
         END;
         RETURN NEXT;
     END LOOP;
 END $$;
-COMMENT ON FUNCTION car.check_id_block() IS 'The id block check, one row per sequence a block bounds (car.site_id_seq, car.meter_id_seq, car.source_id_seq, car.source_file_id_seq): the block (NULL when none is set), the sequence''s bounds and last value, and the problem, if any (NULL: none): a shard without a block, a sequence not bounded to the block (after a restore that did not bring car.id_block back, say), a last value or a table''s ids outside it. The background worker runs it at start-up and logs each problem as a WARNING.';
+COMMENT ON FUNCTION car.check_id_block() IS 'The id block check, one row per sequence a block bounds (car.site_id_seq, car.meter_id_seq, car.source_id_seq, car.source_file_id_seq, car.period_close_id_seq, car.period_close_event_id_seq): the block (NULL when none is set), the sequence''s bounds and last value, and the problem, if any (NULL: none): a shard without a block, a sequence not bounded to the block (after a restore that did not bring car.id_block back, say), a last value or a table''s ids outside it, a sequence whose next id its table holds already. The background worker runs it at start-up and logs each problem as a WARNING.';
 
 CREATE FUNCTION car.id_in_block() RETURNS trigger
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
@@ -3429,11 +3460,14 @@ BEGIN
     END IF;
     RETURN NEW;
 END $$;
-COMMENT ON FUNCTION car.id_in_block() IS 'Trigger (BEFORE INSERT OR UPDATE OF id, per row) on car.site, car.meter, car.source and car.source_file: on a server with an id block (car.id_block), refuses a row whose id is outside it (check_violation, 23514). Nothing to do without a block.';
+COMMENT ON FUNCTION car.id_in_block() IS 'Trigger (BEFORE INSERT OR UPDATE OF id, per row) on car.site, car.meter, car.source, car.source_file, car.period_close and car.period_close_event: on a server with an id block (car.id_block), refuses a row whose id is outside it (check_violation, 23514). Nothing to do without a block.';
 CREATE TRIGGER site_id_in_block BEFORE INSERT OR UPDATE OF id ON car.site FOR EACH ROW EXECUTE FUNCTION car.id_in_block();
 CREATE TRIGGER meter_id_in_block BEFORE INSERT OR UPDATE OF id ON car.meter FOR EACH ROW EXECUTE FUNCTION car.id_in_block();
 CREATE TRIGGER source_id_in_block BEFORE INSERT OR UPDATE OF id ON car.source FOR EACH ROW EXECUTE FUNCTION car.id_in_block();
 CREATE TRIGGER source_file_id_in_block BEFORE INSERT OR UPDATE OF id ON car.source_file FOR EACH ROW EXECUTE FUNCTION car.id_in_block();
+CREATE TRIGGER period_close_id_in_block BEFORE INSERT OR UPDATE OF id ON car.period_close FOR EACH ROW EXECUTE FUNCTION car.id_in_block();
+CREATE TRIGGER period_close_event_id_in_block BEFORE INSERT OR UPDATE OF id ON car.period_close_event
+    FOR EACH ROW EXECUTE FUNCTION car.id_in_block();
 
 -- Reference data arrives on a shard by logical replication, whose apply
 -- fires row triggers enabled REPLICA (or ALWAYS) and no statement trigger:
@@ -3509,6 +3543,8 @@ COMMENT ON FUNCTION car.publish_reference() IS 'On the hub, for a superuser (CRE
 CREATE FUNCTION car.publish_shard() RETURNS text
     LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp
     AS $$
+DECLARE
+    t text;
 BEGIN
     IF pg_catalog.current_setting('car.node_role') OPERATOR(pg_catalog.<>) 'shard' THEN
         RAISE EXCEPTION 'car.publish_shard runs on a shard; this server''s car.node_role is %', pg_catalog.current_setting('car.node_role')
@@ -3524,9 +3560,19 @@ BEGIN
         CREATE PUBLICATION car_shard FOR TABLE car.site, car.meter, car.site_org, car.emission_daily
             WITH (publish = 'insert, update, delete', publish_via_partition_root = true);
     END IF;
+    -- the period closes: the hub's reports read a signed month's figures as
+    -- signed, as the shard's do (added to a publication an earlier car made;
+    -- the hub then runs ALTER SUBSCRIPTION ... REFRESH PUBLICATION)
+    FOR t IN SELECT x FROM pg_catalog.unnest(ARRAY['period_close', 'closed_emission', 'closed_coverage', 'closed_factor_set',
+                                                    'closed_file', 'period_close_event']) x
+             WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_publication_tables p
+                               WHERE p.pubname OPERATOR(pg_catalog.=) 'car_shard' AND p.schemaname OPERATOR(pg_catalog.=) 'car'
+                               AND p.tablename OPERATOR(pg_catalog.=) x) LOOP
+        EXECUTE format('ALTER PUBLICATION car_shard ADD TABLE car.%I', t);
+    END LOOP;
     RETURN 'car_shard';
 END $$;
-COMMENT ON FUNCTION car.publish_shard() IS 'On a shard with an id block, for a superuser (CREATE PUBLICATION; PostgreSQL 15): publish what the hub reports from, as publication car_shard: car.site, car.meter, car.site_org (the periods of ownership the reports and row-level security read) and car.emission_daily, through its partitioned root (publish_via_partition_root, so the hub''s months may be partitioned otherwise). Inserts, updates and deletes; never TRUNCATE, which on the hub would empty every shard''s rows. Returns the publication''s name; does nothing when it exists. Refused (55000) off a shard or without an id block.';
+COMMENT ON FUNCTION car.publish_shard() IS 'On a shard with an id block, for a superuser (CREATE PUBLICATION; PostgreSQL 15): publish what the hub reports from, as publication car_shard: car.site, car.meter, car.site_org (the periods of ownership the reports and row-level security read), car.emission_daily, through its partitioned root (publish_via_partition_root, so the hub''s months may be partitioned otherwise), and the period closes (car.period_close, closed_emission, closed_coverage, closed_factor_set, closed_file, period_close_event), so the hub reports signed months as signed. Inserts, updates and deletes; never TRUNCATE, which on the hub would empty every shard''s rows. Returns the publication''s name; when it exists, adds the tables it lacks. Refused (55000) off a shard or without an id block.';
 
 CREATE FUNCTION car.subscribe_reference(conninfo text) RETURNS text
     LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_subscribe_reference';
@@ -3667,6 +3713,8 @@ DECLARE
     srvopts text := 'async_capable ''true'', fetch_size ''10000'', batch_size ''1000''';
     umopts text := '';
     branches text;
+    want int;
+    got int;
 BEGIN
     IF NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
         RAISE EXCEPTION 'car.add_reading_remote needs a superuser' USING ERRCODE = '42501';
@@ -3696,6 +3744,19 @@ BEGIN
     EXECUTE format('CREATE SERVER %I FOREIGN DATA WRAPPER postgres_fdw OPTIONS (%s)', srv, srvopts);
     -- the view reads the foreign tables as its owner, a superuser: one mapping for PUBLIC
     EXECUTE format('CREATE USER MAPPING FOR PUBLIC SERVER %I OPTIONS (%s)', srv, umopts);
+    -- the server must be that shard: its id block is the one the hub subscribed to
+    -- (a foreign table over the shard's car.id_block, for this check only)
+    EXECUTE format('CREATE FOREIGN TABLE car.%I (block int) SERVER %I OPTIONS (schema_name ''car'', table_name ''id_block'')',
+                   ft || '_id_block', srv);
+    EXECUTE format('SELECT max(block) FROM car.%I', ft || '_id_block') INTO got;
+    EXECUTE format('DROP FOREIGN TABLE car.%I', ft || '_id_block');
+    SELECT s.id_block INTO want FROM car.shard s WHERE s.name = add_reading_remote.shard;
+    IF got IS DISTINCT FROM want THEN
+        RAISE EXCEPTION 'the server conninfo names is not shard "%": its id block is %, the hub''s shard "%" has block %',
+                        shard, coalesce(got::text, 'none'), shard, want
+            USING ERRCODE = '55000',
+                  HINT = 'Give the connection string of that shard''s car database (car.shard_status lists the shards and their blocks).';
+    END IF;
     EXECUTE format('CREATE FOREIGN TABLE car.%I (meter_id int NOT NULL, ts timestamptz NOT NULL, month date NOT NULL, '
                    'quantity float8 NOT NULL, quality text NOT NULL, file_id int) SERVER %I '
                    'OPTIONS (schema_name ''car'', table_name ''reading_month'')', ft, srv);
@@ -3714,7 +3775,7 @@ BEGIN
     EXECUTE 'CREATE OR REPLACE VIEW car.reading_remote AS ' || branches;
     RETURN ('car.' || quote_ident(ft))::regclass;
 END $$;
-COMMENT ON FUNCTION car.add_reading_remote(text, text) IS 'On the hub, for a superuser, with the extension postgres_fdw: make (again) the foreign server car_fdw_<shard> (options async_capable true, fetch_size 10000, batch_size 1000, and the other keys of conninfo: host, port, dbname...) with a user mapping for PUBLIC holding conninfo''s user and password (pg_user_mappings shows them to superusers only; the view reads as its owner), the foreign table car.reading_remote_<shard> over the shard''s car.reading_month, and car.reading_remote again with a branch per shard. conninfo: space-separated key=value pairs without quotes, for a role that may read car.reading_month on the shard (car_reader with BYPASSRLS). Errors: not a superuser (42501), no such shard or no postgres_fdw (55000). Returns the foreign table.';
+COMMENT ON FUNCTION car.add_reading_remote(text, text) IS 'On the hub, for a superuser, with the extension postgres_fdw: make (again) the foreign server car_fdw_<shard> (options async_capable true, fetch_size 10000, batch_size 1000, and the other keys of conninfo: host, port, dbname...) with a user mapping for PUBLIC holding conninfo''s user and password (pg_user_mappings shows them to superusers only; the view reads as its owner), the foreign table car.reading_remote_<shard> over the shard''s car.reading_month, and car.reading_remote again with a branch per shard. conninfo: space-separated key=value pairs without quotes, for a role that may read car.reading_month on the shard (car_reader with BYPASSRLS). Checks that the server reached is that shard (its car.id_block is the block the hub subscribed to). Errors: not a superuser (42501), no such shard, no postgres_fdw, or another server than the shard (55000). Returns the foreign table.';
 
 -------------------------------------------------------------------------------
 -- Landed files of any size (issue 16, point 7): raw bytes in pieces, and the
@@ -3863,6 +3924,10 @@ COMMENT ON VIEW car.emission_reported IS 'Internal: the emission rows the report
 COMMENT ON COLUMN car.emission_reported.real_time IS 'true on a row priced on the fly (car.emission_current.real_time); false on car.emission_daily''s rows and on signed rows of closed months.';
 COMMENT ON COLUMN car.report_scope2.market_based_kg_co2e IS 'Market-based Scope 2 by annual matching (the Protocol''s practice today), kg CO2e. NULL until car.refresh() has allocated the month; meter-days waiting for the refresh on a day an instrument or residual mix covers add nothing until it allocates them (meter_days_unallocated counts them).';
 COMMENT ON COLUMN car.report_scope2.meter_days_unallocated IS 'Scope 2 meter-days without a market-based figure: priced before car 1.1 allocated any (car.refresh(true) allocates them), or priced on the fly since the last car.refresh() on a day car.market_allocation prices (an instrument or a residual mix of the owner covers it), until the next car.refresh().';
+
+-- A hub refuses car.refresh(): car.schedule() there schedules no car-refresh
+-- (src/schedule.c).
+COMMENT ON FUNCTION car.schedule(text, text) IS 'For superusers: register car''s pg_cron jobs for this database, run as car.worker_role: car-refresh (SELECT car.refresh(), on refresh_cron) and car-maintenance (SELECT car.maintenance(), on maintenance_cron), in pg_cron''s database (cron.database_name) if that is another one, with car-purge-history there. On a hub (car.node_role = hub), which refuses car.refresh(), car-maintenance only: a car-refresh of this database made before is removed, and a NOTICE says so (schedule car-refresh on the shards). Returns one row per job now scheduled: its name, pg_cron job id, schedule and database. Errors: not a superuser (42501); pg_cron not loaded (0A000), its database missing (3D000) or the extension not installed there (42704); a caller without LOGIN when pg_cron is in another database (42501); car.worker_role missing (42704) or a superuser, BYPASSRLS or unable to log in (22023); the worker role already holding car''s jobs for another database (42710).';
 
 -------------------------------------------------------------------------------
 -- Last: nothing in schema car is PUBLIC's.  car.grant_roles() grants each of

@@ -17,7 +17,7 @@ build_and_install
 W=$(mktemp -d "${TMPDIR:-/tmp}/car-bench.XXXXXX")
 chmod 755 "$W"
 # sections to run (default all); the others' last outputs are reused from bench/last/
-SECTIONS=${BENCH_SECTIONS:-"calc ingest worker refresh access live ggc tou lo realtime"}
+SECTIONS=${BENCH_SECTIONS:-"calc ingest worker refresh access live ggc tou lo multinode realtime"}
 LAST=$ROOT/bench/last
 mkdir -p "$LAST"
 want() { case " $SECTIONS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
@@ -191,6 +191,38 @@ oget() { awk -F'|' -v k="$1" '$1 == k { print $2 }' "$LAST/lo.out"; }
 mb() { awk -v b="$1" 'BEGIN { printf "%.0f", b / 1048576 }'; }
 kmb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 kgrow() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b - a) / 1024 }'; }
+
+if want multinode; then
+	# the run before is kept: on a machine shared with other work one run's ratios are not enough
+	if [ -s "$LAST/multinode.out" ]; then cp "$LAST/multinode.out" "$LAST/multinode.prev.out"; fi
+	echo "running bench/multinode.sh (five clusters on the loopback: 1 against 2 shards, reports on the hub, shard commit to hub; about 5 minutes)"
+	bench/multinode.sh "$W/mn" >"$LAST/multinode.out"
+	stamp "$LAST/multinode.out"
+fi
+touch "$LAST/multinode.out"
+grep -v -E '^[a-z0-9_]+_(all|runs)[|]' "$LAST/multinode.out" || true
+mget() { awk -F'|' -v k="$1" '$1 == k { sub(/^[^|]*[|]/, ""); print }' "${MN_OUT:-$LAST/multinode.out}"; }
+# an ingest variant's mean over its two runs: seconds, seconds until decoded, or field f of its CPU line
+mmean() { awk -v a="$(mget "$1_1${2:-}")" -v b="$(mget "$1_2${2:-}")" 'BEGIN { printf "%.2f", (a + b) / 2 }'; }
+mcpu() { awk -v a="$(mget "ingest_$1_1_cpu")" -v b="$(mget "ingest_$1_2_cpu")" -v f="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.2f", (x[f] + y[f]) / 2 }'; }
+# field f of a CPU line
+fld() { echo "$1" | awk -v f="$2" '{ printf "%.2f", $f }'; }
+div() { awk -v x="$1" -v y="$2" -v p="${3:-2}" 'BEGIN { if (y + 0 == 0) print "n/a"; else printf "%.*f", p, x / y }'; }
+sub_() { awk -v x="$1" -v y="$2" 'BEGIN { printf "%.2f", x - y }'; }
+
+if want realtime; then
+	echo "running bench/realtime.sql (real-time reports; a minute or two)"
+	as_postgres "$PGBIN/createdb" -h "$W" -p "$PORT" bench_realtime
+	as_postgres "$PGBIN/psql" -X -q -h "$W" -p "$PORT" -d bench_realtime <bench/realtime.sql >"$LAST/realtime.out"
+	stamp "$LAST/realtime.out"
+fi
+touch "$LAST/realtime.out"
+cat "$LAST/realtime.out"
+rtget() { awk -F'|' -v k="$1" '$1 == k { print $2 }' "$LAST/realtime.out"; }
+# median and list of the runs named PREFIX_1, PREFIX_2... of realtime.out
+rtmed() { awk -F'|' -v p="^$1_[0-9]+\$" '$1 ~ p { print $2 }' "$LAST/realtime.out" | sort -g |
+	awk '{ v[NR] = $1 } END { if (NR) printf "%.3f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+rtall() { awk -F'|' -v p="^$1_[0-9]+\$" '$1 ~ p { printf "%s%.1f", n++ ? ", " : "", $2 }' "$LAST/realtime.out"; }
 
 cat >bench/RESULTS.md <<MD
 # Benchmark results
@@ -582,29 +614,175 @@ $(kgrow "$(oget bytea_rss_before_kb)" "$(oget bytea_rss_peak_kb)") MB of private
 $(oget small_lo_seconds) s and $(kgrow "$(oget small_lo_rss_before_kb)" "$(oget small_lo_rss_peak_kb)") MB.
 MD
 fi
+if [ -n "$(mget ingest_two_2)" ]; then
+	n=$(mget readings)
+	irow() { # variant label loaders
+		local t d
+		t=$(mmean "ingest_$1") d=$(mmean "ingest_$1" _decoded)
+		echo "| $2 | $3 | $(mget "ingest_$1_1"), $(mget "ingest_$1_2") | $t | $(gcomma "$(div "$n" "$t" 0)") | $(div "$(mmean ingest_one2)" "$t") | $d | $(mcpu "$1" 1) ($(mcpu "$1" 2)) | $(div "$(mcpu "$1" 1)" "$t") | $(div "$(sub_ "$(sub_ "$(mcpu "$1" 4)" "$(mcpu "$1" 1)")" "$(mcpu "$1" 3)")" "$t") |"
+	}
+	r1=$(mget refresh_one) r2=$(mget refresh_two) h1=$(mget refresh_one_to_hub) h2=$(mget refresh_two_to_hub)
+	c1=$(mget refresh_one_cpu) c2=$(mget refresh_two_cpu) a1=$(mget refresh_one_to_hub_cpu) a2=$(mget refresh_two_to_hub_cpu)
+	rrow() { # label seconds to_hub cpu_refresh cpu_apply
+		echo "| $1 | $2 | $(gcomma "$(div "$n" "$2" 0)") | $3 | $(fld "$4" 1) | $(sub_ "$3" "$2") | $(fld "$5" 3) | $(div "$(fld "$5" 3)" "$(sub_ "$3" "$2")") | $(div "$(awk -v c="$(fld "$5" 3)" 'BEGIN { print c * 1e6 }')" "$(mget refresh_one_hub_rows)" 0) |"
+	}
+	qrow() { # report label
+		echo "| $2 | $(mget "report_$1_rows") | $(mget "report_$1_hub") | $(mget "report_$1_one") | **$(mget "report_$1_ratio")** | $(mget "report_$1_hub_runs") | $(mget "report_$1_one_runs") | $(mget "report_$1_same") |"
+	}
+	lrow() { # kind label
+		echo "| $2 | $(mget latency_pushes) | **$(mget "latency_$1_p50")** | $(mget "latency_$1_p90") | **$(mget "latency_$1_p99")** | $(mget "latency_$1_max") | $(mget "latency_$1_applied_p50") | $(mget "latency_$1_applied_p99") | $(mget "latency_$1_txn_p50") |"
+	}
+	cat >>bench/RESULTS.md <<MD
 
-if want realtime; then
-	echo "running bench/realtime.sql (real-time reports; a minute or two)"
-	as_postgres "$PGBIN/createdb" -h "$W" -p "$PORT" bench_realtime
-	as_postgres "$PGBIN/psql" -X -q -h "$W" -p "$PORT" -d bench_realtime <bench/realtime.sql >"$LAST/realtime.out"
-	stamp "$LAST/realtime.out"
+## Across servers (issue 16)
+
+Measured $(mget ran) by bench/multinode.sh ($(mget seconds_latency) s for the whole section, $(mget seconds_setup) s of it setting up).
+Five private clusters on this machine, on the loopback, set up as test/multinode.sh sets up its own
+(\`car.node_role\`, id blocks, reference data published by the hub, \`car.add_shard\`): a federation of a hub
+and **two shards** (s1: organisations A and B; s2: C and D), and a federation of a hub and **one shard**
+holding all four. Every server: \`wal_level = logical\`, \`track_commit_timestamp = on\`, fsync off, 512 MB of
+shared buffers, no parallel query, no JIT. The data: 4 organisations × $(mget data_shape | sed 's/^4 organisations x //; s/ x / × /g'):
+$(gcomma "$n") half-hourly readings (UK days from 2023-01-01, 3 electricity and 2 natural gas meters a site) in
+$(mget files) ecodriver files from test/gen/ecodriver.py ($(div "$(mget file_bytes)" 1000000 1) MB), each shard pushing its
+organisations' files with \`car.push\` read server-side (\`pg_read_binary_file\`, as in the ingest section).
+
+**Machine note.** The 2 cores are shared by all five clusters, the loaders, the shards' walsenders and
+the hubs' apply workers, and by other work on the machine: the load average was $(mget loadavg_start) at the start
+and $(mget loadavg_end) at the end. Wall times are noisy: compare ratios from the same run, and see the CPU
+seconds, read from /proc for each cluster (its postmaster, its running processes and those that have exited).
+
+### Ingest: 1 shard against 2
+
+The same $(gcomma "$n") readings loaded three ways, twice each (order: a, b, c, then c, a, b), the shards'
+\`car.reading\`, landed files and refresh queue emptied and a \`CHECKPOINT\` before each run (none of them
+is published, so the hubs are not touched), timed from the loaders' start to the last push's commit:
+
+| | loaders | seconds, runs 1 and 2 | mean | readings/s | ratio to (b) | until the walsenders had read it all (s) | CPU s of the shards' clusters (of it, walsenders) | cores they kept busy | cores taken by other work |
+|---|---:|---|---:|---:|---:|---:|---:|---:|---:|
+$(irow one1 "(a) one shard" 1)
+$(irow one2 "(b) one shard, A and B with C and D at once" 2)
+$(irow two "(c) two shards: A and B into s1, C and D into s2, at once" 2)
+
+Two shards against one with the same two loaders, (c) / (b): **$(div "$(mmean ingest_one2)" "$(mmean ingest_two)")×** the readings/s;
+against one shard and one loader, (c) / (a): **$(div "$(mmean ingest_one1)" "$(mmean ingest_two)")×**.
+
+What this can show on 2 cores, and what it cannot. (b) and (c) run the same work with the same two
+client sessions; (c) spreads it over two servers, which still share the same two cores (and disk). So
+(c) / (b) shows only what one server costs two concurrent loads that two servers do not (locks, WAL
+insertion, the change-tracking trigger's queue, buffer contention): near 1 means one car does not
+serialise concurrent pushes of different organisations, and that on this machine the cores, not car,
+are the limit. It cannot show scale-out: on separate machines each shard brings its own cores, disk and
+WAL, and the federation's ingest rate is the sum of the shards' own (each shard is a whole car; nothing
+in a push crosses servers). (c) / (a) adds the gain of a second session, which a single car gets too.
+The federation's cost on a shard is its walsender: logical decoding reads every WAL record, the readings
+and landed files included although they are not published, about $(div "$(awk -v a="$(mcpu one2 2)" 'BEGIN { print 100 * a }')" "$(mcpu one2 1)" 0)% of the shard's CPU during
+(b); it kept up, having read all of the ingest's WAL $(sub_ "$(mmean ingest_one2 _decoded)" "$(mmean ingest_one2)") s after the last commit in (b) ($(sub_ "$(mmean ingest_two _decoded)" "$(mmean ingest_two)") s in (c)).
+
+### Refresh and the way to the hub
+
+Then \`car.refresh()\` of the loaded meter-days ($(gcomma "$(mget refresh_one_meter_days)"), $(gcomma "$(mget refresh_one_rows)") rows of \`car.emission_daily\`), on the one
+shard, and on the two shards at once; then until the hub has the rows (the refresh is one transaction,
+applied on the hub as one: the client polls the hub for one of its rows every 10 ms):
+
+| | refresh (s) | readings/s | until on the hub (s) | CPU s of the shards during the refresh | hub's share: s after the refresh | hub CPU s meanwhile | hub cores busy | hub CPU µs a row |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|
+$(rrow "one shard" "$r1" "$h1" "$c1" "$a1")
+$(rrow "two shards at once" "$r2" "$h2" "$c2" "$a2")
+
+Refresh, two shards against one: **$(div "$r1" "$r2")×** the readings/s; refresh until on the hub: **$(div "$h1" "$h2")×**. The
+hub's apply is the slow part: the rows arrive through \`car.emission_daily\`'s partitioned root
+(\`publish_via_partition_root\`), and PostgreSQL 15's apply worker builds an executor state, and for a
+partitioned table its tuple routing, for every row it applies (\`apply_handle_insert\` in
+src/backend/replication/logical/worker.c): $(div "$(awk -v c="$(fld "$a1" 3)" 'BEGIN { print c * 1e6 }')" "$(mget refresh_one_hub_rows)" 0) µs of the hub's CPU a row for one shard's stream,
+$(div "$(awk -v c="$(fld "$a2" 3)" 'BEGIN { print c * 1e6 }')" "$(mget refresh_two_hub_rows)" 0) µs with two at once. One apply worker serves each shard, so a shard's stream gets at most
+one core of the hub (here less: the machine was busy, last-but-one column); with two shards two apply
+workers share the hub's cores, and a hub of its own with more cores applies more shards at once. The shards'
+refresh itself is the same work split in two, on the same two cores.
+
+### Reports: the hub against a single car
+
+After the ingest, the one-shard federation's shard was made a single car holding the same data
+(its hub's subscription dropped, \`car.node_role = single\`), its hub stopped; both then \`VACUUM ANALYZE\`d.
+Each query is \`SELECT count(*), sum(quantity), sum(kg_co2e) FROM <report>\`, as a \`car_admin\` login (row-level
+security on, passing every row) or, for \`report_monthly_for(token)\`, as a \`car_reader\` login with a
+token of organisation A signed by the hub (the same key on both). Timed by the client, median of
+$(mget report_rounds) rounds after a warm-up round, the two servers taking turns first:
+
+| report | rows | hub (ms) | single car (ms) | hub / single | hub runs (ms) | single runs (ms) | rows equal (site ids aside, numbers to 4 decimals) |
+|---|---:|---:|---:|---:|---|---|---|
+$(qrow monthly "\`car.report_monthly\`")
+$(qrow monthly_june "\`car.report_monthly WHERE month = '2023-06-01'\`")
+$(qrow yearly "\`car.report_yearly\`")
+$(qrow monthly_for "\`car.report_monthly_for(token)\` (A's rows)")
+
+The plain reports take the same time on the hub as on the single car (the differences are within the
+runs' spread). \`report_monthly_for\` is slower on the hub: there the readings are absent, so
+\`car.meter_span\` takes a meter's first and last day from \`car.emission_daily\` (its \`car.node_role = hub\`
+branch), and in the token's query the planner runs those subqueries once per meter-month line of the
+expected periods' join (auto_explain, on a run of 50 days: 2,350 loops, each a Merge Append over every
+monthly partition), where the single car reads the readings' index.
+
+### Shard commit to hub visibility
+
+On s1 (the hub also subscribed to s2, idle), $(mget latency_pushes) files of one UK day (48 half-hours, 50 on 29 October)
+each way, the two ways taking turns: (lo) written by the client into a large object and pushed by
+\`car.push_lo\`; (copy) \`COPY car.reading FROM STDIN\` of the same rows for another meter; each followed by
+\`car.refresh()\` in the same transaction, so the commit writes the day's rows of \`car.emission_daily\`,
+which is what the hub receives. From **the shard's commit timestamp** of those rows
+(\`pg_xact_commit_timestamp(xmin)\` on the shard) to **the hub telling a listener**: an \`AFTER INSERT\` row
+trigger on the hub's partitions of those months only, enabled \`ALWAYS\` so that the apply fires it, sends
+\`pg_notify\`, which PostgreSQL delivers when the apply's transaction commits, when the rows become
+visible; a thread of the client waits on the listening connection alone and takes the time on arrival
+(every server runs on this machine: one clock). The trigger's own \`clock_timestamp()\` gives the moment
+the hub's apply wrote the first row, before its commit. No polling: a poll would add up to its interval
+and its own load. (\`pg_stat_subscription\` only times the messages, not the rows' visibility.)
+
+| path | pushes | p50 (ms) | p90 | p99 | max | hub's apply writing the row: p50 | p99 | the shard's transaction (push or COPY, refresh, commit): p50 |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|
+$(lrow lo "(lo) \`car.push_lo\` + \`car.refresh()\`")
+$(lrow copy "(copy) \`COPY\` into \`car.reading\` + \`car.refresh()\`")
+
+Percentiles by nearest rank (p99 of 100: the 99th). Both paths commit the same few rows of
+\`car.emission_daily\` ($(mget latency_rows_per_day) a day), so once committed they travel alike: the shard's walsender is woken
+by the commit, decodes it and sends it, and the hub applies it; the path into the shard (a large object
+or COPY) only changes the shard's own transaction (last column).
+MD
+	if [ -s "$LAST/multinode.prev.out" ]; then
+		prev=$LAST/multinode.prev.out
+		both() { echo "| $1 | $("${@:2}") | $(MN_OUT=$prev "${@:2}") |"; } # label, then a command giving the figure
+		ratio2() { div "$(mmean "ingest_$1")" "$(mmean "ingest_$2")"; }
+		rr() { div "$(mget "refresh_one$1")" "$(mget "refresh_two$1")"; }
+		pq() { echo "$(mget "latency_$1_p50") / $(mget "latency_$1_p99")"; }
+		{
+			echo
+			echo "### This run and the one before"
+			echo
+			echo "One run's ratios are not enough on a machine shared with other work: the run before this one"
+			echo "(bench/last/multinode.prev.out, measured $(MN_OUT=$prev mget ran), load average $(MN_OUT=$prev mget loadavg_start) at its start) gave:"
+			echo
+			echo "| | this run | the run before |"
+			echo "|---|---:|---:|"
+			both "ingest, two shards / one shard with two loaders, (c) / (b)" ratio2 one2 two
+			both "ingest, two shards / one shard with one loader, (c) / (a)" ratio2 one1 two
+			both "refresh, two shards / one" rr ""
+			both "refresh until on the hub, two shards / one" rr _to_hub
+			both '`car.report_monthly`, hub / single' mget report_monthly_ratio
+			both '`car.report_yearly`, hub / single' mget report_yearly_ratio
+			both '`car.report_monthly_for(token)`, hub / single' mget report_monthly_for_ratio
+			both "shard commit to hub, (lo): p50 / p99 (ms)" pq lo
+			both "shard commit to hub, (copy): p50 / p99 (ms)" pq copy
+		} >>bench/RESULTS.md
+	fi
 fi
-touch "$LAST/realtime.out"
-cat "$LAST/realtime.out"
-tget() { awk -F'|' -v k="$1" '$1 == k { print $2 }' "$LAST/realtime.out"; }
-# median and list of the runs named PREFIX_1, PREFIX_2... of realtime.out
-tmed() { awk -F'|' -v p="^$1_[0-9]+\$" '$1 ~ p { print $2 }' "$LAST/realtime.out" | sort -g |
-	awk '{ v[NR] = $1 } END { if (NR) printf "%.3f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-tall() { awk -F'|' -v p="^$1_[0-9]+\$" '$1 ~ p { printf "%s%.1f", n++ ? ", " : "", $2 }' "$LAST/realtime.out"; }
-if [ -n "$(tget readings)" ]; then
-	tq=$(tmed queued); tr=$(tmed refreshed); tf=$(tmed fresh)
+if [ -n "$(rtget readings)" ]; then
+	tq=$(rtmed queued); tr=$(rtmed refreshed); tf=$(rtmed fresh)
 	tratio=$(ratio "$tq" "$tr")
 	cat >>bench/RESULTS.md <<MD
 
 ## Real-time reports (issue 17, point 2; measured $(ran realtime))
 
 300 meters (30 sites × 7 electricity + 3 natural gas, kWh) of half-hourly readings over May and June 2023
-($(tget readings) readings), refreshed. June: $(tget june_meter_days) meter-days, $(tget june_rows) rows of
+($(rtget readings) readings), refreshed. June: $(rtget june_meter_days) meter-days, $(rtget june_rows) rows of
 \`car.emission_daily\`. The query: \`SELECT * FROM car.report_monthly WHERE month = '2023-06-01'\`, every line
 fetched, as a superuser (\`jit = off\`). Nine rounds; each revises the readings of 1% of June's meter-days (one
 UPDATE, as a late file's upsert), times the report with those days queued, runs \`car.refresh()\`, times it
@@ -612,15 +790,15 @@ refreshed.
 
 | report | ms (median of 9) | runs | ratio to (a) | target |
 |---|---:|---|---:|---:|
-| (a) fully refreshed | $tr | $(tall refreshed) | 1.00 | baseline |
-| (b) 1% of the month's meter-days queued ($(tget queued_meter_days) meter-days, priced on the fly into $(tget real_time_rows) rows) | $tq | $(tall queued) | **$tratio** | ≤ 1.2 |
+| (a) fully refreshed | $tr | $(rtall refreshed) | 1.00 | baseline |
+| (b) 1% of the month's meter-days queued ($(rtget queued_meter_days) meter-days, priced on the fly into $(rtget real_time_rows) rows) | $tq | $(rtall queued) | **$tratio** | ≤ 1.2 |
 
 (b) within 1.2× of (a): $(awk -v r="$tratio" 'BEGIN { print (r <= 1.2 ? "met" : "**missed**") }'). The report with the days queued
-equals the one after \`car.refresh()\` (6 decimals): $(tget same_report).
+equals the one after \`car.refresh()\` (6 decimals): $(rtget same_report).
 
 Freshness: a new meter-day of readings (48 half-hours, one INSERT: the statement \`car.push\` ends with, through the same
 trigger) committed, then the report read at once. From the commit to the report showing it:
-**$tf ms** (median; runs $(tall fresh)); shown every time: $(tget fresh_all_visible). Before, a push reached the reports
+**$tf ms** (median; runs $(rtall fresh)); shown every time: $(rtget fresh_all_visible). Before, a push reached the reports
 when pg_cron next ran \`car.refresh()\` (every 5 minutes).
 MD
 fi

@@ -86,6 +86,35 @@ init_private_server() {
 	} >>"$dir/data/postgresql.conf"
 }
 
+# A node of a federation of cars (issue 16) in DIR on PORT, started, with a
+# database car: a private server also listening on 127.0.0.1, with what
+# logical replication needs, where the replication login car_repl signs in
+# with a password (everything else keeps trust).  Extra postgresql.conf lines
+# (shared_preload_libraries among them) come on stdin.  For test/multinode.sh
+# and bench/multinode.sh.
+start_federation_node() {
+	local dir=$1 port=$2
+	{
+		cat
+		cat <<CONF
+listen_addresses = '127.0.0.1'
+car.database = 'car'
+wal_level = logical
+max_replication_slots = 10
+max_wal_senders = 10
+max_logical_replication_workers = 8
+max_worker_processes = 16
+wal_receiver_status_interval = 1
+timezone = 'UTC'
+CONF
+	} | init_private_server "$dir" "$port"
+	{ echo "host all car_repl 127.0.0.1/32 scram-sha-256"; cat "$dir/data/pg_hba.conf"; } >"$dir/data/pg_hba.new"
+	mv "$dir/data/pg_hba.new" "$dir/data/pg_hba.conf"
+	chown postgres "$dir/data/pg_hba.conf"
+	start_private_server "$dir"
+	as_postgres "$PGBIN/createdb" -h "$dir" -p "$port" car
+}
+
 # Start the private server in DIR, or restart it so a new car.so is preloaded.
 start_private_server() {
 	local dir=$1

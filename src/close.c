@@ -786,6 +786,7 @@ car_close_period(PG_FUNCTION_ARGS)
 	CloseJob job;
 	Datum	 result;
 
+	car_refuse_on_hub("car.close_period()");
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						errmsg("car.close_period needs an organisation and the period's first and last days")));
@@ -847,6 +848,7 @@ car_reopen_period(PG_FUNCTION_ARGS)
 	char	*reason = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	Datum	 result;
 
+	car_refuse_on_hub("car.reopen_period()");
 	if (!OidIsValid(admin) || !has_privs_of_role(GetUserId(), admin))
 		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 						errmsg("reopening a signed period needs the car_admin role")));

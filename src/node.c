@@ -82,9 +82,9 @@ car_refuse_on_hub(const char *what)
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("%s is refused on a hub (car.node_role = hub)", what),
-			 errdetail("A hub's car.site, car.meter, car.site_org and car.emission_daily are its shards' rows, "
-					   "fed only by logical replication; readings are loaded and refreshed on the shard that "
-					   "holds the organisation."),
+			 errdetail("A hub's car.site, car.meter, car.site_org, car.emission_daily and period closes are its "
+					   "shards' rows, fed only by logical replication; readings are loaded, refreshed and signed "
+					   "on the shard that holds the organisation."),
 			 errhint("Run it on that shard (car.shard_status lists the hub's shards).")));
 }
 

@@ -22,6 +22,10 @@
  * unique per role, so one worker role can schedule car for one database
  * only; scheduling a second is refused with the reason (give that database
  * a worker role of its own).
+ *
+ * On a hub (car.node_role = hub) there is no car-refresh: a hub refuses
+ * car.refresh(), so car.schedule() schedules car-maintenance only, removes
+ * a car-refresh left from before the server became a hub, and says so.
  */
 #include "car.h"
 
@@ -276,7 +280,7 @@ RequireSuperuser(const char *what)
 						   "schedule jobs for another role.")));
 }
 
-/* car.schedule(refresh_cron, maintenance_cron) */
+/* car.schedule(refresh_cron, maintenance_cron); on a hub maintenance_cron only */
 Datum
 car_schedule(PG_FUNCTION_ARGS)
 {
@@ -286,6 +290,7 @@ car_schedule(PG_FUNCTION_ARGS)
 	const char	  *cron_db;
 	const char	  *db = get_database_name(MyDatabaseId);
 	bool		   here;
+	bool		   hub = car_node_role == CAR_NODE_HUB;
 	char		  *qdb = quote_literal_cstr(db);
 	char		  *worker;
 	char		  *taken;
@@ -301,6 +306,13 @@ car_schedule(PG_FUNCTION_ARGS)
 	here = strcmp(cron_db, db) == 0;
 	worker = WorkerRoleLiteral();
 	InitMaterializedSRF(fcinfo, 0);
+	if (hub)
+		ereport(NOTICE,
+				(errmsg("car-refresh is not scheduled: this server is a hub (car.node_role = hub), which refuses "
+						"car.refresh()"),
+				 errdetail("A hub's car.emission_daily is fed only by replication from its shards; only car-maintenance "
+						   "runs here."),
+				 errhint("Schedule car-refresh on each shard: car.schedule() there.")));
 
 	/* pg_cron names jobs per role: another database's car jobs would be taken over */
 	taken = RunInCronDatabase(cron_db,
@@ -317,15 +329,22 @@ car_schedule(PG_FUNCTION_ARGS)
 				 errhint("Run car.unschedule() in that database first: the worker role holds one database's jobs.")));
 
 	initStringInfo(&sql);
-	/* jobs of car for this database left under another role (car 1.0 ran them as their scheduler) go */
+	/*
+	 * Jobs of car for this database left under another role (car 1.0 ran
+	 * them as their scheduler) go.  So does car-refresh on a hub, made when
+	 * the server was a single car or a shard: a hub refuses car.refresh()
+	 * (its car.emission_daily is fed only by replication), so the job would
+	 * fail every run.
+	 */
 	appendStringInfo(&sql,
 					 "SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname IN ('car-refresh', 'car-maintenance') "
-					 "AND database = %s AND username <> %s; ",
-					 qdb, worker);
-	appendStringInfo(&sql,
-					 "SELECT cron.schedule_in_database('car-refresh', %s, 'SELECT car.refresh()', %s, %s); "
-					 "SELECT cron.schedule_in_database('car-maintenance', %s, 'SELECT car.maintenance()', %s, %s); ",
-					 quote_literal_cstr(refresh_cron), qdb, worker, quote_literal_cstr(maintenance_cron), qdb, worker);
+					 "AND database = %s AND (username <> %s%s); ",
+					 qdb, worker, hub ? " OR jobname = 'car-refresh'" : "");
+	if (!hub)
+		appendStringInfo(&sql, "SELECT cron.schedule_in_database('car-refresh', %s, 'SELECT car.refresh()', %s, %s); ",
+						 quote_literal_cstr(refresh_cron), qdb, worker);
+	appendStringInfo(&sql, "SELECT cron.schedule_in_database('car-maintenance', %s, 'SELECT car.maintenance()', %s, %s); ",
+					 quote_literal_cstr(maintenance_cron), qdb, worker);
 	if (!here)
 	{
 		/*

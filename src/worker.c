@@ -1201,28 +1201,51 @@ StartFetchers(int n)
 	}
 }
 
+/*
+ * Put back in the queue the datasets left 'running' by a fetcher that is gone
+ * (killed, cancelled, crashed).  The running rows are read first and the live
+ * fetchers after: a row claimed before that read was claimed by a fetcher
+ * that had already taken its slot, so it is seen alive (or it has finished,
+ * and the row is no longer 'running' when the UPDATE looks again).  Reading
+ * the slots first would miss a fetcher that started and claimed a row in
+ * between, and its dataset would be fetched twice.
+ */
 static void
 RequeueStale(void *arg)
 {
 	Datum *pids = palloc(sizeof(Datum) * MAX_SLOTS);
 	int	   n = 0;
 	int	   i;
-	Oid	   types[1] = {INT4ARRAYOID};
-	Datum  vals[1];
+	Oid	   types[3] = {INT4ARRAYOID, INT8ARRAYOID, INT4ARRAYOID};
+	Datum  vals[3];
+	bool   isnull;
 
-	/* the fetchers alive now, from car's shared memory (pg_stat_activity hides them from the worker role) */
-	LWLockAcquire(car_shmem->lock, LW_SHARED);
-	for (i = 0; i < MAX_SLOTS; i++)
-		if (car_shmem->slots[i].pid != 0 && !car_shmem->slots[i].launcher)
-			pids[n++] = Int32GetDatum(car_shmem->slots[i].pid);
-	LWLockRelease(car_shmem->lock);
-	vals[0] = PointerGetDatum(construct_array(pids, n, INT4OID, sizeof(int32), true, TYPALIGN_INT));
 	BeginTx("car: requeueing interrupted work");
-	/* a 'running' row whose worker is gone was cut off (crash, kill, restart) */
-	if (SPI_execute_with_args("UPDATE car.dataset SET state = 'queued', claimed_by = NULL "
-							  "WHERE state = 'running' AND (claimed_by IS NULL OR claimed_by <> ALL ($1))",
-							  1, types, vals, NULL, false, 0) < 0)
-		elog(ERROR, "could not requeue interrupted datasets");
+	/* read_only: under the snapshot BeginTx took, before the slots are read */
+	if (SPI_execute("SELECT array_agg(id), array_agg(coalesce(claimed_by, 0)) FROM car.dataset WHERE state = 'running'",
+					true, 0) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not read the running datasets");
+	vals[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	vals[2] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	if (!isnull)
+	{
+		/* the fetchers alive now, from car's shared memory (pg_stat_activity hides them from the worker role) */
+		LWLockAcquire(car_shmem->lock, LW_SHARED);
+		for (i = 0; i < MAX_SLOTS; i++)
+			if (car_shmem->slots[i].pid != 0 && !car_shmem->slots[i].launcher)
+				pids[n++] = Int32GetDatum(car_shmem->slots[i].pid);
+		LWLockRelease(car_shmem->lock);
+		vals[0] = PointerGetDatum(construct_array(pids, n, INT4OID, sizeof(int32), true, TYPALIGN_INT));
+		/* each row only if it is still 'running' under the claim that was read, whose fetcher is gone */
+		if (SPI_execute_with_args("UPDATE car.dataset d SET state = 'queued', claimed_by = NULL "
+								  "FROM unnest($2, $3) r(id, pid) "
+								  "WHERE d.id OPERATOR(pg_catalog.=) r.id AND d.state OPERATOR(pg_catalog.=) 'running' "
+								  "AND coalesce(d.claimed_by, 0) OPERATOR(pg_catalog.=) r.pid "
+								  "AND r.pid OPERATOR(pg_catalog.<>) ALL ($1)",
+								  3, types, vals, NULL, false, 0) < 0)
+			elog(ERROR, "could not requeue interrupted datasets");
+	}
 	EndTx();
 }
 

@@ -47,9 +47,15 @@ import java.util.Locale;
 import java.util.Properties;
 
 public class BiClient {
-	static final String SITE = "UCam b0";
-	static final LocalDate MONTH = LocalDate.of(2021, 1, 1);
-	static final int YEAR = 2021;
+	/* the site and period the reports are asked for: test/bi_client.sh's data, unless the environment says */
+	static final String SITE = envOr("BI_SITE", "UCam b0");
+	static final LocalDate MONTH = LocalDate.parse(envOr("BI_MONTH", "2021-01-01"));
+	static final int YEAR = Integer.parseInt(envOr("BI_YEAR", "2021"));
+
+	static String envOr(String name, String otherwise) {
+		String v = System.getenv(name);
+		return v == null || v.isEmpty() ? otherwise : v;
+	}
 
 	public static void main(String[] args) throws Exception {
 		if (args.length != 2) {
