@@ -61,6 +61,52 @@ Exec(const char *sql, int expected)
 		elog(ERROR, "car: SPI_execute failed (%s): %s", SPI_result_code_string(rc), sql);
 }
 
+/*
+ * The plan of one of car's fixed statements, prepared once per backend and
+ * kept (SPI_keepplan: the plan cache replans it when what it reads
+ * changes): a report calls the real-time functions once per query, and
+ * planning the pricing statement costs more than running it for a few
+ * hundred meter-days.  The statements are a handful of fixed texts (the
+ * pricing variants of Priced(), the queue and state reads), told apart by
+ * their text.
+ */
+static SPIPlanPtr
+KeptPlan(const char *sql, int nargs, Oid *types)
+{
+	static struct
+	{
+		char	  *sql;
+		SPIPlanPtr plan;
+	} kept[16];
+	static int n = 0;
+	int		   i;
+	SPIPlanPtr plan;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(kept[i].sql, sql) == 0)
+			return kept[i].plan;
+	plan = SPI_prepare(sql, nargs, types);
+	if (plan == NULL)
+		elog(ERROR, "car: could not prepare: %s", SPI_result_code_string(SPI_result));
+	if (n == lengthof(kept))
+		return plan; /* more texts than expected: planned each time */
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "car: could not keep a plan");
+	kept[n].sql = MemoryContextStrdup(TopMemoryContext, sql);
+	kept[n].plan = plan;
+	return kept[n++].plan;
+}
+
+/* Run a kept plan (KeptPlan) without parameters, expecting a SELECT. */
+static void
+ExecKept(const char *sql, bool read_only)
+{
+	int rc = SPI_execute_plan(KeptPlan(sql, 0, NULL), NULL, NULL, read_only, 0);
+
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "car: SPI_execute_plan failed (%s): %s", SPI_result_code_string(rc), sql);
+}
+
 /* Without a state row (never refreshed) the next refresh is a full one anyway. */
 static void
 MarkFullRefreshNeeded(void)
@@ -472,7 +518,7 @@ car_track_changes(PG_FUNCTION_ARGS)
 	"  p.quantity_estimated, p.periods_actual, p.periods_estimated, p.file_ids, "                                                                                                                                                                      \
 	"  coalesce(" PICK("tier") ", 'published'), " PICK("set_id") ", " CUSTOM_ID " %s "                                                                                                                                                                 \
 																 "  FROM (SELECT q.*, q.market_kwh AND q.quantity = 0 AS market_zero, %s AS market_alloc FROM (SELECT p.*, " MARKET_KWH " AS market_kwh FROM (SELECT p.*, " OWNER_OF_DAY " AS owner, " \
-																 "    (SELECT mu.dimension FROM car.unit mu WHERE mu.name = (SELECT car.unit_name(p.unit))) AS dimension "                                                                             \
+																 "    (SELECT pu.dimension FROM pu WHERE pu.unit = p.unit) AS dimension "                                                                             \
 																 "    FROM p OFFSET 0) p OFFSET 0) q OFFSET 0) p "                                                                                                                                     \
 																 "  CROSS JOIN LATERAL car.emissions(p.quantity, p.unit, p.activity, " DAY_START("p.day") ") e " CUSTOM_TIER("cm", "meter_id", "p.meter_id") CUSTOM_TIER("cs", "site_id", "p.site_id") \
 																	 CUSTOM_TIER("co", "org", "p.owner") "  WHERE p.ok"
@@ -486,8 +532,7 @@ car_track_changes(PG_FUNCTION_ARGS)
  */
 #define MARKET_KWH                                                                                     \
 	"(coalesce((SELECT ma.level1 = 'UK electricity' FROM car.activity ma WHERE ma.key = p.activity), " \
-	"  false) AND coalesce((SELECT mu2.dimension = 'energy' FROM car.unit mu2 "                        \
-	"  WHERE mu2.name = (SELECT car.unit_name(p.unit))), false))"
+	"  false) AND coalesce((SELECT pu.dimension = 'energy' FROM pu WHERE pu.unit = p.unit), false))"
 #define MARKET_COLUMNS ", kg_co2e_market, kg_co2e_market_half_hourly, market_basis, market_flagged"
 #define MARKET_PRICED  "e.scope = 2 AND NOT p.market_alloc"
 #define MARKET_VALUES(kg)                                                                          \
@@ -505,7 +550,7 @@ car_track_changes(PG_FUNCTION_ARGS)
  * stores the rows, and car.emission_pending(), which returns them.
  */
 static const char *
-Priced(const char **columns)
+Priced(const char **columns, bool read_only)
 {
 	bool isnull;
 	bool custom,
@@ -517,9 +562,9 @@ Priced(const char **columns)
 		*columns = EMISSION_COLUMNS;
 		return psprintf(PRICED_PUBLISHED, "", "p");
 	}
-	Exec("SELECT EXISTS (SELECT 1 FROM car.custom_factor), "
-		 "EXISTS (SELECT 1 FROM car.instrument) OR EXISTS (SELECT 1 FROM car.residual_mix)",
-		 SPI_OK_SELECT);
+	ExecKept("SELECT EXISTS (SELECT 1 FROM car.custom_factor), "
+			 "EXISTS (SELECT 1 FROM car.instrument) OR EXISTS (SELECT 1 FROM car.residual_mix)",
+			 read_only);
 	custom = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	market = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	/* with no instrument and no residual mix anywhere, no row is the allocation's (no probe per row) */
@@ -539,13 +584,22 @@ static const char *
 PriceAndStore(void)
 {
 	const char *columns;
-	const char *select = Priced(&columns);
+	const char *select = Priced(&columns, false);
 
 	return psprintf(PRICE_AND_STORE, columns, select);
 }
 #define MONTHS_OF_W "coalesce(array_agg(DISTINCT date_trunc('month', day::timestamp)::date), '{}')"
 #define PRICEABLE	"car.can_price(m.activity, m.unit, " DAY_START("d.day") ")"
 
+/*
+ * "pu", the dimension of each unit spelling of "p" (NULL: not a unit of
+ * car.unit), looked up once per spelling: car.unit_name is a SQL function
+ * with its own search_path, so calling it for every meter-day cost more
+ * than the pricing itself.
+ */
+#define UNITS_OF_P                                                                 \
+	"pu AS MATERIALIZED (SELECT u.unit, (SELECT mu.dimension FROM car.unit mu "     \
+	"  WHERE mu.name = (SELECT car.unit_name(u.unit))) AS dimension FROM (SELECT DISTINCT unit FROM p) u), "
 /*
  * "p", the meter-days to price, with their quantities, periods by quality
  * and files.  ALL_DAYS: every day of every reading (a full refresh), grouped
@@ -566,7 +620,7 @@ PriceAndStore(void)
 												   "      FROM f GROUP BY 1, 2), "                                                                                    \
 												   "p AS MATERIALIZED (SELECT d.meter_id, d.day, m.site_id, m.activity, m.unit, d.quantity, "                         \
 												   "                   d.quantity_estimated, d.periods_actual, d.periods_estimated, d.file_ids, " PRICEABLE " AS ok " \
-												   "                   FROM d JOIN car.meter m ON m.id = d.meter_id), "
+												   "                   FROM d JOIN car.meter m ON m.id = d.meter_id), " UNITS_OF_P
 #define GIVEN_DAYS                                                                                                                                              \
 	"WITH p AS MATERIALIZED ("                                                                                                                                  \
 	"  SELECT w.meter_id, w.day, m.site_id, m.activity, m.unit, d.quantity, d.quantity_estimated, "                                                             \
@@ -581,7 +635,7 @@ PriceAndStore(void)
 															  "    array_agg(DISTINCT r.file_id) FILTER (WHERE r.file_id IS NOT NULL) AS file_ids "             \
 															  "    FROM car.reading r WHERE r.meter_id = w.meter_id "                                           \
 															  "    AND r.ts >= " DAY_START("w.day") " AND r.ts < " DAY_START("(w.day + 1)") ") d "              \
-																																			"  WHERE d.n > 0), "
+																																			"  WHERE d.n > 0), " UNITS_OF_P
 /*
  * The meter-days an incremental refresh recomputes, from the queue rows of
  * QUEUE ("q": meter_id, day) and the factor years $1 (an int[], or no
@@ -744,11 +798,12 @@ FullDue(bool lock)
 	bool  isnull;
 	Datum vals[1] = {Int32GetDatum(car_reporting_year_start)};
 
-	if (SPI_execute_with_args(lock ? "SELECT full_needed OR reporting_year_start IS DISTINCT FROM $1 "
-									 "FROM car.refresh_state FOR UPDATE"
-								   : "SELECT full_needed OR reporting_year_start IS DISTINCT FROM $1 "
-									 "FROM car.refresh_state",
-							  1, (Oid[]){INT4OID}, vals, NULL, !lock, 0) != SPI_OK_SELECT)
+	if (SPI_execute_plan(KeptPlan(lock ? "SELECT full_needed OR reporting_year_start IS DISTINCT FROM $1 "
+										 "FROM car.refresh_state FOR UPDATE"
+									   : "SELECT full_needed OR reporting_year_start IS DISTINCT FROM $1 "
+										 "FROM car.refresh_state",
+								  1, (Oid[]){INT4OID}),
+						 vals, NULL, !lock, 0) != SPI_OK_SELECT)
 		elog(ERROR, "car: could not read car.refresh_state");
 	return SPI_processed == 0 || DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
@@ -859,50 +914,24 @@ car_refresh_locked(void)
  * the functions directly shows no more than the table does.  On a hub,
  * which never refreshes (its rows are the shards'), nothing is pending.
  */
+typedef enum PendingWhat
+{
+	PENDING_FULL,  /* only whether the next refresh is a full one */
+	PENDING_DAYS,  /* the pending days, with their meter's site */
+	PENDING_SITES, /* for the days given (in, vals): the sites their rows are under */
+	PENDING_PRICED /* the pending days priced */
+} PendingWhat;
+
 typedef struct PendingJob
 {
-	bool		  price; /* price the days, or list them */
+	PendingWhat	  what;
+	Datum		  in[2]; /* PENDING_SITES: the days, as arrays of meter ids and days */
 	bool		  full;	 /* out: the next refresh is a full one */
 	MemoryContext cxt;	 /* where the rows go */
 	TupleDesc	  desc;	 /* out: the rows', in cxt */
 	HeapTuple	 *rows;	 /* out, in cxt */
 	uint64		  n;	 /* out */
 } PendingJob;
-
-/*
- * The plan of one of the statements below, prepared once per backend and
- * kept (SPI_keepplan: the plan cache replans it when what it reads
- * changes): a report calls these functions once per query, and planning
- * the pricing statement costs more than running it for a few hundred
- * meter-days.  The statements are a handful of fixed texts (the pricing
- * variants of Priced()), told apart by their text.
- */
-static SPIPlanPtr
-KeptPlan(const char *sql, int nargs, Oid *types)
-{
-	static struct
-	{
-		char	  *sql;
-		SPIPlanPtr plan;
-	} kept[16];
-	static int n = 0;
-	int		   i;
-	SPIPlanPtr plan;
-
-	for (i = 0; i < n; i++)
-		if (strcmp(kept[i].sql, sql) == 0)
-			return kept[i].plan;
-	plan = SPI_prepare(sql, nargs, types);
-	if (plan == NULL)
-		elog(ERROR, "car: could not prepare: %s", SPI_result_code_string(SPI_result));
-	if (n == lengthof(kept))
-		return plan; /* more texts than expected: planned each time */
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "car: could not keep a plan");
-	kept[n].sql = MemoryContextStrdup(TopMemoryContext, sql);
-	kept[n].plan = plan;
-	return kept[n++].plan;
-}
 
 /* The pending meter-days, as arrays of meter ids and days in *meters and *days (copied); their count. */
 static int64
@@ -913,7 +942,7 @@ ReadPendingDays(Datum *meters, Datum *days)
 	Datum years;
 	int64 n;
 
-	Exec("SELECT array_agg(DISTINCT year) FROM car.refresh_year", SPI_OK_SELECT);
+	ExecKept("SELECT array_agg(DISTINCT year) FROM car.refresh_year", true);
 	years = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &no_years);
 	if (!no_years)
 		years = PointerGetDatum(PG_DETOAST_DATUM_COPY(years));
@@ -943,29 +972,36 @@ ReadPending(void *arg)
 
 	job->full = false;
 	job->n = 0;
-	if (car_node_role != CAR_NODE_HUB)
+	if (job->what == PENDING_SITES)
+	{
+		vals[0] = job->in[0];
+		vals[1] = job->in[1];
+		sql = "SELECT w.meter_id, w.day, ARRAY(SELECT DISTINCT e.site_id FROM car.emission_daily e "
+			  "  WHERE e.meter_id = w.meter_id AND e.day = w.day "
+			  "  AND e.month = date_trunc('month', w.day::timestamp)::date) AS sites "
+			  "FROM unnest($1, $2) w(meter_id, day)";
+	}
+	else if (car_node_role != CAR_NODE_HUB)
 	{
 		job->full = FullDue(false);
-		if (job->full && job->price)
+		if (job->full && job->what == PENDING_PRICED)
 		{
-			const char *select = Priced(&columns);
+			const char *select = Priced(&columns, true);
 
 			sql = psprintf("%sx(%s) AS (%s) SELECT * FROM x", ALL_DAYS, columns, select);
 		}
-		else if (!job->full && ReadPendingDays(&vals[0], &vals[1]) > 0)
+		else if (!job->full && job->what != PENDING_FULL && ReadPendingDays(&vals[0], &vals[1]) > 0)
 		{
-			if (job->price)
+			if (job->what == PENDING_PRICED)
 			{
-				const char *select = Priced(&columns);
+				const char *select = Priced(&columns, true);
 
 				sql = psprintf("%sx(%s) AS (%s) SELECT * FROM x", GIVEN_DAYS, columns, select);
 			}
 			else
-				/* the meter's site now, and those its rows are under (a meter that moved, or is gone) */
-				sql = "SELECT w.meter_id, w.day, ARRAY(SELECT m.site_id FROM car.meter m WHERE m.id = w.meter_id "
-					  "  UNION SELECT e.site_id FROM car.emission_daily e WHERE e.meter_id = w.meter_id "
-					  "  AND e.day = w.day AND e.month = date_trunc('month', w.day::timestamp)::date) AS sites "
-					  "FROM unnest($1, $2) w(meter_id, day)";
+				/* the meter's site now (NULL: the meter is gone) */
+				sql = "SELECT w.meter_id, w.day, m.site_id "
+					  "FROM unnest($1, $2) w(meter_id, day) LEFT JOIN car.meter m ON m.id = w.meter_id";
 		}
 	}
 	if (sql != NULL)
@@ -985,13 +1021,13 @@ ReadPending(void *arg)
 }
 
 static void
-RunPending(PendingJob *job, bool price, MemoryContext cxt)
+RunPending(PendingJob *job, PendingWhat what, MemoryContext cxt)
 {
 	if (car_schema_1_0())
 		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 						errmsg("car's tables are version 1.0's"), errhint("Run ALTER EXTENSION car UPDATE.")));
 	memset(job, 0, sizeof(*job));
-	job->price = price;
+	job->what = what;
 	job->cxt = cxt;
 	car_as_table_owner("emission_daily", ReadPending, job);
 }
@@ -1002,34 +1038,65 @@ car_refresh_pending_full(PG_FUNCTION_ARGS)
 {
 	PendingJob job;
 
-	RunPending(&job, false, CurrentMemoryContext);
+	RunPending(&job, PENDING_FULL, CurrentMemoryContext);
 	PG_RETURN_BOOL(job.full);
 }
 
-/* car.refresh_pending() → TABLE (meter_id int, day date): the caller's pending days (none when full) */
+/*
+ * car.refresh_pending() → TABLE (meter_id int, day date): the caller's
+ * pending days (none when full): those whose meter's site the caller may see
+ * that day, then, of the others, those with rows under a site the caller may
+ * see (a meter that moved, or is gone), read only for those.
+ */
 Datum
 car_refresh_pending(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	PendingJob	   job;
+	PendingJob	   sites;
 	void		  *cache = NULL;
+	ArrayBuildState *left_meters = NULL;
+	ArrayBuildState *left_days = NULL;
 	uint64		   i;
 
 	InitMaterializedSRF(fcinfo, 0);
-	RunPending(&job, false, CurrentMemoryContext);
+	RunPending(&job, PENDING_DAYS, CurrentMemoryContext);
 	for (i = 0; i < job.n; i++)
+	{
+		bool  isnull[3];
+		Datum v[3];
+
+		heap_deform_tuple(job.rows[i], job.desc, v, isnull);
+		if (!isnull[2] &&
+			car_site_day_is_visible(&cache, CurrentMemoryContext, DatumGetInt32(v[2]), DatumGetDateADT(v[1])))
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, isnull);
+		else
+		{
+			left_meters = accumArrayResult(left_meters, v[0], false, INT4OID, CurrentMemoryContext);
+			left_days = accumArrayResult(left_days, v[1], false, DATEOID, CurrentMemoryContext);
+		}
+	}
+	if (left_meters == NULL)
+		return (Datum) 0;
+	memset(&sites, 0, sizeof(sites));
+	sites.what = PENDING_SITES;
+	sites.cxt = CurrentMemoryContext;
+	sites.in[0] = makeArrayResult(left_meters, CurrentMemoryContext);
+	sites.in[1] = makeArrayResult(left_days, CurrentMemoryContext);
+	car_as_table_owner("emission_daily", ReadPending, &sites);
+	for (i = 0; i < sites.n; i++)
 	{
 		bool	   isnull[3];
 		Datum	   v[3];
-		ArrayType *sites;
+		ArrayType *ids_array;
 		Datum	  *ids;
 		bool	  *nulls;
 		int		   nids;
 		int		   k;
 
-		heap_deform_tuple(job.rows[i], job.desc, v, isnull);
-		sites = DatumGetArrayTypeP(v[2]);
-		deconstruct_array(sites, INT4OID, sizeof(int32), true, TYPALIGN_INT, &ids, &nulls, &nids);
+		heap_deform_tuple(sites.rows[i], sites.desc, v, isnull);
+		ids_array = DatumGetArrayTypeP(v[2]);
+		deconstruct_array(ids_array, INT4OID, sizeof(int32), true, TYPALIGN_INT, &ids, &nulls, &nids);
 		for (k = 0; k < nids; k++)
 			if (!nulls[k] &&
 				car_site_day_is_visible(&cache, CurrentMemoryContext, DatumGetInt32(ids[k]), DatumGetDateADT(v[1])))
@@ -1067,7 +1134,7 @@ car_emission_pending(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	out = rsinfo->setDesc;
-	RunPending(&job, true, CurrentMemoryContext);
+	RunPending(&job, PENDING_PRICED, CurrentMemoryContext);
 	if (job.n == 0)
 		return (Datum) 0;
 	/* the table's columns by name (it may have dropped ones), of the same types */
