@@ -66,9 +66,11 @@ Exec(const char *sql, int expected)
  * kept (SPI_keepplan: the plan cache replans it when what it reads
  * changes): a report calls the real-time functions once per query, and
  * planning the pricing statement costs more than running it for a few
- * hundred meter-days.  The statements are a handful of fixed texts (the
- * pricing variants of Priced(), the queue and state reads), told apart by
- * their text.
+ * hundred meter-days.  Generic (CURSOR_OPT_GENERIC_PLAN): the plan does not
+ * depend on the arrays of days it is given, and the plan cache would
+ * otherwise plan each of the first five calls anew for their values.  The
+ * statements are a handful of fixed texts (the pricing variants of
+ * Priced(), the queue and state reads), told apart by their text.
  */
 static SPIPlanPtr
 KeptPlan(const char *sql, int nargs, Oid *types)
@@ -77,7 +79,7 @@ KeptPlan(const char *sql, int nargs, Oid *types)
 	{
 		char	  *sql;
 		SPIPlanPtr plan;
-	} kept[16];
+	} kept[32];
 	static int n = 0;
 	int		   i;
 	SPIPlanPtr plan;
@@ -85,7 +87,7 @@ KeptPlan(const char *sql, int nargs, Oid *types)
 	for (i = 0; i < n; i++)
 		if (strcmp(kept[i].sql, sql) == 0)
 			return kept[i].plan;
-	plan = SPI_prepare(sql, nargs, types);
+	plan = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
 	if (plan == NULL)
 		elog(ERROR, "car: could not prepare: %s", SPI_result_code_string(SPI_result));
 	if (n == lengthof(kept))
