@@ -3840,9 +3840,9 @@ COMMENT ON FUNCTION car.refresh_pending_full() IS 'Whether the next car.refresh(
 CREATE FUNCTION car.refresh_pending() RETURNS TABLE (meter_id int, day date)
     LANGUAGE c STABLE PARALLEL RESTRICTED ROWS 100 AS 'MODULE_PATHNAME', 'car_refresh_pending';
 COMMENT ON FUNCTION car.refresh_pending() IS 'The meter-days (car.meter.id, UK local day) the next incremental car.refresh() recomputes: those in car.refresh_queue, and the days of the factor years in car.refresh_year (priced with that year''s set, or with an older one although their reporting year is that year or later). Read as car.emission_daily''s owner and shown where car.site_visible_on says the session may see the meter''s site, or a site its rows of the day are under, on that day. No rows when a full refresh is due (car.refresh_pending_full) and on a hub. Each (meter, day) once, in no particular order.';
-CREATE FUNCTION car.emission_pending() RETURNS SETOF car.emission_daily
+CREATE FUNCTION car.emission_pending(month date DEFAULT NULL) RETURNS SETOF car.emission_daily
     LANGUAGE c STABLE PARALLEL RESTRICTED ROWS 300 AS 'MODULE_PATHNAME', 'car_emission_pending';
-COMMENT ON FUNCTION car.emission_pending() IS 'The rows the next car.refresh() would write to car.emission_daily for the meter-days it recomputes (car.refresh_pending; every day of car.reading when car.refresh_pending_full), computed now by the refresh''s own pricing statement (published or custom factors, tiers, the grid-average market-based figures) without writing anything: kWh or the meter''s unit, kg CO2e, per meter, UK day and component. The market-based columns of the rows car.market_allocation prices (a residual mix or an instrument of the day''s owner covers the day) are NULL until the refresh allocates them; days it could not price give no rows. Only the rows car.site_visible_on(site_id, day) lets the session see, as the policy of car.emission_daily. Raises object_not_in_prerequisite_state on car 1.0''s tables.';
+COMMENT ON FUNCTION car.emission_pending(date) IS 'The rows the next car.refresh() would write to car.emission_daily for the meter-days it recomputes (car.refresh_pending; every day of car.reading when car.refresh_pending_full), of the calendar month month (its first day; NULL: every month), computed now by the refresh''s own pricing statement (published or custom factors, tiers, the grid-average market-based figures) without writing anything: kWh or the meter''s unit, kg CO2e, per meter, UK day and component. The market-based columns of the rows car.market_allocation prices (a residual mix or an instrument of the day''s owner covers the day) are NULL until the refresh allocates them; days it could not price give no rows. Only the rows car.site_visible_on(site_id, day) lets the session see, as the policy of car.emission_daily. Raises object_not_in_prerequisite_state on car 1.0''s tables.';
 
 CREATE VIEW car.emission_current WITH (security_invoker = true) AS
 SELECT        e.site_id, e.meter_id, e.day, e.month, e.activity, e.scope, e.component, e.quantity, e.unit,
@@ -3855,14 +3855,27 @@ FROM car.emission_daily e
 WHERE NOT car.refresh_pending_full()
   AND NOT EXISTS (SELECT 1 FROM car.refresh_pending() q WHERE q.meter_id = e.meter_id AND q.day = e.day)
 UNION ALL
+-- month by month, so that a query of some months (WHERE month = ...)
+-- prices only their pending days: its filter reaches m.month
+SELECT        p.site_id, p.meter_id, p.day, m.month, p.activity, p.scope, p.component, p.quantity, p.unit,
+       p.kg_co2e, p.kg_co2, p.kg_ch4, p.kg_n2o, p.factor_set_id, p.factor_year, p.factor_id,
+       p.quantity_estimated, p.periods_actual, p.periods_estimated, p.file_ids, p.factor_tier,
+       p.custom_factor_set_id, p.custom_factor_id, p.kg_co2e_market, p.kg_co2e_market_half_hourly,
+       p.market_basis, p.market_flagged,
+       true AS real_time
+FROM (SELECT DISTINCT date_trunc('month', q.day::timestamp)::date AS month FROM car.refresh_pending() q) m
+CROSS JOIN LATERAL car.emission_pending(m.month) p
+UNION ALL
+-- a full refresh due: every day, priced at once
 SELECT        p.site_id, p.meter_id, p.day, p.month, p.activity, p.scope, p.component, p.quantity, p.unit,
        p.kg_co2e, p.kg_co2, p.kg_ch4, p.kg_n2o, p.factor_set_id, p.factor_year, p.factor_id,
        p.quantity_estimated, p.periods_actual, p.periods_estimated, p.file_ids, p.factor_tier,
        p.custom_factor_set_id, p.custom_factor_id, p.kg_co2e_market, p.kg_co2e_market_half_hourly,
        p.market_basis, p.market_flagged,
        true AS real_time
-FROM car.emission_pending() p;
-COMMENT ON VIEW car.emission_current IS 'Internal: car.emission_daily as car.refresh() would leave it if it ran now: its rows, except those of the meter-days the next refresh recomputes (car.refresh_pending, or all of them: car.refresh_pending_full), plus those days priced on the fly (car.emission_pending, real_time). Columns as car.emission_daily''s; row-level security as car.emission_daily''s on both parts. What every report reads, through car.emission_live: a committed push shows in the reports at once.';
+FROM car.emission_pending(NULL) p
+WHERE car.refresh_pending_full();
+COMMENT ON VIEW car.emission_current IS 'Internal: car.emission_daily as car.refresh() would leave it if it ran now: its rows, except those of the meter-days the next refresh recomputes (car.refresh_pending, or all of them: car.refresh_pending_full), plus those days priced on the fly (car.emission_pending, real_time), month by month: a query filtering on month prices only the pending days of its months. Columns as car.emission_daily''s; row-level security as car.emission_daily''s on both parts. What every report reads, through car.emission_live: a committed push shows in the reports at once.';
 -- its other columns are car.emission_daily's: their comments too
 DO $$
 DECLARE

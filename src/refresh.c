@@ -928,6 +928,8 @@ typedef struct PendingJob
 {
 	PendingWhat	  what;
 	Datum		  in[2]; /* PENDING_SITES: the days, as arrays of meter ids and days */
+	bool		  one_month; /* PENDING_PRICED: only the days of month (its first day) */
+	DateADT		  month;
 	bool		  full;	 /* out: the next refresh is a full one */
 	MemoryContext cxt;	 /* where the rows go */
 	TupleDesc	  desc;	 /* out: the rows', in cxt */
@@ -958,6 +960,38 @@ ReadPendingDays(Datum *meters, Datum *days)
 	*days = PointerGetDatum(
 		PG_DETOAST_DATUM_COPY(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)));
 	return n;
+}
+
+/*
+ * The days of *meters and *days (arrays of meter ids and days) in the month
+ * starting on month, in place; how many.  A report of one month prices only
+ * its own pending days.
+ */
+static int64
+DaysOfMonth(Datum *meters, Datum *days, DateADT month)
+{
+	Datum *m;
+	Datum *d;
+	int	   n;
+	int	   kept = 0;
+	int	   i;
+
+	deconstruct_array(DatumGetArrayTypeP(*meters), INT4OID, sizeof(int32), true, TYPALIGN_INT, &m, NULL, &n);
+	deconstruct_array(DatumGetArrayTypeP(*days), DATEOID, sizeof(DateADT), true, TYPALIGN_INT, &d, NULL, &n);
+	for (i = 0; i < n; i++)
+	{
+		int y, mo, dd;
+
+		j2date(DatumGetDateADT(d[i]) + POSTGRES_EPOCH_JDATE, &y, &mo, &dd);
+		if (date2j(y, mo, 1) - POSTGRES_EPOCH_JDATE == month)
+		{
+			m[kept] = m[i];
+			d[kept++] = d[i];
+		}
+	}
+	*meters = PointerGetDatum(construct_array(m, kept, INT4OID, sizeof(int32), true, TYPALIGN_INT));
+	*days = PointerGetDatum(construct_array(d, kept, DATEOID, sizeof(DateADT), true, TYPALIGN_INT));
+	return kept;
 }
 
 /* As the owner (car_as_table_owner): the pending days, with the sites their rows are under, or priced. */
@@ -992,7 +1026,8 @@ ReadPending(void *arg)
 
 			sql = psprintf("%sx(%s) AS (%s) SELECT * FROM x", ALL_DAYS, columns, select);
 		}
-		else if (!job->full && job->what != PENDING_FULL && ReadPendingDays(&vals[0], &vals[1]) > 0)
+		else if (!job->full && job->what != PENDING_FULL && ReadPendingDays(&vals[0], &vals[1]) > 0 &&
+				 (!job->one_month || job->what != PENDING_PRICED || DaysOfMonth(&vals[0], &vals[1], job->month) > 0))
 		{
 			if (job->what == PENDING_PRICED)
 			{
@@ -1028,7 +1063,6 @@ RunPending(PendingJob *job, PendingWhat what, MemoryContext cxt)
 	if (car_schema_1_0())
 		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 						errmsg("car's tables are version 1.0's"), errhint("Run ALTER EXTENSION car UPDATE.")));
-	memset(job, 0, sizeof(*job));
 	job->what = what;
 	job->cxt = cxt;
 	car_as_table_owner("emission_daily", ReadPending, job);
@@ -1038,7 +1072,7 @@ RunPending(PendingJob *job, PendingWhat what, MemoryContext cxt)
 Datum
 car_refresh_pending_full(PG_FUNCTION_ARGS)
 {
-	PendingJob job;
+	PendingJob job = {0};
 
 	RunPending(&job, PENDING_FULL, CurrentMemoryContext);
 	PG_RETURN_BOOL(job.full);
@@ -1054,7 +1088,7 @@ Datum
 car_refresh_pending(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	PendingJob	   job;
+	PendingJob	   job = {0};
 	PendingJob	   sites;
 	void		  *cache = NULL;
 	ArrayBuildState *left_meters = NULL;
@@ -1111,8 +1145,11 @@ car_refresh_pending(PG_FUNCTION_ARGS)
 }
 
 /*
- * car.emission_pending() → SETOF car.emission_daily: the rows the next
- * refresh writes for the pending days, as far as the caller may see them.
+ * car.emission_pending(month date) → SETOF car.emission_daily: the rows the
+ * next refresh writes for the pending days (of month only, when it is not
+ * NULL: car.emission_current calls it month by month, so that a report of
+ * one month prices that month's days alone), as far as the caller may see
+ * them.
  * The market-based columns of the rows car.market_allocation prices (a
  * residual mix or an instrument covers the day) stay NULL: the allocation
  * spreads volumes over other days and is the refresh's alone.
@@ -1130,12 +1167,16 @@ car_emission_pending(PG_FUNCTION_ARGS)
 	Datum		  *ov;
 	bool		  *onull;
 	int			   site_att,
-		day_att;
+		day_att,
+		month_att;
 	int	   a;
 	uint64 i;
 
 	InitMaterializedSRF(fcinfo, 0);
 	out = rsinfo->setDesc;
+	memset(&job, 0, sizeof(job));
+	job.one_month = !PG_ARGISNULL(0);
+	job.month = job.one_month ? PG_GETARG_DATEADT(0) : 0;
 	RunPending(&job, PENDING_PRICED, CurrentMemoryContext);
 	if (job.n == 0)
 		return (Datum) 0;
@@ -1154,6 +1195,7 @@ car_emission_pending(PG_FUNCTION_ARGS)
 	}
 	site_att = SPI_fnumber(job.desc, "site_id") - 1;
 	day_att = SPI_fnumber(job.desc, "day") - 1;
+	month_att = SPI_fnumber(job.desc, "month") - 1;
 	v = palloc(sizeof(Datum) * job.desc->natts);
 	isnull = palloc(sizeof(bool) * job.desc->natts);
 	ov = palloc0(sizeof(Datum) * out->natts);
@@ -1162,6 +1204,7 @@ car_emission_pending(PG_FUNCTION_ARGS)
 	{
 		heap_deform_tuple(job.rows[i], job.desc, v, isnull);
 		if (isnull[site_att] || isnull[day_att] ||
+			(job.one_month && (isnull[month_att] || DatumGetDateADT(v[month_att]) != job.month)) ||
 			!car_site_day_is_visible(&cache, CurrentMemoryContext, DatumGetInt32(v[site_att]),
 									 DatumGetDateADT(v[day_att])))
 			continue;

@@ -186,7 +186,7 @@ static const char *const grants[] = {
 	"GRANT SELECT ON car.reading_remote, car.reading_month TO car_reader",
 	"GRANT EXECUTE ON FUNCTION car.visible_meter_ids() TO car_reader",
 	/* the real-time reports' lookups (issue 17): the security_invoker views call them as the reader */
-	"GRANT EXECUTE ON FUNCTION car.refresh_pending_full(), car.refresh_pending(), car.emission_pending() TO car_reader",
+	"GRANT EXECUTE ON FUNCTION car.refresh_pending_full(), car.refresh_pending(), car.emission_pending(date) TO car_reader",
 	/* which shard car.push on a hub forwards an organisation's files to: read as the pushing role */
 	"GRANT SELECT ON car.placement TO car_ingest",
 	"GRANT SELECT, INSERT, UPDATE, DELETE ON car.placement TO car_admin",
