@@ -520,7 +520,7 @@ car_track_changes(PG_FUNCTION_ARGS)
 	"  p.quantity_estimated, p.periods_actual, p.periods_estimated, p.file_ids, "                                                                                                                                                                      \
 	"  coalesce(" PICK("tier") ", 'published'), " PICK("set_id") ", " CUSTOM_ID " %s "                                                                                                                                                                 \
 																 "  FROM (SELECT q.*, q.market_kwh AND q.quantity = 0 AS market_zero, %s AS market_alloc FROM (SELECT p.*, " MARKET_KWH " AS market_kwh FROM (SELECT p.*, " OWNER_OF_DAY " AS owner, " \
-																 "    (SELECT pu.dimension FROM pu WHERE pu.unit = p.unit) AS dimension "                                                                             \
+																 "    (SELECT pu.dimension FROM pu WHERE pu.unit = p.unit) AS dimension "                                                                                                              \
 																 "    FROM p OFFSET 0) p OFFSET 0) q OFFSET 0) p "                                                                                                                                     \
 																 "  CROSS JOIN LATERAL car.emissions(p.quantity, p.unit, p.activity, " DAY_START("p.day") ") e " CUSTOM_TIER("cm", "meter_id", "p.meter_id") CUSTOM_TIER("cs", "site_id", "p.site_id") \
 																	 CUSTOM_TIER("co", "org", "p.owner") "  WHERE p.ok"
@@ -599,8 +599,8 @@ PriceAndStore(void)
  * with its own search_path, so calling it for every meter-day cost more
  * than the pricing itself.
  */
-#define UNITS_OF_P                                                                 \
-	"pu AS MATERIALIZED (SELECT u.unit, (SELECT mu.dimension FROM car.unit mu "     \
+#define UNITS_OF_P                                                              \
+	"pu AS MATERIALIZED (SELECT u.unit, (SELECT mu.dimension FROM car.unit mu " \
 	"  WHERE mu.name = (SELECT car.unit_name(u.unit))) AS dimension FROM (SELECT DISTINCT unit FROM p) u), "
 /*
  * "p", the meter-days to price, with their quantities, periods by quality
@@ -927,14 +927,14 @@ typedef enum PendingWhat
 typedef struct PendingJob
 {
 	PendingWhat	  what;
-	Datum		  in[2]; /* PENDING_SITES: the days, as arrays of meter ids and days */
+	Datum		  in[2];	 /* PENDING_SITES: the days, as arrays of meter ids and days */
 	bool		  one_month; /* PENDING_PRICED: only the days of month (its first day) */
 	DateADT		  month;
-	bool		  full;	 /* out: the next refresh is a full one */
-	MemoryContext cxt;	 /* where the rows go */
-	TupleDesc	  desc;	 /* out: the rows', in cxt */
-	HeapTuple	 *rows;	 /* out, in cxt */
-	uint64		  n;	 /* out */
+	bool		  full; /* out: the next refresh is a full one */
+	MemoryContext cxt;	/* where the rows go */
+	TupleDesc	  desc; /* out: the rows', in cxt */
+	HeapTuple	 *rows; /* out, in cxt */
+	uint64		  n;	/* out */
 } PendingJob;
 
 /* The pending meter-days, as arrays of meter ids and days in *meters and *days (copied); their count. */
@@ -1087,13 +1087,13 @@ car_refresh_pending_full(PG_FUNCTION_ARGS)
 Datum
 car_refresh_pending(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	PendingJob	   job = {0};
-	PendingJob	   sites;
-	void		  *cache = NULL;
+	ReturnSetInfo	*rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	PendingJob		 job = {0};
+	PendingJob		 sites;
+	void			*cache = NULL;
 	ArrayBuildState *left_meters = NULL;
 	ArrayBuildState *left_days = NULL;
-	uint64		   i;
+	uint64			 i;
 
 	InitMaterializedSRF(fcinfo, 0);
 	RunPending(&job, PENDING_DAYS, CurrentMemoryContext);
