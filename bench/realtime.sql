@@ -57,7 +57,7 @@ CREATE FUNCTION pg_temp.report_digest() RETURNS text LANGUAGE sql AS $$
 SELECT pg_temp.report_ms() \g /dev/null
 SELECT pg_temp.report_ms() \g /dev/null
 
--- (a) and (b) take turns, 9 rounds: each round queues 1% of June's
+-- (a) and (b) take turns, 15 rounds: each round queues 1% of June's
 -- meter-days (their readings revised by a statement, as a late file's
 -- upsert does), times the report queued, refreshes, times it refreshed
 CREATE TEMP TABLE timing (what text, round int, ms float8);
@@ -65,8 +65,8 @@ DO $$
 DECLARE
     r int;
 BEGIN
-    FOR r IN 1 .. 9 LOOP
-        PERFORM setseed(r / 10.0);
+    FOR r IN 1 .. 15 LOOP
+        PERFORM setseed(r / 20.0);
         UPDATE car.reading x SET quantity = x.quantity + 0.001
         FROM (SELECT meter_id, day FROM (SELECT DISTINCT meter_id, day FROM car.emission_daily
                                          WHERE month = '2023-06-01') d

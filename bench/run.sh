@@ -213,7 +213,11 @@ sub_() { awk -v x="$1" -v y="$2" 'BEGIN { printf "%.2f", x - y }'; }
 if want realtime; then
 	echo "running bench/realtime.sql (real-time reports; a minute or two)"
 	as_postgres "$PGBIN/createdb" -h "$W" -p "$PORT" bench_realtime
-	as_postgres "$PGBIN/psql" -X -q -h "$W" -p "$PORT" -d bench_realtime <bench/realtime.sql >"$LAST/realtime.out"
+	{
+		echo "loadavg_start|$(cut -d' ' -f1-3 /proc/loadavg)"
+		as_postgres "$PGBIN/psql" -X -q -h "$W" -p "$PORT" -d bench_realtime <bench/realtime.sql
+		echo "loadavg_end|$(cut -d' ' -f1-3 /proc/loadavg)"
+	} >"$LAST/realtime.out"
 	stamp "$LAST/realtime.out"
 fi
 touch "$LAST/realtime.out"
@@ -222,6 +226,7 @@ rtget() { awk -F'|' -v k="$1" '$1 == k { print $2 }' "$LAST/realtime.out"; }
 # median and list of the runs named PREFIX_1, PREFIX_2... of realtime.out
 rtmed() { awk -F'|' -v p="^$1_[0-9]+\$" '$1 ~ p { print $2 }' "$LAST/realtime.out" | sort -g |
 	awk '{ v[NR] = $1 } END { if (NR) printf "%.3f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+rtrounds() { awk -F'|' '$1 ~ /^queued_[0-9]+$/ { n++ } END { print n + 0 }' "$LAST/realtime.out"; }
 rtall() { awk -F'|' -v p="^$1_[0-9]+\$" '$1 ~ p { printf "%s%.1f", n++ ? ", " : "", $2 }' "$LAST/realtime.out"; }
 
 cat >bench/RESULTS.md <<MD
@@ -784,11 +789,14 @@ if [ -n "$(rtget readings)" ]; then
 300 meters (30 sites × 7 electricity + 3 natural gas, kWh) of half-hourly readings over May and June 2023
 ($(rtget readings) readings), refreshed. June: $(rtget june_meter_days) meter-days, $(rtget june_rows) rows of
 \`car.emission_daily\`. The query: \`SELECT * FROM car.report_monthly WHERE month = '2023-06-01'\`, every line
-fetched, as a superuser (\`jit = off\`). Nine rounds; each revises the readings of 1% of June's meter-days (one
-UPDATE, as a late file's upsert), times the report with those days queued, runs \`car.refresh()\`, times it
-refreshed.
+fetched, as a superuser (\`jit = off\`). $(rtrounds) rounds; each revises the readings of 1% of June's meter-days (one
+UPDATE, as a late file's upsert), times the report once with those days queued (the first read after the change),
+runs \`car.refresh()\`, times it once refreshed.
 
-| report | ms (median of 9) | runs | ratio to (a) | target |
+**Machine note.** $(nproc) cores shared with other work during the run: load average $(rtget loadavg_start) at the
+start, $(rtget loadavg_end) at the end. Wall times are noisy (see the runs): compare the ratio of the medians.
+
+| report | ms (median of $(rtrounds)) | runs | ratio to (a) | target |
 |---|---:|---|---:|---:|
 | (a) fully refreshed | $tr | $(rtall refreshed) | 1.00 | baseline |
 | (b) 1% of the month's meter-days queued ($(rtget queued_meter_days) meter-days, priced on the fly into $(rtget real_time_rows) rows) | $tq | $(rtall queued) | **$tratio** | ≤ 1.2 |

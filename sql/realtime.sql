@@ -9,8 +9,10 @@
 -- rounds of generated changes: new readings, later values superseding
 -- earlier ones, deleted readings (part of a day, whole days), a published
 -- factor revised (its year queued), meters moved between sites and between
--- organisations, a full refresh due.  Then row-level security over the
--- real-time rows, and a closed period keeping its signed figures.
+-- organisations, a full refresh due; report_monthly also read one month at
+-- a time (car.emission_current then prices that month's days only).  Then
+-- row-level security over the real-time rows, and a closed period keeping
+-- its signed figures.
 SET TimeZone = 'UTC';
 SET DateStyle = ISO;
 -- (error: car.refresh() warns of the days earlier tests left unpriceable)
@@ -42,7 +44,7 @@ JOIN car.site s ON s.id = m.site_id WHERE s.name LIKE 'RT site %';
 -- bits; figures with few decimals make any rounding of them land on ties).
 -- The market-based columns of report_scope2 wait for the allocation: they
 -- are checked apart below.
-CREATE FUNCTION pg_temp.report_rows(report text) RETURNS TABLE (key text, nums float8[]) LANGUAGE plpgsql AS $$
+CREATE FUNCTION pg_temp.report_rows(report text, filter text DEFAULT 'true') RETURNS TABLE (key text, nums float8[]) LANGUAGE plpgsql AS $$
 DECLARE
     keys text;
     nums text;
@@ -54,7 +56,7 @@ BEGIN
                    AND NOT (report = 'report_scope2' AND a.attname LIKE 'market%'))
     INTO keys, nums
     FROM pg_attribute a WHERE a.attrelid = ('car.' || report)::regclass AND a.attnum > 0 AND NOT a.attisdropped;
-    RETURN QUERY EXECUTE format('SELECT %s, ARRAY[%s]::float8[] FROM car.%I r', keys, nums, report);
+    RETURN QUERY EXECUTE format('SELECT %s, ARRAY[%s]::float8[] FROM car.%I r WHERE %s', keys, nums, report, filter);
 END $$;
 CREATE FUNCTION pg_temp.near(a float8[], b float8[]) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
     SELECT cardinality(a) = cardinality(b)
@@ -64,6 +66,7 @@ CREATE TEMP TABLE rt_report (report text);
 INSERT INTO rt_report VALUES ('report_monthly'), ('report_yearly'), ('report_scope'), ('report_intensity'),
     ('report_scope2'), ('report_ggc'), ('report_time_of_use');
 CREATE TEMP TABLE rt_snap (round int, report text, stage text, key text, nums float8[]);
+CREATE TEMP TABLE rt_current AS SELECT * FROM car.emission_current WHERE false;
 CREATE TEMP TABLE rt_round (round int, kinds text, pending bigint, real_time_rows bigint, full_due boolean,
                             stale_differs boolean);
 CREATE FUNCTION pg_temp.snap(rnd int, stage text) RETURNS void LANGUAGE plpgsql AS $$
@@ -73,6 +76,13 @@ BEGIN
     FOR r IN SELECT report FROM rt_report LOOP
         INSERT INTO rt_snap SELECT rnd, r, stage, l.key, l.nums FROM pg_temp.report_rows(r) l;
     END LOOP;
+    -- report_monthly read one month at a time, as a dashboard does: the
+    -- month reaches car.emission_current, which then prices that month's
+    -- pending days only (two of RT's four months)
+    INSERT INTO rt_snap
+    SELECT rnd, 'report_monthly by month', stage, l.key, l.nums
+    FROM unnest('{2022-12-01,2023-02-01}'::date[]) mo,
+         pg_temp.report_rows('report_monthly', format('month = %L', mo)) l;
 END $$;
 
 -- the published UK electricity rows of 2022 and 2023 as loaded (revised
@@ -82,10 +92,19 @@ SELECT f.id, f.value FROM car.factor f JOIN car.factor_set s ON s.id = f.set_id
 WHERE s.year IN (2022, 2023) AND f.level1 = 'UK electricity' AND f.gas = 'CO2e';
 SELECT count(*) > 0 AS factor_rows FROM rt_factor;
 
--- 14 rounds; each makes 1 to 3 kinds of change at random, reads every
--- report (real time), refreshes, reads them again.
+-- 7 rounds, each making several kinds of change at once (so that they
+-- meet: a move and a later file on the same days, deletions beside new
+-- readings), then reading every report (real time), refreshing, reading
+-- them again.  Every kind is made; a whole day deleted alone (its stale
+-- rows just go: no real-time rows); the two that make every day of the
+-- database pending (a factor year revised, a full refresh due) once each,
+-- since each of their readings prices all of the earlier tests' days too.
+-- The last round draws 2 or 3 of the other kinds.  Each change picks one
+-- of the 12 meters and one of the 90 days at random (the seed above).
 DO $$
 DECLARE
+    plan text[] := ARRAY['insert,supersede,delete_part', 'delete_day', 'move_site,supersede,insert',
+                         'move_org,delete_part,delete_day', 'factor,insert', 'full,move_org,supersede', NULL];
     rnd int;
     kinds text[];
     k text;
@@ -93,13 +112,10 @@ DECLARE
     d date;
     other int;
 BEGIN
-    FOR rnd IN 1 .. 14 LOOP
-        kinds := ARRAY(SELECT x FROM unnest('{insert,supersede,delete_part,delete_day,factor,move_site,move_org,full}'::text[]) x
-                       ORDER BY random() LIMIT 1 + floor(random() * 3)::int);
-        -- the first rounds try each kind alone at least once
-        IF rnd <= 8 THEN
-            kinds := ARRAY[('{insert,supersede,delete_part,delete_day,factor,move_site,move_org,full}'::text[])[rnd]];
-        END IF;
+    FOR rnd IN 1 .. cardinality(plan) LOOP
+        kinds := coalesce(string_to_array(plan[rnd], ','),
+                          ARRAY(SELECT x FROM unnest('{insert,supersede,delete_part,delete_day,move_site,move_org}'::text[]) x
+                                ORDER BY random() LIMIT 2 + floor(random() * 2)::int));
         FOREACH k IN ARRAY kinds LOOP
             SELECT m2.id INTO m FROM car.meter m2 JOIN car.site s ON s.id = m2.site_id
             WHERE s.name LIKE 'RT site %' ORDER BY random() LIMIT 1;
@@ -109,7 +125,8 @@ BEGIN
                 -- a new half-hour on three days, and a day in March no reading had
                 INSERT INTO car.reading (meter_id, ts, quantity)
                 SELECT m, (d + i + time '03:30') AT TIME ZONE 'Europe/London', round((random() * 50)::numeric, 3)
-                FROM generate_series(0, 2) i WHERE d + i <= date '2023-02-28';
+                FROM generate_series(0, 2) i WHERE d + i <= date '2023-02-28'
+                ON CONFLICT DO NOTHING;
                 INSERT INTO car.reading (meter_id, ts, quantity)
                 SELECT m, ((date '2023-03-01' + rnd) + time '09:00') AT TIME ZONE 'Europe/London', 7.5
                 ON CONFLICT DO NOTHING;
@@ -143,14 +160,24 @@ BEGIN
                 UPDATE car.refresh_state SET full_needed = true;
             END CASE;
         END LOOP;
+        -- RT's rows now (one reading of car.emission_current: in the two
+        -- rounds above it prices every day of the database)
+        DELETE FROM rt_current;
+        INSERT INTO rt_current
+        SELECT e.* FROM car.emission_current e JOIN car.meter m2 ON m2.id = e.meter_id JOIN car.site s ON s.id = m2.site_id
+        WHERE s.name LIKE 'RT site %';
         INSERT INTO rt_round
         SELECT rnd, array_to_string(kinds, '+'), (SELECT count(*) FROM car.refresh_pending()),
-               (SELECT count(*) FROM car.emission_current WHERE real_time), car.refresh_pending_full(),
-               -- the reports before this change (still in car.emission_daily) differ from the real-time ones
-               EXISTS (SELECT site_id, day, meter_id, component, round(kg_co2e::numeric, 6) FROM car.emission_daily
-                       EXCEPT SELECT site_id, day, meter_id, component, round(kg_co2e::numeric, 6) FROM car.emission_current)
-               OR EXISTS (SELECT site_id, day, meter_id, component, round(kg_co2e::numeric, 6) FROM car.emission_current
-                          EXCEPT SELECT site_id, day, meter_id, component, round(kg_co2e::numeric, 6) FROM car.emission_daily);
+               (SELECT count(*) FROM rt_current WHERE real_time), car.refresh_pending_full(),
+               -- RT's rows before this change (still in car.emission_daily) differ from the real-time ones
+               EXISTS (SELECT e.site_id, e.day, e.meter_id, e.component, round(e.kg_co2e::numeric, 6)
+                       FROM car.emission_daily e JOIN car.meter m2 ON m2.id = e.meter_id JOIN car.site s ON s.id = m2.site_id
+                       WHERE s.name LIKE 'RT site %'
+                       EXCEPT SELECT site_id, day, meter_id, component, round(kg_co2e::numeric, 6) FROM rt_current)
+               OR EXISTS (SELECT site_id, day, meter_id, component, round(kg_co2e::numeric, 6) FROM rt_current
+                          EXCEPT SELECT e.site_id, e.day, e.meter_id, e.component, round(e.kg_co2e::numeric, 6)
+                          FROM car.emission_daily e JOIN car.meter m2 ON m2.id = e.meter_id JOIN car.site s ON s.id = m2.site_id
+                          WHERE s.name LIKE 'RT site %');
         PERFORM pg_temp.snap(rnd, 'real_time');
         PERFORM car.refresh();
         PERFORM pg_temp.snap(rnd, 'refreshed');
@@ -192,15 +219,17 @@ SELECT car.refresh_pending_full() AS full_due,
 -- The market-based figures of a day the allocation does not price (no
 -- instrument and no residual mix for RT's organisations) are there on the
 -- fly, at the grid average, as the refresh writes them: a new day of an
--- electricity meter of RT A's, read before and after the refresh.
+-- electricity meter of RT A's (the first, wherever the moves left it),
+-- read before and after the refresh.
 CREATE TEMP TABLE rt_market AS
 SELECT e.meter_id, e.component, e.kg_co2e_market, e.kg_co2e_market_half_hourly, e.market_basis, e.market_flagged, e.real_time
 FROM car.emission_current e WHERE false;
+SELECT min(m.id) AS rt_market_meter FROM car.meter m JOIN car.site s ON s.id = m.site_id
+WHERE s.name LIKE 'RT site %' AND s.org = 'RT A' AND m.activity = 'electricity' \gset
 INSERT INTO car.reading (meter_id, ts, quantity)
-SELECT m.id, timestamptz '2023-02-15 12:15 Europe/London', 3
-FROM car.meter m JOIN car.site s ON s.id = m.site_id WHERE s.name = 'RT site 1' AND m.activity = 'electricity';
+VALUES (:rt_market_meter, timestamptz '2023-02-15 12:15 Europe/London', 3);
 INSERT INTO rt_market SELECT e.meter_id, e.component, e.kg_co2e_market, e.kg_co2e_market_half_hourly, e.market_basis, e.market_flagged, e.real_time
-FROM car.emission_current e JOIN car.site s ON s.id = e.site_id WHERE s.name = 'RT site 1' AND e.day = '2023-02-15' AND e.scope = 2;
+FROM car.emission_current e WHERE e.meter_id = :rt_market_meter AND e.day = '2023-02-15' AND e.scope = 2;
 SELECT car.refresh() > 0 AS refreshed;
 SELECT r.real_time, r.market_basis, r.market_flagged, r.kg_co2e_market > 0 AS priced,
        r.kg_co2e_market = e.kg_co2e_market AND r.kg_co2e_market_half_hourly = e.kg_co2e_market_half_hourly
@@ -221,6 +250,14 @@ SELECT m.id, timestamptz '2023-02-20 10:00 Europe/London', 100 + m.id % 3
 FROM car.meter m JOIN car.site s ON s.id = m.site_id WHERE s.name LIKE 'RT site %';
 SELECT count(*) AS pending_meter_days FROM car.refresh_pending() q JOIN car.meter m ON m.id = q.meter_id
 JOIN car.site s ON s.id = m.site_id WHERE s.name LIKE 'RT site %';
+-- car.emission_pending(month): that month's pending rows only.  All are
+-- in February: 6 electricity meters in 4 rows (generation, T&D, WTT
+-- generation, WTT T&D), 6 gas meters in 2 (combustion, WTT): 36 rows;
+-- none in January; NULL: every month
+SELECT (SELECT count(*) FROM car.emission_pending('2023-02-01')) AS february_rows,
+       (SELECT count(*) FROM car.emission_pending('2023-01-01')) AS january_rows,
+       (SELECT count(*) FROM car.emission_pending()) AS all_rows,
+       (SELECT bool_and(month = '2023-02-01') FROM car.emission_pending('2023-02-01')) AS february_only;
 INSERT INTO rt_seen SELECT 'superuser', 'report_monthly', concat_ws(' ', r.organisation, r.site, r.month, r.activity), r.kg_co2e
 FROM car.report_monthly r WHERE r.organisation = 'RT A';
 DO $$
@@ -238,13 +275,16 @@ BEGIN
     RESET ROLE;
 END $$;
 -- what RT A's reader saw of the real-time rows: RT A's only, a meter-day
--- for each meter at RT A's sites now (the moves above left 3 electricity
--- and 3 gas meters there, listed below), electricity in 4 rows
--- (generation, T&D, WTT generation, WTT T&D), gas in 2 (combustion, WTT):
--- 6 meter-days, 3 x 4 + 3 x 2 = 18 rows
+-- for each meter at RT A's sites now (as the moves above left them,
+-- counted here), electricity in 4 rows (generation, T&D, WTT generation,
+-- WTT T&D), gas in 2 (combustion, WTT): 4 x electricity + 2 x gas rows
 SELECT m.activity, count(*) AS meters_at_rt_a FROM car.meter m JOIN car.site s ON s.id = m.site_id
 WHERE s.name LIKE 'RT site %' AND s.org = 'RT A' GROUP BY m.activity ORDER BY 1;
 SELECT what, line FROM rt_seen WHERE who = 'RT A' AND what <> 'report_monthly' ORDER BY what, line;
+SELECT (SELECT array_agg(line ORDER BY what) FROM rt_seen WHERE who = 'RT A' AND what <> 'report_monthly')
+       = ARRAY['RT A ' || (4 * e + 2 * g), 'RT A ' || (4 * e + 2 * g), 'RT A ' || (e + g)] AS as_counted
+FROM (SELECT count(*) FILTER (WHERE m.activity = 'electricity') AS e, count(*) FILTER (WHERE m.activity = 'natural_gas') AS g
+      FROM car.meter m JOIN car.site s ON s.id = m.site_id WHERE s.name LIKE 'RT site %' AND s.org = 'RT A') c;
 -- its report: exactly the superuser's lines of RT A (kg CO2e to a billionth)
 SELECT (SELECT count(*) FROM rt_seen WHERE who = 'RT A' AND what = 'report_monthly') AS reader_lines,
        (SELECT count(*) FROM rt_seen WHERE who = 'superuser') AS superuser_lines,
