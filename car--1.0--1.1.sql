@@ -3830,6 +3830,114 @@ CREATE FUNCTION car.push_lo(token text, source text, filename text, lo oid) RETU
     AS $$ SELECT car.check_push_token($1, $2); SELECT * FROM car.push_lo($2, $3, $4) $$;
 COMMENT ON FUNCTION car.push_lo(text, text, text, oid) IS 'car.push_lo behind a token: its scope must include "push" and it must grant the source''s organisation; then as car.push_lo(source, filename, lo).';
 
+-- Real-time reports (issue 17 point 2): the meter-days car.refresh() has
+-- not recomputed yet are priced when a report reads them, by the refresh's
+-- own statement (src/refresh.c), and replace their stale rows.  Every report
+-- reads car.emission_live, which now reads car.emission_current.
+CREATE FUNCTION car.refresh_pending_full() RETURNS boolean
+    LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'car_refresh_pending_full';
+COMMENT ON FUNCTION car.refresh_pending_full() IS 'Whether the next car.refresh() recomputes every meter-day (a full refresh: car never refreshed, car.refresh_state.full_needed after a catalogue edit or a TRUNCATE, or this session''s car.reporting_year_start is not the one car.emission_daily was priced under); then car.emission_current prices every day of car.reading on the fly, which costs what a full refresh''s reading does. false on a hub (car.node_role), which never refreshes. Raises object_not_in_prerequisite_state on car 1.0''s tables.';
+CREATE FUNCTION car.refresh_pending() RETURNS TABLE (meter_id int, day date)
+    LANGUAGE c STABLE PARALLEL RESTRICTED ROWS 100 AS 'MODULE_PATHNAME', 'car_refresh_pending';
+COMMENT ON FUNCTION car.refresh_pending() IS 'The meter-days (car.meter.id, UK local day) the next incremental car.refresh() recomputes: those in car.refresh_queue, and the days of the factor years in car.refresh_year (priced with that year''s set, or with an older one although their reporting year is that year or later). Read as car.emission_daily''s owner and shown where car.site_visible_on says the session may see the meter''s site, or a site its rows of the day are under, on that day. No rows when a full refresh is due (car.refresh_pending_full) and on a hub. Each (meter, day) once, in no particular order.';
+CREATE FUNCTION car.emission_pending(month date DEFAULT NULL) RETURNS SETOF car.emission_daily
+    LANGUAGE c STABLE PARALLEL UNSAFE ROWS 300 AS 'MODULE_PATHNAME', 'car_emission_pending';
+COMMENT ON FUNCTION car.emission_pending(date) IS 'The rows the next car.refresh() would write to car.emission_daily for the meter-days it recomputes (car.refresh_pending; every day of car.reading when car.refresh_pending_full), of the calendar month month (its first day; NULL: every month), computed now by the refresh''s own pricing statement (published or custom factors, tiers, the grid-average market-based figures) without writing anything: kWh or the meter''s unit, kg CO2e, per meter, UK day and component. The market-based columns of the rows car.market_allocation prices (a residual mix or an instrument of the day''s owner covers the day) are NULL until the refresh allocates them; days it could not price give no rows. Only the rows car.site_visible_on(site_id, day) lets the session see, as the policy of car.emission_daily. Raises object_not_in_prerequisite_state on car 1.0''s tables. PARALLEL UNSAFE: it prices through car.can_price, which traps pricing errors in subtransactions, and a parallel query allows none, so queries reading it (every report, through car.emission_current) run without parallel workers.';
+
+CREATE VIEW car.emission_current WITH (security_invoker = true) AS
+SELECT        e.site_id, e.meter_id, e.day, e.month, e.activity, e.scope, e.component, e.quantity, e.unit,
+       e.kg_co2e, e.kg_co2, e.kg_ch4, e.kg_n2o, e.factor_set_id, e.factor_year, e.factor_id,
+       e.quantity_estimated, e.periods_actual, e.periods_estimated, e.file_ids, e.factor_tier,
+       e.custom_factor_set_id, e.custom_factor_id, e.kg_co2e_market, e.kg_co2e_market_half_hourly,
+       e.market_basis, e.market_flagged,
+       false AS real_time
+FROM car.emission_daily e
+WHERE NOT car.refresh_pending_full()
+  AND NOT EXISTS (SELECT 1 FROM car.refresh_pending() q WHERE q.meter_id = e.meter_id AND q.day = e.day)
+UNION ALL
+-- month by month, so that a query of some months (WHERE month = ...)
+-- prices only their pending days: its filter reaches m.month
+SELECT        p.site_id, p.meter_id, p.day, m.month, p.activity, p.scope, p.component, p.quantity, p.unit,
+       p.kg_co2e, p.kg_co2, p.kg_ch4, p.kg_n2o, p.factor_set_id, p.factor_year, p.factor_id,
+       p.quantity_estimated, p.periods_actual, p.periods_estimated, p.file_ids, p.factor_tier,
+       p.custom_factor_set_id, p.custom_factor_id, p.kg_co2e_market, p.kg_co2e_market_half_hourly,
+       p.market_basis, p.market_flagged,
+       true AS real_time
+FROM (SELECT DISTINCT date_trunc('month', q.day::timestamp)::date AS month FROM car.refresh_pending() q) m
+CROSS JOIN LATERAL car.emission_pending(m.month) p
+UNION ALL
+-- a full refresh due: every day, priced at once
+SELECT        p.site_id, p.meter_id, p.day, p.month, p.activity, p.scope, p.component, p.quantity, p.unit,
+       p.kg_co2e, p.kg_co2, p.kg_ch4, p.kg_n2o, p.factor_set_id, p.factor_year, p.factor_id,
+       p.quantity_estimated, p.periods_actual, p.periods_estimated, p.file_ids, p.factor_tier,
+       p.custom_factor_set_id, p.custom_factor_id, p.kg_co2e_market, p.kg_co2e_market_half_hourly,
+       p.market_basis, p.market_flagged,
+       true AS real_time
+FROM car.emission_pending(NULL) p
+WHERE car.refresh_pending_full();
+COMMENT ON VIEW car.emission_current IS 'Internal: car.emission_daily as car.refresh() would leave it if it ran now: its rows, except those of the meter-days the next refresh recomputes (car.refresh_pending, or all of them: car.refresh_pending_full), plus those days priced on the fly (car.emission_pending, real_time), month by month: a query filtering on month prices only the pending days of its months. Columns as car.emission_daily''s; row-level security as car.emission_daily''s on both parts. What every report reads, through car.emission_live: a committed push shows in the reports at once.';
+-- its other columns are car.emission_daily's: their comments too
+DO $$
+DECLARE
+    c record;
+BEGIN
+    FOR c IN SELECT a.attname, pg_catalog.col_description('car.emission_daily'::pg_catalog.regclass, a.attnum) AS d
+             FROM pg_catalog.pg_attribute a
+             WHERE a.attrelid = 'car.emission_daily'::pg_catalog.regclass AND a.attnum OPERATOR(pg_catalog.>) 0
+               AND NOT a.attisdropped ORDER BY a.attnum LOOP
+        EXECUTE pg_catalog.format('COMMENT ON COLUMN car.emission_current.%I IS %L', c.attname,
+            'car.emission_daily.' OPERATOR(pg_catalog.||) c.attname
+            OPERATOR(pg_catalog.||) ' (on a real-time row, as car.refresh() would write it): ' OPERATOR(pg_catalog.||) c.d);
+    END LOOP;
+END $$;
+COMMENT ON COLUMN car.emission_current.real_time IS 'true on a row computed on the fly from car.reading (its meter-day waits for car.refresh()); its market-based columns are NULL where car.market_allocation prices the day (instruments, residual mix) until the refresh allocates it. false on a row of car.emission_daily.';
+
+-- The reports' rows, real-time.
+CREATE OR REPLACE VIEW car.emission_live WITH (security_invoker = true) AS
+SELECT o.org, e.site_id, e.meter_id, e.day, e.month, e.activity, e.scope, e.component, e.unit,
+       e.quantity, e.quantity_estimated, e.periods_actual, e.periods_estimated,
+       e.kg_co2e, e.kg_co2, e.kg_ch4, e.kg_n2o, e.factor_set_id, e.factor_year, e.factor_id, e.file_ids,
+       car.fy_co2e(e.kg_co2e, e.factor_set_id, e.quantity, e.unit, e.activity, e.component, car.financial_year(e.day)) AS fy_kg_co2e,
+       car.fy_factor_set(car.financial_year(e.day)) AS fy_factor_set_id,
+       car.fy_factor_year(car.financial_year(e.day)) AS fy_factor_year,
+       e.kg_co2e_market, e.kg_co2e_market_half_hourly, e.market_basis, e.market_flagged, e.real_time
+FROM car.emission_current e
+LEFT JOIN car.site_ownership_shown o ON o.site_id = e.site_id AND e.day >= o.valid_from AND e.day <= o.valid_to
+WHERE o.shown IS NOT FALSE;
+COMMENT ON VIEW car.emission_live IS 'Internal: the rows of car.emission_current (car.emission_daily, with the meter-days car.refresh() has not recomputed yet priced on the fly) with the organisation owning the site that day and the kg CO2e under the financial year''s factors, before any period close. The days a site had another owner than today''s show only to sessions that may see that organisation (car.site_ownership_shown).';
+COMMENT ON COLUMN car.emission_live.real_time IS 'true on a row priced on the fly (car.emission_current.real_time): its meter-day waits for car.refresh().';
+
+CREATE OR REPLACE VIEW car.emission_reported WITH (security_invoker = true) AS
+SELECT r.org, r.site_id, r.meter_id, r.day, r.month, r.activity, r.scope, r.component, r.unit,
+       r.quantity, r.quantity_estimated, r.periods_actual, r.periods_estimated,
+       r.kg_co2e, r.kg_co2, r.kg_ch4, r.kg_n2o, r.factor_set_id, r.factor_year, r.factor_id, r.file_ids,
+       r.fy_kg_co2e, r.fy_factor_set_id, r.fy_factor_year, r.close_id,
+       r.component = coalesce(p.kind, r.activity) AS primary_row,
+       CASE WHEN r.quantity <> 0 THEN r.kg_co2e * r.quantity_estimated / r.quantity ELSE 0 END AS kg_co2e_estimated,
+       CASE WHEN r.quantity <> 0 THEN r.fy_kg_co2e * r.quantity_estimated / r.quantity ELSE 0 END AS fy_kg_co2e_estimated,
+       r.kg_co2e_market, r.kg_co2e_market_half_hourly, r.market_basis, r.market_flagged, r.real_time
+FROM (
+    SELECT l.org, l.site_id, l.meter_id, l.day, l.month, l.activity, l.scope, l.component, l.unit,
+           l.quantity, l.quantity_estimated, l.periods_actual, l.periods_estimated,
+           l.kg_co2e, l.kg_co2, l.kg_ch4, l.kg_n2o, l.factor_set_id, l.factor_year, l.factor_id, l.file_ids,
+           l.fy_kg_co2e, l.fy_factor_set_id, l.fy_factor_year, NULL::int AS close_id,
+           l.kg_co2e_market, l.kg_co2e_market_half_hourly, l.market_basis, l.market_flagged, l.real_time
+    FROM car.emission_live l
+    WHERE NOT EXISTS (SELECT 1 FROM car.closed_months() c WHERE c.org = l.org AND c.month = l.month)
+    UNION ALL
+    SELECT c.org, c.site_id, c.meter_id, c.day, c.month, c.activity, c.scope, c.component, c.unit,
+           c.quantity, c.quantity_estimated, c.periods_actual, c.periods_estimated,
+           c.kg_co2e, c.kg_co2, c.kg_ch4, c.kg_n2o, c.factor_set_id, c.factor_year, c.factor_id, c.file_ids,
+           c.fy_kg_co2e, c.fy_factor_set_id, c.fy_factor_year, c.close_id,
+           c.kg_co2e_market, c.kg_co2e_market_half_hourly, c.market_basis, c.market_flagged, false
+    FROM car.closed_emission c
+    WHERE c.close_id IN (SELECT m.close_id FROM car.closed_months() m)) r
+LEFT JOIN car.activity_primary_component p ON p.activity = r.activity;
+COMMENT ON VIEW car.emission_reported IS 'Internal: the emission rows the reports add up: car.emission_live''s (car.emission_daily, the meter-days car.refresh() has not recomputed yet priced on the fly), except for organisation-months signed by car.close_period, which come from car.closed_emission (close_id says which close). With whether the row carries the meter''s own use (primary_row: quantities are counted once) and the kg CO2e of its estimated part.';
+COMMENT ON COLUMN car.emission_reported.real_time IS 'true on a row priced on the fly (car.emission_current.real_time); false on car.emission_daily''s rows and on signed rows of closed months.';
+COMMENT ON COLUMN car.report_scope2.market_based_kg_co2e IS 'Market-based Scope 2 by annual matching (the Protocol''s practice today), kg CO2e. NULL until car.refresh() has allocated the month; meter-days waiting for the refresh on a day an instrument or residual mix covers add nothing until it allocates them (meter_days_unallocated counts them).';
+COMMENT ON COLUMN car.report_scope2.meter_days_unallocated IS 'Scope 2 meter-days without a market-based figure: priced before car 1.1 allocated any (car.refresh(true) allocates them), or priced on the fly since the last car.refresh() on a day car.market_allocation prices (an instrument or a residual mix of the owner covers it), until the next car.refresh().';
+
 -- A hub refuses car.refresh(): car.schedule() there schedules no car-refresh
 -- (src/schedule.c).
 COMMENT ON FUNCTION car.schedule(text, text) IS 'For superusers: register car''s pg_cron jobs for this database, run as car.worker_role: car-refresh (SELECT car.refresh(), on refresh_cron) and car-maintenance (SELECT car.maintenance(), on maintenance_cron), in pg_cron''s database (cron.database_name) if that is another one, with car-purge-history there. On a hub (car.node_role = hub), which refuses car.refresh(), car-maintenance only: a car-refresh of this database made before is removed, and a NOTICE says so (schedule car-refresh on the shards). Returns one row per job now scheduled: its name, pg_cron job id, schedule and database. Errors: not a superuser (42501); pg_cron not loaded (0A000), its database missing (3D000) or the extension not installed there (42704); a caller without LOGIN when pg_cron is in another database (42501); car.worker_role missing (42704) or a superuser, BYPASSRLS or unable to log in (22023); the worker role already holding car''s jobs for another database (42710).';

@@ -748,6 +748,15 @@ car_site_org_is_visible(void **cache, MemoryContext cxt, int32 site_id, const ch
 	return SiteOrgVisible(DayCache(cache, cxt, KIND_SITE), site_id, org);
 }
 
+/* For car's C code: car.site_visible_on with a day (*cache NULL at first). */
+bool
+car_site_day_is_visible(void **cache, MemoryContext cxt, int32 site_id, int32 day)
+{
+	DayVisible *dv = DayCache(cache, cxt, KIND_SITE);
+
+	return InVisible(&dv->vis, site_id) || SpanCovers(&dv->former, site_id, false, day, 0);
+}
+
 /*
  * car.report_monthly_for(token) and friends: the report as the token's
  * claims allow, for BI tools that cannot run a login statement first (a

@@ -164,6 +164,7 @@ extern Datum  car_verify_jwt(PG_FUNCTION_ARGS);
 /* access.c */
 extern bool car_org_is_visible(void **cache, MemoryContext cxt, const char *org);
 extern bool car_site_org_is_visible(void **cache, MemoryContext cxt, int32 site_id, const char *org);
+extern bool car_site_day_is_visible(void **cache, MemoryContext cxt, int32 site_id, int32 day);
 
 struct Tuplestorestate;
 struct TupleDescData;

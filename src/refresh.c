@@ -38,10 +38,14 @@
 #include "utils/datetime.h"
 #include "utils/hsearch.h"
 #include "executor/tuptable.h"
+#include "funcapi.h"
 #include "pgtime.h"
 
 PG_FUNCTION_INFO_V1(car_track_changes);
 PG_FUNCTION_INFO_V1(car_refresh);
+PG_FUNCTION_INFO_V1(car_refresh_pending);
+PG_FUNCTION_INFO_V1(car_refresh_pending_full);
+PG_FUNCTION_INFO_V1(car_emission_pending);
 
 #define REFRESH_LOCK_KEY 1667330673 /* one car.refresh() at a time */
 
@@ -57,6 +61,54 @@ Exec(const char *sql, int expected)
 
 	if (rc != expected)
 		elog(ERROR, "car: SPI_execute failed (%s): %s", SPI_result_code_string(rc), sql);
+}
+
+/*
+ * The plan of one of car's fixed statements, prepared once per backend and
+ * kept (SPI_keepplan: the plan cache replans it when what it reads
+ * changes): a report calls the real-time functions once per query, and
+ * planning the pricing statement costs more than running it for a few
+ * hundred meter-days.  Generic (CURSOR_OPT_GENERIC_PLAN): the plan does not
+ * depend on the arrays of days it is given, and the plan cache would
+ * otherwise plan each of the first five calls anew for their values.  The
+ * statements are a handful of fixed texts (the pricing variants of
+ * Priced(), the queue and state reads), told apart by their text.
+ */
+static SPIPlanPtr
+KeptPlan(const char *sql, int nargs, Oid *types)
+{
+	static struct
+	{
+		char	  *sql;
+		SPIPlanPtr plan;
+	} kept[32];
+	static int n = 0;
+	int		   i;
+	SPIPlanPtr plan;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(kept[i].sql, sql) == 0)
+			return kept[i].plan;
+	plan = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
+	if (plan == NULL)
+		elog(ERROR, "car: could not prepare: %s", SPI_result_code_string(SPI_result));
+	if (n == lengthof(kept))
+		return plan; /* more texts than expected: planned each time */
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "car: could not keep a plan");
+	kept[n].sql = MemoryContextStrdup(TopMemoryContext, sql);
+	kept[n].plan = plan;
+	return kept[n++].plan;
+}
+
+/* Run a kept plan (KeptPlan) without parameters, expecting a SELECT. */
+static void
+ExecKept(const char *sql, bool read_only)
+{
+	int rc = SPI_execute_plan(KeptPlan(sql, 0, NULL), NULL, NULL, read_only, 0);
+
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "car: SPI_execute_plan failed (%s): %s", SPI_result_code_string(rc), sql);
 }
 
 /* Without a state row (never refreshed) the next refresh is a full one anyway. */
@@ -469,14 +521,18 @@ car_track_changes(PG_FUNCTION_ARGS)
 #define STORE_SET_ASIDE                                                                                  \
 	"req AS (INSERT INTO car.refresh_queue (meter_id, day) SELECT meter_id, day FROM p WHERE NOT p.ok) " \
 	"SELECT count(*) FILTER (WHERE p.ok), count(*) FILTER (WHERE NOT p.ok) FROM p"
+/*
+ * The refresh's INSERT of what PRICED (a SELECT of a variant below, columns
+ * in the order given) computes from "p", then the days set aside.
+ */
+#define PRICE_AND_STORE "ins AS (INSERT INTO car.emission_daily (%s) %s), " STORE_SET_ASIDE
 /* car 1.0's tables (a database not yet updated): published factors only */
-#define PRICE_AND_STORE_PUBLISHED                                                                                  \
-	"ins AS (INSERT INTO car.emission_daily (" EMISSION_COLUMNS "%s) "                                             \
+#define PRICED_PUBLISHED                                                                                           \
 	"  SELECT p.site_id, p.meter_id, p.day, date_trunc('month', p.day::timestamp)::date, p.activity, e.scope, "    \
 	"  e.component, p.quantity, p.unit, e.kg_co2e, e.kg_co2, e.kg_ch4, e.kg_n2o, e.factor_set_id, e.factor_year, " \
 	"  e.factor_id, p.quantity_estimated, p.periods_actual, p.periods_estimated, p.file_ids %s "                   \
 	"  FROM %s CROSS JOIN LATERAL car.emissions(p.quantity, p.unit, p.activity, " DAY_START("p.day") ") e "        \
-																									 "  WHERE p.ok), " STORE_SET_ASIDE
+																									 "  WHERE p.ok"
 /*
  * The custom row of each tier covering a component of a meter-day, as three
  * outer joins: a target's rows for one activity and component never overlap,
@@ -499,9 +555,7 @@ car_track_changes(PG_FUNCTION_ARGS)
 #define KG_CUSTOM                                     \
 	"CASE WHEN " CUSTOM_ID " IS NULL THEN e.kg_co2e " \
 	"ELSE (car.convert(p.quantity, p.unit, " PICK("unit") ")::numeric * " PICK("value") ")::float8 END"
-#define PRICE_AND_STORE_CUSTOM                                                                                                                                                                                                                         \
-	"ins AS (INSERT INTO car.emission_daily (" EMISSION_COLUMNS ", factor_tier, custom_factor_set_id, "                                                                                                                                                \
-	"  custom_factor_id%s) "                                                                                                                                                                                                                           \
+#define PRICED_CUSTOM                                                                                                                                                                                                                                  \
 	"  SELECT p.site_id, p.meter_id, p.day, date_trunc('month', p.day::timestamp)::date, p.activity, e.scope, "                                                                                                                                        \
 	"  e.component, p.quantity, p.unit, "                                                                                                                                                                                                              \
 	"  " KG_CUSTOM ", "                                                                                                                                                                                                                                \
@@ -511,10 +565,10 @@ car_track_changes(PG_FUNCTION_ARGS)
 	"  p.quantity_estimated, p.periods_actual, p.periods_estimated, p.file_ids, "                                                                                                                                                                      \
 	"  coalesce(" PICK("tier") ", 'published'), " PICK("set_id") ", " CUSTOM_ID " %s "                                                                                                                                                                 \
 																 "  FROM (SELECT q.*, q.market_kwh AND q.quantity = 0 AS market_zero, %s AS market_alloc FROM (SELECT p.*, " MARKET_KWH " AS market_kwh FROM (SELECT p.*, " OWNER_OF_DAY " AS owner, " \
-																 "    (SELECT mu.dimension FROM car.unit mu WHERE mu.name = car.unit_name(p.unit)) AS dimension "                                                                                      \
+																 "    (SELECT pu.dimension FROM pu WHERE pu.unit = p.unit) AS dimension "                                                                                                              \
 																 "    FROM p OFFSET 0) p OFFSET 0) q OFFSET 0) p "                                                                                                                                     \
 																 "  CROSS JOIN LATERAL car.emissions(p.quantity, p.unit, p.activity, " DAY_START("p.day") ") e " CUSTOM_TIER("cm", "meter_id", "p.meter_id") CUSTOM_TIER("cs", "site_id", "p.site_id") \
-																	 CUSTOM_TIER("co", "org", "p.owner") "  WHERE p.ok), " STORE_SET_ASIDE
+																	 CUSTOM_TIER("co", "org", "p.owner") "  WHERE p.ok"
 /*
  * Under car 1.1 the Scope 2 rows get their market-based figures in the same
  * INSERT, except those the allocation prices (market.c, afterwards): a row
@@ -525,22 +579,25 @@ car_track_changes(PG_FUNCTION_ARGS)
  */
 #define MARKET_KWH                                                                                     \
 	"(coalesce((SELECT ma.level1 = 'UK electricity' FROM car.activity ma WHERE ma.key = p.activity), " \
-	"  false) AND coalesce((SELECT mu2.dimension = 'energy' FROM car.unit mu2 "                        \
-	"  WHERE mu2.name = car.unit_name(p.unit)), false))"
+	"  false) AND coalesce((SELECT pu.dimension = 'energy' FROM pu WHERE pu.unit = p.unit), false))"
 #define MARKET_COLUMNS ", kg_co2e_market, kg_co2e_market_half_hourly, market_basis, market_flagged"
 #define MARKET_PRICED  "e.scope = 2 AND NOT p.market_alloc"
 #define MARKET_VALUES(kg)                                                                          \
 	", CASE WHEN " MARKET_PRICED " THEN " kg " END, CASE WHEN " MARKET_PRICED " THEN " kg " END, " \
 	"CASE WHEN " MARKET_PRICED " AND NOT p.market_zero THEN 'grid_average' END, "                  \
 	"CASE WHEN " MARKET_PRICED " THEN NOT p.market_zero END"
+/* What car 1.1 writes of each emission_daily row: every column, in the table's order. */
+#define TIERED_COLUMNS EMISSION_COLUMNS ", factor_tier, custom_factor_set_id, custom_factor_id" MARKET_COLUMNS
 /*
- * Published factors only when the schema is car 1.0's or no custom factor
- * exists (a refresh of a database that uses none pays nothing for them).
- * Read in the refresh's own snapshot: a custom row committed later queues
- * its days for the next refresh anyway.
+ * The SELECT pricing "p" (the columns it gives in *columns): published
+ * factors only when the schema is car 1.0's or no custom factor exists (a
+ * refresh of a database that uses none pays nothing for them).  Read in the
+ * statement's own snapshot: a custom row committed later queues its days
+ * for the next refresh anyway.  One definition for car.refresh(), which
+ * stores the rows, and car.emission_pending(), which returns them.
  */
 static const char *
-PriceAndStore(void)
+Priced(const char **columns, bool read_only)
 {
 	bool isnull;
 	bool custom,
@@ -548,23 +605,107 @@ PriceAndStore(void)
 	const char *alloc;
 
 	if (car_schema_1_0())
-		return psprintf(PRICE_AND_STORE_PUBLISHED, "", "", "p");
-	Exec("SELECT EXISTS (SELECT 1 FROM car.custom_factor), "
-		 "EXISTS (SELECT 1 FROM car.instrument) OR EXISTS (SELECT 1 FROM car.residual_mix)",
-		 SPI_OK_SELECT);
+	{
+		*columns = EMISSION_COLUMNS;
+		return psprintf(PRICED_PUBLISHED, "", "p");
+	}
+	ExecKept("SELECT EXISTS (SELECT 1 FROM car.custom_factor), "
+			 "EXISTS (SELECT 1 FROM car.instrument) OR EXISTS (SELECT 1 FROM car.residual_mix)",
+			 read_only);
 	custom = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	market = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	/* with no instrument and no residual mix anywhere, no row is the allocation's (no probe per row) */
 	alloc = market ? "q.market_kwh AND " CAR_MARKET_ALLOCATED("q.owner", "q.day") : "false";
+	*columns = TIERED_COLUMNS;
 	if (custom)
-		return psprintf(PRICE_AND_STORE_CUSTOM, MARKET_COLUMNS, MARKET_VALUES(KG_CUSTOM), alloc);
-	return psprintf(PRICE_AND_STORE_PUBLISHED, MARKET_COLUMNS, MARKET_VALUES("e.kg_co2e"),
+		return psprintf(PRICED_CUSTOM, MARKET_VALUES(KG_CUSTOM), alloc);
+	/* the tier columns as their defaults say: published, no custom row */
+	return psprintf(PRICED_PUBLISHED, ", 'published', NULL::int, NULL::bigint" MARKET_VALUES("e.kg_co2e"),
 					psprintf("(SELECT q.*, q.market_kwh AND q.quantity = 0 AS market_zero, %s AS market_alloc "
 							 "FROM (SELECT p.*, " MARKET_KWH " AS market_kwh%s FROM p OFFSET 0) q OFFSET 0) p",
 							 alloc, market ? ", " OWNER_OF_DAY " AS owner" : ""));
 }
+
+/* The refresh's statement tail after "p": store what Priced() computes, set aside what it cannot price. */
+static const char *
+PriceAndStore(void)
+{
+	const char *columns;
+	const char *select = Priced(&columns, false);
+
+	return psprintf(PRICE_AND_STORE, columns, select);
+}
 #define MONTHS_OF_W "coalesce(array_agg(DISTINCT date_trunc('month', day::timestamp)::date), '{}')"
 #define PRICEABLE	"car.can_price(m.activity, m.unit, " DAY_START("d.day") ")"
+
+/*
+ * "pu", the dimension of each unit spelling of "p" (NULL: not a unit of
+ * car.unit), looked up once per spelling: car.unit_name is a SQL function
+ * with its own search_path, so calling it for every meter-day cost more
+ * than the pricing itself.
+ */
+#define UNITS_OF_P                                                              \
+	"pu AS MATERIALIZED (SELECT u.unit, (SELECT mu.dimension FROM car.unit mu " \
+	"  WHERE mu.name = (SELECT car.unit_name(u.unit))) AS dimension FROM (SELECT DISTINCT unit FROM p) u), "
+/*
+ * "p", the meter-days to price, with their quantities, periods by quality
+ * and files.  ALL_DAYS: every day of every reading (a full refresh), grouped
+ * by file first, so that both steps hash (a DISTINCT inside an aggregate
+ * would sort every reading).  GIVEN_DAYS: the days of the arrays $1 (meter
+ * ids) and $2 (UK days), each read through the reading index; a day left
+ * without readings is absent.
+ */
+#define ALL_DAYS                                                                                                                                                      \
+	"WITH f AS (SELECT meter_id, " LOCAL_DAY("ts") " AS day, file_id, sum(quantity) AS q, "                                                                           \
+												   "           sum(quantity) FILTER (WHERE quality = 'estimated') AS qe, "                                            \
+												   "           count(*) FILTER (WHERE quality = 'actual') AS na, "                                                    \
+												   "           count(*) FILTER (WHERE quality = 'estimated') AS ne "                                                  \
+												   "           FROM car.reading GROUP BY 1, 2, 3), "                                                                  \
+												   "d AS (SELECT meter_id, day, sum(q) AS quantity, coalesce(sum(qe), 0) AS quantity_estimated, "                     \
+												   "      sum(na)::int AS periods_actual, sum(ne)::int AS periods_estimated, "                                        \
+												   "      array_agg(file_id) FILTER (WHERE file_id IS NOT NULL) AS file_ids "                                         \
+												   "      FROM f GROUP BY 1, 2), "                                                                                    \
+												   "p AS MATERIALIZED (SELECT d.meter_id, d.day, m.site_id, m.activity, m.unit, d.quantity, "                         \
+												   "                   d.quantity_estimated, d.periods_actual, d.periods_estimated, d.file_ids, " PRICEABLE " AS ok " \
+												   "                   FROM d JOIN car.meter m ON m.id = d.meter_id), " UNITS_OF_P
+#define GIVEN_DAYS                                                                                                                                              \
+	"WITH p AS MATERIALIZED ("                                                                                                                                  \
+	"  SELECT w.meter_id, w.day, m.site_id, m.activity, m.unit, d.quantity, d.quantity_estimated, "                                                             \
+	"  d.periods_actual, d.periods_estimated, d.file_ids, "                                                                                                     \
+	"  car.can_price(m.activity, m.unit, " DAY_START("w.day") ") AS ok "                                                                                        \
+															  "  FROM unnest($1, $2) w(meter_id, day) "                                                         \
+															  "  JOIN car.meter m ON m.id = w.meter_id "                                                        \
+															  "  CROSS JOIN LATERAL (SELECT sum(r.quantity) AS quantity, count(*) AS n, "                       \
+															  "    coalesce(sum(r.quantity) FILTER (WHERE r.quality = 'estimated'), 0) AS quantity_estimated, " \
+															  "    (count(*) FILTER (WHERE r.quality = 'actual'))::int AS periods_actual, "                     \
+															  "    (count(*) FILTER (WHERE r.quality = 'estimated'))::int AS periods_estimated, "               \
+															  "    array_agg(DISTINCT r.file_id) FILTER (WHERE r.file_id IS NOT NULL) AS file_ids "             \
+															  "    FROM car.reading r WHERE r.meter_id = w.meter_id "                                           \
+															  "    AND r.ts >= " DAY_START("w.day") " AND r.ts < " DAY_START("(w.day + 1)") ") d "              \
+																																			"  WHERE d.n > 0), " UNITS_OF_P
+/*
+ * The meter-days an incremental refresh recomputes, from the queue rows of
+ * QUEUE ("q": meter_id, day) and the factor years $1 (an int[], or no
+ * years): the queued ones, and for each queued factor year Y the days
+ * computed with Y's set, or computed with an older set although their
+ * reporting year is Y or later (a fallback a new set may end).  Gives the
+ * meter ids, the days, their count and their months.
+ */
+#define PENDING_OF(queue)                                                 \
+	"WITH q AS (" queue "), w AS (SELECT DISTINCT meter_id, day FROM q) " \
+	"SELECT coalesce(array_agg(meter_id), '{}'), coalesce(array_agg(day), '{}'), count(*), " MONTHS_OF_W " FROM w"
+#define PENDING_OF_YEARS(queue)                                                  \
+	"WITH q AS (" queue "), "                                                    \
+	"w AS (SELECT meter_id, day FROM q "                                         \
+	"      UNION "                                                               \
+	"      SELECT e.meter_id, e.day FROM car.emission_daily e "                  \
+	"      WHERE e.factor_year = ANY ($1) "                                      \
+	"      OR (e.factor_year < (SELECT max(y) FROM unnest($1) y) "               \
+	"          AND EXISTS (SELECT 1 FROM unnest($1) y WHERE e.factor_year < y "  \
+	"                      AND car.factor_year(" DAY_START("e.day") ") >= y))) " \
+																	"SELECT coalesce(array_agg(meter_id), '{}'), coalesce(array_agg(day), '{}'), count(*), " MONTHS_OF_W " FROM w"
+#define TAKE_QUEUE "DELETE FROM car.refresh_queue RETURNING meter_id, day"
+#define READ_QUEUE "SELECT meter_id, day FROM car.refresh_queue"
 
 /* Days that could not be priced by the last statement (its second column). */
 static int64 unpriced;
@@ -631,19 +772,7 @@ FullRefresh(void)
 	 * behind them.  Grouped by file first, so that both steps hash (a
 	 * DISTINCT inside an aggregate would sort every reading).
 	 */
-	Exec(car_sql_for_schema(psprintf("%s%s", "WITH f AS (SELECT meter_id, " LOCAL_DAY("ts") " AS day, file_id, sum(quantity) AS q, "
-																							"           sum(quantity) FILTER (WHERE quality = 'estimated') AS qe, "
-																							"           count(*) FILTER (WHERE quality = 'actual') AS na, "
-																							"           count(*) FILTER (WHERE quality = 'estimated') AS ne "
-																							"           FROM car.reading GROUP BY 1, 2, 3), "
-																							"d AS (SELECT meter_id, day, sum(q) AS quantity, coalesce(sum(qe), 0) AS quantity_estimated, "
-																							"      sum(na)::int AS periods_actual, sum(ne)::int AS periods_estimated, "
-																							"      array_agg(file_id) FILTER (WHERE file_id IS NOT NULL) AS file_ids "
-																							"      FROM f GROUP BY 1, 2), "
-																							"p AS MATERIALIZED (SELECT d.meter_id, d.day, m.site_id, m.activity, m.unit, d.quantity, "
-																							"                   d.quantity_estimated, d.periods_actual, d.periods_estimated, d.file_ids, " PRICEABLE " AS ok "
-																							"                   FROM d JOIN car.meter m ON m.id = d.meter_id), ",
-									 PriceAndStore())),
+	Exec(car_sql_for_schema(psprintf("%s%s", ALL_DAYS, PriceAndStore())),
 		 SPI_OK_SELECT);
 	days = PricedAndSetAside();
 	if (!car_schema_1_0())
@@ -670,20 +799,7 @@ IncrementalRefresh(void)
 	vals[0] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &no_years);
 	if (!no_years)
 		vals[0] = PointerGetDatum(PG_DETOAST_DATUM_COPY(vals[0]));
-	if (SPI_execute_with_args(no_years ? "WITH q AS (DELETE FROM car.refresh_queue RETURNING meter_id, day), "
-										 "w AS (SELECT DISTINCT meter_id, day FROM q) "
-										 "SELECT coalesce(array_agg(meter_id), '{}'), coalesce(array_agg(day), '{}'), "
-										 "count(*), " MONTHS_OF_W " FROM w"
-									   : "WITH q AS (DELETE FROM car.refresh_queue RETURNING meter_id, day), "
-										 "w AS (SELECT meter_id, day FROM q "
-										 "      UNION "
-										 "      SELECT e.meter_id, e.day FROM car.emission_daily e "
-										 "      WHERE e.factor_year = ANY ($1) "
-										 "      OR (e.factor_year < (SELECT max(y) FROM unnest($1) y) "
-										 "          AND EXISTS (SELECT 1 FROM unnest($1) y WHERE e.factor_year < y "
-										 "                      AND car.factor_year(" DAY_START("e.day") ") >= y))) "
-																										 "SELECT coalesce(array_agg(meter_id), '{}'), coalesce(array_agg(day), '{}'), "
-																										 "count(*), " MONTHS_OF_W " FROM w",
+	if (SPI_execute_with_args(no_years ? PENDING_OF(TAKE_QUEUE) : PENDING_OF_YEARS(TAKE_QUEUE),
 							  no_years ? 0 : 1, types, vals, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "car: could not read the refresh queue");
 	days = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
@@ -705,21 +821,7 @@ IncrementalRefresh(void)
 							  "AND e.month = ANY ($3) AND e.month = date_trunc('month', w.day::timestamp)::date",
 							  3, types, vals, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "car: could not clear the days to refresh");
-	if (SPI_execute_with_args(car_sql_for_schema(psprintf("%s%s", "WITH p AS MATERIALIZED ("
-																  "  SELECT w.meter_id, w.day, m.site_id, m.activity, m.unit, d.quantity, d.quantity_estimated, "
-																  "  d.periods_actual, d.periods_estimated, d.file_ids, "
-																  "  car.can_price(m.activity, m.unit, " DAY_START("w.day") ") AS ok "
-																															"  FROM unnest($1, $2) w(meter_id, day) "
-																															"  JOIN car.meter m ON m.id = w.meter_id "
-																															"  CROSS JOIN LATERAL (SELECT sum(r.quantity) AS quantity, count(*) AS n, "
-																															"    coalesce(sum(r.quantity) FILTER (WHERE r.quality = 'estimated'), 0) AS quantity_estimated, "
-																															"    (count(*) FILTER (WHERE r.quality = 'actual'))::int AS periods_actual, "
-																															"    (count(*) FILTER (WHERE r.quality = 'estimated'))::int AS periods_estimated, "
-																															"    array_agg(DISTINCT r.file_id) FILTER (WHERE r.file_id IS NOT NULL) AS file_ids "
-																															"    FROM car.reading r WHERE r.meter_id = w.meter_id "
-																															"    AND r.ts >= " DAY_START("w.day") " AND r.ts < " DAY_START("(w.day + 1)") ") d "
-																																																		  "  WHERE d.n > 0), ",
-														  PriceAndStore())),
+	if (SPI_execute_with_args(car_sql_for_schema(psprintf("%s%s", GIVEN_DAYS, PriceAndStore())),
 							  2, types, vals, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "car: could not compute the refreshed days");
 	(void) PricedAndSetAside();
@@ -731,6 +833,29 @@ IncrementalRefresh(void)
 }
 
 /*
+ * Whether the next refresh is a full one whatever it is asked: one is due
+ * (catalogue edits, TRUNCATE), car.reporting_year_start is not the one
+ * car.emission_daily was priced under, or car never refreshed (or was
+ * restored without its state).  lock: the refresh's own reading, which
+ * holds the state row until it commits.
+ */
+static bool
+FullDue(bool lock)
+{
+	bool  isnull;
+	Datum vals[1] = {Int32GetDatum(car_reporting_year_start)};
+
+	if (SPI_execute_plan(KeptPlan(lock ? "SELECT full_needed OR reporting_year_start IS DISTINCT FROM $1 "
+										 "FROM car.refresh_state FOR UPDATE"
+									   : "SELECT full_needed OR reporting_year_start IS DISTINCT FROM $1 "
+										 "FROM car.refresh_state",
+								  1, (Oid[]){INT4OID}),
+						 vals, NULL, !lock, 0) != SPI_OK_SELECT)
+		elog(ERROR, "car: could not read car.refresh_state");
+	return SPI_processed == 0 || DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
  * The refresh itself, under the refresh lock (held): a full one when asked,
  * when due, or when the reporting-year rule changed.  Inside the caller's
  * SPI connection.
@@ -739,16 +864,9 @@ static int64
 Refresh(bool full)
 {
 	int64 days;
-	bool  isnull;
-	Oid	  types[1] = {INT4OID};
 	Datum vals[1] = {Int32GetDatum(car_reporting_year_start)};
 
-	if (SPI_execute_with_args("SELECT full_needed OR reporting_year_start IS DISTINCT FROM $1 "
-							  "FROM car.refresh_state FOR UPDATE",
-							  1, types, vals, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "car: could not read car.refresh_state");
-	/* never refreshed (or restored without its state): start from scratch */
-	if (SPI_processed == 0 || DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+	if (FullDue(true))
 		full = true;
 
 	unpriced = 0;
@@ -824,4 +942,323 @@ car_refresh_locked(void)
 	car_refuse_on_hub("car.refresh()");
 	Exec(psprintf("SELECT pg_catalog.pg_advisory_xact_lock(%d)", REFRESH_LOCK_KEY), SPI_OK_SELECT);
 	return Refresh(false);
+}
+
+/*
+ * Real-time reports (issue 17): what the next car.refresh() would write,
+ * computed without writing it, as TimescaleDB's real-time continuous
+ * aggregates do.  car.emission_current (the view every report reads) takes
+ * car.emission_daily less the meter-days the next refresh recomputes
+ * (car.refresh_pending; all of them when it is a full one,
+ * car.refresh_pending_full) and adds those days as that refresh would price
+ * them (car.emission_pending): the same statement text as the refresh's
+ * (GIVEN_DAYS or ALL_DAYS, then Priced()), run as SELECT.
+ *
+ * The queues, the readings, the custom factors and the instruments are read
+ * as car.emission_daily's owner, as the refresh reads them whole; the rows
+ * come back to the caller only where car.site_visible_on(site_id, day) says
+ * the caller may see them, the policy of car.emission_daily, so that calling
+ * the functions directly shows no more than the table does.  On a hub,
+ * which never refreshes (its rows are the shards'), nothing is pending.
+ */
+typedef enum PendingWhat
+{
+	PENDING_FULL,  /* only whether the next refresh is a full one */
+	PENDING_DAYS,  /* the pending days, with their meter's site */
+	PENDING_SITES, /* for the days given (in, vals): the sites their rows are under */
+	PENDING_PRICED /* the pending days priced */
+} PendingWhat;
+
+typedef struct PendingJob
+{
+	PendingWhat	  what;
+	Datum		  in[2];	 /* PENDING_SITES: the days, as arrays of meter ids and days */
+	bool		  one_month; /* PENDING_PRICED: only the days of month (its first day) */
+	DateADT		  month;
+	bool		  full; /* out: the next refresh is a full one */
+	MemoryContext cxt;	/* where the rows go */
+	TupleDesc	  desc; /* out: the rows', in cxt */
+	HeapTuple	 *rows; /* out, in cxt */
+	uint64		  n;	/* out */
+} PendingJob;
+
+/* The pending meter-days, as arrays of meter ids and days in *meters and *days (copied); their count. */
+static int64
+ReadPendingDays(Datum *meters, Datum *days)
+{
+	bool  no_years;
+	bool  isnull;
+	Datum years;
+	int64 n;
+
+	ExecKept("SELECT array_agg(DISTINCT year) FROM car.refresh_year", true);
+	years = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &no_years);
+	if (!no_years)
+		years = PointerGetDatum(PG_DETOAST_DATUM_COPY(years));
+	if (SPI_execute_plan(no_years ? KeptPlan(PENDING_OF(READ_QUEUE), 0, NULL)
+								  : KeptPlan(PENDING_OF_YEARS(READ_QUEUE), 1, (Oid[]){INT4ARRAYOID}),
+						 &years, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "car: could not read the refresh queue");
+	n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	*meters = PointerGetDatum(
+		PG_DETOAST_DATUM_COPY(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)));
+	*days = PointerGetDatum(
+		PG_DETOAST_DATUM_COPY(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)));
+	return n;
+}
+
+/*
+ * The days of *meters and *days (arrays of meter ids and days) in the month
+ * starting on month, in place; how many.  A report of one month prices only
+ * its own pending days.
+ */
+static int64
+DaysOfMonth(Datum *meters, Datum *days, DateADT month)
+{
+	Datum *m;
+	Datum *d;
+	int	   n;
+	int	   kept = 0;
+	int	   i;
+
+	deconstruct_array(DatumGetArrayTypeP(*meters), INT4OID, sizeof(int32), true, TYPALIGN_INT, &m, NULL, &n);
+	deconstruct_array(DatumGetArrayTypeP(*days), DATEOID, sizeof(DateADT), true, TYPALIGN_INT, &d, NULL, &n);
+	for (i = 0; i < n; i++)
+	{
+		int y, mo, dd;
+
+		j2date(DatumGetDateADT(d[i]) + POSTGRES_EPOCH_JDATE, &y, &mo, &dd);
+		if (date2j(y, mo, 1) - POSTGRES_EPOCH_JDATE == month)
+		{
+			m[kept] = m[i];
+			d[kept++] = d[i];
+		}
+	}
+	*meters = PointerGetDatum(construct_array(m, kept, INT4OID, sizeof(int32), true, TYPALIGN_INT));
+	*days = PointerGetDatum(construct_array(d, kept, DATEOID, sizeof(DateADT), true, TYPALIGN_INT));
+	return kept;
+}
+
+/* As the owner (car_as_table_owner): the pending days, with the sites their rows are under, or priced. */
+static void
+ReadPending(void *arg)
+{
+	PendingJob	 *job = arg;
+	int			  pin = car_spi_connect();
+	Datum		  vals[2];
+	const char	 *columns;
+	const char	 *sql = NULL;
+	MemoryContext old;
+	uint64		  i;
+
+	job->full = false;
+	job->n = 0;
+	if (job->what == PENDING_SITES)
+	{
+		vals[0] = job->in[0];
+		vals[1] = job->in[1];
+		sql = "SELECT w.meter_id, w.day, ARRAY(SELECT DISTINCT e.site_id FROM car.emission_daily e "
+			  "  WHERE e.meter_id = w.meter_id AND e.day = w.day "
+			  "  AND e.month = date_trunc('month', w.day::timestamp)::date) AS sites "
+			  "FROM unnest($1, $2) w(meter_id, day)";
+	}
+	else if (car_node_role != CAR_NODE_HUB)
+	{
+		job->full = FullDue(false);
+		if (job->full && job->what == PENDING_PRICED)
+		{
+			const char *select = Priced(&columns, true);
+
+			sql = psprintf("%sx(%s) AS (%s) SELECT * FROM x", ALL_DAYS, columns, select);
+		}
+		else if (!job->full && job->what != PENDING_FULL && ReadPendingDays(&vals[0], &vals[1]) > 0 &&
+				 (!job->one_month || job->what != PENDING_PRICED || DaysOfMonth(&vals[0], &vals[1], job->month) > 0))
+		{
+			if (job->what == PENDING_PRICED)
+			{
+				const char *select = Priced(&columns, true);
+
+				sql = psprintf("%sx(%s) AS (%s) SELECT * FROM x", GIVEN_DAYS, columns, select);
+			}
+			else
+				/* the meter's site now (NULL: the meter is gone) */
+				sql = "SELECT w.meter_id, w.day, m.site_id "
+					  "FROM unnest($1, $2) w(meter_id, day) LEFT JOIN car.meter m ON m.id = w.meter_id";
+		}
+	}
+	if (sql != NULL)
+	{
+		if (SPI_execute_plan(KeptPlan(sql, job->full ? 0 : 2, (Oid[]){INT4ARRAYOID, DATEARRAYOID}), vals, NULL, true,
+							 0) != SPI_OK_SELECT)
+			elog(ERROR, "car: could not compute the pending days");
+		old = MemoryContextSwitchTo(job->cxt);
+		job->desc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
+		job->rows = palloc(sizeof(HeapTuple) * Max(SPI_processed, 1));
+		for (i = 0; i < SPI_processed; i++)
+			job->rows[i] = heap_copytuple(SPI_tuptable->vals[i]);
+		job->n = SPI_processed;
+		MemoryContextSwitchTo(old);
+	}
+	car_spi_finish(pin);
+}
+
+static void
+RunPending(PendingJob *job, PendingWhat what, MemoryContext cxt)
+{
+	if (car_schema_1_0())
+		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						errmsg("car's tables are version 1.0's"), errhint("Run ALTER EXTENSION car UPDATE.")));
+	job->what = what;
+	job->cxt = cxt;
+	car_as_table_owner("emission_daily", ReadPending, job);
+}
+
+/* car.refresh_pending_full() → boolean */
+Datum
+car_refresh_pending_full(PG_FUNCTION_ARGS)
+{
+	PendingJob job = {0};
+
+	RunPending(&job, PENDING_FULL, CurrentMemoryContext);
+	PG_RETURN_BOOL(job.full);
+}
+
+/*
+ * car.refresh_pending() → TABLE (meter_id int, day date): the caller's
+ * pending days (none when full): those whose meter's site the caller may see
+ * that day, then, of the others, those with rows under a site the caller may
+ * see (a meter that moved, or is gone), read only for those.
+ */
+Datum
+car_refresh_pending(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo	*rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	PendingJob		 job = {0};
+	PendingJob		 sites;
+	void			*cache = NULL;
+	ArrayBuildState *left_meters = NULL;
+	ArrayBuildState *left_days = NULL;
+	uint64			 i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	RunPending(&job, PENDING_DAYS, CurrentMemoryContext);
+	for (i = 0; i < job.n; i++)
+	{
+		bool  isnull[3];
+		Datum v[3];
+
+		heap_deform_tuple(job.rows[i], job.desc, v, isnull);
+		if (!isnull[2] &&
+			car_site_day_is_visible(&cache, CurrentMemoryContext, DatumGetInt32(v[2]), DatumGetDateADT(v[1])))
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, isnull);
+		else
+		{
+			left_meters = accumArrayResult(left_meters, v[0], false, INT4OID, CurrentMemoryContext);
+			left_days = accumArrayResult(left_days, v[1], false, DATEOID, CurrentMemoryContext);
+		}
+	}
+	if (left_meters == NULL)
+		return (Datum) 0;
+	memset(&sites, 0, sizeof(sites));
+	sites.what = PENDING_SITES;
+	sites.cxt = CurrentMemoryContext;
+	sites.in[0] = makeArrayResult(left_meters, CurrentMemoryContext);
+	sites.in[1] = makeArrayResult(left_days, CurrentMemoryContext);
+	car_as_table_owner("emission_daily", ReadPending, &sites);
+	for (i = 0; i < sites.n; i++)
+	{
+		bool	   isnull[3];
+		Datum	   v[3];
+		ArrayType *ids_array;
+		Datum	  *ids;
+		bool	  *nulls;
+		int		   nids;
+		int		   k;
+
+		heap_deform_tuple(sites.rows[i], sites.desc, v, isnull);
+		ids_array = DatumGetArrayTypeP(v[2]);
+		deconstruct_array(ids_array, INT4OID, sizeof(int32), true, TYPALIGN_INT, &ids, &nulls, &nids);
+		for (k = 0; k < nids; k++)
+			if (!nulls[k] &&
+				car_site_day_is_visible(&cache, CurrentMemoryContext, DatumGetInt32(ids[k]), DatumGetDateADT(v[1])))
+			{
+				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, isnull);
+				break;
+			}
+	}
+	return (Datum) 0;
+}
+
+/*
+ * car.emission_pending(month date) → SETOF car.emission_daily: the rows the
+ * next refresh writes for the pending days (of month only, when it is not
+ * NULL: car.emission_current calls it month by month, so that a report of
+ * one month prices that month's days alone), as far as the caller may see
+ * them.
+ * The market-based columns of the rows car.market_allocation prices (a
+ * residual mix or an instrument covers the day) stay NULL: the allocation
+ * spreads volumes over other days and is the refresh's alone.
+ */
+Datum
+car_emission_pending(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TupleDesc	   out;
+	PendingJob	   job;
+	void		  *cache = NULL;
+	int			  *from;
+	Datum		  *v;
+	bool		  *isnull;
+	Datum		  *ov;
+	bool		  *onull;
+	int			   site_att,
+		day_att,
+		month_att;
+	int	   a;
+	uint64 i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	out = rsinfo->setDesc;
+	memset(&job, 0, sizeof(job));
+	job.one_month = !PG_ARGISNULL(0);
+	job.month = job.one_month ? PG_GETARG_DATEADT(0) : 0;
+	RunPending(&job, PENDING_PRICED, CurrentMemoryContext);
+	if (job.n == 0)
+		return (Datum) 0;
+	/* the table's columns by name (it may have dropped ones), of the same types */
+	from = palloc(sizeof(int) * out->natts);
+	for (a = 0; a < out->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(out, a);
+
+		from[a] = att->attisdropped ? SPI_ERROR_NOATTRIBUTE : SPI_fnumber(job.desc, NameStr(att->attname));
+		if (from[a] > 0 && TupleDescAttr(job.desc, from[a] - 1)->atttypid != att->atttypid)
+			elog(ERROR, "car: the pricing gives column %s of type %s, car.emission_daily has %s", NameStr(att->attname),
+				 format_type_be(TupleDescAttr(job.desc, from[a] - 1)->atttypid), format_type_be(att->atttypid));
+		if (!att->attisdropped && from[a] <= 0)
+			elog(ERROR, "car: the pricing gives no column %s of car.emission_daily", NameStr(att->attname));
+	}
+	site_att = SPI_fnumber(job.desc, "site_id") - 1;
+	day_att = SPI_fnumber(job.desc, "day") - 1;
+	month_att = SPI_fnumber(job.desc, "month") - 1;
+	v = palloc(sizeof(Datum) * job.desc->natts);
+	isnull = palloc(sizeof(bool) * job.desc->natts);
+	ov = palloc0(sizeof(Datum) * out->natts);
+	onull = palloc(sizeof(bool) * out->natts);
+	for (i = 0; i < job.n; i++)
+	{
+		heap_deform_tuple(job.rows[i], job.desc, v, isnull);
+		if (isnull[site_att] || isnull[day_att] ||
+			(job.one_month && (isnull[month_att] || DatumGetDateADT(v[month_att]) != job.month)) ||
+			!car_site_day_is_visible(&cache, CurrentMemoryContext, DatumGetInt32(v[site_att]),
+									 DatumGetDateADT(v[day_att])))
+			continue;
+		for (a = 0; a < out->natts; a++)
+		{
+			onull[a] = from[a] <= 0 || isnull[from[a] - 1];
+			ov[a] = onull[a] ? (Datum) 0 : v[from[a] - 1];
+		}
+		tuplestore_putvalues(rsinfo->setResult, out, ov, onull);
+	}
+	return (Datum) 0;
 }

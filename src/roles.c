@@ -73,7 +73,7 @@ static const char *const grants[] = {
 	/* completeness and estimates (issue 14) */
 	"GRANT SELECT ON car.coverage, car.meter_span, car.emission_live, car.emission_reported, car.expected_live, "
 	"car.expected_reported, car.estimate_log, car.site_ownership, car.site_ownership_shown, car.period_close, car.closed_emission, "
-	"car.closed_coverage, car.closed_factor_set, car.closed_file, car.period_close_event, car.restatement TO car_reader",
+	"car.closed_coverage, car.closed_factor_set, car.closed_file, car.period_close_event, car.restatement, car.emission_current TO car_reader",
 	"GRANT EXECUTE ON FUNCTION car.periods_in(int, date, date), car.org_visible(text), car.financial_year(date), "
 	"car.financial_year_label(int), car.financial_quarter(date), car.fy_factor_set(int), car.fy_factor_year(int), "
 	"car.fy_co2e(float8, int, float8, text, text, text, int), car.closed_months() TO car_reader",
@@ -185,6 +185,8 @@ static const char *const grants[] = {
 	/* raw readings of every shard, from the hub, as far as the session's meters go */
 	"GRANT SELECT ON car.reading_remote, car.reading_month TO car_reader",
 	"GRANT EXECUTE ON FUNCTION car.visible_meter_ids() TO car_reader",
+	/* the real-time reports' lookups (issue 17): the security_invoker views call them as the reader */
+	"GRANT EXECUTE ON FUNCTION car.refresh_pending_full(), car.refresh_pending(), car.emission_pending(date) TO car_reader",
 	/* which shard car.push on a hub forwards an organisation's files to: read as the pushing role */
 	"GRANT SELECT ON car.placement TO car_ingest",
 	"GRANT SELECT, INSERT, UPDATE, DELETE ON car.placement TO car_admin",
