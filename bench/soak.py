@@ -731,10 +731,11 @@ def main():
     slices = 10
     for i in range(slices):
         lo, hi = T * i / slices, T * (i + 1) / slices
-        c_now = [pct([x for t, x in v if lo <= t < hi], 50) for v in ctx.values()]
-        r_now = [pct([x for t, x in v if lo <= t < hi], 50) for v in rss.values()]
-        c_now = [x for x in c_now if x == x]
-        r_now = [x for x in r_now if x == x]
+        # a session's median in the slice, or its last sample before it (a long report may span a slice)
+        at = lambda v: (pct([x for t, x in v if lo <= t < hi], 50) if any(lo <= t < hi for t, _ in v)  # noqa: E731
+                        else next((x for t, x in reversed(v) if t < lo), float("nan")))
+        c_now = [x for x in map(at, ctx.values()) if x == x]
+        r_now = [x for x in map(at, rss.values()) if x == x]
         if c_now and r_now:
             emit("memory_at", "%.0f|%d|%.1f|%.1f|%.1f|%.1f" % ((lo + hi) / 2, len(r_now), sum(c_now) / 1024, max(c_now) / 1024,
                                                            sum(r_now) / 1024, max(r_now) / 1024))
