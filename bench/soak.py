@@ -613,6 +613,18 @@ def main():
     if left:
         fails.append("%d meter-days still queued" % left)
 
+    # nothing the generators sent was a bad row, and no fetch of the worker failed, even once
+    cur.execute("SELECT count(*) FROM car.ingest_error")
+    bad_rows = cur.fetchone()[0]
+    cur.execute("SELECT count(*), count(*) FILTER (WHERE d.last_error IS NOT NULL OR d.state <> 'done') "
+                "FROM car.dataset d JOIN car.source s ON s.id = d.source_id WHERE s.name = 'soak-web'")
+    datasets, datasets_failed = cur.fetchone()
+    emit("ingest_errors", bad_rows)
+    emit("web_datasets", "%d|%d" % (datasets, datasets_failed))
+    if bad_rows or datasets_failed or datasets != len(run.published):
+        fails.append("%d rows in car.ingest_error, %d of the worker's %d datasets failed (%d months listed)"
+                     % (bad_rows, datasets_failed, datasets, len(run.published)))
+
     expected = {}
     for c in clients:
         for k, (n, s) in c.expected.items():

@@ -79,5 +79,12 @@ echo "loadavg_start|$(cut -d' ' -f1-3 /proc/loadavg)"
 	--http-port "$HTTP_PORT" --http-dir "$W/http" --real "$W/real" --keys "$K" \
 	--mktoken "$ROOT/test/jwt/mktoken.py" --seconds "$SECONDS_" --clients "$CLIENTS" \
 	--samples-csv "$W/memory.csv" || rc=$?
+# a backend that crashed (or a PANIC) fails the soak, whatever the clients saw
+crashes=$(grep -c -E "terminated by signal|PANIC:" "$W/pg/server.log" || true)
+echo "server_crashes|$crashes"
+if [ "$crashes" != 0 ]; then
+	grep -E "terminated by signal|PANIC:" "$W/pg/server.log" | head -n 5 | sed 's/^/server_log|/'
+	rc=1
+fi
 echo "loadavg_end|$(cut -d' ' -f1-3 /proc/loadavg)"
 exit $rc
