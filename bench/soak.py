@@ -338,12 +338,16 @@ class Client(threading.Thread):
                             "(SELECT count(*) FROM car.emission_daily WHERE meter_id = -1)")
         for kind in kinds + kinds:
             self.timed(kind, getattr(self, "op_" + kind))
-        for _ in range(100):
+        def refreshed():
             self.op_push_gen()
             with self.admin.cursor() as cur:
                 cur.execute("SELECT car.refresh()")
-                if cur.fetchone()[0] > 0:
-                    break
+                self.warm_refreshed = cur.fetchone()[0] > 0
+        self.warm_refreshed = False
+        for _ in range(100):
+            self.timed("refresh", refreshed)
+            if self.warm_refreshed:
+                break
             time.sleep(0.1 + self.rnd.random() / 2)
         for v in self.lat.values():
             v.clear()

@@ -45,6 +45,8 @@ max_parallel_workers_per_gather = 0
 jit = off
 fsync = off
 timezone = 'UTC'
+# a backtrace in the server log if a statement runs out of stack (as car.refresh() once did here)
+backtrace_functions = 'check_stack_depth'
 CONF
 start_private_server "$W/pg"
 HTTP_PID=
