@@ -831,6 +831,7 @@ until nothing is queued):
 | errors other than intended refusals | **$(kget errors)** |
 | intended refusals, each with its SQLSTATE and reason | $(awk -F'|' '$1 == "refusal" { printf "%s%s %s", n++ ? ", " : "", $2, $3 }' "$LAST/soak.out") |
 | server log: backends terminated by a signal, PANICs | **$(kget server_crashes)** |
+| pg_cron job runs (car-refresh, car-maintenance) that failed | **$(kget cron_runs 2)** of $(kget cron_runs) |
 | bad rows in \`car.ingest_error\`; the worker's datasets with an error or not done | **$(kget ingest_errors)**; **$(kget web_datasets 2)** of $(kget web_datasets) |
 | readings: generator's totals against \`car.reading\`, per meter (count and sum of quantity), $(kget meters_checked) meters | expected $(kget readings_expected), stored $(kget readings_stored): **$(kget readings_lost) lost, $(kget readings_duplicated) duplicated**, $(kget meters_wrong_sum) meters with another sum |
 | \`car.emission_daily\` against \`car.reading\` ($(kget meter_days) meter-days: quantity = the day's sum on every component row) | **$(kget emission_days_missing) missing, $(kget emission_days_extra) extra, $(kget emission_days_differ) differ** |

@@ -617,6 +617,16 @@ def main():
     if left:
         fails.append("%d meter-days still queued" % left)
 
+    # the pg_cron jobs (car-refresh every minute, car-maintenance) all succeeded
+    cur.execute("SELECT count(*), count(*) FILTER (WHERE status <> 'succeeded'), "
+                "string_agg(DISTINCT left(return_message, 200), '; ') FILTER (WHERE status <> 'succeeded') "
+                "FROM cron.job_run_details")
+    cron_runs, cron_failed, cron_msg = cur.fetchone()
+    emit("cron_runs", "%d|%d" % (cron_runs, cron_failed))
+    if cron_failed:
+        emit("cron_error", cron_msg)
+        fails.append("%d of %d pg_cron job runs failed" % (cron_failed, cron_runs))
+
     # nothing the generators sent was a bad row, and no fetch of the worker failed, even once
     cur.execute("SELECT count(*) FROM car.ingest_error")
     bad_rows = cur.fetchone()[0]

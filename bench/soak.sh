@@ -81,6 +81,11 @@ echo "loadavg_start|$(cut -d' ' -f1-3 /proc/loadavg)"
 	--http-port "$HTTP_PORT" --http-dir "$W/http" --real "$W/real" --keys "$K" \
 	--mktoken "$ROOT/test/jwt/mktoken.py" --seconds "$SECONDS_" --clients "$CLIENTS" \
 	--samples-csv "$W/memory.csv" || rc=$?
+# a statement that ran out of stack: where (its backtrace), from the server log
+if grep -q "stack depth limit exceeded" "$W/pg/server.log"; then
+	grep -A 40 "stack depth limit exceeded" "$W/pg/server.log" | grep -v -E "STATEMENT|QUERY|SQL statement" |
+		head -n 60 | cut -c1-300 | sed 's/^/server_log|/'
+fi
 # a backend that crashed (or a PANIC) fails the soak, whatever the clients saw
 crashes=$(grep -c -E "terminated by signal|PANIC:" "$W/pg/server.log" || true)
 echo "server_crashes|$crashes"
