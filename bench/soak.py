@@ -524,6 +524,8 @@ def main():
     ap.add_argument("--samples-csv", help="write every memory sample here")
     ap.add_argument("--sample", type=float, default=2.0, help="seconds between memory samples")
     a = ap.parse_args()
+    if a.clients < 1 or a.seconds <= 0:
+        ap.error("--clients must be at least 1 and --seconds above 0")
     run = Run(a)
     out = []
 
