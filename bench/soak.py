@@ -723,6 +723,18 @@ def main():
     emit("emission_rows_differ_from_full", full_diff)
     if full_diff:
         fails.append("%d rows of car.emission_daily differ from car.refresh(true)'s" % full_diff)
+        # which, and by how much (float8 bits as text: a last-bit difference shows)
+        cur.execute("""
+            SELECT coalesce(b.meter_id, e.meter_id), coalesce(b.day, e.day), coalesce(b.component, e.component),
+                   float8send(b.quantity), float8send(e.quantity), b.kg_co2e::text, e.kg_co2e::text,
+                   (SELECT count(DISTINCT file_id) FROM car.reading r WHERE r.meter_id = coalesce(b.meter_id, e.meter_id)
+                      AND (r.ts AT TIME ZONE 'Europe/London')::date = coalesce(b.day, e.day))
+            FROM before_full b FULL JOIN car.emission_daily e
+              ON e.meter_id = b.meter_id AND e.day = b.day AND e.component = b.component
+            WHERE b.quantity IS DISTINCT FROM e.quantity OR b.kg_co2e IS DISTINCT FROM e.kg_co2e
+            ORDER BY 1, 2, 3 LIMIT 12""")
+        for row in cur.fetchall():
+            emit("full_diff_row", "|".join("" if v is None else (bytes(v).hex() if isinstance(v, memoryview) else str(v)) for v in row))
     db.close()
 
     # --- memory over time ---------------------------------------------------------
