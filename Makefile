@@ -70,7 +70,7 @@ uninstall: uninstall-factor-data
 uninstall-factor-data:
 	rm -rf '$(DESTDIR)$(datadir)/car'
 
-.PHONY: install-xls-helper uninstall-xls-helper install-factor-data uninstall-factor-data deps demo demo-live demo-stop demo-clean test unit fuzz format lint check-imports check-spi bench print-%
+.PHONY: install-xls-helper uninstall-xls-helper install-factor-data uninstall-factor-data deps demo demo-live demo-stop demo-clean test unit fuzz format lint check-imports check-spi bench soak print-%
 deps:
 	scripts/deps.sh
 demo:
@@ -85,6 +85,10 @@ fuzz:
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 bench:
 	bench/run.sh
+# the soak under load (not in CI, not in `make test`): SOAK_SECONDS (600) and
+# SOAK_CLIENTS (32); writes bench/last/soak.out and its section of bench/RESULTS.md
+soak:
+	BENCH_SECTIONS=soak bench/run.sh
 format:
 	clang-format -i src/*.c src/*.h test/unit/*.c test/unit/*.h test/fuzz/*.c
 lint:

@@ -442,8 +442,17 @@ car_track_changes(PG_FUNCTION_ARGS)
 	}
 	else if (strcmp(table, "meter") == 0)
 	{
-		/* backends keep what they know of meters (live.c): tell them at commit */
-		CacheInvalidateRelcache(td->tg_relation);
+		/*
+		 * Backends keep what they know of meters (live.c): tell them at
+		 * commit when a meter changed or went.  A meter inserted is unknown
+		 * to every backend (only meters found are kept), so an insert tells
+		 * no one: one relcache invalidation per push made every backend
+		 * rebuild car.meter's entry, policies included, and a backend holding
+		 * car.meter open through a flood of them nested one rebuild per
+		 * message until its stack ran out (the soak, bench/soak.sh).
+		 */
+		if (!TRIGGER_FIRED_BY_INSERT(td->tg_event))
+			CacheInvalidateRelcache(td->tg_relation);
 		if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
 			MarkFullRefreshNeeded();
 		else
