@@ -841,6 +841,8 @@ Freshness: a new meter-day of readings (48 half-hours, one INSERT: the statement
 trigger) committed, then the report read at once. From the commit to the report showing it:
 **$tf ms** (median; runs $(rtall fresh)); shown every time: $(rtget fresh_all_visible). Before, a push reached the reports
 when pg_cron next ran \`car.refresh()\` (every 5 minutes).
+MD
+fi
 if [ -n "$(kget checks)" ]; then
 	# a row of the throughput table: kind label
 	orow() { awk -F'|' -v k="ops_$1" -v l="$2" '$1 == k { printf "| %s | %s | %s | %s | %s | %s |\n", l, $2, $3, $4, $5, $6 }' "$LAST/soak.out"; }
