@@ -46,6 +46,14 @@ ALTER TABLE car.meter ADD CONSTRAINT meter_name_printable CHECK (name !~ '[[:cnt
 COMMENT ON CONSTRAINT site_names_printable ON car.site IS 'Site names and organisations hold no control characters (they are matched against token claims and file contents).';
 COMMENT ON CONSTRAINT meter_name_printable ON car.meter IS 'Meter names hold no control characters.';
 
+-- Sums of readings are taken in numeric, over the shortest decimal of each
+-- float8: exact, so a day's quantity is the same whatever the order of the
+-- rows and however the refresh groups them (float8 addition is not
+-- associative: the full and the incremental refresh differed in the last bit).
+CREATE FUNCTION car.float8_decimal(value float8) RETURNS numeric
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'car_float8_decimal';
+COMMENT ON FUNCTION car.float8_decimal(float8) IS 'The shortest decimal that reads back as the same float8 (0.1 for the float8 read from "0.1"; 2.0833333333333335 for 25/12), as float8out prints it with extra_float_digits > 0 whatever the session sets. car sums readings as sum(car.float8_decimal(quantity))::float8: numeric addition is exact, so the result does not depend on the order or grouping of the rows, and is the correctly rounded sum of the decimals. Unlike float8::numeric, which keeps 15 significant digits, it loses nothing: car.float8_decimal(x)::float8 = x for every finite x. NaN and infinities give numeric NaN and infinities. No errors.';
+
 -- The calculator looks names up by keys of 63 bytes: longer ones are refused, never cut.
 ALTER TABLE car.activity ADD CONSTRAINT activity_key_length CHECK (length(key) <= 63);
 CREATE FUNCTION car.spellings_fit(spellings text[]) RETURNS boolean
@@ -437,7 +445,7 @@ COMMENT ON COLUMN car.emission_daily.quantity IS 'The day''s summed readings, ac
 COMMENT ON COLUMN car.emission_daily.quantity_estimated IS 'Of quantity, what estimated readings make up, in unit (priced like actual readings).';
 COMMENT ON COLUMN car.emission_daily.periods_actual IS 'Readings of the day with quality actual (periods received).';
 COMMENT ON COLUMN car.emission_daily.periods_estimated IS 'Readings of the day with quality estimated.';
-COMMENT ON COLUMN car.emission_daily.file_ids IS 'The car.source_file ids whose readings make up the day (estimates and readings written by hand have none), in no particular order.';
+COMMENT ON COLUMN car.emission_daily.file_ids IS 'The car.source_file ids whose readings make up the day (estimates and readings written by hand have none), ascending.';
 -- the new columns are filled by the next refresh: a full one
 UPDATE car.refresh_state SET full_needed = true;
 
@@ -612,8 +620,8 @@ LEFT JOIN car.site_ownership_shown o ON o.site_id = m.site_id AND d.day::date >=
 LEFT JOIN LATERAL (
     SELECT count(*) FILTER (WHERE x.quality = 'actual') AS actual,
            count(*) FILTER (WHERE x.quality = 'estimated') AS estimated,
-           sum(x.quantity) AS quantity,
-           coalesce(sum(x.quantity) FILTER (WHERE x.quality = 'estimated'), 0) AS quantity_estimated
+           sum(car.float8_decimal(x.quantity))::float8 AS quantity,
+           coalesce(sum(car.float8_decimal(x.quantity)) FILTER (WHERE x.quality = 'estimated'), 0)::float8 AS quantity_estimated
     FROM car.reading x
     WHERE x.meter_id = m.meter_id
     AND x.ts >= d.day::date::timestamp AT TIME ZONE 'Europe/London'
@@ -2275,16 +2283,18 @@ COMMENT ON FUNCTION car.grid_intensity_periods(text, text, timestamptz, timestam
 -- readings of each UK day are summed with the intensity of their own
 -- half-hour first (one pass over car.reading), then the days of each
 -- organisation's months, beside the statutory figure of the same meter-month.
+-- Summed in numeric (car.float8_decimal), cast to float8 once per line: the
+-- figures do not depend on the order of the rows.
 CREATE VIEW car.report_time_of_use WITH (security_invoker = true) AS
 SELECT o.org AS organisation, d.site_id, s.name AS site, d.meter_id, m.name AS meter,
        date_trunc('month', d.day::timestamp)::date AS month, d.grid_region,
-       sum(d.kwh) AS kwh,
-       coalesce(sum(d.kwh_priced), 0) AS kwh_priced,
-       coalesce(sum(d.g_kwh), 0) / 1000 AS kg_co2_time_of_use,
-       sum(d.g_kwh) / nullif(sum(d.kwh_priced), 0) AS load_weighted_gco2_per_kwh,
-       sum(d.g_sum) / nullif(sum(d.periods_priced), 0) AS mean_gco2_per_kwh,
-       coalesce(sum(d.kwh_priced) * (sum(d.g_sum) / nullif(sum(d.periods_priced), 0)) / 1000, 0) AS kg_co2_simple_mean,
-       (sum(d.g_kwh) / nullif(sum(d.kwh_priced), 0)) / nullif(sum(d.g_sum) / nullif(sum(d.periods_priced), 0), 0)
+       sum(d.kwh)::float8 AS kwh,
+       coalesce(sum(d.kwh_priced)::float8, 0) AS kwh_priced,
+       coalesce(sum(d.g_kwh)::float8, 0) / 1000 AS kg_co2_time_of_use,
+       sum(d.g_kwh)::float8 / nullif(sum(d.kwh_priced)::float8, 0) AS load_weighted_gco2_per_kwh,
+       sum(d.g_sum)::float8 / nullif(sum(d.periods_priced), 0) AS mean_gco2_per_kwh,
+       coalesce(sum(d.kwh_priced)::float8 * (sum(d.g_sum)::float8 / nullif(sum(d.periods_priced), 0)) / 1000, 0) AS kg_co2_simple_mean,
+       (sum(d.g_kwh)::float8 / nullif(sum(d.kwh_priced)::float8, 0)) / nullif(sum(d.g_sum)::float8 / nullif(sum(d.periods_priced), 0), 0)
            AS load_weighting_ratio,
        st.kg_co2e AS statutory_kg_co2e,
        st.kg_co2 AS statutory_kg_co2,
@@ -2298,10 +2308,10 @@ FROM (
            count(*) AS periods,
            count(coalesce(g.actual, g.forecast)) AS periods_priced,
            count(*) FILTER (WHERE g.actual IS NULL AND g.forecast IS NOT NULL) AS periods_forecast,
-           sum(r.quantity * mt.to_kwh) AS kwh,
-           sum(r.quantity * mt.to_kwh) FILTER (WHERE coalesce(g.actual, g.forecast) IS NOT NULL) AS kwh_priced,
-           sum(r.quantity * mt.to_kwh * coalesce(g.actual, g.forecast)) AS g_kwh,
-           sum(coalesce(g.actual, g.forecast)) AS g_sum
+           sum(car.float8_decimal(r.quantity * mt.to_kwh)) AS kwh,
+           sum(car.float8_decimal(r.quantity * mt.to_kwh)) FILTER (WHERE coalesce(g.actual, g.forecast) IS NOT NULL) AS kwh_priced,
+           sum(car.float8_decimal(r.quantity * mt.to_kwh * coalesce(g.actual, g.forecast))) AS g_kwh,
+           sum(car.float8_decimal(coalesce(g.actual, g.forecast))) AS g_sum
     FROM car.reading r
     JOIN (SELECT mm.id, mm.site_id, coalesce(si.grid_region, 'GB') AS grid_region, car.convert(1, mm.unit, 'kWh') AS to_kwh
           FROM car.meter mm

@@ -11,10 +11,17 @@
  * a miss looks at the (backend-cached) catalogue.  When the unit and
  * activity are constants of the query (car.co2e(kwh, 'kWh', 'electricity',
  * ts)) their bytes are not even compared.
+ *
+ * car.float8_decimal gives a float8 as the numeric the reports sum in: a
+ * sum of float8 values depends on the order of the additions, and car's
+ * day quantities must not depend on the refresh path or on the physical
+ * order of rows.
  */
 #include "car.h"
 
 #include <math.h>
+
+#include "common/shortest_dec.h"
 
 #include "fmgr.h"
 #include "funcapi.h"
@@ -29,6 +36,27 @@ PG_FUNCTION_INFO_V1(car_co2e);
 PG_FUNCTION_INFO_V1(car_emissions);
 PG_FUNCTION_INFO_V1(car_factor_year);
 PG_FUNCTION_INFO_V1(car_can_price);
+PG_FUNCTION_INFO_V1(car_float8_decimal);
+
+/*
+ * car.float8_decimal(value float8) numeric: the shortest decimal that reads
+ * back as the same float8 (what float8out prints with extra_float_digits >
+ * 0, whatever this session sets).  A reading read from "0.1" sums as 0.1:
+ * numeric addition is exact, so a sum over these is the same in any order
+ * and any grouping, and cast to float8 once it is the correctly rounded sum
+ * of the decimals.  PostgreSQL's own float8::numeric keeps only 15
+ * significant digits, which alters values of 16 or 17 (estimates split from
+ * a total, Excel's 12.300000000000001): a single reading would then not sum
+ * to itself.
+ */
+Datum
+car_float8_decimal(PG_FUNCTION_ARGS)
+{
+	char buf[DOUBLE_SHORTEST_DECIMAL_LEN];
+
+	double_to_shortest_decimal_buf(PG_GETARG_FLOAT8(0), buf);
+	PG_RETURN_DATUM(DirectFunctionCall3(numeric_in, CStringGetDatum(buf), ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+}
 
 /* car.convert(value float8, from_unit text, to_unit text) */
 Datum

@@ -504,7 +504,9 @@ MatchHalfHours(MarketDay *days, HTAB *index, Instrument *ins, int nins, Datum or
 			"  AND m.interval_minutes <= 30 "
 			/* certificates cover grid electricity only, never a heat or steam meter's half-hour */
 			"JOIN car.activity a ON a.key = m.activity AND a.level1 = 'UK electricity' "
-			"CROSS JOIN LATERAL (SELECT sum(r.quantity) * car.convert(1, m.unit, 'kWh') AS kwh FROM car.reading r "
+			/* summed exactly, as the refresh sums a day (src/refresh.c EXACT) */
+			"CROSS JOIN LATERAL (SELECT sum(car.float8_decimal(r.quantity))::float8 * car.convert(1, m.unit, 'kWh') AS kwh "
+			"  FROM car.reading r "
 			"  WHERE r.meter_id = m.id AND r.ts >= c.half_hour AND r.ts < c.half_hour + interval '30 minutes') x "
 			"WHERE c.half_hour IS NOT NULL AND c.org = ANY ($1) AND c.kind = 'certificate' AND c.market = 'GB' "
 			"  AND c.retired_on IS NOT NULL AND x.kwh IS NOT NULL "

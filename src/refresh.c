@@ -657,22 +657,32 @@ PriceAndStore(void)
 	"pu AS MATERIALIZED (SELECT u.unit, (SELECT mu.dimension FROM car.unit mu " \
 	"  WHERE mu.name = (SELECT car.unit_name(u.unit))) AS dimension FROM (SELECT DISTINCT unit FROM p) u), "
 /*
+ * A reading's quantity as the numeric its day's sums add: float8 addition
+ * rounds at each step, so a float8 sum depends on the order of the rows and
+ * on the grouping (the full refresh sums per file first, the incremental
+ * one in index order) and the two disagreed in the last bit.  Summed in
+ * numeric at every level and cast to float8 once, a day's quantity is the
+ * same on every path (car.float8_decimal says why not float8::numeric).
+ */
+#define EXACT(x) "car.float8_decimal(" x ")"
+/*
  * "p", the meter-days to price, with their quantities, periods by quality
  * and files.  ALL_DAYS: every day of every reading (a full refresh), grouped
- * by file first, so that both steps hash (a DISTINCT inside an aggregate
+ * by file first (exact sums: the grouping changes no bit; the files in
+ * order, as GIVEN_DAYS's DISTINCT gives them), so that both steps hash (a DISTINCT inside an aggregate
  * would sort every reading).  GIVEN_DAYS: the days of the arrays $1 (meter
  * ids) and $2 (UK days), each read through the reading index; a day left
  * without readings is absent.
  */
 #define ALL_DAYS                                                                                                                                                      \
-	"WITH f AS (SELECT meter_id, " LOCAL_DAY("ts") " AS day, file_id, sum(quantity) AS q, "                                                                           \
-												   "           sum(quantity) FILTER (WHERE quality = 'estimated') AS qe, "                                            \
+	"WITH f AS (SELECT meter_id, " LOCAL_DAY("ts") " AS day, file_id, sum(" EXACT("quantity") ") AS q, "                                                                           \
+												   "           sum(" EXACT("quantity") ") FILTER (WHERE quality = 'estimated') AS qe, "                                            \
 												   "           count(*) FILTER (WHERE quality = 'actual') AS na, "                                                    \
 												   "           count(*) FILTER (WHERE quality = 'estimated') AS ne "                                                  \
 												   "           FROM car.reading GROUP BY 1, 2, 3), "                                                                  \
-												   "d AS (SELECT meter_id, day, sum(q) AS quantity, coalesce(sum(qe), 0) AS quantity_estimated, "                     \
+												   "d AS (SELECT meter_id, day, sum(q)::float8 AS quantity, coalesce(sum(qe), 0)::float8 AS quantity_estimated, "                     \
 												   "      sum(na)::int AS periods_actual, sum(ne)::int AS periods_estimated, "                                        \
-												   "      array_agg(file_id) FILTER (WHERE file_id IS NOT NULL) AS file_ids "                                         \
+												   "      array_agg(file_id ORDER BY file_id) FILTER (WHERE file_id IS NOT NULL) AS file_ids "                                         \
 												   "      FROM f GROUP BY 1, 2), "                                                                                    \
 												   "p AS MATERIALIZED (SELECT d.meter_id, d.day, m.site_id, m.activity, m.unit, d.quantity, "                         \
 												   "                   d.quantity_estimated, d.periods_actual, d.periods_estimated, d.file_ids, " PRICEABLE " AS ok " \
@@ -684,8 +694,8 @@ PriceAndStore(void)
 	"  car.can_price(m.activity, m.unit, " DAY_START("w.day") ") AS ok "                                                                                        \
 															  "  FROM unnest($1, $2) w(meter_id, day) "                                                         \
 															  "  JOIN car.meter m ON m.id = w.meter_id "                                                        \
-															  "  CROSS JOIN LATERAL (SELECT sum(r.quantity) AS quantity, count(*) AS n, "                       \
-															  "    coalesce(sum(r.quantity) FILTER (WHERE r.quality = 'estimated'), 0) AS quantity_estimated, " \
+															  "  CROSS JOIN LATERAL (SELECT sum(" EXACT("r.quantity") ")::float8 AS quantity, count(*) AS n, "                       \
+															  "    coalesce(sum(" EXACT("r.quantity") ") FILTER (WHERE r.quality = 'estimated'), 0)::float8 AS quantity_estimated, " \
 															  "    (count(*) FILTER (WHERE r.quality = 'actual'))::int AS periods_actual, "                     \
 															  "    (count(*) FILTER (WHERE r.quality = 'estimated'))::int AS periods_estimated, "               \
 															  "    array_agg(DISTINCT r.file_id) FILTER (WHERE r.file_id IS NOT NULL) AS file_ids "             \

@@ -98,7 +98,7 @@ static const char *const grants[] = {
 	"GRANT EXECUTE ON FUNCTION car.report_scope2_for(text) TO car_reader",
 	/* running across servers (issue 16): a shard's id block, read by the trigger car.id_in_block */
 	"GRANT SELECT ON car.id_block TO car_reader",
-	"GRANT EXECUTE ON FUNCTION car.convert(float8, text, text), car.factor_year(timestamptz), "
+	"GRANT EXECUTE ON FUNCTION car.convert(float8, text, text), car.float8_decimal(float8), car.factor_year(timestamptz), "
 	"car.co2e(float8, text, text, timestamptz), car.emissions(float8, text, text, timestamptz), "
 	"car.can_price(text, text, timestamptz), car.reporting_year(date), car.reporting_year_label(int), "
 	"car.unit_name(text), car.energy_readings(timestamptz, timestamptz), car.live_json(interval, interval), "

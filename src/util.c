@@ -289,8 +289,10 @@ car_sql_for_schema(const char *sql)
 	static const char *const from[] = {
 		", quantity_estimated, periods_actual, periods_estimated, file_ids",
 		", p.quantity_estimated, p.periods_actual, p.periods_estimated, p.file_ids ",
-		"r.quality = 'estimated'", "r.quality = 'actual'", "quality = 'estimated'", "quality = 'actual'"};
-	static const char *const to[] = {"", " ", "false", "true", "false", "true"};
+		"r.quality = 'estimated'", "r.quality = 'actual'", "quality = 'estimated'", "quality = 'actual'",
+		/* 1.0 has no car.float8_decimal: 15 digits, still exact sums */
+		"car.float8_decimal("};
+	static const char *const to[] = {"", " ", "false", "true", "false", "true", "pg_catalog.numeric("};
 	char					*out;
 	int						 i;
 
