@@ -33,7 +33,7 @@ SHLIB_LINK  = -lzip -lxml2 -lcurl -lcrypto -ldl
 XLS_HELPER = car-xls-reader
 XLS_HELPER_OBJS = src/xls_helper.o src/xlsx.o
 
-REGRESS      = units factors xls activities calc ingest transform cron live coverage estimate close ggc targets disclosure estate close_sign time_of_use custom_factors market ownership reference_changes realtime privileges dialects push_lo worker intensity_worker push_direct
+REGRESS      = units factors xls activities calc ingest transform cron live coverage estimate close ggc targets disclosure estate close_sign time_of_use custom_factors market ownership reference_changes realtime sum_order privileges dialects push_lo worker intensity_worker push_direct
 REGRESS_OPTS = --temp-config=test/pg.conf --temp-instance=./tmp_check --dbname=contrib_regression --encoding=UTF8 --no-locale
 ISOLATION    = load_factors factor_cache push refresh notify close_race custom_factor_race
 ISOLATION_OPTS = $(REGRESS_OPTS)
