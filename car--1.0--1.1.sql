@@ -54,6 +54,57 @@ CREATE FUNCTION car.float8_decimal(value float8) RETURNS numeric
     LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'car_float8_decimal';
 COMMENT ON FUNCTION car.float8_decimal(float8) IS 'The shortest decimal that reads back as the same float8 (0.1 for the float8 read from "0.1"; 2.0833333333333335 for 25/12), as float8out prints it with extra_float_digits > 0 whatever the session sets. car sums readings as sum(car.float8_decimal(quantity))::float8: numeric addition is exact, so the result does not depend on the order or grouping of the rows, and is the correctly rounded sum of the decimals. Unlike float8::numeric, which keeps 15 significant digits, it loses nothing: car.float8_decimal(x)::float8 = x for every finite x. NaN and infinities give numeric NaN and infinities. No errors.';
 
+-- car.live: the last 15 minutes are read whole even just after UK midnight
+-- (1.0 read only the readings since midnight, so from 00:00 to 00:15 kw_now
+-- left out those before it), and its sums, like car.live_json's, are exact
+-- (car.float8_decimal): the same readings give the same bits in any order.
+CREATE OR REPLACE VIEW car.live WITH (security_invoker = true) AS
+WITH bounds AS (
+    SELECT now() - interval '15 minutes' AS recent,
+           date_trunc('day', now() AT TIME ZONE 'Europe/London') AT TIME ZONE 'Europe/London' AS midnight
+), r AS (
+    SELECT e.* FROM bounds b, car.energy_readings(least(b.recent, b.midnight), now()) e
+)
+SELECT s.id AS site_id, s.name AS site, s.org AS organisation,
+       coalesce(sum(car.float8_decimal(r.kwh)) FILTER (WHERE r.ts >= b.recent), 0)::float8 / 0.25 AS kw_now,
+       coalesce(sum(car.float8_decimal(r.kg)) FILTER (WHERE r.ts >= b.recent), 0)::float8 / 0.25 AS kg_co2e_per_hour_now,
+       coalesce(sum(car.float8_decimal(r.kwh)) FILTER (WHERE r.ts >= b.midnight), 0)::float8 AS kwh_today,
+       coalesce(sum(car.float8_decimal(r.kg)) FILTER (WHERE r.ts >= b.midnight), 0)::float8 AS kg_co2e_today,
+       max(r.ts) FILTER (WHERE r.ts >= b.midnight) AS last_reading_at
+FROM r JOIN car.site s ON s.id = r.site_id CROSS JOIN bounds b
+GROUP BY s.id, s.name, s.org;
+COMMENT ON VIEW car.live IS 'Per site, now: power and emission rate over the last 15 minutes (before UK midnight too), energy and emissions since UK midnight, and the last reading today. Energy meters only; a site appears when it has a reading in either span. Sums are exact (car.float8_decimal), whatever the order of the rows.';
+COMMENT ON COLUMN car.live.last_reading_at IS 'Start of the latest reading today (NULL when the only readings are from the 15 minutes before UK midnight).';
+
+CREATE OR REPLACE FUNCTION car.live_json("window" interval DEFAULT '1 hour', bucket interval DEFAULT '5 minutes') RETURNS jsonb
+    LANGUAGE sql STABLE STRICT PARALLEL RESTRICTED
+    SET search_path = pg_catalog, car
+    AS $$
+    WITH r AS (
+        SELECT site_id, date_bin(bucket, ts, timestamptz '2000-01-01 00:00+00') AS t, kwh, kg
+        FROM car.energy_readings(now() - "window", now())
+    ), points AS (
+        SELECT site_id, t, sum(car.float8_decimal(kwh))::float8 AS kwh, coalesce(sum(car.float8_decimal(kg)), 0)::float8 AS kg
+        FROM r GROUP BY site_id, t
+    ), hours AS (
+        SELECT extract(epoch FROM bucket) / 3600 AS h
+    )
+    SELECT jsonb_build_object(
+        'generated_at', now(),
+        'window', "window",
+        'bucket', bucket,
+        'series', coalesce((
+            SELECT jsonb_agg(jsonb_build_object(
+                       'site_id', s.id, 'site', s.name, 'organisation', s.org,
+                       'points', (SELECT jsonb_agg(jsonb_build_object(
+                                      't', p.t, 'kwh', p.kwh, 'kw', p.kwh / hours.h,
+                                      'kg_co2e', p.kg, 'kg_co2e_per_hour', p.kg / hours.h) ORDER BY p.t)
+                                  FROM points p, hours WHERE p.site_id = s.id))
+                   ORDER BY s.id)
+            FROM car.site s WHERE s.id IN (SELECT site_id FROM points)), '[]'::jsonb))
+    $$;
+COMMENT ON FUNCTION car.live_json(interval, interval) IS 'The live data as one JSON document for a chart: per site, a series of points (bucket start t, kWh, kW, kg CO2e, kg CO2e per hour) over the last window. Energy meters only. Each point''s sums are exact (car.float8_decimal), whatever the order of the rows.';
+
 -- The calculator looks names up by keys of 63 bytes: longer ones are refused, never cut.
 ALTER TABLE car.activity ADD CONSTRAINT activity_key_length CHECK (length(key) <= 63);
 CREATE FUNCTION car.spellings_fit(spellings text[]) RETURNS boolean

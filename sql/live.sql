@@ -88,14 +88,18 @@ INSERT INTO car.reading (meter_id, ts, quantity)
 SELECT m.id, now() - make_interval(mins => k), k / 10.0
 FROM car.meter m, generate_series(1, 40) k WHERE m.name IN ('Live elec', 'Live water');
 -- by hand: readings in the last 15 minutes, k = 1..15 (k = 15 at the bound included), at the 2024
--- UK generation factor 0.20705 (2026 falls back to the newest set, 2024)
+-- UK generation factor 0.20705 (2026 falls back to the newest set, 2024), whatever the time of day
+-- (just after UK midnight too: the 15 minutes reach back before it); today's kWh and the last
+-- reading today: the readings of k = 1..40 at or after UK midnight (at 00:10, k = 1..10; none at 00:00:30)
 SELECT site, round(kw_now::numeric, 6) AS kw_now, round((sum_k15 / 10.0 / 0.25)::numeric, 6) AS by_hand,
        round(kg_co2e_per_hour_now::numeric, 6) AS kg_per_h, round((sum_k15 / 10.0 / 0.25 * 0.20705)::numeric, 6) AS kg_by_hand,
-       round(kwh_today::numeric, 6) = round((SELECT sum(k / 10.0) FROM generate_series(1, 40) k
+       round(kwh_today::numeric, 6) = round((SELECT coalesce(sum(k / 10.0), 0) FROM generate_series(1, 40) k
                                              WHERE now() - make_interval(mins => k)
                                                    >= date_trunc('day', now() AT TIME ZONE 'Europe/London') AT TIME ZONE 'Europe/London'), 6) AS kwh_today_ok,
        abs(kg_co2e_today - kwh_today * 0.20705) < 1e-9 AS kg_today_ok,
-       last_reading_at = now() - interval '1 minute' AS last_ok
+       last_reading_at IS NOT DISTINCT FROM (SELECT max(now() - make_interval(mins => k)) FROM generate_series(1, 40) k
+                                             WHERE now() - make_interval(mins => k)
+                                                   >= date_trunc('day', now() AT TIME ZONE 'Europe/London') AT TIME ZONE 'Europe/London') AS last_ok
 FROM car.live, (SELECT sum(k) AS sum_k15 FROM generate_series(1, 15) k) h
 WHERE site = 'Live test';
 SELECT (p->>'t')::timestamptz = date_bin('5 minutes', now() - interval '1 minute', timestamptz '2000-01-01 00:00+00') AS last_bucket_ok,
