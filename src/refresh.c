@@ -668,40 +668,41 @@ PriceAndStore(void)
 /*
  * "p", the meter-days to price, with their quantities, periods by quality
  * and files.  ALL_DAYS: every day of every reading (a full refresh), grouped
- * by file first (exact sums: the grouping changes no bit; the files in
- * order, as GIVEN_DAYS's DISTINCT gives them), so that both steps hash (a DISTINCT inside an aggregate
- * would sort every reading).  GIVEN_DAYS: the days of the arrays $1 (meter
+ * by file first, so that both steps hash (a DISTINCT inside an aggregate
+ * would sort every reading); the sums are exact, so the grouping changes no
+ * bit, and the files are in order, as GIVEN_DAYS's DISTINCT gives them.
+ * GIVEN_DAYS: the days of the arrays $1 (meter
  * ids) and $2 (UK days), each read through the reading index; a day left
  * without readings is absent.
  */
-#define ALL_DAYS                                                                                                                                                      \
-	"WITH f AS (SELECT meter_id, " LOCAL_DAY("ts") " AS day, file_id, sum(" EXACT("quantity") ") AS q, "                                                                           \
-												   "           sum(" EXACT("quantity") ") FILTER (WHERE quality = 'estimated') AS qe, "                                            \
-												   "           count(*) FILTER (WHERE quality = 'actual') AS na, "                                                    \
-												   "           count(*) FILTER (WHERE quality = 'estimated') AS ne "                                                  \
-												   "           FROM car.reading GROUP BY 1, 2, 3), "                                                                  \
-												   "d AS (SELECT meter_id, day, sum(q)::float8 AS quantity, coalesce(sum(qe), 0)::float8 AS quantity_estimated, "                     \
-												   "      sum(na)::int AS periods_actual, sum(ne)::int AS periods_estimated, "                                        \
-												   "      array_agg(file_id ORDER BY file_id) FILTER (WHERE file_id IS NOT NULL) AS file_ids "                                         \
-												   "      FROM f GROUP BY 1, 2), "                                                                                    \
-												   "p AS MATERIALIZED (SELECT d.meter_id, d.day, m.site_id, m.activity, m.unit, d.quantity, "                         \
-												   "                   d.quantity_estimated, d.periods_actual, d.periods_estimated, d.file_ids, " PRICEABLE " AS ok " \
-												   "                   FROM d JOIN car.meter m ON m.id = d.meter_id), " UNITS_OF_P
-#define GIVEN_DAYS                                                                                                                                              \
-	"WITH p AS MATERIALIZED ("                                                                                                                                  \
-	"  SELECT w.meter_id, w.day, m.site_id, m.activity, m.unit, d.quantity, d.quantity_estimated, "                                                             \
-	"  d.periods_actual, d.periods_estimated, d.file_ids, "                                                                                                     \
-	"  car.can_price(m.activity, m.unit, " DAY_START("w.day") ") AS ok "                                                                                        \
-															  "  FROM unnest($1, $2) w(meter_id, day) "                                                         \
-															  "  JOIN car.meter m ON m.id = w.meter_id "                                                        \
-															  "  CROSS JOIN LATERAL (SELECT sum(" EXACT("r.quantity") ")::float8 AS quantity, count(*) AS n, "                       \
-															  "    coalesce(sum(" EXACT("r.quantity") ") FILTER (WHERE r.quality = 'estimated'), 0)::float8 AS quantity_estimated, " \
-															  "    (count(*) FILTER (WHERE r.quality = 'actual'))::int AS periods_actual, "                     \
-															  "    (count(*) FILTER (WHERE r.quality = 'estimated'))::int AS periods_estimated, "               \
-															  "    array_agg(DISTINCT r.file_id) FILTER (WHERE r.file_id IS NOT NULL) AS file_ids "             \
-															  "    FROM car.reading r WHERE r.meter_id = w.meter_id "                                           \
-															  "    AND r.ts >= " DAY_START("w.day") " AND r.ts < " DAY_START("(w.day + 1)") ") d "              \
-																																			"  WHERE d.n > 0), " UNITS_OF_P
+#define ALL_DAYS                                                                                                                                                                                                                                     \
+	"WITH f AS (SELECT meter_id, " LOCAL_DAY("ts") " AS day, file_id, sum(" EXACT("quantity") ") AS q, "                                                                                                                                             \
+																							  "           sum(" EXACT("quantity") ") FILTER (WHERE quality = 'estimated') AS qe, "                                                                   \
+																																  "           count(*) FILTER (WHERE quality = 'actual') AS na, "                                                    \
+																																  "           count(*) FILTER (WHERE quality = 'estimated') AS ne "                                                  \
+																																  "           FROM car.reading GROUP BY 1, 2, 3), "                                                                  \
+																																  "d AS (SELECT meter_id, day, sum(q)::float8 AS quantity, coalesce(sum(qe), 0)::float8 AS quantity_estimated, "     \
+																																  "      sum(na)::int AS periods_actual, sum(ne)::int AS periods_estimated, "                                        \
+																																  "      array_agg(file_id ORDER BY file_id) FILTER (WHERE file_id IS NOT NULL) AS file_ids "                        \
+																																  "      FROM f GROUP BY 1, 2), "                                                                                    \
+																																  "p AS MATERIALIZED (SELECT d.meter_id, d.day, m.site_id, m.activity, m.unit, d.quantity, "                         \
+																																  "                   d.quantity_estimated, d.periods_actual, d.periods_estimated, d.file_ids, " PRICEABLE " AS ok " \
+																																  "                   FROM d JOIN car.meter m ON m.id = d.meter_id), " UNITS_OF_P
+#define GIVEN_DAYS                                                                                                                                                                                                                                  \
+	"WITH p AS MATERIALIZED ("                                                                                                                                                                                                                      \
+	"  SELECT w.meter_id, w.day, m.site_id, m.activity, m.unit, d.quantity, d.quantity_estimated, "                                                                                                                                                 \
+	"  d.periods_actual, d.periods_estimated, d.file_ids, "                                                                                                                                                                                         \
+	"  car.can_price(m.activity, m.unit, " DAY_START("w.day") ") AS ok "                                                                                                                                                                            \
+															  "  FROM unnest($1, $2) w(meter_id, day) "                                                                                                                                             \
+															  "  JOIN car.meter m ON m.id = w.meter_id "                                                                                                                                            \
+															  "  CROSS JOIN LATERAL (SELECT sum(" EXACT("r.quantity") ")::float8 AS quantity, count(*) AS n, "                                                                                      \
+																													  "    coalesce(sum(" EXACT("r.quantity") ") FILTER (WHERE r.quality = 'estimated'), 0)::float8 AS quantity_estimated, "        \
+																																							  "    (count(*) FILTER (WHERE r.quality = 'actual'))::int AS periods_actual, "         \
+																																							  "    (count(*) FILTER (WHERE r.quality = 'estimated'))::int AS periods_estimated, "   \
+																																							  "    array_agg(DISTINCT r.file_id) FILTER (WHERE r.file_id IS NOT NULL) AS file_ids " \
+																																							  "    FROM car.reading r WHERE r.meter_id = w.meter_id "                               \
+																																							  "    AND r.ts >= " DAY_START("w.day") " AND r.ts < " DAY_START("(w.day + 1)") ") d "  \
+																																																											"  WHERE d.n > 0), " UNITS_OF_P
 /*
  * The meter-days an incremental refresh recomputes, from the queue rows of
  * QUEUE ("q": meter_id, day) and the factor years $1 (an int[], or no
