@@ -17,7 +17,7 @@ build_and_install
 W=$(mktemp -d "${TMPDIR:-/tmp}/car-bench.XXXXXX")
 chmod 755 "$W"
 # sections to run (default all); the others' last outputs are reused from bench/last/
-SECTIONS=${BENCH_SECTIONS:-"calc ingest worker refresh access live ggc tou lo multinode realtime soak"}
+SECTIONS=${BENCH_SECTIONS:-"calc ingest worker refresh access live ggc tou lo multinode realtime sumexact soak"}
 LAST=$ROOT/bench/last
 mkdir -p "$LAST"
 want() { case " $SECTIONS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
@@ -244,6 +244,23 @@ rtmed() { awk -F'|' -v p="^$1_[0-9]+\$" '$1 ~ p { print $2 }' "$LAST/realtime.ou
 	awk '{ v[NR] = $1 } END { if (NR) printf "%.3f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 rtrounds() { awk -F'|' '$1 ~ /^queued_[0-9]+$/ { n++ } END { print n + 0 }' "$LAST/realtime.out"; }
 rtall() { awk -F'|' -v p="^$1_[0-9]+\$" '$1 ~ p { printf "%s%.1f", n++ ? ", " : "", $2 }' "$LAST/realtime.out"; }
+
+if want sumexact; then
+	echo "running bench/sum_exact.sql (exact day sums in a full refresh; a minute)"
+	as_postgres "$PGBIN/createdb" -h "$W" -p "$PORT" bench_sumexact
+	{
+		echo "loadavg_start|$(cut -d' ' -f1-3 /proc/loadavg)"
+		as_postgres "$PGBIN/psql" -X -q -h "$W" -p "$PORT" -d bench_sumexact <bench/sum_exact.sql
+		echo "loadavg_end|$(cut -d' ' -f1-3 /proc/loadavg)"
+	} >"$LAST/sum_exact.out"
+	stamp "$LAST/sum_exact.out"
+fi
+touch "$LAST/sum_exact.out"
+cat "$LAST/sum_exact.out"
+seget() { awk -F'|' -v k="$1" '$1 == k { print $2 }' "$LAST/sum_exact.out"; }
+semed() { awk -F'|' -v p="^$1_[0-9]+\$" '$1 ~ p { print $2 }' "$LAST/sum_exact.out" | sort -g |
+	awk '{ v[NR] = $1 } END { if (NR) printf "%.3f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+seall() { awk -F'|' -v p="^$1_[0-9]+\$" '$1 ~ p { printf "%s%.3f", n++ ? ", " : "", $2 }' "$LAST/sum_exact.out"; }
 
 cat >bench/RESULTS.md <<MD
 # Benchmark results
@@ -841,6 +858,32 @@ Freshness: a new meter-day of readings (48 half-hours, one INSERT: the statement
 trigger) committed, then the report read at once. From the commit to the report showing it:
 **$tf ms** (median; runs $(rtall fresh)); shown every time: $(rtget fresh_all_visible). Before, a push reached the reports
 when pg_cron next ran \`car.refresh()\` (every 5 minutes).
+MD
+fi
+if [ -n "$(seget readings)" ]; then
+	so=$(semed old); sn=$(semed new); sp=$(semed pgcast); sr=$(semed refresh)
+	cat >>bench/RESULTS.md <<MD
+
+## Exact day sums (issue 17; measured $(ran sum_exact))
+
+A day's quantity is summed in numeric over \`car.float8_decimal(quantity)\` and cast to float8 once, so that the
+incremental and the full refresh (and any physical order of the rows) give the same bits. 100 meters (10 sites × 7
+electricity + 3 natural gas, kWh), 90 UK days of half-hourly readings from 3 files ($(seget readings) readings,
+$(seget meter_days) meter-days). The full refresh's grouping statement (per meter, day and file, then per day) timed
+as it was, as it is, and with PostgreSQL's \`float8::numeric\`, alternating, 5 rounds in one session; and
+\`car.refresh(true)\` whole (\`jit = off\`, no parallel workers).
+
+**Machine note.** $(nproc) cores shared with other work: load average $(seget loadavg_start) at the start,
+$(seget loadavg_end) at the end. Compare the medians.
+
+| statement | s (median of 5) | runs | ratio to (a) |
+|---|---:|---|---:|
+| (a) grouping, float8 sums (before) | $so | $(seall old) | 1.00 |
+| (b) grouping, numeric over \`car.float8_decimal\` (now) | $sn | $(seall new) | $(ratio "$sn" "$so") |
+| (c) grouping, numeric over \`float8::numeric\` (15 digits) | $sp | $(seall pgcast) | $(ratio "$sp" "$so") |
+| \`car.refresh(true)\` (with (b)) | $sr | $(seall refresh) | |
+
+The exact sums add $(sub_ "$sn" "$so") s to a full refresh of $sr s ($(awk -v a="$sn" -v b="$so" -v r="$sr" 'BEGIN { printf "%.0f", 100 * (a - b) / r }')%).
 MD
 fi
 if [ -n "$(kget checks)" ]; then
