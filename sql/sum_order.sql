@@ -9,7 +9,10 @@
 -- sums do depend on the order (values 0.1, 0.7, 1e-3, 1/3, 1e15 ...; the
 -- test shows they do): incremental == full == real-time rows, then again
 -- after the readings are written back in another physical order, after
--- later files supersede some of them, and after a CLUSTER.
+-- later files supersede some of them, and after a CLUSTER.  Then the
+-- half-hourly sums (4): car.report_time_of_use's lines and the market-based
+-- half-hourly matching (src/market.c) likewise, whatever the physical order
+-- of the readings and the plan that reads them.
 SET TimeZone = 'UTC';
 SET DateStyle = ISO;
 SET client_min_messages = error;
@@ -161,3 +164,126 @@ CLUSTER car.reading_p202303 USING reading_p202303_pkey;
 SELECT car.refresh(true) >= 0 AS refreshed_in_full;
 SELECT pg_temp.snap('clustered 3') AS rows;
 SELECT pg_temp.differ('clustered 3', 'full 3') AS clustered_vs_full;
+
+-- 4. Half-hours.  car.report_time_of_use sums each meter-day's readings,
+-- kWh x the intensity of their half-hour, in numeric; the market-based
+-- half-hourly matching sums the readings of each half-hour of meters of
+-- 30 minutes or less (src/market.c) likewise.  Their figures must not
+-- depend on the physical order of the readings nor on the plan.
+-- GB intensity of every half-hour of the six days (gCO2/kWh, any float8
+-- between 50 and 350): a tenth forecast only, a twentieth missing.
+INSERT INTO car.grid_intensity (region, period_start, forecast, actual)
+SELECT 'GB', t, 50 + 300 * random(), CASE WHEN random() >= 0.1 THEN 50 + 300 * random() END
+FROM generate_series(timestamp '2023-03-24' AT TIME ZONE 'Europe/London', timestamp '2023-03-30' AT TIME ZONE 'Europe/London' - interval '30 minutes',
+                     interval '30 minutes') t
+WHERE random() >= 0.05
+ON CONFLICT (region, period_start) DO UPDATE SET forecast = excluded.forecast, actual = excluded.actual;
+-- The time-of-use lines of the estate's half-hourly electricity meters as
+-- bits (all but the statutory columns, a report's sum over car.emission_daily
+-- rows: see the README, "Exact sums").
+CREATE FUNCTION pg_temp.snap_tou(label text) RETURNS bigint LANGUAGE sql AS $$
+    INSERT INTO so_snap
+    SELECT label, t.meter_id, t.month, 'time of use',
+           concat_ws(' ', float8send(t.kwh), float8send(t.kwh_priced), float8send(t.kg_co2_time_of_use), float8send(t.load_weighted_gco2_per_kwh),
+                     float8send(t.mean_gco2_per_kwh), float8send(t.kg_co2_simple_mean), float8send(t.load_weighting_ratio),
+                     t.periods, t.periods_forecast, t.periods_without_intensity)
+    FROM car.report_time_of_use t WHERE t.meter_id IN (SELECT id FROM so_meter);
+    SELECT count(*) FROM so_snap s WHERE s.label = snap_tou.label;
+$$;
+SELECT pg_temp.write_readings(0.11);
+SELECT pg_temp.snap_tou('tou 1') AS lines;
+-- The cases matter: in float8, a meter-day's kWh x intensity summed in
+-- time order and in reverse differ on most of them.
+SELECT count(*) FILTER (WHERE a <> b) > 20 AS float8_order_matters
+FROM (SELECT float8send(sum(r.quantity * coalesce(g.actual, g.forecast) ORDER BY r.ts)) AS a,
+             float8send(sum(r.quantity * coalesce(g.actual, g.forecast) ORDER BY r.ts DESC)) AS b
+      FROM car.reading r JOIN car.meter m ON m.id = r.meter_id AND m.activity = 'electricity'
+      JOIN car.grid_intensity g ON g.region = 'GB' AND g.period_start = r.ts
+      WHERE r.meter_id IN (SELECT id FROM so_meter) GROUP BY r.meter_id, (r.ts AT TIME ZONE 'Europe/London')::date) d;
+SELECT pg_temp.write_readings(0.77);
+SELECT pg_temp.snap_tou('tou 2') AS lines;
+CLUSTER car.reading_p202303 USING reading_p202303_pkey;
+SET enable_hashagg = off;
+SELECT pg_temp.snap_tou('tou 3') AS lines;
+RESET enable_hashagg;
+SELECT pg_temp.differ('tou 1', 'tou 2') AS reordered, pg_temp.differ('tou 1', 'tou 3') AS clustered_sorted;
+-- By hand: each line's kWh and kg CO2 are the sums of the decimals
+-- (computed apart, in time order) cast once: kWh = sum(q); kg = sum(q x g) / 1000
+-- over the half-hours with an intensity (the actual, else the forecast).
+SELECT count(*) AS lines,
+       count(*) FILTER (WHERE float8send(t.kwh) <> float8send(x.kwh)) AS kwh_differs,
+       count(*) FILTER (WHERE float8send(t.kg_co2_time_of_use) <> float8send(x.kg)) AS kg_differs,
+       count(*) FILTER (WHERE t.periods_forecast > 0 AND t.periods_without_intensity > 0) = count(*) AS every_line_has_both
+FROM car.report_time_of_use t
+JOIN (SELECT r.meter_id, sum(car.float8_decimal(r.quantity) ORDER BY r.ts)::float8 AS kwh,
+             coalesce(sum(car.float8_decimal(r.quantity * coalesce(g.actual, g.forecast)) ORDER BY r.ts), 0)::float8 / 1000 AS kg
+      FROM car.reading r LEFT JOIN car.grid_intensity g ON g.region = 'GB' AND g.period_start = r.ts
+      WHERE r.meter_id IN (SELECT id FROM so_meter) GROUP BY r.meter_id) x ON x.meter_id = t.meter_id
+WHERE t.meter_id IN (SELECT id FROM so_meter);
+
+-- Half-hourly matching: two 5-minute electricity meters (six readings a
+-- half-hour) at the first site, and a time-stamped certificate on every
+-- third half-hour, of up to 200 kWh: one in three for the whole
+-- organisation (its half-hourly meters too: shared out pro rata), the others
+-- for one of the 5-minute meters (some cover their half-hour whole).
+INSERT INTO car.meter (site_id, name, activity, unit, interval_minutes)
+SELECT s.id, 'SO 5-minute ' || k, 'electricity', 'kWh', 5 FROM car.site s, generate_series(1, 2) k WHERE s.name = 'SO site 1';
+CREATE TEMP TABLE so_fine AS
+SELECT m.id AS meter_id, t.ts,
+       ('{0.1, 0.7, 0.001, 0.3, 0.2, 123.456, 1e-7, 0.017, 7.7e3}'::float8[]
+        || ARRAY[1 / 3::float8, 2 / 3::float8, 25 / 12::float8])[1 + floor(random() * 12)::int] AS quantity
+FROM car.meter m,
+     generate_series(timestamp '2023-03-24' AT TIME ZONE 'Europe/London', timestamp '2023-03-30' AT TIME ZONE 'Europe/London' - interval '5 minutes',
+                     interval '5 minutes') t(ts)
+WHERE m.name LIKE 'SO 5-minute %';
+CREATE FUNCTION pg_temp.write_fine(seed float8) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM setseed(seed);
+    DELETE FROM car.reading WHERE meter_id IN (SELECT meter_id FROM so_fine);
+    INSERT INTO car.reading (meter_id, ts, quantity) SELECT meter_id, ts, quantity FROM so_fine ORDER BY random();
+END $$;
+INSERT INTO car.instrument (org, kind, meter_id, valid_from, valid_to, half_hour, volume_kwh, value, retired_on, evidence)
+SELECT 'SO org', 'certificate', (SELECT array_agg(DISTINCT meter_id ORDER BY meter_id) FROM so_fine)[nullif(n % 3, 0)], '2023-03-01', '2023-03-31', t,
+       round((0.5 + 200 * random())::numeric, 3), 0.0123, '2023-04-15', 'SO stamped ' || n
+FROM generate_series(timestamp '2023-03-24' AT TIME ZONE 'Europe/London', timestamp '2023-03-30' AT TIME ZONE 'Europe/London' - interval '30 minutes',
+                     interval '90 minutes') WITH ORDINALITY AS h(t, n);
+-- The market figures of the organisation as bits: the day rows' market
+-- columns, car.market_allocation's rows, what each certificate applied.
+CREATE FUNCTION pg_temp.snap_market(label text) RETURNS bigint LANGUAGE sql AS $$
+    INSERT INTO so_snap
+    SELECT label, e.meter_id, e.day, e.component, concat_ws(' ', float8send(e.kg_co2e_market), float8send(e.kg_co2e_market_half_hourly), e.market_basis)
+    FROM car.emission_daily e JOIN car.site s ON s.id = e.site_id WHERE s.org = 'SO org' AND e.scope = 2
+    UNION ALL
+    SELECT label, a.meter_id, a.day, concat_ws(' ', a.matching, a.basis, a.instrument_id), concat_ws(' ', float8send(a.kwh), float8send(a.kg_co2e))
+    FROM car.market_allocation a WHERE a.org = 'SO org'
+    UNION ALL
+    SELECT label, NULL, p.first_day, concat_ws(' ', p.instrument_id, p.matching), concat_ws(' ', float8send(p.kwh), p.meter_days, p.last_day)
+    FROM car.instrument_applied p WHERE p.org = 'SO org';
+    SELECT count(*) FROM so_snap s WHERE s.label = snap_market.label;
+$$;
+SELECT pg_temp.write_fine(0.21);
+-- The cases matter: a half-hour's six readings summed in float8 in time
+-- order and in reverse differ on many half-hours.  By hand: 2 meters x
+-- (6 days x 48 - 2 half-hours the clock skips on 2023-03-26) = 572 half-hours.
+SELECT count(*) AS half_hours, count(*) FILTER (WHERE a <> b) > 20 AS float8_order_matters
+FROM (SELECT float8send(sum(quantity ORDER BY ts)) AS a, float8send(sum(quantity ORDER BY ts DESC)) AS b
+      FROM car.reading WHERE meter_id IN (SELECT meter_id FROM so_fine) GROUP BY meter_id, date_bin('30 minutes', ts, timestamptz '2000-01-01')) h;
+SELECT car.refresh(true) >= 0 AS refreshed_in_full;
+SELECT pg_temp.snap_market('market 1') > 0 AS rows;
+-- certificates matched half-hours of both kinds of meter, some pro rata
+SELECT count(DISTINCT a.meter_id) FILTER (WHERE a.meter_id IN (SELECT meter_id FROM so_fine)) AS fine_meters_matched,
+       count(DISTINCT a.meter_id) FILTER (WHERE a.meter_id IN (SELECT id FROM so_meter)) > 0 AS half_hourly_meters_matched,
+       (SELECT count(*) FILTER (WHERE p.kwh < i.volume_kwh) > 0 AND count(*) FILTER (WHERE p.kwh < i.volume_kwh) < count(*)
+        FROM car.instrument_applied p JOIN car.instrument i ON i.id = p.instrument_id WHERE i.org = 'SO org') AS some_cover_whole_some_pro_rata
+FROM car.market_allocation a WHERE a.org = 'SO org' AND a.matching = 'half_hourly' AND a.basis = 'certificate';
+-- Written in another order, read in physical order (a bitmap heap scan
+-- instead of the index's time order), refreshed in full, then incrementally.
+SELECT pg_temp.write_fine(0.88);
+SET enable_indexscan = off;
+SELECT car.refresh(true) >= 0 AS refreshed_in_full;
+SELECT pg_temp.snap_market('market 2') > 0 AS rows;
+SELECT pg_temp.write_fine(0.55);
+SELECT car.refresh() >= 0 AS refreshed;
+SELECT pg_temp.snap_market('market 3') > 0 AS rows;
+RESET enable_indexscan;
+SELECT pg_temp.differ('market 1', 'market 2') AS reordered_full, pg_temp.differ('market 1', 'market 3') AS reordered_incremental;
