@@ -885,6 +885,23 @@ $(seget loadavg_end) at the end. Compare the medians.
 
 The exact sums add $(sub_ "$sn" "$so") s to a full refresh of $sr s ($(awk -v a="$sn" -v b="$so" -v r="$sr" 'BEGIN { printf "%.0f", 100 * (a - b) / r }')%).
 MD
+	if [ -n "$(seget rmonth_rows)" ]; then
+		mf=$(semed rmonth_float8); me=$(semed rmonth_exact); af=$(semed rall_float8); ae=$(semed rall_exact)
+		cat >>bench/RESULTS.md <<MD
+
+The reports add \`car.emission_daily\`'s rows in float8 (README, "Exact sums"). Summing them exactly instead:
+\`car.report_monthly\` as it is against a copy whose float8 columns are \`sum(car.float8_decimal(x))::float8\`, each read
+whole, 9 rounds alternating which runs first, after the rounds above. $(seget report_lines_differ) of its $(seget report_lines)
+lines differ, by at most a relative $(seget report_max_rel).
+
+| report | s (median of 9) | runs | ratio to float8 |
+|---|---:|---|---:|
+| one month ($(seget rmonth_rows) day rows), float8 sums (as it is) | $mf | $(seall rmonth_float8) | 1.00 |
+| one month, exact sums | $me | $(seall rmonth_exact) | $(ratio "$me" "$mf") |
+| all three months ($(seget rall_rows) day rows), float8 sums (as it is) | $af | $(seall rall_float8) | 1.00 |
+| all three months, exact sums | $ae | $(seall rall_exact) | $(ratio "$ae" "$af") |
+MD
+	fi
 fi
 if [ -n "$(kget checks)" ]; then
 	# a row of the throughput table: kind label
