@@ -437,18 +437,21 @@ CREATE AGGREGATE evil.count(*) (SFUNC = evil.count_step, STYPE = int8, INITCOND 
 CREATE FUNCTION evil.sum_step(s float8, v float8) RETURNS float8 LANGUAGE plpgsql STRICT SET search_path = pg_catalog
     AS $$ BEGIN PERFORM evil.note('sum(float8)'); RETURN s OPERATOR(pg_catalog.+) v; END $$;
 CREATE AGGREGATE evil.sum(float8) (SFUNC = evil.sum_step, STYPE = float8);
+CREATE FUNCTION evil.sum_step(s numeric, v numeric) RETURNS numeric LANGUAGE plpgsql STRICT SET search_path = pg_catalog
+    AS $$ BEGIN PERFORM evil.note('sum(numeric)'); RETURN s OPERATOR(pg_catalog.+) v; END $$;
+CREATE AGGREGATE evil.sum(numeric) (SFUNC = evil.sum_step, STYPE = numeric);
 CREATE DOMAIN evil.jsonb AS pg_catalog.jsonb CHECK (evil.note('type jsonb'));
 CREATE DOMAIN evil.date AS pg_catalog.date CHECK (evil.note('type date'));
 SQL
 }
-hostile_n=19 # the objects above: 10 operators, 7 functions and aggregates, 2 types
+hostile_n=20 # the objects above: 10 operators, 8 functions and aggregates (sum(numeric): car's exact sums), 2 types
 out=$(as loader -v ON_ERROR_STOP=1 <<SQL
 $(hostile_sql)
 SET search_path = evil, pg_catalog;
 SELECT 1 = 1, 1::int8 = 1::int8, 'a'::pg_catalog.text = 'a', 'a'::name = 'a'::name, now() < now(), now() >= now(),
        now() + interval '1 day', now() - interval '1 day', 'a'::pg_catalog.text || 'b', '{"a": 1}'::pg_catalog.jsonb ->> 'a',
        lower('A'), hashtext('a'), date_trunc('day', pg_catalog.now()), (SELECT count(*) FROM unnest(ARRAY[1, 2])),
-       (SELECT sum(x) FROM (VALUES (1::float8), (2)) v(x)), '{}'::jsonb, '2022-01-01'::date;
+       (SELECT sum(x) FROM (VALUES (1::float8), (2)) v(x)), (SELECT sum(x) FROM (VALUES (1::numeric), (2)) v(x)), '{}'::jsonb, '2022-01-01'::date;
 SQL
 )
 echo "$out" | grep ERROR | sed 's/^/# /'
