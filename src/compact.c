@@ -781,6 +781,115 @@ car_compact_due(void)
 
 /* ---------------------------------------------- writes into a compacted month */
 
+typedef struct SpanMove
+{
+	int32		meter_id;
+	TimestampTz lo;
+	TimestampTz hi;
+	int64		moved;
+} SpanMove;
+
+static void
+MoveSpanAsOwner(void *arg)
+{
+	SpanMove *m = arg;
+	int		  pin = car_spi_connect();
+	bool	  was = car_compact_moving;
+	pg_tz	 *london = London();
+	DateADT	  day_lo = LocalDay(london, m->lo);
+	DateADT	  day_hi = LocalDay(london, m->hi);
+	Oid		  t[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum	  v[2] = {TimestampTzGetDatum(m->lo), TimestampTzGetDatum(m->hi)};
+	uint64	  nmonths;
+	DateADT	 *months;
+	uint64	  i;
+
+	/* the compacted months the span touches (their bounds are midnight UTC on the first) */
+	if (SPI_execute_with_args("SELECT month FROM car.compacted_month "
+							  "WHERE pg_catalog.timezone('UTC', month::pg_catalog.timestamp) OPERATOR(pg_catalog.<=) $2 "
+							  "AND pg_catalog.timezone('UTC', (month OPERATOR(pg_catalog.+) 31)::pg_catalog.timestamp) "
+							  "OPERATOR(pg_catalog.>) $1 ORDER BY month",
+							  2, t, v, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "car: could not read car.compacted_month");
+	nmonths = SPI_processed;
+	months = palloc(sizeof(DateADT) * (nmonths + 1));
+	for (i = 0; i < nmonths; i++)
+	{
+		bool isnull;
+
+		months[i] = DatumGetDateADT(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	car_compact_moving = true;
+	PG_TRY();
+	{
+		for (i = 0; i < nmonths; i++)
+		{
+			char reading[NAMEDATALEN];
+			char day[NAMEDATALEN];
+			char qpart[NAMEDATALEN * 2 + 8];
+			char qday[NAMEDATALEN * 2 + 8];
+			int	 y,
+				mo,
+				d;
+			Oid		 dt[3] = {INT4OID, DATEOID, DATEOID};
+			Datum	 dv[3] = {Int32GetDatum(m->meter_id), DateADTGetDatum(day_lo), DateADTGetDatum(day_hi)};
+			Unpacker u;
+
+			j2date(months[i] + POSTGRES_EPOCH_JDATE, &y, &mo, &d);
+			car_compact_names(y * 12 + mo - 1, reading, day);
+			snprintf(qpart, sizeof(qpart), "car.%s", quote_identifier(reading));
+			snprintf(qday, sizeof(qday), "car.%s", quote_identifier(day));
+			if (SPI_execute_with_args(psprintf("DELETE FROM %s WHERE meter_id OPERATOR(pg_catalog.=) $1 "
+											   "AND day OPERATOR(pg_catalog.>=) $2 AND day OPERATOR(pg_catalog.<=) $3 "
+											   "RETURNING *",
+											   qday),
+									  3, dt, dv, NULL, false, 0) != SPI_OK_DELETE_RETURNING)
+				elog(ERROR, "car: could not read compacted meter-days");
+			if (SPI_processed == 0)
+				continue;
+			{
+				SPITupleTable *tt = SPI_tuptable;
+				uint64		   n = SPI_processed;
+
+				UnpackerInit(&u, qpart);
+				UnpackRows(&u, tt, n);
+				m->moved += u.written;
+			}
+		}
+	}
+	PG_FINALLY();
+	{
+		car_compact_moving = was;
+	}
+	PG_END_TRY();
+	car_spi_finish(pin);
+}
+
+/*
+ * Before car writes a meter's readings of [lo, hi] with INSERT ... ON
+ * CONFLICT DO UPDATE (a file that overlaps stored readings, estimates): the
+ * meter's days of that span in compacted months go back to rows, so that
+ * the upsert finds the stored readings as heap rows.  (Moving them from the
+ * row trigger, within the upsert itself, would leave rows the statement
+ * cannot update: they would be newer than its command.)  Returns the
+ * readings moved.
+ */
+int64
+car_uncompact_span(int32 meter_id, TimestampTz lo, TimestampTz hi)
+{
+	SpanMove m = {meter_id, lo, hi, 0};
+	Oid		 reg;
+
+	if (TIMESTAMP_NOT_FINITE(lo) || TIMESTAMP_NOT_FINITE(hi) || hi < lo)
+		return 0;
+	/* nothing compacted (or a car before 1.1): no lookup */
+	reg = get_relname_relid("compacted_month", get_namespace_oid("car", false));
+	if (!OidIsValid(reg))
+		return 0;
+	car_as_table_owner("reading", MoveSpanAsOwner, &m);
+	return m.moved;
+}
+
 typedef struct DayMove
 {
 	Oid		partition;

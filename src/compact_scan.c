@@ -594,7 +594,20 @@ CompactNext(ScanState *ss)
 		if (s->heap_scan == NULL)
 			s->heap_scan = table_beginscan(ss->ss_currentRelation, ss->ps.state->es_snapshot, 0, NULL);
 		if (table_scan_getnextslot(s->heap_scan, ForwardScanDirection, s->heap_slot))
-			return s->heap_slot;
+		{
+			int natts = slot->tts_tupleDescriptor->natts;
+
+			/*
+			 * The quals are compiled for the scan slot's type (virtual): the
+			 * heap tuple's values go there (they stay valid while the heap
+			 * slot keeps its buffer, until the next fetch).
+			 */
+			slot_getallattrs(s->heap_slot);
+			ExecClearTuple(slot);
+			memcpy(slot->tts_values, s->heap_slot->tts_values, sizeof(Datum) * natts);
+			memcpy(slot->tts_isnull, s->heap_slot->tts_isnull, sizeof(bool) * natts);
+			return ExecStoreVirtualTuple(slot);
+		}
 		s->heap_done = true;
 	}
 	if (!s->bounds_done)
