@@ -3890,6 +3890,8 @@ CREATE FUNCTION car.uncompact(month date) RETURNS bigint
     LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_uncompact';
 COMMENT ON FUNCTION car.uncompact(date) IS 'Undo car.compact for a month: its readings go back to rows of car.reading_pYYYYMM, unchanged to the bit, so that they can be updated or deleted (which a compacted month refuses). Returns the readings moved back (0 when the month was not compacted). Errors as car.compact.';
 
+COMMENT ON FUNCTION car.maintenance() IS 'Periodic upkeep (run by pg_cron as car.worker_role): premake car.premake_months of partitions, move rows out of default partitions, drop raw file bytes older than car.keep_raw, purge car''s pg_cron job history older than car.job_history_keep and the change feed older than car.keep_changes, and compact (car.compact) every month of car.reading older than car.compact_after months that holds rows of its own. Returns what it did, as jsonb: partitions_created, months_compacted, rows_moved, rows_outside_accepted_range, raw_files_dropped, job_runs_purged, changes_purged.';
+
 CREATE FUNCTION car.compacted_insert() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'car_compacted_insert';
 COMMENT ON FUNCTION car.compacted_insert() IS 'Trigger on a compacted month''s partition of car.reading (BEFORE INSERT FOR EACH ROW, made by car.compact): moves the new reading''s meter-day back to rows first, so that a late file or an INSERT is checked against the stored readings (primary key, ON CONFLICT) as without compaction; the next car.compact packs the day again.';

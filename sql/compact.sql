@@ -269,5 +269,37 @@ INSERT INTO car.reading (meter_id, ts, quantity) VALUES (:daily, '2023-03-22 00:
 \set VERBOSITY default
 SELECT count(*) AS daily_march_readings FROM car.reading WHERE meter_id = :daily AND ts < '2023-04-01';
 
+
+-- 9. car.maintenance() compacts the months older than car.compact_after that
+--    hold rows of their own: here March (uncompacted first) and October (a
+--    late reading since); with 0 it compacts nothing.
+CREATE TEMP TABLE cmp_s9 AS SELECT pg_temp.month_md5('2023-03-01') AS md5;
+SELECT car.uncompact('2023-03-01') > 0 AS march_back_to_rows;
+INSERT INTO car.reading (meter_id, ts, quantity) VALUES (:daily, '2023-10-10 12:00', 5);
+SET car.compact_after = 0;
+SELECT car.maintenance()->'months_compacted' AS months_compacted_when_0;
+SELECT count(*) AS march_compacted FROM car.compacted_month WHERE month = '2023-03-01';
+SET car.compact_after = 3;
+SELECT (car.maintenance()->>'months_compacted')::int >= 2 AS compacted_them;
+SELECT month FROM car.compacted_month WHERE month IN ('2023-03-01', '2023-10-01') ORDER BY month;
+SELECT count(*) AS late_october_day_packed FROM car.reading_day WHERE meter_id = :daily AND day = '2023-10-10';
+SELECT pg_temp.month_md5('2023-03-01') = (SELECT md5 FROM cmp_s9) AS march_as_before;
+RESET car.compact_after;
+-- who may compact: car.maintenance()'s worker role and car_admin, not a reader
+\set VERBOSITY terse
+SET ROLE car_reader;
+SELECT car.compact('2023-03-01');
+SELECT count(*) FROM car.compacted_month;
+RESET ROLE;
+\set VERBOSITY default
+SELECT set_config('role', current_setting('car.worker_role'), false) IS NOT NULL AS as_worker;
+CREATE TEMP TABLE cmp_s9_oct AS SELECT pg_temp.month_md5('2023-10-01') AS md5, pg_temp.month_count('2023-10-01') AS n;
+-- (both in one statement: compact must see what uncompact wrote before it)
+SELECT car.uncompact('2023-10-01') = (SELECT n FROM cmp_s9_oct) AS worker_uncompacts,
+       car.compact('2023-10-01') = (SELECT n FROM cmp_s9_oct) AS worker_compacts;
+RESET ROLE;
+SELECT pg_temp.month_md5('2023-10-01') = (SELECT md5 FROM cmp_s9_oct) AS october_as_before,
+       (SELECT readings FROM car.compacted_month WHERE month = '2023-10-01') = (SELECT n FROM cmp_s9_oct) AS recorded;
+
 REVOKE SELECT ON cmp_meter FROM car_test_cmp_reader;
 DROP ROLE car_test_cmp_reader;

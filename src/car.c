@@ -181,7 +181,7 @@ _PG_init(void)
 							"many months before the current one began: 3 leaves the last three closed months as "
 							"rows.  0 never compacts.",
 							&car_compact_after, 3, 0, 1200,
-							PGC_SIGHUP, 0, NULL, NULL, NULL);
+							PGC_SUSET, 0, NULL, NULL, NULL);
 
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = CarProcessUtility;

@@ -567,7 +567,7 @@ Compact(MonthJob *job)
 									   psprintf("SELECT meter_id, ts, quantity, file_id, quality, method FROM ONLY %s "
 												"ORDER BY meter_id, ts",
 												qpart),
-									   0, NULL, NULL, NULL, true, 0);
+									   0, NULL, NULL, NULL, false, 0);
 	for (;;)
 	{
 		uint64		   i;
@@ -606,7 +606,15 @@ Compact(MonthJob *job)
 	PackerFlush(&p);
 	SPI_cursor_close(cursor);
 
+	/*
+	 * Exactly the rows packed (writers wait on the partition's lock, and the
+	 * cursor read with a snapshot taken after this transaction's own
+	 * changes): anything else would lose readings, so it is an error.
+	 */
 	Exec(psprintf("DELETE FROM ONLY %s", qpart), SPI_OK_DELETE);
+	if ((int64) SPI_processed != p.readings)
+		elog(ERROR, "car: compacting %04d-%02d packed " INT64_FORMAT " readings but would delete " UINT64_FORMAT,
+			 job->ym / 12, job->ym % 12 + 1, p.readings, SPI_processed);
 	/* the trigger that moves a meter-day back to rows when a reading for it is written */
 	Exec(psprintf("CREATE OR REPLACE TRIGGER reading_compacted BEFORE INSERT ON %s FOR EACH ROW "
 				  "EXECUTE FUNCTION car.compacted_insert()",
@@ -647,7 +655,7 @@ Uncompact(MonthJob *job)
 		return;
 	UnpackerInit(&u, qpart);
 	cursor = SPI_cursor_open_with_args(NULL, psprintf("SELECT * FROM %s ORDER BY meter_id, day", qday), 0, NULL, NULL,
-									   NULL, true, 0);
+									   NULL, false, 0);
 	for (;;)
 	{
 		uint64		   nrows;
@@ -666,6 +674,9 @@ Uncompact(MonthJob *job)
 	job->readings = u.written;
 	/* DELETE, not TRUNCATE: a reader whose snapshot predates this still reads the compact rows */
 	Exec(psprintf("DELETE FROM %s", qday), SPI_OK_DELETE);
+	if ((int64) SPI_processed != job->days)
+		elog(ERROR, "car: uncompacting %04d-%02d read " INT64_FORMAT " meter-days but would delete " UINT64_FORMAT,
+			 job->ym / 12, job->ym % 12 + 1, job->days, SPI_processed);
 	Exec(psprintf("DROP TRIGGER IF EXISTS reading_compacted ON %s", qpart), SPI_OK_UTILITY);
 }
 
@@ -771,12 +782,129 @@ car_uncompact(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(job.readings);
 }
 
-/* Used by car.maintenance(): compact every month older than car.compact_after that has rows. */
+typedef struct DueJob
+{
+	int	 cutoff; /* months before this one (year * 12 + month - 1) are due */
+	int *months;
+	int	 nmonths;
+} DueJob;
+
+/*
+ * The months due: partitions of car.reading before the cutoff that hold
+ * rows of their own (never compacted, or late rows since), read as the
+ * owner with the hooks stepped aside so that a partition's own rows are
+ * what is seen.
+ */
+static void
+ReadDue(void *arg)
+{
+	DueJob		 *job = arg;
+	MemoryContext caller = CurrentMemoryContext; /* the months outlive the SPI connection */
+	int			  pin = car_spi_connect();
+	bool		  was = car_compact_moving;
+	uint64		  i,
+		n;
+	int *candidates;
+
+	if (SPI_execute("SELECT c.relname::pg_catalog.text FROM pg_catalog.pg_inherits i "
+					"JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.inhrelid "
+					"WHERE i.inhparent OPERATOR(pg_catalog.=) 'car.reading'::pg_catalog.regclass "
+					"AND c.relname OPERATOR(pg_catalog.~) '^reading_p[0-9]{6}$' ORDER BY 1",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "car: could not list the partitions of car.reading");
+	n = SPI_processed;
+	candidates = palloc(sizeof(int) * (n + 1));
+	job->months = MemoryContextAlloc(caller, sizeof(int) * (n + 1));
+	for (i = 0; i < n; i++)
+	{
+		char *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		int	  y,
+			m;
+
+		candidates[i] = -1;
+		if (sscanf(name, "reading_p%4d%2d", &y, &m) == 2 && m >= 1 && m <= 12 && y * 12 + m - 1 < job->cutoff)
+			candidates[i] = y * 12 + m - 1;
+	}
+	car_compact_moving = true;
+	PG_TRY();
+	{
+		for (i = 0; i < n; i++)
+		{
+			char reading[NAMEDATALEN];
+			char day[NAMEDATALEN];
+			bool isnull;
+
+			if (candidates[i] < 0)
+				continue;
+			car_compact_names(candidates[i], reading, day);
+			Exec(psprintf("SELECT EXISTS (SELECT 1 FROM ONLY car.%s)", quote_identifier(reading)), SPI_OK_SELECT);
+			if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+				job->months[job->nmonths++] = candidates[i];
+		}
+	}
+	PG_FINALLY();
+	{
+		car_compact_moving = was;
+	}
+	PG_END_TRY();
+	car_spi_finish(pin);
+}
+
+/*
+ * Step 6 of car.maintenance(): compact every month that ended more than
+ * car.compact_after months before the current one began (3: the last three
+ * closed months stay rows) and holds rows of its own, one transaction-long
+ * compaction after another.  A month whose readings still wait in the
+ * default partition is left for a later run, with a NOTICE.  Returns the
+ * months compacted.
+ */
 int
 car_compact_due(void)
 {
-	/* defined in step 4 */
-	return 0;
+	DueJob		 job = {0};
+	struct pg_tm tm;
+	fsec_t		 fsec;
+	int			 i;
+	int			 done = 0;
+
+	if (car_compact_after == 0 || !car_compact_preloaded || !car_has_relation("compacted_month"))
+		return 0;
+	if (timestamp2tm(GetCurrentTransactionStartTimestamp(), NULL, &tm, &fsec, NULL, NULL) != 0)
+		elog(ERROR, "car: timestamp out of range");
+	job.cutoff = tm.tm_year * 12 + tm.tm_mon - 1 - car_compact_after;
+	car_as_table_owner("reading", ReadDue, &job);
+	for (i = 0; i < job.nmonths; i++)
+	{
+		MonthJob	m = {0};
+		TimestampTz lo,
+			hi;
+
+		if (car_default_reading_range(&lo, &hi))
+		{
+			int ylo,
+				yhi;
+
+			if (timestamp2tm(lo, NULL, &tm, &fsec, NULL, NULL) != 0)
+				elog(ERROR, "car: timestamp out of range");
+			ylo = tm.tm_year * 12 + tm.tm_mon - 1;
+			if (timestamp2tm(hi, NULL, &tm, &fsec, NULL, NULL) != 0)
+				elog(ERROR, "car: timestamp out of range");
+			yhi = tm.tm_year * 12 + tm.tm_mon - 1;
+			if (ylo <= job.months[i] && job.months[i] <= yhi)
+			{
+				ereport(NOTICE, (errmsg("car.maintenance: %04d-%02d not compacted: car.reading_default holds "
+										"readings from around it",
+										job.months[i] / 12, job.months[i] % 12 + 1)));
+				continue;
+			}
+		}
+		m.ym = job.months[i];
+		m.compact = true;
+		car_as_table_owner("reading", MonthAsOwner, &m);
+		car_compact_changed();
+		done++;
+	}
+	return done;
 }
 
 /* ---------------------------------------------- writes into a compacted month */
