@@ -37,7 +37,7 @@ XLS_HELPER_OBJS = src/xls_helper.o src/xlsx.o
 
 REGRESS      = units factors xls activities calc ingest transform cron live coverage estimate close ggc targets disclosure estate close_sign time_of_use custom_factors market ownership reference_changes privileges dialects push_lo worker intensity_worker compact
 REGRESS_OPTS = --temp-config=test/pg.conf --temp-instance=./tmp_check --dbname=contrib_regression --encoding=UTF8 --no-locale
-ISOLATION    = load_factors factor_cache push refresh notify close_race custom_factor_race
+ISOLATION    = load_factors factor_cache push refresh notify close_race custom_factor_race compact_race
 ISOLATION_OPTS = $(REGRESS_OPTS)
 
 EXTRA_CLEAN = $(XLS_HELPER) src/xls_helper.o tmp_check results regression.diffs regression.out output_iso test/unit/run_* test/fuzz/run_*

@@ -37,6 +37,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "pgtime.h"
+#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
@@ -937,7 +938,7 @@ MoveSpanAsOwner(void *arg)
 							  "WHERE pg_catalog.timezone('UTC', month::pg_catalog.timestamp) OPERATOR(pg_catalog.<=) $2 "
 							  "AND pg_catalog.timezone('UTC', (month OPERATOR(pg_catalog.+) 31)::pg_catalog.timestamp) "
 							  "OPERATOR(pg_catalog.>) $1 ORDER BY month",
-							  2, t, v, NULL, true, 0) != SPI_OK_SELECT)
+							  2, t, v, NULL, false, 0) != SPI_OK_SELECT) /* a snapshot taken after the locks */
 		elog(ERROR, "car: could not read car.compacted_month");
 	nmonths = SPI_processed;
 	months = palloc(sizeof(DateADT) * (nmonths + 1));
@@ -1008,12 +1009,44 @@ car_uncompact_span(int32 meter_id, TimestampTz lo, TimestampTz hi)
 	SpanMove m = {meter_id, lo, hi, 0};
 	Oid		 reg;
 
+	Oid			 nsp = get_namespace_oid("car", false);
+	struct pg_tm tm;
+	fsec_t		 fsec;
+	int			 ym,
+		ym_lo,
+		ym_hi;
+
 	if (TIMESTAMP_NOT_FINITE(lo) || TIMESTAMP_NOT_FINITE(hi) || hi < lo)
 		return 0;
 	/* nothing compacted (or a car before 1.1): no lookup */
-	reg = get_relname_relid("compacted_month", get_namespace_oid("car", false));
+	reg = get_relname_relid("compacted_month", nsp);
 	if (!OidIsValid(reg))
 		return 0;
+	/*
+	 * The lock the upsert takes anyway, taken now (car.reading's first, as
+	 * the upsert does): a compaction of these months in progress is waited
+	 * for, and the months compacted are then read as it committed them.
+	 * Otherwise the day would be found still in rows here and moved by the
+	 * row trigger inside the upsert, which cannot then update it.
+	 */
+	if (timestamp2tm(lo, NULL, &tm, &fsec, NULL, NULL) != 0)
+		elog(ERROR, "car: timestamp out of range");
+	ym_lo = tm.tm_year * 12 + tm.tm_mon - 1;
+	if (timestamp2tm(hi, NULL, &tm, &fsec, NULL, NULL) != 0)
+		elog(ERROR, "car: timestamp out of range");
+	ym_hi = tm.tm_year * 12 + tm.tm_mon - 1;
+	LockRelationOid(get_relname_relid("reading", nsp), RowExclusiveLock);
+	for (ym = ym_lo; ym <= ym_hi && ym - ym_lo < 1200; ym++)
+	{
+		char reading[NAMEDATALEN];
+		char day[NAMEDATALEN];
+		Oid	 part;
+
+		car_compact_names(ym, reading, day);
+		part = get_relname_relid(reading, nsp);
+		if (OidIsValid(part))
+			LockRelationOid(part, RowExclusiveLock);
+	}
 	car_as_table_owner("reading", MoveSpanAsOwner, &m);
 	return m.moved;
 }

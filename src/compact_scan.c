@@ -337,7 +337,7 @@ CompactSetRelPathlist(PlannerInfo *root, RelOptInfo *rel, Index rti, RangeTblEnt
 	path->path.total_cost = seq_page_cost * (c.readings * 10.0 / BLCKSZ + 1) + cpu_operator_cost * c.readings +
 							cpu_tuple_cost * rel->rows;
 	path->path.pathkeys = NIL;
-	path->flags = 0;
+	path->flags = CUSTOMPATH_SUPPORT_PROJECTION; /* ExecScan projects */
 	path->custom_paths = NIL;
 	path->custom_private = list_make1_oid(c.day_rel);
 	path->methods = &path_methods;
@@ -604,6 +604,7 @@ CompactNext(ScanState *ss)
 			 */
 			slot_getallattrs(s->heap_slot);
 			ExecClearTuple(slot);
+			slot->tts_tableOid = RelationGetRelid(ss->ss_currentRelation);
 			memcpy(slot->tts_values, s->heap_slot->tts_values, sizeof(Datum) * natts);
 			memcpy(slot->tts_isnull, s->heap_slot->tts_isnull, sizeof(bool) * natts);
 			return ExecStoreVirtualTuple(slot);
@@ -623,6 +624,7 @@ CompactNext(ScanState *ss)
 	car_day_reading(&s->cur, s->pos, s->actual, &r);
 	s->pos++;
 	ExecClearTuple(slot);
+	slot->tts_tableOid = RelationGetRelid(ss->ss_currentRelation); /* tableoid reads as the partition's */
 	memset(slot->tts_isnull, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
 	slot->tts_values[s->att_meter] = Int32GetDatum(s->cur.meter_id);
 	slot->tts_isnull[s->att_meter] = false;
