@@ -38,6 +38,12 @@
 #include "miscadmin.h"
 #include "pgtime.h"
 #include "storage/lmgr.h"
+#include "storage/procarray.h"
+#include "access/table.h"
+#include "access/genam.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+#include "storage/bufmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
@@ -849,6 +855,120 @@ ReadDue(void *arg)
 	}
 	PG_END_TRY();
 	car_spi_finish(pin);
+}
+
+/*
+ * A compacted month's partition of car.reading keeps the pages of its
+ * deleted rows, and its primary key its entries, until they are reclaimed.
+ * Once no snapshot from before the compaction is left (the compacting
+ * transaction, car.compacted_month's xmin, precedes every snapshot's
+ * horizon), no transaction can see those rows any more, and a partition
+ * that holds no live row is truncated: its pages and its index go back to
+ * almost nothing at once.  Only when its lock is free at once (readers
+ * hold it while planning); otherwise the next run tries again.
+ */
+typedef struct ReclaimJob
+{
+	int reclaimed;
+} ReclaimJob;
+
+/* Does the partition take more than an empty table: pages of its own, or an index past its metapage? */
+static bool
+TakesRoom(Relation rel)
+{
+	List	 *indexes;
+	ListCell *lc;
+	bool	  room = RelationGetNumberOfBlocks(rel) > 0;
+
+	if (room)
+		return true;
+	indexes = RelationGetIndexList(rel);
+	foreach (lc, indexes)
+	{
+		Relation index = index_open(lfirst_oid(lc), AccessShareLock);
+
+		room = room || RelationGetNumberOfBlocks(index) > 1;
+		index_close(index, AccessShareLock);
+	}
+	list_free(indexes);
+	return room;
+}
+
+static void
+ReclaimAsOwner(void *arg)
+{
+	ReclaimJob	 *job = arg;
+	MemoryContext caller = CurrentMemoryContext;
+	int			  pin = car_spi_connect();
+	bool		  was = car_compact_moving;
+	uint64		  n,
+		i;
+	DateADT		  *months;
+	TransactionId *xmins;
+	Oid			   nsp = get_namespace_oid("car", false);
+
+	Exec("SELECT month, xmin::pg_catalog.text::pg_catalog.int8 FROM car.compacted_month ORDER BY month", SPI_OK_SELECT);
+	n = SPI_processed;
+	months = MemoryContextAlloc(caller, sizeof(DateADT) * (n + 1));
+	xmins = MemoryContextAlloc(caller, sizeof(TransactionId) * (n + 1));
+	for (i = 0; i < n; i++)
+	{
+		bool isnull;
+
+		months[i] = DatumGetDateADT(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		xmins[i] = (TransactionId) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	car_compact_moving = true;
+	PG_TRY();
+	{
+		for (i = 0; i < n; i++)
+		{
+			char reading[NAMEDATALEN];
+			char day[NAMEDATALEN];
+			int	 y,
+				m,
+				d;
+			Oid		 part;
+			Relation rel;
+			bool	 old_enough;
+			bool	 isnull;
+
+			j2date(months[i] + POSTGRES_EPOCH_JDATE, &y, &m, &d);
+			car_compact_names(y * 12 + m - 1, reading, day);
+			part = get_relname_relid(reading, nsp);
+			if (!OidIsValid(part))
+				continue;
+			rel = table_open(part, AccessShareLock);
+			old_enough = TransactionIdPrecedes(xmins[i], GetOldestNonRemovableTransactionId(rel)) && TakesRoom(rel);
+			table_close(rel, NoLock);
+			if (!old_enough)
+				continue;
+			Exec(psprintf("SELECT EXISTS (SELECT 1 FROM ONLY car.%s)", quote_identifier(reading)), SPI_OK_SELECT);
+			if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+				continue; /* late rows: the next compaction packs them */
+			if (!ConditionalLockRelationOid(part, AccessExclusiveLock))
+				continue;
+			Exec(psprintf("TRUNCATE ONLY car.%s", quote_identifier(reading)), SPI_OK_UTILITY);
+			job->reclaimed++;
+		}
+	}
+	PG_FINALLY();
+	{
+		car_compact_moving = was;
+	}
+	PG_END_TRY();
+	car_spi_finish(pin);
+}
+
+int
+car_compact_reclaim(void)
+{
+	ReclaimJob job = {0};
+
+	if (!car_has_relation("compacted_month"))
+		return 0;
+	car_as_table_owner("reading", ReclaimAsOwner, &job);
+	return job.reclaimed;
 }
 
 /*

@@ -67,6 +67,7 @@ extern void car_compact_names(int ym, char *reading, char *day);
 extern void car_unpack_day(Datum *values, bool *nulls, CarDay *out);
 extern void car_day_reading(const CarDay *d, int k, Datum actual, CarReading *r);
 extern int	car_compact_due(void);
+extern int	car_compact_reclaim(void);
 
 /* compact_scan.c */
 extern void car_compact_scan_init(void);
