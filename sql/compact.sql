@@ -6,6 +6,8 @@ SET TimeZone = 'UTC';
 SET DateStyle = ISO;
 SET client_min_messages = warning;
 SELECT car.grant_roles() IS NOT NULL AS roles;
+-- the 2023 factor set for the refreshes (the worker test before this one drops car)
+SELECT count(*) > 0 AS factors FROM car.load_factors(2023);
 INSERT INTO car.site (name, org) VALUES ('Cmp HQ', 'Compact Dept'), ('Cmp Annex', 'Compact Other');
 INSERT INTO car.meter (site_id, name, activity, unit)
 SELECT s.id, s.name || ' ' || k, 'electricity', 'kWh'
