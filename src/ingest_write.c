@@ -1097,7 +1097,15 @@ car_ingest_write(Ingest *ing)
 		if (ing->has_repeats || pc.other || Overlaps(ing) ||
 			!car_try_subxact(CopyAll, ing, ERRCODE_UNIQUE_VIOLATION, ERRCODE_UNIQUE_VIOLATION))
 		{
+			HASH_SEQ_STATUS st;
+			MeterEntry	   *m;
+
 			copy_policy = NULL;
+			/* the file's meter-days in compacted months go back to rows first (compact.c says why) */
+			hash_seq_init(&st, ing->meters);
+			while ((m = hash_seq_search(&st)) != NULL)
+				if (m->id > 0)
+					(void) car_uncompact_span(m->id, m->first_reading, m->last_reading);
 			ing->written = 0;
 			WriteWithUpsert(ing);
 		}
