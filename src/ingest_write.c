@@ -485,7 +485,13 @@ CopySource(void *outbuf, int minread, int maxread)
  * into a partition still checks the partition's bounds and every constraint
  * and index of car.reading on each row.  A reading for a partition that is
  * not a plain table without triggers of its own, for the default partition
- * or for none, goes through car.reading as before, in the same batch.
+ * or for none, goes through car.reading as before, in the same batch.  A
+ * compacted month's partition is one of those: its row trigger
+ * (car.compacted_insert, compact.c) moves the reading's meter-day back to
+ * rows before the reading goes in.  The partition is opened, and its
+ * triggers read, under the lock the COPY holds to the end of the
+ * transaction, which car.compact waits for; a compaction that committed
+ * first is seen (its trigger) once that lock is granted.
  */
 typedef struct Leaf
 {
