@@ -194,6 +194,17 @@ SELECT ts FROM car.reading WHERE ts >= '2023-10-01' AND ts < '2023-10-02' FOR UP
 INSERT INTO car.reading (meter_id, ts, quantity) VALUES ((SELECT min(id) FROM cmp_meter), '2023-05-01 00:00', 1);
 UPDATE car.reading SET quantity = 2 WHERE meter_id = (SELECT min(id) FROM cmp_meter) AND ts = '2023-05-01 00:00';
 DELETE FROM car.reading WHERE meter_id = (SELECT min(id) FROM cmp_meter) AND ts = '2023-05-01 00:00';
+-- an UPDATE or DELETE that reaches the compacted months (no condition on ts)
+-- but matches none of their readings runs: the refusal comes when a
+-- compacted month's scan yields a row to write.  A meter with one reading,
+-- in May.
+INSERT INTO car.meter (site_id, name, activity, unit)
+SELECT id, 'Cmp HQ spare', 'electricity', 'kWh' FROM car.site WHERE name = 'Cmp HQ' RETURNING id AS spare \gset
+INSERT INTO car.reading (meter_id, ts, quantity) VALUES (:spare, '2023-05-02 00:00', 1);
+UPDATE car.reading SET quantity = 4 WHERE meter_id = :spare;
+SELECT ts, quantity FROM car.reading WHERE meter_id = :spare;
+DELETE FROM car.reading WHERE meter_id = :spare;
+SELECT count(*) AS spare_readings FROM car.reading WHERE meter_id = :spare;
 -- months that are not closed, or have no partition, are refused
 SELECT car.compact('2999-01-01');
 SELECT car.compact('2023-03-02');

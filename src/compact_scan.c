@@ -284,11 +284,22 @@ BoundOf(RestrictInfo *ri, RelOptInfo *rel, AttrNumber meter_att, AttrNumber ts_a
 	}
 }
 
-static void
-RefuseWrite(RangeTblEntry *rte, const char *what)
+/* What a scan of a compacted partition refuses to give a row to (custom_private's third list). */
+enum
 {
-	char *name = get_rel_name(rte->relid);
-	int	  y = 0,
+	REFUSE_NONE,
+	REFUSE_DELETE,
+	REFUSE_UPDATE,
+	REFUSE_LOCK
+};
+
+static void
+RefuseWrite(Oid relid, int refuse)
+{
+	const char *what = refuse == REFUSE_DELETE ? "delete" : refuse == REFUSE_UPDATE ? "update"
+																					: "lock";
+	char	   *name = get_rel_name(relid);
+	int			y = 0,
 		m = 0;
 
 	if (name != NULL)
@@ -307,20 +318,27 @@ CompactSetRelPathlist(PlannerInfo *root, RelOptInfo *rel, Index rti, RangeTblEnt
 	Compacted	c;
 	CustomPath *path;
 	ListCell   *lc;
+	int			refuse = REFUSE_NONE;
 
 	if (prev_set_rel_pathlist)
 		prev_set_rel_pathlist(root, rel, rti, rte);
 	if (rte->rtekind != RTE_RELATION || rte->relkind != RELKIND_RELATION || rte->inh || IS_DUMMY_REL(rel) ||
 		!CompactedLookup(rte->relid, &c))
 		return;
+	/*
+	 * Written or locked: refused when the scan yields a row (its rows are not
+	 * heap tuples), not when planned, so that a DELETE or UPDATE of
+	 * car.reading whose conditions match nothing in the compacted months
+	 * (DELETE ... WHERE meter_id = ...) still runs.
+	 */
 	if (bms_is_member(rti, root->all_result_relids))
-		RefuseWrite(rte, root->parse->commandType == CMD_DELETE ? "delete" : "update");
+		refuse = root->parse->commandType == CMD_DELETE ? REFUSE_DELETE : REFUSE_UPDATE;
 	foreach (lc, root->rowMarks)
 	{
 		PlanRowMark *rc = lfirst(lc);
 
-		if (rc->rti == rti)
-			RefuseWrite(rte, "lock");
+		if (rc->rti == rti && refuse == REFUSE_NONE)
+			refuse = REFUSE_LOCK;
 	}
 
 	path = makeNode(CustomPath);
@@ -339,7 +357,7 @@ CompactSetRelPathlist(PlannerInfo *root, RelOptInfo *rel, Index rti, RangeTblEnt
 	path->path.pathkeys = NIL;
 	path->flags = CUSTOMPATH_SUPPORT_PROJECTION; /* ExecScan projects */
 	path->custom_paths = NIL;
-	path->custom_private = list_make1_oid(c.day_rel);
+	path->custom_private = list_make2(list_make1_oid(c.day_rel), list_make1_int(refuse));
 	path->methods = &path_methods;
 	/* DDL on the compact partition invalidates plans that read it */
 	root->glob->relationOids = lappend_oid(root->glob->relationOids, c.day_rel);
@@ -379,7 +397,7 @@ PlanCompactPath(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path, List 
 	cscan->flags = best_path->flags;
 	cscan->custom_scan_tlist = NIL;
 	cscan->custom_exprs = exprs;
-	cscan->custom_private = list_make2(best_path->custom_private, kinds);
+	cscan->custom_private = list_make3(linitial(best_path->custom_private), kinds, lsecond(best_path->custom_private));
 	cscan->methods = &scan_methods;
 	return &cscan->scan.plan;
 }
@@ -420,6 +438,7 @@ typedef struct CompactState
 	AttrNumber		att_quality;
 	AttrNumber		att_method;
 	int64			days_read;
+	int				refuse; /* REFUSE_*: the plan writes or locks this partition's rows */
 } CompactState;
 
 static Node *
@@ -430,6 +449,7 @@ CreateCompactState(CustomScan *cscan)
 	s->css.methods = &exec_methods;
 	s->day_oid = linitial_oid(linitial(cscan->custom_private));
 	s->kinds = lsecond(cscan->custom_private);
+	s->refuse = linitial_int(lthird(cscan->custom_private));
 	return (Node *) s;
 }
 
@@ -651,7 +671,19 @@ CompactRecheck(ScanState *ss, TupleTableSlot *slot)
 static TupleTableSlot *
 ExecCompact(CustomScanState *node)
 {
-	return ExecScan(&node->ss, CompactNext, CompactRecheck);
+	CompactState   *s = (CompactState *) node;
+	ProjectionInfo *proj = node->ss.ps.ps_ProjInfo;
+	TupleTableSlot *slot;
+
+	if (s->refuse == REFUSE_NONE)
+		return ExecScan(&node->ss, CompactNext, CompactRecheck);
+	/* a row that passes the quals would be written or locked: refused before it is projected (it has no ctid) */
+	node->ss.ps.ps_ProjInfo = NULL;
+	slot = ExecScan(&node->ss, CompactNext, CompactRecheck);
+	node->ss.ps.ps_ProjInfo = proj;
+	if (!TupIsNull(slot))
+		RefuseWrite(RelationGetRelid(node->ss.ss_currentRelation), s->refuse);
+	return slot;
 }
 
 static void
