@@ -259,6 +259,18 @@ PutInt32(char **p, int32 v)
 	*p += 4;
 }
 
+/* Binary COPY's header: signature, flags and header extension length (both 0). */
+static void
+PutCopyHeader(char **p)
+{
+	static const char sig[11] = "PGCOPY\n\377\r\n";
+
+	memcpy(*p, sig, 11);
+	*p += 11;
+	PutInt32(p, 0);
+	PutInt32(p, 0);
+}
+
 static void
 PutInt64(char **p, int64 v)
 {
@@ -424,13 +436,8 @@ CopySource(void *outbuf, int minread, int maxread)
 	char   *end = p + maxread;
 	if (ing->copy_state == 0)
 	{
-		static const char sig[11] = "PGCOPY\n\377\r\n";
-
 		Assert(maxread >= HEADER_BYTES);
-		memcpy(p, sig, 11);
-		p += 11;
-		PutInt32(&p, 0);
-		PutInt32(&p, 0);
+		PutCopyHeader(&p);
 		ing->copy_state = 1;
 	}
 	while (ing->copy_state == 1 && end - p >= TUPLE_BYTES)
@@ -704,13 +711,8 @@ DirectSource(void *outbuf, int minread, int maxread)
 
 	if (d->state == 0)
 	{
-		static const char sig[11] = "PGCOPY\n\377\r\n";
-
 		Assert(maxread >= HEADER_BYTES);
-		memcpy(p, sig, 11);
-		p += 11;
-		PutInt32(&p, 0);
-		PutInt32(&p, 0);
+		PutCopyHeader(&p);
 		d->state = 1;
 	}
 	while (d->state == 1 && end - p >= TUPLE_BYTES)
