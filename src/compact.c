@@ -28,6 +28,7 @@
  */
 #include "car.h"
 
+#include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
@@ -43,6 +44,7 @@
 #include "access/genam.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
+#include "utils/snapmgr.h"
 #include "storage/bufmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -958,6 +960,110 @@ ReclaimAsOwner(void *arg)
 	}
 	PG_END_TRY();
 	car_spi_finish(pin);
+}
+
+/*
+ * An uncompacted month keeps its compact partition, its rows deleted, so
+ * that a snapshot from before the uncompaction still reads them (the scan
+ * reads the month while the partition exists).  Once no snapshot can see
+ * any of its rows (every tuple dead to the oldest one left), it is dropped
+ * and the month is read as plain rows again; only when its locks are free
+ * at once.
+ */
+static bool
+DaysDrained(Relation rel)
+{
+	TableScanDesc scan = table_beginscan(rel, SnapshotAny, 0, NULL);
+	HeapScanDesc  hscan = (HeapScanDesc) scan;
+	TransactionId horizon = GetOldestNonRemovableTransactionId(rel);
+	HeapTuple	  tup;
+	bool		  drained = true;
+
+	while (drained && (tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		LockBuffer(hscan->rs_cbuf, BUFFER_LOCK_SHARE);
+		drained = HeapTupleSatisfiesVacuum(tup, horizon, hscan->rs_cbuf) == HEAPTUPLE_DEAD;
+		LockBuffer(hscan->rs_cbuf, BUFFER_LOCK_UNLOCK);
+	}
+	table_endscan(scan);
+	return drained;
+}
+
+static void
+DropDrainedAsOwner(void *arg)
+{
+	ReclaimJob	 *job = arg;
+	MemoryContext caller = CurrentMemoryContext;
+	int			  pin = car_spi_connect();
+	Oid			  nsp = get_namespace_oid("car", false);
+	Oid			  parent = get_relname_relid("reading_day", nsp);
+	uint64		  n,
+		i;
+	int *months;
+
+	/* compact partitions of months not in car.compacted_month */
+	Exec("SELECT pg_catalog.substr(c.relname::pg_catalog.text, 14)::pg_catalog.int4 FROM pg_catalog.pg_inherits i "
+		 "JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.inhrelid "
+		 "WHERE i.inhparent OPERATOR(pg_catalog.=) 'car.reading_day'::pg_catalog.regclass "
+		 "AND c.relname OPERATOR(pg_catalog.~) '^reading_day_p[0-9]{6}$' ORDER BY 1",
+		 SPI_OK_SELECT);
+	n = SPI_processed;
+	months = MemoryContextAlloc(caller, sizeof(int) * (n + 1));
+	for (i = 0; i < n; i++)
+	{
+		bool isnull;
+		int	 yyyymm = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+
+		months[i] = (yyyymm / 100) * 12 + yyyymm % 100 - 1;
+	}
+	for (i = 0; i < n; i++)
+	{
+		char	 reading[NAMEDATALEN];
+		char	 day[NAMEDATALEN];
+		Oid		 day_oid;
+		Relation rel;
+		bool	 drained;
+		bool	 isnull;
+		Oid		 t[2] = {INT4OID, DATEOID};
+		Datum	 v[2] = {Int32GetDatum(months[i]), DateADTGetDatum(FirstOf(months[i]))};
+
+		/* no compaction of the month meanwhile (it takes this lock), and still not compacted */
+		if (SPI_execute_with_args(psprintf("SELECT pg_catalog.pg_try_advisory_xact_lock(%d, $1) AND NOT EXISTS "
+										   "(SELECT 1 FROM car.compacted_month WHERE month OPERATOR(pg_catalog.=) $2)",
+										   COMPACT_LOCK_KEY),
+								  2, t, v, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "car: could not read car.compacted_month");
+		if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+			continue;
+		car_compact_names(months[i], reading, day);
+		day_oid = get_relname_relid(day, nsp);
+		if (!OidIsValid(day_oid) || !ConditionalLockRelationOid(day_oid, AccessShareLock))
+			continue;
+		rel = table_open(day_oid, NoLock);
+		drained = DaysDrained(rel);
+		table_close(rel, NoLock);
+		/* dropping a partition locks its parent too (readers of car.reading_day wait) */
+		if (!drained || !ConditionalLockRelationOid(parent, AccessExclusiveLock) ||
+			!ConditionalLockRelationOid(day_oid, AccessExclusiveLock))
+			continue;
+		Exec(psprintf("DROP TABLE car.%s", quote_identifier(day)), SPI_OK_UTILITY);
+		job->reclaimed++;
+	}
+	car_spi_finish(pin);
+}
+
+/* Step 6 of car.maintenance(), last: compact partitions of uncompacted months dropped; returns how many. */
+int
+car_compact_drop_drained(void)
+{
+	ReclaimJob job = {0};
+
+	if (!car_has_relation("compacted_month") || !car_has_relation("reading_day"))
+		return 0;
+	car_as_table_owner("reading", DropDrainedAsOwner, &job);
+	if (job.reclaimed > 0)
+		car_compact_changed();
+	return job.reclaimed;
 }
 
 int

@@ -68,6 +68,7 @@ extern void car_unpack_day(Datum *values, bool *nulls, CarDay *out);
 extern void car_day_reading(const CarDay *d, int k, Datum actual, CarReading *r);
 extern int	car_compact_due(void);
 extern int	car_compact_reclaim(void);
+extern int	car_compact_drop_drained(void);
 
 /* compact_scan.c */
 extern void car_compact_scan_init(void);

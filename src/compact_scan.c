@@ -33,6 +33,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "commands/explain.h"
 #include "executor/executor.h"
@@ -67,34 +68,46 @@
 
 typedef struct Compacted
 {
-	Oid	  partition; /* key: car.reading_pYYYYMM */
-	Oid	  day_rel;	 /* car.reading_day_pYYYYMM */
-	int64 readings;
+	Oid	  partition;  /* key: car.reading_pYYYYMM */
+	Oid	  day_rel;	  /* car.reading_day_pYYYYMM */
+	int64 readings;	  /* as car.compacted_month records them (0 when not registered) */
+	bool  registered; /* in car.compacted_month; else uncompacted since, its compact rows deleted */
 } Compacted;
 
 static HTAB *compacted = NULL;
 static bool	 compacted_valid = false;
 static bool	 compacted_loading = false;
 static Oid	 registry_oid = InvalidOid;
+static Oid	 day_parent_oid = InvalidOid; /* car.reading_day: a partition made or dropped */
 
 static void
 CompactedInvalidate(Datum arg, Oid relid)
 {
-	if (relid == InvalidOid || relid == registry_oid)
+	if (relid == InvalidOid || relid == registry_oid || relid == day_parent_oid)
 		compacted_valid = false;
 	else if (compacted != NULL && compacted_valid && hash_search(compacted, &relid, HASH_FIND, NULL) != NULL)
 		compacted_valid = false;
 }
 
-/* Read car.compacted_month into the cache (straight from the table: no SPI inside the planner). */
+/*
+ * Read car.compacted_month and the partitions of car.reading_day into the
+ * cache (straight from the catalogs: no SPI inside the planner).  A month
+ * with a compact partition but no registry row was uncompacted: its compact
+ * rows are deleted, yet a snapshot from before the uncompaction still sees
+ * them (and not the rows written back), so it is read through the scan too
+ * until car.maintenance() drops the compact partition.
+ */
 static void
 CompactedLoad(void)
 {
 	HASHCTL		ctl;
 	Oid			nsp;
+	Oid			day_parent;
 	Relation	rel;
 	SysScanDesc scan;
 	HeapTuple	tup;
+	List	   *days;
+	ListCell   *lc;
 
 	if (compacted != NULL)
 		hash_destroy(compacted);
@@ -105,6 +118,7 @@ CompactedLoad(void)
 	compacted = hash_create("car compacted months", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	compacted_valid = true;
 	registry_oid = InvalidOid;
+	day_parent_oid = InvalidOid;
 	nsp = get_namespace_oid("car", true);
 	if (!OidIsValid(nsp))
 		return;
@@ -134,11 +148,43 @@ CompactedLoad(void)
 		c = hash_search(compacted, &part, HASH_ENTER, NULL);
 		c->day_rel = get_relname_relid(day, nsp);
 		c->readings = isnull ? 0 : DatumGetInt64(readings);
+		c->registered = true;
 		if (!OidIsValid(c->day_rel))
 			elog(ERROR, "car: month %04d-%02d is compacted but car.%s is missing", y, m, day);
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
+
+	day_parent = get_relname_relid("reading_day", nsp);
+	day_parent_oid = day_parent;
+	if (!OidIsValid(day_parent))
+		return;
+	days = find_inheritance_children(day_parent, NoLock);
+	foreach (lc, days)
+	{
+		char *name = get_rel_name(lfirst_oid(lc));
+		char  reading[NAMEDATALEN];
+		char  day[NAMEDATALEN];
+		int	  y,
+			m;
+		bool	   found;
+		Oid		   part;
+		Compacted *c;
+
+		if (name == NULL || sscanf(name, "reading_day_p%4d%2d", &y, &m) != 2 || m < 1 || m > 12)
+			continue;
+		car_compact_names(y * 12 + m - 1, reading, day);
+		part = get_relname_relid(reading, nsp);
+		if (!OidIsValid(part))
+			continue;
+		c = hash_search(compacted, &part, HASH_ENTER, &found);
+		if (found)
+			continue;
+		c->day_rel = lfirst_oid(lc);
+		c->readings = 0;
+		c->registered = false;
+	}
+	list_free(days);
 }
 
 /* Is relid a compacted partition?  *out gets a copy of its entry. */
@@ -312,6 +358,40 @@ RefuseWrite(Oid relid, int refuse)
 							y, m)));
 }
 
+/*
+ * A transaction-snapshot transaction (REPEATABLE READ, SERIALIZABLE) whose
+ * snapshot still sees an uncompacted month's compact rows began before the
+ * uncompaction: its reading of the month is no longer the one writable, as
+ * when a row it sees was deleted since.
+ */
+static void
+RefuseIfSnapshotSeesDays(Oid relid, Oid day_oid)
+{
+	Relation		day;
+	TableScanDesc	scan;
+	TupleTableSlot *slot;
+	bool			sees;
+
+	if (!IsolationUsesXactSnapshot())
+		return;
+	day = try_table_open(day_oid, AccessShareLock);
+	if (day == NULL)
+		return; /* dropped: no snapshot saw its rows */
+	slot = table_slot_create(day, NULL);
+	scan = table_beginscan(day, GetTransactionSnapshot(), 0, NULL);
+	sees = table_scan_getnextslot(scan, ForwardScanDirection, slot);
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(day, AccessShareLock);
+	if (sees)
+		ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						errmsg("could not serialize access due to concurrent update"),
+						errdetail("The month of %s was uncompacted (car.uncompact) after this transaction's "
+								  "snapshot was taken.",
+								  get_rel_name(relid)),
+						errhint("Retry the transaction.")));
+}
+
 static void
 CompactSetRelPathlist(PlannerInfo *root, RelOptInfo *rel, Index rti, RangeTblEntry *rte)
 {
@@ -340,6 +420,16 @@ CompactSetRelPathlist(PlannerInfo *root, RelOptInfo *rel, Index rti, RangeTblEnt
 		if (rc->rti == rti && refuse == REFUSE_NONE)
 			refuse = REFUSE_LOCK;
 	}
+	/*
+	 * An uncompacted month's rows are heap rows again: written or locked
+	 * through the ordinary paths, unless the transaction's snapshot predates
+	 * the uncompaction (it would change none of the readings it sees).
+	 */
+	if (!c.registered && refuse != REFUSE_NONE)
+	{
+		RefuseIfSnapshotSeesDays(rte->relid, c.day_rel);
+		return;
+	}
 
 	path = makeNode(CustomPath);
 	path->path.pathtype = T_CustomScan;
@@ -354,6 +444,9 @@ CompactSetRelPathlist(PlannerInfo *root, RelOptInfo *rel, Index rti, RangeTblEnt
 	/* a seq scan of the compact pages, and per reading what a heap scan pays per tuple (less visibility) */
 	path->path.total_cost = seq_page_cost * (c.readings * 10.0 / BLCKSZ + 1) + cpu_operator_cost * c.readings +
 							cpu_tuple_cost * rel->rows;
+	/* uncompacted: its readings are heap rows again, all read in sequence */
+	if (!c.registered)
+		path->path.total_cost += seq_page_cost * rel->pages + cpu_tuple_cost * rel->tuples;
 	path->path.pathkeys = NIL;
 	path->flags = CUSTOMPATH_SUPPORT_PROJECTION; /* ExecScan projects */
 	path->custom_paths = NIL;
@@ -474,12 +567,20 @@ BeginCompact(CustomScanState *node, EState *estate, int eflags)
 	Oid			  pk;
 
 	s->bounds = ExecInitExprList(cscan->custom_exprs, &node->ss.ps);
-	s->day_rel = table_open(s->day_oid, AccessShareLock);
-	pk = RelationGetPrimaryKeyIndex(s->day_rel);
-	if (!OidIsValid(pk))
-		elog(ERROR, "car: %s has no primary key", RelationGetRelationName(s->day_rel));
-	s->day_index = index_open(pk, AccessShareLock);
-	s->day_slot = table_slot_create(s->day_rel, &estate->es_tupleTable);
+	/*
+	 * Gone since planning: car.maintenance() drops an uncompacted month's
+	 * compact partition once no snapshot can see its rows, this one's
+	 * included, so there is nothing of it to read.
+	 */
+	s->day_rel = try_table_open(s->day_oid, AccessShareLock);
+	if (s->day_rel != NULL)
+	{
+		pk = RelationGetPrimaryKeyIndex(s->day_rel);
+		if (!OidIsValid(pk))
+			elog(ERROR, "car: %s has no primary key", RelationGetRelationName(s->day_rel));
+		s->day_index = index_open(pk, AccessShareLock);
+		s->day_slot = table_slot_create(s->day_rel, &estate->es_tupleTable);
+	}
 	s->heap_slot = table_slot_create(node->ss.ss_currentRelation, &estate->es_tupleTable);
 	s->day_cxt = AllocSetContextCreate(estate->es_query_cxt, "car compacted day", ALLOCSET_DEFAULT_SIZES);
 	s->actual = CStringGetTextDatum("actual");
@@ -540,7 +641,7 @@ EvalBounds(CompactState *s)
 		if (kind == KEY_TS_EQ || kind == KEY_TS_HI)
 			s->day_hi = Min(s->day_hi, UtcDate(DatumGetTimestampTz(v)) + 1);
 	}
-	if (s->day_lo > s->day_hi)
+	if (s->day_lo > s->day_hi || s->day_rel == NULL)
 		s->empty = true;
 	s->bounds_done = true;
 }
@@ -733,6 +834,7 @@ ExplainCompact(CustomScanState *node, List *ancestors, ExplainState *es)
 	ListCell	 *lk;
 	bool		  meter = false,
 		 times = false;
+	const char *day = get_rel_name(s->day_oid);
 
 	foreach (lk, s->kinds)
 	{
@@ -741,7 +843,7 @@ ExplainCompact(CustomScanState *node, List *ancestors, ExplainState *es)
 		else
 			times = true;
 	}
-	ExplainPropertyText("Compacted Month", get_rel_name(s->day_oid), es);
+	ExplainPropertyText("Compacted Month", day != NULL ? day : "(dropped)", es);
 	ExplainPropertyText("Compact Rows By", meter ? (times ? "meter and days" : "meter") : (times ? "days" : "all"),
 						es);
 	if (es->analyze)

@@ -566,6 +566,7 @@ car_maintenance(PG_FUNCTION_ARGS)
 	uint64		   changes = 0;
 	int			   compacted;
 	int			   emptied;
+	int			   drained;
 	size_t		   t;
 	StringInfoData out;
 
@@ -618,17 +619,22 @@ car_maintenance(PG_FUNCTION_ARGS)
 		car_spi_finish(pin);
 	}
 
-	/* 6. months older than car.compact_after, compacted; the emptied partitions of earlier ones truncated (compact.c) */
+	/*
+	 * 6. months older than car.compact_after, compacted; the emptied
+	 * partitions of earlier ones truncated, the compact partitions of
+	 * uncompacted months dropped (compact.c)
+	 */
 	compacted = car_compact_due();
 	emptied = car_compact_reclaim();
+	drained = car_compact_drop_drained();
 
 	initStringInfo(&out);
 	appendStringInfo(&out,
 					 "{\"partitions_created\": %d, \"months_compacted\": %d, \"compacted_partitions_emptied\": %d, "
-					 "\"rows_moved\": " UINT64_FORMAT
+					 "\"compact_partitions_dropped\": %d, \"rows_moved\": " UINT64_FORMAT
 					 ", \"rows_outside_accepted_range\": " UINT64_FORMAT ", \"raw_files_dropped\": " UINT64_FORMAT
 					 ", \"job_runs_purged\": " UINT64_FORMAT ", \"changes_purged\": " UINT64_FORMAT "}",
-					 created, compacted, emptied, moved, stray, dropped, purged, changes);
+					 created, compacted, emptied, drained, moved, stray, dropped, purged, changes);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(out.data)));
 }
 
