@@ -1141,8 +1141,57 @@ typedef struct SpanMove
 	int32		meter_id;
 	TimestampTz lo;
 	TimestampTz hi;
+	int			ym_lo; /* the months of [lo, hi] (year * 12 + month - 1) */
+	int			ym_hi;
 	int64		moved;
 } SpanMove;
+
+/*
+ * A write into a meter's days of a month, in a transaction-snapshot
+ * transaction (REPEATABLE READ, SERIALIZABLE): if a compaction committed
+ * after its snapshot packed any of those days, the readings it sees there
+ * are heap rows deleted since and the compact row that holds them now is
+ * invisible to it: moving nothing back, its upsert would write them a
+ * second time.  As when a row it sees was updated since: a serialization
+ * failure (a compact row it sees deleted since, by car.uncompact or a
+ * re-pack, fails the move's own DELETE the same way).  READ COMMITTED
+ * takes a snapshot per statement and sees the compaction.
+ */
+static void
+RefuseNewerDays(const char *qday, int32 meter_id, DateADT lo, DateADT hi)
+{
+	Oid		   t[3] = {INT4OID, DATEOID, DATEOID};
+	Datum	   v[3] = {Int32GetDatum(meter_id), DateADTGetDatum(lo), DateADTGetDatum(hi)};
+	SPIPlanPtr plan;
+	Snapshot   mine = GetTransactionSnapshot();
+	uint64	   i;
+
+	if (!IsolationUsesXactSnapshot())
+		return;
+	plan = SPI_prepare(psprintf("SELECT xmin, day FROM %s WHERE meter_id OPERATOR(pg_catalog.=) $1 "
+								"AND day OPERATOR(pg_catalog.>=) $2 AND day OPERATOR(pg_catalog.<=) $3",
+								qday),
+					   3, t);
+	if (plan == NULL)
+		elog(ERROR, "car: could not prepare the compacted days' check: %s", SPI_result_code_string(SPI_result));
+	if (SPI_execute_snapshot(plan, v, NULL, GetLatestSnapshot(), InvalidSnapshot, true, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "car: could not read compacted meter-days");
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		  isnull;
+		TransactionId xmin = DatumGetTransactionId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		DateADT		  day = DatumGetDateADT(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+
+		if (!TransactionIdIsCurrentTransactionId(xmin) && XidInMVCCSnapshot(xmin, mine))
+			ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+							errmsg("could not serialize access due to concurrent update"),
+							errdetail("Meter %d's readings of %s were compacted (car.compact) after this "
+									  "transaction's snapshot was taken.",
+									  meter_id, DatumGetCString(DirectFunctionCall1(date_out, DateADTGetDatum(day)))),
+							errhint("Retry the transaction.")));
+	}
+	SPI_freeplan(plan);
+}
 
 static void
 MoveSpanAsOwner(void *arg)
@@ -1159,6 +1208,15 @@ MoveSpanAsOwner(void *arg)
 	DateADT	 *months;
 	uint64	  i;
 
+	for (i = 0; m->ym_lo + (int) i <= m->ym_hi && i < 1200; i++)
+	{
+		char reading[NAMEDATALEN];
+		char day[NAMEDATALEN];
+
+		car_compact_names(m->ym_lo + (int) i, reading, day);
+		if (OidIsValid(get_relname_relid(day, get_namespace_oid("car", false))))
+			RefuseNewerDays(psprintf("car.%s", quote_identifier(day)), m->meter_id, day_lo, day_hi);
+	}
 	/* the compacted months the span touches (their bounds are midnight UTC on the first) */
 	if (SPI_execute_with_args("SELECT month FROM car.compacted_month "
 							  "WHERE pg_catalog.timezone('UTC', month::pg_catalog.timestamp) OPERATOR(pg_catalog.<=) $2 "
@@ -1232,7 +1290,7 @@ MoveSpanAsOwner(void *arg)
 int64
 car_uncompact_span(int32 meter_id, TimestampTz lo, TimestampTz hi)
 {
-	SpanMove m = {meter_id, lo, hi, 0};
+	SpanMove m = {meter_id, lo, hi, 0, 0, 0};
 	Oid		 reg;
 
 	Oid			 nsp = get_namespace_oid("car", false);
@@ -1273,6 +1331,8 @@ car_uncompact_span(int32 meter_id, TimestampTz lo, TimestampTz hi)
 		if (OidIsValid(part))
 			LockRelationOid(part, RowExclusiveLock);
 	}
+	m.ym_lo = ym_lo;
+	m.ym_hi = ym_hi;
 	car_as_table_owner("reading", MoveSpanAsOwner, &m);
 	return m.moved;
 }
@@ -1308,6 +1368,7 @@ MoveDayAsOwner(void *arg)
 		Datum	 v[2] = {Int32GetDatum(m->meter_id), DateADTGetDatum(m->day)};
 		Unpacker u;
 
+		RefuseNewerDays(qday, m->meter_id, m->day, m->day);
 		if (SPI_execute_with_args(psprintf("DELETE FROM %s WHERE meter_id OPERATOR(pg_catalog.=) $1 "
 										   "AND day OPERATOR(pg_catalog.=) $2 RETURNING *",
 										   qday),
