@@ -22,6 +22,8 @@ OBJS      += src/estimate.o src/close.o src/ggc.o
 OBJS      += src/intensity.o src/market.o
 # Running across servers: node roles, shards and the hub (issue 16).
 OBJS      += src/node.o
+# Compact storage of closed months (issue 17).
+OBJS      += src/compact.o src/compact_scan.o
 
 XML2_CFLAGS := $(shell xml2-config --cflags 2>/dev/null)
 PG_CPPFLAGS = -Isrc $(XML2_CFLAGS) -DCAR_SQL_VERSION='"$(EXTVERSION)"'
@@ -33,9 +35,9 @@ SHLIB_LINK  = -lzip -lxml2 -lcurl -lcrypto -ldl
 XLS_HELPER = car-xls-reader
 XLS_HELPER_OBJS = src/xls_helper.o src/xlsx.o
 
-REGRESS      = units factors xls activities calc ingest transform cron live coverage estimate close ggc targets disclosure estate close_sign time_of_use custom_factors market ownership reference_changes realtime sum_order privileges dialects push_lo worker intensity_worker push_direct
+REGRESS      = units factors xls activities calc ingest transform cron live coverage estimate close ggc targets disclosure estate close_sign time_of_use custom_factors market ownership reference_changes realtime sum_order privileges dialects push_lo worker intensity_worker compact push_direct
 REGRESS_OPTS = --temp-config=test/pg.conf --temp-instance=./tmp_check --dbname=contrib_regression --encoding=UTF8 --no-locale
-ISOLATION    = load_factors factor_cache push refresh notify close_race custom_factor_race
+ISOLATION    = load_factors factor_cache push refresh notify close_race custom_factor_race compact_race
 ISOLATION_OPTS = $(REGRESS_OPTS)
 
 EXTRA_CLEAN = $(XLS_HELPER) src/xls_helper.o tmp_check results regression.diffs regression.out output_iso test/unit/run_* test/fuzz/run_*

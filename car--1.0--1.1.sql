@@ -4003,6 +4003,68 @@ COMMENT ON COLUMN car.report_scope2.meter_days_unallocated IS 'Scope 2 meter-day
 -- (src/schedule.c).
 COMMENT ON FUNCTION car.schedule(text, text) IS 'For superusers: register car''s pg_cron jobs for this database, run as car.worker_role: car-refresh (SELECT car.refresh(), on refresh_cron) and car-maintenance (SELECT car.maintenance(), on maintenance_cron), in pg_cron''s database (cron.database_name) if that is another one, with car-purge-history there. On a hub (car.node_role = hub), which refuses car.refresh(), car-maintenance only: a car-refresh of this database made before is removed, and a NOTICE says so (schedule car-refresh on the shards). Returns one row per job now scheduled: its name, pg_cron job id, schedule and database. Errors: not a superuser (42501); pg_cron not loaded (0A000), its database missing (3D000) or the extension not installed there (42704); a caller without LOGIN when pg_cron is in another database (42501); car.worker_role missing (42704) or a superuser, BYPASSRLS or unable to log in (22023); the worker role already holding car''s jobs for another database (42710).';
 
+-- Compact storage of closed months (issue 17, point 1; src/compact.c,
+-- src/compact_scan.c).  car.reading stays a table: a compacted month's
+-- partition holds no rows of its own, its readings are kept one row per
+-- meter and UK local day in car.reading_day, and a custom scan reads them
+-- back through car.reading.  No role is granted car.reading_day: its rows
+-- are readings, which only car.reading (under row-level security) shows.
+CREATE TABLE car.reading_day (
+    month      date NOT NULL,
+    meter_id   int NOT NULL,
+    day        date NOT NULL,
+    file_id    int,
+    ts_first   timestamptz NOT NULL,
+    step_us    bigint,
+    offsets_us bigint[],
+    quantity   float8[] NOT NULL,
+    file_ids   int[],
+    quality    text[],
+    method     text[],
+    PRIMARY KEY (meter_id, day, month),
+    CONSTRAINT reading_day_grid CHECK ((step_us IS NULL) <> (offsets_us IS NULL))
+) PARTITION BY RANGE (month);
+COMMENT ON TABLE car.reading_day IS 'The readings of compacted months (car.compact): one row per meter, UK local day and month partition of car.reading, the day''s readings in arrays ordered by ts. car.reading shows them as rows; read them there. Partitioned by month (car.reading_day_pYYYYMM, made by car.compact).';
+COMMENT ON COLUMN car.reading_day.month IS 'First day of the UTC month whose partition of car.reading (car.reading_pYYYYMM) the readings belong to. A UK day of British Summer Time starts at 23:00 UTC the day before, so a day at a month''s edge has a row in each month.';
+COMMENT ON COLUMN car.reading_day.meter_id IS 'The meter (car.meter.id).';
+COMMENT ON COLUMN car.reading_day.day IS 'The UK local day (Europe/London) the readings start in.';
+COMMENT ON COLUMN car.reading_day.file_id IS 'The car.source_file every reading of the row came from, when one file made them all; NULL when they came from several (see file_ids) or from none.';
+COMMENT ON COLUMN car.reading_day.ts_first IS 'Start of the first reading''s period (UTC instant).';
+COMMENT ON COLUMN car.reading_day.step_us IS 'Readings on a regular grid: reading k (from 0) starts at ts_first + k * step_us microseconds. NULL when the grid is irregular (see offsets_us).';
+COMMENT ON COLUMN car.reading_day.offsets_us IS 'Irregular readings: each one''s start minus ts_first, in microseconds. NULL on a regular grid.';
+COMMENT ON COLUMN car.reading_day.quantity IS 'The readings'' quantities in the meter''s unit, bit for bit as car.reading held them, in ts order.';
+COMMENT ON COLUMN car.reading_day.file_ids IS 'Per reading, its car.source_file (NULL elements for readings of no file), when the readings came from more than one; else NULL.';
+COMMENT ON COLUMN car.reading_day.quality IS 'Per reading, actual or estimated, when some reading is estimated; NULL when every reading is actual.';
+COMMENT ON COLUMN car.reading_day.method IS 'Per reading, the estimation method (NULL elements for actual readings), when some reading has one; else NULL.';
+COMMENT ON CONSTRAINT reading_day_grid ON car.reading_day IS 'A row''s times are either a regular grid (step_us) or offsets (offsets_us), never both or neither.';
+
+CREATE TABLE car.compacted_month (
+    month        date PRIMARY KEY CHECK (pg_catalog.date_trunc('month', month) = month),
+    readings     bigint NOT NULL,
+    meter_days   int NOT NULL,
+    compacted_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE car.compacted_month IS 'The months of car.reading stored compactly (car.compact): their partition car.reading_pYYYYMM holds only readings written since, and car.reading_day_pYYYYMM the rest. car.uncompact removes the month.';
+COMMENT ON COLUMN car.compacted_month.month IS 'First day of the UTC month (the partition car.reading_pYYYYMM).';
+COMMENT ON COLUMN car.compacted_month.readings IS 'Readings held compactly when the month was last compacted.';
+COMMENT ON COLUMN car.compacted_month.meter_days IS 'Rows of car.reading_day for the month (meter and UK day) when it was last compacted.';
+COMMENT ON COLUMN car.compacted_month.compacted_at IS 'When car.compact last packed the month.';
+SELECT pg_catalog.pg_extension_config_dump('car.compacted_month', '');
+
+CREATE FUNCTION car.compact(month date) RETURNS bigint
+    LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_compact';
+COMMENT ON FUNCTION car.compact(date) IS 'Store a closed month of car.reading compactly: its readings move, unchanged to the bit, into car.reading_day (one row per meter and UK day) and are read back through car.reading as before; readings that arrived since the last compaction are packed in with their day. No refresh work is queued (no reading changes). month is the first of a UTC month before the current one; readings for it must not be waiting in car.reading_default. Writers of the month wait meanwhile; readers do not. Returns the readings the month holds compactly. Errors: not the first of a month or not a closed month (22023), no partition for it (42P01), readings of it in car.reading_default or car not in shared_preload_libraries (55000). car.maintenance() runs it for months older than car.compact_after.';
+
+CREATE FUNCTION car.uncompact(month date) RETURNS bigint
+    LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'car_uncompact';
+COMMENT ON FUNCTION car.uncompact(date) IS 'Undo car.compact for a month: its readings go back to rows of car.reading_pYYYYMM, unchanged to the bit, so that they can be updated or deleted (which a compacted month refuses). Returns the readings moved back (0 when the month was not compacted). Errors as car.compact.';
+
+COMMENT ON FUNCTION car.maintenance() IS 'Periodic upkeep (run by pg_cron as car.worker_role): premake car.premake_months of partitions, move rows out of default partitions, drop raw file bytes older than car.keep_raw, purge car''s pg_cron job history older than car.job_history_keep and the change feed older than car.keep_changes, compact (car.compact) every month of car.reading older than car.compact_after months that holds rows of its own, truncate the partitions compaction emptied and drop the compact partitions of uncompacted months once no snapshot can see their rows. Returns what it did, as one jsonb object of counts: partitions_created (monthly partitions of car.reading and car.emission_daily made, ahead of now or for rows found in a default partition), months_compacted (months compacted or packed again with readings that arrived since), compacted_partitions_emptied (partitions car.reading_pYYYYMM of compacted months truncated: their deleted rows'' pages and index entries freed), compact_partitions_dropped (partitions car.reading_day_pYYYYMM of uncompacted months dropped), rows_moved (rows moved out of the default partitions of car.reading and car.emission_daily into their months), rows_outside_accepted_range (rows left in those default partitions outside car.accept_from .. now() + car.accept_ahead), raw_files_dropped (landed files whose raw bytes were dropped), job_runs_purged (rows of cron.job_run_details deleted), changes_purged (rows of car.change deleted). Errors: a caller without EXECUTE (42501).';
+
+CREATE FUNCTION car.compacted_insert() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'car_compacted_insert';
+COMMENT ON FUNCTION car.compacted_insert() IS 'Trigger on a compacted month''s partition of car.reading (BEFORE INSERT FOR EACH ROW, made by car.compact): moves the new reading''s meter-day back to rows first, so that a late file or an INSERT is checked against the stored readings (primary key, ON CONFLICT) as without compaction; the next car.compact packs the day again.';
+
 -------------------------------------------------------------------------------
 -- Last: nothing in schema car is PUBLIC's.  car.grant_roles() grants each of
 -- car's roles what it needs, by name (src/roles.c), and a DBA grants those

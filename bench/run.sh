@@ -17,7 +17,7 @@ build_and_install
 W=$(mktemp -d "${TMPDIR:-/tmp}/car-bench.XXXXXX")
 chmod 755 "$W"
 # sections to run (default all); the others' last outputs are reused from bench/last/
-SECTIONS=${BENCH_SECTIONS:-"calc ingest worker refresh access live ggc tou lo multinode realtime sumexact soak"}
+SECTIONS=${BENCH_SECTIONS:-"calc ingest worker refresh access live ggc tou lo compact multinode realtime sumexact soak"}
 LAST=$ROOT/bench/last
 mkdir -p "$LAST"
 want() { case " $SECTIONS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
@@ -195,6 +195,22 @@ oget() { awk -F'|' -v k="$1" '$1 == k { print $2 }' "$LAST/lo.out"; }
 mb() { awk -v b="$1" 'BEGIN { printf "%.0f", b / 1048576 }'; }
 kmb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 kgrow() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b - a) / 1024 }'; }
+
+if want compact; then
+	echo "running bench/compact.sql (200 meters x 3 months of half-hours, over rows and compacted; about a minute)"
+	as_postgres "$PGBIN/createdb" -h "$W" -p "$PORT" bench_compact
+	# compact.sql's \ir includes are read here, from the clone, where the postgres user may not read
+	awk 'function inc(f,  l, a) { while ((getline l < f) > 0) { if (l ~ /^\\ir /) { split(l, a, " "); inc("bench/" a[2]) } else print l }
+		close(f) } BEGIN { inc("bench/compact.sql") }' | as_postgres "$PGBIN/psql" -X -q -h "$W" -p "$PORT" -d bench_compact >"$LAST/compact.out"
+	stamp "$LAST/compact.out"
+fi
+touch "$LAST/compact.out"
+cat "$LAST/compact.out"
+cget() { awk -F'|' -v k="$1" '$1 == k { print $2; exit }' "$LAST/compact.out"; }
+# median of keys <what>_<storage>_<n>, and all of them
+cmed() { awk -F'|' -v p="^$1_[0-9]+\$" '$1 ~ p { print $2 }' "$LAST/compact.out" | sort -g |
+	awk '{ v[NR] = $1 } END { if (NR) printf "%.3f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+call() { awk -F'|' -v p="^$1_[0-9]+\$" '$1 ~ p { printf "%s%.3f", n++ ? ", " : "", $2 }' "$LAST/compact.out"; }
 
 if want multinode; then
 	# the run before is kept: on a machine shared with other work one run's ratios are not enough
@@ -982,6 +998,36 @@ security, and raises a fresh \`car_reader\` session's RssAnon from 4 MB to about
 it for the next query: the soak's memory check sees no growth, but each reporting session costs about
 that much RAM, and the plan's time is most of \`report_yearly_for\`'s p50.
 MD
+fi
+if [ -n "$(cget compact_bytes_per_reading)" ]; then
+	crow() { # label, key
+		echo "| $1 | $(cmed "$2_rows") ($(call "$2_rows")) | $(cmed "$2_compact") ($(call "$2_compact")) | **$(div "$(cmed "$2_compact")" "$(cmed "$2_rows")")** |"
+	}
+	{
+		echo
+		echo "## Compacted months (issue 17, point 1; measured $(ran compact))"
+		echo
+		echo "$(cget meters) half-hourly meters, January to March 2023: $(cget readings) readings, one statement a month, then"
+		echo "\`VACUUM ANALYZE\`. A copy of that database has the three months compacted (\`car.compact\`: $(cget compact_seconds) s for"
+		echo "all three, $(cget meter_days) rows of \`car.reading_day\`) and \`VACUUM\`ed. The timed steps run in turn in the two"
+		echo "databases, run by run (a machine shared with other work drifts); seconds, median of 3, all runs in brackets."
+		echo
+		echo "| on disk, table and indexes (\`pg_total_relation_size\`) | bytes | bytes per reading | target |"
+		echo "|---|---:|---:|---|"
+		echo "| row storage: the three partitions of \`car.reading\` | $(cget rows_bytes) | $(cget rows_bytes_per_reading) | |"
+		echo "| compacted: the three partitions of \`car.reading_day\` | $(cget compact_bytes) | **$(cget compact_bytes_per_reading)** | ≤ 16 |"
+		echo "| compacted, with the emptied partitions of \`car.reading\` as \`VACUUM\` leaves them (pages, primary key) | | $(cget compact_bytes_per_reading_vacuumed) | |"
+		echo "| compacted, with those partitions once \`car.maintenance()\` has truncated them ($(cget partitions_emptied)) | | $(cget compact_bytes_per_reading_all) | |"
+		echo
+		echo "| | rows: s | compacted: s | compacted / rows |"
+		echo "|---|---:|---:|---:|"
+		crow "(a) full \`car.refresh(true)\` ($(cget meter_days) meter-days)" full
+		crow "(b) incremental \`car.refresh()\` of 1% of the meter-days ($(cget queued_meter_days))" incr
+		crow "(c) an analyst's scan: per meter, February's sum of \`car.reading\`" scan
+		crow "(d) 1,000 meter-days read one at a time (the incremental refresh's lateral read)" point
+		echo
+		echo "The full refreshes over both forms wrote the same rows (same_emissions: $(cget same_emissions))."
+	} >>bench/RESULTS.md
 fi
 cat bench/RESULTS.md
 if [ "$soak_rc" != 0 ]; then

@@ -3,6 +3,7 @@
  *		Module entry point: configuration parameters and start-up.
  */
 #include "car.h"
+#include "compact.h"
 
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -174,12 +175,23 @@ _PG_init(void)
 							&car_ggc_baseline_year, 2017, 2000, 2100,
 							PGC_SUSET, 0, NULL, NULL, NULL);
 
+	DefineCustomIntVariable("car.compact_after",
+							"Months after which car.maintenance() compacts a month of readings.",
+							"car.maintenance() compacts (car.compact) every month of car.reading that ended this "
+							"many months before the current one began: 3 leaves the last three closed months as "
+							"rows.  0 never compacts.",
+							&car_compact_after, 3, 0, 1200,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = CarProcessUtility;
 	car_jwt_init();
 	car_live_init();
 	car_worker_init();
 	car_node_init();
+	/* compacted months are read through planner hooks every session must have from its start */
+	car_compact_preloaded = process_shared_preload_libraries_in_progress;
+	car_compact_scan_init();
 
 	MarkGUCPrefixReserved("car");
 

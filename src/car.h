@@ -149,6 +149,9 @@ extern void car_accepted_range(TimestampTz *lo, TimestampTz *hi);
 extern bool car_redundant_partition_command(Node *stmt);
 extern bool car_default_reading_range(TimestampTz *lo, TimestampTz *hi);
 
+/* compact.c */
+extern int64 car_uncompact_span(int32 meter_id, TimestampTz lo, TimestampTz hi);
+
 /* jwt.c */
 extern bool	  car_jwt_require_exp;
 extern int	  car_jwt_leeway;

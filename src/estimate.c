@@ -602,6 +602,8 @@ Finish(FunctionCallInfo fcinfo, Estimate *e)
 								 "car.ensure_partitions(from, to), or raise car.max_new_partitions.")));
 		}
 		car_ensure_partitions_range(e->targets[0], e->targets[e->ntargets - 1]);
+		/* the window's days in compacted months go back to rows first (compact.c says why) */
+		(void) car_uncompact_span(e->meter_id, e->targets[0], e->targets[e->ntargets - 1]);
 		vals[0] = Int32GetDatum(e->meter_id);
 		vals[1] = PointerGetDatum(construct_array(ts, e->ntargets, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 		vals[2] = PointerGetDatum(construct_array(q, e->ntargets, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));

@@ -492,7 +492,13 @@ CopySource(void *outbuf, int minread, int maxread)
  * into a partition still checks the partition's bounds and every constraint
  * and index of car.reading on each row.  A reading for a partition that is
  * not a plain table without triggers of its own, for the default partition
- * or for none, goes through car.reading as before, in the same batch.
+ * or for none, goes through car.reading as before, in the same batch.  A
+ * compacted month's partition is one of those: its row trigger
+ * (car.compacted_insert, compact.c) moves the reading's meter-day back to
+ * rows before the reading goes in.  The partition is opened, and its
+ * triggers read, under the lock the COPY holds to the end of the
+ * transaction, which car.compact waits for; a compaction that committed
+ * first is seen (its trigger) once that lock is granted.
  */
 typedef struct Leaf
 {
@@ -1099,7 +1105,15 @@ car_ingest_write(Ingest *ing)
 		if (ing->has_repeats || pc.other || Overlaps(ing) ||
 			!car_try_subxact(CopyAll, ing, ERRCODE_UNIQUE_VIOLATION, ERRCODE_UNIQUE_VIOLATION))
 		{
+			HASH_SEQ_STATUS st;
+			MeterEntry	   *m;
+
 			copy_policy = NULL;
+			/* the file's meter-days in compacted months go back to rows first (compact.c says why) */
+			hash_seq_init(&st, ing->meters);
+			while ((m = hash_seq_search(&st)) != NULL)
+				if (m->id > 0)
+					(void) car_uncompact_span(m->id, m->first_reading, m->last_reading);
 			ing->written = 0;
 			WriteWithUpsert(ing);
 		}

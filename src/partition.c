@@ -14,6 +14,7 @@
  * so partitions belong to the extension's owner whoever triggered them.
  */
 #include "car.h"
+#include "compact.h"
 
 #include "access/xact.h"
 #include "access/htup_details.h"
@@ -563,6 +564,9 @@ car_maintenance(PG_FUNCTION_ARGS)
 	uint64		   dropped = 0;
 	uint64		   purged = 0;
 	uint64		   changes = 0;
+	int			   compacted;
+	int			   emptied;
+	int			   drained;
 	size_t		   t;
 	StringInfoData out;
 
@@ -615,12 +619,22 @@ car_maintenance(PG_FUNCTION_ARGS)
 		car_spi_finish(pin);
 	}
 
+	/*
+	 * 6. months older than car.compact_after, compacted; the emptied
+	 * partitions of earlier ones truncated, the compact partitions of
+	 * uncompacted months dropped (compact.c)
+	 */
+	compacted = car_compact_due();
+	emptied = car_compact_reclaim();
+	drained = car_compact_drop_drained();
+
 	initStringInfo(&out);
 	appendStringInfo(&out,
-					 "{\"partitions_created\": %d, \"rows_moved\": " UINT64_FORMAT
+					 "{\"partitions_created\": %d, \"months_compacted\": %d, \"compacted_partitions_emptied\": %d, "
+					 "\"compact_partitions_dropped\": %d, \"rows_moved\": " UINT64_FORMAT
 					 ", \"rows_outside_accepted_range\": " UINT64_FORMAT ", \"raw_files_dropped\": " UINT64_FORMAT
 					 ", \"job_runs_purged\": " UINT64_FORMAT ", \"changes_purged\": " UINT64_FORMAT "}",
-					 created, moved, stray, dropped, purged, changes);
+					 created, compacted, emptied, drained, moved, stray, dropped, purged, changes);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(out.data)));
 }
 
@@ -657,6 +671,9 @@ CarPartition(const RangeVar *rv)
 	for (t = 0; t < lengthof(partitioned); t++)
 		if (strcmp(get_rel_name(parent), partitioned[t][0]) == 0)
 			return relid;
+	/* compacted months (compact.c), made by car.compact rather than by month */
+	if (strcmp(get_rel_name(parent), "reading_day") == 0)
+		return relid;
 	return InvalidOid;
 }
 

@@ -153,6 +153,13 @@ static const char *const grants[] = {
 	 */
 	/* the id block check the worker runs at start-up */
 	"GRANT EXECUTE ON FUNCTION car.check_id_block() TO %w",
+	/*
+	 * compacting closed months (car.maintenance() does it as the worker);
+	 * car.reading_day is nobody's: its rows are readings, which only
+	 * car.reading shows, under row-level security
+	 */
+	"GRANT EXECUTE ON FUNCTION car.compact(date), car.uncompact(date) TO %w",
+	"GRANT SELECT ON car.compacted_month TO %w",
 	"GRANT EXECUTE ON FUNCTION car.refresh(boolean), car.maintenance(), car.load_factors(text, int, boolean, text, text), "
 	"car.load_factors(bytea, text, int, boolean, text, text), car.load_factors(int) TO %w",
 	/* car_admin */

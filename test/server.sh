@@ -49,8 +49,10 @@ SELECT car.push('b0-gas', 'g.csv', pg_read_binary_file('$W/UCam_Building_b0_gas_
 SELECT car.push('ecms', 'eco.csv', pg_read_binary_file('$W/eco.csv'));
 UPDATE car.site SET floor_area_m2 = 2500 WHERE name = 'UCam b0';
 SELECT car.refresh();
+SELECT car.compact('2021-03-01');
+SELECT car.compact('2022-06-01');
 SQL
-ok $? "source database: factors 2021-2022, three pushes, a remote source, refreshed"
+ok $? "source database: factors 2021-2022, three pushes, a remote source, refreshed, two months compacted"
 
 summary() {
 	psql_db "$1" <<'SQL'
@@ -66,11 +68,14 @@ SELECT 'factor sets', count(*), string_agg(year || '/' || revision || '/' || row
 SELECT 'factors', count(*), sum(value) FROM car.factor;
 SELECT 'emission_daily', count(*), round(sum(kg_co2e)::numeric, 6) FROM car.emission_daily;
 SELECT 'report_monthly', count(*), round(sum(kg_co2e)::numeric, 6) FROM car.report_monthly;
+SELECT 'compacted months', count(*), string_agg(month || '/' || readings || '/' || meter_days, ',' ORDER BY month) FROM car.compacted_month;
+SELECT 'compacted readings', count(*), md5(string_agg(format('%s|%s|%s|%s|%s|%s', meter_id, ts, float8send(quantity), file_id, quality, method), ',' ORDER BY meter_id, ts))
+FROM car.reading WHERE (ts >= '2021-03-01' AND ts < '2021-04-01') OR (ts >= '2022-06-01' AND ts < '2022-07-01');
 SQL
 }
 summary src >"$W/src.txt"
 sed 's/^/# src: /' "$W/src.txt" | cut -c1-200
-[ "$(grep -c . "$W/src.txt")" = 12 ] && grep -q '^readings|26280|' "$W/src.txt" || [ "$(grep '^readings|' "$W/src.txt" | cut -d'|' -f2)" -gt 17520 ]
+[ "$(grep -c . "$W/src.txt")" = 14 ] && grep -q '^readings|26280|' "$W/src.txt" || [ "$(grep '^readings|' "$W/src.txt" | cut -d'|' -f2)" -gt 17520 ]
 ok $? "the source database holds the pushed readings (8,760 + 8,760 + the generator's)"
 awk -F'|' '$1 == "file bytes" && $2 == 3 && $3 == 3 { found = 1 } END { exit !found }' "$W/src.txt"
 ok $? "the bytes landed for each of the three files hash to its SHA-256 (car.source_file_chunk)"
@@ -90,7 +95,12 @@ ok $rc "pg_restore into a fresh database, without errors"
 summary dst >"$W/dst.txt"
 diff "$W/src.txt" "$W/dst.txt" | sed 's/^/# /'
 cmp -s "$W/src.txt" "$W/dst.txt"
-ok $? "sites, meters, readings, partitions, sources, files, quarantine, factor sets, factors and emissions: counts and sums equal"
+ok $? "sites, meters, readings, partitions, sources, files, quarantine, factor sets, factors, emissions and compacted months (every reading's bits): counts and sums equal"
+# March 2021: b0 electricity's 31 x 24 hourly readings (the Cambridge file, in UTC); June 2022: b0 gas's 30 x 24
+awk -F'|' '$1 == "compacted months" && $2 == 2 && $3 ~ /^2021-03-01\/744\/.*,2022-06-01\/720\// { found = 1 } END { exit !found }' "$W/src.txt"
+ok $? "the compacted months are in the summary (744 and 720 readings)"
+psql_db dst -c "EXPLAIN SELECT count(*) FROM car.reading WHERE ts >= '2021-03-01' AND ts < '2021-04-01'" | grep -q 'Custom Scan (CarCompactedScan)'
+ok $? "restored, March 2021 is read through the compacted scan"
 
 # the restored database works: the same bytes load nothing, new data is refreshed
 # (restoring car.factor_set queues its years, so the first refresh restates them)
