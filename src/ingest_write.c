@@ -653,6 +653,13 @@ Route(Direct *d, TimestampTz ts)
 
 	if (ts >= d->lo && ts < d->hi)
 		return d->last;
+	if (b == NULL || d->desc->nparts == 0)
+	{
+		/* no partitions: car.reading's own routing says what becomes of the reading */
+		d->last = -1;
+		d->lo = d->hi = 0;
+		return -1;
+	}
 	off = partition_range_datum_bsearch(d->key->partsupfunc, d->key->partcollation, b, 1, &v, &equal);
 	part = b->indexes[off + 1];
 	if (part < 0)
