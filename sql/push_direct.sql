@@ -194,6 +194,42 @@ SELECT count(*) AS s9_readings FROM car.reading r JOIN car.meter m ON m.id = r.m
 WHERE s.org = 'DirB' AND s.name = 'S9';
 DROP POLICY direct_none ON car.reading;
 DROP POLICY direct_before_nov ON car.reading;
+\set VERBOSITY default
+
+-- An error as a query raises it: SQLSTATE, message and the context lines COPY and car add
+-- (those of PL/pgSQL and of the statements run left out)
+CREATE FUNCTION public.direct_error(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    st text;
+    msg text;
+    ctx text;
+BEGIN
+    EXECUTE q;
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, ctx = PG_EXCEPTION_CONTEXT;
+    RETURN st || ': ' || msg || coalesce(' | ' || (SELECT string_agg(l, ' | ') FROM regexp_split_to_table(ctx, E'\n') l
+                                                   WHERE l ~ '^(COPY |")'), '');
+END $$;
+
+-- A policy check that returns NULL refuses the reading, as PostgreSQL's INSERT counts a NULL
+-- WITH CHECK result as failed: 42501 and the same message on the COPY paths as from an INSERT
+CREATE FUNCTION public.direct_unknown(meter_id int) RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+CREATE POLICY direct_null ON car.reading AS RESTRICTIVE FOR INSERT TO car_test_direct WITH CHECK (public.direct_unknown(meter_id));
+SET ROLE car_test_direct;
+SELECT public.direct_error($q$INSERT INTO car.reading (meter_id, ts, quantity)
+    SELECT m.id, '2022-10-01 00:00+00', 2 FROM car.meter m JOIN car.site s ON s.id = m.site_id
+    WHERE s.org = 'DirB' AND s.name = 'S9' AND m.name = 'M9'$q$) AS insert;
+SELECT public.direct_error($q$SELECT car.push('direct-b', 'null1.csv', convert_to(E'Site,Meter,ReadDatetime,kWh\nS9,M9,2022-10-01 00:00:00,2\n', 'UTF8'))$q$) AS direct_path;
+RESET ROLE;
+CREATE TRIGGER direct_noop AFTER INSERT ON car.reading FOR EACH STATEMENT EXECUTE FUNCTION public.direct_noop();
+SET ROLE car_test_direct;
+SELECT public.direct_error($q$SELECT car.push('direct-b', 'null2.csv', convert_to(E'Site,Meter,ReadDatetime,kWh\nS9,M9,2022-10-01 00:00:00,2\n', 'UTF8'))$q$) AS through_reading;
+RESET ROLE;
+DROP TRIGGER direct_noop ON car.reading;
+DROP POLICY direct_null ON car.reading;
+
+\set VERBOSITY terse
 
 -- A CHECK constraint of car.reading holds on its partitions on the direct path
 ALTER TABLE car.reading ADD CONSTRAINT direct_not_huge CHECK (quantity < 1000000);
@@ -215,7 +251,8 @@ DROP TABLE public.direct_aug;
 ALTER TABLE car.reading ATTACH PARTITION car.reading_p202208 FOR VALUES FROM ('2022-08-01 00:00+00') TO ('2022-09-01 00:00+00');
 ALTER TABLE car.reading ATTACH PARTITION car.reading_p202206 FOR VALUES FROM ('2022-06-01 00:00+00') TO ('2022-07-01 00:00+00');
 DROP TRIGGER direct_keep ON car.reading_p202207;
-DROP FUNCTION public.direct_keep(), public.direct_noop(), public.direct_file(int, int), public.direct_before_2022_11(timestamptz, int);
+DROP FUNCTION public.direct_keep(), public.direct_noop(), public.direct_file(int, int), public.direct_before_2022_11(timestamptz, int),
+    public.direct_error(text), public.direct_unknown(int);
 DROP TABLE public.direct_result;
 DROP ROLE car_test_direct;
 RESET track_functions;

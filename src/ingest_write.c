@@ -373,13 +373,19 @@ CheckPolicies(Ingest *ing, const MeterEntry *m, TimestampTz ts)
 		return;
 	for (i = 0; i < pc->n; i++)
 	{
+		LOCAL_FCINFO(fcinfo, 2);
 		Datum meter = Int32GetDatum(m->id);
 		Datum at = TimestampTzGetDatum(ts);
-		Datum ok = pc->nargs[i] == 1 ? FunctionCall1Coll(&pc->fn[i], pc->collation[i], pc->ts_first[i] ? at : meter)
-				   : pc->ts_first[i] ? FunctionCall2Coll(&pc->fn[i], pc->collation[i], at, meter)
-									 : FunctionCall2Coll(&pc->fn[i], pc->collation[i], meter, at);
+		Datum ok;
 
-		if (!DatumGetBool(ok))
+		/* called as the executor calls a check: a NULL result fails it, as false does (ExecWithCheckOptions) */
+		InitFunctionCallInfoData(*fcinfo, &pc->fn[i], pc->nargs[i], pc->collation[i], NULL, NULL);
+		fcinfo->args[0].value = pc->ts_first[i] ? at : meter;
+		fcinfo->args[0].isnull = false;
+		fcinfo->args[1].value = pc->ts_first[i] ? meter : at;
+		fcinfo->args[1].isnull = false;
+		ok = FunctionCallInvoke(fcinfo);
+		if (fcinfo->isnull || !DatumGetBool(ok))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 pc->name[i] ? errmsg("new row violates row-level security policy \"%s\" for table \"reading\"",
