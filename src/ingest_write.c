@@ -426,9 +426,19 @@ PutReading(char **p, int32 meter_id, TimestampTz ts, double q, int32 file_id)
  * Readings per batch of the direct path (24 bytes each: 4.8 MB): each batch
  * costs a COPY set-up per partition it reaches and one queueing of its
  * meter-days, so fewer, larger batches; no transition table grows with it.
+ * The arrays are sized to the file (its readings counted by the first pass)
+ * and grow, up to this cap, as needed.
  */
 #define DIRECT_BATCH 200000
 #define HEADER_BYTES 19
+
+/* The next capacity of a full array of cap elements: doubled, at most max (which the caller never passes). */
+static inline int
+GrownCap(int cap, int max)
+{
+	Assert(cap < max);
+	return (int) Min((int64) cap * 2, (int64) max);
+}
 
 /*
  * COPY's data source: binary COPY of (meter_id, ts, quantity, file_id)
@@ -517,8 +527,9 @@ typedef struct Direct
 	TimestampTz	  lo;	  /* the bounds of the last routed reading's partition */
 	TimestampTz	  hi;
 	int			  last; /* its partition index, or -1 */
-	/* the batch */
+	/* the batch: room for cap readings (sized to the file, growing up to DIRECT_BATCH) */
 	int			  n;
+	int			  cap;
 	int32		 *meter;
 	TimestampTz	 *ts;
 	double		 *q;
@@ -803,10 +814,11 @@ WriteDirect(Ingest *ing, Relation rel, ParseState *pstate, List *cols, List *opt
 	d.desc = RelationGetPartitionDesc(rel, !IsolationUsesXactSnapshot());
 	d.leaves = palloc0(sizeof(Leaf) * (d.desc->nparts + 1));
 	d.last = -1;
-	d.meter = palloc(sizeof(int32) * DIRECT_BATCH);
-	d.ts = palloc(sizeof(TimestampTz) * DIRECT_BATCH);
-	d.q = palloc(sizeof(double) * DIRECT_BATCH);
-	d.part = palloc(sizeof(int) * DIRECT_BATCH);
+	d.cap = (int) Max(Min(ing->values, DIRECT_BATCH), 1);
+	d.meter = palloc(sizeof(int32) * d.cap);
+	d.ts = palloc(sizeof(TimestampTz) * d.cap);
+	d.q = palloc(sizeof(double) * d.cap);
+	d.part = palloc(sizeof(int) * d.cap);
 	d.file_id = ing->file_id;
 	d.track_fn = track_fn;
 	direct_copy = &d;
@@ -824,6 +836,14 @@ WriteDirect(Ingest *ing, Relation rel, ParseState *pstate, List *cols, List *opt
 				if (isinf(q))
 					OutOfRange(ing, m);
 				CheckPolicies(ing, m, ing->rec_ts[k]);
+				if (d.n == d.cap)
+				{
+					d.cap = GrownCap(d.cap, DIRECT_BATCH);
+					d.meter = repalloc(d.meter, sizeof(int32) * d.cap);
+					d.ts = repalloc(d.ts, sizeof(TimestampTz) * d.cap);
+					d.q = repalloc(d.q, sizeof(double) * d.cap);
+					d.part = repalloc(d.part, sizeof(int) * d.cap);
+				}
 				d.meter[d.n] = m->id;
 				d.ts[d.n] = ing->rec_ts[k];
 				d.q[d.n] = q;
@@ -984,15 +1004,53 @@ FlushUpsert(Ingest *ing, SPIPlanPtr plan, Pending *buf, int n)
 	pfree(q);
 }
 
+/* Every reading of the file through plan, UPSERT_BATCH readings a statement. */
+static void
+UpsertReadings(Ingest *ing, SPIPlanPtr plan, MemoryContext batch)
+{
+	int		 cap = (int) Max(Min(ing->values, UPSERT_BATCH), 1); /* sized to the file, growing up to UPSERT_BATCH */
+	Pending *buf = palloc(sizeof(Pending) * cap);
+	int		 n = 0;
+	int		 seq = 0;
+
+	while (car_ingest_next(ing, false))
+	{
+		int k;
+
+		for (k = 0; k < ing->rec.nvalues; k++)
+		{
+			if (n == cap)
+			{
+				cap = GrownCap(cap, UPSERT_BATCH);
+				buf = repalloc(buf, sizeof(Pending) * cap);
+			}
+			buf[n].meter = ing->rec_meter->id;
+			buf[n].ts = ing->rec_ts[k];
+			buf[n].q = ing->rec.value[k] * ing->rec_meter->to_meter_unit;
+			if (isinf(buf[n].q))
+				OutOfRange(ing, ing->rec_meter);
+			buf[n].seq = seq++;
+			if (++n == UPSERT_BATCH)
+			{
+				MemoryContext old = MemoryContextSwitchTo(batch);
+
+				FlushUpsert(ing, plan, buf, n);
+				MemoryContextSwitchTo(old);
+				MemoryContextReset(batch);
+				n = 0;
+			}
+		}
+	}
+	FlushUpsert(ing, plan, buf, n);
+	pfree(buf);
+}
+
 /* Write readings where stored ones may exist: the later file's value wins, and an actual replaces an estimate. */
 static void
 WriteWithUpsert(Ingest *ing)
 {
 	Oid			  types[4] = {INT4ARRAYOID, TIMESTAMPTZARRAYOID, FLOAT8ARRAYOID, INT4OID};
 	SPIPlanPtr	  plan;
-	Pending		 *buf = palloc(sizeof(Pending) * UPSERT_BATCH);
-	int			  n = 0;
-	int			  seq = 0;
 	MemoryContext batch = AllocSetContextCreate(CurrentMemoryContext, "car upsert batch", ALLOCSET_DEFAULT_SIZES);
 
 	/* changed counts the stored values this batch replaces (the statement's snapshot: before the upsert) */
@@ -1020,30 +1078,7 @@ WriteWithUpsert(Ingest *ing)
 	car_ingest_open(ing);
 	PG_TRY();
 	{
-		while (car_ingest_next(ing, false))
-		{
-			int k;
-
-			for (k = 0; k < ing->rec.nvalues; k++)
-			{
-				buf[n].meter = ing->rec_meter->id;
-				buf[n].ts = ing->rec_ts[k];
-				buf[n].q = ing->rec.value[k] * ing->rec_meter->to_meter_unit;
-				if (isinf(buf[n].q))
-					OutOfRange(ing, ing->rec_meter);
-				buf[n].seq = seq++;
-				if (++n == UPSERT_BATCH)
-				{
-					MemoryContext old = MemoryContextSwitchTo(batch);
-
-					FlushUpsert(ing, plan, buf, n);
-					MemoryContextSwitchTo(old);
-					MemoryContextReset(batch);
-					n = 0;
-				}
-			}
-		}
-		FlushUpsert(ing, plan, buf, n);
+		UpsertReadings(ing, plan, batch);
 	}
 	PG_FINALLY();
 	{
