@@ -229,6 +229,19 @@ RESET ROLE;
 DROP TRIGGER direct_noop ON car.reading;
 DROP POLICY direct_null ON car.reading;
 
+-- An error while COPY writes a row names the file's line.  Line 5 breaks a CHECK of
+-- car.reading; on the direct path it is the second row of the COPY into October's partition
+-- (lines 3 and 5; lines 2 and 4 go to September's), so COPY's own context says line 2
+ALTER TABLE car.reading ADD CONSTRAINT direct_not_huge CHECK (quantity < 1000000);
+SELECT public.direct_error($q$SELECT car.push('direct-b', 'ctx1.csv', convert_to(E'Site,Meter,ReadDatetime,kWh\n'
+    'S9,M9,2022-09-03 00:00:00,1\nS9,M9,2022-10-03 00:00:00,2\nS9,M9,2022-09-03 00:30:00,3\nS9,M9,2022-10-03 00:30:00,2000000\n', 'UTF8'))$q$) AS direct_path;
+-- through car.reading (a user's trigger): one COPY of every row, line 5 its fourth row
+CREATE TRIGGER direct_noop AFTER INSERT ON car.reading FOR EACH STATEMENT EXECUTE FUNCTION public.direct_noop();
+SELECT public.direct_error($q$SELECT car.push('direct-b', 'ctx2.csv', convert_to(E'Site,Meter,ReadDatetime,kWh\n'
+    'S9,M9,2022-09-03 00:00:00,1\nS9,M9,2022-10-03 00:00:00,2\nS9,M9,2022-09-03 00:30:00,3\nS9,M9,2022-10-03 00:30:00,2000000\n', 'UTF8'))$q$) AS through_reading;
+DROP TRIGGER direct_noop ON car.reading;
+ALTER TABLE car.reading DROP CONSTRAINT direct_not_huge;
+
 \set VERBOSITY terse
 
 -- A CHECK constraint of car.reading holds on its partitions on the direct path

@@ -15,6 +15,7 @@
 #include "catalog/pg_type.h"
 #include "catalog/pg_proc.h"
 #include "commands/copy.h"
+#include "commands/copyfrom_internal.h"
 #include "commands/trigger.h"
 #include "catalog/pg_trigger.h"
 #include "executor/executor.h"
@@ -423,14 +424,69 @@ PutReading(char **p, int32 meter_id, TimestampTz ts, double q, int32 file_id)
 #define TUPLE_BYTES (2 + 4 + 4 + 4 + 8 + 4 + 8 + 4 + 4)
 #define COPY_CHUNK	50000 /* readings per COPY statement */
 /*
- * Readings per batch of the direct path (24 bytes each: 4.8 MB): each batch
- * costs a COPY set-up per partition it reaches and one queueing of its
- * meter-days, so fewer, larger batches; no transition table grows with it.
- * The arrays are sized to the file (its readings counted by the first pass)
- * and grow, up to this cap, as needed.
+ * Readings per batch of the direct path (at most 32 bytes each, 6.4 MB):
+ * each batch costs a COPY set-up per partition it reaches and one queueing
+ * of its meter-days, so fewer, larger batches; no transition table grows
+ * with it.  The arrays are sized to the file (its readings counted by the
+ * first pass) and grow, up to these caps, as needed.
  */
 #define DIRECT_BATCH 200000
 #define HEADER_BYTES 19
+
+/*
+ * The file's line of each row a COPY writes.  An error while COPY writes a
+ * row (a constraint, an index, a partition's bounds, a trigger) names the
+ * file and the line, as car's parser errors do, besides COPY's own "COPY
+ * reading, line N" (N counts the rows of that COPY statement:
+ * cstate->cur_lineno, which COPY also sets while it flushes rows it
+ * batched).  Errors car raises while it makes the rows (ReadingSource,
+ * DirectSource) name their line themselves.
+ */
+typedef struct RowLines
+{
+	const char	 *fname;
+	CopyFromState cstate; /* the COPY writing now, or NULL */
+	const long	 *line;	  /* the file line of each row sent */
+	const int	 *part;	  /* NULL: COPY's row k is line[k - 1]; else the k-th of line[] whose part is want */
+	int			  n;	  /* rows in line[] */
+	int			  want;
+	bool		  sending; /* in ReadingSource or DirectSource */
+} RowLines;
+
+static RowLines *row_lines; /* for the COPY writing now, or NULL */
+
+static void
+RowLinesContext(void *arg)
+{
+	RowLines *rl = arg;
+	uint64	  row;
+	long	  line = 0;
+
+	if (rl->sending || rl->cstate == NULL)
+		return;
+	row = rl->cstate->cur_lineno;
+	if (row == 0)
+		return;
+	if (rl->part == NULL)
+	{
+		if (row <= (uint64) rl->n)
+			line = rl->line[row - 1];
+	}
+	else
+	{
+		uint64 k = 0;
+		int	   i;
+
+		for (i = 0; i < rl->n; i++)
+			if (rl->part[i] == rl->want && ++k == row)
+			{
+				line = rl->line[i];
+				break;
+			}
+	}
+	if (line > 0)
+		errcontext("\"%s\", line %ld", rl->fname, line);
+}
 
 /* The next capacity of a full array of cap elements: doubled, at most max (which the caller never passes). */
 static inline int
@@ -440,16 +496,23 @@ GrownCap(int cap, int max)
 	return (int) Min((int64) cap * 2, (int64) max);
 }
 
+/* The file line of each row of the COPY writing now (ReadingSource): sized to the file, growing up to COPY_CHUNK. */
+static long *copy_lines;
+static int	 copy_lines_cap;
+
 /*
  * COPY's data source: binary COPY of (meter_id, ts, quantity, file_id)
  * tuples, made from the file's records as COPY asks for them.
  */
 static int
-CopySource(void *outbuf, int minread, int maxread)
+ReadingSource(void *outbuf, int minread, int maxread)
 {
-	Ingest *ing = copy_ingest;
-	char   *p = outbuf;
-	char   *end = p + maxread;
+	Ingest	 *ing = copy_ingest;
+	RowLines *rl = row_lines;
+	char	 *p = outbuf;
+	char	 *end = p + maxread;
+
+	rl->sending = true;
 	if (ing->copy_state == 0)
 	{
 		Assert(maxread >= HEADER_BYTES);
@@ -484,12 +547,21 @@ CopySource(void *outbuf, int minread, int maxread)
 			OutOfRange(ing, m);
 		CheckPolicies(ing, m, ing->rec_ts[ing->rec_pos]);
 		PutReading(&p, m->id, ing->rec_ts[ing->rec_pos], q, ing->file_id);
+		if (ing->copy_chunk == copy_lines_cap)
+		{
+			copy_lines_cap = GrownCap(copy_lines_cap, COPY_CHUNK);
+			copy_lines = repalloc(copy_lines, sizeof(long) * copy_lines_cap);
+			rl->line = copy_lines;
+		}
+		copy_lines[ing->copy_chunk] = ing->csv.record_line;
+		rl->n = (int) ing->copy_chunk + 1;
 		ing->rec_pos++;
 		ing->written++;
 		ing->copy_chunk++;
 		if (car_ingest_progress && (ing->written & 4095) == 0)
 			*car_ingest_progress = ing->written;
 	}
+	rl->sending = false;
 	(void) minread;
 	return (int) (p - (char *) outbuf);
 }
@@ -534,6 +606,7 @@ typedef struct Direct
 	TimestampTz	 *ts;
 	double		 *q;
 	int			 *part; /* partition index, or -1: through car.reading */
+	long		 *line; /* the file's line */
 	/* what COPY is reading now: the batch's readings of partition want */
 	int			  want;
 	int			  pos;
@@ -723,10 +796,12 @@ Route(Direct *d, TimestampTz ts)
 static int
 DirectSource(void *outbuf, int minread, int maxread)
 {
-	Direct *d = direct_copy;
-	char   *p = outbuf;
-	char   *end = p + maxread;
+	Direct	 *d = direct_copy;
+	RowLines *rl = row_lines;
+	char	 *p = outbuf;
+	char	 *end = p + maxread;
 
+	rl->sending = true;
 	if (d->state == 0)
 	{
 		Assert(maxread >= HEADER_BYTES);
@@ -745,6 +820,7 @@ DirectSource(void *outbuf, int minread, int maxread)
 			PutReading(&p, d->meter[d->pos], d->ts[d->pos], d->q[d->pos], d->file_id);
 		d->pos++;
 	}
+	rl->sending = false;
 	(void) minread;
 	return (int) (p - (char *) outbuf);
 }
@@ -755,13 +831,22 @@ CopyPart(Direct *d, int part, List *cols, List *options)
 {
 	CopyFromState cstate;
 	Relation	  rel = part >= 0 ? d->leaves[part].rel : d->parent;
+	RowLines	 *rl = row_lines;
 
 	d->want = part;
 	d->pos = 0;
 	d->state = 0;
+	/* before BeginCopyFrom, which reads the binary header (and the rows after it) already */
+	rl->line = d->line;
+	rl->part = d->part;
+	rl->n = d->n;
+	rl->want = part;
+	rl->sending = false;
 	cstate = BeginCopyFrom(part >= 0 ? d->leaves[part].pstate : d->parent_pstate, rel, NULL, NULL, false, DirectSource,
 						   cols, options);
+	rl->cstate = cstate;
 	CopyFrom(cstate);
+	rl->cstate = NULL;
 	EndCopyFrom(cstate);
 }
 
@@ -819,6 +904,7 @@ WriteDirect(Ingest *ing, Relation rel, ParseState *pstate, List *cols, List *opt
 	d.ts = palloc(sizeof(TimestampTz) * d.cap);
 	d.q = palloc(sizeof(double) * d.cap);
 	d.part = palloc(sizeof(int) * d.cap);
+	d.line = palloc(sizeof(long) * d.cap);
 	d.file_id = ing->file_id;
 	d.track_fn = track_fn;
 	direct_copy = &d;
@@ -843,11 +929,13 @@ WriteDirect(Ingest *ing, Relation rel, ParseState *pstate, List *cols, List *opt
 					d.ts = repalloc(d.ts, sizeof(TimestampTz) * d.cap);
 					d.q = repalloc(d.q, sizeof(double) * d.cap);
 					d.part = repalloc(d.part, sizeof(int) * d.cap);
+					d.line = repalloc(d.line, sizeof(long) * d.cap);
 				}
 				d.meter[d.n] = m->id;
 				d.ts[d.n] = ing->rec_ts[k];
 				d.q[d.n] = q;
 				d.part[d.n] = Route(&d, ing->rec_ts[k]);
+				d.line[d.n] = ing->csv.record_line;
 				ing->written++;
 				if (car_ingest_progress && (ing->written & 4095) == 0)
 					*car_ingest_progress = ing->written;
@@ -876,18 +964,22 @@ WriteDirect(Ingest *ing, Relation rel, ParseState *pstate, List *cols, List *opt
 static void
 WriteWithCopy(Ingest *ing)
 {
-	Relation	  rel;
-	ParseState	 *pstate;
-	CopyFromState cstate;
-	List		 *cols = list_make4(makeString("meter_id"), makeString("ts"), makeString("quantity"),
-									makeString("file_id"));
-	List		 *options = list_make1(makeDefElem("format", (Node *) makeString("binary"), -1));
-	Oid			  relid = get_relname_relid("reading", get_namespace_oid("car", false));
+	Relation			 rel;
+	ParseState			*pstate;
+	CopyFromState		 cstate;
+	List				*cols = list_make4(makeString("meter_id"), makeString("ts"), makeString("quantity"),
+										   makeString("file_id"));
+	List				*options = list_make1(makeDefElem("format", (Node *) makeString("binary"), -1));
+	Oid					 relid = get_relname_relid("reading", get_namespace_oid("car", false));
+	RowLines			 rl;
+	ErrorContextCallback errcb;
 
 	car_ingest_open(ing);
 	ing->rec_pos = ing->rec.nvalues = 0;
 	ing->copy_eof = false;
 	copy_ingest = ing;
+	memset(&rl, 0, sizeof(rl));
+	rl.fname = ing->fname;
 	rel = table_open(relid, RowExclusiveLock);
 	pstate = make_parsestate(NULL);
 	{
@@ -912,21 +1004,40 @@ WriteWithCopy(Ingest *ing)
 		 */
 		Oid track_fn = DirectPathAllowed(rel);
 
+		row_lines = &rl;
+		errcb.callback = RowLinesContext;
+		errcb.arg = &rl;
+		errcb.previous = error_context_stack;
+		error_context_stack = &errcb;
 		if (OidIsValid(track_fn))
 			WriteDirect(ing, rel, pstate, cols, options, track_fn);
 		else
+		{
+			copy_lines_cap = (int) Max(Min(ing->values, COPY_CHUNK), 1);
+			copy_lines = palloc(sizeof(long) * copy_lines_cap);
+			rl.line = copy_lines;
 			while (!ing->copy_eof)
 			{
 				ing->copy_state = 0;
 				ing->copy_chunk = 0;
-				cstate = BeginCopyFrom(pstate, rel, NULL, NULL, false, CopySource, cols, options);
+				/* before BeginCopyFrom, which reads the binary header (and the rows after it) already */
+				rl.n = 0;
+				rl.sending = false;
+				cstate = BeginCopyFrom(pstate, rel, NULL, NULL, false, ReadingSource, cols, options);
+				rl.cstate = cstate;
 				CopyFrom(cstate);
+				rl.cstate = NULL;
 				EndCopyFrom(cstate);
 			}
+			pfree(copy_lines);
+		}
+		error_context_stack = errcb.previous;
 	}
 	PG_FINALLY();
 	{
 		copy_ingest = NULL;
+		row_lines = NULL;
+		copy_lines = NULL;
 		csv_free(&ing->csv);
 	}
 	PG_END_TRY();
