@@ -242,6 +242,21 @@ SELECT public.direct_error($q$SELECT car.push('direct-b', 'ctx2.csv', convert_to
 DROP TRIGGER direct_noop ON car.reading;
 ALTER TABLE car.reading DROP CONSTRAINT direct_not_huge;
 
+-- Rules of car.reading (only its owner can make one) are applied as an INSERT applies them:
+-- COPY leaves rules out, so a file under them goes through a plain INSERT
+CREATE TABLE public.direct_rule_log (meter_id int, ts timestamptz, quantity float8);
+CREATE RULE direct_log AS ON INSERT TO car.reading DO ALSO
+    INSERT INTO public.direct_rule_log VALUES (NEW.meter_id, NEW.ts, NEW.quantity);
+SELECT status, rows_loaded FROM car.push('direct-b', 'rule1.csv', convert_to(E'Site,Meter,ReadDatetime,kWh\n'
+    'S9,M9,2022-09-04 00:00:00,1\nS9,M9,2022-09-04 00:30:00,2\nS9,M9,2022-10-04 00:00:00,3\n', 'UTF8'));
+-- the rule saw the three readings (1 + 2 + 3 = 6 kWh), each as stored
+SELECT count(*) AS logged, sum(quantity) AS kwh,
+       count(*) FILTER (WHERE EXISTS (SELECT 1 FROM car.reading r WHERE r.meter_id = l.meter_id AND r.ts = l.ts AND r.quantity = l.quantity)) AS as_stored
+FROM public.direct_rule_log l;
+-- a file overlapping stored readings needs INSERT ... ON CONFLICT, which PostgreSQL refuses under rules
+SELECT public.direct_error($q$SELECT car.push('direct-b', 'rule2.csv', convert_to(E'Site,Meter,ReadDatetime,kWh\nS9,M9,2022-09-04 00:00:00,5\n', 'UTF8'))$q$) AS overlapping;
+DROP RULE direct_log ON car.reading;
+DROP TABLE public.direct_rule_log;
 \set VERBOSITY terse
 
 -- A CHECK constraint of car.reading holds on its partitions on the direct path

@@ -772,9 +772,14 @@ Route(Direct *d, TimestampTz ts)
 				Relation	 r = table_open(leaf->relid, RowExclusiveLock);
 				TriggerDesc *td = r->trigdesc;
 
+				/*
+				 * a partition with rules goes through car.reading too: an
+				 * INSERT through car.reading leaves a partition's rules out,
+				 * as COPY does, but only plain tables are COPYed into
+				 */
 				if ((td == NULL || !(td->trig_insert_before_row || td->trig_insert_after_row || td->trig_insert_instead_row ||
 									 td->trig_insert_before_statement || td->trig_insert_after_statement)) &&
-					SameDefaults(d->parent, r))
+					!r->rd_rel->relhasrules && SameDefaults(d->parent, r))
 				{
 					leaf->rel = r;
 					leaf->pstate = CopyParseState(r);
@@ -1069,7 +1074,7 @@ ComparePending(const void *a, const void *b)
 }
 
 static void
-FlushUpsert(Ingest *ing, SPIPlanPtr plan, Pending *buf, int n)
+FlushUpsert(Ingest *ing, SPIPlanPtr plan, bool plain, Pending *buf, int n)
 {
 	Datum *m,
 		*t,
@@ -1100,8 +1105,9 @@ FlushUpsert(Ingest *ing, SPIPlanPtr plan, Pending *buf, int n)
 	args[2] = PointerGetDatum(construct_array(q, k, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	args[3] = Int32GetDatum(ing->file_id);
 	ret = SPI_execute_plan(plan, args, NULL, false, 0);
-	if (ret != SPI_OK_SELECT)
+	if (plain ? ret < 0 : ret != SPI_OK_SELECT)
 		elog(ERROR, "could not write readings: %s", SPI_result_code_string(ret));
+	if (!plain)
 	{
 		bool isnull;
 
@@ -1117,7 +1123,7 @@ FlushUpsert(Ingest *ing, SPIPlanPtr plan, Pending *buf, int n)
 
 /* Every reading of the file through plan, UPSERT_BATCH readings a statement. */
 static void
-UpsertReadings(Ingest *ing, SPIPlanPtr plan, MemoryContext batch)
+UpsertReadings(Ingest *ing, SPIPlanPtr plan, bool plain, MemoryContext batch)
 {
 	int		 cap = (int) Max(Min(ing->values, UPSERT_BATCH), 1); /* sized to the file, growing up to UPSERT_BATCH */
 	Pending *buf = palloc(sizeof(Pending) * cap);
@@ -1145,20 +1151,27 @@ UpsertReadings(Ingest *ing, SPIPlanPtr plan, MemoryContext batch)
 			{
 				MemoryContext old = MemoryContextSwitchTo(batch);
 
-				FlushUpsert(ing, plan, buf, n);
+				FlushUpsert(ing, plan, plain, buf, n);
 				MemoryContextSwitchTo(old);
 				MemoryContextReset(batch);
 				n = 0;
 			}
 		}
 	}
-	FlushUpsert(ing, plan, buf, n);
+	FlushUpsert(ing, plan, plain, buf, n);
 	pfree(buf);
 }
 
-/* Write readings where stored ones may exist: the later file's value wins, and an actual replaces an estimate. */
+/*
+ * Write readings where stored ones may exist: the later file's value wins,
+ * and an actual replaces an estimate.  plain: a file that repeats nothing
+ * and overlaps no stored reading, written with a plain INSERT (no ON
+ * CONFLICT, no CTE), which car.reading's rules rewrite as they rewrite any
+ * INSERT (an INSERT ... ON CONFLICT into a table with INSERT or UPDATE
+ * rules is refused by PostgreSQL).
+ */
 static void
-WriteWithUpsert(Ingest *ing)
+WriteWithUpsert(Ingest *ing, bool plain)
 {
 	Oid			  types[4] = {INT4ARRAYOID, TIMESTAMPTZARRAYOID, FLOAT8ARRAYOID, INT4OID};
 	SPIPlanPtr	  plan;
@@ -1166,7 +1179,9 @@ WriteWithUpsert(Ingest *ing)
 
 	/* changed counts the stored values this batch replaces (the statement's snapshot: before the upsert) */
 	/* car 1.0's tables have no estimates: the same without quality and method */
-	plan = SPI_prepare(car_schema_1_0()
+	plan = SPI_prepare(plain ? "INSERT INTO car.reading (meter_id, ts, quantity, file_id) "
+							   "SELECT m, t, q, $4 FROM unnest($1, $2, $3) AS u(m, t, q)"
+					   : car_schema_1_0()
 						   ? "WITH u AS (SELECT * FROM unnest($1, $2, $3) AS u(m, t, q)), "
 							 "changed AS (SELECT count(*) AS n FROM car.reading r JOIN u ON r.meter_id = u.m AND r.ts = u.t "
 							 "            WHERE r.quantity IS DISTINCT FROM u.q), "
@@ -1189,7 +1204,7 @@ WriteWithUpsert(Ingest *ing)
 	car_ingest_open(ing);
 	PG_TRY();
 	{
-		UpsertReadings(ing, plan, batch);
+		UpsertReadings(ing, plan, plain, batch);
 	}
 	PG_FINALLY();
 	{
@@ -1239,12 +1254,15 @@ car_ingest_write(Ingest *ing)
 {
 	PolicyChecks pc;
 	Relation	 rel;
+	bool		 rules;
 
 	if (ing->values == 0)
 		return;
 	/* car.reading's row-level security for this user's INSERT, which the COPY paths apply themselves */
 	rel = table_open(get_relname_relid("reading", get_namespace_oid("car", false)), RowExclusiveLock);
 	ReadPolicyChecks(rel, &pc);
+	/* rules of car.reading (only its owner makes them), which COPY does not apply: INSERT does */
+	rules = rel->rd_rel->relhasrules;
 	table_close(rel, NoLock);
 	writing_ingest = ing;
 	PG_TRY();
@@ -1252,15 +1270,24 @@ car_ingest_write(Ingest *ing)
 		/*
 		 * a file that repeats a (meter, ts) goes straight to the upsert path,
 		 * where the later line wins; so does one under policies of car.reading
-		 * the COPY paths cannot apply
+		 * the COPY paths cannot apply.  Under rules of car.reading, a file
+		 * that neither repeats nor overlaps goes through a plain INSERT,
+		 * which the rules rewrite; any other file through the upsert, which
+		 * PostgreSQL refuses under INSERT or UPDATE rules, as it refuses any
+		 * INSERT ... ON CONFLICT.
 		 */
 		copy_policy = pc.n > 0 ? &pc : NULL;
-		if (ing->has_repeats || pc.other || Overlaps(ing) ||
-			!car_try_subxact(CopyAll, ing, ERRCODE_UNIQUE_VIOLATION, ERRCODE_UNIQUE_VIOLATION))
+		if (rules && !ing->has_repeats && !Overlaps(ing))
+		{
+			copy_policy = NULL;
+			WriteWithUpsert(ing, true);
+		}
+		else if (rules || ing->has_repeats || pc.other || Overlaps(ing) ||
+				 !car_try_subxact(CopyAll, ing, ERRCODE_UNIQUE_VIOLATION, ERRCODE_UNIQUE_VIOLATION))
 		{
 			copy_policy = NULL;
 			ing->written = 0;
-			WriteWithUpsert(ing);
+			WriteWithUpsert(ing, false);
 		}
 	}
 	PG_FINALLY();
