@@ -194,6 +194,70 @@ SELECT count(*) AS s9_readings FROM car.reading r JOIN car.meter m ON m.id = r.m
 WHERE s.org = 'DirB' AND s.name = 'S9';
 DROP POLICY direct_none ON car.reading;
 DROP POLICY direct_before_nov ON car.reading;
+\set VERBOSITY default
+
+-- An error as a query raises it: SQLSTATE, message and the context lines COPY and car add
+-- (those of PL/pgSQL and of the statements run left out)
+CREATE FUNCTION public.direct_error(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    st text;
+    msg text;
+    ctx text;
+BEGIN
+    EXECUTE q;
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, ctx = PG_EXCEPTION_CONTEXT;
+    RETURN st || ': ' || msg || coalesce(' | ' || (SELECT string_agg(l, ' | ') FROM regexp_split_to_table(ctx, E'\n') l
+                                                   WHERE l ~ '^(COPY |")'), '');
+END $$;
+
+-- A policy check that returns NULL refuses the reading, as PostgreSQL's INSERT counts a NULL
+-- WITH CHECK result as failed: 42501 and the same message on the COPY paths as from an INSERT
+CREATE FUNCTION public.direct_unknown(meter_id int) RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+CREATE POLICY direct_null ON car.reading AS RESTRICTIVE FOR INSERT TO car_test_direct WITH CHECK (public.direct_unknown(meter_id));
+SET ROLE car_test_direct;
+SELECT public.direct_error($q$INSERT INTO car.reading (meter_id, ts, quantity)
+    SELECT m.id, '2022-10-01 00:00+00', 2 FROM car.meter m JOIN car.site s ON s.id = m.site_id
+    WHERE s.org = 'DirB' AND s.name = 'S9' AND m.name = 'M9'$q$) AS insert;
+SELECT public.direct_error($q$SELECT car.push('direct-b', 'null1.csv', convert_to(E'Site,Meter,ReadDatetime,kWh\nS9,M9,2022-10-01 00:00:00,2\n', 'UTF8'))$q$) AS direct_path;
+RESET ROLE;
+CREATE TRIGGER direct_noop AFTER INSERT ON car.reading FOR EACH STATEMENT EXECUTE FUNCTION public.direct_noop();
+SET ROLE car_test_direct;
+SELECT public.direct_error($q$SELECT car.push('direct-b', 'null2.csv', convert_to(E'Site,Meter,ReadDatetime,kWh\nS9,M9,2022-10-01 00:00:00,2\n', 'UTF8'))$q$) AS through_reading;
+RESET ROLE;
+DROP TRIGGER direct_noop ON car.reading;
+DROP POLICY direct_null ON car.reading;
+
+-- An error while COPY writes a row names the file's line.  Line 5 breaks a CHECK of
+-- car.reading; on the direct path it is the second row of the COPY into October's partition
+-- (lines 3 and 5; lines 2 and 4 go to September's), so COPY's own context says line 2
+ALTER TABLE car.reading ADD CONSTRAINT direct_not_huge CHECK (quantity < 1000000);
+SELECT public.direct_error($q$SELECT car.push('direct-b', 'ctx1.csv', convert_to(E'Site,Meter,ReadDatetime,kWh\n'
+    'S9,M9,2022-09-03 00:00:00,1\nS9,M9,2022-10-03 00:00:00,2\nS9,M9,2022-09-03 00:30:00,3\nS9,M9,2022-10-03 00:30:00,2000000\n', 'UTF8'))$q$) AS direct_path;
+-- through car.reading (a user's trigger): one COPY of every row, line 5 its fourth row
+CREATE TRIGGER direct_noop AFTER INSERT ON car.reading FOR EACH STATEMENT EXECUTE FUNCTION public.direct_noop();
+SELECT public.direct_error($q$SELECT car.push('direct-b', 'ctx2.csv', convert_to(E'Site,Meter,ReadDatetime,kWh\n'
+    'S9,M9,2022-09-03 00:00:00,1\nS9,M9,2022-10-03 00:00:00,2\nS9,M9,2022-09-03 00:30:00,3\nS9,M9,2022-10-03 00:30:00,2000000\n', 'UTF8'))$q$) AS through_reading;
+DROP TRIGGER direct_noop ON car.reading;
+ALTER TABLE car.reading DROP CONSTRAINT direct_not_huge;
+
+-- Rules of car.reading (only its owner can make one) are applied as an INSERT applies them:
+-- COPY leaves rules out, so a file under them goes through a plain INSERT
+CREATE TABLE public.direct_rule_log (meter_id int, ts timestamptz, quantity float8);
+CREATE RULE direct_log AS ON INSERT TO car.reading DO ALSO
+    INSERT INTO public.direct_rule_log VALUES (NEW.meter_id, NEW.ts, NEW.quantity);
+SELECT status, rows_loaded FROM car.push('direct-b', 'rule1.csv', convert_to(E'Site,Meter,ReadDatetime,kWh\n'
+    'S9,M9,2022-09-04 00:00:00,1\nS9,M9,2022-09-04 00:30:00,2\nS9,M9,2022-10-04 00:00:00,3\n', 'UTF8'));
+-- the rule saw the three readings (1 + 2 + 3 = 6 kWh), each as stored
+SELECT count(*) AS logged, sum(quantity) AS kwh,
+       count(*) FILTER (WHERE EXISTS (SELECT 1 FROM car.reading r WHERE r.meter_id = l.meter_id AND r.ts = l.ts AND r.quantity = l.quantity)) AS as_stored
+FROM public.direct_rule_log l;
+-- a file overlapping stored readings needs INSERT ... ON CONFLICT, which PostgreSQL refuses under rules
+SELECT public.direct_error($q$SELECT car.push('direct-b', 'rule2.csv', convert_to(E'Site,Meter,ReadDatetime,kWh\nS9,M9,2022-09-04 00:00:00,5\n', 'UTF8'))$q$) AS overlapping;
+DROP RULE direct_log ON car.reading;
+DROP TABLE public.direct_rule_log;
+\set VERBOSITY terse
 
 -- A CHECK constraint of car.reading holds on its partitions on the direct path
 ALTER TABLE car.reading ADD CONSTRAINT direct_not_huge CHECK (quantity < 1000000);
@@ -215,7 +279,8 @@ DROP TABLE public.direct_aug;
 ALTER TABLE car.reading ATTACH PARTITION car.reading_p202208 FOR VALUES FROM ('2022-08-01 00:00+00') TO ('2022-09-01 00:00+00');
 ALTER TABLE car.reading ATTACH PARTITION car.reading_p202206 FOR VALUES FROM ('2022-06-01 00:00+00') TO ('2022-07-01 00:00+00');
 DROP TRIGGER direct_keep ON car.reading_p202207;
-DROP FUNCTION public.direct_keep(), public.direct_noop(), public.direct_file(int, int), public.direct_before_2022_11(timestamptz, int);
+DROP FUNCTION public.direct_keep(), public.direct_noop(), public.direct_file(int, int), public.direct_before_2022_11(timestamptz, int),
+    public.direct_error(text), public.direct_unknown(int);
 DROP TABLE public.direct_result;
 DROP ROLE car_test_direct;
 RESET track_functions;

@@ -21,6 +21,7 @@
 
 #include <math.h>
 
+#include "common/int.h"
 #include "common/shortest_dec.h"
 
 #include "fmgr.h"
@@ -151,6 +152,9 @@ static void
 SlotYear(Co2eCache *c, int i, uint8 mark)
 {
 	const int64 w = (int64) 1 << CO2E_SLOT_SHIFT;
+	int64		ylo = (int64) c->years[i].lo;
+	int64		yhi = (int64) (c->years[i].lo + c->years[i].span); /* the year's end, as car_choose_set gave it */
+	int64		base;
 	int64		lo;
 	int64		hi;
 	int64		first;
@@ -158,9 +162,32 @@ SlotYear(Co2eCache *c, int i, uint8 mark)
 	int64		s;
 
 	if (c->nyears == 1 && mark != 0)
-		c->base = (uint64) (((int64) c->years[i].lo & ~(w - 1)) - (CO2E_SLOTS / 4) * w);
-	lo = (int64) (c->years[i].lo - c->base);
-	hi = lo + (int64) c->years[i].span;
+	{
+		/* a quarter of the table before the year: from the earliest instant if that is too early */
+		if (pg_sub_s64_overflow(ylo & ~(w - 1), (CO2E_SLOTS / 4) * w, &base))
+			base = PG_INT64_MIN;
+		c->base = (uint64) base;
+	}
+	base = (int64) c->base;
+	/*
+	 * The year's bounds relative to the table, without overflow (bounds may
+	 * be infinite): a start before the table counts as the table's start, an
+	 * end past it as its end; a year wholly outside the table marks nothing.
+	 */
+	if (pg_sub_s64_overflow(ylo, base, &lo))
+	{
+		if (ylo > base)
+			return;
+		lo = PG_INT64_MIN;
+	}
+	if (pg_sub_s64_overflow(yhi, base, &hi))
+	{
+		if (yhi < base)
+			return;
+		hi = PG_INT64_MAX;
+	}
+	if (lo >= (int64) CO2E_SLOTS * w)
+		return;
 	first = lo <= 0 ? 0 : (lo + w - 1) / w; /* the first slot starting at or after lo */
 	last = hi < w ? -1 : hi / w - 1;		/* the last slot ending at or before hi */
 	for (s = first; s <= last && s < CO2E_SLOTS; s++)

@@ -15,6 +15,7 @@
 #include "catalog/pg_type.h"
 #include "catalog/pg_proc.h"
 #include "commands/copy.h"
+#include "commands/copyfrom_internal.h"
 #include "commands/trigger.h"
 #include "catalog/pg_trigger.h"
 #include "executor/executor.h"
@@ -373,13 +374,19 @@ CheckPolicies(Ingest *ing, const MeterEntry *m, TimestampTz ts)
 		return;
 	for (i = 0; i < pc->n; i++)
 	{
+		LOCAL_FCINFO(fcinfo, 2);
 		Datum meter = Int32GetDatum(m->id);
 		Datum at = TimestampTzGetDatum(ts);
-		Datum ok = pc->nargs[i] == 1 ? FunctionCall1Coll(&pc->fn[i], pc->collation[i], pc->ts_first[i] ? at : meter)
-				   : pc->ts_first[i] ? FunctionCall2Coll(&pc->fn[i], pc->collation[i], at, meter)
-									 : FunctionCall2Coll(&pc->fn[i], pc->collation[i], meter, at);
+		Datum ok;
 
-		if (!DatumGetBool(ok))
+		/* called as the executor calls a check: a NULL result fails it, as false does (ExecWithCheckOptions) */
+		InitFunctionCallInfoData(*fcinfo, &pc->fn[i], pc->nargs[i], pc->collation[i], NULL, NULL);
+		fcinfo->args[0].value = pc->ts_first[i] ? at : meter;
+		fcinfo->args[0].isnull = false;
+		fcinfo->args[1].value = pc->ts_first[i] ? meter : at;
+		fcinfo->args[1].isnull = false;
+		ok = FunctionCallInvoke(fcinfo);
+		if (fcinfo->isnull || !DatumGetBool(ok))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 pc->name[i] ? errmsg("new row violates row-level security policy \"%s\" for table \"reading\"",
@@ -417,23 +424,95 @@ PutReading(char **p, int32 meter_id, TimestampTz ts, double q, int32 file_id)
 #define TUPLE_BYTES (2 + 4 + 4 + 4 + 8 + 4 + 8 + 4 + 4)
 #define COPY_CHUNK	50000 /* readings per COPY statement */
 /*
- * Readings per batch of the direct path (24 bytes each: 4.8 MB): each batch
- * costs a COPY set-up per partition it reaches and one queueing of its
- * meter-days, so fewer, larger batches; no transition table grows with it.
+ * Readings per batch of the direct path (at most 32 bytes each, 6.4 MB):
+ * each batch costs a COPY set-up per partition it reaches and one queueing
+ * of its meter-days, so fewer, larger batches; no transition table grows
+ * with it.  The arrays are sized to the file (its readings counted by the
+ * first pass) and grow, up to these caps, as needed.
  */
 #define DIRECT_BATCH 200000
 #define HEADER_BYTES 19
+
+/*
+ * The file's line of each row a COPY writes.  An error while COPY writes a
+ * row (a constraint, an index, a partition's bounds, a trigger) names the
+ * file and the line, as car's parser errors do, besides COPY's own "COPY
+ * reading, line N" (N counts the rows of that COPY statement:
+ * cstate->cur_lineno, which COPY also sets while it flushes rows it
+ * batched).  Errors car raises while it makes the rows (ReadingSource,
+ * DirectSource) name their line themselves.
+ */
+typedef struct RowLines
+{
+	const char	 *fname;
+	CopyFromState cstate; /* the COPY writing now, or NULL */
+	const long	 *line;	  /* the file line of each row sent */
+	const int	 *part;	  /* NULL: COPY's row k is line[k - 1]; else the k-th of line[] whose part is want */
+	int			  n;	  /* rows in line[] */
+	int			  want;
+	bool		  sending; /* in ReadingSource or DirectSource */
+} RowLines;
+
+static RowLines *row_lines; /* for the COPY writing now, or NULL */
+
+static void
+RowLinesContext(void *arg)
+{
+	RowLines *rl = arg;
+	uint64	  row;
+	long	  line = 0;
+
+	if (rl->sending || rl->cstate == NULL)
+		return;
+	row = rl->cstate->cur_lineno;
+	if (row == 0)
+		return;
+	if (rl->part == NULL)
+	{
+		if (row <= (uint64) rl->n)
+			line = rl->line[row - 1];
+	}
+	else
+	{
+		uint64 k = 0;
+		int	   i;
+
+		for (i = 0; i < rl->n; i++)
+			if (rl->part[i] == rl->want && ++k == row)
+			{
+				line = rl->line[i];
+				break;
+			}
+	}
+	if (line > 0)
+		errcontext("\"%s\", line %ld", rl->fname, line);
+}
+
+/* The next capacity of a full array of cap elements: doubled, at most max (which the caller never passes). */
+static inline int
+GrownCap(int cap, int max)
+{
+	Assert(cap < max);
+	return (int) Min((int64) cap * 2, (int64) max);
+}
+
+/* The file line of each row of the COPY writing now (ReadingSource): sized to the file, growing up to COPY_CHUNK. */
+static long *copy_lines;
+static int	 copy_lines_cap;
 
 /*
  * COPY's data source: binary COPY of (meter_id, ts, quantity, file_id)
  * tuples, made from the file's records as COPY asks for them.
  */
 static int
-CopySource(void *outbuf, int minread, int maxread)
+ReadingSource(void *outbuf, int minread, int maxread)
 {
-	Ingest *ing = copy_ingest;
-	char   *p = outbuf;
-	char   *end = p + maxread;
+	Ingest	 *ing = copy_ingest;
+	RowLines *rl = row_lines;
+	char	 *p = outbuf;
+	char	 *end = p + maxread;
+
+	rl->sending = true;
 	if (ing->copy_state == 0)
 	{
 		Assert(maxread >= HEADER_BYTES);
@@ -468,12 +547,21 @@ CopySource(void *outbuf, int minread, int maxread)
 			OutOfRange(ing, m);
 		CheckPolicies(ing, m, ing->rec_ts[ing->rec_pos]);
 		PutReading(&p, m->id, ing->rec_ts[ing->rec_pos], q, ing->file_id);
+		if (ing->copy_chunk == copy_lines_cap)
+		{
+			copy_lines_cap = GrownCap(copy_lines_cap, COPY_CHUNK);
+			copy_lines = repalloc(copy_lines, sizeof(long) * copy_lines_cap);
+			rl->line = copy_lines;
+		}
+		copy_lines[ing->copy_chunk] = ing->csv.record_line;
+		rl->n = (int) ing->copy_chunk + 1;
 		ing->rec_pos++;
 		ing->written++;
 		ing->copy_chunk++;
 		if (car_ingest_progress && (ing->written & 4095) == 0)
 			*car_ingest_progress = ing->written;
 	}
+	rl->sending = false;
 	(void) minread;
 	return (int) (p - (char *) outbuf);
 }
@@ -517,12 +605,14 @@ typedef struct Direct
 	TimestampTz	  lo;	  /* the bounds of the last routed reading's partition */
 	TimestampTz	  hi;
 	int			  last; /* its partition index, or -1 */
-	/* the batch */
+	/* the batch: room for cap readings (sized to the file, growing up to DIRECT_BATCH) */
 	int			  n;
+	int			  cap;
 	int32		 *meter;
 	TimestampTz	 *ts;
 	double		 *q;
 	int			 *part; /* partition index, or -1: through car.reading */
+	long		 *line; /* the file's line */
 	/* what COPY is reading now: the batch's readings of partition want */
 	int			  want;
 	int			  pos;
@@ -659,6 +749,13 @@ Route(Direct *d, TimestampTz ts)
 
 	if (ts >= d->lo && ts < d->hi)
 		return d->last;
+	if (b == NULL || d->desc->nparts == 0)
+	{
+		/* no partitions: car.reading's own routing says what becomes of the reading */
+		d->last = -1;
+		d->lo = d->hi = 0;
+		return -1;
+	}
 	off = partition_range_datum_bsearch(d->key->partsupfunc, d->key->partcollation, b, 1, &v, &equal);
 	part = b->indexes[off + 1];
 	if (part < 0)
@@ -681,9 +778,14 @@ Route(Direct *d, TimestampTz ts)
 				Relation	 r = table_open(leaf->relid, RowExclusiveLock);
 				TriggerDesc *td = r->trigdesc;
 
+				/*
+				 * a partition with rules goes through car.reading too: an
+				 * INSERT through car.reading leaves a partition's rules out,
+				 * as COPY does, but only plain tables are COPYed into
+				 */
 				if ((td == NULL || !(td->trig_insert_before_row || td->trig_insert_after_row || td->trig_insert_instead_row ||
 									 td->trig_insert_before_statement || td->trig_insert_after_statement)) &&
-					SameDefaults(d->parent, r))
+					!r->rd_rel->relhasrules && SameDefaults(d->parent, r))
 				{
 					leaf->rel = r;
 					leaf->pstate = CopyParseState(r);
@@ -705,10 +807,12 @@ Route(Direct *d, TimestampTz ts)
 static int
 DirectSource(void *outbuf, int minread, int maxread)
 {
-	Direct *d = direct_copy;
-	char   *p = outbuf;
-	char   *end = p + maxread;
+	Direct	 *d = direct_copy;
+	RowLines *rl = row_lines;
+	char	 *p = outbuf;
+	char	 *end = p + maxread;
 
+	rl->sending = true;
 	if (d->state == 0)
 	{
 		Assert(maxread >= HEADER_BYTES);
@@ -727,6 +831,7 @@ DirectSource(void *outbuf, int minread, int maxread)
 			PutReading(&p, d->meter[d->pos], d->ts[d->pos], d->q[d->pos], d->file_id);
 		d->pos++;
 	}
+	rl->sending = false;
 	(void) minread;
 	return (int) (p - (char *) outbuf);
 }
@@ -737,13 +842,22 @@ CopyPart(Direct *d, int part, List *cols, List *options)
 {
 	CopyFromState cstate;
 	Relation	  rel = part >= 0 ? d->leaves[part].rel : d->parent;
+	RowLines	 *rl = row_lines;
 
 	d->want = part;
 	d->pos = 0;
 	d->state = 0;
+	/* before BeginCopyFrom, which reads the binary header (and the rows after it) already */
+	rl->line = d->line;
+	rl->part = d->part;
+	rl->n = d->n;
+	rl->want = part;
+	rl->sending = false;
 	cstate = BeginCopyFrom(part >= 0 ? d->leaves[part].pstate : d->parent_pstate, rel, NULL, NULL, false, DirectSource,
 						   cols, options);
+	rl->cstate = cstate;
 	CopyFrom(cstate);
+	rl->cstate = NULL;
 	EndCopyFrom(cstate);
 }
 
@@ -796,10 +910,12 @@ WriteDirect(Ingest *ing, Relation rel, ParseState *pstate, List *cols, List *opt
 	d.desc = RelationGetPartitionDesc(rel, !IsolationUsesXactSnapshot());
 	d.leaves = palloc0(sizeof(Leaf) * (d.desc->nparts + 1));
 	d.last = -1;
-	d.meter = palloc(sizeof(int32) * DIRECT_BATCH);
-	d.ts = palloc(sizeof(TimestampTz) * DIRECT_BATCH);
-	d.q = palloc(sizeof(double) * DIRECT_BATCH);
-	d.part = palloc(sizeof(int) * DIRECT_BATCH);
+	d.cap = (int) Max(Min(ing->values, DIRECT_BATCH), 1);
+	d.meter = palloc(sizeof(int32) * d.cap);
+	d.ts = palloc(sizeof(TimestampTz) * d.cap);
+	d.q = palloc(sizeof(double) * d.cap);
+	d.part = palloc(sizeof(int) * d.cap);
+	d.line = palloc(sizeof(long) * d.cap);
 	d.file_id = ing->file_id;
 	d.track_fn = track_fn;
 	direct_copy = &d;
@@ -817,10 +933,20 @@ WriteDirect(Ingest *ing, Relation rel, ParseState *pstate, List *cols, List *opt
 				if (isinf(q))
 					OutOfRange(ing, m);
 				CheckPolicies(ing, m, ing->rec_ts[k]);
+				if (d.n == d.cap)
+				{
+					d.cap = GrownCap(d.cap, DIRECT_BATCH);
+					d.meter = repalloc(d.meter, sizeof(int32) * d.cap);
+					d.ts = repalloc(d.ts, sizeof(TimestampTz) * d.cap);
+					d.q = repalloc(d.q, sizeof(double) * d.cap);
+					d.part = repalloc(d.part, sizeof(int) * d.cap);
+					d.line = repalloc(d.line, sizeof(long) * d.cap);
+				}
 				d.meter[d.n] = m->id;
 				d.ts[d.n] = ing->rec_ts[k];
 				d.q[d.n] = q;
 				d.part[d.n] = Route(&d, ing->rec_ts[k]);
+				d.line[d.n] = ing->csv.record_line;
 				ing->written++;
 				if (car_ingest_progress && (ing->written & 4095) == 0)
 					*car_ingest_progress = ing->written;
@@ -849,18 +975,22 @@ WriteDirect(Ingest *ing, Relation rel, ParseState *pstate, List *cols, List *opt
 static void
 WriteWithCopy(Ingest *ing)
 {
-	Relation	  rel;
-	ParseState	 *pstate;
-	CopyFromState cstate;
-	List		 *cols = list_make4(makeString("meter_id"), makeString("ts"), makeString("quantity"),
-									makeString("file_id"));
-	List		 *options = list_make1(makeDefElem("format", (Node *) makeString("binary"), -1));
-	Oid			  relid = get_relname_relid("reading", get_namespace_oid("car", false));
+	Relation			 rel;
+	ParseState			*pstate;
+	CopyFromState		 cstate;
+	List				*cols = list_make4(makeString("meter_id"), makeString("ts"), makeString("quantity"),
+										   makeString("file_id"));
+	List				*options = list_make1(makeDefElem("format", (Node *) makeString("binary"), -1));
+	Oid					 relid = get_relname_relid("reading", get_namespace_oid("car", false));
+	RowLines			 rl;
+	ErrorContextCallback errcb;
 
 	car_ingest_open(ing);
 	ing->rec_pos = ing->rec.nvalues = 0;
 	ing->copy_eof = false;
 	copy_ingest = ing;
+	memset(&rl, 0, sizeof(rl));
+	rl.fname = ing->fname;
 	rel = table_open(relid, RowExclusiveLock);
 	pstate = make_parsestate(NULL);
 	{
@@ -885,21 +1015,40 @@ WriteWithCopy(Ingest *ing)
 		 */
 		Oid track_fn = DirectPathAllowed(rel);
 
+		row_lines = &rl;
+		errcb.callback = RowLinesContext;
+		errcb.arg = &rl;
+		errcb.previous = error_context_stack;
+		error_context_stack = &errcb;
 		if (OidIsValid(track_fn))
 			WriteDirect(ing, rel, pstate, cols, options, track_fn);
 		else
+		{
+			copy_lines_cap = (int) Max(Min(ing->values, COPY_CHUNK), 1);
+			copy_lines = palloc(sizeof(long) * copy_lines_cap);
+			rl.line = copy_lines;
 			while (!ing->copy_eof)
 			{
 				ing->copy_state = 0;
 				ing->copy_chunk = 0;
-				cstate = BeginCopyFrom(pstate, rel, NULL, NULL, false, CopySource, cols, options);
+				/* before BeginCopyFrom, which reads the binary header (and the rows after it) already */
+				rl.n = 0;
+				rl.sending = false;
+				cstate = BeginCopyFrom(pstate, rel, NULL, NULL, false, ReadingSource, cols, options);
+				rl.cstate = cstate;
 				CopyFrom(cstate);
+				rl.cstate = NULL;
 				EndCopyFrom(cstate);
 			}
+			pfree(copy_lines);
+		}
+		error_context_stack = errcb.previous;
 	}
 	PG_FINALLY();
 	{
 		copy_ingest = NULL;
+		row_lines = NULL;
+		copy_lines = NULL;
 		csv_free(&ing->csv);
 	}
 	PG_END_TRY();
@@ -931,7 +1080,7 @@ ComparePending(const void *a, const void *b)
 }
 
 static void
-FlushUpsert(Ingest *ing, SPIPlanPtr plan, Pending *buf, int n)
+FlushUpsert(Ingest *ing, SPIPlanPtr plan, bool plain, Pending *buf, int n)
 {
 	Datum *m,
 		*t,
@@ -962,8 +1111,9 @@ FlushUpsert(Ingest *ing, SPIPlanPtr plan, Pending *buf, int n)
 	args[2] = PointerGetDatum(construct_array(q, k, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	args[3] = Int32GetDatum(ing->file_id);
 	ret = SPI_execute_plan(plan, args, NULL, false, 0);
-	if (ret != SPI_OK_SELECT)
+	if (plain ? ret < 0 : ret != SPI_OK_SELECT)
 		elog(ERROR, "could not write readings: %s", SPI_result_code_string(ret));
+	if (!plain)
 	{
 		bool isnull;
 
@@ -977,20 +1127,67 @@ FlushUpsert(Ingest *ing, SPIPlanPtr plan, Pending *buf, int n)
 	pfree(q);
 }
 
-/* Write readings where stored ones may exist: the later file's value wins, and an actual replaces an estimate. */
+/* Every reading of the file through plan, UPSERT_BATCH readings a statement. */
 static void
-WriteWithUpsert(Ingest *ing)
+UpsertReadings(Ingest *ing, SPIPlanPtr plan, bool plain, MemoryContext batch)
+{
+	int		 cap = (int) Max(Min(ing->values, UPSERT_BATCH), 1); /* sized to the file, growing up to UPSERT_BATCH */
+	Pending *buf = palloc(sizeof(Pending) * cap);
+	int		 n = 0;
+	int		 seq = 0;
+
+	while (car_ingest_next(ing, false))
+	{
+		int k;
+
+		for (k = 0; k < ing->rec.nvalues; k++)
+		{
+			if (n == cap)
+			{
+				cap = GrownCap(cap, UPSERT_BATCH);
+				buf = repalloc(buf, sizeof(Pending) * cap);
+			}
+			buf[n].meter = ing->rec_meter->id;
+			buf[n].ts = ing->rec_ts[k];
+			buf[n].q = ing->rec.value[k] * ing->rec_meter->to_meter_unit;
+			if (isinf(buf[n].q))
+				OutOfRange(ing, ing->rec_meter);
+			buf[n].seq = seq++;
+			if (++n == UPSERT_BATCH)
+			{
+				MemoryContext old = MemoryContextSwitchTo(batch);
+
+				FlushUpsert(ing, plan, plain, buf, n);
+				MemoryContextSwitchTo(old);
+				MemoryContextReset(batch);
+				n = 0;
+			}
+		}
+	}
+	FlushUpsert(ing, plan, plain, buf, n);
+	pfree(buf);
+}
+
+/*
+ * Write readings where stored ones may exist: the later file's value wins,
+ * and an actual replaces an estimate.  plain: a file that repeats nothing
+ * and overlaps no stored reading, written with a plain INSERT (no ON
+ * CONFLICT, no CTE), which car.reading's rules rewrite as they rewrite any
+ * INSERT (an INSERT ... ON CONFLICT into a table with INSERT or UPDATE
+ * rules is refused by PostgreSQL).
+ */
+static void
+WriteWithUpsert(Ingest *ing, bool plain)
 {
 	Oid			  types[4] = {INT4ARRAYOID, TIMESTAMPTZARRAYOID, FLOAT8ARRAYOID, INT4OID};
 	SPIPlanPtr	  plan;
-	Pending		 *buf = palloc(sizeof(Pending) * UPSERT_BATCH);
-	int			  n = 0;
-	int			  seq = 0;
 	MemoryContext batch = AllocSetContextCreate(CurrentMemoryContext, "car upsert batch", ALLOCSET_DEFAULT_SIZES);
 
 	/* changed counts the stored values this batch replaces (the statement's snapshot: before the upsert) */
 	/* car 1.0's tables have no estimates: the same without quality and method */
-	plan = SPI_prepare(car_schema_1_0()
+	plan = SPI_prepare(plain ? "INSERT INTO car.reading (meter_id, ts, quantity, file_id) "
+							   "SELECT m, t, q, $4 FROM unnest($1, $2, $3) AS u(m, t, q)"
+					   : car_schema_1_0()
 						   ? "WITH u AS (SELECT * FROM unnest($1, $2, $3) AS u(m, t, q)), "
 							 "changed AS (SELECT count(*) AS n FROM car.reading r JOIN u ON r.meter_id = u.m AND r.ts = u.t "
 							 "            WHERE r.quantity IS DISTINCT FROM u.q), "
@@ -1013,30 +1210,7 @@ WriteWithUpsert(Ingest *ing)
 	car_ingest_open(ing);
 	PG_TRY();
 	{
-		while (car_ingest_next(ing, false))
-		{
-			int k;
-
-			for (k = 0; k < ing->rec.nvalues; k++)
-			{
-				buf[n].meter = ing->rec_meter->id;
-				buf[n].ts = ing->rec_ts[k];
-				buf[n].q = ing->rec.value[k] * ing->rec_meter->to_meter_unit;
-				if (isinf(buf[n].q))
-					OutOfRange(ing, ing->rec_meter);
-				buf[n].seq = seq++;
-				if (++n == UPSERT_BATCH)
-				{
-					MemoryContext old = MemoryContextSwitchTo(batch);
-
-					FlushUpsert(ing, plan, buf, n);
-					MemoryContextSwitchTo(old);
-					MemoryContextReset(batch);
-					n = 0;
-				}
-			}
-		}
-		FlushUpsert(ing, plan, buf, n);
+		UpsertReadings(ing, plan, plain, batch);
 	}
 	PG_FINALLY();
 	{
@@ -1086,12 +1260,15 @@ car_ingest_write(Ingest *ing)
 {
 	PolicyChecks pc;
 	Relation	 rel;
+	bool		 rules;
 
 	if (ing->values == 0)
 		return;
 	/* car.reading's row-level security for this user's INSERT, which the COPY paths apply themselves */
 	rel = table_open(get_relname_relid("reading", get_namespace_oid("car", false)), RowExclusiveLock);
 	ReadPolicyChecks(rel, &pc);
+	/* rules of car.reading (only its owner makes them), which COPY does not apply: INSERT does */
+	rules = rel->rd_rel->relhasrules;
 	table_close(rel, NoLock);
 	writing_ingest = ing;
 	PG_TRY();
@@ -1099,11 +1276,20 @@ car_ingest_write(Ingest *ing)
 		/*
 		 * a file that repeats a (meter, ts) goes straight to the upsert path,
 		 * where the later line wins; so does one under policies of car.reading
-		 * the COPY paths cannot apply
+		 * the COPY paths cannot apply.  Under rules of car.reading, a file
+		 * that neither repeats nor overlaps goes through a plain INSERT,
+		 * which the rules rewrite; any other file through the upsert, which
+		 * PostgreSQL refuses under INSERT or UPDATE rules, as it refuses any
+		 * INSERT ... ON CONFLICT.
 		 */
 		copy_policy = pc.n > 0 ? &pc : NULL;
-		if (ing->has_repeats || pc.other || Overlaps(ing) ||
-			!car_try_subxact(CopyAll, ing, ERRCODE_UNIQUE_VIOLATION, ERRCODE_UNIQUE_VIOLATION))
+		if (rules && !ing->has_repeats && !Overlaps(ing))
+		{
+			copy_policy = NULL;
+			WriteWithUpsert(ing, true);
+		}
+		else if (rules || ing->has_repeats || pc.other || Overlaps(ing) ||
+				 !car_try_subxact(CopyAll, ing, ERRCODE_UNIQUE_VIOLATION, ERRCODE_UNIQUE_VIOLATION))
 		{
 			HASH_SEQ_STATUS st;
 			MeterEntry	   *m;
@@ -1115,7 +1301,7 @@ car_ingest_write(Ingest *ing)
 				if (m->id > 0)
 					(void) car_uncompact_span(m->id, m->first_reading, m->last_reading);
 			ing->written = 0;
-			WriteWithUpsert(ing);
+			WriteWithUpsert(ing, false);
 		}
 	}
 	PG_FINALLY();

@@ -16,7 +16,13 @@ wait_for() { # query timeout
 	for i in $(seq $(($2 * 5))); do [ "$(sql "$1")" = t ] && return 0; sleep 0.2; done
 	return 1
 }
-http_start() { python3 "$ROOT/test/http_server.py" --port "$HTTP_PORT" --dir "$W/http" & HTTP_PID=$!; sleep 0.5; }
+http_start() { # and wait (at most 20 s) until it answers, however slow the machine
+	python3 "$ROOT/test/http_server.py" --port "$HTTP_PORT" --dir "$W/http" &
+	HTTP_PID=$!
+	local i
+	for i in $(seq 100); do curl -sf "http://127.0.0.1:$HTTP_PORT/_stats" >/dev/null && return 0; sleep 0.2; done
+	return 1
+}
 ctl() { curl -sf "http://127.0.0.1:$HTTP_PORT/_control?$1" >/dev/null; }
 
 rm -rf "$W"
@@ -57,8 +63,8 @@ sleep 2
 kill "$HTTP_PID"
 sleep 2
 http_start
+ok $? "restarted the web server mid-backfill"
 ctl "latency_ms=300"
-ok 0 "restarted the web server mid-backfill"
 
 # 3. restart PostgreSQL itself mid-backfill
 as_postgres "$PGBIN/pg_ctl" -D "$W/data" -l "$W/server.log" -m fast -w restart >/dev/null
