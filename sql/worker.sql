@@ -220,6 +220,43 @@ SELECT name FROM car.add_source('relocated', 'http://127.0.0.1:' || :'port' || '
 SELECT car_test.wait_for($$SELECT files_loaded = 1 FROM car.source_status WHERE name = 'relocated'$$, 60) AS relocated_index;
 SELECT replace(d.uri, :'port', 'PORT') AS link, d.state
 FROM car.dataset d JOIN car.source s ON s.id = d.source_id WHERE s.name = 'relocated';
+-- A load that loses a conflict with another transaction (another loader's
+-- locks: SQLSTATE 40P01 deadlock, 40001 serialization failure, 55P03 lock not
+-- available) is retried with back-off; one that fails on the file is not.
+-- A trigger on car.source_file raises each once, as the worker stores the file.
+CREATE SEQUENCE car_test.conflicts;
+CREATE FUNCTION car_test.conflict() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NEW.name = 'ministryofjustice_nov-2024.csv' AND pg_catalog.nextval('car_test.conflicts') <= 3 THEN
+        RAISE EXCEPTION 'car-test: lost a conflict (%)', pg_catalog.currval('car_test.conflicts')
+            USING ERRCODE = (ARRAY['40P01', '40001', '55P03'])[pg_catalog.currval('car_test.conflicts')];
+    ELSIF NEW.name = 'ministryofjustice_dec-2024.csv' THEN
+        RAISE EXCEPTION 'car-test: a bad file' USING ERRCODE = 'invalid_text_representation';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER car_test_conflict BEFORE INSERT ON car.source_file FOR EACH ROW EXECUTE FUNCTION car_test.conflict();
+CREATE TRIGGER car_test_failure AFTER UPDATE ON car.dataset FOR EACH ROW WHEN (NEW.attempts > OLD.attempts)
+    EXECUTE FUNCTION car_test.log_failure();
+SELECT name FROM car.add_source('conflicted', 'http://127.0.0.1:' || :'port' || '/eCMS/Files/MOJ/ministryofjustice_nov-2024.csv',
+    'file', 'ecodriver', '{"org": "MoJ conflicted"}', '1 day');
+SELECT name FROM car.add_source('bad-file', 'http://127.0.0.1:' || :'port' || '/eCMS/Files/MOJ/ministryofjustice_dec-2024.csv',
+    'file', 'ecodriver', '{"org": "MoJ bad file"}', '1 day');
+SELECT car_test.wait_for($$SELECT bool_and(d.state = 'done') FROM car.dataset d JOIN car.source s ON s.id = d.source_id WHERE s.name = 'conflicted'$$, 60) AS loaded_after_conflicts;
+SELECT car_test.wait_for($$SELECT bool_and(d.state = 'failed') FROM car.dataset d JOIN car.source s ON s.id = d.source_id WHERE s.name = 'bad-file'$$, 60) AS bad_file_failed;
+-- the three conflicts: each queued the file again, 1 s, 2 s, 4 s later; the fourth load stored it once
+SELECT f.attempts, f.state, f.next_attempt_at - f.at AS retry_after
+FROM car_test.failure f JOIN car.dataset d ON d.id = f.dataset_id JOIN car.source s ON s.id = d.source_id
+WHERE s.name = 'conflicted' ORDER BY f.attempts;
+SELECT (l.readings, l.kwh) = (t.readings, t.kwh) AS totals_equal FROM car_test.loaded('2024-11-01', 'MoJ conflicted') l, car_test.totals('2024-11-01') t;
+SELECT count(*) AS files_stored FROM car.source_file f JOIN car.source s ON s.id = f.source_id WHERE s.name = 'conflicted';
+-- the bad file failed at once, for good: one attempt, queued no more
+SELECT f.attempts, f.state FROM car_test.failure f JOIN car.dataset d ON d.id = f.dataset_id JOIN car.source s ON s.id = d.source_id
+WHERE s.name = 'bad-file';
+SELECT d.state, d.attempts, d.last_error LIKE '%car-test: a bad file%' AS says_why
+FROM car.dataset d JOIN car.source s ON s.id = d.source_id WHERE s.name = 'bad-file';
+DROP TRIGGER car_test_conflict ON car.source_file;
+DROP TRIGGER car_test_failure ON car.dataset;
 -- follow_hosts is an array of hosts
 SELECT car.add_source('bad', 'http://127.0.0.1:1/x.csv', 'file', 'long', '{"follow_hosts": "localhost"}');
 SELECT car.add_source('bad', 'http://127.0.0.1:1/x.csv', 'file', 'long', '{"follow_hosts": [8080]}');

@@ -389,10 +389,11 @@ ExtensionReady(void)
 
 /*
  * Run fn in the worker: an error is logged, the transaction cleaned up, and
- * its message kept in *message (when given) for the status tables.
+ * its message kept in *message and its SQLSTATE in *code (when given) for
+ * the status tables and the retry decision.
  */
 static bool
-GuardedMessage(void (*fn)(void *), void *arg, char **message)
+GuardedMessage(void (*fn)(void *), void *arg, char **message, int *code)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	volatile bool ok = true;
@@ -413,6 +414,8 @@ GuardedMessage(void (*fn)(void *), void *arg, char **message)
 		MemoryContextSwitchTo(work_cxt);
 		if (message)
 			*message = pstrdup(e->message ? e->message : "unknown error");
+		if (code)
+			*code = e->sqlerrcode;
 		FreeErrorData(e);
 		ok = false;
 	}
@@ -423,7 +426,7 @@ GuardedMessage(void (*fn)(void *), void *arg, char **message)
 static bool
 Guarded(void (*fn)(void *), void *arg)
 {
-	return GuardedMessage(fn, arg, NULL);
+	return GuardedMessage(fn, arg, NULL, NULL);
 }
 
 static int64
@@ -666,6 +669,14 @@ ClaimOne(void *arg)
 	EndTx();
 }
 
+/* Whether an error's SQLSTATE is a conflict with another transaction, which a retry can get past. */
+static bool
+TransientConflict(int code)
+{
+	return code == ERRCODE_T_R_DEADLOCK_DETECTED || code == ERRCODE_T_R_SERIALIZATION_FAILURE ||
+		   code == ERRCODE_LOCK_NOT_AVAILABLE;
+}
+
 typedef struct Failure
 {
 	Claimed	   *c;
@@ -863,14 +874,21 @@ ProcessDataset(Claimed *c)
 	my_slot->bytes = (int64) res.len;
 	{
 		char *why = NULL;
+		int	  code = 0;
 
-		/* a file that cannot be loaded is not fetched again until the source is polled anew */
-		if (!GuardedMessage(LoadBody, &job, &why))
+		/*
+		 * A file that cannot be loaded is not fetched again until the source
+		 * is polled anew; a load that lost a conflict with another
+		 * transaction (another loader's locks: a deadlock, a serialization
+		 * failure, a lock not available) says nothing of the file and is
+		 * retried with back-off, as a failed download is.
+		 */
+		if (!GuardedMessage(LoadBody, &job, &why, &code))
 		{
 			char shown[600];
 
 			fetch_redact(c->uri, shown, sizeof(shown));
-			RecordFailure(c, psprintf("loading %s failed: %s", shown, why), false);
+			RecordFailure(c, psprintf("loading %s failed: %s", shown, why), TransientConflict(code));
 		}
 	}
 	fetch_free(&res);
