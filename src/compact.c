@@ -127,6 +127,24 @@ London(void)
 /* ------------------------------------------------------- unpacking */
 
 /*
+ * One of a reading_day row's per-reading arrays (file_ids: int4; quality,
+ * method: text) into *elems and *elem_nulls: one element a reading, or an
+ * error naming the column.
+ */
+static void
+UnpackColumn(Datum array, Oid elemtype, const CarDay *day, const char *column, Datum **elems, bool **elem_nulls)
+{
+	int n;
+
+	if (elemtype == INT4OID)
+		deconstruct_array(DatumGetArrayTypeP(array), INT4OID, sizeof(int32), true, TYPALIGN_INT, elems, elem_nulls, &n);
+	else
+		deconstruct_array(DatumGetArrayTypeP(array), TEXTOID, -1, false, TYPALIGN_INT, elems, elem_nulls, &n);
+	if (n != day->n)
+		elog(ERROR, "car: a car.reading_day row of meter %d has a malformed %s array", day->meter_id, column);
+}
+
+/*
  * A reading_day row (columns in car.reading_day's order) as its readings.
  * Everything is allocated in the current memory context.
  */
@@ -160,32 +178,11 @@ car_unpack_day(Datum *values, bool *nulls, CarDay *out)
 	out->file_id_null = nulls[RD_FILE_ID];
 	out->file_id = nulls[RD_FILE_ID] ? 0 : DatumGetInt32(values[RD_FILE_ID]);
 	if (!nulls[RD_FILE_IDS])
-	{
-		int n;
-
-		deconstruct_array(DatumGetArrayTypeP(values[RD_FILE_IDS]), INT4OID, 4, true, TYPALIGN_INT, &out->file_ids,
-						  &out->file_ids_null, &n);
-		if (n != out->n)
-			elog(ERROR, "car: a car.reading_day row of meter %d has a malformed file_ids array", out->meter_id);
-	}
+		UnpackColumn(values[RD_FILE_IDS], INT4OID, out, "file_ids", &out->file_ids, &out->file_ids_null);
 	if (!nulls[RD_QUALITY])
-	{
-		int n;
-
-		deconstruct_array(DatumGetArrayTypeP(values[RD_QUALITY]), TEXTOID, -1, false, TYPALIGN_INT, &out->quality,
-						  &out->quality_null, &n);
-		if (n != out->n)
-			elog(ERROR, "car: a car.reading_day row of meter %d has a malformed quality array", out->meter_id);
-	}
+		UnpackColumn(values[RD_QUALITY], TEXTOID, out, "quality", &out->quality, &out->quality_null);
 	if (!nulls[RD_METHOD])
-	{
-		int n;
-
-		deconstruct_array(DatumGetArrayTypeP(values[RD_METHOD]), TEXTOID, -1, false, TYPALIGN_INT, &out->method,
-						  &out->method_null, &n);
-		if (n != out->n)
-			elog(ERROR, "car: a car.reading_day row of meter %d has a malformed method array", out->meter_id);
-	}
+		UnpackColumn(values[RD_METHOD], TEXTOID, out, "method", &out->method, &out->method_null);
 }
 
 /* Reading k of an unpacked day: its column values (the quality text when not varying is actual). */
